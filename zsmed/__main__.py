@@ -1,0 +1,5 @@
+import sys
+
+from zsmed.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,89 @@
+"""The ``zsmed`` command line.
+
+Each feature area registers its own subcommands from its own module (``COMMAND_MODULES``), so
+the parser here only builds the top level and the shared groups ``eval``, ``build`` and ``bench``.
+Heavy imports (torch, onnxruntime) happen inside the command functions: ``zsmed inspect`` must
+start fast and never load torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from zsmed import __version__
+from zsmed.errors import Cancelled, ZsmedError
+
+COMMAND_MODULES = (
+    "zsmed.cli.dicom_commands",
+    "zsmed.cli.encoder_commands",
+    "zsmed.cli.fewshot_commands",
+    "zsmed.cli.zeroshot_commands",
+    "zsmed.cli.bundle_commands",
+    "zsmed.cli.demo_commands",
+)
+
+GROUPS = {
+    "eval": "measure a method on labelled data (writes JSON)",
+    "build": "build a classifier",
+    "bench": "speed benchmarks (write JSON)",
+}
+
+
+class Groups:
+    """Sub-parsers of the shared groups, handed to each command module's ``register``."""
+
+    def __init__(self, top: argparse._SubParsersAction) -> None:
+        self.top = top
+        self._groups: dict[str, argparse._SubParsersAction] = {}
+        for name, help_text in GROUPS.items():
+            parser = top.add_parser(name, help=help_text)
+            self._groups[name] = parser.add_subparsers(dest=f"{name}_command", metavar="WHAT", required=True)
+
+    def group(self, name: str) -> argparse._SubParsersAction:
+        return self._groups[name]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zsmed", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"zsmed {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    top = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    groups = Groups(top)
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue  # a feature area not built yet
+            raise
+        module.register(groups)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from zsmed.log import configure_logging
+
+    configure_logging(verbose=args.verbose)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return int(handler(args) or 0)
+    except Cancelled:
+        print("zsmed: cancelled", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("zsmed: interrupted", file=sys.stderr)
+        return 130
+    except ZsmedError as exc:
+        print(f"zsmed: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

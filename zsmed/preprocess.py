@@ -1,0 +1,97 @@
+"""Model-input preprocessing in numpy: the one definition used at build time and in the runtime.
+
+A ``PreprocessConfig`` travels inside every checkpoint and bundle, so a hospital PC resizes, pads
+and normalises exactly as the workstation did. Input is an image already rendered for display
+semantics (modality/VOI LUT applied, MONOCHROME1 inverted) as float in [0, 1], grey (H, W) or RGB
+(H, W, 3). Output is float32 (3, size, size).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from zsmed.errors import ImageFormatError
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    size: int = 224
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    # Keep the aspect ratio and pad the short side: squashing a chest film distorts anatomy.
+    keep_aspect: bool = True
+    pad_value: float = 0.0  # in [0, 1] image units, before normalisation
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PreprocessConfig:
+        return cls(
+            size=int(data["size"]),
+            mean=tuple(float(v) for v in data["mean"]),  # type: ignore[arg-type]
+            std=tuple(float(v) for v in data["std"]),  # type: ignore[arg-type]
+            keep_aspect=bool(data.get("keep_aspect", True)),
+            pad_value=float(data.get("pad_value", 0.0)),
+        )
+
+
+def _resize_channel(channel: np.ndarray, width: int, height: int) -> np.ndarray:
+    image = Image.fromarray(np.ascontiguousarray(channel, dtype=np.float32), mode="F")
+    return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def as_rgb01(image: np.ndarray) -> np.ndarray:
+    """Validate a [0, 1] image and return it as float32 (H, W, 3)."""
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    elif image.ndim == 3 and image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = image[:, :, :3]
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ImageFormatError(f"expected a grey or RGB image, got an array of shape {image.shape}")
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        raise ImageFormatError(f"image of {image.shape[1]}x{image.shape[0]} pixels is too small to use")
+    image = image.astype(np.float32, copy=False)
+    if not np.isfinite(image).all():
+        raise ImageFormatError("image holds NaN or infinite values")
+    return image
+
+
+def resize_for_model(image: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    """Resize a [0, 1] image to (size, size, 3), keeping the aspect ratio with padding if asked."""
+    rgb = as_rgb01(image)
+    height, width = rgb.shape[:2]
+    size = config.size
+    if config.keep_aspect:
+        scale = size / max(height, width)
+        new_h, new_w = max(1, round(height * scale)), max(1, round(width * scale))
+    else:
+        new_h, new_w = size, size
+    if (new_h, new_w) != (height, width):
+        rgb = np.stack([_resize_channel(rgb[:, :, c], new_w, new_h) for c in range(3)], axis=2)
+    if (new_h, new_w) == (size, size):
+        return rgb
+    canvas = np.full((size, size, 3), config.pad_value, dtype=np.float32)
+    top, left = (size - new_h) // 2, (size - new_w) // 2
+    canvas[top : top + new_h, left : left + new_w] = rgb
+    return canvas
+
+
+def to_model_input(image: np.ndarray, config: PreprocessConfig) -> np.ndarray:
+    """[0, 1] grey or RGB image -> normalised float32 (3, size, size)."""
+    rgb = resize_for_model(image, config)
+    mean = np.asarray(config.mean, dtype=np.float32)
+    std = np.asarray(config.std, dtype=np.float32)
+    return np.ascontiguousarray(((rgb - mean) / std).transpose(2, 0, 1), dtype=np.float32)
+
+
+def batch_model_inputs(images: list[np.ndarray], config: PreprocessConfig) -> np.ndarray:
+    return np.stack([to_model_input(image, config) for image in images]) if images else np.zeros(
+        (0, 3, config.size, config.size), dtype=np.float32
+    )
