@@ -1,0 +1,383 @@
+"""The one classifier type every method produces, and its model file.
+
+A ``Classifier`` is a frozen image backbone (named by its ``EncoderSpec``, weights from the weight
+package, optionally overridden by adapted weights saved in the model file) followed by a ``Head``.
+Few-shot synthesis, zero-shot DPSR, stitched models and baselines differ only in their head, so
+they all save, load and export the same way.
+
+A head declares which backbone output it reads (``input_kind``):
+  - ``"pooled"``: global-average-pooled features (B, D)
+  - ``"features"``: the last feature map (B, D, h, w), before pooling
+  - ``"trunk"``: the map before the backbone's final 1x1 conv (B, C, h, w), for heads that
+    generate or modulate that last stage themselves
+
+Model file (``.zsm``): a zip holding ``model.json`` (the card: format version, method, classes,
+descriptions, encoder spec, preprocessing, head type and config, metrics, OOD calibration) and
+``weights.safetensors`` (head tensors under ``head.``, adapted backbone tensors under
+``backbone.``). No pixels and no patient data are ever stored.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib
+import json
+import platform
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from zsmed import __version__
+from zsmed.encoders.base import EncoderSpec
+from zsmed.errors import CheckpointError, ConfigError, InputFileError
+from zsmed.preprocess import PreprocessConfig
+
+MODEL_FORMAT_VERSION = 1
+INPUT_KINDS = ("pooled", "features", "trunk")
+
+
+# --------------------------------------------------------------------------------------------
+# Heads
+# --------------------------------------------------------------------------------------------
+class Head(nn.Module):
+    """Maps a backbone output to class logits. Subclasses register with ``@register_head``."""
+
+    head_type: ClassVar[str] = ""
+    input_kind: ClassVar[str] = "pooled"
+
+    def config(self) -> dict[str, Any]:
+        """JSON-serialisable constructor arguments (tensors go to the state dict)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Head:
+        return cls(**config)
+
+
+_HEADS: dict[str, type[Head]] = {}
+
+
+def register_head(cls: type[Head]) -> type[Head]:
+    if not cls.head_type:
+        raise TypeError(f"{cls.__name__} needs a head_type")
+    if cls.input_kind not in INPUT_KINDS:
+        raise TypeError(f"{cls.__name__}.input_kind must be one of {INPUT_KINDS}")
+    _HEADS[cls.head_type] = cls
+    return cls
+
+
+def head_class(head_type: str, module: str | None = None) -> type[Head]:
+    if head_type not in _HEADS and module:
+        # Only zsmed's own modules are imported by name from a model file.
+        if not (module == "zsmed" or module.startswith("zsmed.")):
+            raise CheckpointError(f"head module '{module}' is not part of zsmed")
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise CheckpointError(f"head type '{head_type}' needs module '{module}': {exc}") from exc
+    try:
+        return _HEADS[head_type]
+    except KeyError:
+        raise CheckpointError(f"unknown head type '{head_type}' (made by a newer zsmed?)") from None
+
+
+@register_head
+class LinearHead(Head):
+    """Linear classifier on pooled features; optionally cosine (both sides L2-normalised, scaled)."""
+
+    head_type = "linear"
+    input_kind = "pooled"
+
+    def __init__(self, in_dim: int, n_classes: int, cosine: bool = False, scale: float = 1.0) -> None:
+        super().__init__()
+        self.in_dim, self.n_classes, self.cosine, self.scale = in_dim, n_classes, cosine, float(scale)
+        self.weight = nn.Parameter(torch.zeros(n_classes, in_dim))
+        self.bias = nn.Parameter(torch.zeros(n_classes))
+
+    def config(self) -> dict[str, Any]:
+        return {"in_dim": self.in_dim, "n_classes": self.n_classes, "cosine": self.cosine, "scale": self.scale}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight: torch.Tensor = self.weight
+        if self.cosine:
+            x = nn.functional.normalize(x, dim=-1)
+            weight = nn.functional.normalize(weight, dim=-1)
+        return self.scale * (x @ weight.t()) + self.bias
+
+    @classmethod
+    def from_arrays(cls, weight: np.ndarray, bias: np.ndarray | None = None, cosine: bool = False,
+                    scale: float = 1.0) -> LinearHead:
+        head = cls(weight.shape[1], weight.shape[0], cosine=cosine, scale=scale)
+        with torch.no_grad():
+            head.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
+            if bias is not None:
+                head.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
+        return head
+
+
+# --------------------------------------------------------------------------------------------
+# Backbones
+# --------------------------------------------------------------------------------------------
+class BackboneView(nn.Module):
+    """A backbone exposing one of its outputs (pooled / features / trunk) as ``forward``."""
+
+    def __init__(self, backbone: nn.Module, input_kind: str) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.input_kind = input_kind
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        if self.input_kind == "pooled":
+            return self.backbone.forward_pooled(pixels)  # type: ignore[operator]
+        if self.input_kind == "features":
+            return self.backbone.forward_features(pixels)  # type: ignore[operator]
+        return self.backbone.forward_trunk(pixels)  # type: ignore[operator]
+
+
+def build_backbone(spec: EncoderSpec, input_kind: str) -> nn.Module:
+    """The backbone module of an image encoder, viewed at ``input_kind``."""
+    from zsmed.encoders import create_image_encoder
+
+    encoder = create_image_encoder(spec.name)
+    if spec.weights_sha256 and encoder.spec.weights_sha256 and encoder.spec.weights_sha256 != spec.weights_sha256:
+        raise CheckpointError(
+            f"the model was built on {spec.name} weights {spec.weights_sha256[:12]}…, "
+            f"but this machine has {encoder.spec.weights_sha256[:12]}…"
+        )
+    module = encoder.torch_module()
+    inner = getattr(module, "backbone", None)
+    if inner is not None and hasattr(inner, "forward_trunk"):
+        return BackboneView(inner, input_kind)
+    if input_kind != "pooled":
+        raise CheckpointError(f"encoder {spec.name} only offers pooled features, the head needs '{input_kind}'")
+    return module
+
+
+# --------------------------------------------------------------------------------------------
+# Classifier and its card
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ClassifierCard:
+    method: str
+    class_names: tuple[str, ...]
+    encoder: EncoderSpec
+    preprocess: PreprocessConfig
+    head_type: str
+    head_module: str
+    head_config: dict[str, Any]
+    descriptions: dict[str, str] = field(default_factory=dict)
+    support_counts: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    ood: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+    software: dict[str, str] = field(default_factory=dict)
+    format_version: int = MODEL_FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["class_names"] = list(self.class_names)
+        data["encoder"] = self.encoder.to_dict()
+        data["preprocess"] = self.preprocess.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ClassifierCard:
+        version = int(data.get("format_version", 0))
+        if version > MODEL_FORMAT_VERSION:
+            raise CheckpointError(
+                f"model format version {version} is newer than this zsmed reads ({MODEL_FORMAT_VERSION}); "
+                "update zsmed"
+            )
+        try:
+            return cls(
+                method=str(data["method"]),
+                class_names=tuple(data["class_names"]),
+                encoder=EncoderSpec.from_dict(data["encoder"]),
+                preprocess=PreprocessConfig.from_dict(data["preprocess"]),
+                head_type=str(data["head_type"]),
+                head_module=str(data.get("head_module", "zsmed.classifier")),
+                head_config=dict(data["head_config"]),
+                descriptions=dict(data.get("descriptions") or {}),
+                support_counts={k: int(v) for k, v in (data.get("support_counts") or {}).items()},
+                metrics=dict(data.get("metrics") or {}),
+                ood=data.get("ood"),
+                extra=dict(data.get("extra") or {}),
+                created=str(data.get("created", "")),
+                software=dict(data.get("software") or {}),
+                format_version=version,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"model card is missing or has a bad field: {exc}") from exc
+
+
+def software_versions() -> dict[str, str]:
+    versions = {"zsmed": __version__, "python": platform.python_version(), "torch": torch.__version__}
+    try:
+        import pydicom
+
+        versions["pydicom"] = pydicom.__version__
+    except ImportError:
+        pass
+    return versions
+
+
+class Classifier(nn.Module):
+    """pixels (B, 3, S, S), preprocessed per ``card.preprocess`` -> logits (B, n_classes). Eval mode."""
+
+    def __init__(self, backbone: nn.Module, head: Head, card: ClassifierCard) -> None:
+        super().__init__()
+        if len(card.class_names) < 2:
+            raise ConfigError("a classifier needs at least two classes")
+        self.backbone = backbone
+        self.head = head
+        self.card = card
+        self.eval()
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.card.class_names)
+
+    @property
+    def preprocess(self) -> PreprocessConfig:
+        return self.card.preprocess
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(pixels))
+
+    def predict_proba(self, pixels: np.ndarray | torch.Tensor) -> np.ndarray:
+        tensor = torch.as_tensor(pixels, dtype=torch.float32)
+        with torch.inference_mode():
+            return torch.softmax(self(tensor), dim=-1).numpy()
+
+    def predict_files(self, paths: Sequence[str | Path]) -> np.ndarray:
+        from zsmed.imageio import read_image
+        from zsmed.preprocess import batch_model_inputs
+
+        images = [read_image(p) for p in paths]
+        return self.predict_proba(batch_model_inputs(images, self.preprocess))
+
+    def with_card(self, **changes: Any) -> Classifier:
+        self.card = replace(self.card, **changes)
+        return self
+
+
+def make_classifier(
+    head: Head,
+    *,
+    method: str,
+    class_names: Sequence[str],
+    encoder: EncoderSpec,
+    backbone: nn.Module | None = None,
+    descriptions: Mapping[str, str] | None = None,
+    support_counts: Mapping[str, int] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    ood: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Classifier:
+    """Assemble a classifier; the backbone defaults to the encoder's shipped weights."""
+    if encoder.preprocess is None:
+        raise ConfigError(f"encoder {encoder.name} has no preprocessing config")
+    card = ClassifierCard(
+        method=method,
+        class_names=tuple(class_names),
+        encoder=encoder,
+        preprocess=encoder.preprocess,
+        head_type=head.head_type,
+        head_module=type(head).__module__,
+        head_config=head.config(),
+        descriptions=dict(descriptions or {}),
+        support_counts=dict(support_counts or {}),
+        metrics=dict(metrics or {}),
+        ood=dict(ood) if ood is not None else None,
+        extra=dict(extra or {}),
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        software=software_versions(),
+    )
+    return Classifier(backbone if backbone is not None else build_backbone(encoder, head.input_kind), head, card)
+
+
+def save_classifier(classifier: Classifier, path: str | Path, *, include_backbone: bool = False) -> Path:
+    """Write a ``.zsm`` model file. Backbone weights are stored only when adapted (``include_backbone``)."""
+    from safetensors.torch import save
+
+    path = Path(path)
+    card = replace(classifier.card, head_config=classifier.head.config())
+    tensors = {f"head.{k}": v.detach().contiguous().cpu() for k, v in classifier.head.state_dict().items()}
+    if include_backbone:
+        tensors.update(
+            {f"backbone.{k}": v.detach().contiguous().cpu() for k, v in classifier.backbone.state_dict().items()}
+        )
+    card_dict = card.to_dict()
+    card_dict["backbone_in_file"] = include_backbone
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("model.json", json.dumps(card_dict, indent=2, sort_keys=True))
+        archive.writestr("weights.safetensors", save(tensors))
+    tmp.replace(path)
+    return path
+
+
+def load_classifier(path: str | Path) -> Classifier:
+    from safetensors.torch import load
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError("model file not found", path=path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            card_dict = json.loads(archive.read("model.json"))
+            tensors = load(archive.read("weights.safetensors"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError) as exc:
+        raise CheckpointError(f"not a zsmed model file ({exc})", path=path) from exc
+    except Exception as exc:  # safetensors raises its own error types on corrupt data
+        raise CheckpointError(f"model weights are corrupt ({exc})", path=path) from exc
+    try:
+        card = ClassifierCard.from_dict(card_dict)
+    except CheckpointError as exc:
+        raise CheckpointError(exc.reason, path=path) from exc
+    cls = head_class(card.head_type, card.head_module)
+    head = cls.from_config(card.head_config)
+    head_state = {k[5:]: v for k, v in tensors.items() if k.startswith("head.")}
+    try:
+        head.load_state_dict(head_state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"head weights do not match its config ({exc})", path=path) from exc
+    backbone = build_backbone(card.encoder, cls.input_kind)
+    if card_dict.get("backbone_in_file"):
+        state = {k[9:]: v for k, v in tensors.items() if k.startswith("backbone.")}
+        backbone.load_state_dict(state, strict=True)
+    return Classifier(backbone, head, card)
+
+
+def read_card(path: str | Path) -> ClassifierCard:
+    """The card of a model file, without loading any weights."""
+    try:
+        with zipfile.ZipFile(Path(path)) as archive:
+            return ClassifierCard.from_dict(json.loads(archive.read("model.json")))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError) as exc:
+        raise CheckpointError(f"not a zsmed model file ({exc})", path=path) from exc
+
+
+__all__ = [
+    "MODEL_FORMAT_VERSION",
+    "Classifier",
+    "ClassifierCard",
+    "Head",
+    "LinearHead",
+    "build_backbone",
+    "head_class",
+    "load_classifier",
+    "make_classifier",
+    "read_card",
+    "register_head",
+    "save_classifier",
+]
+

@@ -1,0 +1,121 @@
+"""Class descriptions: plain YAML files a user can edit or extend.
+
+File layout::
+
+    classes:
+      <class key (folder name)>:
+        name: <display name>
+        aliases: [<other folder names>]
+        description: <what the class looks like on the image>
+        attributes: {<attribute>: <value in [0, 1]>}   # optional, for zero-shot
+
+Lookup by folder name is case-insensitive and honours aliases, so ``mel`` finds ``MEL``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from zsmed.errors import ConfigError, InputFileError
+from zsmed.resources import resources_dir
+
+
+@dataclass(frozen=True)
+class ClassDescription:
+    key: str
+    name: str
+    description: str
+    aliases: tuple[str, ...] = ()
+    attributes: Mapping[str, float] = field(default_factory=dict)
+
+    def matches(self, label: str) -> bool:
+        wanted = label.strip().lower()
+        return wanted == self.key.lower() or wanted in (a.lower() for a in self.aliases)
+
+
+def shipped_description_files() -> list[Path]:
+    return sorted((resources_dir() / "descriptions").glob("*.yaml"))
+
+
+def _parse(data: Any, source: Path) -> list[ClassDescription]:
+    if not isinstance(data, dict) or not isinstance(data.get("classes"), dict):
+        raise ConfigError("expected a top-level 'classes:' mapping", path=source)
+    out = []
+    for key, entry in data["classes"].items():
+        if isinstance(entry, str):
+            entry = {"description": entry}
+        if not isinstance(entry, dict):
+            raise ConfigError(f"class '{key}': expected a mapping with a description", path=source)
+        description = str(entry.get("description") or "").strip()
+        attributes = entry.get("attributes") or {}
+        if not isinstance(attributes, dict):
+            raise ConfigError(f"class '{key}': 'attributes' must be a mapping", path=source)
+        try:
+            attrs = {str(k): float(v) for k, v in attributes.items()}
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"class '{key}': attribute values must be numbers ({exc})", path=source) from exc
+        out.append(
+            ClassDescription(
+                key=str(key),
+                name=str(entry.get("name") or key),
+                description=" ".join(description.split()),
+                aliases=tuple(str(a) for a in entry.get("aliases") or ()),
+                attributes=attrs,
+            )
+        )
+    return out
+
+
+def load_description_file(path: str | Path) -> list[ClassDescription]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputFileError(f"cannot read descriptions ({exc.strerror or exc})", path=path) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML ({str(exc).splitlines()[0]})", path=path) from exc
+    return _parse(data, path)
+
+
+def load_descriptions(paths: Iterable[str | Path] | None = None) -> list[ClassDescription]:
+    """All descriptions from the given files, or from every shipped file."""
+    files = list(paths) if paths is not None else shipped_description_files()
+    return [entry for file in files for entry in load_description_file(file)]
+
+
+def _best_match(label: str, entries: Sequence[ClassDescription]) -> ClassDescription | None:
+    """An exact key beats a case-insensitive key, which beats an alias ('mel' vs Derm7pt's 'MEL')."""
+    for test in (
+        lambda d: d.key == label,
+        lambda d: d.key.lower() == label.strip().lower(),
+        lambda d: d.matches(label),
+    ):
+        for entry in entries:
+            if test(entry):
+                return entry
+    return None
+
+
+def descriptions_for(
+    labels: Sequence[str], sources: Iterable[str | Path] | None = None, *, required: bool = False
+) -> dict[str, ClassDescription]:
+    """Description per label; user files (``sources``) win over shipped ones. Missing labels are
+    left out unless ``required``, in which case they are a ``ConfigError`` naming them."""
+    user = load_descriptions(sources) if sources is not None else []
+    shipped = load_descriptions()
+    found: dict[str, ClassDescription] = {}
+    for label in labels:
+        entry = _best_match(label, user) or _best_match(label, shipped)
+        if entry is not None and entry.description:
+            found[label] = entry
+    missing = [label for label in labels if label not in found]
+    if required and missing:
+        raise ConfigError(f"no description for class(es): {', '.join(missing)}")
+    return found
