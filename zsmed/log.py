@@ -1,34 +1,95 @@
-"""Logging set-up: one logger tree under 'zsmed', a rotating file in the user data dir."""
+"""Logging set-up: one logger tree under 'zsmed', warnings on the console, a rotating file.
+
+``configure_logging`` may be called more than once (CLI, desktop, tests): it adjusts the levels of
+the handlers it installed before instead of stacking duplicates. Chatty third-party loggers are
+held at WARNING so a user sees zsmed's messages, not transformers' internals.
+"""
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
-
-from zsmed.paths import user_data_dir
+import sys
+from pathlib import Path
+from typing import TextIO
 
 LOGGER_NAME = "zsmed"
+LOG_FILE_NAME = "zsmed.log"
+CONSOLE_FORMAT = "%(levelname)s %(name)s: %(message)s"
+FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+QUIET_LIBRARIES = ("transformers", "huggingface_hub", "PIL", "filelock", "urllib3", "matplotlib", "onnx")
+
+_ROLE = "_zsmed_role"  # attribute marking the handlers configure_logging owns
 
 
 def get_logger(name: str) -> logging.Logger:
     return logging.getLogger(name if name.startswith(LOGGER_NAME) else f"{LOGGER_NAME}.{name}")
 
 
-def configure_logging(verbose: bool = False, to_file: bool = True) -> None:
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at emit time (pytest and the desktop app swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
+def _owned(logger: logging.Logger, role: str) -> logging.Handler | None:
+    return next((h for h in logger.handlers if getattr(h, _ROLE, None) == role), None)
+
+
+def log_file_path() -> Path:
+    from zsmed.paths import user_log_dir
+
+    return user_log_dir() / LOG_FILE_NAME
+
+
+def configure_logging(verbose: bool = False, to_file: bool = True) -> Path | None:
+    """Set up the 'zsmed' logger; returns the log file in use, or None (console only)."""
     root = logging.getLogger(LOGGER_NAME)
-    if root.handlers:
-        return
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    console = logging.StreamHandler()
+    console = _owned(root, "console")
+    if console is None:
+        console = _StderrHandler()
+        setattr(console, _ROLE, "console")
+        console.setFormatter(logging.Formatter(CONSOLE_FORMAT))
+        root.addHandler(console)
     console.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root.addHandler(console)
-    if to_file:
-        try:
-            handler = logging.handlers.RotatingFileHandler(
-                user_data_dir() / "zsmed.log", maxBytes=2_000_000, backupCount=3, encoding="utf-8"
-            )
-        except OSError:
-            return  # a read-only profile must not stop the app; console logging still works
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
+    for name in QUIET_LIBRARIES:
+        library = logging.getLogger(name)
+        if library.level == logging.NOTSET or library.level < logging.WARNING:
+            library.setLevel(logging.WARNING)
+    file_handler = _owned(root, "file")
+    if not to_file:
+        if file_handler is not None:
+            root.removeHandler(file_handler)
+            file_handler.close()
+        return None
+    if isinstance(file_handler, logging.FileHandler):
+        return Path(file_handler.baseFilename)
+    try:
+        path = log_file_path()
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+    except OSError:
+        return None  # a read-only profile must not stop the app; console logging still works
+    setattr(handler, _ROLE, "file")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter(FILE_FORMAT))
+    root.addHandler(handler)
+    return path
+
+
+def reset_logging() -> None:
+    """Remove the handlers configure_logging installed (tests, or before re-pointing the data dir)."""
+    root = logging.getLogger(LOGGER_NAME)
+    for handler in list(root.handlers):
+        if getattr(handler, _ROLE, None):
+            root.removeHandler(handler)
+            handler.close()

@@ -1,4 +1,9 @@
-"""Per-user folders (platformdirs), overridable for tests and shared workstations."""
+"""Per-user folders (platformdirs), overridable for tests and shared workstations.
+
+``ZSMED_DATA_DIR`` (settings, logs, built models) and ``ZSMED_CACHE_DIR`` (feature cache; safe to
+delete) replace the platform defaults; ``~`` is expanded. Folders are created on first use, and
+one that cannot be created is a clear error naming the variable that moves it.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,36 @@ from pathlib import Path
 
 import platformdirs
 
+from zsmed.errors import InputFileError
+
 APP_NAME = "zsmed"
+DATA_DIR_ENV = "ZSMED_DATA_DIR"
+CACHE_DIR_ENV = "ZSMED_CACHE_DIR"
+
+
+def _ensure(path: Path, env: str) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputFileError(
+            f"cannot create the zsmed folder ({exc.strerror or exc}); set {env} to a writable folder", path=path
+        ) from exc
+    return path
+
+
+def _configured(env: str, default: str) -> Path:
+    raw = os.environ.get(env, "").strip()
+    return Path(raw).expanduser() if raw else Path(default)
 
 
 def user_data_dir() -> Path:
-    path = Path(os.environ.get("ZSMED_DATA_DIR") or platformdirs.user_data_dir(APP_NAME, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _ensure(_configured(DATA_DIR_ENV, platformdirs.user_data_dir(APP_NAME, appauthor=False)), DATA_DIR_ENV)
 
 
 def user_cache_dir() -> Path:
-    path = Path(os.environ.get("ZSMED_CACHE_DIR") or platformdirs.user_cache_dir(APP_NAME, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _ensure(_configured(CACHE_DIR_ENV, platformdirs.user_cache_dir(APP_NAME, appauthor=False)), CACHE_DIR_ENV)
+
+
+def user_log_dir() -> Path:
+    """Logs live in the data dir (not platformdirs' log dir) so one variable relocates everything."""
+    return _ensure(user_data_dir() / "logs", DATA_DIR_ENV)

