@@ -159,6 +159,86 @@ class EfficientNetLite(nn.Module):
         return self._fc(self.forward_pooled(x))
 
 
+class _FusedConv(nn.Module):
+    """A _SameConv with its BatchNorm folded in (and ReLU6 if ``act``), for inference only."""
+
+    def __init__(self, conv: _SameConv, bn: nn.BatchNorm2d, act: bool) -> None:
+        super().__init__()
+        kernel, stride = conv.kernel_size[0], conv.stride[0]
+        self.kernel, self.stride, self.act = kernel, stride, act
+        # TF 'SAME' for stride 1 and an odd kernel is symmetric, so the conv pads by itself (no copy);
+        # only the stride-2 layers need the asymmetric explicit pad.
+        self.conv = nn.Conv2d(conv.in_channels, conv.out_channels, kernel, stride,
+                              (kernel - 1) // 2 if stride == 1 else 0, groups=conv.groups, bias=True)
+        with torch.no_grad():
+            assert bn.running_var is not None and bn.running_mean is not None
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            self.conv.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
+            self.conv.bias.copy_(bn.bias - bn.running_mean * scale)  # type: ignore[union-attr]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride != 1:
+            x = _same_pad(x, self.kernel, self.stride)
+        x = self.conv(x)
+        return F.relu6(x) if self.act else x
+
+
+class _FusedBlock(nn.Module):
+    def __init__(self, block: MBConvBlock) -> None:
+        super().__init__()
+        self.expand = _FusedConv(block._expand_conv, block._bn0, True) if block.has_expand else None
+        self.depthwise = _FusedConv(block._depthwise_conv, block._bn1, True)
+        self.project = _FusedConv(block._project_conv, block._bn2, False)
+        self.has_skip = block.has_skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.expand(x) if self.expand is not None else x
+        out = self.project(self.depthwise(out))
+        return out + x if self.has_skip else out
+
+
+class InferenceLite(nn.Module):
+    """EfficientNet-Lite with BatchNorm folded into the convs, in channels-last layout.
+
+    About 1.5x faster on CPU than ``EfficientNetLite``; outputs agree to ~1e-5 (float rounding).
+    Same ``forward_*`` methods; no classifier head, no training. The feature cache and
+    ``encode`` use it; ``torch_module`` keeps the original, whose state-dict keys are the
+    weight package's and which can be fine-tuned.
+    """
+
+    def __init__(self, model: EfficientNetLite) -> None:
+        super().__init__()
+        self.variant = model.variant
+        self.head_in = model.head_in
+        self.num_features = model.num_features
+        self.stem = _FusedConv(model._conv_stem, model._bn0, True)
+        self.blocks = nn.Sequential(*[_FusedBlock(b) for b in model._blocks])  # type: ignore[arg-type]
+        self.head = _FusedConv(model._conv_head, model._bn1, True)
+        self.eval().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        for parameter in self.parameters():
+            parameter.requires_grad_(False)
+
+    def forward_trunk(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.contiguous(memory_format=torch.channels_last)
+        return self.blocks(self.stem(x))
+
+    def forward_head_conv(self, trunk: torch.Tensor) -> torch.Tensor:
+        return self.head(trunk)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head_conv(self.forward_trunk(x))
+
+    def forward_pooled(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(x).mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_pooled(x)
+
+
+def fuse_for_inference(model: EfficientNetLite) -> InferenceLite:
+    return InferenceLite(model)
+
+
 def load_efficientnet_lite(variant_name: str, weights: Path | None = None) -> EfficientNetLite:
     """The network with ImageNet weights, in eval mode; a clear error for a missing or foreign file."""
     if variant_name not in LITE_VARIANTS:
@@ -192,7 +272,9 @@ def load_efficientnet_lite(variant_name: str, weights: Path | None = None) -> Ef
 __all__ = [
     "LITE_VARIANTS",
     "EfficientNetLite",
+    "InferenceLite",
     "LiteVariant",
+    "fuse_for_inference",
     "load_efficientnet_lite",
     "weights_package",
     "weights_path",
