@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,77 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("ZSMED_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "", None}
+
+
+class NetworkAccessError(OSError):
+    pass
+
+
+def _is_loopback(address: object) -> bool:
+    host = address[0] if isinstance(address, tuple) and address else address
+    return host in _LOCAL_HOSTS or (isinstance(host, str) and host.startswith("127."))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_network() -> Iterator[None]:
+    """No test may reach the network: connections beyond loopback fail at once.
+
+    pydicom's data manager would otherwise try to download the few test files that the
+    pydicom-data package does not carry, with retries and sleeps.
+    """
+    real_connect = socket.socket.connect
+    real_getaddrinfo = socket.getaddrinfo
+
+    def guarded_connect(self: socket.socket, address: object) -> None:
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
+            raise NetworkAccessError(f"network access attempted in a test: {address!r}")
+        real_connect(self, address)  # type: ignore[arg-type]
+
+    def guarded_getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+        if not _is_loopback(host):
+            raise NetworkAccessError(f"DNS lookup attempted in a test: {host!r}")
+        return real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    socket.socket.connect = guarded_connect  # type: ignore[method-assign]
+    socket.getaddrinfo = guarded_getaddrinfo  # type: ignore[assignment]
+    try:
+        import pydicom.data.data_manager as data_manager
+
+        def no_download(name: str, *args: object, **kwargs: object) -> Path:
+            raise NetworkAccessError(f"pydicom tried to download test file {name!r}")
+
+        data_manager.data_path_with_download = no_download  # type: ignore[assignment]
+    except ImportError:
+        pass
+    yield
+    socket.socket.connect = real_connect  # type: ignore[method-assign]
+    socket.getaddrinfo = real_getaddrinfo
+
+
+def dicom_test_files() -> list[Path]:
+    """Every DICOM test file on disk: pydicom's own and the pydicom-data package's (no download)."""
+    import pydicom
+
+    roots = [Path(pydicom.__file__).parent / "data" / "test_files"]
+    try:
+        import data_store  # the import name of the pydicom-data package
+
+        roots.append(Path(data_store.__file__).parent / "data")
+    except ImportError:
+        pass
+    files = []
+    for root in roots:
+        files.extend(p for p in root.rglob("*") if p.is_file() and not p.name.endswith((".py", ".pyc", ".json")))
+    return sorted(files)
+
+
+def dicom_test_file(name: str) -> Path:
+    matches = [p for p in dicom_test_files() if p.name == name]
+    if not matches:
+        pytest.skip(f"DICOM test file {name} not on this machine")
+    return matches[0]
 
 
 @pytest.fixture(scope="session")
