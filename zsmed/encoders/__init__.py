@@ -135,7 +135,19 @@ def create_encoder(name: str, **kwargs: Any) -> ImageEncoder | TextEncoder:
     return entry[1](**kwargs)
 
 
+def registered_kind(name: str) -> str | None:
+    """'image' or 'text' for a registered name or prefix, None for an unknown name."""
+    prefix, sep, _ = name.partition(":")
+    if sep and prefix in _PREFIXES:
+        return _PREFIXES[prefix][0]
+    entry = _lookup(name)
+    return entry[0] if entry is not None else None
+
+
 def create_image_encoder(name: str = DEFAULT_IMAGE_ENCODER, **kwargs: Any) -> ImageEncoder:
+    # Refuse a text encoder by its registered kind, before spending seconds loading it.
+    if registered_kind(name) == "text":
+        raise UnknownEncoderError(f"'{name}' is a text encoder, an image encoder is needed here")
     encoder = create_encoder(name, **kwargs)
     if not isinstance(encoder, ImageEncoder):
         raise UnknownEncoderError(f"'{name}' is a text encoder, an image encoder is needed here")
@@ -143,6 +155,8 @@ def create_image_encoder(name: str = DEFAULT_IMAGE_ENCODER, **kwargs: Any) -> Im
 
 
 def create_text_encoder(name: str = DEFAULT_TEXT_ENCODER, **kwargs: Any) -> TextEncoder:
+    if registered_kind(name) == "image":
+        raise UnknownEncoderError(f"'{name}' is an image encoder, a text encoder is needed here")
     encoder = create_encoder(name, **kwargs)
     if not isinstance(encoder, TextEncoder):
         raise UnknownEncoderError(f"'{name}' is an image encoder, a text encoder is needed here")
@@ -279,5 +293,6 @@ __all__ = [
     "list_encoders",
     "register_encoder",
     "register_prefix",
+    "registered_kind",
     "shared_encoder",
 ]
