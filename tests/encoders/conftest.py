@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,12 @@ def shared_minilm() -> object:
     from zsmed.encoders import shared_encoder
 
     return shared_encoder("all-MiniLM-L6-v2")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging() -> Iterator[None]:
+    """``zsmed.cli.main`` installs log handlers; drop them so no test logs into another's tmp dir."""
+    from zsmed.log import reset_logging
+
+    yield
+    reset_logging()

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from zsmed.errors import DatasetError, InputFileError, ZsmedError
+from zsmed.errors import DatasetError, InputFileError, UnknownEncoderError, ZsmedError
 from zsmed.log import get_logger
 
 log = get_logger(__name__)
@@ -139,7 +139,7 @@ def _write_npz(out: Path, arrays: dict[str, Any]) -> None:
 def cmd_encode(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from zsmed.encoders import DEFAULT_IMAGE_ENCODER, create_image_encoder
+    from zsmed.encoders import DEFAULT_IMAGE_ENCODER, ImageEncoder, registered_kind, shared_encoder
     from zsmed.features import encode_files
     from zsmed.progress import run_with_bar
 
@@ -147,7 +147,13 @@ def cmd_encode(args: argparse.Namespace) -> int:
         raise DatasetError("--batch-size must be at least 1")
     folder: Path = args.folder
     paths, labels, ignored = collect_images(folder)
-    encoder = create_image_encoder(args.encoder or DEFAULT_IMAGE_ENCODER)
+    name = args.encoder or DEFAULT_IMAGE_ENCODER
+    if registered_kind(name) == "text":
+        raise UnknownEncoderError(f"'{name}' is a text encoder; 'zsmed encode' needs an image encoder")
+    # Shared: the desktop app and tests call this in-process, and weights load only once.
+    encoder = shared_encoder(name)
+    if not isinstance(encoder, ImageEncoder):
+        raise UnknownEncoderError(f"'{name}' is not an image encoder")
     cache = _open_cache(args)
     started = time.perf_counter()
     try:
