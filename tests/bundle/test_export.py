@@ -1,0 +1,166 @@
+"""Export: a real few-shot classifier goes to a verified, signed bundle through the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from zsmed.bundle.privacy import check_card, check_tensors
+from zsmed.errors import ExportError
+from zsmed.runtime import format as fmt
+from zsmed.runtime.bundle import read_bundle
+
+SCHEMA = Path(__file__).resolve().parents[2] / "export" / "bundle.schema.json"
+CLASSES = ("nv", "mel", "bcc")
+
+
+@pytest.fixture(scope="module")
+def exported(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from zsmed.bundle.protonet import build_protonet
+    from zsmed.classifier import save_classifier
+    from zsmed.cli.main import main
+
+    work = tmp_path_factory.mktemp("export")
+    support_dir = work / "support"
+    support = {}
+    for name in CLASSES:
+        files = sorted((shared_data / "ham10000_fs" / "base" / name).glob("*.jpg"))[:4]
+        (support_dir / name).mkdir(parents=True)
+        for path in files:
+            os.symlink(path, support_dir / name / path.name)
+        support[name] = files
+    model = save_classifier(build_protonet(support), work / "model.zsm")
+    assert main(["bundle", "keygen", str(work / "site")]) == 0
+    out = work / "model.zsmb"
+    code = main(["export", str(model), "--out", str(out), "--calibration", str(support_dir),
+                 "--sign", str(work / "site.key"), "--site", "test site"])
+    assert code == 0
+    return {"bundle": out, "public": work / "site.pub", "support": support_dir, "model": model}
+
+
+def test_bundle_is_verified_small_fp32_and_signed(exported: dict[str, Path]) -> None:
+    bundle = read_bundle(exported["bundle"], require_signature=True, trusted_keys=[exported["public"]])
+    assert bundle.signed_by
+    assert exported["bundle"].stat().st_size <= 25_000_000
+    card = bundle.card
+    assert card["class_names"] == list(CLASSES) and card["site"] == "test site"
+    assert card["parity"]["onnxruntime_max_abs_prob_diff"] <= 1e-4
+    assert card["parity"]["openvino_max_abs_prob_diff"] <= 1e-4
+    # one stored copy of the weights, shared by ONNX and the IR, and it is fp32
+    assert card["onnx"]["weights"]["shared_bytes"] > 10_000_000
+    assert len(bundle.files[fmt.ONNX]) < 1_000_000
+    assert b'element_type="f16"' not in bundle.files[fmt.IR_XML]
+    assert len(bundle.files[fmt.IR_BIN]) > 4 * 3_000_000
+
+
+def test_manifest_and_card_match_the_schema(exported: dict[str, Path]) -> None:
+    import jsonschema
+
+    schema = json.loads(SCHEMA.read_text())
+    bundle = read_bundle(exported["bundle"])
+    for name, instance in (("manifest", bundle.manifest), ("model_card", bundle.card)):
+        jsonschema.validate(instance, {**schema, "$ref": f"#/$defs/{name}"})
+    import zipfile
+
+    with zipfile.ZipFile(exported["bundle"]) as archive:
+        signature = json.loads(archive.read(fmt.SIGNATURE))
+    jsonschema.validate(signature, {**schema, "$ref": "#/$defs/signature"})
+
+
+def test_bundle_predicts_like_torch(exported: dict[str, Path]) -> None:
+    from zsmed.classifier import load_classifier
+    from zsmed.runtime.predict import load_predictor
+
+    files = sorted(exported["support"].rglob("*.jpg"))[:6]
+    expected = load_classifier(exported["model"]).predict_files(files)
+    for backend in ("onnxruntime", "openvino"):
+        got = load_predictor(exported["bundle"], backend=backend).predict_files(files)
+        probs = np.array([[g.probabilities[c] for c in CLASSES] for g in got])
+        np.testing.assert_allclose(probs, expected, atol=1e-4)
+        assert not any(g.abstain for g in got)  # support images are in-domain
+
+
+def test_privacy_checks() -> None:
+    for card in (
+        {"extra": {"note": "from DOE^JOHN"}},
+        {"extra": {"PatientID": "123"}},
+        {"extra": {"study": "1.2.840.113619.2.55.3.604688119"}},
+        {"extra": {"support": ["ISIC_0024306.jpg"]}},
+        {"metrics": {"pixels": [[0.5] * 100] * 100}},
+    ):
+        with pytest.raises(ExportError, match="refusing to export"):
+            check_card(card)
+    check_card({"software": {"openvino": "2026.4.1-22982-e213a147257", "torch": "2.13.0+cpu"}, "extra": {}})
+    with pytest.raises(ExportError, match="looks like image data"):
+        check_tensors({"head.memory": (1, 3, 224, 224)}, 224)
+    with pytest.raises(ExportError, match="looks like image data"):
+        check_tensors({"head.memory": (8, 224, 224)}, 224)
+    check_tensors({"conv": (1280, 320, 1, 1), "head.weight": (4, 1280), "protos": (64, 1280)}, 224)
+
+
+def test_export_refuses_patient_data_before_any_work(exported: dict[str, Path], tmp_path: Path) -> None:
+    from zsmed.bundle.export import export_classifier
+    from zsmed.classifier import load_classifier
+
+    classifier = load_classifier(exported["model"]).with_card(extra={"source": "PatientName=DOE^JANE"})
+    with pytest.raises(ExportError, match="person name"):
+        export_classifier(classifier, tmp_path / "x.zsmb", exported["support"])
+    assert not (tmp_path / "x.zsmb").exists()
+
+
+def test_any_head_exports_including_trunk_heads() -> None:
+    """A head reading the trunk map is traced with the backbone; ONNX matches torch."""
+    import onnxruntime as ort
+
+    from zsmed.bundle.export import ExportModule, _static_padding, export_onnx
+    from zsmed.classifier import Head, build_backbone, make_classifier
+    from zsmed.encoders import create_image_encoder
+
+    class TrunkHead(Head):
+        head_type = "test-trunk"
+        input_kind = "trunk"
+
+        def __init__(self, channels: int = 320, n_classes: int = 3) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(channels, n_classes, 1)
+
+        def config(self) -> dict[str, Any]:
+            return {}
+
+        def forward(self, trunk: torch.Tensor) -> torch.Tensor:
+            return self.conv(trunk).mean(dim=(2, 3))
+
+    spec = create_image_encoder("efficientnet-lite0").spec
+    head = TrunkHead()
+    classifier = make_classifier(head, method="test", class_names=list(CLASSES), encoder=spec,
+                                 backbone=build_backbone(spec, "trunk"))
+    module = ExportModule(_static_padding(classifier, 224)).eval()
+    session = ort.InferenceSession(export_onnx(module, 224), providers=["CPUExecutionProvider"])
+    pixels = np.random.default_rng(0).standard_normal((3, 3, 224, 224)).astype(np.float32)
+    logits, embedding = session.run(None, {"pixels": pixels})
+    with torch.inference_mode():
+        ref_logits, ref_embedding = ExportModule(classifier)(torch.from_numpy(pixels))
+    assert embedding.shape == (3, 320)
+    np.testing.assert_allclose(logits, ref_logits.numpy(), atol=1e-4, rtol=1e-4)
+    np.testing.assert_allclose(embedding, ref_embedding.numpy(), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_int8_is_checked_and_reported(exported: dict[str, Path], tmp_path: Path) -> None:
+    from zsmed.bundle.export import export_classifier
+    from zsmed.classifier import load_classifier
+
+    report = export_classifier(load_classifier(exported["model"]), tmp_path / "q.zsmb", exported["support"], int8=True)
+    int8 = report.int8
+    assert int8["requested"] and "top1_agreement" in int8 and "ms_per_image_int8" in int8
+    bundle = read_bundle(report.path)
+    assert bundle.has_int8 == int8["accepted"]
+    if not int8["accepted"]:
+        assert int8["reason"]

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REFERENCE = Path(__file__).resolve().parents[2] / "export" / "reference"
+
+
+def reference_bundles() -> list[Path]:
+    return sorted(REFERENCE.glob("*.zsmb"))
+
+
+@pytest.fixture(scope="session")
+def reference_bundle() -> Path:
+    bundles = reference_bundles()
+    if not bundles:
+        pytest.skip("no reference bundle in export/reference (run scripts/make_reference_bundles.py)")
+    return bundles[0]
+
+
+def read_members(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def write_members(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data_optional() -> Path | None:
+    """The shared data folder, or None when absent (for tests with an optional data part)."""
+    from tests.conftest import SHARED_DATA
+
+    return SHARED_DATA if SHARED_DATA.is_dir() else None

@@ -1,0 +1,218 @@
+"""``zsmed export``, ``zsmed predict``, ``zsmed bundle info|verify|keygen`` and ``zsmed bench runtime``.
+
+``predict`` and ``bundle`` run on hospital PCs without torch: nothing here imports torch at module
+level, and only the ``export`` and ``bench`` handlers import the torch-side code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+BACKEND_CHOICES = ("auto", "onnxruntime", "openvino", "openvino-int8")
+
+
+def _add_trust_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--require-signature", action="store_true",
+                        help="refuse bundles not signed by a trusted key (site policy)")
+    parser.add_argument("--trusted-key", action="append", default=[], metavar="PUB",
+                        help="PEM public key of a trusted signer (repeatable); ZSMED_TRUSTED_KEYS also "
+                             "lists them, separated by the path separator")
+
+
+def _trust(args: argparse.Namespace) -> tuple[bool, list[str]]:
+    import os
+
+    keys = list(args.trusted_key)
+    keys += [k for k in os.environ.get("ZSMED_TRUSTED_KEYS", "").split(os.pathsep) if k]
+    require = bool(args.require_signature) or os.environ.get("ZSMED_REQUIRE_SIGNATURE", "") in ("1", "true", "yes")
+    return require, keys
+
+
+def register(groups: Any) -> None:
+    export = groups.top.add_parser("export", help="export a classifier (.zsm) to a portable bundle (.zsmb)")
+    export.add_argument("model", type=Path, help="model file (.zsm)")
+    export.add_argument("--out", type=Path, required=True, help="bundle file to write (.zsmb)")
+    export.add_argument("--calibration", type=Path, required=True, metavar="DIR",
+                        help="the classifier's support images (class subfolders give labels): parity check, "
+                             "OOD gate calibration and INT8 calibration; never copied into the bundle")
+    export.add_argument("--int8", action="store_true", help="also add an INT8 OpenVINO model if it passes the checks")
+    export.add_argument("--sign", type=Path, metavar="KEY", help="Ed25519 private key (PEM) to sign the bundle")
+    export.add_argument("--site", default="", help="site name recorded in the model card")
+    export.add_argument("--intended-use", default=None, help="intended-use statement for the model card")
+    export.set_defaults(handler=_export)
+
+    predict = groups.top.add_parser("predict", help="predict with a bundle on images, DICOM files, folders")
+    predict.add_argument("bundle", type=Path)
+    predict.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
+    predict.add_argument("--json", action="store_true", help="one JSON object per line")
+    predict.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
+    predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--series", action="store_true",
+                         help="also give one result per DICOM series (SeriesInstanceUID) or folder")
+    predict.add_argument("--threads", type=int, default=None, help="inference threads (default: usable CPUs)")
+    _add_trust_args(predict)
+    predict.set_defaults(handler=_predict)
+
+    bundle = groups.top.add_parser("bundle", help="inspect, verify or sign bundles")
+    sub = bundle.add_subparsers(dest="bundle_command", metavar="WHAT", required=True)
+    info = sub.add_parser("info", help="show a bundle's model card")
+    info.add_argument("bundle", type=Path)
+    info.add_argument("--json", action="store_true")
+    info.set_defaults(handler=_info)
+    verify = sub.add_parser("verify", help="verify checksums (and signature) and load the model")
+    verify.add_argument("bundle", type=Path)
+    verify.add_argument("--backend", choices=BACKEND_CHOICES[1:], default="onnxruntime")
+    _add_trust_args(verify)
+    verify.set_defaults(handler=_verify)
+    keygen = sub.add_parser("keygen", help="create a site's Ed25519 signing key pair (STEM.key, STEM.pub)")
+    keygen.add_argument("stem", type=Path, help="path without suffix, e.g. keys/radiology")
+    keygen.add_argument("--force", action="store_true", help="overwrite existing key files")
+    keygen.set_defaults(handler=_keygen)
+
+    bench = groups.group("bench").add_parser("runtime", help="runtime speed: torch vs onnxruntime vs OpenVINO")
+    bench.add_argument("bundle", type=Path)
+    bench.add_argument("images", type=Path, metavar="DIR", help="folder of real images")
+    bench.add_argument("--json", type=Path, required=True, metavar="OUT")
+    bench.add_argument("--model", type=Path, default=None, help="the .zsm the bundle came from (torch eager baseline)")
+    bench.add_argument("--repeats", type=int, default=30)
+    bench.add_argument("--rss-images", type=int, default=1000)
+    bench.add_argument("--ood-out", action="append", default=[], type=Path, metavar="DIR",
+                       help="other-modality images for the OOD AUROC (DIR is the in-domain set); repeatable")
+    bench.set_defaults(handler=_bench)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from zsmed.bundle.export import export_job, load_calibration
+    from zsmed.classifier import load_classifier
+    from zsmed.progress import run_with_bar
+
+    classifier = load_classifier(args.model)
+    calibration = load_calibration(args.calibration, classifier)
+    report = run_with_bar(
+        export_job(classifier, args.out, calibration, int8=args.int8, sign_key=args.sign, site=args.site,
+                   intended_use=args.intended_use),
+        "export",
+    )
+    worst = max(v for k, v in report.parity.items() if k.endswith("prob_diff"))
+    print(f"wrote {report.path} ({report.size_bytes / 1e6:.1f} MB{', signed' if report.signed else ''})")
+    print(f"parity on {int(report.parity['images'])} images: max |p_torch - p_backend| = {worst:.1e}")
+    print(f"OOD gate: threshold {report.ood['threshold']:.3f}, held-out support abstain rate "
+          f"{report.ood['held_out_abstain_rate']:.1%}")
+    if args.int8:
+        figures = {k: v for k, v in report.int8.items() if k not in ("requested", "accepted", "reason")}
+        if report.int8["accepted"]:
+            print(f"INT8 added: {figures}")
+        else:
+            print(f"INT8 refused: {report.int8.get('reason')}; figures {figures}", file=sys.stderr)
+    for line in report.skipped:
+        print(f"skipped calibration image {line}", file=sys.stderr)
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from zsmed.progress import run_with_bar
+    from zsmed.runtime.predict import aggregate_series, expand_inputs, load_predictor
+
+    require, keys = _trust(args)
+    files = expand_inputs(args.inputs)
+    predictor = load_predictor(args.bundle, backend=args.backend, require_signature=require, trusted_keys=keys,
+                               threads=args.threads)
+    job = predictor.predict_files_job(files, args.batch_size)
+    # A bar only for folders or many files; a single image prints its answer at once.
+    show_bar = None if (len(files) > 1 or any(p.is_dir() for p in args.inputs)) else False
+    results = run_with_bar(job, "predict", enabled=show_bar)
+    out = sys.stdout
+    failed = 0
+    for result in results:
+        failed += result.error is not None
+        if args.json:
+            out.write(json.dumps(result.to_dict()) + "\n")
+        elif result.error:
+            out.write(f"{result.source}\terror: {result.error}\n")
+        elif result.abstain:
+            out.write(f"{result.source}\tabstain (unlike the model's images, OOD score {result.ood_score})\n")
+        else:
+            assert result.label is not None
+            out.write(f"{result.source}\t{result.label}\t{result.probabilities[result.label]:.3f}\n")
+    if args.series:
+        for entry in aggregate_series(results, predictor.class_names):
+            if args.json:
+                out.write(json.dumps({"series": entry.source, **entry.to_dict()}) + "\n")
+            else:
+                label = entry.label or "abstain"
+                out.write(f"{entry.source}\t{label}\t({entry.series})\n")
+    if failed:
+        print(f"zsmed: {failed} of {len(results)} files could not be read", file=sys.stderr)
+    return 1 if failed and failed == len(results) else 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from zsmed.runtime.bundle import read_bundle
+
+    bundle = read_bundle(args.bundle)
+    card = bundle.card
+    if args.json:
+        print(json.dumps({"manifest": bundle.manifest, "card": card, "bundle_id": bundle.bundle_id}, indent=2))
+        return 0
+    pre = card["preprocess"]
+    lines = [
+        f"bundle      {bundle.path} (format {bundle.manifest['format_version']}, "
+        f"opset {bundle.manifest['onnx_opset']})",
+        f"id          {bundle.bundle_id[:16]}",
+        f"method      {card.get('method')} on {card.get('encoder', {}).get('name')}",
+        f"classes     {', '.join(card['class_names'])}",
+        f"support     {card.get('support_counts')}",
+        f"preprocess  {pre['size']}px, mean {pre['mean']}, std {pre['std']}, keep_aspect {pre.get('keep_aspect')}",
+        f"OOD gate    {card.get('ood_gate', {}).get('method')}, threshold {card.get('ood_gate', {}).get('threshold')}",
+        f"INT8        {'yes' if bundle.has_int8 else 'no'} {card.get('int8', {}).get('reason', '')}".rstrip(),
+        f"created     {card.get('created')} (exported {card.get('exported')}, site {card.get('site') or '-'})",
+        f"signed      {'yes (not checked: use verify --trusted-key)' if bundle.signature_present else 'no'}",
+        f"intended    {card.get('intended_use')}",
+    ]
+    print("\n".join(lines))
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from zsmed.runtime.backends import create_backend
+    from zsmed.runtime.bundle import read_bundle
+    from zsmed.runtime.predict import Predictor
+
+    require, keys = _trust(args)
+    bundle = read_bundle(args.bundle, require_signature=require, trusted_keys=keys)
+    predictor = Predictor(bundle, create_backend(bundle, args.backend))
+    import numpy as np
+
+    size = bundle.preprocess.size
+    probabilities, _ = predictor.infer(np.zeros((1, 3, size, size), dtype=np.float32))
+    if not np.isfinite(probabilities).all():
+        print("zsmed: error: the model gives non-finite outputs", file=sys.stderr)
+        return 2
+    signature = f"signature OK (key {bundle.signed_by})" if bundle.signed_by else (
+        "signed, signature not checked (no --trusted-key)" if bundle.signature_present else "unsigned")
+    print(f"{bundle.path}: OK: {len(bundle.files)} files match the manifest; {signature}; loads in {args.backend}")
+    return 0
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from zsmed.runtime.format import generate_keypair
+
+    private, public = generate_keypair(args.stem, overwrite=args.force)
+    print(f"private key {private} (keep it on the workstation; sign with: zsmed export ... --sign {private})")
+    print(f"public key  {public} (copy to hospital PCs: zsmed predict --require-signature --trusted-key {public})")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from zsmed.bundle.bench import run_runtime_bench
+
+    result = run_runtime_bench(args.bundle, args.images, model_path=args.model, repeats=args.repeats,
+                               rss_images=args.rss_images, ood_out_dirs=args.ood_out)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result["summary"], indent=2))
+    return 0

@@ -1,0 +1,226 @@
+"""Inference backends for a verified bundle: onnxruntime and OpenVINO (fp32 or INT8), no torch.
+
+Each backend is imported only when chosen: ``import openvino`` alone costs more than the whole
+onnxruntime cold start, so a PC running onnxruntime never pays it. ``auto`` measures the available
+backends once per bundle and machine and remembers the faster one in the user data folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from zsmed.errors import BackendUnavailableError, BundleError
+from zsmed.log import get_logger
+from zsmed.runtime import format as fmt
+from zsmed.runtime.bundle import Bundle
+
+log = get_logger(__name__)
+
+BACKENDS = ("onnxruntime", "openvino", "openvino-int8")
+BACKEND_CHOICES = ("auto", *BACKENDS)
+THREADS_ENV = "ZSMED_NUM_THREADS"
+CHOICE_FILE = "runtime_backends.json"
+
+
+class Backend(Protocol):
+    name: str
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(B, 3, S, S) float32 -> (logits (B, C), embedding (B, D)), both float32."""
+        ...
+
+
+def available_cpus() -> int:
+    """CPUs this process may use (affinity and cgroup quota), or ``ZSMED_NUM_THREADS``.
+
+    Mirrors ``zsmed.encoders.threads`` without importing it (that package pulls torch)."""
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    try:
+        count = len(os.sched_getaffinity(0))  # type: ignore[attr-defined,unused-ignore]
+    except (AttributeError, OSError):
+        count = os.cpu_count() or 1
+    try:
+        quota = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota and quota[0] != "max":
+            count = min(count, max(1, math.ceil(int(quota[0]) / int(quota[1]))))
+    except (OSError, ValueError, IndexError):
+        pass
+    return max(1, count)
+
+
+class OnnxRuntimeBackend:
+    name = "onnxruntime"
+
+    def __init__(self, bundle: Bundle, threads: int | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise BackendUnavailableError("onnxruntime is not installed (pip install zsmed[runtime])") from exc
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.intra_op_num_threads = threads or available_cpus()
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        # The ONNX graph keeps its weights as external data inside the IR's model.bin (one copy of
+        # the weights for both backends); hand onnxruntime the verified bytes from memory.
+        weights = np.frombuffer(bundle.files[fmt.IR_BIN], dtype=np.uint8)
+        self._weights = weights  # onnxruntime reads the buffer during session creation only
+        options.add_external_initializers_from_files_in_memory([fmt.IR_BIN], [weights], [weights.nbytes])
+        try:
+            self.session = ort.InferenceSession(
+                bundle.files[fmt.ONNX], sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/NotImplemented types
+            raise BundleError(f"onnxruntime cannot load the model ({exc})", path=bundle.path) from exc
+        self._outputs = [fmt.OUTPUT_LOGITS, fmt.OUTPUT_EMBEDDING]
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        logits, embedding = self.session.run(self._outputs, {fmt.INPUT_NAME: batch})
+        return np.asarray(logits, dtype=np.float32), np.asarray(embedding, dtype=np.float32)
+
+
+class OpenVinoBackend:
+    def __init__(self, bundle: Bundle, int8: bool = False, threads: int | None = None, hint: str = "LATENCY") -> None:
+        self.name = "openvino-int8" if int8 else "openvino"
+        try:
+            import openvino as ov
+        except ImportError as exc:
+            raise BackendUnavailableError("OpenVINO is not installed (pip install zsmed[runtime])") from exc
+        xml_name, bin_name = (fmt.INT8_XML, fmt.INT8_BIN) if int8 else (fmt.IR_XML, fmt.IR_BIN)
+        if xml_name not in bundle.files:
+            raise BackendUnavailableError("this bundle holds no INT8 model (exported without --int8, or refused)")
+        core = ov.Core()
+        try:
+            weights = ov.Tensor(np.frombuffer(bundle.files[bin_name], dtype=np.uint8).copy())
+            model = core.read_model(bundle.files[xml_name].decode(), weights)
+            config = {
+                "PERFORMANCE_HINT": hint,
+                "INFERENCE_NUM_THREADS": threads or available_cpus(),
+                # Never let the plugin silently drop to bf16/fp16 on CPUs that have it: parity.
+                "INFERENCE_PRECISION_HINT": "f32",
+            }
+            self.compiled = core.compile_model(model, "CPU", config)
+        except Exception as exc:  # OpenVINO raises RuntimeError subclasses with long messages
+            raise BundleError(f"OpenVINO cannot load the model ({str(exc).splitlines()[0]})", path=bundle.path) from exc
+        self.request = self.compiled.create_infer_request()
+        self._logits = self.compiled.output(fmt.OUTPUT_LOGITS)
+        self._embedding = self.compiled.output(fmt.OUTPUT_EMBEDDING)
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        result = self.request.infer({fmt.INPUT_NAME: batch})
+        return (
+            np.array(result[self._logits], dtype=np.float32),
+            np.array(result[self._embedding], dtype=np.float32),
+        )
+
+
+def create_backend(bundle: Bundle, name: str, threads: int | None = None, hint: str = "LATENCY") -> Backend:
+    if name == "onnxruntime":
+        return OnnxRuntimeBackend(bundle, threads)
+    if name == "openvino":
+        return OpenVinoBackend(bundle, int8=False, threads=threads, hint=hint)
+    if name == "openvino-int8":
+        return OpenVinoBackend(bundle, int8=True, threads=threads, hint=hint)
+    raise BackendUnavailableError(f"unknown backend '{name}'; choose one of {', '.join(BACKEND_CHOICES)}")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _choice_key(bundle: Bundle, threads: int) -> str:
+    return f"{bundle.bundle_id}|{_cpu_model()}|{threads}t"
+
+
+def _choice_path() -> Path:
+    from zsmed.paths import user_data_dir
+
+    return user_data_dir() / CHOICE_FILE
+
+
+def remembered_choice(bundle: Bundle, threads: int) -> str | None:
+    try:
+        choices = json.loads(_choice_path().read_text())
+        entry = choices.get(_choice_key(bundle, threads))
+        return str(entry["backend"]) if entry and entry.get("backend") in BACKENDS else None
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return None
+
+
+def _remember(bundle: Bundle, threads: int, backend: str, timings: dict[str, float]) -> None:
+    path = _choice_path()
+    try:
+        choices = json.loads(path.read_text()) if path.exists() else {}
+        if not isinstance(choices, dict):
+            choices = {}
+    except (OSError, ValueError):
+        choices = {}
+    choices[_choice_key(bundle, threads)] = {"backend": backend, "ms_per_image": timings}
+    try:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(choices, indent=2, sort_keys=True))
+        tmp.replace(path)
+    except OSError as exc:  # remembering is an optimisation; a read-only profile still predicts
+        log.warning("cannot remember the backend choice (%s)", exc)
+
+
+def time_backend(backend: Backend, size: int, batch: int = 1, repeats: int = 10) -> float:
+    """Median milliseconds per image over ``repeats`` runs, after two warm-up runs."""
+    pixels = np.random.default_rng(0).standard_normal((batch, 3, size, size)).astype(np.float32)
+    for _ in range(2):
+        backend.run(pixels)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        backend.run(pixels)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)) * 1000.0 / batch
+
+
+def open_backend(bundle: Bundle, name: str = "auto", threads: int | None = None) -> Backend:
+    """The named backend, or for ``auto`` the remembered faster one (measured at first load)."""
+    threads = threads or available_cpus()
+    if name != "auto":
+        return create_backend(bundle, name, threads)
+    remembered = remembered_choice(bundle, threads)
+    if remembered is not None:
+        try:
+            return create_backend(bundle, remembered, threads)
+        except BackendUnavailableError:
+            pass  # uninstalled since: measure again
+    # INT8 is never picked automatically: its accuracy is checked at export on the support set
+    # only, and on CPUs without VNNI it gains little (see docs/bench/runtime.md).
+    candidates: dict[str, Backend] = {}
+    timings: dict[str, float] = {}
+    size = bundle.preprocess.size
+    for candidate in ("onnxruntime", "openvino"):
+        try:
+            backend = create_backend(bundle, candidate, threads)
+        except BackendUnavailableError as exc:
+            log.info("backend %s unavailable: %s", candidate, exc)
+            continue
+        candidates[candidate] = backend
+        timings[candidate] = round(time_backend(backend, size), 3)
+    if not candidates:
+        raise BackendUnavailableError("neither onnxruntime nor OpenVINO is installed (pip install zsmed[runtime])")
+    best = min(timings, key=lambda k: timings[k])
+    log.info("backend auto: %s (ms per image at batch 1: %s)", best, timings)
+    _remember(bundle, threads, best, timings)
+    return candidates[best]

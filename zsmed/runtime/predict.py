@@ -1,0 +1,191 @@
+"""Predict with a verified bundle: files, folders and DICOM series, batched, with the OOD gate.
+
+Every result says ``abstain`` when the gate judges the input unlike the support set (or when the
+network's output is not finite); an abstained result carries no label, so nothing downstream can
+read a confident answer into it. A file that cannot be read or preprocessed gives an ``error``
+entry and never stops the rest.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zsmed.errors import InputFileError, ZsmedError
+from zsmed.imageio import is_candidate_image, is_photo, read_image
+from zsmed.preprocess import to_model_input
+from zsmed.progress import Job, Progress
+from zsmed.runtime.backends import Backend, open_backend
+from zsmed.runtime.bundle import Bundle, read_bundle
+from zsmed.runtime.ood import ood_scores
+
+DEFAULT_BATCH = 32
+
+
+@dataclass
+class Prediction:
+    source: str
+    label: str | None = None
+    probabilities: dict[str, float] = field(default_factory=dict)
+    abstain: bool = True
+    ood_score: float | None = None  # distance / threshold: above 1.0 means abstain
+    error: str | None = None
+    series: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None or k in ("label", "abstain")}
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class Predictor:
+    def __init__(self, bundle: Bundle, backend: Backend) -> None:
+        self.bundle = bundle
+        self.backend = backend
+        self.class_names = bundle.class_names
+        self.preprocess = bundle.preprocess
+        self._ood_stats = bundle.ood_arrays()
+        self._threshold = float(bundle.ood["threshold"])
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    def infer(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Preprocessed pixels (B, 3, S, S) -> (probabilities (B, C), OOD score / threshold (B,))."""
+        pixels = np.ascontiguousarray(pixels, dtype=np.float32)
+        logits, embedding = self.backend.run(pixels)
+        probabilities = softmax(logits)
+        relative = ood_scores(embedding, self._ood_stats) / self._threshold
+        return probabilities, relative
+
+    def _results(self, sources: Sequence[str], pixels: np.ndarray) -> list[Prediction]:
+        probabilities, relative = self.infer(pixels)
+        results = []
+        for source, probs, score in zip(sources, probabilities, relative, strict=True):
+            finite = bool(np.isfinite(probs).all() and np.isfinite(score))
+            abstain = (not finite) or bool(score > 1.0)
+            results.append(
+                Prediction(
+                    source=source,
+                    label=None if abstain else self.class_names[int(np.argmax(probs))],
+                    probabilities={c: round(float(p), 6) for c, p in zip(self.class_names, probs, strict=True)}
+                    if finite
+                    else {},
+                    abstain=abstain,
+                    ood_score=round(float(score), 4) if finite else None,
+                )
+            )
+        return results
+
+    def predict_images(self, images: Sequence[np.ndarray], names: Sequence[str] | None = None) -> list[Prediction]:
+        """[0, 1] grey or RGB images (display semantics applied) -> predictions."""
+        names = list(names) if names is not None else [f"image {i}" for i in range(len(images))]
+        out: list[Prediction] = []
+        for start in range(0, len(images), DEFAULT_BATCH):
+            chunk = [to_model_input(image, self.preprocess) for image in images[start : start + DEFAULT_BATCH]]
+            out.extend(self._results(names[start : start + DEFAULT_BATCH], np.stack(chunk)))
+        return out
+
+    def predict_files_job(self, paths: Sequence[Path], batch_size: int = DEFAULT_BATCH) -> Job[list[Prediction]]:
+        """Job (yields ``Progress``) predicting files in batches; unreadable files give error entries."""
+        batch_size = max(1, int(batch_size))
+        results: list[Prediction] = []
+        total = len(paths)
+        yield Progress(0, total, "")
+        for start in range(0, total, batch_size):
+            chunk = paths[start : start + batch_size]
+            ok_sources: list[str] = []
+            ok_pixels: list[np.ndarray] = []
+            slots: list[Prediction | None] = []
+            for path in chunk:
+                try:
+                    ok_pixels.append(to_model_input(read_image(path), self.preprocess))
+                    ok_sources.append(str(path))
+                    slots.append(None)
+                except ZsmedError as exc:
+                    slots.append(Prediction(source=str(path), error=exc.reason, abstain=True))
+                except (OSError, ValueError, MemoryError) as exc:  # anything a decoder lets through
+                    slots.append(Prediction(source=str(path), error=f"{exc.__class__.__name__}: {exc}"))
+            predicted = iter(self._results(ok_sources, np.stack(ok_pixels)) if ok_pixels else [])
+            results.extend(slot if slot is not None else next(predicted) for slot in slots)
+            yield Progress(min(total, start + batch_size), total, Path(chunk[-1]).name)
+        return results
+
+    def predict_files(self, paths: Sequence[str | Path], batch_size: int = DEFAULT_BATCH) -> list[Prediction]:
+        from zsmed.progress import run_job
+
+        return run_job(self.predict_files_job([Path(p) for p in paths], batch_size))
+
+
+def load_predictor(
+    path: str | Path,
+    *,
+    backend: str = "auto",
+    require_signature: bool = False,
+    trusted_keys: Sequence[str | Path] = (),
+    threads: int | None = None,
+) -> Predictor:
+    bundle = read_bundle(path, require_signature=require_signature, trusted_keys=trusted_keys)
+    return Predictor(bundle, open_backend(bundle, backend, threads))
+
+
+def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
+    """Files as given, folders walked recursively for image candidates (sorted, stable order)."""
+    files: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            files.extend(p for p in sorted(path.rglob("*")) if p.is_file() and is_candidate_image(p))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise InputFileError("no such file or folder", path=path)
+    return files
+
+
+def series_key(path: Path) -> str:
+    """A DICOM file's SeriesInstanceUID (header only); otherwise the folder holding the file."""
+    if not is_photo(path):
+        try:
+            import pydicom
+
+            ds = pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
+            uid = getattr(ds, "SeriesInstanceUID", None)
+            if uid:
+                return f"series {uid}"
+        except Exception:  # not DICOM or unreadable header: fall back to the folder
+            pass
+    return f"folder {path.parent}"
+
+
+def aggregate_series(results: Sequence[Prediction], class_names: Sequence[str]) -> list[Prediction]:
+    """One prediction per series: mean probabilities over its images that did not abstain.
+
+    A series abstains when every image in it abstained or failed; its OOD score is the median."""
+    groups: dict[str, list[Prediction]] = defaultdict(list)
+    for result in results:
+        groups[result.series or series_key(Path(result.source))].append(result)
+    out = []
+    for key, members in groups.items():
+        usable = [m for m in members if not m.abstain and m.probabilities]
+        scores = [m.ood_score for m in members if m.ood_score is not None]
+        entry = Prediction(source=key, series=f"{len(usable)}/{len(members)} images used")
+        entry.ood_score = round(float(np.median(scores)), 4) if scores else None
+        if usable:
+            mean = np.mean([[m.probabilities[c] for c in class_names] for m in usable], axis=0)
+            entry.probabilities = {c: round(float(p), 6) for c, p in zip(class_names, mean, strict=True)}
+            entry.label = class_names[int(np.argmax(mean))]
+            entry.abstain = False
+        out.append(entry)
+    return out
