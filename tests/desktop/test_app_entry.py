@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from zsmed.classifier import load_classifier
+from zsmed_desktop import app
+
+
+def test_without_a_display_the_app_runs_the_headless_demo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(app.sys, "platform", "linux")
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    assert not app.has_display()
+    calls: list[list[str]] = []
+    from zsmed.cli import main as cli
+
+    real_main = cli.main
+
+    def recording_main(argv: list[str]) -> int:
+        calls.append(list(argv))
+        return real_main([*argv, "--out", str(tmp_path), "--json", str(tmp_path / "demo.json")])
+
+    monkeypatch.setattr(cli, "main", recording_main)
+    assert app.main([]) == 0
+    assert calls == [["demo"]]
+    report = json.loads((tmp_path / "demo.json").read_text())
+    # The demo classifies held-out CT and MR images of several transfer syntaxes from 2 examples each.
+    assert len(report["predictions"]) >= 8
+    assert report["accuracy"] >= 0.8
+    model = load_classifier(report["model_path"])
+    assert model.class_names == ["CT", "MR"]
+    assert "headless demo" in capsys.readouterr().out
+
+
+def test_with_offscreen_platform_the_window_opens(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("PySide6")
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    monkeypatch.setenv("ZSMED_DESKTOP_SMOKE", "1")
+    assert app.has_display()
+    assert app.main([]) == 0
