@@ -114,7 +114,6 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from zsmed.progress import run_with_bar
     from zsmed.runtime.predict import aggregate_series, expand_inputs, load_predictor
 
     require, keys = _trust(args)
@@ -122,9 +121,16 @@ def _predict(args: argparse.Namespace) -> int:
     predictor = load_predictor(args.bundle, backend=args.backend, require_signature=require, trusted_keys=keys,
                                threads=args.threads)
     job = predictor.predict_files_job(files, args.batch_size)
-    # A bar only for folders or many files; a single image prints its answer at once.
-    show_bar = None if (len(files) > 1 or any(p.is_dir() for p in args.inputs)) else False
-    results = run_with_bar(job, "predict", enabled=show_bar)
+    # A bar only for folders or many files, on a terminal; otherwise tqdm is not even imported
+    # (it costs cold-start time on the hospital PC).
+    if sys.stderr.isatty() and (len(files) > 1 or any(p.is_dir() for p in args.inputs)):
+        from zsmed.progress import run_with_bar
+
+        results = run_with_bar(job, "predict")
+    else:
+        from zsmed.progress import run_job
+
+        results = run_job(job)
     out = sys.stdout
     failed = 0
     for result in results:

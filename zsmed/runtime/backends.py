@@ -58,32 +58,104 @@ def available_cpus() -> int:
     return max(1, count)
 
 
+CACHE_ENV = "ZSMED_NO_MODEL_CACHE"
+
+
+def _optimized_cache_path(bundle: Bundle, threads: int, ort_version: str) -> Path | None:
+    """Where this machine keeps the onnxruntime-optimised graph of a bundle (None: caching off).
+
+    Full graph optimisation (fusions, NCHWc layouts for this CPU's vector width) is most of
+    onnxruntime's session start-up; the result is specific to the CPU and the onnxruntime version,
+    so it is cached per bundle, CPU, thread count and version in the user's own cache folder."""
+    if os.environ.get(CACHE_ENV, "").strip() in ("1", "true", "yes"):
+        return None
+    import hashlib
+
+    from zsmed.paths import user_cache_dir
+
+    key = hashlib.sha256(f"{bundle.bundle_id}|{_cpu_model()}|{threads}|{ort_version}".encode()).hexdigest()[:32]
+    return user_cache_dir() / "ort-optimized" / f"{key}.ort"
+
+
 class OnnxRuntimeBackend:
     name = "onnxruntime"
 
-    def __init__(self, bundle: Bundle, threads: int | None = None) -> None:
+    def __init__(self, bundle: Bundle, threads: int | None = None, use_cache: bool = True) -> None:
         try:
             import onnxruntime as ort
         except ImportError as exc:
             raise BackendUnavailableError("onnxruntime is not installed (pip install zsmed[runtime])") from exc
+        threads = threads or available_cpus()
         options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.intra_op_num_threads = threads or available_cpus()
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        # The ONNX graph keeps its weights as external data inside the IR's model.bin (one copy of
-        # the weights for both backends); hand onnxruntime the verified bytes from memory.
-        weights = np.frombuffer(bundle.files[fmt.IR_BIN], dtype=np.uint8)
-        self._weights = weights  # onnxruntime reads the buffer during session creation only
-        options.add_external_initializers_from_files_in_memory([fmt.IR_BIN], [weights], [weights.nbytes])
-        try:
-            self.session = ort.InferenceSession(
-                bundle.files[fmt.ONNX], sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/NotImplemented types
-            raise BundleError(f"onnxruntime cannot load the model ({exc})", path=bundle.path) from exc
+        cache = _optimized_cache_path(bundle, threads, ort.__version__) if use_cache else None
+        self.session = None
+        if cache is not None and cache.is_file():
+            try:
+                self.session = self._from_cache(ort, options, cache)
+            except Exception as exc:  # a damaged cache entry: rebuild it from the verified bundle
+                log.info("ignoring the optimised-model cache %s (%s)", cache, exc)
+                cache.unlink(missing_ok=True)
+                options = self._fresh_options(ort, threads)
+        if self.session is None:
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            if cache is not None:
+                try:
+                    cache.parent.mkdir(parents=True, exist_ok=True)
+                    options.optimized_model_filepath = str(cache.with_suffix(".tmp.ort"))
+                    options.add_session_config_entry("session.save_model_format", "ORT")
+                except OSError:
+                    cache = None
+            # The ONNX graph keeps its weights as external data inside the IR's model.bin (one copy
+            # of the weights for both backends); hand onnxruntime the verified bytes from memory.
+            weights = np.frombuffer(bundle.files[fmt.IR_BIN], dtype=np.uint8)
+            options.add_external_initializers_from_files_in_memory([fmt.IR_BIN], [weights], [weights.nbytes])
+            try:
+                self.session = ort.InferenceSession(
+                    bundle.files[fmt.ONNX], sess_options=options, providers=["CPUExecutionProvider"]
+                )
+            except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/NotImplemented types
+                raise BundleError(f"onnxruntime cannot load the model ({exc})", path=bundle.path) from exc
+            if cache is not None:
+                self._commit_cache(cache)
         self._outputs = [fmt.OUTPUT_LOGITS, fmt.OUTPUT_EMBEDDING]
+
+    @staticmethod
+    def _fresh_options(ort: Any, threads: int) -> Any:
+        options = ort.SessionOptions()
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        return options
+
+    @staticmethod
+    def _from_cache(ort: Any, options: Any, cache: Path) -> Any:
+        import hashlib
+
+        data = cache.read_bytes()
+        recorded = cache.with_suffix(".sha256").read_text().strip()
+        if hashlib.sha256(data).hexdigest() != recorded:
+            raise ValueError("checksum mismatch")
+        # Already optimised for this CPU: loading it skips the graph passes entirely.
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+
+    @staticmethod
+    def _commit_cache(cache: Path) -> None:
+        import hashlib
+
+        tmp = cache.with_suffix(".tmp.ort")
+        try:
+            digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+            cache.with_suffix(".sha256").write_text(digest + "\n")
+            tmp.replace(cache)
+        except OSError as exc:  # caching is an optimisation only
+            log.info("cannot cache the optimised model (%s)", exc)
+            tmp.unlink(missing_ok=True)
 
     def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         logits, embedding = self.session.run(self._outputs, {fmt.INPUT_NAME: batch})
