@@ -13,7 +13,7 @@ import os
 import platform
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -86,11 +86,7 @@ class OnnxRuntimeBackend:
         except ImportError as exc:
             raise BackendUnavailableError("onnxruntime is not installed (pip install zsmed[runtime])") from exc
         threads = threads or available_cpus()
-        options = ort.SessionOptions()
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
+        options = self._fresh_options(ort, threads)
         cache = _optimized_cache_path(bundle, threads, ort.__version__) if use_cache else None
         self.session = None
         if cache is not None and cache.is_file():
