@@ -88,7 +88,7 @@ class OnnxRuntimeBackend:
         threads = threads or available_cpus()
         options = self._fresh_options(ort, threads)
         cache = _optimized_cache_path(bundle, threads, ort.__version__) if use_cache else None
-        self.session = None
+        self.session: Any = None
         if cache is not None and cache.is_file():
             try:
                 self.session = self._from_cache(ort, options, cache)
