@@ -1,6 +1,11 @@
 """DICOM reading: header-only scanning into a patient/study/series index, safe pixel decoding,
-and the display pipeline as small pure functions over arrays."""
+and the display pipeline as small pure functions over arrays.
 
-from zsmed.dicom.pixels import load_model_image
+Fast path (trusted files, training): ``load_model_image``. Untrusted files: ``SafeDecoder`` /
+``safe_model_image`` decode in a worker process with a time limit. Folders, CDs and file lists:
+``scan_job`` / ``scan`` build a ``ScanIndex``.
+"""
 
-__all__ = ["load_model_image"]
+from zsmed.dicom.decode import load_model_image, open_dataset, read_dataset, stored_pixels
+
+__all__ = ["load_model_image", "open_dataset", "read_dataset", "stored_pixels"]

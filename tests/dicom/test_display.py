@@ -1,0 +1,208 @@
+"""The display pipeline: values, not only shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+
+from tests.dicom.conftest import data
+from zsmed.dicom import load_model_image
+from zsmed.dicom.decode import load_dataset_and_pixels
+from zsmed.dicom.display import (
+    apply_rescale,
+    apply_voi,
+    apply_window,
+    frame_view,
+    invert_monochrome1,
+    mask_stored_bits,
+    render,
+    render_display,
+    to_display_uint8,
+    to_rgb,
+    voi_options,
+)
+
+
+def test_rescale_ct_known_pixel() -> None:
+    ds, arr = load_dataset_and_pixels(data("CT_small.dcm"))
+    hu = apply_rescale(arr, ds)
+    slope, intercept = float(ds.RescaleSlope), float(ds.RescaleIntercept)
+    assert hu[64, 64] == pytest.approx(arr[64, 64] * slope + intercept)
+    assert hu.dtype == np.float32
+
+
+def test_window_functions_follow_the_standard() -> None:
+    x = np.array([0.0, 39.5, 40.0, 40.5, 100.0, -100.0])
+    lin = apply_window(x, 40, 80, "LINEAR")
+    assert lin[-1] == 0.0 and lin[-2] == 1.0
+    assert lin[2] == pytest.approx((40 - 39.5) / 79 + 0.5)
+    exact = apply_window(x, 40, 80, "LINEAR_EXACT")
+    assert exact[2] == pytest.approx(0.5) and exact[0] == pytest.approx(0.0)
+    sig = apply_window(x, 40, 80, "SIGMOID")
+    assert sig[2] == pytest.approx(0.5)
+    assert 0 < sig[-1] < sig[0] < sig[2] < sig[-2] < 1
+
+
+def test_all_windows_listed_and_selectable() -> None:
+    ds = Dataset()
+    ds.WindowCenter = [40, 400]
+    ds.WindowWidth = [80, 2000]
+    ds.WindowCenterWidthExplanation = ["SOFT", "BONE"]
+    opts = voi_options(ds)
+    assert [o.label for o in opts] == ["SOFT", "BONE"]
+    x = np.array([[100.0]])
+    assert apply_voi(x, ds, 0)[0, 0] == 1.0
+    assert apply_voi(x, ds, 1)[0, 0] == pytest.approx((100 - 399.5) / 1999 + 0.5, abs=1e-6)
+
+
+def test_voi_lut_sequence_applied() -> None:
+    ds, arr = load_dataset_and_pixels(data("vlut_04.dcm"))
+    opts = voi_options(ds)
+    assert opts and opts[0].lut_index is not None
+    item = ds.VOILUTSequence[0]
+    nr, first, bits = item.LUTDescriptor
+    lut = np.asarray(item.LUTData)
+    out = apply_voi(apply_rescale(arr, ds), ds, 0)
+    idx = np.clip(arr.astype(int) - first, 0, (nr or 65536) - 1)
+    expect = lut[idx] / max(2**bits - 1, lut.max())
+    np.testing.assert_allclose(out, expect, atol=1e-6)
+
+
+def test_modality_lut_sequence() -> None:
+    ds, arr = load_dataset_and_pixels(data("mlut_18.dcm"))
+    from pydicom.pixels import apply_modality_lut
+
+    np.testing.assert_allclose(apply_rescale(arr, ds), apply_modality_lut(arr, ds))
+
+
+def test_monochrome1_is_inverted() -> None:
+    path = data("RG3_UNCR.dcm")
+    ds, arr = load_dataset_and_pixels(path)
+    assert ds.PhotometricInterpretation == "MONOCHROME1"
+    img = load_model_image(path)
+    ds2 = pydicom.dcmread(path)
+    ds2.PhotometricInterpretation = "MONOCHROME2"
+    plain = render(arr, ds2)
+    np.testing.assert_allclose(img, 1.0 - plain, atol=1e-6)
+    # the brightest stored value is the darkest pixel
+    hi = np.unravel_index(np.argmax(arr), arr.shape)
+    lo = np.unravel_index(np.argmin(arr), arr.shape)
+    assert img[hi] <= img[lo]
+    assert invert_monochrome1(np.array([0.25], np.float32), ds)[0] == pytest.approx(0.75)
+
+
+def test_signed_ct_with_window() -> None:
+    path = data("693_UNCI.dcm")
+    ds, arr = load_dataset_and_pixels(path)
+    assert arr.dtype == np.int16 and arr.min() < 0
+    img = load_model_image(path)
+    wc, ww = float(np.atleast_1d(ds.WindowCenter)[0]), float(np.atleast_1d(ds.WindowWidth)[0])
+    hu = arr.astype(np.float64) * float(ds.get("RescaleSlope", 1)) + float(ds.get("RescaleIntercept", 0))
+    expect = np.clip((hu - (wc - 0.5)) / (ww - 1) + 0.5, 0, 1)
+    np.testing.assert_allclose(img, expect, atol=1e-5)
+
+
+def test_odd_bit_depth_masks_high_bits() -> None:
+    ds = Dataset()
+    ds.BitsStored = 12
+    ds.PixelRepresentation = 0
+    arr = np.array([0xF123, 0x0FFF], dtype=np.uint16)
+    np.testing.assert_array_equal(mask_stored_bits(arr, ds), [0x123, 0xFFF])
+    ds.PixelRepresentation = 1
+    signed = np.array([0x0FFF, 0x0800, 0x07FF], dtype=np.uint16).view(np.int16)
+    np.testing.assert_array_equal(mask_stored_bits(signed, ds), [-1, -2048, 2047])
+
+
+def test_palette_colour_known_pixel() -> None:
+    path = data("OBXXXX1A.dcm")
+    ds, arr = load_dataset_and_pixels(path)
+    img = load_model_image(path)
+    assert img.shape == (600, 800, 3)
+    y, x = 300, 400
+    index = int(arr[y, x])
+    desc = ds.RedPaletteColorLookupTableDescriptor
+    from pydicom.pixels import apply_color_lut
+
+    rgb = apply_color_lut(arr, ds)
+    top = 255.0 if rgb.max() <= 255 else 65535.0
+    np.testing.assert_allclose(img[y, x], rgb[y, x] / top, atol=1e-6)
+    assert desc[2] in (8, 16) and index >= 0
+
+
+def test_segmented_palette() -> None:
+    path = data("gdcm-US-ALOKA-16.dcm")
+    ds, arr = load_dataset_and_pixels(path)
+    assert "SegmentedRedPaletteColorLookupTableData" in ds
+    img = load_model_image(path)
+    from pydicom.pixels import apply_color_lut
+
+    rgb = apply_color_lut(arr, ds)
+    np.testing.assert_allclose(img, rgb / (255.0 if rgb.max() <= 255 else 65535.0), atol=1e-6)
+    assert img.shape == (480, 640, 3) and img.max() > 0.5
+
+
+def test_ybr_to_rgb_matches_rgb_original() -> None:
+    ref = load_model_image(data("SC_rgb.dcm"))
+    # known pixels of the SC_rgb test pattern: red band at the top, white at the bottom
+    np.testing.assert_allclose(ref[5, 50], [1.0, 0.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(ref[95, 50], [1.0, 1.0, 1.0], atol=1e-6)
+    for name in ("SC_ybr_full_uncompressed.dcm", "SC_ybr_full_422_uncompressed.dcm", "SC_rgb_jpeg_dcmtk.dcm"):
+        img = load_model_image(data(name))
+        assert np.abs(img - ref).max() < 0.05, name
+    # the pure function on raw YBR values
+    ds = pydicom.dcmread(data("SC_ybr_full_uncompressed.dcm"))
+    raw = ds.pixel_array_options(as_rgb=False) or ds.pixel_array
+    rgb = to_rgb(raw, ds, "YBR_FULL")
+    assert np.abs(rgb - ref).max() < 0.05
+
+
+def test_multiframe_enhanced_uses_per_frame_groups() -> None:
+    path = data("emri_small.dcm")
+    ds, arr = load_dataset_and_pixels(path)
+    img3 = load_model_image(path, frame=3)
+    np.testing.assert_allclose(img3, render(arr[3], ds, frame=3))
+    assert not np.allclose(load_model_image(path, frame=0), img3)
+
+
+def test_display_uint8() -> None:
+    assert to_display_uint8(np.array([0.0, 0.5, 1.0, 1.5, -1])).tolist() == [0, 128, 255, 255, 0]
+    ds, arr = load_dataset_and_pixels(data("CT_small.dcm"))
+    out = render_display(arr, ds, window=(40.0, 400.0))
+    assert out.dtype == np.uint8 and out.shape == (128, 128)
+    hu = apply_rescale(arr, ds)
+    assert (out[hu > 240] == 255).all() and (out[hu < -160] == 0).all()
+
+
+def test_rgb_16bit_and_32bit_scaled_by_bits_stored() -> None:
+    for name in ("SC_rgb_16bit.dcm", "SC_rgb_32bit.dcm"):
+        img = load_model_image(data(name))
+        np.testing.assert_allclose(img[5, 50], [1.0, 0.0, 0.0], atol=1e-6)
+
+
+def test_frame_view_lifts_functional_groups() -> None:
+    from pydicom.sequence import Sequence
+
+    def group(center: float, width: float, slope: float) -> Dataset:
+        item = Dataset()
+        voi = Dataset()
+        voi.WindowCenter, voi.WindowWidth = center, width
+        item.FrameVOILUTSequence = Sequence([voi])
+        pvt = Dataset()
+        pvt.RescaleSlope, pvt.RescaleIntercept = slope, -10
+        item.PixelValueTransformationSequence = Sequence([pvt])
+        return item
+
+    ds = Dataset()
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.SamplesPerPixel = 1
+    ds.BitsStored = 16
+    ds.SharedFunctionalGroupsSequence = Sequence([group(100, 200, 1.0)])
+    ds.PerFrameFunctionalGroupsSequence = Sequence([group(0, 10, 1.0), group(500, 100, 2.0)])
+    view = frame_view(ds, 1)
+    assert float(view.WindowCenter) == 500 and float(view.RescaleSlope) == 2.0
+    arr = np.array([[255, 280]], dtype=np.uint16)  # -> 500, 550 after rescale
+    img = render(arr, ds, frame=1)
+    np.testing.assert_allclose(img, apply_window(np.array([[500.0, 550.0]]), 500, 100), atol=1e-6)
+    assert "WindowCenter" not in ds  # the original is untouched

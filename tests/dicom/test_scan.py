@@ -1,0 +1,164 @@
+"""Scanning: index shape, DICOMDIR, and every kind of bad input in one folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from tests.dicom.conftest import data
+from zsmed.dicom.header import read_header
+from zsmed.dicom.scan import ScanIndex, scan, scan_job
+from zsmed.errors import DicomReadError, InputFileError, NotDicomError
+from zsmed.progress import Progress
+
+
+def _problem(index: ScanIndex, name: str) -> str:
+    hits = [p.reason for p in index.problems if os.path.basename(p.path) == name]
+    assert hits, f"no problem listed for {name}: {index.problems}"
+    return hits[0]
+
+
+def test_dicomdir_tree_sorted() -> None:
+    index = scan(data("DICOMDIR"))
+    counts = index.counts()
+    assert counts["instances"] == 31 and counts["patients"] == 2 and counts["problems"] == 0
+    for patient in index.patients:
+        for study in patient.studies:
+            numbers = [s.number for s in study.series]
+            assert numbers == sorted(numbers)
+            for series in study.series:
+                inst = [i.instance_number for i in series.instances if i.position is None]
+                assert inst == sorted(inst)
+
+
+def test_instances_sorted_by_position(tmp_path: Path) -> None:
+    src = pydicom.dcmread(data("CT_small.dcm"))
+    for k, z in enumerate([30.0, 10.0, 20.0]):
+        src.SOPInstanceUID = f"1.2.3.{k}"
+        src.InstanceNumber = k + 1  # deliberately not the spatial order
+        src.ImagePositionPatient = [0.0, 0.0, z]
+        src.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        src.save_as(tmp_path / f"f{k}.dcm", enforce_file_format=False)
+    index = scan(tmp_path)
+    series = index.patients[0].studies[0].series[0]
+    assert [i.position[2] for i in series.instances] == [10.0, 20.0, 30.0]  # type: ignore[index]
+
+
+def test_scan_is_a_job_with_progress(tmp_path: Path) -> None:
+    for k in range(5):
+        shutil.copy(data("MR_small.dcm"), tmp_path / f"m{k}.dcm")
+    job = scan_job([tmp_path], report_every=2)
+    progress = []
+    try:
+        while True:
+            progress.append(next(job))
+    except StopIteration as stop:
+        index = stop.value
+    assert all(isinstance(p, Progress) for p in progress)
+    assert progress[-1].done == 5 and progress[-1].total == 5
+    assert index.counts()["instances"] == 1 and index.counts()["problems"] == 4  # same SOP UID: duplicates
+
+
+@pytest.fixture()
+def bad_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    good = data("CT_small.dcm")
+    shutil.copy(good, folder / "good.dcm")
+    shutil.copy(data("MR_small.dcm"), folder / "sub_good.dcm")
+    raw = Path(good).read_bytes()
+    (folder / "zero.dcm").write_bytes(b"")
+    (folder / "trunc_header.dcm").write_bytes(raw[:400])
+    (folder / "trunc_pixels.dcm").write_bytes(raw[: len(raw) - 5000])
+    (folder / "random.dcm").write_bytes(os.urandom(4096))
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "no_preamble.dcm").write_bytes(raw[128:])  # 'DICM' + meta, no preamble: junk
+    ds = pydicom.dcmread(data("MR_small.dcm"))
+    ds.file_meta.TransferSyntaxUID = "1.2.3.4.99"
+    ds.SOPInstanceUID = "1.2.3.4.99.1"
+    ds.save_as(folder / "unknown_ts.dcm", enforce_file_format=False)
+    ds = pydicom.dcmread(data("MR_small.dcm"))
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 32, 32, 31
+    ds.SOPInstanceUID = "1.2.3.4.99.2"
+    ds.save_as(folder / "wrong_bits.dcm", enforce_file_format=False)
+    shutil.copy(data("rtplan.dcm"), folder / "rtplan.dcm")
+    shutil.copy(data("test-SR.dcm"), folder / "sr.dcm")
+    with open(folder / "sparse2g.dcm", "wb") as fp:  # costs no disk
+        fp.truncate(2 * 1024**3)
+    loop = folder / "loopdir"
+    loop.mkdir()
+    os.symlink(folder, loop / "back_to_top")
+    os.symlink(folder / "missing_target", folder / "dangling.dcm")
+    return folder
+
+
+def test_bad_inputs_each_get_a_reason_and_the_rest_is_indexed(bad_folder: Path) -> None:
+    start = time.perf_counter()
+    index = scan(bad_folder)
+    assert time.perf_counter() - start < 20
+    paths = {os.path.basename(i.path) for i in index.instances}
+    # images and non-image objects with readable headers are indexed
+    assert {"good.dcm", "sub_good.dcm", "unknown_ts.dcm", "wrong_bits.dcm", "rtplan.dcm", "sr.dcm"} <= paths
+    assert "empty file" in _problem(index, "zero.dcm")
+    assert "truncated" in _problem(index, "trunc_header.dcm")
+    assert "not a DICOM file" in _problem(index, "random.dcm")
+    assert "not a DICOM file" in _problem(index, "no_preamble.dcm")
+    assert "not a DICOM file" in _problem(index, "sparse2g.dcm")
+    assert "broken symbolic link" in _problem(index, "dangling.dcm")
+    loops = [p for p in index.problems if p.kind == "loop"]
+    assert loops and "directory loop" in loops[0].reason
+    assert index.skipped_non_dicom >= 1  # notes.txt
+    # every problem is one line
+    assert all("\n" not in p.reason for p in index.problems)
+
+
+def test_unreadable_file_permission(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    target = tmp_path / "locked.dcm"
+    shutil.copy(data("CT_small.dcm"), target)
+    shutil.copy(data("MR_small.dcm"), tmp_path / "ok.dcm")
+    real_open = open
+
+    def fake_open(file, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if str(file) == str(target):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", fake_open)
+    index = scan(tmp_path)
+    assert _problem(index, "locked.dcm") == "permission denied"
+    assert [os.path.basename(i.path) for i in index.instances] == ["ok.dcm"]
+    with pytest.raises(InputFileError, match="permission denied"):
+        read_header(target)
+
+
+def test_header_errors(tmp_path: Path) -> None:
+    raw = Path(data("CT_small.dcm")).read_bytes()
+    (tmp_path / "t.dcm").write_bytes(raw[:300])
+    with pytest.raises(DicomReadError, match="truncated"):
+        read_header(tmp_path / "t.dcm")
+    (tmp_path / "z.dcm").write_bytes(b"")
+    with pytest.raises(NotDicomError, match="empty"):
+        read_header(tmp_path / "z.dcm")
+
+
+def test_header_matches_pydicom_on_all_test_files() -> None:
+    from pydicom.data import get_testdata_files
+
+    checked = 0
+    for path in get_testdata_files("*.dcm"):
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            header = read_header(path)
+        except Exception:
+            continue
+        for keyword in ("SOPInstanceUID", "Rows", "Columns", "Modality", "SeriesInstanceUID"):
+            value = ds.get(keyword)
+            if value not in (None, ""):
+                assert str(header.get(keyword)) == str(value).strip(), (path, keyword)
+        checked += 1
+    assert checked > 100
