@@ -221,6 +221,8 @@ _U16 = struct.Struct("<H").unpack_from
 _TAG = struct.Struct("<HH").unpack_from
 _U32 = struct.Struct("<I").unpack_from
 _HEAD = 65536
+_HEAD_IMPLICIT = struct.Struct("<HHI").unpack_from
+_HEAD_EXPLICIT = struct.Struct("<HH2sH").unpack_from
 
 
 def _fast_read(fp: BinaryIO, path: str, size: int) -> Header:
@@ -252,29 +254,29 @@ def _fast_read(fp: BinaryIO, path: str, size: int) -> Header:
     last_tag = -1
     long_vrs = _LONG_VRS
     by_tag = _BY_TAG
+    blen = len(buf)
+    head = _HEAD_IMPLICIT if implicit else _HEAD_EXPLICIT
     while pos + 8 <= size:
-        if pos + 12 <= len(buf):
-            # fast path: the element header lies inside the first block
-            g, e = _TAG(buf, pos)
+        if pos + 12 <= blen:
+            # fast path: the element header lies inside the first block; one unpack per element
+            if implicit:
+                g, e, length = head(buf, pos)
+                value_pos = pos + 8
+            else:
+                g, e, vr, length = head(buf, pos)
+                if vr in long_vrs:
+                    (length,) = _U32(buf, pos + 8)
+                    value_pos = pos + 12
+                elif vr.isupper():
+                    value_pos = pos + 8
+                else:
+                    raise _Fallback("not a valid explicit VR")
             tag = (g << 16) | e
             if tag > _STOP_TAG:  # pixel data tags lie beyond too
                 break
             if tag <= last_tag:
                 raise _Fallback("tags out of order")
             last_tag = tag
-            if implicit:
-                (length,) = _U32(buf, pos + 4)
-                value_pos = pos + 8
-            else:
-                vr = buf[pos + 4 : pos + 6]
-                if vr in long_vrs:
-                    (length,) = _U32(buf, pos + 8)
-                    value_pos = pos + 12
-                else:
-                    if not vr.isupper():
-                        raise _Fallback("not a valid explicit VR")
-                    (length,) = _U16(buf, pos + 6)
-                    value_pos = pos + 8
         else:
             g, e = struct.unpack("<HH", rd.get(pos, 4))
             tag = (g << 16) | e
@@ -295,7 +297,7 @@ def _fast_read(fp: BinaryIO, path: str, size: int) -> Header:
         wanted = by_tag.get(tag)
         if wanted is not None and length:
             keyword, kind = wanted
-            raw = buf[value_pos : value_pos + length] if value_pos + length <= len(buf) else rd.get(value_pos, length)
+            raw = buf[value_pos : value_pos + length] if value_pos + length <= blen else rd.get(value_pos, length)
             value = _decode(raw, kind, True, encoding)
             if value is not None and value != "":
                 values[keyword] = value

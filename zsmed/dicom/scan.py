@@ -317,7 +317,7 @@ def scan_job(inputs: Iterable[str | Path], *, report_every: int = 100) -> Job[Sc
     problems: list[Problem] = []
     files: list[str] = []
     dicomdirs: list[str] = []
-    seen_files: set[str] = set()
+    seen_files: set[Any] = set()
     yield Progress(0, None, "listing files")
     for item in inputs:
         item = str(item)
@@ -342,10 +342,14 @@ def scan_job(inputs: Iterable[str | Path], *, report_every: int = 100) -> Job[Sc
     skipped = 0
     total = len(files)
     for done, path in enumerate(files, 1):
-        real = os.path.realpath(path)
-        if real in seen_files:
+        try:
+            st = os.stat(path)
+            key: Any = (st.st_dev, st.st_ino)
+        except OSError:
+            key = path
+        if key in seen_files:  # the same file reached twice (symlinks, DICOMDIR + folder)
             continue
-        seen_files.add(real)
+        seen_files.add(key)
         name = os.path.basename(path).lower()
         if name in _SKIP_NAMES:
             skipped += 1
