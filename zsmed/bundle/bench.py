@@ -102,17 +102,31 @@ def _int8_for_timing(bundle: Bundle, pixels: np.ndarray) -> tuple[Any, str]:
     return _Backend(), f"quantised for this benchmark only (not in the bundle: {reason})"
 
 
+# A small launcher process runs the command and reports its child's peak RSS. Measuring from this
+# (large, torch-laden) process directly would be wrong: a forked child's peak RSS counts the
+# parent's pages it shares until exec.
+_LAUNCHER = """
+import json, os, resource, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+wall = time.perf_counter() - start
+rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+err = proc.stderr.decode(errors="replace")[-2000:]
+print(json.dumps({"wall": wall, "code": proc.returncode, "rss_kb": rss, "stderr": err}))
+"""
+
+
 def _wait_rss(command: Sequence[str], env: dict[str, str]) -> tuple[float, int, float]:
-    """Run a command; (wall seconds, exit code, peak RSS in MB) of that process alone (wait4)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(list(command), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0 and process.stderr is not None:
-        sys.stderr.write(process.stderr.read().decode(errors="replace")[-2000:])
-    rss_mb = usage.ru_maxrss / 1024.0 if sys.platform != "darwin" else usage.ru_maxrss / 2**20
-    return wall, process.returncode, rss_mb
+    """Run a command in a fresh process; (wall seconds, exit code, peak RSS in MB) of the command."""
+    import json
+
+    out = subprocess.run([sys.executable, "-c", _LAUNCHER, *command], capture_output=True, text=True, env=env,
+                         check=True)
+    record = json.loads(out.stdout)
+    if record["code"] != 0:
+        sys.stderr.write(record["stderr"])
+    divisor = 1024.0 if sys.platform != "darwin" else 2.0**20
+    return float(record["wall"]), int(record["code"]), float(record["rss_kb"]) / divisor
 
 
 def run_runtime_bench(
@@ -190,8 +204,8 @@ def run_runtime_bench(
     whole: dict[str, Any] = {}
     for name in ("onnxruntime", "openvino"):
         predictor = Predictor(bundle, backends[name])
-        for batch in (1, 32):
-            subset = files[:32] if batch == 32 else files[:16]
+        for batch in (1, 8, 32):
+            subset = files[:32] if batch > 1 else files[:16]
             predictor.predict_files(subset, batch)
             start = time.perf_counter()
             predictor.predict_files(subset, batch)

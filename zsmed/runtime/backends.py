@@ -108,6 +108,9 @@ class OnnxRuntimeBackend:
             # The ONNX graph keeps its weights as external data inside the IR's model.bin (one copy
             # of the weights for both backends); hand onnxruntime the verified bytes from memory.
             weights = np.frombuffer(bundle.files[fmt.IR_BIN], dtype=np.uint8)
+            # onnxruntime may keep pointing into this buffer (no copy on CPU): hold it as long
+            # as the session lives.
+            self._weights = weights
             options.add_external_initializers_from_files_in_memory([fmt.IR_BIN], [weights], [weights.nbytes])
             try:
                 self.session = ort.InferenceSession(
