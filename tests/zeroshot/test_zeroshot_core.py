@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zsmed.errors import ConfigError
+from zsmed.zeroshot.calibration import gzsl_scores
+from zsmed.zeroshot.classdefs import class_definitions_from_dict, load_class_definitions
+from zsmed.zeroshot.core import (
+    MSAS,
+    DPSRConfig,
+    ZeroShotProblem,
+    cosine_matrix,
+    dpsr_train,
+    ridge_coefficients,
+    similarity_gap,
+    synthesise_prototypes,
+)
+from zsmed.zeroshot.estimators import ESZSL, DeViSE, FSIGenZ
+from zsmed.zeroshot.evaluate import resolve_classes
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_ridge_synthesis_reproduces_a_known_combination() -> None:
+    rng = np.random.default_rng(0)
+    basis = rng.normal(size=(4, 10))
+    alpha = np.array([0.5, -0.2, 0.0, 0.7])
+    target = alpha @ basis
+    np.testing.assert_allclose(ridge_coefficients(basis, target, 1e-10), alpha, atol=1e-6)
+    means = rng.normal(size=(4, 6))
+    protos, owner = synthesise_prototypes(basis, means, target[None], lambdas=(1e-10, 1.0))
+    assert protos.shape == (2, 6) and owner.tolist() == [0, 0]
+    np.testing.assert_allclose(protos[0], alpha @ means, atol=1e-6)
+    # a larger lambda shrinks the combination
+    assert np.linalg.norm(protos[1]) < np.linalg.norm(protos[0]) + 1e-9
+
+
+def test_sparse_synthesis_is_nonnegative() -> None:
+    rng = np.random.default_rng(1)
+    basis = np.abs(rng.normal(size=(5, 12)))
+    target = 0.6 * basis[1] + 0.4 * basis[3]
+    protos, _ = synthesise_prototypes(basis, np.eye(5), target[None], lambdas=(1e-3,), sparse=True)
+    assert (protos >= -1e-12).all() and {1, 3} <= set(np.flatnonzero(protos[0] > 0.05).tolist())
+
+
+def test_msas_threshold_shapes_and_structure_gap() -> None:
+    rng = np.random.default_rng(2)
+    a = rng.normal(size=(6, 5))
+    msas = MSAS(threshold=0.5, eta=0.01, steps=200)
+    emphasised = (a + a * (a > 0.5))
+    means = rng.normal(size=(6, 20))
+    msas.fit(a, means)
+    np.testing.assert_allclose(msas.emphasise(a), emphasised)
+    out = msas.transform(rng.normal(size=(3, 5)))
+    assert out.shape == (3, 5) and np.allclose(np.linalg.norm(out, axis=1), 1)
+    target = cosine_matrix(means)
+    before = np.mean((cosine_matrix(emphasised) - target) ** 2)
+    after = np.mean((cosine_matrix(msas.transform(a)) - target) ** 2)
+    assert after < before
+
+
+def test_dpsr_regulariser_reduces_similarity_gap() -> None:
+    import torch
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(60, 16))
+    y = np.repeat([0, 1, 2], 20)
+    z[y == 0, 0] += 3
+    z[y == 1, 1] += 3
+    z[y == 2, 2] += 3
+    protos = rng.normal(size=(3, 16))
+    protos[:, 3] += 3
+    sem = np.array([[1, .8, .1, .2], [.8, 1, .1, .2], [.1, .1, 1, .6], [.2, .2, .6, 1]])
+    init = rng.normal(size=(4, 16))
+    gaps = {}
+    for weight in (0.0, 20.0):
+        w, _ = dpsr_train(z, y, protos, np.array([3, 3, 3]), 4, sem, init,
+                          DPSRConfig(reg_weight=weight, epochs=150))
+        gaps[weight] = float(similarity_gap(torch.as_tensor(w, dtype=torch.float32),
+                                            torch.as_tensor(sem, dtype=torch.float32)))
+    assert gaps[20.0] < gaps[0.0]
+
+
+def _synthetic_problem(seed: int = 0) -> tuple[ZeroShotProblem, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Visual class means are a linear image of the class semantics: ZSL is solvable exactly."""
+    rng = np.random.default_rng(seed)
+    n_cls, k, d = 7, 6, 32
+    sem = rng.normal(size=(n_cls, k))
+    proj = rng.normal(size=(k, d))
+    means = sem @ proj + 5.0
+    x, y = [], []
+    for c in range(n_cls):
+        x.append(means[c] + 0.5 * rng.normal(size=(40, d)))
+        y += [c] * 40
+    xs, ys = np.concatenate(x), np.array(y)
+    seen = np.array([True] * 5 + [False] * 2)
+    problem = ZeroShotProblem([f"c{i}" for i in range(n_cls)], seen, sem)
+    train = seen[ys] & (np.arange(len(ys)) % 40 < 30)
+    test = ~train
+    return problem, xs[train], ys[train], xs[test], ys[test]
+
+
+@pytest.mark.parametrize("make", [FSIGenZ, DeViSE, ESZSL])
+def test_estimators_beat_chance_on_unseen_synthetic_classes(make: type) -> None:
+    problem, xtr, ytr, xte, yte = _synthetic_problem()
+    model = make().fit(xtr, ytr, problem)
+    scores = model.scores(xte)
+    assert scores.shape == (len(xte), 7)
+    result = gzsl_scores(scores, yte, problem.seen, 0.0)
+    assert result.zsl is not None and result.zsl > 0.7
+
+
+def test_fsigenz_head_matches_estimator() -> None:
+    import torch
+
+    from zsmed.zeroshot.heads import ZeroShotCosineHead
+
+    problem, xtr, ytr, xte, _ = _synthetic_problem(1)
+    model = FSIGenZ().fit(xtr, ytr, problem)
+    model.calibration = 0.7
+    arrays = model.head_arrays()
+    head = ZeroShotCosineHead.from_arrays(arrays["mean"], arrays["weight"], arrays["bias"], model.config.dpsr.scale)
+    with torch.no_grad():
+        out = head(torch.as_tensor(xte, dtype=torch.float32)).numpy()
+    np.testing.assert_allclose(out, model.decision_function(xte), atol=1e-3)
+
+
+def test_class_definition_errors() -> None:
+    with pytest.raises(ConfigError, match="unknown attribute"):
+        class_definitions_from_dict({"attribute_names": ["a"], "classes": {"x": {"attributes": {"b": 1}}}})
+    with pytest.raises(ConfigError, match="neither a description nor attributes"):
+        class_definitions_from_dict({"classes": {"x": {"name": "X"}}})
+    with pytest.raises(ConfigError, match=r"\[0, 1\]"):
+        class_definitions_from_dict({"classes": {"x": {"attributes": {"a": 3}}}})
+    defs = class_definitions_from_dict({"classes": {"x": {"description": "an x"}, "y": {"attributes": {"a": 1}}}})
+    with pytest.raises(ConfigError, match="without attributes"):
+        defs.require(["x", "y"], "attributes")
+    with pytest.raises(ConfigError, match="not defined"):
+        defs.require(["z"], "text")
+    with pytest.raises(ConfigError, match="also have seen"):
+        resolve_classes(defs, ["x", "y"], ["y"])
+
+
+def test_shipped_attribute_files_load() -> None:
+    derm = load_class_definitions(REPO / "resources" / "attributes" / "derm7pt.yaml")
+    assert derm.basis_column == "diagnosis" and len(derm.attribute_names) == 18
+    assert {c.key for c in derm.children("NEV")} >= {"clark nevus", "blue nevus"}
+    ham = load_class_definitions(REPO / "resources" / "attributes" / "ham10000.yaml")
+    ham.require(["nv", "mel", "bkl", "bcc", "akiec", "df", "vasc"], "both")

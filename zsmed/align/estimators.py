@@ -1,0 +1,198 @@
+"""Latent-space alignment (arXiv 2503.04478): maps from a source encoder's space to a target's.
+
+Each estimator has ``fit(anchors_src, anchors_tgt)`` on paired anchors (the same images through
+both encoders, or (image, text) pairs) and ``transform(x)``; once fitted it is one affine map
+``y = x W^T + b`` exposed as ``linear_map()`` -> (W (d_tgt, d_src), b (d_tgt,)), so a stitched
+classifier is a plain linear layer in front of the original head and exports unchanged.
+
+- ``ProcrustesAligner``: centre both sides, optionally scale, zero-pad the smaller dimension, and
+  solve the orthogonal Procrustes problem (SVD); needs few anchors, preserves angles.
+- ``LeastSquaresAligner``: linear map by (ridge-regularised) least squares, no bias.
+- ``AffineAligner``: least squares with a bias.
+- ``SGDAffineAligner``: the affine map trained by Adam on the mean squared error (mini-batches).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from zsmed.errors import AlignmentError
+
+
+def _check(anchors_src: np.ndarray, anchors_tgt: np.ndarray, min_anchors: int, name: str
+           ) -> tuple[np.ndarray, np.ndarray]:
+    src = np.asarray(anchors_src, dtype=np.float64)
+    tgt = np.asarray(anchors_tgt, dtype=np.float64)
+    if src.ndim != 2 or tgt.ndim != 2:
+        raise AlignmentError("anchors must be 2-D arrays (n_anchors, dim)")
+    if len(src) != len(tgt):
+        raise AlignmentError(f"anchor counts differ: {len(src)} source vs {len(tgt)} target; "
+                             "anchors must be the same items seen through both encoders")
+    if len(src) < min_anchors:
+        raise AlignmentError(f"{name} needs at least {min_anchors} anchors, got {len(src)}")
+    if not (np.isfinite(src).all() and np.isfinite(tgt).all()):
+        raise AlignmentError("anchors contain NaN or infinite values")
+    return src, tgt
+
+
+class Aligner:
+    """Base: a fitted affine map; subclasses implement ``_fit``."""
+
+    name = ""
+
+    def min_anchors(self, d_src: int, d_tgt: int) -> int:
+        return 2
+
+    def fit(self, anchors_src: np.ndarray, anchors_tgt: np.ndarray) -> Aligner:
+        src = np.asarray(anchors_src)
+        tgt = np.asarray(anchors_tgt)
+        d_src = src.shape[1] if src.ndim == 2 else 0
+        d_tgt = tgt.shape[1] if tgt.ndim == 2 else 0
+        src, tgt = _check(src, tgt, self.min_anchors(d_src, d_tgt), self.name)
+        self.d_src_, self.d_tgt_ = src.shape[1], tgt.shape[1]
+        self.weight_, self.bias_ = self._fit(src, tgt)
+        return self
+
+    def _fit(self, src: np.ndarray, tgt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        if not hasattr(self, "weight_"):
+            raise AlignmentError(f"{self.name} aligner is not fitted")
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.d_src_:
+            raise AlignmentError(f"expected source features of dimension {self.d_src_}, got shape {x.shape}")
+        return x @ self.weight_.T + self.bias_
+
+    def linear_map(self) -> tuple[np.ndarray, np.ndarray]:
+        """(W, b) with transform(x) = x W^T + b."""
+        return self.weight_.copy(), self.bias_.copy()
+
+
+class ProcrustesAligner(Aligner):
+    """Orthogonal Procrustes with centring, isotropic scaling and zero padding of the smaller space.
+
+    y = s (x - mu_x) R + mu_y, R orthogonal in the padded space (max(d_src, d_tgt)); the padded
+    rows/columns are dropped from the final (d_tgt, d_src) matrix, which stays exact because
+    padded coordinates are zero on the input side and discarded on the output side.
+    """
+
+    name = "procrustes"
+
+    def __init__(self, center: bool = True, scale: bool = True) -> None:
+        self.center, self.scale = center, scale
+
+    def _fit(self, src: np.ndarray, tgt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mu_x = src.mean(axis=0) if self.center else np.zeros(src.shape[1])
+        mu_y = tgt.mean(axis=0) if self.center else np.zeros(tgt.shape[1])
+        xc, yc = src - mu_x, tgt - mu_y
+        d = max(src.shape[1], tgt.shape[1])
+        xp = np.zeros((len(xc), d))
+        yp = np.zeros((len(yc), d))
+        xp[:, : xc.shape[1]] = xc
+        yp[:, : yc.shape[1]] = yc
+        u, sing, vt = np.linalg.svd(xp.T @ yp)
+        rotation = u @ vt  # (d, d): x R ~ y
+        s = float(sing.sum() / max((xp**2).sum(), 1e-12)) if self.scale else 1.0
+        full = s * rotation[: src.shape[1], : tgt.shape[1]]  # (d_src, d_tgt)
+        weight = full.T
+        bias = mu_y - mu_x @ full
+        return weight, bias
+
+
+class LeastSquaresAligner(Aligner):
+    """y = x W^T (no bias, no centring), ridge ``alpha`` relative to the mean squared anchor norm."""
+
+    name = "lstsq"
+
+    def __init__(self, alpha: float = 1e-3) -> None:
+        self.alpha = alpha
+
+    def min_anchors(self, d_src: int, d_tgt: int) -> int:
+        return 2
+
+    def _solve(self, src: np.ndarray, tgt: np.ndarray) -> np.ndarray:
+        n, d = src.shape
+        reg = self.alpha * float((src**2).sum() / n)
+        # Dual form when anchors are fewer than dimensions: (n x n) instead of (d x d).
+        if n < d:
+            gram = src @ src.T + reg * np.eye(n)
+            return (src.T @ np.linalg.solve(gram, tgt)).T
+        return np.linalg.solve(src.T @ src + reg * np.eye(d), src.T @ tgt).T
+
+    def _fit(self, src: np.ndarray, tgt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self._solve(src, tgt), np.zeros(tgt.shape[1])
+
+
+class AffineAligner(LeastSquaresAligner):
+    """y = x W^T + b: least squares on centred anchors, the bias restores the target mean."""
+
+    name = "affine"
+
+    def min_anchors(self, d_src: int, d_tgt: int) -> int:
+        return 3
+
+    def _fit(self, src: np.ndarray, tgt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mu_x, mu_y = src.mean(axis=0), tgt.mean(axis=0)
+        weight = self._solve(src - mu_x, tgt - mu_y)
+        return weight, mu_y - weight @ mu_x
+
+
+class SGDAffineAligner(Aligner):
+    """The affine map trained by Adam on the MSE, started at zero; inputs are standardised inside
+    training for a well-conditioned problem and the standardisation is folded into (W, b)."""
+
+    name = "sgd"
+
+    def __init__(self, epochs: int = 300, lr: float = 1e-2, weight_decay: float = 1e-4, batch_size: int = 256,
+                 seed: int = 0) -> None:
+        self.epochs, self.lr, self.weight_decay, self.batch_size, self.seed = epochs, lr, weight_decay, batch_size, seed
+
+    def min_anchors(self, d_src: int, d_tgt: int) -> int:
+        return 3
+
+    def _fit(self, src: np.ndarray, tgt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        gen = torch.Generator().manual_seed(self.seed)
+        mu_x, sd_x = src.mean(axis=0), src.std(axis=0) + 1e-6
+        mu_y = tgt.mean(axis=0)
+        x = torch.as_tensor((src - mu_x) / sd_x, dtype=torch.float32)
+        y = torch.as_tensor(tgt - mu_y, dtype=torch.float32)
+        layer = torch.nn.Linear(x.shape[1], y.shape[1])
+        torch.nn.init.zeros_(layer.weight)
+        torch.nn.init.zeros_(layer.bias)
+        opt = torch.optim.Adam(layer.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        n = len(x)
+        for _ in range(self.epochs):
+            order = torch.randperm(n, generator=gen)
+            for start in range(0, n, self.batch_size):
+                idx = order[start : start + self.batch_size]
+                opt.zero_grad()
+                loss = ((layer(x[idx]) - y[idx]) ** 2).sum(1).mean()
+                loss.backward()
+                opt.step()
+        w = layer.weight.detach().numpy().astype(np.float64) / sd_x[None, :]
+        b = layer.bias.detach().numpy().astype(np.float64) + mu_y - w @ mu_x
+        return w, b
+
+
+ALIGNERS: dict[str, type[Aligner]] = {
+    "procrustes": ProcrustesAligner,
+    "lstsq": LeastSquaresAligner,
+    "affine": AffineAligner,
+    "sgd": SGDAffineAligner,
+}
+
+
+def create_aligner(name: str) -> Aligner:
+    try:
+        return ALIGNERS[name]()
+    except KeyError:
+        raise AlignmentError(f"unknown alignment method '{name}'; known: {', '.join(ALIGNERS)}") from None
+
+
+def mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    na = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    nb = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    return float(np.mean(np.sum(na * nb, axis=1)))

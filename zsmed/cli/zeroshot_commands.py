@@ -1,0 +1,116 @@
+"""``zsmed eval zeroshot``, ``zsmed build zeroshot`` and ``zsmed eval stitch``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _write_json(report: dict[str, Any], out: str | None) -> None:
+    text = json.dumps(report, indent=2)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _eval_zeroshot(args: argparse.Namespace) -> int:
+    import torch
+
+    from zsmed.progress import run_with_bar
+    from zsmed.zeroshot.evaluate import evaluate_zeroshot
+
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
+    report = run_with_bar(
+        evaluate_zeroshot(args.data_dirs, args.classes, _csv(args.unseen), semantics=args.semantics,
+                          seen_test_fraction=args.seen_test_fraction, encoder=args.encoder,
+                          methods=_csv(args.methods) if args.methods else None, seed=args.seed),
+        "zero-shot",
+    )
+    _write_json(report, args.json)
+    for name, result in report["methods"].items():
+        cal, uncal = result["calibrated"], result["uncalibrated"]
+        print(f"{name:22s} H={cal['H'] * 100:5.1f} (seen {cal['seen_acc'] * 100:5.1f}, unseen "
+              f"{cal['unseen_acc'] * 100:5.1f}, ZSL {cal['zsl_acc'] * 100:5.1f})  "
+              f"uncalibrated H={uncal['H'] * 100:5.1f}", file=sys.stderr)
+    return 0
+
+
+def _build_zeroshot(args: argparse.Namespace) -> int:
+    from zsmed.classifier import save_classifier
+    from zsmed.progress import run_with_bar
+    from zsmed.zeroshot.build import build_zeroshot
+
+    classifier = run_with_bar(
+        build_zeroshot(args.seen, args.classes, _csv(args.unseen) if args.unseen else None,
+                       semantics=args.semantics, encoder=args.encoder, seed=args.seed),
+        "building",
+    )
+    path = save_classifier(classifier, args.out)
+    print(f"wrote {path} ({', '.join(classifier.class_names)})", file=sys.stderr)
+    return 0
+
+
+def _eval_stitch(args: argparse.Namespace) -> int:
+    from zsmed.align.evaluate import evaluate_stitch
+    from zsmed.progress import run_with_bar
+
+    report = run_with_bar(
+        evaluate_stitch(args.data_dir, args.src, args.tgt, anchors=args.anchors, methods=_csv(args.methods),
+                        seed=args.seed, classes_file=args.classes,
+                        unseen=_csv(args.unseen) if args.unseen else None),
+        "stitching",
+    )
+    _write_json(report, args.json)
+    for row in report["stitching"]:
+        ratio = row.get("relative_accuracy")
+        print(f"{row['method']:11s} anchors={row['anchors']:5d} "
+              + (f"acc={row['accuracy'] * 100:5.1f} ({ratio * 100:5.1f}% of native) cos={row['mean_cosine']:.3f}"
+                 if ratio is not None else row.get("error", "")), file=sys.stderr)
+    return 0
+
+
+def register(groups: Any) -> None:
+    ev = groups.group("eval").add_parser(
+        "zeroshot", help="generalised zero-shot evaluation (FSIGenZ, ablations, baselines)")
+    ev.add_argument("data_dirs", nargs="+", metavar="DATA_DIR", help="folders of class subfolders (pooled)")
+    ev.add_argument("--classes", required=True, help="class-definition YAML (descriptions and/or attributes)")
+    ev.add_argument("--unseen", required=True, help="comma-separated unseen classes (test images only)")
+    ev.add_argument("--seen-test-fraction", type=float, default=0.2,
+                    help="share of seen groups (lesions/patients) held out for testing")
+    ev.add_argument("--semantics", choices=("text", "attributes", "both"), default="text")
+    ev.add_argument("--encoder", default="efficientnet-lite0")
+    ev.add_argument("--methods", default="", help="comma-separated subset (default: all)")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--json", help="write the report here (default: stdout)")
+    ev.set_defaults(handler=_eval_zeroshot)
+
+    st = groups.group("eval").add_parser("stitch", help="classifier stitching across encoders by latent alignment")
+    st.add_argument("data_dir", metavar="DATA_DIR")
+    st.add_argument("--src", default="efficientnet-lite0", help="encoder the classifier is built on")
+    st.add_argument("--tgt", default="efficientnet-lite2", help="encoder the stitched classifier runs on")
+    st.add_argument("--anchors", type=int, nargs="+", default=[10, 50, 200, 1000])
+    st.add_argument("--methods", default="procrustes,lstsq,affine,sgd")
+    st.add_argument("--classes", help="class-definition YAML: also run zero-shot through text")
+    st.add_argument("--unseen", help="comma-separated unseen classes for the text zero-shot demo")
+    st.add_argument("--seed", type=int, default=0)
+    st.add_argument("--json", help="write the report here (default: stdout)")
+    st.set_defaults(handler=_eval_stitch)
+
+    bd = groups.group("build").add_parser("zeroshot", help="build a zero-shot classifier (FSIGenZ)")
+    bd.add_argument("--seen", nargs="+", required=True, metavar="DIR", help="folders of seen-class subfolders")
+    bd.add_argument("--classes", required=True, help="class-definition YAML")
+    bd.add_argument("--unseen", help="comma-separated unseen classes (default: every other class in the file)")
+    bd.add_argument("--semantics", choices=("text", "attributes", "both"), default="text")
+    bd.add_argument("--encoder", default="efficientnet-lite0")
+    bd.add_argument("--seed", type=int, default=0)
+    bd.add_argument("--out", required=True, help="model file to write (.zsm)")
+    bd.set_defaults(handler=_build_zeroshot)

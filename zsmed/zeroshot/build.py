@@ -1,0 +1,75 @@
+"""Build a deployable zero-shot classifier (FSIGenZ) from seen-class folders and a class file."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zsmed.errors import ConfigError
+from zsmed.progress import Job, Progress
+from zsmed.zeroshot.calibration import choose_gamma
+from zsmed.zeroshot.estimators import FSIGenZ
+
+
+def build_zeroshot(
+    seen_roots: Sequence[str | Path],
+    class_file: str | Path,
+    unseen: Sequence[str] | None = None,
+    *,
+    semantics: str = "text",
+    encoder: str = "efficientnet-lite0",
+    seed: int = 0,
+    text_encoder: Any | None = None,
+) -> Job[Any]:
+    """Fit FSIGenZ on every seen image (calibration from pseudo-unseen folds) and return a
+    ``Classifier`` over seen + unseen classes. Unseen classes default to every top-level class of the
+    file without images in ``seen_roots``."""
+    from zsmed.classifier import make_classifier
+    from zsmed.data.folders import load_class_folders
+    from zsmed.encoders import create_image_encoder
+    from zsmed.zeroshot.classdefs import load_class_definitions
+    from zsmed.zeroshot.evaluate import _encode, build_problem
+    from zsmed.zeroshot.heads import ZeroShotCosineHead
+
+    definitions = load_class_definitions(class_file)
+    folder = load_class_folders([Path(r) for r in seen_roots])
+    seen = folder.classes
+    if unseen is None:
+        taken = {definitions.get(s).key for s in seen if definitions.find(s) is not None}
+        unseen = [d.key for d in definitions.classes if d.parent is None and d.key not in taken]
+    unseen = list(unseen)
+    if not unseen:
+        raise ConfigError("no unseen class: the class file defines no class beyond the seen folders")
+    items = folder.items
+    features, kept = yield from _encode([i.path for i in items], encoder)
+    items = [items[i] for i in kept]
+    labels = [item.label for item in items]
+    fine = [item.meta.get(definitions.basis_column) if definitions.basis_column else None for item in items]
+    problem, basis = build_problem(definitions, seen, unseen, semantics, labels, fine, text_encoder)
+    y = np.array([problem.classes.index(label) for label in labels])
+    groups = np.array([f"{item.label}/{item.group}" for item in items])
+    yield Progress(0, 2, "calibrating on pseudo-unseen seen classes")
+    calibration = choose_gamma(FSIGenZ, features, y, groups, problem, basis, seed=seed)
+    yield Progress(1, 2, "fitting FSIGenZ")
+    model = FSIGenZ().fit(features, y, problem, basis)
+    model.calibration = calibration.gamma
+    arrays = model.head_arrays()
+    head = ZeroShotCosineHead.from_arrays(arrays["mean"], arrays["weight"], arrays["bias"], model.config.dpsr.scale)
+    spec = create_image_encoder(encoder).spec
+    descriptions = {c: definitions.get(c).description for c in problem.classes if definitions.get(c).description}
+    classifier = make_classifier(
+        head,
+        method="zeroshot-fsigenz",
+        class_names=problem.classes,
+        encoder=spec,
+        descriptions=descriptions,
+        support_counts={c: int(np.sum(y == i)) for i, c in enumerate(problem.classes)},
+        metrics={"calibration": calibration.to_dict()},
+        extra={"seen": seen, "unseen": unseen, "semantics": semantics, "basis": problem.basis_names,
+               "class_file": str(class_file)},
+    )
+    yield Progress(2, 2, "done")
+    return classifier

@@ -1,0 +1,191 @@
+"""Class-definition files for zero-shot learning: per class a description and/or named attributes.
+
+Same YAML layout as ``resources/descriptions`` (parsed by ``zsmed.descriptions``), plus three
+optional fields this module reads:
+
+    attribute_names: [pigment_network_typical, ...]   # the vocabulary; any other name is an error
+    basis_column: diagnosis                           # metadata.csv column with finer seen labels
+    classes:
+      NEV: {name: ..., description: ..., attributes: {...}}
+      clark nevus: {parent: NEV, description: ..., attributes: {...}}   # a finer basis class
+
+Finer classes (``parent:``) are never predicted; they only enlarge the seen basis that unseen
+prototypes are synthesised from (a data set with 3 seen groups gives a 3-vector basis, its
+~13 seen diagnoses a far richer one). An attribute a class does not list counts as 0 (absent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from zsmed.descriptions import ClassDescription, _parse
+from zsmed.errors import ConfigError, InputFileError
+
+SEMANTIC_MODES = ("text", "attributes", "both")
+
+
+@dataclass(frozen=True)
+class ClassDefinition:
+    key: str
+    name: str
+    description: str
+    aliases: tuple[str, ...] = ()
+    attributes: dict[str, float] = field(default_factory=dict)
+    parent: str | None = None
+
+    def matches(self, label: str) -> bool:
+        wanted = label.strip().lower()
+        return wanted == self.key.lower() or wanted in (a.lower() for a in self.aliases)
+
+    @property
+    def text(self) -> str:
+        """What the text encoder reads: the display name then the description."""
+        return f"{self.name}. {self.description}" if self.description else self.name
+
+
+@dataclass
+class ClassDefinitions:
+    classes: list[ClassDefinition]
+    attribute_names: list[str]
+    basis_column: str | None = None
+    source: Path | None = None
+
+    # -- lookup ---------------------------------------------------------------------------------
+    def find(self, label: str) -> ClassDefinition | None:
+        for test in (
+            lambda d: d.key == label,
+            lambda d: d.key.lower() == label.strip().lower(),
+            lambda d: d.matches(label),
+        ):
+            for entry in self.classes:
+                if test(entry):
+                    return entry
+        return None
+
+    def get(self, label: str) -> ClassDefinition:
+        entry = self.find(label)
+        if entry is None:
+            raise ConfigError(f"class '{label}' is not defined in the class-definition file", path=self.source)
+        return entry
+
+    def children(self, parent_key: str) -> list[ClassDefinition]:
+        return [c for c in self.classes if c.parent is not None and c.parent == parent_key]
+
+    # -- semantic vectors -----------------------------------------------------------------------
+    def attribute_vector(self, label: str) -> np.ndarray:
+        entry = self.get(label)
+        if not entry.attributes:
+            raise ConfigError(f"class '{label}' has no attributes (needed for attribute semantics)", path=self.source)
+        return np.array([entry.attributes.get(name, 0.0) for name in self.attribute_names], dtype=np.float64)
+
+    def require(self, labels: Sequence[str], mode: str) -> None:
+        """Every label is defined and has what ``mode`` needs, else one error naming them all."""
+        if mode not in SEMANTIC_MODES:
+            raise ConfigError(f"semantics must be one of {', '.join(SEMANTIC_MODES)}, not '{mode}'")
+        undefined = [label for label in labels if self.find(label) is None]
+        if undefined:
+            raise ConfigError(f"class(es) not defined in the class-definition file: {', '.join(undefined)}",
+                              path=self.source)
+        if mode in ("text", "both"):
+            missing = [label for label in labels if not self.get(label).description]
+            if missing:
+                raise ConfigError(f"class(es) without a description: {', '.join(missing)}", path=self.source)
+        if mode in ("attributes", "both"):
+            missing = [label for label in labels if not self.get(label).attributes]
+            if missing:
+                raise ConfigError(f"class(es) without attributes: {', '.join(missing)}", path=self.source)
+
+
+def _parse_definitions(data: Any, source: Path | None) -> ClassDefinitions:
+    where = source if source is not None else Path("<class definitions>")
+    parsed: list[ClassDescription] = _parse(data, where)
+    raw = data["classes"]
+    vocabulary = data.get("attribute_names")
+    if vocabulary is not None and (not isinstance(vocabulary, list) or not all(isinstance(v, str) for v in vocabulary)):
+        raise ConfigError("'attribute_names' must be a list of names", path=source)
+    definitions = []
+    for entry in parsed:
+        raw_entry = raw[entry.key] if isinstance(raw[entry.key], dict) else {}
+        if not entry.description and not entry.attributes:
+            raise ConfigError(f"class '{entry.key}' has neither a description nor attributes", path=source)
+        parent = raw_entry.get("parent")
+        definitions.append(
+            ClassDefinition(
+                key=entry.key,
+                name=entry.name,
+                description=entry.description,
+                aliases=entry.aliases,
+                attributes=dict(entry.attributes),
+                parent=str(parent) if parent is not None else None,
+            )
+        )
+    used = sorted({name for d in definitions for name in d.attributes})
+    if vocabulary is None:
+        names = used
+    else:
+        names = list(vocabulary)
+        for d in definitions:
+            unknown = sorted(set(d.attributes) - set(names))
+            if unknown:
+                raise ConfigError(
+                    f"class '{d.key}': unknown attribute name(s) {', '.join(unknown)} "
+                    f"(not in attribute_names)", path=source)
+    for d in definitions:
+        bad = {k: v for k, v in d.attributes.items() if not 0.0 <= v <= 1.0}
+        if bad:
+            raise ConfigError(f"class '{d.key}': attribute values must lie in [0, 1]: {bad}", path=source)
+        if d.parent is not None and not any(p.key == d.parent for p in definitions):
+            raise ConfigError(f"class '{d.key}': parent '{d.parent}' is not defined", path=source)
+    basis_column = data.get("basis_column")
+    return ClassDefinitions(definitions, names, str(basis_column) if basis_column else None, source)
+
+
+def load_class_definitions(path: str | Path) -> ClassDefinitions:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputFileError(f"cannot read class definitions ({exc.strerror or exc})", path=path) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML ({str(exc).splitlines()[0]})", path=path) from exc
+    return _parse_definitions(data, path)
+
+
+def class_definitions_from_dict(data: dict[str, Any]) -> ClassDefinitions:
+    return _parse_definitions(data, None)
+
+
+def _centre_rows(matrix: np.ndarray) -> np.ndarray:
+    """Centre over classes then L2-normalise rows: MiniLM embeddings of any two descriptions share a
+    large common component (cosine 0.5-0.8); what tells classes apart is the deviation from it."""
+    centred = matrix - matrix.mean(axis=0, keepdims=True)
+    norms = np.linalg.norm(centred, axis=1, keepdims=True)
+    return centred / np.maximum(norms, 1e-12)
+
+
+def semantic_matrix(
+    definitions: ClassDefinitions, labels: Sequence[str], mode: str, text_encoder: Any | None = None
+) -> np.ndarray:
+    """One semantic row per label (centred over ``labels``, L2-normalised); ``both`` concatenates."""
+    definitions.require(labels, mode)
+    parts = []
+    if mode in ("text", "both"):
+        if text_encoder is None:
+            from zsmed.encoders import create_text_encoder
+
+            text_encoder = create_text_encoder()
+        texts = [definitions.get(label).text for label in labels]
+        parts.append(_centre_rows(np.asarray(text_encoder.encode(texts), dtype=np.float64)))
+    if mode in ("attributes", "both"):
+        attrs = np.stack([definitions.attribute_vector(label) for label in labels])
+        parts.append(_centre_rows(attrs))
+    matrix = np.concatenate(parts, axis=1) / np.sqrt(len(parts))
+    return matrix

@@ -1,0 +1,287 @@
+"""Building blocks of FSIGenZ (arXiv 2507.01026) on frozen pooled image features.
+
+- ``ZeroShotProblem``: the classes to predict (seen and unseen), their semantic rows, and the seen
+  *basis* prototypes are synthesised from (the seen classes themselves, or finer seen labels).
+- ``MSAS``: model-specific attribute scoring, A = (A_o + A_mdf) W_A with A_mdf = A_o * (A_o > Th);
+  W_A is learned on the seen basis so that the similarity structure of the re-scored semantics
+  matches the similarity structure of the seen visual means (what *this* encoder separates).
+- ``synthesise_prototypes``: unseen semantics as a ridge (or sparse) combination of the seen basis,
+  the same combination of the basis' visual means is the prototype; one prototype per lambda.
+- ``dpsr_train``: contrastive cosine classifier, L = L_S + beta L_U (BCE) + the regulariser keeping
+  the classifier's class-similarity structure close to the semantic similarity structure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from zsmed.errors import ConfigError, DatasetError
+
+
+@dataclass
+class ZeroShotProblem:
+    """``classes``: predicted classes; ``seen``: bool mask over them; ``semantics``: (C, k).
+
+    ``basis_semantics`` (B, k) with ``basis_parent`` (B,) class index: the seen basis; defaults to
+    the seen classes themselves. Training samples carry a basis index (``fit(..., basis=...)``).
+    """
+
+    classes: list[str]
+    seen: np.ndarray
+    semantics: np.ndarray
+    basis_semantics: np.ndarray | None = None
+    basis_parent: np.ndarray | None = None
+    basis_names: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.seen = np.asarray(self.seen, dtype=bool)
+        if len(self.classes) != len(self.seen) or len(self.classes) != len(self.semantics):
+            raise ConfigError("classes, seen mask and semantics must have one entry per class")
+        if not self.seen.any():
+            raise ConfigError("zero-shot learning needs at least one seen class")
+        if self.basis_semantics is None:
+            idx = np.flatnonzero(self.seen)
+            self.basis_semantics = self.semantics[idx]
+            self.basis_parent = idx
+            self.basis_names = [self.classes[i] for i in idx]
+        assert self.basis_parent is not None
+        if not all(self.seen[self.basis_parent]):
+            raise ConfigError("every basis class must belong to a seen class")
+
+    @property
+    def seen_idx(self) -> np.ndarray:
+        return np.flatnonzero(self.seen)
+
+    @property
+    def unseen_idx(self) -> np.ndarray:
+        return np.flatnonzero(~self.seen)
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    """These optimisations are thousands of tiny matmuls: on a shared CPU, torch's thread pool spends
+    more time synchronising (spinning) than computing, 3-6x slower than one thread here."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+# ---------------------------------------------------------------------------------------------
+# Features
+# ---------------------------------------------------------------------------------------------
+def l2n(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def cosine_matrix(rows: np.ndarray) -> np.ndarray:
+    normed = l2n(rows)
+    return normed @ normed.T
+
+
+class FeatureNormaliser:
+    """x -> (x - mean_seen) / ||x - mean_seen||: centring on the seen training mean removes the large
+    component every pooled ImageNet feature shares, so cosine similarities separate classes."""
+
+    def fit(self, x: np.ndarray) -> FeatureNormaliser:
+        self.mean_ = x.mean(axis=0)
+        return self
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return l2n(x - self.mean_)
+
+
+def class_means(z: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    means = np.zeros((n, z.shape[1]))
+    for c in range(n):
+        rows = z[labels == c]
+        if len(rows) == 0:
+            raise DatasetError(f"basis class {c} has no training image")
+        means[c] = rows.mean(axis=0)
+    return means
+
+
+# ---------------------------------------------------------------------------------------------
+# MSAS
+# ---------------------------------------------------------------------------------------------
+class MSAS:
+    """A = (A_o + A_o * (A_o > Th)) W_A.
+
+    ``threshold=None`` uses the median of A_o's entries: the attributes scored above the median for a
+    class are emphasised (doubled) before the learned re-scoring. W_A (k x k, initialised at the
+    identity, pulled towards it with weight ``eta``) minimises the gap between the cosine-similarity
+    matrix of the re-scored seen-basis semantics and that of the seen-basis visual means.
+    """
+
+    def __init__(self, threshold: float | None = None, eta: float = 1.0, steps: int = 200, lr: float = 1e-2,
+                 seed: int = 0) -> None:
+        self.threshold, self.eta, self.steps, self.lr, self.seed = threshold, eta, steps, lr, seed
+
+    def emphasise(self, a: np.ndarray) -> np.ndarray:
+        th = self.threshold_
+        return a + a * (a > th)
+
+    def fit(self, basis_semantics: np.ndarray, basis_means: np.ndarray) -> MSAS:
+        self.threshold_ = float(np.median(basis_semantics)) if self.threshold is None else float(self.threshold)
+        k = basis_semantics.shape[1]
+        torch.manual_seed(self.seed)
+        a = torch.as_tensor(self.emphasise(basis_semantics), dtype=torch.float32)
+        target = torch.as_tensor(cosine_matrix(basis_means), dtype=torch.float32)
+        eye = torch.eye(k)
+        w = eye.clone().requires_grad_(True)
+        opt = torch.optim.Adam([w], lr=self.lr)
+        n = len(a)
+        with single_thread():
+            self._optimise(a, w, eye, target, opt, n, k)
+        self.weight_ = w.detach().numpy().astype(np.float64)
+        return self
+
+    def _optimise(self, a: torch.Tensor, w: torch.Tensor, eye: torch.Tensor, target: torch.Tensor,
+                  opt: torch.optim.Optimizer, n: int, k: int) -> None:
+        for _ in range(self.steps):
+            opt.zero_grad()
+            refined = torch.nn.functional.normalize(a @ w, dim=1)
+            gap = ((refined @ refined.T - target) ** 2).sum() / max(1, n * n)
+            loss = gap + self.eta * ((w - eye) ** 2).sum() / k
+            loss.backward()
+            opt.step()
+
+    def transform(self, a: np.ndarray) -> np.ndarray:
+        return l2n(self.emphasise(a) @ self.weight_)
+
+
+class IdentityScoring:
+    """The 'without MSAS' ablation: the original semantics, unchanged."""
+
+    def fit(self, basis_semantics: np.ndarray, basis_means: np.ndarray) -> IdentityScoring:
+        return self
+
+    def transform(self, a: np.ndarray) -> np.ndarray:
+        return l2n(a)
+
+
+# ---------------------------------------------------------------------------------------------
+# Prototype synthesis
+# ---------------------------------------------------------------------------------------------
+def ridge_coefficients(basis: np.ndarray, target: np.ndarray, lam: float) -> np.ndarray:
+    """alpha = argmin ||target - basis^T alpha||^2 + lam ||alpha||^2 (basis: (B, k), target: (k,))."""
+    gram = basis @ basis.T + lam * np.eye(len(basis))
+    return np.linalg.solve(gram, basis @ target)
+
+
+def sparse_coefficients(basis: np.ndarray, target: np.ndarray, lam: float) -> np.ndarray:
+    """Non-negative lasso: few basis classes, each contributing positively (an interpretable mix)."""
+    from sklearn.linear_model import Lasso
+
+    model = Lasso(alpha=lam / (2 * basis.shape[1]), fit_intercept=False, positive=True, max_iter=5000)
+    model.fit(basis.T, target)
+    coef = np.asarray(model.coef_, dtype=np.float64)
+    if not coef.any():  # lambda too strong: fall back to the nearest basis class
+        coef[int(np.argmax(basis @ target))] = 1.0
+    return coef
+
+
+def synthesise_prototypes(
+    basis_semantics: np.ndarray,
+    basis_means: np.ndarray,
+    targets: np.ndarray,
+    lambdas: Sequence[float] = (0.1, 1.0, 10.0),
+    sparse: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Prototypes mu = M_s alpha for each target row and lambda. Returns (prototypes, target index)."""
+    solve = sparse_coefficients if sparse else ridge_coefficients
+    protos, owner = [], []
+    for t, target in enumerate(targets):
+        for lam in lambdas:
+            alpha = solve(basis_semantics, target, float(lam))
+            protos.append(alpha @ basis_means)
+            owner.append(t)
+    return np.asarray(protos), np.asarray(owner, dtype=int)
+
+
+# ---------------------------------------------------------------------------------------------
+# DPSR: semantic-aware contrastive classifier with dual-purpose semantic regularisation
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class DPSRConfig:
+    beta: float = 0.2  # weight of the unseen-prototype loss L_U
+    reg_weight: float = 1.0  # weight of the semantic-similarity regulariser (0 = ablation)
+    scale: float = 10.0  # cosine logit scale (1 / temperature)
+    epochs: int = 100
+    lr: float = 1e-2
+    weight_decay: float = 0.0
+    seed: int = 0
+
+
+def similarity_gap(weights: torch.Tensor, semantic_sim: torch.Tensor) -> torch.Tensor:
+    """Mean squared gap between the classifier's class-similarity matrix and the semantic one."""
+    w = torch.nn.functional.normalize(weights, dim=1)
+    return ((w @ w.T - semantic_sim) ** 2).mean()
+
+
+def dpsr_train(
+    z_seen: np.ndarray,
+    y_seen: np.ndarray,
+    prototypes: np.ndarray,
+    proto_labels: np.ndarray,
+    n_classes: int,
+    semantic_sim: np.ndarray,
+    init_weights: np.ndarray,
+    config: DPSRConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Returns (W (C, d), bias (C,)) of logits = scale * cos(z, W_c) + b_c.
+
+    L_S: one-vs-all BCE of real seen features (class-balanced: each seen class weighs the same),
+    L_U: BCE of the synthesised unseen prototypes, scaled by beta; the regulariser keeps the class
+    weights' similarity structure near the semantic one, which both places the unseen weights (they
+    have only a handful of prototypes) and stops seen classes from pushing them away.
+    """
+    with single_thread():
+        return _dpsr_train(z_seen, y_seen, prototypes, proto_labels, n_classes, semantic_sim, init_weights, config)
+
+
+def _dpsr_train(
+    z_seen: np.ndarray,
+    y_seen: np.ndarray,
+    prototypes: np.ndarray,
+    proto_labels: np.ndarray,
+    n_classes: int,
+    semantic_sim: np.ndarray,
+    init_weights: np.ndarray,
+    config: DPSRConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    torch.manual_seed(config.seed)
+    x = torch.nn.functional.normalize(torch.as_tensor(z_seen, dtype=torch.float32), dim=1)
+    y = torch.as_tensor(y_seen, dtype=torch.long)
+    p = torch.nn.functional.normalize(torch.as_tensor(prototypes, dtype=torch.float32), dim=1)
+    py = torch.as_tensor(proto_labels, dtype=torch.long)
+    counts = torch.bincount(y, minlength=n_classes).float()
+    sample_w = (1.0 / counts.clamp(min=1))[y]
+    sample_w = sample_w / sample_w.sum()
+    sim = torch.as_tensor(semantic_sim, dtype=torch.float32)
+    w = torch.nn.Parameter(torch.as_tensor(init_weights, dtype=torch.float32).clone())
+    b = torch.nn.Parameter(torch.full((n_classes,), -config.scale * 0.5))
+    opt = torch.optim.Adam([w, b], lr=config.lr, weight_decay=config.weight_decay)
+    eye = torch.eye(n_classes)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+
+    def logits(inputs: torch.Tensor) -> torch.Tensor:
+        return config.scale * inputs @ torch.nn.functional.normalize(w, dim=1).T + b
+
+    for _ in range(config.epochs):
+        opt.zero_grad()
+        loss_s = (bce(logits(x), eye[y], reduction="none").sum(1) * sample_w).sum()
+        loss_u = bce(logits(p), eye[py], reduction="none").sum(1).mean() if len(p) else torch.zeros(())
+        loss = loss_s + config.beta * loss_u
+        if config.reg_weight > 0:
+            loss = loss + config.reg_weight * similarity_gap(w, sim)
+        loss.backward()
+        opt.step()
+    return w.detach().numpy().astype(np.float64), b.detach().numpy().astype(np.float64)

@@ -1,0 +1,181 @@
+"""Zero-shot estimators with fit / scores / predict: FSIGenZ and the DeViSE and ESZSL baselines.
+
+All share one interface, so calibrated stacking and the evaluation treat them alike:
+``fit(x, y, problem, basis=None)`` with ``x`` (n, d) pooled features of seen images, ``y`` (n,)
+class indices into ``problem.classes`` (seen classes only), ``basis`` (n,) indices into the
+problem's seen basis (finer labels; defaults to the class itself). ``scores(x)`` gives raw
+(n, C) scores; ``decision_function`` subtracts the calibration constant from seen classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from zsmed.errors import DatasetError
+from zsmed.zeroshot.core import (
+    MSAS,
+    DPSRConfig,
+    FeatureNormaliser,
+    IdentityScoring,
+    ZeroShotProblem,
+    class_means,
+    cosine_matrix,
+    dpsr_train,
+    l2n,
+    synthesise_prototypes,
+)
+
+
+def default_basis(y: np.ndarray, problem: ZeroShotProblem) -> np.ndarray:
+    """Basis index of each sample when the basis is the seen classes themselves."""
+    assert problem.basis_parent is not None
+    lookup = {int(c): i for i, c in enumerate(problem.basis_parent)}
+    if len(lookup) != len(problem.basis_parent):
+        raise DatasetError("the problem has a finer seen basis: pass each sample's basis label")
+    try:
+        return np.array([lookup[int(c)] for c in y], dtype=int)
+    except KeyError as exc:
+        raise DatasetError(f"training label {exc} is not a seen class") from None
+
+
+class ZeroShotEstimator:
+    calibration: float = 0.0
+    name: str = ""
+
+    def fit(self, x: np.ndarray, y: np.ndarray, problem: ZeroShotProblem,
+            basis: np.ndarray | None = None) -> ZeroShotEstimator:
+        raise NotImplementedError
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def decision_function(self, x: np.ndarray) -> np.ndarray:
+        return self.scores(x) - self.calibration * self.seen_mask_[None, :]
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.argmax(self.decision_function(x), axis=1)
+
+    def _setup(self, x: np.ndarray, y: np.ndarray, problem: ZeroShotProblem,
+               basis: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        if len(x) != len(y):
+            raise DatasetError("features and labels differ in length")
+        if not problem.seen[np.asarray(y, dtype=int)].all():
+            raise DatasetError("training images must all belong to seen classes")
+        self.problem_ = problem
+        self.seen_mask_ = problem.seen.astype(np.float64)
+        self.norm_ = FeatureNormaliser().fit(x)
+        z = self.norm_.transform(x)
+        b = default_basis(y, problem) if basis is None else np.asarray(basis, dtype=int)
+        return z, b
+
+
+@dataclass
+class FSIGenZConfig:
+    msas: bool = True
+    msas_eta: float = 1.0
+    threshold: float | None = None
+    lambdas: tuple[float, ...] = (0.1, 1.0, 10.0)
+    sparse: bool = False
+    dpsr: DPSRConfig = field(default_factory=DPSRConfig)
+
+
+class FSIGenZ(ZeroShotEstimator):
+    """MSAS -> prototype synthesis over the seen basis -> DPSR contrastive classifier."""
+
+    name = "fsigenz"
+
+    def __init__(self, config: FSIGenZConfig | None = None, **changes: Any) -> None:
+        self.config = replace(config or FSIGenZConfig(), **changes)
+
+    def fit(self, x: np.ndarray, y: np.ndarray, problem: ZeroShotProblem,
+            basis: np.ndarray | None = None) -> FSIGenZ:
+        cfg = self.config
+        z, b = self._setup(x, y, problem, basis)
+        assert problem.basis_semantics is not None
+        n_basis = len(problem.basis_semantics)
+        basis_means = class_means(z, b, n_basis)
+        scoring = MSAS(threshold=cfg.threshold, eta=cfg.msas_eta) if cfg.msas else IdentityScoring()
+        scoring.fit(problem.basis_semantics, basis_means)
+        self.scoring_ = scoring
+        refined_all = scoring.transform(problem.semantics)
+        refined_basis = scoring.transform(problem.basis_semantics)
+        unseen = problem.unseen_idx
+        n_classes = len(problem.classes)
+        if len(unseen):
+            protos, owner = synthesise_prototypes(refined_basis, basis_means, refined_all[unseen],
+                                                  cfg.lambdas, cfg.sparse)
+            protos = l2n(protos)
+            proto_labels = unseen[owner]
+        else:
+            protos, proto_labels = np.zeros((0, z.shape[1])), np.zeros(0, dtype=int)
+        self.prototypes_, self.prototype_labels_ = protos, proto_labels
+        init = np.zeros((n_classes, z.shape[1]))
+        y = np.asarray(y, dtype=int)
+        for c in range(n_classes):
+            rows = z[y == c] if problem.seen[c] else protos[proto_labels == c]
+            init[c] = rows.mean(axis=0) if len(rows) else 0.0
+        self.weight_, self.bias_ = dpsr_train(z, y, protos, proto_labels, n_classes,
+                                              cosine_matrix(refined_all), init, cfg.dpsr)
+        return self
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        z = self.norm_.transform(x)
+        return self.config.dpsr.scale * (z @ l2n(self.weight_).T) + self.bias_[None, :]
+
+    def head_arrays(self) -> dict[str, np.ndarray]:
+        """Tensors of the exported head; the calibration constant is folded into the bias."""
+        return {"mean": self.norm_.mean_, "weight": l2n(self.weight_),
+                "bias": self.bias_ - self.calibration * self.seen_mask_}
+
+
+class DeViSE(ZeroShotEstimator):
+    """Plain linear semantic embedding: ridge map from features to the semantic space, trained on the
+    seen (basis) semantics; a class scores by the cosine of the mapped image to its semantics."""
+
+    name = "devise"
+
+    def __init__(self, lam: float = 1.0) -> None:
+        self.lam = lam
+
+    def fit(self, x: np.ndarray, y: np.ndarray, problem: ZeroShotProblem,
+            basis: np.ndarray | None = None) -> DeViSE:
+        z, b = self._setup(x, y, problem, basis)
+        assert problem.basis_semantics is not None
+        targets = l2n(problem.basis_semantics)[b]
+        counts = np.bincount(b, minlength=len(problem.basis_semantics)).astype(np.float64)
+        weights = (1.0 / counts[b])[:, None]  # each basis class weighs the same
+        gram = z.T @ (weights * z) + self.lam * np.eye(z.shape[1]) / len(z)
+        self.map_ = np.linalg.solve(gram, z.T @ (weights * targets))
+        self.targets_ = l2n(problem.semantics)
+        return self
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        return l2n(self.norm_.transform(x) @ self.map_) @ self.targets_.T
+
+
+class ESZSL(ZeroShotEstimator):
+    """Embarrassingly simple ZSL (Romera-Paredes & Torr 2015), closed form:
+    V = (X X^T + g I)^-1 X Y S^T (S S^T + l I)^-1, score = x^T V s_c."""
+
+    name = "eszsl"
+
+    def __init__(self, gamma: float = 1.0, lam: float = 1.0) -> None:
+        self.gamma, self.lam = gamma, lam
+
+    def fit(self, x: np.ndarray, y: np.ndarray, problem: ZeroShotProblem,
+            basis: np.ndarray | None = None) -> ESZSL:
+        z, b = self._setup(x, y, problem, basis)
+        assert problem.basis_semantics is not None
+        s = l2n(problem.basis_semantics).T  # (k, B)
+        y_pm = -np.ones((len(z), s.shape[1]))
+        y_pm[np.arange(len(z)), b] = 1.0
+        left = np.linalg.solve(z.T @ z + self.gamma * np.eye(z.shape[1]), z.T @ y_pm @ s.T)
+        self.v_ = left @ np.linalg.inv(s @ s.T + self.lam * np.eye(s.shape[0]))
+        self.targets_ = l2n(problem.semantics)
+        return self
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        return self.norm_.transform(x) @ self.v_ @ self.targets_.T

@@ -1,0 +1,245 @@
+"""Generalised zero-shot evaluation on class folders, and building a zero-shot classifier.
+
+Protocol: the seen classes' images are split by the group column (lesion / patient) into train and
+test; the unseen classes' images are test only. Every hyper-parameter and the calibration constant
+come from seen training images (pseudo-unseen folds, see ``calibration``); unseen images are only
+ever scored. Reported per method: seen and unseen per-class mean accuracy among all classes, their
+harmonic mean H, and conventional ZSL accuracy (unseen images, unseen classes only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zsmed.errors import ConfigError, DatasetError
+from zsmed.progress import Job, Progress
+from zsmed.zeroshot.calibration import choose_gamma, group_split, gzsl_scores
+from zsmed.zeroshot.classdefs import ClassDefinitions, load_class_definitions, semantic_matrix
+from zsmed.zeroshot.core import DPSRConfig, ZeroShotProblem
+from zsmed.zeroshot.estimators import ESZSL, DeViSE, FSIGenZ, ZeroShotEstimator
+
+MIN_BASIS_IMAGES = 3  # a finer seen label with fewer training images is folded into its class
+
+METHODS: dict[str, Callable[[], ZeroShotEstimator]] = {
+    "fsigenz": lambda: FSIGenZ(),
+    "fsigenz_no_msas": lambda: FSIGenZ(msas=False),
+    "fsigenz_no_dpsr_reg": lambda: FSIGenZ(dpsr=DPSRConfig(reg_weight=0.0)),
+    "devise": lambda: DeViSE(),
+    "eszsl": lambda: ESZSL(),
+}
+
+
+@dataclass
+class ZeroShotSetup:
+    """A zero-shot problem bound to training images: the problem, and each image's basis index."""
+
+    problem: ZeroShotProblem
+    class_keys: list[str]  # definition keys of problem.classes (for descriptions in the card)
+
+
+def resolve_classes(definitions: ClassDefinitions, seen: Sequence[str], unseen: Sequence[str]) -> None:
+    overlap = sorted(set(seen) & set(unseen))
+    if overlap:
+        raise ConfigError(f"class(es) listed as unseen also have seen training images: {', '.join(overlap)}")
+    keys: dict[str, str] = {}
+    for label in [*seen, *unseen]:
+        key = definitions.get(label).key
+        if key in keys:
+            raise ConfigError(f"classes '{keys[key]}' and '{label}' resolve to the same definition '{key}'")
+        keys[key] = label
+
+
+def build_problem(
+    definitions: ClassDefinitions,
+    seen: Sequence[str],
+    unseen: Sequence[str],
+    mode: str,
+    train_labels: Sequence[str],
+    train_fine: Sequence[str | None] | None = None,
+    text_encoder: Any | None = None,
+) -> tuple[ZeroShotProblem, np.ndarray]:
+    """The problem (classes = seen then unseen) and each training image's basis index.
+
+    With fine labels (``train_fine``, from the file's ``basis_column``), each fine class defined in
+    the file under a seen class (``parent:``) with enough training images becomes a basis row;
+    other images of that class fall back to the class's own row.
+    """
+    resolve_classes(definitions, seen, unseen)
+    classes = [*seen, *unseen]
+    basis_rows: list[tuple[str, int]] = []  # (definition label, class index)
+    row_of: dict[tuple[int, str], int] = {}
+    sample_basis = np.zeros(len(train_labels), dtype=int)
+    fine = list(train_fine) if train_fine is not None else [None] * len(train_labels)
+    counts: dict[tuple[int, str], int] = {}
+    entries: list[tuple[int, str]] = []
+    for label, fine_label in zip(train_labels, fine, strict=True):
+        c = classes.index(label)
+        key = "__class__"
+        if fine_label:
+            entry = definitions.find(fine_label)
+            if entry is not None and entry.parent is not None and definitions.get(label).key == entry.parent:
+                key = entry.key
+        entries.append((c, key))
+        counts[(c, key)] = counts.get((c, key), 0) + 1
+    for i, (c, key) in enumerate(entries):
+        if key != "__class__" and counts[(c, key)] < MIN_BASIS_IMAGES:
+            key = "__class__"
+        if (c, key) not in row_of:
+            row_of[(c, key)] = len(basis_rows)
+            basis_rows.append((classes[c] if key == "__class__" else key, c))
+        sample_basis[i] = row_of[(c, key)]
+    names = [*classes, *(name for name, _ in basis_rows)]
+    matrix = semantic_matrix(definitions, names, mode, text_encoder)
+    problem = ZeroShotProblem(
+        classes=classes,
+        seen=np.array([i < len(seen) for i in range(len(classes))]),
+        semantics=matrix[: len(classes)],
+        basis_semantics=matrix[len(classes):],
+        basis_parent=np.array([c for _, c in basis_rows], dtype=int),
+        basis_names=[name for name, _ in basis_rows],
+    )
+    return problem, sample_basis
+
+
+def _encode(paths: Sequence[Path], encoder_name: str) -> Job[tuple[np.ndarray, list[int]]]:
+    from zsmed.encoders import create_image_encoder
+    from zsmed.features import FeatureCache, encode_files
+
+    encoder = create_image_encoder(encoder_name)
+    job = encode_files(list(paths), encoder, FeatureCache())
+    try:
+        while True:
+            yield next(job)
+    except StopIteration as stop:
+        result = stop.value
+    index = {p: i for i, p in enumerate(paths)}
+    kept = [index[Path(p)] for p in result.paths]
+    return np.asarray(result.features, dtype=np.float64), kept
+
+
+@dataclass
+class ZeroShotData:
+    """Features and labels of one GZSL protocol run (seen train / test split done)."""
+
+    problem: ZeroShotProblem
+    x_train: np.ndarray
+    y_train: np.ndarray
+    g_train: np.ndarray
+    basis_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    seen: list[str]
+    unseen: list[str]
+    definitions: ClassDefinitions
+
+
+def prepare_zeroshot(
+    roots: Sequence[str | Path],
+    class_file: str | Path,
+    unseen: Sequence[str],
+    *,
+    semantics: str = "text",
+    seen_test_fraction: float = 0.2,
+    encoder: str = "efficientnet-lite0",
+    seed: int = 0,
+    text_encoder: Any | None = None,
+) -> Job[ZeroShotData]:
+    """Index the folders, encode (through the cache), split seen classes by group, build semantics."""
+    from zsmed.data.folders import load_class_folders
+
+    definitions = load_class_definitions(class_file)
+    folder = load_class_folders([Path(r) for r in roots])
+    present = folder.classes
+    unknown = [u for u in unseen if u not in present]
+    if unknown:
+        raise DatasetError(f"no images for unseen class(es) {', '.join(unknown)} (present: {', '.join(present)})")
+    seen = [c for c in present if c not in set(unseen)]
+    if not seen:
+        raise ConfigError("every class is unseen: zero-shot learning needs seen classes")
+    resolve_classes(definitions, seen, unseen)
+    definitions.require([*seen, *unseen], semantics)
+    items = folder.items
+    paths = [item.path for item in items]
+    features, kept = yield from _encode(paths, encoder)
+    items = [items[i] for i in kept]
+    labels = np.array([item.label for item in items])
+    groups = np.array([f"{item.label}/{item.group}" for item in items])
+    is_seen = np.isin(labels, seen)
+    if seen_test_fraction > 0.0:
+        train_mask, test_mask = group_split(groups[is_seen], seen_test_fraction, seed, strata=labels[is_seen])
+    else:
+        train_mask, test_mask = np.ones(int(is_seen.sum()), dtype=bool), np.zeros(int(is_seen.sum()), dtype=bool)
+    seen_rows = np.flatnonzero(is_seen)
+    train_rows = seen_rows[train_mask]
+    test_rows = np.concatenate([seen_rows[test_mask], np.flatnonzero(~is_seen)])
+    basis_column = definitions.basis_column
+    fine = [items[i].meta.get(basis_column) if basis_column else None for i in train_rows]
+    problem, sample_basis = build_problem(definitions, seen, list(unseen), semantics,
+                                          [str(s) for s in labels[train_rows]], fine, text_encoder)
+    class_index = {c: i for i, c in enumerate(problem.classes)}
+    y_all = np.array([class_index[str(label)] for label in labels])
+    return ZeroShotData(problem, features[train_rows], y_all[train_rows], groups[train_rows], sample_basis,
+                        features[test_rows], y_all[test_rows], seen, list(unseen), definitions)
+
+
+def evaluate_zeroshot(
+    roots: Sequence[str | Path],
+    class_file: str | Path,
+    unseen: Sequence[str],
+    *,
+    semantics: str = "text",
+    seen_test_fraction: float = 0.2,
+    encoder: str = "efficientnet-lite0",
+    methods: Sequence[str] | None = None,
+    seed: int = 0,
+    text_encoder: Any | None = None,
+) -> Job[dict[str, Any]]:
+    """Run the GZSL protocol; a job (yields Progress) returning the JSON-ready report."""
+    if not 0.0 < seen_test_fraction < 1.0:
+        raise ConfigError("--seen-test-fraction must lie strictly between 0 and 1")
+    unknown_methods = [m for m in (methods or []) if m not in METHODS]
+    if unknown_methods:
+        raise ConfigError(f"unknown method(s) {', '.join(unknown_methods)}; known: {', '.join(METHODS)}")
+    data = yield from prepare_zeroshot(roots, class_file, unseen, semantics=semantics,
+                                       seen_test_fraction=seen_test_fraction, encoder=encoder, seed=seed,
+                                       text_encoder=text_encoder)
+    problem = data.problem
+    chosen = list(methods) if methods else list(METHODS)
+    results: dict[str, Any] = {}
+    for step, name in enumerate(chosen):
+        yield Progress(step, len(chosen), f"fitting {name}")
+        results[name] = run_method(METHODS[name], data, seed)
+    yield Progress(len(chosen), len(chosen), "done")
+    return {
+        "data": [str(r) for r in roots],
+        "class_file": str(class_file),
+        "semantics": semantics,
+        "encoder": encoder,
+        "seen": data.seen,
+        "unseen": data.unseen,
+        "seen_test_fraction": seen_test_fraction,
+        "seed": seed,
+        "n_train": len(data.y_train),
+        "n_test_seen": int(np.sum(problem.seen[data.y_test])),
+        "n_test_unseen": int(np.sum(~problem.seen[data.y_test])),
+        "basis": problem.basis_names,
+        "chance_H": 100.0 / len(problem.classes),
+        "methods": results,
+    }
+
+
+def run_method(make: Callable[[], ZeroShotEstimator], data: ZeroShotData, seed: int = 0) -> dict[str, Any]:
+    problem = data.problem
+    calibration = choose_gamma(make, data.x_train, data.y_train, data.g_train, problem, data.basis_train, seed=seed)
+    model = make().fit(data.x_train, data.y_train, problem, data.basis_train)
+    scores = model.scores(data.x_test)
+    return {
+        "calibrated": {**gzsl_scores(scores, data.y_test, problem.seen, calibration.gamma).to_dict(),
+                       "calibration": calibration.to_dict()},
+        "uncalibrated": gzsl_scores(scores, data.y_test, problem.seen, 0.0).to_dict(),
+    }

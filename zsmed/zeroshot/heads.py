@@ -1,0 +1,46 @@
+"""The exported head of a zero-shot (FSIGenZ / DPSR) classifier: plain tensor ops.
+
+logits = scale * <normalise(x - mean), w_c> + b_c, with the class weights stored L2-normalised and
+the calibrated-stacking constant already subtracted from the seen classes' biases.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from zsmed.classifier import Head, register_head
+
+
+@register_head
+class ZeroShotCosineHead(Head):
+    head_type = "zeroshot_cosine"
+    input_kind = "pooled"
+
+    def __init__(self, in_dim: int, n_classes: int, scale: float = 10.0) -> None:
+        super().__init__()
+        self.in_dim, self.n_classes, self.scale = int(in_dim), int(n_classes), float(scale)
+        self.mean = nn.Parameter(torch.zeros(in_dim), requires_grad=False)
+        self.weight = nn.Parameter(torch.zeros(n_classes, in_dim), requires_grad=False)
+        self.bias = nn.Parameter(torch.zeros(n_classes), requires_grad=False)
+
+    def config(self) -> dict[str, Any]:
+        return {"in_dim": self.in_dim, "n_classes": self.n_classes, "scale": self.scale}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = x - self.mean
+        # x / max(||x||, eps), written out so that exporters see only elementary ops.
+        z = z / torch.clamp(torch.sqrt((z * z).sum(dim=-1, keepdim=True)), min=1e-12)
+        return self.scale * (z @ self.weight.t()) + self.bias
+
+    @classmethod
+    def from_arrays(cls, mean: np.ndarray, weight: np.ndarray, bias: np.ndarray, scale: float) -> ZeroShotCosineHead:
+        head = cls(weight.shape[1], weight.shape[0], scale)
+        with torch.no_grad():
+            head.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+            head.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
+            head.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
+        return head
