@@ -5,7 +5,8 @@
 
 Without --checkpoint it builds a ProtoNet-style (cosine to class means) few-shot classifier on
 EfficientNet-Lite0 from the first 20 images of each HAM10000 base class (nv, mel, bkl, bcc), the
-calibration set being those same support images. Each --checkpoint NAME=MODEL.zsm:SUPPORT_DIR adds
+calibration set being those same support images (the .zsm goes to .cache/reference/, not
+committed). Each --checkpoint NAME=MODEL.zsm:SUPPORT_DIR adds
 a bundle exported from a shipped model file. Expected outputs (JSON next to each bundle) cover
 deterministic synthetic inputs (zsmed.bundle.reference), a pydicom test DICOM, and held-out shared
 data images named relative to the data folder (the test skips those when the data is absent).
@@ -77,6 +78,11 @@ def make_ham_protonet(data: Path, work: Path) -> None:
         "bcc": "basal cell carcinoma",
     }
     classifier = build_protonet(support, descriptions=descriptions)
+    # The .zsm itself is kept out of the repository (.cache/ is ignored): `zsmed bench runtime
+    # --model` uses it for the torch eager baseline.
+    from zsmed.classifier import save_classifier
+
+    save_classifier(classifier, REPO / ".cache" / "reference" / "ham4_protonet_lite0_v1.zsm")
     bundle = OUT / "ham4_protonet_lite0_v1.zsmb"
     export_classifier(classifier, bundle, support_dir, site="zsmed reference",
                       intended_use="Reference bundle for format-compatibility tests; not for clinical use.")
