@@ -1,0 +1,115 @@
+#!/usr/bin/env python
+"""Meta-train an SGPS generator on cached frozen features.
+
+Single process (CPU or one GPU):
+    python scripts/train_sgps.py --data-root ../shared/data --out runs/sgps
+Several GPUs / CPU processes (DDP; NCCL on GPUs, gloo on CPUs):
+    torchrun --nproc_per_node 2 scripts/train_sgps.py --data-root ../shared/data --out runs/sgps
+Re-running with the same --out resumes from runs/sgps/state.pt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    p.add_argument("--data-root", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="run folder (state.pt, train_log.jsonl, generator)")
+    p.add_argument("--target", choices=["hybrid", "compact"], default="hybrid")
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--batch-episodes", type=int, default=8)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rank", type=int, default=8, help="rank of the generated last-conv update (0 = off)")
+    p.add_argument("--no-film", action="store_true")
+    p.add_argument("--no-gen-head", action="store_true")
+    p.add_argument("--no-proto-head", action="store_true")
+    p.add_argument("--no-text", action="store_true", help="never show descriptions (image-only training)")
+    p.add_argument("--sets", default="ham10000,derm7pt,cxr", help="base sets: ham10000,derm7pt,cxr")
+    p.add_argument("--max-per-class", type=int, default=0, help="cap images per class (tests)")
+    p.add_argument("--val-fraction", type=float, default=0.15, help="held-out base lesions for validation")
+    p.add_argument("--val-every", type=int, default=100)
+    p.add_argument("--val-episodes", type=int, default=100)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default=None, help="cpu / cuda (default: cuda when present)")
+    p.add_argument("--export", type=Path, help="copy the final generator (+ log, data list, command) here")
+    p.add_argument("--name", default="sgps", help="name recorded in the checkpoint info")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from zsmed.encoders import create_image_encoder, create_text_encoder
+    from zsmed.features import FeatureCache, file_sha256
+    from zsmed.fewshot.bank import lite_backbone
+    from zsmed.synth.checkpoint import new_generator
+    from zsmed.synth.config import SGPSConfig
+    from zsmed.synth.data import default_base_sources, description_embeddings, load_base_bank
+    from zsmed.synth.train import MetaData, meta_train, split_by_group
+
+    encoder = create_image_encoder("efficientnet-lite0")
+    wanted = {s.strip() for s in args.sets.split(",") if s.strip()}
+    sources = [s for s in default_base_sources(args.data_root) if s.domain in wanted]
+    t0 = time.time()
+    bank, domains = load_base_bank(sources, encoder, FeatureCache(), max_per_class=args.max_per_class)
+    print(f"base bank: {len(bank.items)} images, {len(bank.classes)} classes in {time.time() - t0:.1f} s",
+          flush=True)
+    text = {} if args.no_text else description_embeddings(bank.classes, create_text_encoder())
+    # Validation holds out lesions / patients of the two large sets (never novel classes).
+    val_labels = [c for c in bank.classes if domains[c] in ("ham10000", "cxr")]
+    train_idx, val_idx = split_by_group(bank, args.val_fraction, args.seed, val_labels)
+    train = MetaData(bank.subset(train_idx), domains, text)
+    val = MetaData(bank.subset(val_idx), domains, text) if val_idx and args.val_fraction > 0 else None
+    config = SGPSConfig(
+        encoder=encoder.spec.name, encoder_sha256=encoder.spec.weights_sha256, target=args.target,
+        steps=args.steps, batch_episodes=args.batch_episodes, lr=args.lr, seed=args.seed, rank=args.rank,
+        film=not args.no_film, gen_head=not args.no_gen_head, proto_head=not args.no_proto_head,
+        val_every=args.val_every, val_episodes=args.val_episodes,
+        image_dropout=0.0 if args.no_text else SGPSConfig.image_dropout,
+    )
+    generator = new_generator(config, lite_backbone(encoder))
+    n_params = sum(p.numel() for p in generator.parameters())
+    print(f"generator: {n_params / 1e6:.2f} M parameters, target {config.target}", flush=True)
+    info = {"name": args.name, "command": f"python scripts/train_sgps.py {' '.join(sys.argv[1:])}",
+            "base_classes": {c: domains[c] for c in bank.classes}, "train_images": len(train_idx),
+            "val_images": len(val_idx), "generator_parameters": n_params}
+    args.out.mkdir(parents=True, exist_ok=True)
+    if int(os.environ.get("RANK", "0")) == 0:
+        with (args.out / "data_list.csv").open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["split", "domain", "label", "file", "sha256"])
+            for split, idx in (("train", train_idx), ("val", val_idx)):
+                for i in idx:
+                    item = bank.items[i]
+                    rel = os.path.relpath(item.path, args.data_root)
+                    writer.writerow([split, domains[item.label], item.label, rel, file_sha256(item.path)])
+    meta_train(generator, train, args.out, val=val, device=args.device, info=info)
+    if args.export and int(os.environ.get("RANK", "0")) == 0:
+        dest = args.export.with_suffix("")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(args.out / "generator.safetensors", dest.with_suffix(".safetensors"))
+        shutil.copy(args.out / "generator.json", dest.with_suffix(".json"))
+        shutil.copy(args.out / "train_log.jsonl", dest.parent / f"{dest.name}.train_log.jsonl")
+        shutil.copy(args.out / "data_list.csv", dest.parent / f"{dest.name}.data_list.csv")
+        print(f"exported {dest.with_suffix('.safetensors')}")
+    log = [json.loads(line) for line in (args.out / "train_log.jsonl").read_text().splitlines()]
+    vals = [r for r in log if "val_acc_2w1s" in r]
+    if vals:
+        print(f"final val: 1-shot {vals[-1]['val_acc_2w1s']:.3f}, 5-shot {vals[-1]['val_acc_2w5s']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from zsmed.errors import CheckpointError
+from zsmed.synth.checkpoint import load_generator, save_generator
+from zsmed.synth.config import SGPSConfig
+from zsmed.synth.generator import (
+    CompactParams,
+    EpisodeBatch,
+    HybridParams,
+    SGPSGenerator,
+    class_weights,
+    compact_param_count,
+    episode_logits,
+)
+
+
+def _batch(e: int = 2, n: int = 3, k: int = 2, m: int = 4, text: bool = True) -> EpisodeBatch:
+    g = torch.Generator().manual_seed(0)
+    return EpisodeBatch(
+        support_pooled=torch.rand(e, n, k, 1280, generator=g),
+        support_trunk=torch.randn(e, n, k, 320, 7, 7, generator=g),
+        support_conv=torch.randn(e, n, k, 1280, 49, generator=g),
+        text=torch.randn(e, n, 384, generator=g),
+        text_mask=torch.full((e, n), text),
+        image_mask=torch.ones(e, dtype=torch.bool),
+        query_trunk=torch.randn(e, m, 320, 7, 7, generator=g),
+        query_conv=torch.randn(e, m, 1280, 49, generator=g),
+    )
+
+
+def _generator(**changes: object) -> SGPSGenerator:
+    config = SGPSConfig(d_model=64, n_layers=1, ff_dim=64, **changes)  # type: ignore[arg-type]
+    return SGPSGenerator(config, torch.randn(1280, 320) * 0.05, torch.ones(1280), torch.zeros(1280)).eval()
+
+
+def test_hybrid_output_shapes() -> None:
+    gen = _generator()
+    batch = _batch()
+    params = gen(batch)
+    assert isinstance(params, HybridParams)
+    assert params.u.shape == (2, 8, 1280) and params.v.shape == (2, 8, 320)
+    assert params.scale.shape == (2, 1280) and params.head_residual.shape == (2, 3, 1280)
+    rows = class_weights(gen, params, batch)
+    assert rows.shape == (2, 3, 1280)
+    assert episode_logits(gen, params, rows, batch).shape == (2, 4, 3)
+
+
+def test_compact_output_shapes_and_size() -> None:
+    gen = _generator(target="compact")
+    assert 100_000 < compact_param_count(gen.config) < 1_000_000
+    batch = _batch()
+    params = gen(batch)
+    assert isinstance(params, CompactParams)
+    assert params.w1.shape == (2, 384, 320) and params.w2.shape == (2, 384, 9) and params.w3.shape == (2, 384, 384)
+    assert params.head_weight.shape == (2, 3, 384)
+    assert episode_logits(gen, params, class_weights(gen, params, batch), batch).shape == (2, 4, 3)
+
+
+def _logits(gen: SGPSGenerator, batch: EpisodeBatch, slots: torch.Tensor | None = None) -> torch.Tensor:
+    params = gen(batch, slots)
+    return episode_logits(gen, params, class_weights(gen, params, batch), batch)
+
+
+def test_text_only_and_missing_text_run() -> None:
+    gen = _generator()
+    batch = _batch(text=False)
+    batch.image_mask[:] = True
+    assert torch.isfinite(_logits(gen, batch)).all()
+    batch = _batch()
+    batch.image_mask[:] = False
+    assert torch.isfinite(_logits(gen, batch)).all()
+
+
+def test_class_order_equivariance() -> None:
+    gen = _generator()
+    batch = _batch(e=1)
+    logits = _logits(gen, batch)
+    perm = torch.tensor([2, 0, 1])
+    swapped = EpisodeBatch(batch.support_pooled[:, perm], batch.support_trunk[:, perm], batch.support_conv[:, perm],
+                           batch.text[:, perm], batch.text_mask[:, perm], batch.image_mask, batch.query_trunk,
+                           batch.query_conv)
+    slots = torch.tensor([[2, 0, 1]])  # the same slot follows the same class
+    logits2 = _logits(gen, swapped, slots)
+    assert torch.allclose(logits[..., perm], logits2, atol=1e-4)
+
+
+def test_checkpoint_roundtrip_and_refusals(tmp_path, image_encoder) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    gen = _generator(encoder="efficientnet-lite0", encoder_sha256=image_encoder.spec.weights_sha256)
+    path = save_generator(gen, tmp_path / "g.safetensors", {"name": "t"})
+    loaded = load_generator(path, encoder=image_encoder)
+    for key, value in gen.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key])
+    meta = json.loads(path.with_suffix(".json").read_text())
+    meta["config"]["encoder_sha256"] = "0" * 64
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="other efficientnet-lite0 weights"):
+        load_generator(path, encoder=image_encoder)
+    meta["config"]["encoder"] = "efficientnet-lite2"
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="not efficientnet-lite0"):
+        load_generator(path, encoder=image_encoder)
+    meta["config"]["format_version"] = 99
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="newer"):
+        load_generator(path, encoder=image_encoder)
+    with pytest.raises(CheckpointError):
+        load_generator(tmp_path / "missing.safetensors")

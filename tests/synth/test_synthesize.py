@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from zsmed.classifier import load_classifier, save_classifier
+from zsmed.errors import DatasetError
+
+NOVEL = ("akiec", "df", "vasc")
+
+
+def _support(root: Path, shared_data: Path, classes: tuple[str, ...] = NOVEL, k: int = 3, offset: int = 0) -> Path:
+    src = shared_data / "ham10000_fs" / "novel_dev"
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for f in sorted((src / c).iterdir())[offset : offset + k]:
+            os.symlink(f, root / c / f.name)
+    return root
+
+
+@pytest.fixture()
+def support_dir(tmp_path: Path, shared_data: Path) -> Path:
+    return _support(tmp_path / "support", shared_data)
+
+
+def test_synthesize_save_load_same_probabilities(support_dir: Path, tmp_path: Path, shared_data: Path,
+                                                 feature_cache) -> None:  # type: ignore[no-untyped-def]
+    from zsmed.synth.synthesize import synthesize
+
+    clf = synthesize(support_dir, cache=feature_cache)
+    assert clf.class_names == list(NOVEL)
+    assert not clf.training
+    assert clf.card.support_counts == {c: 3 for c in NOVEL}
+    assert 0.0 <= clf.card.metrics["loo_accuracy"] <= 1.0
+    assert len(clf.card.ood["support_pooled_mean"]) == 1280
+    queries = [sorted((shared_data / "ham10000_fs" / "novel_dev" / c).iterdir())[-1] for c in NOVEL]
+    probs = clf.predict_files(queries)
+    assert probs.shape == (3, 3) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    path = save_classifier(clf, tmp_path / "m.zsm")
+    again = load_classifier(path)
+    assert again.class_names == clf.class_names
+    assert np.allclose(again.predict_files(queries), probs, atol=1e-6)
+
+
+def test_pixel_path_matches_cached_path(support_dir: Path, shared_data: Path, feature_cache) -> None:  # type: ignore[no-untyped-def]
+    """The exported classifier (pixels in) gives what evaluation on cached maps gives."""
+    from zsmed.encoders import create_text_encoder
+    from zsmed.synth.checkpoint import load_generator
+    from zsmed.synth.data import description_embeddings
+    from zsmed.synth.synthesize import SGPSMethod, _episode_for, encode_support, synthesize
+
+    clf = synthesize(support_dir, cache=feature_cache, loo=False)
+    support = encode_support(support_dir, _encoder(), feature_cache)
+    text = description_embeddings(list(NOVEL), create_text_encoder())
+    method = SGPSMethod("sgps", load_generator(), support.bank, text)
+    episode = _episode_for(support.bank, list(NOVEL))
+    from zsmed.fewshot.sampler import Episode
+
+    episode = Episode(episode.classes, episode.support, np.arange(len(support.bank.items)),
+                      np.array([NOVEL.index(lab) for lab in support.bank.labels]))
+    cached = method.predict(episode)
+    pixels = clf.predict_files([it.path for it in support.bank.items])
+    assert np.allclose(cached, pixels, atol=2e-2)
+
+
+def _encoder():  # type: ignore[no-untyped-def]
+    from zsmed.encoders import create_image_encoder
+
+    return create_image_encoder()
+
+
+def test_bad_inputs(tmp_path: Path, shared_data: Path, feature_cache) -> None:  # type: ignore[no-untyped-def]
+    from zsmed.synth.synthesize import synthesize
+
+    # A class folder with no images.
+    root = _support(tmp_path / "a", shared_data, ("akiec", "df"))
+    (root / "vasc").mkdir()
+    with pytest.raises(DatasetError, match="no images: vasc"):
+        synthesize(root, cache=feature_cache)
+    # Only one class.
+    root = _support(tmp_path / "b", shared_data, ("akiec",))
+    with pytest.raises(DatasetError, match="at least two classes"):
+        synthesize(root, cache=feature_cache)
+    # An undecodable image is skipped and named; a class without description falls back to images.
+    root = _support(tmp_path / "c", shared_data, ("akiec", "df"))
+    (root / "df" / "broken.png").write_bytes(b"not a png at all")
+    os.rename(root / "df", root / "mystery_class")
+    clf = synthesize(root, cache=feature_cache, loo=False)
+    warnings = " | ".join(clf.card.extra["warnings"])
+    assert "broken.png" in warnings
+    assert "no description for mystery_class" in warnings
+    assert clf.card.support_counts == {"akiec": 3, "mystery_class": 3}
+    # A class whose only image is broken.
+    root = _support(tmp_path / "d", shared_data, ("akiec",))
+    (root / "df").mkdir()
+    (root / "df" / "x.png").write_bytes(b"\x89PNG garbage")
+    with pytest.raises(DatasetError, match=r"x\.png"):
+        synthesize(root, cache=feature_cache)
+
+
+def test_cli_build_writes_a_loadable_model(support_dir: Path, tmp_path: Path, capsys, feature_cache) -> None:  # type: ignore[no-untyped-def]
+    from zsmed.cli.main import main
+
+    out = tmp_path / "model.zsm"
+    assert main(["build", "fewshot", "--support", str(support_dir), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "leave-one-out estimate" in text and "%" in text
+    clf = load_classifier(out)
+    assert clf.class_names == list(NOVEL) and clf.card.method.startswith("sgps")
+
+
+def test_shipped_checkpoint_beats_chance_on_novel_classes(shared_data: Path, feature_cache) -> None:  # type: ignore[no-untyped-def]
+    from zsmed.data.folders import load_class_folder
+    from zsmed.encoders import create_text_encoder
+    from zsmed.fewshot.bank import build_bank
+    from zsmed.fewshot.evaluate import run_method
+    from zsmed.fewshot.sampler import EpisodeSampler
+    from zsmed.progress import run_job
+    from zsmed.synth.checkpoint import load_generator
+    from zsmed.synth.data import description_embeddings
+    from zsmed.synth.synthesize import SGPSMethod
+
+    torch.set_num_threads(2)
+    encoder = _encoder()
+    bank = run_job(build_bank(load_class_folder(shared_data / "ham10000_fs" / "novel_dev"), encoder, feature_cache))
+    text = description_embeddings(bank.classes, create_text_encoder())
+    method = SGPSMethod("sgps", load_generator(encoder=encoder), bank, text)
+    episodes = EpisodeSampler(bank.labels, [i.group for i in bank.items], ways=2, shots=5, queries=15,
+                              seed=123).episodes(30)
+    result = run_job(run_method(method, episodes, 5))
+    assert result.accuracy > 0.6

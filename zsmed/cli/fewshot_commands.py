@@ -1,0 +1,182 @@
+"""``zsmed eval fewshot`` and ``zsmed build fewshot``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ALL_METHODS = ("sgps", "sgps-i", "sgps-t", "protonet", "linear", "transfer")
+# Inference-time ablations of the shipped hybrid generator (image + text): part switched off.
+ABLATION_METHODS = {
+    "sgps-no-film": ("film",),
+    "sgps-no-lowrank": ("lowrank",),
+    "sgps-no-adapt": ("adapt",),
+    "sgps-no-genhead": ("head",),
+}
+
+
+def register(groups: object) -> None:
+    ev = groups.group("eval").add_parser(  # type: ignore[attr-defined]
+        "fewshot", help="few-shot benchmark on a labelled folder (paired episodes, all methods)")
+    ev.add_argument("data_dir", type=Path, help="folder of class subfolders (optionally metadata.csv)")
+    ev.add_argument("--ways", type=int, default=2)
+    ev.add_argument("--shots", type=int, nargs="+", default=[1, 5])
+    ev.add_argument("--queries", type=int, default=15)
+    ev.add_argument("--episodes", type=int, default=600)
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--methods", default="sgps,sgps-i,sgps-t,protonet,linear,transfer",
+                    help=f"comma-separated, from {', '.join(ALL_METHODS)}; ablations of the hybrid "
+                         f"generator: {', '.join(ABLATION_METHODS)}")
+    ev.add_argument("--classes", nargs="+", help="only these classes of DATA_DIR")
+    ev.add_argument("--descriptions", type=Path, help="YAML descriptions (default: the shipped ones)")
+    ev.add_argument("--base", type=Path, action="append", help="base-class folder for the transfer baseline")
+    ev.add_argument("--checkpoint", type=Path, help="SGPS checkpoint (default: the shipped one)")
+    ev.add_argument("--extra-checkpoint", action="append", default=[], metavar="NAME=PATH",
+                    help="also evaluate this generator as method NAME (image+text), e.g. for ablations")
+    ev.add_argument("--json", type=Path, help="write results here")
+    ev.set_defaults(handler=_eval_fewshot)
+
+    bd = groups.group("build").add_parser(  # type: ignore[attr-defined]
+        "fewshot", help="synthesise a classifier from a few images per class (SGPS)")
+    bd.add_argument("--support", type=Path, required=True, help="folder with one subfolder of images per class")
+    bd.add_argument("--descriptions", type=Path, help="YAML class descriptions (default: the shipped ones)")
+    bd.add_argument("--no-text", action="store_true", help="ignore descriptions (image-only)")
+    bd.add_argument("--checkpoint", type=Path, help="SGPS checkpoint (default: the shipped one)")
+    bd.add_argument("--out", type=Path, required=True, help="model file to write (.zsm)")
+    bd.set_defaults(handler=_build_fewshot)
+
+
+def _eval_fewshot(args: argparse.Namespace) -> int:
+    import torch
+
+    from zsmed.data.folders import load_class_folder, load_class_folders
+    from zsmed.encoders import create_image_encoder, create_text_encoder
+    from zsmed.errors import ConfigError
+    from zsmed.features import FeatureCache
+    from zsmed.fewshot.bank import build_bank, lite_backbone
+    from zsmed.fewshot.baselines import LinearProbe, ProtoNet, Transfer, TransferConfig, load_or_train_transfer
+    from zsmed.fewshot.evaluate import FewShotMethod, format_table, run_benchmark
+    from zsmed.fewshot.sampler import EpisodeSampler
+    from zsmed.paths import user_cache_dir
+    from zsmed.progress import run_with_bar
+    from zsmed.synth.checkpoint import default_checkpoint_path, load_generator
+    from zsmed.synth.data import description_embeddings
+    from zsmed.synth.synthesize import SGPSMethod
+
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    known = (*ALL_METHODS, *ABLATION_METHODS)
+    unknown = [m for m in methods if m not in known]
+    if unknown:
+        raise ConfigError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    extra: list[tuple[str, Path]] = []
+    for spec in args.extra_checkpoint:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--extra-checkpoint wants NAME=PATH, got '{spec}'")
+        extra.append((name, Path(path)))
+    encoder = create_image_encoder()
+    cache = FeatureCache()
+    folder = load_class_folder(args.data_dir, args.classes)
+    bank = run_with_bar(build_bank(folder, encoder, cache), "encoding")
+    for path, why in bank.failures:
+        print(f"skipped {path}: {why}", file=sys.stderr)
+    groups = [item.group for item in bank.items]
+    episodes = {
+        k: EpisodeSampler(bank.labels, groups, ways=args.ways, shots=k, queries=args.queries,
+                          seed=args.seed * 1000 + k).episodes(args.episodes)
+        for k in args.shots
+    }
+    chosen: list[FewShotMethod] = []
+    sgps_needed = any(m.startswith("sgps") for m in methods) or extra
+    text: dict = {}
+    if sgps_needed:
+        sources = [args.descriptions] if args.descriptions else None
+        text = description_embeddings(bank.classes, create_text_encoder(), sources)
+        missing = [c for c in bank.classes if c not in text]
+        if missing:
+            print(f"note: no description for {', '.join(missing)}: SGPS uses images only for them",
+                  file=sys.stderr)
+    for m in methods:
+        if m.startswith("sgps"):
+            generator = load_generator(args.checkpoint or default_checkpoint_path(), encoder=encoder)
+            modality = {"sgps-i": "i", "sgps-t": "t"}.get(m, "it")
+            chosen.append(SGPSMethod(m, generator, bank, text, modality, ABLATION_METHODS.get(m, ())))
+        elif m == "protonet":
+            chosen.append(ProtoNet(bank))
+        elif m == "linear":
+            chosen.append(LinearProbe(bank))
+        elif m == "transfer":
+            if not args.base:
+                raise ConfigError("the transfer baseline needs --base DIR (base-class folder)")
+            base = run_with_bar(build_bank(load_class_folders(args.base), encoder, cache), "encoding base")
+            overlap = set(base.classes) & set(bank.classes)
+            if overlap:
+                raise ConfigError(f"--base shares class(es) {', '.join(sorted(overlap))} with DATA_DIR")
+            stage = load_or_train_transfer(lite_backbone(encoder), base, TransferConfig(), user_cache_dir())
+            chosen.append(Transfer(bank, stage))
+    for name, path in extra:
+        chosen.append(SGPSMethod(name, load_generator(path, encoder=encoder), bank, text, "it"))
+
+    def show(result: object) -> None:
+        r = result  # MethodResult
+        print(f"{r.method:<14} K={r.shots}  acc {100 * r.accuracy:5.1f} ± {100 * r.ci95:.1f} %  "  # type: ignore[attr-defined]
+              f"AUC {r.auc:.3f}  {r.seconds_per_episode * 1000:.1f} ms/episode", flush=True)  # type: ignore[attr-defined]
+
+    start = time.perf_counter()
+    results = run_with_bar(run_benchmark(chosen, episodes, on_result=show), "episodes")
+    print()
+    print(format_table(results))
+    if args.json:
+        payload = {
+            "data_dir": str(args.data_dir),
+            "classes": bank.classes,
+            "counts": {c: len(bank.indices_of(c)) for c in bank.classes},
+            "group_column": folder.group_column,
+            "ways": args.ways,
+            "shots": args.shots,
+            "queries": args.queries,
+            "episodes": args.episodes,
+            "seed": args.seed,
+            "encoder": encoder.spec.name,
+            "descriptions": sorted(text),
+            "skipped": [[str(p), why] for p, why in bank.failures],
+            "wall_seconds": time.perf_counter() - start,
+            "results": [r.to_dict() for r in results],
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(payload, indent=2))
+    return 0
+
+
+def _build_fewshot(args: argparse.Namespace) -> int:
+    import resource
+
+    import torch
+
+    from zsmed.classifier import save_classifier
+    from zsmed.features import FeatureCache
+    from zsmed.synth.synthesize import synthesize
+
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
+    start = time.perf_counter()
+    clf = synthesize(args.support, args.descriptions, checkpoint=args.checkpoint, use_text=not args.no_text,
+                     cache=FeatureCache())
+    save_classifier(clf, args.out)
+    elapsed = time.perf_counter() - start
+    for message in clf.card.extra.get("warnings", []):
+        print(f"warning: {message}", file=sys.stderr)
+    counts = ", ".join(f"{k} {v}" for k, v in clf.card.support_counts.items())
+    print(f"classifier: {len(clf.class_names)} classes ({counts}), method {clf.card.method}")
+    loo = clf.card.metrics.get("loo_accuracy")
+    if loo is not None:
+        n = clf.card.metrics.get("loo_images")
+        print(f"leave-one-out estimate: {100 * loo:.1f} % of {n} support images")
+    else:
+        print("leave-one-out estimate: needs at least 2 images per class")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"wrote {args.out} in {elapsed:.1f} s (peak memory {peak_mb:.0f} MB)")
+    return 0

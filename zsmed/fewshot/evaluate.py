@@ -1,0 +1,98 @@
+"""Paired few-shot benchmark: every method sees the same cached features and the same episodes."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from zsmed.fewshot.sampler import Episode
+from zsmed.progress import Job, Progress
+
+
+class FewShotMethod(Protocol):
+    name: str
+
+    def predict(self, episode: Episode) -> np.ndarray:
+        """(M, N) class probabilities of the episode's queries."""
+
+
+@dataclass
+class MethodResult:
+    method: str
+    shots: int
+    episodes: int
+    accuracy: float
+    ci95: float
+    auc: float
+    seconds_per_episode: float
+    accuracies: list[float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "shots": self.shots,
+            "episodes": self.episodes,
+            "accuracy": self.accuracy,
+            "ci95": self.ci95,
+            "auc": self.auc,
+            "seconds_per_episode": self.seconds_per_episode,
+        }
+
+
+def episode_auc(probs: np.ndarray, labels: np.ndarray) -> float:
+    """ROC AUC of one episode: binary for 2 ways, macro one-vs-rest otherwise."""
+    from sklearn.metrics import roc_auc_score
+
+    if probs.shape[1] == 2:
+        return float(roc_auc_score(labels == 1, probs[:, 1]))
+    return float(roc_auc_score(labels, probs, multi_class="ovr", average="macro", labels=list(range(probs.shape[1]))))
+
+
+def mean_ci95(values: Sequence[float]) -> tuple[float, float]:
+    arr = np.asarray(values, dtype=float)
+    if len(arr) < 2:
+        return float(arr.mean()) if len(arr) else float("nan"), float("nan")
+    return float(arr.mean()), float(1.96 * arr.std(ddof=1) / math.sqrt(len(arr)))
+
+
+def run_method(method: FewShotMethod, episodes: Sequence[Episode], shots: int) -> Job[MethodResult]:
+    accs, aucs = [], []
+    start = time.perf_counter()
+    for i, episode in enumerate(episodes):
+        probs = method.predict(episode)
+        accs.append(float((probs.argmax(axis=1) == episode.query_labels).mean()))
+        aucs.append(episode_auc(probs, episode.query_labels))
+        if i % 20 == 0:
+            yield Progress(i, len(episodes), f"{method.name} {shots}-shot")
+    elapsed = time.perf_counter() - start
+    mean, ci = mean_ci95(accs)
+    return MethodResult(method.name, shots, len(episodes), mean, ci, float(np.mean(aucs)),
+                        elapsed / max(1, len(episodes)), accs)
+
+
+def run_benchmark(
+    methods: Sequence[FewShotMethod],
+    episodes_by_shot: Mapping[int, Sequence[Episode]],
+    on_result: Callable[[MethodResult], None] | None = None,
+) -> Job[list[MethodResult]]:
+    results = []
+    for shots, episodes in episodes_by_shot.items():
+        for method in methods:
+            result = yield from run_method(method, episodes, shots)
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+    return results
+
+
+def format_table(results: Sequence[MethodResult]) -> str:
+    lines = [f"{'method':<12} {'K':>2} {'accuracy':>16} {'AUC':>6} {'s/episode':>10}"]
+    for r in results:
+        lines.append(f"{r.method:<12} {r.shots:>2} {100 * r.accuracy:>8.1f} ± {100 * r.ci95:>4.1f} % "
+                     f"{r.auc:>6.3f} {r.seconds_per_episode:>10.4f}")
+    return "\n".join(lines)

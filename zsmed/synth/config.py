@@ -1,0 +1,88 @@
+"""The frozen configuration of an SGPS generator and its meta-training, saved in the checkpoint."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from zsmed.errors import CheckpointError
+
+# Bump when the checkpoint layout or the meaning of a field changes; older zsmed refuses newer files.
+SGPS_FORMAT_VERSION = 1
+TARGETS = ("hybrid", "compact")
+
+
+@dataclass(frozen=True)
+class SGPSConfig:
+    # --- encoders the generator was meta-trained on (checked on load) ---
+    encoder: str = "efficientnet-lite0"
+    encoder_sha256: str = ""
+    text_encoder: str = "all-MiniLM-L6-v2"
+    image_dim: int = 1280
+    text_dim: int = 384
+    trunk_channels: int = 320
+    # --- generator ---
+    target: str = "hybrid"  # "hybrid": frozen trunk + generated last-stage adaptation + head
+    d_model: int = 256
+    n_layers: int = 3
+    n_heads: int = 4
+    ff_dim: int = 512
+    dropout: float = 0.1
+    max_ways: int = 10
+    # hybrid target parts (ablations switch them off)
+    film: bool = True  # generated per-channel scale/shift after the last BN
+    rank: int = 8  # generated low-rank update of the last 1x1 conv (0 = off)
+    gen_head: bool = True  # generated class-weight residual and bias
+    proto_head: bool = True  # class weights start from support prototypes (image modality)
+    # compact target (the paper's literal variant): every parameter of a small CNN on the trunk map
+    compact_mid: int = 384
+    compact_out: int = 384
+    compact_chunk: int = 4096
+    # --- meta-training ---
+    ways: tuple[int, ...] = (2, 3)
+    shots: tuple[int, ...] = (1, 2, 3, 5)
+    queries: int = 10
+    batch_episodes: int = 8
+    steps: int = 1500
+    lr: float = 5e-4
+    weight_decay: float = 1e-2
+    warmup_steps: int = 100
+    text_dropout: float = 0.3  # per class: teaches the generator to work without a description
+    image_dropout: float = 0.15  # per episode: text-only episodes, for zero-shot (SGPS-T)
+    label_smoothing: float = 0.1
+    seed: int = 0
+    val_every: int = 100
+    val_episodes: int = 100
+    format_version: int = SGPS_FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ways"] = list(self.ways)
+        data["shots"] = list(self.shots)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SGPSConfig:
+        version = int(data.get("format_version", 0))
+        if version > SGPS_FORMAT_VERSION:
+            raise CheckpointError(
+                f"SGPS checkpoint format {version} is newer than this zsmed reads ({SGPS_FORMAT_VERSION}); update zsmed"
+            )
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise CheckpointError(f"SGPS checkpoint config has unknown fields {sorted(unknown)}")
+        values = dict(data)
+        for key in ("ways", "shots"):
+            if key in values:
+                values[key] = tuple(int(v) for v in values[key])
+        try:
+            config = cls(**values)
+        except TypeError as exc:
+            raise CheckpointError(f"bad SGPS checkpoint config ({exc})") from exc
+        if config.target not in TARGETS:
+            raise CheckpointError(f"unknown SGPS target '{config.target}'")
+        return config
+
+    def with_changes(self, **changes: Any) -> SGPSConfig:
+        return replace(self, **changes)

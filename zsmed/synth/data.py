@@ -1,0 +1,97 @@
+"""Base tasks for meta-training: class folders, optional fine-grained relabelling, exclusions.
+
+The default recipe (``default_base_sources``) uses HAM10000's base classes, Derm7pt's fine-grained
+diagnoses (minus dermatofibroma and vascular lesions, which are novel classes of the benchmark)
+and the chest X-ray classes; each set is its own domain, so one episode never mixes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from zsmed.data.folders import LabeledItem, load_class_folder
+from zsmed.errors import DatasetError
+from zsmed.features import FeatureCache
+from zsmed.fewshot.bank import FeatureBank, build_bank
+from zsmed.progress import run_job
+
+# Never meta-train on the benchmark's novel classes, whatever folder they hide in.
+NOVEL_LABELS = frozenset({"akiec", "df", "vasc", "dermatofibroma", "vascular lesion"})
+
+
+@dataclass(frozen=True)
+class BaseSource:
+    root: Path
+    domain: str
+    label_column: str | None = None  # relabel by this metadata column (fine-grained classes)
+    exclude: frozenset[str] = field(default_factory=lambda: NOVEL_LABELS)
+    min_images: int = 12
+
+
+def default_base_sources(data_root: str | Path) -> list[BaseSource]:
+    root = Path(data_root)
+    return [
+        BaseSource(root / "ham10000_fs" / "base", "ham10000"),
+        BaseSource(root / "derm7pt", "derm7pt", label_column="diagnosis"),
+        BaseSource(root / "cxr_kermany", "cxr"),
+    ]
+
+
+def load_base_bank(sources: Sequence[BaseSource], encoder: object, cache: FeatureCache | None,
+                   max_per_class: int = 0) -> tuple[FeatureBank, dict[str, str]]:
+    """One bank over all sources (a label may live in one domain only); ``max_per_class`` caps
+    the images per class before anything is encoded (tests, quick runs)."""
+    banks, domains = [], {}
+    for source in sources:
+        folder = load_class_folder(source.root)
+        items = []
+        for item in folder.items:
+            label = item.meta.get(source.label_column, "") if source.label_column else item.label
+            if not label:
+                raise DatasetError(f"no '{source.label_column}' for {item.path.name}", path=source.root)
+            if label.lower() in source.exclude or item.label.lower() in source.exclude:
+                continue
+            items.append(LabeledItem(item.path, label, f"{source.domain}:{item.group}", item.meta))
+        counts: dict[str, int] = {}
+        for it in items:
+            counts[it.label] = counts.get(it.label, 0) + 1
+        items = [it for it in items if counts[it.label] >= source.min_images]
+        if max_per_class:
+            taken: dict[str, int] = {}
+            capped = []
+            for it in items:
+                taken[it.label] = taken.get(it.label, 0) + 1
+                if taken[it.label] <= max_per_class:
+                    capped.append(it)
+            items = capped
+        folder.items = items
+        bank = run_job(build_bank(folder, encoder, cache))
+        for label in bank.classes:
+            if label in domains and domains[label] != source.domain:
+                raise DatasetError(f"class '{label}' appears in two domains", path=source.root)
+            domains[label] = source.domain
+        banks.append(bank)
+    if not banks:
+        raise DatasetError("no base data")
+    import torch
+
+    items = [it for b in banks for it in b.items]
+    return FeatureBank(items, torch.cat([b.trunk for b in banks]), torch.cat([b.pooled for b in banks]),
+                       torch.cat([b.conv for b in banks]), [f for b in banks for f in b.failures]), domains
+
+
+def description_embeddings(labels: Sequence[str], text_encoder: object, sources: Sequence[str | Path] | None = None
+                           ) -> dict[str, np.ndarray]:
+    """MiniLM embedding of each label's description; labels without one are left out."""
+    from zsmed.descriptions import descriptions_for
+
+    found = descriptions_for(list(labels), sources)
+    keys = [label for label in labels if label in found]
+    if not keys:
+        return {}
+    vectors = text_encoder.encode([found[k].description for k in keys])  # type: ignore[attr-defined]
+    return {k: np.asarray(v, dtype=np.float32) for k, v in zip(keys, vectors, strict=True)}

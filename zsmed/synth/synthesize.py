@@ -1,0 +1,285 @@
+"""``synthesize(support, descriptions) -> Classifier``: one generator forward pass, no fine-tuning.
+
+The returned ``Classifier`` is the frozen backbone (viewed at its trunk map) plus a generated
+head (``SGPSHybridHead`` or ``SGPSCompactHead``); it saves, loads and exports like any other.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from zsmed.classifier import BackboneView, Classifier, Head, make_classifier
+from zsmed.data.folders import ClassFolder, LabeledItem, load_class_folder
+from zsmed.errors import DatasetError
+from zsmed.features import FeatureCache
+from zsmed.fewshot.bank import FeatureBank, build_bank, lite_backbone
+from zsmed.fewshot.sampler import Episode
+from zsmed.progress import run_job
+from zsmed.synth.generator import (
+    CompactParams,
+    HybridParams,
+    SGPSGenerator,
+    class_weights,
+    episode_logits,
+    merged_weight,
+)
+from zsmed.synth.heads import SGPSCompactHead, SGPSHybridHead
+from zsmed.synth.train import MetaData, episodes_logits, make_batch
+
+log = logging.getLogger(__name__)
+
+MODALITIES = ("it", "i", "t")
+
+
+@dataclass
+class SupportSet:
+    """Encoded support images per class, with what was skipped and why."""
+
+    bank: FeatureBank
+    class_names: list[str]
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _as_folder(support: Mapping[str, Sequence[str | Path]] | str | Path | ClassFolder) -> ClassFolder:
+    if isinstance(support, ClassFolder):
+        return support
+    if isinstance(support, (str, Path)):
+        return load_class_folder(support)
+    items = [LabeledItem(Path(p), str(label), str(Path(p))) for label, paths in support.items() for p in paths]
+    empty = [label for label, paths in support.items() if not list(paths)]
+    if empty:
+        raise DatasetError(f"class(es) with no images: {', '.join(map(str, empty))}")
+    return ClassFolder(Path("."), items)
+
+
+def encode_support(support: Mapping[str, Sequence[str | Path]] | str | Path | ClassFolder, encoder: object,
+                   cache: FeatureCache | None = None, min_shots: int = 1) -> SupportSet:
+    folder = _as_folder(support)
+    names = sorted({item.label for item in folder.items})
+    if isinstance(support, (str, Path)):
+        root = Path(support)
+        empty = [p.name for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")
+                 and p.name not in names]
+        if empty:
+            raise DatasetError(f"class folder(s) with no images: {', '.join(empty)}", path=root)
+    if len(names) < 2:
+        raise DatasetError("a classifier needs at least two classes with images", path=folder.root)
+    bank = run_job(build_bank(folder, encoder, cache))
+    counts = {name: 0 for name in names}
+    for label in bank.labels:
+        counts[label] += 1
+    short = {name: n for name, n in counts.items() if n < min_shots}
+    if short:
+        detail = ", ".join(f"{k} ({v})" for k, v in short.items())
+        skipped = "; ".join(f"{p.name}: {why}" for p, why in bank.failures)
+        raise DatasetError(f"fewer than {min_shots} usable image(s) for class(es) {detail}"
+                           + (f"; skipped {skipped}" if skipped else ""), path=folder.root)
+    return SupportSet(bank, names, list(bank.failures))
+
+
+def _episode_for(bank: FeatureBank, classes: Sequence[str], keep: Sequence[int] | None = None,
+                 shots: int | None = None) -> Episode:
+    """All support images of each class (cycled to a common K, so the tensor is rectangular)."""
+    keep_set = set(range(len(bank.items))) if keep is None else set(keep)
+    rows = []
+    k = shots or max(len([i for i in bank.indices_of(c) if i in keep_set]) for c in classes)
+    for c in classes:
+        idx = [int(i) for i in bank.indices_of(c) if i in keep_set]
+        # Cycling repeats images of a smaller class: the prototype (a mean) is unchanged by it.
+        rows.append(np.resize(np.asarray(idx, dtype=np.int64), k))
+    empty = np.zeros(0, dtype=np.int64)
+    return Episode(tuple(classes), np.stack(rows), empty, empty)
+
+
+def generate_params(generator: SGPSGenerator, data: MetaData, episode: Episode, modality: str = "it"
+                    ) -> tuple[HybridParams | CompactParams, torch.Tensor]:
+    batch, _ = make_batch(data, [episode], torch.device("cpu"), use_text=modality in ("it", "t"),
+                          use_images=modality in ("it", "i"), need_conv=generator.config.target == "hybrid")
+    with torch.no_grad():
+        params = generator(batch)
+        rows = class_weights(generator, params, batch)
+    return params, rows
+
+
+def head_from_params(generator: SGPSGenerator, params: HybridParams | CompactParams, rows: torch.Tensor) -> Head:
+    cfg = generator.config
+    n = rows.shape[1]
+    head: Head
+    with torch.no_grad():
+        if isinstance(params, HybridParams):
+            head = SGPSHybridHead(cfg.trunk_channels, cfg.image_dim, n)
+            head.conv.weight.copy_(merged_weight(generator, params)[0].reshape(cfg.image_dim, cfg.trunk_channels, 1, 1))
+            head.scale.copy_(params.scale[0])
+            head.shift.copy_(params.shift[0])
+        else:
+            head = SGPSCompactHead(cfg.trunk_channels, cfg.compact_mid, cfg.compact_out, n)
+            m, o = cfg.compact_mid, cfg.compact_out
+            head.conv1.weight.copy_(params.w1[0].reshape(m, cfg.trunk_channels, 1, 1))
+            head.conv1.bias.copy_(params.b1[0])  # type: ignore[union-attr]
+            head.conv2.weight.copy_(params.w2[0].reshape(m, 1, 3, 3))
+            head.conv2.bias.copy_(params.b2[0])  # type: ignore[union-attr]
+            head.conv3.weight.copy_(params.w3[0].reshape(o, m, 1, 1))
+            head.conv3.bias.copy_(params.b3[0])  # type: ignore[union-attr]
+        head.weight.copy_(F.normalize(rows[0], dim=-1, eps=1e-6))  # type: ignore[operator]
+        head.bias.copy_(params.head_bias[0])  # type: ignore[operator]
+        head.logit_scale.fill_(float(generator.logit_scale))  # type: ignore[operator]
+    return head.eval()
+
+
+def leave_one_out(generator: SGPSGenerator, data: MetaData, classes: Sequence[str], modality: str = "it"
+                  ) -> float | None:
+    """Accuracy of predicting each support image from a classifier synthesised without it."""
+    bank = data.bank
+    counts = [len(bank.indices_of(c)) for c in classes]
+    if min(counts) < 2:
+        return None
+    correct = 0
+    for i, item in enumerate(bank.items):
+        keep = [j for j in range(len(bank.items)) if j != i]
+        episode = _episode_for(bank, classes, keep)
+        episode = Episode(episode.classes, episode.support, np.array([i]), np.array([classes.index(item.label)]))
+        batch, y = make_batch(data, [episode], torch.device("cpu"), use_text=modality in ("it", "t"),
+                              use_images=modality in ("it", "i"), need_conv=generator.config.target == "hybrid")
+        with torch.no_grad():
+            logits = episodes_logits(generator, batch)
+        correct += int(int(logits.argmax(-1)[0, 0]) == int(y[0, 0]))
+    return correct / len(bank.items)
+
+
+def _description_texts(classes: Sequence[str], descriptions: Mapping[str, str] | str | Path | None
+                       ) -> dict[str, str]:
+    from zsmed.descriptions import descriptions_for
+
+    if isinstance(descriptions, Mapping):
+        return {c: str(descriptions[c]) for c in classes if descriptions.get(c)}
+    sources = [descriptions] if descriptions is not None else None
+    return {k: v.description for k, v in descriptions_for(list(classes), sources).items()}
+
+
+def synthesize(
+    support: Mapping[str, Sequence[str | Path]] | str | Path | ClassFolder,
+    descriptions: Mapping[str, str] | str | Path | None = None,
+    *,
+    checkpoint: str | Path | None = None,
+    use_text: bool = True,
+    cache: FeatureCache | None = None,
+    encoder: object | None = None,
+    text_encoder: object | None = None,
+    loo: bool = True,
+) -> Classifier:
+    """Build a classifier from support images (class -> files, or a folder of class subfolders).
+
+    ``descriptions``: class -> text, a YAML file, or None for the shipped files. A class without a
+    description falls back to image-only (noted in ``card.extra['warnings']`` and logged).
+    """
+    from zsmed.encoders import create_image_encoder, create_text_encoder
+    from zsmed.synth.checkpoint import default_checkpoint_path, load_generator, read_checkpoint_config
+
+    ckpt = Path(checkpoint) if checkpoint is not None else default_checkpoint_path()
+    config, info = read_checkpoint_config(ckpt)
+    encoder = encoder or create_image_encoder(config.encoder)
+    generator = load_generator(ckpt, encoder=encoder)
+    support_set = encode_support(support, encoder, cache)
+    classes = support_set.class_names
+    if len(classes) > config.max_ways:
+        raise DatasetError(f"this generator handles at most {config.max_ways} classes, got {len(classes)}")
+    warnings = [f"skipped {p.name}: {why}" for p, why in support_set.skipped]
+    texts = _description_texts(classes, descriptions) if use_text else {}
+    missing = [c for c in classes if c not in texts]
+    if use_text and missing:
+        warnings.append(f"no description for {', '.join(missing)}: image-only for those classes")
+    text_vectors: dict[str, np.ndarray] = {}
+    if texts:
+        text_encoder = text_encoder or create_text_encoder(config.text_encoder)
+        keys = list(texts)
+        vecs = text_encoder.encode([texts[k] for k in keys])  # type: ignore[attr-defined]
+        text_vectors = {k: np.asarray(v, dtype=np.float32) for k, v in zip(keys, vecs, strict=True)}
+    for message in warnings:
+        log.warning(message)
+    data = MetaData(support_set.bank, {}, text_vectors)
+    params, rows = generate_params(generator, data, _episode_for(support_set.bank, classes), "it")
+    head = head_from_params(generator, params, rows)
+    counts = {c: len(support_set.bank.indices_of(c)) for c in classes}
+    metrics: dict[str, Any] = {}
+    estimate = leave_one_out(generator, data, classes) if loo else None
+    if estimate is not None:
+        metrics["loo_accuracy"] = estimate
+        metrics["loo_images"] = len(support_set.bank.items)
+    pooled = support_set.bank.pooled
+    unit = F.normalize(pooled, dim=-1)
+    mean_dir = F.normalize(unit.mean(dim=0), dim=-1)
+    # OOD hint for the export/runtime gate: statistics of the support in the frozen pooled space.
+    ood = {
+        "space": "backbone_pooled",
+        "support_pooled_mean": [round(float(x), 6) for x in pooled.mean(dim=0)],
+        "support_cos_to_mean_min": float((unit @ mean_dir).min()),
+        "support_cos_to_mean_mean": float((unit @ mean_dir).mean()),
+        "n_support": len(support_set.bank.items),
+    }
+    backbone = BackboneView(lite_backbone(encoder), "trunk")
+    extra = {
+        "generator": {"checkpoint": ckpt.name, "target": config.target, "info": info.get("name", "")},
+        "warnings": warnings,
+        "text_classes": sorted(text_vectors),
+    }
+    return make_classifier(head, method=f"sgps-{config.target}", class_names=classes,
+                           encoder=encoder.spec,  # type: ignore[attr-defined]
+                           backbone=backbone, descriptions=texts, support_counts=counts, metrics=metrics,
+                           ood=ood, extra=extra)
+
+
+# Inference-time ablations of a trained hybrid generator: which generated part is switched off.
+ABLATIONS = ("film", "lowrank", "head", "adapt")
+
+
+def ablate(params: HybridParams | CompactParams, generator: SGPSGenerator, parts: Sequence[str]) -> None:
+    """Replace generated parts by their identity value (in place): 'film' (scale/shift back to the
+    frozen BN), 'lowrank' (U = 0), 'head' (no generated residual or bias: plain prototypes in the
+    adapted space), 'adapt' (film + lowrank: generated head on frozen features)."""
+    if not isinstance(params, HybridParams):
+        raise ValueError("ablations apply to the hybrid target")
+    parts = set(parts)
+    if parts & {"film", "adapt"}:
+        params.scale = generator.a0.expand_as(params.scale)
+        params.shift = generator.b0.expand_as(params.shift)
+    if parts & {"lowrank", "adapt"}:
+        params.u = torch.zeros_like(params.u)
+    if "head" in parts:
+        params.head_residual = torch.zeros_like(params.head_residual)
+        params.head_bias = torch.zeros_like(params.head_bias)
+
+
+class SGPSMethod:
+    """A generator as a ``FewShotMethod`` on cached features (one forward pass per episode)."""
+
+    def __init__(self, name: str, generator: SGPSGenerator, bank: FeatureBank, text: Mapping[str, np.ndarray],
+                 modality: str = "it", ablations: Sequence[str] = ()) -> None:
+        if modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {MODALITIES}")
+        unknown = set(ablations) - set(ABLATIONS)
+        if unknown:
+            raise ValueError(f"unknown ablation(s) {sorted(unknown)}")
+        self.name = name
+        self.generator = generator.eval()
+        self.data = MetaData(bank, {}, dict(text))
+        self.modality = modality
+        self.ablations = tuple(ablations)
+
+    def predict(self, episode: Episode) -> np.ndarray:
+        batch, _ = make_batch(self.data, [episode], torch.device("cpu"), use_text=self.modality != "i",
+                              use_images=self.modality != "t", need_conv=self.generator.config.target == "hybrid")
+        with torch.no_grad():
+            params = self.generator(batch)
+            if self.ablations:
+                ablate(params, self.generator, self.ablations)
+            rows = class_weights(self.generator, params, batch)
+            logits = episode_logits(self.generator, params, rows, batch)
+        return torch.softmax(logits[0], dim=-1).numpy()

@@ -1,0 +1,274 @@
+"""Episodic meta-training of the SGPS generator on cached frozen features.
+
+Every backbone output is computed once (``zsmed.fewshot.bank``); an episode is then a few
+milliseconds of transformer + last-stage work, so a CPU run is practical and a GPU run is fast.
+CUDA runs use autocast (bf16 where supported, else fp16 with a grad scaler). Several GPUs (or CPU
+processes) through ``torchrun``: DistributedDataParallel, NCCL on GPUs, gloo on CPUs; each rank
+draws its own episodes (seed + rank), rank 0 logs, validates and saves.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from zsmed.errors import CheckpointError, DatasetError
+from zsmed.fewshot.bank import FeatureBank
+from zsmed.fewshot.sampler import Episode, EpisodeSampler
+from zsmed.synth.config import SGPSConfig
+from zsmed.synth.generator import EpisodeBatch, SGPSGenerator, class_weights, episode_logits
+
+
+@dataclass
+class MetaData:
+    """Base-class features, each label's domain and description embedding."""
+
+    bank: FeatureBank
+    domains: dict[str, str]
+    text: dict[str, np.ndarray]  # label -> (T,) description embedding; absent = no description
+
+
+def split_by_group(bank: FeatureBank, fraction: float, seed: int, labels: Sequence[str] | None = None
+                   ) -> tuple[list[int], list[int]]:
+    """Hold out ``fraction`` of the groups of the given labels (all labels by default) for validation."""
+    rng = np.random.default_rng(seed)
+    chosen = set(labels) if labels is not None else set(bank.labels)
+    groups = sorted({(it.label, it.group) for it in bank.items if it.label in chosen})
+    held = {g for g in groups if rng.random() < fraction}
+    train = [i for i, it in enumerate(bank.items) if (it.label, it.group) not in held]
+    val = [i for i, it in enumerate(bank.items) if (it.label, it.group) in held]
+    return train, val
+
+
+def make_batch(data: MetaData, episodes: Sequence[Episode], device: torch.device, *, text_dropout: float = 0.0,
+               image_dropout: float = 0.0, use_text: bool = True, use_images: bool = True,
+               rng: random.Random | None = None, need_conv: bool = True) -> tuple[EpisodeBatch, torch.Tensor]:
+    """Tensors for E same-shape episodes: the batch and the query labels (E, M)."""
+    rng = rng or random.Random(0)
+    bank = data.bank
+    sup = torch.as_tensor(np.stack([ep.support for ep in episodes]))  # (E, N, K)
+    qry = torch.as_tensor(np.stack([ep.query for ep in episodes]))  # (E, M)
+    labels = torch.as_tensor(np.stack([ep.query_labels for ep in episodes]))
+    text_dim = next(iter(data.text.values())).shape[0] if data.text else 384
+    text = torch.zeros(len(episodes), episodes[0].ways, text_dim)
+    text_mask = torch.zeros(len(episodes), episodes[0].ways, dtype=torch.bool)
+    image_mask = torch.ones(len(episodes), dtype=torch.bool)
+    for e, ep in enumerate(episodes):
+        for n, label in enumerate(ep.classes):
+            if use_text and label in data.text and rng.random() >= text_dropout:
+                text[e, n] = torch.as_tensor(data.text[label])
+                text_mask[e, n] = True
+        # A text-only episode only makes sense when every class has its description.
+        image_mask[e] = use_images and not (bool(text_mask[e].all()) and rng.random() < image_dropout)
+    batch = EpisodeBatch(
+        support_pooled=bank.pooled[sup].to(device),
+        support_trunk=bank.trunk[sup].to(device).float(),
+        support_conv=bank.conv[sup].to(device).float() if need_conv else torch.zeros(0),
+        text=text.to(device),
+        text_mask=text_mask.to(device),
+        image_mask=image_mask.to(device),
+        query_trunk=bank.trunk[qry].to(device).float(),
+        query_conv=bank.conv[qry].to(device).float() if need_conv else torch.zeros(0),
+    )
+    return batch, labels.to(device)
+
+
+def episodes_logits(generator: SGPSGenerator, batch: EpisodeBatch, slots: torch.Tensor | None = None
+                    ) -> torch.Tensor:
+    params = generator(batch, slots)
+    rows = class_weights(generator, params, batch)
+    return episode_logits(generator, params, rows, batch)
+
+
+class _Sampling:
+    """Episode samplers per (ways, shots), built lazily; query lists padded to a fixed length."""
+
+    def __init__(self, data: MetaData, config: SGPSConfig, seed: int) -> None:
+        self.data, self.config = data, config
+        self.seed = seed
+        self.samplers: dict[tuple[int, int], EpisodeSampler] = {}
+        self.np_rng = np.random.default_rng(seed + 7919)
+        counts: dict[str, int] = {}
+        for label in data.bank.labels:
+            counts[label] = counts.get(label, 0) + 1
+        self.classes = sorted(label for label, c in counts.items() if c >= max(config.shots) + 2)
+
+    def sampler(self, ways: int, shots: int) -> EpisodeSampler:
+        key = (ways, shots)
+        if key not in self.samplers:
+            self.samplers[key] = EpisodeSampler(
+                self.data.bank.labels, [it.group for it in self.data.bank.items], ways=ways, shots=shots,
+                queries=self.config.queries, seed=self.seed * 1000 + ways * 10 + shots, classes=self.classes,
+                domains=self.data.domains,
+            )
+        return self.samplers[key]
+
+    def draw(self, ways: int, shots: int, n: int) -> list[Episode]:
+        out = []
+        q = self.config.queries
+        for ep in self.sampler(ways, shots).episodes(n):
+            # Fixed query count per class (with replacement where a small class runs short).
+            query, labels = [], []
+            for c in range(ways):
+                idx = ep.query[ep.query_labels == c]
+                if len(idx) < q:
+                    idx = self.np_rng.choice(idx, size=q, replace=True)
+                query.append(idx[:q])
+                labels.append(np.full(q, c))
+            out.append(Episode(ep.classes, ep.support, np.concatenate(query), np.concatenate(labels)))
+        return out
+
+
+def evaluate_generator(generator: SGPSGenerator, data: MetaData, *, ways: int, shots: int, episodes: int,
+                       queries: int, seed: int, device: torch.device, use_text: bool = True,
+                       use_images: bool = True) -> float:
+    """Mean query accuracy on fresh episodes (validation during training)."""
+    sampler = EpisodeSampler(data.bank.labels, [it.group for it in data.bank.items], ways=ways, shots=shots,
+                             queries=queries, seed=seed, domains=data.domains,
+                             classes=[c for c in data.bank.classes if len(data.bank.indices_of(c)) > shots + 1])
+    generator.eval()
+    accs = []
+    with torch.no_grad():
+        for ep in sampler.episodes(episodes):
+            batch, y = make_batch(data, [ep], device, use_text=use_text, use_images=use_images,
+                                  need_conv=generator.config.target == "hybrid")
+            logits = episodes_logits(generator, batch)
+            accs.append(float((logits.argmax(-1) == y).float().mean()))
+    return float(np.mean(accs))
+
+
+def _lr_at(step: int, config: SGPSConfig) -> float:
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return config.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _dist_info() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    return world, rank, local
+
+
+def meta_train(
+    generator: SGPSGenerator,
+    train: MetaData,
+    out_dir: str | Path,
+    *,
+    val: MetaData | None = None,
+    resume: bool = True,
+    device: str | None = None,
+    log_every: int = 10,
+    info: Mapping[str, Any] | None = None,
+) -> SGPSGenerator:
+    """Meta-train in place. Writes ``state.pt`` (resumable), ``train_log.jsonl`` and the final
+    generator (``generator.safetensors`` + ``.json``) under ``out_dir``."""
+    from zsmed.synth.checkpoint import save_generator
+
+    config = generator.config
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    world, rank, local = _dist_info()
+    use_cuda = torch.cuda.is_available() and device != "cpu"
+    dev = torch.device(f"cuda:{local}" if use_cuda else (device or "cpu"))
+    distributed = world > 1
+    if distributed and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend="nccl" if use_cuda else "gloo")
+    if use_cuda:
+        torch.cuda.set_device(dev)
+    torch.manual_seed(config.seed + rank)
+    random.seed(config.seed + rank)
+    generator.to(dev)
+    model: torch.nn.Module = generator
+    if distributed:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # find_unused_parameters: ablations switch generated parts off, leaving parameters idle.
+        model = DistributedDataParallel(generator, device_ids=[local] if use_cuda else None,
+                                        find_unused_parameters=True)
+    opt = torch.optim.AdamW([p for p in generator.parameters() if p.requires_grad], lr=config.lr,
+                            weight_decay=config.weight_decay)
+    amp_dtype = torch.bfloat16 if use_cuda and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_cuda and amp_dtype == torch.float16)
+    state_path = out / "state.pt"
+    log_path = out / "train_log.jsonl"
+    step = 0
+    if resume and state_path.is_file():
+        state = torch.load(state_path, map_location=dev, weights_only=False)
+        if state.get("config") != config.to_dict():
+            raise CheckpointError("the saved training state was made with another config; use a new out_dir",
+                                  path=state_path)
+        generator.load_state_dict(state["generator"])
+        opt.load_state_dict(state["optimizer"])
+        step = int(state["step"])
+        random.setstate(state["py_rng"])
+        torch.set_rng_state(state["torch_rng"])
+    sampling = _Sampling(train, config, seed=config.seed + rank + 104729 * step)
+    py_rng = random.Random(config.seed * 31 + rank + step)
+    if not sampling.classes:
+        raise DatasetError("no base class has enough images for meta-training")
+    t0 = time.time()
+    window: list[float] = []
+    while step < config.steps:
+        model.train()
+        ways = py_rng.choice([w for w in config.ways if w <= config.max_ways])
+        shots = py_rng.choice(config.shots)
+        episodes = sampling.draw(ways, shots, config.batch_episodes)
+        batch, y = make_batch(train, episodes, dev, text_dropout=config.text_dropout,
+                              image_dropout=config.image_dropout, rng=py_rng, need_conv=config.target == "hybrid")
+        slots = torch.stack([torch.randperm(config.max_ways)[:ways] for _ in episodes]).to(dev)
+        for group in opt.param_groups:
+            group["lr"] = _lr_at(step, config)
+        with torch.autocast(device_type="cuda", dtype=amp_dtype, enabled=use_cuda):
+            params = model(batch, slots)
+            rows = class_weights(generator, params, batch)
+            logits = episode_logits(generator, params, rows, batch)
+        loss = F.cross_entropy(logits.float().reshape(-1, ways), y.reshape(-1),
+                               label_smoothing=config.label_smoothing)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        torch.nn.utils.clip_grad_norm_(generator.parameters(), 1.0)
+        scaler.step(opt)
+        scaler.update()
+        step += 1
+        window.append(float(loss.detach()))
+        record: dict[str, Any] | None = None
+        if rank == 0 and (step % log_every == 0 or step == config.steps):
+            acc = float((logits.argmax(-1) == y).float().mean())
+            record = {"step": step, "loss": float(np.mean(window)), "train_acc": acc, "lr": _lr_at(step - 1, config),
+                      "ways": ways, "shots": shots, "elapsed_s": round(time.time() - t0, 1)}
+            window = []
+        if rank == 0 and val is not None and (step % config.val_every == 0 or step == config.steps):
+            record = record or {"step": step}
+            for k in (1, 5):
+                record[f"val_acc_2w{k}s"] = evaluate_generator(
+                    generator, val, ways=2, shots=k, episodes=config.val_episodes, queries=10, seed=12345 + k,
+                    device=dev)
+        if record is not None:
+            with log_path.open("a") as handle:
+                handle.write(json.dumps(record) + "\n")
+        if rank == 0 and (step % config.val_every == 0 or step == config.steps):
+            tmp = state_path.with_suffix(".tmp")
+            torch.save({"generator": generator.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                        "config": config.to_dict(), "py_rng": random.getstate(),
+                        "torch_rng": torch.get_rng_state()}, tmp)
+            tmp.replace(state_path)
+    if rank == 0:
+        generator.to("cpu")
+        save_generator(generator.eval(), out / "generator.safetensors", dict(info or {}))
+    if distributed:
+        torch.distributed.barrier()
+    return generator.eval()
