@@ -32,14 +32,18 @@ COMPUTE_FLOOR_MS = 5.3  # the 2-core machine's FP32 floor for Lite0 (0.77 GFLOP)
 
 
 def _median_ms(fn: Callable[[], Any], repeats: int, per: int) -> dict[str, float]:
+    """Wall and process-CPU milliseconds per image. CPU time is the figure that survives a shared
+    machine: other users' load stretches wall time but not (much) the CPU work of the network."""
     fn()
     fn()
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
         times.append((time.perf_counter() - start) * 1000.0 / per)
-    return {"median_ms_per_image": round(float(np.median(times)), 3), "min_ms_per_image": round(float(min(times)), 3)}
+        cpu.append((time.process_time() - start_cpu) * 1000.0 / per)
+    return {"median_ms_per_image": round(float(np.median(times)), 3), "min_ms_per_image": round(float(min(times)), 3),
+            "cpu_ms_per_image": round(float(np.median(cpu)), 3)}
 
 
 def _images(folder: Path, limit: int) -> list[Path]:
@@ -116,6 +120,27 @@ print(json.dumps({"wall": wall, "code": proc.returncode, "rss_kb": rss, "stderr"
 """
 
 
+_COLD_BREAKDOWN = """
+import json, sys, time
+t0 = time.perf_counter()
+import numpy
+t1 = time.perf_counter()
+from zsmed.runtime.backends import create_backend
+from zsmed.runtime.bundle import read_bundle
+from zsmed.runtime.predict import Predictor
+t2 = time.perf_counter()
+bundle = read_bundle(sys.argv[1])
+t3 = time.perf_counter()
+backend = create_backend(bundle, "onnxruntime")
+t4 = time.perf_counter()
+Predictor(bundle, backend).predict_files([sys.argv[2]])
+t5 = time.perf_counter()
+print(json.dumps({"import_numpy": round(t1 - t0, 3), "import_runtime_and_onnxruntime": round(t2 - t1, 3),
+                  "read_and_verify_bundle": round(t3 - t2, 3), "create_session": round(t4 - t3, 3),
+                  "first_prediction": round(t5 - t4, 3), "total_in_process": round(t5 - t0, 3)}))
+"""
+
+
 def _wait_rss(command: Sequence[str], env: dict[str, str]) -> tuple[float, int, float]:
     """Run a command in a fresh process; (wall seconds, exit code, peak RSS in MB) of the command."""
     import json
@@ -179,7 +204,8 @@ def run_runtime_bench(
     runners: dict[str, Callable[[np.ndarray], Any]] = {"torch-eager": torch_run}
     runners.update({name: backend.run for name, backend in backends.items()})
     # Interleave the backends round by round so load spikes from other users hit all alike.
-    samples: dict[str, dict[str, list[float]]] = {name: {"b1": [], "b32": []} for name in runners}
+    samples: dict[str, dict[str, list[float]]] = {name: {"b1": [], "b32": [], "cpu_b1": [], "cpu_b32": []}
+                                                  for name in runners}
     for run in runners.values():
         run(b1)
         run(b32)
@@ -190,10 +216,13 @@ def run_runtime_bench(
             for key, inputs, count in plan:
                 timing = _median_ms(partial(run, inputs), count, len(inputs))
                 samples[name][key].append(timing["median_ms_per_image"])
+                samples[name][f"cpu_{key}"].append(timing["cpu_ms_per_image"])
     for name in runners:
         result["network"][name] = {
             "batch1_ms_per_image": round(min(samples[name]["b1"]), 3),
             "batch32_ms_per_image": round(min(samples[name]["b32"]), 3),
+            "batch1_cpu_ms_per_image": round(min(samples[name]["cpu_b1"]), 3),
+            "batch32_cpu_ms_per_image": round(min(samples[name]["cpu_b32"]), 3),
             "batch1_rounds": samples[name]["b1"],
             "batch32_rounds": samples[name]["b32"],
         }
@@ -228,6 +257,12 @@ def run_runtime_bench(
             walls = [_wait_rss([*zsmed, str(files[0]), "--backend", backend], env)[0] for _ in range(3)]
             cold[f"zsmed_predict_{backend}_s"] = round(float(np.median(walls)), 3)
         baseline = [_wait_rss([sys.executable, "-c", "pass"], env)[0] for _ in range(3)]
+        breakdown = subprocess.run([sys.executable, "-c", _COLD_BREAKDOWN, str(bundle_path), str(files[0])],
+                                   capture_output=True, text=True, env=env, check=False)
+        if breakdown.returncode == 0:
+            import json
+
+            cold["breakdown_onnxruntime_s"] = json.loads(breakdown.stdout)
         cold["python_interpreter_alone_s"] = round(float(np.median(baseline)), 3)
         if model_path is not None:
             script = ("import sys; from zsmed.classifier import load_classifier; "
@@ -270,6 +305,8 @@ def run_runtime_bench(
             "batch32": round(torch_b32 / whole["onnxruntime_batch32_ms_per_image"], 2),
         },
         "network_vs_compute_floor": round(best_b1 / COMPUTE_FLOOR_MS, 2),
+        "cpu_ms_per_image_batch1": {k: net[k]["batch1_cpu_ms_per_image"]
+                                    for k in ("torch-eager", "onnxruntime", "openvino", "openvino-int8")},
         "cold_start_s": result["cold_start"]["zsmed_predict_auto_s"],
         "peak_rss_mb_1000_images": result["predict_folder"]["peak_rss_mb"],
         "bundle_mb": round(result["bundle_bytes"] / 1e6, 2),
