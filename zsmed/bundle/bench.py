@@ -236,9 +236,12 @@ def run_runtime_bench(
         for batch in (1, 8, 32):
             subset = files[:32] if batch > 1 else files[:16]
             predictor.predict_files(subset, batch)
-            start = time.perf_counter()
-            predictor.predict_files(subset, batch)
-            whole[f"{name}_batch{batch}_ms_per_image"] = round((time.perf_counter() - start) * 1000 / len(subset), 3)
+            passes = []
+            for _ in range(3):  # best of three passes: the machine is shared
+                start = time.perf_counter()
+                predictor.predict_files(subset, batch)
+                passes.append((time.perf_counter() - start) * 1000 / len(subset))
+            whole[f"{name}_batch{batch}_ms_per_image"] = round(min(passes), 3)
     start = time.perf_counter()
     for path in files[:32]:
         to_model_input(read_image(path), bundle.preprocess)

@@ -120,7 +120,7 @@ def _predict(args: argparse.Namespace) -> int:
     require, keys = _trust(args)
     files = expand_inputs(args.inputs)
     predictor = load_predictor(args.bundle, backend=args.backend, require_signature=require, trusted_keys=keys,
-                               threads=args.threads)
+                               threads=args.threads, n_images=len(files))
     job = predictor.predict_files_job(files, args.batch_size)
     # A bar only for folders or many files, on a terminal; otherwise tqdm is not even imported
     # (it costs cold-start time on the hospital PC).

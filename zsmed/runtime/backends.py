@@ -226,16 +226,37 @@ def _choice_path() -> Path:
     return user_data_dir() / CHOICE_FILE
 
 
-def remembered_choice(bundle: Bundle, threads: int) -> str | None:
+def _remembered(bundle: Bundle, threads: int) -> dict[str, Any] | None:
     try:
-        choices = json.loads(_choice_path().read_text())
-        entry = choices.get(_choice_key(bundle, threads))
-        return str(entry["backend"]) if entry and entry.get("backend") in BACKENDS else None
-    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        entry = json.loads(_choice_path().read_text()).get(_choice_key(bundle, threads))
+    except (OSError, ValueError, AttributeError, TypeError):
         return None
+    if not isinstance(entry, dict) or not isinstance(entry.get("ms_per_image"), dict):
+        return None
+    return entry
 
 
-def _remember(bundle: Bundle, threads: int, backend: str, timings: dict[str, float]) -> None:
+def _pick(entry: dict[str, Any], n_images: int | None) -> str | None:
+    """Fastest for this job: start-up plus ``n_images`` predictions (per image alone if unknown).
+
+    A single image is dominated by start-up (importing OpenVINO alone costs more than a whole
+    onnxruntime start), a folder by the per-image time."""
+    per_image: dict[str, float] = entry["ms_per_image"]
+    load: dict[str, float] = entry.get("load_s") or {}
+    usable = [name for name in per_image if name in BACKENDS]
+    if not usable:
+        return None
+    if n_images is None or not all(name in load for name in usable):
+        return min(usable, key=lambda name: per_image[name])
+    return min(usable, key=lambda name: load[name] + n_images * per_image[name] / 1000.0)
+
+
+def remembered_choice(bundle: Bundle, threads: int, n_images: int | None = None) -> str | None:
+    entry = _remembered(bundle, threads)
+    return _pick(entry, n_images) if entry else None
+
+
+def _remember(bundle: Bundle, threads: int, entry: dict[str, Any]) -> None:
     path = _choice_path()
     try:
         choices = json.loads(path.read_text()) if path.exists() else {}
@@ -243,7 +264,7 @@ def _remember(bundle: Bundle, threads: int, backend: str, timings: dict[str, flo
             choices = {}
     except (OSError, ValueError):
         choices = {}
-    choices[_choice_key(bundle, threads)] = {"backend": backend, "ms_per_image": timings}
+    choices[_choice_key(bundle, threads)] = entry
     try:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(choices, indent=2, sort_keys=True))
@@ -265,33 +286,49 @@ def time_backend(backend: Backend, size: int, batch: int = 1, repeats: int = 10)
     return float(np.median(times)) * 1000.0 / batch
 
 
-def open_backend(bundle: Bundle, name: str = "auto", threads: int | None = None) -> Backend:
-    """The named backend, or for ``auto`` the remembered faster one (measured at first load)."""
+def open_backend(
+    bundle: Bundle, name: str = "auto", threads: int | None = None, n_images: int | None = None
+) -> Backend:
+    """The named backend, or for ``auto`` the faster one for a job of ``n_images``, from start-up
+    and per-image times measured once per bundle, CPU and thread count (at the first load)."""
     threads = threads or available_cpus()
     if name != "auto":
         return create_backend(bundle, name, threads)
-    remembered = remembered_choice(bundle, threads)
+    remembered = remembered_choice(bundle, threads, n_images)
     if remembered is not None:
         try:
             return create_backend(bundle, remembered, threads)
         except BackendUnavailableError:
             pass  # uninstalled since: measure again
     # INT8 is never picked automatically: its accuracy is checked at export on the support set
-    # only, and on CPUs without VNNI it gains little (see docs/bench/runtime.md).
+    # only, and on CPUs without VNNI it drifts (see docs/bench/runtime.md).
+    import importlib
+
     candidates: dict[str, Backend] = {}
-    timings: dict[str, float] = {}
+    per_image: dict[str, float] = {}
+    load_s: dict[str, float] = {}
     size = bundle.preprocess.size
-    for candidate in ("onnxruntime", "openvino"):
+    for candidate, module in (("onnxruntime", "onnxruntime"), ("openvino", "openvino")):
         try:
+            start = time.perf_counter()
+            importlib.import_module(module)
+            imported = time.perf_counter() - start
             backend = create_backend(bundle, candidate, threads)
-        except BackendUnavailableError as exc:
+            if candidate == "onnxruntime":
+                # The first session optimises the graph and caches it; later starts load the cache.
+                start = time.perf_counter()
+                backend = create_backend(bundle, candidate, threads)
+            created = time.perf_counter() - start
+        except (BackendUnavailableError, ImportError) as exc:
             log.info("backend %s unavailable: %s", candidate, exc)
             continue
         candidates[candidate] = backend
-        timings[candidate] = round(time_backend(backend, size), 3)
+        load_s[candidate] = round(imported + created, 3)
+        per_image[candidate] = round(time_backend(backend, size), 3)
     if not candidates:
         raise BackendUnavailableError("neither onnxruntime nor OpenVINO is installed (pip install zsmed[runtime])")
-    best = min(timings, key=lambda k: timings[k])
-    log.info("backend auto: %s (ms per image at batch 1: %s)", best, timings)
-    _remember(bundle, threads, best, timings)
+    entry = {"ms_per_image": per_image, "load_s": load_s}
+    best = _pick(entry, n_images) or next(iter(candidates))
+    log.info("backend auto: %s (ms per image at batch 1 %s, start-up s %s)", best, per_image, load_s)
+    _remember(bundle, threads, entry)
     return candidates[best]

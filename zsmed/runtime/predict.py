@@ -137,9 +137,11 @@ def load_predictor(
     require_signature: bool = False,
     trusted_keys: Sequence[str | Path] = (),
     threads: int | None = None,
+    n_images: int | None = None,
 ) -> Predictor:
+    """``n_images``: how many images this run will predict, so ``auto`` weighs start-up time."""
     bundle = read_bundle(path, require_signature=require_signature, trusted_keys=trusted_keys)
-    return Predictor(bundle, open_backend(bundle, backend, threads))
+    return Predictor(bundle, open_backend(bundle, backend, threads, n_images))
 
 
 def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
