@@ -29,6 +29,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-episodes", type=int, default=8)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--adapt-l2", type=float, default=0.0, help="pull generated adaptation towards identity")
+    p.add_argument("--queries", type=int, default=10)
     p.add_argument("--rank", type=int, default=8, help="rank of the generated last-conv update (0 = off)")
     p.add_argument("--no-film", action="store_true")
     p.add_argument("--no-gen-head", action="store_true")
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         encoder=encoder.spec.name, encoder_sha256=encoder.spec.weights_sha256, target=args.target,
         steps=args.steps, batch_episodes=args.batch_episodes, lr=args.lr, seed=args.seed, rank=args.rank,
         film=not args.no_film, gen_head=not args.no_gen_head, proto_head=not args.no_proto_head,
-        val_every=args.val_every, val_episodes=args.val_episodes,
+        val_every=args.val_every, val_episodes=args.val_episodes, adapt_l2=args.adapt_l2, queries=args.queries,
         image_dropout=0.0 if args.no_text else SGPSConfig.image_dropout,
     )
     generator = new_generator(config, lite_backbone(encoder))

@@ -13,6 +13,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -84,10 +85,14 @@ class TransferConfig:
 class LastStage(nn.Module):
     """A trainable copy of the backbone's last stage (1x1 conv + BN + ReLU6) with average pooling."""
 
+    conv: nn.Conv2d
+    bn: nn.BatchNorm2d
+
     def __init__(self, backbone: nn.Module) -> None:
         super().__init__()
-        self.conv = copy.deepcopy(backbone._conv_head)  # type: ignore[union-attr]
-        self.bn = copy.deepcopy(backbone._bn1)  # type: ignore[union-attr]
+        stage: Any = backbone  # EfficientNetLite: its last stage is _conv_head + _bn1
+        self.conv = copy.deepcopy(stage._conv_head)
+        self.bn = copy.deepcopy(stage._bn1)
 
     def forward(self, trunk: torch.Tensor) -> torch.Tensor:
         return F.relu6(self.bn(self.conv(trunk))).mean(dim=(2, 3))
@@ -115,7 +120,7 @@ def train_transfer(backbone: nn.Module, base: FeatureBank, config: TransferConfi
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         if log:
             print(f"transfer epoch {epoch + 1}/{config.epochs} loss {total / len(order):.4f}")
     return stage.eval()

@@ -26,8 +26,9 @@ def default_checkpoint_path() -> Path:
 
 def new_generator(config: SGPSConfig, backbone: torch.nn.Module) -> SGPSGenerator:
     """A fresh generator around the backbone's frozen last stage (BN folded, eval statistics)."""
-    conv = backbone._conv_head.weight.detach()  # type: ignore[union-attr]
-    bn = backbone._bn1  # type: ignore[union-attr]
+    stage: Any = backbone  # EfficientNetLite: its last stage is _conv_head + _bn1
+    conv = stage._conv_head.weight.detach()
+    bn = stage._bn1
     scale = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach()
     shift = (bn.bias - bn.running_mean * scale).detach()
     return SGPSGenerator(config, conv, scale, shift)

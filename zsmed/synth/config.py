@@ -50,6 +50,10 @@ class SGPSConfig:
     text_dropout: float = 0.3  # per class: teaches the generator to work without a description
     image_dropout: float = 0.15  # per episode: text-only episodes, for zero-shot (SGPS-T)
     label_smoothing: float = 0.1
+    # L2 pull of the generated adaptation (FiLM, low-rank U, head residual) towards zero, i.e.
+    # towards plain prototypes on frozen features: with few base classes, large adaptations
+    # fit the base classes and hurt novel ones.
+    adapt_l2: float = 0.0
     seed: int = 0
     val_every: int = 100
     val_episodes: int = 100

@@ -45,7 +45,8 @@ def load_base_bank(sources: Sequence[BaseSource], encoder: object, cache: Featur
                    max_per_class: int = 0) -> tuple[FeatureBank, dict[str, str]]:
     """One bank over all sources (a label may live in one domain only); ``max_per_class`` caps
     the images per class before anything is encoded (tests, quick runs)."""
-    banks, domains = [], {}
+    banks: list[FeatureBank] = []
+    domains: dict[str, str] = {}
     for source in sources:
         folder = load_class_folder(source.root)
         items = []

@@ -76,6 +76,10 @@ def compact_param_count(config: SGPSConfig) -> int:
 
 
 class SGPSGenerator(nn.Module):
+    w0: torch.Tensor
+    a0: torch.Tensor
+    b0: torch.Tensor
+
     def __init__(self, config: SGPSConfig, head_conv_weight: torch.Tensor, bn_scale: torch.Tensor,
                  bn_shift: torch.Tensor) -> None:
         super().__init__()

@@ -112,7 +112,7 @@ def generate_params(generator: SGPSGenerator, data: MetaData, episode: Episode, 
 def head_from_params(generator: SGPSGenerator, params: HybridParams | CompactParams, rows: torch.Tensor) -> Head:
     cfg = generator.config
     n = rows.shape[1]
-    head: Head
+    head: SGPSHybridHead | SGPSCompactHead
     with torch.no_grad():
         if isinstance(params, HybridParams):
             head = SGPSHybridHead(cfg.trunk_channels, cfg.image_dim, n)
@@ -128,9 +128,9 @@ def head_from_params(generator: SGPSGenerator, params: HybridParams | CompactPar
             head.conv2.bias.copy_(params.b2[0])  # type: ignore[union-attr]
             head.conv3.weight.copy_(params.w3[0].reshape(o, m, 1, 1))
             head.conv3.bias.copy_(params.b3[0])  # type: ignore[union-attr]
-        head.weight.copy_(F.normalize(rows[0], dim=-1, eps=1e-6))  # type: ignore[operator]
-        head.bias.copy_(params.head_bias[0])  # type: ignore[operator]
-        head.logit_scale.fill_(float(generator.logit_scale))  # type: ignore[operator]
+        head.weight.copy_(F.normalize(rows[0], dim=-1, eps=1e-6))
+        head.bias.copy_(params.head_bias[0])
+        head.logit_scale.fill_(float(generator.logit_scale))
     return head.eval()
 
 
@@ -246,13 +246,13 @@ def ablate(params: HybridParams | CompactParams, generator: SGPSGenerator, parts
     adapted space), 'adapt' (film + lowrank: generated head on frozen features)."""
     if not isinstance(params, HybridParams):
         raise ValueError("ablations apply to the hybrid target")
-    parts = set(parts)
-    if parts & {"film", "adapt"}:
+    chosen = set(parts)
+    if chosen & {"film", "adapt"}:
         params.scale = generator.a0.expand_as(params.scale)
         params.shift = generator.b0.expand_as(params.shift)
-    if parts & {"lowrank", "adapt"}:
+    if chosen & {"lowrank", "adapt"}:
         params.u = torch.zeros_like(params.u)
-    if "head" in parts:
+    if "head" in chosen:
         params.head_residual = torch.zeros_like(params.head_residual)
         params.head_bias = torch.zeros_like(params.head_bias)
 
@@ -274,12 +274,24 @@ class SGPSMethod:
         self.ablations = tuple(ablations)
 
     def predict(self, episode: Episode) -> np.ndarray:
-        batch, _ = make_batch(self.data, [episode], torch.device("cpu"), use_text=self.modality != "i",
+        return self.predict_many([episode])[0]
+
+    def predict_many(self, episodes: Sequence[Episode]) -> list[np.ndarray]:
+        """Episodes of one shape (ways, shots) in one generator pass; query lists are padded to a
+        common length by repeating their last index, and the padding is dropped again."""
+        lengths = [len(ep.query) for ep in episodes]
+        longest = max(lengths)
+        padded = [
+            Episode(ep.classes, ep.support, np.pad(ep.query, (0, longest - len(ep.query)), mode="edge"),
+                    np.pad(ep.query_labels, (0, longest - len(ep.query)), mode="edge"))
+            for ep in episodes
+        ]
+        batch, _ = make_batch(self.data, padded, torch.device("cpu"), use_text=self.modality != "i",
                               use_images=self.modality != "t", need_conv=self.generator.config.target == "hybrid")
         with torch.no_grad():
             params = self.generator(batch)
             if self.ablations:
                 ablate(params, self.generator, self.ablations)
             rows = class_weights(self.generator, params, batch)
-            logits = episode_logits(self.generator, params, rows, batch)
-        return torch.softmax(logits[0], dim=-1).numpy()
+            probs = torch.softmax(episode_logits(self.generator, params, rows, batch), dim=-1).numpy()
+        return [probs[i, :n] for i, n in enumerate(lengths)]

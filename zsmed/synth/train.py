@@ -27,7 +27,7 @@ from zsmed.errors import CheckpointError, DatasetError
 from zsmed.fewshot.bank import FeatureBank
 from zsmed.fewshot.sampler import Episode, EpisodeSampler
 from zsmed.synth.config import SGPSConfig
-from zsmed.synth.generator import EpisodeBatch, SGPSGenerator, class_weights, episode_logits
+from zsmed.synth.generator import EpisodeBatch, HybridParams, SGPSGenerator, class_weights, episode_logits
 
 
 @dataclass
@@ -237,6 +237,13 @@ def meta_train(
             logits = episode_logits(generator, params, rows, batch)
         loss = F.cross_entropy(logits.float().reshape(-1, ways), y.reshape(-1),
                                label_smoothing=config.label_smoothing)
+        if config.adapt_l2 > 0 and isinstance(params, HybridParams):
+            base_scale = generator.a0.expand_as(params.scale)
+            penalty = ((params.scale - base_scale) / base_scale.abs().clamp_min(1e-3)).pow(2).mean()
+            penalty = penalty + (params.shift - generator.b0.expand_as(params.shift)).pow(2).mean()
+            penalty = penalty + params.u.float().pow(2).sum(dim=(1, 2)).mean()
+            penalty = penalty + params.head_residual.pow(2).sum(-1).mean()
+            loss = loss + config.adapt_l2 * penalty
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(opt)
