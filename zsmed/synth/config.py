@@ -38,6 +38,10 @@ class SGPSConfig:
     compact_mid: int = 384
     compact_out: int = 384
     compact_chunk: int = 4096
+    # Generated parts replaced by their identity when synthesising (not during meta-training):
+    # "film", "lowrank", "head" (see ``zsmed.synth.synthesize.ablate``). The dev-split ablation
+    # of the shipped hybrid showed the generated low-rank update hurting novel classes.
+    inference_ablations: tuple[str, ...] = ()
     # --- meta-training ---
     ways: tuple[int, ...] = (2, 3)
     shots: tuple[int, ...] = (1, 2, 3, 5)
@@ -63,6 +67,7 @@ class SGPSConfig:
         data = asdict(self)
         data["ways"] = list(self.ways)
         data["shots"] = list(self.shots)
+        data["inference_ablations"] = list(self.inference_ablations)
         return data
 
     @classmethod
@@ -80,6 +85,8 @@ class SGPSConfig:
         for key in ("ways", "shots"):
             if key in values:
                 values[key] = tuple(int(v) for v in values[key])
+        if "inference_ablations" in values:
+            values["inference_ablations"] = tuple(str(v) for v in values["inference_ablations"])
         try:
             config = cls(**values)
         except TypeError as exc:

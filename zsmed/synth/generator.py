@@ -189,8 +189,15 @@ class SGPSGenerator(nn.Module):
         else:
             u = head.new_zeros(e, 1, dim)
             v = head.new_zeros(e, 1, cfg.trunk_channels)
-        residual = head[..., :dim] if cfg.gen_head else torch.zeros_like(head[..., :dim])
-        bias = head[..., dim] if cfg.gen_head else torch.zeros_like(head[..., dim])
+        if not self.training:
+            # Parts the checkpoint switches off for synthesis (chosen by ablation).
+            if "film" in cfg.inference_ablations:
+                scale, shift = self.a0.expand(e, -1), self.b0.expand(e, -1)
+            if "lowrank" in cfg.inference_ablations:
+                u = torch.zeros_like(u)
+        keep_head = cfg.gen_head and (self.training or "head" not in cfg.inference_ablations)
+        residual = head[..., :dim] if keep_head else torch.zeros_like(head[..., :dim])
+        bias = head[..., dim] if keep_head else torch.zeros_like(head[..., dim])
         return HybridParams(u, v, scale, shift, residual, bias)
 
     def _compact(self, head: torch.Tensor, glob: torch.Tensor) -> CompactParams:

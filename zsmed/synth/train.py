@@ -91,6 +91,30 @@ def episodes_logits(generator: SGPSGenerator, batch: EpisodeBatch, slots: torch.
     return episode_logits(generator, params, rows, batch)
 
 
+class _EpisodeStep(torch.nn.Module):
+    """Generator + generated classifier + penalty in one ``forward``: DDP must see every use of
+    the parameters (the logit scale, the frozen stage buffers) inside the wrapped forward."""
+
+    def __init__(self, generator: SGPSGenerator) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, batch: EpisodeBatch, slots: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        generator = self.generator
+        config = generator.config
+        params = generator(batch, slots)
+        rows = class_weights(generator, params, batch)
+        logits = episode_logits(generator, params, rows, batch)
+        penalty = logits.new_zeros(())
+        if config.adapt_l2 > 0 and isinstance(params, HybridParams):
+            base_scale = generator.a0.expand_as(params.scale)
+            penalty = ((params.scale - base_scale) / base_scale.abs().clamp_min(1e-3)).pow(2).mean()
+            penalty = penalty + (params.shift - generator.b0.expand_as(params.shift)).pow(2).mean()
+            penalty = penalty + params.u.float().pow(2).sum(dim=(1, 2)).mean()
+            penalty = penalty + params.head_residual.pow(2).sum(-1).mean()
+        return logits, penalty
+
+
 class _Sampling:
     """Episode samplers per (ways, shots), built lazily; query lists padded to a fixed length."""
 
@@ -191,12 +215,12 @@ def meta_train(
     torch.manual_seed(config.seed + rank)
     random.seed(config.seed + rank)
     generator.to(dev)
-    model: torch.nn.Module = generator
+    model: torch.nn.Module = _EpisodeStep(generator)
     if distributed:
         from torch.nn.parallel import DistributedDataParallel
 
         # find_unused_parameters: ablations switch generated parts off, leaving parameters idle.
-        model = DistributedDataParallel(generator, device_ids=[local] if use_cuda else None,
+        model = DistributedDataParallel(model, device_ids=[local] if use_cuda else None,
                                         find_unused_parameters=True)
     opt = torch.optim.AdamW([p for p in generator.parameters() if p.requires_grad], lr=config.lr,
                             weight_decay=config.weight_decay)
@@ -232,18 +256,9 @@ def meta_train(
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, config)
         with torch.autocast(device_type="cuda", dtype=amp_dtype, enabled=use_cuda):
-            params = model(batch, slots)
-            rows = class_weights(generator, params, batch)
-            logits = episode_logits(generator, params, rows, batch)
+            logits, penalty = model(batch, slots)
         loss = F.cross_entropy(logits.float().reshape(-1, ways), y.reshape(-1),
-                               label_smoothing=config.label_smoothing)
-        if config.adapt_l2 > 0 and isinstance(params, HybridParams):
-            base_scale = generator.a0.expand_as(params.scale)
-            penalty = ((params.scale - base_scale) / base_scale.abs().clamp_min(1e-3)).pow(2).mean()
-            penalty = penalty + (params.shift - generator.b0.expand_as(params.shift)).pow(2).mean()
-            penalty = penalty + params.u.float().pow(2).sum(dim=(1, 2)).mean()
-            penalty = penalty + params.head_residual.pow(2).sum(-1).mean()
-            loss = loss + config.adapt_l2 * penalty
+                               label_smoothing=config.label_smoothing) + config.adapt_l2 * penalty.float()
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(opt)
