@@ -119,10 +119,11 @@ def test_fsigenz_head_matches_estimator() -> None:
     from zsmed.zeroshot.heads import ZeroShotCosineHead
 
     problem, xtr, ytr, xte, _ = _synthetic_problem(1)
-    model = FSIGenZ().fit(xtr, ytr, problem)
+    model = FSIGenZ(whiten=8).fit(xtr, ytr, problem)
     model.calibration = 0.7
     arrays = model.head_arrays()
-    head = ZeroShotCosineHead.from_arrays(arrays["mean"], arrays["weight"], arrays["bias"], model.config.dpsr.scale)
+    head = ZeroShotCosineHead.from_arrays(arrays["mean"], arrays["weight"], arrays["bias"], model.config.dpsr.scale,
+                                          centre=arrays["centre"], proj=arrays["proj"])
     with torch.no_grad():
         out = head(torch.as_tensor(xte, dtype=torch.float32)).numpy()
     np.testing.assert_allclose(out, model.decision_function(xte), atol=1e-3)
@@ -150,3 +151,31 @@ def test_shipped_attribute_files_load() -> None:
     assert {c.key for c in derm.children("NEV")} >= {"clark nevus", "blue nevus"}
     ham = load_class_definitions(REPO / "resources" / "attributes" / "ham10000.yaml")
     ham.require(["nv", "mel", "bkl", "bcc", "akiec", "df", "vasc"], "both")
+
+
+def test_semantics_are_centred_on_seen_classes_only() -> None:
+    from zsmed.zeroshot.core import centre_semantics
+
+    rng = np.random.default_rng(4)
+    sem = rng.normal(size=(5, 8)) + 3.0
+    seen = np.array([0, 1, 2])
+    (a,) = centre_semantics(sem, seen)
+    other = sem.copy()
+    other[3:] = rng.normal(size=(2, 8))  # different unseen classes: seen rows must not move
+    (b,) = centre_semantics(other, seen)
+    np.testing.assert_allclose(a[:3], b[:3])
+    np.testing.assert_allclose(np.linalg.norm(a, axis=1), 1.0)
+
+
+def test_feature_whitening_is_fitted_on_training_images() -> None:
+    from zsmed.zeroshot.core import FeatureNormaliser
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(200, 12)) * np.linspace(0.1, 10, 12)
+    y = np.repeat([0, 1], 100)
+    norm = FeatureNormaliser(whiten=6).fit(x, y)
+    assert norm.dim == 6 and norm.transform(x[:3]).shape == (3, 6)
+    u = x - norm.mean_
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    w = (u - norm.centre_) @ norm.proj_
+    np.testing.assert_allclose(np.cov(w.T), np.eye(6), atol=1e-8)

@@ -10,7 +10,6 @@ import numpy as np
 
 from zsmed.errors import ConfigError
 from zsmed.progress import Job, Progress
-from zsmed.zeroshot.calibration import choose_gamma
 from zsmed.zeroshot.estimators import FSIGenZ
 
 
@@ -31,7 +30,7 @@ def build_zeroshot(
     from zsmed.data.folders import load_class_folders
     from zsmed.encoders import create_image_encoder
     from zsmed.zeroshot.classdefs import load_class_definitions
-    from zsmed.zeroshot.evaluate import _encode, build_problem
+    from zsmed.zeroshot.evaluate import METHODS, _encode, build_problem, select_setting
     from zsmed.zeroshot.heads import ZeroShotCosineHead
 
     definitions = load_class_definitions(class_file)
@@ -52,12 +51,14 @@ def build_zeroshot(
     y = np.array([problem.classes.index(label) for label in labels])
     groups = np.array([f"{item.label}/{item.group}" for item in items])
     yield Progress(0, 2, "calibrating on pseudo-unseen seen classes")
-    calibration = choose_gamma(FSIGenZ, features, y, groups, problem, basis, seed=seed)
+    setting, make, calibration, _ = select_setting(METHODS["fsigenz"], features, y, groups, problem, basis, seed)
     yield Progress(1, 2, "fitting FSIGenZ")
-    model = FSIGenZ().fit(features, y, problem, basis)
+    model = make().fit(features, y, problem, basis)
+    assert isinstance(model, FSIGenZ)
     model.calibration = calibration.gamma
     arrays = model.head_arrays()
-    head = ZeroShotCosineHead.from_arrays(arrays["mean"], arrays["weight"], arrays["bias"], model.config.dpsr.scale)
+    head = ZeroShotCosineHead.from_arrays(arrays["mean"], arrays["weight"], arrays["bias"], model.config.dpsr.scale,
+                                          centre=arrays["centre"], proj=arrays["proj"])
     spec = create_image_encoder(encoder).spec
     descriptions = {c: definitions.get(c).description for c in problem.classes if definitions.get(c).description}
     classifier = make_classifier(
@@ -67,7 +68,7 @@ def build_zeroshot(
         encoder=spec,
         descriptions=descriptions,
         support_counts={c: int(np.sum(y == i)) for i, c in enumerate(problem.classes)},
-        metrics={"calibration": calibration.to_dict()},
+        metrics={"calibration": calibration.to_dict(), "setting": setting},
         extra={"seen": seen, "unseen": unseen, "semantics": semantics, "basis": problem.basis_names,
                "class_file": str(class_file)},
     )

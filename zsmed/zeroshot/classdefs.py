@@ -163,18 +163,17 @@ def class_definitions_from_dict(data: dict[str, Any]) -> ClassDefinitions:
     return _parse_definitions(data, None)
 
 
-def _centre_rows(matrix: np.ndarray) -> np.ndarray:
-    """Centre over classes then L2-normalise rows: MiniLM embeddings of any two descriptions share a
-    large common component (cosine 0.5-0.8); what tells classes apart is the deviation from it."""
-    centred = matrix - matrix.mean(axis=0, keepdims=True)
-    norms = np.linalg.norm(centred, axis=1, keepdims=True)
-    return centred / np.maximum(norms, 1e-12)
+def _normalise_rows(matrix: np.ndarray) -> np.ndarray:
+    """L2-normalise rows. Centring is left to the estimators, which centre on the *seen* classes'
+    rows only (``zsmed.zeroshot.core.centre_semantics``), never on statistics of unseen classes."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.maximum(norms, 1e-12)
 
 
 def semantic_matrix(
     definitions: ClassDefinitions, labels: Sequence[str], mode: str, text_encoder: Any | None = None
 ) -> np.ndarray:
-    """One semantic row per label (centred over ``labels``, L2-normalised); ``both`` concatenates."""
+    """One semantic row per label (each part L2-normalised); ``both`` concatenates the parts."""
     definitions.require(labels, mode)
     parts = []
     if mode in ("text", "both"):
@@ -183,9 +182,9 @@ def semantic_matrix(
 
             text_encoder = create_text_encoder()
         texts = [definitions.get(label).text for label in labels]
-        parts.append(_centre_rows(np.asarray(text_encoder.encode(texts), dtype=np.float64)))
+        parts.append(_normalise_rows(np.asarray(text_encoder.encode(texts), dtype=np.float64)))
     if mode in ("attributes", "both"):
         attrs = np.stack([definitions.attribute_vector(label) for label in labels])
-        parts.append(_centre_rows(attrs))
+        parts.append(_normalise_rows(attrs))
     matrix = np.concatenate(parts, axis=1) / np.sqrt(len(parts))
     return matrix

@@ -87,15 +87,66 @@ def cosine_matrix(rows: np.ndarray) -> np.ndarray:
 
 
 class FeatureNormaliser:
-    """x -> (x - mean_seen) / ||x - mean_seen||: centring on the seen training mean removes the large
-    component every pooled ImageNet feature shares, so cosine similarities separate classes."""
+    """u = normalise(x - mean); z = normalise((u - centre) P) with P an optional PCA whitening.
 
-    def fit(self, x: np.ndarray) -> FeatureNormaliser:
-        self.mean_ = x.mean(axis=0)
+    ``mean`` is the *class-balanced* mean of the seen training images (each seen class weighs the
+    same, so the origin is the centre of the seen classes, not of the largest one): centring removes
+    the large component every pooled ImageNet feature shares, so cosines separate classes.
+    ``whiten`` > 0 keeps that many principal directions of the seen training images, each scaled to
+    unit variance (fitted on seen training images only): pooled features are dominated by a few
+    high-variance directions that carry little class information; whitening gives every retained
+    direction the same weight in cosine and prototype scores.
+    """
+
+    def __init__(self, whiten: int = 0) -> None:
+        self.whiten = int(whiten)
+
+    def fit(self, x: np.ndarray, y: np.ndarray | None = None) -> FeatureNormaliser:
+        if y is None:
+            self.mean_ = x.mean(axis=0)
+        else:
+            self.mean_ = np.mean([x[y == c].mean(axis=0) for c in np.unique(y)], axis=0)
+        u = l2n(x - self.mean_)
+        k = min(self.whiten, len(u) - 1, u.shape[1])
+        if k > 0:
+            self.centre_ = u.mean(axis=0)
+            _, sing, vt = np.linalg.svd(u - self.centre_, full_matrices=False)
+            std = sing[:k] / np.sqrt(max(len(u) - 1, 1))
+            self.proj_ = vt[:k].T / np.maximum(std, 1e-8)[None, :]
+        else:
+            self.centre_ = np.zeros(u.shape[1])
+            self.proj_ = None
         return self
 
+    @property
+    def dim(self) -> int:
+        return len(self.mean_) if self.proj_ is None else self.proj_.shape[1]
+
     def transform(self, x: np.ndarray) -> np.ndarray:
-        return l2n(x - self.mean_)
+        u = l2n(x - self.mean_)
+        if self.proj_ is None:
+            return u
+        return l2n((u - self.centre_) @ self.proj_)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What the exported head needs: mean, centre (d,), proj (d, k) (identity when not whitening)."""
+        proj = np.eye(len(self.mean_)) if self.proj_ is None else self.proj_
+        return {"mean": self.mean_, "centre": self.centre_, "proj": proj}
+
+
+def centre_semantics(semantics: np.ndarray, seen_rows: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """Centre semantic rows on the mean of the *seen classes'* rows, then L2-normalise.
+
+    Sentence embeddings of any two descriptions share a large common component (cosine 0.3-0.8),
+    and attribute vectors of dermoscopic classes share their frequent attributes; what relates an
+    unseen class to the seen ones is its deviation from the seen classes' centre. Centring on the
+    seen centre matches the visual side (features centred on the seen classes' mean), so a ridge
+    combination of centred seen semantics maps to the same combination of centred seen means.
+    (Centring over *all* classes, seen and unseen, makes every unseen row anti-correlated with all
+    seen rows, and the synthesised prototypes point away from every seen class.)
+    """
+    centre = semantics[seen_rows].mean(axis=0)
+    return [l2n(m - centre) for m in (semantics, *others)]
 
 
 def class_means(z: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
@@ -204,6 +255,26 @@ def synthesise_prototypes(
             protos.append(alpha @ basis_means)
             owner.append(t)
     return np.asarray(protos), np.asarray(owner, dtype=int)
+
+
+def bilinear_class_weights(z: np.ndarray, basis: np.ndarray, basis_semantics: np.ndarray,
+                           semantics: np.ndarray, lam: float, feature_ridge: float = 1.0) -> np.ndarray:
+    """Class weight vectors in feature space, W = V S^T (C, d), from the closed-form bilinear map
+    V = (Z^T Z + g I)^-1 Z^T Y S_b (S_b^T S_b + lam I)^-1 trained to *classify* the seen basis
+    images (one-vs-rest +-1 targets; Romera-Paredes & Torr's ESZSL solution). Every class,
+    seen or unseen, gets its weight from its semantics through the same V, so seen and unseen
+    scores are on one scale; an unseen weight is a discriminative, not a mean-based, combination of
+    the seen classes, and may leave the span of the seen class means."""
+    n_basis = len(basis_semantics)
+    y_pm = -np.ones((len(z), n_basis))
+    y_pm[np.arange(len(z)), basis] = 1.0
+    counts = np.bincount(basis, minlength=n_basis).astype(np.float64)
+    row_w = (len(z) / (n_basis * np.maximum(counts, 1)))[basis][:, None]  # each basis class weighs the same
+    gram = z.T @ (row_w * z) + feature_ridge * np.eye(z.shape[1])
+    left = np.linalg.solve(gram, z.T @ (row_w * y_pm) @ basis_semantics)
+    k = basis_semantics.shape[1]
+    v = left @ np.linalg.inv(basis_semantics.T @ basis_semantics + lam * np.eye(k))
+    return semantics @ v.T
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ from zsmed.zeroshot.core import (
     FeatureNormaliser,
     IdentityScoring,
     ZeroShotProblem,
+    bilinear_class_weights,
+    centre_semantics,
     class_means,
     cosine_matrix,
     dpsr_train,
@@ -44,6 +46,7 @@ def default_basis(y: np.ndarray, problem: ZeroShotProblem) -> np.ndarray:
 class ZeroShotEstimator:
     calibration: float = 0.0
     name: str = ""
+    whiten: int = 0
 
     def fit(self, x: np.ndarray, y: np.ndarray, problem: ZeroShotProblem,
             basis: np.ndarray | None = None) -> ZeroShotEstimator:
@@ -66,19 +69,25 @@ class ZeroShotEstimator:
             raise DatasetError("training images must all belong to seen classes")
         self.problem_ = problem
         self.seen_mask_ = problem.seen.astype(np.float64)
-        self.norm_ = FeatureNormaliser().fit(x)
+        self.norm_ = FeatureNormaliser(self.whiten).fit(x, np.asarray(y))
         z = self.norm_.transform(x)
         b = default_basis(y, problem) if basis is None else np.asarray(basis, dtype=int)
+        assert problem.basis_semantics is not None
+        self.semantics_, self.basis_semantics_ = centre_semantics(problem.semantics, problem.seen_idx,
+                                                                  problem.basis_semantics)
         return z, b
 
 
 @dataclass
 class FSIGenZConfig:
+    whiten: int = 0  # PCA-whitening dimensions of the features (0 = centre + normalise only)
     msas: bool = True
     msas_eta: float = 1.0
     threshold: float | None = None
     lambdas: tuple[float, ...] = (0.1, 1.0, 10.0)
     sparse: bool = False
+    synthesis: str = "bilinear"  # "bilinear": discriminative map; "ridge": combination of seen means
+    init: str = "bilinear"  # DPSR start: "bilinear" weights for all classes, or "means" (seen means, prototypes)
     dpsr: DPSRConfig = field(default_factory=DPSRConfig)
 
 
@@ -89,6 +98,7 @@ class FSIGenZ(ZeroShotEstimator):
 
     def __init__(self, config: FSIGenZConfig | None = None, **changes: Any) -> None:
         self.config = replace(config or FSIGenZConfig(), **changes)
+        self.whiten = self.config.whiten
 
     def fit(self, x: np.ndarray, y: np.ndarray, problem: ZeroShotProblem,
             basis: np.ndarray | None = None) -> FSIGenZ:
@@ -98,13 +108,17 @@ class FSIGenZ(ZeroShotEstimator):
         n_basis = len(problem.basis_semantics)
         basis_means = class_means(z, b, n_basis)
         scoring = MSAS(threshold=cfg.threshold, eta=cfg.msas_eta) if cfg.msas else IdentityScoring()
-        scoring.fit(problem.basis_semantics, basis_means)
+        scoring.fit(self.basis_semantics_, basis_means)
         self.scoring_ = scoring
-        refined_all = scoring.transform(problem.semantics)
-        refined_basis = scoring.transform(problem.basis_semantics)
+        refined_all = scoring.transform(self.semantics_)
+        refined_basis = scoring.transform(self.basis_semantics_)
         unseen = problem.unseen_idx
         n_classes = len(problem.classes)
-        if len(unseen):
+        bilinear = [bilinear_class_weights(z, b, refined_basis, refined_all, lam) for lam in cfg.lambdas]
+        if len(unseen) and cfg.synthesis == "bilinear":
+            protos = l2n(np.concatenate([w[unseen] for w in bilinear]))
+            proto_labels = np.tile(unseen, len(bilinear))
+        elif len(unseen):
             protos, owner = synthesise_prototypes(refined_basis, basis_means, refined_all[unseen],
                                                   cfg.lambdas, cfg.sparse)
             protos = l2n(protos)
@@ -115,7 +129,10 @@ class FSIGenZ(ZeroShotEstimator):
         init = np.zeros((n_classes, z.shape[1]))
         y = np.asarray(y, dtype=int)
         for c in range(n_classes):
-            rows = z[y == c] if problem.seen[c] else protos[proto_labels == c]
+            if cfg.init == "bilinear":
+                rows = np.stack([l2n(w[c]) for w in bilinear])
+            else:
+                rows = z[y == c] if problem.seen[c] else protos[proto_labels == c]
             init[c] = rows.mean(axis=0) if len(rows) else 0.0
         self.weight_, self.bias_ = dpsr_train(z, y, protos, proto_labels, n_classes,
                                               cosine_matrix(refined_all), init, cfg.dpsr)
@@ -127,7 +144,7 @@ class FSIGenZ(ZeroShotEstimator):
 
     def head_arrays(self) -> dict[str, np.ndarray]:
         """Tensors of the exported head; the calibration constant is folded into the bias."""
-        return {"mean": self.norm_.mean_, "weight": l2n(self.weight_),
+        return {**self.norm_.arrays(), "weight": l2n(self.weight_),
                 "bias": self.bias_ - self.calibration * self.seen_mask_}
 
 
@@ -137,19 +154,19 @@ class DeViSE(ZeroShotEstimator):
 
     name = "devise"
 
-    def __init__(self, lam: float = 1.0) -> None:
-        self.lam = lam
+    def __init__(self, lam: float = 1.0, whiten: int = 0) -> None:
+        self.lam, self.whiten = lam, whiten
 
     def fit(self, x: np.ndarray, y: np.ndarray, problem: ZeroShotProblem,
             basis: np.ndarray | None = None) -> DeViSE:
         z, b = self._setup(x, y, problem, basis)
         assert problem.basis_semantics is not None
-        targets = l2n(problem.basis_semantics)[b]
+        targets = self.basis_semantics_[b]
         counts = np.bincount(b, minlength=len(problem.basis_semantics)).astype(np.float64)
         weights = (1.0 / counts[b])[:, None]  # each basis class weighs the same
         gram = z.T @ (weights * z) + self.lam * np.eye(z.shape[1]) / len(z)
         self.map_ = np.linalg.solve(gram, z.T @ (weights * targets))
-        self.targets_ = l2n(problem.semantics)
+        self.targets_ = self.semantics_
         return self
 
     def scores(self, x: np.ndarray) -> np.ndarray:
@@ -162,19 +179,19 @@ class ESZSL(ZeroShotEstimator):
 
     name = "eszsl"
 
-    def __init__(self, gamma: float = 1.0, lam: float = 1.0) -> None:
-        self.gamma, self.lam = gamma, lam
+    def __init__(self, gamma: float = 1.0, lam: float = 1.0, whiten: int = 0) -> None:
+        self.gamma, self.lam, self.whiten = gamma, lam, whiten
 
     def fit(self, x: np.ndarray, y: np.ndarray, problem: ZeroShotProblem,
             basis: np.ndarray | None = None) -> ESZSL:
         z, b = self._setup(x, y, problem, basis)
         assert problem.basis_semantics is not None
-        s = l2n(problem.basis_semantics).T  # (k, B)
+        s = self.basis_semantics_.T  # (k, B)
         y_pm = -np.ones((len(z), s.shape[1]))
         y_pm[np.arange(len(z)), b] = 1.0
         left = np.linalg.solve(z.T @ z + self.gamma * np.eye(z.shape[1]), z.T @ y_pm @ s.T)
         self.v_ = left @ np.linalg.inv(s @ s.T + self.lam * np.eye(s.shape[0]))
-        self.targets_ = l2n(problem.semantics)
+        self.targets_ = self.semantics_
         return self
 
     def scores(self, x: np.ndarray) -> np.ndarray:

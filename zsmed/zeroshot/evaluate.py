@@ -18,19 +18,51 @@ import numpy as np
 
 from zsmed.errors import ConfigError, DatasetError
 from zsmed.progress import Job, Progress
-from zsmed.zeroshot.calibration import choose_gamma, group_split, gzsl_scores
+from zsmed.zeroshot.calibration import CalibrationResult, choose_gamma, group_split, gzsl_scores
 from zsmed.zeroshot.classdefs import ClassDefinitions, load_class_definitions, semantic_matrix
 from zsmed.zeroshot.core import DPSRConfig, ZeroShotProblem
 from zsmed.zeroshot.estimators import ESZSL, DeViSE, FSIGenZ, ZeroShotEstimator
 
 MIN_BASIS_IMAGES = 3  # a finer seen label with fewer training images is folded into its class
 
-METHODS: dict[str, Callable[[], ZeroShotEstimator]] = {
-    "fsigenz": lambda: FSIGenZ(),
-    "fsigenz_no_msas": lambda: FSIGenZ(msas=False),
-    "fsigenz_no_dpsr_reg": lambda: FSIGenZ(dpsr=DPSRConfig(reg_weight=0.0)),
-    "devise": lambda: DeViSE(),
-    "eszsl": lambda: ESZSL(),
+WHITEN_GRID = (0, 128)
+
+
+def _fsigenz_grid(**fixed: Any) -> list[tuple[str, Callable[[], ZeroShotEstimator]]]:
+    out: list[tuple[str, Callable[[], ZeroShotEstimator]]] = []
+    for whiten in WHITEN_GRID:
+        for synthesis in ("bilinear", "ridge"):
+            changes = {"whiten": whiten, "synthesis": synthesis, "init": synthesis if synthesis == "bilinear"
+                       else "means", **fixed}
+            label = ",".join(f"{k}={v}" for k, v in changes.items())
+            out.append((label, lambda changes=changes: FSIGenZ(**changes)))  # type: ignore[misc]
+    return out
+
+
+def _grid(make: Callable[..., ZeroShotEstimator], **axes: Sequence[Any]
+          ) -> list[tuple[str, Callable[[], ZeroShotEstimator]]]:
+    import itertools
+
+    names = list(axes)
+    out: list[tuple[str, Callable[[], ZeroShotEstimator]]] = []
+    for values in itertools.product(*(axes[n] for n in names)):
+        kw = dict(zip(names, values, strict=True))
+        out.append((",".join(f"{k}={v}" for k, v in kw.items()), lambda kw=kw: make(**kw)))  # type: ignore[misc]
+    return out
+
+
+# Each method is a small grid of candidate settings; the one with the best mean H over the
+# pseudo-unseen folds of the seen training images is used (the first when there are fewer than
+# three seen classes and so no fold). Unseen images never take part in the choice.
+METHODS: dict[str, list[tuple[str, Callable[[], ZeroShotEstimator]]]] = {
+    "fsigenz": _fsigenz_grid(),
+    "fsigenz_no_msas": _fsigenz_grid(msas=False),
+    "fsigenz_no_dpsr_reg": _fsigenz_grid(dpsr=DPSRConfig(reg_weight=0.0)),
+    "fsigenz_no_dpsr": _fsigenz_grid(dpsr=DPSRConfig(epochs=0)),
+    "prototypes": _grid(lambda whiten: FSIGenZ(whiten=whiten, msas=False, synthesis="ridge", init="means",
+                                               dpsr=DPSRConfig(epochs=0)), whiten=WHITEN_GRID),
+    "devise": _grid(DeViSE, whiten=WHITEN_GRID, lam=(1.0, 100.0)),
+    "eszsl": _grid(ESZSL, whiten=WHITEN_GRID, lam=(0.1, 1.0, 10.0)),
 }
 
 
@@ -233,12 +265,39 @@ def evaluate_zeroshot(
     }
 
 
-def run_method(make: Callable[[], ZeroShotEstimator], data: ZeroShotData, seed: int = 0) -> dict[str, Any]:
+def select_setting(
+    candidates: list[tuple[str, Callable[[], ZeroShotEstimator]]], x: np.ndarray, y: np.ndarray, groups: np.ndarray,
+    problem: ZeroShotProblem, basis: np.ndarray, seed: int = 0,
+) -> tuple[str, Callable[[], ZeroShotEstimator], CalibrationResult, dict[str, float | None]]:
+    """The candidate with the best mean H over the pseudo-unseen folds of the seen training images,
+    with its calibration constant (the first candidate when no fold is possible)."""
+    best: tuple[float, int, CalibrationResult] | None = None
+    tried: dict[str, float | None] = {}
+    for i, (label, make) in enumerate(candidates):
+        calibration = choose_gamma(make, x, y, groups, problem, basis, seed=seed)
+        tried[label] = calibration.val_h
+        if calibration.val_h is None:  # no pseudo-unseen fold possible: keep the default setting
+            best = (0.0, i, calibration)
+            break
+        if best is None or calibration.val_h > best[0] + 1e-9:
+            best = (calibration.val_h, i, calibration)
+    assert best is not None
+    _, pick, calibration = best
+    return candidates[pick][0], candidates[pick][1], calibration, tried
+
+
+def run_method(candidates: list[tuple[str, Callable[[], ZeroShotEstimator]]], data: ZeroShotData,
+               seed: int = 0) -> dict[str, Any]:
+    """Pick a method's setting and calibration constant on seen training images (pseudo-unseen
+    folds), refit on all seen training images, score the test images once."""
     problem = data.problem
-    calibration = choose_gamma(make, data.x_train, data.y_train, data.g_train, problem, data.basis_train, seed=seed)
+    label, make, calibration, tried = select_setting(candidates, data.x_train, data.y_train, data.g_train, problem,
+                                                     data.basis_train, seed)
     model = make().fit(data.x_train, data.y_train, problem, data.basis_train)
     scores = model.scores(data.x_test)
     return {
+        "setting": label,
+        "selection_val_H": tried,
         "calibrated": {**gzsl_scores(scores, data.y_test, problem.seen, calibration.gamma).to_dict(),
                        "calibration": calibration.to_dict()},
         "uncalibrated": gzsl_scores(scores, data.y_test, problem.seen, 0.0).to_dict(),
