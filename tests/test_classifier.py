@@ -56,5 +56,5 @@ def test_newer_format_and_corrupt_files_are_refused(tmp_path, encoder) -> None:
         load_classifier(newer)
     junk = tmp_path / "junk.zsm"
     junk.write_bytes(b"not a zip")
-    with pytest.raises(CheckpointError, match="junk.zsm"):
+    with pytest.raises(CheckpointError, match=r"junk\.zsm"):
         load_classifier(junk)
