@@ -93,7 +93,7 @@ def _episode_for(bank: FeatureBank, classes: Sequence[str], keep: Sequence[int] 
     k = shots or max(len([i for i in bank.indices_of(c) if i in keep_set]) for c in classes)
     for c in classes:
         idx = [int(i) for i in bank.indices_of(c) if i in keep_set]
-        # Cycling repeats images of a smaller class: the prototype (a mean) is unchanged by it.
+        # Cycling repeats some images of a smaller class (a slight reweighting of its prototype).
         rows.append(np.resize(np.asarray(idx, dtype=np.int64), k))
     empty = np.zeros(0, dtype=np.int64)
     return Episode(tuple(classes), np.stack(rows), empty, empty)
@@ -141,17 +141,18 @@ def leave_one_out(generator: SGPSGenerator, data: MetaData, classes: Sequence[st
     counts = [len(bank.indices_of(c)) for c in classes]
     if min(counts) < 2:
         return None
-    correct = 0
+    # One generator pass over all leave-one-out episodes (same shape: supports are cycled to K).
+    episodes = []
     for i, item in enumerate(bank.items):
         keep = [j for j in range(len(bank.items)) if j != i]
-        episode = _episode_for(bank, classes, keep)
-        episode = Episode(episode.classes, episode.support, np.array([i]), np.array([classes.index(item.label)]))
-        batch, y = make_batch(data, [episode], torch.device("cpu"), use_text=modality in ("it", "t"),
-                              use_images=modality in ("it", "i"), need_conv=generator.config.target == "hybrid")
-        with torch.no_grad():
-            logits = episodes_logits(generator, batch)
-        correct += int(int(logits.argmax(-1)[0, 0]) == int(y[0, 0]))
-    return correct / len(bank.items)
+        episode = _episode_for(bank, classes, keep, shots=max(counts))
+        episodes.append(Episode(episode.classes, episode.support, np.array([i]),
+                                np.array([classes.index(item.label)])))
+    batch, y = make_batch(data, episodes, torch.device("cpu"), use_text=modality in ("it", "t"),
+                          use_images=modality in ("it", "i"), need_conv=generator.config.target == "hybrid")
+    with torch.no_grad():
+        logits = episodes_logits(generator, batch)
+    return float((logits.argmax(-1) == y).float().mean())
 
 
 def _description_texts(classes: Sequence[str], descriptions: Mapping[str, str] | str | Path | None
