@@ -29,13 +29,15 @@ WHITEN_GRID = (0, 128)
 
 
 def _fsigenz_grid(**fixed: Any) -> list[tuple[str, Callable[[], ZeroShotEstimator]]]:
+    """FSIGenZ candidates: feature whitening x prototype synthesis (x MSAS on/off unless fixed)."""
     out: list[tuple[str, Callable[[], ZeroShotEstimator]]] = []
-    for whiten in WHITEN_GRID:
-        for synthesis in ("bilinear", "ridge"):
-            changes = {"whiten": whiten, "synthesis": synthesis, "init": synthesis if synthesis == "bilinear"
-                       else "means", **fixed}
-            label = ",".join(f"{k}={v}" for k, v in changes.items())
-            out.append((label, lambda changes=changes: FSIGenZ(**changes)))  # type: ignore[misc]
+    for msas in ((True, False) if "msas" not in fixed else (fixed["msas"],)):
+        for whiten in WHITEN_GRID:
+            for synthesis in ("bilinear", "ridge"):
+                changes = {"whiten": whiten, "synthesis": synthesis,
+                           "init": synthesis if synthesis == "bilinear" else "means", **fixed, "msas": msas}
+                label = ",".join(f"{k}={v}" for k, v in changes.items() if k != "dpsr")
+                out.append((label, lambda changes=changes: FSIGenZ(**changes)))  # type: ignore[misc]
     return out
 
 
@@ -57,8 +59,8 @@ def _grid(make: Callable[..., ZeroShotEstimator], **axes: Sequence[Any]
 METHODS: dict[str, list[tuple[str, Callable[[], ZeroShotEstimator]]]] = {
     "fsigenz": _fsigenz_grid(),
     "fsigenz_no_msas": _fsigenz_grid(msas=False),
-    "fsigenz_no_dpsr_reg": _fsigenz_grid(dpsr=DPSRConfig(reg_weight=0.0)),
-    "fsigenz_no_dpsr": _fsigenz_grid(dpsr=DPSRConfig(epochs=0)),
+    "fsigenz_no_dpsr_reg": _fsigenz_grid(msas=True, dpsr=DPSRConfig(reg_weight=0.0)),
+    "fsigenz_no_dpsr": _fsigenz_grid(msas=True, dpsr=DPSRConfig(epochs=0)),
     "prototypes": _grid(lambda whiten: FSIGenZ(whiten=whiten, msas=False, synthesis="ridge", init="means",
                                                dpsr=DPSRConfig(epochs=0)), whiten=WHITEN_GRID),
     "devise": _grid(DeViSE, whiten=WHITEN_GRID, lam=(1.0, 100.0)),
