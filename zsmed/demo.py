@@ -1,8 +1,11 @@
 """The headless demo: the whole path on an embedded default, with no display and no network.
 
 The default data are the DICOM files that ship inside pydicom and the pydicom-data package (CT,
-MR, ultrasound, radiographs, in many transfer syntaxes). The demo scans them, decodes every image,
-builds a few-shot classifier "CT vs MR" from two files of each, and predicts the others.
+MR, ultrasound, radiographs, in many transfer syntaxes). The demo scans them, synthesises a
+few-shot classifier "CT vs MR" from four files of each with the shipped SGPS generator, exports it
+to a portable bundle (parity-checked across torch, onnxruntime and OpenVINO), and predicts the
+other CT and MR images, plus an ultrasound image the model should refuse, through the
+torch-free runtime.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# Two support images per class; every other CT or MR image of at least MIN_SIZE pixels is a
-# query (the DICOMDIR test set holds 16x16 thumbnails, which are no images to judge).
+# Four support images per class (the export's calibration needs eight); every other CT or MR
+# image of at least MIN_SIZE pixels is a query (the DICOMDIR test set holds 16x16 thumbnails,
+# which are no images to judge).
 SUPPORT = {
-    "CT": ("CT_small.dcm", "693_J2KR.dcm"),
-    "MR": ("MR_small.dcm", "MR2_UNCR.dcm"),
+    "CT": ("CT_small.dcm", "693_J2KR.dcm", "bad_sequence.dcm", "J2K_pixelrep_mismatch.dcm"),
+    "MR": ("MR_small.dcm", "MR2_UNCR.dcm", "emri_small.dcm", "MR-SIEMENS-DICOM-WithOverlays.dcm"),
 }
+OUT_OF_DOMAIN = ("US1_UNCR.dcm", "color-px.dcm")
 MIN_SIZE = 64
 
 
@@ -42,12 +47,15 @@ class DemoReport:
     predictions: list[dict[str, Any]] = field(default_factory=list)
     accuracy: float = 0.0
     model_path: str = ""
+    bundle_path: str = ""
+    bundle_parity: float | None = None
+    out_of_domain: list[dict[str, Any]] = field(default_factory=list)
     steps: list[str] = field(default_factory=list)
 
 
 def run_demo(out_dir: Path | None = None, say: Callable[[str], None] = print) -> DemoReport:
     from zsmed.dicom.scan import scan
-    from zsmed.fewshot_demo import build_demo_classifier
+    from zsmed.fewshot_demo import build_demo_classifier, export_demo_bundle
 
     report = DemoReport()
     folders = embedded_dicom_folders()
@@ -67,37 +75,45 @@ def run_demo(out_dir: Path | None = None, say: Callable[[str], None] = print) ->
     support_paths = {label: [by_name[name][0].path for name in names if name in by_name]
                      for label, names in SUPPORT.items()}
     report.support = support_paths
-    say("2. Building a few-shot classifier CT vs MR from " +
+    say("2. Synthesising a few-shot classifier CT vs MR (shipped SGPS generator) from " +
         ", ".join(f"{len(v)} {k}" for k, v in support_paths.items()) + " support images")
     out = Path(out_dir or tempfile.mkdtemp(prefix="zsmed-demo-"))
     classifier, model_path = build_demo_classifier(support_paths, out)
     report.model_path = str(model_path)
     say(f"   saved {model_path}")
+    say("3. Exporting a portable bundle (ONNX + OpenVINO IR, checksums, OOD gate)")
+    export = export_demo_bundle(classifier, support_paths, out)
+    report.bundle_path = str(export.path)
+    diffs = [v for k, v in export.parity.items() if k.endswith("_max_abs_prob_diff")]
+    report.bundle_parity = max(diffs) if diffs else None
+    say(f"   {export.path} ({export.size_bytes / 1e6:.1f} MB); torch / onnxruntime / OpenVINO agree within "
+        f"{report.bundle_parity:.1e}" if report.bundle_parity is not None else f"   {export.path}")
     chosen = {p for paths in support_paths.values() for p in paths}
     queries = [i for i in index.instances
                if i.is_image and min(i.rows or 0, i.cols or 0) >= MIN_SIZE
                and modality_of.get(i.path) in SUPPORT and i.path not in chosen]
-    say(f"3. Predicting {len(queries)} other CT and MR images (all transfer syntaxes, decoded safely)")
-    from zsmed.dicom.safe import safe_model_image
-    from zsmed.errors import ZsmedError
-    from zsmed.preprocess import batch_model_inputs
+    say(f"4. Predicting {len(queries)} other CT and MR images with the bundle (no torch in this step)")
+    from zsmed.runtime.predict import load_predictor
 
-    decoded, images = [], []
-    for instance in queries:
-        try:
-            images.append(safe_model_image(instance.path))
-            decoded.append(instance)
-        except ZsmedError as exc:
-            say(f"   skipped {Path(instance.path).name}: {exc.reason}")
-    probabilities: Any = classifier.predict_proba(batch_model_inputs(images, classifier.preprocess)) if images else []
+    predictor = load_predictor(export.path, backend="onnxruntime")
     correct = total = 0
-    for instance, probs in zip(decoded, probabilities, strict=True):
-        label = classifier.class_names[int(probs.argmax())]
+    for instance, prediction in zip(queries, predictor.predict_files([i.path for i in queries]), strict=True):
         truth = modality_of[instance.path]
+        if prediction.error:
+            say(f"   skipped {Path(instance.path).name}: {prediction.error}")
+            continue
         total += 1
+        label = prediction.label or max(prediction.probabilities, key=prediction.probabilities.__getitem__)
         correct += int(label == truth)
         report.predictions.append({"file": Path(instance.path).name, "truth": truth, "predicted": label,
-                                   "probability": round(float(probs.max()), 4)})
+                                   "probability": prediction.probabilities.get(label),
+                                   "abstain": prediction.abstain})
     report.accuracy = correct / total if total else 0.0
     say(f"   accuracy {correct}/{total} = {report.accuracy:.1%}")
+    others = [by_name[name][0].path for name in OUT_OF_DOMAIN if name in by_name]
+    for path, prediction in zip(others, predictor.predict_files(others), strict=True):
+        report.out_of_domain.append({"file": Path(path).name, "abstain": prediction.abstain,
+                                     "ood_score": prediction.ood_score, "error": prediction.error})
+        verdict = "abstains" if prediction.abstain else f"answers {prediction.label}"
+        say(f"   ultrasound {Path(path).name}: the model {verdict} (OOD score {prediction.ood_score})")
     return report

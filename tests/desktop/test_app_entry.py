@@ -28,11 +28,16 @@ def test_without_a_display_the_app_runs_the_headless_demo(monkeypatch: pytest.Mo
     assert app.main([]) == 0
     assert calls == [["demo"]]
     report = json.loads((tmp_path / "demo.json").read_text())
-    # The demo classifies held-out CT and MR images of several transfer syntaxes from 2 examples each.
-    assert len(report["predictions"]) >= 8
+    # The demo classifies held-out CT and MR images of several transfer syntaxes from 4 examples each,
+    # through an exported bundle, and refuses an ultrasound image.
+    assert len(report["predictions"]) >= 5
     assert report["accuracy"] >= 0.8
+    assert report["bundle_parity"] is not None and report["bundle_parity"] < 1e-4
+    assert Path(report["bundle_path"]).is_file()
+    assert report["out_of_domain"] and all(item["abstain"] for item in report["out_of_domain"])
     model = load_classifier(report["model_path"])
     assert model.class_names == ["CT", "MR"]
+    assert model.card.method.startswith("sgps")
     assert "headless demo" in capsys.readouterr().out
 
 
