@@ -64,17 +64,10 @@ def _no_network() -> Iterator[None]:
 
 def dicom_test_files() -> list[Path]:
     """Every DICOM test file on disk: pydicom's own and the pydicom-data package's (no download)."""
-    import pydicom
+    from zsmed.demo import embedded_dicom_folders
 
-    roots = [Path(pydicom.__file__).parent / "data" / "test_files"]
-    try:
-        import data_store  # the import name of the pydicom-data package
-
-        roots.append(Path(data_store.__file__).parent / "data")
-    except ImportError:
-        pass
     files = []
-    for root in roots:
+    for root in embedded_dicom_folders():
         files.extend(p for p in root.rglob("*") if p.is_file() and not p.name.endswith((".py", ".pyc", ".json")))
     return sorted(files)
 
