@@ -33,6 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--queries", type=int, default=10)
     p.add_argument("--rank", type=int, default=8, help="rank of the generated last-conv update (0 = off)")
     p.add_argument("--no-film", action="store_true")
+    p.add_argument("--compact-base-lr", type=float, default=1.0,
+                   help="lr multiplier of the compact target's learned base weights (e.g. 0.02)")
+    p.add_argument("--compact-proto", action="store_true", help="compact head rows = support prototypes + residual")
     p.add_argument("--no-gen-head", action="store_true")
     p.add_argument("--no-proto-head", action="store_true")
     p.add_argument("--no-text", action="store_true", help="never show descriptions (image-only training)")
@@ -78,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         encoder=encoder.spec.name, encoder_sha256=encoder.spec.weights_sha256, target=args.target,
         steps=args.steps, batch_episodes=args.batch_episodes, lr=args.lr, seed=args.seed, rank=args.rank,
         film=not args.no_film, gen_head=not args.no_gen_head, proto_head=not args.no_proto_head,
+        compact_base_lr=args.compact_base_lr, compact_proto=args.compact_proto,
         val_every=args.val_every, val_episodes=args.val_episodes, adapt_l2=args.adapt_l2, queries=args.queries,
         image_dropout=0.0 if args.no_text else SGPSConfig.image_dropout,
     )

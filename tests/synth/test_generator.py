@@ -110,3 +110,38 @@ def test_checkpoint_roundtrip_and_refusals(tmp_path, image_encoder) -> None:  # 
         load_generator(path, encoder=image_encoder)
     with pytest.raises(CheckpointError):
         load_generator(tmp_path / "missing.safetensors")
+
+
+def test_compact_proto_head_starts_as_protonet_on_generated_features() -> None:
+    from zsmed.synth.generator import compact_features
+
+    gen = _generator(target="compact", compact_proto=True)
+    batch = _batch()
+    params = gen(batch)
+    assert isinstance(params, CompactParams)
+    rows = class_weights(gen, params, batch)
+    feats = compact_features(params, batch.support_trunk.reshape(2, 6, 320, 7, 7))
+    protos = torch.nn.functional.normalize(
+        torch.nn.functional.normalize(feats, dim=-1).reshape(2, 3, 2, -1).mean(dim=2), dim=-1)
+    # Zero-initialised generated residual: the rows are exactly the prototypes.
+    assert torch.allclose(rows, protos, atol=1e-6)
+
+
+def test_compact_base_weights_get_their_own_learning_rate(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from zsmed.fewshot.bank import FeatureBank
+    from zsmed.synth.train import MetaData, meta_train
+
+    gen = _generator(target="compact", compact_proto=True, compact_base_lr=0.0, steps=2, batch_episodes=1,
+                     queries=2, shots=(1,), ways=(2,), warmup_steps=1, val_every=100).train()
+    from pathlib import Path
+
+    from zsmed.data.folders import LabeledItem
+
+    items = [LabeledItem(Path(f"{i}.png"), "ab"[i // 4], f"g{i}") for i in range(8)]
+    bank = FeatureBank(items, torch.randn(8, 320, 7, 7).half(), torch.rand(8, 1280), torch.zeros(8, 1280, 49).half())
+    base = gen.chunk_base.detach().clone()
+    meta_train(gen, MetaData(bank, {}, {}), tmp_path / "run", device="cpu", log_every=1)
+    assert torch.equal(gen.chunk_base.detach(), base)  # lr multiplier 0: base weights frozen
+    assert np.isfinite(float(gen.log_scale.detach()))

@@ -133,3 +133,38 @@ def test_shipped_checkpoint_beats_chance_on_novel_classes(shared_data: Path, fea
                               seed=123).episodes(30)
     result = run_job(run_method(method, episodes, 5))
     assert result.accuracy > 0.6
+
+
+def test_text_embeddings_are_cached_and_skip_the_encoder(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from zsmed.synth import text_cache
+
+    monkeypatch.setenv("ZSMED_CACHE_DIR", str(tmp_path / "cache"))
+    calls: list[list[str]] = []
+
+    class FakeEncoder:
+        def encode(self, texts: list[str]) -> np.ndarray:
+            calls.append(list(texts))
+            return np.stack([np.full(4, len(t), dtype=np.float32) for t in texts])
+
+    texts = {"a": "a brand-new description nobody ships", "b": "another one"}
+    first = text_cache.embed_texts(texts, "fake-model", FakeEncoder)
+    assert calls == [[texts["a"], texts["b"]]]
+    second = text_cache.embed_texts(texts, "fake-model", FakeEncoder)
+    assert calls == [[texts["a"], texts["b"]]]  # served from the user cache, encoder not built
+    assert all(np.array_equal(first[k], second[k]) for k in texts)
+
+
+def test_shipped_description_embeddings_cover_the_shipped_descriptions() -> None:
+    import numpy as np
+
+    from zsmed.descriptions import load_descriptions
+    from zsmed.synth import text_cache
+
+    path = text_cache.shipped_embeddings_path("all-MiniLM-L6-v2")
+    with np.load(path) as table:
+        keys = set(table.files)
+    missing = [e.description[:40] for e in load_descriptions()
+               if text_cache.text_key("all-MiniLM-L6-v2", e.description) not in keys]
+    assert not missing, f"rebuild with python -m zsmed.synth.text_cache: {missing}"

@@ -38,6 +38,14 @@ class SGPSConfig:
     compact_mid: int = 384
     compact_out: int = 384
     compact_chunk: int = 4096
+    # Learning-rate multiplier of the compact network's directly learned base weights. Adam moves
+    # every element by ~lr per step whatever its gradient, so at 1.0 (5e-4 against an init scale
+    # of ~0.08) the base weights double within ~150 steps and the ReLU6 layers saturate (all
+    # outputs 0 or 6: constant features, zero gradient, constant predictions).
+    compact_base_lr: float = 1.0
+    # Compact head rows start from support prototypes of the generated network's features (as
+    # in the hybrid) instead of being generated from scratch.
+    compact_proto: bool = False
     # Generated parts replaced by their identity when synthesising (not during meta-training):
     # "film", "lowrank", "head" (see ``zsmed.synth.synthesize.ablate``). The dev-split ablation
     # of the shipped hybrid showed the generated low-rank update hurting novel classes.

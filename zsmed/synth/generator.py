@@ -136,7 +136,12 @@ class SGPSGenerator(nn.Module):
             padded[: len(flat)] = flat
             self.chunk_base = nn.Parameter(padded.reshape(self.n_global, config.compact_chunk))
             self.head_out = nn.Linear(d, config.compact_out + 1)
-            nn.init.normal_(self.head_out.weight, std=0.02)
+            if config.compact_proto:
+                # Rows = prototypes + generated residual: zero residual at start (ProtoNet on the
+                # base network's features), as in the hybrid.
+                nn.init.zeros_(self.head_out.weight)
+            else:
+                nn.init.normal_(self.head_out.weight, std=0.02)
             nn.init.zeros_(self.head_out.bias)
         self.global_query = nn.Parameter(torch.randn(max(self.n_global, 1), d) * 0.02)
 
@@ -249,9 +254,14 @@ def compact_features(params: CompactParams, trunk: torch.Tensor) -> torch.Tensor
 
 def class_weights(generator: SGPSGenerator, params: HybridParams | CompactParams, batch: EpisodeBatch) -> torch.Tensor:
     """(E, N, D') class rows of the cosine head: prototypes (hybrid, images present) + generated part."""
-    if isinstance(params, CompactParams):
-        return params.head_weight
     cfg = generator.config
+    if isinstance(params, CompactParams):
+        if not cfg.compact_proto:
+            return params.head_weight
+        e, n, k = batch.support_trunk.shape[:3]
+        feats = compact_features(params, batch.support_trunk.reshape(e, n * k, *batch.support_trunk.shape[3:]))
+        protos = F.normalize(F.normalize(feats, dim=-1).reshape(e, n, k, -1).mean(dim=2), dim=-1)
+        return params.head_weight + protos * batch.image_mask.to(protos.dtype)[:, None, None]
     rows = params.head_residual
     if cfg.proto_head:
         e, n, k = batch.support_trunk.shape[:3]

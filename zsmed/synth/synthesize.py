@@ -199,10 +199,16 @@ def synthesize(
         warnings.append(f"no description for {', '.join(missing)}: image-only for those classes")
     text_vectors: dict[str, np.ndarray] = {}
     if texts:
-        text_encoder = text_encoder or create_text_encoder(config.text_encoder)
-        keys = list(texts)
-        vecs = text_encoder.encode([texts[k] for k in keys])  # type: ignore[attr-defined]
-        text_vectors = {k: np.asarray(v, dtype=np.float32) for k, v in zip(keys, vecs, strict=True)}
+        if text_encoder is not None:
+            keys = list(texts)
+            vecs = text_encoder.encode([texts[k] for k in keys])  # type: ignore[attr-defined]
+            text_vectors = {k: np.asarray(v, dtype=np.float32) for k, v in zip(keys, vecs, strict=True)}
+        else:
+            # Known descriptions (shipped or seen before) skip loading the text encoder.
+            from zsmed.synth.text_cache import embed_texts
+
+            text_vectors = embed_texts(texts, config.text_encoder,
+                                       lambda: create_text_encoder(config.text_encoder))
     for message in warnings:
         log.warning(message)
     data = MetaData(support_set.bank, {}, text_vectors)

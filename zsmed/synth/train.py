@@ -222,8 +222,12 @@ def meta_train(
         # find_unused_parameters: ablations switch generated parts off, leaving parameters idle.
         model = DistributedDataParallel(model, device_ids=[local] if use_cuda else None,
                                         find_unused_parameters=True)
-    opt = torch.optim.AdamW([p for p in generator.parameters() if p.requires_grad], lr=config.lr,
-                            weight_decay=config.weight_decay)
+    base_params = [p for n, p in generator.named_parameters() if p.requires_grad and n == "chunk_base"]
+    other_params = [p for n, p in generator.named_parameters() if p.requires_grad and n != "chunk_base"]
+    groups: list[dict[str, Any]] = [{"params": other_params, "lr_mult": 1.0}]
+    if base_params:
+        groups.append({"params": base_params, "lr_mult": config.compact_base_lr})
+    opt = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     amp_dtype = torch.bfloat16 if use_cuda and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_cuda and amp_dtype == torch.float16)
     state_path = out / "state.pt"
@@ -231,7 +235,7 @@ def meta_train(
     step = 0
     if resume and state_path.is_file():
         state = torch.load(state_path, map_location=dev, weights_only=False)
-        if state.get("config") != config.to_dict():
+        if SGPSConfig.from_dict(state.get("config") or {}) != config:
             raise CheckpointError("the saved training state was made with another config; use a new out_dir",
                                   path=state_path)
         generator.load_state_dict(state["generator"])
@@ -254,7 +258,7 @@ def meta_train(
                               image_dropout=config.image_dropout, rng=py_rng, need_conv=config.target == "hybrid")
         slots = torch.stack([torch.randperm(config.max_ways)[:ways] for _ in episodes]).to(dev)
         for group in opt.param_groups:
-            group["lr"] = _lr_at(step, config)
+            group["lr"] = _lr_at(step, config) * float(group.get("lr_mult", 1.0))
         with torch.autocast(device_type="cuda", dtype=amp_dtype, enabled=use_cuda):
             logits, penalty = model(batch, slots)
         loss = F.cross_entropy(logits.float().reshape(-1, ways), y.reshape(-1),
