@@ -18,7 +18,7 @@ stamp="$VENV/.zsmed-installed-$mode"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$VPY" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null
   "$VPY" -m pip install -q --disable-pip-version-check "torch==2.13.0"
-  extras="runtime,train,desktop"
+  extras="runtime,train,desktop,demo"
   [ "$mode" = "test" ] && extras="$extras,dev"
   "$VPY" -m pip install -q --disable-pip-version-check -e ".[$extras]"
   touch "$stamp"

@@ -55,6 +55,7 @@ class DemoReport:
 
 def run_demo(out_dir: Path | None = None, say: Callable[[str], None] = print) -> DemoReport:
     from zsmed.dicom.scan import scan
+    from zsmed.errors import DatasetError
     from zsmed.fewshot_demo import build_demo_classifier, export_demo_bundle
 
     report = DemoReport()
@@ -72,8 +73,13 @@ def run_demo(out_dir: Path | None = None, say: Callable[[str], None] = print) ->
             for series in study.series:
                 for instance in series.instances:
                     modality_of[instance.path] = series.modality or ""
-    support_paths = {label: [by_name[name][0].path for name in names if name in by_name]
-                     for label, names in SUPPORT.items()}
+    missing = [name for names in SUPPORT.values() for name in names if name not in by_name]
+    if missing:
+        raise DatasetError(
+            f"the demo's embedded DICOM files {', '.join(missing)} were not found; they come with pydicom "
+            "and the pydicom-data package: pip install 'zsmed[demo]'"
+        )
+    support_paths = {label: [by_name[name][0].path for name in names] for label, names in SUPPORT.items()}
     report.support = support_paths
     say("2. Synthesising a few-shot classifier CT vs MR (shipped SGPS generator) from " +
         ", ".join(f"{len(v)} {k}" for k, v in support_paths.items()) + " support images")
