@@ -20,6 +20,7 @@ import os
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,8 @@ def _write(path: Path, table: Mapping[str, np.ndarray]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
     os.close(fd)
     try:
-        np.savez(tmp, **{k: np.asarray(v, dtype=np.float32) for k, v in table.items()})
+        arrays: dict[str, Any] = {k: np.asarray(v, dtype=np.float32) for k, v in table.items()}
+        np.savez(tmp, **arrays)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
@@ -99,7 +101,7 @@ def rebuild_shipped(model: str = "all-MiniLM-L6-v2") -> Path:
 
     texts = sorted({entry.description for entry in load_descriptions()})
     encoder = create_text_encoder(model)
-    vectors = encoder.encode(texts)  # type: ignore[attr-defined]
+    vectors = encoder.encode(texts)
     path = shipped_embeddings_path(model)
     _write(path, {text_key(model, t): np.asarray(v, dtype=np.float32) for t, v in zip(texts, vectors, strict=True)})
     return path
