@@ -32,15 +32,17 @@ case "$mode" in
     export QT_QPA_PLATFORM="${QT_QPA_PLATFORM:-offscreen}"
     export ZSMED_CACHE_DIR="${ZSMED_CACHE_DIR:-$PWD/.cache/zsmed}"
     export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-    "$VENV/bin/ruff" check zsmed zsmed_desktop tests
-    "$VENV/bin/lint-imports" --no-cache
-    "$VENV/bin/mypy" --no-error-summary
-    set +e
-    "$VPY" -m pytest -q "$@"
-    rc=$?
-    set -e
-    # pytest exits 5 when the selection is empty; that is a broken suite, not a pass.
-    exit $rc
+    # Every check runs even when an earlier one fails, so one run reports everything.
+    failed=()
+    "$VENV/bin/ruff" check zsmed zsmed_desktop tests || failed+=(ruff)
+    "$VENV/bin/lint-imports" --no-cache || failed+=(import-linter)
+    "$VENV/bin/mypy" --no-error-summary || failed+=(mypy)
+    # pytest exits 5 when nothing was collected: a broken suite, so it counts as a failure too.
+    "$VPY" -m pytest -q "$@" || failed+=(pytest)
+    if [ ${#failed[@]} -gt 0 ]; then
+      echo "FAILED checks: ${failed[*]}" >&2
+      exit 1
+    fi
     ;;
   *)
     echo "usage: bash installer/dev.sh run|test [args]" >&2
