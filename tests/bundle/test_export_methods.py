@@ -1,0 +1,110 @@
+"""Every method's classifier exports to a bundle and predicts the same through the runtime.
+
+The few-shot (SGPS hybrid head on the trunk map), zero-shot (cosine head with centring and a
+whitening projection) and stitched (linear map + inner head, on another encoder) classifiers are
+built from real images and go through the same export (which refuses on a parity failure) and
+then through the torch-free runtime on images the export never saw.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zsmed.bundle.export import export_classifier
+from zsmed.classifier import Classifier, LinearHead, make_classifier
+from zsmed.encoders import create_image_encoder
+from zsmed.preprocess import batch_model_inputs
+from zsmed.runtime.predict import load_predictor
+
+CLASSES = ("bcc", "nv")
+
+
+@pytest.fixture(scope="module")
+def folders(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    """A support folder (6 images per class) and 6 query images of the same classes."""
+    root = tmp_path_factory.mktemp("methods")
+    support = root / "support"
+    queries: list[Path] = []
+    for label in CLASSES:
+        files = sorted((shared_data / "ham10000_fs" / "base" / label).glob("*.jpg"))
+        (support / label).mkdir(parents=True)
+        for path in files[:6]:
+            (support / label / path.name).symlink_to(path)
+        queries.extend(files[6:9])
+    return support, queries
+
+
+def _features(encoder_name: str, paths: list[Path]) -> np.ndarray:
+    from zsmed.imageio import read_image
+
+    encoder = create_image_encoder(encoder_name)
+    return encoder.encode(batch_model_inputs([read_image(p) for p in paths], encoder.preprocess))
+
+
+def _support_files(support: Path) -> dict[str, list[Path]]:
+    return {label: sorted((support / label).iterdir()) for label in CLASSES}
+
+
+def _export_and_compare(classifier: Classifier, support: Path, queries: list[Path], out: Path) -> None:
+    report = export_classifier(classifier, out, support)
+    assert max(v for k, v in report.parity.items() if k.endswith("_max_abs_prob_diff")) < 1e-4
+    torch_probs = classifier.predict_files(queries)
+    for backend in ("onnxruntime", "openvino"):
+        predictions = load_predictor(out, backend=backend).predict_files(queries)
+        runtime_probs = np.array([[p.probabilities[c] for c in classifier.class_names] for p in predictions])
+        np.testing.assert_allclose(runtime_probs, torch_probs, atol=1e-4)
+    # The classifier means something: most held-out images get their own class.
+    truth = [CLASSES.index(Path(q).resolve().parent.name) for q in queries]
+    assert (torch_probs.argmax(1) == np.array(truth)).mean() >= 0.5
+
+
+def test_sgps_classifier_exports(folders: tuple[Path, list[Path]], tmp_path: Path, isolated_dirs: Path) -> None:
+    from zsmed.synth.synthesize import synthesize
+
+    support, queries = folders
+    classifier = synthesize(support)
+    assert classifier.card.head_type.startswith("sgps")
+    _export_and_compare(classifier, support, queries, tmp_path / "sgps.zsmb")
+
+
+def test_zeroshot_head_exports(folders: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    from zsmed.zeroshot.heads import ZeroShotCosineHead
+
+    support, queries = folders
+    files = _support_files(support)
+    features = _features("efficientnet-lite0", [p for label in CLASSES for p in files[label]])
+    mean = features.mean(0)
+    unit = (features - mean) / np.linalg.norm(features - mean, axis=1, keepdims=True)
+    centre = unit.mean(0)
+    # A whitening-like projection to 8 dims, as the zero-shot path exports one.
+    _, _, vt = np.linalg.svd(unit - centre, full_matrices=False)
+    proj = vt[:8].T.astype(np.float32)
+    z = (unit - centre) @ proj
+    z /= np.linalg.norm(z, axis=1, keepdims=True)
+    weight = np.stack([z[:6].mean(0), z[6:].mean(0)]).astype(np.float32)
+    head = ZeroShotCosineHead.from_arrays(mean, weight, np.array([0.1, -0.1], np.float32), 10.0, centre, proj)
+    encoder = create_image_encoder("efficientnet-lite0")
+    classifier = make_classifier(head, method="fsigenz", class_names=CLASSES, encoder=encoder.spec)
+    _export_and_compare(classifier, support, queries, tmp_path / "zeroshot.zsmb")
+
+
+def test_stitched_classifier_exports(folders: tuple[Path, list[Path]], tmp_path: Path) -> None:
+    from zsmed.align.stitch import stitch_classifier
+
+    support, queries = folders
+    files = _support_files(support)
+    paths = [p for label in CLASSES for p in files[label]]
+    native = _features("efficientnet-lite0", paths)
+    other = _features("efficientnet-lite2", paths)
+    native_unit = native / np.linalg.norm(native, axis=1, keepdims=True)
+    head = LinearHead.from_arrays(np.stack([native_unit[:6].mean(0), native_unit[6:].mean(0)]), cosine=True,
+                                  scale=10.0)
+    lite0 = create_image_encoder("efficientnet-lite0")
+    lite2 = create_image_encoder("efficientnet-lite2")
+    classifier = make_classifier(head, method="protonet", class_names=CLASSES, encoder=lite0.spec)
+    stitched = stitch_classifier(classifier, lite2.spec, other, native, method="lstsq")
+    assert stitched.card.encoder.name == "efficientnet-lite2"
+    _export_and_compare(stitched, support, queries, tmp_path / "stitched.zsmb")
