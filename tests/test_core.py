@@ -376,3 +376,24 @@ def test_cache_defaults_to_the_user_cache_dir(isolated_dirs: Path) -> None:
     with FeatureCache() as cache:
         assert cache.path == isolated_dirs / "cache" / "features.sqlite"
         assert cache.get_many([], "s") == {}
+
+
+def test_input_file_error_names_the_file_and_the_reason(tmp_path: Path) -> None:
+    from zsmed.errors import InputFileError, input_file_error
+    from zsmed.imageio import read_image
+
+    cases = {
+        FileNotFoundError(2, "No such file"): "file not found",
+        PermissionError(13, "Permission denied"): "permission denied",
+        IsADirectoryError(21, "Is a directory"): "is a directory",
+        OSError(5, "Input/output error"): "cannot read (Input/output error)",
+    }
+    for exc, reason in cases.items():
+        error = input_file_error(tmp_path / "x.dcm", exc)
+        assert isinstance(error, InputFileError) and isinstance(error, OSError)
+        assert str(error).startswith(str(tmp_path / "x.dcm")) and reason in str(error)
+    # The same wording reaches users through every front door.
+    with pytest.raises(InputFileError, match="is a directory"):
+        read_image(tmp_path)
+    with pytest.raises(InputFileError, match="file not found"):
+        read_image(tmp_path / "missing.png")

@@ -25,6 +25,19 @@ class InputFileError(ZsmedError, OSError):
     """A file that cannot be opened or read at all (missing, permissions, a directory)."""
 
 
+def input_file_error(path: str | Path, exc: OSError) -> InputFileError:
+    """The one-line reason for an ``OSError`` met while opening or reading ``path``."""
+    if isinstance(exc, FileNotFoundError):
+        reason = "file not found"
+    elif isinstance(exc, PermissionError):
+        reason = "permission denied"
+    elif isinstance(exc, IsADirectoryError):
+        reason = "is a directory, not a file"
+    else:
+        reason = f"cannot read ({exc.strerror or exc})"
+    return InputFileError(reason, path=path)
+
+
 class NotDicomError(ZsmedError, ValueError):
     """The file is not DICOM (no preamble and no recognisable data set)."""
 

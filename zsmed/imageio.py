@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zsmed.errors import ImageFormatError, InputFileError
+from zsmed.errors import ImageFormatError, input_file_error
 
 PHOTO_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".ima", ""})
@@ -46,12 +46,8 @@ def read_photo(path: str | Path) -> np.ndarray:
             if image.mode in ("L", "RGB"):
                 return np.asarray(image, dtype=np.float32) / 255.0
             return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-    except FileNotFoundError as exc:
-        raise InputFileError("file not found", path=path) from exc
-    except PermissionError as exc:
-        raise InputFileError("permission denied", path=path) from exc
-    except IsADirectoryError as exc:
-        raise InputFileError("is a directory, not an image", path=path) from exc
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        raise input_file_error(path, exc) from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise ImageFormatError(f"cannot decode the image ({exc.__class__.__name__}: {exc})", path=path) from exc
 

@@ -33,6 +33,7 @@ from zsmed.errors import (
     PixelDecodeError,
     UnsupportedTransferSyntaxError,
     ZsmedError,
+    input_file_error,
 )
 
 if TYPE_CHECKING:
@@ -71,14 +72,8 @@ def open_dataset(path: str | Path, *, stop_before_pixels: bool = False) -> tuple
         size = os.path.getsize(path)
         with open(path, "rb") as fp:
             first = fp.read(132)
-    except FileNotFoundError as exc:
-        raise InputFileError("file not found", path=path) from exc
-    except PermissionError as exc:
-        raise InputFileError("permission denied", path=path) from exc
-    except IsADirectoryError as exc:
-        raise InputFileError("is a directory, not a file", path=path) from exc
     except OSError as exc:
-        raise InputFileError(f"cannot read ({exc.strerror or exc})", path=path) from exc
+        raise input_file_error(path, exc) from exc
     if size == 0:
         raise NotDicomError("empty file (0 bytes)", path=path)
     has_preamble = len(first) >= 132 and first[128:132] == b"DICM"

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from zsmed.errors import DicomReadError, InputFileError, NotDicomError
+from zsmed.errors import DicomReadError, InputFileError, NotDicomError, input_file_error
 
 # keyword -> (group, element, kind); kind says how to decode the value bytes.
 SCAN_TAGS: dict[str, tuple[int, int, str]] = {
@@ -455,14 +455,8 @@ def read_header(path: str | Path) -> Header:
     path = str(path)
     try:
         fp = open(path, "rb")  # noqa: SIM115 - closed below on every path
-    except FileNotFoundError as exc:
-        raise InputFileError("file not found", path=path) from exc
-    except PermissionError as exc:
-        raise InputFileError("permission denied", path=path) from exc
-    except IsADirectoryError as exc:
-        raise InputFileError("is a directory", path=path) from exc
     except OSError as exc:
-        raise InputFileError(f"cannot open ({exc.strerror or exc})", path=path) from exc
+        raise input_file_error(path, exc) from exc
     try:
         size = os.fstat(fp.fileno()).st_size
         if size == 0:
