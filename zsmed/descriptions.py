@@ -71,17 +71,21 @@ def _parse(data: Any, source: Path) -> list[ClassDescription]:
     return out
 
 
-def load_description_file(path: str | Path) -> list[ClassDescription]:
+def read_yaml(path: str | Path, what: str) -> Any:
+    """A user-editable YAML file; ``what`` names it in the one-line error ("descriptions" ...)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise InputFileError(f"cannot read descriptions ({exc.strerror or exc})", path=path) from exc
+        raise InputFileError(f"cannot read {what} ({exc.strerror or exc})", path=path) from exc
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML ({str(exc).splitlines()[0]})", path=path) from exc
-    return _parse(data, path)
+
+
+def load_description_file(path: str | Path) -> list[ClassDescription]:
+    return _parse(read_yaml(path, "descriptions"), Path(path))
 
 
 def load_descriptions(paths: Iterable[str | Path] | None = None) -> list[ClassDescription]:

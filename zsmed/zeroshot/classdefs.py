@@ -22,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from zsmed.descriptions import ClassDescription, _parse
-from zsmed.errors import ConfigError, InputFileError
+from zsmed.descriptions import ClassDescription, _parse, read_yaml
+from zsmed.errors import ConfigError
 
 SEMANTIC_MODES = ("text", "attributes", "both")
 
@@ -147,16 +146,7 @@ def _parse_definitions(data: Any, source: Path | None) -> ClassDefinitions:
 
 
 def load_class_definitions(path: str | Path) -> ClassDefinitions:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputFileError(f"cannot read class definitions ({exc.strerror or exc})", path=path) from exc
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML ({str(exc).splitlines()[0]})", path=path) from exc
-    return _parse_definitions(data, path)
+    return _parse_definitions(read_yaml(path, "class definitions"), Path(path))
 
 
 def class_definitions_from_dict(data: dict[str, Any]) -> ClassDefinitions:
