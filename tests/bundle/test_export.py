@@ -58,6 +58,13 @@ def test_bundle_is_verified_small_fp32_and_signed(exported: dict[str, Path]) -> 
     assert len(bundle.files[fmt.ONNX]) < 1_000_000
     assert b'element_type="f16"' not in bundle.files[fmt.IR_XML]
     assert len(bundle.files[fmt.IR_BIN]) > 4 * 3_000_000
+    # EfficientNet-Lite's asymmetric TF-'same' pads are folded into the convolutions
+    import onnx
+
+    graph = onnx.load_from_string(bundle.files[fmt.ONNX]).graph
+    assert not [node for node in graph.node if node.op_type == "Pad"]
+    assert any(list(attr.ints) == [0, 0, 1, 1] for node in graph.node if node.op_type == "Conv"
+               for attr in node.attribute if attr.name == "pads")
 
 
 def test_manifest_and_card_match_the_schema(exported: dict[str, Path]) -> None:

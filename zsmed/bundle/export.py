@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zsmed import __version__
+from zsmed.bundle.graph import optimise_onnx
 from zsmed.bundle.privacy import check_card, check_tensors
 from zsmed.classifier import Classifier
 from zsmed.errors import ExportError, ZsmedError
@@ -326,7 +327,7 @@ def export_job(
 
     # 3. ONNX and OpenVINO IR
     yield Progress(2, total, "ONNX export")
-    onnx_bytes = export_onnx(module, size, opset)
+    onnx_bytes = optimise_onnx(export_onnx(module, size, opset))
     check_tensors(_initializer_shapes(onnx_bytes), size)
     with tempfile.TemporaryDirectory(prefix="zsmed-export-") as tmp_name:
         tmp = Path(tmp_name)
