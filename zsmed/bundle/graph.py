@@ -42,8 +42,8 @@ def _constant_value(graph: onnx.GraphProto, name: str, opset: list[onnx.Operator
         nodes, "constant", [], [helper.make_tensor_value_info(name, onnx.TensorProto.UNDEFINED, None)],
         [init for init in graph.initializer if init.name in used],
     )
-    value = ReferenceEvaluator(helper.make_model(subgraph, opset_imports=opset)).run(None, {})[0]
-    return np.asarray(value)
+    values = ReferenceEvaluator(helper.make_model(subgraph, opset_imports=opset)).run(None, {})
+    return np.asarray(values[0])
 
 
 def _attribute(node: onnx.NodeProto, name: str) -> onnx.AttributeProto | None:

@@ -10,7 +10,7 @@ harmonic mean H, and conventional ZSL accuracy (unseen images, unseen classes on
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -170,6 +170,7 @@ class ZeroShotData:
     seen: list[str]
     unseen: list[str]
     definitions: ClassDefinitions
+    train_meta: list[dict[str, str]] = field(default_factory=list)  # metadata.csv row of each training image
 
 
 def prepare_zeroshot(
@@ -218,7 +219,8 @@ def prepare_zeroshot(
     class_index = {c: i for i, c in enumerate(problem.classes)}
     y_all = np.array([class_index[str(label)] for label in labels])
     return ZeroShotData(problem, features[train_rows], y_all[train_rows], groups[train_rows], sample_basis,
-                        features[test_rows], y_all[test_rows], seen, list(unseen), definitions)
+                        features[test_rows], y_all[test_rows], seen, list(unseen), definitions,
+                        [dict(items[i].meta) for i in train_rows])
 
 
 def evaluate_zeroshot(
