@@ -179,3 +179,49 @@ def test_feature_whitening_is_fitted_on_training_images() -> None:
     u /= np.linalg.norm(u, axis=1, keepdims=True)
     w = (u - norm.centre_) @ norm.proj_
     np.testing.assert_allclose(np.cov(w.T), np.eye(6), atol=1e-8)
+
+
+def test_instance_prototypes_recover_a_linear_attribute_map() -> None:
+    """Images whose features are a linear function of their own 0/1 annotations: a class never seen,
+    with attribute row t (the mean of its images' annotations), gets the prototype z0 + t W."""
+    from zsmed.zeroshot.core import instance_prototypes
+
+    rng = np.random.default_rng(0)
+    k, d, n = 6, 20, 600
+    w_true = rng.normal(size=(k, d))
+    attributes = (rng.random((n, k)) < 0.3).astype(float)
+    y = rng.integers(0, 3, size=n)
+    z = 0.5 + attributes @ w_true + 0.01 * rng.normal(size=(n, d))
+    target = np.array([[1.0, 1.0, 0.0, 0.0, 1.0, 0.5]])
+    protos, owner = instance_prototypes(z, y, attributes, target, lambdas=(1e-3, 1.0))
+    assert owner.tolist() == [0, 0]
+    np.testing.assert_allclose(protos[0], 0.5 + target[0] @ w_true, atol=0.05)
+    # a stronger ridge shrinks the prototype towards the seen images' centre
+    centre = z.mean(axis=0)
+    assert np.linalg.norm(protos[1] - centre) < np.linalg.norm(protos[0] - centre)
+
+
+def test_image_attribute_section_reads_metadata_rows() -> None:
+    from zsmed.zeroshot.classdefs import class_definitions_from_dict
+
+    data = {
+        "attribute_names": ["veil", "network_atypical"],
+        "image_attributes": {"veil": {"column": "blue_whitish_veil", "values": ["present"]},
+                             "network_atypical": {"column": "pigment_network", "values": ["Atypical"]}},
+        "classes": {"MEL": {"description": "melanoma", "attributes": {"veil": 0.5, "network_atypical": 0.6}}},
+    }
+    definitions = class_definitions_from_dict(data)
+    matrix, annotated = definitions.image_attribute_matrix([
+        {"blue_whitish_veil": "present", "pigment_network": "atypical"},
+        {"blue_whitish_veil": "absent", "pigment_network": "typical"},
+        {"blue_whitish_veil": "", "pigment_network": "atypical"},  # not annotated
+    ])
+    assert matrix.tolist() == [[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]]
+    assert annotated.tolist() == [True, True, False]
+    for broken, message in (
+        ({"veil": {"column": "blue_whitish_veil", "values": ["present"]}}, "missing: network_atypical"),
+        ({**data["image_attributes"], "streaks": {"column": "s", "values": ["x"]}}, "unknown attribute"),
+        ({**data["image_attributes"], "veil": {"column": "blue_whitish_veil"}}, "non-empty list"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            class_definitions_from_dict({**data, "image_attributes": broken})

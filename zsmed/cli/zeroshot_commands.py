@@ -37,6 +37,9 @@ def _eval_zeroshot(args: argparse.Namespace) -> int:
     )
     _write_json(report, args.json)
     for name, result in report["methods"].items():
+        if "skipped" in result:
+            print(f"{name:22s} skipped: {result['skipped']}", file=sys.stderr)
+            continue
         cal, uncal = result["calibrated"], result["uncalibrated"]
         print(f"{name:22s} H={cal['H'] * 100:5.1f} (seen {cal['seen_acc'] * 100:5.1f}, unseen "
               f"{cal['unseen_acc'] * 100:5.1f}, ZSL {cal['zsl_acc'] * 100:5.1f})  "

@@ -30,7 +30,7 @@ def build_zeroshot(
     from zsmed.data.folders import load_class_folders
     from zsmed.encoders import create_image_encoder
     from zsmed.zeroshot.classdefs import load_class_definitions
-    from zsmed.zeroshot.evaluate import METHODS, _encode, build_problem, select_setting
+    from zsmed.zeroshot.evaluate import METHODS, _encode, build_problem, image_attributes_for, select_setting
     from zsmed.zeroshot.heads import ZeroShotCosineHead
 
     definitions = load_class_definitions(class_file)
@@ -50,10 +50,12 @@ def build_zeroshot(
     problem, basis = build_problem(definitions, seen, unseen, semantics, labels, fine, text_encoder)
     y = np.array([problem.classes.index(label) for label in labels])
     groups = np.array([f"{item.label}/{item.group}" for item in items])
+    attributes = image_attributes_for(definitions, [dict(item.meta) for item in items], labels, semantics)
     yield Progress(0, 2, "calibrating on pseudo-unseen seen classes")
-    setting, make, calibration, _ = select_setting(METHODS["fsigenz"], features, y, groups, problem, basis, seed)
+    setting, make, calibration, _ = select_setting(METHODS["fsigenz"], features, y, groups, problem, basis, seed,
+                                                   attributes)
     yield Progress(1, 2, "fitting FSIGenZ")
-    model = make().fit(features, y, problem, basis)
+    model = make().fit(features, y, problem, basis, attributes)
     assert isinstance(model, FSIGenZ)
     model.calibration = calibration.gamma
     arrays = model.head_arrays()
@@ -70,6 +72,7 @@ def build_zeroshot(
         support_counts={c: int(np.sum(y == i)) for i, c in enumerate(problem.classes)},
         metrics={"calibration": calibration.to_dict(), "setting": setting},
         extra={"seen": seen, "unseen": unseen, "semantics": semantics, "basis": problem.basis_names,
+               "image_attribute_basis": None if attributes is None else len(attributes),
                "class_file": str(class_file)},
     )
     yield Progress(2, 2, "done")

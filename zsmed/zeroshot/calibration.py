@@ -75,6 +75,10 @@ def group_split(groups: np.ndarray, fraction: float, seed: int, strata: np.ndarr
     return ~test, test
 
 
+def _rows(values: np.ndarray | None, mask: np.ndarray) -> np.ndarray | None:
+    return None if values is None else values[mask]
+
+
 def _gamma_candidates(score_sets: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
     """Scale-free grid: quantiles of the margin (best seen - best unseen score) over validation images."""
     gaps = []
@@ -106,6 +110,7 @@ def choose_gamma(
     val_fraction: float = 0.25,
     seed: int = 0,
     seen_keep: float = 0.9,
+    attributes: np.ndarray | None = None,
 ) -> CalibrationResult:
     """The calibration constant from seen training images only (see module docstring)."""
     seen_idx = problem.seen_idx
@@ -115,7 +120,7 @@ def choose_gamma(
         basis = np.array([lookup[int(c)] for c in y])
     fit_mask, val_mask = group_split(groups, val_fraction, seed, strata=y)
     if len(seen_idx) < 3:
-        model = make().fit(x[fit_mask], y[fit_mask], problem, basis[fit_mask])
+        model = make().fit(x[fit_mask], y[fit_mask], problem, basis[fit_mask], _rows(attributes, fit_mask))
         scores = model.scores(x[val_mask])
         gaps = scores[:, problem.seen].max(axis=1) - scores[:, ~problem.seen].max(axis=1)
         gamma = float(np.quantile(gaps, 1.0 - seen_keep)) if len(gaps) else 0.0
@@ -123,16 +128,18 @@ def choose_gamma(
     folds: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     names = []
     for h in seen_idx:
-        keep_basis = problem.basis_parent != h
+        train = fit_mask & (y != h)
+        # basis rows of the hidden class go, and so do rows whose images all fell in validation
+        keep_basis = (problem.basis_parent != h) & (np.bincount(basis[train], minlength=len(problem.basis_parent)) > 0)
         new_index = -np.ones(len(keep_basis), dtype=int)
         new_index[keep_basis] = np.arange(int(keep_basis.sum()))
         seen_h = problem.seen.copy()
         seen_h[h] = False
         sub = ZeroShotProblem(problem.classes, seen_h, problem.semantics,
                               problem.basis_semantics[keep_basis], problem.basis_parent[keep_basis],
-                              [n for n, k in zip(problem.basis_names, keep_basis, strict=True) if k])
-        train = fit_mask & (y != h)
-        model = make().fit(x[train], y[train], sub, new_index[basis[train]])
+                              [n for n, k in zip(problem.basis_names, keep_basis, strict=True) if k],
+                              problem.attribute_table)
+        model = make().fit(x[train], y[train], sub, new_index[basis[train]], _rows(attributes, train))
         evaluate = (val_mask & (y != h)) | (y == h)
         folds.append((model.scores(x[evaluate]), y[evaluate], seen_h))
         names.append(problem.classes[h])

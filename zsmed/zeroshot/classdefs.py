@@ -9,14 +9,20 @@ optional fields this module reads:
       NEV: {name: ..., description: ..., attributes: {...}}
       clark nevus: {parent: NEV, description: ..., attributes: {...}}   # a finer basis class
 
+    image_attributes:                                 # optional: per-image annotations in metadata.csv
+      pigment_network_atypical: {column: pigment_network, values: [atypical]}
+
 Finer classes (``parent:``) are never predicted; they only enlarge the seen basis that unseen
 prototypes are synthesised from (a data set with 3 seen groups gives a 3-vector basis, its
 ~13 seen diagnoses a far richer one). An attribute a class does not list counts as 0 (absent).
+``image_attributes`` says how to read each attribute off a training image's own ``metadata.csv``
+row (1 when the column holds one of the values): the finest seen basis there is, one row per
+annotated seen image (Derm7pt labels the 7-point criteria of every case).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,12 +54,37 @@ class ClassDefinition:
         return f"{self.name}. {self.description}" if self.description else self.name
 
 
+@dataclass(frozen=True)
+class ImageAttribute:
+    """How one attribute is read from an image's metadata row: ``column`` holds one of ``values``."""
+
+    name: str
+    column: str
+    values: frozenset[str]
+
+
 @dataclass
 class ClassDefinitions:
     classes: list[ClassDefinition]
     attribute_names: list[str]
     basis_column: str | None = None
     source: Path | None = None
+    image_attributes: list[ImageAttribute] = field(default_factory=list)
+
+    def image_attribute_matrix(self, metas: Sequence[Mapping[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+        """(n, k) 0/1 attributes read from each image's metadata row (columns in ``attribute_names``
+        order) and a bool mask of the rows that carry every needed column; unannotated rows are 0."""
+        if not self.image_attributes:
+            raise ConfigError("the class-definition file has no 'image_attributes' section", path=self.source)
+        by_name = {spec.name: spec for spec in self.image_attributes}
+        columns = sorted({spec.column for spec in self.image_attributes})
+        matrix = np.zeros((len(metas), len(self.attribute_names)))
+        annotated = np.array([all(str(meta.get(col) or "").strip() for col in columns) for meta in metas], dtype=bool)
+        for j, name in enumerate(self.attribute_names):
+            spec = by_name[name]
+            matrix[:, j] = [float(str(meta.get(spec.column) or "").strip().lower() in spec.values) for meta in metas]
+        matrix[~annotated] = 0.0
+        return matrix, annotated
 
     # -- lookup ---------------------------------------------------------------------------------
     def find(self, label: str) -> ClassDefinition | None:
@@ -142,7 +173,34 @@ def _parse_definitions(data: Any, source: Path | None) -> ClassDefinitions:
         if d.parent is not None and not any(p.key == d.parent for p in definitions):
             raise ConfigError(f"class '{d.key}': parent '{d.parent}' is not defined", path=source)
     basis_column = data.get("basis_column")
-    return ClassDefinitions(definitions, names, str(basis_column) if basis_column else None, source)
+    image_attributes = _parse_image_attributes(data.get("image_attributes"), names, source)
+    return ClassDefinitions(definitions, names, str(basis_column) if basis_column else None, source,
+                            image_attributes)
+
+
+def _parse_image_attributes(raw: Any, names: Sequence[str], source: Path | None) -> list[ImageAttribute]:
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        raise ConfigError("'image_attributes' must map attribute names to {column, values}", path=source)
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        raise ConfigError(f"image_attributes: unknown attribute name(s) {', '.join(unknown)} (not in attribute_names)",
+                          path=source)
+    missing = [name for name in names if name not in raw]
+    if missing:
+        raise ConfigError(f"image_attributes must say how to read every attribute; missing: {', '.join(missing)}",
+                          path=source)
+    out = []
+    for name in names:
+        spec = raw[name]
+        values = spec.get("values") if isinstance(spec, dict) else None
+        if (not isinstance(spec, dict) or not isinstance(spec.get("column"), str) or not isinstance(values, list)
+                or not values):
+            raise ConfigError(f"image_attributes: '{name}' needs a 'column' and a non-empty list of 'values'",
+                              path=source)
+        out.append(ImageAttribute(name, spec["column"], frozenset(str(v).strip().lower() for v in values)))
+    return out
 
 
 def load_class_definitions(path: str | Path) -> ClassDefinitions:

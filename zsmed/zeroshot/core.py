@@ -37,6 +37,9 @@ class ZeroShotProblem:
     basis_semantics: np.ndarray | None = None
     basis_parent: np.ndarray | None = None
     basis_names: list[str] = field(default_factory=list)
+    # Raw (unnormalised) class attribute vectors (C, k), when the classes have attributes: what the
+    # per-image synthesis maps, since a class's row is the mean of its images' 0/1 annotations.
+    attribute_table: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.seen = np.asarray(self.seen, dtype=bool)
@@ -253,6 +256,40 @@ def synthesise_prototypes(
         for lam in lambdas:
             alpha = solve(basis_semantics, target, float(lam))
             protos.append(alpha @ basis_means)
+            owner.append(t)
+    return np.asarray(protos), np.asarray(owner, dtype=int)
+
+
+def instance_prototypes(
+    z: np.ndarray,
+    y: np.ndarray,
+    attributes: np.ndarray,
+    targets: np.ndarray,
+    lambdas: Sequence[float] = (1.0, 10.0, 100.0),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Prototype synthesis over the finest seen basis: every annotated seen image.
+
+    FSIGenZ writes an unseen class's semantics as a ridge combination of the seen basis' semantics
+    and takes the same combination of their visual means. With one basis row per image (its own
+    0/1 annotation ``attributes``, (n, k)) the combination over n images is, in primal form, a
+    ridge regression from attributes to features, z ~ z0 + (a - a0) W, and the prototype of a class
+    with raw attribute row ``t`` (the mean of its images' annotations) is z0 + (t - a0) W. Images
+    are weighted so that every seen class counts the same; one prototype per lambda.
+    Returns (prototypes, target index).
+    """
+    counts = np.bincount(y)
+    weights = (1.0 / counts[y]) / len(np.unique(y))
+    a0 = weights @ attributes
+    z0 = weights @ z
+    ac, zc = attributes - a0, z - z0
+    gram = ac.T @ (weights[:, None] * ac)
+    cross = ac.T @ (weights[:, None] * zc)
+    scale = float(np.trace(gram)) / max(gram.shape[0], 1)  # lambda relative to the attributes' variance
+    protos, owner = [], []
+    for lam in lambdas:
+        w = np.linalg.solve(gram + lam * 1e-2 * max(scale, 1e-12) * np.eye(len(gram)), cross)
+        for t, target in enumerate(targets):
+            protos.append(z0 + (target - a0) @ w)
             owner.append(t)
     return np.asarray(protos), np.asarray(owner, dtype=int)
 

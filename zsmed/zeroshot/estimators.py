@@ -26,6 +26,7 @@ from zsmed.zeroshot.core import (
     class_means,
     cosine_matrix,
     dpsr_train,
+    instance_prototypes,
     l2n,
     synthesise_prototypes,
 )
@@ -43,13 +44,30 @@ def default_basis(y: np.ndarray, problem: ZeroShotProblem) -> np.ndarray:
         raise DatasetError(f"training label {exc} is not a seen class") from None
 
 
+def _require_instance_inputs(problem: ZeroShotProblem, attributes: np.ndarray | None, n: int) -> np.ndarray:
+    """The problem's raw class attribute table, after checking the per-image annotations fit it."""
+    if attributes is None:
+        raise DatasetError("this setting needs per-image attribute annotations ('image_attributes' in the "
+                           "class-definition file and the columns in metadata.csv)")
+    if problem.attribute_table is None:
+        raise DatasetError("this setting needs attribute semantics for every class")
+    if attributes.shape != (n, problem.attribute_table.shape[1]):
+        raise DatasetError(f"image attributes have shape {attributes.shape}, expected ({n}, "
+                           f"{problem.attribute_table.shape[1]})")
+    return problem.attribute_table
+
+
 class ZeroShotEstimator:
     calibration: float = 0.0
     name: str = ""
     whiten: int = 0
 
+    # True when fit() cannot work without per-image attribute annotations
+    needs_image_attributes: bool = False
+
     def fit(self, x: np.ndarray, y: np.ndarray, problem: ZeroShotProblem,
-            basis: np.ndarray | None = None) -> ZeroShotEstimator:
+            basis: np.ndarray | None = None, attributes: np.ndarray | None = None) -> ZeroShotEstimator:
+        """``attributes``: (n, k) raw 0/1 annotations of each training image, where the data have them."""
         raise NotImplementedError
 
     def scores(self, x: np.ndarray) -> np.ndarray:
@@ -86,7 +104,11 @@ class FSIGenZConfig:
     threshold: float | None = None
     lambdas: tuple[float, ...] = (0.1, 1.0, 10.0)
     sparse: bool = False
-    synthesis: str = "bilinear"  # "bilinear": discriminative map; "ridge": combination of seen means
+    # "bilinear": discriminative map; "ridge": combination over the finest seen basis given to fit():
+    # the annotated seen images themselves when per-image attributes are passed, else the seen
+    # (fine) classes' means
+    synthesis: str = "bilinear"
+    instance_lambdas: tuple[float, ...] = (1.0, 10.0, 100.0)
     init: str = "bilinear"  # DPSR start: "bilinear" weights for all classes, or "means" (seen means, prototypes)
     dpsr: DPSRConfig = field(default_factory=DPSRConfig)
 
@@ -101,7 +123,7 @@ class FSIGenZ(ZeroShotEstimator):
         self.whiten = self.config.whiten
 
     def fit(self, x: np.ndarray, y: np.ndarray, problem: ZeroShotProblem,
-            basis: np.ndarray | None = None) -> FSIGenZ:
+            basis: np.ndarray | None = None, attributes: np.ndarray | None = None) -> FSIGenZ:
         cfg = self.config
         z, b = self._setup(x, y, problem, basis)
         assert problem.basis_semantics is not None
@@ -114,8 +136,16 @@ class FSIGenZ(ZeroShotEstimator):
         refined_basis = scoring.transform(self.basis_semantics_)
         unseen = problem.unseen_idx
         n_classes = len(problem.classes)
-        bilinear = [bilinear_class_weights(z, b, refined_basis, refined_all, lam) for lam in cfg.lambdas]
-        if len(unseen) and cfg.synthesis == "bilinear":
+        bilinear = ([bilinear_class_weights(z, b, refined_basis, refined_all, lam) for lam in cfg.lambdas]
+                    if cfg.synthesis == "bilinear" or cfg.init == "bilinear" else [])
+        if len(unseen) and cfg.synthesis == "ridge" and attributes is not None:
+            # the finest seen basis there is: every annotated seen image
+            table = _require_instance_inputs(problem, attributes, len(x))
+            protos, owner = instance_prototypes(z, np.asarray(y, dtype=int), np.asarray(attributes, dtype=np.float64),
+                                                table[unseen], cfg.instance_lambdas)
+            protos = l2n(protos)
+            proto_labels = unseen[owner]
+        elif len(unseen) and cfg.synthesis == "bilinear":
             protos = l2n(np.concatenate([w[unseen] for w in bilinear]))
             proto_labels = np.tile(unseen, len(bilinear))
         elif len(unseen):
@@ -154,13 +184,29 @@ class DeViSE(ZeroShotEstimator):
 
     name = "devise"
 
-    def __init__(self, lam: float = 1.0, whiten: int = 0) -> None:
-        self.lam, self.whiten = lam, whiten
+    def __init__(self, lam: float = 1.0, whiten: int = 0, targets: str = "classes") -> None:
+        self.lam, self.whiten, self.target_kind = lam, whiten, targets
+
+    @property
+    def needs_image_attributes(self) -> bool:  # type: ignore[override]
+        return self.target_kind == "images"
 
     def fit(self, x: np.ndarray, y: np.ndarray, problem: ZeroShotProblem,
-            basis: np.ndarray | None = None) -> DeViSE:
+            basis: np.ndarray | None = None, attributes: np.ndarray | None = None) -> DeViSE:
         z, b = self._setup(x, y, problem, basis)
         assert problem.basis_semantics is not None
+        if self.target_kind == "images":
+            # Regress each image's own annotation (attribute prediction), centred on the seen
+            # classes' mean row; a class scores by the cosine to its centred attribute row.
+            table = _require_instance_inputs(problem, attributes, len(x))
+            centre = table[problem.seen_idx].mean(axis=0)
+            targets = np.asarray(attributes, dtype=np.float64) - centre
+            y_int = np.asarray(y, dtype=int)
+            weights = (1.0 / np.bincount(y_int)[y_int])[:, None]  # each seen class weighs the same
+            gram = z.T @ (weights * z) + self.lam * np.eye(z.shape[1]) / len(z)
+            self.map_ = np.linalg.solve(gram, z.T @ (weights * targets))
+            self.targets_ = l2n(table - centre)
+            return self
         targets = self.basis_semantics_[b]
         counts = np.bincount(b, minlength=len(problem.basis_semantics)).astype(np.float64)
         weights = (1.0 / counts[b])[:, None]  # each basis class weighs the same
@@ -183,7 +229,7 @@ class ESZSL(ZeroShotEstimator):
         self.gamma, self.lam, self.whiten = gamma, lam, whiten
 
     def fit(self, x: np.ndarray, y: np.ndarray, problem: ZeroShotProblem,
-            basis: np.ndarray | None = None) -> ESZSL:
+            basis: np.ndarray | None = None, attributes: np.ndarray | None = None) -> ESZSL:
         z, b = self._setup(x, y, problem, basis)
         assert problem.basis_semantics is not None
         s = self.basis_semantics_.T  # (k, B)

@@ -17,11 +17,14 @@ from typing import Any
 import numpy as np
 
 from zsmed.errors import ConfigError, DatasetError
+from zsmed.log import get_logger
 from zsmed.progress import Job, Progress
 from zsmed.zeroshot.calibration import CalibrationResult, choose_gamma, group_split, gzsl_scores
 from zsmed.zeroshot.classdefs import ClassDefinitions, load_class_definitions, semantic_matrix
 from zsmed.zeroshot.core import DPSRConfig, ZeroShotProblem
 from zsmed.zeroshot.estimators import ESZSL, DeViSE, FSIGenZ, ZeroShotEstimator
+
+log = get_logger(__name__)
 
 MIN_BASIS_IMAGES = 3  # a finer seen label with fewer training images is folded into its class
 
@@ -64,6 +67,10 @@ METHODS: dict[str, list[tuple[str, Callable[[], ZeroShotEstimator]]]] = {
     "prototypes": _grid(lambda whiten: FSIGenZ(whiten=whiten, msas=False, synthesis="ridge", init="means",
                                                dpsr=DPSRConfig(epochs=0)), whiten=WHITEN_GRID),
     "devise": _grid(DeViSE, whiten=WHITEN_GRID, lam=(1.0, 100.0)),
+    # the same linear semantic embedding trained on each image's own annotation (attribute
+    # prediction): the baseline that uses exactly the information FSIGenZ's per-image basis uses
+    "devise_image_attributes": _grid(lambda whiten, lam: DeViSE(lam=lam, whiten=whiten, targets="images"),
+                                     whiten=WHITEN_GRID, lam=(1.0, 100.0)),
     "eszsl": _grid(ESZSL, whiten=WHITEN_GRID, lam=(0.1, 1.0, 10.0)),
 }
 
@@ -129,6 +136,8 @@ def build_problem(
         sample_basis[i] = row_of[(c, key)]
     names = [*classes, *(name for name, _ in basis_rows)]
     matrix = semantic_matrix(definitions, names, mode, text_encoder)
+    table = (np.stack([definitions.attribute_vector(label) for label in classes])
+             if mode in ("attributes", "both") else None)
     problem = ZeroShotProblem(
         classes=classes,
         seen=np.array([i < len(seen) for i in range(len(classes))]),
@@ -136,8 +145,25 @@ def build_problem(
         basis_semantics=matrix[len(classes):],
         basis_parent=np.array([c for _, c in basis_rows], dtype=int),
         basis_names=[name for name, _ in basis_rows],
+        attribute_table=table,
     )
     return problem, sample_basis
+
+
+def image_attributes_for(definitions: ClassDefinitions, metas: Sequence[dict[str, str]], labels: Sequence[str],
+                         mode: str) -> np.ndarray | None:
+    """Raw per-image annotations of the training images (``image_attributes`` of the class file read
+    off their metadata rows); an unannotated image takes its class's row. None when the file has no
+    such section, the semantics use no attributes, or no image is annotated."""
+    if mode not in ("attributes", "both") or not definitions.image_attributes or not len(metas):
+        return None
+    matrix, annotated = definitions.image_attribute_matrix(metas)
+    if not annotated.any():
+        log.info("no training image carries the image_attributes columns; per-image basis not used")
+        return None
+    for i in np.flatnonzero(~annotated):
+        matrix[i] = definitions.attribute_vector(labels[int(i)])
+    return matrix
 
 
 def _encode(paths: Sequence[Path], encoder_name: str) -> Job[tuple[np.ndarray, list[int]]]:
@@ -171,6 +197,7 @@ class ZeroShotData:
     unseen: list[str]
     definitions: ClassDefinitions
     train_meta: list[dict[str, str]] = field(default_factory=list)  # metadata.csv row of each training image
+    a_train: np.ndarray | None = None  # (n_train, k) raw per-image attribute annotations, where the data have them
 
 
 def prepare_zeroshot(
@@ -218,9 +245,10 @@ def prepare_zeroshot(
                                           [str(s) for s in labels[train_rows]], fine, text_encoder)
     class_index = {c: i for i, c in enumerate(problem.classes)}
     y_all = np.array([class_index[str(label)] for label in labels])
+    train_meta = [dict(items[i].meta) for i in train_rows]
+    a_train = image_attributes_for(definitions, train_meta, [str(s) for s in labels[train_rows]], semantics)
     return ZeroShotData(problem, features[train_rows], y_all[train_rows], groups[train_rows], sample_basis,
-                        features[test_rows], y_all[test_rows], seen, list(unseen), definitions,
-                        [dict(items[i].meta) for i in train_rows])
+                        features[test_rows], y_all[test_rows], seen, list(unseen), definitions, train_meta, a_train)
 
 
 def evaluate_zeroshot(
@@ -264,21 +292,31 @@ def evaluate_zeroshot(
         "n_test_seen": int(np.sum(problem.seen[data.y_test])),
         "n_test_unseen": int(np.sum(~problem.seen[data.y_test])),
         "basis": problem.basis_names,
+        "image_attribute_basis": None if data.a_train is None else len(data.a_train),
         "chance_H": 100.0 / len(problem.classes),
         "methods": results,
     }
 
 
+def usable_candidates(candidates: list[tuple[str, Callable[[], ZeroShotEstimator]]], has_image_attributes: bool
+                      ) -> list[tuple[str, Callable[[], ZeroShotEstimator]]]:
+    """The candidates the data can feed: settings that need per-image annotations only when there are some."""
+    return [(label, make) for label, make in candidates if has_image_attributes or not make().needs_image_attributes]
+
+
 def select_setting(
     candidates: list[tuple[str, Callable[[], ZeroShotEstimator]]], x: np.ndarray, y: np.ndarray, groups: np.ndarray,
-    problem: ZeroShotProblem, basis: np.ndarray, seed: int = 0,
+    problem: ZeroShotProblem, basis: np.ndarray, seed: int = 0, attributes: np.ndarray | None = None,
 ) -> tuple[str, Callable[[], ZeroShotEstimator], CalibrationResult, dict[str, float | None]]:
     """The candidate with the best mean H over the pseudo-unseen folds of the seen training images,
     with its calibration constant (the first candidate when no fold is possible)."""
+    candidates = usable_candidates(candidates, attributes is not None)
+    if not candidates:
+        raise ConfigError("this method needs per-image attribute annotations, which these data do not have")
     best: tuple[float, int, CalibrationResult] | None = None
     tried: dict[str, float | None] = {}
     for i, (label, make) in enumerate(candidates):
-        calibration = choose_gamma(make, x, y, groups, problem, basis, seed=seed)
+        calibration = choose_gamma(make, x, y, groups, problem, basis, seed=seed, attributes=attributes)
         tried[label] = calibration.val_h
         if calibration.val_h is None:  # no pseudo-unseen fold possible: keep the default setting
             best = (0.0, i, calibration)
@@ -295,9 +333,11 @@ def run_method(candidates: list[tuple[str, Callable[[], ZeroShotEstimator]]], da
     """Pick a method's setting and calibration constant on seen training images (pseudo-unseen
     folds), refit on all seen training images, score the test images once."""
     problem = data.problem
+    if not usable_candidates(candidates, data.a_train is not None):
+        return {"skipped": "needs per-image attribute annotations ('image_attributes' in the class file)"}
     label, make, calibration, tried = select_setting(candidates, data.x_train, data.y_train, data.g_train, problem,
-                                                     data.basis_train, seed)
-    model = make().fit(data.x_train, data.y_train, problem, data.basis_train)
+                                                     data.basis_train, seed, data.a_train)
+    model = make().fit(data.x_train, data.y_train, problem, data.basis_train, data.a_train)
     scores = model.scores(data.x_test)
     return {
         "setting": label,
