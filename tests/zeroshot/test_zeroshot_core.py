@@ -113,13 +113,18 @@ def test_estimators_beat_chance_on_unseen_synthetic_classes(make: type) -> None:
     assert result.zsl is not None and result.zsl > 0.7
 
 
-def test_fsigenz_head_matches_estimator() -> None:
+@pytest.mark.parametrize("cosine", [True, False])
+def test_fsigenz_head_matches_estimator(cosine: bool) -> None:
     import torch
 
+    from zsmed.zeroshot.core import DPSRConfig
     from zsmed.zeroshot.heads import ZeroShotCosineHead
 
     problem, xtr, ytr, xte, _ = _synthetic_problem(1)
-    model = FSIGenZ(whiten=8).fit(xtr, ytr, problem)
+    model = FSIGenZ(whiten=8, dpsr=DPSRConfig(cosine=cosine)).fit(xtr, ytr, problem)
+    # the plain-dot classifier keeps weight lengths: its exported rows are not unit vectors
+    norms = np.linalg.norm(model.head_arrays()["weight"], axis=1)
+    assert np.allclose(norms, 1.0) == cosine
     model.calibration = 0.7
     arrays = model.head_arrays()
     head = ZeroShotCosineHead.from_arrays(arrays["mean"], arrays["weight"], arrays["bias"], model.config.dpsr.scale,

@@ -326,6 +326,9 @@ class DPSRConfig:
     lr: float = 1e-2
     weight_decay: float = 0.0
     seed: int = 0
+    # False: logits = scale * z.w, the class weights keep their norms (as ESZSL's do): a class's
+    # weight length then says how far along its direction its images lie
+    cosine: bool = True
 
 
 def similarity_gap(weights: torch.Tensor, semantic_sim: torch.Tensor) -> torch.Tensor:
@@ -381,7 +384,8 @@ def _dpsr_train(
     bce = torch.nn.functional.binary_cross_entropy_with_logits
 
     def logits(inputs: torch.Tensor) -> torch.Tensor:
-        return config.scale * inputs @ torch.nn.functional.normalize(w, dim=1).T + b
+        weights = torch.nn.functional.normalize(w, dim=1) if config.cosine else w
+        return config.scale * inputs @ weights.T + b
 
     for _ in range(config.epochs):
         opt.zero_grad()

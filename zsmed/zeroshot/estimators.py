@@ -168,13 +168,17 @@ class FSIGenZ(ZeroShotEstimator):
                                               cosine_matrix(refined_all), init, cfg.dpsr)
         return self
 
+    def class_weights(self) -> np.ndarray:
+        """The DPSR class weights as the logits use them (unit rows for the cosine classifier)."""
+        return l2n(self.weight_) if self.config.dpsr.cosine else self.weight_
+
     def scores(self, x: np.ndarray) -> np.ndarray:
         z = self.norm_.transform(x)
-        return self.config.dpsr.scale * (z @ l2n(self.weight_).T) + self.bias_[None, :]
+        return self.config.dpsr.scale * (z @ self.class_weights().T) + self.bias_[None, :]
 
     def head_arrays(self) -> dict[str, np.ndarray]:
         """Tensors of the exported head; the calibration constant is folded into the bias."""
-        return {**self.norm_.arrays(), "weight": l2n(self.weight_),
+        return {**self.norm_.arrays(), "weight": self.class_weights(),
                 "bias": self.bias_ - self.calibration * self.seen_mask_}
 
 
