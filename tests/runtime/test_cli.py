@@ -26,7 +26,7 @@ def test_predict_folder_json_with_a_bad_file(reference_bundle: Path, tmp_path: P
     assert [Path(r["source"]).name for r in lines] == ["a.jpg", "broken.png", "b.png"]
     assert "error" in lines[1] and lines[1]["label"] is None
     assert all(set(r["probabilities"]) == {"nv", "mel", "bkl", "bcc"} for r in (lines[0], lines[2]))
-    assert "1 of 3 files could not be read" in captured.err
+    assert "1 of 3 inputs could not be read" in captured.err
 
 
 def test_predict_refuses_unsigned_where_required(reference_bundle: Path, tmp_path: Path, isolated_dirs: Path,
@@ -50,3 +50,32 @@ def test_bundle_info_and_verify(
     assert main(["bundle", "verify", str(reference_bundle), "--backend", "openvino"]) == 0
     assert "OK" in capsys.readouterr().out
     assert main(["predict", str(reference_bundle), str(reference_bundle.parent / "absent.png")]) == 2
+
+
+def test_predict_every_frame_of_a_multi_frame_dicom(reference_bundle: Path, tmp_path: Path, isolated_dirs: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A 10-frame MR image gives one result per frame (each frame decoded and predicted on its
+    own), ``--frames first`` only the first, and ``--series`` one entry over all frames."""
+    import numpy as np
+    import pydicom
+
+    from tests.conftest import dicom_test_file
+    from zsmed.runtime.predict import load_predictor
+
+    multi = dicom_test_file("emri_small.dcm")
+    single = dicom_test_file("CT_small.dcm")
+    assert int(pydicom.dcmread(multi, stop_before_pixels=True).NumberOfFrames) == 10
+    code = main(["predict", str(reference_bundle), str(multi), str(single), "--json", "--backend", "onnxruntime",
+                 "--series"])
+    assert code == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    per_frame = [r for r in lines if "series" not in r and r["source"] == str(multi)]
+    assert [r["frame"] for r in per_frame] == list(range(10))
+    assert next(r for r in lines if "series" not in r and r["source"] == str(single)).get("frame") is None
+    # frames differ, so their embeddings (OOD scores) differ: no frame is a copy of frame 0
+    assert len({r["ood_score"] for r in per_frame}) > 5
+    assert sum("series" in r for r in lines) == 2  # the MR series and the CT series
+    predictor = load_predictor(reference_bundle, backend="onnxruntime")
+    first = predictor.predict_files([multi], frames="first")
+    assert len(first) == 1 and first[0].frame is None
+    assert np.isclose(first[0].ood_score, per_frame[0]["ood_score"], atol=1e-3)

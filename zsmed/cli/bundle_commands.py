@@ -52,6 +52,8 @@ def register(groups: Any) -> None:
     predict.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
     predict.add_argument("--batch-size", type=int, default=8,
                          help="images per inference call (memory grows ~30 MB per image; default 8)")
+    predict.add_argument("--frames", choices=("all", "first"), default="all",
+                         help="multi-frame DICOM images: predict every frame (default) or the first only")
     predict.add_argument("--series", action="store_true",
                          help="also give one result per DICOM series (SeriesInstanceUID) or folder")
     predict.add_argument("--threads", type=int, default=None, help="inference threads (default: usable CPUs)")
@@ -114,6 +116,10 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _where(result: Any) -> str:
+    return result.source if result.frame is None else f"{result.source} [frame {result.frame + 1}]"
+
+
 def _predict(args: argparse.Namespace) -> int:
     from zsmed.runtime.predict import aggregate_series, expand_inputs, load_predictor
 
@@ -121,7 +127,7 @@ def _predict(args: argparse.Namespace) -> int:
     files = expand_inputs(args.inputs)
     predictor = load_predictor(args.bundle, backend=args.backend, require_signature=require, trusted_keys=keys,
                                threads=args.threads, n_images=len(files))
-    job = predictor.predict_files_job(files, args.batch_size)
+    job = predictor.predict_files_job(files, args.batch_size, args.frames)
     # A bar only for folders or many files, on a terminal; otherwise tqdm is not even imported
     # (it costs cold-start time on the hospital PC).
     if sys.stderr.isatty() and (len(files) > 1 or any(p.is_dir() for p in args.inputs)):
@@ -139,12 +145,12 @@ def _predict(args: argparse.Namespace) -> int:
         if args.json:
             out.write(json.dumps(result.to_dict()) + "\n")
         elif result.error:
-            out.write(f"{result.source}\terror: {result.error}\n")
+            out.write(f"{_where(result)}\terror: {result.error}\n")
         elif result.abstain:
-            out.write(f"{result.source}\tabstain (unlike the model's images, OOD score {result.ood_score})\n")
+            out.write(f"{_where(result)}\tabstain (unlike the model's images, OOD score {result.ood_score})\n")
         else:
             assert result.label is not None
-            out.write(f"{result.source}\t{result.label}\t{result.probabilities[result.label]:.3f}\n")
+            out.write(f"{_where(result)}\t{result.label}\t{result.probabilities[result.label]:.3f}\n")
     if args.series:
         for entry in aggregate_series(results, predictor.class_names):
             if args.json:
@@ -153,7 +159,7 @@ def _predict(args: argparse.Namespace) -> int:
                 label = entry.label or "abstain"
                 out.write(f"{entry.source}\t{label}\t({entry.series})\n")
     if failed:
-        print(f"zsmed: {failed} of {len(results)} files could not be read", file=sys.stderr)
+        print(f"zsmed: {failed} of {len(results)} inputs could not be read", file=sys.stderr)
     return 1 if failed and failed == len(results) else 0
 
 

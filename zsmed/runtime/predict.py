@@ -38,6 +38,7 @@ class Prediction:
     ood_score: float | None = None  # distance / threshold: above 1.0 means abstain
     error: str | None = None
     series: str | None = None
+    frame: int | None = None  # 0-based frame of a multi-frame DICOM image
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None or k in ("label", "abstain")}
@@ -99,35 +100,65 @@ class Predictor:
             out.extend(self._results(names[start : start + DEFAULT_BATCH], np.stack(chunk)))
         return out
 
-    def predict_files_job(self, paths: Sequence[Path], batch_size: int = DEFAULT_BATCH) -> Job[list[Prediction]]:
-        """Job (yields ``Progress``) predicting files in batches; unreadable files give error entries."""
+    def predict_files_job(self, paths: Sequence[Path], batch_size: int = DEFAULT_BATCH,
+                          frames: str = "all") -> Job[list[Prediction]]:
+        """Job (yields ``Progress``) predicting files in batches; unreadable files give error entries.
+
+        ``frames``: ``all`` predicts every frame of a multi-frame DICOM image (one result per frame,
+        with its ``frame`` index), ``first`` only its first frame."""
+        if frames not in FRAME_CHOICES:
+            raise ValueError(f"frames must be one of {', '.join(FRAME_CHOICES)}, not {frames!r}")
         batch_size = max(1, int(batch_size))
+        items = [(path, frame) for path in paths for frame in _frames_of(path, frames)]
         results: list[Prediction] = []
-        total = len(paths)
+        total = len(items)
         yield Progress(0, total, "")
         for start in range(0, total, batch_size):
-            chunk = paths[start : start + batch_size]
+            chunk = items[start : start + batch_size]
             ok_sources: list[str] = []
             ok_pixels: list[np.ndarray] = []
             slots: list[Prediction | None] = []
-            for path in chunk:
+            for path, frame in chunk:
                 try:
-                    ok_pixels.append(to_model_input(read_image(path), self.preprocess))
+                    ok_pixels.append(to_model_input(read_image(path, frame=frame or 0), self.preprocess))
                     ok_sources.append(str(path))
                     slots.append(None)
                 except ZsmedError as exc:
-                    slots.append(Prediction(source=str(path), error=exc.reason, abstain=True))
+                    slots.append(Prediction(source=str(path), error=exc.reason, abstain=True, frame=frame))
                 except (OSError, ValueError, MemoryError) as exc:  # anything a decoder lets through
-                    slots.append(Prediction(source=str(path), error=f"{exc.__class__.__name__}: {exc}"))
+                    slots.append(Prediction(source=str(path), error=f"{exc.__class__.__name__}: {exc}", frame=frame))
             predicted = iter(self._results(ok_sources, np.stack(ok_pixels)) if ok_pixels else [])
-            results.extend(slot if slot is not None else next(predicted) for slot in slots)
-            yield Progress(min(total, start + batch_size), total, Path(chunk[-1]).name)
+            for slot, (_, frame) in zip(slots, chunk, strict=True):
+                if slot is None:
+                    slot = next(predicted)
+                    slot.frame = frame
+                results.append(slot)
+            yield Progress(min(total, start + batch_size), total, Path(chunk[-1][0]).name)
         return results
 
-    def predict_files(self, paths: Sequence[str | Path], batch_size: int = DEFAULT_BATCH) -> list[Prediction]:
+    def predict_files(self, paths: Sequence[str | Path], batch_size: int = DEFAULT_BATCH,
+                      frames: str = "all") -> list[Prediction]:
         from zsmed.progress import run_job
 
-        return run_job(self.predict_files_job([Path(p) for p in paths], batch_size))
+        return run_job(self.predict_files_job([Path(p) for p in paths], batch_size, frames))
+
+
+FRAME_CHOICES = ("all", "first")
+
+
+def _frames_of(path: Path, frames: str) -> list[int | None]:
+    """Frame indices to predict for ``path``: [None] for a photo or a single-frame image (and for
+    a file whose header cannot be read: reading it later gives the error entry)."""
+    if frames == "first" or is_photo(path):
+        return [None]
+    try:
+        import pydicom
+
+        ds = pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=["NumberOfFrames"])
+        count = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    except Exception:  # not DICOM or an unreadable header: the pixel read reports it
+        return [None]
+    return list(range(count)) if count > 1 else [None]
 
 
 def load_predictor(
