@@ -103,7 +103,7 @@ def run_demo(out_dir: Path | None = None, say: Callable[[str], None] = print) ->
 
     predictor = load_predictor(export.path, backend="onnxruntime")
     correct = total = 0
-    for instance, prediction in zip(queries, predictor.predict_files([i.path for i in queries]), strict=True):
+    for instance, prediction in zip(queries, predictor.predict_files([i.path for i in queries], frames="first"), strict=True):
         truth = modality_of[instance.path]
         if prediction.error:
             say(f"   skipped {Path(instance.path).name}: {prediction.error}")
@@ -117,7 +117,7 @@ def run_demo(out_dir: Path | None = None, say: Callable[[str], None] = print) ->
     report.accuracy = correct / total if total else 0.0
     say(f"   accuracy {correct}/{total} = {report.accuracy:.1%}")
     others = [by_name[name][0].path for name in OUT_OF_DOMAIN if name in by_name]
-    for path, prediction in zip(others, predictor.predict_files(others), strict=True):
+    for path, prediction in zip(others, predictor.predict_files(others, frames="first"), strict=True):
         report.out_of_domain.append({"file": Path(path).name, "abstain": prediction.abstain,
                                      "ood_score": prediction.ood_score, "error": prediction.error})
         verdict = "abstains" if prediction.abstain else f"answers {prediction.label}"
