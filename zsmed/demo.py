@@ -103,7 +103,8 @@ def run_demo(out_dir: Path | None = None, say: Callable[[str], None] = print) ->
 
     predictor = load_predictor(export.path, backend="onnxruntime")
     correct = total = 0
-    for instance, prediction in zip(queries, predictor.predict_files([i.path for i in queries], frames="first"), strict=True):
+    predictions = predictor.predict_files([i.path for i in queries], frames="first")
+    for instance, prediction in zip(queries, predictions, strict=True):
         truth = modality_of[instance.path]
         if prediction.error:
             say(f"   skipped {Path(instance.path).name}: {prediction.error}")
