@@ -123,18 +123,41 @@ def evaluate_stitch(
         "stitching": rows,
     }
     if classes_file is not None:
+        metas = [dict(items[k].meta) for k in common]
         report["text_zeroshot"] = text_zeroshot(x_src[train], y[train], x_src[test], y[test], classes,
-                                                classes_file, list(unseen or []), methods)
+                                                classes_file, list(unseen or []), methods,
+                                                [m for m, t in zip(metas, train, strict=True) if t])
     yield Progress(total, total, "done")
     return report
+
+
+def image_report(meta: dict[str, str], definitions: Any) -> str | None:
+    """A training image's own text: its ``report`` column where metadata.csv has one, else a short
+    finding sentence written from its annotated attributes (``image_attributes`` of the class file),
+    else None."""
+    text = str(meta.get("report") or "").strip()
+    if text:
+        return text
+    if not definitions.image_attributes:
+        return None
+    matrix, annotated = definitions.image_attribute_matrix([meta])
+    if not annotated[0]:
+        return None
+    found = [name.replace("_", " ") for name, value in zip(definitions.attribute_names, matrix[0], strict=True)
+             if value >= 0.5]
+    return "Dermoscopy shows " + (", ".join(found) if found else "none of the annotated criteria") + "."
 
 
 def text_zeroshot(
     x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, classes: list[str],
     classes_file: str | Path, unseen: list[str], methods: Sequence[str],
+    train_metas: Sequence[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """Map image features into MiniLM space on (image, its class description) pairs of seen classes;
-    classify by the nearest description among all classes (GZSL) and among unseen only (ZSL)."""
+    """Map image features into MiniLM space on (seen image, text) anchor pairs; classify by the
+    nearest class description among all classes (GZSL) and among unseen only (ZSL).
+
+    The anchor text is each image's own report where the data give one (``image_report``: a report
+    column, or findings written from per-image annotations), else the description of its class."""
     from zsmed.encoders import create_text_encoder
     from zsmed.zeroshot.calibration import gzsl_scores
     from zsmed.zeroshot.classdefs import load_class_definitions
@@ -144,9 +167,12 @@ def text_zeroshot(
         raise DatasetError(f"unseen class(es) {', '.join(missing)} have no images in the data folder")
     definitions = load_class_definitions(classes_file)
     definitions.require(classes, "text")
-    text = create_text_encoder().encode([definitions.get(c).text for c in classes]).astype(np.float64)
+    encoder = create_text_encoder()
+    text = encoder.encode([definitions.get(c).text for c in classes]).astype(np.float64)
     seen_mask = np.array([c not in unseen for c in classes])
     keep = seen_mask[y_train]
+    reports = [image_report(m, definitions) for m in train_metas] if train_metas is not None else []
+    use_reports = len(reports) == len(y_train) and all(r is not None for r, k in zip(reports, keep, strict=True) if k)
     # Centre both spaces on the seen side (image features on the class-balanced mean of the seen
     # training images, descriptions on the mean of the seen descriptions), then normalise: raw
     # MiniLM embeddings of any two descriptions have cosine 0.3-0.8, and raw pooled image features
@@ -160,17 +186,30 @@ def text_zeroshot(
         xc = x - img_centre
         return np.asarray(xc / np.maximum(np.linalg.norm(xc, axis=1, keepdims=True), 1e-12))
 
-    rank = int(np.linalg.matrix_rank(text_c[seen_mask]))
+    if use_reports:
+        # Many distinct targets: each seen image's own report, centred on the reports' mean (reports
+        # and class descriptions are written differently; each is centred on its own seen side).
+        anchor_texts = [r for r, k in zip(reports, keep, strict=True) if k]
+        embedded = encoder.encode([str(r) for r in anchor_texts]).astype(np.float64)
+        targets = embedded - embedded.mean(axis=0)
+        targets /= np.maximum(np.linalg.norm(targets, axis=1, keepdims=True), 1e-12)
+        distinct = len(set(anchor_texts))
+    else:
+        targets = text_c[y_train[keep]]
+        distinct = int(seen_mask.sum())
+    rank = int(np.linalg.matrix_rank(targets))
     out: dict[str, Any] = {
-        "unseen": unseen, "anchors": int(keep.sum()), "distinct_anchor_targets": int(seen_mask.sum()),
-        "target_rank": rank, "methods": {},
-        "note": (f"the anchor targets are only {int(seen_mask.sum())} distinct description vectors (rank {rank} "
-                 "after centring): a map fitted on them sends every image into their span, and an unseen "
-                 "description has no component there beyond its projection on the seen ones"),
+        "unseen": unseen, "anchors": int(keep.sum()),
+        "anchor_targets": "per-image reports" if use_reports else "class descriptions",
+        "distinct_anchor_targets": distinct, "target_rank": rank, "methods": {},
     }
+    if not use_reports:
+        out["note"] = (f"the anchor targets are only {distinct} distinct description vectors (rank {rank} after "
+                       "centring): a map fitted on them sends every image into their span, and an unseen "
+                       "description has no component there beyond its projection on the seen ones")
     for method in methods:
         try:
-            aligner = create_aligner(method).fit(img(x_train[keep]), text_c[y_train[keep]])
+            aligner = create_aligner(method).fit(img(x_train[keep]), targets)
         except AlignmentError as exc:
             out["methods"][method] = {"error": str(exc)}
             continue
