@@ -112,6 +112,15 @@ def test_derm7pt_per_image_attributes_give_the_finest_basis(shared_data: Path, t
     # unseen MEL / BCC prototypes come from the seen images' own annotations: above the 1/2 chance
     # of telling the two unseen classes apart
     assert report["methods"]["prototypes"]["calibrated"]["zsl_acc"] > 0.5
+    # an ablation changes exactly one component of the setting FSIGenZ chose
+    code = main(["eval", "zeroshot", str(root), "--classes", str(DERM_FILE), "--unseen", "MEL,BCC",
+                 "--semantics", "attributes", "--seen-test-fraction", "0.3",
+                 "--methods", "fsigenz,fsigenz_no_dpsr_reg", "--json", str(out)])
+    assert code == 0
+    methods = json.loads(out.read_text())["methods"]
+    full, ablated = methods["fsigenz"]["config"], methods["fsigenz_no_dpsr_reg"]["config"]
+    assert full["dpsr"]["reg_weight"] > 0 and ablated["dpsr"]["reg_weight"] == 0
+    assert {**ablated, "dpsr": None} == {**full, "dpsr": None}
     # without the per-image annotations (text semantics) the attribute baseline is skipped, not faked
     code = main(["eval", "zeroshot", str(root), "--classes", str(DERM_FILE), "--unseen", "MEL,BCC",
                  "--semantics", "text", "--seen-test-fraction", "0.3", "--methods", "devise_image_attributes",

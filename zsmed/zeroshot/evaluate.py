@@ -10,7 +10,8 @@ harmonic mean H, and conventional ZSL accuracy (unseen images, unseen classes on
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from zsmed.progress import Job, Progress
 from zsmed.zeroshot.calibration import CalibrationResult, choose_gamma, group_split, gzsl_scores
 from zsmed.zeroshot.classdefs import ClassDefinitions, load_class_definitions, semantic_matrix
 from zsmed.zeroshot.core import DPSRConfig, ZeroShotProblem
-from zsmed.zeroshot.estimators import ESZSL, DeViSE, FSIGenZ, ZeroShotEstimator
+from zsmed.zeroshot.estimators import ESZSL, DeViSE, FSIGenZ, FSIGenZConfig, ZeroShotEstimator
 
 log = get_logger(__name__)
 
@@ -65,9 +66,6 @@ def _grid(make: Callable[..., ZeroShotEstimator], **axes: Sequence[Any]
 # three seen classes and so no fold). Unseen images never take part in the choice.
 METHODS: dict[str, list[tuple[str, Callable[[], ZeroShotEstimator]]]] = {
     "fsigenz": _fsigenz_grid(),
-    "fsigenz_no_msas": _fsigenz_grid(msas=False),
-    "fsigenz_no_dpsr_reg": _fsigenz_grid(msas=True, dpsr=DPSRConfig(reg_weight=0.0)),
-    "fsigenz_no_dpsr": _fsigenz_grid(msas=True, dpsr=DPSRConfig(epochs=0)),
     "prototypes": _grid(lambda whiten: FSIGenZ(whiten=whiten, msas=False, synthesis="ridge", init="means",
                                                dpsr=DPSRConfig(epochs=0)), whiten=WHITEN_GRID),
     "devise": _grid(DeViSE, whiten=WHITEN_GRID, lam=(1.0, 100.0)),
@@ -77,6 +75,23 @@ METHODS: dict[str, list[tuple[str, Callable[[], ZeroShotEstimator]]]] = {
                                      whiten=WHITEN_GRID, lam=(1.0, 100.0)),
     "eszsl": _grid(ESZSL, whiten=WHITEN_GRID, lam=(0.1, 1.0, 10.0)),
 }
+
+
+# Ablations change one component of the setting FSIGenZ chose on the seen-only folds (so each
+# row differs from the FSIGenZ row in that component only); their calibration constant is chosen
+# on the same folds.
+ABLATIONS: dict[str, Callable[[FSIGenZConfig], FSIGenZConfig]] = {
+    "fsigenz_no_msas": lambda c: replace(c, msas=False),
+    "fsigenz_with_msas": lambda c: replace(c, msas=True),
+    "fsigenz_no_dpsr_reg": lambda c: replace(c, dpsr=replace(c.dpsr, reg_weight=0.0)),
+    "fsigenz_no_dpsr": lambda c: replace(c, dpsr=replace(c.dpsr, epochs=0)),
+}
+ALL_METHODS = ("fsigenz", *ABLATIONS, *(m for m in METHODS if m != "fsigenz"))
+
+
+def _describe(config: FSIGenZConfig) -> str:
+    return (f"whiten={config.whiten},synthesis={config.synthesis},init={config.init},msas={config.msas},"
+            f"cosine={config.dpsr.cosine},dpsr_reg={config.dpsr.reg_weight},dpsr_epochs={config.dpsr.epochs}")
 
 
 @dataclass
@@ -270,18 +285,27 @@ def evaluate_zeroshot(
     """Run the GZSL protocol; a job (yields Progress) returning the JSON-ready report."""
     if not 0.0 < seen_test_fraction < 1.0:
         raise ConfigError("--seen-test-fraction must lie strictly between 0 and 1")
-    unknown_methods = [m for m in (methods or []) if m not in METHODS]
+    unknown_methods = [m for m in (methods or []) if m not in ALL_METHODS]
     if unknown_methods:
-        raise ConfigError(f"unknown method(s) {', '.join(unknown_methods)}; known: {', '.join(METHODS)}")
+        raise ConfigError(f"unknown method(s) {', '.join(unknown_methods)}; known: {', '.join(ALL_METHODS)}")
     data = yield from prepare_zeroshot(roots, class_file, unseen, semantics=semantics,
                                        seen_test_fraction=seen_test_fraction, encoder=encoder, seed=seed,
                                        text_encoder=text_encoder)
     problem = data.problem
-    chosen = list(methods) if methods else list(METHODS)
+    chosen = list(methods) if methods else list(ALL_METHODS)
     results: dict[str, Any] = {}
+    fsigenz_config: FSIGenZConfig | None = None
     for step, name in enumerate(chosen):
         yield Progress(step, len(chosen), f"fitting {name}")
+        if name in ABLATIONS:
+            if fsigenz_config is None:  # an ablation asked for without FSIGenZ itself
+                fsigenz_config = _chosen_config(run_method(METHODS["fsigenz"], data, seed))
+            config = ABLATIONS[name](fsigenz_config)
+            results[name] = run_method([(_describe(config), partial(FSIGenZ, config))], data, seed)
+            continue
         results[name] = run_method(METHODS[name], data, seed)
+        if name == "fsigenz":
+            fsigenz_config = _chosen_config(results[name])
     yield Progress(len(chosen), len(chosen), "done")
     return {
         "data": [str(r) for r in roots],
@@ -332,6 +356,14 @@ def select_setting(
     return candidates[pick][0], candidates[pick][1], calibration, tried
 
 
+def _chosen_config(result: dict[str, Any]) -> FSIGenZConfig:
+    raw = dict(result["config"])
+    raw["dpsr"] = DPSRConfig(**raw["dpsr"])
+    raw["lambdas"] = tuple(raw["lambdas"])
+    raw["instance_lambdas"] = tuple(raw["instance_lambdas"])
+    return FSIGenZConfig(**raw)
+
+
 def run_method(candidates: list[tuple[str, Callable[[], ZeroShotEstimator]]], data: ZeroShotData,
                seed: int = 0) -> dict[str, Any]:
     """Pick a method's setting and calibration constant on seen training images (pseudo-unseen
@@ -345,6 +377,7 @@ def run_method(candidates: list[tuple[str, Callable[[], ZeroShotEstimator]]], da
     scores = model.scores(data.x_test)
     return {
         "setting": label,
+        "config": asdict(model.config) if isinstance(model, FSIGenZ) else None,
         "selection_val_H": tried,
         "calibrated": {**gzsl_scores(scores, data.y_test, problem.seen, calibration.gamma).to_dict(),
                        "calibration": calibration.to_dict()},
