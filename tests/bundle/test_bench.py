@@ -24,5 +24,9 @@ def test_bench_runtime_smoke(shared_data: Path, tmp_path: Path, isolated_dirs: P
     result = json.loads(out.read_text())
     for name in ("torch-eager", "onnxruntime", "openvino", "openvino-int8"):
         assert result["network"][name]["batch1_ms_per_image"] > 0
+    whole = result["whole_path"]
+    for name in ("torch-eager", "onnxruntime", "openvino"):
+        assert whole[f"{name}_batch1_ms_per_image"] > whole["decode_and_preprocess_ms_per_image"] > 0
+    assert result["summary"]["speedup_vs_torch_whole_path"]["batch1"] > 0
     assert result["predict_folder"]["exit_code"] == 0 and result["predict_folder"]["peak_rss_mb"] > 50
     assert result["summary"]["ood_auroc"] >= 0.95
