@@ -29,6 +29,7 @@ from zsmed.runtime.bundle import Bundle, read_bundle
 from zsmed.runtime.predict import Predictor
 
 COMPUTE_FLOOR_MS = 5.3  # the 2-core machine's FP32 floor for Lite0 (0.77 GFLOP), from the issue
+NETWORK_GFLOP = 0.77  # EfficientNet-Lite0 + head at 224 px, per image (the issue's figure)
 
 
 def _median_ms(fn: Callable[[], Any], repeats: int, per: int) -> dict[str, float]:
@@ -154,6 +155,23 @@ def _wait_rss(command: Sequence[str], env: dict[str, str]) -> tuple[float, int, 
     return float(record["wall"]), int(record["code"]), float(record["rss_kb"]) / divisor
 
 
+def measured_floor_ms(gflop_per_image: float = NETWORK_GFLOP, size: int = 2048,
+                      repeats: int = 5) -> tuple[float, float]:
+    """This machine's fp32 floor for the network: its GFLOP over the best large-SGEMM rate numpy's
+    BLAS reaches on all cores (the highest fp32 rate a program gets here). Returns (GFLOP/s, ms)."""
+    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
+    a @ a  # warm the BLAS threads
+    best = min(_timed(lambda: a @ a) for _ in range(repeats))
+    gflops = 2 * size**3 / best / 1e9
+    return gflops, gflop_per_image / gflops * 1000
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def _predict_all(predictor: Predictor, paths: Sequence[Path], batch: int) -> None:
     predictor.predict_files(list(paths), batch, frames="first")
 
@@ -190,6 +208,8 @@ def run_runtime_bench(
     except OSError:
         pass
 
+    gflops, floor_ms = measured_floor_ms()
+    result["machine"].update(sgemm_gflops=round(gflops, 1), fp32_floor_ms=round(floor_ms, 3))
     classifier, torch_note = _torch_model(bundle, Path(model_path) if model_path else None)
 
     def torch_run(batch: np.ndarray) -> None:
@@ -334,6 +354,7 @@ def run_runtime_bench(
             "batch32": round(torch_b32 / whole["onnxruntime_batch32_ms_per_image"], 2),
         },
         "network_vs_compute_floor": round(best_b1 / COMPUTE_FLOOR_MS, 2),
+        "network_vs_measured_floor": round(best_b1 / result["machine"]["fp32_floor_ms"], 2),
         "cpu_ms_per_image_batch1": {k: net[k]["batch1_cpu_ms_per_image"]
                                     for k in ("torch-eager", "onnxruntime", "openvino", "openvino-int8")},
         "cold_start_s": result["cold_start"]["zsmed_predict_auto_s"],
