@@ -1,0 +1,53 @@
+"""Diagnostic, never used for selection: how far a *supervised* classifier gets on the same frozen
+features when it may train on half of the unseen classes' images (the zero-shot ceiling).
+
+Same seen train / test split as ``zsmed eval zeroshot``; the unseen images are split in halves at
+random (``--repeats`` times): one half joins the training set, the other is tested. Logistic
+regression (class-balanced) on centred, normalised features; the GZSL H on the test side.
+
+    python scripts/zeroshot_supervised_ceiling.py ../shared/data/derm7pt \
+        --classes resources/attributes/derm7pt.yaml --unseen MEL,BCC
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from zsmed.progress import run_job
+from zsmed.zeroshot.calibration import gzsl_scores
+from zsmed.zeroshot.core import FeatureNormaliser
+from zsmed.zeroshot.evaluate import prepare_zeroshot
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", nargs="+")
+    parser.add_argument("--classes", required=True)
+    parser.add_argument("--unseen", required=True)
+    parser.add_argument("--semantics", default="text")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    data = run_job(prepare_zeroshot(args.data, args.classes, args.unseen.split(","), semantics=args.semantics))
+    seen = data.problem.seen
+    unseen_rows = np.flatnonzero(~seen[data.y_test])
+    rng = np.random.default_rng(0)
+    runs = []
+    for _ in range(args.repeats):
+        half = rng.permutation(unseen_rows)[: len(unseen_rows) // 2]
+        rest = np.setdiff1d(np.arange(len(data.y_test)), half)
+        x = np.vstack([data.x_train, data.x_test[half]])
+        y = np.concatenate([data.y_train, data.y_test[half]])
+        norm = FeatureNormaliser(0).fit(x, y)
+        model = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced").fit(norm.transform(x), y)
+        scores = model.decision_function(norm.transform(data.x_test[rest]))
+        runs.append(gzsl_scores(scores, data.y_test[rest], seen, 0.0).to_dict())
+    summary = {key: float(np.mean([r[key] for r in runs])) for key in ("seen_acc", "unseen_acc", "H")}
+    print(json.dumps({"data": args.data, "unseen": args.unseen, "repeats": args.repeats, "mean": summary}))
+
+
+if __name__ == "__main__":
+    main()
