@@ -121,6 +121,19 @@ def test_derm7pt_per_image_attributes_give_the_finest_basis(shared_data: Path, t
     full, ablated = methods["fsigenz"]["config"], methods["fsigenz_no_dpsr_reg"]["config"]
     assert full["dpsr"]["reg_weight"] > 0 and ablated["dpsr"]["reg_weight"] == 0
     assert {**ablated, "dpsr": None} == {**full, "dpsr": None}
+    # building a classifier uses the same per-image basis (seen folders only: NEV, SK, MISC)
+    seen_only = tmp_path / "seen"
+    seen_only.mkdir()
+    for name in ("NEV", "SK", "MISC"):
+        os.symlink(root / name, seen_only / name)
+    (seen_only / "metadata.csv").write_bytes((root / "metadata.csv").read_bytes())
+    model = tmp_path / "derm.zsm"
+    assert main(["build", "zeroshot", "--seen", str(seen_only), "--classes", str(DERM_FILE), "--unseen", "MEL,BCC",
+                 "--semantics", "attributes", "--out", str(model)]) == 0
+    from zsmed.classifier import load_classifier
+
+    card = load_classifier(model).card
+    assert card.extra["image_attribute_basis"] == 36 and list(card.class_names[-2:]) == ["MEL", "BCC"]
     # without the per-image annotations (text semantics) the attribute baseline is skipped, not faked
     code = main(["eval", "zeroshot", str(root), "--classes", str(DERM_FILE), "--unseen", "MEL,BCC",
                  "--semantics", "text", "--seen-test-fraction", "0.3", "--methods", "devise_image_attributes",
