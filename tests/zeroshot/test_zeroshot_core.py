@@ -230,3 +230,10 @@ def test_image_attribute_section_reads_metadata_rows() -> None:
     ):
         with pytest.raises(ConfigError, match=message):
             class_definitions_from_dict({**data, "image_attributes": broken})
+
+
+def test_cli_lists_every_zero_shot_method() -> None:
+    from zsmed.cli.zeroshot_commands import ZEROSHOT_METHODS
+    from zsmed.zeroshot.evaluate import ALL_METHODS
+
+    assert ZEROSHOT_METHODS == ALL_METHODS

@@ -8,6 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# zsmed.zeroshot.evaluate.ALL_METHODS, written out: importing it here would load torch for every
+# command, `zsmed predict` included (a test keeps the two equal)
+ZEROSHOT_METHODS = ("fsigenz", "fsigenz_no_msas", "fsigenz_with_msas", "fsigenz_no_dpsr_reg", "fsigenz_no_dpsr",
+                    "prototypes", "devise", "devise_image_attributes", "eszsl")
+
 
 def _write_json(report: dict[str, Any], out: str | None) -> None:
     text = json.dumps(report, indent=2)
@@ -91,7 +96,9 @@ def register(groups: Any) -> None:
                     help="share of seen groups (lesions/patients) held out for testing")
     ev.add_argument("--semantics", choices=("text", "attributes", "both"), default="text")
     ev.add_argument("--encoder", default="efficientnet-lite0")
-    ev.add_argument("--methods", default="", help="comma-separated subset (default: all)")
+    ev.add_argument("--methods", default="",
+                    help=f"comma-separated subset of {', '.join(ZEROSHOT_METHODS)} (default: all); the "
+                         "fsigenz_* ablations change one component of the setting FSIGenZ chose")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", help="write the report here (default: stdout)")
     ev.set_defaults(handler=_eval_zeroshot)
