@@ -30,8 +30,10 @@ def main() -> None:
     parser.add_argument("--unseen", required=True)
     parser.add_argument("--semantics", default="text")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--encoder", default="efficientnet-lite0")
     args = parser.parse_args()
-    data = run_job(prepare_zeroshot(args.data, args.classes, args.unseen.split(","), semantics=args.semantics))
+    data = run_job(prepare_zeroshot(args.data, args.classes, args.unseen.split(","), semantics=args.semantics,
+                                    encoder=args.encoder))
     seen = data.problem.seen
     unseen_rows = np.flatnonzero(~seen[data.y_test])
     rng = np.random.default_rng(0)
