@@ -53,7 +53,8 @@ def test_bundle_info_and_verify(
 
 
 def test_predict_every_frame_of_a_multi_frame_dicom(reference_bundle: Path, tmp_path: Path, isolated_dirs: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+                                                    capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """A 10-frame MR image gives one result per frame (each frame decoded and predicted on its
     own), ``--frames first`` only the first, and ``--series`` one entry over all frames."""
     import numpy as np
@@ -76,6 +77,20 @@ def test_predict_every_frame_of_a_multi_frame_dicom(reference_bundle: Path, tmp_
     assert len({r["ood_score"] for r in per_frame}) > 5
     assert sum("series" in r for r in lines) == 2  # the MR series and the CT series
     predictor = load_predictor(reference_bundle, backend="onnxruntime")
+    # the 10 frames come from one read of the file, with the same results as frame-by-frame reads
+    import zsmed.dicom
+
+    opened: list[str] = []
+    real_open = zsmed.dicom.open_dataset
+
+    def counting_open(path: Path, **kwargs: object) -> object:
+        opened.append(str(path))
+        return real_open(path, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(zsmed.dicom, "open_dataset", counting_open)
+    again = predictor.predict_files([multi], batch_size=3)
+    assert opened == [str(multi)]
+    assert [r.ood_score for r in again] == [r["ood_score"] for r in per_frame]
     first = predictor.predict_files([multi], frames="first")
     assert len(first) == 1 and first[0].frame is None
     assert np.isclose(first[0].ood_score, per_frame[0]["ood_score"], atol=1e-3)

@@ -6,6 +6,6 @@ Fast path (trusted files, training): ``load_model_image``. Untrusted files: ``Sa
 ``scan_job`` / ``scan`` build a ``ScanIndex``.
 """
 
-from zsmed.dicom.decode import load_model_image, open_dataset, read_dataset, stored_pixels
+from zsmed.dicom.decode import load_model_image, model_image_from_dataset, open_dataset, read_dataset, stored_pixels
 
-__all__ = ["load_model_image", "open_dataset", "read_dataset", "stored_pixels"]
+__all__ = ["load_model_image", "model_image_from_dataset", "open_dataset", "read_dataset", "stored_pixels"]

@@ -363,11 +363,17 @@ def load_model_image(path: str | Path, frame: int = 0) -> np.ndarray:
     Display semantics are applied (modality LUT/rescale, the file's VOI LUT or first window, else a
     robust percentile window; MONOCHROME1 inverted; YBR and palette colour converted to RGB).
     """
+    ds, notes = open_dataset(path)
+    return model_image_from_dataset(ds, frame, path=path, notes=notes)
+
+
+def model_image_from_dataset(ds: Dataset, frame: int = 0, *, path: str | Path | None = None,
+                             notes: list[str] | None = None) -> np.ndarray:
+    """``load_model_image`` on a data set already read: the frames of a multi-frame file can then be
+    decoded one by one from a single read of the file."""
     from zsmed.dicom.display import render
 
-    ds, notes = open_dataset(path)
-    frames = number_of_frames(ds)
-    has_frames = frames > 1
+    has_frames = number_of_frames(ds) > 1
     arr = stored_pixels(ds, frame=frame if has_frames else None, path=path, notes=notes)
     if not has_frames and frame not in (0, None):
         raise PixelDecodeError(f"frame {frame} does not exist (the image has 1 frame)", path=path)
