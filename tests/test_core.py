@@ -397,3 +397,25 @@ def test_input_file_error_names_the_file_and_the_reason(tmp_path: Path) -> None:
         read_image(tmp_path)
     with pytest.raises(InputFileError, match="file not found"):
         read_image(tmp_path / "missing.png")
+
+
+def test_log_file_rotates_by_size_and_keeps_three_backups(tmp_path: Path) -> None:
+    from zsmed.log import _RotatingFileHandler
+
+    path = tmp_path / "zsmed.log"
+    handler = _RotatingFileHandler(path, max_bytes=200, backup_count=3)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("zsmed.test.rotation")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        for i in range(40):
+            logger.info("record %02d %s", i, "x" * 40)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["zsmed.log", "zsmed.log.1", "zsmed.log.2", "zsmed.log.3"]
+    assert path.stat().st_size <= 200 + 60 and "record 39" in path.read_text()
+    assert "record 00" not in "".join(p.read_text() for p in tmp_path.iterdir())  # the oldest are gone
