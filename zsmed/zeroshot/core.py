@@ -337,6 +337,7 @@ def similarity_gap(weights: torch.Tensor, semantic_sim: torch.Tensor) -> torch.T
     return ((w @ w.T - semantic_sim) ** 2).mean()
 
 
+@single_thread()
 def dpsr_train(
     z_seen: np.ndarray,
     y_seen: np.ndarray,
@@ -347,27 +348,14 @@ def dpsr_train(
     init_weights: np.ndarray,
     config: DPSRConfig,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Returns (W (C, d), bias (C,)) of logits = scale * cos(z, W_c) + b_c.
+    """Returns (W (C, d), bias (C,)) of logits = scale * cos(z, W_c) + b_c (scale * z.W_c + b_c when
+    ``config.cosine`` is off); runs on one torch thread (``single_thread``).
 
     L_S: one-vs-all BCE of real seen features (class-balanced: each seen class weighs the same),
     L_U: BCE of the synthesised unseen prototypes, scaled by beta; the regulariser keeps the class
     weights' similarity structure near the semantic one, which both places the unseen weights (they
     have only a handful of prototypes) and stops seen classes from pushing them away.
     """
-    with single_thread():
-        return _dpsr_train(z_seen, y_seen, prototypes, proto_labels, n_classes, semantic_sim, init_weights, config)
-
-
-def _dpsr_train(
-    z_seen: np.ndarray,
-    y_seen: np.ndarray,
-    prototypes: np.ndarray,
-    proto_labels: np.ndarray,
-    n_classes: int,
-    semantic_sim: np.ndarray,
-    init_weights: np.ndarray,
-    config: DPSRConfig,
-) -> tuple[np.ndarray, np.ndarray]:
     torch.manual_seed(config.seed)
     x = torch.nn.functional.normalize(torch.as_tensor(z_seen, dtype=torch.float32), dim=1)
     y = torch.as_tensor(y_seen, dtype=torch.long)
