@@ -299,13 +299,13 @@ def evaluate_zeroshot(
         yield Progress(step, len(chosen), f"fitting {name}")
         if name in ABLATIONS:
             if fsigenz_config is None:  # an ablation asked for without FSIGenZ itself
-                fsigenz_config = _chosen_config(run_method(METHODS["fsigenz"], data, seed))
+                fsigenz_config = _fsigenz_config(run_method(METHODS["fsigenz"], data, seed)[1])
             config = ABLATIONS[name](fsigenz_config)
-            results[name] = run_method([(_describe(config), partial(FSIGenZ, config))], data, seed)
+            results[name] = run_method([(_describe(config), partial(FSIGenZ, config))], data, seed)[0]
             continue
-        results[name] = run_method(METHODS[name], data, seed)
+        results[name], model = run_method(METHODS[name], data, seed)
         if name == "fsigenz":
-            fsigenz_config = _chosen_config(results[name])
+            fsigenz_config = _fsigenz_config(model)
     yield Progress(len(chosen), len(chosen), "done")
     return {
         "data": [str(r) for r in roots],
@@ -356,21 +356,19 @@ def select_setting(
     return candidates[pick][0], candidates[pick][1], calibration, tried
 
 
-def _chosen_config(result: dict[str, Any]) -> FSIGenZConfig:
-    raw = dict(result["config"])
-    raw["dpsr"] = DPSRConfig(**raw["dpsr"])
-    raw["lambdas"] = tuple(raw["lambdas"])
-    raw["instance_lambdas"] = tuple(raw["instance_lambdas"])
-    return FSIGenZConfig(**raw)
+def _fsigenz_config(model: ZeroShotEstimator | None) -> FSIGenZConfig:
+    assert isinstance(model, FSIGenZ)
+    return model.config
 
 
 def run_method(candidates: list[tuple[str, Callable[[], ZeroShotEstimator]]], data: ZeroShotData,
-               seed: int = 0) -> dict[str, Any]:
+               seed: int = 0) -> tuple[dict[str, Any], ZeroShotEstimator | None]:
     """Pick a method's setting and calibration constant on seen training images (pseudo-unseen
-    folds), refit on all seen training images, score the test images once."""
+    folds), refit on all seen training images, score the test images once. Returns the report and
+    the refitted model (None when the method was skipped)."""
     problem = data.problem
     if not usable_candidates(candidates, data.a_train is not None):
-        return {"skipped": "needs per-image attribute annotations ('image_attributes' in the class file)"}
+        return {"skipped": "needs per-image attribute annotations ('image_attributes' in the class file)"}, None
     label, make, calibration, tried = select_setting(candidates, data.x_train, data.y_train, data.g_train, problem,
                                                      data.basis_train, seed, data.a_train)
     model = make().fit(data.x_train, data.y_train, problem, data.basis_train, data.a_train)
@@ -382,4 +380,4 @@ def run_method(candidates: list[tuple[str, Callable[[], ZeroShotEstimator]]], da
         "calibrated": {**gzsl_scores(scores, data.y_test, problem.seen, calibration.gamma).to_dict(),
                        "calibration": calibration.to_dict()},
         "uncalibrated": gzsl_scores(scores, data.y_test, problem.seen, 0.0).to_dict(),
-    }
+    }, model
