@@ -30,7 +30,7 @@ def build_zeroshot(
     from zsmed.data.folders import load_class_folders
     from zsmed.encoders import create_image_encoder
     from zsmed.zeroshot.classdefs import load_class_definitions
-    from zsmed.zeroshot.evaluate import METHODS, _encode, build_problem, image_attributes_for, select_setting
+    from zsmed.zeroshot.evaluate import METHODS, _encode, select_setting, training_semantics
     from zsmed.zeroshot.heads import ZeroShotCosineHead
 
     definitions = load_class_definitions(class_file)
@@ -45,12 +45,9 @@ def build_zeroshot(
     items = folder.items
     features, kept = yield from _encode([i.path for i in items], encoder)
     items = [items[i] for i in kept]
-    labels = [item.label for item in items]
-    fine = [item.meta.get(definitions.basis_column) if definitions.basis_column else None for item in items]
-    problem, basis = build_problem(definitions, seen, unseen, semantics, labels, fine, text_encoder)
-    y = np.array([problem.classes.index(label) for label in labels])
+    problem, basis, attributes, _ = training_semantics(definitions, seen, unseen, semantics, items, text_encoder)
+    y = np.array([problem.classes.index(item.label) for item in items])
     groups = np.array([f"{item.label}/{item.group}" for item in items])
-    attributes = image_attributes_for(definitions, [dict(item.meta) for item in items], labels, semantics)
     yield Progress(0, 2, "calibrating on pseudo-unseen seen classes")
     setting, make, calibration, _ = select_setting(METHODS["fsigenz"], features, y, groups, problem, basis, seed,
                                                    attributes)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from zsmed.data.folders import LabeledItem, load_class_folders
 from zsmed.errors import ConfigError, DatasetError
 from zsmed.log import get_logger
 from zsmed.progress import Job, Progress
@@ -169,6 +170,25 @@ def build_problem(
     return problem, sample_basis
 
 
+def training_semantics(
+    definitions: ClassDefinitions,
+    seen: Sequence[str],
+    unseen: Sequence[str],
+    semantics: str,
+    train_items: Sequence[LabeledItem],
+    text_encoder: Any | None = None,
+) -> tuple[ZeroShotProblem, np.ndarray, np.ndarray | None, list[dict[str, str]]]:
+    """What evaluating and building both derive from the seen training images: the problem, each
+    image's basis index (finer labels from the file's ``basis_column``), its per-image annotations
+    (None where the data have none) and its metadata row."""
+    labels = [str(item.label) for item in train_items]
+    metas = [dict(item.meta) for item in train_items]
+    column = definitions.basis_column
+    fine = [meta.get(column) if column else None for meta in metas]
+    problem, basis = build_problem(definitions, seen, unseen, semantics, labels, fine, text_encoder)
+    return problem, basis, image_attributes_for(definitions, metas, labels, semantics), metas
+
+
 def image_attributes_for(definitions: ClassDefinitions, metas: Sequence[dict[str, str]], labels: Sequence[str],
                          mode: str) -> np.ndarray | None:
     """Raw per-image annotations of the training images (``image_attributes`` of the class file read
@@ -231,8 +251,6 @@ def prepare_zeroshot(
     text_encoder: Any | None = None,
 ) -> Job[ZeroShotData]:
     """Index the folders, encode (through the cache), split seen classes by group, build semantics."""
-    from zsmed.data.folders import load_class_folders
-
     definitions = load_class_definitions(class_file)
     folder = load_class_folders([Path(r) for r in roots])
     present = folder.classes
@@ -258,14 +276,10 @@ def prepare_zeroshot(
     seen_rows = np.flatnonzero(is_seen)
     train_rows = seen_rows[train_mask]
     test_rows = np.concatenate([seen_rows[test_mask], np.flatnonzero(~is_seen)])
-    basis_column = definitions.basis_column
-    fine = [items[i].meta.get(basis_column) if basis_column else None for i in train_rows]
-    problem, sample_basis = build_problem(definitions, seen, list(unseen), semantics,
-                                          [str(s) for s in labels[train_rows]], fine, text_encoder)
+    problem, sample_basis, a_train, train_meta = training_semantics(
+        definitions, seen, list(unseen), semantics, [items[i] for i in train_rows], text_encoder)
     class_index = {c: i for i, c in enumerate(problem.classes)}
     y_all = np.array([class_index[str(label)] for label in labels])
-    train_meta = [dict(items[i].meta) for i in train_rows]
-    a_train = image_attributes_for(definitions, train_meta, [str(s) for s in labels[train_rows]], semantics)
     return ZeroShotData(problem, features[train_rows], y_all[train_rows], groups[train_rows], sample_basis,
                         features[test_rows], y_all[test_rows], seen, list(unseen), definitions, train_meta, a_train)
 
