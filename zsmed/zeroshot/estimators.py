@@ -205,18 +205,15 @@ class DeViSE(ZeroShotEstimator):
             table = _require_instance_inputs(problem, attributes, len(x))
             centre = table[problem.seen_idx].mean(axis=0)
             targets = np.asarray(attributes, dtype=np.float64) - centre
-            y_int = np.asarray(y, dtype=int)
-            weights = (1.0 / np.bincount(y_int)[y_int])[:, None]  # each seen class weighs the same
-            gram = z.T @ (weights * z) + self.lam * np.eye(z.shape[1]) / len(z)
-            self.map_ = np.linalg.solve(gram, z.T @ (weights * targets))
+            balance_by = np.asarray(y, dtype=int)  # each seen class weighs the same
             self.targets_ = l2n(table - centre)
-            return self
-        targets = self.basis_semantics_[b]
-        counts = np.bincount(b, minlength=len(problem.basis_semantics)).astype(np.float64)
-        weights = (1.0 / counts[b])[:, None]  # each basis class weighs the same
+        else:
+            targets = self.basis_semantics_[b]
+            balance_by = b  # each basis class weighs the same
+            self.targets_ = self.semantics_
+        weights = (1.0 / np.bincount(balance_by)[balance_by])[:, None]
         gram = z.T @ (weights * z) + self.lam * np.eye(z.shape[1]) / len(z)
         self.map_ = np.linalg.solve(gram, z.T @ (weights * targets))
-        self.targets_ = self.semantics_
         return self
 
     def scores(self, x: np.ndarray) -> np.ndarray:
