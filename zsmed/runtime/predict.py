@@ -171,16 +171,26 @@ class _FrameReader:
 def _frames_of(path: Path, frames: str) -> list[int | None]:
     """Frame indices to predict for ``path``: [None] for a photo or a single-frame image (and for
     a file whose header cannot be read: reading it later gives the error entry)."""
-    if frames == "first" or is_photo(path):
+    if frames == "first":
         return [None]
+    try:
+        count = int(_header_value(path, "NumberOfFrames") or 1)
+    except (TypeError, ValueError):  # a malformed value: the pixel read reports the file's problem
+        return [None]
+    return list(range(count)) if count > 1 else [None]
+
+
+def _header_value(path: Path, keyword: str) -> Any:
+    """One element of a DICOM file's header (read alone, no pixels); None for a photo, a file that
+    is not DICOM or whose header cannot be read, or a missing element."""
+    if is_photo(path):
+        return None
     try:
         import pydicom
 
-        ds = pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=["NumberOfFrames"])
-        count = int(getattr(ds, "NumberOfFrames", 1) or 1)
-    except Exception:  # not DICOM or an unreadable header: the pixel read reports it
-        return [None]
-    return list(range(count)) if count > 1 else [None]
+        return getattr(pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=[keyword]), keyword, None)
+    except Exception:  # not DICOM or an unreadable header
+        return None
 
 
 def load_predictor(
@@ -213,17 +223,8 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
 
 def series_key(path: Path) -> str:
     """A DICOM file's SeriesInstanceUID (header only); otherwise the folder holding the file."""
-    if not is_photo(path):
-        try:
-            import pydicom
-
-            ds = pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=["SeriesInstanceUID"])
-            uid = getattr(ds, "SeriesInstanceUID", None)
-            if uid:
-                return f"series {uid}"
-        except Exception:  # not DICOM or unreadable header: fall back to the folder
-            pass
-    return f"folder {path.parent}"
+    uid = _header_value(path, "SeriesInstanceUID")
+    return f"series {uid}" if uid else f"folder {path.parent}"
 
 
 def aggregate_series(results: Sequence[Prediction], class_names: Sequence[str]) -> list[Prediction]:
