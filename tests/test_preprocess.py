@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zsmed.imageio import read_photo
+from zsmed import imageio
+from zsmed.errors import ImageFormatError
+from zsmed.imageio import read_image, read_model_input, read_photo
 from zsmed.preprocess import PreprocessConfig, resize_for_model, to_model_input
 
 
@@ -58,3 +60,45 @@ def test_model_input_is_bit_identical_to_the_plain_formula(config: PreprocessCon
         fast = to_model_input(image, config)
         assert fast.flags.c_contiguous and fast.shape == (3, config.size, config.size)
         np.testing.assert_array_equal(fast, _reference_input(image, config))
+
+
+@pytest.mark.parametrize("config", [
+    PreprocessConfig(),
+    PreprocessConfig(size=61, keep_aspect=False, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)),
+])
+def test_read_model_input_is_bit_identical_and_takes_the_table_path_at_model_size(
+        config: PreprocessConfig, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydicom.data import get_testdata_file
+
+    rng = np.random.default_rng(1)
+    grey_at_size = tmp_path / "grey_at_size.png"
+    Image.fromarray(rng.integers(0, 256, (config.size, config.size), dtype=np.uint8), mode="L").save(grey_at_size)
+    rgb_at_size = tmp_path / "rgb_at_size.png"
+    Image.fromarray(rng.integers(0, 256, (config.size, config.size, 3), dtype=np.uint8), mode="RGB").save(rgb_at_size)
+    dicom = Path(get_testdata_file("CT_small.dcm"))
+    files = [*_photos(shared_data, tmp_path), grey_at_size, rgb_at_size, dicom]
+    fast_calls: list[Path] = []
+    table_path = imageio._photo_at_model_size
+
+    def counting(path: Path, cfg: PreprocessConfig) -> np.ndarray | None:
+        out = table_path(path, cfg)
+        if out is not None:
+            fast_calls.append(path)
+        return out
+
+    monkeypatch.setattr(imageio, "_photo_at_model_size", counting)
+    for path in files:
+        got = read_model_input(path, config)
+        assert got.dtype == np.float32 and got.shape == (3, config.size, config.size)
+        np.testing.assert_array_equal(got, _reference_input(read_image(path), config))
+    # 224 px HAM10000 JPEGs and the two synthetic photos at model size take the table path;
+    # other sizes, RGBA and DICOM go the general way
+    expected = {grey_at_size, rgb_at_size} | ({*files[:3]} if config.size == 224 else set())
+    assert set(fast_calls) == expected
+
+
+def test_read_model_input_names_the_file_it_cannot_decode(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(ImageFormatError, match=r"broken\.jpg"):
+        read_model_input(broken, PreprocessConfig())

@@ -196,8 +196,7 @@ def encode_files(
     cache intermediate maps; ``space`` then names that feature space in the cache.
     """
     from zsmed.encoders.base import ImageEncoder
-    from zsmed.imageio import read_image
-    from zsmed.preprocess import to_model_input
+    from zsmed.imageio import read_model_input
 
     if not isinstance(encoder, ImageEncoder):
         raise TypeError(f"encode_files needs an ImageEncoder, got {type(encoder).__name__}")
@@ -237,7 +236,7 @@ def encode_files(
         for key in chunk:
             path = paths_of[key][0]
             try:
-                inputs.append(to_model_input(read_image(path), encoder.preprocess))
+                inputs.append(read_model_input(path, encoder.preprocess))
                 ok.append(key)
             except Exception as exc:  # untrusted files: any decoder error is this file's failure only
                 reason = _decode_reason(exc)

@@ -22,8 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from zsmed.imageio import is_candidate_image, read_image
-from zsmed.preprocess import to_model_input
+from zsmed.imageio import is_candidate_image, read_model_input
 from zsmed.runtime.backends import available_cpus, create_backend
 from zsmed.runtime.bundle import Bundle, read_bundle
 from zsmed.runtime.predict import Predictor
@@ -190,7 +189,7 @@ def run_runtime_bench(
     bundle_path, images_dir = Path(bundle_path), Path(images_dir)
     bundle = read_bundle(bundle_path)
     files = _images(images_dir, 64)
-    pixels = np.stack([to_model_input(read_image(p), bundle.preprocess) for p in files])
+    pixels = np.stack([read_model_input(p, bundle.preprocess) for p in files])
     b1, b32 = pixels[:1], np.concatenate([pixels] * (32 // len(pixels) + 1))[:32]
     result: dict[str, Any] = {
         "bundle": bundle_path.name,
@@ -261,7 +260,7 @@ def run_runtime_bench(
 
     def torch_whole(paths: Sequence[Path], batch: int) -> None:
         for start in range(0, len(paths), batch):
-            inputs = np.stack([to_model_input(read_image(p), bundle.preprocess) for p in paths[start:start + batch]])
+            inputs = np.stack([read_model_input(p, bundle.preprocess) for p in paths[start:start + batch]])
             with torch.inference_mode():
                 torch.softmax(classifier(torch.from_numpy(inputs)), dim=1)
 
@@ -283,7 +282,7 @@ def run_runtime_bench(
             whole[f"{name}_batch{batch}_ms_per_image"] = round(min(passes[name]), 3)
     start = time.perf_counter()
     for path in files[:32]:
-        to_model_input(read_image(path), bundle.preprocess)
+        read_model_input(path, bundle.preprocess)
     whole["decode_and_preprocess_ms_per_image"] = round((time.perf_counter() - start) * 1000 / min(32, len(files)), 3)
     result["whole_path"] = whole
 

@@ -33,9 +33,8 @@ from zsmed.bundle.graph import optimise_onnx
 from zsmed.bundle.privacy import check_card, check_tensors
 from zsmed.classifier import Classifier
 from zsmed.errors import ExportError, ZsmedError
-from zsmed.imageio import is_candidate_image, read_image
+from zsmed.imageio import is_candidate_image, read_model_input
 from zsmed.log import get_logger
-from zsmed.preprocess import to_model_input
 from zsmed.progress import Job, Progress
 from zsmed.runtime import format as fmt
 from zsmed.runtime.format import write_bundle as assemble_bundle
@@ -80,7 +79,7 @@ def load_calibration(folder: str | Path, classifier: Classifier, limit: int = MA
     pixels, labels, skipped = [], [], []
     for path in files:
         try:
-            pixels.append(to_model_input(read_image(path), classifier.preprocess))
+            pixels.append(read_model_input(path, classifier.preprocess))
         except ZsmedError as exc:
             skipped.append(f"{path.name}: {exc.reason}")
             continue

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from zsmed.errors import InputFileError, ZsmedError
-from zsmed.imageio import is_candidate_image, is_photo, read_image
-from zsmed.preprocess import to_model_input
+from zsmed.imageio import is_candidate_image, is_photo, read_model_input
+from zsmed.preprocess import PreprocessConfig, to_model_input
 from zsmed.progress import Job, Progress
 from zsmed.runtime.backends import Backend, open_backend
 from zsmed.runtime.bundle import Bundle, read_bundle
@@ -110,7 +110,7 @@ class Predictor:
             raise ValueError(f"frames must be one of {', '.join(FRAME_CHOICES)}, not {frames!r}")
         batch_size = max(1, int(batch_size))
         items = [(path, frame) for path in paths for frame in _frames_of(path, frames)]
-        reader = _FrameReader()
+        reader = _FrameReader(self.preprocess)
         results: list[Prediction] = []
         total = len(items)
         yield Progress(0, total, "")
@@ -121,7 +121,7 @@ class Predictor:
             slots: list[Prediction | None] = []
             for path, frame in chunk:
                 try:
-                    ok_pixels.append(to_model_input(reader.read(path, frame), self.preprocess))
+                    ok_pixels.append(reader.read(path, frame))
                     ok_sources.append(str(path))
                     slots.append(None)
                 except ZsmedError as exc:
@@ -148,24 +148,25 @@ FRAME_CHOICES = ("all", "first")
 
 
 class _FrameReader:
-    """``read_image``, keeping the last multi-frame DICOM data set: its frames are then decoded one
-    by one from a single read of the file (reading a 1,000-frame cine once per frame would read it
-    1,000 times)."""
+    """``read_model_input``, keeping the last multi-frame DICOM data set: its frames are then decoded
+    one by one from a single read of the file (reading a 1,000-frame cine once per frame would read
+    it 1,000 times)."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: PreprocessConfig) -> None:
+        self._config = config
         self._path: Path | None = None
         self._dataset: Any = None
 
     def read(self, path: Path, frame: int | None) -> np.ndarray:
         if frame is None:
-            return read_image(path)
+            return read_model_input(path, self._config)
         from zsmed.dicom import model_image_from_dataset, open_dataset
 
         if path != self._path:
             self._path, self._dataset = None, None  # a failed open must not leave the previous file
             self._dataset = open_dataset(path)[0]
             self._path = path
-        return model_image_from_dataset(self._dataset, frame, path=path)
+        return to_model_input(model_image_from_dataset(self._dataset, frame, path=path), self._config)
 
 
 def _frames_of(path: Path, frames: str) -> list[int | None]:
