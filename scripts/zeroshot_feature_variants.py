@@ -1,0 +1,110 @@
+#!/usr/bin/env python
+"""Diagnostic, never used for selection: would multi-stage EfficientNet-Lite0 features help zero-shot?
+
+    python scripts/zeroshot_feature_variants.py ../shared/data/derm7pt --classes resources/attributes/derm7pt.yaml \
+        --unseen MEL,BCC --semantics both
+
+Pools the outputs of the last stages (blocks 7, 10, 14, 15 = stage ends at 80, 112, 192, 320
+channels) besides the usual 1280-d head, concatenates centred, L2-normalised parts, and for each
+variant prints the supervised ceiling (as scripts/zeroshot_supervised_ceiling.py) and the
+calibrated H of FSIGenZ, ESZSL and DeViSE through the normal `zsmed eval zeroshot` code (features
+injected in place of the encoder's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.linear_model import LogisticRegression
+
+import zsmed.zeroshot.evaluate as zeroshot_evaluate
+from zsmed.data.folders import load_class_folders
+from zsmed.encoders.efficientnet_lite import load_efficientnet_lite
+from zsmed.imageio import read_model_input
+from zsmed.preprocess import PreprocessConfig
+from zsmed.progress import run_job
+from zsmed.zeroshot.calibration import gzsl_scores
+from zsmed.zeroshot.core import FeatureNormaliser
+
+STAGE_ENDS = (7, 10, 14, 15)
+
+
+def stage_features(paths: list[Path]) -> dict[str, np.ndarray]:
+    model = load_efficientnet_lite("efficientnet-lite0").eval()
+    config = PreprocessConfig(size=224)
+    parts: dict[str, list[np.ndarray]] = {}
+    with torch.inference_mode():
+        for start in range(0, len(paths), 32):
+            x = torch.from_numpy(np.stack([read_model_input(p, config) for p in paths[start : start + 32]]))
+            h = F.relu6(model._bn0(model._conv_stem(x)))
+            for i, block in enumerate(model._blocks):
+                h = block(h)
+                if i in STAGE_ENDS:
+                    parts.setdefault(f"b{i}", []).append(h.mean(dim=(2, 3)).numpy())
+            parts.setdefault("head", []).append(model.forward_head_conv(h).mean(dim=(2, 3)).numpy())
+    return {k: np.concatenate(v).astype(np.float64) for k, v in parts.items()}
+
+
+def _unit(a: np.ndarray) -> np.ndarray:
+    a = a - a.mean(axis=0)
+    return a / np.linalg.norm(a, axis=1, keepdims=True)
+
+
+def ceiling_h(data: zeroshot_evaluate.ZeroShotData, repeats: int = 3) -> float:
+    seen = data.problem.seen
+    unseen_rows = np.flatnonzero(~seen[data.y_test])
+    rng = np.random.default_rng(0)
+    values = []
+    for _ in range(repeats):
+        half = rng.permutation(unseen_rows)[: len(unseen_rows) // 2]
+        rest = np.setdiff1d(np.arange(len(data.y_test)), half)
+        x, y = np.vstack([data.x_train, data.x_test[half]]), np.concatenate([data.y_train, data.y_test[half]])
+        norm = FeatureNormaliser(0).fit(x, y)
+        model = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced").fit(norm.transform(x), y)
+        values.append(gzsl_scores(model.decision_function(norm.transform(data.x_test[rest])),
+                                  data.y_test[rest], seen, 0.0).h)
+    return float(np.mean(values))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", nargs="+")
+    parser.add_argument("--classes", required=True)
+    parser.add_argument("--unseen", required=True)
+    parser.add_argument("--semantics", default="text")
+    args = parser.parse_args()
+    paths = [item.path for item in load_class_folders([Path(d) for d in args.data]).items]
+    feats = stage_features(paths)
+    variants: dict[str, Callable[[], np.ndarray]] = {
+        "head (1280, the shipped features)": lambda: feats["head"],
+        "trunk b15 (320)": lambda: feats["b15"],
+        "head + b15 + b14": lambda: np.hstack([_unit(feats[k]) for k in ("head", "b15", "b14")]),
+        "head + b14 + b10 + b7": lambda: np.hstack([_unit(feats[k]) for k in ("head", "b14", "b10", "b7")]),
+        "head + all four stage ends": lambda: np.hstack([_unit(feats[k]) for k in ("head", "b15", "b14", "b10", "b7")]),
+    }
+    row_of = {p: i for i, p in enumerate(paths)}
+    for name, make in variants.items():
+        matrix = make()
+
+        def injected(files: list[Path], _encoder: str, matrix: np.ndarray = matrix):  # type: ignore[no-untyped-def]
+            return matrix[[row_of[Path(p)] for p in files]], list(range(len(files)))
+            yield  # a job, like the function it stands in for
+
+        zeroshot_evaluate._encode = injected  # type: ignore[assignment]
+        unseen = args.unseen.split(",")
+        data = run_job(zeroshot_evaluate.prepare_zeroshot(args.data, args.classes, unseen, semantics=args.semantics))
+        report = run_job(zeroshot_evaluate.evaluate_zeroshot(args.data, args.classes, unseen, semantics=args.semantics,
+                                                             methods=["fsigenz", "eszsl", "devise"]))
+        h = {m: round(100 * r["calibrated"]["H"], 1) for m, r in report["methods"].items() if "calibrated" in r}
+        print(json.dumps({"variant": name, "dim": int(matrix.shape[1]),
+                          "supervised_ceiling_H": round(100 * ceiling_h(data), 1), "H": h}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
