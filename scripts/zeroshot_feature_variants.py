@@ -6,7 +6,7 @@
 
 Pools the outputs of the last stages (blocks 7, 10, 14, 15 = stage ends at 80, 112, 192, 320
 channels) besides the usual 1280-d head, concatenates centred, L2-normalised parts, and for each
-variant prints the supervised ceiling (as scripts/zeroshot_supervised_ceiling.py) and the
+variant prints the supervised ceiling (scripts/zeroshot_supervised_ceiling.py's) and the
 calibrated H of FSIGenZ, ESZSL and DeViSE through the normal `zsmed eval zeroshot` code (features
 injected in place of the encoder's).
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.linear_model import LogisticRegression
+from zeroshot_supervised_ceiling import add_protocol_arguments, supervised_ceiling  # this folder's ceiling script
 
 import zsmed.zeroshot.evaluate as zeroshot_evaluate
 from zsmed.data.folders import load_class_folders
@@ -29,8 +29,6 @@ from zsmed.encoders.efficientnet_lite import load_efficientnet_lite
 from zsmed.imageio import read_model_input
 from zsmed.preprocess import PreprocessConfig
 from zsmed.progress import run_job
-from zsmed.zeroshot.calibration import gzsl_scores
-from zsmed.zeroshot.core import FeatureNormaliser
 
 STAGE_ENDS = (7, 10, 14, 15)
 
@@ -56,28 +54,9 @@ def _unit(a: np.ndarray) -> np.ndarray:
     return a / np.linalg.norm(a, axis=1, keepdims=True)
 
 
-def ceiling_h(data: zeroshot_evaluate.ZeroShotData, repeats: int = 3) -> float:
-    seen = data.problem.seen
-    unseen_rows = np.flatnonzero(~seen[data.y_test])
-    rng = np.random.default_rng(0)
-    values = []
-    for _ in range(repeats):
-        half = rng.permutation(unseen_rows)[: len(unseen_rows) // 2]
-        rest = np.setdiff1d(np.arange(len(data.y_test)), half)
-        x, y = np.vstack([data.x_train, data.x_test[half]]), np.concatenate([data.y_train, data.y_test[half]])
-        norm = FeatureNormaliser(0).fit(x, y)
-        model = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced").fit(norm.transform(x), y)
-        values.append(gzsl_scores(model.decision_function(norm.transform(data.x_test[rest])),
-                                  data.y_test[rest], seen, 0.0).h)
-    return float(np.mean(values))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", nargs="+")
-    parser.add_argument("--classes", required=True)
-    parser.add_argument("--unseen", required=True)
-    parser.add_argument("--semantics", default="text")
+    add_protocol_arguments(parser)
     args = parser.parse_args()
     paths = [item.path for item in load_class_folders([Path(d) for d in args.data]).items]
     feats = stage_features(paths)
@@ -103,7 +82,7 @@ def main() -> None:
                                                              methods=["fsigenz", "eszsl", "devise"]))
         h = {m: round(100 * r["calibrated"]["H"], 1) for m, r in report["methods"].items() if "calibrated" in r}
         print(json.dumps({"variant": name, "dim": int(matrix.shape[1]),
-                          "supervised_ceiling_H": round(100 * ceiling_h(data), 1), "H": h}), flush=True)
+                          "supervised_ceiling_H": round(100 * supervised_ceiling(data)["H"], 1), "H": h}), flush=True)
 
 
 if __name__ == "__main__":

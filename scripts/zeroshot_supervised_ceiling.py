@@ -20,25 +20,16 @@ from sklearn.linear_model import LogisticRegression
 from zsmed.progress import run_job
 from zsmed.zeroshot.calibration import gzsl_scores
 from zsmed.zeroshot.core import FeatureNormaliser
-from zsmed.zeroshot.evaluate import prepare_zeroshot
+from zsmed.zeroshot.evaluate import ZeroShotData, prepare_zeroshot
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data", nargs="+")
-    parser.add_argument("--classes", required=True)
-    parser.add_argument("--unseen", required=True)
-    parser.add_argument("--semantics", default="text")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--encoder", default="efficientnet-lite0")
-    args = parser.parse_args()
-    data = run_job(prepare_zeroshot(args.data, args.classes, args.unseen.split(","), semantics=args.semantics,
-                                    encoder=args.encoder))
+def supervised_ceiling(data: ZeroShotData, repeats: int = 3) -> dict[str, float]:
+    """Mean seen / unseen accuracy and H over ``repeats`` random halves of the unseen images."""
     seen = data.problem.seen
     unseen_rows = np.flatnonzero(~seen[data.y_test])
     rng = np.random.default_rng(0)
     runs = []
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         half = rng.permutation(unseen_rows)[: len(unseen_rows) // 2]
         rest = np.setdiff1d(np.arange(len(data.y_test)), half)
         x = np.vstack([data.x_train, data.x_test[half]])
@@ -47,7 +38,26 @@ def main() -> None:
         model = LogisticRegression(C=1.0, max_iter=3000, class_weight="balanced").fit(norm.transform(x), y)
         scores = model.decision_function(norm.transform(data.x_test[rest]))
         runs.append(gzsl_scores(scores, data.y_test[rest], seen, 0.0).to_dict())
-    summary = {key: float(np.mean([r[key] for r in runs])) for key in ("seen_acc", "unseen_acc", "H")}
+    return {key: float(np.mean([r[key] for r in runs])) for key in ("seen_acc", "unseen_acc", "H")}
+
+
+def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of a `zsmed eval zeroshot` protocol: data folders, class file, unseen, semantics."""
+    parser.add_argument("data", nargs="+")
+    parser.add_argument("--classes", required=True)
+    parser.add_argument("--unseen", required=True)
+    parser.add_argument("--semantics", default="text")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_protocol_arguments(parser)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--encoder", default="efficientnet-lite0")
+    args = parser.parse_args()
+    data = run_job(prepare_zeroshot(args.data, args.classes, args.unseen.split(","), semantics=args.semantics,
+                                    encoder=args.encoder))
+    summary = supervised_ceiling(data, args.repeats)
     print(json.dumps({"data": args.data, "unseen": args.unseen, "repeats": args.repeats, "mean": summary}))
 
 
