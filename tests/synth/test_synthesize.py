@@ -168,3 +168,17 @@ def test_shipped_description_embeddings_cover_the_shipped_descriptions() -> None
     missing = [e.description[:40] for e in load_descriptions()
                if text_cache.text_key("all-MiniLM-L6-v2", e.description) not in keys]
     assert not missing, f"rebuild with python -m zsmed.synth.text_cache: {missing}"
+
+
+def test_leave_one_out_estimate_does_not_depend_on_how_many_episodes_share_a_pass(
+        support_dir: Path, feature_cache, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The estimate runs its episodes a few at a time (one pass over all N would hold N x N conv
+    maps: 4 GB at 60 support images); chunking must not change it."""
+    from zsmed.synth import synthesize as module
+
+    estimates = []
+    for per_pass in (1, 4, 1000):  # one at a time, uneven chunks (4 + 4 + 1), all in one pass
+        monkeypatch.setattr(module, "LOO_EPISODES_PER_PASS", per_pass)
+        estimates.append(module.synthesize(support_dir, cache=feature_cache).card.metrics["loo_accuracy"])
+    assert estimates[0] == estimates[1] == estimates[2]
+    assert 0.0 < estimates[0] < 1.0  # a real estimate over 9 images, neither degenerate end

@@ -134,6 +134,9 @@ def head_from_params(generator: SGPSGenerator, params: HybridParams | CompactPar
     return head.eval()
 
 
+LOO_EPISODES_PER_PASS = 4
+
+
 def leave_one_out(generator: SGPSGenerator, data: MetaData, classes: Sequence[str], modality: str = "it"
                   ) -> float | None:
     """Accuracy of predicting each support image from a classifier synthesised without it."""
@@ -141,18 +144,22 @@ def leave_one_out(generator: SGPSGenerator, data: MetaData, classes: Sequence[st
     counts = [len(bank.indices_of(c)) for c in classes]
     if min(counts) < 2:
         return None
-    # One generator pass over all leave-one-out episodes (same shape: supports are cycled to K).
-    episodes = []
-    for i, item in enumerate(bank.items):
-        keep = [j for j in range(len(bank.items)) if j != i]
-        episode = _episode_for(bank, classes, keep, shots=max(counts))
-        episodes.append(Episode(episode.classes, episode.support, np.array([i]),
-                                np.array([classes.index(item.label)])))
-    batch, y = make_batch(data, episodes, torch.device("cpu"), use_text=modality in ("it", "t"),
-                          use_images=modality in ("it", "i"), need_conv=generator.config.target == "hybrid")
-    with torch.no_grad():
-        logits = episodes_logits(generator, batch)
-    return float((logits.argmax(-1) == y).float().mean())
+    # The leave-one-out episodes (same shape: supports are cycled to K) go through the generator a
+    # few at a time: each episode carries the last-conv maps of its whole support set, so one pass
+    # over all N of them would hold N x N maps (4 GB for 3 classes x 20 images).
+    correct = 0
+    for start in range(0, len(bank.items), LOO_EPISODES_PER_PASS):
+        episodes = []
+        for i in range(start, min(start + LOO_EPISODES_PER_PASS, len(bank.items))):
+            keep = [j for j in range(len(bank.items)) if j != i]
+            episode = _episode_for(bank, classes, keep, shots=max(counts))
+            episodes.append(Episode(episode.classes, episode.support, np.array([i]),
+                                    np.array([classes.index(bank.items[i].label)])))
+        batch, y = make_batch(data, episodes, torch.device("cpu"), use_text=modality in ("it", "t"),
+                              use_images=modality in ("it", "i"), need_conv=generator.config.target == "hybrid")
+        with torch.no_grad():
+            correct += int((episodes_logits(generator, batch).argmax(-1) == y).sum())
+    return correct / len(bank.items)
 
 
 def _description_texts(classes: Sequence[str], descriptions: Mapping[str, str] | str | Path | None
