@@ -45,7 +45,8 @@ def build_zeroshot(
     items = folder.items
     features, kept = yield from _encode([i.path for i in items], encoder)
     items = [items[i] for i in kept]
-    problem, basis, attributes, _ = training_semantics(definitions, seen, unseen, semantics, items, text_encoder)
+    problem, basis, attributes, _ = training_semantics(definitions, seen, unseen, semantics, items, text_encoder,
+                                                       features, encoder)
     y = np.array([problem.classes.index(item.label) for item in items])
     groups = np.array([f"{item.label}/{item.group}" for item in items])
     yield Progress(0, 2, "calibrating on pseudo-unseen seen classes")

@@ -11,13 +11,17 @@ optional fields this module reads:
 
     image_attributes:                                 # optional: per-image annotations in metadata.csv
       pigment_network_atypical: {column: pigment_network, values: [atypical]}
+    image_attribute_predictor: derm7pt_7point_predictor.npz   # optional, instead: predicted ones
 
 Finer classes (``parent:``) are never predicted; they only enlarge the seen basis that unseen
 prototypes are synthesised from (a data set with 3 seen groups gives a 3-vector basis, its
 ~13 seen diagnoses a far richer one). An attribute a class does not list counts as 0 (absent).
 ``image_attributes`` says how to read each attribute off a training image's own ``metadata.csv``
 row (1 when the column holds one of the values): the finest seen basis there is, one row per
-annotated seen image (Derm7pt labels the 7-point criteria of every case).
+annotated seen image (Derm7pt labels the 7-point criteria of every case). Where the data carry no
+such annotations, ``image_attribute_predictor`` (a file beside the class file, made by
+``scripts/make_attribute_predictor.py``) predicts them from each seen image's features
+(``zsmed.zeroshot.attribute_predictor``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import numpy as np
 
 from zsmed.descriptions import ClassDescription, _parse, read_yaml
 from zsmed.errors import ConfigError
+from zsmed.zeroshot.attribute_predictor import AttributePredictor, load_attribute_predictor
 
 SEMANTIC_MODES = ("text", "attributes", "both")
 
@@ -70,6 +75,18 @@ class ClassDefinitions:
     basis_column: str | None = None
     source: Path | None = None
     image_attributes: list[ImageAttribute] = field(default_factory=list)
+    attribute_predictor: Path | None = None
+
+    def load_attribute_predictor(self) -> AttributePredictor | None:
+        """The file's attribute predictor (None when it names none); its attribute names must be
+        the file's own."""
+        if self.attribute_predictor is None:
+            return None
+        predictor = load_attribute_predictor(self.attribute_predictor)
+        if predictor.names != self.attribute_names:
+            raise ConfigError(f"the attribute predictor {self.attribute_predictor.name} predicts other attributes "
+                              f"than the file's attribute_names", path=self.source)
+        return predictor
 
     def image_attribute_matrix(self, metas: Sequence[Mapping[str, str]]) -> tuple[np.ndarray, np.ndarray]:
         """(n, k) 0/1 attributes read from each image's metadata row (columns in ``attribute_names``
@@ -174,8 +191,17 @@ def _parse_definitions(data: Any, source: Path | None) -> ClassDefinitions:
             raise ConfigError(f"class '{d.key}': parent '{d.parent}' is not defined", path=source)
     basis_column = data.get("basis_column")
     image_attributes = _parse_image_attributes(data.get("image_attributes"), names, source)
+    predictor = data.get("image_attribute_predictor")
+    predictor_path = None
+    if predictor is not None:
+        if image_attributes:
+            raise ConfigError("give either image_attributes (annotations) or image_attribute_predictor, not both",
+                              path=source)
+        predictor_path = (source.parent if source is not None else Path.cwd()) / str(predictor)
+        if not predictor_path.is_file():
+            raise ConfigError(f"image_attribute_predictor: file not found: {predictor_path}", path=source)
     return ClassDefinitions(definitions, names, str(basis_column) if basis_column else None, source,
-                            image_attributes)
+                            image_attributes, predictor_path)
 
 
 def _parse_image_attributes(raw: Any, names: Sequence[str], source: Path | None) -> list[ImageAttribute]:

@@ -177,16 +177,39 @@ def training_semantics(
     semantics: str,
     train_items: Sequence[LabeledItem],
     text_encoder: Any | None = None,
+    train_features: np.ndarray | None = None,
+    encoder: str | None = None,
 ) -> tuple[ZeroShotProblem, np.ndarray, np.ndarray | None, list[dict[str, str]]]:
     """What evaluating and building both derive from the seen training images: the problem, each
-    image's basis index (finer labels from the file's ``basis_column``), its per-image annotations
-    (None where the data have none) and its metadata row."""
+    image's basis index (finer labels from the file's ``basis_column``), its per-image attributes
+    (annotations, or predicted from ``train_features`` of ``encoder`` when the file names an
+    attribute predictor; None where there are neither) and its metadata row."""
     labels = [str(item.label) for item in train_items]
     metas = [dict(item.meta) for item in train_items]
     column = definitions.basis_column
     fine = [meta.get(column) if column else None for meta in metas]
     problem, basis = build_problem(definitions, seen, unseen, semantics, labels, fine, text_encoder)
-    return problem, basis, image_attributes_for(definitions, metas, labels, semantics), metas
+    attributes: np.ndarray | None
+    if definitions.attribute_predictor is not None and semantics in ("attributes", "both"):
+        attributes = predicted_image_attributes(definitions, labels, train_features, encoder)
+    else:
+        attributes = image_attributes_for(definitions, metas, labels, semantics)
+    return problem, basis, attributes, metas
+
+
+def predicted_image_attributes(definitions: ClassDefinitions, labels: Sequence[str],
+                               features: np.ndarray | None, encoder: str | None) -> np.ndarray:
+    """Each training image's attributes as the class file's attribute predictor reads them off its
+    features; the predictor must have been trained on the same encoder's features."""
+    predictor = definitions.load_attribute_predictor()
+    assert predictor is not None
+    if features is None or encoder is None:
+        raise ConfigError("the class file's attribute predictor needs the training images' features",
+                          path=definitions.source)
+    if predictor.encoder != encoder:
+        raise ConfigError(f"the attribute predictor was trained on {predictor.encoder} features, not {encoder}",
+                          path=definitions.attribute_predictor)
+    return predictor.predict(features, labels)
 
 
 def image_attributes_for(definitions: ClassDefinitions, metas: Sequence[dict[str, str]], labels: Sequence[str],
@@ -277,7 +300,8 @@ def prepare_zeroshot(
     train_rows = seen_rows[train_mask]
     test_rows = np.concatenate([seen_rows[test_mask], np.flatnonzero(~is_seen)])
     problem, sample_basis, a_train, train_meta = training_semantics(
-        definitions, seen, list(unseen), semantics, [items[i] for i in train_rows], text_encoder)
+        definitions, seen, list(unseen), semantics, [items[i] for i in train_rows], text_encoder,
+        features[train_rows], encoder)
     class_index = {c: i for i, c in enumerate(problem.classes)}
     y_all = np.array([class_index[str(label)] for label in labels])
     return ZeroShotData(problem, features[train_rows], y_all[train_rows], groups[train_rows], sample_basis,
