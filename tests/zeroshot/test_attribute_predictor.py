@@ -102,6 +102,7 @@ def test_eval_and_build_use_predicted_attributes_of_seen_images(shared_data: Pat
     assert code == 0
     report = json.loads(out.read_text())
     assert report["image_attribute_basis"] == report["n_train"] > 0  # one basis row per seen training image
+    assert report["image_attribute_source"] == "predicted from the image features by derm7pt_7point_predictor.npz"
     assert 0.0 <= report["methods"]["prototypes"]["calibrated"]["H"] <= 1.0
     model = tmp_path / "zs.zsm"
     assert main(["build", "zeroshot", "--seen", str(base), "--classes", str(HAM_7POINT), "--unseen",

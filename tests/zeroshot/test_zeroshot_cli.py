@@ -106,6 +106,7 @@ def test_derm7pt_per_image_attributes_give_the_finest_basis(shared_data: Path, t
     assert code == 0
     report = json.loads(out.read_text())
     assert report["image_attribute_basis"] == report["n_train"] > 0
+    assert report["image_attribute_source"] == "annotated in metadata.csv"
     for name in ("prototypes", "devise_image_attributes"):
         result = report["methods"][name]
         assert "skipped" not in result and 0.0 <= result["calibrated"]["H"] <= 1.0

@@ -30,7 +30,13 @@ def build_zeroshot(
     from zsmed.data.folders import load_class_folders
     from zsmed.encoders import create_image_encoder
     from zsmed.zeroshot.classdefs import load_class_definitions
-    from zsmed.zeroshot.evaluate import METHODS, _encode, select_setting, training_semantics
+    from zsmed.zeroshot.evaluate import (
+        METHODS,
+        _encode,
+        image_attribute_source,
+        select_setting,
+        training_semantics,
+    )
     from zsmed.zeroshot.heads import ZeroShotCosineHead
 
     definitions = load_class_definitions(class_file)
@@ -71,6 +77,7 @@ def build_zeroshot(
         metrics={"calibration": calibration.to_dict(), "setting": setting},
         extra={"seen": seen, "unseen": unseen, "semantics": semantics, "basis": problem.basis_names,
                "image_attribute_basis": None if attributes is None else len(attributes),
+               "image_attribute_source": image_attribute_source(definitions, attributes),
                "class_file": str(class_file)},
     )
     yield Progress(2, 2, "done")

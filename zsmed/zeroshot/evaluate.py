@@ -212,6 +212,15 @@ def predicted_image_attributes(definitions: ClassDefinitions, labels: Sequence[s
     return predictor.predict(features, labels)
 
 
+def image_attribute_source(definitions: ClassDefinitions, attributes: np.ndarray | None) -> str | None:
+    """Where the per-image attributes of a run came from, for its report (None: not used)."""
+    if attributes is None:
+        return None
+    if definitions.attribute_predictor is not None:
+        return f"predicted from the image features by {definitions.attribute_predictor.name}"
+    return "annotated in metadata.csv"
+
+
 def image_attributes_for(definitions: ClassDefinitions, metas: Sequence[dict[str, str]], labels: Sequence[str],
                          mode: str) -> np.ndarray | None:
     """Raw per-image annotations of the training images (``image_attributes`` of the class file read
@@ -359,6 +368,7 @@ def evaluate_zeroshot(
         "n_test_unseen": int(np.sum(~problem.seen[data.y_test])),
         "basis": problem.basis_names,
         "image_attribute_basis": None if data.a_train is None else len(data.a_train),
+        "image_attribute_source": image_attribute_source(data.definitions, data.a_train),
         "chance_H": 100.0 / len(problem.classes),
         "methods": results,
     }
