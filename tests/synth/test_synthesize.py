@@ -182,3 +182,20 @@ def test_leave_one_out_estimate_does_not_depend_on_how_many_episodes_share_a_pas
         estimates.append(module.synthesize(support_dir, cache=feature_cache).card.metrics["loo_accuracy"])
     assert estimates[0] == estimates[1] == estimates[2]
     assert 0.0 < estimates[0] < 1.0  # a real estimate over 9 images, neither degenerate end
+
+
+def test_leave_one_out_holds_out_an_even_share_of_every_class_past_its_limit(
+        support_dir: Path, feature_cache, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Each held-out image costs a synthesis over all others (time ~ N^2): past LOO_MAX_IMAGES the
+    estimate holds out a proportional, evenly spread share of each class and says how many."""
+    from zsmed.synth import synthesize as module
+
+    monkeypatch.setattr(module, "LOO_MAX_IMAGES", 6)
+    clf = module.synthesize(support_dir, cache=feature_cache)
+    assert clf.card.metrics["loo_images"] == 6  # 2 of the 3 images of each of 3 classes
+    assert 0.0 <= clf.card.metrics["loo_accuracy"] <= 1.0
+    support = module.encode_support(support_dir, _encoder(), feature_cache)
+    held = module.loo_held_out(support.bank, list(NOVEL), 6)
+    labels = [support.bank.items[i].label for i in held]
+    assert sorted(labels) == sorted([*NOVEL, *NOVEL]) and len(set(held)) == 6
+    assert module.loo_held_out(support.bank, list(NOVEL), 100) == list(range(9))

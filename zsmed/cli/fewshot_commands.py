@@ -173,8 +173,9 @@ def _build_fewshot(args: argparse.Namespace) -> int:
     print(f"classifier: {len(clf.class_names)} classes ({counts}), method {clf.card.method}")
     loo = clf.card.metrics.get("loo_accuracy")
     if loo is not None:
-        n = clf.card.metrics.get("loo_images")
-        print(f"leave-one-out estimate: {100 * loo:.1f} % of {n} support images")
+        n, total = clf.card.metrics.get("loo_images"), sum(clf.card.support_counts.values())
+        held = f"{n} support images" if n == total else f"{n} of the {total} support images, spread over the classes"
+        print(f"leave-one-out estimate: {100 * loo:.1f} % of {held}")
     else:
         print("leave-one-out estimate: needs at least 2 images per class")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -135,22 +135,41 @@ def head_from_params(generator: SGPSGenerator, params: HybridParams | CompactPar
 
 
 LOO_EPISODES_PER_PASS = 4
+# Each left-out image costs one synthesis over all the others (time grows with N^2): past this many
+# images the estimate holds out an evenly spread subset of every class instead of every image.
+LOO_MAX_IMAGES = 60
+
+
+def loo_held_out(bank: Any, classes: Sequence[str], limit: int = LOO_MAX_IMAGES) -> list[int]:
+    """Support indices the leave-one-out estimate holds out: all of them up to ``limit``, else a
+    share of every class proportional to its size (at least one), spread evenly over its images."""
+    total = len(bank.items)
+    if total <= limit:
+        return list(range(total))
+    chosen: list[int] = []
+    for c in classes:
+        idx = bank.indices_of(c)
+        quota = max(1, round(limit * len(idx) / total))
+        chosen.extend(int(i) for i in idx[np.unique(np.linspace(0, len(idx) - 1, quota).round().astype(int))])
+    return sorted(chosen)
 
 
 def leave_one_out(generator: SGPSGenerator, data: MetaData, classes: Sequence[str], modality: str = "it"
-                  ) -> float | None:
-    """Accuracy of predicting each support image from a classifier synthesised without it."""
+                  ) -> tuple[float, int] | None:
+    """(accuracy, images held out) of predicting support images from classifiers synthesised
+    without them (``loo_held_out`` says which)."""
     bank = data.bank
     counts = [len(bank.indices_of(c)) for c in classes]
     if min(counts) < 2:
         return None
+    held_out = loo_held_out(bank, classes, LOO_MAX_IMAGES)
     # The leave-one-out episodes (same shape: supports are cycled to K) go through the generator a
     # few at a time: each episode carries the last-conv maps of its whole support set, so one pass
     # over all N of them would hold N x N maps (4 GB for 3 classes x 20 images).
     correct = 0
-    for start in range(0, len(bank.items), LOO_EPISODES_PER_PASS):
+    for start in range(0, len(held_out), LOO_EPISODES_PER_PASS):
         episodes = []
-        for i in range(start, min(start + LOO_EPISODES_PER_PASS, len(bank.items))):
+        for i in held_out[start : start + LOO_EPISODES_PER_PASS]:
             keep = [j for j in range(len(bank.items)) if j != i]
             episode = _episode_for(bank, classes, keep, shots=max(counts))
             episodes.append(Episode(episode.classes, episode.support, np.array([i]),
@@ -159,7 +178,7 @@ def leave_one_out(generator: SGPSGenerator, data: MetaData, classes: Sequence[st
                               use_images=modality in ("it", "i"), need_conv=generator.config.target == "hybrid")
         with torch.no_grad():
             correct += int((episodes_logits(generator, batch).argmax(-1) == y).sum())
-    return correct / len(bank.items)
+    return correct / len(held_out), len(held_out)
 
 
 def _description_texts(classes: Sequence[str], descriptions: Mapping[str, str] | str | Path | None
@@ -225,8 +244,7 @@ def synthesize(
     metrics: dict[str, Any] = {}
     estimate = leave_one_out(generator, data, classes) if loo else None
     if estimate is not None:
-        metrics["loo_accuracy"] = estimate
-        metrics["loo_images"] = len(support_set.bank.items)
+        metrics["loo_accuracy"], metrics["loo_images"] = estimate
     pooled = support_set.bank.pooled
     unit = F.normalize(pooled, dim=-1)
     mean_dir = F.normalize(unit.mean(dim=0), dim=-1)
