@@ -23,15 +23,9 @@ from typing import Any
 import numpy as np
 
 from zsmed.errors import ConfigError
-from zsmed.zeroshot.core import l2n
+from zsmed.zeroshot.arrays import balanced_mean, l2n
 
 FORMAT = "zsmed-attribute-predictor-v1"
-
-
-def balanced_mean(features: np.ndarray, labels: Sequence[str] | np.ndarray) -> np.ndarray:
-    """Mean of the class means: every class weighs the same, whatever its size."""
-    labels = np.asarray(labels)
-    return np.mean([features[labels == c].mean(axis=0) for c in np.unique(labels)], axis=0)
 
 
 @dataclass(frozen=True)

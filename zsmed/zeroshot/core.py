@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from zsmed.errors import ConfigError, DatasetError
+from zsmed.zeroshot.arrays import balanced_mean, l2n
 
 
 @dataclass
@@ -80,10 +81,6 @@ def single_thread() -> Iterator[None]:
 # ---------------------------------------------------------------------------------------------
 # Features
 # ---------------------------------------------------------------------------------------------
-def l2n(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 def cosine_matrix(rows: np.ndarray) -> np.ndarray:
     normed = l2n(rows)
     return normed @ normed.T
@@ -108,7 +105,7 @@ class FeatureNormaliser:
         if y is None:
             self.mean_ = x.mean(axis=0)
         else:
-            self.mean_ = np.mean([x[y == c].mean(axis=0) for c in np.unique(y)], axis=0)
+            self.mean_ = balanced_mean(x, y)
         u = l2n(x - self.mean_)
         k = min(self.whiten, len(u) - 1, u.shape[1])
         if k > 0:
