@@ -21,7 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from zeroshot_supervised_ceiling import add_protocol_arguments, supervised_ceiling  # this folder's ceiling script
+from zeroshot_supervised_ceiling import (  # this folder's ceiling script
+    add_protocol_arguments,
+    inject_features,
+    supervised_ceiling,
+)
 
 import zsmed.zeroshot.evaluate as zeroshot_evaluate
 from zsmed.data.folders import load_class_folders
@@ -67,15 +71,9 @@ def main() -> None:
         "head + b14 + b10 + b7": lambda: np.hstack([_unit(feats[k]) for k in ("head", "b14", "b10", "b7")]),
         "head + all four stage ends": lambda: np.hstack([_unit(feats[k]) for k in ("head", "b15", "b14", "b10", "b7")]),
     }
-    row_of = {p: i for i, p in enumerate(paths)}
     for name, make in variants.items():
         matrix = make()
-
-        def injected(files: list[Path], _encoder: str, matrix: np.ndarray = matrix):  # type: ignore[no-untyped-def]
-            return matrix[[row_of[Path(p)] for p in files]], list(range(len(files)))
-            yield  # a job, like the function it stands in for
-
-        zeroshot_evaluate._encode = injected  # type: ignore[assignment]
+        inject_features(matrix, paths)
         unseen = args.unseen.split(",")
         data = run_job(zeroshot_evaluate.prepare_zeroshot(args.data, args.classes, unseen, semantics=args.semantics))
         report = run_job(zeroshot_evaluate.evaluate_zeroshot(args.data, args.classes, unseen, semantics=args.semantics,

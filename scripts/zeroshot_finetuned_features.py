@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from zeroshot_supervised_ceiling import supervised_ceiling  # this folder's ceiling script
+from zeroshot_supervised_ceiling import inject_features, supervised_ceiling  # this folder's ceiling script
 
 import zsmed.zeroshot.evaluate as zeroshot_evaluate
 from zsmed.data.folders import load_class_folders
@@ -50,16 +50,10 @@ def main() -> None:
     stage = train_transfer(lite_backbone(encoder), bank.subset(train_rows.tolist()), TransferConfig(epochs=args.epochs))
     with torch.inference_mode():
         tuned = torch.cat([stage(bank.trunk[i : i + 256].float()) for i in range(0, len(bank.trunk), 256)])
-    row_of = {item.path: i for i, item in enumerate(bank.items)}
     variants = {"frozen": bank.pooled.numpy().astype(np.float64),
                 f"last stage fine-tuned {args.epochs} epochs": tuned.numpy().astype(np.float64)}
     for name, matrix in variants.items():
-
-        def injected(files: list[Path], _encoder: str, matrix: np.ndarray = matrix):  # type: ignore[no-untyped-def]
-            return matrix[[row_of[Path(p)] for p in files]], list(range(len(files)))
-            yield  # a job, like the function it stands in for
-
-        zeroshot_evaluate._encode = injected  # type: ignore[assignment]
+        inject_features(matrix, [item.path for item in bank.items])
         for semantics in ("text", "both"):
             data = run_job(zeroshot_evaluate.prepare_zeroshot(roots, CLASS_FILE, UNSEEN, semantics=semantics))
             if len(data.x_train) != len(train_rows):
