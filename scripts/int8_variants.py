@@ -25,7 +25,7 @@ import numpy as np
 import openvino as ov
 
 from zsmed.imageio import is_candidate_image, read_model_input
-from zsmed.runtime import format as fmt
+from zsmed.runtime.backends import read_ir
 from zsmed.runtime.bundle import read_bundle
 
 
@@ -40,8 +40,7 @@ def main() -> None:
     core = ov.Core()
 
     def fp32_model() -> Any:
-        return core.read_model(bundle.files[fmt.IR_XML].decode(),
-                               ov.Tensor(np.frombuffer(bundle.files[fmt.IR_BIN], dtype=np.uint8).copy()))
+        return read_ir(core, bundle)
 
     def pixels(files: list[Path]) -> np.ndarray:
         return np.stack([read_model_input(p, bundle.preprocess) for p in files])

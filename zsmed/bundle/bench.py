@@ -82,11 +82,10 @@ def _int8_for_timing(bundle: Bundle, pixels: np.ndarray) -> tuple[Any, str]:
     import nncf
     import openvino as ov
 
-    from zsmed.runtime import format as fmt
+    from zsmed.runtime.backends import read_ir
 
     core = ov.Core()
-    model = core.read_model(bundle.files[fmt.IR_XML].decode(),
-                            ov.Tensor(np.frombuffer(bundle.files[fmt.IR_BIN], dtype=np.uint8).copy()))
+    model = read_ir(core, bundle)
     quantised = nncf.quantize(model, nncf.Dataset([pixels[i : i + 1] for i in range(len(pixels))]),
                               subset_size=len(pixels), preset=nncf.QuantizationPreset.MIXED)
 

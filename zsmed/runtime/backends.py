@@ -161,6 +161,15 @@ class OnnxRuntimeBackend:
         return np.asarray(logits, dtype=np.float32), np.asarray(embedding, dtype=np.float32)
 
 
+def read_ir(core: Any, bundle: Bundle, int8: bool = False) -> Any:
+    """The bundle's OpenVINO model (fp32 IR, or the INT8 one), read from the verified bytes in memory."""
+    xml_name, bin_name = (fmt.INT8_XML, fmt.INT8_BIN) if int8 else (fmt.IR_XML, fmt.IR_BIN)
+    import openvino as ov
+
+    weights = ov.Tensor(np.frombuffer(bundle.files[bin_name], dtype=np.uint8).copy())
+    return core.read_model(bundle.files[xml_name].decode(), weights)
+
+
 class OpenVinoBackend:
     def __init__(self, bundle: Bundle, int8: bool = False, threads: int | None = None, hint: str = "LATENCY") -> None:
         self.name = "openvino-int8" if int8 else "openvino"
@@ -168,13 +177,11 @@ class OpenVinoBackend:
             import openvino as ov
         except ImportError as exc:
             raise BackendUnavailableError("OpenVINO is not installed (pip install zsmed[runtime])") from exc
-        xml_name, bin_name = (fmt.INT8_XML, fmt.INT8_BIN) if int8 else (fmt.IR_XML, fmt.IR_BIN)
-        if xml_name not in bundle.files:
+        if (fmt.INT8_XML if int8 else fmt.IR_XML) not in bundle.files:
             raise BackendUnavailableError("this bundle holds no INT8 model (exported without --int8, or refused)")
         core = ov.Core()
         try:
-            weights = ov.Tensor(np.frombuffer(bundle.files[bin_name], dtype=np.uint8).copy())
-            model = core.read_model(bundle.files[xml_name].decode(), weights)
+            model = read_ir(core, bundle, int8)
             config = {
                 "PERFORMANCE_HINT": hint,
                 "INFERENCE_NUM_THREADS": threads or available_cpus(),
