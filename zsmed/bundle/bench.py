@@ -79,15 +79,13 @@ def _int8_for_timing(bundle: Bundle, pixels: np.ndarray) -> tuple[Any, str]:
     """The bundle's INT8 model, or (when it was refused/absent) one quantised here for timing only."""
     if bundle.has_int8:
         return create_backend(bundle, "openvino-int8"), "the bundle's INT8 IR"
-    import nncf
     import openvino as ov
 
+    from zsmed.bundle.export import quantise_int8
     from zsmed.runtime.backends import read_ir
 
     core = ov.Core()
-    model = read_ir(core, bundle)
-    quantised = nncf.quantize(model, nncf.Dataset([pixels[i : i + 1] for i in range(len(pixels))]),
-                              subset_size=len(pixels), preset=nncf.QuantizationPreset.MIXED)
+    quantised = quantise_int8(read_ir(core, bundle), pixels)
 
     class _Backend:
         name = "openvino-int8"
