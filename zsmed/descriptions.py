@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -36,6 +36,9 @@ class ClassDescription:
     def matches(self, label: str) -> bool:
         wanted = label.strip().lower()
         return wanted == self.key.lower() or wanted in (a.lower() for a in self.aliases)
+
+
+Entry = TypeVar("Entry", bound=ClassDescription)
 
 
 def shipped_description_files() -> list[Path]:
@@ -94,7 +97,7 @@ def load_descriptions(paths: Iterable[str | Path] | None = None) -> list[ClassDe
     return [entry for file in files for entry in load_description_file(file)]
 
 
-def _best_match(label: str, entries: Sequence[ClassDescription]) -> ClassDescription | None:
+def best_match(label: str, entries: Sequence[Entry]) -> Entry | None:
     """An exact key beats a case-insensitive key, which beats an alias ('mel' vs Derm7pt's 'MEL')."""
     for test in (
         lambda d: d.key == label,
@@ -116,7 +119,7 @@ def descriptions_for(
     shipped = load_descriptions()
     found: dict[str, ClassDescription] = {}
     for label in labels:
-        entry = _best_match(label, user) or _best_match(label, shipped)
+        entry = best_match(label, user) or best_match(label, shipped)
         if entry is not None and entry.description:
             found[label] = entry
     missing = [label for label in labels if label not in found]

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from zsmed.descriptions import ClassDescription, _parse, read_yaml
+from zsmed.descriptions import ClassDescription, _parse, best_match, read_yaml
 from zsmed.errors import ConfigError
 from zsmed.zeroshot.attribute_predictor import AttributePredictor, load_attribute_predictor
 
@@ -41,17 +41,10 @@ SEMANTIC_MODES = ("text", "attributes", "both")
 
 
 @dataclass(frozen=True)
-class ClassDefinition:
-    key: str
-    name: str
-    description: str
-    aliases: tuple[str, ...] = ()
-    attributes: dict[str, float] = field(default_factory=dict)
-    parent: str | None = None
+class ClassDefinition(ClassDescription):
+    """A described class that may sit under a seen class (``parent``: a finer basis class)."""
 
-    def matches(self, label: str) -> bool:
-        wanted = label.strip().lower()
-        return wanted == self.key.lower() or wanted in (a.lower() for a in self.aliases)
+    parent: str | None = None
 
     @property
     def text(self) -> str:
@@ -105,15 +98,7 @@ class ClassDefinitions:
 
     # -- lookup ---------------------------------------------------------------------------------
     def find(self, label: str) -> ClassDefinition | None:
-        for test in (
-            lambda d: d.key == label,
-            lambda d: d.key.lower() == label.strip().lower(),
-            lambda d: d.matches(label),
-        ):
-            for entry in self.classes:
-                if test(entry):
-                    return entry
-        return None
+        return best_match(label, self.classes)
 
     def get(self, label: str) -> ClassDefinition:
         entry = self.find(label)
