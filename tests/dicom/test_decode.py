@@ -132,6 +132,15 @@ def test_truncated_native_pixel_data() -> None:
         load_model_image(data("MR_truncated.dcm"))
 
 
+def test_image_object_cut_before_its_pixels_is_called_truncated(tmp_path) -> None:
+    for cut in (500, 6288):  # inside the header, then just before the Pixel Data element
+        short = tmp_path / f"CT_cut_{cut}.dcm"
+        short.write_bytes(Path(data("CT_small.dcm")).read_bytes()[:cut])
+        expected = f"CT Image Storage without its pixel data: the file ends after {cut} bytes"
+        with pytest.raises(PixelDecodeError, match=expected):
+            load_model_image(str(short))
+
+
 def test_non_image_objects_say_so() -> None:
     for name in ("rtplan.dcm", "test-SR.dcm", "reportsi.dcm", "rtstruct.dcm", "waveform_ecg.dcm"):
         with pytest.raises(NoPixelDataError, match="no image"):

@@ -145,7 +145,14 @@ def check_decodable(ds: Dataset, path: str | None = None, notes: list[str] | Non
         truncated = [n for n in notes or [] if any(h in n.lower() for h in _TRUNCATION_HINTS)]
         if truncated:
             raise PixelDecodeError(f"pixel data truncated ({truncated[0]})", path=path)
-        raise NoPixelDataError(f"no image in this object ({_sop_name(ds)})", path=path)
+        sop = _sop_name(ds)
+        if "image storage" in sop.lower():
+            # An image object whose header reads cleanly but stops short is an interrupted copy
+            # (USB stick pulled, disk full); "no image" would send the reader looking for a report.
+            size = f" after {os.path.getsize(path)} bytes" if path and os.path.isfile(path) else ""
+            raise PixelDecodeError(f"{sop} without its pixel data: the file ends{size} before the image "
+                                   "(truncated or incomplete copy)", path=path)
+        raise NoPixelDataError(f"no image in this object ({sop})", path=path)
     ts = transfer_syntax(ds)
     if ts is None:
         # A bare data set (no file meta): take the encoding it was read with.
