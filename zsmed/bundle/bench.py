@@ -31,6 +31,16 @@ COMPUTE_FLOOR_MS = 5.3  # the 2-core machine's FP32 floor for Lite0 (0.77 GFLOP)
 NETWORK_GFLOP = 0.77  # EfficientNet-Lite0 + head at 224 px, per image (the issue's figure)
 
 
+# Between two libraries' timings: torch's OpenMP workers and onnxruntime's / OpenVINO's pools keep
+# spinning for a while after their last call and would take a core from the next runner (measured:
+# onnxruntime's whole path 0.3-0.5 ms per image slower right after a torch pass than alone).
+SETTLE_S = 0.3
+
+
+def _settle() -> None:
+    time.sleep(SETTLE_S)
+
+
 def _median_ms(fn: Callable[[], Any], repeats: int, per: int) -> dict[str, float]:
     """Wall and process-CPU milliseconds per image. CPU time is the figure that survives a shared
     machine: other users' load stretches wall time but not (much) the CPU work of the network."""
@@ -194,6 +204,7 @@ def run_runtime_bench(
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": available_cpus(),
                     "python": platform.python_version()},
         "images": {"folder": str(images_dir), "used": len(files)},
+        "pause_between_runners_s": SETTLE_S,
         "network": {},
     }
     try:
@@ -233,6 +244,7 @@ def run_runtime_bench(
     for _ in range(rounds):
         for name, run in runners.items():
             plan = (("b1", b1, max(3, repeats // rounds)), ("b32", b32, max(2, repeats // 10 // rounds)))
+            _settle()
             for key, inputs, count in plan:
                 timing = _median_ms(partial(run, inputs), count, len(inputs))
                 samples[name][key].append(timing["median_ms_per_image"])
@@ -272,6 +284,8 @@ def run_runtime_bench(
             run_whole(subset, batch)
         for _ in range(3):  # best of three passes: the machine is shared
             for name, run_whole in whole_runners.items():
+                _settle()
+                run_whole(subset[:batch], batch)  # wake its threads after the pause, as _median_ms does
                 start = time.perf_counter()
                 run_whole(subset, batch)
                 passes[name].append((time.perf_counter() - start) * 1000 / len(subset))
