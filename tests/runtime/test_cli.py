@@ -41,6 +41,39 @@ def test_predict_refuses_unsigned_where_required(reference_bundle: Path, tmp_pat
     assert main(["bundle", "keygen", str(tmp_path / "site")]) == 2  # never overwrites a key
 
 
+def test_key_files_that_are_not_keys_give_one_line_errors(tmp_path: Path, isolated_dirs: Path) -> None:
+    from zsmed.errors import BundleError
+    from zsmed.runtime.format import load_private_key, load_public_key
+
+    image = tmp_path / "x.png"
+    Image.new("RGB", (64, 64)).save(image)
+    assert main(["bundle", "keygen", str(tmp_path / "site")]) == 0
+    private, public = tmp_path / "site.key", tmp_path / "site.pub"
+    assert load_private_key(private) is not None and load_public_key(public) is not None
+    hint = " (make one with `zsmed bundle keygen`)"
+    cases = [
+        (load_public_key, image, "the trusted public key is not a PEM key file" + hint),  # a photo picked by mistake
+        (load_public_key, tmp_path / "missing.pub", "cannot read the trusted public key (file not found)"),
+        (load_public_key, private, "the trusted public key is not a PEM key file" + hint),  # the private half
+        (load_private_key, public, "the signing key is not a PEM key file" + hint),  # the public half
+        (load_private_key, tmp_path, "cannot read the signing key (is a directory, not a file)"),
+    ]
+    for loader, path, message in cases:
+        with pytest.raises(BundleError) as caught:
+            loader(path)
+        assert str(caught.value) == f"{path}: {message}"
+
+
+def test_outputs_that_cannot_be_written_are_one_line_errors(tmp_path: Path, isolated_dirs: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    not_a_folder = tmp_path / "file.txt"
+    not_a_folder.write_text("x")
+    assert main(["bundle", "keygen", str(not_a_folder / "site")]) == 2  # e.g. a read-only or full stick
+    err = capsys.readouterr().err
+    assert err.startswith(f"zsmed: error: {not_a_folder}") and "Traceback" not in err, err
+    assert not_a_folder.read_text() == "x"
+
+
 def test_bundle_info_and_verify(
     reference_bundle: Path, isolated_dirs: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

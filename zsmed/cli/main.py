@@ -106,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # an output that cannot be written: read-only stick, full disk, no permission
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"zsmed: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -14,11 +14,12 @@ import base64
 import hashlib
 import json
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zsmed.errors import BundleError
+from zsmed.errors import BundleError, input_file_error
 
 FORMAT_NAME = "zsmed-bundle"
 FORMAT_VERSION = 1  # bump on any change an older reader would misread
@@ -147,30 +148,37 @@ def generate_keypair(out_stem: str | Path, *, overwrite: bool = False) -> tuple[
     return private_path, public_path
 
 
+def _load_pem_key(path: str | Path, what: str, loader: Callable[[bytes], Any], wanted: type) -> Any:
+    """A PEM key file of the ``wanted`` Ed25519 type; ``what`` names it in the one-line error."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise BundleError(f"cannot read the {what} ({input_file_error(path, exc).reason})", path=path) from exc
+    from cryptography.exceptions import UnsupportedAlgorithm
+
+    try:
+        key = loader(data)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise BundleError(f"the {what} is not a PEM key file (make one with `zsmed bundle keygen`)",
+                          path=path) from exc
+    if not isinstance(key, wanted):
+        raise BundleError(f"the {what} is not an Ed25519 key", path=path)
+    return key
+
+
 def load_private_key(path: str | Path) -> Any:
+    ed25519 = _crypto()
     from cryptography.hazmat.primitives import serialization
 
-    ed25519 = _crypto()
-    try:
-        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
-    except (OSError, ValueError, TypeError) as exc:
-        raise BundleError(f"cannot read the signing key ({exc})", path=path) from exc
-    if not isinstance(key, ed25519.Ed25519PrivateKey):
-        raise BundleError("the signing key is not an Ed25519 private key", path=path)
-    return key
+    return _load_pem_key(path, "signing key", lambda data: serialization.load_pem_private_key(data, password=None),
+                         ed25519.Ed25519PrivateKey)
 
 
 def load_public_key(path: str | Path) -> Any:
+    ed25519 = _crypto()
     from cryptography.hazmat.primitives import serialization
 
-    ed25519 = _crypto()
-    try:
-        key = serialization.load_pem_public_key(Path(path).read_bytes())
-    except (OSError, ValueError, TypeError) as exc:
-        raise BundleError(f"cannot read the trusted public key ({exc})", path=path) from exc
-    if not isinstance(key, ed25519.Ed25519PublicKey):
-        raise BundleError("the trusted key is not an Ed25519 public key", path=path)
-    return key
+    return _load_pem_key(path, "trusted public key", serialization.load_pem_public_key, ed25519.Ed25519PublicKey)
 
 
 def _raw_public(key: Any) -> bytes:
