@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import os
 import socket
 from collections.abc import Iterator
@@ -91,3 +92,24 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ZSMED_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("ZSMED_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path
+
+
+def data_subset(src: Path, dst: Path, per_class: int) -> Path:
+    """A folder of symlinks to the first images of each class, with their metadata rows."""
+    with (src / "metadata.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    taken: dict[str, int] = {}
+    kept = []
+    for row in rows:
+        label = row["file"].split("/")[0]
+        if taken.get(label, 0) >= per_class:
+            continue
+        taken[label] = taken.get(label, 0) + 1
+        (dst / label).mkdir(parents=True, exist_ok=True)
+        os.symlink(src / row["file"], dst / row["file"])
+        kept.append(row)
+    with (dst / "metadata.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(kept)
+    return dst

@@ -47,6 +47,25 @@ def test_procrustes_zero_pads_smaller_source_space() -> None:
     np.testing.assert_allclose(back.transform(y), x, atol=1e-9)
 
 
+def test_procrustes_with_fewer_anchors_than_dimensions_keeps_to_their_span() -> None:
+    rng = _rng()
+    rot = ortho_group.rvs(40, random_state=3)
+    x = rng.normal(size=(12, 40))  # 12 anchors in 40-d: the centred anchors span 11 directions
+    y = 1.7 * x @ rot + 3.0
+    aligner = ProcrustesAligner().fit(x, y)
+    np.testing.assert_allclose(aligner.transform(x), y, atol=1e-8)  # the anchors themselves: exact
+    centred = x - x.mean(axis=0)
+    unexplored = rng.normal(size=40)
+    unexplored -= np.linalg.lstsq(centred.T, unexplored, rcond=None)[0] @ centred  # orthogonal to the span
+    assert np.abs(centred @ unexplored).max() < 1e-9
+    # a direction no anchor explored goes to the target mean, not to an SVD routine's guess
+    np.testing.assert_allclose(aligner.transform((x.mean(axis=0) + unexplored)[None])[0], y.mean(axis=0), atol=1e-8)
+    rotated = ProcrustesAligner(span_only=False).fit(x, y)  # a full rotation: kept as an option
+    moved = rotated.transform((x.mean(axis=0) + unexplored)[None])[0] - y.mean(axis=0)
+    assert np.linalg.norm(moved) == pytest.approx(1.7 * np.linalg.norm(unexplored), rel=1e-6)
+    np.testing.assert_allclose(rotated.transform(x), y, atol=1e-8)
+
+
 def test_least_squares_and_affine_recover_known_maps() -> None:
     rng = _rng()
     x = rng.normal(size=(100, 4))

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.zeroshot.test_zeroshot_cli import DERM_FILE, _subset
+from tests.conftest import data_subset
+from tests.zeroshot.test_zeroshot_cli import DERM_FILE
 from zsmed.zeroshot.classdefs import load_class_definitions
 
 
@@ -28,7 +29,7 @@ def test_text_zeroshot_uses_each_images_report(shared_data: Path, tmp_path: Path
     from zsmed.progress import run_job
     from zsmed.zeroshot.evaluate import prepare_zeroshot
 
-    root = _subset(shared_data / "derm7pt", tmp_path / "derm7pt", 12)
+    root = data_subset(shared_data / "derm7pt", tmp_path / "derm7pt", 12)
     data = run_job(prepare_zeroshot([root], DERM_FILE, ["MEL", "BCC"], semantics="attributes",
                                     seen_test_fraction=0.3))
     classes = data.problem.classes

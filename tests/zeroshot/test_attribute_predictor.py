@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.zeroshot.test_zeroshot_cli import _subset
+from tests.conftest import data_subset
 from zsmed.cli.main import main
 from zsmed.errors import ConfigError
 from zsmed.zeroshot.attribute_predictor import fit_attribute_predictor, load_attribute_predictor
@@ -94,8 +94,8 @@ def test_eval_and_build_use_predicted_attributes_of_seen_images(shared_data: Pat
     from zsmed.classifier import load_classifier
     from zsmed.zeroshot.evaluate import predicted_image_attributes
 
-    base = _subset(shared_data / "ham10000_fs" / "base", tmp_path / "base", 12)
-    novel = _subset(shared_data / "ham10000_fs" / "novel_dev", tmp_path / "novel", 5)
+    base = data_subset(shared_data / "ham10000_fs" / "base", tmp_path / "base", 12)
+    novel = data_subset(shared_data / "ham10000_fs" / "novel_dev", tmp_path / "novel", 5)
     out = tmp_path / "zs.json"
     code = main(["eval", "zeroshot", str(base), str(novel), "--classes", str(HAM_7POINT), "--unseen", "akiec,df,vasc",
                  "--semantics", "attributes", "--methods", "prototypes", "--json", str(out)])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from pathlib import Path
@@ -10,38 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import data_subset
 from zsmed.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 HAM_FILE = REPO / "resources" / "attributes" / "ham10000.yaml"
 
 
-def _subset(src: Path, dst: Path, per_class: int) -> Path:
-    """A folder of symlinks to the first images of each class, with their metadata rows."""
-    with (src / "metadata.csv").open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    taken: dict[str, int] = {}
-    kept = []
-    for row in rows:
-        label = row["file"].split("/")[0]
-        if taken.get(label, 0) >= per_class:
-            continue
-        taken[label] = taken.get(label, 0) + 1
-        (dst / label).mkdir(parents=True, exist_ok=True)
-        os.symlink(src / row["file"], dst / row["file"])
-        kept.append(row)
-    with (dst / "metadata.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(kept)
-    return dst
-
-
 @pytest.fixture(scope="module")
 def ham_small(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("ham")
-    base = _subset(shared_data / "ham10000_fs" / "base", root / "base", 20)
-    novel = _subset(shared_data / "ham10000_fs" / "novel_dev", root / "novel", 8)
+    base = data_subset(shared_data / "ham10000_fs" / "base", root / "base", 20)
+    novel = data_subset(shared_data / "ham10000_fs" / "novel_dev", root / "novel", 8)
     return base, novel
 
 
@@ -98,7 +77,7 @@ def test_derm7pt_per_image_attributes_give_the_finest_basis(shared_data: Path, t
     """Derm7pt annotates the 7-point criteria of every case: the evaluation reads them off
     metadata.csv, FSIGenZ synthesises unseen prototypes over the annotated seen images, and the
     attribute-prediction baseline runs beside it."""
-    root = _subset(shared_data / "derm7pt", tmp_path / "derm7pt", 12)
+    root = data_subset(shared_data / "derm7pt", tmp_path / "derm7pt", 12)
     out = tmp_path / "zs.json"
     code = main(["eval", "zeroshot", str(root), "--classes", str(DERM_FILE), "--unseen", "MEL,BCC",
                  "--semantics", "attributes", "--seen-test-fraction", "0.3",
