@@ -82,8 +82,24 @@ def test_sgd_affine_approximates_the_map() -> None:
     x = rng.normal(size=(200, 8))
     w = rng.normal(size=(4, 8))
     y = x @ w.T - 2.0
-    aligner = SGDAffineAligner(epochs=150, lr=3e-2, weight_decay=0.0).fit(x, y)
+    aligner = SGDAffineAligner(epochs=150).fit(x, y)  # mini-batches of 256 > 200: one batch
     assert mean_cosine(aligner.transform(x), y) > 0.99
+    np.testing.assert_allclose(aligner.linear_map()[0], w, atol=1e-3)
+    np.testing.assert_allclose(aligner.linear_map()[1], -2.0, atol=1e-3)
+
+
+def test_sgd_affine_with_fewer_anchors_than_dimensions_finds_the_closed_form_solution() -> None:
+    # Under-determined (30 anchors, 60-d source, features of very unequal scales as in real
+    # embeddings): gradient descent from zero reaches affine's minimum-norm map, so unseen inputs
+    # are mapped alike too.
+    rng = _rng()
+    x = rng.normal(size=(30, 60)) * np.geomspace(3.0, 0.01, 60)
+    y = x @ rng.normal(size=(60, 20)) + 1.0
+    sgd = SGDAffineAligner(epochs=2000).fit(x, y)
+    closed = AffineAligner(alpha=1e-9).fit(x, y)
+    new = rng.normal(size=(10, 60)) * np.geomspace(3.0, 0.01, 60)
+    expected = closed.transform(new)
+    np.testing.assert_allclose(sgd.transform(new), expected, atol=0.05 * np.abs(expected).max())
 
 
 @pytest.mark.parametrize("name", ["procrustes", "lstsq", "affine", "sgd"])

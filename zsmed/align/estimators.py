@@ -147,14 +147,23 @@ class AffineAligner(LeastSquaresAligner):
 
 
 class SGDAffineAligner(Aligner):
-    """The affine map trained by Adam on the MSE, started at zero; inputs are standardised inside
-    training for a well-conditioned problem and the standardisation is folded into (W, b)."""
+    """The affine map trained by gradient descent (heavy-ball momentum) on the MSE, from zero.
+
+    The map a site can train where anchors stream in or are too many to solve for at once. Inputs
+    are centred and scaled by one global factor, and the step is 1/L for the loss's Lipschitz
+    constant L (measured on the anchors, not tuned): gradient descent from zero then stays in the
+    span of the anchors and converges to the minimum-norm solution, the one ``affine`` solves for
+    in closed form. Per-dimension standardisation (the first version) changes which solution that
+    is and amplifies near-constant feature dimensions: 60 % of native at 200 anchors on chest
+    X-rays against affine's 98 % (docs/bench/zeroshot.md). ``lr`` overrides the 1/L step.
+    """
 
     name = "sgd"
 
-    def __init__(self, epochs: int = 300, lr: float = 1e-2, weight_decay: float = 1e-4, batch_size: int = 256,
-                 seed: int = 0) -> None:
-        self.epochs, self.lr, self.weight_decay, self.batch_size, self.seed = epochs, lr, weight_decay, batch_size, seed
+    def __init__(self, epochs: int = 300, lr: float | None = None, weight_decay: float = 0.0, batch_size: int = 256,
+                 momentum: float = 0.9, seed: int = 0) -> None:
+        self.epochs, self.lr, self.weight_decay, self.batch_size = epochs, lr, weight_decay, batch_size
+        self.momentum, self.seed = momentum, seed
 
     def min_anchors(self, d_src: int, d_tgt: int) -> int:
         return 3
@@ -163,26 +172,29 @@ class SGDAffineAligner(Aligner):
         import torch
 
         gen = torch.Generator().manual_seed(self.seed)
-        mu_x, sd_x = src.mean(axis=0), src.std(axis=0) + 1e-6
-        mu_y = tgt.mean(axis=0)
-        x = torch.as_tensor((src - mu_x) / sd_x, dtype=torch.float32)
+        mu_x, mu_y = src.mean(axis=0), tgt.mean(axis=0)
+        centred = src - mu_x
+        scale = float(np.sqrt((centred**2).sum(axis=1).mean())) or 1.0
+        x = torch.as_tensor(centred / scale, dtype=torch.float32)
         y = torch.as_tensor(tgt - mu_y, dtype=torch.float32)
-        layer = torch.nn.Linear(x.shape[1], y.shape[1])
-        torch.nn.init.zeros_(layer.weight)
-        torch.nn.init.zeros_(layer.bias)
-        opt = torch.optim.Adam(layer.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         n = len(x)
+        # The loss's gradient is Lipschitz with 2 * the largest eigenvalue of x^T x / n (the same
+        # nonzero eigenvalues as x x^T / n, the smaller matrix when anchors are fewer than dims).
+        gram = x.T @ x if x.shape[1] <= n else x @ x.T
+        lipschitz = 2.0 * float(torch.linalg.eigvalsh(gram.double() / n)[-1])
+        weight = torch.zeros((y.shape[1], x.shape[1]), requires_grad=True)
+        opt = torch.optim.SGD([weight], lr=self.lr or 1.0 / max(lipschitz, 1e-12), momentum=self.momentum,
+                              weight_decay=self.weight_decay)
         for _ in range(self.epochs):
             order = torch.randperm(n, generator=gen)
             for start in range(0, n, self.batch_size):
                 idx = order[start : start + self.batch_size]
                 opt.zero_grad()
-                loss = ((layer(x[idx]) - y[idx]) ** 2).sum(1).mean()
+                loss = ((x[idx] @ weight.T - y[idx]) ** 2).sum(1).mean()
                 loss.backward()
                 opt.step()
-        w = layer.weight.detach().numpy().astype(np.float64) / sd_x[None, :]
-        b = layer.bias.detach().numpy().astype(np.float64) + mu_y - w @ mu_x
-        return w, b
+        w = weight.detach().numpy().astype(np.float64) / scale
+        return w, mu_y - w @ mu_x
 
 
 ALIGNERS: dict[str, type[Aligner]] = {
