@@ -14,7 +14,21 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from zsmed.errors import ImageFormatError
+from zsmed.errors import ConfigError, ImageFormatError
+
+# How a file's pixels become the [0, 1] image that is then resized and normalised. Named, and
+# carried in every checkpoint and bundle, so a model card says how its images were windowed and a
+# runtime that does not implement a policy refuses the model instead of predicting on images
+# windowed differently from the ones it was built on.
+WINDOW_POLICIES: dict[str, str] = {
+    "display-v1": (
+        "DICOM: stored bits masked, modality LUT or rescale slope/intercept, then the file's VOI LUT or "
+        "its first window (centre/width, with its VOI LUT function), else the 0.5-99.5 percentile range "
+        "of the image; MONOCHROME1 inverted; YBR and palette colour converted to RGB. "
+        "Photos (PNG/JPEG): 8-bit / 255, 16-bit / 65535, 32-bit integer / its maximum, other modes via RGB."
+    ),
+}
+DEFAULT_WINDOW = "display-v1"
 
 
 @dataclass(frozen=True)
@@ -25,6 +39,12 @@ class PreprocessConfig:
     # Keep the aspect ratio and pad the short side: squashing a chest film distorts anatomy.
     keep_aspect: bool = True
     pad_value: float = 0.0  # in [0, 1] image units, before normalisation
+    window: str = DEFAULT_WINDOW  # a key of WINDOW_POLICIES
+
+    def __post_init__(self) -> None:
+        if self.window not in WINDOW_POLICIES:
+            raise ConfigError(f"unknown window policy '{self.window}' (this zsmed applies "
+                              f"{', '.join(WINDOW_POLICIES)}); the model was made by a newer zsmed: update zsmed")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -37,6 +57,8 @@ class PreprocessConfig:
             std=tuple(float(v) for v in data["std"]),  # type: ignore[arg-type]
             keep_aspect=bool(data.get("keep_aspect", True)),
             pad_value=float(data.get("pad_value", 0.0)),
+            # checkpoints and bundles written before the field existed used the only policy there was
+            window=str(data.get("window", DEFAULT_WINDOW)),
         )
 
 

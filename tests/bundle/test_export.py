@@ -51,6 +51,9 @@ def test_bundle_is_verified_small_fp32_and_signed(exported: dict[str, Path]) -> 
     assert exported["bundle"].stat().st_size <= 25_000_000
     card = bundle.card
     assert card["class_names"] == list(CLASSES) and card["site"] == "test site"
+    # the card says how pixels were windowed as well as the size and normalisation
+    assert card["preprocess"]["window"] == "display-v1"
+    assert {"size", "mean", "std", "keep_aspect", "pad_value"} <= set(card["preprocess"])
     assert card["parity"]["onnxruntime_max_abs_prob_diff"] <= 1e-4
     assert card["parity"]["openvino_max_abs_prob_diff"] <= 1e-4
     # one stored copy of the weights, shared by ONNX and the IR, and it is fp32

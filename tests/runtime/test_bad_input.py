@@ -95,6 +95,22 @@ def test_future_format_version_and_opset(reference_bundle: Path, tmp_path: Path)
         read_bundle(opset)
 
 
+def test_window_policy_is_recorded_and_an_unknown_one_refused(reference_bundle: Path, tmp_path: Path) -> None:
+    from zsmed.preprocess import DEFAULT_WINDOW
+
+    old = read_bundle(reference_bundle)  # written before the card recorded its window policy
+    assert "window" not in old.card["preprocess"] and old.preprocess.window == DEFAULT_WINDOW
+    card = json.loads(read_members(reference_bundle)[fmt.CARD])
+    card["preprocess"]["window"] = DEFAULT_WINDOW
+    same = _rebuild(reference_bundle, tmp_path / "w.zsmb", replace={fmt.CARD: json.dumps(card).encode()})
+    assert read_bundle(same).preprocess == old.preprocess
+    card["preprocess"]["window"] = "display-v9"  # a policy a later zsmed might add
+    future = _rebuild(reference_bundle, tmp_path / "w9.zsmb", replace={fmt.CARD: json.dumps(card).encode()})
+    with pytest.raises(BundleError, match=r"unknown window policy 'display-v9' .*update zsmed") as caught:
+        read_bundle(future)
+    assert str(caught.value).startswith(str(future))
+
+
 def test_signatures(reference_bundle: Path, tmp_path: Path) -> None:
     private, public = fmt.generate_keypair(tmp_path / "site")
     assert private.stat().st_mode & 0o077 == 0

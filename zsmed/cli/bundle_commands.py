@@ -164,6 +164,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from zsmed.preprocess import WINDOW_POLICIES
     from zsmed.runtime.bundle import read_bundle
 
     bundle = read_bundle(args.bundle)
@@ -180,6 +181,7 @@ def _info(args: argparse.Namespace) -> int:
         f"classes     {', '.join(card['class_names'])}",
         f"support     {card.get('support_counts')}",
         f"preprocess  {pre['size']}px, mean {pre['mean']}, std {pre['std']}, keep_aspect {pre.get('keep_aspect')}",
+        f"window      {bundle.preprocess.window}: {WINDOW_POLICIES[bundle.preprocess.window]}",
         f"OOD gate    {card.get('ood_gate', {}).get('method')}, threshold {card.get('ood_gate', {}).get('threshold')}",
         f"INT8        {'yes' if bundle.has_int8 else 'no'} {card.get('int8', {}).get('reason', '')}".rstrip(),
         f"created     {card.get('created')} (exported {card.get('exported')}, site {card.get('site') or '-'})",

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from zsmed.preprocess import PreprocessConfig
+from zsmed.preprocess import DEFAULT_WINDOW, PreprocessConfig
 
 if TYPE_CHECKING:
     from torch import nn
@@ -46,7 +46,12 @@ class EncoderSpec:
     @property
     def cache_id(self) -> str:
         """Identity of the feature space, for the feature cache: name, weights and preprocessing."""
-        blob = repr(sorted(self.to_dict().items())).encode()
+        data = self.to_dict()
+        pre = data.get("preprocess")
+        if pre and pre.get("window") == DEFAULT_WINDOW:
+            # Caches written before the window policy was recorded used this one: same identity.
+            data["preprocess"] = {k: v for k, v in pre.items() if k != "window"}
+        blob = repr(sorted(data.items())).encode()
         return f"{self.name}-{hashlib.sha256(blob).hexdigest()[:16]}"
 
 

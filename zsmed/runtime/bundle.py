@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from zsmed.errors import BundleError, InputFileError
+from zsmed.errors import BundleError, ConfigError, InputFileError
 from zsmed.preprocess import PreprocessConfig
 from zsmed.runtime import format as fmt
 
@@ -122,6 +122,8 @@ def read_bundle(
         names = card["class_names"]
         if not isinstance(names, list) or len(names) < 2:
             raise ValueError("fewer than two classes")
+    except ConfigError as exc:  # well formed, but asks for preprocessing this version does not apply
+        raise BundleError(exc.reason, path=path) from exc
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"the model card is malformed ({exc})", path=path) from exc
     return Bundle(
