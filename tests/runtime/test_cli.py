@@ -50,6 +50,12 @@ def test_key_files_that_are_not_keys_give_one_line_errors(tmp_path: Path, isolat
     assert main(["bundle", "keygen", str(tmp_path / "site")]) == 0
     private, public = tmp_path / "site.key", tmp_path / "site.pub"
     assert load_private_key(private) is not None and load_public_key(public) is not None
+    from cryptography.hazmat.primitives import serialization
+
+    encrypted = tmp_path / "encrypted.key"
+    encrypted.write_bytes(load_private_key(private).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"site passphrase")))
     hint = " (make one with `zsmed bundle keygen`)"
     cases = [
         (load_public_key, image, "the trusted public key is not a PEM key file" + hint),  # a photo picked by mistake
@@ -57,6 +63,8 @@ def test_key_files_that_are_not_keys_give_one_line_errors(tmp_path: Path, isolat
         (load_public_key, private, "the trusted public key is not a PEM key file" + hint),  # the private half
         (load_private_key, public, "the signing key is not a PEM key file" + hint),  # the public half
         (load_private_key, tmp_path, "cannot read the signing key (is a directory, not a file)"),
+        (load_private_key, encrypted, "the signing key is protected by a passphrase; zsmed signs with an "
+                                      "unencrypted key (keep it on a drive only the signing account can read)"),
     ]
     for loader, path, message in cases:
         with pytest.raises(BundleError) as caught:

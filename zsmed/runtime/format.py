@@ -156,6 +156,9 @@ def _load_pem_key(path: str | Path, what: str, loader: Callable[[bytes], Any], w
         raise BundleError(f"cannot read the {what} ({input_file_error(path, exc).reason})", path=path) from exc
     from cryptography.exceptions import UnsupportedAlgorithm
 
+    if b"ENCRYPTED" in data:
+        raise BundleError(f"the {what} is protected by a passphrase; zsmed signs with an unencrypted key "
+                          "(keep it on a drive only the signing account can read)", path=path)
     try:
         key = loader(data)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
