@@ -86,6 +86,30 @@ def _eval_stitch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _build_stitch(args: argparse.Namespace) -> int:
+    from zsmed.align.build import build_stitched
+    from zsmed.classifier import save_classifier
+    from zsmed.progress import run_with_bar
+
+    stitched, report = run_with_bar(
+        build_stitched(args.model, args.encoder, args.anchors, method=args.method, max_anchors=args.max_anchors,
+                       check_fraction=args.check_fraction, seed=args.seed),
+        "stitching",
+    )
+    path = save_classifier(stitched, args.out)
+    check = report["check"]
+    print(f"wrote {path}: runs on {report['target_encoder']} (built on {report['native_encoder']}), "
+          f"{report['method']} map from {report['anchors']} unlabelled anchors", file=sys.stderr)
+    if check.get("held_out"):
+        print(f"check on {check['held_out']} held-out anchors: same top-1 class as the original on "
+              f"{check['top1_agreement'] * 100:.1f} %, mean cosine {check['mean_cosine']:.3f}", file=sys.stderr)
+    else:
+        print(f"check: {check['note']}", file=sys.stderr)
+    if report["unreadable_anchors"]:
+        print(f"{report['unreadable_anchors']} anchor file(s) could not be read and were left out", file=sys.stderr)
+    return 0
+
+
 def register(groups: Any) -> None:
     ev = groups.group("eval").add_parser(
         "zeroshot", help="generalised zero-shot evaluation (FSIGenZ, ablations, baselines)")
@@ -114,6 +138,20 @@ def register(groups: Any) -> None:
     st.add_argument("--seed", type=int, default=0)
     st.add_argument("--json", help="write the report here (default: stdout)")
     st.set_defaults(handler=_eval_stitch)
+
+    bs = groups.group("build").add_parser(
+        "stitch", help="move a classifier onto another encoder, anchored on unlabelled images")
+    bs.add_argument("model", help="the classifier (.zsm) to move")
+    bs.add_argument("--encoder", required=True, help="the encoder the stitched classifier will run on")
+    bs.add_argument("--anchors", nargs="+", required=True, metavar="DIR",
+                    help="folders or files of this site's images (no labels needed)")
+    bs.add_argument("--method", default="affine", help="procrustes, lstsq, affine or sgd")
+    bs.add_argument("--max-anchors", type=int, default=1000)
+    bs.add_argument("--check-fraction", type=float, default=0.2,
+                    help="share of anchors held out to check the map (top-1 agreement with the original)")
+    bs.add_argument("--seed", type=int, default=0)
+    bs.add_argument("--out", required=True, help="the stitched classifier (.zsm); export it like any other")
+    bs.set_defaults(handler=_build_stitch)
 
     bd = groups.group("build").add_parser("zeroshot", help="build a zero-shot classifier (FSIGenZ)")
     bd.add_argument("--seen", nargs="+", required=True, metavar="DIR", help="folders of seen-class subfolders")
