@@ -141,6 +141,17 @@ def test_image_object_cut_before_its_pixels_is_called_truncated(tmp_path) -> Non
             load_model_image(str(short))
 
 
+def test_what_codecs_print_is_collected_not_shown(capfd: pytest.CaptureFixture[str]) -> None:
+    from zsmed.dicom.decode import codec_output
+
+    with codec_output() as lines:
+        os.write(2, b"Unsupported JPEG data precision 12\n\n")  # as libjpeg does, below Python
+    assert lines == ["Unsupported JPEG data precision 12"]
+    assert capfd.readouterr().err == ""
+    os.write(2, b"after\n")  # the real stderr is back
+    assert capfd.readouterr().err == "after\n"
+
+
 def test_non_image_objects_say_so() -> None:
     for name in ("rtplan.dcm", "test-SR.dcm", "reportsi.dcm", "rtstruct.dcm", "waveform_ecg.dcm"):
         with pytest.raises(NoPixelDataError, match="no image"):

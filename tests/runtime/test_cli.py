@@ -135,3 +135,26 @@ def test_predict_every_frame_of_a_multi_frame_dicom(reference_bundle: Path, tmp_
     first = predictor.predict_files([multi], frames="first")
     assert len(first) == 1 and first[0].frame is None
     assert np.isclose(first[0].ood_score, per_frame[0]["ood_score"], atol=1e-3)
+
+
+def test_predict_on_a_messy_folder_keeps_stderr_to_its_own_lines(reference_bundle: Path, tmp_path: Path) -> None:
+    """pydicom's test files (broken headers, crafted JPEG 2000, 12-bit JPEG, reports): codec and
+    pydicom complaints go into each file's error entry, not onto the terminal between results."""
+    import os
+    import subprocess
+    import sys
+
+    import pydicom.data
+
+    folder = Path(pydicom.data.__file__).parent / "test_files"
+    env = {**os.environ, "ZSMED_DATA_DIR": str(tmp_path / "data"), "ZSMED_CACHE_DIR": str(tmp_path / "cache")}
+    run = subprocess.run([sys.executable, "-m", "zsmed", "predict", str(reference_bundle), str(folder),
+                          "--backend", "onnxruntime"], capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    err_lines = [line for line in run.stderr.splitlines() if line.strip()]
+    assert err_lines and all(line.startswith("zsmed:") for line in err_lines), err_lines[:10]
+    results = run.stdout.splitlines()
+    assert len(results) > 200
+    # the crafted JPEG 2000 file's reason includes what OpenJPEG printed
+    crafted = next(line for line in results if "JPEG2000-embedded-sequence-delimiter.dcm" in line)
+    assert "error: cannot decode JPEG 2000" in crafted and "Invalid number of tiles" in crafted

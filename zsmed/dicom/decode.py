@@ -17,8 +17,13 @@ This runs in-process (the fast path for training images). Untrusted files go thr
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
+import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +44,8 @@ from zsmed.errors import (
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset, FileDataset
 
+log = logging.getLogger(__name__)
+
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _TRUNCATION_HINTS = ("end of file reached", "truncated", "fewer than expected", "less than expected")
 
@@ -50,6 +57,34 @@ def one_line(exc: BaseException) -> str:
         if line:
             return line[:300]
     return exc.__class__.__name__
+
+
+@contextmanager
+def codec_output() -> Iterator[list[str]]:
+    """Collect, instead of showing, what C codecs print on the process's stderr while decoding
+    (libjpeg, OpenJPEG and GDCM write their complaints straight to file descriptor 2, in the middle of
+    a progress bar and without a file name). The list is filled when the block ends."""
+    lines: list[str] = []
+    fd = 2  # where C libraries write, whatever Python's sys.stderr is at the time
+    try:
+        if sys.stderr is not None:
+            sys.stderr.flush()
+        saved = os.dup(fd)
+    except (OSError, ValueError):  # no file descriptor 2 (a windowed app): nothing to catch
+        yield lines
+        return
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), fd)
+            try:
+                yield lines
+            finally:
+                os.dup2(saved, fd)
+                sink.seek(0)
+                text = sink.read(64_000).decode("utf-8", "replace")
+                lines.extend(line.strip() for line in text.splitlines() if line.strip())
+    finally:
+        os.close(saved)
 
 
 def _is_fatal(exc: BaseException) -> bool:
@@ -110,7 +145,9 @@ def read_dataset(path: str | Path, *, stop_before_pixels: bool = False) -> FileD
 
 def number_of_frames(ds: Dataset) -> int:
     try:
-        value = ds.get("NumberOfFrames", 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a malformed value ('1A') counts as one frame, said once below
+            value = ds.get("NumberOfFrames", 1)
         frames = int(float(str(value))) if value not in (None, "") else 1
     except (TypeError, ValueError):
         frames = 1
@@ -305,7 +342,8 @@ def stored_pixels(
     _check_frame(ds, frame, spath)
     single = frame if number_of_frames(ds) > 1 else None
     errors: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
+    crashed, first_error = False, None
+    with codec_output() as codec_lines, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             arr = _pydicom_pixels(ds, single)
@@ -313,7 +351,7 @@ def stored_pixels(
             if _is_fatal(exc):
                 raise
             errors.append(_all_lines(exc))
-            arr = None
+            arr, first_error = None, exc
             crashed = not isinstance(exc, Exception)
             if ts == RLELossless:
                 try:
@@ -327,13 +365,16 @@ def stored_pixels(
                     arr = _gdcm_pixels(spath, ds, single)
                 except ZsmedError as exc2:
                     errors.append(exc2.reason)
-            if arr is None:
-                reason = "; ".join(dict.fromkeys(errors))
-                if crashed:
-                    raise DecoderCrashError(
-                        f"the codec crashed ({exc.__class__.__name__}: {reason})", path=spath
-                    ) from None
-                raise PixelDecodeError(_decode_reason(reason, ts), path=spath) from exc
+    if arr is None:
+        # what the C codecs printed is often the only precise reason ("Unsupported JPEG data precision 12")
+        reason = "; ".join(dict.fromkeys([*errors, *codec_lines]))
+        if crashed:
+            raise DecoderCrashError(
+                f"the codec crashed ({first_error.__class__.__name__}: {reason})", path=spath
+            ) from None
+        raise PixelDecodeError(_decode_reason(reason, ts), path=spath) from first_error
+    if codec_lines:
+        log.debug("%s: the codec said %s", spath, "; ".join(codec_lines))
     assert arr is not None
     for w in caught:
         text = str(w.message)
@@ -384,4 +425,11 @@ def model_image_from_dataset(ds: Dataset, frame: int = 0, *, path: str | Path | 
     arr = stored_pixels(ds, frame=frame if has_frames else None, path=path, notes=notes)
     if not has_frames and frame not in (0, None):
         raise PixelDecodeError(f"frame {frame} does not exist (the image has 1 frame)", path=path)
-    return render(arr, ds, frame=frame if has_frames else 0)
+    # pydicom warns when it converts a malformed element on first use (window values, rescale ...);
+    # the image is still made, so those go to the log, not in the middle of a progress bar
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        image = render(arr, ds, frame=frame if has_frames else 0)
+    for w in caught:
+        log.debug("%s: %s", path, one_line(w.message) if isinstance(w.message, BaseException) else w.message)
+    return image

@@ -8,6 +8,7 @@ entry and never stops the rest.
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -189,7 +190,10 @@ def _header_value(path: Path, keyword: str) -> Any:
     try:
         import pydicom
 
-        return getattr(pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=[keyword]), keyword, None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # reading the pixels later reports the file's problems
+            return getattr(pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=[keyword]), keyword,
+                           None)
     except Exception:  # not DICOM or an unreadable header
         return None
 
