@@ -94,6 +94,13 @@ def test_bad_inputs(tmp_path: Path, shared_data: Path, feature_cache) -> None:  
     assert "broken.png" in warnings
     assert "no description for mystery_class" in warnings
     assert clf.card.support_counts == {"akiec": 3, "mystery_class": 3}
+    # The same images filed under two classes (a copy into the wrong folder).
+    root = _support(tmp_path / "e", shared_data, ("akiec", "df"))
+    copied = sorted((root / "akiec").iterdir())[0]
+    (root / "df" / "copied.jpg").write_bytes(copied.read_bytes())
+    with pytest.raises(DatasetError, match=rf"same image is filed under two classes \(1 such image\(s\)\), e\.g\. "
+                                           rf"akiec/{copied.name} and df/copied\.jpg"):
+        synthesize(root, cache=feature_cache)
     # A class whose only image is broken.
     root = _support(tmp_path / "d", shared_data, ("akiec",))
     (root / "df").mkdir()

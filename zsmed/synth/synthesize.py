@@ -60,10 +60,34 @@ def _as_folder(support: Mapping[str, Sequence[str | Path]] | str | Path | ClassF
     return ClassFolder(Path("."), items)
 
 
+def filed_under_two_classes(items: Sequence[LabeledItem]) -> list[tuple[LabeledItem, LabeledItem]]:
+    """Pairs of support images with the same content under different classes (a copy filed twice):
+    the classifier would be told one image is two things at once."""
+    import hashlib
+
+    first_of: dict[str, LabeledItem] = {}
+    clashes = []
+    for item in items:
+        try:
+            digest = hashlib.sha256(Path(item.path).read_bytes()).hexdigest()
+        except OSError:  # an unreadable file is named by the encoder's report
+            continue
+        first = first_of.setdefault(digest, item)
+        if first.label != item.label:
+            clashes.append((first, item))
+    return clashes
+
+
 def encode_support(support: Mapping[str, Sequence[str | Path]] | str | Path | ClassFolder, encoder: object,
                    cache: FeatureCache | None = None, min_shots: int = 1) -> SupportSet:
     folder = _as_folder(support)
     names = sorted({item.label for item in folder.items})
+    clashes = filed_under_two_classes(folder.items)
+    if clashes:
+        first, second = clashes[0]
+        raise DatasetError(f"the same image is filed under two classes ({len(clashes)} such image(s)), e.g. "
+                           f"{first.label}/{Path(first.path).name} and {second.label}/{Path(second.path).name}: "
+                           "keep each support image in one class folder", path=folder.root)
     if isinstance(support, (str, Path)):
         root = Path(support)
         empty = [p.name for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")
