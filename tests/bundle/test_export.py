@@ -125,6 +125,29 @@ def test_export_refuses_patient_data_before_any_work(exported: dict[str, Path], 
     assert not (tmp_path / "x.zsmb").exists()
 
 
+def test_export_refuses_another_models_support_folder_as_calibration(
+        exported: dict[str, Path], shared_data: Path, tmp_path: Path) -> None:
+    from zsmed.bundle.export import load_calibration
+    from zsmed.classifier import load_classifier
+
+    classifier = load_classifier(exported["model"])
+    chest = tmp_path / "chest_support"
+    for name in ("NORMAL", "VIRUS"):  # a chest X-ray model's support set handed to the skin model
+        (chest / name).mkdir(parents=True)
+        for path in sorted((shared_data / "cxr_kermany" / name).glob("*.jpeg"))[:5]:
+            os.symlink(path, chest / name / path.name)
+    with pytest.raises(ExportError, match=r"subfolder\(s\) NORMAL, VIRUS that name none of the model's classes "
+                                          r"\(nv, mel, bcc\)"):
+        load_calibration(chest, classifier)
+    # the model's own classes, in any letter case, or one flat folder, are accepted
+    assert load_calibration(exported["support"], classifier).labels is not None
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for path in sorted(exported["support"].rglob("*.jpg")):
+        os.symlink(path.resolve(), flat / path.name)
+    assert load_calibration(flat, classifier).labels is None
+
+
 def test_any_head_exports_including_trunk_heads() -> None:
     """A head reading the trunk map is traced with the backbone; ONNX matches torch."""
     import onnxruntime as ort

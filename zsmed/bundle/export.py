@@ -72,6 +72,16 @@ def load_calibration(folder: str | Path, classifier: Classifier, limit: int = MA
         raise ExportError(f"calibration folder not found: {root}")
     by_name = {name.lower(): i for i, name in enumerate(classifier.class_names)}
     files = [p for p in sorted(root.rglob("*")) if p.is_file() and is_candidate_image(p)]
+    # Subfolders that name none of the model's classes are another model's support set (a skin
+    # folder handed to a chest model): calibrated on them, the OOD gate would let that domain in.
+    others = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1
+                     and p.relative_to(root).parts[0].lower() not in by_name})
+    if others:
+        raise ExportError(
+            f"the calibration folder {root} has subfolder(s) {', '.join(others)} that name none of the model's "
+            f"classes ({', '.join(classifier.class_names)}): give the classifier's own support images, in "
+            "folders named by class or all in one folder"
+        )
     # Spread the pick over the classes instead of taking the first class's files only.
     if len(files) > limit:
         idx = np.linspace(0, len(files) - 1, limit).round().astype(int)
