@@ -120,6 +120,7 @@ class ClassDefinitions:
         """Every label is defined and has what ``mode`` needs, else one error naming them all."""
         if mode not in SEMANTIC_MODES:
             raise ConfigError(f"semantics must be one of {', '.join(SEMANTIC_MODES)}, not '{mode}'")
+        labels = list(dict.fromkeys(labels))  # a class is named once however many roles it has
         undefined = [label for label in labels if self.find(label) is None]
         if undefined:
             raise ConfigError(f"class(es) not defined in the class-definition file: {', '.join(undefined)}",
