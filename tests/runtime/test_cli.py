@@ -158,3 +158,27 @@ def test_predict_on_a_messy_folder_keeps_stderr_to_its_own_lines(reference_bundl
     # the crafted JPEG 2000 file's reason includes what OpenJPEG printed
     crafted = next(line for line in results if "JPEG2000-embedded-sequence-delimiter.dcm" in line)
     assert "error: cannot decode JPEG 2000" in crafted and "Invalid number of tiles" in crafted
+
+
+def test_predict_reads_the_images_a_dicomdir_references(reference_bundle: Path, tmp_path: Path, isolated_dirs: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """A CD handed over as its DICOMDIR: the images its records reference are predicted (here CT, MR
+    and CR studies, all unlike the skin model's images), and a referenced file missing from the disc
+    is named, not skipped."""
+    import shutil
+
+    import pydicom
+    import pydicom.data
+
+    source = Path(pydicom.data.__file__).parent / "test_files" / "dicomdirtests"
+    disc = tmp_path / "disc"
+    shutil.copytree(source, disc, symlinks=True)
+    referenced = [r for r in pydicom.dcmread(disc / "DICOMDIR").DirectoryRecordSequence if r.get("ReferencedFileID")]
+    (disc / "98892003" / "MR700" / "4618").unlink()  # a file lost from the copy
+    assert main(["predict", str(reference_bundle), str(disc / "DICOMDIR"), "--json", "--backend", "onnxruntime"]) == 0
+    results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(results) == len(referenced) == 31
+    assert not any(Path(r["source"]).name.upper().startswith("DICOMDIR") for r in results)
+    lost = [r for r in results if r.get("error")]
+    assert [Path(r["source"]).name for r in lost] == ["4618"] and "not found" in lost[0]["error"]
+    assert all(r["abstain"] and r["label"] is None for r in results)

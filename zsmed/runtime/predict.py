@@ -213,17 +213,39 @@ def load_predictor(
 
 
 def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
-    """Files as given, folders walked recursively for image candidates (sorted, stable order)."""
+    """Files as given, folders walked recursively for image candidates (sorted, stable order), and a
+    CD's DICOMDIR replaced by the image files its records reference (the DICOMDIR itself holds no
+    image; one met while walking a folder is skipped, as the files it lists are in that tree)."""
     files: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files.extend(p for p in sorted(path.rglob("*")) if p.is_file() and is_candidate_image(p))
+            files.extend(p for p in sorted(path.rglob("*"))
+                         if p.is_file() and is_candidate_image(p) and not _is_dicomdir(p))
+        elif path.is_file() and _is_dicomdir(path):
+            files.extend(_dicomdir_members(path))
         elif path.exists():
             files.append(path)
         else:
             raise InputFileError("no such file or folder", path=path)
     return files
+
+
+def _is_dicomdir(path: Path) -> bool:
+    return path.name.upper().startswith("DICOMDIR")
+
+
+def _dicomdir_members(path: Path) -> list[Path]:
+    """The files a DICOMDIR references, in its record order; a referenced file missing from the
+    disc stays in the list, so predicting it names it. An unreadable DICOMDIR stays itself, so
+    predicting it says why."""
+    from zsmed.dicom.scan import dicomdir_files
+
+    try:
+        found, missing = dicomdir_files(path)
+    except ZsmedError:
+        return [path]
+    return [Path(p) for p in found] + [Path(problem.path) for problem in missing]
 
 
 def series_key(path: Path) -> str:
