@@ -142,7 +142,7 @@ def test_class_definition_errors() -> None:
     with pytest.raises(ConfigError, match=r"\[0, 1\]"):
         class_definitions_from_dict({"classes": {"x": {"attributes": {"a": 3}}}})
     defs = class_definitions_from_dict({"classes": {"x": {"description": "an x"}, "y": {"attributes": {"a": 1}}}})
-    with pytest.raises(ConfigError, match="without attributes: x$"):
+    with pytest.raises(ConfigError, match=r"without attributes: x$"):
         defs.require(["x", "y", "x"], "attributes")  # a class in two roles is named once
     with pytest.raises(ConfigError, match="not defined"):
         defs.require(["z"], "text")
