@@ -7,6 +7,7 @@ No torch here: the offline runtime uses it too.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -43,17 +44,23 @@ def read_photo(path: str | Path) -> np.ndarray:
 
     path = Path(path)
     try:
-        with Image.open(path) as image:
-            image.load()
-            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-                array = np.asarray(image, dtype=np.float32)
-                top = 65535.0 if image.mode.startswith("I;16") else max(float(array.max()), 1.0)
-                return np.clip(array / top, 0.0, 1.0)
-            if image.mode in ("L", "RGB"):
-                return _U8_TO_UNIT[np.asarray(image)]
-            return _U8_TO_UNIT[np.asarray(image.convert("RGB"))]
+        with warnings.catch_warnings():
+            # between PIL's two limits an image is read (a large scan is not an attack); above the
+            # second it is refused below, so the warning would only be noise on the terminal
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()
+                if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+                    array = np.asarray(image, dtype=np.float32)
+                    top = 65535.0 if image.mode.startswith("I;16") else max(float(array.max()), 1.0)
+                    return np.clip(array / top, 0.0, 1.0)
+                if image.mode in ("L", "RGB"):
+                    return _U8_TO_UNIT[np.asarray(image)]
+                return _U8_TO_UNIT[np.asarray(image.convert("RGB"))]
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
         raise input_file_error(path, exc) from exc
+    except Image.DecompressionBombError as exc:  # a few kB that would inflate to gigabytes
+        raise ImageFormatError(f"image too large to read safely ({exc})", path=path) from exc
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise ImageFormatError(f"cannot decode the image ({exc.__class__.__name__}: {exc})", path=path) from exc
 
@@ -68,11 +75,13 @@ def _photo_at_model_size(path: Path, config: PreprocessConfig) -> np.ndarray | N
     """
     from PIL import Image
 
-    with Image.open(path) as image:
-        if image.mode not in ("L", "RGB") or image.size != (config.size, config.size):
-            return None
-        image.load()
-        pixels = np.asarray(image)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # as in read_photo
+        with Image.open(path) as image:
+            if image.mode not in ("L", "RGB") or image.size != (config.size, config.size):
+                return None
+            image.load()
+            pixels = np.asarray(image)
     out = np.empty((3, config.size, config.size), dtype=np.float32)
     for c in range(3):
         table = np.empty(256, dtype=np.float32)

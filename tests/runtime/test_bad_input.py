@@ -159,11 +159,14 @@ def test_bad_images_give_errors_or_abstain(reference_bundle: Path, tmp_path: Pat
     Image.new("L", (300, 200), 0).save(blank)
     noise = tmp_path / "noise.png"
     Image.fromarray((np.random.default_rng(0).random((224, 224, 3)) * 255).astype(np.uint8)).save(noise)
+    bomb = tmp_path / "bomb.png"  # 48 kB on disk, 400 megapixels once decoded
+    Image.new("1", (20000, 20000)).save(bomb, optimize=True)
     predictor = load_predictor(reference_bundle, backend="onnxruntime")
-    results = {Path(r.source).name: r for r in predictor.predict_files([tiny, corrupt, text, blank, noise])}
-    for name in ("tiny.png", "corrupt.jpg", "notes.dcm"):
+    results = {Path(r.source).name: r for r in predictor.predict_files([tiny, corrupt, text, bomb, blank, noise])}
+    for name in ("tiny.png", "corrupt.jpg", "notes.dcm", "bomb.png"):
         assert results[name].error and results[name].label is None and results[name].abstain, name
     assert "too small" in (results["tiny.png"].error or "")
+    assert "too large to read safely" in (results["bomb.png"].error or "")
     for name in ("blank.png", "noise.png"):
         assert results[name].abstain and results[name].label is None and results[name].ood_score > 1.0, name
 

@@ -127,7 +127,7 @@ class Predictor:
                     slots.append(None)
                 except ZsmedError as exc:
                     slots.append(Prediction(source=str(path), error=exc.reason, abstain=True, frame=frame))
-                except (OSError, ValueError, MemoryError) as exc:  # anything a decoder lets through
+                except Exception as exc:  # untrusted files: whatever a decoder lets through is this file's error
                     slots.append(Prediction(source=str(path), error=f"{exc.__class__.__name__}: {exc}", frame=frame))
             predicted = iter(self._results(ok_sources, np.stack(ok_pixels)) if ok_pixels else [])
             for slot, (_, frame) in zip(slots, chunk, strict=True):
