@@ -182,3 +182,20 @@ def test_predict_reads_the_images_a_dicomdir_references(reference_bundle: Path, 
     lost = [r for r in results if r.get("error")]
     assert [Path(r["source"]).name for r in lost] == ["4618"] and "not found" in lost[0]["error"]
     assert all(r["abstain"] and r["label"] is None for r in results)
+
+
+def test_predict_works_on_a_locked_down_profile(reference_bundle: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """No writable data or cache folder (a locked-down hospital account): no log file, no backend
+    memory, no optimised-model cache, but the prediction itself still runs."""
+    blocked = tmp_path / "not_a_folder"
+    blocked.write_text("a file where the folders would go")
+    monkeypatch.setenv("ZSMED_DATA_DIR", str(blocked / "data"))
+    monkeypatch.setenv("ZSMED_CACHE_DIR", str(blocked / "cache"))
+    image = tmp_path / "x.png"
+    Image.new("RGB", (224, 224), (190, 130, 110)).save(image)
+    for backend in ("auto", "onnxruntime", "openvino"):
+        assert main(["predict", str(reference_bundle), str(image), "--json", "--backend", backend]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["source"] == str(image) and "error" not in result, result

@@ -74,7 +74,11 @@ def _optimized_cache_path(bundle: Bundle, threads: int, ort_version: str) -> Pat
     from zsmed.paths import user_cache_dir
 
     key = hashlib.sha256(f"{bundle.bundle_id}|{_cpu_model()}|{threads}|{ort_version}".encode()).hexdigest()[:32]
-    return user_cache_dir() / "ort-optimized" / f"{key}.ort"
+    try:
+        return user_cache_dir() / "ort-optimized" / f"{key}.ort"
+    except OSError as exc:  # a locked-down profile: start without the cache, every time
+        log.info("no optimised-model cache (%s)", exc)
+        return None
 
 
 class OnnxRuntimeBackend:
@@ -264,7 +268,11 @@ def remembered_choice(bundle: Bundle, threads: int, n_images: int | None = None)
 
 
 def _remember(bundle: Bundle, threads: int, entry: dict[str, Any]) -> None:
-    path = _choice_path()
+    try:
+        path = _choice_path()
+    except OSError as exc:  # remembering is an optimisation; a read-only profile still predicts
+        log.warning("cannot remember the backend choice (%s)", exc)
+        return
     try:
         choices = json.loads(path.read_text()) if path.exists() else {}
         if not isinstance(choices, dict):
