@@ -102,3 +102,34 @@ def test_read_model_input_names_the_file_it_cannot_decode(tmp_path: Path) -> Non
     broken.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     with pytest.raises(ImageFormatError, match=r"broken\.jpg"):
         read_model_input(broken, PreprocessConfig())
+
+
+def _oriented_jpeg(path: Path, pixels: np.ndarray, orientation: int) -> Path:
+    image = Image.fromarray(pixels)
+    exif = image.getexif()
+    exif[imageio.EXIF_ORIENTATION] = orientation
+    image.save(path, exif=exif, quality=100, subsampling=0)
+    return path
+
+
+def test_photos_are_read_as_shown_by_their_exif_orientation(tmp_path: Path) -> None:
+    # a bright block in the top-left corner of a landscape image, stored with "rotate 90° clockwise
+    # to show" (orientation 6), as phones store portrait photos
+    stored = np.zeros((100, 200, 3), np.uint8)
+    stored[:20, :40] = 255
+    photo = read_photo(_oriented_jpeg(tmp_path / "portrait.jpg", stored, 6))
+    assert photo.shape == (200, 100, 3)  # portrait, as shown
+    shown = np.rot90(stored, k=-1)  # clockwise
+    assert np.abs(photo - shown / 255.0).max() < 0.1
+    assert photo[:40, -20:].mean() > 0.9 and photo[:40, :20].mean() < 0.1  # the block is now top-right
+
+
+def test_the_table_path_does_not_skip_the_orientation(tmp_path: Path) -> None:
+    config = PreprocessConfig(size=224)
+    stored = np.zeros((224, 224, 3), np.uint8)
+    stored[:30, :60] = 200
+    upside_down = _oriented_jpeg(tmp_path / "flipped.jpg", stored, 3)  # "rotate 180° to show"
+    upright = _oriented_jpeg(tmp_path / "upright.jpg", stored, 1)
+    expected = to_model_input(read_photo(upside_down), config)
+    np.testing.assert_array_equal(read_model_input(upside_down, config), expected)
+    assert not np.array_equal(read_model_input(upside_down, config), read_model_input(upright, config))

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from zsmed.errors import ImageFormatError, input_file_error
 from zsmed.preprocess import PreprocessConfig, to_model_input
 
+EXIF_ORIENTATION = 0x0112
 PHOTO_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".ima", ""})
 # Names that are never images, so listing a folder does not count them as failures.
@@ -39,8 +41,16 @@ def is_candidate_image(path: Path) -> bool:
     return suffix in PHOTO_SUFFIXES or suffix in DICOM_SUFFIXES or suffix.lstrip(".").isdigit()
 
 
+def _orientation(image: Any) -> int:
+    """The EXIF orientation tag (1 = stored upright) of an opened PIL image."""
+    try:
+        return int(image.getexif().get(EXIF_ORIENTATION, 1))
+    except (TypeError, ValueError, OSError, SyntaxError):  # a malformed EXIF block: read as stored
+        return 1
+
+
 def read_photo(path: str | Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
     try:
@@ -48,8 +58,10 @@ def read_photo(path: str | Path) -> np.ndarray:
             # between PIL's two limits an image is read (a large scan is not an attack); above the
             # second it is refused below, so the warning would only be noise on the terminal
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                image.load()
+            with Image.open(path) as opened:
+                opened.load()
+                # a phone photo stored sideways with an EXIF orientation is read as it is shown
+                image = ImageOps.exif_transpose(opened) if _orientation(opened) != 1 else opened
                 if image.mode in ("I;16", "I;16B", "I;16L", "I"):
                     array = np.asarray(image, dtype=np.float32)
                     top = 65535.0 if image.mode.startswith("I;16") else max(float(array.max()), 1.0)
@@ -78,7 +90,7 @@ def _photo_at_model_size(path: Path, config: PreprocessConfig) -> np.ndarray | N
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # as in read_photo
         with Image.open(path) as image:
-            if image.mode not in ("L", "RGB") or image.size != (config.size, config.size):
+            if image.mode not in ("L", "RGB") or image.size != (config.size, config.size) or _orientation(image) != 1:
                 return None
             image.load()
             pixels = np.asarray(image)

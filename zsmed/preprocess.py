@@ -25,7 +25,8 @@ WINDOW_POLICIES: dict[str, str] = {
         "DICOM: stored bits masked, modality LUT or rescale slope/intercept, then the file's VOI LUT or "
         "its first window (centre/width, with its VOI LUT function), else the 0.5-99.5 percentile range "
         "of the image; MONOCHROME1 inverted; YBR and palette colour converted to RGB. "
-        "Photos (PNG/JPEG): 8-bit / 255, 16-bit / 65535, 32-bit integer / its maximum, other modes via RGB."
+        "Photos (PNG/JPEG): turned as their EXIF orientation says, then 8-bit / 255, 16-bit / 65535, "
+        "32-bit integer / its maximum, other modes via RGB."
     ),
 }
 DEFAULT_WINDOW = "display-v1"
