@@ -135,6 +135,12 @@ def test_signatures(reference_bundle: Path, tmp_path: Path) -> None:
     members[fmt.MANIFEST] = json.dumps(manifest).encode()
     with pytest.raises(BundleError, match="signature is invalid"):
         read_bundle(write_members(tmp_path / "t.zsmb", members), trusted_keys=[public])
+    # a broken trusted-key file is reported even for an unsigned bundle (the site's misconfiguration)
+    not_a_key = tmp_path / "not_a_key.pub"
+    not_a_key.write_text("hello")
+    with pytest.raises(BundleError, match=r"not_a_key\.pub: the trusted public key is not a PEM key file"):
+        read_bundle(reference_bundle, trusted_keys=[not_a_key])
+    assert read_bundle(reference_bundle, trusted_keys=[public]).signed_by is None  # unsigned, not required
     # a garbled signature record
     members = read_members(signed)
     members[fmt.SIGNATURE] = b"{not json"

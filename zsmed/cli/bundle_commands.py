@@ -208,7 +208,8 @@ def _verify(args: argparse.Namespace) -> int:
         print("zsmed: error: the model gives non-finite outputs", file=sys.stderr)
         return 2
     signature = f"signature OK (key {bundle.signed_by})" if bundle.signed_by else (
-        "signed, signature not checked (no --trusted-key)" if bundle.signature_present else "unsigned")
+        "signed, signature not checked (no --trusted-key)" if bundle.signature_present else
+        f"unsigned (nothing for the {len(keys)} trusted key(s) to check)" if keys else "unsigned")
     print(f"{bundle.path}: OK: {len(bundle.files)} files match the manifest; {signature}; loads in {args.backend}")
     return 0
 

@@ -105,11 +105,13 @@ def read_bundle(
             raise BundleError(f"checksum mismatch for {name}: the bundle was altered or damaged", path=path)
 
     signed_by: str | None = None
+    # Read the site's trusted keys whatever the bundle: a broken key file is a misconfiguration to
+    # hear about now, not on the day the first signed bundle arrives.
+    keys = [fmt.load_public_key(key) for key in trusted_keys]
     if signature_bytes is not None and (trusted_keys or require_signature):
         if not trusted_keys:
             raise BundleError("signatures are required but no trusted public key is configured", path=path)
         record = fmt.parse_signature(signature_bytes, path)
-        keys = [fmt.load_public_key(key) for key in trusted_keys]
         signed_by = fmt.verify_signature(manifest_bytes, record, keys, path)
     elif require_signature:
         raise BundleError("the bundle is not signed, and this site requires signed bundles", path=path)
