@@ -419,3 +419,25 @@ def test_log_file_rotates_by_size_and_keeps_three_backups(tmp_path: Path) -> Non
     assert names == ["zsmed.log", "zsmed.log.1", "zsmed.log.2", "zsmed.log.3"]
     assert path.stat().st_size <= 200 + 60 and "record 39" in path.read_text()
     assert "record 00" not in "".join(p.read_text() for p in tmp_path.iterdir())  # the oldest are gone
+
+
+def test_metadata_that_cannot_group_images_is_said(tmp_path: Path, shared_data: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """A metadata.csv that names no image, or leaves images without their patient, would let one
+    patient's images fall on both sides of a train / test split: the folder says so."""
+    from zsmed.data.folders import load_class_folder
+
+    root = tmp_path / "cases"
+    images = _copy_images(shared_data, root / "nevus", 3) + _copy_images(shared_data, root / "other", 2)
+    (root / "metadata.csv").write_text("patient,age\np1,40\n")
+    with caplog.at_level("WARNING", logger="zsmed.data.folders"):
+        folder = load_class_folder(root)
+    assert folder.group_column is None and "has no 'file' or 'image_id' column" in caplog.text
+    caplog.clear()
+    first = images[0].relative_to(root).as_posix()
+    (root / "metadata.csv").write_text(f"file,patient_id\n{first},p1\n")
+    with caplog.at_level("WARNING", logger="zsmed.data.folders"):
+        folder = load_class_folder(root)
+    assert folder.group_column == "patient_id"
+    assert "4 image(s) have no patient_id in metadata.csv" in caplog.text
+    assert {item.group for item in folder.items if item.path == images[0]} == {"p1"}

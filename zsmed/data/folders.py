@@ -9,6 +9,7 @@ images, or train and test, never share a lesion or a patient. Extra columns (e.g
 from __future__ import annotations
 
 import csv
+import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from pathlib import Path
 
 from zsmed.errors import DatasetError, InputFileError
 from zsmed.imageio import is_candidate_image
+
+log = logging.getLogger(__name__)
 
 GROUP_COLUMNS = ("lesion_id", "patient_id", "group", "case_id", "case_index", "study_uid", "subject_id")
 
@@ -61,6 +64,10 @@ def _read_metadata(root: Path) -> tuple[dict[str, dict[str, str]], str | None]:
     if not rows:
         return {}, None
     columns = set(rows[0])
+    if not {"file", "image_id"} & columns:
+        log.warning("%s has no 'file' or 'image_id' column: its rows name no image and are not used "
+                    "(no patient or lesion grouping either)", csv_path)
+        return {}, None
     group_column = next((c for c in GROUP_COLUMNS if c in columns), None)
     by_key: dict[str, dict[str, str]] = {}
     for row in rows:
@@ -95,13 +102,19 @@ def load_class_folder(root: str | Path, classes: Sequence[str] | None = None) ->
     if not class_dirs:
         raise DatasetError("holds no class subfolders", path=root)
     items: list[LabeledItem] = []
+    ungrouped = 0
     for class_dir in class_dirs:
         for path in _files_of_class(class_dir):
             relative = path.relative_to(root).as_posix()
             row = metadata.get(relative) or metadata.get(path.stem) or {}
             # Without a group column each image is its own group (no leakage can be prevented).
             group = row.get(group_column, "") if group_column else ""
+            ungrouped += bool(group_column and not group)
             items.append(LabeledItem(path, class_dir.name, group or relative, dict(row)))
+    if ungrouped:
+        # two images of one patient may then land on both sides of a train / test split
+        log.warning("%s: %d image(s) have no %s in metadata.csv; each counts as its own %s", root, ungrouped,
+                    group_column, group_column)
     return ClassFolder(root, items, group_column)
 
 
