@@ -39,7 +39,7 @@ def stitched(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
         code = main(["build", "stitch", str(model), "--encoder", "efficientnet-lite2", "--anchors", str(anchors),
                      "--out", str(out), "--check-fraction", "0.25"])
     tests = [p for name in CLASSES for p in _films(shared_data, name)[36:46]]
-    return {"code": code, "model": model, "out": out, "tests": tests}
+    return {"code": code, "model": model, "out": out, "tests": tests, "anchors": anchors}
 
 
 def test_build_stitch_writes_a_classifier_on_the_new_encoder_with_its_check(stitched: dict) -> None:
@@ -96,3 +96,18 @@ def test_a_folder_without_images_is_refused(stitched: dict, tmp_path: Path,
                  str(tmp_path), "--out", str(tmp_path / "x.zsm")])
     assert code == 2 and "no images under" in capsys.readouterr().err
     assert not (tmp_path / "x.zsm").exists()
+
+
+def test_the_check_says_when_it_was_not_made(stitched: dict, tmp_path: Path, isolated_dirs: Path) -> None:
+    from zsmed.align.build import build_stitched
+    from zsmed.progress import run_job
+
+    few = tmp_path / "few"
+    few.mkdir()
+    for path in sorted(stitched["anchors"].glob("*.jpeg"))[:12]:
+        os.symlink(path.resolve(), few / path.name)
+    _, report = run_job(build_stitched(stitched["model"], "efficientnet-lite2", [few], check_fraction=0.2))
+    assert report["anchors"] == 12 and report["check"] == {
+        "held_out": 0, "note": "too few anchors to hold 10 out for a check"}
+    _, report = run_job(build_stitched(stitched["model"], "efficientnet-lite2", [few], check_fraction=0.0))
+    assert report["check"]["note"] == "no check asked for (--check-fraction 0)"

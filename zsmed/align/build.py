@@ -71,9 +71,12 @@ def build_stitched(
     if classifier.head.input_kind != "pooled":
         raise AlignmentError(f"only classifiers on pooled features can be stitched, not "
                              f"'{classifier.head.input_kind}' heads", path=model)
+    native_spec = create_image_encoder(native.name).spec
+    if native.weights_sha256 and native_spec.weights_sha256 and native.weights_sha256 != native_spec.weights_sha256:
+        raise AlignmentError(f"this machine's {native.name} weights differ from those the classifier was built on: "
+                             "its anchors would come from another feature space", path=model)
     files = anchor_files(anchors, max_anchors, seed)
     features_native, kept_native = yield from _encode(files, native.name)
-    native_spec = create_image_encoder(native.name).spec
     features_target, kept_target = yield from _encode(files, target.name)
     common = sorted(set(kept_native) & set(kept_target))
     row_native = {k: i for i, k in enumerate(kept_native)}
@@ -83,7 +86,8 @@ def build_stitched(
     yield Progress(0, 2, "fitting the map")
     order = np.random.default_rng(seed).permutation(len(common))
     n_check = round(check_fraction * len(common))
-    check: dict[str, Any] = {"held_out": 0, "note": "too few anchors to hold any out for a check"}
+    check: dict[str, Any] = {"held_out": 0, "note": "no check asked for (--check-fraction 0)" if not check_fraction
+                             else f"too few anchors to hold {MIN_CHECK_IMAGES} out for a check"}
     if n_check >= MIN_CHECK_IMAGES:
         held, fit = order[:n_check], order[n_check:]
         trial = stitch_classifier(classifier, target, x_target[fit], x_native[fit], method, native_spec)
