@@ -193,6 +193,9 @@ def test_int8_is_checked_and_reported(exported: dict[str, Path], tmp_path: Path)
     report = export_classifier(load_classifier(exported["model"]), tmp_path / "q.zsmb", exported["support"], int8=True)
     int8 = report.int8
     assert int8["requested"] and "top1_agreement" in int8 and "ms_per_image_int8" in int8
+    # agreement is measured on images the quantisation did not see; the flattering figure is kept apart
+    assert "calibrated without it" in int8["check"] and int8["images"] == 12
+    assert 0.0 <= int8["top1_agreement_on_its_own_calibration_images"] <= 1.0
     bundle = read_bundle(report.path)
     assert bundle.has_int8 == int8["accepted"]
     if not int8["accepted"]:
