@@ -32,10 +32,15 @@ def is_photo(path: str | Path) -> bool:
     return Path(path).suffix.lower() in PHOTO_SUFFIXES
 
 
+def is_dicomdir(path: str | Path) -> bool:
+    """A CD's DICOMDIR (by its standard name): an index of other files, never an image itself."""
+    return Path(path).name.upper().startswith("DICOMDIR")
+
+
 def is_candidate_image(path: Path) -> bool:
     """Could this file be an image we read? DICOM files often have no suffix at all."""
     name = path.name.lower()
-    if name.startswith(".") or name in IGNORED_NAMES:
+    if name.startswith(".") or name in IGNORED_NAMES or is_dicomdir(path):
         return False
     suffix = path.suffix.lower()
     return suffix in PHOTO_SUFFIXES or suffix in DICOM_SUFFIXES or suffix.lstrip(".").isdigit()

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from zsmed.errors import InputFileError, ZsmedError
-from zsmed.imageio import is_candidate_image, is_photo, read_model_input
+from zsmed.imageio import is_candidate_image, is_dicomdir, is_photo, read_model_input
 from zsmed.preprocess import PreprocessConfig, to_model_input
 from zsmed.progress import Job, Progress
 from zsmed.runtime.backends import Backend, open_backend
@@ -220,19 +220,14 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files.extend(p for p in sorted(path.rglob("*"))
-                         if p.is_file() and is_candidate_image(p) and not _is_dicomdir(p))
-        elif path.is_file() and _is_dicomdir(path):
+            files.extend(p for p in sorted(path.rglob("*")) if p.is_file() and is_candidate_image(p))
+        elif path.is_file() and is_dicomdir(path):
             files.extend(_dicomdir_members(path))
         elif path.exists():
             files.append(path)
         else:
             raise InputFileError("no such file or folder", path=path)
     return files
-
-
-def _is_dicomdir(path: Path) -> bool:
-    return path.name.upper().startswith("DICOMDIR")
 
 
 def _dicomdir_members(path: Path) -> list[Path]:
