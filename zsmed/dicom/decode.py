@@ -59,6 +59,11 @@ def one_line(exc: BaseException) -> str:
     return exc.__class__.__name__
 
 
+def _warning_text(caught: warnings.WarningMessage) -> str:
+    """One line for a recorded warning."""
+    return one_line(caught.message) if isinstance(caught.message, BaseException) else str(caught.message)
+
+
 @contextmanager
 def codec_output() -> Iterator[list[str]]:
     """Collect, instead of showing, what C codecs print on the process's stderr while decoding
@@ -133,7 +138,7 @@ def open_dataset(path: str | Path, *, stop_before_pixels: bool = False) -> tuple
             raise DicomReadError(
                 f"header unreadable ({exc.__class__.__name__}: {one_line(exc)[:200]})", path=path
             ) from exc
-    notes.extend(one_line(w.message) if isinstance(w.message, BaseException) else str(w.message) for w in caught)
+    notes.extend(_warning_text(w) for w in caught)
     if not has_preamble and len(ds) == 0:
         raise NotDicomError("not a DICOM file (no data elements)", path=path)
     return ds, notes
@@ -431,5 +436,5 @@ def model_image_from_dataset(ds: Dataset, frame: int = 0, *, path: str | Path | 
         warnings.simplefilter("always")
         image = render(arr, ds, frame=frame if has_frames else 0)
     for w in caught:
-        log.debug("%s: %s", path, one_line(w.message) if isinstance(w.message, BaseException) else w.message)
+        log.debug("%s: %s", path, _warning_text(w))
     return image
