@@ -55,8 +55,10 @@ def build_stitched(
     seed: int = 0,
 ) -> Job[tuple[Classifier, dict[str, Any]]]:
     """A job (yields Progress) returning the stitched classifier and its unlabelled check."""
+    import torch
+
     from zsmed.align.estimators import create_aligner, mean_cosine
-    from zsmed.align.stitch import stitch_classifier
+    from zsmed.align.stitch import StitchedHead, stitch_classifier
     from zsmed.encoders import create_image_encoder
     from zsmed.zeroshot.evaluate import _encode
 
@@ -91,7 +93,9 @@ def build_stitched(
     if n_check >= MIN_CHECK_IMAGES:
         held, fit = order[:n_check], order[n_check:]
         trial = stitch_classifier(classifier, target, x_target[fit], x_native[fit], method, native_spec)
-        aligned = create_aligner(method).fit(x_target[fit], x_native[fit]).transform(x_target[held])
+        assert isinstance(trial.head, StitchedHead)
+        with torch.inference_mode():  # the trial's own fitted map, not a second fit of the same anchors
+            aligned = trial.head.map(torch.as_tensor(x_target[held], dtype=torch.float32)).numpy()
         check = {
             "held_out": n_check,
             "fitted_on": len(fit),
