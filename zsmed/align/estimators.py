@@ -99,7 +99,7 @@ class ProcrustesAligner(Aligner):
         xp[:, : xc.shape[1]] = xc
         yp[:, : yc.shape[1]] = yc
         u, sing, vt = np.linalg.svd(xp.T @ yp)
-        rank = int((sing > sing[0] * d * np.finfo(np.float64).eps).sum()) if self.span_only and len(sing) else d
+        rank = int((sing > sing[0] * d * np.finfo(np.float64).eps).sum()) if self.span_only else d
         rotation = u[:, :rank] @ vt[:rank]  # (d, d): x R ~ y
         s = float(sing.sum() / max((xp**2).sum(), 1e-12)) if self.scale else 1.0
         full = s * rotation[: src.shape[1], : tgt.shape[1]]  # (d_src, d_tgt)
