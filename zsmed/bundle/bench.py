@@ -32,8 +32,8 @@ NETWORK_GFLOP = 0.77  # EfficientNet-Lite0 + head at 224 px, per image (the issu
 
 
 # Between two libraries' timings: torch's OpenMP workers and onnxruntime's / OpenVINO's pools keep
-# spinning for a while after their last call and would take a core from the next runner (measured:
-# onnxruntime's whole path 0.3-0.5 ms per image slower right after a torch pass than alone).
+# spinning for a while after their last call and would take a core from the next runner (in a
+# one-off check, onnxruntime's whole path was slower right after a torch pass than alone).
 SETTLE_S = 0.3
 
 
