@@ -74,7 +74,8 @@ def main() -> None:
                 np.savez(args.save / f"{size}px_{views.replace(' ', '')}.npz", features=matrix,
                          paths=np.array([str(p) for p in paths]))
             inject_features(matrix, paths)
-            data = run_job(zeroshot_evaluate.prepare_zeroshot(args.data, args.classes, unseen, semantics=args.semantics))
+            data = run_job(zeroshot_evaluate.prepare_zeroshot(args.data, args.classes, unseen,
+                                                              semantics=args.semantics))
             report = run_job(zeroshot_evaluate.evaluate_zeroshot(args.data, args.classes, unseen,
                                                                  semantics=args.semantics,
                                                                  methods=["fsigenz", "eszsl", "devise", "prototypes"]))
