@@ -41,6 +41,31 @@ def test_eval_zeroshot_cli(ham_small: tuple[Path, Path], tmp_path: Path) -> None
     assert report["methods"]["fsigenz"]["uncalibrated"]["seen_acc"] > 0.3
 
 
+def test_eval_zeroshot_repeats_reports_mean_and_spread_over_splits(
+        ham_small: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base, novel = ham_small
+    out = tmp_path / "zs.json"
+    assert main(["eval", "zeroshot", str(base), str(novel), "--classes", str(HAM_FILE), "--unseen", "akiec,df,vasc",
+                 "--seen-test-fraction", "0.3", "--methods", "eszsl", "--seed", "3", "--repeats", "3",
+                 "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["seeds"] == [3, 4, 5] and [run["seed"] for run in report["runs"]] == [3, 4, 5]
+    held_out = [run["methods"]["eszsl"]["calibrated"]["seen_acc"] for run in report["runs"]]
+    each = [run["methods"]["eszsl"]["calibrated"]["H"] for run in report["runs"]]
+    summary = report["summary"]["eszsl"]
+    assert summary["runs"] == 3 and summary["H_each"] == each
+    assert summary["H_mean"] == pytest.approx(np.mean(each))
+    assert summary["H_sd"] == pytest.approx(np.std(each, ddof=1))
+    assert summary["seen_acc_mean"] == pytest.approx(np.mean(held_out))
+    assert sum(summary["settings_chosen"].values()) == 3
+    err = capsys.readouterr().err
+    assert "over 3 seen-class splits" in err and "±" in err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", "zeroshot", str(base), str(novel), "--classes", str(HAM_FILE), "--unseen", "akiec",
+              "--repeats", "0"])
+    assert exit_info.value.code == 2 and "must be at least 1, not 0" in capsys.readouterr().err
+
+
 def test_eval_zeroshot_rejects_overlap_and_unknown(ham_small: tuple[Path, Path], tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     base, novel = ham_small

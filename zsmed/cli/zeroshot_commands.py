@@ -23,6 +23,16 @@ def _write_json(report: dict[str, Any], out: str | None) -> None:
         print(text)
 
 
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
@@ -31,13 +41,31 @@ def _eval_zeroshot(args: argparse.Namespace) -> int:
     import torch
 
     from zsmed.progress import run_with_bar
-    from zsmed.zeroshot.evaluate import evaluate_zeroshot
+    from zsmed.zeroshot.evaluate import evaluate_zeroshot, evaluate_zeroshot_repeated
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
+    options: dict[str, Any] = {"semantics": args.semantics, "seen_test_fraction": args.seen_test_fraction,
+                               "encoder": args.encoder, "methods": _csv(args.methods) if args.methods else None}
+    if args.repeats != 1:
+        repeated = run_with_bar(
+            evaluate_zeroshot_repeated(args.data_dirs, args.classes, _csv(args.unseen), repeats=args.repeats,
+                                       seed=args.seed, **options),
+            "zero-shot",
+        )
+        _write_json(repeated, args.json)
+        print(f"calibrated, mean ± sd over {args.repeats} seen-class splits (seeds {args.seed}.."
+              f"{args.seed + args.repeats - 1}):", file=sys.stderr)
+        for name, entry in repeated["summary"].items():
+            if "skipped" in entry:
+                print(f"{name:22s} skipped: {entry['skipped']}", file=sys.stderr)
+                continue
+            figures = "  ".join(f"{label} {entry[key + '_mean'] * 100:5.1f} ± {entry[key + '_sd'] * 100:4.1f}"
+                                for key, label in (("H", "H"), ("seen_acc", "seen"), ("unseen_acc", "unseen"),
+                                                   ("zsl_acc", "ZSL")) if key + "_mean" in entry)
+            print(f"{name:22s} {figures}", file=sys.stderr)
+        return 0
     report = run_with_bar(
-        evaluate_zeroshot(args.data_dirs, args.classes, _csv(args.unseen), semantics=args.semantics,
-                          seen_test_fraction=args.seen_test_fraction, encoder=args.encoder,
-                          methods=_csv(args.methods) if args.methods else None, seed=args.seed),
+        evaluate_zeroshot(args.data_dirs, args.classes, _csv(args.unseen), seed=args.seed, **options),
         "zero-shot",
     )
     _write_json(report, args.json)
@@ -124,6 +152,9 @@ def register(groups: Any) -> None:
                     help=f"comma-separated subset of {', '.join(ZEROSHOT_METHODS)} (default: all); the "
                          "fsigenz_* ablations change one component of the setting FSIGenZ chose")
     ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--repeats", type=_positive_int, default=1,
+                    help="run this many seen-class splits (seeds SEED, SEED+1, ...) and report each method's "
+                         "mean and spread (default 1: one split, the plain report)")
     ev.add_argument("--json", help="write the report here (default: stdout)")
     ev.set_defaults(handler=_eval_zeroshot)
 
