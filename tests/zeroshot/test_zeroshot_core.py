@@ -113,6 +113,37 @@ def test_estimators_beat_chance_on_unseen_synthetic_classes(make: type) -> None:
     assert result.zsl is not None and result.zsl > 0.7
 
 
+def test_calibration_averages_pseudo_unseen_folds_over_several_seen_splits(monkeypatch: pytest.MonkeyPatch) -> None:
+    import zsmed.zeroshot.calibration as calibration
+
+    problem, xtr, ytr, _, _ = _synthetic_problem()
+    groups = np.arange(len(ytr)) // 2  # two images per lesion
+    splits: list[int] = []
+    fits: list[float] = []  # a fingerprint of each fit's training images
+    real_split = calibration.group_split
+
+    def recording_split(*args: object, **kwargs: object) -> tuple[np.ndarray, np.ndarray]:
+        splits.append(int(args[2]))  # the seed
+        return real_split(*args, **kwargs)  # type: ignore[arg-type]
+
+    class CountingESZSL(ESZSL):
+        def fit(self, x: np.ndarray, *args: object, **kwargs: object) -> CountingESZSL:
+            fits.append(round(float(x.sum()), 6))
+            return super().fit(x, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(calibration, "group_split", recording_split)
+    result = calibration.choose_gamma(CountingESZSL, xtr, ytr, groups, problem, seed=4, split_repeats=3)
+    step = calibration.SPLIT_SEED_STEP
+    assert splits == [4, 4 + step, 4 + 2 * step]
+    assert len(fits) == 3 * 5  # every seen class hidden once per split
+    assert result.folds == ["c0", "c1", "c2", "c3", "c4"] and result.val_h is not None
+    # each split fits on other lesions: the three rounds of a class's fold are not the same images
+    assert len(set(fits[0::5])) == 3
+    splits.clear()
+    single = calibration.choose_gamma(ESZSL, xtr, ytr, groups, problem, seed=4, split_repeats=1)
+    assert splits == [4] and single.val_h is not None
+
+
 @pytest.mark.parametrize("cosine", [True, False])
 def test_fsigenz_head_matches_estimator(cosine: bool) -> None:
     import torch
