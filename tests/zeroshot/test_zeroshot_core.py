@@ -142,6 +142,8 @@ def test_calibration_averages_pseudo_unseen_folds_over_several_seen_splits(monke
     splits.clear()
     single = calibration.choose_gamma(ESZSL, xtr, ytr, groups, problem, seed=4, split_repeats=1)
     assert splits == [4] and single.val_h is not None
+    with pytest.raises(ConfigError, match="split_repeats must be at least 1"):
+        calibration.choose_gamma(ESZSL, xtr, ytr, groups, problem, split_repeats=0)
 
 
 @pytest.mark.parametrize("cosine", [True, False])

@@ -6,8 +6,9 @@ unseen images. We choose it by *pseudo-unseen* validation: each seen class in tu
 (its images and basis rows removed), the model is refit on the remaining seen classes' training
 part, and gamma is the value maximising the mean harmonic mean H over these folds, measured on
 held-out seen groups plus the hidden class; the folds are repeated over a few group splits of the
-seen training images (``split_repeats``) and their H averaged. With fewer than three seen classes no such fold leaves
-a usable model; gamma then keeps ``seen_keep`` of held-out seen images predicted as seen.
+seen training images (``split_repeats``) and their H averaged. With fewer than three seen classes
+no such fold leaves a usable model; gamma then keeps ``seen_keep`` of held-out seen images
+predicted as seen.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from zsmed.errors import ConfigError
 from zsmed.zeroshot.core import ZeroShotProblem
 from zsmed.zeroshot.estimators import ZeroShotEstimator
 
@@ -105,6 +107,9 @@ class CalibrationResult:
 # images on the validation side of one split, so one split's fold H moves by several points and
 # decides between settings by chance: the folds are repeated over this many group splits and
 # their H curves averaged.
+DEFAULT_SPLIT_REPEATS = 3
+# Seed offset between those splits. A step of 1 would give the runs of `eval zeroshot --repeats`
+# (seeds SEED, SEED+1, ...) overlapping inner seeds, i.e. correlated fold splits across runs.
 SPLIT_SEED_STEP = 7919
 
 
@@ -119,9 +124,11 @@ def choose_gamma(
     seed: int = 0,
     seen_keep: float = 0.9,
     attributes: np.ndarray | None = None,
-    split_repeats: int = 3,
+    split_repeats: int = DEFAULT_SPLIT_REPEATS,
 ) -> CalibrationResult:
     """The calibration constant from seen training images only (see module docstring)."""
+    if split_repeats < 1:
+        raise ConfigError(f"split_repeats must be at least 1, not {split_repeats}")
     seen_idx = problem.seen_idx
     assert problem.basis_parent is not None and problem.basis_semantics is not None
     if basis is None:
