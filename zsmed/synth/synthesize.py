@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from zsmed.classifier import BackboneView, Classifier, Head, make_classifier
 from zsmed.data.folders import ClassFolder, LabeledItem, load_class_folder
 from zsmed.errors import DatasetError
-from zsmed.features import FeatureCache
+from zsmed.features import FeatureCache, file_sha256
 from zsmed.fewshot.bank import FeatureBank, build_bank, lite_backbone
 from zsmed.fewshot.sampler import Episode
 from zsmed.progress import run_job
@@ -63,13 +63,11 @@ def _as_folder(support: Mapping[str, Sequence[str | Path]] | str | Path | ClassF
 def filed_under_two_classes(items: Sequence[LabeledItem]) -> list[tuple[LabeledItem, LabeledItem]]:
     """Pairs of support images with the same content under different classes (a copy filed twice):
     the classifier would be told one image is two things at once."""
-    import hashlib
-
     first_of: dict[str, LabeledItem] = {}
     clashes = []
     for item in items:
         try:
-            digest = hashlib.sha256(Path(item.path).read_bytes()).hexdigest()
+            digest = file_sha256(item.path)
         except OSError:  # an unreadable file is named by the encoder's report
             continue
         first = first_of.setdefault(digest, item)
