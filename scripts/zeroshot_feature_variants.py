@@ -21,18 +21,12 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from zeroshot_supervised_ceiling import (  # this folder's ceiling script
-    add_protocol_arguments,
-    inject_features,
-    supervised_ceiling,
-)
+from zeroshot_supervised_ceiling import add_protocol_arguments, injected_figures  # this folder's ceiling script
 
-import zsmed.zeroshot.evaluate as zeroshot_evaluate
 from zsmed.data.folders import load_class_folders
 from zsmed.encoders.efficientnet_lite import load_efficientnet_lite
 from zsmed.imageio import read_model_input
 from zsmed.preprocess import PreprocessConfig
-from zsmed.progress import run_job
 
 STAGE_ENDS = (7, 10, 14, 15)
 
@@ -73,15 +67,8 @@ def main() -> None:
     }
     for name, make in variants.items():
         matrix = make()
-        inject_features(matrix, paths)
-        unseen = args.unseen.split(",")
-        data = run_job(zeroshot_evaluate.prepare_zeroshot(args.data, args.classes, unseen, semantics=args.semantics))
-        report = run_job(zeroshot_evaluate.evaluate_zeroshot(args.data, args.classes, unseen, semantics=args.semantics,
-                                                             methods=["fsigenz", "eszsl", "devise"]))
-        h = {m: round(100 * r["calibrated"]["H"], 1) for m, r in report["methods"].items() if "calibrated" in r}
-        print(json.dumps({"variant": name, "dim": int(matrix.shape[1]),
-                          "supervised_ceiling_H": round(100 * supervised_ceiling(data)["H"], 1), "H": h}), flush=True)
-
+        figures = injected_figures(matrix, paths, args, ["fsigenz", "eszsl", "devise"])
+        print(json.dumps({"variant": name, "dim": int(matrix.shape[1]), **figures}), flush=True)
 
 if __name__ == "__main__":
     main()

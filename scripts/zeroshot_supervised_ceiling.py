@@ -57,6 +57,20 @@ def inject_features(matrix: np.ndarray, paths: Sequence[Path]) -> None:
     zeroshot_evaluate._encode = injected
 
 
+def injected_figures(matrix: np.ndarray, paths: Sequence[Path], args: argparse.Namespace, methods: Sequence[str],
+                     cs: Sequence[float] = (1.0,)) -> dict[str, object]:
+    """The protocol of ``args`` (``add_protocol_arguments``) run on ``matrix`` instead of the
+    encoder's features: the supervised ceiling (best over ``cs``) and each method's calibrated H, in %."""
+    inject_features(matrix, paths)
+    unseen = args.unseen.split(",")
+    data = run_job(prepare_zeroshot(args.data, args.classes, unseen, semantics=args.semantics))
+    report = run_job(zeroshot_evaluate.evaluate_zeroshot(args.data, args.classes, unseen, semantics=args.semantics,
+                                                         methods=list(methods)))
+    ceiling = max((supervised_ceiling(data, 3, c) for c in cs), key=lambda r: r["H"])
+    return {"supervised_ceiling_H": round(100 * ceiling["H"], 1),
+            "H": {m: round(100 * r["calibrated"]["H"], 1) for m, r in report["methods"].items() if "calibrated" in r}}
+
+
 def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments of a `zsmed eval zeroshot` protocol: data folders, class file, unseen, semantics."""
     parser.add_argument("data", nargs="+")

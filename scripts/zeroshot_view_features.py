@@ -21,18 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from zeroshot_supervised_ceiling import (  # this folder's ceiling script
-    add_protocol_arguments,
-    inject_features,
-    supervised_ceiling,
-)
+from zeroshot_supervised_ceiling import add_protocol_arguments, injected_figures  # this folder's ceiling script
 
-import zsmed.zeroshot.evaluate as zeroshot_evaluate
 from zsmed.data.folders import load_class_folders
 from zsmed.encoders.efficientnet_lite import load_efficientnet_lite
 from zsmed.imageio import read_model_input
 from zsmed.preprocess import PreprocessConfig
-from zsmed.progress import run_job
 
 
 def dihedral_views(x: torch.Tensor) -> list[torch.Tensor]:
@@ -63,27 +57,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_protocol_arguments(parser)
     parser.add_argument("--sizes", type=int, nargs="+", default=[224, 320])
-    parser.add_argument("--save", type=Path, help="also write each variant's features to this folder (.npz)")
     args = parser.parse_args()
     paths = [item.path for item in load_class_folders([Path(d) for d in args.data]).items]
-    unseen = args.unseen.split(",")
     for size in args.sizes:
         for views, matrix in view_features(paths, size).items():
-            if args.save:
-                args.save.mkdir(parents=True, exist_ok=True)
-                np.savez(args.save / f"{size}px_{views.replace(' ', '')}.npz", features=matrix,
-                         paths=np.array([str(p) for p in paths]))
-            inject_features(matrix, paths)
-            data = run_job(zeroshot_evaluate.prepare_zeroshot(args.data, args.classes, unseen,
-                                                              semantics=args.semantics))
-            report = run_job(zeroshot_evaluate.evaluate_zeroshot(args.data, args.classes, unseen,
-                                                                 semantics=args.semantics,
-                                                                 methods=["fsigenz", "eszsl", "devise", "prototypes"]))
-            h = {m: round(100 * r["calibrated"]["H"], 1) for m, r in report["methods"].items() if "calibrated" in r}
-            ceiling = max((supervised_ceiling(data, 3, c) for c in (0.1, 1.0, 10.0)), key=lambda r: r["H"])
-            print(json.dumps({"size": size, "views": views, "supervised_ceiling_H": round(100 * ceiling["H"], 1),
-                              "H": h}), flush=True)
-
+            figures = injected_figures(matrix, paths, args, ["fsigenz", "eszsl", "devise", "prototypes"],
+                                       cs=(0.1, 1.0, 10.0))
+            print(json.dumps({"size": size, "views": views, **figures}), flush=True)
 
 if __name__ == "__main__":
     main()
