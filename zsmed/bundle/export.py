@@ -74,8 +74,8 @@ def load_calibration(folder: str | Path, classifier: Classifier, limit: int = MA
     files = [p for p in sorted(root.rglob("*")) if p.is_file() and is_candidate_image(p)]
     # Subfolders that name none of the model's classes are another model's support set (a skin
     # folder handed to a chest model): calibrated on them, the OOD gate would let that domain in.
-    others = sorted({p.relative_to(root).parts[0] for p in files if len(p.relative_to(root).parts) > 1
-                     and p.relative_to(root).parts[0].lower() not in by_name})
+    subfolders = {p.relative_to(root).parts[0] for p in files if p.parent != root}
+    others = sorted(name for name in subfolders if name.lower() not in by_name)
     if others:
         raise ExportError(
             f"the calibration folder {root} has subfolder(s) {', '.join(others)} that name none of the model's "

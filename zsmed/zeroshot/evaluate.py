@@ -9,6 +9,7 @@ harmonic mean H, and conventional ZSL accuracy (unseen images, unseen classes on
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
@@ -424,10 +425,7 @@ def summarise_runs(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 entry[f"{key}_mean"] = float(values.mean())
                 entry[f"{key}_sd"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
         entry["H_each"] = [float(res["calibrated"]["H"]) for res in results]
-        settings: dict[str, int] = {}
-        for res in results:
-            settings[str(res.get("setting"))] = settings.get(str(res.get("setting")), 0) + 1
-        entry["settings_chosen"] = settings
+        entry["settings_chosen"] = dict(Counter(str(res.get("setting")) for res in results))
         summary[name] = entry
     return summary
 
