@@ -133,12 +133,14 @@ def test_derm7pt_per_image_attributes_give_the_finest_basis(shared_data: Path, t
         os.symlink(root / name, seen_only / name)
     (seen_only / "metadata.csv").write_bytes((root / "metadata.csv").read_bytes())
     model = tmp_path / "derm.zsm"
+    # (no --semantics: the file's descriptions and attributes both, as every class has them)
     assert main(["build", "zeroshot", "--seen", str(seen_only), "--classes", str(DERM_FILE), "--unseen", "MEL,BCC",
-                 "--semantics", "attributes", "--out", str(model)]) == 0
+                 "--out", str(model)]) == 0
     from zsmed.classifier import load_classifier
 
     card = load_classifier(model).card
     assert card.extra["image_attribute_basis"] == 36 and list(card.class_names[-2:]) == ["MEL", "BCC"]
+    assert card.extra["semantics"] == "both"
     # without the per-image annotations (text semantics) the attribute baseline is skipped, not faked
     code = main(["eval", "zeroshot", str(root), "--classes", str(DERM_FILE), "--unseen", "MEL,BCC",
                  "--semantics", "text", "--seen-test-fraction", "0.3", "--methods", "devise_image_attributes",
@@ -147,3 +149,22 @@ def test_derm7pt_per_image_attributes_give_the_finest_basis(shared_data: Path, t
     report = json.loads(out.read_text())
     assert report["image_attribute_basis"] is None
     assert "skipped" in report["methods"]["devise_image_attributes"]
+
+
+def test_semantics_default_to_all_the_class_file_gives(shared_data: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Derm7pt's class file gives descriptions and 7-point attributes for every class: with no
+    --semantics both are used (and the per-image annotations with them), and the report says so."""
+    root = data_subset(shared_data / "derm7pt", tmp_path / "derm7pt", 12)
+    out = tmp_path / "zs.json"
+    assert main(["eval", "zeroshot", str(root), "--classes", str(DERM_FILE), "--unseen", "MEL,BCC",
+                 "--seen-test-fraction", "0.3", "--methods", "prototypes", "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["semantics"] == "both" and report["semantics_requested"] == "auto"
+    assert report["image_attribute_basis"] == report["n_train"] > 0
+    assert "semantics: both" in capsys.readouterr().err
+    # chest X-ray classes are described but have no attributes: auto is text there
+    cxr = data_subset(shared_data / "cxr_kermany", tmp_path / "cxr", 8)
+    assert main(["eval", "zeroshot", str(cxr), "--classes", str(REPO / "resources" / "attributes" / "chest_xray.yaml"),
+                 "--unseen", "VIRUS", "--seen-test-fraction", "0.3", "--methods", "eszsl", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["semantics"] == "text"

@@ -265,8 +265,25 @@ def test_image_attribute_section_reads_metadata_rows() -> None:
             class_definitions_from_dict({**data, "image_attributes": broken})
 
 
-def test_cli_lists_every_zero_shot_method() -> None:
-    from zsmed.cli.zeroshot_commands import ZEROSHOT_METHODS
+def test_cli_lists_every_zero_shot_method_and_semantics() -> None:
+    from zsmed.cli.zeroshot_commands import SEMANTICS_CHOICES, ZEROSHOT_METHODS
+    from zsmed.zeroshot.classdefs import AUTO_SEMANTICS, SEMANTIC_MODES
     from zsmed.zeroshot.evaluate import ALL_METHODS
 
     assert ZEROSHOT_METHODS == ALL_METHODS
+    assert (AUTO_SEMANTICS, *SEMANTIC_MODES) == SEMANTICS_CHOICES
+
+
+def test_auto_semantics_take_all_every_class_has() -> None:
+    both = {"description": "d", "attributes": {"a": 1}}
+    defs = class_definitions_from_dict({"classes": {"x": both, "y": both, "t": {"description": "only text"},
+                                                    "u": {"attributes": {"a": 0.5}}}})
+    assert defs.resolve_semantics(["x", "y"], "auto") == "both"
+    assert defs.resolve_semantics(["x", "t"], "auto") == "text"
+    assert defs.resolve_semantics(["x", "u"], "auto") == "attributes"
+    # an explicit mode is kept as given (require() checks it later)
+    assert defs.resolve_semantics(["x", "t"], "attributes") == "attributes"
+    with pytest.raises(ConfigError, match="without a description: u; without attributes: t"):
+        defs.resolve_semantics(["x", "t", "u"], "auto")
+    with pytest.raises(ConfigError, match="not defined"):
+        defs.resolve_semantics(["x", "zz"], "auto")

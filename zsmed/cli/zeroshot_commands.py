@@ -13,6 +13,11 @@ from typing import Any
 ZEROSHOT_METHODS = ("fsigenz", "fsigenz_no_msas", "fsigenz_with_msas", "fsigenz_no_dpsr_reg", "fsigenz_no_dpsr",
                     "prototypes", "devise", "devise_image_attributes", "eszsl")
 
+# zsmed.zeroshot.classdefs' AUTO_SEMANTICS and SEMANTIC_MODES, written out for the same reason (tested)
+SEMANTICS_CHOICES = ("auto", "text", "attributes", "both")
+SEMANTICS_HELP = ("what defines a class: its description (text), its attributes, or both; auto (default): all "
+                  "the class file gives every class")
+
 
 def _write_json(report: dict[str, Any], out: str | None) -> None:
     text = json.dumps(report, indent=2)
@@ -37,6 +42,11 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _say_semantics(report: dict[str, Any], requested: str) -> None:
+    if requested == "auto":
+        print(f"semantics: {report['semantics']} (all the class file gives every class)", file=sys.stderr)
+
+
 def _eval_zeroshot(args: argparse.Namespace) -> int:
     import torch
 
@@ -53,6 +63,7 @@ def _eval_zeroshot(args: argparse.Namespace) -> int:
             "zero-shot",
         )
         _write_json(repeated, args.json)
+        _say_semantics(repeated["runs"][0], args.semantics)
         print(f"calibrated, mean ± sd over {args.repeats} seen-class splits (seeds {args.seed}.."
               f"{args.seed + args.repeats - 1}):", file=sys.stderr)
         for name, entry in repeated["summary"].items():
@@ -69,6 +80,7 @@ def _eval_zeroshot(args: argparse.Namespace) -> int:
         "zero-shot",
     )
     _write_json(report, args.json)
+    _say_semantics(report, args.semantics)
     for name, result in report["methods"].items():
         if "skipped" in result:
             print(f"{name:22s} skipped: {result['skipped']}", file=sys.stderr)
@@ -91,7 +103,8 @@ def _build_zeroshot(args: argparse.Namespace) -> int:
         "building",
     )
     path = save_classifier(classifier, args.out)
-    print(f"wrote {path} ({', '.join(classifier.class_names)})", file=sys.stderr)
+    print(f"wrote {path} ({', '.join(classifier.class_names)}; semantics: "
+          f"{classifier.card.extra['semantics']})", file=sys.stderr)
     return 0
 
 
@@ -146,7 +159,7 @@ def register(groups: Any) -> None:
     ev.add_argument("--unseen", required=True, help="comma-separated unseen classes (test images only)")
     ev.add_argument("--seen-test-fraction", type=float, default=0.2,
                     help="share of seen groups (lesions/patients) held out for testing")
-    ev.add_argument("--semantics", choices=("text", "attributes", "both"), default="text")
+    ev.add_argument("--semantics", choices=SEMANTICS_CHOICES, default="auto", help=SEMANTICS_HELP)
     ev.add_argument("--encoder", default="efficientnet-lite0")
     ev.add_argument("--methods", default="",
                     help=f"comma-separated subset of {', '.join(ZEROSHOT_METHODS)} (default: all); the "
@@ -188,7 +201,7 @@ def register(groups: Any) -> None:
     bd.add_argument("--seen", nargs="+", required=True, metavar="DIR", help="folders of seen-class subfolders")
     bd.add_argument("--classes", required=True, help="class-definition YAML")
     bd.add_argument("--unseen", help="comma-separated unseen classes (default: every other class in the file)")
-    bd.add_argument("--semantics", choices=("text", "attributes", "both"), default="text")
+    bd.add_argument("--semantics", choices=SEMANTICS_CHOICES, default="auto", help=SEMANTICS_HELP)
     bd.add_argument("--encoder", default="efficientnet-lite0")
     bd.add_argument("--seed", type=int, default=0)
     bd.add_argument("--out", required=True, help="model file to write (.zsm)")

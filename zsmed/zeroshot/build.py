@@ -10,6 +10,7 @@ import numpy as np
 
 from zsmed.errors import ConfigError
 from zsmed.progress import Job, Progress
+from zsmed.zeroshot.classdefs import AUTO_SEMANTICS
 from zsmed.zeroshot.estimators import FSIGenZ
 
 
@@ -18,7 +19,7 @@ def build_zeroshot(
     class_file: str | Path,
     unseen: Sequence[str] | None = None,
     *,
-    semantics: str = "text",
+    semantics: str = AUTO_SEMANTICS,
     encoder: str = "efficientnet-lite0",
     seed: int = 0,
     text_encoder: Any | None = None,
@@ -48,6 +49,7 @@ def build_zeroshot(
     unseen = list(unseen)
     if not unseen:
         raise ConfigError("no unseen class: the class file defines no class beyond the seen folders")
+    semantics = definitions.resolve_semantics([*seen, *unseen], semantics)
     items = folder.items
     features, kept = yield from _encode([i.path for i in items], encoder)
     items = [items[i] for i in kept]

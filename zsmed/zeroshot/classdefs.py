@@ -38,6 +38,8 @@ from zsmed.errors import ConfigError
 from zsmed.zeroshot.attribute_predictor import AttributePredictor, load_attribute_predictor
 
 SEMANTIC_MODES = ("text", "attributes", "both")
+# What the CLI and the library use unless told otherwise: all the class file gives (see resolve_semantics).
+AUTO_SEMANTICS = "auto"
 
 
 @dataclass(frozen=True)
@@ -116,15 +118,35 @@ class ClassDefinitions:
             raise ConfigError(f"class '{label}' has no attributes (needed for attribute semantics)", path=self.source)
         return np.array([entry.attributes.get(name, 0.0) for name in self.attribute_names], dtype=np.float64)
 
+    def resolve_semantics(self, labels: Sequence[str], mode: str) -> str:
+        """``mode`` itself, or for ``auto`` everything the file gives each of ``labels``: ``both`` when
+        every one has a description and attributes, else the part every one has. A clinician who
+        wrote descriptions and 7-point criteria expects both to be used without naming a mode."""
+        if mode != AUTO_SEMANTICS:
+            return mode
+        labels = list(dict.fromkeys(labels))
+        self._require_defined(labels)
+        no_text = [label for label in labels if not self.get(label).description]
+        no_attributes = [label for label in labels if not self.get(label).attributes]
+        if not no_text:
+            return "text" if no_attributes else "both"
+        if not no_attributes:
+            return "attributes"
+        raise ConfigError(f"no kind of semantics that every class has: without a description: {', '.join(no_text)}; "
+                          f"without attributes: {', '.join(no_attributes)}", path=self.source)
+
+    def _require_defined(self, labels: Sequence[str]) -> None:
+        undefined = [label for label in labels if self.find(label) is None]
+        if undefined:
+            raise ConfigError(f"class(es) not defined in the class-definition file: {', '.join(undefined)}",
+                              path=self.source)
+
     def require(self, labels: Sequence[str], mode: str) -> None:
         """Every label is defined and has what ``mode`` needs, else one error naming them all."""
         if mode not in SEMANTIC_MODES:
             raise ConfigError(f"semantics must be one of {', '.join(SEMANTIC_MODES)}, not '{mode}'")
         labels = list(dict.fromkeys(labels))  # a class is named once however many roles it has
-        undefined = [label for label in labels if self.find(label) is None]
-        if undefined:
-            raise ConfigError(f"class(es) not defined in the class-definition file: {', '.join(undefined)}",
-                              path=self.source)
+        self._require_defined(labels)
         if mode in ("text", "both"):
             missing = [label for label in labels if not self.get(label).description]
             if missing:

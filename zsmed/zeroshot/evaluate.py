@@ -23,7 +23,7 @@ from zsmed.errors import ConfigError, DatasetError
 from zsmed.log import get_logger
 from zsmed.progress import Job, Progress
 from zsmed.zeroshot.calibration import CalibrationResult, choose_gamma, group_split, gzsl_scores
-from zsmed.zeroshot.classdefs import ClassDefinitions, load_class_definitions, semantic_matrix
+from zsmed.zeroshot.classdefs import AUTO_SEMANTICS, ClassDefinitions, load_class_definitions, semantic_matrix
 from zsmed.zeroshot.core import DPSRConfig, ZeroShotProblem
 from zsmed.zeroshot.estimators import ESZSL, DeViSE, FSIGenZ, FSIGenZConfig, ZeroShotEstimator
 
@@ -270,6 +270,7 @@ class ZeroShotData:
     definitions: ClassDefinitions
     train_meta: list[dict[str, str]] = field(default_factory=list)  # metadata.csv row of each training image
     a_train: np.ndarray | None = None  # (n_train, k) raw per-image attribute annotations, where the data have them
+    semantics: str = "text"  # the kind used (``auto`` resolved)
 
 
 def prepare_zeroshot(
@@ -277,7 +278,7 @@ def prepare_zeroshot(
     class_file: str | Path,
     unseen: Sequence[str],
     *,
-    semantics: str = "text",
+    semantics: str = AUTO_SEMANTICS,
     seen_test_fraction: float = 0.2,
     encoder: str = "efficientnet-lite0",
     seed: int = 0,
@@ -294,6 +295,7 @@ def prepare_zeroshot(
     if not seen:
         raise ConfigError("every class is unseen: zero-shot learning needs seen classes")
     resolve_classes(definitions, seen, unseen)
+    semantics = definitions.resolve_semantics([*seen, *unseen], semantics)
     definitions.require([*seen, *unseen], semantics)
     items = folder.items
     paths = [item.path for item in items]
@@ -315,7 +317,8 @@ def prepare_zeroshot(
     class_index = {c: i for i, c in enumerate(problem.classes)}
     y_all = np.array([class_index[str(label)] for label in labels])
     return ZeroShotData(problem, features[train_rows], y_all[train_rows], groups[train_rows], sample_basis,
-                        features[test_rows], y_all[test_rows], seen, list(unseen), definitions, train_meta, a_train)
+                        features[test_rows], y_all[test_rows], seen, list(unseen), definitions, train_meta, a_train,
+                        semantics)
 
 
 def evaluate_zeroshot(
@@ -323,7 +326,7 @@ def evaluate_zeroshot(
     class_file: str | Path,
     unseen: Sequence[str],
     *,
-    semantics: str = "text",
+    semantics: str = AUTO_SEMANTICS,
     seen_test_fraction: float = 0.2,
     encoder: str = "efficientnet-lite0",
     methods: Sequence[str] | None = None,
@@ -358,7 +361,8 @@ def evaluate_zeroshot(
     return {
         "data": [str(r) for r in roots],
         "class_file": str(class_file),
-        "semantics": semantics,
+        "semantics": data.semantics,
+        "semantics_requested": semantics,
         "encoder": encoder,
         "seen": data.seen,
         "unseen": data.unseen,
