@@ -167,6 +167,33 @@ def test_fsigenz_head_matches_estimator(cosine: bool) -> None:
     np.testing.assert_allclose(out, model.decision_function(xte), atol=1e-3)
 
 
+def test_fsigenz_ensemble_is_one_exported_head_and_averages_its_members() -> None:
+    import torch
+
+    from zsmed.zeroshot.estimators import FSIGenZConfig, FSIGenZEnsemble
+    from zsmed.zeroshot.heads import ZeroShotCosineHead
+
+    problem, xtr, ytr, xte, yte = _synthetic_problem(2)
+    configs = [FSIGenZConfig(synthesis=s, init=s if s == "bilinear" else "means", dpsr=DPSRConfig(cosine=c, epochs=40))
+               for s in ("bilinear", "ridge") for c in (True, False)]
+    ensemble = FSIGenZEnsemble([*configs, configs[0]]).fit(xtr, ytr, problem)
+    assert len(ensemble.members_) == 4  # a setting named twice counts once
+    # the average of the members' standardised scores, the scale of each taken from training images
+    members = [FSIGenZ(c).fit(xtr, ytr, problem) for c in configs]
+    standardised = [(m.scores(xte) - m.scores(xtr).mean()) / m.scores(xtr).std() for m in members]
+    np.testing.assert_allclose(ensemble.scores(xte), np.mean(standardised, axis=0), atol=1e-6)
+    ensemble.calibration = 0.3
+    arrays = ensemble.head_arrays()
+    head = ZeroShotCosineHead.from_arrays(arrays["mean"], arrays["weight"], arrays["bias"], float(arrays["scale"]),
+                                          centre=arrays["centre"], proj=arrays["proj"])
+    with torch.no_grad():
+        out = head(torch.as_tensor(xte, dtype=torch.float32)).numpy()
+    np.testing.assert_allclose(out, ensemble.decision_function(xte), atol=1e-4)
+    assert gzsl_scores(ensemble.scores(xte), yte, problem.seen, 0.0).zsl > 0.7
+    with pytest.raises(ValueError, match="normalisation"):
+        FSIGenZEnsemble([FSIGenZConfig(whiten=8)])
+
+
 def test_class_definition_errors() -> None:
     with pytest.raises(ConfigError, match="unknown attribute"):
         class_definitions_from_dict({"attribute_names": ["a"], "classes": {"x": {"attributes": {"b": 1}}}})

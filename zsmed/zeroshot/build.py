@@ -11,7 +11,7 @@ import numpy as np
 from zsmed.errors import ConfigError
 from zsmed.progress import Job, Progress
 from zsmed.zeroshot.classdefs import AUTO_SEMANTICS
-from zsmed.zeroshot.estimators import FSIGenZ
+from zsmed.zeroshot.estimators import FSIGenZ, FSIGenZEnsemble
 
 
 def build_zeroshot(
@@ -32,6 +32,7 @@ def build_zeroshot(
     from zsmed.encoders import create_image_encoder
     from zsmed.zeroshot.classdefs import load_class_definitions
     from zsmed.zeroshot.evaluate import (
+        FSIGENZ_ENSEMBLE,
         METHODS,
         _encode,
         image_attribute_source,
@@ -59,13 +60,13 @@ def build_zeroshot(
     groups = np.array([f"{item.label}/{item.group}" for item in items])
     yield Progress(0, 2, "calibrating on pseudo-unseen seen classes")
     setting, make, calibration, _ = select_setting(METHODS["fsigenz"], features, y, groups, problem, basis, seed,
-                                                   attributes)
+                                                   attributes, FSIGENZ_ENSEMBLE)
     yield Progress(1, 2, "fitting FSIGenZ")
     model = make().fit(features, y, problem, basis, attributes)
-    assert isinstance(model, FSIGenZ)
+    assert isinstance(model, FSIGenZ | FSIGenZEnsemble)
     model.calibration = calibration.gamma
     arrays = model.head_arrays()
-    head = ZeroShotCosineHead.from_arrays(arrays["mean"], arrays["weight"], arrays["bias"], model.config.dpsr.scale,
+    head = ZeroShotCosineHead.from_arrays(arrays["mean"], arrays["weight"], arrays["bias"], float(arrays["scale"]),
                                           centre=arrays["centre"], proj=arrays["proj"])
     spec = create_image_encoder(encoder).spec
     descriptions = {c: definitions.get(c).description for c in problem.classes if definitions.get(c).description}

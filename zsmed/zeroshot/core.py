@@ -314,7 +314,7 @@ def bilinear_class_weights(z: np.ndarray, basis: np.ndarray, basis_semantics: np
 # ---------------------------------------------------------------------------------------------
 # DPSR: semantic-aware contrastive classifier with dual-purpose semantic regularisation
 # ---------------------------------------------------------------------------------------------
-@dataclass
+@dataclass(frozen=True)
 class DPSRConfig:
     beta: float = 0.2  # weight of the unseen-prototype loss L_U
     reg_weight: float = 1.0  # weight of the semantic-similarity regulariser (0 = ablation)
