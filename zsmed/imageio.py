@@ -7,6 +7,7 @@ No torch here: the offline runtime uses it too.
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,27 @@ def is_candidate_image(path: Path) -> bool:
         return False
     suffix = path.suffix.lower()
     return suffix in PHOTO_SUFFIXES or suffix in DICOM_SUFFIXES or suffix.lstrip(".").isdigit()
+
+
+def candidate_images(folder: Path) -> list[Path]:
+    """Every image candidate under ``folder``, sorted. Linked subfolders are followed (a study
+    folder is often a symlink into an archive; Python 3.11's rglob does not descend into them),
+    each real folder once, and never a link to ``folder`` itself or a folder above it (which
+    would loop, or pull in the images of the folders beside it)."""
+    start = os.path.realpath(folder)
+    visited = {start}
+    found: list[Path] = []
+    for current, dirs, files in os.walk(folder, followlinks=True):
+        keep = []
+        for name in dirs:
+            real = os.path.realpath(os.path.join(current, name))
+            if real in visited or os.path.commonpath([start, real]) == real:  # seen, or an ancestor
+                continue
+            visited.add(real)
+            keep.append(name)
+        dirs[:] = keep
+        found.extend(path for path in (Path(current, f) for f in files) if path.is_file() and is_candidate_image(path))
+    return sorted(found)
 
 
 def _orientation(image: Any) -> int:

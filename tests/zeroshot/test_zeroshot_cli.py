@@ -71,6 +71,13 @@ def test_eval_zeroshot_rejects_overlap_and_unknown(ham_small: tuple[Path, Path],
     base, novel = ham_small
     assert main(["eval", "zeroshot", str(base), "--classes", str(HAM_FILE), "--unseen", "akiec"]) == 2
     assert "no images for unseen" in capsys.readouterr().err
+    empty = tmp_path / "empty"  # a class subfolder, but nothing in it is an image
+    (empty / "nv").mkdir(parents=True)
+    (empty / "nv" / "notes.txt").write_text("to do")
+    assert main(["build", "zeroshot", "--seen", str(empty), "--classes", str(HAM_FILE), "--out",
+                 str(tmp_path / "m.zsm")]) == 2
+    err = capsys.readouterr().err
+    assert f"no images of seen classes in {empty}" in err and "Traceback" not in err
     bad = tmp_path / "bad.yaml"
     bad.write_text("classes:\n  nv: {name: Nevus}\n")
     assert main(["eval", "zeroshot", str(base), str(novel), "--classes", str(bad), "--unseen", "df"]) == 2

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from zsmed.imageio import is_candidate_image, read_model_input
+from zsmed.imageio import candidate_images, read_model_input
 from zsmed.runtime.backends import available_cpus, create_backend
 from zsmed.runtime.bundle import Bundle, read_bundle
 from zsmed.runtime.predict import Predictor
@@ -57,7 +57,7 @@ def _median_ms(fn: Callable[[], Any], repeats: int, per: int) -> dict[str, float
 
 
 def _images(folder: Path, limit: int) -> list[Path]:
-    files = [p for p in sorted(folder.rglob("*")) if p.is_file() and is_candidate_image(p)]
+    files = candidate_images(folder)
     if not files:
         raise FileNotFoundError(f"no images under {folder}")
     idx = np.linspace(0, len(files) - 1, min(limit, len(files))).round().astype(int)

@@ -33,7 +33,7 @@ from zsmed.bundle.graph import optimise_onnx
 from zsmed.bundle.privacy import check_card, check_tensors
 from zsmed.classifier import Classifier
 from zsmed.errors import ExportError, ZsmedError
-from zsmed.imageio import is_candidate_image, read_model_input
+from zsmed.imageio import candidate_images, read_model_input
 from zsmed.log import get_logger
 from zsmed.progress import Job, Progress
 from zsmed.runtime import format as fmt
@@ -71,7 +71,7 @@ def load_calibration(folder: str | Path, classifier: Classifier, limit: int = MA
     if not root.is_dir():
         raise ExportError(f"calibration folder not found: {root}")
     by_name = {name.lower(): i for i, name in enumerate(classifier.class_names)}
-    files = [p for p in sorted(root.rglob("*")) if p.is_file() and is_candidate_image(p)]
+    files = candidate_images(root)
     # Subfolders that name none of the model's classes are another model's support set (a skin
     # folder handed to a chest model): calibrated on them, the OOD gate would let that domain in.
     subfolders = {p.relative_to(root).parts[0] for p in files if p.parent != root}

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zsmed.errors import DatasetError, InputFileError
-from zsmed.imageio import is_candidate_image
+from zsmed.imageio import candidate_images
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +79,7 @@ def _read_metadata(root: Path) -> tuple[dict[str, dict[str, str]], str | None]:
 
 
 def _files_of_class(class_dir: Path) -> list[Path]:
-    files = []
-    for path in sorted(class_dir.rglob("*")):
-        if path.is_file() and is_candidate_image(path):
-            files.append(path)
-    return files
+    return candidate_images(class_dir)
 
 
 def load_class_folder(root: str | Path, classes: Sequence[str] | None = None) -> ClassFolder:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from zsmed.errors import InputFileError, ZsmedError
-from zsmed.imageio import is_candidate_image, is_dicomdir, is_photo, read_model_input
+from zsmed.imageio import candidate_images, is_dicomdir, is_photo, read_model_input
 from zsmed.preprocess import PreprocessConfig, to_model_input
 from zsmed.progress import Job, Progress
 from zsmed.runtime.backends import Backend, open_backend
@@ -220,7 +220,7 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files.extend(p for p in sorted(path.rglob("*")) if p.is_file() and is_candidate_image(p))
+            files.extend(candidate_images(path))
         elif path.is_file() and is_dicomdir(path):
             files.extend(_dicomdir_members(path))
         elif path.exists():

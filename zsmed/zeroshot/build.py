@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from zsmed.errors import ConfigError
+from zsmed.errors import ConfigError, DatasetError
 from zsmed.progress import Job, Progress
 from zsmed.zeroshot.classdefs import AUTO_SEMANTICS
 from zsmed.zeroshot.estimators import FSIGenZ, FSIGenZEnsemble
@@ -44,6 +44,9 @@ def build_zeroshot(
     definitions = load_class_definitions(class_file)
     folder = load_class_folders([Path(r) for r in seen_roots])
     seen = folder.classes
+    if not seen:
+        raise DatasetError(f"no images of seen classes in {', '.join(str(r) for r in seen_roots)}: expected one "
+                           "subfolder of images per seen class")
     if unseen is None:
         taken = {definitions.get(s).key for s in seen if definitions.find(s) is not None}
         unseen = [d.key for d in definitions.classes if d.parent is None and d.key not in taken]
