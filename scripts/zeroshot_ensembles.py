@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Diagnostic, never used for selection: instead of the one FSIGenZ candidate the seen-only folds
-rank first, average the k best-ranked candidates' standardised scores (k = 1 is the shipped
-selection, k = all the whole grid), calibrated on the same folds; test H per seen-class split.
+rank first, average the k best-ranked candidates' standardised scores (``FSIGenZEnsemble``; k = 1
+is the single top-ranked setting, k = 4 what ships since session 6, k = 8 the whole grid),
+calibrated on the same folds; test H per seen-class split.
 
     python scripts/zeroshot_ensembles.py derm --seeds 0 1 2 3 4
     python scripts/zeroshot_ensembles.py ham --seeds 0 1 2 3 4
@@ -13,36 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
-import numpy as np
 from zeroshot_candidates import PROTOCOLS
 
 from zsmed.progress import run_job
 from zsmed.zeroshot.calibration import choose_gamma, gzsl_scores
-from zsmed.zeroshot.core import ZeroShotProblem
-from zsmed.zeroshot.estimators import ZeroShotEstimator
+from zsmed.zeroshot.estimators import FSIGenZEnsemble
 from zsmed.zeroshot.evaluate import METHODS, prepare_zeroshot, usable_candidates
-
-
-class ScoreAverage(ZeroShotEstimator):
-    """Mean of the members' scores, each standardised by its own scores on the training images
-    (cosine and plain-dot logits live on different scales)."""
-
-    def __init__(self, makers: Sequence[Callable[[], ZeroShotEstimator]]) -> None:
-        self.makers = list(makers)
-
-    def fit(self, x: np.ndarray, y: np.ndarray, problem: ZeroShotProblem, basis: np.ndarray | None = None,
-            attributes: np.ndarray | None = None) -> ScoreAverage:
-        self.members = [make().fit(x, y, problem, basis, attributes) for make in self.makers]
-        self.stats = [(float(s.mean()), float(s.std()) + 1e-9) for s in (m.scores(x) for m in self.members)]
-        self.seen_mask_ = problem.seen.astype(np.float64)
-        return self
-
-    def scores(self, x: np.ndarray) -> np.ndarray:
-        return np.mean([(m.scores(x) - mu) / sd for m, (mu, sd) in zip(self.members, self.stats, strict=True)],
-                       axis=0)
 
 
 def main() -> None:
@@ -64,7 +44,8 @@ def main() -> None:
             members = [candidates[i][1] for i in ranked[:k]]
             # k = 1 is the shipped selection itself (standardising would rescale each fold's scores
             # differently and so move the calibration constant)
-            make = members[0] if k == 1 else (lambda members=members: ScoreAverage(members))
+            configs = [member().config for member in members]
+            make = members[0] if k == 1 else partial(FSIGenZEnsemble, configs)
             calibration = choose_gamma(make, *fit_args, seed=seed, attributes=data.a_train)
             model = make().fit(data.x_train, data.y_train, data.problem, data.basis_train, data.a_train)
             test = gzsl_scores(model.scores(data.x_test), data.y_test, data.problem.seen, calibration.gamma)
