@@ -189,6 +189,16 @@ def test_fsigenz_ensemble_is_one_exported_head_and_averages_its_members() -> Non
     with torch.no_grad():
         out = head(torch.as_tensor(xte, dtype=torch.float32)).numpy()
     np.testing.assert_allclose(out, ensemble.decision_function(xte), atol=1e-4)
+    # nothing was whitened: the head has no projection step (no d x d identity in every bundle)
+    assert not head.whitened and "proj" not in head.state_dict()
+    # a head saved before the flag existed (config without it, identity projection stored) loads
+    # as it was and scores the same
+    old_config = {k: v for k, v in head.config().items() if k != "whitened"}
+    old_head = ZeroShotCosineHead(**old_config)
+    state = {**head.state_dict(), "centre": torch.zeros(head.in_dim), "proj": torch.eye(head.in_dim)}
+    old_head.load_state_dict(state)
+    with torch.no_grad():
+        np.testing.assert_allclose(old_head(torch.as_tensor(xte, dtype=torch.float32)).numpy(), out, atol=1e-5)
     assert gzsl_scores(ensemble.scores(xte), yte, problem.seen, 0.0).zsl > 0.7
     with pytest.raises(ValueError, match="normalisation"):
         FSIGenZEnsemble([FSIGenZConfig(whiten=8)])
