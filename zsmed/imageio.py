@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +49,17 @@ def is_candidate_image(path: Path) -> bool:
 
 
 def candidate_images(folder: Path) -> list[Path]:
-    """Every image candidate under ``folder``, sorted. Linked subfolders are followed (a study
-    folder is often a symlink into an archive; Python 3.11's rglob does not descend into them),
-    each real folder once, and never a link to ``folder`` itself or a folder above it (which
-    would loop, or pull in the images of the folders beside it)."""
+    """Every image candidate under ``folder``, sorted (see ``iter_candidate_images``)."""
+    return sorted(iter_candidate_images(folder))
+
+
+def iter_candidate_images(folder: Path) -> Iterator[Path]:
+    """The image candidates under ``folder`` in walk order, found lazily. Linked subfolders are
+    followed (a study folder is often a symlink into an archive; Python 3.11's rglob does not
+    descend into them), each real folder once, and never a link to ``folder`` itself or a folder
+    above it (which would loop, or pull in the images of the folders beside it)."""
     start = os.path.realpath(folder)
     visited = {start}
-    found: list[Path] = []
     for current, dirs, files in os.walk(folder, followlinks=True):
         keep = []
         for name in dirs:
@@ -64,8 +69,7 @@ def candidate_images(folder: Path) -> list[Path]:
             visited.add(real)
             keep.append(name)
         dirs[:] = keep
-        found.extend(path for path in (Path(current, f) for f in files) if path.is_file() and is_candidate_image(path))
-    return sorted(found)
+        yield from (path for path in (Path(current, f) for f in files) if path.is_file() and is_candidate_image(path))
 
 
 def _orientation(image: Any) -> int:

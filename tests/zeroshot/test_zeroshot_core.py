@@ -185,7 +185,7 @@ def test_fsigenz_ensemble_is_one_exported_head_and_averages_its_members() -> Non
     ensemble.calibration = 0.3
     arrays = ensemble.head_arrays()
     head = ZeroShotCosineHead.from_arrays(arrays["mean"], arrays["weight"], arrays["bias"], float(arrays["scale"]),
-                                          centre=arrays["centre"], proj=arrays["proj"])
+                                          centre=arrays.get("centre"), proj=arrays.get("proj"))
     with torch.no_grad():
         out = head(torch.as_tensor(xte, dtype=torch.float32)).numpy()
     np.testing.assert_allclose(out, ensemble.decision_function(xte), atol=1e-4)

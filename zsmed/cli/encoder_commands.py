@@ -90,13 +90,13 @@ def _display_name(row: dict[str, Any]) -> str:
 def collect_images(folder: Path) -> tuple[list[Path], list[str], int]:
     """Images of a class folder (label = subfolder) or of a flat folder (label ''), and the number of
     top-level images ignored because the folder has class subfolders."""
-    from zsmed.imageio import candidate_images, is_candidate_image
+    from zsmed.imageio import is_candidate_image, iter_candidate_images
 
     if not folder.is_dir():
         raise InputFileError("not a folder", path=folder)
     top = sorted(p for p in folder.iterdir() if p.is_file() and is_candidate_image(p))
     subdirs = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    has_classes = any(candidate_images(sub) for sub in subdirs)
+    has_classes = any(next(iter_candidate_images(sub), None) is not None for sub in subdirs)
     if has_classes:
         from zsmed.data.folders import load_class_folder
 

@@ -78,10 +78,6 @@ def _read_metadata(root: Path) -> tuple[dict[str, dict[str, str]], str | None]:
     return by_key, group_column
 
 
-def _files_of_class(class_dir: Path) -> list[Path]:
-    return candidate_images(class_dir)
-
-
 def load_class_folder(root: str | Path, classes: Sequence[str] | None = None) -> ClassFolder:
     """Index one folder of class subfolders (nothing is decoded here)."""
     root = Path(root)
@@ -100,7 +96,7 @@ def load_class_folder(root: str | Path, classes: Sequence[str] | None = None) ->
     items: list[LabeledItem] = []
     ungrouped = 0
     for class_dir in class_dirs:
-        for path in _files_of_class(class_dir):
+        for path in candidate_images(class_dir):
             relative = path.relative_to(root).as_posix()
             row = metadata.get(relative) or metadata.get(path.stem) or {}
             # Without a group column each image is its own group (no leakage can be prevented).

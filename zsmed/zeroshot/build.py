@@ -70,7 +70,7 @@ def build_zeroshot(
     model.calibration = calibration.gamma
     arrays = model.head_arrays()
     head = ZeroShotCosineHead.from_arrays(arrays["mean"], arrays["weight"], arrays["bias"], float(arrays["scale"]),
-                                          centre=arrays["centre"], proj=arrays["proj"])
+                                          centre=arrays.get("centre"), proj=arrays.get("proj"))
     spec = create_image_encoder(encoder).spec
     descriptions = {c: definitions.get(c).description for c in problem.classes if definitions.get(c).description}
     classifier = make_classifier(

@@ -129,9 +129,10 @@ class FeatureNormaliser:
         return l2n((u - self.centre_) @ self.proj_)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """What the exported head needs: mean, centre (d,), proj (d, k) (identity when not whitening)."""
-        proj = np.eye(len(self.mean_)) if self.proj_ is None else self.proj_
-        return {"mean": self.mean_, "centre": self.centre_, "proj": proj}
+        """What the exported head needs: mean (d,), and when whitening centre (d,) and proj (d, k)."""
+        if self.proj_ is None:
+            return {"mean": self.mean_}
+        return {"mean": self.mean_, "centre": self.centre_, "proj": self.proj_}
 
 
 def centre_semantics(semantics: np.ndarray, seen_rows: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:

@@ -54,16 +54,14 @@ class ZeroShotCosineHead(Head):
     def from_arrays(cls, mean: np.ndarray, weight: np.ndarray, bias: np.ndarray, scale: float,
                     centre: np.ndarray | None = None, proj: np.ndarray | None = None) -> ZeroShotCosineHead:
         in_dim = len(mean)
-        # an identity projection with no centring is no whitening: leave the step out
-        whitened = proj is not None and not (
-            proj.shape == (in_dim, in_dim) and np.array_equal(proj, np.eye(in_dim))
-            and (centre is None or not np.any(centre)))
+        # neither a centre nor a projection given: no projection step (see __init__)
+        whitened = proj is not None or centre is not None
         head = cls(in_dim, weight.shape[0], scale, weight.shape[1], whitened=whitened)
         with torch.no_grad():
             head.mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
-            if whitened:
-                if centre is not None:
-                    head.centre.copy_(torch.as_tensor(centre, dtype=torch.float32))
+            if centre is not None:
+                head.centre.copy_(torch.as_tensor(centre, dtype=torch.float32))
+            if proj is not None:
                 head.proj.copy_(torch.as_tensor(proj, dtype=torch.float32))
             head.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
             head.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
