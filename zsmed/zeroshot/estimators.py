@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from zsmed.errors import DatasetError
+from zsmed.errors import ConfigError, DatasetError
 from zsmed.zeroshot.core import (
     MSAS,
     DPSRConfig,
@@ -200,9 +200,9 @@ class FSIGenZEnsemble(ZeroShotEstimator):
     def __init__(self, configs: Sequence[FSIGenZConfig]) -> None:
         self.configs = list(dict.fromkeys(configs))  # an ablation may map two settings onto one
         if not self.configs:
-            raise ValueError("an ensemble needs at least one setting")
+            raise ConfigError("an ensemble needs at least one setting")
         if any(c.whiten for c in self.configs):
-            raise ValueError("ensemble members must share the feature normalisation (no whitening)")
+            raise ConfigError("ensemble members must share the feature normalisation (no whitening)")
 
     def fit(self, x: np.ndarray, y: np.ndarray, problem: ZeroShotProblem,
             basis: np.ndarray | None = None, attributes: np.ndarray | None = None) -> FSIGenZEnsemble:
