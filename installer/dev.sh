@@ -24,6 +24,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
+[ "$mode" = "test" ] && bash installer/system-packages.sh
+
 case "$mode" in
   run)
     exec "$VENV/bin/zsmed-desktop" "$@"
