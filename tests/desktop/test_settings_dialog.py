@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from zsmed.site import SiteConfig, load_site_config, os_user, site_file
+from zsmed_desktop.settings_dialog import SettingsDialog
+
+
+def test_settings_round_trip_to_site_json(qtbot, isolated_dirs: Path) -> None:
+    models = isolated_dirs / "models here"
+    models.mkdir()
+    dialog = SettingsDialog(load_site_config())
+    qtbot.addWidget(dialog)
+    assert dialog.reader_name.placeholderText().startswith(os_user())
+    dialog.site_name.setText("St Elsewhere radiology")
+    dialog.reader_name.setText("Dr Quincy")
+    dialog.store_patient_id.setChecked(True)
+    dialog.caselog.edit.setText(str(isolated_dirs / "log.sqlite"))
+    dialog.models_folder.edit.setText(str(models))
+    dialog.backend.setCurrentIndex(dialog.backend.findData("onnxruntime"))
+    dialog.theme.setCurrentIndex(dialog.theme.findData("light"))
+    with qtbot.waitSignal(dialog.settings_changed, timeout=5000) as blocker:
+        assert dialog.save()
+    saved = json.loads(site_file().read_text())
+    assert site_file().parent == isolated_dirs / "data"
+    assert saved["site_name"] == "St Elsewhere radiology" and saved["reader_name"] == "Dr Quincy"
+    assert saved["store_patient_id"] is True and saved["backend"] == "onnxruntime" and saved["theme"] == "light"
+    again = load_site_config()
+    assert again == blocker.args[0]
+    assert again.reader == "Dr Quincy"
+    assert again.resolved_caselog_path() == isolated_dirs / "log.sqlite"
+    assert again.resolved_models_folder() == models
+
+    # Reopened, the dialog shows what was saved.
+    reopened = SettingsDialog(again)
+    qtbot.addWidget(reopened)
+    assert reopened.values() == again
+    assert reopened.theme.currentText() == "Light"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("caselog", "{tmp}", "is a folder"),
+        ("caselog", "{tmp}/no/such/folder/log.sqlite", "does not exist"),
+        ("models_folder", "{tmp}/missing", "does not exist"),
+        ("models_folder", "{tmp}/a file", "is a file"),
+        ("reader_name", "Dr\tTab", "control character"),
+        ("site_name", "x" * 500, "too long"),
+    ],
+)
+def test_invalid_values_are_shown_and_nothing_is_saved(qtbot, isolated_dirs: Path, field: str, value: str,
+                                                      expected: str) -> None:
+    (isolated_dirs / "a file").write_text("not a folder")
+    dialog = SettingsDialog(SiteConfig())
+    qtbot.addWidget(dialog)
+    widget = getattr(dialog, field)
+    edit = getattr(widget, "edit", widget)
+    edit.setText(value.replace("{tmp}", str(isolated_dirs)))
+    emitted: list[object] = []
+    dialog.settings_changed.connect(emitted.append)
+    assert dialog.save() is False
+    assert not dialog.error_label.isHidden()
+    assert expected in dialog.error_label.text()
+    assert not site_file().exists()
+    assert emitted == []
+
+
+def test_an_unwritable_settings_file_is_a_message_not_a_crash(qtbot, isolated_dirs: Path) -> None:
+    blocker_dir = isolated_dirs / "ro"
+    blocker_dir.mkdir()
+    target = blocker_dir / "site.json"
+    target.mkdir()  # a folder where the file should go: os.replace fails
+    dialog = SettingsDialog(SiteConfig(), site_path=target)
+    qtbot.addWidget(dialog)
+    dialog.reader_name.setText("Dr Who")
+    assert dialog.save() is False
+    assert "could not be saved" in dialog.error_label.text()
+    assert str(target) in dialog.error_label.text()

@@ -1,0 +1,218 @@
+"""Settings: what a site sets once (site.json, shared with the CLI).
+
+Every value is checked here before it is saved; a value that cannot serve is named in the dialog
+next to the Save button and nothing is written. The dialog never raises.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from zsmed.errors import ZsmedError
+from zsmed.paths import user_data_dir
+from zsmed.site import BACKENDS, THEMES, SiteConfig, os_user, save_site_config
+
+BACKEND_LABELS = {"auto": "Automatic (fastest available)", "openvino": "OpenVINO", "onnxruntime": "ONNX Runtime"}
+THEME_LABELS = {"dark": "Dark", "light": "Light"}
+MAX_NAME = 120
+ERROR_STYLE = "color: #e53935;"
+
+
+def _check_name(value: str, what: str) -> str | None:
+    if len(value) > MAX_NAME:
+        return f"{what} is too long ({len(value)} characters; at most {MAX_NAME})"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        return f"{what} holds a control character (a tab or a line break); type it on one line"
+    return None
+
+
+def _check_caselog(value: str) -> str | None:
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if path.is_dir():
+        return f"Case log: {path} is a folder; give a file name inside it (for example caselog.sqlite)"
+    parent = path.parent
+    if not parent.is_dir():
+        return f"Case log: the folder {parent} does not exist"
+    if not os.access(parent, os.W_OK) and not (path.exists() and os.access(path, os.W_OK)):
+        return f"Case log: the folder {parent} cannot be written to (permission denied)"
+    return None
+
+
+def _check_models_folder(value: str) -> str | None:
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        return f"Models folder: {path} is a file, not a folder"
+    if not path.exists():
+        return f"Models folder: {path} does not exist"
+    return None
+
+
+class _PathField(QWidget):
+    """A line edit with a Browse… button (a folder or a file to save)."""
+
+    def __init__(self, value: str, placeholder: str, *, folder: bool, caption: str) -> None:
+        super().__init__()
+        self.edit = QLineEdit(value)
+        self.edit.setPlaceholderText(placeholder)
+        self.edit.setToolTip(f"Empty: {placeholder}")
+        self._folder = folder
+        self._caption = caption
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.edit, 1)
+        layout.addWidget(browse)
+
+    def _browse(self) -> None:
+        start = self.edit.text().strip() or self.edit.placeholderText()
+        if self._folder:
+            chosen = QFileDialog.getExistingDirectory(self, self._caption, start)
+        else:
+            chosen, _ = QFileDialog.getSaveFileName(self, self._caption, start, "Case log (*.sqlite);;All files (*)")
+        if chosen:
+            self.edit.setText(chosen)
+
+    def text(self) -> str:
+        return self.edit.text().strip()
+
+
+class SettingsDialog(QDialog):
+    settings_changed = Signal(object)  # SiteConfig, after it was saved
+
+    def __init__(self, site: SiteConfig, parent: QWidget | None = None, *, site_path: Path | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.setMinimumWidth(620)
+        self._site = site
+        self._site_path = site_path
+        self.saved_path: Path | None = None
+
+        try:
+            data_dir = str(user_data_dir())
+        except ZsmedError as exc:  # a data dir that cannot be created: say so, keep the dialog usable
+            data_dir = f"(unavailable: {exc.reason})"
+        self.site_name = QLineEdit(site.site_name)
+        self.site_name.setPlaceholderText("for example: St Mary's Radiology")
+        self.reader_name = QLineEdit(site.reader_name)
+        self.reader_name.setPlaceholderText(f"{os_user()} (your computer login)")
+        self.reader_name.setToolTip("Recorded with every result and review in the case log")
+        self.store_patient_id = QCheckBox("Keep patient IDs readable in the case log (off: a keyed code only)")
+        self.store_patient_id.setChecked(site.store_patient_id)
+        self.store_patient_id.setToolTip(
+            "Off: the case log keeps only a keyed code for each patient ID (pseudonymised). "
+            "On: the patient ID itself is kept."
+        )
+        self.caselog = _PathField(site.caselog_path, str(Path(data_dir) / "caselog.sqlite"), folder=False,
+                                  caption="Case log file")
+        self.models_folder = _PathField(site.models_folder, str(Path(data_dir) / "models"), folder=True,
+                                        caption="Folder of model files")
+        self.backend = QComboBox()
+        for key in BACKENDS:
+            self.backend.addItem(BACKEND_LABELS.get(key, key), key)
+        self.backend.setCurrentIndex(max(0, self.backend.findData(site.backend)))
+        self.theme = QComboBox()
+        for key in THEMES:
+            self.theme.addItem(THEME_LABELS.get(key, key), key)
+        self.theme.setCurrentIndex(max(0, self.theme.findData(site.theme)))
+
+        form = QFormLayout()
+        form.addRow("Site name", self.site_name)
+        form.addRow("Reader name", self.reader_name)
+        form.addRow("Patient IDs", self.store_patient_id)
+        form.addRow("Case log file", self.caselog)
+        form.addRow("Models folder", self.models_folder)
+        form.addRow("Runtime", self.backend)
+        form.addRow("Theme", self.theme)
+
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet(ERROR_STYLE)
+        self.error_label.hide()
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        self.buttons = buttons
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.error_label)
+        layout.addWidget(buttons)
+
+    # --- values ---------------------------------------------------------------------------------
+    def problems(self) -> list[str]:
+        """Every value that cannot be saved, one line each (empty: all fine)."""
+        found = [
+            _check_name(self.site_name.text().strip(), "Site name"),
+            _check_name(self.reader_name.text().strip(), "Reader name"),
+            _check_caselog(self.caselog.text()),
+            _check_models_folder(self.models_folder.text()),
+        ]
+        return [p for p in found if p]
+
+    def values(self) -> SiteConfig:
+        """The settings as typed (raises ``ConfigError`` for a value SiteConfig refuses)."""
+        return replace(
+            self._site,
+            site_name=self.site_name.text().strip(),
+            reader_name=self.reader_name.text().strip(),
+            store_patient_id=self.store_patient_id.isChecked(),
+            caselog_path=self.caselog.text(),
+            models_folder=self.models_folder.text(),
+            backend=str(self.backend.currentData()),
+            theme=str(self.theme.currentData()),
+        )
+
+    def show_problems(self, problems: list[str]) -> None:
+        self.error_label.setText("\n".join(problems))
+        self.error_label.setVisible(bool(problems))
+
+    def save(self) -> bool:
+        """Check, save to site.json, announce and close; on a problem say it here and stay open."""
+        problems = self.problems()
+        config: SiteConfig | None = None
+        if not problems:
+            try:
+                config = self.values()
+            except ZsmedError as exc:
+                problems = [exc.reason]
+        if config is None or problems:
+            self.show_problems(problems)
+            return False
+        try:
+            self.saved_path = save_site_config(config, self._site_path)
+        except ZsmedError as exc:
+            self.show_problems([f"The settings could not be saved: {exc}"])
+            return False
+        self.show_problems([])
+        self._site = config
+        self.settings_changed.emit(config)
+        self.accept()
+        return True
+
+    @property
+    def site(self) -> SiteConfig:
+        return self._site
