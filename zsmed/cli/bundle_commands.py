@@ -57,6 +57,11 @@ def register(groups: Any) -> None:
     predict.add_argument("--series", action="store_true",
                          help="also give one result per DICOM series (SeriesInstanceUID) or folder")
     predict.add_argument("--threads", type=int, default=None, help="inference threads (default: usable CPUs)")
+    predict.add_argument("--sr", type=Path, default=None, metavar="OUTDIR",
+                         help="also write one DICOM Structured Report per predicted DICOM image (per frame of a "
+                              "multi-frame image, referencing it) into OUTDIR, in the image's study, for the PACS")
+    predict.add_argument("--secondary-capture", action="store_true",
+                         help="with --sr: also a Secondary Capture image with the result burned into a banner")
     _add_trust_args(predict)
     predict.set_defaults(handler=_predict)
 
@@ -123,6 +128,9 @@ def _where(result: Any) -> str:
 def _predict(args: argparse.Namespace) -> int:
     from zsmed.runtime.predict import aggregate_series, expand_inputs, load_predictor
 
+    if args.secondary_capture and args.sr is None:
+        print("zsmed: error: --secondary-capture goes with --sr OUTDIR (where to write it)", file=sys.stderr)
+        return 2
     require, keys = _trust(args)
     files = expand_inputs(args.inputs)
     predictor = load_predictor(args.bundle, backend=args.backend, require_signature=require, trusted_keys=keys,
@@ -160,7 +168,40 @@ def _predict(args: argparse.Namespace) -> int:
                 out.write(f"{entry.source}\t{label}\t({entry.series})\n")
     if failed:
         print(f"zsmed: {failed} of {len(results)} inputs could not be read", file=sys.stderr)
+    if args.sr is not None:
+        _write_reports(args.sr, args.secondary_capture, predictor.bundle, results)
     return 1 if failed and failed == len(results) else 0
+
+
+def _write_reports(out_dir: Path, secondary_capture: bool, bundle: Any, results: Any) -> None:
+    """``predict --sr``: one SR (and SC) per result that is not an error; photos are skipped, a file
+    the report cannot be made for gets one line. highdicom is imported only here (slow import)."""
+    from zsmed.errors import ZsmedError
+    from zsmed.imageio import is_photo
+    from zsmed.report import model_identity, write_result_secondary_capture, write_result_sr
+
+    model = model_identity(bundle)
+    reports = captures = photos = 0
+    for result in results:
+        if result.error is not None:
+            continue
+        if is_photo(result.source):
+            photos += 1
+            continue
+        fields = dict(probabilities=result.probabilities, label=result.label, abstain=result.abstain,
+                      ood_score=result.ood_score, model=model, out_dir=out_dir, frame=result.frame)
+        try:
+            write_result_sr(result.source, **fields)
+            reports += 1
+            if secondary_capture:
+                write_result_secondary_capture(result.source, **fields)
+                captures += 1
+        except ZsmedError as exc:
+            if exc.path == str(out_dir):  # the output folder itself: the same for every file, said once
+                raise
+            print(f"zsmed: no report: {exc}", file=sys.stderr)
+    extra = f" and {captures} secondary captures" if secondary_capture else ""
+    print(f"zsmed: wrote {reports} reports{extra} to {out_dir}; {photos} photos have no DICOM study", file=sys.stderr)
 
 
 def _info(args: argparse.Namespace) -> int:

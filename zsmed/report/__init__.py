@@ -1,0 +1,14 @@
+"""Results back to the PACS as DICOM: a Structured Report per classified image, optionally a
+Secondary Capture with the result burned in. Never imports torch; highdicom only when writing."""
+
+from zsmed.report.sr import (
+    ABSTAIN_TEXT,
+    NOT_A_DIAGNOSIS,
+    ModelIdentity,
+    model_identity,
+    write_result_secondary_capture,
+    write_result_sr,
+)
+
+__all__ = ["ABSTAIN_TEXT", "NOT_A_DIAGNOSIS", "ModelIdentity", "model_identity", "write_result_secondary_capture",
+           "write_result_sr"]
