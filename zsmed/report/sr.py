@@ -22,16 +22,17 @@ Pillow are imported inside the functions: importing this module stays cheap.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from zsmed.errors import DicomReadError, InputFileError, NotDicomError
 from zsmed.imageio import is_photo
@@ -51,6 +52,7 @@ SR_SERIES_NUMBER = 990
 SC_SERIES_NUMBER = 991
 _ABSTAIN_CODE = "abstain"
 _MEANING_MAX = 64  # LO
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,19 @@ def _finite(value: float | None) -> bool:
     return value is not None and math.isfinite(float(value))
 
 
+def _quietly(function: F) -> F:
+    """pydicom's and highdicom's warnings about values in the source are not printed (the CLI would
+    show them in the middle of its output); dciodvfy reports on what is written."""
+
+    @functools.wraps(function)
+    def quiet(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return function(*args, **kwargs)
+
+    return cast(F, quiet)
+
+
 # --- the SR --------------------------------------------------------------------------------------
 def _content(src: Dataset, frame: int | None, probabilities: Mapping[str, float], label: str | None, abstain: bool,
              ood_score: float | None, model: ModelIdentity) -> Any:
@@ -246,6 +261,7 @@ def _coding_schemes() -> list[Any]:
                                            responsible_organization=MANUFACTURER)]
 
 
+@_quietly
 def write_result_sr(source: str | Path, *, probabilities: Mapping[str, float], label: str | None, abstain: bool,
                     ood_score: float | None, model: ModelIdentity, out_dir: Path, frame: int | None = None) -> Path:
     """Write one Comprehensive SR for a prediction on ``source`` (``frame``: 0-based, for one frame of a
@@ -307,6 +323,7 @@ def burn_banner(image: np.ndarray, lines: list[str], *, min_width: int = 512) ->
     return np.asarray(canvas, dtype=np.uint8)
 
 
+@_quietly
 def write_result_secondary_capture(source: str | Path, *, probabilities: Mapping[str, float], label: str | None,
                                    abstain: bool, ood_score: float | None, model: ModelIdentity, out_dir: Path,
                                    frame: int | None = None) -> Path:
@@ -355,15 +372,14 @@ def write_result_secondary_capture(source: str | Path, *, probabilities: Mapping
 
 @contextmanager
 def _refusals(source: str | Path, what: str) -> Iterator[None]:
-    """highdicom's refusals of a source header as one-line errors naming the file; its warnings about
-    the source's values (dciodvfy reports those) are not printed."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            yield
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise DicomReadError(f"cannot write {what} for this file ({exc.__class__.__name__}: {exc})",
-                                 path=source) from exc
+    """highdicom's refusals of a source header as one-line errors naming the file."""
+    try:
+        yield
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        from zsmed.dicom.decode import one_line
+
+        raise DicomReadError(f"cannot write {what} for this file ({exc.__class__.__name__}: {one_line(exc)[:200]})",
+                             path=source) from exc
 
 
 def _save(dataset: Any, out_dir: Path, kind: str) -> Path:
