@@ -1,0 +1,243 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from tests.conftest import REPO, dicom_test_file
+from zsmed.site import SiteConfig
+from zsmed_desktop.classify_panel import NO_RESULT_TITLE, ClassifyPanel, class_titles, peek_card
+
+BUNDLE = REPO / "export" / "reference" / "sgps_ham4_lite0_v1.zsmb"
+TIMEOUT = 120_000
+
+
+def needs_case_log() -> None:
+    store = pytest.importorskip("zsmed.store")
+    if not hasattr(store, "open_case_log"):
+        pytest.skip("the case log (zsmed.store) is not in this tree yet")
+
+
+@pytest.fixture()
+def site(isolated_dirs: Path) -> SiteConfig:
+    return SiteConfig(reader_name="Dr Panel", caselog_path=str(isolated_dirs / "caselog.sqlite"),
+                      models_folder=str(isolated_dirs / "models"))
+
+
+@pytest.fixture()
+def melanoma_photos(shared_data: Path) -> list[Path]:
+    files = sorted((shared_data / "ham10000_fs" / "base" / "mel").glob("*.jpg"))[:3]
+    assert len(files) == 3
+    return files
+
+
+def loaded_panel(qtbot, site: SiteConfig, bundle: Path = BUNDLE) -> ClassifyPanel:
+    panel = ClassifyPanel(site)
+    qtbot.addWidget(panel)
+    panel.load_bundle(bundle)
+    qtbot.waitUntil(lambda: not panel.is_busy(), timeout=TIMEOUT)
+    return panel
+
+
+def cell(panel: ClassifyPanel, row: int, column: int) -> str:
+    item = panel.table.item(row, column)
+    assert item is not None
+    return item.text()
+
+
+def run(qtbot, panel: ClassifyPanel, scope: str) -> None:
+    panel.classify(scope)
+    assert panel.is_busy()
+    qtbot.waitUntil(lambda: not panel.is_busy(), timeout=TIMEOUT)
+
+
+def test_model_list_reads_readable_names_from_the_cards(qtbot, site: SiteConfig) -> None:
+    folder = site.resolved_models_folder()
+    folder.mkdir(parents=True)
+    shutil.copy(BUNDLE, folder / BUNDLE.name)
+    (folder / "junk.zsmb").write_bytes(b"not a zip")
+    panel = ClassifyPanel(site)
+    qtbot.addWidget(panel)
+    items = [panel.model_combo.itemText(i) for i in range(panel.model_combo.count())]
+    assert "sgps_ham4_lite0_v1 (4 classes)" in items
+    assert "junk.zsmb (unreadable)" in items
+    assert items[-1] == "Open a model file…"
+    card = peek_card(BUNDLE)
+    assert card is not None
+    assert class_titles(card) == {"bcc": "Basal cell carcinoma", "bkl": "Benign keratosis", "mel": "Melanoma",
+                                  "nv": "Benign melanocytic nevus"}
+
+
+def test_classify_a_series_of_dermoscopy_photos(qtbot, site: SiteConfig, melanoma_photos: list[Path]) -> None:
+    panel = loaded_panel(qtbot, site)
+    assert panel.model_ready
+    assert "Verified" in panel.model_status.text() and "Melanoma" in panel.model_status.text()
+    panel.set_context(melanoma_photos[0], 0, melanoma_photos, melanoma_photos)
+    run(qtbot, panel, "series")
+    # The series summary is shown first: a class of the model, with one bar per class.
+    assert panel.result_label() in {"bcc", "bkl", "mel", "nv"}
+    assert not panel.is_abstain_banner_shown()
+    bars = panel.bar_values()
+    values = list(bars.values())
+    assert set(bars) == {"bcc", "bkl", "mel", "nv"}
+    assert abs(sum(values) - 1.0) <= 0.004 and values == sorted(values, reverse=True)
+    assert max(bars, key=lambda k: bars[k]) == panel.result_label()
+    assert panel.top_label.text().startswith(
+        {"bcc": "Basal cell carcinoma", "bkl": "Benign keratosis", "mel": "Melanoma",
+         "nv": "Benign melanocytic nevus"}[str(panel.result_label())])
+    # The table: the series summary, then one row per image.
+    assert panel.table.rowCount() == 4
+    assert cell(panel, 0, 0) == "Series (3/3 used)"
+    assert [cell(panel, i, 0) for i in range(1, 4)] == [p.name for p in melanoma_photos]
+    panel.table.selectRow(2)
+    assert panel.result_title.text() == melanoma_photos[1].name
+
+
+def test_an_out_of_domain_image_shows_the_no_result_banner(qtbot, site: SiteConfig) -> None:
+    ct = dicom_test_file("CT_small.dcm")
+    panel = loaded_panel(qtbot, site)
+    panel.set_context(ct, 0, [ct], [ct])
+    run(qtbot, panel, "image")
+    assert panel.is_abstain_banner_shown()
+    assert panel.result_label() is None
+    assert NO_RESULT_TITLE in panel.banner.text()
+    assert "up to 1.00" in panel.banner.text()
+    assert panel.bars.isHidden() and panel.top_label.text() == ""
+    assert not panel.confirm_button.isEnabled()
+    assert "abstain" not in panel.banner.text().lower() and "ood" not in panel.banner.text().lower()
+
+
+def test_a_bundle_that_fails_verification_is_a_message_and_no_model(qtbot, site: SiteConfig,
+                                                                   tmp_path: Path) -> None:
+    data = bytearray(BUNDLE.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    broken = tmp_path / "tampered.zsmb"
+    broken.write_bytes(bytes(data))
+    panel = loaded_panel(qtbot, site, broken)
+    assert not panel.model_ready
+    assert "This model cannot be used" in panel.model_status.text()
+    assert "tampered.zsmb" in panel.model_status.text()
+    assert not panel.run_buttons["image"].isEnabled()
+    panel.classify("image")
+    assert "Choose a model first" in panel.message.text()
+    # The good model still loads afterwards.
+    panel.load_bundle(BUNDLE)
+    qtbot.waitUntil(lambda: not panel.is_busy(), timeout=TIMEOUT)
+    assert panel.model_ready
+
+
+def test_an_unreadable_image_in_a_series_is_its_own_row(qtbot, site: SiteConfig, melanoma_photos: list[Path],
+                                                         tmp_path: Path) -> None:
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"\xff\xd8 not really a jpeg")
+    panel = loaded_panel(qtbot, site)
+    files = [melanoma_photos[0], junk]
+    panel.set_context(files[0], 0, files, files)
+    run(qtbot, panel, "study")
+    texts = {cell(panel, i, 0): cell(panel, i, 1) for i in range(panel.table.rowCount())}
+    assert texts["junk.jpg"] == "Could not be read"
+    row = next(i for i in range(panel.table.rowCount()) if cell(panel, i, 0) == "junk.jpg")
+    panel.table.selectRow(row)
+    assert "could not be read" in panel.message.text()
+
+
+def test_results_and_reviews_go_to_the_case_log(qtbot, site: SiteConfig, melanoma_photos: list[Path]) -> None:
+    needs_case_log()
+    from zsmed.store import open_case_log
+
+    panel = loaded_panel(qtbot, site)
+    panel.set_context(melanoma_photos[0], 0, melanoma_photos, melanoma_photos)
+    with qtbot.waitSignal(panel.logged, timeout=TIMEOUT):
+        panel.classify("image")
+    qtbot.waitUntil(lambda: not panel.is_busy(), timeout=TIMEOUT)
+    ids = panel.last_prediction_ids()
+    assert len(ids) == 1
+    label = panel.result_label()
+    assert label is not None
+    panel.show()
+    panel.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is panel, timeout=5000)
+    panel.model_combo.setFocus()
+    with qtbot.waitSignal(panel.logged, timeout=5000) as signal:
+        qtbot.keyClick(panel.model_combo, Qt.Key.Key_Return)  # one keystroke confirms
+    assert signal.args == [ids[0]]
+    with open_case_log(site.resolved_caselog_path(), site=site) as log:
+        record = log.get(ids[0])
+    assert record.label == label and record.user == "Dr Panel"
+    assert record.review is not None and record.review.verdict == "confirmed" and record.review.reader == "Dr Panel"
+
+    other = next(c for c in ("bcc", "bkl", "mel", "nv") if c != label)
+    panel.correct(other, "looks like it to me")
+    with open_case_log(site.resolved_caselog_path(), site=site) as log:
+        record = log.get(ids[0])
+    assert record.review is not None and record.review.verdict == "corrected"
+    assert record.review.label == other and record.review.comment == "looks like it to me"
+
+
+@pytest.mark.parametrize("how", ["read-only", "locked", "no folder"])
+def test_a_case_log_that_cannot_be_written_keeps_the_results_and_says_so(
+        qtbot, site: SiteConfig, melanoma_photos: list[Path], tmp_path: Path, how: str) -> None:
+    needs_case_log()
+    from zsmed.store import open_case_log
+
+    path = site.resolved_caselog_path()
+    with open_case_log(path, site=site):
+        pass
+    locker: sqlite3.Connection | None = None
+    if how == "read-only":
+        if os.geteuid() == 0:
+            pytest.skip("root writes read-only files")
+        path.chmod(0o444)
+        path.parent.chmod(0o555)
+    elif how == "locked":  # another workstation is writing and does not let go
+        locker = sqlite3.connect(str(path), isolation_level=None)
+        locker.execute("BEGIN IMMEDIATE")
+    else:  # the configured folder cannot be made (a file of that name is in the way)
+        (tmp_path / "share").write_text("not a folder")
+        path = tmp_path / "share" / "caselog.sqlite"
+        site = replace(site, caselog_path=str(path))
+    panel = loaded_panel(qtbot, site)
+    panel.worker_log_timeout = panel.gui_log_timeout = 0.3
+    try:
+        panel.set_context(melanoma_photos[0], 0, melanoma_photos, melanoma_photos)
+        run(qtbot, panel, "series")
+        assert panel.result_label() is not None  # the result is shown all the same
+        assert panel.pending_count() == 3
+        status = panel.log_status.text()
+        assert "could not be written" in status and "3 results are kept here" in status
+        assert str(path) in status
+        assert not panel.pending_box.isHidden()
+        panel.confirm()  # a review waits with its result
+        assert panel.pending_count() == 3
+        saved = panel.save_pending(tmp_path / "unsaved.json")
+        records = json.loads(saved.read_text())["unsaved_case_log_records"]
+        assert [Path(r["prediction"]["source"]).name for r in records] == [p.name for p in melanoma_photos]
+        assert sum(r["review"] is not None for r in records) >= 1
+    finally:
+        if how == "read-only":
+            path.parent.chmod(0o755)
+            path.chmod(0o644)
+        elif locker is not None:
+            locker.execute("ROLLBACK")
+            locker.close()
+        else:
+            (tmp_path / "share").unlink()
+    panel.retry_pending()
+    assert panel.pending_count() == 0
+    assert "Saved in the case log" in panel.log_status.text()
+    with open_case_log(path, site=site) as log:
+        records = log.list_predictions()
+    assert [Path(r.source or "").name for r in records] == [p.name for p in melanoma_photos]
+    assert all(r.user == "Dr Panel" for r in records)
+    assert sum(r.review is not None for r in records) >= 1
