@@ -1,0 +1,277 @@
+"""The audit chain against edits behind zsmed's back, schema migrations, concurrent writers, a
+writer killed mid-batch, read-only media."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.store.conftest import ct_file, fake_results, photos
+from zsmed.runtime.bundle import Bundle
+from zsmed.site import SiteConfig
+from zsmed.store import SCHEMA_VERSION, VerifyResult, open_case_log
+from zsmed.store.caselog import CaseLog
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def filled(log_env: Path, bundle: Bundle) -> Path:
+    path = log_env / "log.sqlite"
+    with open_case_log(path) as log:
+        for start in range(0, 12, 4):
+            ids = log.record_predictions(bundle, fake_results([*photos(3), ct_file()], seed=start))
+        log.review(ids[0], correct_to="bcc", comment="first")
+        log.review(ids[1], correct_to="nv")
+        assert log.verify().ok
+    return path
+
+
+def _tamper(path: Path, *sql: str) -> None:
+    """What someone with the sqlite3 shell could do: drop the guard triggers, then edit."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        conn.execute(f"DROP TRIGGER {name}")
+    for statement in sql:
+        conn.execute(statement)
+    conn.close()
+
+
+def _verify(path: Path) -> VerifyResult:
+    with open_case_log(path, readonly=True) as log:
+        return log.verify()
+
+
+def test_triggers_refuse_updates_and_deletes(filled: Path) -> None:
+    conn = sqlite3.connect(filled)
+    for statement in ("UPDATE predictions SET label = 'mel' WHERE id = 1", "DELETE FROM reviews WHERE id = 1",
+                      "DELETE FROM audit WHERE id = 3"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            conn.execute(statement)
+    assert _verify(filled).ok
+
+
+@pytest.mark.parametrize(
+    ("sql", "table", "row", "words"),
+    [
+        (["UPDATE predictions SET label = 'mel', probabilities = '{}' WHERE id = 6"], "predictions", 6, "changed"),
+        (["UPDATE predictions SET ood_score = ood_score + 1e-9 WHERE id = 2"], "predictions", 2, "changed"),
+        (["UPDATE reviews SET label = 'mel' WHERE id = 2"], "reviews", 2, "changed"),
+        (["UPDATE images SET modality = 'MR' WHERE id = 4"], "images", 4, "changed"),
+        (["UPDATE models SET signer = 'evil' WHERE id = 1"], "models", 1, "changed"),
+        (["DELETE FROM reviews WHERE id = 1"], "reviews", 1, "deleted"),
+        (["DELETE FROM predictions WHERE id = 11"], "predictions", 11, "deleted"),
+        (["INSERT INTO reviews (id, prediction_id, verdict, label, comment, reader, time) "
+          "VALUES (3, 5, 'confirmed', 'nv', '', 'x', '2026-01-01')"], "reviews", 3, "inserted"),
+        (["UPDATE audit SET time = '2020-01-01' WHERE id = 5"], "audit", 5, "changed"),
+        (["UPDATE audit SET row_digests = zeroblob(32) WHERE id = 4"], "audit", 4, "changed"),
+        (["DELETE FROM audit WHERE id = 7"], "audit", 7, "missing"),
+    ],
+)
+def test_edits_outside_zsmed_are_found_and_named(filled: Path, sql: list[str], table: str, row: int,
+                                                 words: str) -> None:
+    _tamper(filled, *sql)
+    result = _verify(filled)
+    assert not result.ok
+    assert (result.first_broken_table, result.first_broken) == (table, row), result.message
+    assert f"{table} row {row}" in result.message and words in result.message
+
+
+def test_rewritten_chain_still_fails_on_the_data(filled: Path) -> None:
+    """Deleting a prediction and the tail of the audit trail (a consistent chain again) leaves
+    data rows no audit row covers."""
+    conn = sqlite3.connect(filled)
+    last_audit = conn.execute("SELECT max(id) FROM audit WHERE tbl = 'predictions'").fetchone()[0]
+    conn.close()
+    _tamper(filled, f"DELETE FROM audit WHERE id >= {last_audit}")
+    result = _verify(filled)
+    assert not result.ok and result.first_broken_table == "predictions" and "inserted outside" in result.message
+
+
+def test_verify_is_ok_after_more_writes_and_reopening(filled: Path, bundle: Bundle) -> None:
+    with open_case_log(filled) as log:
+        log.record_predictions(bundle, fake_results(photos(2), seed=9))
+        result = log.verify()
+    assert result.ok and result.rows_checked > 20 and result.first_broken is None
+
+
+def _v1_log(path: Path, bundle: Bundle) -> list[int]:
+    with CaseLog(path, site=SiteConfig(), _upgrade_to=1) as log:
+        assert log.schema_version == 1
+        ids = log.record_predictions(bundle, fake_results([*photos(2), ct_file()]))
+        log.review(ids[0], correct_to="mel")
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert "signer" not in {r[1] for r in conn.execute("PRAGMA table_info(predictions)")}
+    conn.close()
+    return ids
+
+
+@pytest.mark.parametrize("version", range(SCHEMA_VERSION))
+def test_every_earlier_version_migrates(log_env: Path, bundle: Bundle, version: int) -> None:
+    path = log_env / "old.sqlite"
+    old_ids: list[int] = []
+    if version == 0:
+        sqlite3.connect(path).close()  # an empty SQLite file: version 0
+        assert path.exists()
+    elif version == 1:
+        old_ids = _v1_log(path, bundle)
+        with CaseLog(path, site=SiteConfig(), readonly=True) as old:  # read as it is, before upgrading
+            assert [r.source for r in old.list_predictions()] == [None] * 3
+    with open_case_log(path) as log:
+        assert log.schema_version == SCHEMA_VERSION
+        new_ids = log.record_predictions(bundle, fake_results(photos(1)))
+        records = log.list_predictions()
+        assert [r.id for r in records] == [*old_ids, *new_ids]
+        assert records[-1].source == str(photos(1)[0])
+        assert all(r.source is None for r in records[: len(old_ids)])
+        if old_ids:
+            assert records[0].review is not None and records[0].review.label == "mel"
+        result = log.verify()
+        assert result.ok, result.message
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    actions = [r[0] for r in conn.execute("SELECT tbl FROM audit WHERE action = 'migrate' ORDER BY id")]
+    assert actions == ["schema"] * SCHEMA_VERSION
+    conn.close()
+    backups = sorted(log_env.glob("old.sqlite.v*.bak"))
+    assert len(backups) == (1 if version else 0)
+    if version:
+        copy = sqlite3.connect(backups[0])
+        assert copy.execute("PRAGMA user_version").fetchone()[0] == version
+        assert copy.execute("SELECT count(*) FROM predictions").fetchone()[0] == 3
+
+
+def _spawn(log_path: Path, n: int, batch: int, seed: int, sources: list[Path]) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.store.writer", str(log_path), str(n), str(batch), str(seed),
+         *map(str, sources)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def test_four_processes_writing_at_once(log_env: Path) -> None:
+    path = log_env / "log.sqlite"
+    open_case_log(path).close()  # the schema exists before they race (they would also agree without)
+    sources = photos(5)
+    writers = [_spawn(path, 1000, 25, seed, sources) for seed in range(4)]
+    for writer in writers:
+        out, err = writer.communicate(timeout=300)
+        assert writer.returncode == 0, err
+        assert out.count("committed") == 40
+    with open_case_log(path, readonly=True) as log:
+        assert log.count() == 4000
+        result = log.verify()
+        assert result.ok, result.message
+        by_writer: dict[str, int] = {}
+        for record in log.iter_predictions():
+            by_writer[record.workstation or ""] = by_writer.get(record.workstation or "", 0) + 1
+        assert by_writer == {f"writer-{seed}": 1000 for seed in range(4)}
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM images").fetchone()[0] == 5
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_writer_killed_mid_batch_loses_nothing_committed(log_env: Path, bundle: Bundle) -> None:
+    path = log_env / "log.sqlite"
+    writer = _spawn(path, 200_000, 2000, 7, photos(3))
+    assert writer.stdout is not None
+    committed = []
+    try:
+        for line in writer.stdout:
+            if line.startswith("committed"):
+                committed.append(tuple(map(int, line.split()[1:])))
+            if len(committed) == 3:
+                time.sleep(0.05)  # into the next batch
+                os.kill(writer.pid, signal.SIGKILL)
+                break
+    finally:
+        writer.kill()
+        writer.wait()
+    assert writer.returncode == -signal.SIGKILL
+    assert committed, "the writer never committed"
+    with open_case_log(path) as log:  # writable open: recovers the WAL
+        conn = sqlite3.connect(path)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        count = log.count()
+        assert count >= committed[-1][1] and count % 2000 == 0  # whole batches only
+        stored = {r.id for r in log.list_predictions(limit=committed[-1][1])}
+        assert stored == set(range(1, committed[-1][1] + 1))
+        result = log.verify()
+        assert result.ok, result.message
+        more = log.record_predictions(bundle, fake_results(photos(1)))
+        assert more == [count + 1]
+
+
+@pytest.fixture()
+def public_dir() -> Iterator[Path]:
+    """A folder another (unprivileged) user can reach: pytest's tmp_path is private to root."""
+    folder = Path(tempfile.mkdtemp(prefix="zsmed-caselog-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _as_unprivileged(code: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    """Run Python as an ordinary user (file permissions then apply; root ignores them)."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv: cannot test permissions")
+        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "ZSMED_DATA_DIR": str(data_dir), "HOME": str(data_dir)}
+    return subprocess.run([*prefix, sys.executable, "-c", code], cwd=str(data_dir), env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_read_only_file_and_folder(public_dir: Path, bundle: Bundle) -> None:
+    data = public_dir / "data"
+    data.mkdir(mode=0o777)
+    data.chmod(0o777)
+    ro_folder = public_dir / "cd"
+    ro_folder.mkdir()
+    with open_case_log(ro_folder / "log.sqlite", site=SiteConfig()) as log:
+        log.record_predictions(bundle, fake_results(photos(2)))
+    (ro_folder / "log.sqlite").chmod(0o644)
+    ro_folder.chmod(0o555)  # read-only folder, readable log
+    rw_folder = public_dir / "rw"
+    rw_folder.mkdir(mode=0o777)
+    rw_folder.chmod(0o777)
+    shutil.copy(ro_folder / "log.sqlite", rw_folder / "log.sqlite")
+    (rw_folder / "log.sqlite").chmod(0o444)  # read-only file in a writable folder
+    code = f"""
+from zsmed.errors import CaseLogError
+from zsmed.store import open_case_log
+from zsmed.runtime.predict import Prediction
+for path in ({str(ro_folder / 'log.sqlite')!r}, {str(rw_folder / 'log.sqlite')!r},
+             {str(ro_folder / 'new.sqlite')!r}):
+    try:
+        open_case_log(path)
+        print("OPENED", path)
+    except CaseLogError as exc:
+        print("ERROR", exc)
+for path in ({str(ro_folder / 'log.sqlite')!r}, {str(rw_folder / 'log.sqlite')!r}):
+    with open_case_log(path, readonly=True) as log:
+        print("READ", len(log.list_predictions()), log.verify().ok)
+"""
+    done = _as_unprivileged(code, data)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    errors = [line for line in lines if line.startswith("ERROR")]
+    assert len(errors) == 3, done.stdout
+    assert str(ro_folder / "log.sqlite") in errors[0] and "folder is read-only" in errors[0]
+    assert str(rw_folder / "log.sqlite") in errors[1] and "read-only" in errors[1] and "--log" in errors[1]
+    assert str(ro_folder / "new.sqlite") in errors[2] and "read-only" in errors[2]
+    assert lines[-2:] == ["READ 2 True", "READ 2 True"]
+    assert not (ro_folder / "new.sqlite").exists()

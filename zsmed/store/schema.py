@@ -1,0 +1,82 @@
+"""The case log's schema and its forward migrations.
+
+The version lives in ``PRAGMA user_version``; ``PRAGMA application_id`` marks the file as a zsmed
+case log, so another program's SQLite file is never taken for one. A released migration is never
+edited: a new schema is a new step appended to ``MIGRATIONS``, and opening an older log applies the
+missing steps in one transaction (after a backup copy of the old file).
+
+Version 1: images, models, predictions, reviews and the hash-chained audit trail.
+Version 2: the bundle's signer (key id) on models and predictions, and the source file path of each
+prediction (needed to write a DICOM SR that copies the image's patient module).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlite_utils
+
+APPLICATION_ID = 0x7A736C67  # "zslg"
+DATA_TABLES = ("images", "models", "predictions", "reviews")
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db.table("images").create(
+        {
+            "id": int, "identity": str, "kind": str, "study_uid": str, "series_uid": str, "sop_uid": str,
+            "modality": str, "study_date": str, "sha256": str, "patient_id_hash": str, "patient_id": str,
+            "first_seen": str,
+        },
+        pk="id", not_null={"identity", "kind", "first_seen"},
+    )
+    db.table("images").create_index(["identity"], unique=True)
+    db.table("models").create(
+        {"id": int, "sha256": str, "name": str, "card": str, "first_seen": str},
+        pk="id", not_null={"sha256", "name", "card", "first_seen"},
+    )
+    db.table("models").create_index(["sha256"], unique=True)
+    db.table("predictions").create(
+        {
+            "id": int, "image_id": int, "model_id": int, "time": str, "frame": int, "label": str, "top_class": str,
+            "probabilities": str, "abstain": int, "ood_score": float, "error": str, "workstation": str,
+            "os_user": str,
+        },
+        pk="id", not_null={"image_id", "model_id", "time", "probabilities", "abstain"},
+        foreign_keys=[("image_id", "images", "id"), ("model_id", "models", "id")],
+    )
+    db.table("predictions").create_index(["model_id", "time"])
+    db.table("predictions").create_index(["time"])
+    db.table("reviews").create(
+        {"id": int, "prediction_id": int, "verdict": str, "label": str, "comment": str, "reader": str, "time": str},
+        pk="id", not_null={"prediction_id", "verdict", "label", "comment", "reader", "time"},
+        foreign_keys=[("prediction_id", "predictions", "id")],
+    )
+    db.table("reviews").create_index(["prediction_id"])
+    db.table("audit").create(
+        {"id": int, "time": str, "action": str, "tbl": str, "first_id": int, "last_id": int, "row_digests": bytes,
+         "content_sha256": str, "prev_sha256": str, "row_sha256": str},
+        pk="id", not_null={"time", "action", "tbl", "first_id", "last_id", "row_digests", "content_sha256",
+                           "prev_sha256", "row_sha256"},
+    )
+    db.table("audit").create_index(["tbl", "first_id"])
+    # Append-only: zsmed never updates or deletes a row. The triggers stop accidents; the hash
+    # chain (checked by `zsmed log verify`) catches anyone who drops them.
+    for table in (*DATA_TABLES, "audit"):
+        for event in ("UPDATE", "DELETE"):
+            db.execute(
+                f"CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, 'the zsmed case log is append-only'); END"
+            )
+
+
+def _v2(db: sqlite_utils.Database) -> None:
+    db.table("models").add_column("signer", str)
+    db.table("predictions").add_column("signer", str)
+    db.table("predictions").add_column("source", str)
+
+
+MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
+    ("images, models, predictions, reviews, audit trail", _v1),
+    ("bundle signer on models and predictions; source path of each prediction", _v2),
+)
+SCHEMA_VERSION = len(MIGRATIONS)

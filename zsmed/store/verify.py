@@ -1,0 +1,117 @@
+"""``zsmed log verify``: SQLite's own integrity check, the audit hash chain, and every data row
+against the digest its audit row recorded. Streams both sides in id order (constant memory)."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+
+from zsmed.store.caselog import GENESIS, VerifyResult, audit_row_sha256
+from zsmed.store.schema import DATA_TABLES
+
+MAX_PROBLEMS = 20
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[tuple[str | None, int | None, str]] = []
+
+    def add(self, table: str | None, row_id: int | None, message: str) -> None:
+        if len(self.items) < MAX_PROBLEMS:
+            self.items.append((table, row_id, message))
+
+    @property
+    def full(self) -> bool:
+        return len(self.items) >= MAX_PROBLEMS
+
+
+def verify_log(conn: sqlite3.Connection, *, integrity_check: bool = True) -> VerifyResult:
+    problems = _Problems()
+    if integrity_check:
+        found = [r[0] for r in conn.execute("PRAGMA integrity_check(5)")]
+        if found != ["ok"]:
+            problems.add(None, None, f"SQLite integrity check failed: {'; '.join(found[:3])}")
+    audit_rows = _check_chain(conn, problems)
+    data_rows = 0
+    for table in DATA_TABLES:
+        if problems.full:
+            break
+        data_rows += _check_table(conn, table, problems)
+    checked = audit_rows + data_rows
+    if not problems.items:
+        return VerifyResult(ok=True, rows_checked=checked, first_broken=None,
+                            message=f"ok: {data_rows} rows match the {audit_rows} rows of the audit chain")
+    broken_table, row_id, first = problems.items[0]
+    more = len(problems.items) - 1
+    suffix = f" (and {more}{'+' if problems.full else ''} more problem{'s' if more != 1 else ''})" if more else ""
+    return VerifyResult(ok=False, rows_checked=checked, first_broken=row_id, first_broken_table=broken_table,
+                        message=first + suffix, problems=[p[2] for p in problems.items])
+
+
+def _check_chain(conn: sqlite3.Connection, problems: _Problems) -> int:
+    prev = GENESIS
+    expected = 1
+    n = 0
+    sha256 = hashlib.sha256
+    for (audit_id, time, action, table, first, last, digests, content, prev_hash, row_hash) in conn.execute(
+        "SELECT id, time, action, tbl, first_id, last_id, row_digests, content_sha256, prev_sha256, row_sha256 "
+        "FROM audit ORDER BY id"
+    ):
+        n += 1
+        if problems.full:
+            continue
+        if audit_id != expected:
+            problems.add("audit", expected, f"audit row {expected} is missing (deleted outside zsmed)")
+        elif prev_hash != prev:
+            problems.add("audit", audit_id, f"audit row {audit_id} does not chain to the row before it "
+                                            f"(a row was changed, deleted or inserted outside zsmed)")
+        if not isinstance(digests, bytes) or len(digests) != 32 * (last - first + 1) or \
+                sha256(digests).hexdigest() != content:
+            problems.add("audit", audit_id, f"audit row {audit_id} was changed outside zsmed (its row digests "
+                                            f"do not match its content hash)")
+        elif audit_row_sha256(audit_id, time, action, table, first, last, content, prev_hash) != row_hash:
+            problems.add("audit", audit_id, f"audit row {audit_id} was changed outside zsmed (its hash does not "
+                                            f"match its content)")
+        prev = row_hash
+        expected = audit_id + 1
+    return n
+
+
+def _check_table(conn: sqlite3.Connection, table: str, problems: _Problems) -> int:
+    sha256 = hashlib.sha256
+    rows = conn.execute(f"SELECT * FROM {table} ORDER BY id")
+    row = next(rows, None)
+    checked = 0
+    covered = 0
+    for audit_id, first, last, digests in conn.execute(
+        "SELECT id, first_id, last_id, row_digests FROM audit WHERE tbl = ? AND action = 'insert' ORDER BY first_id",
+        (table,),
+    ):
+        if problems.full:
+            return checked
+        if first <= covered:
+            problems.add("audit", audit_id, f"audit row {audit_id} records {table} rows {first}-{last} a second time "
+                                            f"(inserted outside zsmed)")
+            continue
+        while row is not None and row[0] < first:
+            problems.add(table, row[0], f"{table} row {row[0]} was inserted outside zsmed (no audit row covers it)")
+            row = next(rows, None)
+        view = memoryview(digests) if isinstance(digests, bytes) else memoryview(b"")
+        for k, row_id in enumerate(range(first, last + 1)):
+            if row is None or row[0] > row_id:
+                problems.add(table, row_id, f"{table} row {row_id} was deleted outside zsmed "
+                                            f"(audit row {audit_id} recorded it)")
+                continue
+            end = len(row)
+            while end and row[end - 1] is None:
+                end -= 1
+            if sha256(ascii(row[:end]).encode("ascii")).digest() != view[32 * k : 32 * k + 32]:
+                problems.add(table, row_id, f"{table} row {row_id} was changed outside zsmed "
+                                            f"(it no longer matches audit row {audit_id})")
+            checked += 1
+            row = next(rows, None)
+        covered = last
+    while row is not None and not problems.full:
+        problems.add(table, row[0], f"{table} row {row[0]} was inserted outside zsmed (no audit row covers it)")
+        row = next(rows, None)
+    return checked
