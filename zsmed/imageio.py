@@ -21,6 +21,9 @@ from zsmed.preprocess import PreprocessConfig, to_model_input
 EXIF_ORIENTATION = 0x0112
 PHOTO_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".ima", ""})
+# Photos above this many pixels are refused from their header, before decoding (a few kB of PNG can
+# claim gigapixels; PIL's own bomb check starts at ~179 MP, i.e. ~540 MB of RGB).
+MAX_PHOTO_PIXELS = 50_000_000
 # Names that are never images, so listing a folder does not count them as failures.
 IGNORED_NAMES = frozenset({"metadata.csv", "sha256sums", "provenance.md", "readme.md", "thumbs.db", ".ds_store"})
 
@@ -48,16 +51,26 @@ def is_candidate_image(path: Path) -> bool:
     return suffix in PHOTO_SUFFIXES or suffix in DICOM_SUFFIXES or suffix.lstrip(".").isdigit()
 
 
-def candidate_images(folder: Path) -> list[Path]:
+def candidate_images(folder: Path, *, confined: bool = False) -> list[Path]:
     """Every image candidate under ``folder``, sorted (see ``iter_candidate_images``)."""
-    return sorted(iter_candidate_images(folder))
+    return sorted(iter_candidate_images(folder, confined=confined))
 
 
-def iter_candidate_images(folder: Path) -> Iterator[Path]:
+def _inside(start: str, real: str) -> bool:
+    try:
+        return os.path.commonpath([start, real]) == start
+    except ValueError:  # another drive (Windows)
+        return False
+
+
+def iter_candidate_images(folder: Path, *, confined: bool = False) -> Iterator[Path]:
     """The image candidates under ``folder`` in walk order, found lazily. Linked subfolders are
     followed (a study folder is often a symlink into an archive; Python 3.11's rglob does not
     descend into them), each real folder once, and never a link to ``folder`` itself or a folder
-    above it (which would loop, or pull in the images of the folders beside it)."""
+    above it (which would loop, or pull in the images of the folders beside it).
+
+    ``confined`` (untrusted input: a USB stick, a CD): no link, to a folder or a file, is followed
+    out of ``folder``; a stick cannot point the reader at the PC's own files."""
     start = os.path.realpath(folder)
     visited = {start}
     for current, dirs, files in os.walk(folder, followlinks=True):
@@ -66,10 +79,17 @@ def iter_candidate_images(folder: Path) -> Iterator[Path]:
             real = os.path.realpath(os.path.join(current, name))
             if real in visited or os.path.commonpath([start, real]) == real:  # seen, or an ancestor
                 continue
+            if confined and not _inside(start, real):
+                continue
             visited.add(real)
             keep.append(name)
         dirs[:] = keep
-        yield from (path for path in (Path(current, f) for f in files) if path.is_file() and is_candidate_image(path))
+        for path in (Path(current, f) for f in files):
+            if not (path.is_file() and is_candidate_image(path)):
+                continue
+            if confined and path.is_symlink() and not _inside(start, os.path.realpath(path)):
+                continue
+            yield path
 
 
 def _orientation(image: Any) -> int:
@@ -90,6 +110,10 @@ def read_photo(path: str | Path) -> np.ndarray:
             # second it is refused below, so the warning would only be noise on the terminal
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as opened:
+                width, height = opened.size
+                if width * height > MAX_PHOTO_PIXELS:  # from the header, before a pixel is decoded
+                    raise ImageFormatError(f"image of {width} x {height} pixels is too large to read safely "
+                                           f"(at most {MAX_PHOTO_PIXELS // 1_000_000} megapixels)", path=path)
                 opened.load()
                 # a phone photo stored sideways with an EXIF orientation is read as it is shown
                 image = ImageOps.exif_transpose(opened) if _orientation(opened) != 1 else opened
@@ -100,6 +124,8 @@ def read_photo(path: str | Path) -> np.ndarray:
                 if image.mode in ("L", "RGB"):
                     return _U8_TO_UNIT[np.asarray(image)]
                 return _U8_TO_UNIT[np.asarray(image.convert("RGB"))]
+    except ImageFormatError:
+        raise
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
         raise input_file_error(path, exc) from exc
     except Image.DecompressionBombError as exc:  # a few kB that would inflate to gigabytes

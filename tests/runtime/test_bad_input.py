@@ -140,7 +140,10 @@ def test_signatures(reference_bundle: Path, tmp_path: Path) -> None:
     not_a_key.write_text("hello")
     with pytest.raises(BundleError, match=r"not_a_key\.pub: the trusted public key is not a PEM key file"):
         read_bundle(reference_bundle, trusted_keys=[not_a_key])
-    assert read_bundle(reference_bundle, trusted_keys=[public]).signed_by is None  # unsigned, not required
+    # trusted keys configured: an unsigned bundle is refused unless explicitly allowed (testing)
+    with pytest.raises(BundleError, match="not signed, and this PC has trusted keys configured"):
+        read_bundle(reference_bundle, trusted_keys=[public])
+    assert read_bundle(reference_bundle, trusted_keys=[public], allow_unsigned=True).signed_by is None
     # a garbled signature record
     members = read_members(signed)
     members[fmt.SIGNATURE] = b"{not json"
@@ -150,7 +153,7 @@ def test_signatures(reference_bundle: Path, tmp_path: Path) -> None:
 
 def test_unloadable_model_is_a_clear_error(reference_bundle: Path, tmp_path: Path) -> None:
     bad = _rebuild(reference_bundle, tmp_path / "m.zsmb", replace={fmt.ONNX: b"\x08\x07garbage"})
-    with pytest.raises(BundleError, match="onnxruntime cannot load the model"):
+    with pytest.raises(BundleError, match="the ONNX model is not a valid ONNX file"):
         load_predictor(bad, backend="onnxruntime")
 
 

@@ -129,9 +129,14 @@ def test_predict_every_frame_of_a_multi_frame_dicom(reference_bundle: Path, tmp_
         return real_open(path, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(zsmed.dicom, "open_dataset", counting_open)
-    again = predictor.predict_files([multi], batch_size=3)
+    again = predictor.predict_files([multi], batch_size=3, trusted_input=True)  # in-process: the fast path
     assert opened == [str(multi)]
     assert [r.ood_score for r in again] == [r["ood_score"] for r in per_frame]
+    # untrusted input (the default) is decoded in the contained worker: same results, nothing read here
+    opened.clear()
+    contained = predictor.predict_files([multi], batch_size=3)
+    assert opened == []
+    assert [r.ood_score for r in contained] == [r["ood_score"] for r in per_frame]
     first = predictor.predict_files([multi], frames="first")
     assert len(first) == 1 and first[0].frame is None
     assert np.isclose(first[0].ood_score, per_frame[0]["ood_score"], atol=1e-3)

@@ -20,16 +20,27 @@ def _add_trust_args(parser: argparse.ArgumentParser) -> None:
                         help="refuse bundles not signed by a trusted key (site policy)")
     parser.add_argument("--trusted-key", action="append", default=[], metavar="PUB",
                         help="PEM public key of a trusted signer (repeatable); ZSMED_TRUSTED_KEYS also "
-                             "lists them, separated by the path separator")
+                             "lists them, separated by the path separator. With trusted keys, bundles must be "
+                             "signed by one of them")
+    parser.add_argument("--allow-unsigned", action="store_true",
+                        help="for testing only: accept an unsigned bundle (or one signed by an unknown key) "
+                             "although trusted keys are configured; never one whose signature fails")
 
 
 def _trust(args: argparse.Namespace) -> tuple[bool, list[str]]:
-    import os
+    from zsmed.runtime.trust import REQUIRE_ENV, env_bool, env_trusted_keys
 
-    keys = list(args.trusted_key)
-    keys += [k for k in os.environ.get("ZSMED_TRUSTED_KEYS", "").split(os.pathsep) if k]
-    require = bool(args.require_signature) or os.environ.get("ZSMED_REQUIRE_SIGNATURE", "") in ("1", "true", "yes")
+    keys = list(args.trusted_key) + env_trusted_keys()
+    require = bool(args.require_signature) or env_bool(REQUIRE_ENV)  # 'TRUE', 'on', 'Yes' count; typos are errors
     return require, keys
+
+
+def _allow_unsigned(args: argparse.Namespace) -> bool:
+    allow = bool(getattr(args, "allow_unsigned", False))
+    if allow:
+        print("zsmed: warning: --allow-unsigned: unsigned bundles are accepted for this command (testing only)",
+              file=sys.stderr)
+    return allow
 
 
 def register(groups: Any) -> None:
@@ -80,6 +91,13 @@ def register(groups: Any) -> None:
     keygen.add_argument("stem", type=Path, help="path without suffix, e.g. keys/radiology")
     keygen.add_argument("--force", action="store_true", help="overwrite existing key files")
     keygen.set_defaults(handler=_keygen)
+    revoke = sub.add_parser("revoke", help="refuse a signing key or one bundle on this PC from now on")
+    what = revoke.add_mutually_exclusive_group(required=True)
+    what.add_argument("--key", metavar="PUB|KEYID", help="public key file (PEM) or its 16-digit key id")
+    what.add_argument("--bundle", metavar="ZSMB|ID", dest="revoke_bundle",
+                      help="bundle file or its 64-digit id (SHA-256 of its manifest, see bundle info --json)")
+    what.add_argument("--list", action="store_true", help="show what is revoked")
+    revoke.set_defaults(handler=_revoke)
 
     bench = groups.group("bench").add_parser("runtime", help="runtime speed: torch vs onnxruntime vs OpenVINO")
     bench.add_argument("bundle", type=Path)
@@ -122,19 +140,26 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _where(result: Any) -> str:
-    return result.source if result.frame is None else f"{result.source} [frame {result.frame + 1}]"
+    """The result's file (and frame), control characters escaped: a file named to look like a
+    result line (``evil\\nFORGED.jpg\\tmelanoma\\t0.999``) prints as one line."""
+    from zsmed.runtime.validate import escape_text
+
+    source = escape_text(result.source)
+    return source if result.frame is None else f"{source} [frame {result.frame + 1}]"
 
 
 def _predict(args: argparse.Namespace) -> int:
     from zsmed.runtime.predict import aggregate_series, expand_inputs, load_predictor
+    from zsmed.runtime.validate import escape_text
 
     if args.secondary_capture and args.sr is None:
         print("zsmed: error: --secondary-capture goes with --sr OUTDIR (where to write it)", file=sys.stderr)
         return 2
     require, keys = _trust(args)
-    files = expand_inputs(args.inputs)
+    refused: list[tuple[str, str]] = []
+    files = expand_inputs(args.inputs, confined=True, refused=refused)  # a stick never leads to the PC's files
     predictor = load_predictor(args.bundle, backend=args.backend, require_signature=require, trusted_keys=keys,
-                               threads=args.threads, n_images=len(files))
+                               threads=args.threads, n_images=len(files), allow_unsigned=_allow_unsigned(args))
     job = predictor.predict_files_job(files, args.batch_size, args.frames)
     # A bar only for folders or many files, on a terminal; otherwise tqdm is not even imported
     # (it costs cold-start time on the hospital PC).
@@ -147,30 +172,33 @@ def _predict(args: argparse.Namespace) -> int:
 
         results = run_job(job)
     out = sys.stdout
-    failed = 0
+    failed = len(refused)
+    for source, reason in refused:  # DICOMDIR records pointing off the disc: named, never read
+        out.write(json.dumps({"source": source, "error": reason, "abstain": True}) + "\n" if args.json else
+                  f"{escape_text(source)}\terror: {escape_text(reason)}\n")
     for result in results:
         failed += result.error is not None
         if args.json:
             out.write(json.dumps(result.to_dict()) + "\n")
         elif result.error:
-            out.write(f"{_where(result)}\terror: {result.error}\n")
+            out.write(f"{_where(result)}\terror: {escape_text(result.error)}\n")
         elif result.abstain:
             out.write(f"{_where(result)}\tabstain (unlike the model's images, OOD score {result.ood_score})\n")
         else:
             assert result.label is not None
-            out.write(f"{_where(result)}\t{result.label}\t{result.probabilities[result.label]:.3f}\n")
+            out.write(f"{_where(result)}\t{escape_text(result.label)}\t{result.probabilities[result.label]:.3f}\n")
     if args.series:
         for entry in aggregate_series(results, predictor.class_names):
             if args.json:
                 out.write(json.dumps({"series": entry.source, **entry.to_dict()}) + "\n")
             else:
                 label = entry.label or "abstain"
-                out.write(f"{entry.source}\t{label}\t({entry.series})\n")
+                out.write(f"{escape_text(entry.source)}\t{escape_text(label)}\t({entry.series})\n")
     if failed:
-        print(f"zsmed: {failed} of {len(results)} inputs could not be read", file=sys.stderr)
+        print(f"zsmed: {failed} of {len(results) + len(refused)} inputs could not be read", file=sys.stderr)
     if args.sr is not None:
         _write_reports(args.sr, args.secondary_capture, predictor.bundle, results)
-    return 1 if failed and failed == len(results) else 0
+    return 1 if failed and failed == len(results) + len(refused) else 0
 
 
 def _write_reports(out_dir: Path, secondary_capture: bool, bundle: Any, results: Any) -> None:
@@ -218,19 +246,26 @@ def _info(args: argparse.Namespace) -> int:
         f"bundle      {bundle.path} (format {bundle.manifest['format_version']}, "
         f"opset {bundle.manifest['onnx_opset']})",
         f"id          {bundle.bundle_id[:16]}",
-        f"method      {card.get('method')} on {card.get('encoder', {}).get('name')}",
+        f"method      {card.get('method')} on {_field(card, 'encoder', 'name')}",
         f"classes     {', '.join(card['class_names'])}",
         f"support     {card.get('support_counts')}",
         f"preprocess  {pre['size']}px, mean {pre['mean']}, std {pre['std']}, keep_aspect {pre.get('keep_aspect')}",
         f"window      {bundle.preprocess.window}: {WINDOW_POLICIES[bundle.preprocess.window]}",
         f"OOD gate    {card.get('ood_gate', {}).get('method')}, threshold {card.get('ood_gate', {}).get('threshold')}",
-        f"INT8        {'yes' if bundle.has_int8 else 'no'} {card.get('int8', {}).get('reason', '')}".rstrip(),
+        f"INT8        {'yes' if bundle.has_int8 else 'no'} {_field(card, 'int8', 'reason') or ''}".rstrip(),
         f"created     {card.get('created')} (exported {card.get('exported')}, site {card.get('site') or '-'})",
         f"signed      {'yes (not checked: use verify --trusted-key)' if bundle.signature_present else 'no'}",
         f"intended    {card.get('intended_use')}",
     ]
-    print("\n".join(lines))
+    from zsmed.runtime.validate import escape_text
+
+    print("\n".join(escape_text(line) for line in lines))  # card text is the bundle maker's: no escapes
     return 0
+
+
+def _field(card: dict[str, Any], key: str, inner: str) -> Any:
+    value = card.get(key)
+    return value.get(inner) if isinstance(value, dict) else None
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -239,7 +274,8 @@ def _verify(args: argparse.Namespace) -> int:
     from zsmed.runtime.predict import Predictor
 
     require, keys = _trust(args)
-    bundle = read_bundle(args.bundle, require_signature=require, trusted_keys=keys)
+    bundle = read_bundle(args.bundle, require_signature=require, trusted_keys=keys,
+                         allow_unsigned=_allow_unsigned(args))
     predictor = Predictor(bundle, create_backend(bundle, args.backend))
     import numpy as np
 
@@ -250,7 +286,8 @@ def _verify(args: argparse.Namespace) -> int:
         return 2
     signature = f"signature OK (key {bundle.signed_by})" if bundle.signed_by else (
         "signed, signature not checked (no --trusted-key)" if bundle.signature_present else
-        f"unsigned (nothing for the {len(keys)} trusted key(s) to check)" if keys else "unsigned")
+        f"unsigned, accepted only because of --allow-unsigned ({len(keys)} trusted key(s) configured)" if keys
+        else "unsigned")
     print(f"{bundle.path}: OK: {len(bundle.files)} files match the manifest; {signature}; loads in {args.backend}")
     return 0
 
@@ -272,4 +309,36 @@ def _bench(args: argparse.Namespace) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2))
     print(json.dumps(result["summary"], indent=2))
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    """``zsmed bundle revoke``: the revocation list in the user data folder (``revoked.json``)."""
+    from zsmed.runtime import format as fmt
+    from zsmed.runtime.trust import load_revocations, revocation_file, revoke
+
+    if args.list:
+        current = load_revocations()
+        print(f"revocation list {revocation_file()}")
+        for key in sorted(current.keys):
+            print(f"key     {key}")
+        for bundle_id in sorted(current.bundles):
+            print(f"bundle  {bundle_id}")
+        return 0
+    if args.key is not None:
+        key_id = args.key
+        if Path(args.key).is_file():
+            key_id = fmt.key_fingerprint(fmt._raw_public(fmt.load_public_key(args.key)))
+        revoke(key_id=key_id)
+        print(f"revoked key {key_id.strip().lower()}: bundles it signed are refused on this PC")
+        return 0
+    bundle_id = args.revoke_bundle
+    if Path(bundle_id).is_file():
+        from zsmed.errors import BundleError
+        from zsmed.runtime.safezip import SafeZip
+
+        with SafeZip(Path(bundle_id), BundleError, "bundle") as archive:
+            bundle_id = fmt.sha256_hex(archive.read(fmt.MANIFEST, fmt.MAX_MANIFEST_BYTES))
+    revoke(bundle_id=bundle_id)
+    print(f"revoked bundle {bundle_id.strip().lower()}: it is refused on this PC")
     return 0

@@ -102,7 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("zsmed: interrupted", file=sys.stderr)
         return 130
     except ZsmedError as exc:
-        print(f"zsmed: error: {exc}", file=sys.stderr)
+        from zsmed.runtime.validate import escape_text
+
+        print(f"zsmed: error: {escape_text(exc)}", file=sys.stderr)  # a file name cannot forge lines
         return 2
     except BrokenPipeError:
         return 0

@@ -47,6 +47,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+# Ceilings checked from the header before any pixel is decoded: a few hundred crafted bytes can
+# claim 30 million frames or a 40000 x 40000 colour image, and the codecs allocate what they are
+# told. Real images stay far below (a mammogram ~25 MP, a long cine a few thousand frames).
+MAX_FRAMES = 10_000
+MAX_FRAME_PIXELS = 50_000_000
+MAX_FRAME_BYTES = 256 << 20
+MAX_DECODED_BYTES = 1 << 30
 _TRUNCATION_HINTS = ("end of file reached", "truncated", "fewer than expected", "less than expected")
 
 
@@ -230,6 +237,35 @@ def check_decodable(ds: Dataset, path: str | None = None, notes: list[str] | Non
     return str(ts)
 
 
+def check_decoded_size(ds: Dataset, frame: int | None, path: str | None = None) -> None:
+    """Refuse, from the header alone, an image whose decoding would allocate more than the
+    ceilings above (``frame`` None: all frames at once)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rows, columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+            samples = int(ds.get("SamplesPerPixel", 1) or 1)
+            bits = int(ds.get("BitsAllocated", 8) or 8)
+    except (TypeError, ValueError) as exc:
+        raise PixelDecodeError(f"image description is malformed ({one_line(exc)[:160]})", path=path) from exc
+    frames = number_of_frames(ds)
+    if frames > MAX_FRAMES:
+        raise PixelDecodeError(f"the header claims {frames} frames; zsmed reads at most {MAX_FRAMES}", path=path)
+    if min(rows, columns, samples, bits) < 0:
+        raise PixelDecodeError("the header gives a negative image dimension", path=path)
+    pixels = rows * columns
+    per_frame = pixels * samples * max(1, (bits + 7) // 8)
+    if pixels > MAX_FRAME_PIXELS or per_frame > MAX_FRAME_BYTES:
+        raise PixelDecodeError(
+            f"the header claims a {columns} x {rows} image with {samples} sample(s) of {bits} bits "
+            f"({per_frame / 1e6:.0f} MB a frame); zsmed decodes at most {MAX_FRAME_PIXELS / 1e6:.0f} megapixels "
+            f"and {MAX_FRAME_BYTES >> 20} MB a frame", path=path)
+    if frame is None and per_frame * frames > MAX_DECODED_BYTES:
+        raise PixelDecodeError(
+            f"the header claims {frames} frames of {per_frame / 1e6:.0f} MB ({per_frame * frames / 1e9:.1f} GB); "
+            f"zsmed decodes at most {MAX_DECODED_BYTES >> 20} MB at once", path=path)
+
+
 def _check_native_length(ds: Dataset, path: str | None) -> None:
     from pydicom.pixels.utils import get_expected_length
 
@@ -345,6 +381,7 @@ def stored_pixels(
     spath = str(path) if path is not None else None
     ts = check_decodable(ds, spath, notes)
     _check_frame(ds, frame, spath)
+    check_decoded_size(ds, frame if number_of_frames(ds) > 1 else None, spath)
     single = frame if number_of_frames(ds) > 1 else None
     errors: list[str] = []
     crashed, first_error = False, None

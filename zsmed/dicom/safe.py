@@ -46,6 +46,30 @@ def _task_model_image(path: str, frame: int) -> np.ndarray:
     return load_model_image(path, frame)
 
 
+_last_dataset: dict[str, Any] = {}
+
+
+def _task_model_input(path: str, frame: int | None, config: dict[str, Any]) -> np.ndarray:
+    """A file's normalised (3, S, S) model input (small to send back, whatever the image's size).
+
+    The worker keeps the last data set read, so the frames of a multi-frame file are decoded one
+    by one from a single read of it (as the in-process reader does)."""
+    from zsmed.dicom.decode import load_model_image, model_image_from_dataset, open_dataset
+    from zsmed.preprocess import PreprocessConfig, to_model_input
+
+    preprocess = PreprocessConfig.from_dict(config)
+    if frame is None:
+        _last_dataset.clear()
+        return to_model_input(load_model_image(path, 0), preprocess)
+    stat = os.stat(path)
+    key = (path, stat.st_size, stat.st_mtime_ns)
+    if _last_dataset.get("key") != key:
+        _last_dataset.clear()  # a failed read must not leave the previous file's data set
+        dataset = open_dataset(path)[0]
+        _last_dataset.update(key=key, dataset=dataset)
+    return to_model_input(model_image_from_dataset(_last_dataset["dataset"], frame, path=path), preprocess)
+
+
 def _task_display_image(path: str, frame: int, window_index: int, window: tuple[float, float] | None) -> np.ndarray:
     from zsmed.dicom.decode import number_of_frames, open_dataset, stored_pixels
     from zsmed.dicom.display import render_display
@@ -101,6 +125,7 @@ def _limit_memory(limit_mb: int | None) -> None:
     except (ImportError, ValueError, OSError):  # Windows, or a limit we may not set
         pass
 
+    "model_input": _task_model_input,
 
 def _quiet_stdio(keep_stderr: bool) -> None:
     """Codecs print to stdout/stderr; the CLI's stdout must stay pure JSON."""
@@ -151,7 +176,8 @@ def _context() -> Any:
     methods = multiprocessing.get_all_start_methods()
     if sys.platform.startswith("linux") and "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["numpy", "pydicom", "zsmed.dicom.decode", "zsmed.dicom.display"])
+        ctx.set_forkserver_preload(
+            ["numpy", "pydicom", "zsmed.dicom.decode", "zsmed.dicom.display", "zsmed.preprocess"])
         return ctx
     return multiprocessing.get_context("spawn")
 
@@ -307,6 +333,10 @@ def shared_decoder() -> SafeDecoder:
             _shared = SafeDecoder()
         return _shared
 
+
+    def model_input(self, path: str | Path, frame: int | None, config: dict[str, Any]) -> np.ndarray:
+        """The normalised (3, S, S) model input of a DICOM file (``frame`` None: a single-frame file)."""
+        return self.call("model_input", str(path), frame, dict(config), path=str(path))
 
 def safe_model_image(path: str | Path, frame: int = 0, timeout: float | None = None) -> np.ndarray:
     """``load_model_image`` in the shared worker: a crashing codec raises ``DecoderCrashError``."""

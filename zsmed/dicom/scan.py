@@ -188,6 +188,13 @@ def dicomdir_files(path: str | Path) -> tuple[list[str], list[Problem]]:
                 return None
             current = os.path.join(current, real)
         return current
+    real_base = os.path.realpath(base)
+
+    def inside_disc(parts: list[str]) -> bool:
+        """A File ID is a relative path of plain components (PS3.10 8.5): no '..', no absolute
+        path, no drive, no separator; and what it names, links resolved, stays on the disc."""
+        return all(p and p not in (".", "..") and not any(c in p for c in "/\\:") for p in parts)
+
 
     for record in ds.get("DirectoryRecordSequence") or []:
         file_id = record.get("ReferencedFileID")
@@ -220,7 +227,17 @@ def _sort_key_slices(series: Series) -> None:
             r, c = orient[:3], orient[3:]
             normal = (r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0])
 
+        if not inside_disc(parts):
+            problems.append(Problem(str(path), f"DICOMDIR record names {'/'.join(parts)[:200]!r}, a path outside "
+                                    "the DICOMDIR's folder: refused", "outside"))
+            continue
             def along(i: Instance) -> tuple[float, int, str]:
+        if resolved is not None:
+            real = os.path.realpath(resolved)
+            if os.path.commonpath([real_base, real]) != real_base:
+                problems.append(Problem(resolved, "a link on the disc leads outside the DICOMDIR's folder: refused",
+                                        "outside"))
+                continue
                 assert i.position is not None
                 d = sum(p * n for p, n in zip(i.position, normal, strict=False))
                 return (d, i.instance_number if i.instance_number is not None else 0, i.path)

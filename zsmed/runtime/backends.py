@@ -66,8 +66,15 @@ def _optimized_cache_path(bundle: Bundle, threads: int, ort_version: str) -> Pat
 
     Full graph optimisation (fusions, NCHWc layouts for this CPU's vector width) is most of
     onnxruntime's session start-up; the result is specific to the CPU and the onnxruntime version,
-    so it is cached per bundle, CPU, thread count and version in the user's own cache folder."""
-    if os.environ.get(CACHE_ENV, "").strip() in ("1", "true", "yes"):
+    so it is cached per bundle, CPU, thread count and version in the user's own cache folder.
+
+    Never for a bundle whose signature was verified: the cached graph is not covered by the
+    signature (its digest sits beside it in the same folder, so whoever can write one can write
+    the other), and a signed bundle must run exactly the signed model. Such bundles pay the graph
+    optimisation at every start instead."""
+    from zsmed.runtime.trust import env_bool
+
+    if env_bool(CACHE_ENV) or bundle.signed_by is not None:
         return None
     import hashlib
 

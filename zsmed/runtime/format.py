@@ -44,8 +44,13 @@ INPUT_NAME = "pixels"
 OUTPUT_LOGITS = "logits"
 OUTPUT_EMBEDDING = "embedding"
 
-# A member larger than this is refused before it is read (zip bombs, wrong files).
-MAX_MEMBER_BYTES = 512 << 20
+# Limits checked before anything is inflated (zip bombs, wrong files): one member, all members
+# together, and the small members read first. A Lite0 bundle is ~14 MB, Lite2 ~25 MB.
+MAX_MEMBER_BYTES = 256 << 20
+MAX_TOTAL_BYTES = 384 << 20
+MAX_MANIFEST_BYTES = 1 << 20
+MAX_SIGNATURE_BYTES = 64 << 10
+MAX_OOD_BYTES = 80 << 20
 
 
 def sha256_hex(data: bytes) -> str:
@@ -73,7 +78,7 @@ def parse_manifest(data: bytes, path: str | Path | None = None) -> dict[str, Any
     """Parse and check the manifest's own structure and versions (not the file hashes)."""
     try:
         manifest = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise BundleError(f"the bundle manifest is not valid JSON ({exc})", path=path) from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise BundleError("not a zsmed bundle (manifest names another format)", path=path)
@@ -94,7 +99,8 @@ def parse_manifest(data: bytes, path: str | Path | None = None) -> dict[str, Any
         )
     files = manifest.get("files")
     if not isinstance(files, dict) or not all(
-        isinstance(v, dict) and isinstance(v.get("sha256"), str) and isinstance(v.get("size"), int)
+        isinstance(v, dict) and isinstance(v.get("sha256"), str) and len(v["sha256"]) == 64
+        and isinstance(v.get("size"), int) and not isinstance(v["size"], bool) and v["size"] >= 0
         for v in files.values()
     ):
         raise BundleError("the bundle manifest has no valid file list", path=path)
@@ -204,7 +210,7 @@ def parse_signature(data: bytes, path: str | Path | None = None) -> SignatureInf
     try:
         record = json.loads(data)
         info = SignatureInfo(str(record["algorithm"]), str(record["key_id"]), base64.b64decode(record["signature"]))
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, RecursionError) as exc:
         raise BundleError(f"the bundle signature record is malformed ({exc})", path=path) from exc
     if info.algorithm != "ed25519":
         raise BundleError(f"unsupported signature algorithm '{info.algorithm}'", path=path)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from zsmed.errors import InputFileError, ZsmedError
+from zsmed.errors import BundleError, InputFileError, ZsmedError
 from zsmed.imageio import candidate_images, is_dicomdir, is_photo, read_model_input
 from zsmed.preprocess import PreprocessConfig, to_model_input
 from zsmed.progress import Job, Progress
@@ -69,6 +69,12 @@ class Predictor:
         """Preprocessed pixels (B, 3, S, S) -> (probabilities (B, C), OOD score / threshold (B,))."""
         pixels = np.ascontiguousarray(pixels, dtype=np.float32)
         logits, embedding = self.backend.run(pixels)
+        if logits.ndim != 2 or logits.shape != (len(pixels), len(self.class_names)):
+            raise BundleError(f"the model gives {tuple(logits.shape)} logits for {len(pixels)} images and "
+                              f"{len(self.class_names)} classes", path=self.bundle.path)
+        if embedding.ndim != 2 or embedding.shape != (len(pixels), self._ood_stats["mean"].shape[0]):
+            raise BundleError(f"the model's embedding {tuple(embedding.shape)} does not match its OOD gate "
+                              f"(dimension {self._ood_stats['mean'].shape[0]})", path=self.bundle.path)
         probabilities = softmax(logits)
         relative = ood_scores(embedding, self._ood_stats) / self._threshold
         return probabilities, relative
@@ -102,16 +108,24 @@ class Predictor:
         return out
 
     def predict_files_job(self, paths: Sequence[Path], batch_size: int = DEFAULT_BATCH,
-                          frames: str = "all") -> Job[list[Prediction]]:
+                          frames: str = "all", *, trusted_input: bool = False) -> Job[list[Prediction]]:
         """Job (yields ``Progress``) predicting files in batches; unreadable files give error entries.
 
         ``frames``: ``all`` predicts every frame of a multi-frame DICOM image (one result per frame,
-        with its ``frame`` index), ``first`` only its first frame."""
+        with its ``frame`` index), ``first`` only its first frame. DICOM files are decoded in the
+        contained decoder unless ``trusted_input`` (see ``_FrameReader``)."""
         if frames not in FRAME_CHOICES:
             raise ValueError(f"frames must be one of {', '.join(FRAME_CHOICES)}, not {frames!r}")
         batch_size = max(1, int(batch_size))
         items = [(path, frame) for path in paths for frame in _frames_of(path, frames)]
-        reader = _FrameReader(self.preprocess)
+        reader = _FrameReader(self.preprocess, trusted=trusted_input)
+        try:
+            return (yield from self._predict_items(items, batch_size, reader))
+        finally:
+            reader.close()
+
+    def _predict_items(self, items: list[tuple[Path, int | None]], batch_size: int,
+                       reader: _FrameReader) -> Job[list[Prediction]]:
         results: list[Prediction] = []
         total = len(items)
         yield Progress(0, total, "")
@@ -139,26 +153,48 @@ class Predictor:
         return results
 
     def predict_files(self, paths: Sequence[str | Path], batch_size: int = DEFAULT_BATCH,
-                      frames: str = "all") -> list[Prediction]:
+                      frames: str = "all", *, trusted_input: bool = False) -> list[Prediction]:
         from zsmed.progress import run_job
 
-        return run_job(self.predict_files_job([Path(p) for p in paths], batch_size, frames))
+        return run_job(self.predict_files_job([Path(p) for p in paths], batch_size, frames,
+                                              trusted_input=trusted_input))
 
 
 FRAME_CHOICES = ("all", "first")
 
 
 class _FrameReader:
-    """``read_model_input``, keeping the last multi-frame DICOM data set: its frames are then decoded
-    one by one from a single read of the file (reading a 1,000-frame cine once per frame would read
-    it 1,000 times)."""
+    """The model input of one file (or one frame of it).
 
-    def __init__(self, config: PreprocessConfig) -> None:
+    Untrusted input (the default): photos are decoded here (after a pixel-count check) and DICOM
+    files in a ``SafeDecoder`` worker (memory- and time-capped; a codec that crashes, loops or
+    allocates gigabytes costs that file an error entry, not the run). The worker is started at the
+    first DICOM file only (a folder of photos never pays its start) and serves every file after
+    it; it keeps the last data set read, so a multi-frame file is read once, not once per frame.
+    ``trusted=True`` decodes DICOM in-process (training folders on the workstation)."""
+
+    def __init__(self, config: PreprocessConfig, *, trusted: bool = False, decoder: Any = None) -> None:
         self._config = config
+        self._trusted = trusted
+        self._decoder = decoder
+        self._own_decoder = decoder is None
         self._path: Path | None = None
         self._dataset: Any = None
 
+    def close(self) -> None:
+        if self._own_decoder and self._decoder is not None:
+            self._decoder.close()
+            self._decoder = None
+
     def read(self, path: Path, frame: int | None) -> np.ndarray:
+        if is_photo(path):
+            return read_model_input(path, self._config)
+        if not self._trusted:
+            if self._decoder is None:
+                from zsmed.dicom.safe import SafeDecoder
+
+                self._decoder = SafeDecoder(timeout=UNTRUSTED_DECODE_TIMEOUT, memory_limit_mb=UNTRUSTED_DECODE_MB)
+            return np.asarray(self._decoder.model_input(path, frame, self._config.to_dict()), dtype=np.float32)
         if frame is None:
             return read_model_input(path, self._config)
         from zsmed.dicom import model_image_from_dataset, open_dataset
@@ -170,16 +206,25 @@ class _FrameReader:
         return to_model_input(model_image_from_dataset(self._dataset, frame, path=path), self._config)
 
 
+# The contained decoder's limits for files from outside (USB sticks, CDs): a real image decodes in
+# well under a second and far below these; a crafted one is stopped there.
+UNTRUSTED_DECODE_TIMEOUT = 30.0
+UNTRUSTED_DECODE_MB = 3072
+
+
 def _frames_of(path: Path, frames: str) -> list[int | None]:
     """Frame indices to predict for ``path``: [None] for a photo or a single-frame image (and for
-    a file whose header cannot be read: reading it later gives the error entry)."""
+    a file whose header cannot be read, or claims more frames than zsmed reads: reading it later
+    gives the error entry)."""
     if frames == "first":
         return [None]
     try:
         count = int(_header_value(path, "NumberOfFrames") or 1)
     except (TypeError, ValueError):  # a malformed value: the pixel read reports the file's problem
         return [None]
-    return list(range(count)) if count > 1 else [None]
+    from zsmed.dicom.decode import MAX_FRAMES
+
+    return list(range(count)) if 1 < count <= MAX_FRAMES else [None]
 
 
 def _header_value(path: Path, keyword: str) -> Any:
@@ -206,23 +251,31 @@ def load_predictor(
     trusted_keys: Sequence[str | Path] = (),
     threads: int | None = None,
     n_images: int | None = None,
+    allow_unsigned: bool = False,
 ) -> Predictor:
-    """``n_images``: how many images this run will predict, so ``auto`` weighs start-up time."""
-    bundle = read_bundle(path, require_signature=require_signature, trusted_keys=trusted_keys)
+    """``n_images``: how many images this run will predict, so ``auto`` weighs start-up time.
+    Trust (``require_signature``, ``trusted_keys``, ``allow_unsigned``): see ``read_bundle``."""
+    bundle = read_bundle(path, require_signature=require_signature, trusted_keys=trusted_keys,
+                         allow_unsigned=allow_unsigned)
     return Predictor(bundle, open_backend(bundle, backend, threads, n_images))
 
 
-def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
+def expand_inputs(inputs: Iterable[str | Path], *, confined: bool = False,
+                  refused: list[tuple[str, str]] | None = None) -> list[Path]:
     """Files as given, folders walked recursively for image candidates (sorted, stable order), and a
     CD's DICOMDIR replaced by the image files its records reference (the DICOMDIR itself holds no
-    image; one met while walking a folder is skipped, as the files it lists are in that tree)."""
+    image; one met while walking a folder is skipped, as the files it lists are in that tree).
+
+    ``confined`` (untrusted input): links inside a folder are not followed out of it. A DICOMDIR's
+    references never leave its folder: those that would are left out, and listed in ``refused``
+    (path, reason) when given."""
     files: list[Path] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files.extend(candidate_images(path))
+            files.extend(candidate_images(path, confined=confined))
         elif path.is_file() and is_dicomdir(path):
-            files.extend(_dicomdir_members(path))
+            files.extend(_dicomdir_members(path, refused))
         elif path.exists():
             files.append(path)
         else:
@@ -230,17 +283,19 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def _dicomdir_members(path: Path) -> list[Path]:
+def _dicomdir_members(path: Path, refused: list[tuple[str, str]] | None = None) -> list[Path]:
     """The files a DICOMDIR references, in its record order; a referenced file missing from the
     disc stays in the list, so predicting it names it. An unreadable DICOMDIR stays itself, so
-    predicting it says why."""
+    predicting it says why. A reference outside the DICOMDIR's folder is never read."""
     from zsmed.dicom.scan import dicomdir_files
 
     try:
-        found, missing = dicomdir_files(path)
+        found, problems = dicomdir_files(path)
     except ZsmedError:
         return [path]
-    return [Path(p) for p in found] + [Path(problem.path) for problem in missing]
+    if refused is not None:
+        refused.extend((problem.path, problem.reason) for problem in problems if problem.kind == "outside")
+    return [Path(p) for p in found] + [Path(problem.path) for problem in problems if problem.kind == "missing"]
 
 
 def series_key(path: Path) -> str:
