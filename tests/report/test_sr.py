@@ -236,12 +236,17 @@ def test_cli_predict_sr(derm_dicom: Path, tmp_path: Path, isolated_dirs: Path,
     ct = dicom_test_file("CT_small.dcm")
     photo = tmp_path / "photo.png"
     Image.new("RGB", (64, 64), (180, 120, 100)).save(photo)
+    ds = pydicom.dcmread(ct)
+    del ds.StudyInstanceUID  # predictable, but no study to file a report in
+    orphan = tmp_path / "orphan.dcm"
+    ds.save_as(orphan)
     out = tmp_path / "reports"
-    code = main(["predict", str(BUNDLE), str(ct), str(derm_dicom), str(photo), "--backend", "onnxruntime",
-                 "--sr", str(out), "--secondary-capture"])
+    code = main(["predict", str(BUNDLE), str(ct), str(derm_dicom), str(photo), str(orphan), "--backend",
+                 "onnxruntime", "--sr", str(out), "--secondary-capture"])
     assert code == 0
     err = capsys.readouterr().err
     assert f"wrote 2 reports and 2 secondary captures to {out}; 1 photos have no DICOM study" in err
+    assert f"zsmed: no report: {orphan}: the file has no Study Instance UID" in err
     reports = [pydicom.dcmread(p) for p in sorted(out.glob("SR_*.dcm"))]
     captures = sorted(out.glob("SC_*.dcm"))
     assert len(reports) == 2 and len(captures) == 2 and len(list(out.iterdir())) == 4
@@ -253,6 +258,32 @@ def test_cli_predict_sr(derm_dicom: Path, tmp_path: Path, isolated_dirs: Path,
     assert findings[0] == "abstain" and findings[1] != "abstain"
     assert main(["predict", str(BUNDLE), str(ct), "--secondary-capture"]) == 2
     assert "--secondary-capture goes with --sr" in capsys.readouterr().err
+    not_a_folder = tmp_path / "file.txt"
+    not_a_folder.write_text("x")
+    assert main(["predict", str(BUNDLE), str(ct), str(derm_dicom), "--sr", str(not_a_folder)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith(f"zsmed: error: {not_a_folder}: cannot write the report") and len(lines) == 1
+
+
+def test_reports_job_cancels_between_reports(derm_dicom: Path, predictor: Predictor, tmp_path: Path) -> None:
+    from zsmed.errors import Cancelled
+    from zsmed.progress import CancelToken, run_job
+    from zsmed.report import write_reports_job
+
+    results = predictor.predict_files([dicom_test_file("CT_small.dcm"), derm_dicom, dicom_test_file("MR_small.dcm")])
+    token = CancelToken()
+    seen: list[int] = []
+
+    def stop_after_first(progress: Any) -> None:
+        seen.append(progress.done)
+        if progress.done == 1:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        run_job(write_reports_job(results, model_identity_of_bundle(), tmp_path), stop_after_first, token)
+    assert seen == [0, 1] and len(list(tmp_path.glob("SR_*.dcm"))) == 1
+    written = run_job(write_reports_job(results, model_identity_of_bundle(), tmp_path / "all"))
+    assert len(written.reports) == 3 and not written.refused and not written.photos
 
 
 def test_predict_without_sr_does_not_import_highdicom(tmp_path: Path) -> None:

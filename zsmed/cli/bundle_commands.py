@@ -204,32 +204,15 @@ def _predict(args: argparse.Namespace) -> int:
 def _write_reports(out_dir: Path, secondary_capture: bool, bundle: Any, results: Any) -> None:
     """``predict --sr``: one SR (and SC) per result that is not an error; photos are skipped, a file
     the report cannot be made for gets one line. highdicom is imported only here (slow import)."""
-    from zsmed.errors import ZsmedError
-    from zsmed.imageio import is_photo
-    from zsmed.report import model_identity, write_result_secondary_capture, write_result_sr
+    from zsmed.progress import run_with_bar
+    from zsmed.report import model_identity, write_reports_job
+    from zsmed.runtime.validate import escape_text
 
-    model = model_identity(bundle)
-    reports = captures = photos = 0
-    for result in results:
-        if result.error is not None:
-            continue
-        if is_photo(result.source):
-            photos += 1
-            continue
-        fields = dict(probabilities=result.probabilities, label=result.label, abstain=result.abstain,
-                      ood_score=result.ood_score, model=model, out_dir=out_dir, frame=result.frame)
-        try:
-            write_result_sr(result.source, **fields)
-            reports += 1
-            if secondary_capture:
-                write_result_secondary_capture(result.source, **fields)
-                captures += 1
-        except ZsmedError as exc:
-            if exc.path == str(out_dir):  # the output folder itself: the same for every file, said once
-                raise
-            print(f"zsmed: no report: {exc}", file=sys.stderr)
-    extra = f" and {captures} secondary captures" if secondary_capture else ""
-    print(f"zsmed: wrote {reports} reports{extra} to {out_dir}; {photos} photos have no DICOM study", file=sys.stderr)
+    job = write_reports_job(results, model_identity(bundle), out_dir, secondary_capture=secondary_capture)
+    written = run_with_bar(job, "reports")  # a bar only on a terminal
+    for line in written.refused:
+        print(f"zsmed: no report: {escape_text(line)}", file=sys.stderr)
+    print(f"zsmed: {escape_text(written.summary(out_dir, secondary_capture))}", file=sys.stderr)
 
 
 def _info(args: argparse.Namespace) -> int:
