@@ -16,7 +16,8 @@ Scheme Identification Sequence); dciodvfy warns about any scheme it does not kno
 are expected. Patient and study modules are copied from the source; the SR goes in a series of its
 own (one per study and model, ``zsmed result``), never into the source's series.
 
-Sources are read header-only for the SR; the SC decodes the one frame it shows. highdicom and
+Sources are read header-only for the SR; the SC decodes the one frame it shows in the contained
+decoder process (``zsmed.dicom.safe``), as ``predict`` does. highdicom and
 Pillow are imported inside the functions: importing this module stays cheap.
 """
 
@@ -331,12 +332,11 @@ def write_result_secondary_capture(source: str | Path, *, probabilities: Mapping
     burned into a banner above it, in the source's study (a new series); returns its path
     (``SC_<SOP Instance UID>.dcm``)."""
     import zsmed
-    from zsmed.dicom.decode import load_model_image
-    from zsmed.dicom.display import to_display_uint8
+    from zsmed.dicom.safe import safe_display_image
 
     _check_result(probabilities, label, abstain)
     src = read_source(source, frame)
-    image = to_display_uint8(load_model_image(source, frame or 0))
+    image = safe_display_image(source, frame or 0)  # decoded in the contained worker: an untrusted file
     pixels = burn_banner(image, banner_lines(probabilities, label, abstain, model))
     from highdicom import UID
     from highdicom.sc import SCImage
