@@ -293,7 +293,7 @@ def write_result_sr(source: str | Path, *, probabilities: Mapping[str, float], l
 # --- the Secondary Capture -------------------------------------------------------------------------
 def banner_lines(probabilities: Mapping[str, float], label: str | None, abstain: bool,
                  model: ModelIdentity) -> list[str]:
-    top = ABSTAIN_TEXT if abstain else f"{label} {float(probabilities[str(label)]):.3f}"
+    top = ABSTAIN_TEXT if abstain else f"Top class: {label} (probability {float(probabilities[str(label)]):.3f})"
     return [top, f"{model.name} ({model.version})", "Not a diagnosis: decision support only"]
 
 
