@@ -69,6 +69,25 @@ def test_one_image_seen_twice_is_one_image_row(log_env: Path, bundle: Bundle) ->
         assert db.execute("SELECT count(*) FROM models").fetchone()[0] == 1
         assert [m.sha256 for m in log.models()] == [bundle.bundle_id]
         assert log.models()[0].card["class_names"] == CLASSES
+        assert log.models()[0].file_sha256 == hashlib.sha256(Path(bundle.path).read_bytes()).hexdigest()
+
+
+def test_the_bundle_signer_is_recorded(log_env: Path, bundle_path: Path) -> None:
+    from tests.runtime.test_bad_input import _rebuild
+    from zsmed.runtime import format as fmt
+    from zsmed.runtime.bundle import read_bundle
+
+    private, public = fmt.generate_keypair(log_env / "site")
+    signed_path = _rebuild(bundle_path, log_env / "signed.zsmb", sign_key=private)
+    signed = read_bundle(signed_path, require_signature=True, trusted_keys=[public])
+    unchecked = read_bundle(bundle_path)
+    assert signed.signed_by
+    with open_case_log(log_env / "log.sqlite") as log:
+        (a,) = log.record_predictions(signed, fake_results(photos(1)))
+        (b,) = log.record_predictions(unchecked, fake_results(photos(1)))
+        assert log.get(a).signer == signed.signed_by and log.get(b).signer is None
+        by_id = {m.sha256: m for m in log.models()}
+        assert by_id[signed.bundle_id].signer == signed.signed_by
 
 
 def test_reviews_and_stats_give_agreement_and_confusion(log_env: Path, bundle: Bundle) -> None:

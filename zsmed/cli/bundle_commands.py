@@ -73,6 +73,9 @@ def register(groups: Any) -> None:
                               "multi-frame image, referencing it) into OUTDIR, in the image's study, for the PACS")
     predict.add_argument("--secondary-capture", action="store_true",
                          help="with --sr: also a Secondary Capture image with the result burned into a banner")
+    predict.add_argument("--log", nargs="?", const="", default=None, metavar="PATH",
+                         help="record every result in the case log (no PATH: the site's case log; give PATH "
+                              "as --log=PATH or after the inputs)")
     _add_trust_args(predict)
     predict.set_defaults(handler=_predict)
 
@@ -160,6 +163,10 @@ def _predict(args: argparse.Namespace) -> int:
     files = expand_inputs(args.inputs, confined=True, refused=refused)  # a stick never leads to the PC's files
     predictor = load_predictor(args.bundle, backend=args.backend, require_signature=require, trusted_keys=keys,
                                threads=args.threads, n_images=len(files), allow_unsigned=_allow_unsigned(args))
+    if args.log is not None:  # opened before predicting: a log that cannot be written stops the run here
+        from zsmed.cli.log_commands import open_for_predict
+
+        caselog = open_for_predict(args.log)
     job = predictor.predict_files_job(files, args.batch_size, args.frames)
     # A bar only for folders or many files, on a terminal; otherwise tqdm is not even imported
     # (it costs cold-start time on the hospital PC).
@@ -194,6 +201,10 @@ def _predict(args: argparse.Namespace) -> int:
             else:
                 label = entry.label or "abstain"
                 out.write(f"{escape_text(entry.source)}\t{escape_text(label)}\t({entry.series})\n")
+    if args.log is not None:
+        from zsmed.cli.log_commands import record_run
+
+        record_run(caselog, predictor.bundle, results, refused)
     if failed:
         print(f"zsmed: {failed} of {len(results) + len(refused)} inputs could not be read", file=sys.stderr)
     if args.sr is not None:

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "zsmed.cli.zeroshot_commands",
     "zsmed.cli.bundle_commands",
     "zsmed.cli.demo_commands",
+    "zsmed.cli.log_commands",
 )
 
 # Top-level commands and the one module that registers each: `zsmed predict` then builds only
@@ -37,6 +38,7 @@ COMMAND_OWNERS = {
     "predict": "zsmed.cli.bundle_commands",
     "bundle": "zsmed.cli.bundle_commands",
     "demo": "zsmed.cli.demo_commands",
+    "log": "zsmed.cli.log_commands",
 }
 
 GROUPS = {

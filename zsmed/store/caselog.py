@@ -100,6 +100,7 @@ class ModelRecord:
     card: dict[str, Any]
     first_seen: str
     signer: str | None
+    file_sha256: str | None = None  # SHA-256 of the .zsmb file's bytes when first seen (sha256sum gives it)
 
 
 @dataclass(frozen=True)
@@ -417,6 +418,13 @@ class CaseLog:
                "card": json.dumps(bundle.card, sort_keys=True, ensure_ascii=True), "first_seen": now}
         if "signer" in self._columns["models"]:
             row["signer"] = bundle.signed_by
+        if "file_sha256" in self._columns["models"]:
+            from zsmed.store.identity import file_sha256
+
+            try:
+                row["file_sha256"] = file_sha256(Path(bundle.path))
+            except OSError:  # the bundle file went away after loading: the manifest id still names it
+                row["file_sha256"] = None
         return self._insert("models", [row])[0]
 
     def record_predictions(self, bundle: Bundle, results: Sequence[Prediction], *, workstation: str | None = None,
@@ -574,11 +582,13 @@ class CaseLog:
         return _record(row, classes)
 
     def models(self) -> list[ModelRecord]:
-        signer = self._col("models", "signer", "m")
+        signer, file_sha = self._col("models", "signer", "m"), self._col("models", "file_sha256", "m")
         with self._read() as conn:
-            rows = conn.execute(f"SELECT m.sha256, m.name, m.card, m.first_seen, {signer} FROM models m ORDER BY m.id")
-            return [ModelRecord(sha256=r[0], name=r[1], card=json.loads(r[2]), first_seen=r[3], signer=r[4])
-                    for r in rows]
+            rows = conn.execute(
+                f"SELECT m.sha256, m.name, m.card, m.first_seen, {signer}, {file_sha} FROM models m ORDER BY m.id"
+            )
+            return [ModelRecord(sha256=r[0], name=r[1], card=json.loads(r[2]), first_seen=r[3], signer=r[4],
+                                file_sha256=r[5]) for r in rows]
 
     def count(self) -> int:
         with self._read() as conn:

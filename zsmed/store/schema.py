@@ -6,8 +6,9 @@ edited: a new schema is a new step appended to ``MIGRATIONS``, and opening an ol
 missing steps in one transaction (after a backup copy of the old file).
 
 Version 1: images, models, predictions, reviews and the hash-chained audit trail.
-Version 2: the bundle's signer (key id) on models and predictions, and the source file path of each
-prediction (needed to write a DICOM SR that copies the image's patient module).
+Version 2: the bundle's signer (key id) on models and predictions, the SHA-256 of the bundle file's
+bytes (what ``sha256sum`` and the DICOM SR give), and the source file path of each prediction (needed
+to write a DICOM SR that copies the image's patient module).
 """
 
 from __future__ import annotations
@@ -71,12 +72,13 @@ def _v1(db: sqlite_utils.Database) -> None:
 
 def _v2(db: sqlite_utils.Database) -> None:
     db.table("models").add_column("signer", str)
+    db.table("models").add_column("file_sha256", str)
     db.table("predictions").add_column("signer", str)
     db.table("predictions").add_column("source", str)
 
 
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("images, models, predictions, reviews, audit trail", _v1),
-    ("bundle signer on models and predictions; source path of each prediction", _v2),
+    ("bundle signer and file SHA-256 on models, signer and source path on predictions", _v2),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

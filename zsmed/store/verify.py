@@ -40,7 +40,7 @@ def verify_log(conn: sqlite3.Connection, *, integrity_check: bool = True) -> Ver
     checked = audit_rows + data_rows
     if not problems.items:
         return VerifyResult(ok=True, rows_checked=checked, first_broken=None,
-                            message=f"ok: {data_rows} rows match the {audit_rows} rows of the audit chain")
+                            message=f"{data_rows} rows match the {audit_rows} rows of the audit chain")
     broken_table, row_id, first = problems.items[0]
     more = len(problems.items) - 1
     suffix = f" (and {more}{'+' if problems.full else ''} more problem{'s' if more != 1 else ''})" if more else ""
