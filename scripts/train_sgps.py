@@ -44,6 +44,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--val-fraction", type=float, default=0.15, help="held-out base lesions for validation")
     p.add_argument("--val-every", type=int, default=100)
     p.add_argument("--val-episodes", type=int, default=100)
+    p.add_argument("--val-classes", default="",
+                   help="whole base classes held out of meta-training for validation and selection "
+                        "(comma-separated, e.g. 'bkl,VIRUS,seborrheic keratosis'); the generator with the best "
+                        "held-out-class accuracy is saved as generator_best and exported")
+    p.add_argument("--reserve-cxr", type=float, default=0.0,
+                   help="share of chest X-ray patients never loaded (CXR dev split; synth.data.reserved_group)")
+    p.add_argument("--pseudo-classes", default="", help="domains whose classes are split into k-means pseudo-classes")
+    p.add_argument("--ways", default="2,3", help="N-way choices, e.g. 2,3,4,5")
+    p.add_argument("--shots", default="1,2,3,5", help="K-shot choices, e.g. 1,2,3,5,10")
+    p.add_argument("--imbalance", type=float, default=0.0, help="share of episodes with imbalanced supports")
+    p.add_argument("--uniform-domains", action="store_true", help="draw each episode's domain uniformly")
+    p.add_argument("--inference-ablations", default="", help="generated parts off at synthesis (e.g. lowrank)")
+    p.add_argument("--domain-check-only", type=Path, metavar="CHECKPOINT",
+                   help="only add the guard's domain statistics to an existing checkpoint's .json, from the "
+                        "'train' images of its data list (<name>.data_list.csv) found in --sets")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default=None, help="cpu / cuda (default: cuda when present)")
     p.add_argument("--export", type=Path, help="copy the final generator (+ log, data list, command) here")
@@ -58,25 +73,66 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from zsmed.encoders import create_image_encoder, create_text_encoder
     from zsmed.features import FeatureCache, file_sha256
-    from zsmed.fewshot.bank import lite_backbone
+    from zsmed.fewshot.bank import FeatureBank, lite_backbone
     from zsmed.synth.checkpoint import new_generator
     from zsmed.synth.config import SGPSConfig
-    from zsmed.synth.data import default_base_sources, description_embeddings, load_base_bank
-    from zsmed.synth.train import MetaData, meta_train, split_by_group
+    from zsmed.synth.data import default_base_sources, description_embeddings, load_base_bank, pseudo_classes
+    from zsmed.synth.guard import fit_domain_stats, write_domain_check
+    from zsmed.synth.train import MetaData, class_holdout_validator, meta_train, split_by_group
 
     encoder = create_image_encoder("efficientnet-lite0")
     wanted = {s.strip() for s in args.sets.split(",") if s.strip()}
     sources = [s for s in default_base_sources(args.data_root) if s.domain in wanted]
+    if args.reserve_cxr:
+        from dataclasses import replace
+
+        sources = [replace(s, reserve_fraction=args.reserve_cxr) if s.domain == "cxr" else s for s in sources]
     t0 = time.time()
     bank, domains = load_base_bank(sources, encoder, FeatureCache(), max_per_class=args.max_per_class)
     print(f"base bank: {len(bank.items)} images, {len(bank.classes)} classes in {time.time() - t0:.1f} s",
           flush=True)
+    if args.domain_check_only:
+        ckpt = args.domain_check_only.with_suffix("")
+        with ckpt.parent.joinpath(f"{ckpt.name}.data_list.csv").open(newline="") as handle:
+            listed = {row["sha256"] for row in csv.DictReader(handle) if row["split"] == "train"}
+        keep = [i for i, it in enumerate(bank.items) if file_sha256(it.path) in listed]
+        sub = bank.subset(keep)
+        stats = fit_domain_stats(sub.pooled.numpy(), sub.labels, domains)
+        write_domain_check(ckpt, stats)
+        for s in stats.values():
+            print(f"domain check {s.name}: {s.n_images} images, threshold {s.threshold:.3f}", flush=True)
+        return 0
     text = {} if args.no_text else description_embeddings(bank.classes, create_text_encoder())
-    # Validation holds out lesions / patients of the two large sets (never novel classes).
-    val_labels = [c for c in bank.classes if domains[c] in ("ham10000", "cxr")]
-    train_idx, val_idx = split_by_group(bank, args.val_fraction, args.seed, val_labels)
-    train = MetaData(bank.subset(train_idx), domains, text)
+    held = [c.strip() for c in args.val_classes.split(",") if c.strip()]
+    missing = [c for c in held if c not in bank.classes]
+    if missing:
+        raise SystemExit(f"--val-classes not among the base classes: {missing}")
+    validate = None
+    if held:
+        # Validation = whole held-out classes + held-out groups of the other classes of their domains.
+        val_domains = {domains[c] for c in held}
+        split_labels = [c for c in bank.classes if domains[c] in val_domains and c not in held]
+        train_idx, val_idx = split_by_group(bank, args.val_fraction, args.seed, split_labels)
+        val_idx = sorted(set(val_idx) | {i for i, it in enumerate(bank.items) if it.label in held})
+        train_idx = [i for i in train_idx if bank.items[i].label not in held]
+    else:
+        # Validation holds out lesions / patients of the two large sets (never novel classes).
+        val_labels = [c for c in bank.classes if domains[c] in ("ham10000", "cxr")]
+        train_idx, val_idx = split_by_group(bank, args.val_fraction, args.seed, val_labels)
+    train_bank = bank.subset(train_idx)
+    meta_bank, meta_domains = train_bank, dict(domains)
+    pseudo_domains = [d.strip() for d in args.pseudo_classes.split(",") if d.strip()]
+    if pseudo_domains:
+        extra, extra_domains = pseudo_classes(train_bank, domains, seed=args.seed, only_domains=pseudo_domains)
+        meta_bank = FeatureBank.concat([train_bank, extra])
+        meta_domains.update(extra_domains)
+        print(f"pseudo-classes: {len(extra_domains)} from {len(extra.items)} images", flush=True)
+    train = MetaData(meta_bank, meta_domains, text)
     val = MetaData(bank.subset(val_idx), domains, text) if val_idx and args.val_fraction > 0 else None
+    if held:
+        val = None
+        validate = class_holdout_validator(MetaData(bank.subset(val_idx), domains, text), held,
+                                           episodes=args.val_episodes)
     config = SGPSConfig(
         encoder=encoder.spec.name, encoder_sha256=encoder.spec.weights_sha256, target=args.target,
         steps=args.steps, batch_episodes=args.batch_episodes, lr=args.lr, seed=args.seed, rank=args.rank,
@@ -84,13 +140,18 @@ def main(argv: list[str] | None = None) -> int:
         compact_base_lr=args.compact_base_lr, compact_proto=args.compact_proto,
         val_every=args.val_every, val_episodes=args.val_episodes, adapt_l2=args.adapt_l2, queries=args.queries,
         image_dropout=0.0 if args.no_text else SGPSConfig.image_dropout,
+        ways=tuple(int(w) for w in args.ways.split(",")), shots=tuple(int(k) for k in args.shots.split(",")),
+        imbalance=args.imbalance, uniform_domains=args.uniform_domains,
+        inference_ablations=tuple(a for a in args.inference_ablations.split(",") if a),
     )
     generator = new_generator(config, lite_backbone(encoder))
     n_params = sum(p.numel() for p in generator.parameters())
     print(f"generator: {n_params / 1e6:.2f} M parameters, target {config.target}", flush=True)
     info = {"name": args.name, "command": f"python scripts/train_sgps.py {' '.join(sys.argv[1:])}",
             "base_classes": {c: domains[c] for c in bank.classes}, "train_images": len(train_idx),
-            "val_images": len(val_idx), "generator_parameters": n_params}
+            "val_images": len(val_idx), "generator_parameters": n_params, "val_classes": held,
+            "pseudo_classes": sorted(c for c in meta_domains if c not in domains),
+            "reserved_cxr_patients": args.reserve_cxr}
     args.out.mkdir(parents=True, exist_ok=True)
     if int(os.environ.get("RANK", "0")) == 0:
         with (args.out / "data_list.csv").open("w", newline="") as handle:
@@ -101,12 +162,19 @@ def main(argv: list[str] | None = None) -> int:
                     item = bank.items[i]
                     rel = os.path.relpath(item.path, args.data_root)
                     writer.writerow([split, domains[item.label], item.label, rel, file_sha256(item.path)])
-    meta_train(generator, train, args.out, val=val, device=args.device, info=info)
+    meta_train(generator, train, args.out, val=val, device=args.device, info=info, validate=validate)
+    final = args.out / ("generator_best" if held else "generator")
+    if int(os.environ.get("RANK", "0")) == 0:
+        # Domain statistics of the meta-training images (real classes) for the synthesis guard.
+        stats = fit_domain_stats(train_bank.pooled.numpy(), train_bank.labels, domains)
+        write_domain_check(final, stats)
+        for s in stats.values():
+            print(f"domain check {s.name}: {s.n_images} images, threshold {s.threshold:.3f}", flush=True)
     if args.export and int(os.environ.get("RANK", "0")) == 0:
         dest = args.export.with_suffix("")
         dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(args.out / "generator.safetensors", dest.with_suffix(".safetensors"))
-        shutil.copy(args.out / "generator.json", dest.with_suffix(".json"))
+        shutil.copy(final.with_suffix(".safetensors"), dest.with_suffix(".safetensors"))
+        shutil.copy(final.with_suffix(".json"), dest.with_suffix(".json"))
         shutil.copy(args.out / "train_log.jsonl", dest.parent / f"{dest.name}.train_log.jsonl")
         shutil.copy(args.out / "data_list.csv", dest.parent / f"{dest.name}.data_list.csv")
         print(f"exported {dest.with_suffix('.safetensors')}")

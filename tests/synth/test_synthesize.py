@@ -115,9 +115,11 @@ def test_cli_build_writes_a_loadable_model(support_dir: Path, tmp_path: Path, ca
     out = tmp_path / "model.zsm"
     assert main(["build", "fewshot", "--support", str(support_dir), "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "leave-one-out estimate" in text and "%" in text
+    assert "leave-one-out estimate" in text and "%" in text and "guard: " in text
     clf = load_classifier(out)
-    assert clf.class_names == list(NOVEL) and clf.card.method.startswith("sgps")
+    # The guard picks the generator or ProtoNet (tests/synth/test_guard.py); the card says which.
+    used = clf.card.extra["guard"]["classifier"]
+    assert clf.class_names == list(NOVEL) and clf.card.method.startswith("sgps" if used == "sgps" else "protonet")
 
 
 def test_shipped_checkpoint_beats_chance_on_novel_classes(shared_data: Path, feature_cache) -> None:  # type: ignore[no-untyped-def]

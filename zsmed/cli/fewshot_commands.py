@@ -7,8 +7,12 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-ALL_METHODS = ("sgps", "sgps-i", "sgps-t", "protonet", "linear", "transfer")
+if TYPE_CHECKING:
+    from zsmed.data.folders import ClassFolder
+
+ALL_METHODS = ("sgps", "sgps-i", "sgps-t", "sgps-guarded", "protonet", "linear", "transfer")
 # Inference-time ablations of the shipped hybrid generator (image + text): part switched off.
 ABLATION_METHODS = {
     "sgps-no-film": ("film",),
@@ -31,6 +35,11 @@ def register(groups: object) -> None:
                     help=f"comma-separated, from {', '.join(ALL_METHODS)}; ablations of the hybrid "
                          f"generator: {', '.join(ABLATION_METHODS)}")
     ev.add_argument("--classes", nargs="+", help="only these classes of DATA_DIR")
+    ev.add_argument("--merge", action="append", default=[], metavar="NEW=A,B",
+                    help="evaluate classes A and B as one class NEW (e.g. PNEUMONIA=BACTERIA,VIRUS)")
+    ev.add_argument("--exclude-listed", type=Path, action="append", default=[], metavar="DATA_LIST",
+                    help="leave out every image whose SHA-256 is in this checkpoint data list (images the "
+                         "generator was meta-trained or validated on)")
     ev.add_argument("--descriptions", type=Path, help="YAML descriptions (default: the shipped ones)")
     ev.add_argument("--base", type=Path, action="append", help="base-class folder for the transfer baseline")
     ev.add_argument("--checkpoint", type=Path, help="SGPS checkpoint (default: the shipped one)")
@@ -46,6 +55,8 @@ def register(groups: object) -> None:
     bd.add_argument("--no-text", action="store_true", help="ignore descriptions (image-only)")
     bd.add_argument("--checkpoint", type=Path, help="SGPS checkpoint (default: the shipped one)")
     bd.add_argument("--out", type=Path, required=True, help="model file to write (.zsm)")
+    bd.add_argument("--no-guard", action="store_true",
+                    help="keep the generated classifier even where the guard would fall back to ProtoNet")
     bd.set_defaults(handler=_build_fewshot)
 
 
@@ -80,7 +91,9 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
         extra.append((name, Path(path)))
     encoder = create_image_encoder()
     cache = FeatureCache()
-    folder = load_class_folder(args.data_dir, args.classes)
+    folder = _merged_folder(load_class_folder(args.data_dir, args.classes), args.merge)
+    if args.exclude_listed:
+        folder = _without_listed(folder, args.exclude_listed)
     bank = run_with_bar(build_bank(folder, encoder, cache), "encoding")
     for path, why in bank.failures:
         print(f"skipped {path}: {why}", file=sys.stderr)
@@ -101,7 +114,14 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
             print(f"note: no description for {', '.join(missing)}: SGPS uses images only for them",
                   file=sys.stderr)
     for m in methods:
-        if m.startswith("sgps"):
+        if m == "sgps-guarded":
+            from zsmed.synth.guard import read_domain_check
+            from zsmed.synth.synthesize import GuardedSGPSMethod
+
+            ckpt = args.checkpoint or default_checkpoint_path()
+            chosen.append(GuardedSGPSMethod(m, load_generator(ckpt, encoder=encoder), bank, text,
+                                            read_domain_check(ckpt)))
+        elif m.startswith("sgps"):
             generator = load_generator(args.checkpoint or default_checkpoint_path(), encoder=encoder)
             modality = {"sgps-i": "i", "sgps-t": "t"}.get(m, "it")
             chosen.append(SGPSMethod(m, generator, bank, text, modality, ABLATION_METHODS.get(m, ())))
@@ -125,6 +145,11 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
         r = result  # MethodResult
         print(f"{r.method:<14} K={r.shots}  acc {100 * r.accuracy:5.1f} ± {100 * r.ci95:.1f} %  "  # type: ignore[attr-defined]
               f"AUC {r.auc:.3f}  {r.seconds_per_episode * 1000:.1f} ms/episode", flush=True)  # type: ignore[attr-defined]
+        guard = r.extra  # type: ignore[attr-defined]
+        if "fired_rate" in guard:
+            print(f"{'':<14} guard fired in {100 * guard['fired_rate']:.1f} % of episodes (domain check "
+                  f"{guard['fired_domain']}, leave-one-out {guard['fired_loo']}, of {guard['episodes']})"
+                  + ("" if guard["domain_stats"] else "; the checkpoint has no domain statistics"), flush=True)
 
     start = time.perf_counter()
     results = run_with_bar(run_benchmark(chosen, episodes, on_result=show), "episodes")
@@ -142,6 +167,9 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
             "episodes": args.episodes,
             "seed": args.seed,
             "encoder": encoder.spec.name,
+            "checkpoint": str(args.checkpoint or default_checkpoint_path()),
+            "merge": args.merge,
+            "exclude_listed": [str(p) for p in args.exclude_listed],
             "descriptions": sorted(text),
             "skipped": [[str(p), why] for p, why in bank.failures],
             "wall_seconds": time.perf_counter() - start,
@@ -164,13 +192,18 @@ def _build_fewshot(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
     start = time.perf_counter()
     clf = synthesize(args.support, args.descriptions, checkpoint=args.checkpoint, use_text=not args.no_text,
-                     cache=FeatureCache())
+                     cache=FeatureCache(), guard=not args.no_guard)
     save_classifier(clf, args.out)
     elapsed = time.perf_counter() - start
     for message in clf.card.extra.get("warnings", []):
         print(f"warning: {message}", file=sys.stderr)
     counts = ", ".join(f"{k} {v}" for k, v in clf.card.support_counts.items())
     print(f"classifier: {len(clf.class_names)} classes ({counts}), method {clf.card.method}")
+    guard = clf.card.extra.get("guard") or {}
+    if guard:
+        kind = "generator (SGPS)" if guard["classifier"] == "sgps" else "ProtoNet (the generator is not used)"
+        off = "" if guard.get("enabled", True) else " [guard off: --no-guard]"
+        print(f"guard: {kind}: {guard['reason']}{off}")
     loo = clf.card.metrics.get("loo_accuracy")
     if loo is not None:
         n, total = clf.card.metrics.get("loo_images"), sum(clf.card.support_counts.values())
@@ -181,3 +214,43 @@ def _build_fewshot(args: argparse.Namespace) -> int:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"wrote {args.out} in {elapsed:.1f} s (peak memory {peak_mb:.0f} MB)")
     return 0
+
+
+def _merged_folder(folder: ClassFolder, merges: list[str]) -> ClassFolder:
+    """Relabel classes per ``NEW=A,B`` (e.g. PNEUMONIA=BACTERIA,VIRUS)."""
+    from zsmed.data.folders import ClassFolder, LabeledItem
+    from zsmed.errors import ConfigError
+
+    mapping: dict[str, str] = {}
+    for spec in merges:
+        new, sep, olds = spec.partition("=")
+        parts = [o.strip() for o in olds.split(",") if o.strip()]
+        if not sep or not new or not parts:
+            raise ConfigError(f"--merge wants NEW=A,B, got '{spec}'")
+        unknown = [o for o in parts if o not in folder.classes]
+        if unknown:
+            raise ConfigError(f"--merge: no class {', '.join(unknown)} in {folder.root}")
+        mapping.update({o: new for o in parts})
+    items = [LabeledItem(it.path, mapping.get(it.label, it.label), it.group, it.meta) for it in folder.items]
+    return ClassFolder(folder.root, items, folder.group_column)
+
+
+def _without_listed(folder: ClassFolder, lists: list[Path]) -> ClassFolder:
+    """Drop images whose SHA-256 is in any of the data lists (``sha256`` column)."""
+    import csv
+
+    from zsmed.data.folders import ClassFolder
+    from zsmed.errors import InputFileError
+    from zsmed.features import file_sha256
+
+    listed: set[str] = set()
+    for path in lists:
+        try:
+            with path.open(newline="") as handle:
+                listed.update(row["sha256"] for row in csv.DictReader(handle))
+        except (OSError, KeyError) as exc:
+            raise InputFileError(f"cannot read a data list with a sha256 column ({exc})", path=path) from exc
+    items = [it for it in folder.items if file_sha256(it.path) not in listed]
+    print(f"left out {len(folder.items) - len(items)} image(s) listed in {', '.join(map(str, lists))}",
+          file=sys.stderr)
+    return ClassFolder(folder.root, items, folder.group_column)

@@ -74,6 +74,13 @@ class FeatureBank:
         return FeatureBank([self.items[i] for i in keep], self.trunk[index], self.pooled[index], self.conv[index],
                            list(self.failures))
 
+    @staticmethod
+    def concat(banks: Sequence[FeatureBank]) -> FeatureBank:
+        """One bank holding the items of several (copies the tensors)."""
+        return FeatureBank([it for b in banks for it in b.items], torch.cat([b.trunk for b in banks]),
+                           torch.cat([b.pooled for b in banks]), torch.cat([b.conv for b in banks]),
+                           [f for b in banks for f in b.failures])
+
     def relabel(self, labels: Sequence[str]) -> FeatureBank:
         items = [LabeledItem(it.path, lab, it.group, it.meta) for it, lab in zip(self.items, labels, strict=True)]
         return FeatureBank(items, self.trunk, self.pooled, self.conv, list(self.failures))

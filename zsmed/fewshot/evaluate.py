@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -31,9 +31,10 @@ class MethodResult:
     auc: float
     seconds_per_episode: float
     accuracies: list[float]
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. the guard's firing counts
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        return {**({"extra": self.extra} if self.extra else {}),
             "method": self.method,
             "shots": self.shots,
             "episodes": self.episodes,
@@ -77,8 +78,10 @@ def run_method(method: FewShotMethod, episodes: Sequence[Episode], shots: int, c
         yield Progress(i + len(group), len(episodes), f"{method.name} {shots}-shot")
     elapsed = time.perf_counter() - start
     mean, ci = mean_ci95(accs)
+    take_stats = getattr(method, "take_stats", None)
+    extra = take_stats() if take_stats is not None else {}
     return MethodResult(method.name, shots, len(episodes), mean, ci, float(np.mean(aucs)),
-                        elapsed / max(1, len(episodes)), accs)
+                        elapsed / max(1, len(episodes)), accs, extra)
 
 
 def run_benchmark(
@@ -99,6 +102,10 @@ def run_benchmark(
 def format_table(results: Sequence[MethodResult]) -> str:
     lines = [f"{'method':<12} {'K':>2} {'accuracy':>16} {'AUC':>6} {'s/episode':>10}"]
     for r in results:
+        note = ""
+        if "fired_rate" in r.extra:
+            note = (f"  guard fired {100 * r.extra['fired_rate']:.1f} % (domain {r.extra['fired_domain']}, "
+                    f"leave-one-out {r.extra['fired_loo']} of {r.extra['episodes']})")
         lines.append(f"{r.method:<12} {r.shots:>2} {100 * r.accuracy:>8.1f} ± {100 * r.ci95:>4.1f} % "
-                     f"{r.auc:>6.3f} {r.seconds_per_episode:>10.4f}")
+                     f"{r.auc:>6.3f} {r.seconds_per_episode:>10.4f}{note}")
     return "\n".join(lines)

@@ -45,6 +45,7 @@ class EpisodeSampler:
         classes: Sequence[str] | None = None,
         domains: Mapping[str, str] | None = None,
         strict_queries: bool = False,
+        uniform_domains: bool = False,
     ) -> None:
         if ways < 2:
             raise DatasetError("an episode needs at least 2 ways")
@@ -78,7 +79,8 @@ class EpisodeSampler:
         self.domain_names = sorted(usable)
         # Domains are drawn in proportion to their number of possible class subsets (capped), so a
         # rich domain is not starved and a 3-class domain is not over-drawn.
-        weights = np.array([min(len(usable[d]) ** 2, 400) for d in self.domain_names], dtype=float)
+        weights = np.array([1.0 if uniform_domains else min(len(usable[d]) ** 2, 400) for d in self.domain_names],
+                           dtype=float)
         self.domain_weights = weights / weights.sum()
 
     def _class_split(self, label: str) -> tuple[np.ndarray, np.ndarray]:

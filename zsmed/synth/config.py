@@ -66,6 +66,10 @@ class SGPSConfig:
     # towards plain prototypes on frozen features: with few base classes, large adaptations
     # fit the base classes and hurt novel ones.
     adapt_l2: float = 0.0
+    # Task augmentation: share of episodes whose support is imbalanced (each class keeps 1..K
+    # distinct images, cycled to K), and domains drawn uniformly instead of by their class count.
+    imbalance: float = 0.0
+    uniform_domains: bool = False
     seed: int = 0
     val_every: int = 100
     val_episodes: int = 100

@@ -7,6 +7,7 @@ and the chest X-ray classes; each set is its own domain, so one episode never mi
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,17 @@ class BaseSource:
     label_column: str | None = None  # relabel by this metadata column (fine-grained classes)
     exclude: frozenset[str] = field(default_factory=lambda: NOVEL_LABELS)
     min_images: int = 12
+    # Share of the set's groups (patients, lesions) reserved for evaluation and never loaded for
+    # meta-training (``reserved_group``): the chest X-ray dev split of the few-shot benchmark.
+    reserve_fraction: float = 0.0
+
+
+def reserved_group(group: str, fraction: float) -> bool:
+    """Whether a group (patient / lesion id) falls in the reserved evaluation share: a fixed hash of
+    its id, so any tool can tell the same split without a list."""
+    if fraction <= 0:
+        return False
+    return int(hashlib.sha256(group.encode()).hexdigest()[:8], 16) / 2**32 < fraction
 
 
 def default_base_sources(data_root: str | Path) -> list[BaseSource]:
@@ -56,6 +68,8 @@ def load_base_bank(sources: Sequence[BaseSource], encoder: object, cache: Featur
                 raise DatasetError(f"no '{source.label_column}' for {item.path.name}", path=source.root)
             if label.lower() in source.exclude or item.label.lower() in source.exclude:
                 continue
+            if reserved_group(item.group, source.reserve_fraction):
+                continue
             items.append(LabeledItem(item.path, label, f"{source.domain}:{item.group}", item.meta))
         counts: dict[str, int] = {}
         for it in items:
@@ -78,11 +92,45 @@ def load_base_bank(sources: Sequence[BaseSource], encoder: object, cache: Featur
         banks.append(bank)
     if not banks:
         raise DatasetError("no base data")
-    import torch
+    return FeatureBank.concat(banks), domains
 
-    items = [it for b in banks for it in b.items]
-    return FeatureBank(items, torch.cat([b.trunk for b in banks]), torch.cat([b.pooled for b in banks]),
-                       torch.cat([b.conv for b in banks]), [f for b in banks for f in b.failures]), domains
+
+PSEUDO_MARK = "~"
+
+
+def pseudo_classes(bank: FeatureBank, domains: dict[str, str], *, images_per_cluster: int = 60,
+                   max_clusters: int = 8, min_images: int = 12, seed: int = 0,
+                   only_domains: Sequence[str] | None = None) -> tuple[FeatureBank, dict[str, str]]:
+    """Task augmentation: k-means clusters of each base class's frozen pooled features become new
+    classes ``label~j`` of the domain ``<domain>~pseudo`` (so an episode never mixes them with real
+    classes). Returns the bank of the clustered copies (same images, new labels) and their domains."""
+    import torch.nn.functional as F
+    from sklearn.cluster import KMeans
+
+    keep: list[int] = []
+    labels: list[str] = []
+    new_domains: dict[str, str] = {}
+    for label in bank.classes:
+        domain = domains[label]
+        if only_domains is not None and domain not in only_domains:
+            continue
+        idx = bank.indices_of(label)
+        k = int(np.clip(len(idx) // images_per_cluster, 2, max_clusters))
+        if len(idx) < 2 * min_images:
+            continue
+        x = F.normalize(bank.pooled[idx].float(), dim=-1).numpy()
+        assign = KMeans(k, n_init=3, random_state=seed).fit_predict(x)
+        for j in range(k):
+            chosen = idx[assign == j]
+            if len(chosen) < min_images:
+                continue
+            name = f"{label}{PSEUDO_MARK}{j}"
+            keep.extend(int(i) for i in chosen)
+            labels.extend([name] * len(chosen))
+            new_domains[name] = f"{domain}{PSEUDO_MARK}pseudo"
+    if not keep:
+        raise DatasetError("no base class is large enough for pseudo-classes")
+    return bank.subset(keep).relabel(labels), new_domains
 
 
 def description_embeddings(labels: Sequence[str], text_encoder: object, sources: Sequence[str | Path] | None = None

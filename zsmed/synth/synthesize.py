@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zsmed.classifier import BackboneView, Classifier, Head, make_classifier
+from zsmed.classifier import BackboneView, Classifier, Head, LinearHead, make_classifier
 from zsmed.data.folders import ClassFolder, LabeledItem, load_class_folder
 from zsmed.errors import DatasetError
 from zsmed.features import FeatureCache, file_sha256
@@ -30,6 +30,14 @@ from zsmed.synth.generator import (
     class_weights,
     episode_logits,
     merged_weight,
+)
+from zsmed.synth.guard import (
+    DomainStats,
+    GuardDecision,
+    decide,
+    domain_verdict,
+    protonet_loo,
+    read_domain_check,
 )
 from zsmed.synth.heads import SGPSCompactHead, SGPSHybridHead
 from zsmed.synth.train import MetaData, episodes_logits, make_batch
@@ -223,11 +231,16 @@ def synthesize(
     encoder: object | None = None,
     text_encoder: object | None = None,
     loo: bool = True,
+    guard: bool = True,
 ) -> Classifier:
     """Build a classifier from support images (class -> files, or a folder of class subfolders).
 
     ``descriptions``: class -> text, a YAML file, or None for the shipped files. A class without a
     description falls back to image-only (noted in ``card.extra['warnings']`` and logged).
+    ``guard`` (``zsmed.synth.guard``): a support set outside the generator's meta-training domains,
+    or a generated classifier whose leave-one-out estimate is below ProtoNet's, gives ProtoNet
+    instead; ``card.extra['guard']`` says which classifier was built and why (also with
+    ``guard=False``, which only records the decision).
     """
     from zsmed.encoders import create_image_encoder, create_text_encoder
     from zsmed.synth.checkpoint import default_checkpoint_path, load_generator, read_checkpoint_config
@@ -260,34 +273,75 @@ def synthesize(
     for message in warnings:
         log.warning(message)
     data = MetaData(support_set.bank, {}, text_vectors)
+    counts = {c: len(support_set.bank.indices_of(c)) for c in classes}
+    pooled = support_set.bank.pooled
+    stats = read_domain_check(ckpt)
+    domain = domain_verdict(pooled.numpy(), stats)
+    metrics: dict[str, Any] = {}
+    out_of_domain = guard and domain is not None and domain[1] < domain[2]
+    estimate = leave_one_out(generator, data, classes) if loo and not out_of_domain else None
+    proto_estimate = None
+    if loo and min(counts.values()) >= 2:
+        held = loo_held_out(support_set.bank, classes)
+        proto_estimate = protonet_loo(pooled.numpy(), support_set.bank.labels, classes, held), len(held)
+    decision = decide(domain, estimate[0] if estimate else None, proto_estimate[0] if proto_estimate else None)
+    if not stats:
+        warnings.append(f"{ckpt.name} has no domain statistics: the guard's domain check was skipped")
+    extra_guard = {**decision.to_dict(), "enabled": guard}
+    if guard and not decision.use_generator:
+        log.warning("guard: %s", decision.reason)
+        if proto_estimate is not None:
+            metrics["loo_accuracy"], metrics["loo_images"] = proto_estimate
+        return _protonet_classifier(support_set, classes, encoder, texts, counts, metrics,
+                                    {"guard": extra_guard, "warnings": warnings, "text_classes": [],
+                                     "generator": {"checkpoint": ckpt.name, "target": config.target,
+                                                   "info": info.get("name", ""), "used": False}})
     params, rows = generate_params(generator, data, _episode_for(support_set.bank, classes), "it")
     head = head_from_params(generator, params, rows)
-    counts = {c: len(support_set.bank.indices_of(c)) for c in classes}
-    metrics: dict[str, Any] = {}
-    estimate = leave_one_out(generator, data, classes) if loo else None
     if estimate is not None:
         metrics["loo_accuracy"], metrics["loo_images"] = estimate
-    pooled = support_set.bank.pooled
-    unit = F.normalize(pooled, dim=-1)
-    mean_dir = F.normalize(unit.mean(dim=0), dim=-1)
+    if proto_estimate is not None:
+        metrics["loo_protonet"] = proto_estimate[0]
     # OOD hint for the export/runtime gate: statistics of the support in the frozen pooled space.
-    ood = {
-        "space": "backbone_pooled",
-        "support_pooled_mean": [round(float(x), 6) for x in pooled.mean(dim=0)],
-        "support_cos_to_mean_min": float((unit @ mean_dir).min()),
-        "support_cos_to_mean_mean": float((unit @ mean_dir).mean()),
-        "n_support": len(support_set.bank.items),
-    }
+    ood = _ood_hint(pooled)
     backbone = BackboneView(lite_backbone(encoder), "trunk")
     extra = {
-        "generator": {"checkpoint": ckpt.name, "target": config.target, "info": info.get("name", "")},
+        "generator": {"checkpoint": ckpt.name, "target": config.target, "info": info.get("name", ""), "used": True},
         "warnings": warnings,
         "text_classes": sorted(text_vectors),
+        "guard": extra_guard,
     }
     return make_classifier(head, method=f"sgps-{config.target}", class_names=classes,
                            encoder=encoder.spec,  # type: ignore[attr-defined]
                            backbone=backbone, descriptions=texts, support_counts=counts, metrics=metrics,
                            ood=ood, extra=extra)
+
+
+def _ood_hint(pooled: torch.Tensor) -> dict[str, Any]:
+    unit = F.normalize(pooled, dim=-1)
+    mean_dir = F.normalize(unit.mean(dim=0), dim=-1)
+    return {
+        "space": "backbone_pooled",
+        "support_pooled_mean": [round(float(x), 6) for x in pooled.mean(dim=0)],
+        "support_cos_to_mean_min": float((unit @ mean_dir).min()),
+        "support_cos_to_mean_mean": float((unit @ mean_dir).mean()),
+        "n_support": len(pooled),
+    }
+
+
+def _protonet_classifier(support_set: SupportSet, classes: Sequence[str], encoder: Any, texts: Mapping[str, str],
+                         counts: Mapping[str, int], metrics: Mapping[str, Any], extra: Mapping[str, Any]
+                         ) -> Classifier:
+    """The guard's fallback: cosine to the class means of the unit frozen pooled features (what the
+    ``protonet`` baseline of ``zsmed eval fewshot`` does)."""
+    from zsmed.fewshot.baselines import PROTO_SCALE
+
+    unit = F.normalize(support_set.bank.pooled.float(), dim=-1)
+    means = np.stack([unit[torch.as_tensor(support_set.bank.indices_of(c))].mean(dim=0).numpy() for c in classes])
+    head = LinearHead.from_arrays(means, cosine=True, scale=PROTO_SCALE)
+    return make_classifier(head, method="protonet-cosine", class_names=classes, encoder=encoder.spec,
+                           descriptions=texts, support_counts=counts, metrics=metrics,
+                           ood=_ood_hint(support_set.bank.pooled), extra=extra)
 
 
 # Inference-time ablations of a trained hybrid generator: which generated part is switched off.
@@ -349,3 +403,82 @@ class SGPSMethod:
             rows = class_weights(self.generator, params, batch)
             probs = torch.softmax(episode_logits(self.generator, params, rows, batch), dim=-1).numpy()
         return [probs[i, :n] for i, n in enumerate(lengths)]
+
+
+class GuardedSGPSMethod:
+    """SGPS behind the synthesis guard (what ``zsmed build fewshot`` ships), as a ``FewShotMethod``:
+    per episode, the domain check of its support set and, where K >= 2, the leave-one-out estimates
+    of the generated classifier and ProtoNet on its support set pick SGPS or ProtoNet.
+    ``take_stats`` reports how often each check fired."""
+
+    LOO_CHUNK = 20  # leave-one-out episodes per generator pass (each carries its support's conv maps)
+
+    def __init__(self, name: str, generator: SGPSGenerator, bank: FeatureBank, text: Mapping[str, np.ndarray],
+                 domain_stats: Mapping[str, DomainStats], modality: str = "it") -> None:
+        self.name = name
+        self.sgps = SGPSMethod(name, generator, bank, text, modality)
+        self.pooled = bank.pooled.numpy()
+        self.stats = dict(domain_stats)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.counts = {"episodes": 0, "fired_domain": 0, "fired_loo": 0}
+
+    def take_stats(self) -> dict[str, Any]:
+        n = max(1, self.counts["episodes"])
+        out: dict[str, Any] = dict(self.counts)
+        out["fired_rate"] = (self.counts["fired_domain"] + self.counts["fired_loo"]) / n
+        out["domain_stats"] = bool(self.stats)
+        self._reset()
+        return out
+
+    def predict(self, episode: Episode) -> np.ndarray:
+        return self.predict_many([episode])[0]
+
+    def _sgps_loo(self, episodes: Sequence[Episode]) -> list[float]:
+        """Leave-one-out accuracy of the generated classifier on each episode's support set."""
+        loo: list[Episode] = []
+        owner: list[int] = []
+        for e, ep in enumerate(episodes):
+            for n, row in enumerate(ep.support):
+                for k in range(len(row)):
+                    rows = ep.support.copy()
+                    rows[n] = np.resize(np.delete(row, k), len(row))
+                    loo.append(Episode(ep.classes, rows, np.array([row[k]]), np.array([n])))
+                    owner.append(e)
+        hits = np.zeros(len(episodes))
+        for start in range(0, len(loo), self.LOO_CHUNK):
+            chunk = loo[start : start + self.LOO_CHUNK]
+            for j, probs in enumerate(self.sgps.predict_many(chunk)):
+                hits[owner[start + j]] += float(probs.argmax(axis=1)[0] == chunk[j].query_labels[0])
+        return [float(h / ep.support.size) for h, ep in zip(hits, episodes, strict=True)]
+
+    def predict_many(self, episodes: Sequence[Episode]) -> list[np.ndarray]:
+        from zsmed.fewshot.baselines import proto_probs
+
+        features = torch.as_tensor(self.pooled)
+        decisions: list[GuardDecision] = []
+        for ep in episodes:
+            domain = domain_verdict(self.pooled[ep.support.reshape(-1)], self.stats)
+            decisions.append(decide(domain, None, None))
+        need_loo = [i for i, (ep, d) in enumerate(zip(episodes, decisions, strict=True))
+                    if d.use_generator and ep.shots >= 2]
+        if need_loo:
+            gen_loo = self._sgps_loo([episodes[i] for i in need_loo])
+            for i, acc in zip(need_loo, gen_loo, strict=True):
+                ep = episodes[i]
+                idx = ep.support.reshape(-1)
+                labels = [ep.classes[n] for n in range(ep.ways) for _ in range(ep.shots)]
+                proto = protonet_loo(self.pooled[idx], labels, ep.classes, range(len(idx)))
+                domain = domain_verdict(self.pooled[idx], self.stats)
+                decisions[i] = decide(domain, acc, proto)
+        generated = self.sgps.predict_many(episodes)
+        out = []
+        for ep, d, probs in zip(episodes, decisions, generated, strict=True):
+            self.counts["episodes"] += 1
+            if d.fired:
+                self.counts[f"fired_{d.fired}"] += 1
+                out.append(proto_probs(features, ep))
+            else:
+                out.append(probs)
+        return out

@@ -14,7 +14,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,17 +126,27 @@ class _Sampling:
         counts: dict[str, int] = {}
         for label in data.bank.labels:
             counts[label] = counts.get(label, 0) + 1
-        self.classes = sorted(label for label, c in counts.items() if c >= max(config.shots) + 2)
+        self.counts = counts
+        self.classes = sorted(label for label, c in counts.items() if c >= min(config.shots) + 2)
 
     def sampler(self, ways: int, shots: int) -> EpisodeSampler:
         key = (ways, shots)
         if key not in self.samplers:
             self.samplers[key] = EpisodeSampler(
                 self.data.bank.labels, [it.group for it in self.data.bank.items], ways=ways, shots=shots,
-                queries=self.config.queries, seed=self.seed * 1000 + ways * 10 + shots, classes=self.classes,
-                domains=self.data.domains,
+                queries=self.config.queries, seed=self.seed * 1000 + ways * 10 + shots,
+                classes=[c for c in self.classes if self.counts[c] >= shots + 2],
+                domains=self.data.domains, uniform_domains=self.config.uniform_domains,
             )
         return self.samplers[key]
+
+    def feasible(self, ways: int, shots: int) -> bool:
+        """Whether some domain has ``ways`` classes with enough images for ``shots``."""
+        try:
+            self.sampler(ways, shots)
+        except DatasetError:
+            return False
+        return True
 
     def draw(self, ways: int, shots: int, n: int) -> list[Episode]:
         out = []
@@ -144,13 +154,18 @@ class _Sampling:
         for ep in self.sampler(ways, shots).episodes(n):
             # Fixed query count per class (with replacement where a small class runs short).
             query, labels = [], []
+            support = ep.support
+            if self.config.imbalance > 0 and self.np_rng.random() < self.config.imbalance:
+                # Imbalanced support: class n keeps k_n of its K images, cycled back to K.
+                support = np.stack([np.resize(row[: int(self.np_rng.integers(1, shots + 1))], shots)
+                                    for row in support])
             for c in range(ways):
                 idx = ep.query[ep.query_labels == c]
                 if len(idx) < q:
                     idx = self.np_rng.choice(idx, size=q, replace=True)
                 query.append(idx[:q])
                 labels.append(np.full(q, c))
-            out.append(Episode(ep.classes, ep.support, np.concatenate(query), np.concatenate(labels)))
+            out.append(Episode(ep.classes, support, np.concatenate(query), np.concatenate(labels)))
         return out
 
 
@@ -170,6 +185,62 @@ def evaluate_generator(generator: SGPSGenerator, data: MetaData, *, ways: int, s
             logits = episodes_logits(generator, batch)
             accs.append(float((logits.argmax(-1) == y).float().mean()))
     return float(np.mean(accs))
+
+
+def held_out_class_episodes(data: MetaData, held: Sequence[str], *, shots: int, queries: int, episodes: int,
+                            seed: int) -> list[Episode]:
+    """2-way validation episodes that each pit a held-out base class (never meta-trained on)
+    against another class of its domain (held out too, or held-out groups of a training class)."""
+    bank = data.bank
+    groups = [it.group for it in bank.items]
+    rng = np.random.default_rng(seed)
+    usable = [c for c in bank.classes if len(bank.indices_of(c)) >= shots + 2
+              and len({groups[i] for i in bank.indices_of(c)}) >= 2]
+    pairs = [(h, o) for h in held if h in usable for o in usable
+             if o != h and data.domains.get(o) == data.domains.get(h)]
+    if not pairs:
+        raise DatasetError("no validation pair: each held-out class needs another class of its domain")
+    samplers: dict[tuple[str, str], EpisodeSampler] = {}
+    out = []
+    for _ in range(episodes):
+        pair = pairs[int(rng.integers(len(pairs)))]
+        if pair not in samplers:
+            samplers[pair] = EpisodeSampler(bank.labels, groups, ways=2, shots=shots, queries=queries,
+                                            seed=seed * 7 + len(samplers), classes=list(pair))
+        out.append(samplers[pair].sample())
+    return out
+
+
+def class_holdout_validator(data: MetaData, held: Sequence[str], *, episodes: int, queries: int = 10,
+                            seed: int = 12345, shots: Sequence[int] = (1, 5)
+                            ) -> Callable[[SGPSGenerator], dict[str, float]]:
+    """A validation function for ``meta_train``: accuracy of the generator (as it synthesises, i.e.
+    with its inference ablations) and of ProtoNet on the same fixed held-out-class episodes."""
+    fixed = {k: held_out_class_episodes(data, held, shots=k, queries=queries, episodes=episodes, seed=seed + k)
+             for k in shots}
+
+    def validate(generator: SGPSGenerator) -> dict[str, float]:
+        was_training = generator.training
+        generator.eval()
+        record: dict[str, float] = {}
+        device = next(generator.parameters()).device
+        feats = F.normalize(data.bank.pooled.float(), dim=-1)
+        with torch.no_grad():
+            for k, eps in fixed.items():
+                acc, proto = [], []
+                for ep in eps:
+                    batch, y = make_batch(data, [ep], device, need_conv=generator.config.target == "hybrid")
+                    acc.append(float((episodes_logits(generator, batch).argmax(-1) == y).float().mean()))
+                    protos = F.normalize(feats[torch.as_tensor(ep.support)].mean(dim=1), dim=-1)
+                    pred = (feats[torch.as_tensor(ep.query)] @ protos.t()).argmax(-1).numpy()
+                    proto.append(float((pred == ep.query_labels).mean()))
+                record[f"val_acc_2w{k}s"] = float(np.mean(acc))
+                record[f"val_proto_2w{k}s"] = float(np.mean(proto))
+        record["val_score"] = float(np.mean([record[f"val_acc_2w{k}s"] for k in fixed]))
+        generator.train(was_training)
+        return record
+
+    return validate
 
 
 def _lr_at(step: int, config: SGPSConfig) -> float:
@@ -196,9 +267,12 @@ def meta_train(
     device: str | None = None,
     log_every: int = 10,
     info: Mapping[str, Any] | None = None,
+    validate: Callable[[SGPSGenerator], dict[str, float]] | None = None,
 ) -> SGPSGenerator:
     """Meta-train in place. Writes ``state.pt`` (resumable), ``train_log.jsonl`` and the final
-    generator (``generator.safetensors`` + ``.json``) under ``out_dir``."""
+    generator (``generator.safetensors`` + ``.json``) under ``out_dir``. With ``validate`` (e.g.
+    ``class_holdout_validator``), it replaces the base-lesion validation, and the generator with the
+    best ``val_score`` so far is also saved as ``generator_best``."""
     from zsmed.synth.checkpoint import save_generator
 
     config = generator.config
@@ -253,6 +327,8 @@ def meta_train(
         model.train()
         ways = py_rng.choice([w for w in config.ways if w <= config.max_ways])
         shots = py_rng.choice(config.shots)
+        while not sampling.feasible(ways, shots):  # e.g. 5 ways where no domain has 5 such classes
+            ways, shots = max(2, ways - 1), shots if ways > 2 else max(1, shots // 2)
         episodes = sampling.draw(ways, shots, config.batch_episodes)
         batch, y = make_batch(train, episodes, dev, text_dropout=config.text_dropout,
                               image_dropout=config.image_dropout, rng=py_rng, need_conv=config.target == "hybrid")
@@ -277,7 +353,16 @@ def meta_train(
             record = {"step": step, "loss": float(np.mean(window)), "train_acc": acc, "lr": _lr_at(step - 1, config),
                       "ways": ways, "shots": shots, "elapsed_s": round(time.time() - t0, 1)}
             window = []
-        if rank == 0 and val is not None and (step % config.val_every == 0 or step == config.steps):
+        if rank == 0 and validate is not None and (step % config.val_every == 0 or step == config.steps):
+            record = record or {"step": step}
+            record.update(validate(generator))
+            best_path = out / "generator_best.safetensors"
+            best_so_far = json.loads(best_path.with_suffix(".json").read_text())["info"].get("val_score", -1.0) \
+                if best_path.with_suffix(".json").is_file() else -1.0
+            if record["val_score"] > best_so_far:
+                save_generator(generator, best_path, {**dict(info or {}), "steps_completed": step,
+                                                      **{k: v for k, v in record.items() if k.startswith("val_")}})
+        elif rank == 0 and val is not None and (step % config.val_every == 0 or step == config.steps):
             record = record or {"step": step}
             for k in (1, 5):
                 record[f"val_acc_2w{k}s"] = evaluate_generator(

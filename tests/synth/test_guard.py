@@ -1,0 +1,215 @@
+"""The synthesis guard on real images: domain check, leave-one-out comparison, ProtoNet fallback."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from zsmed.classifier import load_classifier
+
+NOVEL = ("akiec", "df", "vasc")
+
+
+def _support(root: Path, src: Path, classes: tuple[str, ...], k: int = 3, offset: int = 0) -> Path:
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for f in sorted(p for p in (src / c).iterdir() if p.is_file())[offset : offset + k]:
+            os.symlink(f, root / c / f.name)
+    return root
+
+
+def _encoder():  # type: ignore[no-untyped-def]
+    from zsmed.encoders import create_image_encoder
+
+    torch.set_num_threads(2)
+    return create_image_encoder()
+
+
+def _bank(folder: Path, cache):  # type: ignore[no-untyped-def]
+    from zsmed.data.folders import load_class_folder
+    from zsmed.fewshot.bank import build_bank
+    from zsmed.progress import run_job
+
+    return run_job(build_bank(load_class_folder(folder), _encoder(), cache))
+
+
+def test_decision_rule() -> None:
+    from zsmed.synth.guard import decide
+
+    inside = ("ham10000", 0.8, 0.5)
+    assert decide(inside, 0.9, 0.8).use_generator
+    assert decide(inside, 0.8, 0.8).use_generator  # a tie keeps the generator
+    worse = decide(inside, 0.6, 0.8)
+    assert not worse.use_generator and worse.fired == "loo" and "60.0 % < ProtoNet 80.0 %" in worse.reason
+    outside = decide(("ham10000", 0.2, 0.5), 0.9, 0.1)
+    assert not outside.use_generator and outside.fired == "domain" and "0.200 < 0.500" in outside.reason
+    one_shot = decide(inside, None, None)
+    assert one_shot.use_generator and "no leave-one-out" in one_shot.reason
+    assert decide(None, None, None).use_generator  # a checkpoint without statistics: nothing to check
+
+
+def test_shipped_domain_statistics_separate_dermoscopy_from_chest_xrays(tmp_path: Path, shared_data: Path,
+                                                                        feature_cache) -> None:  # type: ignore[no-untyped-def]
+    from zsmed.synth.checkpoint import default_checkpoint_path
+    from zsmed.synth.guard import domain_verdict, read_domain_check
+
+    stats = read_domain_check(default_checkpoint_path())
+    assert "ham10000" in stats and stats["ham10000"].centroid.shape == (1280,)
+    novel = _bank(shared_data / "ham10000_fs" / "novel_dev", feature_cache)
+    cxr = _bank(_support(tmp_path / "cxr", shared_data / "cxr_kermany", ("NORMAL", "BACTERIA"), k=20), feature_cache)
+    # Every novel (never meta-trained) lesion class, image by image, passes; no chest X-ray does.
+    for c in NOVEL:
+        pooled = novel.pooled[novel.indices_of(c)].numpy()
+        scores = [domain_verdict(p[None], stats) for p in pooled]
+        assert all(s is not None and s[1] >= s[2] for s in scores), c
+    for p in cxr.pooled.numpy():
+        verdict = domain_verdict(p[None], stats)
+        assert verdict is not None and verdict[1] < verdict[2]
+
+
+def test_fit_domain_stats_threshold_from_held_out_classes(shared_data: Path, feature_cache) -> None:  # type: ignore[no-untyped-def]
+    from zsmed.synth.guard import domain_cosines, fit_domain_stats
+
+    bank = _bank(shared_data / "ham10000_fs" / "novel_dev", feature_cache)
+    stats = fit_domain_stats(bank.pooled.numpy(), bank.labels, {c: "derm" for c in NOVEL}, quantile=0.0, margin=0.0)
+    s = stats["derm"]
+    # quantile 0, margin 0: the threshold is the lowest score of any class against the other classes' centroid,
+    # so every class scores at or above it against those centroids, and one class's minimum touches it.
+    mins = []
+    for c in NOVEL:
+        others = [x for x in bank.labels if x != c]
+        idx = [i for i, x in enumerate(bank.labels) if x != c]
+        assert others
+        ref = bank.pooled[idx].numpy()
+        ref = (ref / np.linalg.norm(ref, axis=1, keepdims=True)).mean(0)
+        mins.append(domain_cosines(bank.pooled[bank.indices_of(c)].numpy(), ref).min())
+    assert s.threshold == pytest.approx(min(mins), abs=1e-5)
+    assert s.n_images == len(bank.items) and s.classes == NOVEL
+
+
+def test_chest_xray_support_falls_back_to_protonet(tmp_path: Path, shared_data: Path, feature_cache, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The shipped generator was meta-trained on dermoscopy: a chest X-ray support set gets ProtoNet,
+    and the card and the CLI say so."""
+    from zsmed.cli.main import main
+    from zsmed.fewshot.bank import FeatureBank
+    from zsmed.fewshot.baselines import ProtoNet
+    from zsmed.fewshot.sampler import Episode
+    from zsmed.synth.synthesize import encode_support, synthesize
+
+    support = _support(tmp_path / "s", shared_data / "cxr_kermany", ("NORMAL", "BACTERIA"), k=4)
+    clf = synthesize(support, cache=feature_cache)
+    guard = clf.card.extra["guard"]
+    assert clf.card.method == "protonet-cosine"
+    assert guard["classifier"] == "protonet" and guard["fired"] == "domain" and not clf.card.extra["generator"]["used"]
+    assert "outside the generator's meta-training data" in guard["reason"]
+    # Its predictions are ProtoNet's on the frozen features.
+    qroot = tmp_path / "q"
+    for c in ("BACTERIA", "NORMAL"):
+        (qroot / c).mkdir(parents=True)
+        last = sorted((shared_data / "cxr_kermany" / c).iterdir())[-1]
+        os.symlink(last, qroot / c / last.name)
+    queries = [next((qroot / c).iterdir()) for c in ("BACTERIA", "NORMAL")]
+    probs = clf.predict_files(queries)
+    sbank = encode_support(support, _encoder(), feature_cache).bank
+    both = FeatureBank.concat([sbank, _bank(qroot, feature_cache)])
+    rows = np.stack([sbank.indices_of(c) for c in clf.class_names])
+    q = np.arange(len(sbank.items), len(both.items))
+    expected = ProtoNet(both).predict(Episode(tuple(clf.class_names), rows, q, np.zeros(len(q), dtype=int)))
+    assert np.allclose(probs, expected, atol=2e-3)
+    # The CLI says which classifier it built and why.
+    out = tmp_path / "m.zsm"
+    assert main(["build", "fewshot", "--support", str(support), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "guard: ProtoNet (the generator is not used)" in text and "outside" in text
+    again = load_classifier(out)
+    assert again.card.extra["guard"]["classifier"] == "protonet"
+    # --no-guard keeps the generator and says so.
+    assert main(["build", "fewshot", "--support", str(support), "--out", str(tmp_path / "n.zsm"), "--no-guard"]) == 0
+    text = capsys.readouterr().out
+    assert "guard off" in text and load_classifier(tmp_path / "n.zsm").card.method.startswith("sgps")
+
+
+def test_dermoscopy_support_runs_the_leave_one_out_comparison(tmp_path: Path, shared_data: Path, feature_cache) -> None:  # type: ignore[no-untyped-def]
+    from zsmed.synth.synthesize import synthesize
+
+    support = _support(tmp_path / "s", shared_data / "ham10000_fs" / "novel_dev", NOVEL, k=3)
+    clf = synthesize(support, cache=feature_cache)
+    guard = clf.card.extra["guard"]
+    assert guard["domain"] == "ham10000" and guard["domain_score"] >= guard["domain_threshold"]
+    assert guard["loo_generator"] is not None and guard["loo_protonet"] is not None
+    # Whatever the estimates, the classifier built is the one the rule picks.
+    if guard["loo_generator"] < guard["loo_protonet"]:
+        assert clf.card.method == "protonet-cosine" and guard["fired"] == "loo"
+    else:
+        assert clf.card.method.startswith("sgps") and guard["fired"] == ""
+    # One image per class: nothing to leave out, the domain check alone decides.
+    one = synthesize(_support(tmp_path / "o", shared_data / "ham10000_fs" / "novel_dev", NOVEL, k=1),
+                     cache=feature_cache)
+    assert one.card.extra["guard"]["loo_generator"] is None and one.card.method.startswith("sgps")
+
+
+def test_guarded_method_in_episodes(shared_data: Path, feature_cache) -> None:  # type: ignore[no-untyped-def]
+    """``sgps-guarded``: each episode's output is SGPS's or ProtoNet's, as the checks say, and the
+    firing counts add up; on chest X-rays the dermoscopy generator always falls back."""
+    from zsmed.encoders import create_text_encoder
+    from zsmed.fewshot.baselines import ProtoNet
+    from zsmed.fewshot.evaluate import run_method
+    from zsmed.fewshot.sampler import EpisodeSampler
+    from zsmed.progress import run_job
+    from zsmed.synth.checkpoint import default_checkpoint_path, load_generator
+    from zsmed.synth.data import description_embeddings
+    from zsmed.synth.guard import read_domain_check
+    from zsmed.synth.synthesize import GuardedSGPSMethod, SGPSMethod
+
+    encoder = _encoder()
+    stats = read_domain_check(default_checkpoint_path())
+    bank = _bank(shared_data / "ham10000_fs" / "novel_dev", feature_cache)
+    text = description_embeddings(bank.classes, create_text_encoder())
+    generator = load_generator(encoder=encoder)
+    guarded = GuardedSGPSMethod("sgps-guarded", generator, bank, text, stats)
+    plain, proto = SGPSMethod("sgps", generator, bank, text), ProtoNet(bank)
+    episodes = EpisodeSampler(bank.labels, [i.group for i in bank.items], ways=2, shots=3, queries=5,
+                              seed=7).episodes(6)
+    outs = guarded.predict_many(episodes)
+    stats_run = guarded.take_stats()
+    assert stats_run["episodes"] == 6 and stats_run["fired_domain"] == 0
+    fell_back = 0
+    for ep, out in zip(episodes, outs, strict=True):
+        is_sgps = np.allclose(out, plain.predict(ep), atol=1e-5)
+        is_proto = np.allclose(out, proto.predict(ep), atol=1e-6)
+        assert is_sgps or is_proto
+        fell_back += int(is_proto and not is_sgps)
+    assert fell_back <= stats_run["fired_loo"]
+
+    from zsmed.data.folders import load_class_folder
+    from zsmed.fewshot.bank import build_bank
+
+    folder = load_class_folder(shared_data / "cxr_kermany", ["NORMAL", "BACTERIA"])
+    folder.items = folder.items[:30] + folder.items[-30:]
+    xbank = run_job(build_bank(folder, encoder, feature_cache))
+    xguarded = GuardedSGPSMethod("sgps-guarded", generator, xbank, {}, stats)
+    xeps = EpisodeSampler(xbank.labels, [i.group for i in xbank.items], ways=2, shots=1, queries=5,
+                          seed=3).episodes(5)
+    result = run_job(run_method(xguarded, xeps, 1))
+    assert result.extra["fired_domain"] == 5 and result.extra["fired_rate"] == 1.0
+    xproto = ProtoNet(xbank)
+    assert result.accuracy == pytest.approx(np.mean([(xproto.predict(e).argmax(1) == e.query_labels).mean()
+                                                     for e in xeps]))
+
+
+def test_eval_cli_reports_the_guard(tmp_path: Path, shared_data: Path, feature_cache, capsys) -> None:  # type: ignore[no-untyped-def]
+    from zsmed.cli.main import main
+
+    out = tmp_path / "r.json"
+    assert main(["eval", "fewshot", str(shared_data / "ham10000_fs" / "novel_dev"), "--shots", "2", "--episodes", "4",
+                 "--queries", "5", "--methods", "sgps-guarded,protonet", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "guard fired in" in text
+    payload = json.loads(out.read_text())
+    guarded = next(r for r in payload["results"] if r["method"] == "sgps-guarded")
+    assert guarded["extra"]["episodes"] == 4 and 0.0 <= guarded["extra"]["fired_rate"] <= 1.0

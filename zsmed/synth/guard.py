@@ -1,0 +1,174 @@
+"""The synthesis guard: never ship a generated classifier that is likely worse than ProtoNet.
+
+Two checks, run by ``synthesize`` and by the ``sgps-guarded`` method of ``zsmed eval fewshot``:
+
+1. **Domain check.** The checkpoint's ``.json`` carries ``domain_check``: per meta-training domain,
+   the mean direction of the L2-normalised frozen pooled features of its meta-training images and
+   a threshold on the cosine of an image to it. The threshold was chosen on *held-out base
+   classes*: for every class of the domain, the centroid of the *other* classes scores that class's
+   images, and the threshold is the lowest of the per-class ``quantile`` quantiles (minus
+   ``margin``). A support set whose median image cosine to its nearest domain is below that
+   domain's threshold is out of the generator's meta-training distribution.
+2. **Leave-one-out comparison** (every class with >= 2 images): the synthesised classifier's
+   leave-one-out accuracy on the support set against ProtoNet's; lower -> ProtoNet.
+
+If either check fails, the classifier is ProtoNet (cosine to the class means of the frozen pooled
+features) and the model card and CLI say so and why.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DOMAIN_CHECK_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DomainStats:
+    name: str
+    centroid: np.ndarray  # (D,) unit mean direction of unit pooled features
+    threshold: float  # lowest accepted median cosine of a support set
+    n_images: int
+    classes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GuardDecision:
+    use_generator: bool
+    fired: str  # "" (generator kept), "domain" or "loo"
+    reason: str  # one line for the card and the CLI
+    domain: str | None = None
+    domain_score: float | None = None
+    domain_threshold: float | None = None
+    loo_generator: float | None = None
+    loo_protonet: float | None = None
+
+    @property
+    def classifier(self) -> str:
+        return "sgps" if self.use_generator else "protonet"
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["classifier"] = self.classifier
+        return out
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def domain_cosines(pooled: np.ndarray, centroid: np.ndarray) -> np.ndarray:
+    """Cosine of each (unnormalised) pooled feature to a domain centroid."""
+    return _unit(pooled) @ _unit(centroid)
+
+
+def fit_domain_stats(pooled: np.ndarray, labels: Sequence[str], domains: Mapping[str, str], *,
+                     quantile: float = 0.01, margin: float = 0.02) -> dict[str, DomainStats]:
+    """Per-domain centroid and threshold; the threshold from leave-one-class-out scores (see module)."""
+    unit = _unit(pooled)
+    labels_arr = np.asarray(labels)
+    out: dict[str, DomainStats] = {}
+    for name in sorted(set(domains[c] for c in set(labels))):
+        classes = sorted(c for c in set(labels) if domains[c] == name)
+        mask = np.isin(labels_arr, classes)
+        centroid = _unit(unit[mask].mean(axis=0))
+        lows = []
+        for c in classes:
+            own = labels_arr == c
+            others = mask & ~own
+            ref = _unit(unit[others].mean(axis=0)) if others.any() else centroid
+            lows.append(float(np.quantile(unit[own] @ ref, quantile)))
+        out[name] = DomainStats(name, centroid.astype(np.float32), min(lows) - margin, int(mask.sum()),
+                                tuple(classes))
+    return out
+
+
+def domain_check_json(stats: Mapping[str, DomainStats], *, quantile: float, margin: float) -> dict[str, Any]:
+    return {
+        "version": DOMAIN_CHECK_VERSION,
+        "space": "backbone_pooled",
+        "rule": f"median cosine of the support images to the nearest domain centroid >= its threshold "
+                f"(threshold = lowest per-held-out-class {quantile:.0%} quantile - {margin})",
+        "domains": {
+            s.name: {"centroid": [round(float(v), 6) for v in s.centroid], "threshold": round(s.threshold, 6),
+                     "n_images": s.n_images, "classes": list(s.classes)}
+            for s in stats.values()
+        },
+    }
+
+
+def write_domain_check(checkpoint: str | Path, stats: Mapping[str, DomainStats], *, quantile: float = 0.01,
+                       margin: float = 0.02) -> None:
+    """Add (or replace) the ``domain_check`` entry of a checkpoint's ``.json``."""
+    path = Path(checkpoint).with_suffix(".json")
+    meta = json.loads(path.read_text())
+    meta["domain_check"] = domain_check_json(stats, quantile=quantile, margin=margin)
+    path.write_text(json.dumps(meta, indent=2, sort_keys=True))
+
+
+def read_domain_check(checkpoint: str | Path) -> dict[str, DomainStats]:
+    """The checkpoint's domain statistics; empty when it has none (made before the guard)."""
+    path = Path(checkpoint).with_suffix(".json")
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    entry = meta.get("domain_check") or {}
+    if int(entry.get("version", 0)) > DOMAIN_CHECK_VERSION:
+        return {}
+    out = {}
+    for name, d in (entry.get("domains") or {}).items():
+        out[name] = DomainStats(name, np.asarray(d["centroid"], dtype=np.float32), float(d["threshold"]),
+                                int(d.get("n_images", 0)), tuple(d.get("classes", ())))
+    return out
+
+
+def domain_verdict(pooled: np.ndarray, stats: Mapping[str, DomainStats]) -> tuple[str, float, float] | None:
+    """(nearest domain, support score, its threshold) or None without statistics."""
+    if not stats:
+        return None
+    scored = [(float(np.median(domain_cosines(pooled, s.centroid))), s) for s in stats.values()]
+    score, best = max(scored, key=lambda t: t[0] - t[1].threshold)
+    return best.name, score, best.threshold
+
+
+def protonet_loo(pooled: np.ndarray, labels: Sequence[str], classes: Sequence[str], held_out: Sequence[int]
+                 ) -> float:
+    """ProtoNet's leave-one-out accuracy on the support set (cosine to class means of unit features)."""
+    unit = _unit(pooled)
+    labels_arr = np.asarray(labels)
+    correct = 0
+    for i in held_out:
+        keep = np.ones(len(unit), dtype=bool)
+        keep[i] = False
+        protos = _unit(np.stack([unit[keep & (labels_arr == c)].mean(axis=0) for c in classes]))
+        correct += int(classes[int(np.argmax(protos @ unit[i]))] == labels_arr[i])
+    return correct / max(1, len(held_out))
+
+
+def decide(domain: tuple[str, float, float] | None, loo_generator: float | None, loo_protonet: float | None
+           ) -> GuardDecision:
+    """The guard's rule (see the module docstring); ties of the leave-one-out estimates keep the generator."""
+    name, score, threshold = domain if domain is not None else (None, None, None)
+    common: dict[str, Any] = {"domain": name, "domain_score": score, "domain_threshold": threshold,
+              "loo_generator": loo_generator, "loo_protonet": loo_protonet}
+    if domain is not None and score is not None and threshold is not None and score < threshold:
+        return GuardDecision(False, "domain", f"support set outside the generator's meta-training data (nearest "
+                             f"domain {name}: score {score:.3f} < {threshold:.3f}); ProtoNet used instead", **common)
+    if loo_generator is not None and loo_protonet is not None and loo_generator < loo_protonet:
+        return GuardDecision(False, "loo", f"leave-one-out on the support set: generator {100 * loo_generator:.1f} % "
+                             f"< ProtoNet {100 * loo_protonet:.1f} %; ProtoNet used instead", **common)
+    where = f"domain {name} (score {score:.3f} >= {threshold:.3f})" if domain is not None else \
+        "no domain statistics in the checkpoint"
+    if loo_generator is not None and loo_protonet is not None:
+        loo = f"leave-one-out generator {100 * loo_generator:.1f} % >= ProtoNet {100 * loo_protonet:.1f} %"
+    else:
+        loo = "no leave-one-out comparison (a class has 1 image)"
+    return GuardDecision(True, "", f"generator kept: {where}; {loo}", **common)
