@@ -98,12 +98,11 @@ def peek_card(path: Path) -> dict[str, Any] | None:
 
 
 def trust_settings() -> tuple[bool, list[str]]:
-    """The site's signature policy, as the CLI reads it (ZSMED_REQUIRE_SIGNATURE, ZSMED_TRUSTED_KEYS)."""
-    import os
+    """The site's signature policy, as the CLI reads it (ZSMED_REQUIRE_SIGNATURE, ZSMED_TRUSTED_KEYS);
+    a malformed value is a ``ConfigError``."""
+    from zsmed.runtime.trust import REQUIRE_ENV, env_bool, env_trusted_keys
 
-    keys = [k for k in os.environ.get("ZSMED_TRUSTED_KEYS", "").split(os.pathsep) if k.strip()]
-    require = os.environ.get("ZSMED_REQUIRE_SIGNATURE", "").strip().lower() in ("1", "true", "yes", "on")
-    return require, keys
+    return env_bool(REQUIRE_ENV), env_trusted_keys()
 
 
 # --- results -------------------------------------------------------------------------------------
@@ -171,9 +170,7 @@ def record_batch(batch: Batch, site: SiteConfig, timeout: float = WORKER_LOG_TIM
     """Write what of ``batch`` is not yet in the case log (results, then reviews). Returns the last
     id written; raises when the case log cannot take it (the batch keeps what was not written).
     ``timeout``: how long to wait for a log another program is writing."""
-    import importlib
-
-    open_case_log = importlib.import_module("zsmed.store").open_case_log  # the case log, written alongside
+    from zsmed.store import open_case_log
 
     last: int | None = None
     with open_case_log(site.resolved_caselog_path(), site=site, timeout=timeout) as log:
@@ -354,6 +351,7 @@ class ClassifyPanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # file names differ at the end
         self.table.itemSelectionChanged.connect(self._on_row_selected)
         self.table.hide()
 
@@ -502,12 +500,12 @@ class ClassifyPanel(QWidget):
         self._titles = {}
         self._set_model_status(f"Checking {path.name}…", None)
         self._update_buttons()
-        require, keys = trust_settings()
         backend = self._site.backend
         sizes = max(1, len(self._study) or len(self._series) or 1)
 
         def make() -> Job[Predictor]:
             yield Progress(0, 1, f"checking {path.name}")
+            require, keys = trust_settings()
             predictor = load_predictor(path, backend=backend, require_signature=require, trusted_keys=keys,
                                        n_images=sizes)
             yield Progress(1, 1, "")

@@ -241,3 +241,54 @@ def test_a_case_log_that_cannot_be_written_keeps_the_results_and_says_so(
     assert [Path(r.source or "").name for r in records] == [p.name for p in melanoma_photos]
     assert all(r.user == "Dr Panel" for r in records)
     assert sum(r.review is not None for r in records) >= 1
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", "signatures are required"), ("perhaps", "not a yes/no value")])
+def test_the_site_signature_policy_applies_on_load(qtbot, site: SiteConfig, monkeypatch: pytest.MonkeyPatch,
+                                                   value: str, expected: str) -> None:
+    monkeypatch.setenv("ZSMED_REQUIRE_SIGNATURE", value)
+    monkeypatch.delenv("ZSMED_TRUSTED_KEYS", raising=False)
+    panel = loaded_panel(qtbot, site)
+    assert not panel.model_ready
+    assert "This model cannot be used" in panel.model_status.text()
+    assert expected in panel.model_status.text()
+
+
+def test_a_result_is_written_as_a_dicom_sr(qtbot, site: SiteConfig, tmp_path: Path,
+                                           melanoma_photos: list[Path]) -> None:
+    import pydicom
+
+    ct = dicom_test_file("CT_small.dcm")
+    panel = loaded_panel(qtbot, site)
+    panel.set_context(melanoma_photos[0], 0, [melanoma_photos[0]], [melanoma_photos[0]])
+    run(qtbot, panel, "image")
+    assert not panel.sr_button.isEnabled()  # a photo has no study to report into
+    panel.set_context(ct, 0, [ct], [ct])
+    run(qtbot, panel, "image")
+    assert panel.sr_button.isEnabled()
+    out = tmp_path / "sr"
+    out.mkdir()
+    written = panel.write_sr(out)
+    assert written is not None and written.parent == out
+    sr = pydicom.dcmread(written)
+    source = pydicom.dcmread(ct, stop_before_pixels=True)
+    assert sr.Modality == "SR"
+    assert sr.StudyInstanceUID == source.StudyInstanceUID
+    assert "DICOM SR written" in panel.log_status.text()
+    (tmp_path / "a file").write_text("in the way")
+    assert panel.write_sr(tmp_path / "a file") is None
+    assert "could not be written" in panel.log_status.text()
+
+
+def test_cancel_stops_the_run_and_records_nothing(qtbot, site: SiteConfig, shared_data: Path) -> None:
+    files = sorted((shared_data / "ham10000_fs" / "base" / "nv").glob("*.jpg"))[:64]
+    panel = loaded_panel(qtbot, site)
+    panel.set_context(files[0], 0, files, files)
+    panel.classify("study")
+    assert not panel.progress_box.isHidden() and not panel.run_buttons["study"].isEnabled()
+    panel.cancel()
+    qtbot.waitUntil(lambda: not panel.is_busy(), timeout=TIMEOUT)
+    assert "Cancelled; nothing was recorded" in panel.message.text()
+    assert panel.progress_box.isHidden() and panel.run_buttons["study"].isEnabled()
+    assert panel.last_prediction_ids() == [] and panel.pending_count() == 0
+    assert not site.resolved_caselog_path().exists()
