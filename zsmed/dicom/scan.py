@@ -83,6 +83,23 @@ class Problem:
     kind: str = "error"  # error | not-dicom | duplicate | loop | missing
 
 
+@dataclass(frozen=True)
+class ScanProgress(Progress):
+    """Progress while headers are read, carrying what was found since the previous report, so a
+    view can fill its tree as the scan goes on (the returned ``ScanIndex`` stays the full answer)."""
+
+    headers: tuple[Header, ...] = ()
+    problems: tuple[Problem, ...] = ()
+
+
+def header_keys(h: Header) -> tuple[str, str, str]:
+    """(patient key, study UID, series UID) as ``build_index`` groups them."""
+    pid = h.get("PatientID") or "(no patient ID)"
+    study_uid = h.get("StudyInstanceUID") or f"(no study UID) {pid}"
+    series_uid = h.get("SeriesInstanceUID") or f"(no series UID) {study_uid}"
+    return f"{pid}\x00{h.get('PatientName') or ''}", study_uid, series_uid
+
+
 @dataclass
 class ScanIndex:
     patients: list[Patient] = field(default_factory=list)
@@ -171,6 +188,13 @@ def dicomdir_files(path: str | Path) -> tuple[list[str], list[Problem]]:
     problems: list[Problem] = []
     listing_cache: dict[str, dict[str, str]] = {}
 
+    real_base = os.path.realpath(base)
+
+    def inside_disc(parts: list[str]) -> bool:
+        """A File ID is a relative path of plain components (PS3.10 8.5): no '..', no absolute
+        path, no drive, no separator; and what it names, links resolved, stays on the disc."""
+        return all(p and p not in (".", "..") and not any(c in p for c in "/\\:") for p in parts)
+
     def resolve(parts: list[str]) -> str | None:
         current = base
         for part in parts:
@@ -188,13 +212,6 @@ def dicomdir_files(path: str | Path) -> tuple[list[str], list[Problem]]:
                 return None
             current = os.path.join(current, real)
         return current
-    real_base = os.path.realpath(base)
-
-    def inside_disc(parts: list[str]) -> bool:
-        """A File ID is a relative path of plain components (PS3.10 8.5): no '..', no absolute
-        path, no drive, no separator; and what it names, links resolved, stays on the disc."""
-        return all(p and p not in (".", "..") and not any(c in p for c in "/\\:") for p in parts)
-
 
     for record in ds.get("DirectoryRecordSequence") or []:
         file_id = record.get("ReferencedFileID")
@@ -210,7 +227,17 @@ def dicomdir_files(path: str | Path) -> tuple[list[str], list[Problem]]:
         ]
         if len(parts) == 1 and "\\" in parts[0]:
             parts = parts[0].split("\\")
+        if not inside_disc(parts):
+            problems.append(Problem(str(path), f"DICOMDIR record names {'/'.join(parts)[:200]!r}, a path outside "
+                                    "the DICOMDIR's folder: refused", "outside"))
+            continue
         resolved = resolve(parts)
+        if resolved is not None:
+            real = os.path.realpath(resolved)
+            if os.path.commonpath([real_base, real]) != real_base:
+                problems.append(Problem(resolved, "a link on the disc leads outside the DICOMDIR's folder: refused",
+                                        "outside"))
+                continue
         if resolved is None:
             problems.append(Problem(os.path.join(base, *parts), "referenced by the DICOMDIR but missing", "missing"))
         else:
@@ -227,17 +254,7 @@ def _sort_key_slices(series: Series) -> None:
             r, c = orient[:3], orient[3:]
             normal = (r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0])
 
-        if not inside_disc(parts):
-            problems.append(Problem(str(path), f"DICOMDIR record names {'/'.join(parts)[:200]!r}, a path outside "
-                                    "the DICOMDIR's folder: refused", "outside"))
-            continue
             def along(i: Instance) -> tuple[float, int, str]:
-        if resolved is not None:
-            real = os.path.realpath(resolved)
-            if os.path.commonpath([real_base, real]) != real_base:
-                problems.append(Problem(resolved, "a link on the disc leads outside the DICOMDIR's folder: refused",
-                                        "outside"))
-                continue
                 assert i.position is not None
                 d = sum(p * n for p, n in zip(i.position, normal, strict=False))
                 return (d, i.instance_number if i.instance_number is not None else 0, i.path)
@@ -271,12 +288,11 @@ def build_index(headers: Iterable[Header], problems: list[Problem] | None = None
             continue
         seen_sop[sop_uid] = h.path
         pid = h.get("PatientID") or "(no patient ID)"
-        patient_key = f"{pid}\x00{h.get('PatientName') or ''}"
+        patient_key, study_uid, series_uid = header_keys(h)
         patient = patients.get(patient_key)
         if patient is None:
             patient = Patient(pid, h.get("PatientName"), h.get("PatientBirthDate"), h.get("PatientSex"))
             patients[patient_key] = patient
-        study_uid = h.get("StudyInstanceUID") or f"(no study UID) {pid}"
         study = studies.get(study_uid)
         if study is None:
             study = Study(
@@ -289,7 +305,6 @@ def build_index(headers: Iterable[Header], problems: list[Problem] | None = None
             )
             studies[study_uid] = study
             patient.studies.append(study)
-        series_uid = h.get("SeriesInstanceUID") or f"(no series UID) {study_uid}"
         series = series_map.get(series_uid)
         if series is None:
             series = Series(
@@ -356,6 +371,8 @@ def scan_job(inputs: Iterable[str | Path], *, report_every: int = 100) -> Job[Sc
         else:
             files.append(item)
     headers: list[Header] = []
+    batch_start = 0
+    problems_reported = 0
     skipped = 0
     total = len(files)
     for done, path in enumerate(files, 1):
@@ -364,13 +381,14 @@ def scan_job(inputs: Iterable[str | Path], *, report_every: int = 100) -> Job[Sc
             key: Any = (st.st_dev, st.st_ino)
         except OSError:
             key = path
-        if key in seen_files:  # the same file reached twice (symlinks, DICOMDIR + folder)
-            continue
-        seen_files.add(key)
         name = os.path.basename(path).lower()
-        if name in _SKIP_NAMES:
+        if key in seen_files:  # the same file reached twice (symlinks, DICOMDIR + folder): read once
+            pass
+        elif name in _SKIP_NAMES:
+            seen_files.add(key)
             skipped += 1
         else:
+            seen_files.add(key)
             try:
                 header = read_header(path)
                 if header.is_dicomdir:
@@ -387,7 +405,10 @@ def scan_job(inputs: Iterable[str | Path], *, report_every: int = 100) -> Job[Sc
             except Exception as exc:  # never let one file stop the scan
                 problems.append(Problem(path, f"unexpected {exc.__class__.__name__}: {str(exc)[:200]}"))
         if done % report_every == 0 or done == total:
-            yield Progress(done, total, os.path.basename(path))
+            yield ScanProgress(
+                done, total, os.path.basename(path), tuple(headers[batch_start:]), tuple(problems[problems_reported:])
+            )
+            batch_start, problems_reported = len(headers), len(problems)
     index = build_index(headers, problems)
     index.files_seen = len(seen_files)
     index.skipped_non_dicom = skipped
