@@ -297,6 +297,8 @@ class CaseLogView(QWidget):
         self.verify_status = QLabel()
         self.verify_status.setWordWrap(True)
         self.verify_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        for label in (self.status, self.verify_status):
+            label.setTextFormat(Qt.TextFormat.PlainText)  # paths and reasons are not markup
 
         results = QWidget()
         results_layout = QVBoxLayout(results)

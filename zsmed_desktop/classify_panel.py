@@ -9,6 +9,7 @@ worker; a review is one small transaction on the GUI thread.
 
 from __future__ import annotations
 
+import html
 import json
 import zipfile
 from collections.abc import Callable, Sequence
@@ -294,6 +295,7 @@ class ClassifyPanel(QWidget):
         self.model_combo.activated.connect(self._on_model_chosen)
         self.model_status = QLabel("Choose a model.")
         self.model_status.setWordWrap(True)
+        self.model_status.setTextFormat(Qt.TextFormat.PlainText)  # file names and reasons are not markup
 
         # run
         self.run_buttons: dict[str, QPushButton] = {}
@@ -381,6 +383,8 @@ class ClassifyPanel(QWidget):
         # case log state
         self.log_status = QLabel()
         self.log_status.setWordWrap(True)
+        for label in (self.log_status, self.message, self.result_title, self.top_label):
+            label.setTextFormat(Qt.TextFormat.PlainText)
         self.retry_button = QPushButton("Retry")
         self.retry_button.clicked.connect(self.retry_pending)
         self.save_pending_button = QPushButton("Save them to a file…")
@@ -692,9 +696,14 @@ class ClassifyPanel(QWidget):
             self.top_label.clear()
             self._fill_bars({}, None)
             score = f"{p.ood_score:.2f}" if p.ood_score is not None else "not measurable"
+            hint = ""
+            if self._shown_batch is not None and all(r.prediction.abstain for r in self._shown_batch.rows):
+                what = "these images" if len(self._shown_batch.rows) > 1 else "this image"
+                hint = (f"<br>Is this the right model for {what}? It was built for: "
+                        f"{html.escape(', '.join(self._titles.values()))}.")
             self.banner.setText(
                 f"<b>{NO_RESULT_TITLE}</b><br>Difference from the model's images: {score} "
-                f"(the model gives a result up to 1.00)."
+                f"(the model gives a result up to 1.00).{hint}"
             )
             self.banner.show()
         else:

@@ -113,6 +113,7 @@ def test_an_out_of_domain_image_shows_the_no_result_banner(qtbot, site: SiteConf
     assert panel.result_label() is None
     assert NO_RESULT_TITLE in panel.banner.text()
     assert "up to 1.00" in panel.banner.text()
+    assert "Is this the right model for this image? It was built for: Basal cell carcinoma" in panel.banner.text()
     assert panel.bars.isHidden() and panel.top_label.text() == ""
     assert not panel.confirm_button.isEnabled()
     assert "abstain" not in panel.banner.text().lower() and "ood" not in panel.banner.text().lower()
@@ -292,3 +293,24 @@ def test_cancel_stops_the_run_and_records_nothing(qtbot, site: SiteConfig, share
     assert panel.progress_box.isHidden() and panel.run_buttons["study"].isEnabled()
     assert panel.last_prediction_ids() == [] and panel.pending_count() == 0
     assert not site.resolved_caselog_path().exists()
+
+
+def test_image_scope_classifies_the_frame_on_screen(qtbot, site: SiteConfig) -> None:
+    from zsmed.store import open_case_log
+
+    cine = dicom_test_file("emri_small.dcm")
+    panel = loaded_panel(qtbot, site)
+    panel.set_context(cine, 3, [cine], [cine])
+    run(qtbot, panel, "image")
+    assert panel.result_title.text() == "emri_small.dcm, frame 4"
+    assert panel.is_abstain_banner_shown()  # an MR slice is nothing like dermoscopy
+    ids = panel.last_prediction_ids()
+    assert len(ids) == 1
+    with open_case_log(site.resolved_caselog_path(), site=site) as log:
+        record = log.get(ids[0])
+    assert record.frame == 3 and record.abstain and record.label is None and record.modality == "MR"
+    # The whole series: every frame, one row each, and the series says it has no result.
+    run(qtbot, panel, "series")
+    assert panel.table.rowCount() == 11
+    assert cell(panel, 0, 1) == "No result"
+    assert panel.is_abstain_banner_shown()
