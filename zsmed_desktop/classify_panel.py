@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -104,6 +105,11 @@ def trust_settings() -> tuple[bool, list[str]]:
     from zsmed.runtime.trust import REQUIRE_ENV, env_bool, env_trusted_keys
 
     return env_bool(REQUIRE_ENV), env_trusted_keys()
+
+
+def plain_words(text: str) -> str:
+    """A core message in the app's words: "model file" for "bundle"."""
+    return re.sub(r"\bbundle(s?)\b", lambda m: "model file" + m.group(1), text)
 
 
 # --- results -------------------------------------------------------------------------------------
@@ -507,15 +513,21 @@ class ClassifyPanel(QWidget):
         backend = self._site.backend
         sizes = max(1, len(self._study) or len(self._series) or 1)
 
-        def make() -> Job[Predictor]:
+        def make() -> Job[Predictor | str]:
             yield Progress(0, 1, f"checking {path.name}")
-            require, keys = trust_settings()
-            predictor = load_predictor(path, backend=backend, require_signature=require, trusted_keys=keys,
-                                       n_images=sizes)
+            try:
+                require, keys = trust_settings()
+                predictor = load_predictor(path, backend=backend, require_signature=require, trusted_keys=keys,
+                                           n_images=sizes)
+            except ZsmedError as exc:  # said in the panel's words: a "model file", not a "bundle"
+                return f"{exc.path}: {plain_words(exc.reason)}" if exc.path else plain_words(exc.reason)
             yield Progress(1, 1, "")
             return predictor
 
-        def done(predictor: Predictor) -> None:
+        def done(predictor: Predictor | str) -> None:
+            if isinstance(predictor, str):
+                failed(predictor)
+                return
             self._loading = None
             if self.model_combo.currentData() != str(path):
                 return  # another model was chosen meanwhile

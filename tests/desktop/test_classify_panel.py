@@ -129,6 +129,8 @@ def test_a_bundle_that_fails_verification_is_a_message_and_no_model(qtbot, site:
     assert not panel.model_ready
     assert "This model cannot be used" in panel.model_status.text()
     assert "tampered.zsmb" in panel.model_status.text()
+    reason = panel.model_status.text().rsplit("tampered.zsmb: ", 1)[1]
+    assert reason and "bundle" not in reason  # the app's words: a model file
     assert not panel.run_buttons["image"].isEnabled()
     panel.classify("image")
     assert "Choose a model first" in panel.message.text()
