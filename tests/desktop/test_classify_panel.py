@@ -316,3 +316,34 @@ def test_image_scope_classifies_the_frame_on_screen(qtbot, site: SiteConfig) -> 
     assert panel.table.rowCount() == 11
     assert cell(panel, 0, 1) == "No result"
     assert panel.is_abstain_banner_shown()
+
+
+def test_correct_asks_for_the_class_and_a_comment(qtbot, site: SiteConfig, melanoma_photos: list[Path]) -> None:
+    from PySide6.QtCore import QTimer
+
+    from zsmed.store import open_case_log
+    from zsmed_desktop.classify_panel import CorrectDialog
+
+    panel = loaded_panel(qtbot, site)
+    panel.set_context(melanoma_photos[0], 0, melanoma_photos, melanoma_photos)
+    run(qtbot, panel, "image")
+    label = panel.result_label()
+    other = next(c for c in ("bcc", "bkl", "mel", "nv") if c != label)
+    seen: list[str] = []
+
+    def answer() -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, CorrectDialog)
+        seen.extend(dialog.classes.itemText(i) for i in range(dialog.classes.count()))
+        dialog.classes.setCurrentIndex(dialog.classes.findData(other))
+        dialog.comment.setText("seen in clinic")
+        dialog.accept()
+
+    QTimer.singleShot(100, answer)
+    panel.correct()
+    assert seen == ["Basal cell carcinoma", "Benign keratosis", "Melanoma", "Benign melanocytic nevus"]
+    with open_case_log(site.resolved_caselog_path(), site=site) as log:
+        review = log.get(panel.last_prediction_ids()[0]).review
+    assert review is not None and review.verdict == "corrected" and review.label == other
+    assert review.comment == "seen in clinic" and review.reader == "Dr Panel"
+    assert "Corrected to" in panel.log_status.text()
