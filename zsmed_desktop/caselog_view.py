@@ -42,7 +42,7 @@ from zsmed.store import CaseLog, ModelStats, PredictionRecord, VerifyResult, ope
 from zsmed.store.caselog import ABSTAIN
 from zsmed_desktop.charts import MonthlyChart
 from zsmed_desktop.classify_panel import ERROR_COLOUR, OK_COLOUR, CorrectDialog, class_titles
-from zsmed_desktop.workers import JobRunner
+from zsmed_desktop.workers import start_job
 
 PAGE = 200
 REVIEW_CHOICES = (("all", "All results"), ("unreviewed", "Not yet reviewed"), ("reviewed", "Reviewed"))
@@ -220,7 +220,7 @@ class CaseLogView(QWidget):
         super().__init__(parent)
         self._site = site or SiteConfig()
         self._log: CaseLog | None = None
-        self._verify_runner: JobRunner | None = None
+        self._verify_runner: Any = None  # a running audit-trail check (superqt worker)
         self.filters = Filters()
         self.last_verify: VerifyResult | None = None
 
@@ -567,13 +567,10 @@ class CaseLogView(QWidget):
             self.verify_status.setStyleSheet(f"color: {ERROR_COLOUR};")
             self._update_buttons()
 
-        runner = JobRunner(job)
-        runner.signals.finished.connect(done)
-        runner.signals.failed.connect(failed)
-        runner.signals.cancelled.connect(lambda: failed("cancelled"))
-        self._verify_runner = runner
+        self._verify_runner = start_job(job, on_done=done, on_error=failed,
+                                        on_cancelled=lambda: failed("cancelled"), start=False)
         self._update_buttons()
-        runner.start()
+        self._verify_runner.start()
 
     def is_verifying(self) -> bool:
         return self._verify_runner is not None

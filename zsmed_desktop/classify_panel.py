@@ -49,7 +49,7 @@ from zsmed.progress import Job, Progress
 from zsmed.runtime import format as fmt
 from zsmed.runtime.predict import Prediction, Predictor, aggregate_series, load_predictor, series_key
 from zsmed.site import SiteConfig
-from zsmed_desktop.workers import JobRunner
+from zsmed_desktop.workers import start_job
 
 SCOPES = ("image", "series", "study")
 OPEN_FILE = "__open__"
@@ -227,20 +227,20 @@ def _log_error(exc: BaseException) -> str:
 
 
 class _Worker:
-    """A zsmed job on a worker thread with callbacks on the GUI thread."""
+    """A zsmed job on a worker thread (the app's ``start_job``: a superqt GeneratorWorker), its
+    progress, result and failure delivered on the GUI thread."""
 
     def __init__(self, make_job: Callable[[], Job[Any]], *, on_progress: Callable[[int, int, str], None],
                  on_done: Callable[[Any], None], on_error: Callable[[str], None],
                  on_cancelled: Callable[[], None]) -> None:
-        self.runner = JobRunner(make_job)
-        self.runner.signals.progress.connect(on_progress)
-        self.runner.signals.finished.connect(on_done)
-        self.runner.signals.failed.connect(on_error)
-        self.runner.signals.cancelled.connect(on_cancelled)
-        self.runner.start()
+        def progress(report: Progress) -> None:
+            on_progress(report.done, report.total or 0, report.message)
+
+        self.worker = start_job(make_job, on_progress=progress, on_done=on_done, on_error=on_error,
+                                on_cancelled=on_cancelled)
 
     def cancel(self) -> None:
-        self.runner.cancel()
+        self.worker.quit()
 
 
 # --- the correction dialog -----------------------------------------------------------------------
