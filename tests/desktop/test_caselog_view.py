@@ -240,3 +240,22 @@ def test_reviews_from_the_panel_appear_in_the_view_and_the_cli(qtbot, site: Site
     out = capsys.readouterr().out
     assert str(ids[0]) in out and str(ids[1]) in out
     assert "confirmed" in out and "corrected" in out and "reader knows best" in out
+
+
+def test_a_review_on_a_locked_log_is_a_message_and_works_once_released(qtbot, site: SiteConfig,
+                                                                        logged: list[int]) -> None:
+    view = CaseLogView(site)
+    qtbot.addWidget(view)
+    row = next(r for r in range(5) if view.model.record(r).id == logged[0])
+    view.select_row(row)
+    locker = sqlite3.connect(str(site.resolved_caselog_path()), isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")  # another workstation is writing
+    try:
+        assert not view.confirm_selected()
+        assert "could not be recorded" in view.status.text() and "in use by another program" in view.status.text()
+        assert cell(view, row, 6) == ""
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert view.confirm_selected()
+    assert cell(view, row, 6) == "Confirmed"
