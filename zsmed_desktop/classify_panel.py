@@ -461,11 +461,16 @@ class ClassifyPanel(QWidget):
         chosen = self.model_combo.currentData()
         self.model_combo.clear()
         self.model_combo.addItem("Choose a model…", None)
+        folder: Path | None = None
         try:
             folder = self._site.resolved_models_folder()
             files = sorted(folder.glob("*.zsmb")) if folder.is_dir() else []
         except (OSError, ZsmedError):
             files = []
+        if not files and self._predictor is None and self._loading is None:
+            where = f"in {folder} " if folder is not None else ""
+            self._set_model_status(f"No models {where}yet: choose 'Open a model file…', or copy model files "
+                                   f"(.zsmb) into the models folder (Settings).", None)
         for path in files:
             card = peek_card(path)
             if card is None:

@@ -63,6 +63,9 @@ def run(qtbot, panel: ClassifyPanel, scope: str) -> None:
 
 
 def test_model_list_reads_readable_names_from_the_cards(qtbot, site: SiteConfig) -> None:
+    empty = ClassifyPanel(site)
+    qtbot.addWidget(empty)
+    assert "No models in" in empty.model_status.text() and "Open a model file" in empty.model_status.text()
     folder = site.resolved_models_folder()
     folder.mkdir(parents=True)
     shutil.copy(BUNDLE, folder / BUNDLE.name)
@@ -73,6 +76,8 @@ def test_model_list_reads_readable_names_from_the_cards(qtbot, site: SiteConfig)
     assert "sgps_ham4_lite0_v1 (4 classes)" in items
     assert "junk.zsmb (unreadable)" in items
     assert items[-1] == "Open a model file…"
+    empty.set_site(site)  # the folder now holds models: listed without restarting
+    assert "sgps_ham4_lite0_v1 (4 classes)" in [empty.model_combo.itemText(i) for i in range(empty.model_combo.count())]
     card = peek_card(BUNDLE)
     assert card is not None
     assert class_titles(card) == {"bcc": "Basal cell carcinoma", "bkl": "Benign keratosis", "mel": "Melanoma",
