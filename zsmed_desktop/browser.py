@@ -13,11 +13,12 @@ import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -161,7 +162,7 @@ class SeriesRef:
     study: Study
     patient: Patient
 
-    @property
+    @cached_property
     def image_paths(self) -> list[Path]:
         return [Path(i.path) for i in self.series.instances if i.is_image]
 
@@ -239,6 +240,8 @@ class StudyBrowser(QWidget):
         self._items: dict[str, QTreeWidgetItem] = {}
         self._refs: dict[str, SeriesRef] = {}
         self._partial_counts: dict[str, int] = {}
+        self._partial_meta: dict[str, tuple[Any, Any, Any]] = {}
+        self._study_paths: dict[str, list[Path]] = {}
         self._scan_id = 0
 
         self.search = QLineEdit()
@@ -339,6 +342,13 @@ class StudyBrowser(QWidget):
         self.progress_row.hide()
         self._worker = None
         self.show_index(index)
+        # The rest (problems, selecting and showing the first series) in the next turn of the event
+        # loop, so the window repaints between the two halves of a big scan's ending.
+        QTimer.singleShot(0, lambda: self._announce(index))
+
+    def _announce(self, index: ScanIndex) -> None:
+        if index is not self.index:
+            return  # another scan started meanwhile
         self.problems_found.emit(list(index.problems))
         self.scan_finished.emit(index)
 
@@ -363,6 +373,7 @@ class StudyBrowser(QWidget):
         self._items.clear()
         self._refs.clear()
         self._partial_counts.clear()
+        self._partial_meta.clear()
         self._thumbs.clear()
         self.tree.hide()
         self.empty_label.show()
@@ -384,7 +395,9 @@ class StudyBrowser(QWidget):
         return item
 
     def _add_headers(self, headers: Sequence[Header]) -> None:
-        """While scanning: add each header's patient / study / series if new, count images."""
+        """While scanning: add each header's patient / study / series if new, count images. Labels
+        change once per batch and the column is sized once per batch (not once per file)."""
+        touched: dict[str, tuple[QTreeWidgetItem, Any, Any, Any]] = {}
         for h in headers:
             patient_key, study_uid, series_uid = header_keys(h)
             p_item = self._items.get("p" + patient_key)
@@ -402,17 +415,22 @@ class StudyBrowser(QWidget):
                 self._items["s" + study_uid] = s_item
                 p_item.setExpanded(True)
             se_item = self._items.get("e" + series_uid)
-            number, modality, desc = h.get("SeriesNumber"), h.get("Modality"), h.get("SeriesDescription")
             if se_item is None:
+                number, modality, desc = h.get("SeriesNumber"), h.get("Modality"), h.get("SeriesDescription")
                 se_item = self._make_item(s_item, "", "series", f"{number or ''} {modality or ''} {desc or ''}")
-                se_item.setIcon(0, self._placeholder_icon)
                 self._items["e" + series_uid] = se_item
                 s_item.setExpanded(True)
+                touched[series_uid] = (se_item, number, modality, desc)
+            elif series_uid not in touched:
+                previous = self._partial_meta.get(series_uid, (None, None, None))
+                touched[series_uid] = (se_item, *previous)
             if h.get("Rows") and h.get("Columns"):
                 self._partial_counts[series_uid] = self._partial_counts.get(series_uid, 0) + 1
+        for series_uid, (item, number, modality, desc) in touched.items():
+            self._partial_meta[series_uid] = (number, modality, desc)
             label = series_label(number, modality, desc, self._partial_counts.get(series_uid, 0))
-            se_item.setText(0, label)
-            se_item.setToolTip(0, label)
+            item.setText(0, label)
+            item.setToolTip(0, label)
         self._ensure_visible_tree()
         if self.search.text():
             self.apply_filter(self.search.text())
@@ -424,6 +442,7 @@ class StudyBrowser(QWidget):
         self.tree.clear()
         self._items.clear()
         self._refs.clear()
+        self._study_paths.clear()
         self.index = index
         thumbs_needed: list[tuple[str, str]] = []
         for patient in index.patients:
@@ -579,7 +598,22 @@ class StudyBrowser(QWidget):
         return True
 
     def study_paths(self, ref: SeriesRef) -> list[Path]:
-        return [Path(i.path) for se in ref.study.series for i in se.instances if i.is_image]
+        """Every image of the series' study (made once per study: a CT study may hold 10,000)."""
+        paths = self._study_paths.get(ref.study.uid)
+        if paths is None:
+            paths = [p for se in ref.study.series for p in self._series_paths(se)]
+            self._study_paths[ref.study.uid] = paths
+        return paths
+
+    def _series_paths(self, series: Series) -> list[Path]:
+        ref = self._refs.get(series.uid)
+        return ref.image_paths if ref is not None else [Path(i.path) for i in series.instances if i.is_image]
+
+    def shutdown(self) -> None:
+        """Stop the scan and the thumbnails (the window is closing)."""
+        self.cancel_scan()
+        if self._thumb_worker is not None:
+            self._thumb_worker.quit()
 
     def _on_current(self, current: QTreeWidgetItem | None, _previous: QTreeWidgetItem | None) -> None:
         if current is None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QUrl
+from PySide6.QtCore import QByteArray, QSettings, Qt, QThreadPool, QTimer, QUrl
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -216,6 +216,12 @@ class MainWindow(QMainWindow):
         self.v_splitter.setSizes([700, 170])
         self.setCentralWidget(self.v_splitter)
 
+        self._pending_image: Path | None = None
+        self._context_timer = QTimer(self)
+        self._context_timer.setSingleShot(True)
+        self._context_timer.setInterval(120)
+        self._context_timer.timeout.connect(self._send_context)
+
         self._build_actions()
         self._build_menus()
         self._build_toolbar()
@@ -262,9 +268,11 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        self.browser.cancel_scan()
+        self.browser.shutdown()
         self.save_state()
         super().closeEvent(event)
+        # Workers stop at their next step; wait a moment so none outlives the window's objects.
+        QThreadPool.globalInstance().waitForDone(3000)
 
     def recent(self) -> list[str]:
         value: Any = self.settings.value("recent/paths", [])
@@ -610,6 +618,13 @@ class MainWindow(QMainWindow):
         self._on_current_image(paths[0])
 
     def _on_current_image(self, path: Path | None) -> None:
+        """The classifier hears of the image shown once the reader stops on it (paging through a
+        series at key-repeat speed does not hand it thousands of contexts)."""
+        self._pending_image = path
+        self._context_timer.start()
+
+    def _send_context(self) -> None:
+        path = self._pending_image
         if self.classify is None or not hasattr(self.classify, "set_context"):
             return
         ref = self.current_series

@@ -84,7 +84,7 @@ def test_selecting_a_series_shows_it_and_gives_the_classifier_its_context(qtbot,
         image = np.asarray(window.viewer.rendered_image())
         assert image.shape[:2] == (64, 64) and image.std() > 10  # MR_small is 64 x 64 and not flat
     if window.classify is not None:
-        assert window.classify._current == mr
+        qtbot.waitUntil(lambda: window.classify._current == mr, timeout=SCAN_TIMEOUT)
         assert window.classify._series == [mr]
 
 
