@@ -10,7 +10,8 @@ Storage rules:
   latest review of a prediction is the one that counts.
 - Hash-chained audit trail: each write transaction appends, per table it touched, one audit row
   that covers a contiguous id range of new rows with the SHA-256 of each row (``row_digests``, 32
-  bytes per row), the SHA-256 of those digests, the previous audit row's hash and its own hash.
+  bytes per row, over the row's ``width`` columns), the SHA-256 of those digests, the previous audit
+  row's hash and its own hash.
   ``verify`` recomputes everything and names the first row changed, deleted or inserted behind
   zsmed's back.
 - Never the patient's name or birth date; the patient ID only as an HMAC with a per-site secret
@@ -129,20 +130,17 @@ class VerifyResult:
 
 
 # --- hashing --------------------------------------------------------------------------------------
-def row_digest(row: Sequence[Any]) -> bytes:
-    """SHA-256 of a stored row (columns in table order). ``ascii()`` escapes by code point only, so
-    the text is the same on every Python; trailing NULLs are dropped so a column added by a later
-    schema (always appended, NULL in old rows) leaves old digests unchanged."""
-    end = len(row)
-    while end and row[end - 1] is None:
-        end -= 1
-    return hashlib.sha256(ascii(tuple(row[:end])).encode("ascii")).digest()
+def row_digest(row: Sequence[Any], width: int | None = None) -> bytes:
+    """SHA-256 of a stored row's first ``width`` columns (all: the table's width when it was
+    written; a later schema only appends columns). ``ascii()`` escapes by code point alone, so the
+    text is the same on every Python version."""
+    return hashlib.sha256(ascii(tuple(row[:width])).encode("ascii")).digest()
 
 
-def audit_row_sha256(audit_id: int, time: str, action: str, table: str, first_id: int, last_id: int,
+def audit_row_sha256(audit_id: int, time: str, action: str, table: str, first_id: int, last_id: int, width: int,
                      content_sha256: str, prev_sha256: str) -> str:
-    text = "\x1f".join((str(audit_id), time, action, table, str(first_id), str(last_id), content_sha256,
-                        prev_sha256))
+    text = "\x1f".join((str(audit_id), time, action, table, str(first_id), str(last_id), str(width),
+                        content_sha256, prev_sha256))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -362,17 +360,18 @@ class CaseLog:
         self.close()
 
     # -- audit -------------------------------------------------------------------------------------
-    def _append_audit(self, action: str, table: str, first_id: int, last_id: int, digests: bytes) -> None:
+    def _append_audit(self, action: str, table: str, first_id: int, last_id: int, digests: bytes,
+                      width: int = 0) -> None:
         conn = self._conn
         last = conn.execute("SELECT id, row_sha256 FROM audit ORDER BY id DESC LIMIT 1").fetchone()
         audit_id, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
         time = utc_now()
         content = hashlib.sha256(digests).hexdigest()
-        row_hash = audit_row_sha256(audit_id, time, action, table, first_id, last_id, content, prev)
+        row_hash = audit_row_sha256(audit_id, time, action, table, first_id, last_id, width, content, prev)
         conn.execute(
-            "INSERT INTO audit (id, time, action, tbl, first_id, last_id, row_digests, content_sha256, "
-            "prev_sha256, row_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (audit_id, time, action, table, first_id, last_id, digests, content, prev, row_hash),
+            "INSERT INTO audit (id, time, action, tbl, first_id, last_id, width, row_digests, content_sha256, "
+            "prev_sha256, row_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (audit_id, time, action, table, first_id, last_id, width, digests, content, prev, row_hash),
         )
 
     def _insert(self, table: str, rows: Sequence[Mapping[str, Any]]) -> list[int]:
@@ -394,7 +393,8 @@ class CaseLog:
         )
         end = start + len(rows) - 1
         stored = conn.execute(f"SELECT * FROM {table} WHERE id BETWEEN ? AND ? ORDER BY id", (start, end))
-        self._append_audit("insert", table, start, end, b"".join(row_digest(r) for r in stored))
+        width = len(self._columns[table])
+        self._append_audit("insert", table, start, end, b"".join(row_digest(r, width) for r in stored), width)
         return list(range(start, end + 1))
 
     # -- writing -----------------------------------------------------------------------------------
@@ -598,32 +598,36 @@ class CaseLog:
         """Per model (and month): predictions, reviews, agreement with the reader, abstain rate and
         the confusion of the model's class against the reader's (latest review of each prediction)."""
         month = "substr(p.time, 1, 7)" if by_month else "NULL"
-        latest = ("WITH latest AS (SELECT r.prediction_id, r.label FROM reviews r "
-                  "JOIN (SELECT max(id) AS id FROM reviews GROUP BY prediction_id) x ON x.id = r.id) ")
         counts_sql = (
-            latest + f"SELECT p.model_id, {month} AS month, "
-            "sum(p.error IS NULL), sum(p.error IS NOT NULL), sum(p.error IS NULL AND p.abstain = 1), "
-            "sum(l.prediction_id IS NOT NULL AND p.error IS NULL), sum(p.error IS NULL AND l.label = p.label), "
-            "sum(l.prediction_id IS NOT NULL AND p.error IS NULL AND p.label IS NOT NULL) "
-            "FROM predictions p LEFT JOIN latest l ON l.prediction_id = p.id GROUP BY p.model_id, month "
-            "ORDER BY p.model_id, month"
+            f"SELECT p.model_id, {month} AS month, sum(p.error IS NULL), sum(p.error IS NOT NULL), "
+            "sum(p.error IS NULL AND p.abstain = 1) FROM predictions p GROUP BY p.model_id, month"
         )
-        confusion_sql = (
-            latest + f"SELECT p.model_id, {month} AS month, coalesce(p.label, '{ABSTAIN}'), l.label, count(*) "
-            "FROM predictions p JOIN latest l ON l.prediction_id = p.id WHERE p.error IS NULL "
-            "GROUP BY p.model_id, month, coalesce(p.label, ''), l.label"
+        # one pass over the reviews (each prediction's latest, found through the prediction_id index),
+        # never a join of every prediction against the reviews
+        reviewed_sql = (
+            f"SELECT p.model_id, {month} AS month, p.label, r.label, count(*) FROM reviews r "
+            "JOIN predictions p ON p.id = r.prediction_id "
+            "WHERE r.id = (SELECT max(id) FROM reviews WHERE prediction_id = r.prediction_id) AND p.error IS NULL "
+            "GROUP BY p.model_id, month, p.label, r.label"
         )
         with self._read() as conn:
             models = {mid: (name, sha) for mid, name, sha in conn.execute("SELECT id, name, sha256 FROM models")}
             confusion: dict[tuple[int, str | None], dict[str, dict[str, int]]] = {}
-            for mid, mon, model_label, reader_label, n in conn.execute(confusion_sql):
-                confusion.setdefault((mid, mon), {}).setdefault(model_label, {})[reader_label] = int(n)
+            reviewed: dict[tuple[int, str | None], list[int]] = {}  # reviewed, agreed, reviewed with a class
+            for mid, mon, model_label, reader_label, n in conn.execute(reviewed_sql):
+                row = confusion.setdefault((mid, mon), {}).setdefault(model_label or ABSTAIN, {})
+                row[reader_label] = row.get(reader_label, 0) + int(n)
+                tally = reviewed.setdefault((mid, mon), [0, 0, 0])
+                tally[0] += n
+                tally[1] += n if model_label is not None and model_label == reader_label else 0
+                tally[2] += n if model_label is not None else 0
             out = []
-            for mid, mon, n, errors, abstained, reviewed, agreed, labelled in conn.execute(counts_sql):
+            for mid, mon, n, errors, abstained in sorted(conn.execute(counts_sql), key=lambda r: (r[0], r[1] or "")):
                 name, sha = models[mid]
+                n_reviewed, agreed, labelled = reviewed.get((mid, mon), [0, 0, 0])
                 out.append(ModelStats(
-                    model_name=name, model_sha256=sha, month=mon, predictions=int(n or 0), reviewed=int(reviewed or 0),
-                    agreed=int(agreed or 0), agreement=(agreed or 0) / labelled if labelled else None,
+                    model_name=name, model_sha256=sha, month=mon, predictions=int(n or 0), reviewed=n_reviewed,
+                    agreed=agreed, agreement=agreed / labelled if labelled else None,
                     abstained=int(abstained or 0), abstain_rate=(abstained or 0) / n if n else None,
                     errors=int(errors or 0), confusion=confusion.get((mid, mon), {}),
                 ))

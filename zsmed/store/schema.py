@@ -54,9 +54,9 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
     db.table("reviews").create_index(["prediction_id"])
     db.table("audit").create(
-        {"id": int, "time": str, "action": str, "tbl": str, "first_id": int, "last_id": int, "row_digests": bytes,
-         "content_sha256": str, "prev_sha256": str, "row_sha256": str},
-        pk="id", not_null={"time", "action", "tbl", "first_id", "last_id", "row_digests", "content_sha256",
+        {"id": int, "time": str, "action": str, "tbl": str, "first_id": int, "last_id": int, "width": int,
+         "row_digests": bytes, "content_sha256": str, "prev_sha256": str, "row_sha256": str},
+        pk="id", not_null={"time", "action", "tbl", "first_id", "last_id", "width", "row_digests", "content_sha256",
                            "prev_sha256", "row_sha256"},
     )
     db.table("audit").create_index(["tbl", "first_id"])
