@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QThreadPool, QTimer, QUrl
+from PySide6.QtCore import QByteArray, QModelIndex, QSettings, Qt, QThreadPool, QTimer, QUrl
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -50,9 +50,13 @@ from PySide6.QtWidgets import (
 from zsmed import __version__
 from zsmed.dicom.scan import Problem, ScanIndex
 from zsmed.errors import ZsmedError
+from zsmed.imageio import is_photo
 from zsmed.site import SiteConfig, load_site_config
 from zsmed_desktop import theme
 from zsmed_desktop.browser import ProblemsPanel, SeriesRef, StudyBrowser, to_qimage
+from zsmed_desktop.caselog_view import CaseLogView
+from zsmed_desktop.classify_panel import ClassifyPanel
+from zsmed_desktop.settings_dialog import SettingsDialog
 
 ORGANISATION = "zsmed"
 APPLICATION = "zsmed"
@@ -138,8 +142,10 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"zsmed {__version__}")
         self.setAcceptDrops(True)
         self.index: ScanIndex | None = None
+        self._opened: list[str] = []
         self.site, site_problem = self._load_site(site)
         self.current_series: SeriesRef | None = None
+        self.photos: list[Path] = []  # photographs shown instead of a series (dermoscopy, clinical photos)
         self._actions: dict[str, QAction] = {}
         self._icon_names: dict[str, str] = {}
         self.last_message = ""
@@ -162,46 +168,33 @@ class MainWindow(QMainWindow):
         if hasattr(self.viewer, "series_step"):
             self.viewer.series_step.connect(self.step_series)
 
-        panel_class = _piece("zsmed_desktop.classify_panel", "ClassifyPanel")
-        self.classify: Any = panel_class() if panel_class is not None else None
-        classifier_widget: QWidget
-        if self.classify is not None:
-            classifier_widget = self.classify
-            self._take_over_panel_keys(self.classify)
-            if hasattr(self.classify, "set_site"):
-                self.classify.set_site(self.site)
-        else:
-            classifier_widget = QLabel("Classifier")
-            classifier_widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.classify = ClassifyPanel(self.site)
+        self.classify.setMinimumWidth(300)
+        self._take_over_panel_keys(self.classify)
 
         self.problems = ProblemsPanel()
         self.problems.count_changed.connect(self._update_problem_tab)
-        caselog_class = _piece("zsmed_desktop.caselog_view", "CaseLogView")
-        self.caselog: Any = caselog_class() if caselog_class is not None else None
-        if self.caselog is not None and hasattr(self.caselog, "set_site"):
-            self.caselog.set_site(self.site)
-        if self.classify is not None and self.caselog is not None and hasattr(self.classify, "logged"):
-            self.classify.logged.connect(lambda *_: self.caselog.refresh())
+        self.caselog = CaseLogView(self.site)
+        self.classify.logged.connect(lambda *_: self.caselog.refresh())
         self.jobs = QListWidget()
         self.jobs.setAlternatingRowColors(True)
 
         self.bottom = QTabWidget()
         self.bottom.setDocumentMode(True)
         self.bottom.addTab(self.problems, "Problems (0)")
-        if self.caselog is not None:
-            # In a scroll area: the bottom panel may be made small whatever the log view asks for.
-            scroller = QScrollArea()
-            scroller.setWidgetResizable(True)
-            scroller.setFrameShape(QFrame.Shape.NoFrame)
-            scroller.setWidget(self.caselog)
-            self.bottom.addTab(scroller, "Case log")
+        # In a scroll area: the bottom panel may be made small whatever the log view asks for.
+        scroller = QScrollArea()
+        scroller.setWidgetResizable(True)
+        scroller.setFrameShape(QFrame.Shape.NoFrame)
+        scroller.setWidget(self.caselog)
+        self.bottom.addTab(scroller, "Case log")
         self.bottom.addTab(self.jobs, "Jobs")
 
         self.h_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.h_splitter.setObjectName("h_splitter")
         self.h_splitter.addWidget(self.browser)
         self.h_splitter.addWidget(self.viewer)
-        self.h_splitter.addWidget(classifier_widget)
+        self.h_splitter.addWidget(self.classify)
         self.h_splitter.setStretchFactor(0, 0)
         self.h_splitter.setStretchFactor(1, 1)
         self.h_splitter.setStretchFactor(2, 0)
@@ -466,7 +459,7 @@ class MainWindow(QMainWindow):
         self._rebuild_recent_menu()
 
     def _update_actions(self) -> None:
-        has_image = self.current_series is not None
+        has_image = self.current_series is not None or bool(self.photos)
         for key in ("next_image", "previous_image", "reset", "invert", "fit", "one_to_one", "overlays"):
             self.action(key).setEnabled(has_image)
         for action in self.preset_actions:
@@ -477,7 +470,6 @@ class MainWindow(QMainWindow):
         self.action("confirm").setEnabled(has_panel)
         self.action("correct").setEnabled(has_panel)
         self.action("cancel_scan").setEnabled(self.browser.scanning)
-        self.action("settings").setEnabled(_piece("zsmed_desktop.settings_dialog", "SettingsDialog") is not None)
 
     # --- opening ----------------------------------------------------------------------------------
     def ask_folder(self) -> None:
@@ -498,12 +490,33 @@ class MainWindow(QMainWindow):
             self.show_message(f"{Path(missing[0]).name}: not found (moved, or the disc was taken out?)",
                               warning=True, tooltip=missing[0])
             return None
+        photos = [Path(p) for p in texts if os.path.isfile(p) and is_photo(p)]
+        if photos and len(photos) == len(texts):
+            self._remember(texts)
+            self.open_photos(photos)
+            return None
         self._remember(texts)
+        self._opened = [p for p in texts if not (os.path.isfile(p) and is_photo(p))]
         self.index = None
         self.current_series = None
+        self.photos = []
         self.problems.clear_problems()
         self.setWindowTitle(f"zsmed {__version__} — {short_place(texts[0])}")
-        return self.browser.open_paths(texts)
+        return self.browser.open_paths(self._opened)
+
+    def open_photos(self, photos: Sequence[Path]) -> None:
+        """Photographs (dermoscopy, clinical photos) in the viewer and the classifier; no tree."""
+        self.photos = [Path(p) for p in photos]
+        self.current_series = None
+        self.browser.tree.setCurrentIndex(QModelIndex())  # no series: a click on one shows it again
+        count = len(self.photos)
+        title = f"{count} photograph{'s' * (count != 1)}"
+        self.setWindowTitle(f"zsmed {__version__} — {short_place(str(self.photos[0]))}")
+        self.viewer.set_images(self.photos, 0, title=title)
+        self.statusBar().showMessage(f"{title}: {', '.join(p.name for p in self.photos[:3])}"
+                                     + (" …" if count > 3 else ""))
+        self._update_actions()
+        self._on_current_image(self.photos[0])
 
     # drag and drop
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -564,7 +577,11 @@ class MainWindow(QMainWindow):
             extra.append(f"{counts['skipped_non_dicom']} non-DICOM files skipped")
         text = summary + ("; " + "; ".join(extra) if extra else "") + f" — {index.seconds:.1f} s"
         self._finish_job_line("Scan finished: " + text)
-        if not index.patients:
+        photos = [] if index.patients else self._photos_in(self._opened)
+        if photos:
+            self._finish_job_line(f"No DICOM here; showing {len(photos)} photographs")
+            self.open_photos(photos)
+        elif not index.patients:
             self.show_message(
                 "No DICOM images found in what was opened"
                 + (f"; {counts['problems']} files could not be read (Problems tab)" if counts["problems"] else ""),
@@ -605,6 +622,7 @@ class MainWindow(QMainWindow):
     # --- series, images, classifier ---------------------------------------------------------------
     def _on_series(self, ref: SeriesRef) -> None:
         self.current_series = ref
+        self.photos = []
         paths = ref.image_paths
         if not paths:
             self.statusBar().showMessage(f"{ref.title}: no images in this series (a report or a plan)")
@@ -625,8 +643,6 @@ class MainWindow(QMainWindow):
 
     def _send_context(self) -> None:
         path = self._pending_image
-        if self.classify is None or not hasattr(self.classify, "set_context"):
-            return
         ref = self.current_series
         frame = 0
         if hasattr(self.viewer, "current_frame"):
@@ -635,9 +651,25 @@ class MainWindow(QMainWindow):
             except Exception:
                 frame = 0
         current = Path(path) if path is not None else None
-        series = ref.image_paths if ref is not None else []
-        study = self.browser.study_paths(ref) if ref is not None else []
+        series = ref.image_paths if ref is not None else list(self.photos)
+        study = self.browser.study_paths(ref) if ref is not None else list(self.photos)
         self.classify.set_context(current, frame, series, study)
+
+    @staticmethod
+    def _photos_in(paths: Sequence[str], limit: int = 5000) -> list[Path]:
+        """Photographs directly in the opened folders (sorted), for a folder that holds no DICOM."""
+        found: list[Path] = []
+        for folder in paths:
+            if not os.path.isdir(folder):
+                continue
+            try:
+                names = sorted(os.listdir(folder))
+            except OSError:
+                continue
+            found.extend(Path(folder, n) for n in names if is_photo(n) and os.path.isfile(os.path.join(folder, n)))
+            if len(found) >= limit:
+                break
+        return found[:limit]
 
     def step_series(self, step: int) -> None:
         if not self.browser.step_series(step):
@@ -647,7 +679,7 @@ class MainWindow(QMainWindow):
         if self._typing():
             return
         method = getattr(self.viewer, name, None)
-        if method is not None and self.current_series is not None:
+        if method is not None and (self.current_series is not None or self.photos):
             method(*args)
 
     @staticmethod
@@ -657,21 +689,18 @@ class MainWindow(QMainWindow):
         return isinstance(focus, QLineEdit | QTextEdit | QPlainTextEdit | QAbstractSpinBox)
 
     def confirm(self) -> None:
-        if self._typing() or self.classify is None:
+        if self._typing():
             return
         self.classify.confirm()
 
     def correct(self) -> None:
-        if self._typing() or self.classify is None:
+        if self._typing():
             return
         self.classify.correct()
 
     # --- settings, theme, messages ----------------------------------------------------------------
     def open_settings(self) -> Any:
-        dialog_class = _piece("zsmed_desktop.settings_dialog", "SettingsDialog")
-        if dialog_class is None:
-            return None
-        dialog = dialog_class(self.site, self)
+        dialog = SettingsDialog(self.site, self)
         dialog.settings_changed.connect(self.apply_site)
         dialog.open()
         return dialog
@@ -679,9 +708,8 @@ class MainWindow(QMainWindow):
     def apply_site(self, site: SiteConfig) -> None:
         self.site = site
         self.set_theme(site.theme)
-        for panel in (self.classify, self.caselog):
-            if panel is not None and hasattr(panel, "set_site"):
-                panel.set_site(site)
+        self.classify.set_site(site)
+        self.caselog.set_site(site)
         self.statusBar().showMessage("Settings saved")
 
     def set_theme(self, name: str) -> None:

@@ -202,7 +202,7 @@ def test_a_folder_without_dicom_says_so_in_the_window(qtbot, tmp_path: Path) -> 
     folder = tmp_path / "holiday"
     folder.mkdir()
     (folder / "notes.txt").write_text("nothing medical here")
-    (folder / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0 not much of a jpeg")
+    (folder / "report.pdf").write_bytes(b"%PDF-1.4 not an image")
     window = make_window(qtbot, tmp_path)
     open_and_wait(qtbot, window, [folder])
     assert "No DICOM images found" in window.statusBar().currentMessage()
@@ -257,3 +257,24 @@ def test_to_qimage_keeps_pixels() -> None:
     image = to_qimage(grey)
     assert (image.width(), image.height()) == (4, 3)
     assert image.pixelColor(3, 2).value() == int(grey[2, 3])
+
+
+def test_photographs_open_in_the_viewer_and_the_classifier(qtbot, tmp_path: Path, shared_data: Path) -> None:
+    photos = sorted((shared_data / "ham10000_fs" / "base" / "mel").glob("*.jpg"))[:3]
+    assert len(photos) == 3
+    folder = tmp_path / "derm"
+    folder.mkdir()
+    for photo in photos:
+        shutil.copy(photo, folder / photo.name)
+    window = make_window(qtbot, tmp_path)
+    # Dropped files that are photographs: shown as they are, no scan.
+    assert window.open_paths([str(folder / photos[0].name)]) is None
+    assert window.photos == [folder / photos[0].name]
+    qtbot.waitUntil(lambda: window.viewer.current_path() == folder / photos[0].name, timeout=SCAN_TIMEOUT)
+    qtbot.waitUntil(lambda: window.classify._current == folder / photos[0].name, timeout=SCAN_TIMEOUT)
+    assert window.action("confirm").isEnabled() and window.action("reset").isEnabled()
+    # A folder of photographs holds no DICOM: its photographs are shown instead of "nothing found".
+    open_and_wait(qtbot, window, [folder])
+    assert window.photos == [folder / p.name for p in photos]
+    qtbot.waitUntil(lambda: window.classify._series == window.photos, timeout=SCAN_TIMEOUT)
+    assert "No DICOM images found" not in window.statusBar().currentMessage()
