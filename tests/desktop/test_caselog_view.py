@@ -147,7 +147,7 @@ def test_the_audit_check_shows_ok_then_the_broken_row(qtbot, site: SiteConfig, l
     qtbot.addWidget(view)
     view.verify()
     qtbot.waitUntil(lambda: not view.is_verifying(), timeout=TIMEOUT)
-    assert view.last_verify is not None and view.last_verify.ok
+    assert view.last_verify is not None and view.last_verify.ok, view.verify_status.text()
     assert view.verify_status.text().startswith("Audit trail OK")
 
     # Behind zsmed's back: drop the guard and change one result.
