@@ -158,3 +158,13 @@ def test_log_sr_writes_a_report_from_what_the_log_holds(logged: Path, log_env: P
         (model,) = log.models()
     assert model.file_sha256 is not None
     assert model.file_sha256.encode() in written.read_bytes()  # the model identity predict --sr writes
+
+
+def test_predict_stops_before_predicting_when_the_log_cannot_be_written(
+        log_env: Path, bundle_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    damaged = log_env / "damaged.sqlite"
+    damaged.write_bytes(b"not sqlite" * 500)
+    code, out, err = _run(capsys, "predict", str(bundle_path), str(photos(1)[0]), f"--log={damaged}")
+    assert code == 2 and out == ""
+    assert err.startswith(f"zsmed: error: {damaged}:") and "restore a backup" in err and len(err.splitlines()) == 1
+    assert damaged.read_bytes() == b"not sqlite" * 500

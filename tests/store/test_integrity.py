@@ -214,6 +214,34 @@ def test_writer_killed_mid_batch_loses_nothing_committed(log_env: Path, bundle: 
         assert more == [count + 1]
 
 
+def test_backup_while_another_process_writes(log_env: Path) -> None:
+    path = log_env / "log.sqlite"
+    open_case_log(path).close()
+    writer = _spawn(path, 40_000, 500, 3, photos(3))
+    assert writer.stdout is not None
+    copies = []
+    try:
+        with open_case_log(path, readonly=True) as log:
+            for line in writer.stdout:
+                if line.startswith("committed") and int(line.split()[2]) % 5000 == 0:
+                    copies.append(log.backup(log_env / f"copy{len(copies)}.sqlite"))
+                    if len(copies) == 4:
+                        break
+    finally:
+        writer.kill()
+        writer.wait()
+    assert len(copies) == 4
+    counts = []
+    for copy in copies:
+        conn = sqlite3.connect(copy)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        counts.append(conn.execute("SELECT count(*) FROM predictions").fetchone()[0])
+        conn.close()
+        result = _verify(copy)
+        assert result.ok, result.message
+    assert counts == sorted(counts) and counts[-1] > counts[0] and all(c % 500 == 0 for c in counts)
+
+
 @pytest.fixture()
 def public_dir() -> Iterator[Path]:
     """A folder another (unprivileged) user can reach: pytest's tmp_path is private to root."""
