@@ -219,7 +219,7 @@ def test_backup_while_another_process_writes(log_env: Path) -> None:
     open_case_log(path).close()
     writer = _spawn(path, 40_000, 500, 3, photos(3))
     assert writer.stdout is not None
-    copies = []
+    copies: list[Path] = []
     try:
         with open_case_log(path, readonly=True) as log:
             for line in writer.stdout:
