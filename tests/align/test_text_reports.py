@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.conftest import data_subset
 from tests.zeroshot.test_zeroshot_cli import DERM_FILE
+from zsmed.zeroshot.calibration import harmonic
 from zsmed.zeroshot.classdefs import load_class_definitions
 
 
@@ -41,4 +43,5 @@ def test_text_zeroshot_uses_each_images_report(shared_data: Path, tmp_path: Path
                             ["MEL", "BCC"], ["lstsq"])
     assert without["anchor_targets"] == "class descriptions" and without["target_rank"] <= 3
     for result in with_reports["methods"].values():
-        assert 0.0 <= result["H"] <= 1.0 and np.isfinite(result["zsl_acc"])
+        assert result["H"] == pytest.approx(harmonic(result["seen_acc"], result["unseen_acc"]))
+        assert np.isfinite(result["zsl_acc"])

@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import data_subset
 from zsmed.cli.main import main
+from zsmed.zeroshot.calibration import harmonic
 
 REPO = Path(__file__).resolve().parents[2]
 HAM_FILE = REPO / "resources" / "attributes" / "ham10000.yaml"
@@ -36,7 +37,7 @@ def test_eval_zeroshot_cli(ham_small: tuple[Path, Path], tmp_path: Path) -> None
     assert report["seen"] == ["bcc", "bkl", "mel", "nv"] and report["n_test_unseen"] == 24
     for name in ("fsigenz", "eszsl"):
         cal = report["methods"][name]["calibrated"]
-        assert 0.0 <= cal["H"] <= 1.0 and cal["zsl_acc"] is not None
+        assert cal["H"] == pytest.approx(harmonic(cal["seen_acc"], cal["unseen_acc"])) and cal["zsl_acc"] is not None
     # seen classes are learned: well above the 1/7 chance of the 7-way problem
     assert report["methods"]["fsigenz"]["uncalibrated"]["seen_acc"] > 0.3
 
@@ -120,7 +121,8 @@ def test_derm7pt_per_image_attributes_give_the_finest_basis(shared_data: Path, t
     assert report["image_attribute_source"] == "annotated in metadata.csv"
     for name in ("prototypes", "devise_image_attributes"):
         result = report["methods"][name]
-        assert "skipped" not in result and 0.0 <= result["calibrated"]["H"] <= 1.0
+        cal = result["calibrated"]
+        assert "skipped" not in result and cal["H"] == pytest.approx(harmonic(cal["seen_acc"], cal["unseen_acc"]))
     # unseen MEL / BCC prototypes come from the seen images' own annotations: above the 1/2 chance
     # of telling the two unseen classes apart
     assert report["methods"]["prototypes"]["calibrated"]["zsl_acc"] > 0.5
