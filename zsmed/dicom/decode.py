@@ -379,9 +379,9 @@ def stored_pixels(
     from pydicom.uid import JPEGExtended12Bit, JPEGTransferSyntaxes, RLELossless
 
     spath = str(path) if path is not None else None
+    check_decoded_size(ds, frame if number_of_frames(ds) > 1 else None, spath)  # before anything is allocated
     ts = check_decodable(ds, spath, notes)
     _check_frame(ds, frame, spath)
-    check_decoded_size(ds, frame if number_of_frames(ds) > 1 else None, spath)
     single = frame if number_of_frames(ds) > 1 else None
     errors: list[str] = []
     crashed, first_error = False, None
