@@ -60,7 +60,7 @@ WARNING_STYLE = (
 ERROR_COLOUR = "#ef5350"
 OK_COLOUR = "#66bb6a"
 WORKER_LOG_TIMEOUT_S = 10.0  # a run's results: written in the worker, may wait for another writer
-GUI_LOG_TIMEOUT_S = 1.0  # a review or a retry on the GUI thread: never freeze the window for long
+REVIEW_LOG_TIMEOUT_S = 2.0  # a review or a retry (also in a worker): answer the reader soon
 TOP_BAR_STYLE = "QProgressBar::chunk { background: #4f8fd6; }"
 OTHER_BAR_STYLE = "QProgressBar::chunk { background: #6b7178; }"
 
@@ -220,6 +220,57 @@ def _classify_job(predictor: Predictor, scope: str, paths: list[Path], frame: in
     return Outcome(scope, batch, series, members)
 
 
+@dataclass
+class WriteTask:
+    """What one write to the case log takes from a run: its results not yet recorded and the
+    reviews waiting (taken off their rows while in flight; put back if the write fails)."""
+
+    batch: Batch
+    record: list[ImageRow]
+    reviews: list[tuple[ImageRow, dict[str, Any]]]
+
+
+@dataclass
+class WriteResult:
+    ids: list[int]  # the case-log ids of ``record``, in order (empty when they were not written)
+    reviews_done: int  # how many of the task's reviews were written, in order
+    last_id: int | None
+    error: str | None
+
+
+def write_job(tasks: list[WriteTask], site: SiteConfig, timeout: float) -> Job[list[WriteResult]]:
+    """Write the tasks (each run's results in one transaction, each review in one) in a worker;
+    reads the rows, never changes them (the panel applies the ids when the job returns)."""
+    from zsmed.store import open_case_log
+
+    yield Progress(0, len(tasks), "writing to the case log")
+    try:
+        log = open_case_log(site.resolved_caselog_path(), site=site, timeout=timeout)
+    except Exception as exc:  # the log cannot be opened: every task waits
+        return [WriteResult([], 0, None, _log_error(exc)) for _ in tasks]
+    results = []
+    with log:
+        for number, task in enumerate(tasks, start=1):
+            ids: list[int] = []
+            done, last = 0, None
+            try:
+                if task.record:
+                    ids = [int(i) for i in log.record_predictions(task.batch.predictor.bundle,
+                                                                  [r.prediction for r in task.record],
+                                                                  user=task.batch.reader)]
+                    last = ids[-1] if ids else None
+                new = {id(row): log_id for row, log_id in zip(task.record, ids, strict=True)}
+                for row, review in task.reviews:
+                    log_id = row.log_id if row.log_id is not None else new[id(row)]
+                    log.review(log_id, **review)
+                    done, last = done + 1, log_id
+                results.append(WriteResult(ids, done, last, None))
+            except Exception as exc:  # this task waits; the others are tried
+                results.append(WriteResult(ids, done, last, _log_error(exc)))
+            yield Progress(number, len(tasks), "")
+    return results
+
+
 def _log_error(exc: BaseException) -> str:
     if isinstance(exc, ZsmedError):
         return str(exc)
@@ -279,7 +330,7 @@ class CorrectDialog(QDialog):
 class ClassifyPanel(QWidget):
     logged = Signal(int)  # a prediction id after a result or a review was written to the case log
     worker_log_timeout = WORKER_LOG_TIMEOUT_S
-    gui_log_timeout = GUI_LOG_TIMEOUT_S
+    review_log_timeout = REVIEW_LOG_TIMEOUT_S
 
     def __init__(self, site: SiteConfig | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -296,6 +347,9 @@ class ClassifyPanel(QWidget):
         self._shown: list[ShownRow] = []
         self._last_ids: list[int] = []
         self._shown_batch: Batch | None = None
+        self._writer: _Worker | None = None  # a write to the case log in flight
+        self._flush_again = False
+        self._flush_text = ""
 
         # model choice
         self.model_combo = QComboBox()
@@ -567,7 +621,8 @@ class ClassifyPanel(QWidget):
         return self._predictor is not None
 
     def is_busy(self) -> bool:
-        return self._worker is not None or self._loading is not None
+        """A model loading, a run, or a write to the case log in flight."""
+        return self._worker is not None or self._loading is not None or self._writer is not None
 
     # --- running --------------------------------------------------------------------------------
     def _paths_for(self, scope: str) -> list[Path]:
@@ -837,28 +892,60 @@ class ClassifyPanel(QWidget):
         self._flush(done_text=f"{verdict} by {self._site.reader}")
 
     def _flush(self, done_text: str = "") -> None:
-        """Write every pending result and review (one small transaction per run)."""
-        last: int | None = None
+        """Write every pending result and review in a worker (one write at a time; what arrives
+        meanwhile goes in the next). Whatever the log refuses stays here, and the panel says so."""
+        if done_text:
+            self._flush_text = done_text
+        if self._writer is not None:
+            self._flush_again = True
+            return
+        tasks = []
         for batch in self._batches:
-            if not batch.unwritten:
-                continue
-            try:
-                written = record_batch(batch, self._site, self.gui_log_timeout)
-            except Exception as exc:  # the log refuses: keep everything, say so
-                batch.error = _log_error(exc)
-                continue
-            last = written if written is not None else last
-        if self._shown_batch is not None:
-            self._last_ids = [r.log_id for r in self._shown_batch.rows if r.log_id is not None]
-        if self.pending_count():
-            self._update_log_status()
-        else:
-            self._set_log_status(f"{done_text} — saved in the case log." if done_text else "Saved in the case log.",
-                                 OK_COLOUR)
-            self.pending_box.hide()
-        self._prune()
-        if last is not None:
-            self.logged.emit(last)
+            record = [r for r in batch.rows if r.log_id is None]
+            reviews = [(r, r.pending_review) for r in batch.rows if r.pending_review is not None]
+            for row, _ in reviews:
+                row.pending_review = None
+            if record or reviews:
+                tasks.append(WriteTask(batch, record, reviews))
+        if not tasks:
+            return
+        self._set_log_status("Saving to the case log…", None)
+        site, timeout = self._site, self.review_log_timeout
+
+        def finish(results: list[WriteResult]) -> None:
+            self._writer = None
+            last: int | None = None
+            for task, result in zip(tasks, results, strict=True):
+                for row, log_id in zip(task.record, result.ids, strict=False):
+                    row.log_id = log_id
+                for row, review in task.reviews[result.reviews_done:]:
+                    if row.pending_review is None:  # a newer review from the reader wins
+                        row.pending_review = review
+                task.batch.error = result.error
+                last = result.last_id if result.last_id is not None else last
+            if self._shown_batch is not None:
+                self._last_ids = [r.log_id for r in self._shown_batch.rows if r.log_id is not None]
+            if self.pending_count():
+                self._update_log_status()
+            else:
+                text = self._flush_text
+                self._set_log_status(f"{text} — saved in the case log." if text else "Saved in the case log.",
+                                     OK_COLOUR)
+                self.pending_box.hide()
+            self._flush_text = ""
+            self._prune()
+            self._update_buttons()
+            if last is not None:
+                self.logged.emit(last)
+            if self._flush_again:
+                self._flush_again = False
+                self._flush()
+
+        def failed(message: str) -> None:
+            finish([WriteResult([], 0, None, message) for _ in tasks])
+
+        self._writer = _Worker(lambda: write_job(tasks, site, timeout), on_progress=lambda *_: None,
+                               on_done=finish, on_error=failed, on_cancelled=lambda: failed("cancelled"))
 
     def _prune(self) -> None:
         """Forget runs that are written and no longer on screen."""

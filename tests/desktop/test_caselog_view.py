@@ -225,7 +225,8 @@ def test_reviews_from_the_panel_appear_in_the_view_and_the_cli(qtbot, site: Site
     panel.table.selectRow(3)  # the second image
     label = panel.result_label()
     other = next(c for c in ("bcc", "bkl", "mel", "nv") if c != label)
-    panel.correct(other, "reader knows best")
+    panel.correct(other, "reader knows best")  # while the confirmation may still be on its way
+    qtbot.waitUntil(lambda: not panel.is_busy(), timeout=TIMEOUT)
     verdicts = {view.model.record(r).id: cell(view, r, 6) for r in range(view.model.rowCount())}
     assert verdicts[ids[0]] == "Confirmed"
     assert verdicts[ids[1]].startswith("Corrected to ")

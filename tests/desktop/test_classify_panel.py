@@ -186,7 +186,8 @@ def test_results_and_reviews_go_to_the_case_log(qtbot, site: SiteConfig, melanom
     assert record.review is not None and record.review.verdict == "confirmed" and record.review.reader == "Dr Panel"
 
     other = next(c for c in ("bcc", "bkl", "mel", "nv") if c != label)
-    panel.correct(other, "looks like it to me")
+    with qtbot.waitSignal(panel.logged, timeout=TIMEOUT):
+        panel.correct(other, "looks like it to me")
     with open_case_log(site.resolved_caselog_path(), site=site) as log:
         record = log.get(ids[0])
     assert record.review is not None and record.review.verdict == "corrected"
@@ -216,7 +217,7 @@ def test_a_case_log_that_cannot_be_written_keeps_the_results_and_says_so(
         path = tmp_path / "share" / "caselog.sqlite"
         site = replace(site, caselog_path=str(path))
     panel = loaded_panel(qtbot, site)
-    panel.worker_log_timeout = panel.gui_log_timeout = 0.3
+    panel.worker_log_timeout = panel.review_log_timeout = 0.3
     try:
         panel.set_context(melanoma_photos[0], 0, melanoma_photos, melanoma_photos)
         run(qtbot, panel, "series")
@@ -227,7 +228,8 @@ def test_a_case_log_that_cannot_be_written_keeps_the_results_and_says_so(
         assert str(path) in status
         assert not panel.pending_box.isHidden()
         panel.confirm()  # a review waits with its result
-        assert panel.pending_count() == 3
+        qtbot.waitUntil(lambda: not panel.is_busy(), timeout=TIMEOUT)
+        assert panel.pending_count() == 3 and "could not be written" in panel.log_status.text()
         saved = panel.save_pending(tmp_path / "unsaved.json")
         records = json.loads(saved.read_text())["unsaved_case_log_records"]
         assert [Path(r["prediction"]["source"]).name for r in records] == [p.name for p in melanoma_photos]
@@ -241,7 +243,9 @@ def test_a_case_log_that_cannot_be_written_keeps_the_results_and_says_so(
             locker.close()
         else:
             (tmp_path / "share").unlink()
-    panel.retry_pending()
+    with qtbot.waitSignal(panel.logged, timeout=TIMEOUT):
+        panel.retry_pending()
+    qtbot.waitUntil(lambda: not panel.is_busy(), timeout=TIMEOUT)
     assert panel.pending_count() == 0
     assert "Saved in the case log" in panel.log_status.text()
     with open_case_log(path, site=site) as log:
@@ -345,7 +349,8 @@ def test_correct_asks_for_the_class_and_a_comment(qtbot, site: SiteConfig, melan
         dialog.accept()
 
     QTimer.singleShot(100, answer)
-    panel.correct()
+    with qtbot.waitSignal(panel.logged, timeout=TIMEOUT):
+        panel.correct()
     assert seen == ["Basal cell carcinoma", "Benign keratosis", "Melanoma", "Benign melanocytic nevus"]
     with open_case_log(site.resolved_caselog_path(), site=site) as log:
         review = log.get(panel.last_prediction_ids()[0]).review
