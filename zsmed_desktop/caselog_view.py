@@ -66,23 +66,9 @@ class Filters:
 
 
 def fetch_page(log: CaseLog, filters: Filters, offset: int, limit: int) -> tuple[list[PredictionRecord], int]:
-    """Up to ``limit`` records (newest first) from ``offset`` in the store's order, and the offset
-    to continue from. "Reviewed" is filtered here (the store filters on "not yet reviewed")."""
-    if filters.review != "reviewed":
-        records = log.list_predictions(**filters.store_args(), limit=limit, offset=offset, newest_first=True)
-        return records, offset + len(records)
-    found: list[PredictionRecord] = []
-    while len(found) < limit:
-        chunk = log.list_predictions(**filters.store_args(), limit=limit, offset=offset, newest_first=True)
-        if not chunk:
-            break
-        for record in chunk:
-            offset += 1
-            if record.review is not None:
-                found.append(record)
-                if len(found) == limit:
-                    break
-    return found, offset
+    """Up to ``limit`` records (newest first) from ``offset``, and the offset to continue from."""
+    records = log.list_predictions(**filters.store_args(), limit=limit, offset=offset, newest_first=True)
+    return records, offset + len(records)
 
 
 def local_time(iso: str) -> str:
@@ -215,6 +201,8 @@ class PredictionTableModel(QAbstractTableModel):
 
 class CaseLogView(QWidget):
     reviewed = Signal(int)  # a prediction id after a review from this screen
+    exported = Signal(int)  # rows written by a CSV export
+    export_failed = Signal(str)
 
     def __init__(self, site: SiteConfig | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -223,6 +211,11 @@ class CaseLogView(QWidget):
         self._verify_runner: Any = None  # a running audit-trail check (superqt worker)
         self.filters = Filters()
         self.last_verify: VerifyResult | None = None
+        self._searcher: Any = None  # workers in flight (superqt)
+        self._exporter: Any = None
+        self._generation = 0
+        self._stats_stale = True
+        self._first_seen: dict[str, str] = {}
 
         # filters
         self.model_filter = QComboBox()
@@ -331,9 +324,11 @@ class CaseLogView(QWidget):
         self._monthly: list[ModelStats] = []
         self._model_order: list[str] = []
 
+        self.stats_page = stats
         self.tabs = QTabWidget()
         self.tabs.addTab(results, "Results")
         self.tabs.addTab(stats, "Statistics by model")
+        self.tabs.currentChanged.connect(self._on_tab)
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs, 1)
@@ -382,8 +377,12 @@ class CaseLogView(QWidget):
         self.status.setStyleSheet(f"color: {colour};" if colour else "")
 
     def refresh(self) -> None:
-        """Re-read the models, the results (first page, current filters) and the statistics."""
+        """Re-read the models and the results (first page, current filters); the statistics when
+        their tab is shown (they read the whole log)."""
         self._say("", None)
+        self._generation += 1
+        self._searcher = None
+        self._stats_stale = True
         log = self._open()
         if log is None:
             self.model.reset(None)
@@ -394,27 +393,75 @@ class CaseLogView(QWidget):
         try:
             models = log.models()
             self.model.titles = {m.sha256: class_titles(m.card) for m in models}
+            self._first_seen = {m.sha256: m.first_seen for m in models}
             self._fill_models([m.name for m in models])
             filters = self.filters
-
-            def fetch(offset: int, limit: int) -> tuple[list[PredictionRecord], int]:
-                return fetch_page(log, filters, offset, limit)
-
-            self.model.reset(fetch)
-            self._fit_columns()
-            self._fill_stats(log.stats(), log.stats(by_month=True), {m.sha256: m.first_seen for m in models})
             total = log.count()
+            if filters.review == "reviewed":
+                self.model.reset(None)
+                self._find_reviewed(log.path, total)
+            else:
+                def fetch(offset: int, limit: int) -> tuple[list[PredictionRecord], int]:
+                    return fetch_page(log, filters, offset, limit)
+
+                self.model.reset(fetch)
+                self._fit_columns()
+            if self.tabs.currentWidget() is self.stats_page:
+                self._refresh_stats()
         except ZsmedError as exc:
             self._say(str(exc), ERROR_COLOUR)
             self._close_log()
             self.model.reset(None)
             self._update_buttons()
             return
-        shown = self.model.rowCount()
-        more = "+" if self.model.canFetchMore(QModelIndex()) else ""
-        if not self.status.text():
+        if filters.review != "reviewed" and not self.status.text():
+            shown = self.model.rowCount()
+            more = "+" if self.model.canFetchMore(QModelIndex()) else ""
             self._say(f"{shown}{more} of {total} result{'s' if total != 1 else ''} shown · {log.path}", None)
         self._update_buttons()
+
+    def _find_reviewed(self, path: Path, total: int) -> None:
+        """The reviewed results, found in a worker (the store filters on "not yet reviewed" only, so
+        this reads the whole log once); the table fills when they are found."""
+        generation, site, filters = self._generation, self._site, self.filters
+        self._say(f"Looking for reviewed results among {total}…", None)
+
+        def done(found: tuple[list[PredictionRecord], int]) -> None:
+            if generation != self._generation:
+                return  # the filters changed meanwhile
+            self._searcher = None
+            records, scanned = found
+            self.model.reset(lambda offset, limit: (records[offset : offset + limit], offset + limit))
+            self._fit_columns()
+            capped = f" (the newest {len(records)}; narrow the filters for older ones)" if scanned < total else ""
+            self._say(f"{len(records)} reviewed result{'s' if len(records) != 1 else ''} of {total}{capped} · "
+                      f"{path}", None)
+            self._update_buttons()
+
+        def failed(message: str) -> None:
+            if generation == self._generation:
+                self._searcher = None
+                self._say(f"The reviewed results could not be read: {message}", ERROR_COLOUR)
+                self._update_buttons()
+
+        self._searcher = start_job(lambda: reviewed_job(path, site, filters), on_done=done, on_error=failed,
+                                   on_cancelled=lambda: failed("cancelled"))
+
+    def _refresh_stats(self) -> None:
+        log = self._open()
+        if log is None:
+            self._fill_stats([], [], {})
+            return
+        try:
+            self._fill_stats(log.stats(), log.stats(by_month=True), self._first_seen)
+        except ZsmedError as exc:
+            self._say(str(exc), ERROR_COLOUR)
+            return
+        self._stats_stale = False
+
+    def _on_tab(self, _index: int) -> None:
+        if self.tabs.currentWidget() is self.stats_page and self._stats_stale:
+            self._refresh_stats()
 
     def _fit_columns(self) -> None:
         self.table.resizeColumnsToContents()
@@ -537,7 +584,7 @@ class CaseLogView(QWidget):
         self.confirm_button.setEnabled(bool(record and writable and not record.error and not record.abstain
                                             and record.label))
         self.correct_button.setEnabled(bool(record and writable and not record.error))
-        self.export_button.setEnabled(self._log is not None)
+        self.export_button.setEnabled(self._log is not None and self._exporter is None)
         self.verify_button.setEnabled(self._log is not None and self._verify_runner is None)
 
     # --- audit trail and export ----------------------------------------------------------------------
@@ -587,22 +634,35 @@ class CaseLogView(QWidget):
             self.verify_status.setText(f"Audit trail BROKEN — {where}{': ' if where else ''}{result.message}")
             self.verify_status.setStyleSheet(f"color: {ERROR_COLOUR}; font-weight: bold;")
 
-    def export_csv(self, path: Path) -> int | None:
-        """The results matching the filters as CSV (the store's columns); returns the count."""
+    def export_csv(self, path: Path) -> None:
+        """The results matching the filters as CSV (the store's columns), written in a worker;
+        ``exported`` tells the count, the status line says where (or why not)."""
         log = self._open()
-        if log is None:
-            return None
-        args = self.filters.store_args()
-        try:
-            if self.filters.review == "reviewed":
-                n = _export_reviewed(log, Path(path), args)
-            else:
-                n = log.export_csv(Path(path), **args)
-        except (ZsmedError, OSError) as exc:
-            self._say(f"The CSV could not be written: {exc}", ERROR_COLOUR)
-            return None
-        self._say(f"{n} result{'s' if n != 1 else ''} exported to {path}", OK_COLOUR)
-        return n
+        if log is None or self._exporter is not None:
+            return
+        source, site, filters, out = log.path, self._site, self.filters, Path(path)
+        self._say(f"Exporting to {out}…", None)
+
+        def done(n: int) -> None:
+            self._exporter = None
+            self._say(f"{n} result{'s' if n != 1 else ''} exported to {out}", OK_COLOUR)
+            self._update_buttons()
+            self.exported.emit(n)
+
+        def failed(message: str) -> None:
+            self._exporter = None
+            self._say(f"The CSV could not be written: {message}", ERROR_COLOUR)
+            self._update_buttons()
+            self.export_failed.emit(message)
+
+        self._exporter = start_job(lambda: export_job(source, site, filters, out), on_done=done, on_error=failed,
+                                   on_cancelled=lambda: failed("cancelled"), start=False)
+        self._update_buttons()
+        self._exporter.start()
+
+    def is_busy(self) -> bool:
+        """Reviewed results being looked for, an export or an audit-trail check in flight."""
+        return self._searcher is not None or self._exporter is not None or self._verify_runner is not None
 
     def _ask_export(self) -> None:
         chosen, _ = QFileDialog.getSaveFileName(self, "Export the case log as CSV", "caselog.csv", "CSV (*.csv)")
@@ -612,6 +672,39 @@ class CaseLogView(QWidget):
     def closeEvent(self, event: Any) -> None:
         self._close_log()
         super().closeEvent(event)
+
+
+REVIEWED_CAP = 20_000  # reviewed results shown at most (newest first)
+
+
+def reviewed_job(path: Path, site: SiteConfig, filters: Filters) -> Job[tuple[list[PredictionRecord], int]]:
+    """The reviewed results matching ``filters``, newest first, read on a connection of this
+    thread's own; returns them and how many results were read."""
+    found: list[PredictionRecord] = []
+    scanned = 0
+    with open_case_log(path, site=site, readonly=True) as log:
+        total = log.count()
+        yield Progress(0, total, "looking for reviewed results")
+        for record in log.iter_predictions(**filters.store_args(), newest_first=True):
+            scanned += 1
+            if record.review is not None:
+                found.append(record)
+                if len(found) >= REVIEWED_CAP:
+                    break
+            if scanned % 2000 == 0:
+                yield Progress(scanned, total, "")
+    return found, scanned
+
+
+def export_job(source: Path, site: SiteConfig, filters: Filters, out: Path) -> Job[int]:
+    yield Progress(0, 1, f"exporting to {out.name}")
+    with open_case_log(source, site=site, readonly=True) as log:
+        if filters.review == "reviewed":
+            n = _export_reviewed(log, out, filters.store_args())
+        else:
+            n = log.export_csv(out, **filters.store_args())
+    yield Progress(1, 1, "")
+    return n
 
 
 def _export_reviewed(log: CaseLog, path: Path, args: dict[str, Any]) -> int:

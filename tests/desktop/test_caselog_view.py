@@ -100,7 +100,9 @@ def test_table_filters_and_review_from_the_table(qtbot, site: SiteConfig, logged
     assert not view.confirm_button.isEnabled() and view.correct_button.isEnabled()
 
     view.set_filters(Filters(review="reviewed"))
+    qtbot.waitUntil(lambda: not view.is_busy(), timeout=TIMEOUT)
     assert sorted(view.model.record(r).id for r in range(view.model.rowCount())) == logged[:2]
+    assert "2 reviewed results of 5" in view.status.text()
     view.set_filters(Filters(model="no such model"))
     assert view.model.rowCount() == 0
 
@@ -108,7 +110,11 @@ def test_table_filters_and_review_from_the_table(qtbot, site: SiteConfig, logged
         assert log.get(logged[0]).review.verdict == "confirmed"  # type: ignore[union-attr]
         assert log.get(logged[1]).review.label == other  # type: ignore[union-attr]
 
-    # Statistics: one model, 4 results with model output, 1 no result, 1 unreadable, 2 reviewed.
+    # Statistics (read when their tab is shown): one model, 4 results with model output, 1 no result,
+    # 1 unreadable, 2 reviewed.
+    view.set_filters(Filters())
+    assert view.stats_table.rowCount() == 0
+    view.tabs.setCurrentIndex(1)
     assert view.stats_table.rowCount() == 1
     stats = [view.stats_table.item(0, c).text() for c in range(6)]  # type: ignore[union-attr]
     assert stats[:3] == ["sgps_ham4_lite0_v1", "4", "2"]
@@ -172,7 +178,10 @@ def test_csv_export_holds_the_filtered_rows(qtbot, site: SiteConfig, logged: lis
     view.select_row(next(r for r in range(5) if view.model.record(r).id == logged[2]))
     assert view.confirm_selected()
     out = tmp_path / "all.csv"
-    assert view.export_csv(out) == 5
+    with qtbot.waitSignal(view.exported, timeout=TIMEOUT) as signal:
+        view.export_csv(out)
+    assert signal.args == [5]
+    qtbot.waitUntil(lambda: not view.is_busy(), timeout=TIMEOUT)
     rows = list(csv.DictReader(out.open(encoding="utf-8")))
     assert sorted(int(r["id"]) for r in rows) == logged
     by_id = {int(r["id"]): r for r in rows}
@@ -184,11 +193,15 @@ def test_csv_export_holds_the_filtered_rows(qtbot, site: SiteConfig, logged: lis
 
     view.set_filters(Filters(review="reviewed"))
     reviewed = tmp_path / "reviewed.csv"
-    assert view.export_csv(reviewed) == 1
+    with qtbot.waitSignal(view.exported, timeout=TIMEOUT) as signal:
+        view.export_csv(reviewed)
+    assert signal.args == [1]
+    qtbot.waitUntil(lambda: not view.is_busy(), timeout=TIMEOUT)
     assert [int(r["id"]) for r in csv.DictReader(reviewed.open(encoding="utf-8"))] == [logged[2]]
 
-    assert view.export_csv(tmp_path / "no such folder" / "x.csv") is None
-    assert "could not be written" in view.status.text()
+    with qtbot.waitSignal(view.export_failed, timeout=TIMEOUT):
+        view.export_csv(tmp_path / "no such folder" / "x.csv")
+    assert "could not be written" in view.status.text() and "x.csv" in view.status.text()
 
 
 def test_no_log_yet_and_a_broken_log_are_messages(qtbot, site: SiteConfig) -> None:
