@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -115,7 +115,7 @@ def thumbnail_array(image: np.ndarray, size: int = 2 * THUMB_SIZE) -> np.ndarray
     return np.ascontiguousarray(image[::step, ::step])
 
 
-def thumbnail_job(items: Sequence[tuple[str, str]]) -> Iterator[tuple[str, np.ndarray | None]]:
+def thumbnail_job(items: Sequence[tuple[str, str]]) -> Generator[tuple[str, np.ndarray | None], None, None]:
     """(series key, file) → (series key, small image or None when it cannot be decoded)."""
     from zsmed.dicom.safe import safe_display_image
     from zsmed.errors import ZsmedError
@@ -309,6 +309,7 @@ class StudyBrowser(QWidget):
             on_error=current(self._on_error),
             on_cancelled=current(self._on_cancelled),
             start=False,
+            owner=self,
         )
         self._worker = worker
         worker.start()
@@ -493,17 +494,18 @@ class StudyBrowser(QWidget):
             self._start_thumbnails(thumbs_needed)
 
     def _start_thumbnails(self, items: list[tuple[str, str]]) -> None:
-        from superqt.utils import GeneratorWorker
+        holder: list[Any] = []
 
-        worker: Any = GeneratorWorker(thumbnail_job, items)  # type: ignore[arg-type]
-        worker.yielded.connect(self._on_thumbnail)
-        worker.finished.connect(lambda: self._thumbs_finished(worker))
+        def finished(*_: Any) -> None:
+            if holder and holder[0] is self._thumb_worker:
+                self._thumb_worker = None
+
+        make: Any = lambda: thumbnail_job(items)  # noqa: E731 (yields thumbnails, not Progress)
+        worker = start_job(make, on_progress=self._on_thumbnail, on_done=finished, on_error=finished,
+                           on_cancelled=finished, start=False, owner=self)
+        holder.append(worker)
         self._thumb_worker = worker
         worker.start()
-
-    def _thumbs_finished(self, worker: Any) -> None:
-        if worker is self._thumb_worker:
-            self._thumb_worker = None
 
     def _on_thumbnail(self, result: tuple[str, np.ndarray | None]) -> None:
         key, image = result

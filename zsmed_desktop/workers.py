@@ -9,7 +9,7 @@ traceback or a crash.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
@@ -97,6 +97,57 @@ def error_message(exc: BaseException) -> str:
     return f"unexpected error: {exc.__class__.__name__}: {exc}"
 
 
+class _Relay(QObject):
+    """Receives a worker's signals on the GUI thread through declared slots and hands them to the
+    caller's callbacks. Connecting worker-thread signals straight to lambdas and closures has
+    crashed PySide6 (PYSIDE-3124: a reference-count error, "deallocating None"); declared slots on
+    a QObject living in the GUI thread are the supported path. Each relay keeps itself alive until
+    its worker's last signal (``finished``) has been delivered, or, given an owner, lives as its
+    child: once the owner is gone, nothing more is delivered to its callbacks."""
+
+    _alive: ClassVar[set[_Relay]] = set()
+
+    def __init__(
+        self,
+        on_progress: Callable[[Any], None] | None,
+        on_done: Callable[[Any], None] | None,
+        on_error: Callable[[str], None] | None,
+        on_cancelled: Callable[[], None] | None,
+        owner: QObject | None = None,
+    ) -> None:
+        super().__init__(owner)
+        self._progress, self._done, self._error, self._cancelled = on_progress, on_done, on_error, on_cancelled
+        if owner is None:
+            _Relay._alive.add(self)
+
+    @Slot(object)
+    def yielded(self, value: Any) -> None:
+        if self._progress is not None:
+            self._progress(value)
+
+    @Slot(object)
+    def returned(self, value: Any) -> None:
+        if self._done is not None:
+            self._done(value)
+
+    @Slot(object)
+    def errored(self, exc: Any) -> None:
+        if isinstance(exc, Cancelled):
+            if self._cancelled is not None:
+                self._cancelled()
+        elif self._error is not None:
+            self._error(error_message(exc))
+
+    @Slot()
+    def aborted(self) -> None:
+        if self._cancelled is not None:
+            self._cancelled()
+
+    @Slot()
+    def finished(self) -> None:
+        _Relay._alive.discard(self)
+
+
 def start_job(
     make_job: Callable[[], Job[Any]],
     *,
@@ -105,31 +156,23 @@ def start_job(
     on_error: Callable[[str], None] | None = None,
     on_cancelled: Callable[[], None] | None = None,
     start: bool = True,
+    owner: QObject | None = None,
 ) -> Any:
     """Run a zsmed job in a superqt ``GeneratorWorker``: every ``Progress`` it yields arrives in
     ``on_progress`` on the GUI thread, its result in ``on_done``, a failure as one line in
-    ``on_error``. ``worker.quit()`` cancels at the job's next report."""
+    ``on_error``, a cancellation in ``on_cancelled``. ``worker.quit()`` cancels at the job's next
+    report. Call from the GUI thread; with ``owner`` (the widget whose methods the callbacks are),
+    nothing is delivered after that widget is deleted."""
     from superqt.utils import GeneratorWorker
 
     worker = GeneratorWorker(guarded_job, make_job)
-    if on_progress is not None:
-        worker.yielded.connect(on_progress)
-    if on_done is not None:
-        worker.returned.connect(on_done)
-    if on_error is not None:
-        report = on_error
-
-        def errored(exc: BaseException) -> None:
-            if isinstance(exc, Cancelled):
-                if on_cancelled is not None:
-                    on_cancelled()
-                return
-            report(error_message(exc))
-
-        worker.errored.connect(errored)
-    if on_cancelled is not None:
-        cancelled = on_cancelled
-        worker.aborted.connect(lambda *_: cancelled())
+    relay = _Relay(on_progress, on_done, on_error, on_cancelled, owner)
+    worker.yielded.connect(relay.yielded)
+    worker.returned.connect(relay.returned)
+    worker.errored.connect(relay.errored)
+    worker.aborted.connect(relay.aborted)  # type: ignore[arg-type]
+    worker.finished.connect(relay.finished)  # type: ignore[arg-type]
+    worker._zsmed_relay = relay  # type: ignore[attr-defined]
     if start:
         worker.start()
     return worker
