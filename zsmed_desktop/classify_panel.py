@@ -154,15 +154,18 @@ class Outcome:
 
 
 def _one_frame_job(predictor: Predictor, path: Path, frame: int) -> Job[list[Prediction]]:
-    """One frame of one file (the one on screen), read once."""
+    """One frame of one file (the one on screen), read once; DICOM decoded in the contained decoder."""
     yield Progress(0, 1, path.name)
     if frame <= 0 or is_photo(path):
         results = yield from predictor.predict_files_job([path], frames="first")
         return results
     try:
-        from zsmed.dicom import model_image_from_dataset, open_dataset
+        from zsmed.dicom.safe import SafeDecoder
+        from zsmed.runtime.predict import UNTRUSTED_DECODE_MB, UNTRUSTED_DECODE_TIMEOUT
 
-        image = model_image_from_dataset(open_dataset(path)[0], frame, path=path)
+        # decoded in the contained worker, as predict does: a crafted file costs its result, not the app
+        with SafeDecoder(timeout=UNTRUSTED_DECODE_TIMEOUT, memory_limit_mb=UNTRUSTED_DECODE_MB) as decoder:
+            image = decoder.model_image(path, frame)
         result = predictor.predict_images([image], [str(path)])[0]
     except ZsmedError as exc:
         result = Prediction(source=str(path), error=exc.reason)

@@ -357,3 +357,15 @@ def test_correct_asks_for_the_class_and_a_comment(qtbot, site: SiteConfig, melan
     assert review is not None and review.verdict == "corrected" and review.label == other
     assert review.comment == "seen in clinic" and review.reader == "Dr Panel"
     assert "Corrected to" in panel.log_status.text()
+
+
+def test_a_broken_file_at_a_later_frame_is_a_message(qtbot, site: SiteConfig, tmp_path: Path) -> None:
+    cine = dicom_test_file("emri_small.dcm")
+    broken = tmp_path / "cut.dcm"
+    broken.write_bytes(cine.read_bytes()[: cine.stat().st_size // 2])  # pixel data cut off half way
+    panel = loaded_panel(qtbot, site)
+    panel.set_context(broken, 7, [broken], [broken])
+    run(qtbot, panel, "image")
+    assert panel.result_label() is None and not panel.is_abstain_banner_shown()
+    assert panel.message.text().startswith("This image could not be read:")
+    assert not panel.confirm_button.isEnabled() and not panel.correct_button.isEnabled()
