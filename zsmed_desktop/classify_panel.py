@@ -176,29 +176,6 @@ def _one_frame_job(predictor: Predictor, path: Path, frame: int) -> Job[list[Pre
     return [result]
 
 
-def record_batch(batch: Batch, site: SiteConfig, timeout: float = WORKER_LOG_TIMEOUT_S) -> int | None:
-    """Write what of ``batch`` is not yet in the case log (results, then reviews). Returns the last
-    id written; raises when the case log cannot take it (the batch keeps what was not written).
-    ``timeout``: how long to wait for a log another program is writing."""
-    from zsmed.store import open_case_log
-
-    last: int | None = None
-    with open_case_log(site.resolved_caselog_path(), site=site, timeout=timeout) as log:
-        todo = [r for r in batch.rows if r.log_id is None]
-        if todo:
-            ids = log.record_predictions(batch.predictor.bundle, [r.prediction for r in todo], user=batch.reader)
-            for row, log_id in zip(todo, ids, strict=True):
-                row.log_id = int(log_id)
-                last = row.log_id
-        for row in batch.rows:
-            if row.pending_review is not None and row.log_id is not None:
-                log.review(row.log_id, **row.pending_review)
-                row.pending_review = None
-                last = row.log_id
-    batch.error = None
-    return last
-
-
 def _classify_job(predictor: Predictor, scope: str, paths: list[Path], frame: int,
                   site: SiteConfig, timeout: float = WORKER_LOG_TIMEOUT_S) -> Job[Outcome]:
     if scope == "image":
@@ -213,13 +190,12 @@ def _classify_job(predictor: Predictor, scope: str, paths: list[Path], frame: in
             result.series = key
         series = aggregate_series(results, predictor.class_names)
         members = [[i for i, key in enumerate(keys) if key == summary.source] for summary in series]
-    n = len(results)
-    yield Progress(n, n, "writing to the case log")
     batch = Batch(predictor, [ImageRow(r) for r in results], site.reader)
-    try:
-        record_batch(batch, site, timeout)
-    except Exception as exc:  # any reason the log refuses: the results stay in memory, the panel says why
-        batch.error = _log_error(exc)
+    # Written here, before the panel sees the batch; what the log refuses stays in memory with the reason.
+    [written] = yield from write_job([WriteTask(batch, list(batch.rows), [])], site, timeout)
+    for row, log_id in zip(batch.rows, written.ids, strict=False):
+        row.log_id = log_id
+    batch.error = written.error
     return Outcome(scope, batch, series, members)
 
 
