@@ -303,3 +303,30 @@ for path in ({str(ro_folder / 'log.sqlite')!r}, {str(rw_folder / 'log.sqlite')!r
     assert str(ro_folder / "new.sqlite") in errors[2] and "read-only" in errors[2]
     assert lines[-2:] == ["READ 2 True", "READ 2 True"]
     assert not (ro_folder / "new.sqlite").exists()
+
+
+def test_verify_in_worker_processes_and_tampering_found_there(filled: Path, bundle: Bundle,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big table is digested by worker processes (threshold lowered here); a row changed in any
+    worker's span still sends verify row by row, which names it."""
+    from zsmed.store import verify
+
+    with open_case_log(filled) as log:
+        for seed in range(6):
+            log.record_predictions(bundle, fake_results(photos(3) * 100, seed=seed))
+    monkeypatch.setattr(verify, "PARALLEL_MIN_ROWS", 100)
+    monkeypatch.setattr(verify.os, "cpu_count", lambda: 3)
+    in_main: list[str] = []
+    real = verify._fast_span
+
+    def recording(conn: sqlite3.Connection, table: str, low: int, high: int) -> int | None:
+        in_main.append(table)  # the worker processes import verify afresh: their calls are not seen here
+        return real(conn, table, low, high)
+
+    monkeypatch.setattr(verify, "_fast_span", recording)
+    result = _verify(filled)
+    assert result.ok and result.rows_checked > 1800, result.message
+    assert "predictions" not in in_main and "images" in in_main
+    _tamper(filled, "UPDATE predictions SET error = 'x' WHERE id = 1500")
+    result = _verify(filled)
+    assert not result.ok and (result.first_broken_table, result.first_broken) == ("predictions", 1500)

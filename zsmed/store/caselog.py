@@ -639,7 +639,7 @@ class CaseLog:
 
         try:
             with self._read() as conn:
-                return verify_log(conn, integrity_check=integrity_check)
+                return verify_log(conn, integrity_check=integrity_check, path=str(self.path))
         except sqlite3.DatabaseError as exc:
             message = f"the database is damaged ({exc})"
             return VerifyResult(ok=False, rows_checked=0, first_broken=None, message=message, problems=[message])

@@ -8,9 +8,12 @@ row by row, to name the first row changed, deleted or inserted behind zsmed's ba
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
+import threading
 from itertools import islice
 from operator import itemgetter, methodcaller
+from pathlib import Path
 
 from zsmed.store.caselog import GENESIS, VerifyResult, audit_row_sha256, row_digest
 from zsmed.store.schema import DATA_TABLES
@@ -33,19 +36,23 @@ class _Problems:
         return len(self.items) >= MAX_PROBLEMS
 
 
-def verify_log(conn: sqlite3.Connection, *, integrity_check: bool = True) -> VerifyResult:
+def verify_log(conn: sqlite3.Connection, *, integrity_check: bool = True,
+               path: str | None = None) -> VerifyResult:
+    """``path``: the database file, so SQLite's integrity check runs on its own connection in a
+    thread beside the Python-side hashing (SQLite releases the GIL while it checks)."""
     problems = _Problems()
-    if integrity_check:
-        found = [r[0] for r in conn.execute("PRAGMA integrity_check(5)")]
-        if found != ["ok"]:
-            problems.add(None, None, f"SQLite integrity check failed: {'; '.join(found[:3])}")
+    checker = _IntegrityCheck(conn, path) if integrity_check else None
     audit_rows = _check_chain(conn, problems)
     data_rows = 0
     for table in DATA_TABLES:
         if problems.full:
             break
-        checked = _fast_check(conn, table)
+        checked = _fast_check(conn, table, path)
         data_rows += checked if checked is not None else _check_table(conn, table, problems)
+    if checker is not None:
+        found = checker.result()
+        if found != ["ok"]:
+            problems.items.insert(0, (None, None, f"SQLite integrity check failed: {'; '.join(found[:3])}"))
     checked = audit_rows + data_rows
     if not problems.items:
         return VerifyResult(ok=True, rows_checked=checked, first_broken=None,
@@ -55,6 +62,33 @@ def verify_log(conn: sqlite3.Connection, *, integrity_check: bool = True) -> Ver
     suffix = f" (and {more}{'+' if problems.full else ''} more problem{'s' if more != 1 else ''})" if more else ""
     return VerifyResult(ok=False, rows_checked=checked, first_broken=row_id, first_broken_table=broken_table,
                         message=first + suffix, problems=[p[2] for p in problems.items])
+
+
+class _IntegrityCheck:
+    def __init__(self, conn: sqlite3.Connection, path: str | None) -> None:
+        self._found: list[str] | None = None
+        self._conn = conn
+        self._thread: threading.Thread | None = None
+        if path:
+            self._thread = threading.Thread(target=self._run, args=(path,), daemon=True)
+            self._thread.start()
+
+    def _run(self, path: str) -> None:
+        try:
+            other = sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            try:
+                self._found = [r[0] for r in other.execute("PRAGMA integrity_check(5)")]
+            finally:
+                other.close()
+        except sqlite3.Error:
+            self._found = None  # e.g. an immutable (read-only folder) log: checked on the main connection
+
+    def result(self) -> list[str]:
+        if self._thread is not None:
+            self._thread.join()
+        if self._found is None:
+            self._found = [r[0] for r in self._conn.execute("PRAGMA integrity_check(5)")]
+        return self._found
 
 
 def _check_chain(conn: sqlite3.Connection, problems: _Problems) -> int:
@@ -86,15 +120,67 @@ def _check_chain(conn: sqlite3.Connection, problems: _Problems) -> int:
     return n
 
 
-def _fast_check(conn: sqlite3.Connection, table: str) -> int | None:
+PARALLEL_MIN_ROWS = 200_000  # a table this big is digested by several processes
+_LAST_ID = 2**63 - 1
+_SPAN_RANGES_SQL = ("SELECT first_id, last_id, width, row_digests FROM audit WHERE tbl = ? AND action = 'insert' "
+                    "AND first_id >= ? AND first_id < ? ORDER BY first_id")
+
+
+def _fast_check(conn: sqlite3.Connection, table: str, path: str | None = None) -> int | None:
     """The rows checked when every audit range matches at once; None at the first doubt."""
-    rows = conn.execute(f"SELECT * FROM {table} ORDER BY id")
+    total, lowest, highest = conn.execute(
+        "SELECT sum(last_id - first_id + 1), min(first_id), max(last_id) FROM audit "
+        "WHERE tbl = ? AND action = 'insert'", (table,)).fetchone()
+    workers = min(4, os.cpu_count() or 1)
+    if not path or not total or total < PARALLEL_MIN_ROWS or workers < 2:
+        return _fast_span(conn, table, 0, _LAST_ID)
+    # rows past the last audited id in this snapshot, then the audited id space cut at range starts
+    if conn.execute(f"SELECT 1 FROM {table} WHERE id > ? LIMIT 1", (highest,)).fetchone():
+        return None
+    bounds = [0]
+    for k in range(1, workers):
+        found = conn.execute("SELECT min(first_id) FROM audit WHERE tbl = ? AND action = 'insert' AND first_id >= ?",
+                             (table, lowest + (highest - lowest) * k // workers)).fetchone()[0]
+        if found is not None and found > bounds[-1]:
+            bounds.append(found)
+    bounds.append(highest + 1)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=len(bounds) - 1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        spans = list(pool.map(_fast_span_file, [path] * (len(bounds) - 1), [table] * (len(bounds) - 1),
+                              bounds[:-1], bounds[1:]))
+    return None if any(n is None for n in spans) else sum(n for n in spans if n is not None)
+
+
+def _fast_span_file(path: str, table: str, low: int, high: int) -> int | None:
+    """``_fast_span`` in a worker process, on its own read-only connection and snapshot."""
+    uri = Path(path).absolute().as_uri()
+    try:
+        try:
+            conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, isolation_level=None)
+            conn.execute("SELECT 1 FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+        try:
+            conn.execute("BEGIN")
+            return _fast_span(conn, table, low, high)
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None  # the main process walks the table itself and reports what it finds
+
+
+def _fast_span(conn: sqlite3.Connection, table: str, low: int, high: int) -> int | None:
+    """Audit ranges starting in [low, high) against the rows with ids in [low, high)."""
+    rows = conn.execute(f"SELECT * FROM {table} WHERE id >= ? AND id < ? ORDER BY id", (low, high))
+    full = len(rows.description)
     digest, sha256 = methodcaller("digest"), hashlib.sha256
     checked = 0
-    for _, first, last, width, digests in conn.execute(_RANGES_SQL, (table,)):
+    for first, last, width, digests in conn.execute(_SPAN_RANGES_SQL, (table, low, high)):
         n = last - first + 1
-        got = b"".join(map(digest, map(sha256, map(str.encode, map(ascii, map(itemgetter(slice(0, width)),
-                                                                             islice(rows, n)))))))
+        chunk = islice(rows, n) if width == full else map(itemgetter(slice(0, width)), islice(rows, n))
+        got = b"".join(map(digest, map(sha256, map(str.encode, map(ascii, chunk)))))
         if got != digests:  # (each digest covers the row's id: matching digests are the right rows)
             return None
         checked += n
