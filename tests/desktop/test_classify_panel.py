@@ -23,12 +23,6 @@ BUNDLE = REPO / "export" / "reference" / "sgps_ham4_lite0_v1.zsmb"
 TIMEOUT = 120_000
 
 
-def needs_case_log() -> None:
-    store = pytest.importorskip("zsmed.store")
-    if not hasattr(store, "open_case_log"):
-        pytest.skip("the case log (zsmed.store) is not in this tree yet")
-
-
 @pytest.fixture()
 def site(isolated_dirs: Path) -> SiteConfig:
     return SiteConfig(reader_name="Dr Panel", caselog_path=str(isolated_dirs / "caselog.sqlite"),
@@ -161,7 +155,6 @@ def test_an_unreadable_image_in_a_series_is_its_own_row(qtbot, site: SiteConfig,
 
 
 def test_results_and_reviews_go_to_the_case_log(qtbot, site: SiteConfig, melanoma_photos: list[Path]) -> None:
-    needs_case_log()
     from zsmed.store import open_case_log
 
     panel = loaded_panel(qtbot, site)
@@ -197,7 +190,6 @@ def test_results_and_reviews_go_to_the_case_log(qtbot, site: SiteConfig, melanom
 @pytest.mark.parametrize("how", ["read-only", "locked", "no folder"])
 def test_a_case_log_that_cannot_be_written_keeps_the_results_and_says_so(
         qtbot, site: SiteConfig, melanoma_photos: list[Path], tmp_path: Path, how: str) -> None:
-    needs_case_log()
     from zsmed.store import open_case_log
 
     path = site.resolved_caselog_path()
