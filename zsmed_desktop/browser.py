@@ -70,18 +70,23 @@ def dicom_date(raw: str | None) -> str:
     return text or "no date"
 
 
+def readable(text: str | None) -> str:
+    """A DICOM text value for reading: component separators (``abdomen^liver``) become spaces."""
+    return " ".join((text or "").replace("^", " ").split())
+
+
 def patient_label(name: str | None, pid: str | None) -> str:
     pid_text = f"ID {pid}" if pid and not pid.startswith("(no patient ID") else "no patient ID"
     return f"{person_name(name)}   {pid_text}"
 
 
 def study_label(date: str | None, description: str | None) -> str:
-    return f"{dicom_date(date)}   {description or 'no description'}"
+    return f"{dicom_date(date)}   {readable(description) or 'no description'}"
 
 
 def series_label(number: int | None, modality: str | None, description: str | None, images: int) -> str:
     head = f"Series {number}" if number is not None else "Series (no number)"
-    parts = [head, modality or "", description or ""]
+    parts = [head, modality or "", readable(description)]
     count = f"{images} image" + ("" if images == 1 else "s")
     return "  ·  ".join(p for p in parts if p) + f"   ({count})"
 
@@ -518,6 +523,23 @@ class StudyBrowser(QWidget):
         icon = thumbnail_icon(image)
         self._thumbs[key] = icon
         item.setIcon(0, icon)
+
+    def content_width(self) -> int:
+        """Pixels the longest label needs, with its indentation and thumbnail (every row, not
+        only those scrolled into view)."""
+        metrics = self.tree.fontMetrics()
+        widest = 0
+
+        def visit(item: QTreeWidgetItem, depth: int) -> None:
+            nonlocal widest
+            icon = THUMB_SIZE + 6 if item.data(0, KIND_ROLE) == "series" else 0
+            widest = max(widest, (depth + 1) * self.tree.indentation() + icon + metrics.horizontalAdvance(item.text(0)))
+            for child in _children(item):
+                visit(child, depth + 1)
+
+        for item in self._top_items():
+            visit(item, 0)
+        return widest + 16
 
     def thumbnails_done(self) -> bool:
         return self._thumb_worker is None

@@ -575,7 +575,9 @@ class MainWindow(QMainWindow):
             extra.append(f"{counts['problems']} problem{'s' * (counts['problems'] != 1)} (see the Problems tab)")
         if counts["skipped_non_dicom"]:
             extra.append(f"{counts['skipped_non_dicom']} non-DICOM files skipped")
-        text = summary + ("; " + "; ".join(extra) if extra else "") + f" — {index.seconds:.1f} s"
+        text = summary + ("; " + "; ".join(extra) if extra else "")
+        if index.seconds >= 1:
+            text += f" (read in {index.seconds:.0f} s)"
         self._finish_job_line("Scan finished: " + text)
         photos = [] if index.patients else self._photos_in(self._opened)
         if photos:
@@ -591,9 +593,23 @@ class MainWindow(QMainWindow):
                 self.show_tab("Problems")
         else:
             self.statusBar().showMessage(text)
+            self.fit_browser_width()
             if self.browser.current_series() is None:
                 self.browser.select_first_series()
         self._update_actions()
+
+    def fit_browser_width(self) -> None:
+        """Widen the browser so its longest label shows whole (up to 40 % of the window), taking
+        the room from the image."""
+        tree = self.browser.tree
+        needed = self.browser.content_width() + tree.verticalScrollBar().sizeHint().width() + 2 * tree.frameWidth() + 8
+        sizes = self.h_splitter.sizes()
+        if len(sizes) != 3 or sizes[0] >= needed:
+            return
+        total = sum(sizes)
+        width = min(needed, int(0.4 * total))
+        viewer = max(self.viewer.minimumSizeHint().width(), sizes[1] - (width - sizes[0]))
+        self.h_splitter.setSizes([width, viewer, max(0, total - width - viewer)])
 
     def _on_scan_cancelled(self) -> None:
         self._finish_job_line("Scan cancelled")

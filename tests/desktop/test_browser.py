@@ -21,6 +21,7 @@ from zsmed_desktop.browser import (
     person_name,
     problem_line,
     series_label,
+    study_label,
     without_paths,
 )
 
@@ -61,6 +62,7 @@ def test_labels_are_readable() -> None:
     assert series_label(2, "CT", "chest", 120) == "Series 2  ·  CT  ·  chest   (120 images)"
     assert series_label(None, "US", None, 1) == "Series (no number)  ·  US   (1 image)"
     assert dicom_date("1997.04.24") == "1997-04-24"
+    assert study_label("20051130", "abdomen^liver") == "2005-11-30   abdomen liver"
     assert without_paths("duplicate of /a/b/CT_small.dcm (same SOP Instance UID)") == (
         "duplicate of CT_small.dcm (same SOP Instance UID)"
     )

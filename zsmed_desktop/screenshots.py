@@ -1,0 +1,277 @@
+"""``python -m zsmed_desktop.screenshots OUTDIR``: start the real app, walk it through a reading
+session on real files and save a PNG of each main screen.
+
+The session: a CD (pydicom's DICOMDIR test set) with a folder holding a damaged file is opened; a
+CT series is shown with a window preset; the reference dermoscopy model (export/reference) is
+chosen; the CT gives no result (the abstain banner); a dermoscopy photograph from
+../shared/data/ham10000_fs gives one; it is reviewed; the case log and the settings are shown.
+
+Without a display it re-runs itself under ``xvfb-run`` when that exists (real X11 rendering: fonts,
+icons), else it renders offscreen. Everything it writes (settings, case log, models folder) lives in
+a temporary folder; only the PNGs go to OUTDIR.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+BUNDLE = REPO / "export" / "reference" / "sgps_ham4_lite0_v1.zsmb"
+SHARED_DATA = Path(os.environ.get("ZSMED_SHARED_DATA", REPO.parent / "shared" / "data"))
+REEXEC_FLAG = "ZSMED_SCREENSHOTS_CHILD"
+SIZE = (1600, 1000)
+TIMEOUT = 180.0
+
+SCREENS = (
+    "01-browser.png",
+    "02-viewer-window-preset.png",
+    "03-abstain.png",
+    "04-classify-result.png",
+    "05-review.png",
+    "06-case-log.png",
+    "07-settings.png",
+)
+
+
+def needs_xvfb() -> bool:
+    return (
+        sys.platform.startswith("linux")
+        and not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")
+        and not os.environ.get("QT_QPA_PLATFORM")
+        and not os.environ.get(REEXEC_FLAG)
+        and shutil.which("xvfb-run") is not None
+    )
+
+
+def reexec_under_xvfb(argv: Sequence[str]) -> int:
+    env = dict(os.environ, **{REEXEC_FLAG: "1"})
+    command = ["xvfb-run", "-a", "-s", f"-screen 0 {SIZE[0] + 80}x{SIZE[1] + 80}x24",
+               sys.executable, "-m", "zsmed_desktop.screenshots", *argv]
+    return subprocess.call(command, env=env)
+
+
+# --- the session -------------------------------------------------------------------------------
+def wait(app: Any, done: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
+    end = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > end:
+            raise TimeoutError(f"screenshots: gave up waiting for {what} after {timeout:.0f} s")
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def settle(app: Any, seconds: float = 0.3) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def grab(widget: Any, out: Path, name: str, dialog: Any = None) -> Path:
+    """The window as the reader sees it; a dialog drawn over it where it stands."""
+    from PySide6.QtGui import QPainter
+
+    pixmap = widget.grab()
+    if dialog is not None:
+        shot = dialog.grab()
+        painter = QPainter(pixmap)
+        top_left = widget.mapFromGlobal(dialog.mapToGlobal(dialog.rect().topLeft()))
+        x = top_left.x() if 0 <= top_left.x() < pixmap.width() else (pixmap.width() - shot.width()) // 2
+        y = top_left.y() if 0 <= top_left.y() < pixmap.height() else (pixmap.height() - shot.height()) // 3
+        painter.drawPixmap(x, y, shot)
+        painter.end()
+    path = out / name
+    if not pixmap.save(str(path)):
+        raise OSError(f"screenshots: could not write {path}")
+    print(f"screenshots: {path}")
+    return path
+
+
+# Full-size images from pydicom's test files and pydicom-data: a head CT (CQ500), a shoulder MR, a
+# chest radiograph, an abdominal MR, a pancreas CT.
+TRANSFER_FILES = ("693_UNCI.dcm", "MR2_UNCI.dcm", "RG1_UNCI.dcm", "MR-SIEMENS-DICOM-WithOverlays.dcm",
+                  "explicit_VR-UN.dcm")
+
+
+def _test_file(name: str) -> Path | None:
+    from zsmed.demo import embedded_dicom_folders
+
+    for root in embedded_dicom_folders():
+        found = next(iter(Path(root).rglob(name)), None)
+        if found is not None:
+            return found
+    return None
+
+
+def prepare_cd(tmp: Path) -> tuple[Path, Path]:
+    """pydicom's DICOMDIR test set copied as a CD, and a folder of full-size images in which one
+    file was only half copied."""
+    import pydicom.data
+
+    source = Path(str(pydicom.data.get_testdata_file("DICOMDIR"))).parent
+    cd = tmp / "CD"
+    shutil.copytree(source, cd, ignore=shutil.ignore_patterns("DICOMDIR-*", "*.py*"))
+    extra = tmp / "Transfer"
+    extra.mkdir()
+    for number, name in enumerate(TRANSFER_FILES, 1):
+        found = _test_file(name)
+        if found is not None:
+            shutil.copy(found, extra / f"IM{number:06d}.dcm")
+    ct = Path(str(pydicom.data.get_testdata_file("CT_small.dcm")))
+    (extra / "IM000099.dcm").write_bytes(ct.read_bytes()[:300])  # half-copied
+    return cd / "DICOMDIR", extra
+
+
+def dermoscopy_photo() -> Path | None:
+    folder = SHARED_DATA / "ham10000_fs" / "base" / "mel"
+    photos = sorted(folder.glob("*.jpg")) if folder.is_dir() else []
+    return photos[0] if photos else None
+
+
+def select_series(window: Any, text: str) -> None:
+    item = next((i for i in window.browser.series_items() if text in i.text(0)), None)
+    if item is None:
+        raise LookupError(f"screenshots: no series labelled '{text}'")
+    window.tree.setCurrentItem(item)
+    window.tree.scrollToItem(item)
+
+
+def run_session(out: Path) -> list[Path]:
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from zsmed.site import SiteConfig, save_site_config
+    from zsmed_desktop.app import create_application
+    from zsmed_desktop.main_window import MainWindow
+    from zsmed_desktop.settings_dialog import SettingsDialog
+
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    with tempfile.TemporaryDirectory(prefix="zsmed-screens-") as tmp_text:
+        tmp = Path(tmp_text)
+        os.environ["ZSMED_DATA_DIR"] = str(tmp / "data")
+        (tmp / "data").mkdir()
+        QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "qsettings"))
+        models = tmp / "data" / "models"
+        models.mkdir()
+        if BUNDLE.is_file():
+            shutil.copy(BUNDLE, models / BUNDLE.name)
+        # Case log and models folder where a site leaves them: the defaults (here under the temporary
+        # data folder), so the settings screen shows no temporary paths.
+        site = SiteConfig(site_name="Dermatology clinic", reader_name="Dr A. Reader")
+        save_site_config(site)
+        app = create_application([])
+        assert isinstance(app, QApplication)
+        window = MainWindow(settings=QSettings(str(tmp / "app.ini"), QSettings.Format.IniFormat), site=site)
+        window.resize(*SIZE)
+        window.h_splitter.setSizes([400, 820, 380])
+        window.v_splitter.setSizes([760, 200])
+        window.show()
+        settle(app, 0.5)
+
+        # 1. The browser: a CD and a folder with a damaged file; thumbnails; the problems count.
+        dicomdir, extra = prepare_cd(tmp)
+        window.open_paths([str(dicomdir), str(extra)])
+        wait(app, lambda: window.index is not None and not window.browser.scanning, "the scan")
+        wait(app, window.browser.thumbnails_done, "the thumbnails")
+        select_series(window, "CT  ·  Pancreas")  # an abdominal CT
+        wait(app, lambda: window.viewer.current_path() is not None and not window.viewer.is_loading(), "the image")
+        window.show_tab("Problems")
+        settle(app)
+        written.append(grab(window, out, SCREENS[0]))
+
+        # 2. The viewer with a window preset (the soft-tissue window on the abdominal CT, key 5).
+        window.apply_preset_number(window.preset_names().index("soft tissue") + 1)
+        window.viewer.setFocus()
+        settle(app)
+        written.append(grab(window, out, SCREENS[1]))
+
+        if not BUNDLE.is_file():
+            print(f"screenshots: {BUNDLE} not found; the classifier screens are left out")
+            return written
+        panel = window.classify
+        panel.refresh_models()
+        panel.load_bundle(models / BUNDLE.name)
+        wait(app, lambda: not panel.is_busy() and panel.model_ready, "the model to load")
+
+        # 3. A CT slice is not like the dermoscopy photographs the model was built on: no result.
+        wait(app, lambda: panel._current is not None, "the classifier's context")
+        panel.classify("image")
+        wait(app, lambda: not panel.is_busy(), "the prediction")
+        settle(app)
+        written.append(grab(window, out, SCREENS[2]))
+
+        # 4. A dermoscopy photograph gives a result.
+        photo = dermoscopy_photo()
+        if photo is None:
+            print(f"screenshots: no dermoscopy photographs under {SHARED_DATA}; the result screens are left out")
+            return written
+        window.open_paths([str(photo)])
+        wait(app, lambda: panel._current == photo and not window.viewer.is_loading(), "the photograph")
+        panel.classify("image")
+        wait(app, lambda: not panel.is_busy(), "the prediction")
+        settle(app)
+        written.append(grab(window, out, SCREENS[3]))
+
+        # 5. Review: the reader corrects the result (the dialog over the window), then confirms it.
+        from zsmed_desktop.classify_panel import CorrectDialog
+
+        row = panel._selected()
+        names = panel._class_names_of(row) if row is not None else []
+        dialog = CorrectDialog(names, panel._titles, row.prediction.label if row else None,
+                               "pigment network", window)
+        dialog.show()
+        settle(app)
+        written.append(grab(window, out, SCREENS[4], dialog))
+        dialog.close()
+        panel.comment.setText("agree")
+        panel.confirm()
+        wait(app, lambda: not panel.is_busy(), "the review")
+
+        # 6. The case log: the result and its review.
+        window.caselog.refresh()
+        window.show_tab("Case log")
+        window.v_splitter.setSizes([560, 400])
+        settle(app, 1.0)
+        written.append(grab(window, out, SCREENS[5]))
+
+        # 7. The settings.
+        settings = SettingsDialog(window.site, window)
+        settings.show()
+        settle(app)
+        written.append(grab(window, out, SCREENS[6], settings))
+        settings.close()
+        window.close()
+        settle(app, 0.2)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1 or args[0].startswith("-"):
+        print("usage: python -m zsmed_desktop.screenshots OUTDIR", file=sys.stderr)
+        return 2
+    if needs_xvfb():
+        return reexec_under_xvfb(args)
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    try:
+        written = run_session(Path(args[0]))
+    except (TimeoutError, LookupError, OSError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(f"screenshots: {len(written)} of {len(SCREENS)} screens written")
+    return 0 if written else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
