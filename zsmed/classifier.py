@@ -72,11 +72,21 @@ def register_head(cls: type[Head]) -> type[Head]:
     return cls
 
 
+# The only modules a model file may name for its head (importing any other zsmed module could run
+# it: ``zsmed.__main__`` is the CLI).
+HEAD_MODULES = frozenset({"zsmed.classifier", "zsmed.synth.heads", "zsmed.zeroshot.heads", "zsmed.align.stitch"})
+# A head larger than this is not a head (the largest, SGPS hybrid on Lite0, has ~2 M parameters).
+MAX_HEAD_PARAMETERS = 50_000_000
+MAX_CARD_BYTES = 4 << 20
+MAX_WEIGHTS_BYTES = 512 << 20
+MODEL_MEMBERS = ("model.json", "weights.safetensors")
+
+
 def head_class(head_type: str, module: str | None = None) -> type[Head]:
+    if module and module not in HEAD_MODULES:
+        raise CheckpointError(f"head module '{str(module)[:80]}' is not one of zsmed's head modules "
+                              f"({', '.join(sorted(HEAD_MODULES))})")
     if head_type not in _HEADS and module:
-        # Only zsmed's own modules are imported by name from a model file.
-        if not (module == "zsmed" or module.startswith("zsmed.")):
-            raise CheckpointError(f"head module '{module}' is not part of zsmed")
         try:
             importlib.import_module(module)
         except ImportError as exc:
@@ -325,26 +335,106 @@ def save_classifier(classifier: Classifier, path: str | Path, *, include_backbon
     return path
 
 
-def load_classifier(path: str | Path) -> Classifier:
+def _read_model_members(path: Path, *, weights: bool = True) -> tuple[dict[str, Any], bytes]:
+    """(card dict, safetensors bytes) of a model file, read within limits: exactly the two members,
+    the card at most 4 MB, the weights at most 512 MB, each inflated only up to its declared size."""
+    from zsmed.runtime.safezip import SafeZip
+
+    with SafeZip(path, CheckpointError, "model file", max_entries=8) as archive:
+        if set(archive.names) != set(MODEL_MEMBERS):
+            raise CheckpointError(f"not a zsmed model file: it holds {', '.join(map(repr, archive.names))[:200]} "
+                                  f"instead of {' and '.join(MODEL_MEMBERS)}", path=path)
+        card_bytes = archive.read("model.json", MAX_CARD_BYTES)
+        tensors = archive.read("weights.safetensors", MAX_WEIGHTS_BYTES) if weights else b""
+    try:
+        card_dict = json.loads(card_bytes)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise CheckpointError(f"not a zsmed model file (model.json: {exc})", path=path) from exc
+    if not isinstance(card_dict, dict):
+        raise CheckpointError("not a zsmed model file (model.json is not an object)", path=path)
+    return card_dict, tensors
+
+
+def _safetensors_shapes(data: bytes, path: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor shapes from a safetensors header (8-byte length, then JSON), without loading any."""
+    if len(data) < 8:
+        raise CheckpointError("model weights are corrupt (no safetensors header)", path=path)
+    length = int.from_bytes(data[:8], "little")
+    if length > min(len(data) - 8, 16 << 20):
+        raise CheckpointError("model weights are corrupt (safetensors header length)", path=path)
+    try:
+        header = json.loads(data[8 : 8 + length])
+        return {name: tuple(int(d) for d in entry["shape"]) for name, entry in header.items()
+                if name != "__metadata__"}
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+        raise CheckpointError(f"model weights are corrupt (safetensors header: {exc})", path=path) from exc
+
+
+def _checked_head(cls: type[Head], config: dict[str, Any], shapes: dict[str, tuple[int, ...]], path: Path) -> Head:
+    """The head, built only after its shapes (on the meta device: nothing allocated) are checked
+    against the file's tensors and a size ceiling: a config asking for 10^12 parameters is refused."""
+    try:
+        with torch.device("meta"):
+            probe = cls.from_config(config)
+    except (TypeError, ValueError, RuntimeError, KeyError, CheckpointError) as exc:
+        raise CheckpointError(f"the head config does not fit head type '{cls.head_type}' ({exc})", path=path) from exc
+    expected = {f"head.{k}": tuple(v.shape) for k, v in probe.state_dict().items()}
+    count = sum(int(np.prod(shape, dtype=np.int64)) for shape in expected.values())
+    if count > MAX_HEAD_PARAMETERS:
+        raise CheckpointError(f"the head config asks for {count} parameters (at most {MAX_HEAD_PARAMETERS})",
+                              path=path)
+    stored = {k: v for k, v in shapes.items() if k.startswith("head.")}
+    if stored != expected:
+        wrong = sorted(set(stored) ^ set(expected)) or sorted(k for k in stored if stored[k] != expected[k])
+        raise CheckpointError(f"head weights do not match its config ({', '.join(wrong[:5])[:200]})", path=path)
+    return cls.from_config(config)
+
+
+def check_model_card(card_dict: dict[str, Any], path: Path, *, allow_local_encoder: bool = False) -> None:
+    """What a model file says about itself, checked like a bundle's card: class names as short
+    plain text (2-1000), a sane image size, a registered encoder (never a local path)."""
+    from zsmed.runtime.validate import CardError, check_class_names, check_image_size
+
+    try:
+        check_class_names(card_dict.get("class_names"))
+        preprocess = card_dict.get("preprocess")
+        check_image_size(preprocess.get("size") if isinstance(preprocess, dict) else None)
+    except CardError as exc:
+        raise CheckpointError(f"the model card is refused: {exc}", path=path) from exc
+    encoder = card_dict.get("encoder")
+    name = encoder.get("name") if isinstance(encoder, dict) else None
+    if not isinstance(name, str):
+        raise CheckpointError("the model card names no encoder", path=path)
+    if ":" in name and not allow_local_encoder:
+        raise CheckpointError(f"the model names a local encoder ('{name[:80]}'); a model file may only name "
+                              "zsmed's registered encoders", path=path)
+
+
+def load_classifier(path: str | Path, *, allow_local_encoder: bool = False) -> Classifier:
+    """Read a ``.zsm`` model file, within limits and with its card checked (see ``check_model_card``).
+    ``allow_local_encoder``: accept an encoder given as a local path (a model built on this
+    workstation with ``timm-local:``); never from a file that came from elsewhere."""
     from safetensors.torch import load
 
     path = Path(path)
     if not path.is_file():
         raise InputFileError("model file not found", path=path)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            card_dict = json.loads(archive.read("model.json"))
-            tensors = load(archive.read("weights.safetensors"))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError) as exc:
-        raise CheckpointError(f"not a zsmed model file ({exc})", path=path) from exc
-    except Exception as exc:  # safetensors raises its own error types on corrupt data
-        raise CheckpointError(f"model weights are corrupt ({exc})", path=path) from exc
+    card_dict, weights = _read_model_members(path)
+    check_model_card(card_dict, path, allow_local_encoder=allow_local_encoder)
+    shapes = _safetensors_shapes(weights, path)
     try:
         card = ClassifierCard.from_dict(card_dict)
     except CheckpointError as exc:
         raise CheckpointError(exc.reason, path=path) from exc
-    cls = head_class(card.head_type, card.head_module)
-    head = cls.from_config(card.head_config)
+    try:
+        cls = head_class(card.head_type, card.head_module)
+    except CheckpointError as exc:
+        raise CheckpointError(exc.reason, path=path) from exc
+    head = _checked_head(cls, card.head_config, shapes, path)
+    try:
+        tensors = load(weights)
+    except Exception as exc:  # safetensors raises its own error types on corrupt data
+        raise CheckpointError(f"model weights are corrupt ({exc})", path=path) from exc
     head_state = {k[5:]: v for k, v in tensors.items() if k.startswith("head.")}
     try:
         head.load_state_dict(head_state, strict=True)
@@ -353,17 +443,22 @@ def load_classifier(path: str | Path) -> Classifier:
     backbone = build_backbone(card.encoder, cls.input_kind)
     if card_dict.get("backbone_in_file"):
         state = {k[9:]: v for k, v in tensors.items() if k.startswith("backbone.")}
-        backbone.load_state_dict(state, strict=True)
+        try:
+            backbone.load_state_dict(state, strict=True)
+        except RuntimeError as exc:
+            raise CheckpointError(f"backbone weights do not match the encoder ({str(exc)[:200]})", path=path) from exc
     return Classifier(backbone, head, card)
 
 
 def read_card(path: str | Path) -> ClassifierCard:
     """The card of a model file, without loading any weights."""
+    path = Path(path)
+    card_dict, _ = _read_model_members(path, weights=False)
+    check_model_card(card_dict, path, allow_local_encoder=True)
     try:
-        with zipfile.ZipFile(Path(path)) as archive:
-            return ClassifierCard.from_dict(json.loads(archive.read("model.json")))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, OSError) as exc:
-        raise CheckpointError(f"not a zsmed model file ({exc})", path=path) from exc
+        return ClassifierCard.from_dict(card_dict)
+    except CheckpointError as exc:
+        raise CheckpointError(exc.reason, path=path) from exc
 
 
 __all__ = [
