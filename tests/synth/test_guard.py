@@ -213,3 +213,39 @@ def test_eval_cli_reports_the_guard(tmp_path: Path, shared_data: Path, feature_c
     payload = json.loads(out.read_text())
     guarded = next(r for r in payload["results"] if r["method"] == "sgps-guarded")
     assert guarded["extra"]["episodes"] == 4 and 0.0 <= guarded["extra"]["fired_rate"] <= 1.0
+
+
+def test_shipped_data_lists_hold_no_novel_image(shared_data: Path) -> None:
+    """Every shipped generator's data list, checked by SHA-256 against the benchmark's novel images
+    (HAM10000 novel_dev, Derm7pt dermatofibroma / vascular lesion)."""
+    import csv
+
+    from zsmed.features import file_sha256
+    from zsmed.resources import resources_dir
+    from zsmed.synth.data import NOVEL_LABELS
+
+    novel = {file_sha256(p) for p in (shared_data / "ham10000_fs" / "novel_dev").rglob("*.jpg")}
+    with (shared_data / "derm7pt" / "metadata.csv").open(newline="") as handle:
+        novel |= {file_sha256(shared_data / "derm7pt" / r["file"]) for r in csv.DictReader(handle)
+                  if r["diagnosis"] in ("dermatofibroma", "vascular lesion")}
+    assert len(novel) > 150
+    lists = sorted((resources_dir() / "checkpoints").glob("*.data_list.csv"))
+    assert any("multidomain" in p.name for p in lists)
+    for path in lists:
+        with path.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        assert rows and not {r["sha256"] for r in rows} & novel, path.name
+        assert not {r["label"].lower() for r in rows} & NOVEL_LABELS, path.name
+
+
+def test_multidomain_checkpoint_knows_chest_xrays(tmp_path: Path, shared_data: Path, feature_cache) -> None:  # type: ignore[no-untyped-def]
+    from zsmed.resources import resources_dir
+    from zsmed.synth.synthesize import synthesize
+
+    ckpt = resources_dir() / "checkpoints" / "sgps-multidomain_efficientnet-lite0.safetensors"
+    support = _support(tmp_path / "s", shared_data / "cxr_kermany", ("NORMAL", "BACTERIA"), k=1)
+    guard = synthesize(support, checkpoint=ckpt, cache=feature_cache).card.extra["guard"]
+    assert guard["domain"] == "cxr" and guard["fired"] == "" and guard["classifier"] == "sgps"
+    derm = _support(tmp_path / "d", shared_data / "ham10000_fs" / "novel_dev", NOVEL, k=1)
+    assert synthesize(derm, checkpoint=ckpt, cache=feature_cache).card.extra["guard"]["domain"] in (
+        "ham10000", "derm7pt")
