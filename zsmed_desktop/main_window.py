@@ -559,22 +559,24 @@ class MainWindow(QMainWindow):
         text = f"Scanning: {done:,} of {total:,} files read" if total else f"Scanning: {done:,} files found"
         self.statusBar().showMessage(text + "   (Esc cancels)")
         self._job_line(text)
-        if self.current_series is None and self.browser.tree.topLevelItemCount():
-            pass  # the series becomes selectable once the scan ends (sorted, with its images)
 
     def _on_scan_finished(self, index: ScanIndex) -> None:
         self.index = index
         counts = index.counts()
+        images = sum(1 for i in index.instances if i.is_image)
         summary = (
             f"{counts['patients']} patient{'s' * (counts['patients'] != 1)}, "
             f"{counts['studies']} stud{'ies' if counts['studies'] != 1 else 'y'}, "
-            f"{counts['series']} series, {counts['instances']} images"
+            f"{counts['series']} series, {images} image{'s' * (images != 1)}"
         )
+        if counts["instances"] > images:
+            others = counts["instances"] - images
+            summary += f" and {others} other object{'s' * (others != 1)} (reports, plans)"
         extra = []
         if counts["problems"]:
             extra.append(f"{counts['problems']} problem{'s' * (counts['problems'] != 1)} (see the Problems tab)")
         if counts["skipped_non_dicom"]:
-            extra.append(f"{counts['skipped_non_dicom']} non-DICOM files skipped")
+            extra.append(f"{counts['skipped_non_dicom']} other files skipped (not DICOM)")
         text = summary + ("; " + "; ".join(extra) if extra else "")
         if index.seconds >= 1:
             text += f" (read in {index.seconds:.0f} s)"

@@ -61,7 +61,7 @@ def test_opening_a_folder_fills_tree_problems_and_status(qtbot, tmp_path: Path) 
         len(window.problems.lines()) == 1 and window.problems.lines()[0].startswith("broken.dcm: "))
     assert str(folder) not in window.problems.lines()[0]
     assert window.problems.item(0).toolTip().startswith(str(folder / "broken.dcm"))
-    assert "3 images" in window.statusBar().currentMessage()
+    assert "2 images and 1 other object (reports, plans)" in window.statusBar().currentMessage()
     assert "1 problem" in window.statusBar().currentMessage()
     # The first series with images is selected and shown.
     assert window.current_series is not None and window.current_series.image_paths
