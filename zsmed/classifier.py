@@ -292,6 +292,12 @@ def make_classifier(
     extra: Mapping[str, Any] | None = None,
 ) -> Classifier:
     """Assemble a classifier; the backbone defaults to the encoder's shipped weights."""
+    from zsmed.runtime.validate import CardError, check_class_names
+
+    try:  # the names a reader will see: short printable text, as every reader checks at load
+        check_class_names(list(class_names))
+    except CardError as exc:
+        raise ConfigError(f"cannot build a classifier: {exc}") from exc
     if encoder.preprocess is None:
         raise ConfigError(f"encoder {encoder.name} has no preprocessing config")
     card = ClassifierCard(

@@ -54,6 +54,7 @@ def _parse(data: Any, source: Path) -> list[ClassDescription]:
             entry = {"description": entry}
         if not isinstance(entry, dict):
             raise ConfigError(f"class '{key}': expected a mapping with a description", path=source)
+        _check_types(key, entry, source)
         description = str(entry.get("description") or "").strip()
         attributes = entry.get("attributes") or {}
         if not isinstance(attributes, dict):
@@ -74,17 +75,72 @@ def _parse(data: Any, source: Path) -> list[ClassDescription]:
     return out
 
 
+# A class file is a few kB; one of megabytes is not one (and YAML's cost grows with it).
+MAX_YAML_BYTES = 2 << 20
+MAX_LABEL_CHARS = 100
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses aliases (``*name``): a few hundred bytes of nested aliases
+    (a 'billion laughs') expand to gigabytes once the loaded data is walked."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in zsmed files",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def load_yaml_text(text: str) -> Any:
+    """Parse YAML the way every zsmed file is parsed: safe types only, no aliases."""
+    return yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader subclass: safe types only
+
+
 def read_yaml(path: str | Path, what: str) -> Any:
-    """A user-editable YAML file; ``what`` names it in the one-line error ("descriptions" ...)."""
+    """A user-editable YAML file; ``what`` names it in the one-line error ("descriptions" ...).
+    At most 2 MB, safe types only, no aliases."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_YAML_BYTES + 1)
     except OSError as exc:
         raise InputFileError(f"cannot read {what} ({exc.strerror or exc})", path=path) from exc
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(f"{what} file is larger than {MAX_YAML_BYTES >> 20} MB; not a zsmed class file", path=path)
     try:
-        return yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} file is not UTF-8 text ({exc.reason} at byte {exc.start})", path=path) from exc
+    try:
+        return load_yaml_text(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML ({str(exc).splitlines()[0]})", path=path) from exc
+    except RecursionError as exc:
+        raise ConfigError("not valid YAML (nested too deeply)", path=path) from exc
+
+
+def _check_types(key: Any, entry: dict[str, Any], source: Path) -> None:
+    """Field types of one class entry: the key and name short printable text (they become class
+    names in models, reports and on screen), the description text, aliases a list of text."""
+    if not isinstance(key, str) or not key.strip() or len(key) > MAX_LABEL_CHARS or not key.isprintable():
+        raise ConfigError(f"class key {str(key)[:40]!r} must be printable text of at most {MAX_LABEL_CHARS} "
+                          "characters", path=source)
+    for field_name in ("name", "description", "parent"):
+        value = entry.get(field_name)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"class '{key}': '{field_name}' must be text, not {type(value).__name__}", path=source)
+    display = entry.get("name")
+    if isinstance(display, str) and (len(display) > MAX_LABEL_CHARS or not display.isprintable()):
+        raise ConfigError(f"class '{key}': 'name' must be printable text of at most {MAX_LABEL_CHARS} characters",
+                          path=source)
+    aliases = entry.get("aliases")
+    if aliases is not None and not (isinstance(aliases, list) and all(isinstance(a, str) for a in aliases)):
+        raise ConfigError(f"class '{key}': 'aliases' must be a list of names", path=source)
+    attributes = entry.get("attributes")
+    if isinstance(attributes, dict) and any(isinstance(v, bool) or not isinstance(v, int | float)
+                                            for v in attributes.values()):
+        raise ConfigError(f"class '{key}': attribute values must be numbers", path=source)
 
 
 def load_description_file(path: str | Path) -> list[ClassDescription]:

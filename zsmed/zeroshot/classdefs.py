@@ -205,7 +205,11 @@ def _parse_definitions(data: Any, source: Path | None) -> ClassDefinitions:
         if image_attributes:
             raise ConfigError("give either image_attributes (annotations) or image_attribute_predictor, not both",
                               path=source)
-        predictor_path = (source.parent if source is not None else Path.cwd()) / str(predictor)
+        name = str(predictor)
+        if Path(name).name != name or name in (".", ".."):  # a file beside the class file, never a path
+            raise ConfigError(f"image_attribute_predictor must name a file beside the class file, not {name!r}",
+                              path=source)
+        predictor_path = (source.parent if source is not None else Path.cwd()) / name
         if not predictor_path.is_file():
             raise ConfigError(f"image_attribute_predictor: file not found: {predictor_path}", path=source)
     return ClassDefinitions(definitions, names, str(basis_column) if basis_column else None, source,
