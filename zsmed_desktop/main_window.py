@@ -338,6 +338,9 @@ class MainWindow(QMainWindow):
         a("shortcuts", "Keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents,
           "mdi6.keyboard-outline")
         a("about", "About zsmed", self.show_about)
+        a("open_model", "Open a model file…", self.ask_model, None, "mdi6.brain")
+        a("refresh_models", "Look again in the models folder", self.classify.refresh_models)
+        a("verify_log", "Check the case log is intact", self._verify_log)
         a("theme_dark", "Dark theme", lambda: self.set_theme("dark"))
         a("theme_light", "Light theme", lambda: self.set_theme("light"))
         # The keypad's Enter confirms too.
@@ -385,12 +388,15 @@ class MainWindow(QMainWindow):
         classify_menu.addAction(self.action("correct"))
 
         models_menu = bar.addMenu("&Models")
+        models_menu.addAction(self.action("open_model"))
+        models_menu.addAction(self.action("refresh_models"))
         self.action_models_folder = QAction("Models folder…", self)
         self.action_models_folder.triggered.connect(self.open_settings)
         models_menu.addAction(self.action_models_folder)
 
         log_menu = bar.addMenu("&Log")
         log_menu.addAction(self.action("case_log"))
+        log_menu.addAction(self.action("verify_log"))
         log_menu.addAction(self.action("problems"))
 
         help_menu = bar.addMenu("&Help")
@@ -715,6 +721,16 @@ class MainWindow(QMainWindow):
         if self._typing():
             return
         self.classify.correct()
+
+    def ask_model(self) -> None:
+        start = str(self.site.resolved_models_folder())
+        chosen, _ = QFileDialog.getOpenFileName(self, "Open a model file", start, "zsmed models (*.zsmb)")
+        if chosen:
+            self.classify.load_bundle(Path(chosen))
+
+    def _verify_log(self) -> None:
+        self.show_tab("Case log")
+        self.caselog.verify()
 
     # --- settings, theme, messages ----------------------------------------------------------------
     def open_settings(self) -> Any:

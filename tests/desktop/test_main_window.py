@@ -38,6 +38,11 @@ def test_layout_browser_viewer_classifier_and_bottom_tabs(qtbot, tmp_path: Path)
     assert tabs[0] == "Problems (0)" and tabs[-1] == "Jobs"
     menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
     assert menus == ["File", "View", "Classify", "Models", "Log", "Help"]
+    entries = {m.text().replace("&", ""): [a.text() for a in m.menu().actions() if not a.isSeparator()]
+               for m in window.menuBar().actions()}
+    assert entries["Models"][0] == "Open a model file…"
+    assert "Check the case log is intact" in entries["Log"] and "Case log" in entries["Log"]
+    assert entries["File"][:2] == ["Open folder…", "Open files or DICOMDIR…"]
     # Every frequent action has a key.
     keys = {k: window.action(k).shortcut().toString() for k in
             ("open_folder", "next_series", "previous_series", "reset", "invert", "fit", "confirm", "correct")}
