@@ -1,9 +1,10 @@
 """Run zsmed jobs off the GUI thread.
 
-A zsmed job is a generator yielding ``Progress`` and returning its result; ``JobRunner`` drives
-one in a ``QThreadPool`` worker and reports through Qt signals, so the CLI's progress bar and the
-app's progress dialog come from the same code. Errors arrive as one-line messages, never as a
-traceback or a crash.
+A zsmed job is a generator yielding ``Progress`` and returning its result, so the CLI's progress
+bar and the app's progress displays come from the same code. ``start_job`` runs one in a superqt
+``GeneratorWorker`` (the app's way; every panel uses it) and delivers progress, result, failure and
+cancellation on the GUI thread. ``JobRunner``, the first window's ``QRunnable`` driver, is kept for
+code written against it. Errors arrive as one-line messages, never as a traceback or a crash.
 """
 
 from __future__ import annotations
