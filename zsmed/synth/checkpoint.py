@@ -90,3 +90,30 @@ def load_generator(path: str | Path | None = None, *, encoder: object | None = N
     except RuntimeError as exc:
         raise CheckpointError(f"SGPS weights do not match its config ({str(exc).splitlines()[0]})", path=path) from exc
     return generator.eval()
+
+
+def save_training_state(path: str | Path, state: dict[str, Any]) -> None:
+    """Write a resumable training state (tensors and plain data only: dicts, lists, tuples,
+    numbers, strings), atomically."""
+    path = Path(path)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def load_training_state(path: str | Path, device: Any = "cpu") -> dict[str, Any]:
+    """Read a training state with ``weights_only=True``: a ``state.pt`` that asks the unpickler for
+    anything but tensors and plain data (a crafted file in a run folder that would run code) is
+    refused, never executed."""
+    import pickle
+
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, AttributeError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else exc.__class__.__name__
+        raise CheckpointError(f"the saved training state holds more than tensors and plain data, or is damaged "
+                              f"({first}); refusing to load it", path=path) from exc
+    if not isinstance(state, dict):
+        raise CheckpointError("the saved training state is not a mapping", path=path)
+    return state
