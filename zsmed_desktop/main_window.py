@@ -582,7 +582,8 @@ class MainWindow(QMainWindow):
         if counts["problems"]:
             extra.append(f"{counts['problems']} problem{'s' * (counts['problems'] != 1)} (see the Problems tab)")
         if counts["skipped_non_dicom"]:
-            extra.append(f"{counts['skipped_non_dicom']} other files skipped (not DICOM)")
+            skipped = counts["skipped_non_dicom"]
+            extra.append(f"{skipped} other file{'s' * (skipped != 1)} skipped (not DICOM)")
         text = summary + ("; " + "; ".join(extra) if extra else "")
         if index.seconds >= 1:
             text += f" (read in {index.seconds:.0f} s)"
