@@ -273,7 +273,7 @@ def meta_train(
     generator (``generator.safetensors`` + ``.json``) under ``out_dir``. With ``validate`` (e.g.
     ``class_holdout_validator``), it replaces the base-lesion validation, and the generator with the
     best ``val_score`` so far is also saved as ``generator_best``."""
-    from zsmed.synth.checkpoint import save_generator
+    from zsmed.synth.checkpoint import load_training_state, save_generator, save_training_state
 
     config = generator.config
     out = Path(out_dir)
@@ -308,7 +308,7 @@ def meta_train(
     log_path = out / "train_log.jsonl"
     step = 0
     if resume and state_path.is_file():
-        state = torch.load(state_path, map_location=dev, weights_only=False)
+        state = load_training_state(state_path, dev)  # weights_only: a crafted state.pt runs no code
         if SGPSConfig.from_dict(state.get("config") or {}) != config:
             raise CheckpointError("the saved training state was made with another config; use a new out_dir",
                                   path=state_path)
@@ -372,11 +372,9 @@ def meta_train(
             with log_path.open("a") as handle:
                 handle.write(json.dumps(record) + "\n")
         if rank == 0 and (step % config.val_every == 0 or step == config.steps):
-            tmp = state_path.with_suffix(".tmp")
-            torch.save({"generator": generator.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                        "config": config.to_dict(), "py_rng": random.getstate(),
-                        "torch_rng": torch.get_rng_state()}, tmp)
-            tmp.replace(state_path)
+            save_training_state(state_path, {"generator": generator.state_dict(), "optimizer": opt.state_dict(),
+                                             "step": step, "config": config.to_dict(), "py_rng": random.getstate(),
+                                             "torch_rng": torch.get_rng_state()})
     if rank == 0:
         generator.to("cpu")
         save_generator(generator.eval(), out / "generator.safetensors", dict(info or {}))
