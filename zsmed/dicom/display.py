@@ -332,3 +332,256 @@ def render_display(
 ) -> np.ndarray:
     """``render`` then ``to_display_uint8``: uint8 (H, W) or (H, W, 3)."""
     return to_display_uint8(render(arr, ds, frame=frame, window_index=window_index, window=window))
+
+
+# --- the interactive viewer's pieces --------------------------------------------------------------
+# The viewer decodes once (in the contained decoder) to modality values, then windows on the GUI
+# thread: ``modality_frame`` makes the cached values, ``display_uint8`` the screen image.
+
+#: CT windows (centre, width) in HU, as PACS viewers label them; the number keys follow this order.
+CT_PRESETS: dict[str, tuple[float, float]] = {
+    "lung": (-600.0, 1500.0),
+    "mediastinum": (50.0, 350.0),
+    "bone": (400.0, 1800.0),
+    "brain": (40.0, 80.0),
+    "soft tissue": (40.0, 400.0),
+}
+
+_MAX_ASPECT = 20.0  # a pixel more than 20 times taller than wide is a broken header, not an image
+
+
+@dataclass(frozen=True)
+class LutTable:
+    """A VOI LUT ready to apply: ``table[value - first]`` scaled by ``1 / top`` (clipped at the ends)."""
+
+    table: np.ndarray
+    first: int
+    top: float
+
+
+@dataclass(frozen=True)
+class ModalityFrame:
+    """One frame decoded for the viewer: modality values (rescale applied, before VOI) and the facts
+    the viewer shows around it. Picklable, so it crosses the contained decoder's pipe.
+
+    Grey images: ``values`` float32 (H, W) in modality units (HU for CT). Colour (and photos):
+    float32 (H, W, 3) or (H, W) on a 0-255 scale, whose identity window is ``auto``.
+    """
+
+    values: np.ndarray
+    colour: bool
+    inverted: bool  # MONOCHROME1 / INVERSE: low values are white
+    windows: tuple[VoiOption, ...]  # the file's own (VOI LUTs index ``luts``)
+    luts: tuple[LutTable, ...]
+    auto: VoiOption  # the window used when the file has none
+    frames: int = 1
+    frame: int = 0
+    pixel_aspect: float = 1.0  # height / width of one pixel on the screen
+    spacing: tuple[float, float] | None = None  # (row, column) spacing in mm, when the file says
+    hounsfield: bool = False  # values are HU, so the CT presets mean something
+    facts: tuple[tuple[str, str], ...] = ()  # header facts for the overlays (see ``image_facts``)
+
+    def fact(self, name: str) -> str:
+        return dict(self.facts).get(name, "")
+
+    @property
+    def default_window(self) -> VoiOption:
+        return self.windows[0] if self.windows else self.auto
+
+
+def _spacing_pair(value: Any) -> tuple[float, float] | None:
+    if not _is_multi(value) or len(value) < 2:
+        return None
+    a, b = _number(value[0]), _number(value[1])
+    if a is None or b is None or a <= 0 or b <= 0:
+        return None
+    return a, b
+
+
+def pixel_spacing(ds: Dataset) -> tuple[float, float] | None:
+    """(row spacing, column spacing) in mm: Pixel Spacing (also in enhanced objects' Pixel Measures),
+    else Imager Pixel Spacing; None when the file gives neither (or nonsense)."""
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing"):
+        pair = _spacing_pair(ds.get(keyword))
+        if pair is not None:
+            return pair
+    for group in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        seq = ds.get(group)
+        if seq:
+            measures = seq[0].get("PixelMeasuresSequence")
+            if measures:
+                pair = _spacing_pair(measures[0].get("PixelSpacing"))
+                if pair is not None:
+                    return pair
+    return None
+
+
+def true_aspect(ds: Dataset) -> float:
+    """How tall one pixel is relative to its width on the screen (PS3.3 C.7.6.3.1.7): row spacing /
+    column spacing, else Pixel Aspect Ratio (vertical / horizontal), else 1. Absurd values give 1."""
+    spacing = pixel_spacing(ds)
+    if spacing is not None:
+        ratio = spacing[0] / spacing[1]
+    else:
+        pair = _spacing_pair(ds.get("PixelAspectRatio"))
+        ratio = pair[0] / pair[1] if pair is not None else 1.0
+    return ratio if 1.0 / _MAX_ASPECT <= ratio <= _MAX_ASPECT else 1.0
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    try:
+        value = ds.get(keyword)
+    except Exception:  # a malformed element: no overlay text rather than no image
+        return ""
+    if value is None:
+        return ""
+    from pydicom.multival import MultiValue
+
+    if isinstance(value, list | tuple | MultiValue):
+        value = "\\".join(str(v) for v in value)
+    return " ".join(str(value).replace("^", " ").split())[:80]
+
+
+def format_dicom_date(value: str) -> str:
+    """'20040119' -> '2004-01-19'; anything else as it is."""
+    value = value.strip()
+    if len(value) == 8 and value.isdigit():
+        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
+    return value
+
+
+def format_dicom_time(value: str) -> str:
+    """'072730.123' -> '07:27:30'; anything else as it is."""
+    value = value.strip()
+    digits = value.split(".")[0]
+    if len(digits) in (4, 6) and digits.isdigit():
+        return ":".join(digits[i : i + 2] for i in range(0, len(digits), 2))
+    return value
+
+
+_FACTS = (
+    ("patient", "PatientName"), ("patient_id", "PatientID"), ("birth_date", "PatientBirthDate"),
+    ("sex", "PatientSex"), ("study_date", "StudyDate"), ("study_time", "StudyTime"),
+    ("study", "StudyDescription"), ("institution", "InstitutionName"), ("modality", "Modality"),
+    ("series_number", "SeriesNumber"), ("series", "SeriesDescription"), ("instance_number", "InstanceNumber"),
+    ("slice_location", "SliceLocation"), ("slice_thickness", "SliceThickness"), ("rescale_type", "RescaleType"),
+)
+
+
+def image_facts(ds: Dataset) -> tuple[tuple[str, str], ...]:
+    """The header facts the viewer's corner overlays show, as (name, text) pairs (empty ones left out)."""
+    facts = [(name, _text(ds, keyword)) for name, keyword in _FACTS]
+    facts = [(name, format_dicom_date(text) if name.endswith("date") else text) for name, text in facts]
+    facts = [(name, format_dicom_time(text) if name.endswith("time") else text) for name, text in facts]
+    rows, cols = ds.get("Rows"), ds.get("Columns")
+    if rows and cols:
+        facts.append(("size", f"{cols} x {rows}"))
+    return tuple((name, text) for name, text in facts if text)
+
+
+def _lut_table(item: Any, signed: bool) -> LutTable:
+    desc = list(item.LUTDescriptor)
+    entries = int(desc[0]) or 65536
+    first = int(desc[1])
+    if signed and first > 32767:
+        first -= 65536
+    bits = int(desc[2]) if len(desc) > 2 else 16
+    lut = _lut_data(item)
+    if lut.size == 0:
+        raise PixelDecodeError("LUT has no data")
+    lut = np.asarray(lut[:entries] if lut.size >= entries else lut, dtype=np.float32)
+    return LutTable(table=lut, first=first, top=max(float((1 << bits) - 1), float(lut.max())))
+
+
+def apply_lut_table(values: np.ndarray, lut: LutTable) -> np.ndarray:
+    """A ``LutTable`` on modality values → float32 in [0, 1] (as ``apply_voi`` does for VOI LUTs)."""
+    index = np.clip(np.rint(values) - lut.first, 0, lut.table.size - 1).astype(np.intp)
+    out = lut.table[index] / lut.top if lut.top > 0 else np.zeros(values.shape, np.float32)
+    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def window_option(centre: float, width: float, label: str = "", function: str = "LINEAR") -> VoiOption:
+    return VoiOption(label=label, center=float(centre), width=float(width), function=function)
+
+
+def colour_identity_window() -> VoiOption:
+    """The window that shows 0-255 values as they are (LINEAR_EXACT: x / 255)."""
+    return window_option(127.5, 255.0, "auto", "LINEAR_EXACT")
+
+
+def modality_frame(arr: np.ndarray, ds: Dataset, frame: int = 0) -> ModalityFrame:
+    """One frame of ``stored_pixels`` output → the viewer's ``ModalityFrame``: modality values
+    (masked stored bits, rescale / modality LUT) with the frame's windows, the auto window, the
+    pixel aspect and the overlay facts. Colour is converted to RGB on a 0-255 scale."""
+    from zsmed.dicom.decode import number_of_frames
+
+    frames = number_of_frames(ds)
+    spacing = pixel_spacing(ds)
+    common: dict[str, Any] = {
+        "frames": frames, "frame": frame, "pixel_aspect": true_aspect(ds), "spacing": spacing,
+        "facts": image_facts(ds),
+    }
+    if is_colour(arr, ds):
+        if arr.ndim == 4:
+            raise PixelDecodeError(f"modality_frame() takes one frame; got an array of shape {arr.shape}")
+        rgb = render(arr, ds)  # colour: the RGB conversion is the whole display chain
+        return ModalityFrame(values=(rgb * np.float32(255.0)).astype(np.float32), colour=True, inverted=False,
+                             windows=(), luts=(), auto=colour_identity_window(), **common)
+    if arr.ndim != 2:
+        raise PixelDecodeError(f"modality_frame() takes one frame; got an array of shape {arr.shape}")
+    view = frame_view(ds, frame)
+    stored = mask_stored_bits(arr, view)
+    top = float(np.finfo(np.float32).max)
+    values = np.nan_to_num(apply_rescale(stored, view).astype(np.float32, copy=False), nan=0.0, posinf=top,
+                           neginf=-top)
+    options = voi_options(view)
+    luts: list[LutTable] = []
+    windows: list[VoiOption] = []
+    signed = int(view.get("PixelRepresentation", 0) or 0) == 1 or (values.size > 0 and float(values.min()) < 0)
+    for option in options:
+        if option.lut_index is not None:
+            try:
+                luts.append(_lut_table(view.VOILUTSequence[option.lut_index], signed))
+            except (PixelDecodeError, TypeError, ValueError, AttributeError):
+                continue  # a broken LUT is left out; the other windows still apply
+            windows.append(VoiOption(label=option.label, lut_index=len(luts) - 1))
+        else:
+            windows.append(option)
+    lo, hi = auto_window(stored, view)
+    lo_hi = apply_rescale(np.asarray([lo, hi], dtype=np.float64), view)
+    lo, hi = float(np.min(lo_hi)), float(np.max(lo_hi))
+    if hi <= lo:
+        hi = lo + 1.0
+    auto = window_option((lo + hi) / 2.0, hi - lo, "auto", "LINEAR_EXACT")
+    rescale_type = str(view.get("RescaleType", "") or "").strip().upper()
+    modality = str(ds.get("Modality", "") or "").strip().upper()
+    hounsfield = rescale_type == "HU" or (modality == "CT" and rescale_type in ("", "HU"))
+    return ModalityFrame(values=values, colour=False, inverted=is_inverted(view), windows=tuple(windows),
+                         luts=tuple(luts), auto=auto, hounsfield=hounsfield, **common)
+
+
+def photo_frame(image01: np.ndarray, path: str = "") -> ModalityFrame:
+    """A photograph (``read_photo``: float32 in [0, 1]) as a ``ModalityFrame`` on a 0-255 scale."""
+    from pathlib import Path
+
+    height, width = image01.shape[:2]
+    facts = (("modality", "photo"), ("series", Path(path).name), ("size", f"{width} x {height}"))
+    return ModalityFrame(values=(np.asarray(image01, np.float32) * np.float32(255.0)).astype(np.float32),
+                         colour=image01.ndim == 3, inverted=False, windows=(), luts=(),
+                         auto=colour_identity_window(), facts=tuple((k, v) for k, v in facts if v))
+
+
+def display_uint8(frame: ModalityFrame, option: VoiOption, *, invert: bool = False) -> np.ndarray:
+    """The screen image of ``frame`` through ``option`` (a window, or one of the frame's VOI LUTs):
+    uint8 (H, W) or (H, W, 3); MONOCHROME1 and ``invert`` flip it (each once)."""
+    if option.lut_index is not None and 0 <= option.lut_index < len(frame.luts):
+        image01 = apply_lut_table(frame.values, frame.luts[option.lut_index])
+    else:
+        centre = option.center if option.center is not None else frame.auto.center
+        width = option.width if option.width is not None else frame.auto.width
+        assert centre is not None and width is not None
+        image01 = apply_window(frame.values, centre, width, option.function)
+    out = to_display_uint8(image01)
+    if frame.inverted != invert:
+        np.subtract(255, out, out=out)
+    return out

@@ -80,6 +80,28 @@ def _task_display_image(path: str, frame: int, window_index: int, window: tuple[
     return render_display(arr, ds, frame=frame if multi else 0, window_index=window_index, window=window)
 
 
+def _task_modality_frame(path: str, frame: int) -> Any:
+    """The viewer's ``ModalityFrame`` for one frame of a DICOM file, or for a photograph."""
+    from zsmed.imageio import is_photo
+
+    if is_photo(path):
+        from zsmed.dicom.display import photo_frame
+        from zsmed.imageio import read_photo
+
+        if frame != 0:
+            raise zerrors.PixelDecodeError(f"frame {frame} does not exist (a photograph has 1 frame)", path=path)
+        return photo_frame(read_photo(path), path)
+    from zsmed.dicom.decode import number_of_frames, open_dataset, stored_pixels
+    from zsmed.dicom.display import modality_frame
+
+    ds, notes = open_dataset(path)
+    multi = number_of_frames(ds) > 1
+    if not multi and frame != 0:
+        raise zerrors.PixelDecodeError(f"frame {frame} does not exist (the image has 1 frame)", path=path)
+    arr = stored_pixels(ds, frame=frame if multi else None, path=path, notes=notes)
+    return modality_frame(arr, ds, frame if multi else 0)
+
+
 def _task_inspect(path: str) -> dict[str, Any]:
     from zsmed.dicom.inspect import inspect_file
 
@@ -103,7 +125,9 @@ def _task_abort() -> None:  # for tests: what a GDCM abort does to a process
 _TASKS: dict[str, Callable[..., Any]] = {
     "stored_pixels": _task_stored_pixels,
     "model_image": _task_model_image,
+    "model_input": _task_model_input,
     "display_image": _task_display_image,
+    "modality_frame": _task_modality_frame,
     "inspect": _task_inspect,
     "ping": _task_ping,
     "sleep": _task_sleep,
@@ -125,7 +149,6 @@ def _limit_memory(limit_mb: int | None) -> None:
     except (ImportError, ValueError, OSError):  # Windows, or a limit we may not set
         pass
 
-    "model_input": _task_model_input,
 
 def _quiet_stdio(keep_stderr: bool) -> None:
     """Codecs print to stdout/stderr; the CLI's stdout must stay pure JSON."""
@@ -311,11 +334,20 @@ class SafeDecoder:
     def model_image(self, path: str | Path, frame: int = 0) -> np.ndarray:
         return self.call("model_image", str(path), frame, path=str(path))
 
+    def model_input(self, path: str | Path, frame: int | None, config: dict[str, Any]) -> np.ndarray:
+        """The normalised (3, S, S) model input of a DICOM file (``frame`` None: a single-frame file)."""
+        return self.call("model_input", str(path), frame, dict(config), path=str(path))
+
     def display_image(
         self, path: str | Path, frame: int = 0, window_index: int = 0, window: tuple[float, float] | None = None
     ) -> np.ndarray:
         """8-bit display image (H, W) or (H, W, 3) for the viewer."""
         return self.call("display_image", str(path), frame, window_index, window, path=str(path))
+
+    def modality_frame(self, path: str | Path, frame: int = 0) -> Any:
+        """The viewer's ``zsmed.dicom.display.ModalityFrame`` (modality values before VOI, windows,
+        pixel aspect, overlay facts) for one frame of a DICOM file or a photograph."""
+        return self.call("modality_frame", str(path), frame, path=str(path))
 
     def inspect(self, path: str | Path) -> dict[str, Any]:
         return self.call("inspect", str(path), path=str(path))
@@ -333,10 +365,6 @@ def shared_decoder() -> SafeDecoder:
             _shared = SafeDecoder()
         return _shared
 
-
-    def model_input(self, path: str | Path, frame: int | None, config: dict[str, Any]) -> np.ndarray:
-        """The normalised (3, S, S) model input of a DICOM file (``frame`` None: a single-frame file)."""
-        return self.call("model_input", str(path), frame, dict(config), path=str(path))
 
 def safe_model_image(path: str | Path, frame: int = 0, timeout: float | None = None) -> np.ndarray:
     """``load_model_image`` in the shared worker: a crashing codec raises ``DecoderCrashError``."""

@@ -1,0 +1,310 @@
+"""The image viewer on real files: rendered pixel values, navigation, true aspect, keys, failures."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+pytest.importorskip("pyqtgraph")
+
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent, QWheelEvent
+
+from tests.conftest import dicom_test_file
+from zsmed.dicom.decode import load_dataset_and_pixels
+from zsmed.dicom.display import CT_PRESETS, display_uint8, modality_frame, render_display, window_option
+from zsmed_desktop.viewer import ImageViewer
+
+TIMEOUT = 60_000
+
+
+@pytest.fixture()
+def viewer(qtbot) -> Iterator[ImageViewer]:
+    widget = ImageViewer()
+    widget.resize(640, 560)
+    widget.show()
+    yield widget
+    # not qtbot.addWidget: it deletes the widget before fixtures end; let the neighbours' decodes finish first
+    qtbot.waitUntil(lambda: not widget.is_busy(), timeout=TIMEOUT)
+    widget.close()
+    widget.deleteLater()
+
+
+def shown(qtbot, viewer: ImageViewer) -> None:
+    qtbot.waitUntil(lambda: not viewer.is_loading(), timeout=TIMEOUT)
+
+
+def expected_window(hu: float, centre: float, width: float) -> int:
+    """PS3.3 C.11.2.1.2 LINEAR window, to 8 bits."""
+    return int(np.rint(np.clip((hu - (centre - 0.5)) / (width - 1) + 0.5, 0.0, 1.0) * 255))
+
+
+def ct_hounsfield() -> np.ndarray:
+    ref = pydicom.dcmread(dicom_test_file("CT_small.dcm"))
+    return ref.pixel_array.astype(np.float64) * float(ref.RescaleSlope) + float(ref.RescaleIntercept)
+
+
+def test_ct_lung_and_mediastinum_windows_and_invert(qtbot, viewer: ImageViewer) -> None:
+    ct = dicom_test_file("CT_small.dcm")
+    with qtbot.waitSignal(viewer.current_changed, timeout=TIMEOUT) as changed:
+        viewer.set_images([ct], title="CT chest")
+    assert changed.args == [ct]
+    assert viewer.current_path() == ct and viewer.message() == ""
+    assert viewer.presets() == ["lung", "mediastinum", "bone", "brain", "soft tissue", "auto"]
+    hu = ct_hounsfield()
+    lung_px = tuple(np.argwhere((hu > -870) & (hu < -800))[0])  # aerated lung
+    soft_px = tuple(np.argwhere((hu > 30) & (hu < 60))[0])  # soft tissue
+
+    viewer.apply_preset("lung")
+    assert viewer.window() == (-600.0, 1500.0)
+    lung = viewer.rendered_image()
+    assert lung.shape == (128, 128) and lung.dtype == np.uint8
+    assert lung[lung_px] == expected_window(hu[lung_px], -600, 1500)
+    assert 40 < lung[lung_px] < 120 and lung[soft_px] > 220
+
+    viewer.apply_preset("mediastinum")
+    mediastinum = viewer.rendered_image()
+    assert mediastinum[lung_px] == 0  # lung is black in a mediastinal window
+    assert mediastinum[soft_px] == expected_window(hu[soft_px], 50, 350)
+    assert 90 < mediastinum[soft_px] < 160
+    assert "W 350 L 50 (mediastinum)" in viewer.overlay_text()["tr"]
+
+    viewer.invert()
+    np.testing.assert_array_equal(viewer.rendered_image(), 255 - mediastinum)
+    assert "inverted" in viewer.overlay_text()["tr"]
+    viewer.set_window(40, 400)
+    assert viewer.window() == (40.0, 400.0)
+    assert viewer.rendered_image()[soft_px] == 255 - expected_window(hu[soft_px], 40, 400)
+
+
+def test_ct_overlays_show_the_header_facts_and_toggle(qtbot, viewer: ImageViewer) -> None:
+    viewer.set_images([dicom_test_file("CT_small.dcm")], title="CT chest")
+    shown(qtbot, viewer)
+    text = viewer.overlay_text()
+    assert "CompressedSamples CT1" in text["tl"] and "2004-01-19" in text["tl"]
+    assert "CT · Series 1" in text["tr"] and "CT chest" in text["tr"]
+    assert "Instance 1" in text["bl"]
+    assert "Zoom" in text["br"] and "Pixel 0.661 x 0.661 mm" in text["br"]
+    labels = viewer._corners.values()
+    assert all(label.isVisible() for label in labels)
+    qtbot.keyClick(viewer, Qt.Key.Key_O)
+    assert not viewer.overlays_visible() and not any(label.isVisible() for label in labels)
+    viewer.toggle_overlays()
+    assert all(label.isVisible() for label in labels)
+
+
+def test_mr_uses_its_own_window(qtbot, viewer: ImageViewer) -> None:
+    mr = dicom_test_file("MR_small.dcm")
+    viewer.set_images([mr])
+    shown(qtbot, viewer)
+    assert viewer.window() == (600.0, 1600.0)
+    assert viewer.presets() == ["file 1", "auto"]  # no HU, so no CT presets
+    ds, arr = load_dataset_and_pixels(mr)
+    np.testing.assert_array_equal(viewer.rendered_image(), render_display(arr, ds))
+    viewer.apply_preset("auto")
+    assert viewer.window() != (600.0, 1600.0)
+    qtbot.keyClick(viewer, Qt.Key.Key_1)  # number key 1 = the first preset: the file's window
+    assert viewer.window() == (600.0, 1600.0)
+    with pytest.raises(ValueError, match="unknown window preset"):
+        viewer.apply_preset("liver")
+
+
+def test_multi_frame_by_slider_and_keys(qtbot, viewer: ImageViewer) -> None:
+    path = dicom_test_file("emri_small.dcm")
+    viewer.set_images([path])
+    shown(qtbot, viewer)
+    assert viewer.frame_count() == 10 and viewer.slider.maximum() == 9 and not viewer.slider.isHidden()
+    first = viewer.rendered_image()
+    window = viewer.window()
+    assert window is not None
+
+    viewer.slider.setValue(4)
+    assert viewer.current_frame() == 4
+    shown(qtbot, viewer)
+    ds, arr = load_dataset_and_pixels(path, 4)
+    local = modality_frame(arr, ds, 4)
+    # the window stays as it was on frame 1 while scrolling (no brightness jumps between frames)
+    expected = display_uint8(local, window_option(*window, function="LINEAR_EXACT"))
+    np.testing.assert_array_equal(viewer.rendered_image(), expected)
+    assert not np.array_equal(viewer.rendered_image(), first)
+    assert "Frame 5/10" in viewer.overlay_text()["bl"] and viewer.slider_label.text() == "frame 5/10"
+
+    qtbot.keyClick(viewer, Qt.Key.Key_Right)
+    assert viewer.current_frame() == 5 and viewer.slider.value() == 5
+    qtbot.keyClick(viewer, Qt.Key.Key_Left)
+    qtbot.keyClick(viewer, Qt.Key.Key_Left)
+    assert viewer.current_frame() == 3
+    qtbot.keyClick(viewer, Qt.Key.Key_End)
+    assert viewer.current_frame() == 9
+    qtbot.keyClick(viewer, Qt.Key.Key_Right)  # stops at the end
+    assert viewer.current_frame() == 9
+    shown(qtbot, viewer)
+    qtbot.keyClick(viewer, Qt.Key.Key_Home)
+    assert viewer.current_frame() == 0
+    shown(qtbot, viewer)
+    np.testing.assert_array_equal(viewer.rendered_image(), first)
+
+
+def test_series_of_files_wheel_and_page_keys(qtbot, viewer: ImageViewer) -> None:
+    paths = [dicom_test_file(n) for n in ("CT_small.dcm", "MR_small.dcm", "emri_small.dcm")]
+    viewer.set_images(paths)
+    shown(qtbot, viewer)
+    assert viewer.slider.maximum() == 2 and viewer.current_index() == 0
+    with qtbot.waitSignal(viewer.current_changed, timeout=TIMEOUT) as changed:
+        qtbot.keyClick(viewer, Qt.Key.Key_Right)
+    assert changed.args == [paths[1]] and viewer.current_index() == 1
+    assert "Image 2/3" in viewer.overlay_text()["bl"]
+
+    # the wheel scrolls images: one notch down = next
+    port = viewer.view.viewport()
+    centre = QPointF(port.width() / 2, port.height() / 2)
+    wheel = QWheelEvent(centre, port.mapToGlobal(centre), QPoint(0, 0), QPoint(0, -120), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    with qtbot.waitSignal(viewer.current_changed, timeout=TIMEOUT) as changed:
+        viewer.view.viewportEvent(wheel)
+    assert viewer.current_index() == 2 and changed.args == [paths[2]]
+    shown(qtbot, viewer)
+    assert not viewer._frame_row.isHidden()  # this image has frames of its own: a second slider
+
+    viewer.slider.setValue(0)
+    assert viewer.current_index() == 0
+    with qtbot.waitSignal(viewer.series_step) as step:
+        qtbot.keyClick(viewer, Qt.Key.Key_PageDown)
+    assert step.args == [1]
+    with qtbot.waitSignal(viewer.series_step) as step:
+        qtbot.keyClick(viewer, Qt.Key.Key_PageUp)
+    assert step.args == [-1]
+
+
+def test_non_square_pixels_are_shown_at_true_aspect(qtbot, viewer: ImageViewer, tmp_path: Path) -> None:
+    ds = pydicom.dcmread(dicom_test_file("CT_small.dcm"))
+    ds.PixelSpacing = [0.5, 1.0]  # rows 0.5 mm apart, columns 1 mm: each pixel twice as wide as tall
+    path = tmp_path / "wide_pixels.dcm"
+    ds.save_as(path)
+    viewer.set_images([path])
+    shown(qtbot, viewer)
+    item = viewer.image_item
+    on_screen = item.mapRectToScene(item.boundingRect())
+    assert on_screen.width() / on_screen.height() == pytest.approx(2.0, rel=1e-3)
+    assert viewer.rendered_image().shape == (128, 128)
+    assert "Pixel 0.5 x 1 mm" in viewer.overlay_text()["br"]
+    # fitted: the whole image is in view
+    view_rect = viewer.vb.viewRect()
+    assert view_rect.width() >= 128 - 1e-6 and view_rect.height() >= 64 - 1e-6
+
+
+def test_zoom_fit_one_to_one_and_reset_keys(qtbot, viewer: ImageViewer) -> None:
+    viewer.set_images([dicom_test_file("CT_small.dcm")])
+    shown(qtbot, viewer)
+    fitted = viewer.zoom()
+    assert fitted > 1.5  # a 128 px image fills a 640 px viewer
+    viewer.one_to_one()
+    assert viewer.zoom() == pytest.approx(1.0, rel=0.02)
+    assert "Zoom 100 %" in viewer.overlay_text()["br"]
+    qtbot.keyClick(viewer, Qt.Key.Key_F)
+    assert viewer.zoom() == pytest.approx(fitted, rel=0.02)
+    qtbot.keyClick(viewer, Qt.Key.Key_Plus)
+    assert viewer.zoom() == pytest.approx(fitted * 1.25, rel=0.02)
+
+    auto = viewer.window()
+    qtbot.keyClick(viewer, Qt.Key.Key_1)
+    assert viewer.window() == CT_PRESETS["lung"]
+    qtbot.keyClick(viewer, Qt.Key.Key_2)
+    assert viewer.window() == CT_PRESETS["mediastinum"]
+    before = viewer.rendered_image()
+    qtbot.keyClick(viewer, Qt.Key.Key_I)
+    np.testing.assert_array_equal(viewer.rendered_image(), 255 - before)
+    qtbot.keyClick(viewer, Qt.Key.Key_R)
+    assert viewer.window() == auto and not viewer.is_inverted()
+    assert viewer.zoom() == pytest.approx(fitted, rel=0.02)
+
+
+def test_right_drag_changes_window_and_level(qtbot, viewer: ImageViewer) -> None:
+    viewer.set_images([dicom_test_file("CT_small.dcm")])
+    shown(qtbot, viewer)
+    viewer.apply_preset("soft tissue")
+    port = viewer.view.viewport()
+    start = QPointF(port.width() / 2, port.height() / 2)
+
+    def send(kind: QEvent.Type, pos: QPointF, buttons: Qt.MouseButton) -> None:
+        event = QMouseEvent(kind, pos, port.mapToGlobal(pos), Qt.MouseButton.RightButton, buttons,
+                            Qt.KeyboardModifier.NoModifier)
+        viewer.view.viewportEvent(event)
+
+    send(QEvent.Type.MouseButtonPress, start, Qt.MouseButton.RightButton)
+    for step in range(1, 11):  # right and down
+        send(QEvent.Type.MouseMove, start + QPointF(8 * step, 4 * step), Qt.MouseButton.RightButton)
+    send(QEvent.Type.MouseButtonRelease, start + QPointF(80, 40), Qt.MouseButton.NoButton)
+    window = viewer.window()
+    assert window is not None
+    centre, width = window
+    assert width > 400 and centre > 40  # wider and higher than the soft tissue window it started from
+    assert viewer.overlay_text()["tr"].endswith(f"W {width:.0f} L {centre:.0f}")
+
+
+def test_corrupt_file_gives_a_message_and_the_viewer_goes_on(qtbot, viewer: ImageViewer, tmp_path: Path) -> None:
+    junk = tmp_path / "junk.dcm"
+    junk.write_bytes(np.random.default_rng(0).bytes(4096))
+    truncated = tmp_path / "truncated.dcm"
+    truncated.write_bytes(Path(dicom_test_file("CT_small.dcm")).read_bytes()[:20000])
+    ct = tmp_path / "ct.dcm"
+    shutil.copy(dicom_test_file("CT_small.dcm"), ct)
+    viewer.set_images([junk, truncated, ct])
+    shown(qtbot, viewer)
+    assert viewer.message().startswith("junk.dcm: not a DICOM file")
+    assert viewer.rendered_image().size == 0 and viewer.window() is None
+    assert viewer._message_label.isVisible()
+    qtbot.keyClick(viewer, Qt.Key.Key_Right)
+    shown(qtbot, viewer)
+    assert viewer.message().startswith("truncated.dcm:") and viewer.rendered_image().size == 0
+    with qtbot.waitSignal(viewer.current_changed, timeout=TIMEOUT):
+        qtbot.keyClick(viewer, Qt.Key.Key_Right)
+    assert viewer.message() == "" and not viewer._message_label.isVisible()
+    assert viewer.rendered_image().shape == (128, 128)
+    viewer.apply_preset("lung")
+    assert viewer.window() == CT_PRESETS["lung"]
+
+
+def test_empty_series_and_missing_file(qtbot, viewer: ImageViewer, tmp_path: Path) -> None:
+    viewer.set_images([])
+    assert viewer.message() == "No image" and viewer.current_path() is None and viewer.window() is None
+    viewer.next_image()  # nothing to do, nothing breaks
+    viewer.set_images([tmp_path / "gone.dcm"])
+    shown(qtbot, viewer)
+    assert "gone.dcm" in viewer.message() and "not found" in viewer.message()
+
+
+def test_photo_is_shown_the_same_way(qtbot, viewer: ImageViewer, shared_data: Path) -> None:
+    from zsmed.imageio import read_photo
+
+    photo = next(p for p in sorted((shared_data / "ham10000_fs" / "novel_dev").rglob("*")) if p.suffix == ".jpg")
+    viewer.set_images([photo])
+    shown(qtbot, viewer)
+    assert viewer.message() == ""
+    expected = np.rint(read_photo(photo) * 255).astype(np.uint8)
+    np.testing.assert_array_equal(viewer.rendered_image(), expected)  # shown as it is: identity window
+    assert viewer.presets() == ["auto"]
+    assert "photo" in viewer.overlay_text()["tr"]
+    item = viewer.image_item
+    rect = item.mapRectToScene(item.boundingRect())
+    assert rect.width() / rect.height() == pytest.approx(expected.shape[1] / expected.shape[0], rel=1e-3)
+    viewer.invert()
+    np.testing.assert_array_equal(viewer.rendered_image(), 255 - expected)
+
+
+def test_signals_do_not_leak_references_to_true(qtbot, viewer: ImageViewer) -> None:
+    """PySide6 6.12.0 dropped a reference to True on every Signal.emit(); on Python 3.11 the app then
+    aborted ('bool_dealloc') after a few thousand signals, e.g. a mouse moving over the image."""
+    import sys
+
+    before = sys.getrefcount(True)
+    for _ in range(500):
+        viewer.series_step.emit(1)
+    assert sys.getrefcount(True) >= before - 10
