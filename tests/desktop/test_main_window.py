@@ -283,3 +283,23 @@ def test_photographs_open_in_the_viewer_and_the_classifier(qtbot, tmp_path: Path
     assert window.photos == [folder / p.name for p in photos]
     qtbot.waitUntil(lambda: window.classify._series == window.photos, timeout=SCAN_TIMEOUT)
     assert "No DICOM images found" not in window.statusBar().currentMessage()
+
+
+def test_escape_cancels_a_scan_and_the_jobs_tab_says_so(qtbot, tmp_path: Path) -> None:
+    from tests.desktop.reading_room import big_folder
+
+    folder = big_folder(tmp_path, 5000, per_series=100)
+    window = make_window(qtbot, tmp_path)
+    window.show()
+    qtbot.waitExposed(window)
+    started: list[int] = []
+    window.browser.scan_progress.connect(lambda done, total, _m: started.append(done) if total else None)
+    window.open_paths([folder])
+    assert window.action("cancel_scan").isEnabled()
+    qtbot.waitUntil(lambda: bool(started), timeout=SCAN_TIMEOUT)
+    with qtbot.waitSignal(window.browser.scan_cancelled, timeout=SCAN_TIMEOUT):
+        qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert window.index is None and not window.browser.scanning
+    assert window.jobs.item(0).text() == "Scan cancelled"
+    assert "Scan cancelled" in window.statusBar().currentMessage()
+    assert not window.action("cancel_scan").isEnabled()
