@@ -215,16 +215,28 @@ _MEASURE = """
 import json, resource, sys, time
 from zsmed.cli.main import main
 start = time.perf_counter()
+cpu = time.process_time()
 code = main(sys.argv[1:])
 seconds = time.perf_counter() - start
-print(json.dumps({"code": code, "seconds": round(seconds, 2),
-                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}), file=sys.stderr)
+cpu = time.process_time() - cpu + resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+def peak_mb():  # VmHWM: this process's own high-water mark (ru_maxrss keeps the parent's across exec)
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+print(json.dumps({"code": code, "seconds": round(seconds, 2), "cpu_s": round(cpu, 2), "peak_rss_mb": peak_mb(),
+                  "worker_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)}),
+      file=sys.stderr)
 """
 
 
 def measure_cli(argv: list[str]) -> dict[str, Any]:
-    """One ``zsmed`` command in a fresh process: its wall time (inside the process, after imports
-    are counted too) and peak RSS."""
+    """One ``zsmed`` command in a fresh process: the command's time (``seconds``, from main() on)
+    and the whole process's (``process_wall_s``, interpreter start and imports included), its peak
+    RSS and the largest of its worker processes' (verify's digest workers, if it used any)."""
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", _MEASURE, *argv], capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -242,7 +254,7 @@ def run_log_bench(rows: int = 1_000_000, images: Path | None = None, workdir: Pa
     folder.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {
         "machine": {"platform": platform.platform(), "python": platform.python_version(),
-                    "sqlite": sqlite3.sqlite_version, "cpus": os.cpu_count()},
+                    "sqlite": sqlite3.sqlite_version, "cpus": os.cpu_count(), "load_at_start": os.getloadavg()},
         "images": {"folder": str(images) if images else "pydicom test files", "files": len(files)},
     }
     try:
@@ -259,6 +271,7 @@ def run_log_bench(rows: int = 1_000_000, images: Path | None = None, workdir: Pa
             import shutil
 
             shutil.rmtree(folder, ignore_errors=True)
+    result["machine"]["load_at_end"] = os.getloadavg()
     single = result["single_writer"]
     result["summary"] = {
         "batched_per_s_known_images": single["known_images_batched"]["per_s"],
@@ -270,6 +283,8 @@ def run_log_bench(rows: int = 1_000_000, images: Path | None = None, workdir: Pa
                             and result["sigkill"]["integrity_check"] == "ok") else "FAILED",
         "rows": rows,
         "verify_s": result["verify"]["seconds"], "verify_peak_rss_mb": result["verify"]["peak_rss_mb"],
+        "verify_worker_peak_rss_mb": result["verify"]["worker_peak_rss_mb"], "verify_cpu_s": result["verify"]["cpu_s"],
         "stats_by_month_s": result["stats"]["seconds"], "stats_peak_rss_mb": result["stats"]["peak_rss_mb"],
+        "stats_cpu_s": result["stats"]["cpu_s"],
     }
     return result

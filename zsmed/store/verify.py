@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import sys
 import threading
 from itertools import islice
 from operator import itemgetter, methodcaller
@@ -132,7 +133,7 @@ def _fast_check(conn: sqlite3.Connection, table: str, path: str | None = None) -
         "SELECT sum(last_id - first_id + 1), min(first_id), max(last_id) FROM audit "
         "WHERE tbl = ? AND action = 'insert'", (table,)).fetchone()
     workers = min(4, os.cpu_count() or 1)
-    if not path or not total or total < PARALLEL_MIN_ROWS or workers < 2:
+    if not path or not total or total < PARALLEL_MIN_ROWS or workers < 2 or not _can_spawn():
         return _fast_span(conn, table, 0, _LAST_ID)
     # rows past the last audited id in this snapshot, then the audited id space cut at range starts
     if conn.execute(f"SELECT 1 FROM {table} WHERE id > ? LIMIT 1", (highest,)).fetchone():
@@ -147,10 +148,22 @@ def _fast_check(conn: sqlite3.Connection, table: str, path: str | None = None) -
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=len(bounds) - 1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        spans = list(pool.map(_fast_span_file, [path] * (len(bounds) - 1), [table] * (len(bounds) - 1),
-                              bounds[:-1], bounds[1:]))
+    try:
+        with ProcessPoolExecutor(max_workers=len(bounds) - 1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            spans = list(pool.map(_fast_span_file, [path] * (len(bounds) - 1), [table] * (len(bounds) - 1),
+                                  bounds[:-1], bounds[1:]))
+    except Exception:  # no worker processes here (a locked-down PC, a broken pool): digest it in this one
+        return _fast_span(conn, table, 0, _LAST_ID)
     return None if any(n is None for n in spans) else sum(n for n in spans if n is not None)
+
+
+def _can_spawn() -> bool:
+    """Worker processes re-import the main script: not from a frozen app (it would start the app
+    again) nor from a main that is no file (``python -`` reading stdin)."""
+    if getattr(sys, "frozen", False):
+        return False
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    return main_file is None or Path(main_file).is_file()
 
 
 def _fast_span_file(path: str, table: str, low: int, high: int) -> int | None:
