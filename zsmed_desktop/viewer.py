@@ -7,7 +7,7 @@ overlay facts. Window/level is then applied here, on the GUI thread, to those ca
 frames decoded lately and the neighbours of the one shown are fetched ahead.
 
 Mouse: wheel = next / previous image; Ctrl+wheel = zoom; left or middle drag = pan; right drag =
-window/level (left-right: width, up-down: level). Keys: arrows = next / previous image, Home / End,
+window/level (left-right: width, up-down: level); double-click = fit. Keys: arrows = next / previous image, Home / End,
 Page Up / Down = previous / next series (``series_step``), 1-9 = the presets in ``presets()``
 order, 0 = auto, R = reset, I = invert, F = fit, A = 1:1 (actual pixels), +/- = zoom, O = overlays.
 """
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent
+from PySide6.QtGui import QColor, QKeyEvent, QPainter
 from PySide6.QtWidgets import (
     QGraphicsDropShadowEffect,
     QHBoxLayout,
@@ -41,6 +41,13 @@ Decode = Callable[[str, int], ModalityFrame]
 
 CACHE_BYTES = 256 * 1024 * 1024
 _OVERLAY_STYLE = "color: #d9d9d9; background: transparent; font-size: 12px;"
+_VIEWER_STYLE = """
+#ImageViewer { background: #141414; }
+#ImageViewer QLabel#sliderLabel { color: #bdbdbd; }
+#ImageViewer QSlider::groove:horizontal { height: 4px; background: #3a3a3a; border-radius: 2px; }
+#ImageViewer QSlider::sub-page:horizontal { background: #5a6e84; border-radius: 2px; }
+#ImageViewer QSlider::handle:horizontal { width: 10px; margin: -5px 0; background: #9a9a9a; border-radius: 5px; }
+"""
 _MESSAGE_STYLE = "color: #e8c36a; background: transparent; font-size: 13px;"
 
 
@@ -97,6 +104,8 @@ class _ViewBox(pg.ViewBox):
 
     def mouseClickEvent(self, ev: Any) -> None:
         self._viewer.setFocus()
+        if ev.double() and ev.button() == Qt.MouseButton.LeftButton:
+            self._viewer.fit()  # double-click: the whole image again
         ev.accept()
 
     def mouseDragEvent(self, ev: Any, axis: Any = None) -> None:
@@ -143,15 +152,15 @@ class ImageViewer(QWidget):
 
         self.setObjectName("ImageViewer")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
-        self.setStyleSheet(
-            "#ImageViewer { background: #141414; } #ImageViewer QLabel#sliderLabel { color: #bdbdbd; }"
-        )
+        self.setStyleSheet(_VIEWER_STYLE)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMinimumSize(240, 240)
 
         self.view = pg.GraphicsView(background="#000000")
         self.view.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.view.setAntialiasing(False)
+        # magnified pixels are interpolated (as PACS viewers do), not drawn as blocks
+        self.view.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         self.vb = _ViewBox(self)
         self.view.setCentralItem(self.vb)
         self.image_item = pg.ImageItem(axisOrder="row-major")
@@ -404,6 +413,10 @@ class ImageViewer(QWidget):
     def current_frame_data(self) -> ModalityFrame | None:
         return self._shown
 
+    def is_cached(self, path: Path, frame: int = 0) -> bool:
+        """Whether that frame is decoded and kept (the one shown, or a neighbour fetched ahead)."""
+        return (str(path), frame) in self._cache
+
     # --- navigation and decoding ------------------------------------------------------------------
     def _key(self) -> Key:
         return str(self._paths[self._index]), self._frame
@@ -437,9 +450,16 @@ class ImageViewer(QWidget):
     def _request(self) -> None:
         if self._in_flight is not None:
             return
-        key = next((k for k in self._wanted() if k not in self._cache and k not in self._failed), None)
-        if key is None:
+        around = self._wanted()
+        missing = [k for k in around if k not in self._cache and k not in self._failed]
+        if not missing:
             return
+        key = missing[0]
+        if key != around[0]:  # a neighbour: only when it fits beside the others kept around this one
+            kept = sum(_nbytes(self._cache[k]) for k in around if k in self._cache)
+            size = _nbytes(self._shown) if self._shown is not None else 0
+            if kept + size > self._cache_bytes:
+                return
         self._in_flight = key
         worker = create_worker(decode_result, self._decode, key, _start_thread=False, _ignore_errors=True)
         worker.returned.connect(self._decoded)
@@ -466,15 +486,20 @@ class ImageViewer(QWidget):
             self._update_sliders()
         self._request()
 
+    def _cache_total(self) -> int:
+        return sum(_nbytes(f) for f in self._cache.values())
+
     def _evict(self) -> None:
-        total = sum(f.values.nbytes for f in self._cache.values())
-        current = self._key() if self._paths else None
-        for key in list(self._cache):
-            if total <= self._cache_bytes or len(self._cache) <= 2:
+        """Least recently used first; the frames around the one shown last, the one shown never."""
+        total = self._cache_total()
+        wanted = self._wanted()
+        current = wanted[0] if wanted else None
+        order = [k for k in self._cache if k not in wanted] + [k for k in reversed(wanted) if k in self._cache]
+        for key in order:
+            if total <= self._cache_bytes:
                 break
-            if key == current:
-                continue
-            total -= self._cache.pop(key).values.nbytes
+            if key != current:
+                total -= _nbytes(self._cache.pop(key))
 
     # --- drawing ----------------------------------------------------------------------------------
     def _display(self, key: Key, frame: ModalityFrame) -> None:
@@ -635,6 +660,8 @@ class ImageViewer(QWidget):
         elif option.center is None or option.width is None:
             text = ""
         elif frame.colour:
+            if self._option_name == "auto" and not self._invert:
+                return ""  # a photograph or colour image shown as it is: no window to report
             text = f"W {option.width:.0f} L {option.center:.0f}"
         else:
             text = f"W {_num(option.width)} L {_num(option.center)}"
@@ -729,6 +756,10 @@ class ImageViewer(QWidget):
     def scene_point(self, x: float, y: float) -> QPointF:
         """Where image pixel (x, y) (column, row) is in the view's scene, for tests and tools."""
         return self.image_item.mapToScene(QPointF(x, y))
+
+
+def _nbytes(frame: ModalityFrame) -> int:
+    return int(frame.values.nbytes) + (int(frame.index.nbytes) if frame.index is not None else 0)
 
 
 def _num(value: float) -> str:

@@ -308,3 +308,37 @@ def test_signals_do_not_leak_references_to_true(qtbot, viewer: ImageViewer) -> N
     for _ in range(500):
         viewer.series_step.emit(1)
     assert sys.getrefcount(True) >= before - 10
+
+
+def test_neighbours_are_fetched_ahead_and_kept_in_a_bounded_cache(qtbot) -> None:
+    from zsmed_desktop.viewer import contained_decode
+
+    calls: list[tuple[str, int]] = []
+
+    def counting(path: str, frame: int):  # noqa: ANN202
+        calls.append((Path(path).name, frame))
+        return contained_decode(path, frame)
+
+    paths = [dicom_test_file(n) for n in ("CT_small.dcm", "MR_small.dcm", "emri_small.dcm")]
+    widget = ImageViewer(decode=counting, cache_bytes=10**9)
+    widget.show()
+    widget.set_images(paths)
+    qtbot.waitUntil(lambda: not widget.is_loading() and not widget.is_busy(), timeout=TIMEOUT)
+    assert calls[0] == ("CT_small.dcm", 0)  # the image asked for first, then its neighbours
+    assert widget.is_cached(paths[1]) and widget.is_cached(paths[2])
+    widget.next_image()
+    assert widget.message() == "" and widget.current_path() == paths[1]
+    assert widget.rendered_image().shape == (64, 64)  # shown at once from the cache
+    widget.previous_image()
+    qtbot.waitUntil(lambda: not widget.is_busy(), timeout=TIMEOUT)
+    assert calls.count(("CT_small.dcm", 0)) == 1 and calls.count(("MR_small.dcm", 0)) == 1
+    widget.close()
+    widget.deleteLater()
+
+    small = ImageViewer(decode=counting, cache_bytes=1)  # keeps the one shown and one more
+    small.show()
+    small.set_images(paths)
+    qtbot.waitUntil(lambda: not small.is_loading() and not small.is_busy(), timeout=TIMEOUT)
+    assert len(small._cache) <= 2 and small.is_cached(paths[0])
+    small.close()
+    small.deleteLater()

@@ -193,3 +193,22 @@ def test_contained_decoder_returns_modality_frames(tmp_path: Path) -> None:
         with pytest.raises(PixelDecodeError, match="frame 3 does not exist"):
             decoder.modality_frame(data("CT_small.dcm"), 3)
         assert decoder.call("ping") == "pong"  # the worker is still there after the failures
+
+
+def test_table_lookup_windowing_equals_windowing_each_value() -> None:
+    import dataclasses
+
+    ds, arr = load_dataset_and_pixels(data("CT_small.dcm"))
+    frame = modality_frame(arr, ds)
+    assert frame.index is not None and frame.index.dtype == np.uint16  # integer HU: the fast path
+    np.testing.assert_array_equal(frame.index.astype(np.float32) + frame.index_base, frame.values)
+    direct = dataclasses.replace(frame, index=None)
+    options = [window_option(c, w) for c, w in CT_PRESETS.values()]
+    options += [frame.auto, window_option(12.5, 1.0), window_option(-3000, 10, function="SIGMOID")]
+    for option in options:
+        for invert in (False, True):
+            np.testing.assert_array_equal(display_uint8(frame, option, invert=invert),
+                                          display_uint8(direct, option, invert=invert))
+    # fractional values (a rescale slope of 0.5) keep the per-pixel path
+    ds.RescaleSlope = 0.5
+    assert modality_frame(arr, ds).index is None

@@ -380,6 +380,9 @@ class ModalityFrame:
     spacing: tuple[float, float] | None = None  # (row, column) spacing in mm, when the file says
     hounsfield: bool = False  # values are HU, so the CT presets mean something
     facts: tuple[tuple[str, str], ...] = ()  # header facts for the overlays (see ``image_facts``)
+    # integer-valued grey images: ``values - index_base`` as uint16, so windowing is one table look-up
+    index: np.ndarray | None = None
+    index_base: float = 0.0
 
     def fact(self, name: str) -> str:
         return dict(self.facts).get(name, "")
@@ -556,8 +559,24 @@ def modality_frame(arr: np.ndarray, ds: Dataset, frame: int = 0) -> ModalityFram
     rescale_type = str(view.get("RescaleType", "") or "").strip().upper()
     modality = str(ds.get("Modality", "") or "").strip().upper()
     hounsfield = rescale_type == "HU" or (modality == "CT" and rescale_type in ("", "HU"))
+    index, base = lookup_index(values)
     return ModalityFrame(values=values, colour=False, inverted=is_inverted(view), windows=tuple(windows),
-                         luts=tuple(luts), auto=auto, hounsfield=hounsfield, **common)
+                         luts=tuple(luts), auto=auto, hounsfield=hounsfield, index=index, index_base=base,
+                         **common)
+
+
+def lookup_index(values: np.ndarray) -> tuple[np.ndarray | None, float]:
+    """``(values - min)`` as uint16 when every value is an integer and they span < 65536 (CT, MR, CR,
+    DX: stored integers times an integer slope), else (None, 0): windowing is then a table look-up,
+    exactly equal to windowing each value (the same float32 operations on the same numbers)."""
+    if values.size == 0 or values.dtype.kind != "f":
+        return None, 0.0
+    lo, hi = float(values.min()), float(values.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi - lo >= 65536 or lo != math.floor(lo):
+        return None, 0.0
+    if not np.array_equal(values, np.floor(values)):
+        return None, 0.0
+    return (values - np.float32(lo)).astype(np.uint16), lo
 
 
 def photo_frame(image01: np.ndarray, path: str = "") -> ModalityFrame:
@@ -571,17 +590,25 @@ def photo_frame(image01: np.ndarray, path: str = "") -> ModalityFrame:
                          auto=colour_identity_window(), facts=tuple((k, v) for k, v in facts if v))
 
 
+def _voi01(frame: ModalityFrame, values: np.ndarray, option: VoiOption) -> np.ndarray:
+    if option.lut_index is not None and 0 <= option.lut_index < len(frame.luts):
+        return apply_lut_table(values, frame.luts[option.lut_index])
+    centre = option.center if option.center is not None else frame.auto.center
+    width = option.width if option.width is not None else frame.auto.width
+    assert centre is not None and width is not None
+    return apply_window(values, centre, width, option.function)
+
+
 def display_uint8(frame: ModalityFrame, option: VoiOption, *, invert: bool = False) -> np.ndarray:
     """The screen image of ``frame`` through ``option`` (a window, or one of the frame's VOI LUTs):
     uint8 (H, W) or (H, W, 3); MONOCHROME1 and ``invert`` flip it (each once)."""
-    if option.lut_index is not None and 0 <= option.lut_index < len(frame.luts):
-        image01 = apply_lut_table(frame.values, frame.luts[option.lut_index])
+    index = frame.index
+    if index is not None:  # window the distinct values once, then look each pixel up (exactly equal)
+        levels = np.arange(int(index.max(initial=0)) + 1, dtype=np.float32) + np.float32(frame.index_base)
+        table = to_display_uint8(_voi01(frame, levels, option))
+        out = np.take(table, index)
     else:
-        centre = option.center if option.center is not None else frame.auto.center
-        width = option.width if option.width is not None else frame.auto.width
-        assert centre is not None and width is not None
-        image01 = apply_window(frame.values, centre, width, option.function)
-    out = to_display_uint8(image01)
+        out = to_display_uint8(_voi01(frame, frame.values, option))
     if frame.inverted != invert:
         np.subtract(255, out, out=out)
     return out
