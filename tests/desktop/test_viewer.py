@@ -19,7 +19,14 @@ from PySide6.QtGui import QMouseEvent, QWheelEvent
 
 from tests.conftest import dicom_test_file
 from zsmed.dicom.decode import load_dataset_and_pixels
-from zsmed.dicom.display import CT_PRESETS, display_uint8, modality_frame, render_display, window_option
+from zsmed.dicom.display import (
+    CT_PRESETS,
+    ModalityFrame,
+    display_uint8,
+    modality_frame,
+    render_display,
+    window_option,
+)
 from zsmed_desktop.viewer import ImageViewer
 
 TIMEOUT = 60_000
@@ -315,7 +322,7 @@ def test_neighbours_are_fetched_ahead_and_kept_in_a_bounded_cache(qtbot) -> None
 
     calls: list[tuple[str, int]] = []
 
-    def counting(path: str, frame: int):  # noqa: ANN202
+    def counting(path: str, frame: int) -> ModalityFrame:
         calls.append((Path(path).name, frame))
         return contained_decode(path, frame)
 
