@@ -121,7 +121,7 @@ class _ViewBox(pg.ViewBox):
 class ImageViewer(QWidget):
     """One series of images (or photographs): true aspect, window/level, zoom/pan, frames, overlays."""
 
-    current_changed = Signal(object)  # the Path now shown, after it is displayed
+    current_changed = Signal(object)  # the Path now shown, after it is displayed (also on another frame)
     series_step = Signal(int)  # +1 / -1 on Page Down / Page Up
 
     def __init__(self, parent: QWidget | None = None, *, decode: Decode | None = None,
@@ -503,7 +503,7 @@ class ImageViewer(QWidget):
 
     # --- drawing ----------------------------------------------------------------------------------
     def _display(self, key: Key, frame: ModalityFrame) -> None:
-        new_image = self._shown_key is None or key[0] != self._shown_key[0]  # frames of one file: no signal
+        new_image = key != self._shown_key  # another file, or another frame of the same file
         self._shown, self._shown_key = frame, key
         self._message = ""
         self._message_label.hide()

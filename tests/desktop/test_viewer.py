@@ -132,9 +132,10 @@ def test_multi_frame_by_slider_and_keys(qtbot, viewer: ImageViewer) -> None:
     window = viewer.window()
     assert window is not None
 
-    viewer.slider.setValue(4)
-    assert viewer.current_frame() == 4
-    shown(qtbot, viewer)
+    with qtbot.waitSignal(viewer.current_changed, timeout=TIMEOUT) as changed:  # another frame: said too
+        viewer.slider.setValue(4)
+        assert viewer.current_frame() == 4
+    assert changed.args == [path]
     ds, arr = load_dataset_and_pixels(path, 4)
     local = modality_frame(arr, ds, 4)
     # the window stays as it was on frame 1 while scrolling (no brightness jumps between frames)
@@ -349,3 +350,30 @@ def test_neighbours_are_fetched_ahead_and_kept_in_a_bounded_cache(qtbot) -> None
     assert len(small._cache) <= 2 and small.is_cached(paths[0])
     small.close()
     small.deleteLater()
+
+
+def test_a_codec_that_kills_the_decoder_process_leaves_the_viewer_working(qtbot, tmp_path: Path) -> None:
+    from zsmed.dicom.safe import SafeDecoder
+
+    crash = tmp_path / "crash.dcm"
+    shutil.copy(dicom_test_file("CT_small.dcm"), crash)
+    with SafeDecoder(timeout=60) as decoder:
+
+        def decode(path: str, frame: int) -> ModalityFrame:
+            if Path(path).name == "crash.dcm":  # what a GDCM abort on a crafted file does to the process
+                decoder.call("abort", path=path)
+            result: ModalityFrame = decoder.modality_frame(path, frame)
+            return result
+
+        widget = ImageViewer(decode=decode)
+        widget.show()
+        widget.set_images([crash, dicom_test_file("MR_small.dcm")])
+        qtbot.waitUntil(lambda: not widget.is_loading(), timeout=TIMEOUT)
+        assert widget.message().startswith("crash.dcm: the decoder process was killed by SIGABRT")
+        widget.next_image()
+        qtbot.waitUntil(lambda: not widget.is_loading(), timeout=TIMEOUT)
+        assert widget.message() == "" and widget.window() == (600.0, 1600.0)
+        assert decoder.restarts >= 1
+        qtbot.waitUntil(lambda: not widget.is_busy(), timeout=TIMEOUT)
+        widget.close()
+        widget.deleteLater()
