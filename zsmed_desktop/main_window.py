@@ -9,7 +9,6 @@ workers (``zsmed_desktop.workers``); every failure is a line in the window, neve
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,7 +22,6 @@ from PySide6.QtGui import (
     QDropEvent,
     QIcon,
     QKeySequence,
-    QPixmap,
     QShortcut,
 )
 from PySide6.QtWidgets import (
@@ -31,7 +29,6 @@ from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
     QFrame,
-    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -57,6 +54,7 @@ from zsmed_desktop.browser import ProblemsPanel, SeriesRef, StudyBrowser, to_qim
 from zsmed_desktop.caselog_view import CaseLogView
 from zsmed_desktop.classify_panel import ClassifyPanel
 from zsmed_desktop.settings_dialog import SettingsDialog
+from zsmed_desktop.viewer import ImageViewer
 
 ORGANISATION = "zsmed"
 APPLICATION = "zsmed"
@@ -89,52 +87,6 @@ def short_place(path: str) -> str:
     return f"{p.name or path}  ({parent})" if parent else (p.name or path)
 
 
-def _piece(module: str, name: str) -> Any:
-    """A panel another part of the app provides, or None while it is not installed."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except ImportError:
-        return None
-
-
-class _Preview(QLabel):
-    """The image of the selected series, scaled, until the full viewer is there."""
-
-    def __init__(self) -> None:
-        super().__init__("Open a folder, a CD (DICOMDIR) or files to begin.")
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setMinimumSize(320, 320)
-        self._paths: list[Path] = []
-        self._index = 0
-        self._image: Any = None
-
-    def set_images(self, paths: Sequence[Path], index: int = 0, *, title: str = "") -> None:
-        self._paths = list(paths)
-        self._index = index
-        self._show()
-
-    def current_path(self) -> Path | None:
-        return self._paths[self._index] if self._paths else None
-
-    def current_frame(self) -> int:
-        return 0
-
-    def _show(self) -> None:
-        path = self.current_path()
-        if path is None:
-            return
-        from zsmed.dicom.safe import safe_display_image
-        from zsmed_desktop.workers import single_step_job, start_job
-
-        def done(image: Any) -> None:
-            self._image = to_qimage(image)
-            self.setPixmap(QPixmap.fromImage(self._image).scaled(
-                self.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
-
-        start_job(lambda: single_step_job(lambda: safe_display_image(path), "decoding"), on_done=done,
-                  on_error=lambda message: self.setText(message))
-
-
 class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None, site: SiteConfig | None = None) -> None:
         super().__init__()
@@ -161,12 +113,9 @@ class MainWindow(QMainWindow):
         self.browser.problems_found.connect(self._on_problems)
         self.tree = self.browser.tree
 
-        viewer_class = _piece("zsmed_desktop.viewer", "ImageViewer")
-        self.viewer: Any = viewer_class() if viewer_class is not None else _Preview()
-        if hasattr(self.viewer, "current_changed"):
-            self.viewer.current_changed.connect(self._on_current_image)
-        if hasattr(self.viewer, "series_step"):
-            self.viewer.series_step.connect(self.step_series)
+        self.viewer = ImageViewer()
+        self.viewer.current_changed.connect(self._on_current_image)
+        self.viewer.series_step.connect(self.step_series)
 
         self.classify = ClassifyPanel(self.site)
         self.classify.setMinimumWidth(300)
@@ -669,12 +618,7 @@ class MainWindow(QMainWindow):
     def _send_context(self) -> None:
         path = self._pending_image
         ref = self.current_series
-        frame = 0
-        if hasattr(self.viewer, "current_frame"):
-            try:
-                frame = int(self.viewer.current_frame())
-            except Exception:
-                frame = 0
+        frame = self.viewer.current_frame()
         current = Path(path) if path is not None else None
         series = ref.image_paths if ref is not None else list(self.photos)
         study = self.browser.study_paths(ref) if ref is not None else list(self.photos)

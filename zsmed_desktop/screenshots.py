@@ -88,6 +88,8 @@ def grab(widget: Any, out: Path, name: str, dialog: Any = None) -> Path:
         x = top_left.x() if 0 <= top_left.x() < pixmap.width() else (pixmap.width() - shot.width()) // 2
         y = top_left.y() if 0 <= top_left.y() < pixmap.height() else (pixmap.height() - shot.height()) // 3
         painter.drawPixmap(x, y, shot)
+        painter.setPen(widget.palette().mid().color())  # the frame a window manager would draw
+        painter.drawRect(x - 1, y - 1, shot.width() + 1, shot.height() + 1)
         painter.end()
     path = out / name
     if not pixmap.save(str(path)):
