@@ -90,7 +90,7 @@ def register(groups: Any) -> None:
     bench.add_argument("--json", type=Path, required=True, metavar="OUT")
     bench.add_argument("--rows", type=int, default=1_000_000, help="predictions for the verify/stats run")
     bench.add_argument("--images", type=Path, default=None, metavar="DIR",
-                       help="real images whose paths the logged predictions name (default: the DICOM test files)")
+                       help="real images whose paths the logged predictions name (default: pydicom's test files)")
     bench.add_argument("--workdir", type=Path, default=None, help="where the bench logs go (default: a temp folder)")
     bench.set_defaults(handler=_bench)
 

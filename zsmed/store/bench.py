@@ -49,11 +49,11 @@ def _image_files(images: Path | None) -> list[Path]:
         from zsmed.imageio import candidate_images
 
         files = list(candidate_images(images))
-    else:
-        from zsmed.demo import embedded_dicom_folders
+    else:  # pydicom's own test files (installed with it)
+        import pydicom.data
 
-        files = sorted(p for root in embedded_dicom_folders() for p in root.rglob("*")
-                       if p.is_file() and not p.name.endswith((".py", ".pyc", ".json")))
+        root = Path(pydicom.data.__file__).parent / "test_files"
+        files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.endswith((".py", ".pyc", ".json")))
     if not files:
         raise CaseLogError("no images found for the bench", path=images)
     return files
