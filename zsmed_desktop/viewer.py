@@ -48,6 +48,7 @@ _VIEWER_STYLE = """
 #ImageViewer QSlider::sub-page:horizontal { background: #5a6e84; border-radius: 2px; }
 #ImageViewer QSlider::handle:horizontal { width: 10px; margin: -5px 0; background: #9a9a9a; border-radius: 5px; }
 """
+_EDGE_STYLE = "color: #e6d38a; background: transparent; font-size: 14px; font-weight: bold;"
 _MESSAGE_STYLE = "color: #e8c36a; background: transparent; font-size: 13px;"
 
 
@@ -168,10 +169,15 @@ class ImageViewer(QWidget):
         self.vb.sigRangeChanged.connect(self._update_zoom_overlay)
         self.view.installEventFilter(self)
 
-        self._corners = {name: _shadowed(QLabel(self.view)) for name in ("tl", "tr", "bl", "br")}
+        # corners (tl, tr, bl, br) and the orientation letters at the middle of each edge (l, r, t, b)
+        self._corners = {name: _shadowed(QLabel(self.view)) for name in ("tl", "tr", "bl", "br", "l", "r", "t", "b")}
         for name, label in self._corners.items():
             label.setStyleSheet(_OVERLAY_STYLE)
             label.setTextFormat(Qt.TextFormat.PlainText)
+            if len(name) == 1:
+                label.setStyleSheet(_EDGE_STYLE)
+                label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+                continue
             right = name.endswith("r")
             top = name.startswith("t")
             label.setAlignment((Qt.AlignmentFlag.AlignRight if right else Qt.AlignmentFlag.AlignLeft)
@@ -399,7 +405,7 @@ class ImageViewer(QWidget):
         return self._overlays_on
 
     def overlay_text(self) -> dict[str, str]:
-        """The four corner texts (tl, tr, bl, br), for tests and for the main window's status."""
+        """The corner texts (tl, tr, bl, br) and the orientation letters at the edges (l, r, t, b)."""
         return {name: label.text() for name, label in self._corners.items()}
 
     def rendered_image(self) -> np.ndarray:
@@ -614,9 +620,11 @@ class ImageViewer(QWidget):
 
     def _update_overlays(self, loading: bool = False) -> None:
         frame = self._shown
-        texts = {"tl": "", "tr": "", "bl": "", "br": ""}
+        texts = dict.fromkeys(self._corners, "")
         if frame is not None:
             fact = frame.fact
+            for edge in ("l", "r", "t", "b"):
+                texts[edge] = fact({"l": "edge_left", "r": "edge_right", "t": "edge_top", "b": "edge_bottom"}[edge])
             patient_id = f"[{fact('patient_id')}]" if fact("patient_id") else ""
             patient = " ".join(x for x in (fact("patient"), patient_id) if x)
             birth = fact("birth_date") and f"born {fact('birth_date')}"
@@ -695,8 +703,12 @@ class ImageViewer(QWidget):
         margin = 6
         for name, label in self._corners.items():
             label.adjustSize()
-            x = width - label.width() - margin if name.endswith("r") else margin
-            y = margin if name.startswith("t") else height - label.height() - margin
+            if len(name) == 1:  # an edge's orientation letters, at its middle
+                x = {"l": margin, "r": width - label.width() - margin}.get(name, (width - label.width()) // 2)
+                y = {"t": margin, "b": height - label.height() - margin}.get(name, (height - label.height()) // 2)
+            else:
+                x = width - label.width() - margin if name.endswith("r") else margin
+                y = margin if name.startswith("t") else height - label.height() - margin
             label.move(max(x, 0), max(y, 0))
         self._message_label.setFixedWidth(max(width - 40, 100))
         self._message_label.adjustSize()

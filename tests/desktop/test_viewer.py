@@ -99,6 +99,7 @@ def test_ct_overlays_show_the_header_facts_and_toggle(qtbot, viewer: ImageViewer
     assert "CT · Series 1" in text["tr"] and "CT chest" in text["tr"]
     assert "Instance 1" in text["bl"]
     assert "Zoom" in text["br"] and "Pixel 0.661 x 0.661 mm" in text["br"]
+    assert (text["l"], text["r"], text["t"], text["b"]) == ("R", "L", "A", "P")  # axial CT orientation
     labels = viewer._corners.values()
     assert all(label.isVisible() for label in labels)
     qtbot.keyClick(viewer, Qt.Key.Key_O)

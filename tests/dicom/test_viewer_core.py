@@ -15,11 +15,13 @@ from zsmed.dicom.decode import load_dataset_and_pixels
 from zsmed.dicom.display import (
     CT_PRESETS,
     apply_window,
+    direction_letters,
     display_uint8,
     format_dicom_date,
     format_dicom_time,
     image_facts,
     modality_frame,
+    orientation_labels,
     photo_frame,
     pixel_spacing,
     render,
@@ -212,3 +214,23 @@ def test_table_lookup_windowing_equals_windowing_each_value() -> None:
     # fractional values (a rescale slope of 0.5) keep the per-pixel path
     ds.RescaleSlope = 0.5
     assert modality_frame(arr, ds).index is None
+
+
+def test_orientation_letters_at_the_edges() -> None:
+    assert direction_letters([1, 0, 0]) == "L" and direction_letters([-1, 0, 0]) == "R"
+    assert direction_letters([0, -1, 0]) == "A" and direction_letters([0, 0, 1]) == "H"
+    assert direction_letters([0.6, 0.0, -0.8]) == "FL"  # oblique: the larger component first
+    ds = pydicom.dcmread(data("CT_small.dcm"))
+    assert orientation_labels(ds) == ("R", "L", "A", "P")  # axial, as radiologists read it
+    sagittal = Dataset()
+    sagittal.ImageOrientationPatient = [0, 1, 0, 0, 0, -1]
+    assert orientation_labels(sagittal) == ("A", "P", "H", "F")
+    radiograph = Dataset()
+    radiograph.PatientOrientation = ["L", "F"]  # projection images: Patient Orientation
+    assert orientation_labels(radiograph) == ("R", "L", "H", "F")
+    assert orientation_labels(Dataset()) is None
+    broken = Dataset()
+    broken.ImageOrientationPatient = [0, 0, 0, 0, 0, 0]
+    assert orientation_labels(broken) is None
+    facts = dict(image_facts(ds))
+    assert (facts["edge_left"], facts["edge_top"]) == ("R", "A")

@@ -471,9 +471,58 @@ _FACTS = (
 )
 
 
+_OPPOSITE = {"L": "R", "R": "L", "A": "P", "P": "A", "H": "F", "F": "H"}
+
+
+def direction_letters(vector: Any, threshold: float = 0.3) -> str:
+    """Where a direction in the patient (LPS) system points, as letters: (1, 0, 0) -> 'L', (0, -1, 0)
+    -> 'A', an oblique (0.7, 0, -0.7) -> 'LF' (largest component first, those >= ``threshold``, 2 at most)."""
+    letters = []
+    for axis in sorted(range(3), key=lambda i: -abs(float(vector[i]))):
+        value = float(vector[axis])
+        if abs(value) >= threshold:
+            letters.append((("R", "L"), ("A", "P"), ("F", "H"))[axis][value > 0])
+    return "".join(letters[:2])
+
+
+def orientation_labels(ds: Dataset) -> tuple[str, str, str, str] | None:
+    """The patient directions at the image's (left, right, top, bottom) edges, as PACS viewers letter
+    them: from Image Orientation (Patient) (also in enhanced objects' Plane Orientation), else from
+    Patient Orientation (projection radiographs); None when the file says neither."""
+    iop = ds.get("ImageOrientationPatient")
+    if iop is None:
+        for group in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+            seq = ds.get(group)
+            plane = seq[0].get("PlaneOrientationSequence") if seq else None
+            if plane:
+                iop = plane[0].get("ImageOrientationPatient")
+                break
+    numbers = [_number(v) for v in iop] if _is_multi(iop) and len(iop) == 6 else []
+    if len(numbers) == 6 and all(n is not None for n in numbers):
+        row = np.asarray(numbers[:3], dtype=float)
+        col = np.asarray(numbers[3:], dtype=float)
+        if np.linalg.norm(row) > 0.5 and np.linalg.norm(col) > 0.5:
+            return direction_letters(-row), direction_letters(row), direction_letters(-col), direction_letters(col)
+    po = ds.get("PatientOrientation")
+    if _is_multi(po) and len(po) == 2:
+        right, bottom = ("".join(c for c in str(v).upper() if c in _OPPOSITE) for v in po)
+        if right and bottom:
+            left = "".join(_OPPOSITE[c] for c in right)
+            top = "".join(_OPPOSITE[c] for c in bottom)
+            return left, right, top, bottom
+    return None
+
+
 def image_facts(ds: Dataset) -> tuple[tuple[str, str], ...]:
-    """The header facts the viewer's corner overlays show, as (name, text) pairs (empty ones left out)."""
+    """The header facts the viewer's corner overlays show, as (name, text) pairs (empty ones left out);
+    ``edge_left`` .. ``edge_bottom`` are the orientation letters."""
     facts = [(name, _text(ds, keyword)) for name, keyword in _FACTS]
+    try:
+        edges = orientation_labels(ds)
+    except (TypeError, ValueError, AttributeError, IndexError):  # a malformed element: no letters
+        edges = None
+    if edges is not None:
+        facts += list(zip(("edge_left", "edge_right", "edge_top", "edge_bottom"), edges, strict=True))
     facts = [(name, format_dicom_date(text) if name.endswith("date") else text) for name, text in facts]
     facts = [(name, format_dicom_time(text) if name.endswith("time") else text) for name, text in facts]
     rows, cols = ds.get("Rows"), ds.get("Columns")
