@@ -378,3 +378,30 @@ def test_a_codec_that_kills_the_decoder_process_leaves_the_viewer_working(qtbot,
         qtbot.waitUntil(lambda: not widget.is_busy(), timeout=TIMEOUT)
         widget.close()
         widget.deleteLater()
+
+
+def test_ctrl_wheel_zooms_and_left_drag_pans(qtbot, viewer: ImageViewer) -> None:
+    viewer.set_images([dicom_test_file("CT_small.dcm"), dicom_test_file("MR_small.dcm")])
+    shown(qtbot, viewer)
+    port = viewer.view.viewport()
+    centre = QPointF(port.width() / 2, port.height() / 2)
+    fitted = viewer.zoom()
+    wheel = QWheelEvent(centre, port.mapToGlobal(centre), QPoint(0, 0), QPoint(0, 240), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.ControlModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    viewer.view.viewportEvent(wheel)
+    assert viewer.zoom() > fitted * 1.1 and viewer.current_index() == 0  # zoomed, not paged
+    before = viewer.vb.viewRect()
+
+    def send(kind: QEvent.Type, pos: QPointF, button: Qt.MouseButton, buttons: Qt.MouseButton) -> None:
+        viewer.view.viewportEvent(QMouseEvent(kind, pos, port.mapToGlobal(pos), button, buttons,
+                                              Qt.KeyboardModifier.NoModifier))
+
+    left = Qt.MouseButton.LeftButton
+    send(QEvent.Type.MouseButtonPress, centre, left, left)
+    for step in range(1, 6):
+        send(QEvent.Type.MouseMove, centre + QPointF(10 * step, 0), Qt.MouseButton.NoButton, left)
+    send(QEvent.Type.MouseButtonRelease, centre + QPointF(50, 0), left, Qt.MouseButton.NoButton)
+    after = viewer.vb.viewRect()
+    assert after.center().x() < before.center().x() - 1  # the image moved right with the mouse
+    assert after.width() == pytest.approx(before.width())
+    assert viewer.window() is not None and viewer.current_index() == 0
