@@ -449,9 +449,13 @@ class CaseLog:
         for identity in identities.values():
             images.setdefault(identity.identity, identity)
         has_source = "source" in self._columns["predictions"]
+        run: dict[str, Any] = {"time": now, "workstation": workstation, "os_user": user}
+        if "signer" in self._columns["runs"]:
+            run["signer"] = bundle.signed_by
         class_names = bundle.class_names
         with self._write() as conn:
             model_id = self._model_id(bundle, now)
+            (run_id,) = self._insert("runs", [{**run, "model_id": model_id}])
             image_ids: dict[str, int] = {}
             keys = list(images)
             for start in range(0, len(keys), 500):
@@ -472,10 +476,9 @@ class CaseLog:
             rows = []
             for result in results:
                 row = _prediction_row(result, class_names)
-                row.update(image_id=image_ids[identities[result.source].identity], model_id=model_id, time=now,
-                           workstation=workstation, os_user=user)
+                row.update(run_id=run_id, image_id=image_ids[identities[result.source].identity])
                 if has_source:
-                    row.update(source=str(result.source), signer=bundle.signed_by)
+                    row["source"] = str(result.source)
                 rows.append(row)
             return self._insert("predictions", rows)
 
@@ -514,12 +517,13 @@ class CaseLog:
 
     def _select(self) -> str:
         return (
-            "SELECT p.id, p.time, m.name, m.sha256, " + self._col("predictions", "source", "p")
+            "SELECT p.id, u.time, m.name, m.sha256, " + self._col("predictions", "source", "p")
             + ", i.study_uid, i.series_uid, i.sop_uid, p.frame, i.modality, i.study_date, p.label, "
-            "p.probabilities, p.abstain, p.ood_score, p.error, p.workstation, p.os_user, "
-            + self._col("predictions", "signer", "p")
-            + ", p.model_id, r.id, r.verdict, r.label, r.comment, r.reader, r.time, p.top_class, i.sha256, i.kind "
-            "FROM predictions p JOIN models m ON m.id = p.model_id JOIN images i ON i.id = p.image_id "
+            "p.probabilities, p.abstain, p.ood_score, p.error, u.workstation, u.os_user, "
+            + self._col("runs", "signer", "u")
+            + ", u.model_id, r.id, r.verdict, r.label, r.comment, r.reader, r.time, p.top_class, i.sha256, i.kind "
+            "FROM predictions p JOIN runs u ON u.id = p.run_id JOIN models m ON m.id = u.model_id "
+            "JOIN images i ON i.id = p.image_id "
             "LEFT JOIN reviews r ON r.id = (SELECT max(id) FROM reviews WHERE prediction_id = p.id)"
         )
 
@@ -531,11 +535,11 @@ class CaseLog:
             params += [model, f"{model.lower()}%"]
         start = _parse_day(since, "--since", self.path)
         if start:
-            clauses.append("p.time >= ?")
+            clauses.append("u.time >= ?")
             params.append(start)
         end = _parse_day(until, "--until", self.path)
         if end:
-            clauses.append("p.time < ?")
+            clauses.append("u.time < ?")
             params.append(_day_after(end))
         if unreviewed:
             clauses.append("p.error IS NULL AND NOT EXISTS (SELECT 1 FROM reviews WHERE prediction_id = p.id)")
@@ -597,18 +601,20 @@ class CaseLog:
     def stats(self, *, by_month: bool = False) -> list[ModelStats]:
         """Per model (and month): predictions, reviews, agreement with the reader, abstain rate and
         the confusion of the model's class against the reader's (latest review of each prediction)."""
-        month = "substr(p.time, 1, 7)" if by_month else "NULL"
-        counts_sql = (
-            f"SELECT p.model_id, {month} AS month, sum(p.error IS NULL), sum(p.error IS NOT NULL), "
-            "sum(p.error IS NULL AND p.abstain = 1) FROM predictions p GROUP BY p.model_id, month"
+        month = "substr(u.time, 1, 7)" if by_month else "NULL"
+        counts_sql = (  # per run first (the run_id index keeps predictions in run order), then per model
+            f"SELECT u.model_id, {month} AS month, sum(c.ok), sum(c.errors), sum(c.abstained) FROM "
+            "(SELECT run_id, sum(error IS NULL) AS ok, sum(error IS NOT NULL) AS errors, "
+            "sum(error IS NULL AND abstain = 1) AS abstained FROM predictions GROUP BY run_id) c "
+            "JOIN runs u ON u.id = c.run_id GROUP BY u.model_id, month"
         )
         # one pass over the reviews (each prediction's latest, found through the prediction_id index),
         # never a join of every prediction against the reviews
         reviewed_sql = (
-            f"SELECT p.model_id, {month} AS month, p.label, r.label, count(*) FROM reviews r "
-            "JOIN predictions p ON p.id = r.prediction_id "
+            f"SELECT u.model_id, {month} AS month, p.label, r.label, count(*) FROM reviews r "
+            "JOIN predictions p ON p.id = r.prediction_id JOIN runs u ON u.id = p.run_id "
             "WHERE r.id = (SELECT max(id) FROM reviews WHERE prediction_id = r.prediction_id) AND p.error IS NULL "
-            "GROUP BY p.model_id, month, p.label, r.label"
+            "GROUP BY u.model_id, month, p.label, r.label"
         )
         with self._read() as conn:
             models = {mid: (name, sha) for mid, name, sha in conn.execute("SELECT id, name, sha256 FROM models")}

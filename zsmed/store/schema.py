@@ -5,8 +5,9 @@ case log, so another program's SQLite file is never taken for one. A released mi
 edited: a new schema is a new step appended to ``MIGRATIONS``, and opening an older log applies the
 missing steps in one transaction (after a backup copy of the old file).
 
-Version 1: images, models, predictions, reviews and the hash-chained audit trail.
-Version 2: the bundle's signer (key id) on models and predictions, the SHA-256 of the bundle file's
+Version 1: images, models, runs (one per logged batch: time, model, workstation, OS user),
+predictions, reviews and the hash-chained audit trail.
+Version 2: the bundle's signer (key id) on models and runs, the SHA-256 of the bundle file's
 bytes (what ``sha256sum`` and the DICOM SR give), and the source file path of each prediction (needed
 to write a DICOM SR that copies the image's patient module).
 """
@@ -18,7 +19,7 @@ from collections.abc import Callable
 import sqlite_utils
 
 APPLICATION_ID = 0x7A736C67  # "zslg"
-DATA_TABLES = ("images", "models", "predictions", "reviews")
+DATA_TABLES = ("images", "models", "runs", "predictions", "reviews")
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -36,17 +37,23 @@ def _v1(db: sqlite_utils.Database) -> None:
         pk="id", not_null={"sha256", "name", "card", "first_seen"},
     )
     db.table("models").create_index(["sha256"], unique=True)
+    # what one logging call shares (time, model, workstation, OS user) is kept once, not per row:
+    # narrower prediction rows are read and verified faster
+    db.table("runs").create(
+        {"id": int, "time": str, "model_id": int, "workstation": str, "os_user": str},
+        pk="id", not_null={"time", "model_id"}, foreign_keys=[("model_id", "models", "id")],
+    )
+    db.table("runs").create_index(["time"])
+    db.table("runs").create_index(["model_id", "time"])
     db.table("predictions").create(
         {
-            "id": int, "image_id": int, "model_id": int, "time": str, "frame": int, "label": str, "top_class": str,
-            "probabilities": str, "abstain": int, "ood_score": float, "error": str, "workstation": str,
-            "os_user": str,
+            "id": int, "run_id": int, "image_id": int, "frame": int, "label": str, "top_class": str,
+            "probabilities": str, "abstain": int, "ood_score": float, "error": str,
         },
-        pk="id", not_null={"image_id", "model_id", "time", "probabilities", "abstain"},
-        foreign_keys=[("image_id", "images", "id"), ("model_id", "models", "id")],
+        pk="id", not_null={"run_id", "image_id", "probabilities", "abstain"},
+        foreign_keys=[("run_id", "runs", "id"), ("image_id", "images", "id")],
     )
-    db.table("predictions").create_index(["model_id", "time"])
-    db.table("predictions").create_index(["time"])
+    db.table("predictions").create_index(["run_id"])
     db.table("reviews").create(
         {"id": int, "prediction_id": int, "verdict": str, "label": str, "comment": str, "reader": str, "time": str},
         pk="id", not_null={"prediction_id", "verdict", "label", "comment", "reader", "time"},
@@ -73,12 +80,12 @@ def _v1(db: sqlite_utils.Database) -> None:
 def _v2(db: sqlite_utils.Database) -> None:
     db.table("models").add_column("signer", str)
     db.table("models").add_column("file_sha256", str)
-    db.table("predictions").add_column("signer", str)
+    db.table("runs").add_column("signer", str)
     db.table("predictions").add_column("source", str)
 
 
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("images, models, predictions, reviews, audit trail", _v1),
-    ("bundle signer and file SHA-256 on models, signer and source path on predictions", _v2),
+    ("bundle signer and file SHA-256 on models, signer on runs, source path on predictions", _v2),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
