@@ -394,3 +394,21 @@ def test_onnx_subgraph_reading_a_local_file_is_refused(genuine_bundle: Path, tmp
     with pytest.raises(BundleError, match=re.escape("tensor 'stolen' takes its data from 'secret.txt', not the "
                                                     "bundle's model.bin")):
         read_bundle(crafted)
+
+
+def test_load_predictor_holds_to_the_pcs_trust_settings_by_default(
+        genuine_bundle: Path, tmp_path: Path, keys: dict[str, Path], user_dirs: dict[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app calls load_predictor(path) with no trust arguments: the PC's keys still apply."""
+    from zsmed.runtime.predict import load_predictor
+
+    signed = rebuild(genuine_bundle, tmp_path / "s.zsmb", sign_key=keys["private"])
+    monkeypatch.setenv("ZSMED_TRUSTED_KEYS", str(keys["public"]))
+    with pytest.raises(BundleError, match="this PC has trusted keys configured"):
+        load_predictor(genuine_bundle, backend="onnxruntime")
+    assert load_predictor(signed, backend="onnxruntime").bundle.signed_by is not None
+    assert load_predictor(genuine_bundle, backend="onnxruntime", trusted_keys=()).bundle.signed_by is None
+    monkeypatch.delenv("ZSMED_TRUSTED_KEYS")
+    monkeypatch.setenv("ZSMED_REQUIRE_SIGNATURE", "on")
+    with pytest.raises(BundleError, match="signatures are required but no trusted public key is configured"):
+        load_predictor(genuine_bundle, backend="onnxruntime")

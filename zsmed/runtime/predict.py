@@ -247,16 +247,21 @@ def load_predictor(
     path: str | Path,
     *,
     backend: str = "auto",
-    require_signature: bool = False,
-    trusted_keys: Sequence[str | Path] = (),
+    require_signature: bool | None = None,
+    trusted_keys: Sequence[str | Path] | None = None,
     threads: int | None = None,
     n_images: int | None = None,
     allow_unsigned: bool = False,
 ) -> Predictor:
     """``n_images``: how many images this run will predict, so ``auto`` weighs start-up time.
-    Trust (``require_signature``, ``trusted_keys``, ``allow_unsigned``): see ``read_bundle``."""
-    bundle = read_bundle(path, require_signature=require_signature, trusted_keys=trusted_keys,
-                         allow_unsigned=allow_unsigned)
+    Trust (``require_signature``, ``trusted_keys``, ``allow_unsigned``): see ``read_bundle``; left
+    out (None), they are this PC's settings (``ZSMED_TRUSTED_KEYS``, ``ZSMED_REQUIRE_SIGNATURE``), so
+    every caller that predicts (the CLI, the app) holds to the site's policy."""
+    from zsmed.runtime.trust import REQUIRE_ENV, env_bool, env_trusted_keys
+
+    keys = env_trusted_keys() if trusted_keys is None else list(trusted_keys)
+    require = env_bool(REQUIRE_ENV) if require_signature is None else require_signature
+    bundle = read_bundle(path, require_signature=require, trusted_keys=keys, allow_unsigned=allow_unsigned)
     return Predictor(bundle, open_backend(bundle, backend, threads, n_images))
 
 
