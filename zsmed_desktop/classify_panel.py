@@ -318,8 +318,8 @@ class ClassifyPanel(QWidget):
         self._titles: dict[str, str] = {}
         self._current: Path | None = None
         self._frame = 0
-        self._series: list[Path] = []
-        self._study: list[Path] = []
+        self._series: Sequence[Path] = ()
+        self._study: Sequence[Path] = ()
         self._worker: _Worker | None = None
         self._loading: _Worker | None = None
         self._batches: list[Batch] = []
@@ -482,10 +482,13 @@ class ClassifyPanel(QWidget):
             self.load_bundle(self._predictor.bundle.path)
 
     def set_context(self, current: Path | None, frame: int, series: Sequence[Path], study: Sequence[Path]) -> None:
+        """The image on screen and its series and study. The lists are kept as given (the browser
+        makes each once; a CT study may hold 10,000 paths): no copy per call, so choosing a series
+        costs no GUI time here. A run takes its own copy when it starts."""
         self._current = Path(current) if current is not None else None
         self._frame = max(0, int(frame))
-        self._series = [Path(p) for p in series]
-        self._study = [Path(p) for p in study]
+        self._series = series
+        self._study = study
         self._update_buttons()
 
     # --- models ---------------------------------------------------------------------------------
@@ -604,10 +607,14 @@ class ClassifyPanel(QWidget):
         return self._worker is not None or self._loading is not None or self._writer is not None
 
     # --- running --------------------------------------------------------------------------------
-    def _paths_for(self, scope: str) -> list[Path]:
+    def _scope_paths(self, scope: str) -> Sequence[Path]:
+        """The paths a scope covers, as given to ``set_context`` (not copied)."""
         if scope == "image":
             return [self._current] if self._current is not None else []
-        return list(self._series if scope == "series" else self._study)
+        return self._series if scope == "series" else self._study
+
+    def _paths_for(self, scope: str) -> list[Path]:
+        return [Path(p) for p in self._scope_paths(scope)]
 
     def classify(self, scope: str) -> None:
         if scope not in SCOPES:
@@ -971,16 +978,28 @@ class ClassifyPanel(QWidget):
         path.write_text(json.dumps({"unsaved_case_log_records": records}, indent=2) + "\n", encoding="utf-8")
         return path
 
+    def pending_reason(self) -> str:
+        """Why the case log did not take the results waiting here (the last refusal)."""
+        reasons = [b.error for b in self._batches if b.error]
+        return reasons[-1] if reasons else "The case log is not available."
+
     def _ask_save_pending(self) -> None:
+        self.ask_save_pending()
+
+    def ask_save_pending(self) -> Path | None:
+        """Ask for a file and save what the case log has not taken; the path, or None (cancelled or
+        not writable: said in the panel)."""
         chosen, _ = QFileDialog.getSaveFileName(self, "Save the results not yet in the case log",
                                                 "zsmed-unsaved-results.json", "JSON (*.json)")
-        if chosen:
-            try:
-                self.save_pending(Path(chosen))
-            except OSError as exc:
-                self._set_log_status(f"{chosen}: could not be saved ({exc.strerror or exc}).", ERROR_COLOUR)
-                return
-            self._set_log_status(f"Saved to {chosen}; they also stay here until the case log takes them.", None)
+        if not chosen:
+            return None
+        try:
+            saved = self.save_pending(Path(chosen))
+        except OSError as exc:
+            self._set_log_status(f"{chosen}: could not be saved ({exc.strerror or exc}).", ERROR_COLOUR)
+            return None
+        self._set_log_status(f"Saved to {chosen}; they also stay here until the case log takes them.", None)
+        return saved
 
     # --- DICOM SR -----------------------------------------------------------------------------------
     def _ask_sr_folder(self) -> None:
@@ -1019,7 +1038,7 @@ class ClassifyPanel(QWidget):
         idle = self._worker is None
         ready = self._predictor is not None and idle
         for scope, button in self.run_buttons.items():
-            button.setEnabled(ready and bool(self._paths_for(scope)))
+            button.setEnabled(ready and len(self._scope_paths(scope)) > 0)
         row = self._selected()
         has_row = row is not None and idle
         self.confirm_button.setEnabled(has_row and row is not None and not row.prediction.abstain)

@@ -14,7 +14,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QModelIndex, QSettings, Qt, QThreadPool, QTimer, QUrl
+from PySide6.QtCore import (
+    QByteArray,
+    QDeadlineTimer,
+    QEventLoop,
+    QModelIndex,
+    QSettings,
+    Qt,
+    QThreadPool,
+    QTimer,
+    QUrl,
+)
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -101,6 +111,7 @@ class MainWindow(QMainWindow):
         self._actions: dict[str, QAction] = {}
         self._icon_names: dict[str, str] = {}
         self.last_message = ""
+        self.close_box: QMessageBox | None = None
 
         # --- panels -----------------------------------------------------------------------------
         self.browser = StudyBrowser()
@@ -210,11 +221,48 @@ class MainWindow(QMainWindow):
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self.may_close():
+            event.ignore()
+            return
         self.browser.shutdown()
         self.save_state()
         super().closeEvent(event)
         # Workers stop at their next step; wait a moment so none outlives the window's objects.
         QThreadPool.globalInstance().waitForDone(3000)
+
+    def may_close(self) -> bool:
+        """Results the case log has not taken yet (locked, read-only, drive gone) are never dropped
+        silently: the reader is warned and chooses Retry, Save to a file, Close anyway or Cancel."""
+        while (pending := self.classify.pending_count()) > 0:
+            box = QMessageBox(QMessageBox.Icon.Warning, "Results not in the case log",
+                              f"{pending} result{'s are' if pending != 1 else ' is'} not in the case log yet "
+                              "(it could not be written).", parent=self)
+            box.setInformativeText(
+                f"{self.classify.pending_reason()}\n\nRetry writing to the case log, save them to a file "
+                "(to add later), or close and lose them.")
+            retry = box.addButton("Retry", QMessageBox.ButtonRole.AcceptRole)
+            save = box.addButton("Save to a file…", QMessageBox.ButtonRole.ActionRole)
+            discard = box.addButton("Close anyway", QMessageBox.ButtonRole.DestructiveRole)
+            box.addButton(QMessageBox.StandardButton.Cancel)
+            box.setDefaultButton(retry)
+            self.close_box = box  # for tests
+            box.exec()
+            clicked = box.clickedButton()
+            self.close_box = None
+            if clicked is retry:
+                self.classify.retry_pending()
+                deadline = QDeadlineTimer(int(1000 * (self.classify.review_log_timeout + 10)))
+                while self.classify.is_busy() and not deadline.hasExpired():
+                    QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+                continue  # written: closes; still refused: asks again
+            if clicked is save:
+                saved = self.classify.ask_save_pending()
+                if saved is None:
+                    continue
+                self.show_message(f"{pending} result{'s' * (pending != 1)} not in the case log saved to {saved}")
+                return True
+            return clicked is discard
+        return True
 
     def recent(self) -> list[str]:
         value: Any = self.settings.value("recent/paths", [])

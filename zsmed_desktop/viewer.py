@@ -335,11 +335,9 @@ class ImageViewer(QWidget):
         else:
             raise ValueError(f"unknown window preset {name!r} (one of {', '.join(self.presets())})")
 
-    def window(self) -> tuple[float, float] | None:  # type: ignore[override]
+    def window_level(self) -> tuple[float, float] | None:
         """(centre, width) in use; None with no image, or while a VOI LUT (no window) is applied.
-
-        Note: this shadows ``QWidget.window()`` (the top-level widget) for Python callers, as the
-        agreed interface asks; use ``self.topLevelWidget()`` / ``QWidget.window(viewer)`` for that."""
+        (Not ``window()``: that is QWidget's top-level window, which Qt and callers rely on.)"""
         option = self._option
         if self._shown is None or option is None or option.center is None or option.width is None:
             return None
@@ -574,7 +572,7 @@ class ImageViewer(QWidget):
         if frame is None:
             return
         if start or self._drag_start is None:
-            current = self.window()
+            current = self.window_level()
             if current is None:
                 auto = frame.auto
                 assert auto.center is not None and auto.width is not None

@@ -306,3 +306,78 @@ def test_escape_cancels_a_scan_and_the_jobs_tab_says_so(qtbot, tmp_path: Path) -
     assert window.jobs.item(0).text() == "Scan cancelled"
     assert "Scan cancelled" in window.statusBar().currentMessage()
     assert not window.action("cancel_scan").isEnabled()
+
+
+def answer_close_box(qtbot, window: MainWindow, answers: list[str]) -> list[str]:
+    """Click the close warning's buttons, in order, as each box appears; returns the texts it showed."""
+    from PySide6.QtCore import QTimer
+
+    seen: list[str] = []
+
+    def click() -> None:
+        box = window.close_box
+        if box is None or not box.isVisible() or not answers:
+            return
+        seen.append(box.text())
+        wanted = answers.pop(0)
+        button = next(b for b in box.buttons() if b.text().replace("&", "") == wanted)
+        button.click()
+
+    timer = QTimer(window)
+    timer.setInterval(50)
+    timer.timeout.connect(click)
+    timer.start()
+    return seen
+
+
+def test_closing_with_results_the_case_log_has_not_taken_warns_and_loses_nothing(
+        qtbot, tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import sqlite3
+
+    from PySide6.QtWidgets import QFileDialog
+
+    from tests.conftest import REPO
+    from zsmed.store import open_case_log
+
+    photos = sorted((shared_data / "ham10000_fs" / "base" / "mel").glob("*.jpg"))[:2]
+    window = make_window(qtbot, tmp_path)
+    panel = window.classify
+    panel.worker_log_timeout = panel.review_log_timeout = 0.3
+    log_path = window.site.resolved_caselog_path()
+    with open_case_log(log_path, site=window.site):
+        pass
+    locker = sqlite3.connect(str(log_path), isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")  # another workstation holds the case log
+    try:
+        panel.load_bundle(REPO / "export" / "reference" / "sgps_ham4_lite0_v1.zsmb")
+        qtbot.waitUntil(lambda: panel.model_ready and not panel.is_busy(), timeout=SCAN_TIMEOUT)
+        window.show()
+        window.open_photos(photos)
+        qtbot.waitUntil(lambda: list(panel._series) == photos, timeout=SCAN_TIMEOUT)
+        panel.classify("series")
+        qtbot.waitUntil(lambda: not panel.is_busy(), timeout=SCAN_TIMEOUT)
+        assert panel.pending_count() == 2
+        # Cancel: the window stays open with its results.
+        seen = answer_close_box(qtbot, window, ["Cancel"])
+        assert window.close() is False
+        assert window.isVisible() and panel.pending_count() == 2
+        assert seen and "2 results are not in the case log" in seen[0]
+        # Retry while the log is still locked: asked again; then saved to a file, and the window closes.
+        target = tmp_path / "kept.json"
+        monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "JSON (*.json)"))
+        seen = answer_close_box(qtbot, window, ["Retry", "Save to a file…"])
+        assert window.close() is True
+        assert len(seen) == 2, "a failed retry asks again"
+        records = json.loads(target.read_text())["unsaved_case_log_records"]
+        assert [Path(r["prediction"]["source"]).name for r in records] == [p.name for p in photos]
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    # The lock is gone: Retry writes them and the window closes without asking again.
+    window.show()
+    seen = answer_close_box(qtbot, window, ["Retry"])
+    assert window.close() is True and len(seen) == 1
+    assert panel.pending_count() == 0
+    with open_case_log(log_path, site=window.site) as log:
+        assert sorted(Path(r.source or "").name for r in log.list_predictions()) == sorted(p.name for p in photos)

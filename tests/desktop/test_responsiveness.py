@@ -66,6 +66,50 @@ def scan_with_latency_probe(
     return reading, ending, elapsed, series_seen
 
 
+def gaps_while(qtbot, action, settle_s: float = 0.4) -> list[float]:
+    """The gaps of a 10 ms probe from just before ``action()`` until ``settle_s`` after it (long
+    enough for the window's 120 ms context timer to hand the new series to the classifier)."""
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    qtbot.wait(50)
+    action()
+    qtbot.wait(int(settle_s * 1000))
+    timer.stop()
+    return [b - a for a, b in itertools.pairwise(ticks)]
+
+
+def select_series_with_probe(qtbot, window: MainWindow, count: int = 4) -> list[float]:
+    """Page Down through ``count`` series of the open study, the probe running; returns the gaps."""
+    gaps: list[float] = []
+    for _ in range(count):
+        before = window.current_series
+        gaps += gaps_while(qtbot, lambda: window.step_series(1))
+        assert window.current_series is not None and window.current_series is not before
+    return gaps
+
+
+def test_classifier_keeps_the_study_lists_it_is_given(qtbot) -> None:
+    """set_context is called for every series chosen: with a 10,000-image study it must not copy
+    or convert the paths (that cost 55-100 ms of GUI time per series)."""
+    from zsmed_desktop.classify_panel import ClassifyPanel
+
+    panel = ClassifyPanel()
+    qtbot.addWidget(panel)
+    study = [Path(f"/study/series{k // 200:03d}/IM{k:05d}.dcm") for k in range(10_000)]
+    series = study[:200]
+    times = []
+    for _ in range(5):
+        started = time.perf_counter()
+        panel.set_context(series[0], 0, series, study)
+        times.append(time.perf_counter() - started)
+    assert sorted(times)[2] < 0.005, f"set_context took {sorted(times)[2] * 1000:.1f} ms"
+    assert panel._scope_paths("study") is study and panel._scope_paths("series") is series
+    assert panel._paths_for("study") == study  # a run still gets every path
+
+
 def test_scanning_2000_files_keeps_the_window_responsive(qtbot, tmp_path: Path) -> None:
     folder = big_folder(tmp_path, 2000, per_series=100)
     window = make_window(qtbot, tmp_path)
@@ -79,6 +123,10 @@ def test_scanning_2000_files_keeps_the_window_responsive(qtbot, tmp_path: Path) 
     assert worst <= WORST_GAP_S, f"the window froze for {worst * 1000:.0f} ms"
     # The tree filled as the scan went: series were listed before the last report.
     assert series_seen and min(series_seen) < max(series_seen)
+    # Choosing another series of this 2000-image study (viewer, classifier context) does not freeze it.
+    gaps = select_series_with_probe(qtbot, window)
+    print(f"series chosen in a 2000-image study: worst gap {max(gaps) * 1000:.0f} ms")
+    assert max(gaps) <= WORST_GAP_S, f"choosing a series froze the window for {max(gaps) * 1000:.0f} ms"
 
 
 @pytest.mark.slow
@@ -97,3 +145,8 @@ def test_scanning_10000_files_shows_progress_and_stays_responsive(qtbot, tmp_pat
           f"while indexing and showing the result {max(ending) * 1000:.0f} ms")
     assert worst <= WORST_GAP_S, f"the window froze for {worst * 1000:.0f} ms while the files were read"
     assert max(ending) <= WORST_GAP_S, f"the window froze for {max(ending) * 1000:.0f} ms showing the result"
+    # One study of 10,000 images: choosing a series hands the classifier the study's paths at no cost.
+    assert len(window.browser.study_paths(window.current_series)) == 10_000
+    gaps = select_series_with_probe(qtbot, window)
+    print(f"series chosen in a 10,000-image study: worst gap {max(gaps) * 1000:.0f} ms")
+    assert max(gaps) <= WORST_GAP_S, f"choosing a series froze the window for {max(gaps) * 1000:.0f} ms"

@@ -70,7 +70,7 @@ def test_ct_lung_and_mediastinum_windows_and_invert(qtbot, viewer: ImageViewer) 
     soft_px = tuple(np.argwhere((hu > 30) & (hu < 60))[0])  # soft tissue
 
     viewer.apply_preset("lung")
-    assert viewer.window() == (-600.0, 1500.0)
+    assert viewer.window_level() == (-600.0, 1500.0)
     lung = viewer.rendered_image()
     assert lung.shape == (128, 128) and lung.dtype == np.uint8
     assert lung[lung_px] == expected_window(hu[lung_px], -600, 1500)
@@ -87,7 +87,7 @@ def test_ct_lung_and_mediastinum_windows_and_invert(qtbot, viewer: ImageViewer) 
     np.testing.assert_array_equal(viewer.rendered_image(), 255 - mediastinum)
     assert "inverted" in viewer.overlay_text()["tr"]
     viewer.set_window(40, 400)
-    assert viewer.window() == (40.0, 400.0)
+    assert viewer.window_level() == (40.0, 400.0)
     assert viewer.rendered_image()[soft_px] == 255 - expected_window(hu[soft_px], 40, 400)
 
 
@@ -112,14 +112,14 @@ def test_mr_uses_its_own_window(qtbot, viewer: ImageViewer) -> None:
     mr = dicom_test_file("MR_small.dcm")
     viewer.set_images([mr])
     shown(qtbot, viewer)
-    assert viewer.window() == (600.0, 1600.0)
+    assert viewer.window_level() == (600.0, 1600.0)
     assert viewer.presets() == ["file 1", "auto"]  # no HU, so no CT presets
     ds, arr = load_dataset_and_pixels(mr)
     np.testing.assert_array_equal(viewer.rendered_image(), render_display(arr, ds))
     viewer.apply_preset("auto")
-    assert viewer.window() != (600.0, 1600.0)
+    assert viewer.window_level() != (600.0, 1600.0)
     qtbot.keyClick(viewer, Qt.Key.Key_1)  # number key 1 = the first preset: the file's window
-    assert viewer.window() == (600.0, 1600.0)
+    assert viewer.window_level() == (600.0, 1600.0)
     with pytest.raises(ValueError, match="unknown window preset"):
         viewer.apply_preset("liver")
 
@@ -130,7 +130,7 @@ def test_multi_frame_by_slider_and_keys(qtbot, viewer: ImageViewer) -> None:
     shown(qtbot, viewer)
     assert viewer.frame_count() == 10 and viewer.slider.maximum() == 9 and not viewer.slider.isHidden()
     first = viewer.rendered_image()
-    window = viewer.window()
+    window = viewer.window_level()
     assert window is not None
 
     with qtbot.waitSignal(viewer.current_changed, timeout=TIMEOUT) as changed:  # another frame: said too
@@ -222,16 +222,16 @@ def test_zoom_fit_one_to_one_and_reset_keys(qtbot, viewer: ImageViewer) -> None:
     qtbot.keyClick(viewer, Qt.Key.Key_Plus)
     assert viewer.zoom() == pytest.approx(fitted * 1.25, rel=0.02)
 
-    auto = viewer.window()
+    auto = viewer.window_level()
     qtbot.keyClick(viewer, Qt.Key.Key_1)
-    assert viewer.window() == CT_PRESETS["lung"]
+    assert viewer.window_level() == CT_PRESETS["lung"]
     qtbot.keyClick(viewer, Qt.Key.Key_2)
-    assert viewer.window() == CT_PRESETS["mediastinum"]
+    assert viewer.window_level() == CT_PRESETS["mediastinum"]
     before = viewer.rendered_image()
     qtbot.keyClick(viewer, Qt.Key.Key_I)
     np.testing.assert_array_equal(viewer.rendered_image(), 255 - before)
     qtbot.keyClick(viewer, Qt.Key.Key_R)
-    assert viewer.window() == auto and not viewer.is_inverted()
+    assert viewer.window_level() == auto and not viewer.is_inverted()
     assert viewer.zoom() == pytest.approx(fitted, rel=0.02)
 
 
@@ -251,7 +251,7 @@ def test_right_drag_changes_window_and_level(qtbot, viewer: ImageViewer) -> None
     for step in range(1, 11):  # right and down
         send(QEvent.Type.MouseMove, start + QPointF(8 * step, 4 * step), Qt.MouseButton.RightButton)
     send(QEvent.Type.MouseButtonRelease, start + QPointF(80, 40), Qt.MouseButton.NoButton)
-    window = viewer.window()
+    window = viewer.window_level()
     assert window is not None
     centre, width = window
     assert width > 400 and centre > 40  # wider and higher than the soft tissue window it started from
@@ -268,7 +268,7 @@ def test_corrupt_file_gives_a_message_and_the_viewer_goes_on(qtbot, viewer: Imag
     viewer.set_images([junk, truncated, ct])
     shown(qtbot, viewer)
     assert viewer.message().startswith("junk.dcm: not a DICOM file")
-    assert viewer.rendered_image().size == 0 and viewer.window() is None
+    assert viewer.rendered_image().size == 0 and viewer.window_level() is None
     assert viewer._message_label.isVisible()
     qtbot.keyClick(viewer, Qt.Key.Key_Right)
     shown(qtbot, viewer)
@@ -278,12 +278,12 @@ def test_corrupt_file_gives_a_message_and_the_viewer_goes_on(qtbot, viewer: Imag
     assert viewer.message() == "" and not viewer._message_label.isVisible()
     assert viewer.rendered_image().shape == (128, 128)
     viewer.apply_preset("lung")
-    assert viewer.window() == CT_PRESETS["lung"]
+    assert viewer.window_level() == CT_PRESETS["lung"]
 
 
 def test_empty_series_and_missing_file(qtbot, viewer: ImageViewer, tmp_path: Path) -> None:
     viewer.set_images([])
-    assert viewer.message() == "No image" and viewer.current_path() is None and viewer.window() is None
+    assert viewer.message() == "No image" and viewer.current_path() is None and viewer.window_level() is None
     viewer.next_image()  # nothing to do, nothing breaks
     viewer.set_images([tmp_path / "gone.dcm"])
     shown(qtbot, viewer)
@@ -373,7 +373,7 @@ def test_a_codec_that_kills_the_decoder_process_leaves_the_viewer_working(qtbot,
         assert widget.message().startswith("crash.dcm: the decoder process was killed by SIGABRT")
         widget.next_image()
         qtbot.waitUntil(lambda: not widget.is_loading(), timeout=TIMEOUT)
-        assert widget.message() == "" and widget.window() == (600.0, 1600.0)
+        assert widget.message() == "" and widget.window_level() == (600.0, 1600.0)
         assert decoder.restarts >= 1
         qtbot.waitUntil(lambda: not widget.is_busy(), timeout=TIMEOUT)
         widget.close()
@@ -404,4 +404,22 @@ def test_ctrl_wheel_zooms_and_left_drag_pans(qtbot, viewer: ImageViewer) -> None
     after = viewer.vb.viewRect()
     assert after.center().x() < before.center().x() - 1  # the image moved right with the mouse
     assert after.width() == pytest.approx(before.width())
-    assert viewer.window() is not None and viewer.current_index() == 0
+    assert viewer.window_level() is not None and viewer.current_index() == 0
+
+
+def test_window_is_qt_top_level_and_window_level_is_the_grey_window(qtbot) -> None:
+    """``ImageViewer.window()`` is QWidget's own (the top-level window, which Qt's focus and dialog
+    code call); the (centre, width) in use is ``window_level()``."""
+    from PySide6.QtWidgets import QMainWindow
+
+    host = QMainWindow()
+    qtbot.addWidget(host)
+    viewer = ImageViewer()
+    host.setCentralWidget(viewer)
+    assert viewer.window() is host
+    with qtbot.waitSignal(viewer.current_changed, timeout=TIMEOUT):
+        viewer.set_images([dicom_test_file("CT_small.dcm")])
+    viewer.apply_preset("bone")
+    assert viewer.window_level() == CT_PRESETS["bone"]
+    assert viewer.window() is host
+    qtbot.waitUntil(lambda: not viewer.is_busy(), timeout=TIMEOUT)
