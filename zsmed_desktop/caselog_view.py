@@ -61,8 +61,9 @@ class Filters:
 
     def store_args(self) -> dict[str, Any]:
         """What ``CaseLog.list_predictions`` / ``export_csv`` filter on themselves."""
-        return {"model": self.model, "since": self.since, "until": self.until,
-                "unreviewed": self.review == "unreviewed", "abstained": self.abstained}
+        reviewed = {"reviewed": True, "unreviewed": False}.get(self.review)
+        return {"model": self.model, "since": self.since, "until": self.until, "reviewed": reviewed,
+                "abstained": self.abstained}
 
 
 def fetch_page(log: CaseLog, filters: Filters, offset: int, limit: int) -> tuple[list[PredictionRecord], int]:
@@ -397,15 +398,12 @@ class CaseLogView(QWidget):
             self._fill_models([m.name for m in models])
             filters = self.filters
             total = log.count()
-            if filters.review == "reviewed":
-                self.model.reset(None)
-                self._find_reviewed(log.path, total)
-            else:
-                def fetch(offset: int, limit: int) -> tuple[list[PredictionRecord], int]:
-                    return fetch_page(log, filters, offset, limit)
 
-                self.model.reset(fetch)
-                self._fit_columns()
+            def fetch(offset: int, limit: int) -> tuple[list[PredictionRecord], int]:
+                return fetch_page(log, filters, offset, limit)
+
+            self.model.reset(fetch)
+            self._fit_columns()
             if self.tabs.currentWidget() is self.stats_page:
                 self._refresh_stats()
         except ZsmedError as exc:
@@ -414,38 +412,11 @@ class CaseLogView(QWidget):
             self.model.reset(None)
             self._update_buttons()
             return
-        if filters.review != "reviewed" and not self.status.text():
+        if not self.status.text():
             shown = self.model.rowCount()
             more = "+" if self.model.canFetchMore(QModelIndex()) else ""
             self._say(f"{shown}{more} of {total} result{'s' if total != 1 else ''} shown · {log.path}", None)
         self._update_buttons()
-
-    def _find_reviewed(self, path: Path, total: int) -> None:
-        """The reviewed results, found in a worker (the store filters on "not yet reviewed" only, so
-        this reads the whole log once); the table fills when they are found."""
-        generation, site, filters = self._generation, self._site, self.filters
-        self._say(f"Looking for reviewed results among {total}…", None)
-
-        def done(found: tuple[list[PredictionRecord], int]) -> None:
-            if generation != self._generation:
-                return  # the filters changed meanwhile
-            self._searcher = None
-            records, scanned = found
-            self.model.reset(lambda offset, limit: (records[offset : offset + limit], offset + limit))
-            self._fit_columns()
-            capped = f" (the newest {len(records)}; narrow the filters for older ones)" if scanned < total else ""
-            self._say(f"{len(records)} reviewed result{'s' if len(records) != 1 else ''} of {total}{capped} · "
-                      f"{path}", None)
-            self._update_buttons()
-
-        def failed(message: str) -> None:
-            if generation == self._generation:
-                self._searcher = None
-                self._say(f"The reviewed results could not be read: {message}", ERROR_COLOUR)
-                self._update_buttons()
-
-        self._searcher = start_job(lambda: reviewed_job(path, site, filters), on_done=done, on_error=failed,
-                                   on_cancelled=lambda: failed("cancelled"))
 
     def _refresh_stats(self) -> None:
         log = self._open()
@@ -674,61 +645,9 @@ class CaseLogView(QWidget):
         super().closeEvent(event)
 
 
-REVIEWED_CAP = 20_000  # reviewed results shown at most (newest first)
-
-
-def reviewed_job(path: Path, site: SiteConfig, filters: Filters) -> Job[tuple[list[PredictionRecord], int]]:
-    """The reviewed results matching ``filters``, newest first, read on a connection of this
-    thread's own; returns them and how many results were read."""
-    found: list[PredictionRecord] = []
-    scanned = 0
-    with open_case_log(path, site=site, readonly=True) as log:
-        total = log.count()
-        yield Progress(0, total, "looking for reviewed results")
-        for record in log.iter_predictions(**filters.store_args(), newest_first=True):
-            scanned += 1
-            if record.review is not None:
-                found.append(record)
-                if len(found) >= REVIEWED_CAP:
-                    break
-            if scanned % 2000 == 0:
-                yield Progress(scanned, total, "")
-    return found, scanned
-
-
 def export_job(source: Path, site: SiteConfig, filters: Filters, out: Path) -> Job[int]:
     yield Progress(0, 1, f"exporting to {out.name}")
     with open_case_log(source, site=site, readonly=True) as log:
-        if filters.review == "reviewed":
-            n = _export_reviewed(log, out, filters.store_args())
-        else:
-            n = log.export_csv(out, **filters.store_args())
+        n = log.export_csv(out, **filters.store_args())
     yield Progress(1, 1, "")
-    return n
-
-
-def _export_reviewed(log: CaseLog, path: Path, args: dict[str, Any]) -> int:
-    """The store's CSV, keeping the reviewed rows only (the store filters on "not yet reviewed")."""
-    import csv
-    import io
-
-    buffer = io.StringIO()
-    log.export_csv(buffer, **args)
-    buffer.seek(0)
-    rows = csv.reader(buffer)
-    header = next(rows)
-    verdict = header.index("review_verdict")
-    n = 0
-    try:
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(header)
-            for row in rows:
-                if row[verdict]:
-                    writer.writerow(row)
-                    n += 1
-    except OSError as exc:
-        from zsmed.errors import input_file_error
-
-        raise input_file_error(path, exc) from exc
     return n

@@ -102,7 +102,7 @@ def test_table_filters_and_review_from_the_table(qtbot, site: SiteConfig, logged
     view.set_filters(Filters(review="reviewed"))
     qtbot.waitUntil(lambda: not view.is_busy(), timeout=TIMEOUT)
     assert sorted(view.model.record(r).id for r in range(view.model.rowCount())) == logged[:2]
-    assert "2 reviewed results of 5" in view.status.text()
+    assert "2 of 5 results shown" in view.status.text()
     view.set_filters(Filters(model="no such model"))
     assert view.model.rowCount() == 0
 

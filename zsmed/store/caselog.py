@@ -528,7 +528,7 @@ class CaseLog:
         )
 
     def _where(self, model: str | None, since: str | date | None, until: str | date | None, unreviewed: bool,
-               abstained: bool) -> tuple[str, list[Any]]:
+               abstained: bool, reviewed: bool | None = None) -> tuple[str, list[Any]]:
         clauses, params = [], []
         if model:
             clauses.append("(m.name = ? OR m.sha256 LIKE ?)")
@@ -541,8 +541,12 @@ class CaseLog:
         if end:
             clauses.append("u.time < ?")
             params.append(_day_after(end))
-        if unreviewed:
+        if reviewed is None and unreviewed:
+            reviewed = False
+        if reviewed is False:
             clauses.append("p.error IS NULL AND NOT EXISTS (SELECT 1 FROM reviews WHERE prediction_id = p.id)")
+        elif reviewed is True:
+            clauses.append("EXISTS (SELECT 1 FROM reviews WHERE prediction_id = p.id)")
         if abstained:
             clauses.append("p.error IS NULL AND p.abstain = 1")
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
@@ -554,9 +558,11 @@ class CaseLog:
     def iter_predictions(self, *, model: str | None = None, since: str | date | None = None,
                          until: str | date | None = None, unreviewed: bool = False, abstained: bool = False,
                          limit: int | None = None, offset: int = 0, newest_first: bool = False,
-                         ) -> Iterator[PredictionRecord]:
-        """Records one at a time (constant memory: for exports of the whole log)."""
-        where, params = self._where(model, since, until, unreviewed, abstained)
+                         reviewed: bool | None = None) -> Iterator[PredictionRecord]:
+        """Records one at a time (constant memory: for exports of the whole log). ``reviewed``:
+        True = only those a reader reviewed, False = only those not yet reviewed (as ``unreviewed``),
+        None = both."""
+        where, params = self._where(model, since, until, unreviewed, abstained, reviewed)
         sql = self._select() + where + f" ORDER BY p.id {'DESC' if newest_first else 'ASC'}"
         if limit is not None or offset:
             sql += " LIMIT ? OFFSET ?"
@@ -569,10 +575,10 @@ class CaseLog:
     def list_predictions(self, *, model: str | None = None, since: str | date | None = None,
                          until: str | date | None = None, unreviewed: bool = False, abstained: bool = False,
                          limit: int | None = None, offset: int = 0, newest_first: bool = False,
-                         ) -> list[PredictionRecord]:
+                         reviewed: bool | None = None) -> list[PredictionRecord]:
         return list(self.iter_predictions(model=model, since=since, until=until, unreviewed=unreviewed,
                                           abstained=abstained, limit=limit, offset=offset,
-                                          newest_first=newest_first))
+                                          newest_first=newest_first, reviewed=reviewed))
 
     def get(self, prediction_id: int) -> PredictionRecord:
         try:
