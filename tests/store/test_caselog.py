@@ -395,3 +395,14 @@ print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformer
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_relative_sources_are_kept_as_absolute_paths(log_env: Path, bundle: Bundle,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    photo = photos(1)[0]
+    monkeypatch.chdir(photo.parent)
+    results = fake_results([photo.name, "image 0"])
+    with open_case_log(log_env / "log.sqlite") as log:
+        ids = log.record_predictions(bundle, results)
+        assert log.get(ids[0]).source == str(photo.absolute())
+        assert log.get(ids[1]).source == "image 0"  # an in-memory image's name stays a name

@@ -478,7 +478,7 @@ class CaseLog:
                 row = _prediction_row(result, class_names)
                 row.update(run_id=run_id, image_id=image_ids[identities[result.source].identity])
                 if has_source:
-                    row["source"] = str(result.source)
+                    row["source"] = _where_file(result.source)
                 rows.append(row)
             return self._insert("predictions", rows)
 
@@ -719,6 +719,16 @@ class CaseLog:
 def model_name(bundle: Bundle) -> str:
     card_name = bundle.card.get("name")
     return str(card_name) if card_name else Path(bundle.path).stem
+
+
+def _where_file(source: str) -> str:
+    """An existing file's absolute path (the log is read months later, from anywhere); anything
+    else (a name given to an in-memory image, a file already gone) as given."""
+    path = Path(source)
+    try:
+        return str(path.absolute()) if path.exists() else str(source)
+    except (OSError, ValueError):
+        return str(source)
 
 
 def _prediction_row(result: Prediction, class_names: Sequence[str]) -> dict[str, Any]:
