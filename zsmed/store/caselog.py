@@ -212,9 +212,9 @@ class CaseLog:
         self.readonly = readonly
         self.timeout = float(timeout)
         self._secret: bytes | None = None
+        self._db: sqlite_utils.Database | None = None
         self._conn = self._connect()
         try:
-            self.db = self._database()
             self._prepare()
             self._columns = {t: [r[1] for r in self._conn.execute(f"PRAGMA table_info({t})")] for t in DATA_TABLES}
         except sqlite3.Error as exc:
@@ -269,10 +269,15 @@ class CaseLog:
             raise _sqlite_error(path, exc, self.timeout) from exc
         return conn
 
-    def _database(self) -> sqlite_utils.Database:
-        import sqlite_utils
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils on this connection, for the schema and its migrations (imported only then:
+        it costs ~0.1 s of a command's start)."""
+        if self._db is None:
+            import sqlite_utils
 
-        return sqlite_utils.Database(self._conn, execute_plugins=False, recursive_triggers=False)
+            self._db = sqlite_utils.Database(self._conn, execute_plugins=False, recursive_triggers=False)
+        return self._db
 
     def _prepare(self) -> None:
         conn = self._conn
@@ -295,7 +300,7 @@ class CaseLog:
             if version == 0:
                 raise CaseLogError("the file holds no case log yet", path=self.path)
             return
-        if self.db.journal_mode != "wal":
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             self.db.enable_wal()
         if version < self._upgrade_to:
             self._migrate(version)

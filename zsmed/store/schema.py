@@ -15,8 +15,10 @@ to write a DICOM SR that copies the image's patient module).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import sqlite_utils
+if TYPE_CHECKING:
+    import sqlite_utils
 
 APPLICATION_ID = 0x7A736C67  # "zslg"
 DATA_TABLES = ("images", "models", "runs", "predictions", "reviews")
