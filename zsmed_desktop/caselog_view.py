@@ -42,6 +42,7 @@ from zsmed.store import CaseLog, ModelStats, PredictionRecord, VerifyResult, ope
 from zsmed.store.caselog import ABSTAIN
 from zsmed_desktop.charts import MonthlyChart
 from zsmed_desktop.classify_panel import ERROR_COLOUR, OK_COLOUR, CorrectDialog, class_titles
+from zsmed_desktop.settings_dialog import readable_path
 from zsmed_desktop.workers import start_job
 
 PAGE = 200
@@ -220,7 +221,7 @@ class CaseLogView(QWidget):
 
         # filters
         self.model_filter = QComboBox()
-        self.model_filter.setMinimumContentsLength(14)
+        self.model_filter.setMinimumContentsLength(10)
         self.model_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.since_check = QCheckBox("From")
         self.since_edit = QDateEdit(QDate.currentDate().addMonths(-1))
@@ -313,7 +314,6 @@ class CaseLogView(QWidget):
         self.stats_table.itemSelectionChanged.connect(self._show_model_chart)
         self.chart_title = QLabel()
         self.chart = MonthlyChart()
-        self.chart.setMinimumHeight(180)
         stats = QSplitter(Qt.Orientation.Vertical)
         stats.addWidget(self.stats_table)
         chart_box = QWidget()
@@ -331,7 +331,14 @@ class CaseLogView(QWidget):
         self.tabs.addTab(stats, "Statistics by model")
         self.tabs.currentChanged.connect(self._on_tab)
 
+        # Small minimum heights: the screen lives in the window's bottom panel, which the reader may
+        # keep low; the table shrinks there, never the buttons under it (they stay in view).
+        for view in (self.table, self.stats_table):
+            view.setMinimumHeight(3 * self.fontMetrics().height())
+        self.chart.setMinimumHeight(4 * self.fontMetrics().height())
+        results_layout.setContentsMargins(4, 4, 4, 4)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.status)
         layout.addWidget(self.verify_status)
@@ -360,7 +367,7 @@ class CaseLogView(QWidget):
             self._say(str(exc), ERROR_COLOUR)
             return None
         if not path.exists():
-            self._say(f"No results recorded yet ({path}).", None)
+            self._say(f"No results recorded yet ({readable_path(path)}).", None)
             return None
         try:
             self._log = open_case_log(path, site=self._site, timeout=1.0)
@@ -415,7 +422,8 @@ class CaseLogView(QWidget):
         if not self.status.text():
             shown = self.model.rowCount()
             more = "+" if self.model.canFetchMore(QModelIndex()) else ""
-            self._say(f"{shown}{more} of {total} result{'s' if total != 1 else ''} shown · {log.path}", None)
+            where = readable_path(log.path)
+            self._say(f"{shown}{more} of {total} result{'s' if total != 1 else ''} shown · {where}", None)
         self._update_buttons()
 
     def _refresh_stats(self) -> None:

@@ -375,6 +375,7 @@ class ClassifyPanel(QWidget):
         self.bars_layout = QGridLayout(self.bars)
         self.bars_layout.setContentsMargins(0, 0, 0, 0)
         self.bars_layout.setColumnStretch(1, 1)
+        self.bars_layout.setHorizontalSpacing(8)
         self.banner = QLabel()
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet(WARNING_STYLE)
@@ -409,18 +410,23 @@ class ClassifyPanel(QWidget):
         self.correct_button.setToolTip("Record the right class (C)")
         self.correct_button.clicked.connect(lambda: self.correct())
         self.sr_button = QToolButton()
-        self.sr_button.setText("Save as DICOM SR")
+        self.sr_button.setText("Save as DICOM SR…")
         self.sr_button.setToolTip("Write this result as a DICOM Structured Report")
         self.sr_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         sr_menu = QMenu(self.sr_button)
         sr_menu.addAction("Next to the study", lambda: self.write_sr(None))
         sr_menu.addAction("To a folder…", self._ask_sr_folder)
         self.sr_button.setMenu(sr_menu)
+        self.sr_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        # The "…" says a choice follows; Qt's arrow would be drawn over the text's last letters.
+        self.sr_button.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0px; }")
         review_row = QHBoxLayout()
         review_row.addWidget(self.confirm_button)
         review_row.addWidget(self.correct_button)
         review_row.addStretch(1)
-        review_row.addWidget(self.sr_button)
+        sr_row = QHBoxLayout()  # a row of its own: at the panel's narrowest its text still shows whole
+        sr_row.addWidget(self.sr_button)
+        sr_row.addStretch(1)
 
         # case log state
         self.log_status = QLabel()
@@ -461,6 +467,7 @@ class ClassifyPanel(QWidget):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.comment)
         layout.addLayout(review_row)
+        layout.addLayout(sr_row)
         layout.addWidget(self.log_status)
         layout.addWidget(self.pending_box)
         layout.addStretch(0)
@@ -789,11 +796,20 @@ class ClassifyPanel(QWidget):
             bar = QProgressBar()
             bar.setRange(0, 1000)
             bar.setValue(round(value * 1000))
-            bar.setFormat(f"{value:.0%}")
+            bar.setTextVisible(False)  # the percentage stands beside the bar, not squeezed into its corner
+            bar.setFixedHeight(max(12, label.fontMetrics().height() - 2))
+            bar.setMinimumWidth(40)  # the bar gives way before the class name does
             bar.setStyleSheet(TOP_BAR_STYLE if name == top else OTHER_BAR_STYLE)
             bar.setObjectName(f"bar_{name}")
+            percent = QLabel(f"{value:.0%}")
+            percent.setObjectName(f"percent_{name}")
+            percent.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            percent.setMinimumWidth(percent.fontMetrics().horizontalAdvance("100%") + 4)
+            if name == top:
+                percent.setStyleSheet("font-weight: bold;")
             self.bars_layout.addWidget(label, i, 0)
             self.bars_layout.addWidget(bar, i, 1)
+            self.bars_layout.addWidget(percent, i, 2)
         self.bars.setVisible(bool(ordered))
 
     def _show_message(self, text: str, colour: str | None) -> None:

@@ -38,7 +38,6 @@ from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
     QFileDialog,
-    QFrame,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -46,7 +45,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPlainTextEdit,
-    QScrollArea,
     QSplitter,
     QTabWidget,
     QTextEdit,
@@ -142,12 +140,9 @@ class MainWindow(QMainWindow):
         self.bottom = QTabWidget()
         self.bottom.setDocumentMode(True)
         self.bottom.addTab(self.problems, "Problems (0)")
-        # In a scroll area: the bottom panel may be made small whatever the log view asks for.
-        scroller = QScrollArea()
-        scroller.setWidgetResizable(True)
-        scroller.setFrameShape(QFrame.Shape.NoFrame)
-        scroller.setWidget(self.caselog)
-        self.bottom.addTab(scroller, "Case log")
+        # Not in a scroll area: that let the log view grow past the panel and hid its buttons below
+        # the fold; the view's minimum height is small instead (its tables give way, its buttons stay).
+        self.bottom.addTab(self.caselog, "Case log")
         self.bottom.addTab(self.jobs, "Jobs")
 
         self.h_splitter = QSplitter(Qt.Orientation.Horizontal)

@@ -38,6 +38,7 @@ SCREENS = (
     "05-review.png",
     "06-case-log.png",
     "07-settings.png",
+    "08-light-theme.png",
 )
 
 
@@ -160,10 +161,15 @@ def run_session(out: Path) -> list[Path]:
     written: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="zsmed-screens-") as tmp_text:
         tmp = Path(tmp_text)
-        os.environ["ZSMED_DATA_DIR"] = str(tmp / "data")
-        (tmp / "data").mkdir()
+        # A home folder of its own, the data folder where it is by default: the settings screen shows
+        # the defaults as a reader sees them (~/.local/share/zsmed/...), never a temporary path.
+        home = tmp / "home"
+        data = home / ".local" / "share" / "zsmed"
+        data.mkdir(parents=True)
+        os.environ["HOME"] = str(home)
+        os.environ["ZSMED_DATA_DIR"] = str(data)
         QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "qsettings"))
-        models = tmp / "data" / "models"
+        models = data / "models"
         models.mkdir()
         if BUNDLE.is_file():
             shutil.copy(BUNDLE, models / BUNDLE.name)
@@ -252,6 +258,11 @@ def run_session(out: Path) -> list[Path]:
         settle(app)
         written.append(grab(window, out, SCREENS[6], settings))
         settings.close()
+
+        # 8. The light theme (View > Theme), on the result and the case log.
+        window.set_theme("light")
+        settle(app, 0.5)
+        written.append(grab(window, out, SCREENS[7]))
         window.close()
         settle(app, 0.2)
     return written

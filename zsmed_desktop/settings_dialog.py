@@ -69,14 +69,27 @@ def _check_models_folder(value: str) -> str | None:
     return None
 
 
+def readable_path(path: str | Path) -> str:
+    """A path as a reader would write it: the home folder as ``~`` (``~/.local/share/zsmed``)."""
+    text = str(path)
+    try:
+        home = str(Path.home())
+    except (RuntimeError, KeyError):  # no home folder known
+        return text
+    if home and home != os.sep and (text == home or text.startswith(home.rstrip(os.sep) + os.sep)):
+        return "~" + text[len(home.rstrip(os.sep)):]
+    return text
+
+
 class _PathField(QWidget):
     """A line edit with a Browse… button (a folder or a file to save)."""
 
-    def __init__(self, value: str, placeholder: str, *, folder: bool, caption: str) -> None:
+    def __init__(self, value: str, default: str, *, folder: bool, caption: str) -> None:
         super().__init__()
         self.edit = QLineEdit(value)
-        self.edit.setPlaceholderText(placeholder)
-        self.edit.setToolTip(f"Empty: {placeholder}")
+        self.default = default
+        self.edit.setPlaceholderText(f"Default: {readable_path(default)}")
+        self.edit.setToolTip(f"Left empty: {default}")
         self._folder = folder
         self._caption = caption
         browse = QPushButton("Browse…")
@@ -87,7 +100,7 @@ class _PathField(QWidget):
         layout.addWidget(browse)
 
     def _browse(self) -> None:
-        start = self.edit.text().strip() or self.edit.placeholderText()
+        start = self.edit.text().strip() or self.default
         if self._folder:
             chosen = QFileDialog.getExistingDirectory(self, self._caption, start)
         else:

@@ -83,3 +83,23 @@ def test_an_unwritable_settings_file_is_a_message_not_a_crash(qtbot, isolated_di
     assert dialog.save() is False
     assert "could not be saved" in dialog.error_label.text()
     assert str(target) in dialog.error_label.text()
+
+
+def test_defaults_are_readable_hints_with_the_home_folder_as_tilde(qtbot, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home" / "reader"
+    data = home / ".local" / "share" / "zsmed"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("ZSMED_DATA_DIR", str(data))
+    dialog = SettingsDialog(SiteConfig())
+    qtbot.addWidget(dialog)
+    assert dialog.caselog.edit.placeholderText() == "Default: ~/.local/share/zsmed/caselog.sqlite"
+    assert dialog.models_folder.edit.placeholderText() == "Default: ~/.local/share/zsmed/models"
+    assert str(home) not in dialog.caselog.edit.placeholderText()
+    assert dialog.caselog.edit.toolTip() == f"Left empty: {data / 'caselog.sqlite'}"  # the full path on hover
+    assert dialog.caselog.text() == "" and dialog.values().caselog_path == ""  # a hint, not a value
+    # A data folder outside the home folder is shown as it is.
+    monkeypatch.setenv("ZSMED_DATA_DIR", str(tmp_path / "srv"))
+    other = SettingsDialog(SiteConfig())
+    qtbot.addWidget(other)
+    assert other.caselog.edit.placeholderText() == f"Default: {tmp_path / 'srv' / 'caselog.sqlite'}"
