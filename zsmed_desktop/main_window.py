@@ -9,6 +9,7 @@ workers (``zsmed_desktop.workers``); every failure is a line in the window, neve
 
 from __future__ import annotations
 
+import html
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -752,18 +753,54 @@ class MainWindow(QMainWindow):
             self.jobs.insertItem(0, item)
         self.last_message = text
 
-    def show_shortcuts(self) -> None:
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        """(keys, what they do) for Help > Keyboard shortcuts: the window's actions, then the
+        image's keys and mouse (presets by name, not "Preset 1")."""
         rows = []
-        for action in [*self._actions.values(), *self.preset_actions]:
+        for action in self._actions.values():
             keys = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts())
-            if keys:
-                rows.append(f"<tr><td><b>{keys}</b></td><td>{action.text().replace('&', '')}</td></tr>")
-        QMessageBox.information(self, "Keyboard shortcuts", "<table cellpadding=3>" + "".join(rows) + "</table>")
+            if keys and action is not self._actions.get("auto_window"):
+                rows.append((keys, action.text().replace("&", "").rstrip("…")))
+        from zsmed.dicom.display import CT_PRESETS
 
-    def show_about(self) -> None:
-        QMessageBox.about(
-            self, "About zsmed",
-            f"zsmed {__version__}\nBuild and run image classifiers from a few local examples, offline.\n"
-            "Results support, and never replace, the reader's judgement.",
-        )
+        ct = ", ".join(f"{n} {name}" for n, name in enumerate(CT_PRESETS, 1))
+        rows += [
+            ("1–9", f"Window presets. CT: {ct}; other images: the file's own windows"),
+            ("0", "Automatic window"),
+            ("→ ↓ / ← ↑, wheel", "Next / previous image or frame (the image has the focus)"),
+            ("Home / End", "First / last image"),
+            ("Right-button drag", "Window and level (left-right: width, up-down: level)"),
+            ("Ctrl+wheel, + / −", "Zoom"),
+            ("Left-button or middle-button drag", "Pan"),
+            ("A / double-click", "Actual pixels (1:1) / fit"),
+        ]
+        return rows
+
+    def show_shortcuts(self) -> QMessageBox:
+        table = "".join(f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(t)}</td></tr>"
+                        for k, t in self.shortcut_rows())
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", f"<table cellpadding=3>{table}</table>",
+                          QMessageBox.StandardButton.Close, self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.open()
+        return box
+
+    def about_text(self) -> str:
+        import platform
+
+        from PySide6 import __version__ as pyside_version
+
+        return (f"<h3>zsmed {html.escape(__version__)}</h3>"
+                "<p>Build and run image classifiers from a few local examples, offline: nothing leaves "
+                "this computer.</p><p>Results support, and never replace, the reader's judgement.</p>"
+                f"<p>Site: {html.escape(self.site.site_name or 'not set')} · Reader: {html.escape(self.site.reader)}"
+                f"<br>Python {platform.python_version()} · Qt (PySide6) {pyside_version}</p>"
+                "<p>Keys: Help ▸ Keyboard shortcuts (F1).</p>")
+
+    def show_about(self) -> QMessageBox:
+        box = QMessageBox(QMessageBox.Icon.Information, "About zsmed", self.about_text(),
+                          QMessageBox.StandardButton.Close, self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.open()
+        return box
 

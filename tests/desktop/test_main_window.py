@@ -381,3 +381,23 @@ def test_closing_with_results_the_case_log_has_not_taken_warns_and_loses_nothing
     assert panel.pending_count() == 0
     with open_case_log(log_path, site=window.site) as log:
         assert sorted(Path(r.source or "").name for r in log.list_predictions()) == sorted(p.name for p in photos)
+
+
+def test_help_lists_the_keys_by_name_and_about_gives_the_version(qtbot, tmp_path: Path) -> None:
+    from zsmed import __version__
+
+    window = make_window(qtbot, tmp_path)
+    help_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Help")
+    assert [a.text() for a in help_menu.actions()] == ["Keyboard shortcuts", "About zsmed"]
+    rows = dict(window.shortcut_rows())
+    assert rows["Ctrl+O"] == "Open folder" and rows["PgDown"] == "Next series"
+    assert "Return, Enter" in rows and rows["C"] == "Correct result"
+    assert "1 lung" in rows["1–9"] and "5 soft tissue" in rows["1–9"]
+    assert "Window and level" in rows["Right-button drag"]
+    assert not any(text.startswith("Preset ") for text in rows.values())
+    box = window.show_shortcuts()
+    assert box.isVisible() and "soft tissue" in box.text()
+    box.close()
+    about = window.show_about()
+    assert f"zsmed {__version__}" in about.text() and "Dr Test" in about.text()
+    about.close()
