@@ -184,34 +184,48 @@ def test_four_processes_writing_at_once(log_env: Path) -> None:
 
 
 def test_writer_killed_mid_batch_loses_nothing_committed(log_env: Path, bundle: Bundle) -> None:
+    """Batches of 30,000 rows overflow SQLite's page cache, so a batch writes pages to the WAL
+    before it commits: the writer is killed once its second batch has written some (the WAL file
+    changed after the first commit was reported) and before that batch commits."""
+    import threading
+
     path = log_env / "log.sqlite"
-    writer = _spawn(path, 200_000, 2000, 7, photos(3))
+    wal = path.with_name(path.name + "-wal")
+    batch = 30_000
+    writer = _spawn(path, 10 * batch, batch, 7, photos(3))
     assert writer.stdout is not None
-    committed = []
+    committed: list[int] = []
+    reader = threading.Thread(target=lambda: committed.extend(
+        int(line.split()[2]) for line in writer.stdout if line.startswith("committed")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    killed_after = None
     try:
-        for line in writer.stdout:
-            if line.startswith("committed"):
-                committed.append(tuple(map(int, line.split()[1:])))
-            if len(committed) == 3:
-                time.sleep(0.05)  # into the next batch
+        deadline = time.monotonic() + 240
+        while not committed and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert committed, "the writer never committed"
+        before = wal.stat().st_mtime_ns
+        while time.monotonic() < deadline and len(committed) == 1:
+            if wal.stat().st_mtime_ns != before:  # the second batch is writing pages
                 os.kill(writer.pid, signal.SIGKILL)
+                killed_after = len(committed)
                 break
+            time.sleep(0.002)
     finally:
         writer.kill()
         writer.wait()
+        reader.join(timeout=10)
     assert writer.returncode == -signal.SIGKILL
-    assert committed, "the writer never committed"
-    with open_case_log(path) as log:  # writable open: recovers the WAL
+    assert killed_after == 1 and committed == [batch], "not killed inside the second batch; rerun"
+    assert wal.stat().st_size > 0
+    with open_case_log(path) as log:  # writable open: recovers from the WAL
         conn = sqlite3.connect(path)
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        count = log.count()
-        assert count >= committed[-1][1] and count % 2000 == 0  # whole batches only
-        stored = {r.id for r in log.list_predictions(limit=committed[-1][1])}
-        assert stored == set(range(1, committed[-1][1] + 1))
+        assert log.count() == batch  # every committed row, nothing of the killed batch
+        assert [r.id for r in log.list_predictions(offset=batch - 2)] == [batch - 1, batch]
         result = log.verify()
         assert result.ok, result.message
-        more = log.record_predictions(bundle, fake_results(photos(1)))
-        assert more == [count + 1]
+        assert log.record_predictions(bundle, fake_results(photos(1))) == [batch + 1]
 
 
 def test_backup_while_another_process_writes(log_env: Path) -> None:

@@ -153,21 +153,29 @@ def bench_concurrent(workdir: Path, files: list[Path], processes: int = 4, each:
             "verify_ok": result.ok, "verify_message": result.message}
 
 
-def bench_kill(workdir: Path, files: list[Path], batch: int = 2000) -> dict[str, Any]:
+def bench_kill(workdir: Path, files: list[Path], batch: int = 30000) -> dict[str, Any]:
+    """Batches big enough to spill pages into the WAL before they commit; the writer is killed
+    once its second batch has written some (the WAL changed after the first commit)."""
     from zsmed.store import open_case_log
 
     path = workdir / "killed.sqlite"
+    wal = path.with_name(path.name + "-wal")
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
-    worker = ctx.Process(target=_writer, args=(str(path), [str(p) for p in files[:100]], 10**7, batch, 9, queue))
+    worker = ctx.Process(target=_writer, args=(str(path), [str(p) for p in files[:100]], 10 * batch, batch, 9, queue))
     worker.start()
-    committed = [queue.get(timeout=300) for _ in range(3)]
-    time.sleep(0.05)  # into the fourth batch
+    committed = [queue.get(timeout=600)]
+    before = wal.stat().st_mtime_ns
+    deadline = time.monotonic() + 600
+    while wal.stat().st_mtime_ns == before and queue.empty() and time.monotonic() < deadline:
+        time.sleep(0.002)
+    inside = queue.empty()
     assert worker.pid is not None
     os.kill(worker.pid, signal.SIGKILL)
     worker.join()
     while not queue.empty():
         committed.append(queue.get())
+    inside = inside and len(committed) == 1
     with open_case_log(path) as log:
         conn = sqlite3.connect(path)
         integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
@@ -175,9 +183,10 @@ def bench_kill(workdir: Path, files: list[Path], batch: int = 2000) -> dict[str,
         rows = log.count()
         ids = {r.id for r in log.iter_predictions()}
         result = log.verify()
-    return {"batch_size": batch, "exit_code": worker.exitcode, "last_committed_id": committed[-1], "rows": rows,
-            "all_committed_present": set(range(1, committed[-1] + 1)) <= ids, "integrity_check": integrity,
-            "verify_ok": result.ok}
+    return {"batch_size": batch, "exit_code": worker.exitcode, "killed_inside_a_batch_that_had_written_pages": inside,
+            "last_committed_id": committed[-1], "rows": rows, "nothing_uncommitted": rows == committed[-1],
+            "all_committed_present": set(range(1, committed[-1] + 1)) <= ids,
+            "integrity_check": integrity, "verify_ok": result.ok}
 
 
 def fill(path: Path, rows: int, files: list[Path], bundles: list[Any], batch: int = 10000,
@@ -280,6 +289,7 @@ def run_log_bench(rows: int = 1_000_000, images: Path | None = None, workdir: Pa
         "concurrent_rows": f"{result['concurrent']['rows']}/{result['concurrent']['expected']}, verify "
                            f"{'ok' if result['concurrent']['verify_ok'] else 'FAILED'}",
         "sigkill": "ok" if (result["sigkill"]["all_committed_present"] and result["sigkill"]["verify_ok"]
+                            and result["sigkill"]["nothing_uncommitted"]
                             and result["sigkill"]["integrity_check"] == "ok") else "FAILED",
         "rows": rows,
         "verify_s": result["verify"]["seconds"], "verify_peak_rss_mb": result["verify"]["peak_rss_mb"],
