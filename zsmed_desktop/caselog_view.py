@@ -40,6 +40,7 @@ from zsmed.progress import Job, Progress
 from zsmed.site import SiteConfig
 from zsmed.store import CaseLog, ModelStats, PredictionRecord, VerifyResult, open_case_log
 from zsmed.store.caselog import ABSTAIN
+from zsmed_desktop import theme
 from zsmed_desktop.charts import MonthlyChart
 from zsmed_desktop.classify_panel import ERROR_COLOUR, OK_COLOUR, CorrectDialog, class_titles
 from zsmed_desktop.settings_dialog import readable_path
@@ -382,7 +383,7 @@ class CaseLogView(QWidget):
 
     def _say(self, text: str, colour: str | None) -> None:
         self.status.setText(text)
-        self.status.setStyleSheet(f"color: {colour};" if colour else "")
+        self.status.setStyleSheet(f"color: {theme.tint(colour)};" if colour else "")
 
     def refresh(self) -> None:
         """Re-read the models and the results (first page, current filters); the statistics when
@@ -590,7 +591,7 @@ class CaseLogView(QWidget):
         def failed(message: str) -> None:
             self._verify_runner = None
             self.verify_status.setText(f"The audit trail could not be checked: {message}")
-            self.verify_status.setStyleSheet(f"color: {ERROR_COLOUR};")
+            self.verify_status.setStyleSheet(f"color: {theme.tint(ERROR_COLOUR)};")
             self._update_buttons()
 
         self._verify_runner = start_job(job, on_done=done, on_error=failed,
@@ -606,12 +607,12 @@ class CaseLogView(QWidget):
         if result.ok:
             self.verify_status.setText(f"Audit trail OK: {result.rows_checked} rows checked, nothing changed "
                                        f"outside zsmed.")
-            self.verify_status.setStyleSheet(f"color: {OK_COLOUR};")
+            self.verify_status.setStyleSheet(f"color: {theme.tint(OK_COLOUR)};")
         else:
             where = (f"first broken row: {result.first_broken_table or 'row'} {result.first_broken}"
                      if result.first_broken is not None else "")
             self.verify_status.setText(f"Audit trail BROKEN — {where}{': ' if where else ''}{result.message}")
-            self.verify_status.setStyleSheet(f"color: {ERROR_COLOUR}; font-weight: bold;")
+            self.verify_status.setStyleSheet(f"color: {theme.tint(ERROR_COLOUR)}; font-weight: bold;")
 
     def export_csv(self, path: Path) -> None:
         """The results matching the filters as CSV (the store's columns), written in a worker;

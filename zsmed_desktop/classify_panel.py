@@ -49,6 +49,7 @@ from zsmed.progress import Job, Progress
 from zsmed.runtime import format as fmt
 from zsmed.runtime.predict import Prediction, Predictor, aggregate_series, load_predictor, series_key
 from zsmed.site import SiteConfig
+from zsmed_desktop import theme
 from zsmed_desktop.workers import start_job
 
 SCOPES = ("image", "series", "study")
@@ -603,7 +604,7 @@ class ClassifyPanel(QWidget):
 
     def _set_model_status(self, text: str, colour: str | None) -> None:
         self.model_status.setText(text)
-        self.model_status.setStyleSheet(f"color: {colour};" if colour else "")
+        self.model_status.setStyleSheet(f"color: {theme.tint(colour)};" if colour else "")
 
     @property
     def model_ready(self) -> bool:
@@ -814,7 +815,7 @@ class ClassifyPanel(QWidget):
 
     def _show_message(self, text: str, colour: str | None) -> None:
         self.message.setText(text)
-        self.message.setStyleSheet(f"color: {colour};" if colour else "")
+        self.message.setStyleSheet(f"color: {theme.tint(colour)};" if colour else "")
         self.message.show()
 
     # --- for tests and the main window ------------------------------------------------------------
@@ -975,7 +976,7 @@ class ClassifyPanel(QWidget):
 
     def _set_log_status(self, text: str, colour: str | None) -> None:
         self.log_status.setText(text)
-        self.log_status.setStyleSheet(f"color: {colour};" if colour else "")
+        self.log_status.setStyleSheet(f"color: {theme.tint(colour)};" if colour else "")
 
     def save_pending(self, path: Path) -> Path:
         """Everything not yet in the case log, as JSON (results, readers, reviews)."""

@@ -739,6 +739,7 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if isinstance(app, QApplication):
             theme.apply_theme(app, name)
+            theme.retint(self, name)
             for key, icon_name in self._icon_names.items():
                 self._actions[key].setIcon(icon(icon_name))
         self.settings.setValue("view/theme", name)

@@ -4,7 +4,7 @@ panels beside the image, as reading-room viewers do."""
 from __future__ import annotations
 
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 THEMES = ("dark", "light")
 
@@ -37,6 +37,10 @@ ACCENTS: dict[str, dict[str, str]] = {
 }
 
 _current = "dark"
+
+# Status colours the views write into their labels' style sheets (dark value, light value): the
+# dark theme's soft green and red are too pale to read on the light theme's near-white.
+STATUS_COLOURS = (("#66bb6a", "#2e7d32"), ("#ef5350", "#c62828"))
 
 
 def palette(name: str) -> QPalette:
@@ -76,3 +80,29 @@ def current_theme() -> str:
 
 def accent(role: str) -> str:
     return ACCENTS[_current][role]
+
+
+def tint(colour: str | None, name: str | None = None) -> str | None:
+    """A status colour (given as its dark-theme value) as the theme ``name`` (default: the current
+    one) shows it."""
+    if colour is None:
+        return None
+    column = THEMES.index(name or _current)
+    for pair in STATUS_COLOURS:
+        if colour.lower() in pair:
+            return pair[column]
+    return colour
+
+
+def retint(root: QWidget, name: str) -> None:
+    """Status colours already in the style sheets of ``root``'s widgets, in theme ``name``'s values."""
+    column = THEMES.index(name)
+    for widget in [root, *root.findChildren(QWidget)]:
+        sheet = widget.styleSheet()
+        if not sheet:
+            continue
+        new = sheet
+        for pair in STATUS_COLOURS:
+            new = new.replace(pair[1 - column], pair[column])
+        if new != sheet:
+            widget.setStyleSheet(new)

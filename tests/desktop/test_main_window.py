@@ -257,6 +257,15 @@ def test_theme_switches_between_dark_and_light(qtbot, tmp_path: Path) -> None:
     light = app.palette().color(QPalette.ColorRole.Window).lightness()
     assert dark < 80 < 200 < light
     assert window.settings.value("view/theme") == "light"
+    # Status colours follow: the dark theme's pale green would not read on the light background.
+    from zsmed_desktop.classify_panel import OK_COLOUR
+
+    window.classify._set_model_status("Verified", OK_COLOUR)
+    assert "#2e7d32" in window.classify.model_status.styleSheet()  # shown while light: the dark green
+    window.set_theme("dark")
+    assert OK_COLOUR in window.classify.model_status.styleSheet()  # recoloured on switching back
+    window.set_theme("light")
+    assert "#2e7d32" in window.classify.model_status.styleSheet()
     window.set_theme("dark")
 
 
