@@ -10,7 +10,10 @@ Two checks, run by ``synthesize`` and by the ``sgps-guarded`` method of ``zsmed 
    ``margin``). A support set whose median image cosine to its nearest domain is below that
    domain's threshold is out of the generator's meta-training distribution.
 2. **Leave-one-out comparison** (every class with >= 2 images): the synthesised classifier's
-   leave-one-out accuracy on the support set against ProtoNet's; lower -> ProtoNet.
+   leave-one-out accuracy on the support set against ProtoNet's; the generator is kept only when
+   strictly higher (a tie -> ProtoNet). Chosen on classes the shipped generator never saw (Derm7pt
+   fine-grained diagnoses, 2-way 5-shot, 300 episodes): SGPS 71.1 %, ProtoNet 75.2 %, guarded with
+   ties to the generator 73.6 %, with ties to ProtoNet 74.6 % (``docs/bench/fewshot.md``).
 
 If either check fails, the classifier is ProtoNet (cosine to the class means of the frozen pooled
 features) and the model card and CLI say so and why.
@@ -155,20 +158,21 @@ def protonet_loo(pooled: np.ndarray, labels: Sequence[str], classes: Sequence[st
 
 def decide(domain: tuple[str, float, float] | None, loo_generator: float | None, loo_protonet: float | None
            ) -> GuardDecision:
-    """The guard's rule (see the module docstring); ties of the leave-one-out estimates keep the generator."""
+    """The guard's rule (see the module docstring); ties of the leave-one-out estimates give ProtoNet."""
     name, score, threshold = domain if domain is not None else (None, None, None)
     common: dict[str, Any] = {"domain": name, "domain_score": score, "domain_threshold": threshold,
               "loo_generator": loo_generator, "loo_protonet": loo_protonet}
     if domain is not None and score is not None and threshold is not None and score < threshold:
         return GuardDecision(False, "domain", f"support set outside the generator's meta-training data (nearest "
                              f"domain {name}: score {score:.3f} < {threshold:.3f}); ProtoNet used instead", **common)
-    if loo_generator is not None and loo_protonet is not None and loo_generator < loo_protonet:
+    if loo_generator is not None and loo_protonet is not None and loo_generator <= loo_protonet:
         return GuardDecision(False, "loo", f"leave-one-out on the support set: generator {100 * loo_generator:.1f} % "
-                             f"< ProtoNet {100 * loo_protonet:.1f} %; ProtoNet used instead", **common)
+                             f"<= ProtoNet {100 * loo_protonet:.1f} % (the generator must do better); ProtoNet "
+                             "used instead", **common)
     where = f"domain {name} (score {score:.3f} >= {threshold:.3f})" if domain is not None else \
         "no domain statistics in the checkpoint"
     if loo_generator is not None and loo_protonet is not None:
-        loo = f"leave-one-out generator {100 * loo_generator:.1f} % >= ProtoNet {100 * loo_protonet:.1f} %"
+        loo = f"leave-one-out generator {100 * loo_generator:.1f} % > ProtoNet {100 * loo_protonet:.1f} %"
     else:
         loo = "no leave-one-out comparison (a class has 1 image)"
     return GuardDecision(True, "", f"generator kept: {where}; {loo}", **common)

@@ -282,7 +282,7 @@ def synthesize(
     estimate = leave_one_out(generator, data, classes) if loo and not out_of_domain else None
     proto_estimate = None
     if loo and min(counts.values()) >= 2:
-        held = loo_held_out(support_set.bank, classes)
+        held = loo_held_out(support_set.bank, classes, LOO_MAX_IMAGES)
         proto_estimate = protonet_loo(pooled.numpy(), support_set.bank.labels, classes, held), len(held)
     decision = decide(domain, estimate[0] if estimate else None, proto_estimate[0] if proto_estimate else None)
     if not stats:
