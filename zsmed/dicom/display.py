@@ -128,8 +128,8 @@ def _lut_data(item: Any) -> np.ndarray:
     return np.asarray(list(value), dtype=np.float64)
 
 
-def _apply_lut(arr: np.ndarray, item: Any, signed_first: bool) -> tuple[np.ndarray, int]:
-    """Look stored values up in a LUT item; return (values, LUT bits)."""
+def _read_lut(item: Any, signed_first: bool) -> tuple[np.ndarray, int, int]:
+    """A LUT item's (entries, first stored value mapped, bits), its descriptor applied."""
     desc = list(item.LUTDescriptor)
     entries = int(desc[0]) or 65536
     first = int(desc[1])
@@ -139,7 +139,12 @@ def _apply_lut(arr: np.ndarray, item: Any, signed_first: bool) -> tuple[np.ndarr
     lut = _lut_data(item)
     if lut.size == 0:
         raise PixelDecodeError("LUT has no data")
-    lut = lut[:entries] if lut.size >= entries else lut
+    return (lut[:entries] if lut.size >= entries else lut), first, bits
+
+
+def _apply_lut(arr: np.ndarray, item: Any, signed_first: bool) -> tuple[np.ndarray, int]:
+    """Look stored values up in a LUT item; return (values, LUT bits)."""
+    lut, first, bits = _read_lut(item, signed_first)
     index = np.clip(np.rint(_float(arr)) - first, 0, lut.size - 1).astype(np.intp)
     return lut[index], bits
 
@@ -532,16 +537,8 @@ def image_facts(ds: Dataset) -> tuple[tuple[str, str], ...]:
 
 
 def _lut_table(item: Any, signed: bool) -> LutTable:
-    desc = list(item.LUTDescriptor)
-    entries = int(desc[0]) or 65536
-    first = int(desc[1])
-    if signed and first > 32767:
-        first -= 65536
-    bits = int(desc[2]) if len(desc) > 2 else 16
-    lut = _lut_data(item)
-    if lut.size == 0:
-        raise PixelDecodeError("LUT has no data")
-    lut = np.asarray(lut[:entries] if lut.size >= entries else lut, dtype=np.float32)
+    raw, first, bits = _read_lut(item, signed)
+    lut = np.asarray(raw, dtype=np.float32)
     return LutTable(table=lut, first=first, top=max(float((1 << bits) - 1), float(lut.max())))
 
 
