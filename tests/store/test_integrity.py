@@ -344,3 +344,15 @@ def test_verify_in_worker_processes_and_tampering_found_there(filled: Path, bund
     _tamper(filled, "UPDATE predictions SET error = 'x' WHERE id = 1500")
     result = _verify(filled)
     assert not result.ok and (result.first_broken_table, result.first_broken) == ("predictions", 1500)
+
+
+def test_verify_gives_the_chain_head_to_note_outside(filled: Path, bundle: Bundle) -> None:
+    first = _verify(filled)
+    assert first.ok and first.chain_head and len(first.chain_head) == 64 and first.chain_head[:16] in first.message
+    conn = sqlite3.connect(filled)
+    assert first.chain_head == conn.execute("SELECT row_sha256 FROM audit ORDER BY id DESC LIMIT 1").fetchone()[0]
+    conn.close()
+    with open_case_log(filled) as log:
+        log.record_predictions(bundle, fake_results(photos(1)))
+    later = _verify(filled)
+    assert later.ok and later.chain_head != first.chain_head

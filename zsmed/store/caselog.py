@@ -127,6 +127,9 @@ class VerifyResult:
     message: str
     first_broken_table: str | None = None
     problems: list[str] = field(default_factory=list)  # the first few, in order
+    # SHA-256 of the last audit row: noted outside the log (a printout, a ticket), it shows later
+    # that nobody rewrote the whole chain (which an unkeyed hash chain alone cannot)
+    chain_head: str | None = None
 
 
 # --- hashing --------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ def verify_log(conn: sqlite3.Connection, *, integrity_check: bool = True,
     thread beside the Python-side hashing (SQLite releases the GIL while it checks)."""
     problems = _Problems()
     checker = _IntegrityCheck(conn, path) if integrity_check else None
-    audit_rows = _check_chain(conn, problems)
+    audit_rows, head = _check_chain(conn, problems)
     data_rows = 0
     for table in DATA_TABLES:
         if problems.full:
@@ -56,13 +56,14 @@ def verify_log(conn: sqlite3.Connection, *, integrity_check: bool = True,
             problems.items.insert(0, (None, None, f"SQLite integrity check failed: {'; '.join(found[:3])}"))
     checked = audit_rows + data_rows
     if not problems.items:
-        return VerifyResult(ok=True, rows_checked=checked, first_broken=None,
-                            message=f"{data_rows} rows match the {audit_rows} rows of the audit chain")
+        return VerifyResult(ok=True, rows_checked=checked, first_broken=None, chain_head=head,
+                            message=f"{data_rows} rows match the {audit_rows} rows of the audit chain "
+                                    f"(head {head[:16]})")
     broken_table, row_id, first = problems.items[0]
     more = len(problems.items) - 1
     suffix = f" (and {more}{'+' if problems.full else ''} more problem{'s' if more != 1 else ''})" if more else ""
     return VerifyResult(ok=False, rows_checked=checked, first_broken=row_id, first_broken_table=broken_table,
-                        message=first + suffix, problems=[p[2] for p in problems.items])
+                        message=first + suffix, problems=[p[2] for p in problems.items], chain_head=head)
 
 
 class _IntegrityCheck:
@@ -92,7 +93,7 @@ class _IntegrityCheck:
         return self._found
 
 
-def _check_chain(conn: sqlite3.Connection, problems: _Problems) -> int:
+def _check_chain(conn: sqlite3.Connection, problems: _Problems) -> tuple[int, str]:
     prev = GENESIS
     expected = 1
     n = 0
@@ -118,7 +119,7 @@ def _check_chain(conn: sqlite3.Connection, problems: _Problems) -> int:
                                             f"match its content)")
         prev = row_hash
         expected = audit_id + 1
-    return n
+    return n, prev
 
 
 PARALLEL_MIN_ROWS = 200_000  # a table this big is digested by several processes
