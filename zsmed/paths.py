@@ -7,7 +7,10 @@ one that cannot be created is a clear error naming the variable that moves it.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
+import time
 from pathlib import Path
 
 import platformdirs
@@ -45,3 +48,38 @@ def user_cache_dir() -> Path:
 def user_log_dir() -> Path:
     """Logs live in the data dir (not platformdirs' log dir) so one variable relocates everything."""
     return _ensure(user_data_dir() / "logs", DATA_DIR_ENV)
+
+
+def read_or_create_secret(path: Path) -> bytes:
+    """A per-profile 32-byte key kept in ``path`` as 64 hex digits, created on first use (0600,
+    atomically: a second process racing to create it adopts the first one's key).
+
+    Raises OSError when the file cannot be read or created, ValueError when it is damaged."""
+    for _ in range(50):
+        try:
+            text = path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            _create_secret(path)
+            continue
+        except UnicodeDecodeError as exc:
+            raise ValueError("not 64 hex digits") from exc
+        if len(text) == 64:
+            try:
+                return bytes.fromhex(text)
+            except ValueError as exc:
+                raise ValueError("not 64 hex digits") from exc
+        raise ValueError("not 64 hex digits")
+    raise OSError(f"cannot create {path}")
+
+
+def _create_secret(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+        with contextlib.suppress(FileExistsError):  # another process made one first: theirs wins
+            os.link(tmp, path)  # atomic
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.runtime.conftest import read_members, write_members
+from tests.runtime.conftest import read_members, reference_bundles, write_members
 from tests.security.conftest import assert_within_limits, run_guarded
 from zsmed.cli.main import main
 from zsmed.errors import BundleError, ConfigError
@@ -178,6 +178,84 @@ def test_planted_optimised_model_is_never_run_for_a_signed_bundle(
     assert logits.shape == (1, 4)
     assert planted_at.read_bytes() == planted  # neither read (it would have been deleted as damaged) nor replaced
     assert not planted_at.with_suffix(".tmp.ort").exists()
+
+
+def _optimised_entry(bundle_path: Path) -> tuple[Path, bytes]:
+    """Where the cache keeps ``bundle_path``'s optimised graph, and the bytes written there."""
+    import onnxruntime as ort
+
+    from zsmed.runtime.backends import OnnxRuntimeBackend, _optimized_cache_path, available_cpus
+
+    bundle = read_bundle(bundle_path)
+    entry = _optimized_cache_path(bundle, available_cpus(), ort.__version__)
+    assert entry is not None
+    OnnxRuntimeBackend(bundle)
+    return entry, entry.read_bytes()
+
+
+def test_planted_optimised_model_for_an_unsigned_bundle_fails_the_mac_and_is_rebuilt(
+        tmp_path: Path, user_dirs: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    import hashlib
+    import hmac
+    import logging
+
+    from zsmed.runtime.backends import MAC_SUFFIX, OnnxRuntimeBackend
+
+    bundles = reference_bundles()
+    if len(bundles) < 2:
+        pytest.skip("needs two reference bundles in export/reference")
+    genuine_path, other_path = bundles[0], bundles[1]
+    genuine = read_bundle(genuine_path)
+    assert genuine.signed_by is None
+    pixels = np.random.default_rng(1).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    expected = OnnxRuntimeBackend(genuine, use_cache=False).run(pixels)[0]
+    # a real, valid onnxruntime-optimised model of another bundle, planted where the genuine one's goes
+    _, planted = _optimised_entry(other_path)
+    entry, _ = _optimised_entry(genuine_path)
+    entry.write_bytes(planted)
+    entry.with_suffix(".sha256").write_text(hashlib.sha256(planted).hexdigest() + "\n")  # the old sidecar
+    forged = hmac.new(b"\0" * 32, planted, hashlib.sha256).hexdigest()  # a MAC under a guessed key
+    entry.with_suffix(MAC_SUFFIX).write_text(forged + "\n")
+    planted_logits = OnnxRuntimeBackend(read_bundle(other_path), use_cache=False).run(pixels)[0]
+    assert not np.allclose(planted_logits, expected, atol=1e-3)  # the plant would change the predictions
+
+    with caplog.at_level(logging.INFO, logger="zsmed"):
+        backend = OnnxRuntimeBackend(genuine)
+    assert not backend.from_cache
+    np.testing.assert_allclose(backend.run(pixels)[0], expected, atol=1e-5)  # the genuine model ran
+    assert any("ignoring the optimised-model cache" in r.getMessage() and r.levelno == logging.WARNING
+               for r in caplog.records)
+    assert entry.read_bytes() != planted  # the plant is gone: rebuilt from the verified bundle
+    assert not entry.with_suffix(".sha256").exists()
+    # the rebuilt entry is genuine: the next start loads it from the cache and predicts the same
+    again = OnnxRuntimeBackend(genuine)
+    assert again.from_cache
+    np.testing.assert_allclose(again.run(pixels)[0], expected, atol=1e-5)
+
+
+def test_genuine_cache_entry_is_used_and_its_key_lives_outside_the_cache_folder(
+        genuine_bundle: Path, user_dirs: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+    import stat
+
+    from zsmed.runtime.backends import CACHE_KEY_FILE, MAC_SUFFIX, OnnxRuntimeBackend
+
+    bundle = read_bundle(genuine_bundle)
+    first = OnnxRuntimeBackend(bundle)
+    assert not first.from_cache
+    entry, _ = next((p, None) for p in (Path(user_dirs["ZSMED_CACHE_DIR"]) / "ort-optimized").glob("*.ort"))
+    assert entry.with_suffix(MAC_SUFFIX).is_file() and not entry.with_suffix(".sha256").exists()
+    key_file = Path(user_dirs["ZSMED_DATA_DIR"]) / CACHE_KEY_FILE
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert not list(Path(user_dirs["ZSMED_CACHE_DIR"]).rglob(CACHE_KEY_FILE))
+    with caplog.at_level(logging.INFO, logger="zsmed"):
+        second = OnnxRuntimeBackend(bundle)
+    assert second.from_cache
+    assert any("loaded the optimised model from the cache" in r.getMessage() for r in caplog.records)
+    # a new profile key (the same cache folder): the old entry no longer authenticates and is rebuilt
+    key_file.unlink()
+    third = OnnxRuntimeBackend(bundle)
+    assert not third.from_cache and entry.is_file()
 
 
 # --- 2. limits --------------------------------------------------------------------------------

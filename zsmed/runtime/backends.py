@@ -59,6 +59,25 @@ def available_cpus() -> int:
 
 
 CACHE_ENV = "ZSMED_NO_MODEL_CACHE"
+CACHE_KEY_FILE = "ort-cache.key"  # in the user data folder, never beside the cache entries
+MAC_SUFFIX = ".mac"
+
+
+def cache_mac_key() -> bytes:
+    """The per-profile key that authenticates optimised-model cache entries (0600, made on first use)."""
+    from zsmed.paths import read_or_create_secret, user_data_dir
+
+    return read_or_create_secret(user_data_dir() / CACHE_KEY_FILE)
+
+
+def cache_mac(key: bytes, bundle_id: str, cache: Path, data: bytes) -> str:
+    """HMAC-SHA256 binding a cached graph to the verified bundle it was optimised from."""
+    import hashlib
+    import hmac
+
+    mac = hmac.new(key, f"zsmed-ort-cache|{bundle_id}|{cache.stem}|".encode(), hashlib.sha256)
+    mac.update(data)
+    return mac.hexdigest()
 
 
 def _optimized_cache_path(bundle: Bundle, threads: int, ort_version: str) -> Path | None:
@@ -68,10 +87,12 @@ def _optimized_cache_path(bundle: Bundle, threads: int, ort_version: str) -> Pat
     onnxruntime's session start-up; the result is specific to the CPU and the onnxruntime version,
     so it is cached per bundle, CPU, thread count and version in the user's own cache folder.
 
-    Never for a bundle whose signature was verified: the cached graph is not covered by the
-    signature (its digest sits beside it in the same folder, so whoever can write one can write
-    the other), and a signed bundle must run exactly the signed model. Such bundles pay the graph
-    optimisation at every start instead."""
+    Each entry is authenticated by an HMAC-SHA256 over (bundle id, cache key, the cached bytes)
+    under a per-profile key kept outside the cache folder (``cache_mac_key``): whoever can write to
+    the cache folder cannot plant a model that is run in place of the verified bundle's.
+
+    Never for a bundle whose signature was verified: a signed bundle must run exactly the signed
+    model, so such bundles pay the graph optimisation at every start instead."""
     from zsmed.runtime.trust import env_bool
 
     if env_bool(CACHE_ENV) or bundle.signed_by is not None:
@@ -99,13 +120,24 @@ class OnnxRuntimeBackend:
         threads = threads or available_cpus()
         options = self._fresh_options(ort, threads)
         cache = _optimized_cache_path(bundle, threads, ort.__version__) if use_cache else None
+        mac_key = b""
+        if cache is not None:
+            try:
+                mac_key = cache_mac_key()
+            except (OSError, ValueError) as exc:  # no key, no cache: never trust an unauthenticated entry
+                log.info("no optimised-model cache (its key: %s)", exc)
+                cache = None
         self.session: Any = None
+        self.from_cache = False  # whether this session was loaded from an authenticated cache entry
         if cache is not None and cache.is_file():
             try:
-                self.session = self._from_cache(ort, options, cache)
-            except Exception as exc:  # a damaged cache entry: rebuild it from the verified bundle
-                log.info("ignoring the optimised-model cache %s (%s)", cache, exc)
-                cache.unlink(missing_ok=True)
+                self.session = self._from_cache(ort, options, cache, mac_key, bundle.bundle_id)
+                self.from_cache = True
+                log.info("loaded the optimised model from the cache %s", cache)
+            except Exception as exc:  # a damaged or planted entry: delete it, rebuild from the verified bundle
+                log.warning("ignoring the optimised-model cache %s (%s); rebuilding it from the bundle", cache, exc)
+                for stale in (cache, cache.with_suffix(MAC_SUFFIX), cache.with_suffix(".sha256")):
+                    stale.unlink(missing_ok=True)
                 options = self._fresh_options(ort, threads)
         if self.session is None:
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -130,7 +162,7 @@ class OnnxRuntimeBackend:
             except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/NotImplemented types
                 raise BundleError(f"onnxruntime cannot load the model ({exc})", path=bundle.path) from exc
             if cache is not None:
-                self._commit_cache(cache)
+                self._commit_cache(cache, mac_key, bundle.bundle_id)
         self._outputs = [fmt.OUTPUT_LOGITS, fmt.OUTPUT_EMBEDDING]
 
     @staticmethod
@@ -143,26 +175,25 @@ class OnnxRuntimeBackend:
         return options
 
     @staticmethod
-    def _from_cache(ort: Any, options: Any, cache: Path) -> Any:
-        import hashlib
+    def _from_cache(ort: Any, options: Any, cache: Path, key: bytes, bundle_id: str) -> Any:
+        import hmac
 
         data = cache.read_bytes()
-        recorded = cache.with_suffix(".sha256").read_text().strip()
-        if hashlib.sha256(data).hexdigest() != recorded:
-            raise ValueError("checksum mismatch")
+        recorded = cache.with_suffix(MAC_SUFFIX).read_text(encoding="ascii").strip()
+        if not hmac.compare_digest(cache_mac(key, bundle_id, cache, data), recorded):
+            raise ValueError("its authentication code does not match: not written by this profile for this bundle")
         # Already optimised for this CPU: loading it skips the graph passes entirely.
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
 
     @staticmethod
-    def _commit_cache(cache: Path) -> None:
-        import hashlib
-
+    def _commit_cache(cache: Path, key: bytes, bundle_id: str) -> None:
         tmp = cache.with_suffix(".tmp.ort")
         try:
-            digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
-            cache.with_suffix(".sha256").write_text(digest + "\n")
+            mac = cache_mac(key, bundle_id, cache, tmp.read_bytes())
+            cache.with_suffix(MAC_SUFFIX).write_text(mac + "\n", encoding="ascii")
             tmp.replace(cache)
+            cache.with_suffix(".sha256").unlink(missing_ok=True)  # an older release's unkeyed sidecar
         except OSError as exc:  # caching is an optimisation only
             log.info("cannot cache the optimised model (%s)", exc)
             tmp.unlink(missing_ok=True)

@@ -7,12 +7,8 @@ first use), never in the database: a copied log alone cannot be used to test a g
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
-import os
-import secrets
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,34 +40,16 @@ def secret_file() -> Path:
 
 def site_secret(path: Path | None = None) -> bytes:
     """The site's patient-ID key, created (0600, atomically, race-free) on first use."""
+    from zsmed.paths import read_or_create_secret
+
     path = path or secret_file()
-    for _ in range(50):
-        try:
-            text = path.read_text(encoding="ascii").strip()
-        except FileNotFoundError:
-            _create_secret(path)
-            continue
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CaseLogError(f"cannot read the case-log secret ({exc})", path=path) from exc
-        if len(text) == 64:
-            return bytes.fromhex(text)
-        raise CaseLogError("the case-log secret is damaged (expected 64 hex digits); restore it from a backup",
-                           path=path)
-    raise CaseLogError("cannot create the case-log secret", path=path)
-
-
-def _create_secret(path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(secrets.token_hex(32) + "\n")
-        with contextlib.suppress(FileExistsError):  # another process made one first: theirs wins
-            os.link(tmp, path)  # atomic
+        return read_or_create_secret(path)
+    except ValueError as exc:
+        raise CaseLogError("the case-log secret is damaged (expected 64 hex digits); restore it from a backup",
+                           path=path) from exc
     except OSError as exc:
-        raise CaseLogError(f"cannot create the case-log secret ({exc.strerror or exc})", path=path) from exc
-    finally:
-        tmp.unlink(missing_ok=True)
+        raise CaseLogError(f"cannot read or create the case-log secret ({exc.strerror or exc})", path=path) from exc
 
 
 def patient_id_hash(patient_id: str, secret: bytes) -> str:
