@@ -249,3 +249,16 @@ def test_multidomain_checkpoint_knows_chest_xrays(tmp_path: Path, shared_data: P
     derm = _support(tmp_path / "d", shared_data / "ham10000_fs" / "novel_dev", NOVEL, k=1)
     assert synthesize(derm, checkpoint=ckpt, cache=feature_cache).card.extra["guard"]["domain"] in (
         "ham10000", "derm7pt")
+
+
+def test_eval_cli_relabels_by_a_metadata_column(tmp_path: Path, shared_data: Path, feature_cache) -> None:  # type: ignore[no-untyped-def]
+    from zsmed.cli.main import main
+
+    out = tmp_path / "d.json"
+    assert main(["eval", "fewshot", str(shared_data / "derm7pt"), "--label-column", "diagnosis", "--min-images", "30",
+                 "--exclude-classes", "clark nevus", "--shots", "1", "--episodes", "3", "--queries", "3",
+                 "--methods", "protonet", "--json", str(out)]) == 0
+    payload = json.loads(out.read_text())
+    counts = payload["counts"]
+    assert "clark nevus" not in counts and min(counts.values()) >= 30 and len(counts) >= 3
+    assert "melanoma (less than 0.76 mm)" in counts and "NEV" not in counts

@@ -35,6 +35,11 @@ def register(groups: object) -> None:
                     help=f"comma-separated, from {', '.join(ALL_METHODS)}; ablations of the hybrid "
                          f"generator: {', '.join(ABLATION_METHODS)}")
     ev.add_argument("--classes", nargs="+", help="only these classes of DATA_DIR")
+    ev.add_argument("--label-column", metavar="COLUMN",
+                    help="label images by this metadata.csv column instead of their folder (e.g. Derm7pt's diagnosis)")
+    ev.add_argument("--min-images", type=int, default=0, help="leave out classes with fewer images")
+    ev.add_argument("--exclude-classes", nargs="+", default=[], metavar="CLASS",
+                    help="leave out these classes (after --label-column / --merge)")
     ev.add_argument("--merge", action="append", default=[], metavar="NEW=A,B",
                     help="evaluate classes A and B as one class NEW (e.g. PNEUMONIA=BACTERIA,VIRUS)")
     ev.add_argument("--exclude-listed", type=Path, action="append", default=[], metavar="DATA_LIST",
@@ -91,7 +96,12 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
         extra.append((name, Path(path)))
     encoder = create_image_encoder()
     cache = FeatureCache()
-    folder = _merged_folder(load_class_folder(args.data_dir, args.classes), args.merge)
+    folder = _merged_folder(_relabelled(load_class_folder(args.data_dir, args.classes), args.label_column),
+                            args.merge)
+    if args.exclude_classes or args.min_images:
+        counts = folder.counts()
+        folder = folder.subset(c for c in folder.classes
+                               if c not in args.exclude_classes and counts[c] >= args.min_images)
     if args.exclude_listed:
         folder = _without_listed(folder, args.exclude_listed)
     bank = run_with_bar(build_bank(folder, encoder, cache), "encoding")
@@ -169,6 +179,9 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
             "encoder": encoder.spec.name,
             "checkpoint": str(args.checkpoint or default_checkpoint_path()),
             "merge": args.merge,
+            "label_column": args.label_column,
+            "min_images": args.min_images,
+            "exclude_classes": args.exclude_classes,
             "exclude_listed": [str(p) for p in args.exclude_listed],
             "descriptions": sorted(text),
             "skipped": [[str(p), why] for p, why in bank.failures],
@@ -193,6 +206,11 @@ def _build_fewshot(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     clf = synthesize(args.support, args.descriptions, checkpoint=args.checkpoint, use_text=not args.no_text,
                      cache=FeatureCache(), guard=not args.no_guard)
+    if not clf.card.input_kinds:  # the kinds of its support images, for the reader's check before running
+        from zsmed.imageio import candidate_images
+        from zsmed.runtime.input_kinds import input_kinds_of
+
+        clf.with_card(input_kinds=tuple(input_kinds_of(candidate_images(Path(args.support)))))
     save_classifier(clf, args.out)
     elapsed = time.perf_counter() - start
     for message in clf.card.extra.get("warnings", []):
@@ -253,4 +271,19 @@ def _without_listed(folder: ClassFolder, lists: list[Path]) -> ClassFolder:
     items = [it for it in folder.items if file_sha256(it.path) not in listed]
     print(f"left out {len(folder.items) - len(items)} image(s) listed in {', '.join(map(str, lists))}",
           file=sys.stderr)
+    return ClassFolder(folder.root, items, folder.group_column)
+
+
+def _relabelled(folder: ClassFolder, column: str | None) -> ClassFolder:
+    """Label every image by a metadata column (e.g. Derm7pt's fine-grained ``diagnosis``)."""
+    from zsmed.data.folders import ClassFolder, LabeledItem
+    from zsmed.errors import ConfigError
+
+    if not column:
+        return folder
+    missing = [it.path.name for it in folder.items if not it.meta.get(column)]
+    if missing:
+        raise ConfigError(f"--label-column: no '{column}' in metadata.csv for {len(missing)} image(s), e.g. "
+                          f"{missing[0]}")
+    items = [LabeledItem(it.path, it.meta[column], it.group, it.meta) for it in folder.items]
     return ClassFolder(folder.root, items, folder.group_column)
