@@ -189,12 +189,18 @@ class ClassifierCard:
     created: str = ""
     software: dict[str, str] = field(default_factory=dict)
     format_version: int = MODEL_FORMAT_VERSION
+    input_kinds: tuple[str, ...] = ()  # "photo" / DICOM Modality codes of the images it was built on
+
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["class_names"] = list(self.class_names)
         data["encoder"] = self.encoder.to_dict()
         data["preprocess"] = self.preprocess.to_dict()
+        if self.input_kinds:
+            data["input_kinds"] = list(self.input_kinds)
+        else:  # unknown: not written (a card lists 1 to 16 kinds or none)
+            data.pop("input_kinds")
         return data
 
     @classmethod
@@ -222,6 +228,7 @@ class ClassifierCard:
                 created=str(data.get("created", "")),
                 software=dict(data.get("software") or {}),
                 format_version=version,
+                input_kinds=tuple(str(k) for k in data.get("input_kinds") or ()),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"model card is missing or has a bad field: {exc}") from exc
@@ -290,12 +297,16 @@ def make_classifier(
     metrics: Mapping[str, Any] | None = None,
     ood: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
+    input_kinds: Sequence[str] | None = None,
 ) -> Classifier:
-    """Assemble a classifier; the backbone defaults to the encoder's shipped weights."""
-    from zsmed.runtime.validate import CardError, check_class_names
+    """Assemble a classifier; the backbone defaults to the encoder's shipped weights. ``input_kinds``:
+    the kinds of images it was built on ("photo", DICOM Modality codes; see zsmed.runtime.input_kinds)."""
+    from zsmed.runtime.validate import CardError, check_class_names, check_input_kinds
 
     try:  # the names a reader will see: short printable text, as every reader checks at load
         check_class_names(list(class_names))
+        if input_kinds:
+            check_input_kinds(list(input_kinds))
     except CardError as exc:
         raise ConfigError(f"cannot build a classifier: {exc}") from exc
     if encoder.preprocess is None:
@@ -315,6 +326,7 @@ def make_classifier(
         extra=dict(extra or {}),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         software=software_versions(),
+        input_kinds=tuple(input_kinds or ()),
     )
     return Classifier(backbone if backbone is not None else build_backbone(encoder, head.input_kind), head, card)
 
@@ -399,10 +411,12 @@ def _checked_head(cls: type[Head], config: dict[str, Any], shapes: dict[str, tup
 def check_model_card(card_dict: dict[str, Any], path: Path, *, allow_local_encoder: bool = False) -> None:
     """What a model file says about itself, checked like a bundle's card: class names as short
     plain text (2-1000), a sane image size, a registered encoder (never a local path)."""
-    from zsmed.runtime.validate import CardError, check_class_names, check_image_size
+    from zsmed.runtime.validate import CardError, check_class_names, check_image_size, check_input_kinds
 
     try:
         check_class_names(card_dict.get("class_names"))
+        if "input_kinds" in card_dict:
+            check_input_kinds(card_dict["input_kinds"])
         preprocess = card_dict.get("preprocess")
         check_image_size(preprocess.get("size") if isinstance(preprocess, dict) else None)
     except CardError as exc:

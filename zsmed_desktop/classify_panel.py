@@ -47,6 +47,7 @@ from zsmed.errors import ZsmedError
 from zsmed.imageio import is_photo
 from zsmed.progress import Job, Progress
 from zsmed.runtime import format as fmt
+from zsmed.runtime.input_kinds import card_input_kinds, describe_kinds, image_kind, kind_mismatch
 from zsmed.runtime.predict import Prediction, Predictor, aggregate_series, load_predictor, series_key
 from zsmed.site import SiteConfig
 from zsmed_desktop import theme
@@ -330,6 +331,7 @@ class ClassifyPanel(QWidget):
         self._writer: _Worker | None = None  # a write to the case log in flight
         self._flush_again = False
         self._flush_text = ""
+        self._pending_scope: str | None = None  # a run held back by the image-kind warning
 
         # model choice
         self.model_combo = QComboBox()
@@ -362,6 +364,24 @@ class ClassifyPanel(QWidget):
         self.progress_box.setLayout(progress_row)
         progress_row.setContentsMargins(0, 0, 0, 0)
         self.progress_box.hide()
+        # an image of a kind the model was not built on: said before running, run on request
+        self.kind_warning = QLabel()
+        self.kind_warning.setWordWrap(True)
+        self.kind_warning.setTextFormat(Qt.TextFormat.PlainText)
+        self.kind_warning.setStyleSheet(WARNING_STYLE)
+        self.run_anyway_button = QPushButton("Run anyway")
+        self.run_anyway_button.setToolTip("Classify it with this model all the same")
+        self.run_anyway_button.clicked.connect(self.run_anyway)
+        kind_buttons = QHBoxLayout()
+        kind_buttons.addWidget(self.run_anyway_button)
+        kind_buttons.addStretch(1)
+        kind_layout = QVBoxLayout()
+        kind_layout.setContentsMargins(0, 0, 0, 0)
+        kind_layout.addWidget(self.kind_warning)
+        kind_layout.addLayout(kind_buttons)
+        self.kind_box = QWidget()
+        self.kind_box.setLayout(kind_layout)
+        self.kind_box.hide()
 
         # result
         self.result_title = QLabel()
@@ -458,6 +478,7 @@ class ClassifyPanel(QWidget):
         classify_heading.setStyleSheet("font-weight: bold;")
         layout.addWidget(classify_heading)
         layout.addLayout(run_row)
+        layout.addWidget(self.kind_box)
         layout.addWidget(self.progress_box)
         layout.addSpacing(6)
         layout.addWidget(self.result_title)
@@ -493,7 +514,10 @@ class ClassifyPanel(QWidget):
         """The image on screen and its series and study. The lists are kept as given (the browser
         makes each once; a CT study may hold 10,000 paths): no copy per call, so choosing a series
         costs no GUI time here. A run takes its own copy when it starts."""
-        self._current = Path(current) if current is not None else None
+        current = Path(current) if current is not None else None
+        if current != self._current:
+            self._hide_kind_warning()  # it was about the image that was on screen
+        self._current = current
         self._frame = max(0, int(frame))
         self._series = series
         self._study = study
@@ -560,6 +584,7 @@ class ClassifyPanel(QWidget):
         self.model_combo.setCurrentIndex(index)
         self._predictor = None
         self._titles = {}
+        self._hide_kind_warning()
         self._set_model_status(f"Checking {path.name}…", None)
         self._update_buttons()
         backend = self._site.backend
@@ -589,8 +614,10 @@ class ClassifyPanel(QWidget):
             signed = f"signed by key {bundle.signed_by}" if bundle.signed_by else (
                 "signed (signature not checked: no trusted key set)" if bundle.signature_present else "not signed")
             site = f" · made at {bundle.card['site']}" if bundle.card.get("site") else ""
+            kinds = card_input_kinds(bundle.card)
+            built_on = f" Built on {describe_kinds(kinds)}." if kinds else ""
             self._set_model_status(
-                f"Verified, {signed}{site}. Classes: {', '.join(self._titles.values())}.", OK_COLOUR)
+                f"Verified, {signed}{site}. Classes: {', '.join(self._titles.values())}.{built_on}", OK_COLOUR)
             self._update_buttons()
 
         def failed(message: str) -> None:
@@ -624,7 +651,9 @@ class ClassifyPanel(QWidget):
     def _paths_for(self, scope: str) -> list[Path]:
         return [Path(p) for p in self._scope_paths(scope)]
 
-    def classify(self, scope: str) -> None:
+    def classify(self, scope: str, *, anyway: bool = False) -> None:
+        """Run the model on ``scope``; unless ``anyway``, an image of a kind the model was not built on
+        (its card's ``input_kinds``) first shows a warning with a Run anyway button instead."""
         if scope not in SCOPES:
             self._show_message(f"Unknown scope {scope!r}: use image, series or study.", ERROR_COLOUR)
             return
@@ -639,6 +668,15 @@ class ClassifyPanel(QWidget):
         if not paths:
             self._show_message("Open an image first." if scope == "image" else f"There is no {scope} open.", None)
             return
+        if not anyway:
+            warning = kind_mismatch(card_input_kinds(predictor.bundle.card),
+                                    image_kind(self._current if self._current is not None else paths[0]))
+            if warning is not None:
+                self._pending_scope = scope
+                self.kind_warning.setText(f"{warning} Run it anyway?")
+                self.kind_box.show()
+                return
+        self._hide_kind_warning()
         site, frame, timeout = self._site, self._frame, self.worker_log_timeout
         self.progress.setRange(0, 0)
         self.progress.setFormat(f"Classifying {len(paths)} image{'s' if len(paths) != 1 else ''}…")
@@ -671,6 +709,20 @@ class ClassifyPanel(QWidget):
         self._worker = _Worker(lambda: _classify_job(predictor, scope, paths, frame, site, timeout),
                                on_progress=progress, on_done=finished, on_error=failed, on_cancelled=cancelled)
         self._update_buttons()
+
+    def run_anyway(self) -> None:
+        """The reader's answer to the image-kind warning: run the run it held back."""
+        scope = self._pending_scope
+        self._hide_kind_warning()
+        if scope is not None:
+            self.classify(scope, anyway=True)
+
+    def _hide_kind_warning(self) -> None:
+        self._pending_scope = None
+        self.kind_box.hide()
+
+    def is_kind_warning_shown(self) -> bool:
+        return not self.kind_box.isHidden()
 
     def cancel(self) -> None:
         if self._worker is not None:

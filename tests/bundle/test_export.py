@@ -84,6 +84,18 @@ def test_manifest_and_card_match_the_schema(exported: dict[str, Path]) -> None:
     jsonschema.validate(signature, {**schema, "$ref": "#/$defs/signature"})
 
 
+def test_the_kinds_of_the_support_images_are_recorded_and_exported(exported: dict[str, Path]) -> None:
+    from zsmed.bundle.export import load_calibration
+    from zsmed.classifier import load_classifier, read_card
+
+    assert read_card(exported["model"]).input_kinds == ("photo",)  # from the support photos at build
+    assert read_bundle(exported["bundle"]).card["input_kinds"] == ["photo"]
+    # a model file made before kinds were recorded: the export takes them from the calibration images
+    old = load_classifier(exported["model"]).with_card(input_kinds=())
+    assert "input_kinds" not in old.card.to_dict()
+    assert load_calibration(exported["support"], old).input_kinds == ["photo"]
+
+
 def test_bundle_predicts_like_torch(exported: dict[str, Path]) -> None:
     from zsmed.classifier import load_classifier
     from zsmed.runtime.predict import load_predictor

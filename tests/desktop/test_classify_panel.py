@@ -361,3 +361,43 @@ def test_a_broken_file_at_a_later_frame_is_a_message(qtbot, site: SiteConfig, tm
     assert panel.result_label() is None and not panel.is_abstain_banner_shown()
     assert panel.message.text().startswith("This image could not be read:")
     assert not panel.confirm_button.isEnabled() and not panel.correct_button.isEnabled()
+
+
+def test_an_image_of_another_kind_is_named_before_running(qtbot, site: SiteConfig, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from tests.runtime.conftest import with_card_fields
+
+    ct = dicom_test_file("CT_small.dcm")
+    bundle = with_card_fields(BUNDLE, tmp_path / "photo_model.zsmb", input_kinds=["photo"])
+    panel = loaded_panel(qtbot, site, bundle)
+    assert panel.model_ready and "Built on photographs." in panel.model_status.text()
+    panel.set_context(ct, 0, [ct], [ct])
+    panel.classify("image")
+    assert not panel.is_busy()  # held back: nothing runs until the reader asks
+    assert panel.is_kind_warning_shown()
+    assert panel.kind_warning.text() == ("This model was built on photographs; this image is a CT. "
+                                         "Run it anyway?")
+    assert panel.last_prediction_ids() == [] and panel.table.isHidden() and not panel.is_abstain_banner_shown()
+    qtbot.mouseClick(panel.run_anyway_button, Qt.MouseButton.LeftButton)
+    assert panel.is_busy() and not panel.is_kind_warning_shown()
+    qtbot.waitUntil(lambda: not panel.is_busy(), timeout=TIMEOUT)
+    assert panel.is_abstain_banner_shown() and len(panel.last_prediction_ids()) == 1
+    # another image on screen: the old warning goes; a photograph runs at once
+    panel.classify("image")
+    assert panel.is_kind_warning_shown()
+    photo = tmp_path / "skin.png"
+    Image.new("RGB", (224, 224), (190, 130, 110)).save(photo)
+    panel.set_context(photo, 0, [photo], [photo])
+    assert not panel.is_kind_warning_shown()
+    run(qtbot, panel, "image")
+    assert len(panel.last_prediction_ids()) == 1 and not panel.is_kind_warning_shown()
+
+
+def test_a_model_without_kinds_runs_on_any_image_as_before(qtbot, site: SiteConfig) -> None:
+    ct = dicom_test_file("CT_small.dcm")
+    panel = loaded_panel(qtbot, site)  # the reference bundle records no kinds
+    assert "Built on" not in panel.model_status.text()
+    panel.set_context(ct, 0, [ct], [ct])
+    run(qtbot, panel, "image")
+    assert not panel.is_kind_warning_shown() and panel.is_abstain_banner_shown()

@@ -38,3 +38,16 @@ def shared_data_optional() -> Path | None:
     from tests.conftest import SHARED_DATA
 
     return SHARED_DATA if SHARED_DATA.is_dir() else None
+
+
+def with_card_fields(source: Path, target: Path, **fields: object) -> Path:
+    """A consistent, unsigned copy of bundle ``source`` (fresh manifest) whose card has ``fields`` set."""
+    import json
+
+    from zsmed.runtime import format as fmt
+
+    members = read_members(source)
+    manifest = json.loads(members[fmt.MANIFEST])
+    files = {k: v for k, v in members.items() if k not in (fmt.MANIFEST, fmt.SIGNATURE)}
+    files[fmt.CARD] = json.dumps({**json.loads(files[fmt.CARD]), **fields}).encode()
+    return fmt.write_bundle(target, files, opset=manifest["onnx_opset"], created=manifest["created"])

@@ -83,4 +83,4 @@ def stitch_classifier(
              "n_anchors": len(anchors_new)}
     return make_classifier(stitched, method=f"{card.method}+stitched", class_names=card.class_names,
                            encoder=new_encoder, descriptions=card.descriptions, support_counts=card.support_counts,
-                           metrics={}, extra=extra)
+                           metrics={}, extra=extra, input_kinds=card.input_kinds)

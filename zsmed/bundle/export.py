@@ -63,6 +63,7 @@ class CalibrationSet:
     pixels: np.ndarray  # (N, 3, S, S) model inputs
     labels: np.ndarray | None  # class index per image, when subfolders name the classes
     skipped: list[str] = field(default_factory=list)
+    input_kinds: list[str] = field(default_factory=list)  # "photo" / DICOM Modality codes of the images
 
 
 def load_calibration(folder: str | Path, classifier: Classifier, limit: int = MAX_CALIBRATION) -> CalibrationSet:
@@ -101,7 +102,10 @@ def load_calibration(folder: str | Path, classifier: Classifier, limit: int = MA
             "classifier's support images are needed (parity check and OOD gate)"
         )
     label_array = np.asarray(labels)
-    return CalibrationSet(np.stack(pixels), label_array if (label_array >= 0).all() else None, skipped)
+    from zsmed.runtime.input_kinds import input_kinds_of
+
+    return CalibrationSet(np.stack(pixels), label_array if (label_array >= 0).all() else None, skipped,
+                          input_kinds_of(files))
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,6 +331,10 @@ def export_job(
         "site": site,
         "software": {"build": dict(card.software), "export": _software()},
     }
+    # the kinds of images it was built on (else those of its calibration images, the support set)
+    input_kinds = list(card.input_kinds) or calibration.input_kinds
+    if input_kinds:
+        model_card["input_kinds"] = input_kinds
     check_card(model_card)
 
     # 2. torch reference outputs on the real images, OOD gate

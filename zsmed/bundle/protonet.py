@@ -14,6 +14,7 @@ import numpy as np
 from zsmed.classifier import Classifier, LinearHead, make_classifier
 from zsmed.imageio import read_image
 from zsmed.preprocess import batch_model_inputs
+from zsmed.runtime.input_kinds import input_kinds_of
 
 PROTONET_SCALE = 20.0  # cosine logits scaled so that softmax is neither flat nor one-hot
 
@@ -40,4 +41,5 @@ def build_protonet(
         encoder=encoder.spec,
         descriptions=descriptions,
         support_counts={name: len(paths) for name, paths in support.items()},
+        input_kinds=input_kinds_of([p for paths in support.values() for p in paths]),
     )

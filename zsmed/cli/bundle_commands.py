@@ -163,6 +163,7 @@ def _predict(args: argparse.Namespace) -> int:
     files = expand_inputs(args.inputs, confined=True, refused=refused)  # a stick never leads to the PC's files
     predictor = load_predictor(args.bundle, backend=args.backend, require_signature=require, trusted_keys=keys,
                                threads=args.threads, n_images=len(files), allow_unsigned=_allow_unsigned(args))
+    _warn_other_kinds(predictor.bundle.card, files)
     if args.log is not None:  # opened before predicting: a log that cannot be written stops the run here
         from zsmed.cli.log_commands import open_for_predict
 
@@ -212,6 +213,26 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if failed and failed == len(results) + len(refused) else 0
 
 
+def _warn_other_kinds(card: dict[str, Any], files: list[Path]) -> None:
+    """One stderr line when inputs are of kinds the model was not built on (a photo model given a CT):
+    said before the run, not refused (its OOD gate still abstains where it should)."""
+    from zsmed.runtime.input_kinds import card_input_kinds, describe_kinds, image_kind
+    from zsmed.runtime.validate import escape_text
+
+    model_kinds = card_input_kinds(card)
+    if not model_kinds:
+        return
+    others: dict[str, int] = {}
+    for path in files:
+        kind = image_kind(path)
+        if kind is not None and kind not in model_kinds:
+            others[kind] = others.get(kind, 0) + 1
+    if others:
+        listed = ", ".join(f"{kind} ({n} file{'s' if n != 1 else ''})" for kind, n in sorted(others.items()))
+        print(escape_text(f"zsmed: warning: the model was built on {describe_kinds(model_kinds)} "
+                          f"({', '.join(model_kinds)}); inputs of another kind: {listed}"), file=sys.stderr)
+
+
 def _write_reports(out_dir: Path, secondary_capture: bool, bundle: Any, results: Any) -> None:
     """``predict --sr``: one SR (and SC) per result that is not an error; photos are skipped, a file
     the report cannot be made for gets one line. highdicom is imported only here (slow import)."""
@@ -250,11 +271,19 @@ def _info(args: argparse.Namespace) -> int:
         f"created     {card.get('created')} (exported {card.get('exported')}, site {card.get('site') or '-'})",
         f"signed      {'yes (not checked: use verify --trusted-key)' if bundle.signature_present else 'no'}",
         f"intended    {card.get('intended_use')}",
+        f"built on    {_kinds_line(card)}",
     ]
     from zsmed.runtime.validate import escape_text
 
     print("\n".join(escape_text(line) for line in lines))  # card text is the bundle maker's: no escapes
     return 0
+
+
+def _kinds_line(card: dict[str, Any]) -> str:
+    from zsmed.runtime.input_kinds import card_input_kinds, describe_kinds
+
+    kinds = card_input_kinds(card)
+    return f"{describe_kinds(kinds)} ({', '.join(kinds)})" if kinds else "not recorded (any kind of image)"
 
 
 def _field(card: dict[str, Any], key: str, inner: str) -> Any:

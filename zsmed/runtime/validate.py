@@ -22,6 +22,8 @@ MAX_IMAGE_SIZE = 1024
 MAX_EMBEDDING = 8192
 MAX_COMPONENTS = 1024
 MAX_THRESHOLD = 1e6
+MAX_INPUT_KINDS = 16
+MAX_INPUT_KIND = 16
 OOD_ARRAYS = ("mean", "components", "variances", "residual_variance")
 _FLOAT_DTYPES = ("<f4", "<f8")
 
@@ -96,6 +98,16 @@ def check_threshold(value: object) -> float:
     return float(value)
 
 
+def check_input_kinds(kinds: object) -> list[str]:
+    """``input_kinds``: the kinds of images a model was built on ("photo", DICOM Modality codes),
+    a list of 1 to 16 short printable texts."""
+    if not isinstance(kinds, list):
+        raise CardError("input_kinds must be a list")
+    if not 1 <= len(kinds) <= MAX_INPUT_KINDS:
+        raise CardError(f"input_kinds must list 1 to {MAX_INPUT_KINDS} kinds, not {len(kinds)}")
+    return [plain_text(kind, f"input kind {i + 1}", MAX_INPUT_KIND) for i, kind in enumerate(kinds)]
+
+
 def check_card(card: object, *, ood_method: str) -> dict[str, Any]:
     """The bundle's model card, checked field by field; returns it."""
     if not isinstance(card, dict):
@@ -110,6 +122,8 @@ def check_card(card: object, *, ood_method: str) -> dict[str, Any]:
     if gate.get("method") != ood_method:
         raise CardError(f"OOD gate method {str(gate.get('method'))[:40]!r} is not {ood_method!r}")
     check_threshold(gate.get("threshold"))
+    if "input_kinds" in card:  # optional: bundles made before it was recorded have none
+        check_input_kinds(card["input_kinds"])
     return card
 
 

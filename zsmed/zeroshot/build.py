@@ -30,6 +30,7 @@ def build_zeroshot(
     from zsmed.classifier import make_classifier
     from zsmed.data.folders import load_class_folders
     from zsmed.encoders import create_image_encoder
+    from zsmed.runtime.input_kinds import input_kinds_of
     from zsmed.zeroshot.classdefs import load_class_definitions
     from zsmed.zeroshot.evaluate import (
         FSIGENZ_ENSEMBLE,
@@ -85,6 +86,7 @@ def build_zeroshot(
                "image_attribute_basis": None if attributes is None else len(attributes),
                "image_attribute_source": image_attribute_source(definitions, attributes),
                "class_file": str(class_file)},
+        input_kinds=input_kinds_of(item.path for item in items),
     )
     yield Progress(2, 2, "done")
     return classifier
