@@ -8,7 +8,6 @@ optimisation only: when it cannot be opened or written, encoding goes on without
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import threading
@@ -20,6 +19,7 @@ from types import TracebackType
 
 import numpy as np
 
+from zsmed.digest import file_sha256
 from zsmed.errors import InputFileError, ZsmedError
 from zsmed.log import get_logger
 from zsmed.paths import user_cache_dir
@@ -29,14 +29,6 @@ log = get_logger(__name__)
 
 CACHE_FILE_NAME = "features.sqlite"
 _HASH_PROGRESS_EVERY = 64  # files hashed between progress reports (each one a cancellation point)
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class FeatureCache:

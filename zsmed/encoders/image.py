@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from zsmed.digest import file_sha256
 from zsmed.encoders.base import EncoderSpec, ImageEncoder
 from zsmed.encoders.efficientnet_lite import (
     LITE_VARIANTS,
@@ -27,14 +27,6 @@ LITE_PREPROCESS = {name: PreprocessConfig(size=v.resolution) for name, v in LITE
 
 # Classifier heads dropped from a timm checkpoint: we only want pooled features.
 _HEAD_PREFIXES = ("classifier.", "fc.", "head.", "head_dist.", "last_linear.")
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class PooledFeatures(nn.Module):
@@ -93,7 +85,7 @@ def create_efficientnet_lite(name: str, weights: str | Path | None = None) -> To
         name=name,
         kind="image",
         dim=backbone.num_features,
-        weights_sha256=_file_sha256(path),
+        weights_sha256=file_sha256(path),
         preprocess=LITE_PREPROCESS[name],
     )
     return TorchImageEncoder(PooledFeatures(backbone), spec, inference_module=fuse_for_inference(backbone))
@@ -160,7 +152,7 @@ def create_timm_local(model_name: str, checkpoint: str | Path, size: int | None 
         name=f"timm-local:{model_name}@{path}",
         kind="image",
         dim=int(model.num_features),
-        weights_sha256=_file_sha256(path),
+        weights_sha256=file_sha256(path),
         preprocess=PreprocessConfig(
             size=int(size or input_size[-1]),
             mean=tuple(float(v) for v in config.get("mean", (0.485, 0.456, 0.406))),  # type: ignore[arg-type]

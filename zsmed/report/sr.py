@@ -24,7 +24,6 @@ Pillow are imported inside the functions: importing this module stays cheap.
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 import os
 import tempfile
@@ -35,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from zsmed.digest import file_sha256
 from zsmed.errors import DicomReadError, InputFileError, NotDicomError
 from zsmed.imageio import is_photo
 
@@ -63,14 +63,6 @@ class ModelIdentity:
     name: str
     version: str
     bundle_sha256: str  # SHA-256 of the .zsmb file's bytes (hex)
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def model_identity(bundle: Bundle) -> ModelIdentity:

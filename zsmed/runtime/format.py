@@ -11,7 +11,6 @@ the out-of-distribution gate) and optionally ``signature.json`` (Ed25519 over th
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import zipfile
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from zsmed.digest import sha256_hex
 from zsmed.errors import BundleError, input_file_error
 
 FORMAT_NAME = "zsmed-bundle"
@@ -51,10 +51,6 @@ MAX_TOTAL_BYTES = 384 << 20
 MAX_MANIFEST_BYTES = 1 << 20
 MAX_SIGNATURE_BYTES = 64 << 10
 MAX_OOD_BYTES = 80 << 20
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def key_fingerprint(public_raw: bytes) -> str:

@@ -9,7 +9,6 @@ chunk over the limit before it is refused, never gigabytes of memory. No torch h
 
 from __future__ import annotations
 
-import hashlib
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -158,5 +157,3 @@ def read_zip_bytes_members(data: bytes, error: ErrorFactory, what: str, path: st
     return out
 
 
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -13,6 +13,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from zsmed.digest import file_sha256
 from zsmed.errors import CaseLogError
 
 SECRET_FILE_NAME = "caselog.secret"
@@ -54,14 +55,6 @@ def site_secret(path: Path | None = None) -> bytes:
 
 def patient_id_hash(patient_id: str, secret: bytes) -> str:
     return hmac.new(secret, patient_id.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _text(value: object) -> str | None:
