@@ -198,3 +198,30 @@ def test_header_ceilings_hold_in_process_too(tmp_path: Path) -> None:
     with pytest.raises(PixelDecodeError, match="zsmed decodes at most 50 megapixels"):
         load_model_image(files["rle"])
     shutil.rmtree(tmp_path / "stick")
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc status")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_the_decoder_worker_itself_stays_under_1_gb_on_crafted_headers(tmp_path: Path) -> None:
+    """predict's peak is measured in its own process above; the contained decoder is another process
+    (its address-space cap is 3 GB), so its own high-water mark is read here, after every crafted
+    file was refused and a real image decoded in the same worker."""
+    from zsmed.dicom.safe import SafeDecoder
+    from zsmed.errors import PixelDecodeError
+
+    files = _crafted_folder(tmp_path)
+    good = _dicom(tmp_path / "fine.dcm")
+    with SafeDecoder(timeout=30) as decoder:
+        for name in ("frames", "rle"):
+            with pytest.raises(PixelDecodeError, match="header claims"):
+                decoder.model_image(files[name])
+        assert decoder.model_image(good).shape[:2] == (64, 64)
+        pid = decoder._process.pid
+        assert _peak_rss_mb(pid) <= 1024, f"decoder worker peaked at {_peak_rss_mb(pid):.0f} MB"
+        assert decoder.restarts == 0  # refused from the header: the worker never died trying
