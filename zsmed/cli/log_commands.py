@@ -41,35 +41,35 @@ def register(groups: Any) -> None:
     listing.set_defaults(handler=_list)
 
     show = sub.add_parser("show", help="one prediction with its image, model and reviews")
-    show.add_argument("id", type=int)
-    show.add_argument("--json", action="store_true")
+    show.add_argument("id", type=int, help="prediction number (from zsmed log list)")
+    show.add_argument("--json", action="store_true", help="one JSON object")
     show.set_defaults(handler=_show)
 
     review = sub.add_parser("review", help="record the reader's decision on a prediction")
-    review.add_argument("id", type=int)
+    review.add_argument("id", type=int, help="prediction number (from zsmed log list)")
     verdict = review.add_mutually_exclusive_group(required=True)
     verdict.add_argument("--confirm", action="store_true", help="the reader agrees with the model's class")
     verdict.add_argument("--correct", metavar="CLASS", default=None, help="the reader's class (one of the model's)")
-    review.add_argument("--comment", default="", metavar="TEXT")
+    review.add_argument("--comment", default="", metavar="TEXT", help="free-text comment kept with the review")
     review.add_argument("--reader", default=None, help="reader's name (default: the site's reader, else the OS user)")
     review.set_defaults(handler=_review)
 
     export = sub.add_parser("export", help="predictions with their latest review as CSV or JSON")
     fmt = export.add_mutually_exclusive_group(required=True)
-    fmt.add_argument("--csv", action="store_true")
-    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--csv", action="store_true", help="comma-separated, one row per prediction")
+    fmt.add_argument("--json", action="store_true", help="one JSON object per line")
     export.add_argument("--out", type=Path, default=None, metavar="FILE", help="file to write (default: stdout)")
     _filters(export)
     export.set_defaults(handler=_export)
 
     verify = sub.add_parser("verify", help="check the audit chain and the database; names the first broken row")
-    verify.add_argument("--json", action="store_true")
+    verify.add_argument("--json", action="store_true", help="the result as one JSON object")
     verify.set_defaults(handler=_verify)
 
     stats = sub.add_parser("stats", help="per model: predictions, reviews, agreement with the reader, abstain "
                                          "rate, confusion")
     stats.add_argument("--by", choices=("month",), default=None, help="one row per model and month")
-    stats.add_argument("--json", action="store_true")
+    stats.add_argument("--json", action="store_true", help="one JSON object per row")
     stats.set_defaults(handler=_stats)
 
     backup = sub.add_parser("backup", help="consistent copy of the log (SQLite online backup), also while others "
@@ -78,8 +78,8 @@ def register(groups: Any) -> None:
     backup.set_defaults(handler=_backup)
 
     sr = sub.add_parser("sr", help="write a DICOM Structured Report for logged predictions on DICOM images")
-    sr.add_argument("ids", nargs="+", type=int, metavar="ID")
-    sr.add_argument("--out", type=Path, required=True, metavar="DIR")
+    sr.add_argument("ids", nargs="+", type=int, metavar="ID", help="prediction numbers (from zsmed log list)")
+    sr.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the DICOM files")
     sr.set_defaults(handler=_sr)
 
     for parser in (listing, show, review, export, verify, stats, backup, sr):
@@ -87,7 +87,7 @@ def register(groups: Any) -> None:
 
     bench = groups.group("bench").add_parser("log", help="case-log speed: batched writes, concurrent writers, "
                                                          "verify and stats on many rows")
-    bench.add_argument("--json", type=Path, required=True, metavar="OUT")
+    bench.add_argument("--json", type=Path, required=True, metavar="OUT", help="file for the figures (JSON)")
     bench.add_argument("--rows", type=int, default=1_000_000, help="predictions for the verify/stats run")
     bench.add_argument("--images", type=Path, default=None, metavar="DIR",
                        help="real images whose paths the logged predictions name (default: pydicom's test files)")
