@@ -233,6 +233,26 @@ def test_planted_optimised_model_for_an_unsigned_bundle_fails_the_mac_and_is_reb
     np.testing.assert_allclose(again.run(pixels)[0], expected, atol=1e-5)
 
 
+def test_an_older_releases_entry_without_a_mac_is_rebuilt_quietly(
+        genuine_bundle: Path, user_dirs: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    """What an earlier zsmed left (an entry and its plain SHA-256 sidecar, no MAC) is never trusted,
+    but it is rebuilt without a warning on every PC's first run after an upgrade."""
+    import hashlib
+    import logging
+
+    from zsmed.runtime.backends import MAC_SUFFIX, OnnxRuntimeBackend
+
+    entry, genuine_bytes = _optimised_entry(genuine_bundle)
+    entry.with_suffix(MAC_SUFFIX).unlink()
+    entry.with_suffix(".sha256").write_text(hashlib.sha256(genuine_bytes).hexdigest() + "\n")
+    with caplog.at_level(logging.INFO, logger="zsmed"):
+        backend = OnnxRuntimeBackend(read_bundle(genuine_bundle))
+    assert not backend.from_cache  # a plain sidecar authenticates nothing
+    ignored = [r for r in caplog.records if "ignoring the optimised-model cache" in r.getMessage()]
+    assert ignored and all(r.levelno == logging.INFO for r in ignored)
+    assert entry.with_suffix(MAC_SUFFIX).is_file() and not entry.with_suffix(".sha256").exists()
+
+
 def test_genuine_cache_entry_is_used_and_its_key_lives_outside_the_cache_folder(
         genuine_bundle: Path, user_dirs: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
     import logging

@@ -135,7 +135,11 @@ class OnnxRuntimeBackend:
                 self.from_cache = True
                 log.info("loaded the optimised model from the cache %s", cache)
             except Exception as exc:  # a damaged or planted entry: delete it, rebuild from the verified bundle
-                log.warning("ignoring the optimised-model cache %s (%s); rebuilding it from the bundle", cache, exc)
+                # An entry with no authentication code at all is what an older zsmed left (or a plant
+                # as harmless as any other, since it is rebuilt): said quietly, not on every upgrade.
+                unauthenticated = isinstance(exc, FileNotFoundError) and not cache.with_suffix(MAC_SUFFIX).exists()
+                (log.info if unauthenticated else log.warning)(
+                    "ignoring the optimised-model cache %s (%s); rebuilding it from the bundle", cache, exc)
                 for stale in (cache, cache.with_suffix(MAC_SUFFIX), cache.with_suffix(".sha256")):
                     stale.unlink(missing_ok=True)
                 options = self._fresh_options(ort, threads)
