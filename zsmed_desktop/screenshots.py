@@ -273,6 +273,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) != 1 or args[0].startswith("-"):
         print("usage: python -m zsmed_desktop.screenshots OUTDIR", file=sys.stderr)
         return 2
+    try:  # the session's abdominal CT and other full-size images come from pydicom-data
+        import data_store  # noqa: F401  (the module pydicom-data installs)
+    except ImportError:
+        print("screenshots: needs the DICOM files of pydicom-data: pip install 'zsmed[demo]'", file=sys.stderr)
+        return 2
     if needs_xvfb():
         return reexec_under_xvfb(args)
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
