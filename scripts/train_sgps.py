@@ -48,6 +48,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="whole base classes held out of meta-training for validation and selection "
                         "(comma-separated, e.g. 'bkl,VIRUS,seborrheic keratosis'); the generator with the best "
                         "held-out-class accuracy is saved as generator_best and exported")
+    p.add_argument("--val-protocol", choices=["mixed", "heldout-pairs"], default="mixed",
+                   help="with --val-classes: 'mixed' pits a held-out class against any class of its domain and "
+                        "selects on generator accuracy; 'heldout-pairs' draws both classes of every validation "
+                        "episode among the held-out classes of one domain (a domain with one held-out class is "
+                        "split into k-means pseudo-classes of that class) and selects on generator minus ProtoNet")
     p.add_argument("--reserve-cxr", type=float, default=0.0,
                    help="share of chest X-ray patients never loaded (CXR dev split; synth.data.reserved_group)")
     p.add_argument("--pseudo-classes", default="", help="domains whose classes are split into k-means pseudo-classes")
@@ -64,6 +69,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--export", type=Path, help="copy the final generator (+ log, data list, command) here")
     p.add_argument("--name", default="sgps", help="name recorded in the checkpoint info")
     return p.parse_args(argv)
+
+
+def heldout_pair_data(bank, domains: dict[str, str], text: dict, held: list[str], *, seed: int):
+    """Validation data of ``--val-protocol heldout-pairs``: the held-out classes' images only; a
+    domain with a single held-out class contributes k-means pseudo-classes of it instead (so every
+    domain has >= 2 held-out classes to pair). Returns the MetaData and its class names."""
+    from zsmed.fewshot.bank import FeatureBank
+    from zsmed.synth.data import pseudo_classes
+    from zsmed.synth.train import MetaData
+
+    per_domain: dict[str, list[str]] = {}
+    for c in held:
+        per_domain.setdefault(domains[c], []).append(c)
+    paired = [c for cs in per_domain.values() if len(cs) >= 2 for c in cs]
+    single = [cs[0] for cs in per_domain.values() if len(cs) == 1]
+    parts, val_domains, names = [], dict(domains), list(paired)
+    if paired:
+        parts.append(bank.subset([i for i, it in enumerate(bank.items) if it.label in paired]))
+    if single:
+        alone = bank.subset([i for i, it in enumerate(bank.items) if it.label in single])
+        extra, extra_domains = pseudo_classes(alone, domains, seed=seed, images_per_cluster=40, max_clusters=4)
+        parts.append(extra)
+        val_domains.update(extra_domains)
+        names += sorted(extra_domains)
+    return MetaData(FeatureBank.concat(parts), val_domains, text), names
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -131,8 +161,13 @@ def main(argv: list[str] | None = None) -> int:
     val = MetaData(bank.subset(val_idx), domains, text) if val_idx and args.val_fraction > 0 else None
     if held:
         val = None
-        validate = class_holdout_validator(MetaData(bank.subset(val_idx), domains, text), held,
-                                           episodes=args.val_episodes)
+        val_data = MetaData(bank.subset(val_idx), domains, text)
+        val_held = list(held)
+        if args.val_protocol == "heldout-pairs":
+            val_data, val_held = heldout_pair_data(bank, domains, text, held, seed=args.seed)
+            print(f"held-out-pair validation classes: {', '.join(val_held)}", flush=True)
+        validate = class_holdout_validator(val_data, val_held, episodes=args.val_episodes,
+                                           heldout_pairs=args.val_protocol == "heldout-pairs")
     config = SGPSConfig(
         encoder=encoder.spec.name, encoder_sha256=encoder.spec.weights_sha256, target=args.target,
         steps=args.steps, batch_episodes=args.batch_episodes, lr=args.lr, seed=args.seed, rank=args.rank,
@@ -151,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             "base_classes": {c: domains[c] for c in bank.classes}, "train_images": len(train_idx),
             "val_images": len(val_idx), "generator_parameters": n_params, "val_classes": held,
             "pseudo_classes": sorted(c for c in meta_domains if c not in domains),
+            "val_protocol": args.val_protocol if held else None,
             "reserved_cxr_patients": args.reserve_cxr}
     args.out.mkdir(parents=True, exist_ok=True)
     if int(os.environ.get("RANK", "0")) == 0:

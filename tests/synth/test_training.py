@@ -63,3 +63,23 @@ def test_ddp_two_gloo_processes(tmp_path: Path, shared_data: Path) -> None:
     assert (tmp_path / "ddp" / "generator.safetensors").is_file()
     log = [json.loads(line) for line in (tmp_path / "ddp" / "train_log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 3
+
+
+def test_heldout_pair_validation_never_shows_a_training_class(shared_data: Path, feature_cache,  # type: ignore[no-untyped-def]
+                                                              image_encoder) -> None:
+    from zsmed.fewshot.bank import lite_backbone
+    from zsmed.synth.checkpoint import new_generator
+    from zsmed.synth.config import SGPSConfig
+    from zsmed.synth.train import class_holdout_validator, held_out_class_episodes
+
+    data = _data(shared_data, feature_cache, image_encoder)
+    held = ["bkl", "bcc"]
+    mixed = held_out_class_episodes(data, held, shots=1, queries=3, episodes=40, seed=0)
+    assert any({"nv", "mel"} & set(ep.classes) for ep in mixed)  # the old protocol pairs with training classes
+    pairs = held_out_class_episodes(data, held, shots=1, queries=3, episodes=40, seed=0, heldout_pairs=True)
+    assert all(set(ep.classes) == set(held) for ep in pairs)
+    config = SGPSConfig(encoder_sha256=image_encoder.spec.weights_sha256, d_model=64, n_layers=1, ff_dim=64)
+    gen = new_generator(config, lite_backbone(image_encoder))
+    record = class_holdout_validator(data, held, episodes=3, queries=3, heldout_pairs=True)(gen)
+    margin = sum(record[f"val_acc_2w{k}s"] - record[f"val_proto_2w{k}s"] for k in (1, 5)) / 2
+    assert abs(record["val_score"] - margin) < 1e-9

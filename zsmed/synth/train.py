@@ -188,16 +188,21 @@ def evaluate_generator(generator: SGPSGenerator, data: MetaData, *, ways: int, s
 
 
 def held_out_class_episodes(data: MetaData, held: Sequence[str], *, shots: int, queries: int, episodes: int,
-                            seed: int) -> list[Episode]:
+                            seed: int, heldout_pairs: bool = False) -> list[Episode]:
     """2-way validation episodes that each pit a held-out base class (never meta-trained on)
-    against another class of its domain (held out too, or held-out groups of a training class)."""
+    against another class of its domain (held out too, or held-out groups of a training class).
+    With ``heldout_pairs`` both classes of every episode are held out (no class the generator
+    was meta-trained on ever appears)."""
     bank = data.bank
     groups = [it.group for it in bank.items]
     rng = np.random.default_rng(seed)
     usable = [c for c in bank.classes if len(bank.indices_of(c)) >= shots + 2
               and len({groups[i] for i in bank.indices_of(c)}) >= 2]
-    pairs = [(h, o) for h in held if h in usable for o in usable
+    others = [c for c in usable if c in held] if heldout_pairs else usable
+    pairs = [(h, o) for h in held if h in usable for o in others
              if o != h and data.domains.get(o) == data.domains.get(h)]
+    if heldout_pairs:
+        pairs = [(h, o) for h, o in pairs if h < o]
     if not pairs:
         raise DatasetError("no validation pair: each held-out class needs another class of its domain")
     samplers: dict[tuple[str, str], EpisodeSampler] = {}
@@ -212,11 +217,14 @@ def held_out_class_episodes(data: MetaData, held: Sequence[str], *, shots: int, 
 
 
 def class_holdout_validator(data: MetaData, held: Sequence[str], *, episodes: int, queries: int = 10,
-                            seed: int = 12345, shots: Sequence[int] = (1, 5)
+                            seed: int = 12345, shots: Sequence[int] = (1, 5), heldout_pairs: bool = False
                             ) -> Callable[[SGPSGenerator], dict[str, float]]:
     """A validation function for ``meta_train``: accuracy of the generator (as it synthesises, i.e.
-    with its inference ablations) and of ProtoNet on the same fixed held-out-class episodes."""
-    fixed = {k: held_out_class_episodes(data, held, shots=k, queries=queries, episodes=episodes, seed=seed + k)
+    with its inference ablations) and of ProtoNet on the same fixed held-out-class episodes.
+    ``val_score`` is the mean generator accuracy, or with ``heldout_pairs`` (episodes among held-out
+    classes only) the mean margin over ProtoNet (generator minus ProtoNet accuracy)."""
+    fixed = {k: held_out_class_episodes(data, held, shots=k, queries=queries, episodes=episodes, seed=seed + k,
+                                        heldout_pairs=heldout_pairs)
              for k in shots}
 
     def validate(generator: SGPSGenerator) -> dict[str, float]:
@@ -236,7 +244,11 @@ def class_holdout_validator(data: MetaData, held: Sequence[str], *, episodes: in
                     proto.append(float((pred == ep.query_labels).mean()))
                 record[f"val_acc_2w{k}s"] = float(np.mean(acc))
                 record[f"val_proto_2w{k}s"] = float(np.mean(proto))
-        record["val_score"] = float(np.mean([record[f"val_acc_2w{k}s"] for k in fixed]))
+        if heldout_pairs:
+            record["val_score"] = float(np.mean([record[f"val_acc_2w{k}s"] - record[f"val_proto_2w{k}s"]
+                                                 for k in fixed]))
+        else:
+            record["val_score"] = float(np.mean([record[f"val_acc_2w{k}s"] for k in fixed]))
         generator.train(was_training)
         return record
 
