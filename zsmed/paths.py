@@ -15,7 +15,7 @@ from pathlib import Path
 
 import platformdirs
 
-from zsmed.errors import InputFileError
+from zsmed.errors import InputFileError, input_file_error
 
 APP_NAME = "zsmed"
 DATA_DIR_ENV = "ZSMED_DATA_DIR"
@@ -83,3 +83,14 @@ def _create_secret(path: Path) -> None:
             os.link(tmp, path)  # atomic
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def read_text_if_present(path: Path) -> str | None:
+    """A small settings file's text, or None when it does not exist (the defaults then apply); any
+    other read failure is the one-line ``InputFileError`` naming the file."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise input_file_error(path, exc) from exc

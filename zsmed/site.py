@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from zsmed.errors import ConfigError, input_file_error
-from zsmed.paths import user_data_dir
+from zsmed.paths import read_text_if_present, user_data_dir
 
 SITE_FILE_NAME = "site.json"
 BACKENDS = ("auto", "openvino", "onnxruntime")
@@ -86,12 +86,9 @@ def load_site_config(path: Path | None = None) -> SiteConfig:
     """The saved settings, or the defaults when none were saved. A broken file is an error (never
     silently replaced: it may hold the site's case-log location)."""
     path = path or site_file()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    text = read_text_if_present(path)
+    if text is None:
         return SiteConfig()
-    except OSError as exc:
-        raise input_file_error(path, exc) from exc
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:

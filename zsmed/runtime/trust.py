@@ -64,12 +64,11 @@ def load_revocations(path: Path | None = None) -> Revocations:
         path = path or revocation_file()
     except OSError:  # no user data folder at all: nothing was ever revoked on this profile
         return Revocations()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    from zsmed.paths import read_text_if_present
+
+    text = read_text_if_present(path)
+    if text is None:
         return Revocations()
-    except OSError as exc:
-        raise input_file_error(path, exc) from exc
     try:
         raw = json.loads(text)
         if not isinstance(raw, dict):
