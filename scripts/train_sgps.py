@@ -24,6 +24,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     p.add_argument("--data-root", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True, help="run folder (state.pt, train_log.jsonl, generator)")
+    p.add_argument("--encoder", default="efficientnet-lite0", help="image encoder (efficientnet-lite0 / -lite2)")
     p.add_argument("--target", choices=["hybrid", "compact"], default="hybrid")
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--batch-episodes", type=int, default=8)
@@ -36,6 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--compact-base-lr", type=float, default=1.0,
                    help="lr multiplier of the compact target's learned base weights (e.g. 0.02)")
     p.add_argument("--compact-proto", action="store_true", help="compact head rows = support prototypes + residual")
+    p.add_argument("--stage-lr", type=float, default=0.0,
+                   help="lr multiplier of a learned correction to the backbone's last stage shared by every "
+                        "synthesised classifier (0 = the ImageNet stage stays frozen)")
     p.add_argument("--no-gen-head", action="store_true")
     p.add_argument("--no-proto-head", action="store_true")
     p.add_argument("--no-text", action="store_true", help="never show descriptions (image-only training)")
@@ -43,6 +47,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-per-class", type=int, default=0, help="cap images per class (tests)")
     p.add_argument("--val-fraction", type=float, default=0.15, help="held-out base lesions for validation")
     p.add_argument("--val-every", type=int, default=100)
+    p.add_argument("--snapshot-every", type=int, default=0,
+                   help="also save generator_step<N> every N steps (to take a step chosen on held-out classes)")
     p.add_argument("--val-episodes", type=int, default=100)
     p.add_argument("--val-classes", default="",
                    help="whole base classes held out of meta-training for validation and selection "
@@ -110,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     from zsmed.synth.guard import fit_domain_stats, write_domain_check
     from zsmed.synth.train import MetaData, class_holdout_validator, meta_train, split_by_group
 
-    encoder = create_image_encoder("efficientnet-lite0")
+    encoder = create_image_encoder(args.encoder)
     wanted = {s.strip() for s in args.sets.split(",") if s.strip()}
     sources = [s for s in default_base_sources(args.data_root) if s.domain in wanted]
     if args.reserve_cxr:
@@ -170,9 +176,10 @@ def main(argv: list[str] | None = None) -> int:
                                            heldout_pairs=args.val_protocol == "heldout-pairs")
     config = SGPSConfig(
         encoder=encoder.spec.name, encoder_sha256=encoder.spec.weights_sha256, target=args.target,
+        trunk_channels=int(lite_backbone(encoder)._conv_head.weight.shape[1]),
         steps=args.steps, batch_episodes=args.batch_episodes, lr=args.lr, seed=args.seed, rank=args.rank,
         film=not args.no_film, gen_head=not args.no_gen_head, proto_head=not args.no_proto_head,
-        compact_base_lr=args.compact_base_lr, compact_proto=args.compact_proto,
+        compact_base_lr=args.compact_base_lr, compact_proto=args.compact_proto, stage_lr=args.stage_lr,
         val_every=args.val_every, val_episodes=args.val_episodes, adapt_l2=args.adapt_l2, queries=args.queries,
         image_dropout=0.0 if args.no_text else SGPSConfig.image_dropout,
         ways=tuple(int(w) for w in args.ways.split(",")), shots=tuple(int(k) for k in args.shots.split(",")),
@@ -198,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
                     item = bank.items[i]
                     rel = os.path.relpath(item.path, args.data_root)
                     writer.writerow([split, domains[item.label], item.label, rel, file_sha256(item.path)])
-    meta_train(generator, train, args.out, val=val, device=args.device, info=info, validate=validate)
+    meta_train(generator, train, args.out, val=val, device=args.device, info=info, validate=validate,
+               snapshot_every=args.snapshot_every)
     final = args.out / ("generator_best" if held else "generator")
     if int(os.environ.get("RANK", "0")) == 0:
         # Domain statistics of the meta-training images (real classes) for the synthesis guard.

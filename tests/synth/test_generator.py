@@ -145,3 +145,59 @@ def test_compact_base_weights_get_their_own_learning_rate(tmp_path) -> None:  # 
     meta_train(gen, MetaData(bank, {}, {}), tmp_path / "run", device="cpu", log_every=1)
     assert torch.equal(gen.chunk_base.detach(), base)  # lr multiplier 0: base weights frozen
     assert np.isfinite(float(gen.log_scale.detach()))
+
+
+def _consistent_batch(gen: SGPSGenerator) -> EpisodeBatch:
+    """A batch whose last-conv maps are the frozen stage applied to its trunk maps (as the feature
+    bank computes them), so the exported head can be compared with the episode logits."""
+    batch = _batch(e=1)
+    batch.support_conv = torch.einsum("dc,enkchw->enkdhw", gen.w0, batch.support_trunk).flatten(-2)
+    batch.query_conv = torch.einsum("dc,emchw->emdhw", gen.w0, batch.query_trunk).flatten(-2)
+    return batch
+
+
+def test_learned_stage_correction_starts_at_the_imagenet_stage_and_is_exported() -> None:
+    from zsmed.synth.synthesize import head_from_params
+
+    torch.manual_seed(0)
+    frozen = _generator()
+    torch.manual_seed(0)
+    learned = _generator(stage_lr=0.3)
+    batch = _consistent_batch(frozen)
+    with torch.no_grad():
+        before = episode_logits(frozen, p := frozen(batch), class_weights(frozen, p, batch), batch)
+        start = episode_logits(learned, q := learned(batch), class_weights(learned, q, batch), batch)
+        assert torch.allclose(before, start, atol=1e-5)  # a zero correction is the ImageNet stage
+        learned.stage_delta.normal_(std=0.05)
+        learned.stage_scale.uniform_(-0.3, 0.3)
+        learned.stage_shift.normal_(std=0.1)
+        params = learned(batch)
+        assert params.delta is learned.stage_delta  # type: ignore[union-attr]
+        rows = class_weights(learned, params, batch)
+        logits = episode_logits(learned, params, rows, batch)[0]
+        assert not torch.allclose(logits, before[0], atol=1e-3)
+        # The saved classifier (1x1 conv + folded scale/shift + cosine head) holds the correction.
+        exported = head_from_params(learned, params, rows)(batch.query_trunk[0])
+    assert torch.allclose(exported, logits, atol=1e-4)
+
+
+def test_learned_stage_correction_trains_and_round_trips(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from zsmed.data.folders import LabeledItem
+    from zsmed.fewshot.bank import FeatureBank
+    from zsmed.synth.train import MetaData, meta_train
+
+    gen = _generator(stage_lr=0.5, steps=3, batch_episodes=1, queries=2, shots=(1,), ways=(2,), warmup_steps=1,
+                     val_every=100).train()
+    items = [LabeledItem(Path(f"{i}.png"), "ab"[i // 4], f"g{i}") for i in range(8)]
+    trunk = torch.randn(8, 320, 7, 7)
+    conv = torch.einsum("dc,bchw->bdhw", gen.w0, trunk).flatten(2)
+    bank = FeatureBank(items, trunk.half(), torch.rand(8, 1280), conv.half())
+    meta_train(gen, MetaData(bank, {}, {}), tmp_path / "run", device="cpu", log_every=1, snapshot_every=2)
+    assert float(gen.stage_delta.detach().abs().sum()) > 0  # the correction learned something
+    assert (tmp_path / "run" / "generator_step2.safetensors").is_file()
+    assert not (tmp_path / "run" / "generator_step1.safetensors").exists()
+    again = load_generator(tmp_path / "run" / "generator.safetensors")
+    assert again.config.stage_lr == 0.5
+    assert torch.equal(again.stage_delta, gen.stage_delta.detach())

@@ -45,12 +45,29 @@ def test_decision_rule() -> None:
     assert decide(inside, 0.9, 0.8).use_generator
     assert not decide(inside, 0.8, 0.8).use_generator  # a tie gives ProtoNet: the generator must do better
     worse = decide(inside, 0.6, 0.8)
-    assert not worse.use_generator and worse.fired == "loo" and "60.0 % <= ProtoNet 80.0 %" in worse.reason
+    assert not worse.use_generator and worse.fired == "loo" and "60.0 % < ProtoNet 80.0 %" in worse.reason
     outside = decide(("ham10000", 0.2, 0.5), 0.9, 0.1)
     assert not outside.use_generator and outside.fired == "domain" and "0.200 < 0.500" in outside.reason
     one_shot = decide(inside, None, None)
     assert one_shot.use_generator and "no leave-one-out" in one_shot.reason
     assert decide(None, None, None).use_generator  # a checkpoint without statistics: nothing to check
+    # A generator whose checkpoint chose "ties to the generator" on its held-out classes keeps ties only.
+    assert decide(inside, 0.8, 0.8, ties="generator").use_generator
+    assert not decide(inside, 0.7, 0.8, ties="generator").use_generator
+
+
+def test_tie_rule_is_read_from_the_checkpoint_and_kept_by_new_statistics(tmp_path: Path) -> None:
+    from zsmed.synth.guard import DomainStats, read_tie_rule, write_domain_check
+
+    ckpt = tmp_path / "g.json"
+    ckpt.write_text(json.dumps({"config": {}, "domain_check": {"loo_ties": "generator"}}))
+    assert read_tie_rule(ckpt) == "generator"
+    stats = {"d": DomainStats("d", np.ones(4, dtype=np.float32) / 2, 0.5, 3, ("a", "b"))}
+    write_domain_check(ckpt, stats)
+    assert read_tie_rule(ckpt) == "generator" and "d" in json.loads(ckpt.read_text())["domain_check"]["domains"]
+    ckpt.write_text(json.dumps({"domain_check": {"loo_ties": "coin flip"}}))
+    assert read_tie_rule(ckpt) == "protonet"  # unknown -> the safe default
+    assert read_tie_rule(tmp_path / "missing.json") == "protonet"
 
 
 def test_shipped_domain_statistics_separate_dermoscopy_from_chest_xrays(tmp_path: Path, shared_data: Path,
@@ -93,16 +110,18 @@ def test_fit_domain_stats_threshold_from_held_out_classes(shared_data: Path, fea
 
 
 def test_chest_xray_support_falls_back_to_protonet(tmp_path: Path, shared_data: Path, feature_cache, capsys) -> None:  # type: ignore[no-untyped-def]
-    """The shipped generator was meta-trained on dermoscopy: a chest X-ray support set gets ProtoNet,
-    and the card and the CLI say so."""
+    """The dermoscopy generator, asked for explicitly: a chest X-ray support set gets ProtoNet, and
+    the card and the CLI say so."""
     from zsmed.cli.main import main
     from zsmed.fewshot.bank import FeatureBank
     from zsmed.fewshot.baselines import ProtoNet
     from zsmed.fewshot.sampler import Episode
+    from zsmed.synth.checkpoint import default_checkpoint_path
     from zsmed.synth.synthesize import encode_support, synthesize
 
+    derm = default_checkpoint_path()
     support = _support(tmp_path / "s", shared_data / "cxr_kermany", ("NORMAL", "BACTERIA"), k=4)
-    clf = synthesize(support, cache=feature_cache)
+    clf = synthesize(support, cache=feature_cache, checkpoint=derm)
     guard = clf.card.extra["guard"]
     assert clf.card.method == "protonet-cosine"
     assert guard["classifier"] == "protonet" and guard["fired"] == "domain" and not clf.card.extra["generator"]["used"]
@@ -123,13 +142,14 @@ def test_chest_xray_support_falls_back_to_protonet(tmp_path: Path, shared_data: 
     assert np.allclose(probs, expected, atol=2e-3)
     # The CLI says which classifier it built and why.
     out = tmp_path / "m.zsm"
-    assert main(["build", "fewshot", "--support", str(support), "--out", str(out)]) == 0
+    assert main(["build", "fewshot", "--support", str(support), "--out", str(out), "--checkpoint", str(derm)]) == 0
     text = capsys.readouterr().out
     assert "guard: ProtoNet (the generator is not used)" in text and "outside" in text
     again = load_classifier(out)
     assert again.card.extra["guard"]["classifier"] == "protonet"
     # --no-guard keeps the generator and says so.
-    assert main(["build", "fewshot", "--support", str(support), "--out", str(tmp_path / "n.zsm"), "--no-guard"]) == 0
+    assert main(["build", "fewshot", "--support", str(support), "--out", str(tmp_path / "n.zsm"), "--no-guard",
+                 "--checkpoint", str(derm)]) == 0
     text = capsys.readouterr().out
     assert "guard off" in text and load_classifier(tmp_path / "n.zsm").card.method.startswith("sgps")
 
@@ -210,6 +230,8 @@ def test_eval_cli_reports_the_guard(tmp_path: Path, shared_data: Path, feature_c
                  "--queries", "5", "--methods", "sgps-guarded,protonet", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "guard fired in" in text
+    # Without --checkpoint the shipped generators run as build uses them: routed per episode.
+    assert "generators: sgps_efficientnet-lite0 4, sgps-cxr_efficientnet-lite0 0" in text
     payload = json.loads(out.read_text())
     guarded = next(r for r in payload["results"] if r["method"] == "sgps-guarded")
     assert guarded["extra"]["episodes"] == 4 and 0.0 <= guarded["extra"]["fired_rate"] <= 1.0
@@ -262,3 +284,105 @@ def test_eval_cli_relabels_by_a_metadata_column(tmp_path: Path, shared_data: Pat
     counts = payload["counts"]
     assert "clark nevus" not in counts and min(counts.values()) >= 30 and len(counts) >= 3
     assert "melanoma (less than 0.76 mm)" in counts and "NEV" not in counts
+
+
+def test_route_takes_the_generator_whose_domain_the_support_is_most_inside() -> None:
+    from zsmed.synth.guard import DomainStats, route
+
+    def stats(axis: int, threshold: float) -> dict[str, DomainStats]:
+        centroid = np.zeros(8, dtype=np.float32)
+        centroid[axis] = 1.0
+        return {f"d{axis}": DomainStats(f"d{axis}", centroid, threshold, 10, ("a", "b"))}
+
+    near_1 = np.array([[0.1, 0.9, 0, 0, 0, 0, 0, 0], [0.2, 0.8, 0.1, 0, 0, 0, 0, 0]], dtype=np.float32)
+    chosen, margins = route(near_1, [stats(0, 0.5), stats(1, 0.5)])
+    assert chosen == 1 and margins[0] is not None and margins[1] is not None and margins[1] > 0 > margins[0]
+    # The margin, not the raw score, decides: a strict threshold can lose to a lenient one.
+    assert route(near_1, [stats(1, 0.99), stats(0, -0.5)])[0] == 1
+    assert route(near_1, [{}, {}]) == (0, [None, None])  # no statistics: the default generator
+    assert route(near_1, [{}, stats(0, 0.5)])[0] == 1
+    assert route(near_1, [stats(1, 0.5), stats(1, 0.5)])[0] == 0  # a tie: the first (default)
+
+
+def test_shipped_generators_route_dermoscopy_and_chest_xrays(tmp_path: Path, shared_data: Path,
+                                                            feature_cache) -> None:  # type: ignore[no-untyped-def]
+    """Each shipped generator takes its own domain's support sets, checked on real images of classes
+    neither was meta-trained on (HAM10000 novel lesions; chest X-rays of the reserved dev patients
+    are not needed: the route is decided on the support set alone)."""
+    from zsmed.synth.checkpoint import DEFAULT_CHECKPOINTS, default_checkpoint_paths
+    from zsmed.synth.guard import read_domain_check, route
+    from zsmed.synth.synthesize import synthesize
+
+    paths = default_checkpoint_paths()
+    assert [p.stem for p in paths] == list(DEFAULT_CHECKPOINTS)
+    stats = [read_domain_check(p) for p in paths]
+    assert all(stats)
+    novel = _bank(shared_data / "ham10000_fs" / "novel_dev", feature_cache)
+    for c in NOVEL:
+        assert route(novel.pooled[novel.indices_of(c)].numpy()[:5], stats)[0] == 0, c
+    support = _support(tmp_path / "s", shared_data / "cxr_kermany", ("NORMAL", "VIRUS"), k=3, offset=40)
+    cxr = _bank(support, feature_cache)
+    assert route(cxr.pooled.numpy(), stats)[0] == 1
+    clf = synthesize(support, cache=feature_cache)
+    routing = clf.card.extra["generator"]["routing"]
+    assert routing["chosen"] == DEFAULT_CHECKPOINTS[1] and routing["candidates"] == list(DEFAULT_CHECKPOINTS)
+    assert routing["margins"][1] > routing["margins"][0]
+    # The chest X-ray generator's own guard then ran: its domain check passed.
+    assert clf.card.extra["guard"]["fired"] != "domain"
+    assert clf.card.extra["generator"]["checkpoint"] == f"{DEFAULT_CHECKPOINTS[1]}.safetensors"
+
+
+def test_routed_method_gives_each_episode_its_generators_output(shared_data: Path, feature_cache) -> None:  # type: ignore[no-untyped-def]
+    from zsmed.data.folders import load_class_folder
+    from zsmed.fewshot.bank import FeatureBank, build_bank
+    from zsmed.fewshot.sampler import EpisodeSampler
+    from zsmed.progress import run_job
+    from zsmed.synth.checkpoint import default_checkpoint_paths, load_generator
+    from zsmed.synth.guard import read_domain_check
+    from zsmed.synth.synthesize import RoutedMethod, SGPSMethod
+
+    encoder = _encoder()
+    folder = load_class_folder(shared_data / "cxr_kermany", ["NORMAL", "VIRUS"])
+    folder.items = folder.items[:20] + folder.items[-20:]
+    bank = FeatureBank.concat([_bank(shared_data / "ham10000_fs" / "novel_dev", feature_cache),
+                               run_job(build_bank(folder, encoder, feature_cache))])
+    paths = default_checkpoint_paths()
+    methods = [SGPSMethod("sgps", load_generator(p, encoder=encoder), bank, {}) for p in paths]
+    routed = RoutedMethod("sgps", methods, [read_domain_check(p) for p in paths], [p.stem for p in paths],
+                          bank.pooled.numpy())
+    groups = [i.group for i in bank.items]
+    derm = EpisodeSampler(bank.labels, groups, ways=2, shots=2, queries=3, seed=1, classes=["akiec", "df"]).episodes(3)
+    chest = EpisodeSampler(bank.labels, groups, ways=2, shots=2, queries=3, seed=2,
+                           classes=["NORMAL", "VIRUS"]).episodes(3)
+    episodes = [derm[0], chest[0], derm[1], chest[1], chest[2], derm[2]]
+    outs = routed.predict_many(episodes)
+    for ep, out in zip(episodes, outs, strict=True):
+        own = methods[1 if "NORMAL" in ep.classes else 0]
+        assert np.allclose(out, own.predict(ep), atol=1e-6)
+    assert routed.take_stats()["routed"] == {paths[0].stem: 3, paths[1].stem: 3}
+    assert routed.take_stats()["routed"] == {paths[0].stem: 0, paths[1].stem: 0}  # taken: counts start again
+
+
+def test_eval_on_a_checkpoints_validation_images_only(tmp_path: Path, shared_data: Path, feature_cache) -> None:  # type: ignore[no-untyped-def]
+    """``--only-validation-of``: the images a generator was validated on (its held-out class and
+    patients), how the chest X-ray generator was chosen without touching the dev patients."""
+    import csv
+
+    from zsmed.cli.main import main
+    from zsmed.resources import resources_dir
+    from zsmed.synth.data import reserved_group
+
+    data_list = resources_dir() / "checkpoints" / "sgps-cxr_efficientnet-lite0.data_list.csv"
+    with data_list.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    expected = {c: sum(1 for r in rows if r["split"] == "val" and r["label"] == c) for c in ("NORMAL", "VIRUS")}
+    assert expected["VIRUS"] > 0 and expected["NORMAL"] > 0
+    assert not any(r["label"] == "VIRUS" and r["split"] == "train" for r in rows)  # VIRUS held out whole
+    with (shared_data / "cxr_kermany" / "metadata.csv").open(newline="") as handle:
+        reserved = {r["file"] for r in csv.DictReader(handle) if reserved_group(r["patient_id"], 0.4)}
+    assert reserved and not {r["file"].split("/", 1)[1] for r in rows} & reserved  # no dev patient listed
+    out = tmp_path / "v.json"
+    assert main(["eval", "fewshot", str(shared_data / "cxr_kermany"), "--classes", "NORMAL", "VIRUS",
+                 "--only-validation-of", str(data_list), "--episodes", "2", "--queries", "3",
+                 "--methods", "protonet", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["counts"] == expected

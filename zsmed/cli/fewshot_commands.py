@@ -7,7 +7,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from zsmed.data.folders import ClassFolder
@@ -45,9 +45,15 @@ def register(groups: object) -> None:
     ev.add_argument("--exclude-listed", type=Path, action="append", default=[], metavar="DATA_LIST",
                     help="leave out every image whose SHA-256 is in this checkpoint data list (images the "
                          "generator was meta-trained or validated on)")
+    ev.add_argument("--only-validation-of", type=Path, metavar="DATA_LIST",
+                    help="keep only the images this checkpoint data list marks as validation (split 'val'): "
+                         "choosing between generators on their held-out classes and patients, never the dev split")
     ev.add_argument("--descriptions", type=Path, help="YAML descriptions (default: the shipped ones)")
     ev.add_argument("--base", type=Path, action="append", help="base-class folder for the transfer baseline")
     ev.add_argument("--checkpoint", type=Path, help="SGPS checkpoint (default: the shipped one)")
+    ev.add_argument("--encoder", metavar="NAME",
+                    help="image encoder of every method (default: the checkpoint's, else the default one); "
+                         "SGPS methods need a checkpoint meta-trained on it")
     ev.add_argument("--extra-checkpoint", action="append", default=[], metavar="NAME=PATH",
                     help="also evaluate this generator as method NAME (image+text), e.g. for ablations")
     ev.add_argument("--json", type=Path, help="write results here")
@@ -78,7 +84,7 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
     from zsmed.fewshot.sampler import EpisodeSampler
     from zsmed.paths import user_cache_dir
     from zsmed.progress import run_with_bar
-    from zsmed.synth.checkpoint import default_checkpoint_path, load_generator
+    from zsmed.synth.checkpoint import default_checkpoint_paths, load_generator
     from zsmed.synth.data import description_embeddings
     from zsmed.synth.synthesize import SGPSMethod
 
@@ -94,7 +100,15 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
         if not sep or not name or not path:
             raise ConfigError(f"--extra-checkpoint wants NAME=PATH, got '{spec}'")
         extra.append((name, Path(path)))
-    encoder = create_image_encoder()
+    if args.encoder:
+        encoder_name = args.encoder
+    elif args.checkpoint:
+        from zsmed.synth.checkpoint import read_checkpoint_config
+
+        encoder_name = read_checkpoint_config(args.checkpoint)[0].encoder
+    else:
+        from zsmed.encoders import DEFAULT_IMAGE_ENCODER as encoder_name
+    encoder = create_image_encoder(encoder_name)
     cache = FeatureCache()
     folder = _merged_folder(_relabelled(load_class_folder(args.data_dir, args.classes), args.label_column),
                             args.merge)
@@ -104,6 +118,8 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
                                if c not in args.exclude_classes and counts[c] >= args.min_images)
     if args.exclude_listed:
         folder = _without_listed(folder, args.exclude_listed)
+    if args.only_validation_of:
+        folder = _only_listed(folder, args.only_validation_of, split="val")
     bank = run_with_bar(build_bank(folder, encoder, cache), "encoding")
     for path, why in bank.failures:
         print(f"skipped {path}: {why}", file=sys.stderr)
@@ -123,18 +139,36 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
         if missing:
             print(f"note: no description for {', '.join(missing)}: SGPS uses images only for them",
                   file=sys.stderr)
-    for m in methods:
-        if m == "sgps-guarded":
-            from zsmed.synth.guard import read_domain_check
-            from zsmed.synth.synthesize import GuardedSGPSMethod
+    # Without --checkpoint the SGPS methods are what build ships: the shipped per-domain generators,
+    # each episode routed to one by its support set (RoutedMethod, as synthesize does).
+    checkpoints = [args.checkpoint] if args.checkpoint else default_checkpoint_paths()
+    generators: dict[Path, Any] = {}
 
-            ckpt = args.checkpoint or default_checkpoint_path()
-            chosen.append(GuardedSGPSMethod(m, load_generator(ckpt, encoder=encoder), bank, text,
-                                            read_domain_check(ckpt)))
+    def generator_of(path: Path) -> Any:
+        if path not in generators:
+            generators[path] = load_generator(path, encoder=encoder)
+        return generators[path]
+
+    def sgps_method(m: str, path: Path) -> FewShotMethod:
+        from zsmed.synth.guard import read_domain_check, read_tie_rule
+        from zsmed.synth.synthesize import GuardedSGPSMethod
+
+        if m == "sgps-guarded":
+            return GuardedSGPSMethod(m, generator_of(path), bank, text, read_domain_check(path),
+                                     ties=read_tie_rule(path))
+        modality = {"sgps-i": "i", "sgps-t": "t"}.get(m, "it")
+        return SGPSMethod(m, generator_of(path), bank, text, modality, ABLATION_METHODS.get(m, ()))
+
+    for m in methods:
+        if m.startswith("sgps") and len(checkpoints) == 1:
+            chosen.append(sgps_method(m, checkpoints[0]))
         elif m.startswith("sgps"):
-            generator = load_generator(args.checkpoint or default_checkpoint_path(), encoder=encoder)
-            modality = {"sgps-i": "i", "sgps-t": "t"}.get(m, "it")
-            chosen.append(SGPSMethod(m, generator, bank, text, modality, ABLATION_METHODS.get(m, ())))
+            from zsmed.synth.guard import read_domain_check
+            from zsmed.synth.synthesize import RoutedMethod
+
+            chosen.append(RoutedMethod(m, [sgps_method(m, p) for p in checkpoints],
+                                       [read_domain_check(p) for p in checkpoints], [p.stem for p in checkpoints],
+                                       bank.pooled.numpy()))
         elif m == "protonet":
             chosen.append(ProtoNet(bank))
         elif m == "linear":
@@ -160,6 +194,9 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
             print(f"{'':<14} guard fired in {100 * guard['fired_rate']:.1f} % of episodes (domain check "
                   f"{guard['fired_domain']}, leave-one-out {guard['fired_loo']}, of {guard['episodes']})"
                   + ("" if guard["domain_stats"] else "; the checkpoint has no domain statistics"), flush=True)
+        if "routed" in guard:
+            print(f"{'':<14} generators: " + ", ".join(f"{name} {n}" for name, n in guard["routed"].items()),
+                  flush=True)
 
     start = time.perf_counter()
     results = run_with_bar(run_benchmark(chosen, episodes, on_result=show), "episodes")
@@ -177,7 +214,7 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
             "episodes": args.episodes,
             "seed": args.seed,
             "encoder": encoder.spec.name,
-            "checkpoint": str(args.checkpoint or default_checkpoint_path()),
+            "checkpoint": [str(p) for p in checkpoints],
             "merge": args.merge,
             "label_column": args.label_column,
             "min_images": args.min_images,
@@ -253,21 +290,41 @@ def _merged_folder(folder: ClassFolder, merges: list[str]) -> ClassFolder:
     return ClassFolder(folder.root, items, folder.group_column)
 
 
-def _without_listed(folder: ClassFolder, lists: list[Path]) -> ClassFolder:
-    """Drop images whose SHA-256 is in any of the data lists (``sha256`` column)."""
+def _listed_sha256(path: Path, split: str | None = None) -> set[str]:
+    """The ``sha256`` column of a checkpoint data list (only the rows of ``split`` when given)."""
     import csv
 
-    from zsmed.data.folders import ClassFolder
     from zsmed.errors import InputFileError
+
+    try:
+        with path.open(newline="") as handle:
+            return {row["sha256"] for row in csv.DictReader(handle) if split is None or row["split"] == split}
+    except (OSError, KeyError) as exc:
+        raise InputFileError(f"cannot read a data list with split and sha256 columns ({exc})", path=path) from exc
+
+
+def _only_listed(folder: ClassFolder, data_list: Path, split: str) -> ClassFolder:
+    """Keep only the images a data list marks as ``split``."""
+    from zsmed.data.folders import ClassFolder
+    from zsmed.errors import DatasetError
+    from zsmed.features import file_sha256
+
+    listed = _listed_sha256(data_list, split)
+    items = [it for it in folder.items if file_sha256(it.path) in listed]
+    if not items:
+        raise DatasetError(f"no image of the folder is listed as '{split}' in {data_list.name}", path=folder.root)
+    print(f"kept the {len(items)} image(s) listed as '{split}' in {data_list}", file=sys.stderr)
+    return ClassFolder(folder.root, items, folder.group_column)
+
+
+def _without_listed(folder: ClassFolder, lists: list[Path]) -> ClassFolder:
+    """Drop images whose SHA-256 is in any of the data lists (``sha256`` column)."""
+    from zsmed.data.folders import ClassFolder
     from zsmed.features import file_sha256
 
     listed: set[str] = set()
     for path in lists:
-        try:
-            with path.open(newline="") as handle:
-                listed.update(row["sha256"] for row in csv.DictReader(handle))
-        except (OSError, KeyError) as exc:
-            raise InputFileError(f"cannot read a data list with a sha256 column ({exc})", path=path) from exc
+        listed |= _listed_sha256(path)
     items = [it for it in folder.items if file_sha256(it.path) not in listed]
     print(f"left out {len(folder.items) - len(items)} image(s) listed in {', '.join(map(str, lists))}",
           file=sys.stderr)

@@ -17,11 +17,22 @@ from zsmed.resources import resources_dir
 from zsmed.synth.config import SGPSConfig
 from zsmed.synth.generator import SGPSGenerator
 
-DEFAULT_CHECKPOINT = "sgps_efficientnet-lite0"
+# One generator per domain the product serves (dermoscopy, chest X-ray): synthesis takes the one
+# whose meta-training domain the support set lies in (``zsmed.synth.guard.route``); the first is
+# the default where none has domain statistics. All must share one image encoder.
+DEFAULT_CHECKPOINTS = ("sgps_efficientnet-lite0", "sgps-cxr_efficientnet-lite0")
+DEFAULT_CHECKPOINT = DEFAULT_CHECKPOINTS[0]
 
 
 def default_checkpoint_path() -> Path:
     return resources_dir() / "checkpoints" / f"{DEFAULT_CHECKPOINT}.safetensors"
+
+
+def default_checkpoint_paths() -> list[Path]:
+    """The shipped generators that are installed, the default first."""
+    folder = resources_dir() / "checkpoints"
+    found = [folder / f"{name}.safetensors" for name in DEFAULT_CHECKPOINTS]
+    return [p for p in found if p.is_file()] or [default_checkpoint_path()]
 
 
 def new_generator(config: SGPSConfig, backbone: torch.nn.Module) -> SGPSGenerator:

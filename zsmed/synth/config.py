@@ -50,6 +50,11 @@ class SGPSConfig:
     # "film", "lowrank", "head" (see ``zsmed.synth.synthesize.ablate``). The dev-split ablation
     # of the shipped hybrid showed the generated low-rank update hurting novel classes.
     inference_ablations: tuple[str, ...] = ()
+    # Learning-rate multiplier of a correction to the backbone's last stage (1x1 conv + folded BN)
+    # that meta-training learns and every synthesised classifier shares; 0 keeps the ImageNet
+    # stage frozen. The transfer baseline (that stage fine-tuned on base classes) beat ProtoNet on
+    # both domains where the frozen-stage generator did not: this lets the generator learn the same.
+    stage_lr: float = 0.0
     # --- meta-training ---
     ways: tuple[int, ...] = (2, 3)
     shots: tuple[int, ...] = (1, 2, 3, 5)

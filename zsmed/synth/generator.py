@@ -52,6 +52,7 @@ class HybridParams:
     shift: torch.Tensor  # (E, D)
     head_residual: torch.Tensor  # (E, N, D)
     head_bias: torch.Tensor  # (E, N)
+    delta: torch.Tensor | None = None  # (D, C) learned correction of the last 1x1 conv (config.stage_lr)
 
 
 @dataclass
@@ -144,6 +145,23 @@ class SGPSGenerator(nn.Module):
                 nn.init.normal_(self.head_out.weight, std=0.02)
             nn.init.zeros_(self.head_out.bias)
         self.global_query = nn.Parameter(torch.randn(max(self.n_global, 1), d) * 0.02)
+        if config.target == "hybrid" and config.stage_lr > 0:
+            # The learned last-stage correction starts at zero: the ImageNet stage.
+            self.stage_delta = nn.Parameter(torch.zeros(dim, cin))
+            self.stage_scale = nn.Parameter(torch.zeros(dim))
+            self.stage_shift = nn.Parameter(torch.zeros(dim))
+
+    def base_affine(self, episodes: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(E, D) scale and shift of the last stage before any generated FiLM: the frozen BN,
+        with the learned correction where the checkpoint has one."""
+        scale, shift = self.a0, self.b0
+        if hasattr(self, "stage_scale"):
+            scale = scale * (1 + self.stage_scale)
+            shift = shift + self.stage_shift
+        return scale.expand(episodes, -1), shift.expand(episodes, -1)
+
+    def stage_delta_or_none(self) -> torch.Tensor | None:
+        return self.stage_delta if hasattr(self, "stage_delta") else None
 
     # ----------------------------------------------------------------------------------------
     def tokens(self, batch: EpisodeBatch, slots: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -180,7 +198,7 @@ class SGPSGenerator(nn.Module):
         cfg = self.config
         e = head.shape[0]
         dim = cfg.image_dim
-        scale, shift = self.a0.expand(e, -1), self.b0.expand(e, -1)
+        scale, shift = self.base_affine(e)
         g = 0
         if cfg.film:
             gamma, beta = self.film_out(glob[:, 0]).chunk(2, dim=-1)
@@ -197,13 +215,13 @@ class SGPSGenerator(nn.Module):
         if not self.training:
             # Parts the checkpoint switches off for synthesis (chosen by ablation).
             if "film" in cfg.inference_ablations:
-                scale, shift = self.a0.expand(e, -1), self.b0.expand(e, -1)
+                scale, shift = self.base_affine(e)
             if "lowrank" in cfg.inference_ablations:
                 u = torch.zeros_like(u)
         keep_head = cfg.gen_head and (self.training or "head" not in cfg.inference_ablations)
         residual = head[..., :dim] if keep_head else torch.zeros_like(head[..., :dim])
         bias = head[..., dim] if keep_head else torch.zeros_like(head[..., dim])
-        return HybridParams(u, v, scale, shift, residual, bias)
+        return HybridParams(u, v, scale, shift, residual, bias, self.stage_delta_or_none())
 
     def _compact(self, head: torch.Tensor, glob: torch.Tensor) -> CompactParams:
         e = head.shape[0]
@@ -227,7 +245,8 @@ class SGPSGenerator(nn.Module):
 # --------------------------------------------------------------------------------------------
 def merged_weight(generator: SGPSGenerator, params: HybridParams) -> torch.Tensor:
     """(E, D, C) the adapted last 1x1 conv, W0 + U^T V (what the exported head holds)."""
-    return generator.w0 + torch.einsum("erd,erc->edc", params.u, params.v)
+    w = generator.w0 if params.delta is None else generator.w0 + params.delta
+    return w + torch.einsum("erd,erc->edc", params.u, params.v)
 
 
 def hybrid_features(params: HybridParams, trunk: torch.Tensor, conv0: torch.Tensor) -> torch.Tensor:
@@ -235,6 +254,9 @@ def hybrid_features(params: HybridParams, trunk: torch.Tensor, conv0: torch.Tens
     output ``conv0`` = W0 * trunk (E, B, D, P), precomputed once per image: the low-rank update
     then costs r * (C + D) per position instead of a full C x D conv per episode."""
     z = conv0 + torch.einsum("erd,erbp->ebdp", params.u, torch.einsum("erc,ebcp->erbp", params.v, trunk))
+    if params.delta is not None:
+        # The learned stage correction: a full 1x1 conv per image (only with config.stage_lr > 0).
+        z = z + torch.einsum("dc,ebcp->ebdp", params.delta, trunk)
     z = z * params.scale[:, None, :, None] + params.shift[:, None, :, None]
     return F.relu6(z).mean(dim=3)
 

@@ -112,7 +112,10 @@ def write_domain_check(checkpoint: str | Path, stats: Mapping[str, DomainStats],
     """Add (or replace) the ``domain_check`` entry of a checkpoint's ``.json``."""
     path = Path(checkpoint).with_suffix(".json")
     meta = json.loads(path.read_text())
+    ties = (meta.get("domain_check") or {}).get("loo_ties")
     meta["domain_check"] = domain_check_json(stats, quantile=quantile, margin=margin)
+    if ties is not None:  # the tie rule was chosen separately: new statistics keep it
+        meta["domain_check"]["loo_ties"] = ties
     path.write_text(json.dumps(meta, indent=2, sort_keys=True))
 
 
@@ -142,6 +145,19 @@ def domain_verdict(pooled: np.ndarray, stats: Mapping[str, DomainStats]) -> tupl
     return best.name, score, best.threshold
 
 
+def route(pooled: np.ndarray, candidates: Sequence[Mapping[str, DomainStats]]) -> tuple[int, list[float | None]]:
+    """Which of several generators a support set goes to: the one whose nearest meta-training
+    domain it is most inside of (largest domain-check margin, score - threshold). Returns the index
+    (0 when no candidate has statistics) and each candidate's margin (None without statistics).
+    The chosen generator's own guard then still decides between it and ProtoNet."""
+    margins: list[float | None] = []
+    for stats in candidates:
+        verdict = domain_verdict(pooled, stats)
+        margins.append(None if verdict is None else verdict[1] - verdict[2])
+    scored = [(m, i) for i, m in enumerate(margins) if m is not None]
+    return (max(scored, key=lambda t: (t[0], -t[1]))[1] if scored else 0), margins
+
+
 def protonet_loo(pooled: np.ndarray, labels: Sequence[str], classes: Sequence[str], held_out: Sequence[int]
                  ) -> float:
     """ProtoNet's leave-one-out accuracy on the support set (cosine to class means of unit features)."""
@@ -156,23 +172,41 @@ def protonet_loo(pooled: np.ndarray, labels: Sequence[str], classes: Sequence[st
     return correct / max(1, len(held_out))
 
 
-def decide(domain: tuple[str, float, float] | None, loo_generator: float | None, loo_protonet: float | None
-           ) -> GuardDecision:
-    """The guard's rule (see the module docstring); ties of the leave-one-out estimates give ProtoNet."""
+TIE_RULES = ("protonet", "generator")
+
+
+def read_tie_rule(checkpoint: str | Path) -> str:
+    """Who wins a tie of the leave-one-out estimates for this generator: ``domain_check.loo_ties``
+    in its ``.json``, chosen on its own held-out base classes; ProtoNet when absent or unknown."""
+    try:
+        meta = json.loads(Path(checkpoint).with_suffix(".json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return "protonet"
+    rule = (meta.get("domain_check") or {}).get("loo_ties", "protonet")
+    return rule if rule in TIE_RULES else "protonet"
+
+
+def decide(domain: tuple[str, float, float] | None, loo_generator: float | None, loo_protonet: float | None,
+           ties: str = "protonet") -> GuardDecision:
+    """The guard's rule (see the module docstring); ``ties`` says who wins equal leave-one-out
+    estimates (ProtoNet unless the generator's checkpoint says otherwise, ``read_tie_rule``)."""
     name, score, threshold = domain if domain is not None else (None, None, None)
     common: dict[str, Any] = {"domain": name, "domain_score": score, "domain_threshold": threshold,
               "loo_generator": loo_generator, "loo_protonet": loo_protonet}
     if domain is not None and score is not None and threshold is not None and score < threshold:
         return GuardDecision(False, "domain", f"support set outside the generator's meta-training data (nearest "
                              f"domain {name}: score {score:.3f} < {threshold:.3f}); ProtoNet used instead", **common)
-    if loo_generator is not None and loo_protonet is not None and loo_generator <= loo_protonet:
+    if loo_generator is not None and loo_protonet is not None and (
+            loo_generator < loo_protonet or (loo_generator == loo_protonet and ties != "generator")):
+        must = "must do better" if ties != "generator" else "keeps ties"
         return GuardDecision(False, "loo", f"leave-one-out on the support set: generator {100 * loo_generator:.1f} % "
-                             f"<= ProtoNet {100 * loo_protonet:.1f} % (the generator must do better); ProtoNet "
-                             "used instead", **common)
+                             f"{'<' if loo_generator < loo_protonet else '='} ProtoNet {100 * loo_protonet:.1f} % "
+                             f"(the generator {must}); ProtoNet used instead", **common)
     where = f"domain {name} (score {score:.3f} >= {threshold:.3f})" if domain is not None else \
         "no domain statistics in the checkpoint"
     if loo_generator is not None and loo_protonet is not None:
-        loo = f"leave-one-out generator {100 * loo_generator:.1f} % > ProtoNet {100 * loo_protonet:.1f} %"
+        loo = (f"leave-one-out generator {100 * loo_generator:.1f} % {'>' if loo_generator > loo_protonet else '='} "
+               f"ProtoNet {100 * loo_protonet:.1f} %")
     else:
         loo = "no leave-one-out comparison (a class has 1 image)"
     return GuardDecision(True, "", f"generator kept: {where}; {loo}", **common)

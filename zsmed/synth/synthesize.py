@@ -38,6 +38,8 @@ from zsmed.synth.guard import (
     domain_verdict,
     protonet_loo,
     read_domain_check,
+    read_tie_rule,
+    route,
 )
 from zsmed.synth.heads import SGPSCompactHead, SGPSHybridHead
 from zsmed.synth.train import MetaData, episodes_logits, make_batch
@@ -243,13 +245,22 @@ def synthesize(
     ``guard=False``, which only records the decision).
     """
     from zsmed.encoders import create_image_encoder, create_text_encoder
-    from zsmed.synth.checkpoint import default_checkpoint_path, load_generator, read_checkpoint_config
+    from zsmed.synth.checkpoint import default_checkpoint_paths, load_generator, read_checkpoint_config
 
-    ckpt = Path(checkpoint) if checkpoint is not None else default_checkpoint_path()
-    config, info = read_checkpoint_config(ckpt)
+    candidates = [Path(checkpoint)] if checkpoint is not None else default_checkpoint_paths()
+    config, info = read_checkpoint_config(candidates[0])
     encoder = encoder or create_image_encoder(config.encoder)
-    generator = load_generator(ckpt, encoder=encoder)
     support_set = encode_support(support, encoder, cache)
+    routing: dict[str, Any] = {}
+    ckpt = candidates[0]
+    if len(candidates) > 1:
+        # One shipped generator per domain: the support set goes to the one it is most inside of.
+        chosen, margins = route(support_set.bank.pooled.numpy(), [read_domain_check(c) for c in candidates])
+        ckpt = candidates[chosen]
+        config, info = read_checkpoint_config(ckpt)
+        routing = {"candidates": [c.stem for c in candidates],
+                   "margins": [None if m is None else round(m, 4) for m in margins], "chosen": ckpt.stem}
+    generator = load_generator(ckpt, encoder=encoder)
     classes = support_set.class_names
     if len(classes) > config.max_ways:
         raise DatasetError(f"this generator handles at most {config.max_ways} classes, got {len(classes)}")
@@ -284,7 +295,8 @@ def synthesize(
     if loo and min(counts.values()) >= 2:
         held = loo_held_out(support_set.bank, classes, LOO_MAX_IMAGES)
         proto_estimate = protonet_loo(pooled.numpy(), support_set.bank.labels, classes, held), len(held)
-    decision = decide(domain, estimate[0] if estimate else None, proto_estimate[0] if proto_estimate else None)
+    decision = decide(domain, estimate[0] if estimate else None, proto_estimate[0] if proto_estimate else None,
+                      ties=read_tie_rule(ckpt))
     if not stats:
         warnings.append(f"{ckpt.name} has no domain statistics: the guard's domain check was skipped")
     extra_guard = {**decision.to_dict(), "enabled": guard}
@@ -295,7 +307,8 @@ def synthesize(
         return _protonet_classifier(support_set, classes, encoder, texts, counts, metrics,
                                     {"guard": extra_guard, "warnings": warnings, "text_classes": [],
                                      "generator": {"checkpoint": ckpt.name, "target": config.target,
-                                                   "info": info.get("name", ""), "used": False}})
+                                                   "info": info.get("name", ""), "used": False,
+                                                   "routing": routing}})
     params, rows = generate_params(generator, data, _episode_for(support_set.bank, classes), "it")
     head = head_from_params(generator, params, rows)
     if estimate is not None:
@@ -306,7 +319,8 @@ def synthesize(
     ood = _ood_hint(pooled)
     backbone = BackboneView(lite_backbone(encoder), "trunk")
     extra = {
-        "generator": {"checkpoint": ckpt.name, "target": config.target, "info": info.get("name", ""), "used": True},
+        "generator": {"checkpoint": ckpt.name, "target": config.target, "info": info.get("name", ""), "used": True,
+                      "routing": routing},
         "warnings": warnings,
         "text_classes": sorted(text_vectors),
         "guard": extra_guard,
@@ -350,14 +364,14 @@ ABLATIONS = ("film", "lowrank", "head", "adapt")
 
 def ablate(params: HybridParams | CompactParams, generator: SGPSGenerator, parts: Sequence[str]) -> None:
     """Replace generated parts by their identity value (in place): 'film' (scale/shift back to the
-    frozen BN), 'lowrank' (U = 0), 'head' (no generated residual or bias: plain prototypes in the
-    adapted space), 'adapt' (film + lowrank: generated head on frozen features)."""
+    last stage's BN, with its learned correction if any), 'lowrank' (U = 0), 'head' (no generated
+    residual or bias: plain prototypes in the adapted space), 'adapt' (film + lowrank: generated
+    head on the last stage without per-episode adaptation)."""
     if not isinstance(params, HybridParams):
         raise ValueError("ablations apply to the hybrid target")
     chosen = set(parts)
     if chosen & {"film", "adapt"}:
-        params.scale = generator.a0.expand_as(params.scale)
-        params.shift = generator.b0.expand_as(params.shift)
+        params.scale, params.shift = generator.base_affine(params.scale.shape[0])
     if chosen & {"lowrank", "adapt"}:
         params.u = torch.zeros_like(params.u)
     if "head" in chosen:
@@ -414,8 +428,9 @@ class GuardedSGPSMethod:
     LOO_CHUNK = 20  # leave-one-out episodes per generator pass (each carries its support's conv maps)
 
     def __init__(self, name: str, generator: SGPSGenerator, bank: FeatureBank, text: Mapping[str, np.ndarray],
-                 domain_stats: Mapping[str, DomainStats], modality: str = "it") -> None:
+                 domain_stats: Mapping[str, DomainStats], modality: str = "it", ties: str = "protonet") -> None:
         self.name = name
+        self.ties = ties
         self.sgps = SGPSMethod(name, generator, bank, text, modality)
         self.pooled = bank.pooled.numpy()
         self.stats = dict(domain_stats)
@@ -471,7 +486,7 @@ class GuardedSGPSMethod:
                 labels = [ep.classes[n] for n in range(ep.ways) for _ in range(ep.shots)]
                 proto = protonet_loo(self.pooled[idx], labels, ep.classes, range(len(idx)))
                 domain = domain_verdict(self.pooled[idx], self.stats)
-                decisions[i] = decide(domain, acc, proto)
+                decisions[i] = decide(domain, acc, proto, ties=self.ties)
         generated = self.sgps.predict_many(episodes)
         out = []
         for ep, d, probs in zip(episodes, decisions, generated, strict=True):
@@ -482,3 +497,53 @@ class GuardedSGPSMethod:
             else:
                 out.append(probs)
         return out
+
+
+class RoutedMethod:
+    """Several per-domain generator methods as one ``FewShotMethod``, as ``synthesize`` uses the
+    shipped generators: each episode goes to the generator whose meta-training domain its support
+    set is most inside of (``zsmed.synth.guard.route``). ``take_stats`` adds how many episodes
+    each generator took to its methods' own statistics (summed: e.g. the guard's firing counts)."""
+
+    def __init__(self, name: str, methods: Sequence[Any], stats: Sequence[Mapping[str, DomainStats]],
+                 labels: Sequence[str], pooled: np.ndarray) -> None:
+        if not methods or len(methods) != len(stats) or len(labels) != len(methods):
+            raise ValueError("one method, one set of domain statistics and one label per generator")
+        self.name = name
+        self.methods = list(methods)
+        self.stats = list(stats)
+        self.labels = list(labels)
+        self.pooled = pooled
+        self.routed = dict.fromkeys(self.labels, 0)
+
+    def predict(self, episode: Episode) -> np.ndarray:
+        return self.predict_many([episode])[0]
+
+    def predict_many(self, episodes: Sequence[Episode]) -> list[np.ndarray]:
+        chosen = [route(self.pooled[ep.support.reshape(-1)], self.stats)[0] for ep in episodes]
+        out: list[np.ndarray | None] = [None] * len(episodes)
+        for i, method in enumerate(self.methods):
+            mine = [j for j, c in enumerate(chosen) if c == i]
+            if not mine:
+                continue
+            self.routed[self.labels[i]] += len(mine)
+            many = getattr(method, "predict_many", None)
+            results = many([episodes[j] for j in mine]) if many else [method.predict(episodes[j]) for j in mine]
+            for j, probs in zip(mine, results, strict=True):
+                out[j] = probs
+        return [p for p in out if p is not None]
+
+    def take_stats(self) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for method in self.methods:
+            take = getattr(method, "take_stats", None)
+            for key, value in (take() if take else {}).items():
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    merged[key] = merged.get(key, False) or value
+                else:
+                    merged[key] = merged.get(key, 0) + value
+        if "episodes" in merged:
+            merged["fired_rate"] = (merged["fired_domain"] + merged["fired_loo"]) / max(1, merged["episodes"])
+        merged["routed"] = dict(self.routed)
+        self.routed = dict.fromkeys(self.labels, 0)
+        return merged

@@ -107,9 +107,9 @@ class _EpisodeStep(torch.nn.Module):
         logits = episode_logits(generator, params, rows, batch)
         penalty = logits.new_zeros(())
         if config.adapt_l2 > 0 and isinstance(params, HybridParams):
-            base_scale = generator.a0.expand_as(params.scale)
+            base_scale, base_shift = generator.base_affine(params.scale.shape[0])
             penalty = ((params.scale - base_scale) / base_scale.abs().clamp_min(1e-3)).pow(2).mean()
-            penalty = penalty + (params.shift - generator.b0.expand_as(params.shift)).pow(2).mean()
+            penalty = penalty + (params.shift - base_shift).pow(2).mean()
             penalty = penalty + params.u.float().pow(2).sum(dim=(1, 2)).mean()
             penalty = penalty + params.head_residual.pow(2).sum(-1).mean()
         return logits, penalty
@@ -280,11 +280,14 @@ def meta_train(
     log_every: int = 10,
     info: Mapping[str, Any] | None = None,
     validate: Callable[[SGPSGenerator], dict[str, float]] | None = None,
+    snapshot_every: int = 0,
 ) -> SGPSGenerator:
     """Meta-train in place. Writes ``state.pt`` (resumable), ``train_log.jsonl`` and the final
     generator (``generator.safetensors`` + ``.json``) under ``out_dir``. With ``validate`` (e.g.
     ``class_holdout_validator``), it replaces the base-lesion validation, and the generator with the
-    best ``val_score`` so far is also saved as ``generator_best``."""
+    best ``val_score`` so far is also saved as ``generator_best``. ``snapshot_every`` > 0 also saves
+    ``generator_step<N>`` every that many steps: a step count chosen on held-out classes in one run
+    is then taken at the same point of the same schedule in the run on every class."""
     from zsmed.synth.checkpoint import load_training_state, save_generator, save_training_state
 
     config = generator.config
@@ -308,11 +311,16 @@ def meta_train(
         # find_unused_parameters: ablations switch generated parts off, leaving parameters idle.
         model = DistributedDataParallel(model, device_ids=[local] if use_cuda else None,
                                         find_unused_parameters=True)
+    stage_names = ("stage_delta", "stage_scale", "stage_shift")
     base_params = [p for n, p in generator.named_parameters() if p.requires_grad and n == "chunk_base"]
-    other_params = [p for n, p in generator.named_parameters() if p.requires_grad and n != "chunk_base"]
+    stage_params = [p for n, p in generator.named_parameters() if p.requires_grad and n in stage_names]
+    other_params = [p for n, p in generator.named_parameters()
+                    if p.requires_grad and n != "chunk_base" and n not in stage_names]
     groups: list[dict[str, Any]] = [{"params": other_params, "lr_mult": 1.0}]
     if base_params:
         groups.append({"params": base_params, "lr_mult": config.compact_base_lr})
+    if stage_params:
+        groups.append({"params": stage_params, "lr_mult": config.stage_lr})
     opt = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     amp_dtype = torch.bfloat16 if use_cuda and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_cuda and amp_dtype == torch.float16)
@@ -380,6 +388,9 @@ def meta_train(
                 record[f"val_acc_2w{k}s"] = evaluate_generator(
                     generator, val, ways=2, shots=k, episodes=config.val_episodes, queries=10, seed=12345 + k,
                     device=dev)
+        if rank == 0 and snapshot_every > 0 and step % snapshot_every == 0:
+            save_generator(generator, out / f"generator_step{step}.safetensors",
+                           {**dict(info or {}), "steps_completed": step})
         if record is not None:
             with log_path.open("a") as handle:
                 handle.write(json.dumps(record) + "\n")
