@@ -254,6 +254,11 @@ def _build_fewshot(args: argparse.Namespace) -> int:
         print(f"warning: {message}", file=sys.stderr)
     counts = ", ".join(f"{k} {v}" for k, v in clf.card.support_counts.items())
     print(f"classifier: {len(clf.class_names)} classes ({counts}), method {clf.card.method}")
+    generator = clf.card.extra.get("generator") or {}
+    routing = generator.get("routing") or {}
+    if routing:
+        print(f"generator: {routing['chosen']} (of {', '.join(routing['candidates'])}: the one whose meta-training "
+              "images this support set is most like)")
     guard = clf.card.extra.get("guard") or {}
     if guard:
         kind = "generator (SGPS)" if guard["classifier"] == "sgps" else "ProtoNet (the generator is not used)"

@@ -198,10 +198,11 @@ def decide(domain: tuple[str, float, float] | None, loo_generator: float | None,
                              f"domain {name}: score {score:.3f} < {threshold:.3f}); ProtoNet used instead", **common)
     if loo_generator is not None and loo_protonet is not None and (
             loo_generator < loo_protonet or (loo_generator == loo_protonet and ties != "generator")):
-        must = "must do better" if ties != "generator" else "keeps ties"
+        tie = loo_generator == loo_protonet
         return GuardDecision(False, "loo", f"leave-one-out on the support set: generator {100 * loo_generator:.1f} % "
-                             f"{'<' if loo_generator < loo_protonet else '='} ProtoNet {100 * loo_protonet:.1f} % "
-                             f"(the generator {must}); ProtoNet used instead", **common)
+                             f"{'=' if tie else '<'} ProtoNet {100 * loo_protonet:.1f} %"
+                             f"{' (ties go to ProtoNet for this generator)' if tie else ''}; ProtoNet used instead",
+                             **common)
     where = f"domain {name} (score {score:.3f} >= {threshold:.3f})" if domain is not None else \
         "no domain statistics in the checkpoint"
     if loo_generator is not None and loo_protonet is not None:
