@@ -407,3 +407,19 @@ def test_shipped_chest_xray_generator_beats_protonet_on_its_validation_patients(
         guarded, proto = results[("sgps-guarded", k)], results[("protonet", k)]
         assert guarded["extra"]["routed"] == {"sgps_efficientnet-lite0": 0, "sgps-cxr_efficientnet-lite0": 100}
         assert guarded["accuracy"] >= proto["accuracy"] + margin, (k, guarded["accuracy"], proto["accuracy"])
+
+
+def test_eval_encoder_option_runs_baselines_and_names_a_mismatched_generator(tmp_path: Path, shared_data: Path,
+                                                                            feature_cache, capsys) -> None:  # type: ignore[no-untyped-def]
+    from zsmed.cli.main import main
+
+    folder = _support(tmp_path / "s", shared_data / "ham10000_fs" / "novel_dev", ("akiec", "df"), k=4)
+    out = tmp_path / "e.json"
+    assert main(["eval", "fewshot", str(folder), "--encoder", "efficientnet-lite2", "--shots", "1", "--episodes", "2",
+                 "--queries", "2", "--methods", "protonet", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["encoder"] == "efficientnet-lite2"
+    capsys.readouterr()
+    assert main(["eval", "fewshot", str(folder), "--encoder", "efficientnet-lite2", "--shots", "1", "--episodes", "2",
+                 "--queries", "2", "--methods", "sgps"]) != 0
+    err = capsys.readouterr().err
+    assert "meta-trained on efficientnet-lite0, not efficientnet-lite2" in err and "Traceback" not in err
