@@ -252,11 +252,12 @@ def synthesize(
     encoder = encoder or create_image_encoder(config.encoder)
     support_set = encode_support(support, encoder, cache)
     routing: dict[str, Any] = {}
-    ckpt = candidates[0]
+    candidate_stats = [read_domain_check(c) for c in candidates]
+    ckpt, stats = candidates[0], candidate_stats[0]
     if len(candidates) > 1:
         # One shipped generator per domain: the support set goes to the one it is most inside of.
-        chosen, margins = route(support_set.bank.pooled.numpy(), [read_domain_check(c) for c in candidates])
-        ckpt = candidates[chosen]
+        chosen, margins = route(support_set.bank.pooled.numpy(), candidate_stats)
+        ckpt, stats = candidates[chosen], candidate_stats[chosen]
         config, info = read_checkpoint_config(ckpt)
         routing = {"candidates": [c.stem for c in candidates],
                    "margins": [None if m is None else round(m, 4) for m in margins], "chosen": ckpt.stem}
@@ -286,7 +287,6 @@ def synthesize(
     data = MetaData(support_set.bank, {}, text_vectors)
     counts = {c: len(support_set.bank.indices_of(c)) for c in classes}
     pooled = support_set.bank.pooled
-    stats = read_domain_check(ckpt)
     domain = domain_verdict(pooled.numpy(), stats)
     metrics: dict[str, Any] = {}
     out_of_domain = guard and domain is not None and domain[1] < domain[2]
@@ -531,6 +531,7 @@ class RoutedMethod:
             results = many([episodes[j] for j in mine]) if many else [method.predict(episodes[j]) for j in mine]
             for j, probs in zip(mine, results, strict=True):
                 out[j] = probs
+        assert all(p is not None for p in out)  # every episode went to exactly one generator
         return [p for p in out if p is not None]
 
     def take_stats(self) -> dict[str, Any]:
