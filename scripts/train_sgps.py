@@ -70,6 +70,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--domain-check-only", type=Path, metavar="CHECKPOINT",
                    help="only add the guard's domain statistics to an existing checkpoint's .json, from the "
                         "'train' images of its data list (<name>.data_list.csv) found in --sets")
+    p.add_argument("--text-prior", type=Path, metavar="CHECKPOINT",
+                   help="only fit the text prior (zsmed.synth.text_prior) of an existing checkpoint on every "
+                        "described base class of --sets and write the result to --out (a checkpoint path)")
+    p.add_argument("--text-prior-beta", type=float, default=1.0,
+                   help="weight of the text prior in image episodes (divided by the images per class)")
+    p.add_argument("--text-prior-exclude", default="", help="described classes left out of the text prior's fit")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default=None, help="cpu / cuda (default: cuda when present)")
     p.add_argument("--export", type=Path, help="copy the final generator (+ log, data list, command) here")
@@ -139,6 +145,38 @@ def main(argv: list[str] | None = None) -> int:
             print(f"domain check {s.name}: {s.n_images} images, threshold {s.threshold:.3f}", flush=True)
         return 0
     text = {} if args.no_text else description_embeddings(bank.classes, create_text_encoder())
+    if args.text_prior:
+        from zsmed.synth.checkpoint import load_generator, read_checkpoint_config, save_generator
+        from zsmed.synth.text_prior import with_text_prior
+
+        left_out = {c.strip() for c in args.text_prior_exclude.split(",") if c.strip()}
+        keep = [i for i, it in enumerate(bank.items) if it.label in text and it.label not in left_out]
+        sub = bank.subset(keep)
+        source = args.text_prior.with_suffix(".safetensors")
+        _, info = read_checkpoint_config(source)
+        fitted = with_text_prior(load_generator(source, encoder=encoder), sub.pooled.numpy(), sub.labels, text,
+                                 beta=args.text_prior_beta)
+        info["text_prior"] = {"classes": sorted(set(sub.labels)), "beta": args.text_prior_beta, "lambda": 0.1,
+                              "command": f"python scripts/train_sgps.py {' '.join(sys.argv[1:])}"}
+        out = save_generator(fitted, args.out.with_suffix(".safetensors"), info)
+        old_meta = json.loads(source.with_suffix(".json").read_text())
+        meta = json.loads(out.with_suffix(".json").read_text())
+        for key in ("domain_check",):  # the guard's statistics travel with the generator
+            if key in old_meta:
+                meta[key] = old_meta[key]
+        out.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        # The data list gains the images the prior was fitted on (split 'text_prior').
+        source_list = args.text_prior.parent / f"{args.text_prior.with_suffix('').name}.data_list.csv"
+        out_list = out.parent / f"{out.with_suffix('').name}.data_list.csv"
+        with source_list.open(newline="") as handle:
+            rows = [r for r in csv.reader(handle) if r and r[0] != "text_prior"]
+        for item in sub.items:
+            rows.append(["text_prior", domains[item.label], item.label, os.path.relpath(item.path, args.data_root),
+                         file_sha256(item.path)])
+        with out_list.open("w", newline="") as handle:
+            csv.writer(handle).writerows(rows)
+        print(f"text prior: {len(set(sub.labels))} described classes, beta {args.text_prior_beta} -> {out}", flush=True)
+        return 0
     held = [c.strip() for c in args.val_classes.split(",") if c.strip()]
     missing = [c for c in held if c not in bank.classes]
     if missing:

@@ -201,3 +201,48 @@ def test_learned_stage_correction_trains_and_round_trips(tmp_path) -> None:  # t
     again = load_generator(tmp_path / "run" / "generator.safetensors")
     assert again.config.stage_lr == 0.5
     assert torch.equal(again.stage_delta, gen.stage_delta.detach())
+
+
+def test_text_prior_dual_ridge_equals_the_primal_solution() -> None:
+    import numpy as np
+
+    from zsmed.synth.text_prior import fit_dual_ridge
+
+    rng = np.random.default_rng(0)
+    texts, means, query = rng.normal(size=(6, 12)), rng.normal(size=(6, 5)), rng.normal(size=12)
+    t_mean, keys, values = fit_dual_ridge(means, texts, lam=0.3)
+    tc, pc = texts - texts.mean(0), means - means.mean(0)
+    primal = np.linalg.solve(tc.T @ tc + 0.3 * np.eye(12), tc.T @ pc)
+    assert np.allclose((query - t_mean) @ keys.T @ values, (query - texts.mean(0)) @ primal, atol=1e-8)
+    with pytest.raises(Exception, match=">= 3 described classes"):
+        fit_dual_ridge(means[:2], texts[:2], lam=0.1)
+
+
+def test_text_prior_rows() -> None:
+    """Image episodes: a described class's row moves by beta / K along its description's direction,
+    an undescribed one does not move; text-only episodes: the rows are the directions."""
+    import numpy as np
+
+    from zsmed.synth.text_prior import with_text_prior
+
+    torch.manual_seed(0)
+    plain = _generator()
+    rng = np.random.default_rng(1)
+    pooled, labels = rng.random((12, 1280)), [c for c in "abcd" for _ in range(3)]
+    text = {c: rng.normal(size=384).astype(np.float32) for c in "abcd"}
+    prior = with_text_prior(plain, pooled, labels, text, beta=1.0)
+    assert prior.config.text_prior_classes == 4 and prior.config.text_prior_beta == 1.0
+    batch = _batch(e=1, n=3, k=2)
+    batch.text_mask = torch.tensor([[True, False, True]])
+    with torch.no_grad():
+        before = class_weights(plain, plain(batch), batch)
+        after = class_weights(prior, prior(batch), batch)
+        directions = prior.text_directions(batch.text)
+    assert torch.allclose(directions.norm(dim=-1), torch.ones(1, 3), atol=1e-5)
+    assert torch.allclose(after[0, 1], before[0, 1], atol=1e-6)  # no description: unchanged
+    assert torch.allclose(after[0, [0, 2]], before[0, [0, 2]] + directions[0, [0, 2]] / 2, atol=1e-5)  # beta / K
+    batch.image_mask = torch.tensor([False])
+    batch.text_mask = torch.tensor([[True, True, True]])
+    with torch.no_grad():
+        text_only = class_weights(prior, prior(batch), batch)
+    assert torch.allclose(text_only, prior.text_directions(batch.text), atol=1e-6)

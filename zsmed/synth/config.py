@@ -55,6 +55,13 @@ class SGPSConfig:
     # stage frozen. The transfer baseline (that stage fine-tuned on base classes) beat ProtoNet on
     # both domains where the frozen-stage generator did not: this lets the generator learn the same.
     stage_lr: float = 0.0
+    # Text prior (zsmed.synth.text_prior): a ridge map from description embeddings to class-mean
+    # directions of the frozen pooled features, fitted in closed form on the described base classes
+    # (dual form: ``text_prior_classes`` rows). Each described class's row gets ``text_prior_beta``
+    # / K times its predicted direction (K images per class); a text-only episode's rows are those
+    # directions. 0 = off.
+    text_prior_beta: float = 0.0
+    text_prior_classes: int = 0
     # --- meta-training ---
     ways: tuple[int, ...] = (2, 3)
     shots: tuple[int, ...] = (1, 2, 3, 5)
