@@ -161,9 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         out = save_generator(fitted, args.out.with_suffix(".safetensors"), info)
         old_meta = json.loads(source.with_suffix(".json").read_text())
         meta = json.loads(out.with_suffix(".json").read_text())
-        for key in ("domain_check",):  # the guard's statistics travel with the generator
-            if key in old_meta:
-                meta[key] = old_meta[key]
+        if "domain_check" in old_meta:  # the guard's statistics travel with the generator
+            meta["domain_check"] = old_meta["domain_check"]
         out.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True))
         # The data list gains the images the prior was fitted on (split 'text_prior').
         source_list = args.text_prior.parent / f"{args.text_prior.with_suffix('').name}.data_list.csv"
