@@ -409,8 +409,10 @@ def test_shipped_chest_xray_generator_beats_protonet_on_its_validation_patients(
         assert guarded["accuracy"] >= proto["accuracy"] + margin, (k, guarded["accuracy"], proto["accuracy"])
 
 
-def test_eval_encoder_option_runs_baselines_and_names_a_mismatched_generator(tmp_path: Path, shared_data: Path,
-                                                                            feature_cache, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_eval_encoder_option_runs_baselines_and_generators_keep_their_own(tmp_path: Path, shared_data: Path,
+                                                                          feature_cache) -> None:  # type: ignore[no-untyped-def]
+    """``--encoder`` names the baselines' encoder; each generator runs on the encoder it was
+    meta-trained on (as ``build`` does), so a Lite0 generator sits beside Lite2 baselines."""
     from zsmed.cli.main import main
 
     folder = _support(tmp_path / "s", shared_data / "ham10000_fs" / "novel_dev", ("akiec", "df"), k=4)
@@ -418,11 +420,27 @@ def test_eval_encoder_option_runs_baselines_and_names_a_mismatched_generator(tmp
     assert main(["eval", "fewshot", str(folder), "--encoder", "efficientnet-lite2", "--shots", "1", "--episodes", "2",
                  "--queries", "2", "--methods", "protonet", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["encoder"] == "efficientnet-lite2"
-    capsys.readouterr()
     assert main(["eval", "fewshot", str(folder), "--encoder", "efficientnet-lite2", "--shots", "1", "--episodes", "2",
-                 "--queries", "2", "--methods", "sgps"]) != 0
-    err = capsys.readouterr().err
-    assert "meta-trained on efficientnet-lite0, not efficientnet-lite2" in err and "Traceback" not in err
+                 "--queries", "2", "--methods", "sgps,protonet", "--json", str(out)]) == 0
+    payload = json.loads(out.read_text())
+    assert payload["encoder"] == "efficientnet-lite2"
+    assert set(payload["generator_encoders"].values()) == {"efficientnet-lite0"}
+    assert {r["method"] for r in payload["results"]} == {"sgps", "protonet"}
+
+
+def test_route_measures_each_candidate_in_its_own_feature_space() -> None:
+    from zsmed.synth.guard import DomainStats, route
+
+    axis = np.eye(4, dtype=np.float32)
+    near_first, near_second = np.tile(axis[0], (3, 1)), np.tile(axis[1], (3, 1))
+    stats = [{"a": DomainStats("a", axis[0], 0.5, 3, ("x",))}, {"b": DomainStats("b", axis[1], 0.5, 3, ("y",))}]
+    # One array for all: the features near the first centroid go to the first generator.
+    assert route(near_first, stats)[0] == 0
+    # One array per candidate: the second generator's own features sit on its centroid.
+    chosen, margins = route([np.tile(axis[2], (3, 1)), near_second], stats)
+    assert chosen == 1 and margins[0] is not None and margins[1] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="one pooled array per candidate"):
+        route([near_first], stats)
 
 
 def test_shipped_descriptions_count(tmp_path: Path, shared_data: Path, feature_cache) -> None:  # type: ignore[no-untyped-def]

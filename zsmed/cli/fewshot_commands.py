@@ -143,21 +143,41 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
     # each episode routed to one by its support set (RoutedMethod, as synthesize does).
     checkpoints = [args.checkpoint] if args.checkpoint else default_checkpoint_paths()
     generators: dict[Path, Any] = {}
+    # Each generator runs on the encoder it was meta-trained on (as build does); --encoder names
+    # the baselines' encoder. The same images are encoded once per encoder.
+    banks = {encoder.spec.name: bank}
+    encoders = {encoder.spec.name: encoder}
+
+    def encoder_of(path: Path) -> str:
+        from zsmed.synth.checkpoint import read_checkpoint_config
+
+        return read_checkpoint_config(path)[0].encoder
+
+    def bank_on(name: str) -> Any:
+        if name not in banks:
+            encoders[name] = create_image_encoder(name)
+            other = run_with_bar(build_bank(folder, encoders[name], cache), f"encoding ({name})")
+            if [(i.path, i.label) for i in other.items] != [(i.path, i.label) for i in bank.items]:
+                raise ConfigError(f"{name} and {encoder.spec.name} read different images of {args.data_dir}")
+            banks[name] = other
+        return banks[name]
 
     def generator_of(path: Path) -> Any:
         if path not in generators:
-            generators[path] = load_generator(path, encoder=encoder)
+            bank_on(encoder_of(path))
+            generators[path] = load_generator(path, encoder=encoders[encoder_of(path)])
         return generators[path]
 
     def sgps_method(m: str, path: Path) -> FewShotMethod:
         from zsmed.synth.guard import read_domain_check, read_tie_rule
         from zsmed.synth.synthesize import GuardedSGPSMethod
 
+        own = bank_on(encoder_of(path))
         if m == "sgps-guarded":
-            return GuardedSGPSMethod(m, generator_of(path), bank, text, read_domain_check(path),
+            return GuardedSGPSMethod(m, generator_of(path), own, text, read_domain_check(path),
                                      ties=read_tie_rule(path))
         modality = {"sgps-i": "i", "sgps-t": "t"}.get(m, "it")
-        return SGPSMethod(m, generator_of(path), bank, text, modality, ABLATION_METHODS.get(m, ()))
+        return SGPSMethod(m, generator_of(path), own, text, modality, ABLATION_METHODS.get(m, ()))
 
     for m in methods:
         if m.startswith("sgps") and len(checkpoints) == 1:
@@ -168,7 +188,7 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
 
             chosen.append(RoutedMethod(m, [sgps_method(m, p) for p in checkpoints],
                                        [read_domain_check(p) for p in checkpoints], [p.stem for p in checkpoints],
-                                       bank.pooled.numpy()))
+                                       [bank_on(encoder_of(p)).pooled.numpy() for p in checkpoints]))
         elif m == "protonet":
             chosen.append(ProtoNet(bank))
         elif m == "linear":
@@ -183,7 +203,7 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
             stage = load_or_train_transfer(lite_backbone(encoder), base, TransferConfig(), user_cache_dir())
             chosen.append(Transfer(bank, stage))
     for name, path in extra:
-        chosen.append(SGPSMethod(name, load_generator(path, encoder=encoder), bank, text, "it"))
+        chosen.append(SGPSMethod(name, generator_of(path), bank_on(encoder_of(path)), text, "it"))
 
     def show(result: object) -> None:
         r = result  # MethodResult
@@ -214,6 +234,7 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
             "episodes": args.episodes,
             "seed": args.seed,
             "encoder": encoder.spec.name,
+            "generator_encoders": {str(p): encoder_of(p) for p in generators},
             "checkpoint": [str(p) for p in checkpoints],
             "merge": args.merge,
             "label_column": args.label_column,

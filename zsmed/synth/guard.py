@@ -145,14 +145,20 @@ def domain_verdict(pooled: np.ndarray, stats: Mapping[str, DomainStats]) -> tupl
     return best.name, score, best.threshold
 
 
-def route(pooled: np.ndarray, candidates: Sequence[Mapping[str, DomainStats]]) -> tuple[int, list[float | None]]:
+def route(pooled: np.ndarray | Sequence[np.ndarray], candidates: Sequence[Mapping[str, DomainStats]]
+          ) -> tuple[int, list[float | None]]:
     """Which of several generators a support set goes to: the one whose nearest meta-training
     domain it is most inside of (largest domain-check margin, score - threshold). Returns the index
     (0 when no candidate has statistics) and each candidate's margin (None without statistics).
+    ``pooled``: the support's pooled features, or one array per candidate where the generators sit
+    on different encoders (each margin is measured in its own generator's feature space).
     The chosen generator's own guard then still decides between it and ProtoNet."""
+    per_candidate = [pooled] * len(candidates) if isinstance(pooled, np.ndarray) else list(pooled)
+    if len(per_candidate) != len(candidates):
+        raise ValueError("one pooled array per candidate generator")
     margins: list[float | None] = []
-    for stats in candidates:
-        verdict = domain_verdict(pooled, stats)
+    for features, stats in zip(per_candidate, candidates, strict=True):
+        verdict = domain_verdict(features, stats)
         margins.append(None if verdict is None else verdict[1] - verdict[2])
     scored = [(m, i) for i, m in enumerate(margins) if m is not None]
     return (max(scored, key=lambda t: (t[0], -t[1]))[1] if scored else 0), margins

@@ -248,19 +248,33 @@ def synthesize(
     from zsmed.synth.checkpoint import default_checkpoint_paths, load_generator, read_checkpoint_config
 
     candidates = [Path(checkpoint)] if checkpoint is not None else default_checkpoint_paths()
-    config, info = read_checkpoint_config(candidates[0])
-    encoder = encoder or create_image_encoder(config.encoder)
-    support_set = encode_support(support, encoder, cache)
+    configs = [read_checkpoint_config(c) for c in candidates]
+    # Each generator runs on the encoder it was meta-trained on; the support set is encoded once
+    # per distinct encoder (a given ``encoder`` is used for the candidates that name it).
+    encoders: dict[str, Any] = {encoder.spec.name: encoder} if encoder is not None else {}  # type: ignore[attr-defined]
+    supports: dict[str, SupportSet] = {}
+
+    def support_on(name: str) -> SupportSet:
+        if name not in encoders:
+            encoders[name] = create_image_encoder(name)
+        if name not in supports:
+            supports[name] = encode_support(support, encoders[name], cache)
+        return supports[name]
+
     routing: dict[str, Any] = {}
     candidate_stats = [read_domain_check(c) for c in candidates]
-    ckpt, stats = candidates[0], candidate_stats[0]
+    chosen = 0
     if len(candidates) > 1:
         # One shipped generator per domain: the support set goes to the one it is most inside of.
-        chosen, margins = route(support_set.bank.pooled.numpy(), candidate_stats)
-        ckpt, stats = candidates[chosen], candidate_stats[chosen]
-        config, info = read_checkpoint_config(ckpt)
+        pooled_each = [support_on(cfg.encoder).bank.pooled.numpy() for cfg, _ in configs]
+        chosen, margins = route(pooled_each, candidate_stats)
         routing = {"candidates": [c.stem for c in candidates],
-                   "margins": [None if m is None else round(m, 4) for m in margins], "chosen": ckpt.stem}
+                   "margins": [None if m is None else round(m, 4) for m in margins],
+                   "encoders": [cfg.encoder for cfg, _ in configs], "chosen": candidates[chosen].stem}
+    ckpt, stats = candidates[chosen], candidate_stats[chosen]
+    config, info = configs[chosen]
+    support_set = support_on(config.encoder)
+    encoder = encoders[config.encoder]
     generator = load_generator(ckpt, encoder=encoder)
     classes = support_set.class_names
     if len(classes) > config.max_ways:
@@ -326,7 +340,7 @@ def synthesize(
         "guard": extra_guard,
     }
     return make_classifier(head, method=f"sgps-{config.target}", class_names=classes,
-                           encoder=encoder.spec,  # type: ignore[attr-defined]
+                           encoder=encoder.spec,  # type: ignore[union-attr]
                            backbone=backbone, descriptions=texts, support_counts=counts, metrics=metrics,
                            ood=ood, extra=extra)
 
@@ -503,24 +517,28 @@ class RoutedMethod:
     """Several per-domain generator methods as one ``FewShotMethod``, as ``synthesize`` uses the
     shipped generators: each episode goes to the generator whose meta-training domain its support
     set is most inside of (``zsmed.synth.guard.route``). ``take_stats`` adds how many episodes
-    each generator took to its methods' own statistics (summed: e.g. the guard's firing counts)."""
+    each generator took to its methods' own statistics (summed: e.g. the guard's firing counts).
+    ``pooled``: the bank's pooled features, or one array per generator (same images, in the order
+    of the bank) where the generators sit on different encoders."""
 
     def __init__(self, name: str, methods: Sequence[Any], stats: Sequence[Mapping[str, DomainStats]],
-                 labels: Sequence[str], pooled: np.ndarray) -> None:
+                 labels: Sequence[str], pooled: np.ndarray | Sequence[np.ndarray]) -> None:
         if not methods or len(methods) != len(stats) or len(labels) != len(methods):
             raise ValueError("one method, one set of domain statistics and one label per generator")
         self.name = name
         self.methods = list(methods)
         self.stats = list(stats)
         self.labels = list(labels)
-        self.pooled = pooled
+        self.pooled = [pooled] * len(methods) if isinstance(pooled, np.ndarray) else list(pooled)
+        if len(self.pooled) != len(methods):
+            raise ValueError("one pooled array per generator")
         self.routed = dict.fromkeys(self.labels, 0)
 
     def predict(self, episode: Episode) -> np.ndarray:
         return self.predict_many([episode])[0]
 
     def predict_many(self, episodes: Sequence[Episode]) -> list[np.ndarray]:
-        chosen = [route(self.pooled[ep.support.reshape(-1)], self.stats)[0] for ep in episodes]
+        chosen = [route([p[ep.support.reshape(-1)] for p in self.pooled], self.stats)[0] for ep in episodes]
         out: list[np.ndarray | None] = [None] * len(episodes)
         for i, method in enumerate(self.methods):
             mine = [j for j, c in enumerate(chosen) if c == i]
