@@ -459,3 +459,44 @@ def test_shipped_descriptions_count(tmp_path: Path, shared_data: Path, feature_c
     acc = {r["method"]: r["accuracy"] for r in json.loads(out.read_text())["results"]}
     assert acc["sgps-t"] >= 0.58
     assert acc["sgps"] >= acc["sgps-i"] + 0.005
+
+
+def test_synthesize_routes_between_generators_on_different_encoders(tmp_path: Path, shared_data: Path,
+                                                                   feature_cache, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A candidate generator meta-trained on another encoder is measured, and run, on that encoder:
+    the support set is encoded once per encoder, the route compares each candidate's margin in its
+    own feature space, and the classifier carries the chosen generator's encoder."""
+    from zsmed.data.folders import load_class_folder
+    from zsmed.encoders import create_image_encoder
+    from zsmed.fewshot.bank import build_bank, lite_backbone
+    from zsmed.progress import run_job
+    from zsmed.synth import checkpoint as checkpoint_module
+    from zsmed.synth.checkpoint import new_generator, save_generator
+    from zsmed.synth.config import SGPSConfig
+    from zsmed.synth.guard import fit_domain_stats, write_domain_check
+    from zsmed.synth.synthesize import synthesize
+
+    lite2 = create_image_encoder("efficientnet-lite2")
+    backbone = lite_backbone(lite2)
+    config = SGPSConfig(encoder="efficientnet-lite2", encoder_sha256=lite2.spec.weights_sha256,
+                        trunk_channels=int(backbone.head_in), d_model=64, n_layers=1, ff_dim=64)
+    chest_ckpt = save_generator(new_generator(config, backbone), tmp_path / "ckpt" / "sgps-chest_efficientnet-lite2")
+    # Its domain statistics come from Lite2 features of chest X-rays (other images than the support's).
+    fit_on = _support(tmp_path / "fit", shared_data / "cxr_kermany", ("NORMAL", "BACTERIA", "VIRUS"), k=6)
+    fitted = run_job(build_bank(load_class_folder(fit_on), lite2, feature_cache))
+    write_domain_check(chest_ckpt, fit_domain_stats(fitted.pooled.numpy(), fitted.labels,
+                                                    dict.fromkeys(fitted.classes, "cxr")))
+    derm_ckpt = checkpoint_module.default_checkpoint_paths()[0]
+    monkeypatch.setattr(checkpoint_module, "default_checkpoint_paths", lambda: [derm_ckpt, chest_ckpt])
+
+    chest = _support(tmp_path / "chest", shared_data / "cxr_kermany", ("NORMAL", "VIRUS"), k=3, offset=40)
+    clf = synthesize(chest, cache=feature_cache, loo=False)
+    routing = clf.card.extra["generator"]["routing"]
+    assert routing["encoders"] == ["efficientnet-lite0", "efficientnet-lite2"]
+    assert routing["chosen"] == chest_ckpt.stem and routing["margins"][1] > routing["margins"][0]
+    assert clf.card.encoder.name == "efficientnet-lite2"
+
+    derm = _support(tmp_path / "derm", shared_data / "ham10000_fs" / "novel_dev", ("akiec", "df"), k=3)
+    clf = synthesize(derm, cache=feature_cache, loo=False)
+    assert clf.card.extra["generator"]["routing"]["chosen"] == derm_ckpt.stem
+    assert clf.card.encoder.name == "efficientnet-lite0"

@@ -52,8 +52,8 @@ def register(groups: object) -> None:
     ev.add_argument("--base", type=Path, action="append", help="base-class folder for the transfer baseline")
     ev.add_argument("--checkpoint", type=Path, help="SGPS checkpoint (default: the shipped one)")
     ev.add_argument("--encoder", metavar="NAME",
-                    help="image encoder of every method (default: the checkpoint's, else the default one); "
-                         "SGPS methods need a checkpoint meta-trained on it")
+                    help="image encoder of the baselines (default: the checkpoint's, else the default one); "
+                         "each generator always runs on the encoder it was meta-trained on")
     ev.add_argument("--extra-checkpoint", action="append", default=[], metavar="NAME=PATH",
                     help="also evaluate this generator as method NAME (image+text), e.g. for ablations")
     ev.add_argument("--json", type=Path, help="write results here")
