@@ -153,10 +153,14 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
 
         return read_checkpoint_config(path)[0].encoder
 
+    def encoder_on(name: str) -> Any:
+        if name not in encoders:
+            encoders[name] = create_image_encoder(name)
+        return encoders[name]
+
     def bank_on(name: str) -> Any:
         if name not in banks:
-            encoders[name] = create_image_encoder(name)
-            other = run_with_bar(build_bank(folder, encoders[name], cache), f"encoding ({name})")
+            other = run_with_bar(build_bank(folder, encoder_on(name), cache), f"encoding ({name})")
             if [(i.path, i.label) for i in other.items] != [(i.path, i.label) for i in bank.items]:
                 raise ConfigError(f"{name} and {encoder.spec.name} read different images of {args.data_dir}")
             banks[name] = other
@@ -164,8 +168,7 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
 
     def generator_of(path: Path) -> Any:
         if path not in generators:
-            bank_on(encoder_of(path))
-            generators[path] = load_generator(path, encoder=encoders[encoder_of(path)])
+            generators[path] = load_generator(path, encoder=encoder_on(encoder_of(path)))
         return generators[path]
 
     def sgps_method(m: str, path: Path) -> FewShotMethod:

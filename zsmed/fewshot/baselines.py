@@ -127,17 +127,15 @@ def train_transfer(backbone: nn.Module, base: FeatureBank, config: TransferConfi
     return stage.eval()
 
 
-def transfer_cache_path(cache_dir: Path, base: FeatureBank, config: TransferConfig,
-                        backbone: nn.Module | None = None) -> Path:
+def transfer_cache_path(cache_dir: Path, base: FeatureBank, config: TransferConfig, backbone: nn.Module) -> Path:
     """Where the fine-tuned stage is cached: keyed by the config, the base images and the
     backbone's own last stage (the starting weights), so two encoders never share a file."""
     digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
     for item in base.items:
         digest.update(f"{item.path.name}|{item.label}\n".encode())
-    if backbone is not None:
-        for name, tensor in sorted(LastStage(backbone).state_dict().items()):
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    for name, tensor in sorted(LastStage(backbone).state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return cache_dir / f"transfer-{digest.hexdigest()[:16]}.pt"
 
 
@@ -151,7 +149,7 @@ def load_or_train_transfer(
             stage.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
             return stage.eval()
         except (RuntimeError, OSError, EOFError, pickle.UnpicklingError):
-            stage = LastStage(backbone)  # an unreadable or foreign cache file is trained again
+            pass  # an unreadable or foreign cache file: trained again below and overwritten
     stage = train_transfer(backbone, base, config)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
