@@ -118,13 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     from zsmed.fewshot.bank import FeatureBank, lite_backbone
     from zsmed.synth.checkpoint import new_generator
     from zsmed.synth.config import SGPSConfig
-    from zsmed.synth.data import default_base_sources, description_embeddings, load_base_bank, pseudo_classes
+    from zsmed.synth.data import description_embeddings, load_base_bank, named_base_sources, pseudo_classes
     from zsmed.synth.guard import fit_domain_stats, write_domain_check
     from zsmed.synth.train import MetaData, class_holdout_validator, meta_train, split_by_group
 
     encoder = create_image_encoder(args.encoder)
-    wanted = {s.strip() for s in args.sets.split(",") if s.strip()}
-    sources = [s for s in default_base_sources(args.data_root) if s.domain in wanted]
+    sources = named_base_sources(args.data_root, args.sets)
     if args.reserve_cxr:
         from dataclasses import replace
 

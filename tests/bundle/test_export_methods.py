@@ -71,6 +71,21 @@ def test_sgps_classifier_exports(folders: tuple[Path, list[Path]], tmp_path: Pat
     _export_and_compare(classifier, support, queries, tmp_path / "sgps.zsmb")
 
 
+def test_guard_fallback_on_the_finetuned_stage_exports(folders: tuple[Path, list[Path]], tmp_path: Path,
+                                                       isolated_dirs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dermoscopy guard's in-domain fallback (ProtoNet on its fine-tuned last stage) is a trunk
+    head like the generator's, and goes through the same export."""
+    from zsmed.synth import synthesize as synthesize_module
+
+    support, queries = folders
+    # The generator's leave-one-out estimate forced to 0 %: the guard turns it down inside its domain.
+    monkeypatch.setattr(synthesize_module, "leave_one_out", lambda generator, data, classes: (0.0, 12))
+    classifier = synthesize_module.synthesize(support)
+    assert classifier.card.method == "protonet-finetuned-stage"
+    assert classifier.card.extra["fallback_stage"] == "fallback-ham10000_efficientnet-lite0"
+    _export_and_compare(classifier, support, queries, tmp_path / "fallback.zsmb")
+
+
 def test_zeroshot_head_exports(folders: tuple[Path, list[Path]], tmp_path: Path) -> None:
     from zsmed.zeroshot.heads import ZeroShotCosineHead
 

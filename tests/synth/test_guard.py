@@ -164,7 +164,8 @@ def test_dermoscopy_support_runs_the_leave_one_out_comparison(tmp_path: Path, sh
     assert guard["loo_generator"] is not None and guard["loo_protonet"] is not None
     # Whatever the estimates, the classifier built is the one the rule picks.
     if guard["loo_generator"] <= guard["loo_protonet"]:
-        assert clf.card.method == "protonet-cosine" and guard["fired"] == "loo"
+        # Inside its domain the dermoscopy generator falls back to ProtoNet on its fine-tuned stage.
+        assert clf.card.method == "protonet-finetuned-stage" and guard["fired"] == "loo"
     else:
         assert clf.card.method.startswith("sgps") and guard["fired"] == ""
     # One image per class: nothing to leave out, the domain check alone decides.
@@ -252,7 +253,7 @@ def test_shipped_data_lists_hold_no_novel_image(shared_data: Path) -> None:
                   if r["diagnosis"] in ("dermatofibroma", "vascular lesion")}
     assert len(novel) > 150
     lists = sorted((resources_dir() / "checkpoints").glob("*.data_list.csv"))
-    assert any("multidomain" in p.name for p in lists)
+    assert any("multidomain" in p.name for p in lists) and any("fallback" in p.name for p in lists)
     for path in lists:
         with path.open(newline="") as handle:
             rows = list(csv.DictReader(handle))

@@ -177,8 +177,13 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
 
         own = bank_on(encoder_of(path))
         if m == "sgps-guarded":
+            from zsmed.synth.fallback import fallback_stage_path, load_stage
+
+            stage_path = fallback_stage_path(path)
+            stage = (load_stage(stage_path, lite_backbone(encoder_on(encoder_of(path))))
+                     if stage_path is not None else None)
             return GuardedSGPSMethod(m, generator_of(path), own, text, read_domain_check(path),
-                                     ties=read_tie_rule(path))
+                                     ties=read_tie_rule(path), fallback_stage=stage)
         modality = {"sgps-i": "i", "sgps-t": "t"}.get(m, "it")
         return SGPSMethod(m, generator_of(path), own, text, modality, ABLATION_METHODS.get(m, ()))
 

@@ -53,6 +53,12 @@ def default_base_sources(data_root: str | Path) -> list[BaseSource]:
     ]
 
 
+def named_base_sources(data_root: str | Path, names: str) -> list[BaseSource]:
+    """The default base sources whose domain is in a comma-separated list (``--sets ham10000,cxr``)."""
+    wanted = {n.strip() for n in names.split(",") if n.strip()}
+    return [s for s in default_base_sources(data_root) if s.domain in wanted]
+
+
 def load_base_bank(sources: Sequence[BaseSource], encoder: object, cache: FeatureCache | None,
                    max_per_class: int = 0) -> tuple[FeatureBank, dict[str, str]]:
     """One bank over all sources (a label may live in one domain only); ``max_per_class`` caps

@@ -16,7 +16,9 @@ Two checks, run by ``synthesize`` and by the ``sgps-guarded`` method of ``zsmed 
    ties to the generator 73.6 %, with ties to ProtoNet 74.6 % (``docs/bench/fewshot.md``).
 
 If either check fails, the classifier is ProtoNet (cosine to the class means of the frozen pooled
-features) and the model card and CLI say so and why.
+features) and the model card and CLI say so and why. Inside its domain, a generator whose checkpoint
+names a fine-tuned last stage (``zsmed.synth.fallback``) is compared with, and replaced by, ProtoNet
+on that stage's features instead.
 """
 
 from __future__ import annotations
@@ -193,9 +195,10 @@ def read_tie_rule(checkpoint: str | Path) -> str:
 
 
 def decide(domain: tuple[str, float, float] | None, loo_generator: float | None, loo_protonet: float | None,
-           ties: str = "protonet") -> GuardDecision:
+           ties: str = "protonet", loo_fallback: str = "ProtoNet") -> GuardDecision:
     """The guard's rule (see the module docstring); ``ties`` says who wins equal leave-one-out
-    estimates (ProtoNet unless the generator's checkpoint says otherwise, ``read_tie_rule``)."""
+    estimates (ProtoNet unless the generator's checkpoint says otherwise, ``read_tie_rule``);
+    ``loo_fallback`` names the classifier a failed leave-one-out comparison gives (``zsmed.synth.fallback``)."""
     name, score, threshold = domain if domain is not None else (None, None, None)
     common: dict[str, Any] = {"domain": name, "domain_score": score, "domain_threshold": threshold,
               "loo_generator": loo_generator, "loo_protonet": loo_protonet}
@@ -206,14 +209,14 @@ def decide(domain: tuple[str, float, float] | None, loo_generator: float | None,
             loo_generator < loo_protonet or (loo_generator == loo_protonet and ties != "generator")):
         tie = loo_generator == loo_protonet
         return GuardDecision(False, "loo", f"leave-one-out on the support set: generator {100 * loo_generator:.1f} % "
-                             f"{'=' if tie else '<'} ProtoNet {100 * loo_protonet:.1f} %"
-                             f"{' (ties go to ProtoNet for this generator)' if tie else ''}; ProtoNet used instead",
-                             **common)
+                             f"{'=' if tie else '<'} {loo_fallback} {100 * loo_protonet:.1f} %"
+                             f"{' (ties go to ProtoNet for this generator)' if tie else ''}; "
+                             f"{loo_fallback} used instead", **common)
     where = f"domain {name} (score {score:.3f} >= {threshold:.3f})" if domain is not None else \
         "no domain statistics in the checkpoint"
     if loo_generator is not None and loo_protonet is not None:
         loo = (f"leave-one-out generator {100 * loo_generator:.1f} % {'>' if loo_generator > loo_protonet else '='} "
-               f"ProtoNet {100 * loo_protonet:.1f} %")
+               f"{loo_fallback} {100 * loo_protonet:.1f} %")
     else:
         loo = "no leave-one-out comparison (a class has 1 image)"
     return GuardDecision(True, "", f"generator kept: {where}; {loo}", **common)

@@ -23,6 +23,7 @@ from zsmed.features import FeatureCache, file_sha256
 from zsmed.fewshot.bank import FeatureBank, build_bank, lite_backbone
 from zsmed.fewshot.sampler import Episode
 from zsmed.progress import run_job
+from zsmed.synth.fallback import fallback_head, fallback_stage_path, load_stage, stage_features
 from zsmed.synth.generator import (
     CompactParams,
     HybridParams,
@@ -166,6 +167,7 @@ def head_from_params(generator: SGPSGenerator, params: HybridParams | CompactPar
     return head.eval()
 
 
+STAGE_FALLBACK = "ProtoNet on the fine-tuned last stage"
 LOO_EPISODES_PER_PASS = 4
 # Each left-out image costs one synthesis over all the others (time grows with N^2): past this many
 # images the estimate holds out an evenly spread subset of every class instead of every image.
@@ -305,12 +307,16 @@ def synthesize(
     metrics: dict[str, Any] = {}
     out_of_domain = guard and domain is not None and domain[1] < domain[2]
     estimate = leave_one_out(generator, data, classes) if loo and not out_of_domain else None
+    # Inside its domain a turned-down generator gives ProtoNet on its fine-tuned stage, if it names one.
+    stage_path = fallback_stage_path(ckpt)
+    stage = load_stage(stage_path, lite_backbone(encoder)) if stage_path is not None else None
+    reference = stage_features(stage, support_set.bank.trunk) if stage is not None else pooled
     proto_estimate = None
     if loo and min(counts.values()) >= 2:
         held = loo_held_out(support_set.bank, classes, LOO_MAX_IMAGES)
-        proto_estimate = protonet_loo(pooled.numpy(), support_set.bank.labels, classes, held), len(held)
+        proto_estimate = protonet_loo(reference.numpy(), support_set.bank.labels, classes, held), len(held)
     decision = decide(domain, estimate[0] if estimate else None, proto_estimate[0] if proto_estimate else None,
-                      ties=read_tie_rule(ckpt))
+                      ties=read_tie_rule(ckpt), loo_fallback=STAGE_FALLBACK if stage is not None else "ProtoNet")
     if not stats:
         warnings.append(f"{ckpt.name} has no domain statistics: the guard's domain check was skipped")
     extra_guard = {**decision.to_dict(), "enabled": guard}
@@ -318,11 +324,18 @@ def synthesize(
         log.warning("guard: %s", decision.reason)
         if proto_estimate is not None:
             metrics["loo_accuracy"], metrics["loo_images"] = proto_estimate
-        return _protonet_classifier(support_set, classes, encoder, texts, counts, metrics,
-                                    {"guard": extra_guard, "warnings": warnings, "text_classes": [],
-                                     "generator": {"checkpoint": ckpt.name, "target": config.target,
-                                                   "info": info.get("name", ""), "used": False,
-                                                   "routing": routing}})
+        fallback_extra = {"guard": extra_guard, "warnings": warnings, "text_classes": [],
+                          "generator": {"checkpoint": ckpt.name, "target": config.target,
+                                        "info": info.get("name", ""), "used": False, "routing": routing}}
+        if decision.fired == "loo" and stage is not None and stage_path is not None:
+            fallback_extra["fallback_stage"] = stage_path.stem
+            return make_classifier(fallback_head(stage, reference, support_set.bank.labels, classes),
+                                   method="protonet-finetuned-stage", class_names=classes,
+                                   encoder=encoder.spec,  # type: ignore[union-attr]
+                                   backbone=BackboneView(lite_backbone(encoder), "trunk"),
+                                   descriptions=texts, support_counts=counts, metrics=metrics, ood=_ood_hint(pooled),
+                                   extra=fallback_extra)
+        return _protonet_classifier(support_set, classes, encoder, texts, counts, metrics, fallback_extra)
     params, rows = generate_params(generator, data, _episode_for(support_set.bank, classes), "it")
     head = head_from_params(generator, params, rows)
     if estimate is not None:
@@ -442,11 +455,15 @@ class GuardedSGPSMethod:
     LOO_CHUNK = 20  # leave-one-out episodes per generator pass (each carries its support's conv maps)
 
     def __init__(self, name: str, generator: SGPSGenerator, bank: FeatureBank, text: Mapping[str, np.ndarray],
-                 domain_stats: Mapping[str, DomainStats], modality: str = "it", ties: str = "protonet") -> None:
+                 domain_stats: Mapping[str, DomainStats], modality: str = "it", ties: str = "protonet",
+                 fallback_stage: Any | None = None) -> None:
         self.name = name
         self.ties = ties
         self.sgps = SGPSMethod(name, generator, bank, text, modality)
         self.pooled = bank.pooled.numpy()
+        # The leave-one-out reference and fallback inside the domain: ProtoNet on the generator's
+        # fine-tuned stage where it names one (as synthesize), else on the frozen features.
+        self.reference = stage_features(fallback_stage, bank.trunk) if fallback_stage is not None else bank.pooled
         self.stats = dict(domain_stats)
         self._reset()
 
@@ -498,7 +515,7 @@ class GuardedSGPSMethod:
                 ep = episodes[i]
                 idx = ep.support.reshape(-1)
                 labels = [ep.classes[n] for n in range(ep.ways) for _ in range(ep.shots)]
-                proto = protonet_loo(self.pooled[idx], labels, ep.classes, range(len(idx)))
+                proto = protonet_loo(self.reference.numpy()[idx], labels, ep.classes, range(len(idx)))
                 domain = domain_verdict(self.pooled[idx], self.stats)
                 decisions[i] = decide(domain, acc, proto, ties=self.ties)
         generated = self.sgps.predict_many(episodes)
@@ -507,7 +524,7 @@ class GuardedSGPSMethod:
             self.counts["episodes"] += 1
             if d.fired:
                 self.counts[f"fired_{d.fired}"] += 1
-                out.append(proto_probs(features, ep))
+                out.append(proto_probs(self.reference if d.fired == "loo" else features, ep))
             else:
                 out.append(probs)
         return out
