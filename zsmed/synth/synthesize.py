@@ -307,8 +307,9 @@ def synthesize(
     metrics: dict[str, Any] = {}
     out_of_domain = guard and domain is not None and domain[1] < domain[2]
     estimate = leave_one_out(generator, data, classes) if loo and not out_of_domain else None
-    # Inside its domain a turned-down generator gives ProtoNet on its fine-tuned stage, if it names one.
-    stage_path = fallback_stage_path(ckpt)
+    # Inside its domain a turned-down generator gives ProtoNet on its fine-tuned stage, if it names one
+    # (out of its domain the stage is never used: not loaded).
+    stage_path = fallback_stage_path(ckpt) if not out_of_domain else None
     stage = load_stage(stage_path, lite_backbone(encoder)) if stage_path is not None else None
     reference = stage_features(stage, support_set.bank.trunk) if stage is not None else pooled
     proto_estimate = None
