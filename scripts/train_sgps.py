@@ -62,6 +62,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reserve-cxr", type=float, default=0.0,
                    help="share of chest X-ray patients never loaded (CXR dev split; synth.data.reserved_group)")
     p.add_argument("--pseudo-classes", default="", help="domains whose classes are split into k-means pseudo-classes")
+    p.add_argument("--views", default="",
+                   help="cached augmented views of the training images added to meta-training "
+                        "(zsmed.fewshot.views: hflip,vflip,rot90,rot180,rot270,zoom,contrast)")
+    p.add_argument("--view-domains", default="", help="domains whose images get --views (default: every domain)")
+    p.add_argument("--rotated-classes", action="store_true",
+                   help="quarter-turned views (rot90/rot180/rot270 in --views) become new classes of their domain")
     p.add_argument("--ways", default="2,3", help="N-way choices, e.g. 2,3,4,5")
     p.add_argument("--shots", default="1,2,3,5", help="K-shot choices, e.g. 1,2,3,5,10")
     p.add_argument("--imbalance", type=float, default=0.0, help="share of episodes with imbalanced supports")
@@ -116,9 +122,18 @@ def main(argv: list[str] | None = None) -> int:
     from zsmed.encoders import create_image_encoder, create_text_encoder
     from zsmed.features import FeatureCache, file_sha256
     from zsmed.fewshot.bank import FeatureBank, lite_backbone
+    from zsmed.fewshot.views import parse_views
     from zsmed.synth.checkpoint import new_generator
     from zsmed.synth.config import SGPSConfig
-    from zsmed.synth.data import description_embeddings, load_base_bank, named_base_sources, pseudo_classes
+    from zsmed.synth.data import (
+        PSEUDO_MARK,
+        ROTATED_MARK,
+        description_embeddings,
+        load_base_bank,
+        named_base_sources,
+        pseudo_classes,
+        view_copies,
+    )
     from zsmed.synth.guard import fit_domain_stats, write_domain_check
     from zsmed.synth.train import MetaData, class_holdout_validator, meta_train, split_by_group
 
@@ -199,6 +214,15 @@ def main(argv: list[str] | None = None) -> int:
         meta_bank = FeatureBank.concat([train_bank, extra])
         meta_domains.update(extra_domains)
         print(f"pseudo-classes: {len(extra_domains)} from {len(extra.items)} images", flush=True)
+    views = parse_views(args.views)
+    if views:
+        view_domains = [d.strip() for d in args.view_domains.split(",") if d.strip()] or None
+        copies, copy_domains = view_copies(train_bank, domains, encoder, FeatureCache(), views,
+                                           only_domains=view_domains, rotated_classes=args.rotated_classes)
+        meta_bank = FeatureBank.concat([meta_bank, copies])
+        meta_domains.update(copy_domains)
+        print(f"views {','.join(views)}: {len(copies.items)} images"
+              + (f", {len(copy_domains)} rotated classes" if copy_domains else ""), flush=True)
     train = MetaData(meta_bank, meta_domains, text)
     val = MetaData(bank.subset(val_idx), domains, text) if val_idx and args.val_fraction > 0 else None
     if held:
@@ -220,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         image_dropout=0.0 if args.no_text else SGPSConfig.image_dropout,
         ways=tuple(int(w) for w in args.ways.split(",")), shots=tuple(int(k) for k in args.shots.split(",")),
         imbalance=args.imbalance, uniform_domains=args.uniform_domains,
+        train_views=views, rotated_classes=bool(args.rotated_classes and views),
         inference_ablations=tuple(a for a in args.inference_ablations.split(",") if a),
     )
     generator = new_generator(config, lite_backbone(encoder))
@@ -228,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     info = {"name": args.name, "command": f"python scripts/train_sgps.py {' '.join(sys.argv[1:])}",
             "base_classes": {c: domains[c] for c in bank.classes}, "train_images": len(train_idx),
             "val_images": len(val_idx), "generator_parameters": n_params, "val_classes": held,
-            "pseudo_classes": sorted(c for c in meta_domains if c not in domains),
+            "pseudo_classes": sorted(c for c in meta_domains if c not in domains and PSEUDO_MARK in c),
+            "rotated_classes": sorted(c for c in meta_domains if c not in domains and ROTATED_MARK in c),
             "val_protocol": args.val_protocol if held else None,
             "reserved_cxr_patients": args.reserve_cxr}
     args.out.mkdir(parents=True, exist_ok=True)

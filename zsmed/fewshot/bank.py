@@ -27,10 +27,14 @@ def trunk_space(cache_id: str) -> str:
     return f"{cache_id}/{TRUNK_SPACE_SUFFIX}"
 
 
-def trunk_featurizer(backbone: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
-    """(B, 3, S, S) model inputs -> trunk maps as float16 (halves the cache, no accuracy cost)."""
+def trunk_featurizer(backbone: torch.nn.Module, view: str | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """(B, 3, S, S) model inputs -> trunk maps as float16 (halves the cache, no accuracy cost);
+    with ``view`` (``zsmed.fewshot.views``), of the inputs under that view."""
+    from zsmed.fewshot.views import apply_view
 
     def featurize(batch: np.ndarray) -> np.ndarray:
+        if view is not None:
+            batch = apply_view(batch, view)
         with torch.inference_mode():
             out = backbone.forward_trunk(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))  # type: ignore[operator]
         return out.to(torch.float16).numpy()
@@ -107,17 +111,26 @@ def build_bank(
     encoder: object,
     cache: FeatureCache | None = None,
     batch_size: int = 32,
+    view: str | None = None,
 ) -> Job[FeatureBank]:
-    """Encode (or read from the cache) every item of a class folder. A job: yields Progress."""
+    """Encode (or read from the cache) every item of a class folder. A job: yields Progress.
+    ``view`` names a fixed view of every image (``zsmed.fewshot.views``, meta-training task
+    augmentation), cached in a feature space of its own."""
     backbone = lite_backbone(encoder)
     paths = [item.path for item in folder.items]
+    space = trunk_space(encoder.spec.cache_id)  # type: ignore[attr-defined]
+    if view is not None:
+        from zsmed.fewshot.views import view_fn
+
+        view_fn(view)  # an unknown name fails before anything is encoded
+        space = f"{space}/view-{view}"
     encoded = yield from encode_files(
         paths,
         encoder,
         cache,
         batch_size=batch_size,
-        space=trunk_space(encoder.spec.cache_id),  # type: ignore[attr-defined]
-        featurize=trunk_featurizer(backbone),
+        space=space,
+        featurize=trunk_featurizer(backbone, view),
     )
     by_path = {p: i for i, p in enumerate(encoded.paths)}
     items = [item for item in folder.items if item.path in by_path]

@@ -82,6 +82,10 @@ class SGPSConfig:
     # distinct images, cycled to K), and domains drawn uniformly instead of by their class count.
     imbalance: float = 0.0
     uniform_domains: bool = False
+    # Cached augmented views of the base images (``zsmed.fewshot.views``) added to meta-training,
+    # and whether the quarter-turned ones are new classes rather than more images of their class.
+    train_views: tuple[str, ...] = ()
+    rotated_classes: bool = False
     seed: int = 0
     val_every: int = 100
     val_episodes: int = 100
@@ -92,6 +96,7 @@ class SGPSConfig:
         data["ways"] = list(self.ways)
         data["shots"] = list(self.shots)
         data["inference_ablations"] = list(self.inference_ablations)
+        data["train_views"] = list(self.train_views)
         return data
 
     @classmethod
@@ -109,8 +114,9 @@ class SGPSConfig:
         for key in ("ways", "shots"):
             if key in values:
                 values[key] = tuple(int(v) for v in values[key])
-        if "inference_ablations" in values:
-            values["inference_ablations"] = tuple(str(v) for v in values["inference_ablations"])
+        for key in ("inference_ablations", "train_views"):
+            if key in values:
+                values[key] = tuple(str(v) for v in values[key])
         try:
             config = cls(**values)
         except TypeError as exc:

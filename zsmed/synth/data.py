@@ -102,6 +102,36 @@ def load_base_bank(sources: Sequence[BaseSource], encoder: object, cache: Featur
 
 
 PSEUDO_MARK = "~"
+ROTATED_MARK = "@"
+
+
+def view_copies(bank: FeatureBank, domains: dict[str, str], encoder: object, cache: FeatureCache | None,
+                views: Sequence[str], *, only_domains: Sequence[str] | None = None,
+                rotated_classes: bool = False) -> tuple[FeatureBank, dict[str, str]]:
+    """Task augmentation from cached augmented views: every image of the bank (of ``only_domains``)
+    again under each view (``zsmed.fewshot.views``), same label and group (a view never lands on
+    the other side of a support / query split from its original). With ``rotated_classes`` the
+    quarter-turned copies become new classes ``label@rot90`` of the same domain instead (task
+    augmentation by rotation: an episode may then pit a class against its own turned copy).
+    Returns the bank of the copies and the domains of any new labels."""
+    from zsmed.data.folders import ClassFolder
+    from zsmed.fewshot.views import ROTATIONS
+
+    keep = [i for i, it in enumerate(bank.items) if only_domains is None or domains[it.label] in only_domains]
+    if not keep or not views:
+        raise DatasetError("no base image to make views of")
+    source = bank.subset(keep)
+    parts: list[FeatureBank] = []
+    new_domains: dict[str, str] = {}
+    for view in views:
+        folder = ClassFolder(root=source.items[0].path.parent, items=list(source.items))
+        copies = run_job(build_bank(folder, encoder, cache, view=view))
+        if rotated_classes and view in ROTATIONS:
+            labels = [f"{it.label}{ROTATED_MARK}{view}" for it in copies.items]
+            new_domains.update({lab: domains[lab.split(ROTATED_MARK)[0]] for lab in labels})
+            copies = copies.relabel(labels)
+        parts.append(copies)
+    return FeatureBank.concat(parts), new_domains
 
 
 def pseudo_classes(bank: FeatureBank, domains: dict[str, str], *, images_per_cluster: int = 60,
