@@ -31,6 +31,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--encoder", default="efficientnet-lite0")
     p.add_argument("--out", type=Path, required=True, help="output path without suffix")
     p.add_argument("--attach", type=Path, metavar="CHECKPOINT", help="generator whose guard falls back to it")
+    p.add_argument("--views", default="",
+                   help="cached augmented views of every image added to the fit (zsmed.fewshot.views, e.g. "
+                        "hflip,rot90,rot180,rot270,zoom,contrast)")
     p.add_argument("--threads", type=int, default=2)
     return p.parse_args(argv)
 
@@ -42,22 +45,29 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from zsmed.encoders import create_image_encoder
     from zsmed.features import FeatureCache, file_sha256
-    from zsmed.fewshot.bank import lite_backbone
+    from zsmed.fewshot.bank import FeatureBank, lite_backbone
     from zsmed.fewshot.baselines import TransferConfig, train_transfer
-    from zsmed.synth.data import load_base_bank, named_base_sources
+    from zsmed.fewshot.views import parse_views
+    from zsmed.synth.data import load_base_bank, named_base_sources, view_copies
     from zsmed.synth.fallback import FALLBACK_KEY, save_stage
 
     encoder = create_image_encoder(args.encoder)
     sources = named_base_sources(args.data_root, args.sets)
     bank, domains = load_base_bank(sources, encoder, FeatureCache())
+    views = parse_views(args.views)
+    fit_bank = bank
+    if views:
+        copies, _ = view_copies(bank, domains, encoder, FeatureCache(), views)
+        fit_bank = FeatureBank.concat([bank, copies])
     config = TransferConfig()
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):  # the epoch losses go into the .json as the training log
-        stage = train_transfer(lite_backbone(encoder), bank, config, log=True)
+        stage = train_transfer(lite_backbone(encoder), fit_bank, config, log=True)
     print(printed.getvalue(), end="", flush=True)
     info = {"train_log": printed.getvalue().splitlines(), "kind": "fallback_stage", "encoder": encoder.spec.name,
             "encoder_sha256": encoder.spec.weights_sha256,
             "transfer_config": asdict(config), "classes": bank.classes, "images": len(bank.items),
+            **({"views": list(views)} if views else {}),
             "command": f"python scripts/train_fallback_stage.py {' '.join(sys.argv[1:] if argv is None else argv)}"}
     out = save_stage(stage, args.out, info)
     with out.parent.joinpath(f"{out.with_suffix('').name}.data_list.csv").open("w", newline="") as handle:

@@ -32,6 +32,14 @@ def test_views_are_the_transforms_they_name(shared_data: Path, image_encoder) ->
     flat = apply_view(batch, "contrast")
     assert np.allclose(flat.mean(axis=(2, 3)), batch.mean(axis=(2, 3)), atol=1e-4)
     assert np.all(flat.std(axis=(2, 3)) < batch.std(axis=(2, 3)))
+    assert np.all(apply_view(batch, "contrast_up").std(axis=(2, 3)) > batch.std(axis=(2, 3)))
+    # A 10 degree tilt moves the image; tilting back restores its centre (up to interpolation).
+    tilted = apply_view(batch, "tilt10")
+    centre = np.s_[..., 62:162, 62:162]
+    back_error = np.abs(apply_view(tilted, "tilt-10")[centre] - batch[centre]).mean()
+    assert back_error < 0.5 * np.abs(tilted[centre] - batch[centre]).mean()
+    # The uncovered corners hold each image's mean, not black.
+    assert np.allclose(tilted[:, :, 0, 0], batch.mean(axis=(2, 3)), atol=0.05)
 
 
 def test_unknown_view_is_one_clear_error() -> None:

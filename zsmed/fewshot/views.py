@@ -35,9 +35,25 @@ def _zoom(batch: np.ndarray, keep: float = 0.8) -> np.ndarray:
 
 
 def _contrast(batch: np.ndarray, factor: float = 0.75) -> np.ndarray:
-    """Lower contrast around each image's channel means (an older or softer acquisition)."""
+    """Contrast scaled around each image's channel means (a softer or harder acquisition)."""
     mean = batch.mean(axis=(2, 3), keepdims=True)
     return (mean + (batch - mean) * factor).astype(batch.dtype)
+
+
+def _tilt(batch: np.ndarray, degrees: float) -> np.ndarray:
+    """A small in-plane rotation about the centre (a patient not quite square to the detector);
+    the corners it uncovers are filled with each image's mean."""
+    import torch
+    import torch.nn.functional as F
+
+    theta = np.deg2rad(degrees)
+    matrix = torch.tensor([[np.cos(theta), -np.sin(theta), 0.0], [np.sin(theta), np.cos(theta), 0.0]],
+                          dtype=torch.float32).expand(batch.shape[0], 2, 3)
+    pixels = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+    mean = pixels.mean(dim=(2, 3), keepdim=True)
+    grid = F.affine_grid(matrix, list(pixels.shape), align_corners=False)
+    turned = F.grid_sample(pixels - mean, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return (turned + mean).numpy()
 
 
 VIEWS: dict[str, ViewFn] = {
@@ -48,6 +64,9 @@ VIEWS: dict[str, ViewFn] = {
     "rot270": lambda b: np.rot90(b, 3, axes=(2, 3)),
     "zoom": _zoom,
     "contrast": _contrast,
+    "contrast_up": lambda b: _contrast(b, 1.25),
+    "tilt10": lambda b: _tilt(b, 10.0),
+    "tilt-10": lambda b: _tilt(b, -10.0),
 }
 
 
