@@ -106,3 +106,25 @@ def test_config_keeps_the_views_it_was_trained_with() -> None:
     assert again == config and again.train_views == ("hflip", "zoom")
     assert SGPSConfig.from_dict({k: v for k, v in config.to_dict().items()
                                  if k not in ("train_views", "rotated_classes")}).train_views == ()
+
+
+def test_shipped_chest_xray_generator_saw_views_of_training_patients_only(shared_data: Path) -> None:
+    """The shipped CXR generator was meta-trained with views, on no patient of the CXR dev split
+    (the reserved 40 %) and no VIRUS image (held out whole to choose it)."""
+    import csv
+    import json
+
+    from zsmed.resources import resources_dir
+    from zsmed.synth.data import reserved_group
+
+    stem = resources_dir() / "checkpoints" / "sgps-cxr_efficientnet-lite0"
+    config = json.loads(stem.with_suffix(".json").read_text())["config"]
+    assert config["train_views"] == ["hflip", "zoom", "contrast"] and not config["rotated_classes"]
+    with (shared_data / "cxr_kermany" / "metadata.csv").open(newline="") as handle:
+        patient = {row["file"]: row["patient_id"] for row in csv.DictReader(handle)}
+    with stem.parent.joinpath(f"{stem.name}.data_list.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    train = [r for r in rows if r["split"] == "train"]
+    assert len(train) > 400 and {r["label"] for r in train} == {"NORMAL", "BACTERIA"}
+    files = [r["file"].removeprefix("cxr_kermany/") for r in rows]
+    assert all(not reserved_group(f"{patient[f]}", 0.4) for f in files)
