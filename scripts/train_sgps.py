@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         view_copies,
     )
     from zsmed.synth.guard import fit_domain_stats, write_domain_check
-    from zsmed.synth.train import MetaData, class_holdout_validator, meta_train, split_by_group
+    from zsmed.synth.train import MetaData, check_resumable, class_holdout_validator, meta_train, split_by_group
 
     encoder = create_image_encoder(args.encoder)
     sources = named_base_sources(args.data_root, args.sets)
@@ -257,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
             "rotated_classes": sorted(c for c in meta_domains if c not in domains and ROTATED_MARK in c),
             "val_protocol": args.val_protocol if held else None,
             "reserved_cxr_patients": args.reserve_cxr}
+    check_resumable(args.out, config)  # before the data list below overwrites another run's
     args.out.mkdir(parents=True, exist_ok=True)
     if int(os.environ.get("RANK", "0")) == 0:
         with (args.out / "data_list.csv").open("w", newline="") as handle:
@@ -292,4 +293,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from zsmed.errors import ZsmedError
+
+    try:
+        raise SystemExit(main())
+    except ZsmedError as exc:  # a bad folder, a run folder of another config: one line, no traceback
+        raise SystemExit(f"train_sgps: {exc}") from None

@@ -83,3 +83,22 @@ def test_heldout_pair_validation_never_shows_a_training_class(shared_data: Path,
     record = class_holdout_validator(data, held, episodes=3, queries=3, heldout_pairs=True)(gen)
     margin = sum(record[f"val_acc_2w{k}s"] - record[f"val_proto_2w{k}s"] for k in (1, 5)) / 2
     assert abs(record["val_score"] - margin) < 1e-9
+
+
+def test_a_run_folder_of_another_config_is_refused_before_anything_is_written(  # type: ignore[no-untyped-def]
+        tmp_path: Path, shared_data: Path, shared_cache: Path) -> None:
+    """Reusing a run folder with other settings stops with one line and leaves that run's data list
+    (the record of what it was trained on) as it was."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", ZSMED_CACHE_DIR=str(shared_cache))
+    base = [sys.executable, str(REPO / "scripts" / "train_sgps.py"), "--data-root", str(shared_data), "--sets",
+            "ham10000", "--max-per-class", "30", "--out", str(tmp_path / "run"), "--steps", "2", "--batch-episodes",
+            "2", "--val-fraction", "0.3", "--threads", "1", "--device", "cpu"]  # the split depends on the seed
+    first = subprocess.run(base, env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    data_list = (tmp_path / "run" / "data_list.csv").read_bytes()
+    other = subprocess.run([*base, "--seed", "1"], env=env, capture_output=True, text=True, timeout=600)
+    assert other.returncode == 1
+    assert other.stderr.strip().splitlines() == [
+        f"train_sgps: {tmp_path / 'run' / 'state.pt'}: the saved training state was made with another config; "
+        "use a new out_dir"]
+    assert (tmp_path / "run" / "data_list.csv").read_bytes() == data_list

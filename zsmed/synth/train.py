@@ -255,6 +255,23 @@ def class_holdout_validator(data: MetaData, held: Sequence[str], *, episodes: in
     return validate
 
 
+def check_resumable(out_dir: str | Path, config: SGPSConfig, device: torch.device | str = "cpu"
+                    ) -> dict[str, Any] | None:
+    """The training state saved in ``out_dir`` (None when there is none), refused when it was made
+    with another config: a run folder is resumed, never mixed with another run. Call it before
+    writing anything into a run folder."""
+    from zsmed.synth.checkpoint import load_training_state
+
+    state_path = Path(out_dir) / "state.pt"
+    if not state_path.is_file():
+        return None
+    state = load_training_state(state_path, torch.device(device))  # weights_only: a crafted state.pt runs no code
+    if SGPSConfig.from_dict(state.get("config") or {}) != config:
+        raise CheckpointError("the saved training state was made with another config; use a new out_dir",
+                              path=state_path)
+    return state
+
+
 def _lr_at(step: int, config: SGPSConfig) -> float:
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
@@ -288,7 +305,7 @@ def meta_train(
     best ``val_score`` so far is also saved as ``generator_best``. ``snapshot_every`` > 0 also saves
     ``generator_step<N>`` every that many steps: a step count chosen on held-out classes in one run
     is then taken at the same point of the same schedule in the run on every class."""
-    from zsmed.synth.checkpoint import load_training_state, save_generator, save_training_state
+    from zsmed.synth.checkpoint import save_generator, save_training_state
 
     config = generator.config
     out = Path(out_dir)
@@ -327,11 +344,8 @@ def meta_train(
     state_path = out / "state.pt"
     log_path = out / "train_log.jsonl"
     step = 0
-    if resume and state_path.is_file():
-        state = load_training_state(state_path, dev)  # weights_only: a crafted state.pt runs no code
-        if SGPSConfig.from_dict(state.get("config") or {}) != config:
-            raise CheckpointError("the saved training state was made with another config; use a new out_dir",
-                                  path=state_path)
+    state = check_resumable(out, config, dev) if resume else None
+    if state is not None:
         generator.load_state_dict(state["generator"])
         opt.load_state_dict(state["optimizer"])
         step = int(state["step"])
