@@ -17,9 +17,10 @@ from zsmed.errors import ConfigError
 
 ViewFn = Callable[[np.ndarray], np.ndarray]
 
-# Dermoscopy has no canonical orientation: these keep the class of a skin lesion, not of a chest X-ray.
-ORIENTATION_VIEWS = ("hflip", "vflip", "rot90", "rot180", "rot270")
-ROTATIONS = {"rot90": 90, "rot180": 180, "rot270": 270}
+# Quarter turns: with ``rotated_classes`` in meta-training, copies that become classes of their own.
+# (Dermoscopy has no canonical orientation, so for it every flip and turn keeps the class; a chest
+# X-ray's does not.)
+ROTATIONS = ("rot90", "rot180", "rot270")
 
 
 def _zoom(batch: np.ndarray, keep: float = 0.8) -> np.ndarray:

@@ -117,19 +117,17 @@ def view_copies(bank: FeatureBank, domains: dict[str, str], encoder: object, cac
     from zsmed.data.folders import ClassFolder
     from zsmed.fewshot.views import ROTATIONS
 
-    keep = [i for i, it in enumerate(bank.items) if only_domains is None or domains[it.label] in only_domains]
-    if not keep or not views:
+    items = [it for it in bank.items if only_domains is None or domains[it.label] in only_domains]
+    if not items or not views:
         raise DatasetError("no base image to make views of")
-    source = bank.subset(keep)
+    folder = ClassFolder(root=items[0].path.parent, items=items)
     parts: list[FeatureBank] = []
     new_domains: dict[str, str] = {}
     for view in views:
-        folder = ClassFolder(root=source.items[0].path.parent, items=list(source.items))
         copies = run_job(build_bank(folder, encoder, cache, view=view))
         if rotated_classes and view in ROTATIONS:
-            labels = [f"{it.label}{ROTATED_MARK}{view}" for it in copies.items]
-            new_domains.update({lab: domains[lab.split(ROTATED_MARK)[0]] for lab in labels})
-            copies = copies.relabel(labels)
+            new_domains.update({f"{it.label}{ROTATED_MARK}{view}": domains[it.label] for it in copies.items})
+            copies = copies.relabel([f"{it.label}{ROTATED_MARK}{view}" for it in copies.items])
         parts.append(copies)
     return FeatureBank.concat(parts), new_domains
 
