@@ -53,11 +53,12 @@ def main(argv: list[str] | None = None) -> int:
 
     encoder = create_image_encoder(args.encoder)
     sources = named_base_sources(args.data_root, args.sets)
-    bank, domains = load_base_bank(sources, encoder, FeatureCache())
+    cache = FeatureCache()
+    bank, domains = load_base_bank(sources, encoder, cache)
     views = parse_views(args.views)
     fit_bank = bank
     if views:
-        copies, _ = view_copies(bank, domains, encoder, FeatureCache(), views)
+        copies, _ = view_copies(bank, domains, encoder, cache, views)
         fit_bank = FeatureBank.concat([bank, copies])
     config = TransferConfig()
     printed = io.StringIO()

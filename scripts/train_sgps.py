@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
 
         sources = [replace(s, reserve_fraction=args.reserve_cxr) if s.domain == "cxr" else s for s in sources]
     t0 = time.time()
-    bank, domains = load_base_bank(sources, encoder, FeatureCache(), max_per_class=args.max_per_class)
+    cache = FeatureCache()
+    bank, domains = load_base_bank(sources, encoder, cache, max_per_class=args.max_per_class)
     print(f"base bank: {len(bank.items)} images, {len(bank.classes)} classes in {time.time() - t0:.1f} s",
           flush=True)
     if args.domain_check_only:
@@ -217,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     views = parse_views(args.views)
     if views:
         view_domains = [d.strip() for d in args.view_domains.split(",") if d.strip()] or None
-        copies, copy_domains = view_copies(train_bank, domains, encoder, FeatureCache(), views,
+        copies, copy_domains = view_copies(train_bank, domains, encoder, cache, views,
                                            only_domains=view_domains, rotated_classes=args.rotated_classes)
         meta_bank = FeatureBank.concat([meta_bank, copies])
         meta_domains.update(copy_domains)

@@ -148,10 +148,14 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
     banks = {encoder.spec.name: bank}
     encoders = {encoder.spec.name: encoder}
 
+    generator_encoders: dict[Path, str] = {}
+
     def encoder_of(path: Path) -> str:
         from zsmed.synth.checkpoint import read_checkpoint_config
 
-        return read_checkpoint_config(path)[0].encoder
+        if path not in generator_encoders:  # asked for each method and for routing: read the file once
+            generator_encoders[path] = read_checkpoint_config(path)[0].encoder
+        return generator_encoders[path]
 
     def encoder_on(name: str) -> Any:
         if name not in encoders:
