@@ -124,3 +124,37 @@ def test_stitched_classifier_exports(folders: tuple[Path, list[Path]], tmp_path:
     stitched = stitch_classifier(classifier, lite2.spec, other, native, method="lstsq")
     assert stitched.card.encoder.name == "efficientnet-lite2"
     _export_and_compare(stitched, support, queries, tmp_path / "stitched.zsmb")
+
+
+def test_chest_xray_classifier_on_the_tuned_encoder_exports(shared_data: Path, tmp_path: Path,
+                                                            isolated_dirs: Path) -> None:
+    """A chest X-ray support goes to the CXR generator, which runs on its tuned encoder: the card names
+    that encoder, the saved model loads back on it (same predictions), and the bundle's torch-free
+    runtime agrees with torch."""
+    from zsmed.classifier import load_classifier, save_classifier
+    from zsmed.synth.synthesize import synthesize
+
+    classes = ("BACTERIA", "NORMAL")
+    support, queries = tmp_path / "support", []
+    for label in classes:
+        files = sorted((shared_data / "cxr_kermany" / label).glob("*.jpeg"))[-9:]
+        (support / label).mkdir(parents=True)
+        for path in files[:5]:
+            (support / label / path.name).symlink_to(path)
+        queries.extend(files[5:])
+    classifier = synthesize(support)
+    assert classifier.card.encoder.name == "efficientnet-lite0-cxr"
+    assert classifier.card.extra["generator"]["checkpoint"] == "sgps-cxr_efficientnet-lite0.safetensors"
+    save_classifier(classifier, tmp_path / "cxr.zsm")
+    reloaded = load_classifier(tmp_path / "cxr.zsm")
+    torch_probs = classifier.predict_files(queries)
+    np.testing.assert_allclose(reloaded.predict_files(queries), torch_probs, atol=1e-5)
+    report = export_classifier(classifier, tmp_path / "cxr.zsmb", support)
+    assert max(v for k, v in report.parity.items() if k.endswith("_max_abs_prob_diff")) < 1e-4
+    predictions = load_predictor(tmp_path / "cxr.zsmb", backend="onnxruntime").predict_files(queries)
+    runtime_probs = np.array([[p.probabilities[c] for c in classifier.class_names] for p in predictions])
+    np.testing.assert_allclose(runtime_probs, torch_probs, atol=1e-4)
+    truth = [classifier.class_names.index(Path(q).parent.name) for q in queries]
+    assert (torch_probs.argmax(1) == np.array(truth)).mean() >= 0.75
+    # The card identifies the tuned weights, not the ImageNet ones.
+    assert classifier.card.encoder.weights_sha256 != create_image_encoder("efficientnet-lite0").spec.weights_sha256

@@ -1,6 +1,7 @@
 """Encoder registry: ``create_encoder(name)`` for image and text encoders, all offline.
 
-Names: ``efficientnet-lite0`` (default image), ``efficientnet-lite2``, ``all-MiniLM-L6-v2`` (default
+Names: ``efficientnet-lite0`` (default image), ``efficientnet-lite2``, ``efficientnet-lite0-cxr`` (Lite0
+with its last blocks fine-tuned on chest X-ray base classes), ``all-MiniLM-L6-v2`` (default
 text; alias ``minilm``), ``hf-local:<folder>`` (local BERT-like checkpoint), and
 ``timm-local:<timm model name>@<checkpoint path>``.
 
@@ -244,6 +245,42 @@ def _lite(name: str) -> Factory:
     return factory
 
 
+# Encoders of one domain: a Lite base whose last blocks were fine-tuned on that domain's base classes
+# (scripts/train_encoder_tail.py); name -> (base, tail file in resources/checkpoints).
+TUNED_ENCODERS: dict[str, tuple[str, str]] = {
+    "efficientnet-lite0-cxr": ("efficientnet-lite0", "encoder-cxr_efficientnet-lite0.safetensors"),
+}
+
+
+def _tuned_tail_path(name: str) -> Path:
+    from zsmed.resources import resources_dir
+
+    return resources_dir() / "checkpoints" / TUNED_ENCODERS[name][1]
+
+
+def _tuned_probe(name: str) -> Probe:
+    def probe() -> str | None:
+        base = _lite_probe(TUNED_ENCODERS[name][0])()
+        if base:
+            return base
+        try:
+            tail = _tuned_tail_path(name)
+        except Exception as exc:  # the resources folder itself is missing
+            return str(exc)
+        return None if tail.is_file() else f"its fine-tuned tail {tail.name} is not installed"
+
+    return probe
+
+
+def _tuned(name: str) -> Factory:
+    def factory() -> ImageEncoder:
+        from zsmed.encoders.image import create_tuned_lite
+
+        return create_tuned_lite(name, TUNED_ENCODERS[name][0], _tuned_tail_path(name))
+
+    return factory
+
+
 def _minilm() -> TextEncoder:
     from zsmed.encoders.text import create_minilm
 
@@ -267,6 +304,8 @@ def _timm_local(rest: str) -> ImageEncoder:
 
 for _name in ("efficientnet-lite0", "efficientnet-lite2"):
     register_encoder(_name, "image", _lite(_name), dim=1280, probe=_lite_probe(_name))
+for _name in TUNED_ENCODERS:
+    register_encoder(_name, "image", _tuned(_name), dim=1280, probe=_tuned_probe(_name))
 register_encoder(DEFAULT_TEXT_ENCODER, "text", _minilm, dim=384, probe=_minilm_probe)
 register_encoder("minilm", "text", _minilm, dim=384, probe=_minilm_probe)
 register_prefix(
@@ -281,6 +320,7 @@ register_prefix(
 __all__ = [
     "DEFAULT_IMAGE_ENCODER",
     "DEFAULT_TEXT_ENCODER",
+    "TUNED_ENCODERS",
     "EncoderInfo",
     "EncoderSpec",
     "ImageEncoder",

