@@ -20,7 +20,7 @@ from typing import Any
 from zsmed.encoders.base import EncoderSpec, ImageEncoder, TextEncoder
 from zsmed.encoders.offline import enforce_offline
 from zsmed.encoders.packages import is_importable, lite_weights_path, minilm_folder
-from zsmed.errors import EncoderUnavailableError, UnknownEncoderError
+from zsmed.errors import EncoderUnavailableError, InputFileError, UnknownEncoderError
 
 # Before anything can import huggingface_hub through us: it reads HF_HUB_OFFLINE once, at import.
 enforce_offline()
@@ -265,7 +265,7 @@ def _tuned_probe(name: str) -> Probe:
             return base
         try:
             tail = _tuned_tail_path(name)
-        except Exception as exc:  # the resources folder itself is missing
+        except InputFileError as exc:  # the resources folder itself is missing
             return str(exc)
         return None if tail.is_file() else f"its fine-tuned tail {tail.name} is not installed"
 

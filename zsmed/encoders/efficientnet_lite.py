@@ -139,10 +139,11 @@ class EfficientNetLite(nn.Module):
         self._bn1 = nn.BatchNorm2d(self.num_features, momentum=_BN_MOMENTUM, eps=_BN_EPS)
         self._fc = nn.Linear(self.num_features, num_classes)
 
-    def forward_trunk(self, x: torch.Tensor) -> torch.Tensor:
-        """Everything before the final 1x1 conv: (B, head_in, h, w)."""
+    def forward_trunk(self, x: torch.Tensor, until: int | None = None) -> torch.Tensor:
+        """Everything before the final 1x1 conv: (B, head_in, h, w); with ``until``, only the stem
+        and the blocks before that index (the input map of block ``until``)."""
         x = F.relu6(self._bn0(self._conv_stem(x)))
-        for block in self._blocks:
+        for block in self._blocks[:until]:
             x = block(x)
         return x
 

@@ -2,8 +2,8 @@
 
 The result is an encoder of its own (``zsmed.encoders.TUNED_ENCODERS``): the base network with
 these blocks replaced. A generator meta-trained on it sees features of that domain instead of
-ImageNet's (on chest X-rays, ProtoNet on NORMAL vs viral pneumonia of held-out patients goes from
-70 / 85 % to 83 / 92 % at 1 / 5 shots after tuning the last block on NORMAL vs bacterial pneumonia).
+ImageNet's (on chest X-rays, ProtoNet on NORMAL vs viral pneumonia of validation patients goes from
+70 / 85 % to 87 / 93 % at 1 / 5 shots after tuning blocks 11-15 on NORMAL vs bacterial pneumonia).
 """
 
 from __future__ import annotations
@@ -38,10 +38,7 @@ def block_inputs(backbone: EfficientNetLite, pixels: np.ndarray, start: int, bat
     with torch.inference_mode():
         for i in range(0, len(pixels), batch_size):
             x = torch.from_numpy(np.ascontiguousarray(pixels[i : i + batch_size], dtype=np.float32))
-            x = F.relu6(backbone._bn0(backbone._conv_stem(x)))
-            for block in backbone._blocks[:start]:
-                x = block(x)
-            out.append(x.to(torch.float16))
+            out.append(backbone.forward_trunk(x, until=start).to(torch.float16))
     return torch.cat(out)
 
 
