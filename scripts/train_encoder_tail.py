@@ -40,7 +40,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    import numpy as np
     import torch
 
     torch.set_num_threads(args.threads)
@@ -50,9 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     from zsmed.errors import DatasetError
     from zsmed.features import file_sha256
     from zsmed.fewshot.bank import lite_backbone
-    from zsmed.fewshot.views import apply_view, parse_views
-    from zsmed.imageio import read_model_input
-    from zsmed.synth.encoder_tail import TailConfig, block_inputs, train_tail
+    from zsmed.fewshot.views import parse_views
+    from zsmed.synth.encoder_tail import TailConfig, file_block_inputs, train_tail
 
     config = TailConfig(start_block=args.start_block, epochs=args.epochs, lr=args.lr, seed=args.seed)
     views = parse_views(args.views)
@@ -70,10 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     if changed:  # a data list is a promise about content, not just names
         raise DatasetError(f"{len(changed)} image(s) differ from the data list, e.g. {changed[0]}",
                            path=args.split_from)
-    pixels = np.stack([read_model_input(p, encoder.spec.preprocess) for p in paths])
     labels = [r["label"] for r in rows]
-    inputs = torch.cat([block_inputs(backbone, pixels if v is None else apply_view(pixels, v), config.start_block)
-                        for v in (None, *views)])
+    inputs = file_block_inputs(backbone, paths, encoder.spec.preprocess, config.start_block, views)
     log = []
     tail = None
     for out in train_tail(backbone, inputs, labels * (1 + len(views)), config):

@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
             "rotated_classes": sorted(c for c in meta_domains if c not in domains and ROTATED_MARK in c),
             "val_protocol": args.val_protocol if held else None,
             "reserved_cxr_patients": args.reserve_cxr}
-    check_resumable(args.out, config)  # before the data list below overwrites another run's
+    state = check_resumable(args.out, config)  # before the data list below overwrites another run's
     args.out.mkdir(parents=True, exist_ok=True)
     if int(os.environ.get("RANK", "0")) == 0:
         with (args.out / "data_list.csv").open("w", newline="") as handle:
@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                     rel = os.path.relpath(item.path, args.data_root)
                     writer.writerow([split, domains[item.label], item.label, rel, file_sha256(item.path)])
     meta_train(generator, train, args.out, val=val, device=args.device, info=info, validate=validate,
-               snapshot_every=args.snapshot_every)
+               snapshot_every=args.snapshot_every, resume_state=state)
     final = args.out / ("generator_best" if held else "generator")
     if int(os.environ.get("RANK", "0")) == 0:
         # Domain statistics of the meta-training images (real classes) for the synthesis guard.

@@ -82,11 +82,36 @@ def test_registry_says_why_the_tuned_encoder_is_unavailable(tmp_path: Path, monk
     assert not row.available and "encoder-cxr_efficientnet-lite0.safetensors is not installed" in row.reason
 
 
+def test_lite_tail_prefix_runs_a_tail_file_as_an_encoder_of_its_own(shared_data: Path, tmp_path: Path) -> None:
+    """What `zsmed eval fewshot --encoder lite-tail:efficientnet-lite0@FILE` compares tails with."""
+    from zsmed.encoders import create_image_encoder, describe_encoders
+    from zsmed.errors import EncoderUnavailableError, UnknownEncoderError
+    from zsmed.imageio import read_model_input
+
+    tail_file = TAIL.with_suffix(".safetensors")
+    shipped = create_image_encoder("efficientnet-lite0-cxr")
+    local = create_image_encoder(f"lite-tail:efficientnet-lite0@{tail_file}")
+    assert local.spec.name == f"lite-tail:efficientnet-lite0@{tail_file}"
+    assert local.spec.weights_sha256 == shipped.spec.weights_sha256 and local.spec.cache_id != shipped.spec.cache_id
+    image = sorted((shared_data / "cxr_kermany" / "VIRUS").iterdir())[0]
+    pixels = read_model_input(image, local.spec.preprocess)[None]
+    assert np.allclose(local.encode(pixels), shipped.encode(pixels), atol=1e-5)
+    assert not np.allclose(local.encode(pixels), create_image_encoder().encode(pixels), atol=1e-2)
+    assert {e.name: e for e in describe_encoders()}["lite-tail:"].available
+    with pytest.raises(UnknownEncoderError, match="lite-tail needs"):
+        create_image_encoder(f"lite-tail:{tail_file}")
+    with pytest.raises(UnknownEncoderError, match="not a Lite base"):
+        create_image_encoder(f"lite-tail:resnet50@{tail_file}")
+    with pytest.raises(EncoderUnavailableError, match="not found"):
+        create_image_encoder(f"lite-tail:efficientnet-lite0@{tmp_path / 'absent.safetensors'}")
+
+
 def test_train_tail_learns_the_base_classes_and_names_backbone_entries(shared_data: Path) -> None:
     from zsmed.encoders import create_image_encoder
     from zsmed.fewshot.bank import lite_backbone
+    from zsmed.fewshot.views import apply_view
     from zsmed.imageio import read_model_input
-    from zsmed.synth.encoder_tail import TailConfig, block_inputs, pooled_features, train_tail
+    from zsmed.synth.encoder_tail import TailConfig, block_inputs, file_block_inputs, pooled_features, train_tail
 
     torch.set_num_threads(2)
     encoder = create_image_encoder()
@@ -97,6 +122,12 @@ def test_train_tail_learns_the_base_classes_and_names_backbone_entries(shared_da
     labels = [c for c in files for _ in files[c]]
     config = TailConfig(start_block=15, epochs=4, lr=1e-3)
     inputs = block_inputs(backbone, pixels, config.start_block)
+    # Read from the files a few at a time, with views: the same inputs, in train_tail's label order.
+    paths = [p for c in files for p in files[c]]
+    streamed = file_block_inputs(backbone, paths, encoder.spec.preprocess, config.start_block, ("hflip", "zoom"),
+                                 batch_size=5)
+    assert streamed.shape == (48, *inputs.shape[1:]) and torch.equal(streamed[:16], inputs)
+    assert torch.equal(streamed[32:], block_inputs(backbone, apply_view(pixels, "zoom"), config.start_block))
     # The frozen tail on these inputs is the backbone's own pooled feature.
     with torch.inference_mode():
         whole = encoder.module(torch.from_numpy(pixels[:2]))

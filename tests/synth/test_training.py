@@ -22,7 +22,7 @@ def _data(shared_data: Path, feature_cache, image_encoder, per_class: int = 10):
 
 
 def test_tiny_meta_training_end_to_end_and_resume(tmp_path: Path, shared_data: Path, feature_cache,  # type: ignore[no-untyped-def]
-                                                   image_encoder) -> None:
+                                                   image_encoder, monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
     from zsmed.fewshot.bank import lite_backbone
@@ -49,6 +49,21 @@ def test_tiny_meta_training_end_to_end_and_resume(tmp_path: Path, shared_data: P
     with pytest.raises(CheckpointError, match="another config"):
         meta_train(new_generator(config.with_changes(steps=8), lite_backbone(image_encoder)), data,
                    tmp_path / "run", device="cpu")
+    # The state a caller already read (train_sgps.py checks it before writing its data list) is
+    # used as is: state.pt is not read a second time, and the resumed weights are the saved ones.
+    import zsmed.synth.checkpoint as checkpoint_module
+    from zsmed.synth.train import check_resumable
+
+    state = check_resumable(tmp_path / "run", config)
+    assert state is not None and int(state["step"]) == 6
+    reads: list[object] = []
+    monkeypatch.setattr(checkpoint_module, "load_training_state", lambda *a, **k: reads.append(a))
+    resumed = new_generator(config, lite_backbone(image_encoder))
+    meta_train(resumed, data, tmp_path / "run", device="cpu", resume_state=state)
+    assert not reads
+    assert all(torch.equal(v, resumed.state_dict()[k]) for k, v in gen.state_dict().items())
+    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log if "loss" in r] == [1, 2, 3, 4, 5, 6]  # nothing left to train
 
 
 @pytest.mark.slow

@@ -3,7 +3,9 @@
 Names: ``efficientnet-lite0`` (default image), ``efficientnet-lite2``, ``efficientnet-lite0-cxr`` (Lite0
 with its last blocks fine-tuned on chest X-ray base classes), ``all-MiniLM-L6-v2`` (default
 text; alias ``minilm``), ``hf-local:<folder>`` (local BERT-like checkpoint), and
-``timm-local:<timm model name>@<checkpoint path>``.
+``timm-local:<timm model name>@<checkpoint path>``, and ``lite-tail:<Lite base>@<tail file>`` (a Lite base
+with a tail fitted by ``scripts/train_encoder_tail.py`` that is not registered, e.g. to compare depths
+with ``zsmed eval fewshot --encoder lite-tail:...``).
 
 Importing this package switches the Hugging Face stack to offline mode for the whole process
 (see ``zsmed.encoders.offline``); torch and transformers load only when an encoder is created.
@@ -281,6 +283,21 @@ def _tuned(name: str) -> Factory:
     return factory
 
 
+def _lite_tail_local(rest: str) -> ImageEncoder:
+    from zsmed.encoders.image import create_tuned_lite
+
+    base, sep, path = rest.partition("@")
+    base = base.strip().lower()
+    if not sep or not base or not path.strip():
+        raise UnknownEncoderError("lite-tail needs '<Lite base>@<tail file>', e.g. efficientnet-lite0@tail.safetensors")
+    if base not in ("efficientnet-lite0", "efficientnet-lite2"):
+        raise UnknownEncoderError(f"lite-tail: '{base}' is not a Lite base (efficientnet-lite0, efficientnet-lite2)")
+    problem = _lite_probe(base)()
+    if problem:
+        raise EncoderUnavailableError(f"lite-tail: {problem}")
+    return create_tuned_lite(f"lite-tail:{base}@{path.strip()}", base, path.strip())
+
+
 def _minilm() -> TextEncoder:
     from zsmed.encoders.text import create_minilm
 
@@ -315,6 +332,10 @@ register_prefix(
 register_prefix(
     "timm-local", "image", _timm_local, probe=lambda: _needs("torch", "timm"),
     description="a local timm checkpoint: timm-local:<timm model name>@<file>",
+)
+register_prefix(
+    "lite-tail", "image", _lite_tail_local, probe=lambda: _needs("torch", "safetensors"),
+    description="EfficientNet-Lite with a fine-tuned tail file: lite-tail:<Lite base>@<file>",
 )
 
 __all__ = [

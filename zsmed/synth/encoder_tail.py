@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from zsmed.encoders.efficientnet_lite import EfficientNetLite
+from zsmed.preprocess import PreprocessConfig
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,23 @@ def block_inputs(backbone: EfficientNetLite, pixels: np.ndarray, start: int, bat
             x = torch.from_numpy(np.ascontiguousarray(pixels[i : i + batch_size], dtype=np.float32))
             out.append(backbone.forward_trunk(x, until=start).to(torch.float16))
     return torch.cat(out)
+
+
+def file_block_inputs(backbone: EfficientNetLite, paths: Sequence[Path], preprocess: PreprocessConfig, start: int,
+                      views: Sequence[str] = (), batch_size: int = 32) -> torch.Tensor:
+    """``block_inputs`` of every image file, then of every file under each view in turn (the order
+    ``train_tail`` gets its labels in: ``labels * (1 + len(views))``). Reads ``batch_size`` files at a
+    time, so only the (float16) block inputs are ever held, not every image's pixels."""
+    from zsmed.fewshot.views import apply_view
+    from zsmed.imageio import read_model_input
+
+    per_view: list[list[torch.Tensor]] = [[] for _ in range(1 + len(views))]
+    for i in range(0, len(paths), batch_size):
+        pixels = np.stack([read_model_input(p, preprocess) for p in paths[i : i + batch_size]])
+        for slot, view in enumerate((None, *views)):
+            batch = pixels if view is None else apply_view(pixels, view)
+            per_view[slot].append(block_inputs(backbone, batch, start, batch_size))
+    return torch.cat([chunk for chunks in per_view for chunk in chunks])
 
 
 class Tail(nn.Module):

@@ -298,13 +298,15 @@ def meta_train(
     info: Mapping[str, Any] | None = None,
     validate: Callable[[SGPSGenerator], dict[str, float]] | None = None,
     snapshot_every: int = 0,
+    resume_state: Mapping[str, Any] | None = None,
 ) -> SGPSGenerator:
     """Meta-train in place. Writes ``state.pt`` (resumable), ``train_log.jsonl`` and the final
     generator (``generator.safetensors`` + ``.json``) under ``out_dir``. With ``validate`` (e.g.
     ``class_holdout_validator``), it replaces the base-lesion validation, and the generator with the
     best ``val_score`` so far is also saved as ``generator_best``. ``snapshot_every`` > 0 also saves
     ``generator_step<N>`` every that many steps: a step count chosen on held-out classes in one run
-    is then taken at the same point of the same schedule in the run on every class."""
+    is then taken at the same point of the same schedule in the run on every class. ``resume_state``
+    is what ``check_resumable`` already returned for ``out_dir`` (state.pt is then not read again)."""
     from zsmed.synth.checkpoint import save_generator, save_training_state
 
     config = generator.config
@@ -344,7 +346,10 @@ def meta_train(
     state_path = out / "state.pt"
     log_path = out / "train_log.jsonl"
     step = 0
-    state = check_resumable(out, config, dev) if resume else None
+    state: Mapping[str, Any] | None = None
+    if resume:
+        # Loaded on the CPU: torch.set_rng_state below takes a CPU tensor even when training on a GPU.
+        state = resume_state if resume_state is not None else check_resumable(out, config)
     if state is not None:
         generator.load_state_dict(state["generator"])
         opt.load_state_dict(state["optimizer"])
