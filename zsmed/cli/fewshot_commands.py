@@ -56,6 +56,9 @@ def register(groups: object) -> None:
                          "each generator always runs on the encoder it was meta-trained on")
     ev.add_argument("--extra-checkpoint", action="append", default=[], metavar="NAME=PATH",
                     help="also evaluate this generator as method NAME (image+text), e.g. for ablations")
+    ev.add_argument("--ensemble", action="append", default=[], metavar="NAME=A+B",
+                    help="also evaluate the mean of the class probabilities of methods A and B (any evaluated "
+                         "method or --extra-checkpoint name; each runs once per episode), e.g. sgps+protonet")
     ev.add_argument("--json", type=Path, help="write results here")
     ev.set_defaults(handler=_eval_fewshot)
 
@@ -69,6 +72,31 @@ def register(groups: object) -> None:
     bd.add_argument("--no-guard", action="store_true",
                     help="keep the generated classifier even where the guard would fall back to ProtoNet")
     bd.set_defaults(handler=_build_fewshot)
+
+
+def _with_ensembles(chosen: list[Any], specs: list[str]) -> list[Any]:
+    """``chosen`` plus one ``Ensemble`` per ``NAME=A+B`` spec, its members' predictions kept per
+    episode (``KeptPredictions``) so that each runs once."""
+    from zsmed.errors import ConfigError
+    from zsmed.fewshot.evaluate import Ensemble, KeptPredictions
+
+    if not specs:
+        return chosen
+    kept = {m.name: KeptPredictions(m) for m in chosen}
+    ensembles: list[Ensemble] = []
+    for spec in specs:
+        name, sep, rest = spec.partition("=")
+        members = [m.strip() for m in rest.split("+") if m.strip()]
+        if not sep or not name.strip() or len(members) < 2:
+            raise ConfigError(f"--ensemble wants NAME=A+B (two or more evaluated methods), got '{spec}'")
+        unknown = [m for m in members if m not in kept]
+        if unknown:
+            raise ConfigError(f"--ensemble {name}: {', '.join(unknown)} not evaluated in this run "
+                              f"(evaluated: {', '.join(kept)})")
+        if name.strip() in kept or name.strip() in {e.name for e in ensembles}:
+            raise ConfigError(f"--ensemble: the name '{name.strip()}' is already taken")
+        ensembles.append(Ensemble(name.strip(), [kept[m] for m in members]))
+    return [*kept.values(), *ensembles]
 
 
 def _eval_fewshot(args: argparse.Namespace) -> int:
@@ -216,6 +244,8 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
             chosen.append(Transfer(bank, stage))
     for name, path in extra:
         chosen.append(SGPSMethod(name, generator_of(path), bank_on(encoder_of(path)), text, "it"))
+
+    chosen = _with_ensembles(chosen, args.ensemble)
 
     def show(result: object) -> None:
         r = result  # MethodResult

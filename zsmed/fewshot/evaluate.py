@@ -45,6 +45,56 @@ class MethodResult:
         }
 
 
+def _episode_key(episode: Episode) -> tuple[Any, ...]:
+    return episode.classes, episode.support.tobytes(), episode.query.tobytes()
+
+
+class KeptPredictions:
+    """A method whose predictions are kept per episode, so that an ensemble reuses them: each member
+    runs once per episode, and its own statistics (the guard's, the routing's) count it once."""
+
+    def __init__(self, method: FewShotMethod) -> None:
+        self.method = method
+        self.name = method.name
+        self._kept: dict[tuple[Any, ...], np.ndarray] = {}
+
+    def predict_many(self, episodes: Sequence[Episode]) -> list[np.ndarray]:
+        missing = [e for e in episodes if _episode_key(e) not in self._kept]
+        if missing:
+            many = getattr(self.method, "predict_many", None)
+            outputs = many(missing) if many is not None else [self.method.predict(e) for e in missing]
+            for episode, probs in zip(missing, outputs, strict=True):
+                self._kept[_episode_key(episode)] = probs
+        return [self._kept[_episode_key(e)] for e in episodes]
+
+    def predict(self, episode: Episode) -> np.ndarray:
+        return self.predict_many([episode])[0]
+
+    def take_stats(self) -> dict[str, Any]:
+        take = getattr(self.method, "take_stats", None)
+        return take() if take is not None else {}
+
+
+class Ensemble:
+    """The mean of its members' class probabilities (equal weights: nothing to fit on the support)."""
+
+    def __init__(self, name: str, members: Sequence[FewShotMethod]) -> None:
+        if len(members) < 2:
+            raise ValueError("an ensemble needs at least two methods")
+        self.name = name
+        self.members = list(members)
+
+    def predict_many(self, episodes: Sequence[Episode]) -> list[np.ndarray]:
+        outputs = []
+        for member in self.members:
+            many = getattr(member, "predict_many", None)
+            outputs.append(many(episodes) if many is not None else [member.predict(e) for e in episodes])
+        return [np.mean([out[i] for out in outputs], axis=0) for i in range(len(episodes))]
+
+    def predict(self, episode: Episode) -> np.ndarray:
+        return self.predict_many([episode])[0]
+
+
 def episode_auc(probs: np.ndarray, labels: np.ndarray) -> float:
     """ROC AUC of one episode: binary for 2 ways, macro one-vs-rest otherwise."""
     from sklearn.metrics import roc_auc_score

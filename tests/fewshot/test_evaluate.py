@@ -1,0 +1,72 @@
+"""The paired benchmark's ensembles: `zsmed eval fewshot --ensemble NAME=A+B`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import data_subset
+
+
+class _Fixed:
+    """A method that answers the same probabilities for every query and counts its calls."""
+
+    def __init__(self, name: str, probs: list[float]) -> None:
+        self.name = name
+        self.probs = np.asarray(probs)
+        self.calls = 0
+
+    def predict(self, episode):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return np.tile(self.probs, (len(episode.query), 1))
+
+
+def _episodes(n: int):  # type: ignore[no-untyped-def]
+    from zsmed.fewshot.sampler import Episode
+
+    return [Episode(("a", "b"), np.array([[2 * i], [2 * i + 1]]), np.array([100 + i, 200 + i]), np.array([0, 1]))
+            for i in range(n)]
+
+
+def test_ensemble_averages_its_members_and_each_member_runs_once_per_episode() -> None:
+    from zsmed.fewshot.evaluate import Ensemble, KeptPredictions, run_benchmark
+    from zsmed.progress import run_job
+
+    sure, unsure = _Fixed("sure", [0.9, 0.1]), _Fixed("unsure", [0.3, 0.7])
+    kept_sure, kept_unsure = KeptPredictions(sure), KeptPredictions(unsure)
+    both = Ensemble("both", [kept_sure, kept_unsure])
+    episodes = _episodes(4)
+    results = run_job(run_benchmark([kept_sure, kept_unsure, both], {1: episodes}))
+    assert [r.method for r in results] == ["sure", "unsure", "both"]
+    assert np.allclose(both.predict(episodes[0]), [[0.6, 0.4], [0.6, 0.4]])
+    # Half the queries are class 0: every method gets 50 %, but each member ran 4 times, not 8.
+    assert [r.accuracy for r in results] == [0.5, 0.5, 0.5]
+    assert sure.calls == 4 and unsure.calls == 4
+    with pytest.raises(ValueError):
+        Ensemble("alone", [kept_sure])
+
+
+def test_eval_fewshot_ensemble_option_on_real_images(tmp_path: Path, shared_data: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from zsmed.cli.main import main
+
+    monkeypatch.setenv("ZSMED_CACHE_DIR", str(tmp_path / "cache"))
+    folder = data_subset(shared_data / "ham10000_fs" / "novel_dev", tmp_path / "novel", per_class=6)
+    out = tmp_path / "e.json"
+    base = ["eval", "fewshot", str(folder), "--classes", "akiec", "df", "--shots", "1", "--episodes", "6",
+            "--queries", "3", "--methods", "protonet,linear"]
+    assert main([*base, "--ensemble", "both=protonet+linear", "--json", str(out)]) == 0
+    results = {r["method"]: r for r in json.loads(out.read_text())["results"]}
+    assert set(results) == {"protonet", "linear", "both"} and results["both"]["episodes"] == 6
+    assert 0.0 <= results["both"]["accuracy"] <= 1.0
+    capsys.readouterr()
+    # A member that is not evaluated, or a spec without two members: one line naming the problem.
+    assert main([*base, "--ensemble", "both=protonet+sgps"]) != 0
+    err = capsys.readouterr().err
+    assert "sgps not evaluated in this run" in err and "Traceback" not in err
+    assert main([*base, "--ensemble", "protonet"]) != 0
+    assert "--ensemble wants NAME=A+B" in capsys.readouterr().err
