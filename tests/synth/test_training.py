@@ -64,6 +64,9 @@ def test_tiny_meta_training_end_to_end_and_resume(tmp_path: Path, shared_data: P
     assert all(torch.equal(v, resumed.state_dict()[k]) for k, v in gen.state_dict().items())
     log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log if "loss" in r] == [1, 2, 3, 4, 5, 6]  # nothing left to train
+    with pytest.raises(CheckpointError, match="another config"):
+        meta_train(new_generator(config.with_changes(steps=8), lite_backbone(image_encoder)), data,
+                   tmp_path / "run", device="cpu", resume_state=state)
 
 
 @pytest.mark.slow

@@ -350,6 +350,8 @@ def meta_train(
     if resume:
         # Loaded on the CPU: torch.set_rng_state below takes a CPU tensor even when training on a GPU.
         state = resume_state if resume_state is not None else check_resumable(out, config)
+        if state is not None and SGPSConfig.from_dict(state.get("config") or {}) != config:
+            raise CheckpointError("the training state passed in was made with another config", path=state_path)
     if state is not None:
         generator.load_state_dict(state["generator"])
         opt.load_state_dict(state["optimizer"])
