@@ -45,6 +45,12 @@ class MethodResult:
         }
 
 
+def predict_all(method: FewShotMethod, episodes: Sequence[Episode]) -> list[np.ndarray]:
+    """The method's probabilities for each episode, in one ``predict_many`` call where it has one."""
+    many = getattr(method, "predict_many", None)
+    return many(episodes) if many is not None else [method.predict(e) for e in episodes]
+
+
 def _episode_key(episode: Episode) -> tuple[Any, ...]:
     return episode.classes, episode.support.tobytes(), episode.query.tobytes()
 
@@ -61,9 +67,7 @@ class KeptPredictions:
     def predict_many(self, episodes: Sequence[Episode]) -> list[np.ndarray]:
         missing = [e for e in episodes if _episode_key(e) not in self._kept]
         if missing:
-            many = getattr(self.method, "predict_many", None)
-            outputs = many(missing) if many is not None else [self.method.predict(e) for e in missing]
-            for episode, probs in zip(missing, outputs, strict=True):
+            for episode, probs in zip(missing, predict_all(self.method, missing), strict=True):
                 self._kept[_episode_key(episode)] = probs
         return [self._kept[_episode_key(e)] for e in episodes]
 
@@ -85,10 +89,7 @@ class Ensemble:
         self.members = list(members)
 
     def predict_many(self, episodes: Sequence[Episode]) -> list[np.ndarray]:
-        outputs = []
-        for member in self.members:
-            many = getattr(member, "predict_many", None)
-            outputs.append(many(episodes) if many is not None else [member.predict(e) for e in episodes])
+        outputs = [predict_all(member, episodes) for member in self.members]
         return [np.mean([out[i] for out in outputs], axis=0) for i in range(len(episodes))]
 
     def predict(self, episode: Episode) -> np.ndarray:
@@ -117,12 +118,10 @@ def run_method(method: FewShotMethod, episodes: Sequence[Episode], shots: int, c
     a time (the generator batches them); the time per episode is the total over the count."""
     accs, aucs = [], []
     start = time.perf_counter()
-    many = getattr(method, "predict_many", None)
-    step = chunk if many is not None else 1
+    step = chunk if hasattr(method, "predict_many") else 1
     for i in range(0, len(episodes), step):
         group = episodes[i : i + step]
-        outputs = many(group) if many is not None else [method.predict(group[0])]
-        for episode, probs in zip(group, outputs, strict=True):
+        for episode, probs in zip(group, predict_all(method, group), strict=True):
             accs.append(float((probs.argmax(axis=1) == episode.query_labels).mean()))
             aucs.append(episode_auc(probs, episode.query_labels))
         yield Progress(i + len(group), len(episodes), f"{method.name} {shots}-shot")
