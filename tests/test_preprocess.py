@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from zsmed import imageio
-from zsmed.errors import ImageFormatError
+from zsmed.errors import ConfigError, ImageFormatError
 from zsmed.imageio import read_image, read_model_input, read_photo
-from zsmed.preprocess import PreprocessConfig, resize_for_model, to_model_input
+from zsmed.preprocess import PreprocessConfig, resize_for_model, shades_of_gray, to_model_input
 
 
 def _reference_photo(path: Path) -> np.ndarray:
@@ -133,3 +133,54 @@ def test_the_table_path_does_not_skip_the_orientation(tmp_path: Path) -> None:
     expected = to_model_input(read_photo(upside_down), config)
     np.testing.assert_array_equal(read_model_input(upside_down, config), expected)
     assert not np.array_equal(read_model_input(upside_down, config), read_model_input(upright, config))
+
+
+def test_shades_of_gray_balances_a_colour_cast_and_leaves_grey_alone(shared_data: Path) -> None:
+    photo = read_photo(sorted((shared_data / "ham10000_fs" / "base" / "mel").glob("*.jpg"))[0])
+    balanced = shades_of_gray(photo)
+    assert balanced.dtype == np.float32 and balanced.shape == photo.shape
+    assert balanced.min() >= 0.0 and balanced.max() <= 1.0
+
+    def light(image: np.ndarray) -> np.ndarray:  # the Shades-of-Gray estimate of the light, p = 6
+        return np.power(np.power(image.astype(np.float64), 6).mean(axis=(0, 1)), 1 / 6)
+
+    def tint(image: np.ndarray) -> np.ndarray:  # the light's colour, whatever its strength
+        return light(image) / light(image).sum()
+
+    # the same lesion under a bluish light (red dimmed, blue kept) comes back with the original's
+    # balanced colours (a dimmer light stays dimmer: the balance is of colour, not brightness)
+    cast = photo * np.array([0.6, 0.8, 1.0], dtype=np.float32)
+    assert np.abs(tint(shades_of_gray(cast)) / tint(balanced) - 1.0).max() < 0.01
+    assert np.abs(tint(cast) / tint(photo) - 1.0).max() > 0.15  # the cast was real
+    np.testing.assert_allclose(tint(balanced), 1 / 3, atol=0.01)  # balanced to a grey light
+    # a grey image (equal channels) and a black one are unchanged
+    grey = np.repeat(photo.mean(axis=2, keepdims=True), 3, axis=2)
+    np.testing.assert_allclose(shades_of_gray(grey), grey, atol=1e-6)
+    np.testing.assert_array_equal(shades_of_gray(np.zeros((8, 8, 3), np.float32)), np.zeros((8, 8, 3), np.float32))
+
+
+def test_the_colour_policy_is_applied_before_padding_and_travels_with_the_config(shared_data: Path,
+                                                                               tmp_path: Path) -> None:
+    config = PreprocessConfig(colour="shades-of-gray", pad_value=0.3)
+    padded = 0
+    for path in _photos(shared_data, tmp_path):
+        image = read_photo(path)
+        plain = resize_for_model(image, PreprocessConfig(pad_value=0.3))
+        got = resize_for_model(image, config)
+        differs = np.abs(plain - 0.3).max(axis=2) > 0  # the image; the rest is padding
+        rows, cols = np.flatnonzero(differs.any(axis=1)), np.flatnonzero(differs.any(axis=0))
+        inside = np.s_[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+        np.testing.assert_array_equal(got[inside], shades_of_gray(plain[inside]))
+        padding = np.ones(plain.shape[:2], dtype=bool)
+        padding[inside] = False
+        np.testing.assert_array_equal(got[padding], plain[padding])
+        padded += int(padding.any())
+        # the file path (no table shortcut for a balanced model) gives the same input
+        np.testing.assert_array_equal(read_model_input(path, config), to_model_input(image, config))
+    assert padded == 2  # the two synthetic photos are not square; the HAM10000 JPEGs are
+    # round trip; a config without a colour policy is written as before the field existed
+    assert PreprocessConfig.from_dict(config.to_dict()) == config
+    assert "colour" not in PreprocessConfig().to_dict()
+    assert PreprocessConfig.from_dict(PreprocessConfig().to_dict()).colour == "none"
+    with pytest.raises(ConfigError, match=r"unknown colour policy 'retinex'.*update zsmed"):
+        PreprocessConfig(colour="retinex")

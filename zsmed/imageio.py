@@ -144,6 +144,8 @@ def _photo_at_model_size(path: Path, config: PreprocessConfig) -> np.ndarray | N
     """
     from PIL import Image
 
+    if config.colour != "none":  # a colour policy needs the [0, 1] image: the general path
+        return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # as in read_photo
         with Image.open(path) as image:

@@ -31,6 +31,19 @@ WINDOW_POLICIES: dict[str, str] = {
 }
 DEFAULT_WINDOW = "display-v1"
 
+# Colour balance of the resized image before normalisation, named and carried like the window
+# policy. Dermoscopy photos differ in their light source from clinic to clinic and camera to
+# camera; balancing each image to a grey light takes that difference out of the features.
+COLOUR_POLICIES: dict[str, str] = {
+    "none": "pixels as read",
+    "shades-of-gray": (
+        "Shades-of-Gray colour constancy (Finlayson & Trezzi 2004, Minkowski norm p = 6): each channel "
+        "of the resized image divided by its p-norm mean, scaled so that a grey image is unchanged, "
+        "clipped to [0, 1]"
+    ),
+}
+SHADES_OF_GRAY_POWER = 6.0
+
 
 @dataclass(frozen=True)
 class PreprocessConfig:
@@ -41,14 +54,23 @@ class PreprocessConfig:
     keep_aspect: bool = True
     pad_value: float = 0.0  # in [0, 1] image units, before normalisation
     window: str = DEFAULT_WINDOW  # a key of WINDOW_POLICIES
+    colour: str = "none"  # a key of COLOUR_POLICIES
 
     def __post_init__(self) -> None:
         if self.window not in WINDOW_POLICIES:
             raise ConfigError(f"unknown window policy '{self.window}' (this zsmed applies "
                               f"{', '.join(WINDOW_POLICIES)}); the model was made by a newer zsmed: update zsmed")
+        if self.colour not in COLOUR_POLICIES:
+            raise ConfigError(f"unknown colour policy '{self.colour}' (this zsmed applies "
+                              f"{', '.join(COLOUR_POLICIES)}); the model was made by a newer zsmed: update zsmed")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.colour == "none":
+            # Written as before the field existed, so every earlier checkpoint, bundle and feature
+            # cache keeps its identity (cache ids and bundle hashes are taken over this dict).
+            del data["colour"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PreprocessConfig:
@@ -60,6 +82,7 @@ class PreprocessConfig:
             pad_value=float(data.get("pad_value", 0.0)),
             # checkpoints and bundles written before the field existed used the only policy there was
             window=str(data.get("window", DEFAULT_WINDOW)),
+            colour=str(data.get("colour", "none")),
         )
 
 
@@ -86,8 +109,22 @@ def as_rgb01(image: np.ndarray) -> np.ndarray:
     return image
 
 
+def shades_of_gray(rgb: np.ndarray, power: float = SHADES_OF_GRAY_POWER) -> np.ndarray:
+    """Shades-of-Gray colour constancy of a [0, 1] (H, W, 3) image: each channel divided by its
+    Minkowski ``power``-norm mean, the three estimates scaled to length sqrt(3) so that a grey
+    image (equal channels) comes back unchanged; clipped to [0, 1]. float32 out."""
+    pixels = np.clip(rgb.astype(np.float64), 0.0, 1.0)
+    light = np.power(np.power(pixels, power).mean(axis=(0, 1)), 1.0 / power)
+    norm = float(np.linalg.norm(light))
+    if norm < 1e-8:  # a black image has no light to balance
+        return pixels.astype(np.float32)
+    light = np.maximum(light / norm * np.sqrt(3.0), 1e-8)
+    return np.clip(pixels / light, 0.0, 1.0).astype(np.float32)
+
+
 def resize_for_model(image: np.ndarray, config: PreprocessConfig) -> np.ndarray:
-    """Resize a [0, 1] image to (size, size, 3), keeping the aspect ratio with padding if asked."""
+    """Resize a [0, 1] image to (size, size, 3), keeping the aspect ratio with padding if asked;
+    the colour policy is applied to the resized image before it is padded."""
     rgb = as_rgb01(image)
     height, width = rgb.shape[:2]
     size = config.size
@@ -98,6 +135,8 @@ def resize_for_model(image: np.ndarray, config: PreprocessConfig) -> np.ndarray:
         new_h, new_w = size, size
     if (new_h, new_w) != (height, width):
         rgb = np.stack([_resize_channel(rgb[:, :, c], new_w, new_h) for c in range(3)], axis=2)
+    if config.colour == "shades-of-gray":
+        rgb = shades_of_gray(rgb)
     if (new_h, new_w) == (size, size):
         return rgb
     canvas = np.full((size, size, 3), config.pad_value, dtype=np.float32)

