@@ -14,6 +14,7 @@ from zsmed.digest import file_sha256
 from zsmed.encoders.base import EncoderSpec, ImageEncoder
 from zsmed.encoders.efficientnet_lite import (
     LITE_VARIANTS,
+    EfficientNetLite,
     fuse_for_inference,
     load_efficientnet_lite,
     load_tuned_tail,
@@ -79,17 +80,17 @@ class TorchImageEncoder(ImageEncoder):
         return self.module.eval()
 
 
+def _lite_encoder(name: str, backbone: EfficientNetLite, weights_sha256: str, preprocess: PreprocessConfig,
+                  extra: dict[str, Any] | None = None) -> TorchImageEncoder:
+    """A Lite backbone as a registered image encoder: pooled features, BN folded for ``encode``."""
+    spec = EncoderSpec(name=name, kind="image", dim=backbone.num_features, weights_sha256=weights_sha256,
+                       preprocess=preprocess, extra=extra or {})
+    return TorchImageEncoder(PooledFeatures(backbone), spec, inference_module=fuse_for_inference(backbone))
+
+
 def create_efficientnet_lite(name: str, weights: str | Path | None = None) -> TorchImageEncoder:
     path = Path(weights) if weights else weights_path(name)
-    backbone = load_efficientnet_lite(name, path)
-    spec = EncoderSpec(
-        name=name,
-        kind="image",
-        dim=backbone.num_features,
-        weights_sha256=file_sha256(path),
-        preprocess=LITE_PREPROCESS[name],
-    )
-    return TorchImageEncoder(PooledFeatures(backbone), spec, inference_module=fuse_for_inference(backbone))
+    return _lite_encoder(name, load_efficientnet_lite(name, path), file_sha256(path), LITE_PREPROCESS[name])
 
 
 def create_colour_balanced_lite(name: str, base: str, colour: str) -> TorchImageEncoder:
@@ -100,16 +101,8 @@ def create_colour_balanced_lite(name: str, base: str, colour: str) -> TorchImage
     from dataclasses import replace
 
     path = weights_path(base)
-    backbone = load_efficientnet_lite(base, path)
-    spec = EncoderSpec(
-        name=name,
-        kind="image",
-        dim=backbone.num_features,
-        weights_sha256=file_sha256(path),
-        preprocess=replace(LITE_PREPROCESS[base], colour=colour),
-        extra={"base": base},
-    )
-    return TorchImageEncoder(PooledFeatures(backbone), spec, inference_module=fuse_for_inference(backbone))
+    return _lite_encoder(name, load_efficientnet_lite(base, path), file_sha256(path),
+                         replace(LITE_PREPROCESS[base], colour=colour), extra={"base": base})
 
 
 def create_tuned_lite(name: str, base: str, tail: str | Path) -> TorchImageEncoder:
@@ -120,17 +113,11 @@ def create_tuned_lite(name: str, base: str, tail: str | Path) -> TorchImageEncod
     base_path, tail_path = weights_path(base), Path(tail)
     backbone = load_tuned_tail(load_efficientnet_lite(base, base_path), tail_path)
     base_sha, tail_sha = file_sha256(base_path), file_sha256(tail_path)
-    spec = EncoderSpec(
-        name=name,
-        kind="image",
-        dim=backbone.num_features,
-        # The identity of the combined weights: base and tail together.
-        weights_sha256=hashlib.sha256(f"{base_sha}:{tail_sha}".encode()).hexdigest(),
-        preprocess=LITE_PREPROCESS[base],
-        extra={"base": base, "base_weights_sha256": base_sha, "tuned_tail": tail_path.name,
-               "tuned_tail_sha256": tail_sha},
-    )
-    return TorchImageEncoder(PooledFeatures(backbone), spec, inference_module=fuse_for_inference(backbone))
+    # The identity of the combined weights: base and tail together.
+    combined = hashlib.sha256(f"{base_sha}:{tail_sha}".encode()).hexdigest()
+    return _lite_encoder(name, backbone, combined, LITE_PREPROCESS[base],
+                         extra={"base": base, "base_weights_sha256": base_sha, "tuned_tail": tail_path.name,
+                                "tuned_tail_sha256": tail_sha})
 
 
 def _unwrap_state_dict(state: Any, path: Path) -> dict[str, torch.Tensor]:
