@@ -1,4 +1,5 @@
-"""The paired benchmark's ensembles: `zsmed eval fewshot --ensemble NAME=A+B`."""
+"""The paired benchmark's ensembles and paired differences: `zsmed eval fewshot --ensemble NAME=A+B`,
+`--paired-against METHOD`."""
 
 from __future__ import annotations
 
@@ -70,3 +71,53 @@ def test_eval_fewshot_ensemble_option_on_real_images(tmp_path: Path, shared_data
     assert "sgps not evaluated in this run" in err and "Traceback" not in err
     assert main([*base, "--ensemble", "protonet"]) != 0
     assert "--ensemble wants NAME=A+B" in capsys.readouterr().err
+
+
+def test_paired_difference_is_the_mean_per_episode_difference_and_tighter_than_two_cis() -> None:
+    from zsmed.fewshot.evaluate import MethodResult, add_paired_differences, format_table, mean_ci95
+
+    rng = np.random.default_rng(0)
+    hardness = rng.uniform(0.5, 1.0, 200)  # episodes differ a lot; the two methods differ a little
+    gain = rng.normal(0.02, 0.01, 200)
+
+    def result(name: str, accs: np.ndarray, shots: int = 1) -> MethodResult:
+        mean, ci = mean_ci95(accs)
+        return MethodResult(name, shots, len(accs), mean, ci, 0.5, 0.0, list(accs))
+
+    ref, new = result("ref", hardness), result("new", hardness + gain)
+    other_k = result("ref", hardness[:50], shots=5)
+    add_paired_differences([ref, new, other_k], "ref")
+    paired = new.extra["paired"]
+    assert paired["against"] == "ref" and paired["delta"] == pytest.approx(gain.mean())
+    # the two CIs overlap, the paired one excludes 0
+    assert new.accuracy - new.ci95 < ref.accuracy + ref.ci95
+    assert paired["delta"] - paired["ci95"] > 0 and paired["ci95"] < new.ci95 / 5
+    assert "paired" not in ref.extra and "paired" not in other_k.extra
+    table = format_table([ref, new])
+    assert "vs ref" in table.splitlines()[0] and f"{100 * gain.mean():+.1f} ±" in table.splitlines()[2]
+
+
+def test_eval_fewshot_paired_against_on_real_images(tmp_path: Path, shared_data: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from zsmed.cli.main import main
+
+    monkeypatch.setenv("ZSMED_CACHE_DIR", str(tmp_path / "cache"))
+    folder = data_subset(shared_data / "ham10000_fs" / "novel_dev", tmp_path / "novel", per_class=6)
+    out = tmp_path / "p.json"
+    base = ["eval", "fewshot", str(folder), "--classes", "akiec", "vasc", "--shots", "1", "2", "--episodes", "8",
+            "--queries", "3", "--methods", "protonet,linear"]
+    assert main([*base, "--paired-against", "protonet", "--json", str(out)]) == 0
+    assert "vs protonet" in capsys.readouterr().out
+    results = json.loads(out.read_text())["results"]
+    for r in results:
+        if r["method"] == "protonet":
+            assert "paired" not in r.get("extra", {})
+        else:
+            same_k = next(p for p in results if p["method"] == "protonet" and p["shots"] == r["shots"])
+            paired = r["extra"]["paired"]
+            assert paired["against"] == "protonet"
+            assert paired["delta"] == pytest.approx(r["accuracy"] - same_k["accuracy"])
+    assert main([*base, "--paired-against", "sgps"]) != 0
+    err = capsys.readouterr().err
+    assert "--paired-against 'sgps' is not an evaluated method (protonet, linear)" in err and "Traceback" not in err

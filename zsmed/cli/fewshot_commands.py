@@ -56,6 +56,9 @@ def register(groups: object) -> None:
                          "each generator always runs on the encoder it was meta-trained on")
     ev.add_argument("--extra-checkpoint", action="append", default=[], metavar="NAME=PATH",
                     help="also evaluate this generator as method NAME (image+text), e.g. for ablations")
+    ev.add_argument("--paired-against", metavar="METHOD",
+                    help="also report each method's accuracy difference to METHOD on the same episodes, with "
+                         "its 95 %% CI (any evaluated method, --extra-checkpoint or --ensemble name)")
     ev.add_argument("--ensemble", action="append", default=[], metavar="NAME=A+B",
                     help="also evaluate the mean of the class probabilities of methods A and B (any evaluated "
                          "method or --extra-checkpoint name; each runs once per episode), e.g. sgps+protonet")
@@ -108,7 +111,7 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
     from zsmed.features import FeatureCache
     from zsmed.fewshot.bank import build_bank, lite_backbone
     from zsmed.fewshot.baselines import LinearProbe, ProtoNet, Transfer, TransferConfig, load_or_train_transfer
-    from zsmed.fewshot.evaluate import FewShotMethod, format_table, run_benchmark
+    from zsmed.fewshot.evaluate import FewShotMethod, add_paired_differences, format_table, run_benchmark
     from zsmed.fewshot.sampler import EpisodeSampler
     from zsmed.paths import user_cache_dir
     from zsmed.progress import run_with_bar
@@ -246,6 +249,9 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
         chosen.append(SGPSMethod(name, generator_of(path), bank_on(encoder_of(path)), text, "it"))
 
     chosen = _with_ensembles(chosen, args.ensemble)
+    if args.paired_against and args.paired_against not in [m.name for m in chosen]:
+        raise ConfigError(f"--paired-against '{args.paired_against}' is not an evaluated method "
+                          f"({', '.join(m.name for m in chosen)})")
 
     def show(result: object) -> None:
         r = result  # MethodResult
@@ -262,6 +268,8 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     results = run_with_bar(run_benchmark(chosen, episodes, on_result=show), "episodes")
+    if args.paired_against:
+        add_paired_differences(results, args.paired_against)
     print()
     print(format_table(results))
     if args.json:

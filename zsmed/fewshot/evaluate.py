@@ -148,13 +148,36 @@ def run_benchmark(
     return results
 
 
+def paired_difference(result: MethodResult, reference: MethodResult) -> tuple[float, float]:
+    """Mean and 95 % CI of the per-episode accuracy difference ``result - reference`` on the same
+    episodes: far tighter than comparing two means with their own CIs, since both methods see the
+    same hard and easy episodes."""
+    if (result.shots, result.episodes) != (reference.shots, reference.episodes):
+        raise ValueError(f"{result.method} and {reference.method} were not run on the same episodes")
+    return mean_ci95([a - b for a, b in zip(result.accuracies, reference.accuracies, strict=True)])
+
+
+def add_paired_differences(results: Sequence[MethodResult], against: str) -> None:
+    """Record in each result's ``extra`` its paired difference to method ``against`` at the same K."""
+    reference = {r.shots: r for r in results if r.method == against}
+    for r in results:
+        if r.method != against and r.shots in reference:
+            delta, ci = paired_difference(r, reference[r.shots])
+            r.extra["paired"] = {"against": against, "delta": delta, "ci95": ci}
+
+
 def format_table(results: Sequence[MethodResult]) -> str:
-    lines = [f"{'method':<12} {'K':>2} {'accuracy':>16} {'AUC':>6} {'s/episode':>10}"]
+    paired = next((r.extra["paired"]["against"] for r in results if "paired" in r.extra), None)
+    column = f" {'vs ' + paired:>16}" if paired else ""
+    lines = [f"{'method':<12} {'K':>2} {'accuracy':>16} {'AUC':>6} {'s/episode':>10}{column}"]
     for r in results:
         note = ""
+        if paired:
+            p = r.extra.get("paired")
+            note += f" {100 * p['delta']:>+8.1f} ± {100 * p['ci95']:>4.1f}" if p else f" {'':>16}"
         if "fired_rate" in r.extra:
-            note = (f"  guard fired {100 * r.extra['fired_rate']:.1f} % (domain {r.extra['fired_domain']}, "
-                    f"leave-one-out {r.extra['fired_loo']} of {r.extra['episodes']})")
+            note += (f"  guard fired {100 * r.extra['fired_rate']:.1f} % (domain {r.extra['fired_domain']}, "
+                     f"leave-one-out {r.extra['fired_loo']} of {r.extra['episodes']})")
         lines.append(f"{r.method:<12} {r.shots:>2} {100 * r.accuracy:>8.1f} ± {100 * r.ci95:>4.1f} % "
                      f"{r.auc:>6.3f} {r.seconds_per_episode:>10.4f}{note}")
     return "\n".join(lines)
