@@ -118,6 +118,10 @@ def test_eval_fewshot_paired_against_on_real_images(tmp_path: Path, shared_data:
             paired = r["extra"]["paired"]
             assert paired["against"] == "protonet"
             assert paired["delta"] == pytest.approx(r["accuracy"] - same_k["accuracy"])
+    # an unevaluated reference is refused before anything is encoded: one line
+    monkeypatch.setenv("ZSMED_CACHE_DIR", str(tmp_path / "empty-cache"))
     assert main([*base, "--paired-against", "sgps"]) != 0
     err = capsys.readouterr().err
     assert "--paired-against 'sgps' is not an evaluated method (protonet, linear)" in err and "Traceback" not in err
+    assert not (tmp_path / "empty-cache").exists()
+    assert main([*base, "--ensemble", "both=protonet+linear", "--paired-against", "both"]) == 0

@@ -131,6 +131,12 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
         if not sep or not name or not path:
             raise ConfigError(f"--extra-checkpoint wants NAME=PATH, got '{spec}'")
         extra.append((name, Path(path)))
+    # Checked before any image is encoded: every evaluated method, extra generator and ensemble
+    # is named by the arguments alone.
+    evaluated = [*methods, *(name for name, _ in extra), *(s.partition("=")[0].strip() for s in args.ensemble)]
+    if args.paired_against and args.paired_against not in evaluated:
+        raise ConfigError(f"--paired-against '{args.paired_against}' is not an evaluated method "
+                          f"({', '.join(evaluated)})")
     if args.encoder:
         encoder_name = args.encoder
     elif args.checkpoint:
@@ -249,9 +255,6 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
         chosen.append(SGPSMethod(name, generator_of(path), bank_on(encoder_of(path)), text, "it"))
 
     chosen = _with_ensembles(chosen, args.ensemble)
-    if args.paired_against and args.paired_against not in [m.name for m in chosen]:
-        raise ConfigError(f"--paired-against '{args.paired_against}' is not an evaluated method "
-                          f"({', '.join(m.name for m in chosen)})")
 
     def show(result: object) -> None:
         r = result  # MethodResult
