@@ -113,13 +113,18 @@ def shades_of_gray(rgb: np.ndarray, power: float = SHADES_OF_GRAY_POWER) -> np.n
     """Shades-of-Gray colour constancy of a [0, 1] (H, W, 3) image: each channel divided by its
     Minkowski ``power``-norm mean, the three estimates scaled to length sqrt(3) so that a grey
     image (equal channels) comes back unchanged; clipped to [0, 1]. float32 out."""
-    pixels = np.clip(rgb.astype(np.float64), 0.0, 1.0)
-    light = np.power(np.power(pixels, power).mean(axis=(0, 1)), 1.0 / power)
+    pixels = np.clip(rgb, 0.0, 1.0).astype(np.float32, copy=False)
+    if power == 6.0:  # the policy's power: three multiplications instead of a float pow (2.3x faster)
+        squared = pixels * pixels
+        raised = squared * squared * squared
+    else:
+        raised = np.power(pixels, np.float32(power))
+    light = np.power(raised.reshape(-1, 3).mean(axis=0, dtype=np.float64), 1.0 / power)
     norm = float(np.linalg.norm(light))
     if norm < 1e-8:  # a black image has no light to balance
-        return pixels.astype(np.float32)
-    light = np.maximum(light / norm * np.sqrt(3.0), 1e-8)
-    return np.clip(pixels / light, 0.0, 1.0).astype(np.float32)
+        return pixels
+    light = np.maximum(light / norm * np.sqrt(3.0), 1e-8).astype(np.float32)
+    return np.minimum(pixels / light, np.float32(1.0))
 
 
 def resize_for_model(image: np.ndarray, config: PreprocessConfig) -> np.ndarray:
