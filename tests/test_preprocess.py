@@ -139,6 +139,10 @@ def test_shades_of_gray_balances_a_colour_cast_and_leaves_grey_alone(shared_data
     photo = read_photo(sorted((shared_data / "ham10000_fs" / "base" / "mel").glob("*.jpg"))[0])
     balanced = shades_of_gray(photo)
     assert balanced.dtype == np.float32 and balanced.shape == photo.shape
+    # the documented formula, in float64 (SPEC.md): what any reader of a bundle must reproduce
+    light64 = np.power(np.power(photo.astype(np.float64), 6).mean(axis=(0, 1)), 1 / 6)
+    formula = np.clip(photo / (light64 / np.linalg.norm(light64) * np.sqrt(3.0)), 0.0, 1.0)
+    np.testing.assert_allclose(balanced, formula, atol=1e-6)
     assert balanced.min() >= 0.0 and balanced.max() <= 1.0
 
     def light(image: np.ndarray) -> np.ndarray:  # the Shades-of-Gray estimate of the light, p = 6
