@@ -50,16 +50,24 @@ def test_ensemble_averages_its_members_and_each_member_runs_once_per_episode() -
         Ensemble("alone", [kept_sure])
 
 
-def test_eval_fewshot_ensemble_option_on_real_images(tmp_path: Path, shared_data: Path,
-                                                     monkeypatch: pytest.MonkeyPatch,
+@pytest.fixture
+def novel_subset(tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Six real HAM10000 novel images per class, with a feature cache of the test's own."""
+    monkeypatch.setenv("ZSMED_CACHE_DIR", str(tmp_path / "cache"))
+    return data_subset(shared_data / "ham10000_fs" / "novel_dev", tmp_path / "novel", per_class=6)
+
+
+def _baselines_cli(folder: Path, classes: tuple[str, str], shots: list[str], episodes: int) -> list[str]:
+    return ["eval", "fewshot", str(folder), "--classes", *classes, "--shots", *shots, "--episodes", str(episodes),
+            "--queries", "3", "--methods", "protonet,linear"]
+
+
+def test_eval_fewshot_ensemble_option_on_real_images(tmp_path: Path, novel_subset: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     from zsmed.cli.main import main
 
-    monkeypatch.setenv("ZSMED_CACHE_DIR", str(tmp_path / "cache"))
-    folder = data_subset(shared_data / "ham10000_fs" / "novel_dev", tmp_path / "novel", per_class=6)
     out = tmp_path / "e.json"
-    base = ["eval", "fewshot", str(folder), "--classes", "akiec", "df", "--shots", "1", "--episodes", "6",
-            "--queries", "3", "--methods", "protonet,linear"]
+    base = _baselines_cli(novel_subset, ("akiec", "df"), ["1"], 6)
     assert main([*base, "--ensemble", "both=protonet+linear", "--json", str(out)]) == 0
     results = {r["method"]: r for r in json.loads(out.read_text())["results"]}
     assert set(results) == {"protonet", "linear", "both"} and results["both"]["episodes"] == 6
@@ -97,16 +105,13 @@ def test_paired_difference_is_the_mean_per_episode_difference_and_tighter_than_t
     assert "vs ref" in table.splitlines()[0] and f"{100 * gain.mean():+.1f} ±" in table.splitlines()[2]
 
 
-def test_eval_fewshot_paired_against_on_real_images(tmp_path: Path, shared_data: Path,
+def test_eval_fewshot_paired_against_on_real_images(tmp_path: Path, novel_subset: Path,
                                                     monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     from zsmed.cli.main import main
 
-    monkeypatch.setenv("ZSMED_CACHE_DIR", str(tmp_path / "cache"))
-    folder = data_subset(shared_data / "ham10000_fs" / "novel_dev", tmp_path / "novel", per_class=6)
     out = tmp_path / "p.json"
-    base = ["eval", "fewshot", str(folder), "--classes", "akiec", "vasc", "--shots", "1", "2", "--episodes", "8",
-            "--queries", "3", "--methods", "protonet,linear"]
+    base = _baselines_cli(novel_subset, ("akiec", "vasc"), ["1", "2"], 8)
     assert main([*base, "--paired-against", "protonet", "--json", str(out)]) == 0
     assert "vs protonet" in capsys.readouterr().out
     results = json.loads(out.read_text())["results"]
