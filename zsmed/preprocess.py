@@ -67,8 +67,9 @@ class PreprocessConfig:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         if self.colour == "none":
-            # Written as before the field existed, so every earlier checkpoint, bundle and feature
-            # cache keeps its identity (cache ids and bundle hashes are taken over this dict).
+            # Written as before the field existed: feature-cache ids are hashed over this dict
+            # (EncoderSpec.cache_id), so every earlier cache stays valid, and model cards and
+            # checkpoints of unbalanced models read and compare as they always did.
             del data["colour"]
         return data
 
