@@ -57,12 +57,10 @@ class PreprocessConfig:
     colour: str = "none"  # a key of COLOUR_POLICIES
 
     def __post_init__(self) -> None:
-        if self.window not in WINDOW_POLICIES:
-            raise ConfigError(f"unknown window policy '{self.window}' (this zsmed applies "
-                              f"{', '.join(WINDOW_POLICIES)}); the model was made by a newer zsmed: update zsmed")
-        if self.colour not in COLOUR_POLICIES:
-            raise ConfigError(f"unknown colour policy '{self.colour}' (this zsmed applies "
-                              f"{', '.join(COLOUR_POLICIES)}); the model was made by a newer zsmed: update zsmed")
+        for kind, name, known in (("window", self.window, WINDOW_POLICIES), ("colour", self.colour, COLOUR_POLICIES)):
+            if name not in known:
+                raise ConfigError(f"unknown {kind} policy '{name}' (this zsmed applies {', '.join(known)}); "
+                                  "the model was made by a newer zsmed: update zsmed")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
