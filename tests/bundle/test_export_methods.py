@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.synth.helpers import every_image_wrong
 from zsmed.bundle.export import export_classifier
 from zsmed.classifier import Classifier, LinearHead, make_classifier
 from zsmed.encoders import create_image_encoder
@@ -79,7 +80,7 @@ def test_guard_fallback_on_the_finetuned_stage_exports(folders: tuple[Path, list
 
     support, queries = folders
     # The generator's leave-one-out estimate forced to 0 %: the guard turns it down inside its domain.
-    monkeypatch.setattr(synthesize_module, "leave_one_out", lambda generator, data, classes: (0.0, 12))
+    monkeypatch.setattr(synthesize_module, "leave_one_out_predictions", every_image_wrong)
     classifier = synthesize_module.synthesize(support)
     assert classifier.card.method == "protonet-finetuned-stage"
     assert classifier.card.extra["fallback_stage"] == "fallback-ham10000_efficientnet-lite0"

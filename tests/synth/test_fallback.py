@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from tests.synth.helpers import every_image_wrong
+
 NOVEL = ("akiec", "df", "vasc")
 
 
@@ -69,7 +71,7 @@ def test_turned_down_generator_gives_protonet_on_the_finetuned_stage(tmp_path: P
 
     novel = shared_data / "ham10000_fs" / "novel_dev"
     support = _support(tmp_path / "s", novel, NOVEL, k=3)
-    monkeypatch.setattr(synthesize_module, "leave_one_out", lambda generator, data, classes: (0.0, 9))
+    monkeypatch.setattr(synthesize_module, "leave_one_out_predictions", every_image_wrong)
     clf = synthesize_module.synthesize(support, cache=feature_cache)
     guard = clf.card.extra["guard"]
     assert clf.card.method == "protonet-finetuned-stage" and guard["fired"] == "loo"

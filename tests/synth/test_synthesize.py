@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -85,13 +86,16 @@ def test_bad_inputs(tmp_path: Path, shared_data: Path, feature_cache) -> None:  
     root = _support(tmp_path / "b", shared_data, ("akiec",))
     with pytest.raises(DatasetError, match="at least two classes"):
         synthesize(root, cache=feature_cache)
-    # An undecodable image is skipped and named; a class without description falls back to images.
+    # An undecodable image is skipped, counted on the card and named in the details (on this PC
+    # only); a class without description falls back to images.
     root = _support(tmp_path / "c", shared_data, ("akiec", "df"))
     (root / "df" / "broken.png").write_bytes(b"not a png at all")
     os.rename(root / "df", root / "mystery_class")
-    clf = synthesize(root, cache=feature_cache, loo=False)
+    details: dict = {}
+    clf = synthesize(root, cache=feature_cache, loo=False, details=details)
     warnings = " | ".join(clf.card.extra["warnings"])
-    assert "broken.png" in warnings
+    assert "1 support image(s) could not be read and were left out" in warnings and "broken.png" not in warnings
+    assert [p.name for p, _ in details["skipped"]] == ["broken.png"]
     assert "no description for mystery_class" in warnings
     assert clf.card.support_counts == {"akiec": 3, "mystery_class": 3}
     # The same images filed under two classes (a copy into the wrong folder).
@@ -208,3 +212,33 @@ def test_leave_one_out_holds_out_an_even_share_of_every_class_past_its_limit(
     labels = [support.bank.items[i].label for i in held]
     assert sorted(labels) == sorted([*NOVEL, *NOVEL]) and len(set(held)) == 6
     assert module.loo_held_out(support.bank, list(NOVEL), 100) == list(range(9))
+
+
+def test_an_unreadable_support_image_is_named_here_and_only_counted_on_the_card(
+        support_dir: Path, tmp_path: Path, capsys, feature_cache) -> None:  # type: ignore[no-untyped-def]
+    """The card travels to other PCs inside the bundle, and file names can carry a patient's name:
+    the build names the unreadable file on this PC, the card only counts it, and the model exports
+    (the privacy check used to refuse a card naming it)."""
+    from zsmed.cli.main import main
+
+    (support_dir / "akiec" / "Doe_Jane_2024.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    out = tmp_path / "model.zsm"
+    assert main(["build", "fewshot", "--support", str(support_dir), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: skipped {support_dir / 'akiec' / 'Doe_Jane_2024.jpg'}: cannot decode the image" in err
+    card = load_classifier(out).card
+    assert card.extra["warnings"][0] == "1 support image(s) could not be read and were left out"
+    assert "Doe_Jane" not in json.dumps(card.to_dict())
+    assert main(["export", str(out), "--calibration", str(support_dir), "--out", str(tmp_path / "m.zsmb")]) == 0
+
+
+def test_details_hold_each_support_images_leave_one_out_class(support_dir: Path, feature_cache) -> None:  # type: ignore[no-untyped-def]
+    from zsmed.synth.synthesize import synthesize
+
+    details: dict = {}
+    clf = synthesize(support_dir, cache=feature_cache, details=details)
+    labels = dict(details["support"])
+    assert sorted(labels.values()) == sorted([*NOVEL] * 3) and details["skipped"] == []
+    assert set(details["loo"]) == set(labels)  # 9 images, all held out once
+    right = sum(details["loo"][p] == labels[p] for p in labels)
+    assert clf.card.metrics["loo_accuracy"] == pytest.approx(right / 9)

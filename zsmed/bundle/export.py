@@ -18,7 +18,7 @@ import platform
 import re
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,21 +87,45 @@ def load_calibration(folder: str | Path, classifier: Classifier, limit: int = MA
     if len(files) > limit:
         idx = np.linspace(0, len(files) - 1, limit).round().astype(int)
         files = [files[i] for i in sorted(set(idx.tolist()))]
-    pixels, labels, skipped = [], [], []
+    labels = []
     for path in files:
+        rel = path.relative_to(root).parts
+        labels.append(by_name.get(rel[0].lower(), -1) if len(rel) > 1 else -1)
+    return _read_calibration(files, labels, classifier, f"the calibration folder {root}")
+
+
+def calibration_from_support(support: Mapping[str, Sequence[Path]], classifier: Classifier,
+                             limit: int = MAX_CALIBRATION) -> CalibrationSet:
+    """The classifier's own support images (class -> files), labelled by class: what the app's
+    builder exports with."""
+    index = {name: i for i, name in enumerate(classifier.class_names)}
+    unknown = sorted(set(support) - set(index))
+    if unknown:
+        raise ExportError(f"support class(es) {', '.join(unknown)} are not classes of the model")
+    pairs = [(Path(path), index[label]) for label, paths in support.items() for path in paths]
+    if len(pairs) > limit:
+        pick = np.linspace(0, len(pairs) - 1, limit).round().astype(int)
+        pairs = [pairs[i] for i in sorted(set(pick.tolist()))]
+    return _read_calibration([p for p, _ in pairs], [label for _, label in pairs], classifier, "the support set")
+
+
+def _read_calibration(files: Sequence[Path], labels: Sequence[int], classifier: Classifier, where: str
+                      ) -> CalibrationSet:
+    """Model inputs of ``files`` (unreadable ones skipped, by name); labels -1 = unknown."""
+    pixels, kept, skipped = [], [], []
+    for path, label in zip(files, labels, strict=True):
         try:
             pixels.append(read_model_input(path, classifier.preprocess))
         except ZsmedError as exc:
             skipped.append(f"{path.name}: {exc.reason}")
             continue
-        rel = path.relative_to(root).parts
-        labels.append(by_name.get(rel[0].lower(), -1) if len(rel) > 1 else -1)
+        kept.append(label)
     if len(pixels) < MIN_CALIBRATION:
         raise ExportError(
-            f"the calibration folder {root} has {len(pixels)} usable images; at least {MIN_CALIBRATION} of the "
+            f"{where} has {len(pixels)} usable images; at least {MIN_CALIBRATION} of the "
             "classifier's support images are needed (parity check and OOD gate)"
         )
-    label_array = np.asarray(labels)
+    label_array = np.asarray(kept)
     from zsmed.runtime.input_kinds import input_kinds_of
 
     return CalibrationSet(np.stack(pixels), label_array if (label_array >= 0).all() else None, skipped,
@@ -528,4 +552,11 @@ def export_classifier(
     return run_job(export_job(classifier, out, calibration, **kwargs))
 
 
-__all__: Sequence[str] = ["CalibrationSet", "ExportReport", "export_classifier", "export_job", "load_calibration"]
+__all__: Sequence[str] = [
+    "CalibrationSet",
+    "ExportReport",
+    "calibration_from_support",
+    "export_classifier",
+    "export_job",
+    "load_calibration",
+]

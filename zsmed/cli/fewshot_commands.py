@@ -315,8 +315,10 @@ def _build_fewshot(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
     start = time.perf_counter()
+    _print_support_checks(Path(args.support))
+    details: dict = {}
     clf = synthesize(args.support, args.descriptions, checkpoint=args.checkpoint, use_text=not args.no_text,
-                     cache=FeatureCache(), guard=not args.no_guard)
+                     cache=FeatureCache(), guard=not args.no_guard, details=details)
     if not clf.card.input_kinds:  # the kinds of its support images, for the reader's check before running
         from zsmed.imageio import candidate_images
         from zsmed.runtime.input_kinds import input_kinds_of
@@ -324,6 +326,8 @@ def _build_fewshot(args: argparse.Namespace) -> int:
         clf.with_card(input_kinds=tuple(input_kinds_of(candidate_images(Path(args.support)))))
     save_classifier(clf, args.out)
     elapsed = time.perf_counter() - start
+    for path, why in details.get("skipped", []):
+        print(f"warning: skipped {path}: {why}", file=sys.stderr)
     for message in clf.card.extra.get("warnings", []):
         print(f"warning: {message}", file=sys.stderr)
     counts = ", ".join(f"{k} {v}" for k, v in clf.card.support_counts.items())
@@ -348,6 +352,28 @@ def _build_fewshot(args: argparse.Namespace) -> int:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"wrote {args.out} in {elapsed:.1f} s (peak memory {peak_mb:.0f} MB)")
     return 0
+
+
+def _print_support_checks(support: Path) -> None:
+    """The builder's checks of the support set (``zsmed.synth.builder.check_support``), as the app
+    shows them: warnings and notes here (what stops a build is refused by the build itself, in
+    its own words)."""
+    from zsmed.data.folders import load_class_folder
+    from zsmed.errors import ZsmedError
+    from zsmed.synth.builder import ERROR, check_support
+
+    try:
+        folder = load_class_folder(support)
+    except ZsmedError:
+        return  # the build names the problem
+    classes: dict[str, list[Path]] = {}
+    for item in folder.items:
+        classes.setdefault(item.label, []).append(Path(item.path))
+    for finding in check_support(classes):
+        if finding.severity == ERROR:
+            continue
+        names = ", ".join(p.name for p in finding.images[:3]) + (" …" if len(finding.images) > 3 else "")
+        print(f"{finding.severity}: {finding.message}" + (f" ({names})" if names else ""), file=sys.stderr)
 
 
 def _merged_folder(folder: ClassFolder, merges: list[str]) -> ClassFolder:

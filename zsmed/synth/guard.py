@@ -166,18 +166,26 @@ def route(pooled: np.ndarray | Sequence[np.ndarray], candidates: Sequence[Mappin
     return (max(scored, key=lambda t: (t[0], -t[1]))[1] if scored else 0), margins
 
 
-def protonet_loo(pooled: np.ndarray, labels: Sequence[str], classes: Sequence[str], held_out: Sequence[int]
-                 ) -> float:
-    """ProtoNet's leave-one-out accuracy on the support set (cosine to class means of unit features)."""
+def protonet_loo_predictions(pooled: np.ndarray, labels: Sequence[str], classes: Sequence[str],
+                             held_out: Sequence[int]) -> dict[int, str]:
+    """ProtoNet's class for each held-out support image, from the class means of the others
+    (cosine to class means of unit features)."""
     unit = _unit(pooled)
     labels_arr = np.asarray(labels)
-    correct = 0
+    predicted = {}
     for i in held_out:
         keep = np.ones(len(unit), dtype=bool)
         keep[i] = False
         protos = _unit(np.stack([unit[keep & (labels_arr == c)].mean(axis=0) for c in classes]))
-        correct += int(classes[int(np.argmax(protos @ unit[i]))] == labels_arr[i])
-    return correct / max(1, len(held_out))
+        predicted[int(i)] = classes[int(np.argmax(protos @ unit[i]))]
+    return predicted
+
+
+def protonet_loo(pooled: np.ndarray, labels: Sequence[str], classes: Sequence[str], held_out: Sequence[int]
+                 ) -> float:
+    """ProtoNet's leave-one-out accuracy on the support set."""
+    predicted = protonet_loo_predictions(pooled, labels, classes, held_out)
+    return sum(predicted[i] == labels[i] for i in predicted) / max(1, len(held_out))
 
 
 TIE_RULES = ("protonet", "generator")

@@ -38,6 +38,7 @@ from zsmed.synth.guard import (
     decide,
     domain_verdict,
     protonet_loo,
+    protonet_loo_predictions,
     read_domain_check,
     read_tie_rule,
     route,
@@ -59,7 +60,7 @@ class SupportSet:
     skipped: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def _as_folder(support: Mapping[str, Sequence[str | Path]] | str | Path | ClassFolder) -> ClassFolder:
+def as_class_folder(support: Mapping[str, Sequence[str | Path]] | str | Path | ClassFolder) -> ClassFolder:
     if isinstance(support, ClassFolder):
         return support
     if isinstance(support, (str, Path)):
@@ -89,7 +90,7 @@ def filed_under_two_classes(items: Sequence[LabeledItem]) -> list[tuple[LabeledI
 
 def encode_support(support: Mapping[str, Sequence[str | Path]] | str | Path | ClassFolder, encoder: object,
                    cache: FeatureCache | None = None, min_shots: int = 1) -> SupportSet:
-    folder = _as_folder(support)
+    folder = as_class_folder(support)
     names = sorted({item.label for item in folder.items})
     clashes = filed_under_two_classes(folder.items)
     if clashes:
@@ -188,10 +189,10 @@ def loo_held_out(bank: Any, classes: Sequence[str], limit: int = LOO_MAX_IMAGES)
     return sorted(chosen)
 
 
-def leave_one_out(generator: SGPSGenerator, data: MetaData, classes: Sequence[str], modality: str = "it"
-                  ) -> tuple[float, int] | None:
-    """(accuracy, images held out) of predicting support images from classifiers synthesised
-    without them (``loo_held_out`` says which)."""
+def leave_one_out_predictions(generator: SGPSGenerator, data: MetaData, classes: Sequence[str],
+                              modality: str = "it") -> dict[int, str] | None:
+    """The class predicted for each support image held out (``loo_held_out`` says which) by a
+    classifier synthesised without it; None where a class has fewer than two images."""
     bank = data.bank
     counts = [len(bank.indices_of(c)) for c in classes]
     if min(counts) < 2:
@@ -200,19 +201,28 @@ def leave_one_out(generator: SGPSGenerator, data: MetaData, classes: Sequence[st
     # The leave-one-out episodes (same shape: supports are cycled to K) go through the generator a
     # few at a time: each episode carries the last-conv maps of its whole support set, so one pass
     # over all N of them would hold N x N maps (4 GB for 3 classes x 20 images).
-    correct = 0
+    predicted: dict[int, str] = {}
     for start in range(0, len(held_out), LOO_EPISODES_PER_PASS):
+        chunk = held_out[start : start + LOO_EPISODES_PER_PASS]
         episodes = []
-        for i in held_out[start : start + LOO_EPISODES_PER_PASS]:
+        for i in chunk:
             keep = [j for j in range(len(bank.items)) if j != i]
             episode = _episode_for(bank, classes, keep, shots=max(counts))
             episodes.append(Episode(episode.classes, episode.support, np.array([i]),
                                     np.array([classes.index(bank.items[i].label)])))
-        batch, y = make_batch(data, episodes, torch.device("cpu"), use_text=modality in ("it", "t"),
+        batch, _ = make_batch(data, episodes, torch.device("cpu"), use_text=modality in ("it", "t"),
                               use_images=modality in ("it", "i"), need_conv=generator.config.target == "hybrid")
         with torch.no_grad():
-            correct += int((episodes_logits(generator, batch).argmax(-1) == y).sum())
-    return correct / len(held_out), len(held_out)
+            best = episodes_logits(generator, batch).argmax(-1).reshape(-1)
+        predicted.update({i: classes[int(b)] for i, b in zip(chunk, best, strict=True)})
+    return predicted
+
+
+def _loo_estimate(predicted: Mapping[int, str] | None, labels: Sequence[str]) -> tuple[float, int] | None:
+    """(accuracy, images held out) of leave-one-out predictions."""
+    if not predicted:
+        return None
+    return sum(label == labels[i] for i, label in predicted.items()) / len(predicted), len(predicted)
 
 
 def _description_texts(classes: Sequence[str], descriptions: Mapping[str, str] | str | Path | None
@@ -236,6 +246,7 @@ def synthesize(
     text_encoder: object | None = None,
     loo: bool = True,
     guard: bool = True,
+    details: dict[str, Any] | None = None,
 ) -> Classifier:
     """Build a classifier from support images (class -> files, or a folder of class subfolders).
 
@@ -245,6 +256,9 @@ def synthesize(
     or a generated classifier whose leave-one-out estimate is below ProtoNet's, gives ProtoNet
     instead; ``card.extra['guard']`` says which classifier was built and why (also with
     ``guard=False``, which only records the decision).
+    ``details``, when given, receives what the card does not keep (file names stay on this PC):
+    ``support`` [(file, class)] in the order encoded, ``skipped`` [(file, why)], and ``loo``
+    {file: class predicted with that image left out} of the classifier returned.
     """
     from zsmed.encoders import create_image_encoder, create_text_encoder
     from zsmed.synth.checkpoint import default_checkpoint_paths, load_generator, read_checkpoint_config
@@ -281,7 +295,12 @@ def synthesize(
     classes = support_set.class_names
     if len(classes) > config.max_ways:
         raise DatasetError(f"this generator handles at most {config.max_ways} classes, got {len(classes)}")
-    warnings = [f"skipped {p.name}: {why}" for p, why in support_set.skipped]
+    # The card travels with the model to other PCs: it counts the unreadable images; their names
+    # (which can carry a patient's name) stay in this PC's log and in ``details``.
+    for path, why in support_set.skipped:
+        log.warning("skipped %s: %s", path.name, why)
+    n_skipped = len(support_set.skipped)
+    warnings = [f"{n_skipped} support image(s) could not be read and were left out"] if n_skipped else []
     texts = _description_texts(classes, descriptions) if use_text else {}
     missing = [c for c in classes if c not in texts]
     if use_text and missing:
@@ -306,21 +325,30 @@ def synthesize(
     domain = domain_verdict(pooled.numpy(), stats)
     metrics: dict[str, Any] = {}
     out_of_domain = guard and domain is not None and domain[1] < domain[2]
-    estimate = leave_one_out(generator, data, classes) if loo and not out_of_domain else None
+    generator_loo = leave_one_out_predictions(generator, data, classes) if loo and not out_of_domain else None
+    estimate = _loo_estimate(generator_loo, support_set.bank.labels)
     # Inside its domain a turned-down generator gives ProtoNet on its fine-tuned stage, if it names one
     # (out of its domain the stage is never used: not loaded).
     stage_path = fallback_stage_path(ckpt) if not out_of_domain else None
     stage = load_stage(stage_path, lite_backbone(encoder)) if stage_path is not None else None
     reference = stage_features(stage, support_set.bank.trunk) if stage is not None else pooled
-    proto_estimate = None
+    proto_loo = None
     if loo and min(counts.values()) >= 2:
         held = loo_held_out(support_set.bank, classes, LOO_MAX_IMAGES)
-        proto_estimate = protonet_loo(reference.numpy(), support_set.bank.labels, classes, held), len(held)
+        proto_loo = protonet_loo_predictions(reference.numpy(), support_set.bank.labels, classes, held)
+    proto_estimate = _loo_estimate(proto_loo, support_set.bank.labels)
     decision = decide(domain, estimate[0] if estimate else None, proto_estimate[0] if proto_estimate else None,
                       ties=read_tie_rule(ckpt), loo_fallback=STAGE_FALLBACK if stage is not None else "ProtoNet")
     if not stats:
         warnings.append(f"{ckpt.name} has no domain statistics: the guard's domain check was skipped")
     extra_guard = {**decision.to_dict(), "enabled": guard}
+    if details is not None:
+        details["support"] = [(item.path, item.label) for item in support_set.bank.items]
+        details["skipped"] = list(support_set.skipped)
+        # The estimate of the classifier that is returned: ProtoNet's (on the features it uses)
+        # where the guard turned the generator down.
+        chosen_loo = generator_loo if (decision.use_generator or not guard) else proto_loo
+        details["loo"] = {support_set.bank.items[i].path: label for i, label in (chosen_loo or {}).items()}
     if guard and not decision.use_generator:
         log.warning("guard: %s", decision.reason)
         if proto_estimate is not None:
