@@ -143,19 +143,23 @@ def to_qimage(image: np.ndarray) -> QImage:
     return QImage(image.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
 
 
-def thumbnail_icon(image: np.ndarray) -> QIcon:
+def thumbnail_icon(image: np.ndarray, size: int = THUMB_SIZE) -> QIcon:
     """The image centred on a square, true aspect, so rows line up."""
+    return QIcon(thumbnail_pixmap(image, size))
+
+
+def thumbnail_pixmap(image: np.ndarray, size: int = THUMB_SIZE) -> QPixmap:
     pixmap = QPixmap.fromImage(to_qimage(image)).scaled(
-        THUMB_SIZE, THUMB_SIZE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+        size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
     )
-    square = QPixmap(THUMB_SIZE, THUMB_SIZE)
+    square = QPixmap(size, size)
     square.fill(Qt.GlobalColor.black)
     from PySide6.QtGui import QPainter
 
     painter = QPainter(square)
-    painter.drawPixmap((THUMB_SIZE - pixmap.width()) // 2, (THUMB_SIZE - pixmap.height()) // 2, pixmap)
+    painter.drawPixmap((size - pixmap.width()) // 2, (size - pixmap.height()) // 2, pixmap)
     painter.end()
-    return QIcon(square)
+    return square
 
 
 @dataclass

@@ -537,8 +537,9 @@ class ClassifyPanel(QWidget):
             files = []
         if not files and self._predictor is None and self._loading is None:
             where = f"in {folder} " if folder is not None else ""
-            self._set_model_status(f"No models {where}yet: choose 'Open a model file…', or copy model files "
-                                   f"(.zsmb) into the models folder (Settings).", None)
+            self._set_model_status(f"No models {where}yet: build one from example images (Models ▸ Build a "
+                                   "classifier…, Ctrl+B), choose 'Open a model file…', or copy model files "
+                                   "(.zsmb) into the models folder (Settings).", None)
         for path in files:
             card = peek_card(path)
             if card is None:

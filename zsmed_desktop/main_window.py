@@ -60,6 +60,7 @@ from zsmed.imageio import is_photo
 from zsmed.site import SiteConfig, load_site_config
 from zsmed_desktop import theme
 from zsmed_desktop.browser import ProblemsPanel, SeriesRef, StudyBrowser, to_qimage
+from zsmed_desktop.builder import BuilderWindow
 from zsmed_desktop.caselog_view import CaseLogView
 from zsmed_desktop.classify_panel import ClassifyPanel
 from zsmed_desktop.settings_dialog import SettingsDialog
@@ -111,6 +112,7 @@ class MainWindow(QMainWindow):
         self._icon_names: dict[str, str] = {}
         self.last_message = ""
         self.close_box: QMessageBox | None = None
+        self.builder: BuilderWindow | None = None
 
         # --- panels -----------------------------------------------------------------------------
         self.browser = StudyBrowser()
@@ -221,6 +223,8 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.browser.shutdown()
+        if self.builder is not None:
+            self.builder.close()  # cancels a build in progress: nothing half-written is left
         self.save_state()
         super().closeEvent(event)
         # Workers stop at their next step; wait a moment so none outlives the window's objects.
@@ -331,6 +335,8 @@ class MainWindow(QMainWindow):
         a("shortcuts", "Keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents,
           "mdi6.keyboard-outline")
         a("about", "About zsmed", self.show_about)
+        a("build_model", "Build a classifier…", self.open_builder, "Ctrl+B", "mdi6.hammer-wrench",
+          "Build a classifier from a few example images per class")
         a("open_model", "Open a model file…", self.ask_model, None, "mdi6.brain")
         a("refresh_models", "Look again in the models folder", self.classify.refresh_models)
         a("verify_log", "Check the case log is intact", self._verify_log)
@@ -381,6 +387,8 @@ class MainWindow(QMainWindow):
         classify_menu.addAction(self.action("correct"))
 
         models_menu = bar.addMenu("&Models")
+        models_menu.addAction(self.action("build_model"))
+        models_menu.addSeparator()
         models_menu.addAction(self.action("open_model"))
         models_menu.addAction(self.action("refresh_models"))
         self.action_models_folder = QAction("Models folder…", self)
@@ -432,6 +440,7 @@ class MainWindow(QMainWindow):
         for key in ("confirm", "correct"):
             toolbar.addAction(self.action(key))
         toolbar.addSeparator()
+        toolbar.addAction(self.action("build_model"))
         toolbar.addAction(self.action("settings"))
         self.toolbar = toolbar
 
@@ -717,6 +726,26 @@ class MainWindow(QMainWindow):
         if chosen:
             self.classify.load_bundle(Path(chosen))
 
+    def open_builder(self) -> BuilderWindow:
+        """The builder window (one per main window; shown again if already open)."""
+        if self.builder is None:
+            self.builder = BuilderWindow(self.site, self.viewer.current_path, self)
+            self.builder.built.connect(self._on_model_built)
+            self.builder.use_requested.connect(self._use_built_model)
+        self.builder.show()
+        self.builder.raise_()
+        self.builder.activateWindow()
+        return self.builder
+
+    def _on_model_built(self, path: Path) -> None:
+        self.classify.refresh_models()
+        self.statusBar().showMessage(f"Model '{Path(path).stem}' built and saved in the models folder")
+
+    def _use_built_model(self, path: Path) -> None:
+        self.classify.load_bundle(Path(path))
+        self.raise_()
+        self.activateWindow()
+
     def _verify_log(self) -> None:
         self.show_tab("Case log")
         self.caselog.verify()
@@ -733,6 +762,8 @@ class MainWindow(QMainWindow):
         self.set_theme(site.theme)
         self.classify.set_site(site)
         self.caselog.set_site(site)
+        if self.builder is not None:
+            self.builder.site = site
         self.statusBar().showMessage("Settings saved")
 
     def set_theme(self, name: str) -> None:

@@ -39,6 +39,8 @@ SCREENS = (
     "06-case-log.png",
     "07-settings.png",
     "08-light-theme.png",
+    "09-builder-checks.png",
+    "10-builder-built.png",
 )
 
 
@@ -263,6 +265,34 @@ def run_session(out: Path) -> list[Path]:
         window.set_theme("light")
         settle(app, 0.5)
         written.append(grab(window, out, SCREENS[7]))
+        window.set_theme("dark")
+
+        # 9. The builder (Models > Build a classifier): two classes of dermoscopy photographs and a
+        # third still empty; the checks say what to fix.
+        novel = SHARED_DATA / "ham10000_fs" / "novel_dev"
+        examples = {name: sorted((novel / name).glob("*.jpg"))[:5] for name in ("akiec", "df")}
+        if all(examples.values()):
+            builder = window.open_builder()
+            builder.resize(*SIZE)
+            first, second = builder.columns[:2]
+            for column, (name, files) in zip((first, second), examples.items(), strict=True):
+                column.name_edit.setText(name)
+                column.fill_known_description()
+                column.add_paths(files)
+            builder.add_class("vasc")
+            wait(app, lambda: builder.thumbnails_done() and not builder.checking(), "the builder's checks")
+            settle(app, 0.5)
+            written.append(grab(builder, out, SCREENS[8]))
+
+            # 10. Built: the empty class removed, the model made and exported to the models folder; the
+            # examples it gets wrong when left out are outlined.
+            builder.remove_class(builder.columns[2])
+            wait(app, lambda: not builder.checking(), "the builder's checks")
+            builder.build()
+            wait(app, lambda: not builder.is_building(), "the build")
+            settle(app, 0.5)
+            written.append(grab(builder, out, SCREENS[9]))
+            builder.close()
         window.close()
         settle(app, 0.2)
     return written

@@ -1,0 +1,246 @@
+"""The builder window (Models > Build a classifier): classes as columns, the checks, the build, and
+the model arriving in the classifier panel — on real HAM10000 photographs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QMessageBox
+
+from tests.conftest import dicom_test_file
+from tests.desktop.reading_room import make_window
+from zsmed.site import SiteConfig
+from zsmed_desktop.builder import WRONG_OUTLINE, BuilderWindow, ClassColumn
+
+TIMEOUT = 180_000
+
+
+@pytest.fixture()
+def photos(shared_data: Path) -> dict[str, list[Path]]:
+    found = {c: sorted((shared_data / "ham10000_fs" / "novel_dev" / c).glob("*.jpg"))[:6] for c in ("akiec", "vasc")}
+    assert all(len(v) == 6 for v in found.values())
+    return found
+
+
+@pytest.fixture()
+def site(isolated_dirs: Path) -> SiteConfig:
+    return SiteConfig(reader_name="Dr Build", site_name="Skin clinic",
+                      caselog_path=str(isolated_dirs / "caselog.sqlite"), models_folder=str(isolated_dirs / "models"))
+
+
+def make_builder(qtbot, site: SiteConfig, on_screen=None) -> BuilderWindow:  # type: ignore[no-untyped-def]
+    builder = BuilderWindow(site, on_screen)
+    qtbot.addWidget(builder)
+    return builder
+
+
+def fill(builder: BuilderWindow, classes: dict[str, list[Path]]) -> None:
+    while len(builder.columns) < len(classes):
+        builder.add_class()
+    for column, (name, files) in zip(builder.columns, classes.items(), strict=False):
+        column.name_edit.setText(name)
+        column.add_paths(files)
+
+
+def settled(qtbot, builder: BuilderWindow) -> None:  # type: ignore[no-untyped-def]
+    qtbot.waitUntil(lambda: not builder.checking() and builder.thumbnails_done(), timeout=TIMEOUT)
+
+
+def finding_texts(builder: BuilderWindow) -> list[str]:
+    return [builder.findings_list.item(i).text() for i in range(builder.findings_list.count())]
+
+
+def test_build_from_the_window_lands_in_the_classifier_panel(qtbot, tmp_path: Path, isolated_dirs: Path,
+                                                             photos: dict[str, list[Path]]) -> None:
+    window = make_window(qtbot, tmp_path)
+    window.action("build_model").trigger()
+    builder = window.builder
+    assert builder is not None and builder.isVisible() and len(builder.columns) == 2
+    fill(builder, {"akiec": photos["akiec"], "vasc": photos["vasc"]})
+    builder.columns[0].fill_known_description()  # as leaving the name field does
+    assert builder.columns[0].description.toPlainText().startswith("Actinic keratosis")
+    settled(qtbot, builder)
+    assert builder.findings_title.text() == "Checks: nothing to report" and builder.build_button.isEnabled()
+    assert builder.name_edit.text() == "akiec vs vasc"  # named after its classes until the reader names it
+    # Every thumbnail arrived (a photograph's pixels, not the grey placeholder).
+    assert all(item.data(Qt.ItemDataRole.UserRole + 1) is not None for c in builder.columns for item in c.items())
+    with qtbot.waitSignal(builder.built, timeout=TIMEOUT) as built:
+        qtbot.mouseClick(builder.build_button, Qt.MouseButton.LeftButton)
+        assert builder.is_building() and not builder.build_button.isEnabled()
+    bundle = Path(built.args[0])
+    assert bundle == Path(window.site.models_folder) / "akiec vs vasc.zsmb" and bundle.is_file()
+    status = builder.status.text()
+    assert status.startswith("Built 'akiec vs vasc' in ") and "from akiec 6, vasc 6 images" in status
+    wrong = len(builder.outcome.loo_wrong)
+    assert f"the model named {12 - wrong} of 12 correctly" in status
+    outlined = [item for c in builder.columns for item in c.items() if "Left out of the build" in item.toolTip()]
+    assert len(outlined) == wrong
+    # The main window's model list has it; "Use this model" chooses it there.
+    combo = window.classify.model_combo
+    assert combo.findData(str(bundle)) >= 0
+    assert builder.use_button.isVisible()
+    builder.use_button.click()
+    qtbot.waitUntil(lambda: window.classify.model_ready, timeout=TIMEOUT)
+    assert combo.currentData() == str(bundle)
+    assert window.classify.model_status.text().startswith("Verified, not signed. Classes: Akiec, Vasc.")
+
+
+def test_checks_block_the_build_and_point_at_the_images(qtbot, site: SiteConfig, tmp_path: Path,
+                                                        photos: dict[str, list[Path]]) -> None:
+    builder = make_builder(qtbot, site)
+    copy = tmp_path / "renamed.jpg"
+    shutil.copy(photos["akiec"][0], copy)
+    fill(builder, {"akiec": photos["akiec"][:4], "vasc": [*photos["vasc"][:4], copy]})
+    settled(qtbot, builder)
+    texts = finding_texts(builder)
+    assert texts[0] == "✖  the same image is filed under 'akiec' and 'vasc': keep it in one class  (2 images)"
+    assert builder.findings_title.text() == "Checks: 1 to fix before building"
+    assert not builder.build_button.isEnabled()
+    builder.findings_list.itemClicked.emit(builder.findings_list.item(0))
+    selected = [Path(i.data(Qt.ItemDataRole.UserRole)) for c in builder.columns for i in c.images.selectedItems()]
+    assert sorted(selected) == sorted([photos["akiec"][0], copy])
+    # Removing the copy clears the error.
+    vasc = builder.columns[1]
+    vasc.select({copy})
+    qtbot.mouseClick(vasc.remove_button, Qt.MouseButton.LeftButton)
+    settled(qtbot, builder)
+    assert builder.build_button.isEnabled() and vasc.count_label.text() == "4 images"
+    # Two classes with one name, and a class left empty.
+    builder.columns[1].name_edit.setText("AKIEC")
+    builder.add_class("df")
+    settled(qtbot, builder)
+    texts = finding_texts(builder)
+    assert "✖  two classes are named 'akiec': give each class its own name" in texts
+    assert "✖  class 'df' has no images" in texts
+    assert not builder.build_button.isEnabled()
+
+
+def test_files_a_build_cannot_use_are_said_in_the_window(qtbot, site: SiteConfig, tmp_path: Path,
+                                                         photos: dict[str, list[Path]]) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    ct = dicom_test_file("CT_small.dcm")
+    builder = make_builder(qtbot, site)
+    fill(builder, {"akiec": [*photos["akiec"][:5], notes], "vasc": [*photos["vasc"][:5], broken, ct]})
+    settled(qtbot, builder)
+    texts = finding_texts(builder)
+    assert "⚠  1 file(s) are not images zsmed can read: they will be left out  (1 image)" in texts
+    assert "⚠  1 image(s) are CT, the rest photographs: build a model on one kind of image  (1 image)" in texts
+    assert builder.build_button.isEnabled()  # warnings do not stop a build
+    # The unreadable files are left out of the build, each named in the window.
+    builder.columns[1].select({ct})
+    builder.columns[1].remove_selected()
+    settled(qtbot, builder)
+    with qtbot.waitSignal(builder.built, timeout=TIMEOUT):
+        builder.build()
+    texts = finding_texts(builder)
+    assert any(t.startswith("⚠  left out broken.jpg: cannot decode the image") for t in texts)
+    assert any(t.startswith("⚠  left out notes.txt: ") for t in texts)
+    assert "from akiec 5, vasc 5 images" in builder.status.text()
+
+
+def test_a_folder_of_class_folders_and_dropped_files(qtbot, site: SiteConfig, tmp_path: Path,
+                                                     photos: dict[str, list[Path]]) -> None:
+    folder = tmp_path / "Vascular study"
+    for name, files in photos.items():
+        (folder / name).mkdir(parents=True)
+        for f in files[:4]:
+            shutil.copy(f, folder / name / f.name)
+    (folder / "empty").mkdir()
+    builder = make_builder(qtbot, site)
+    assert builder.load_folder(folder) == 2
+    assert [c.name for c in builder.columns] == ["akiec", "vasc"]  # the two empty columns replaced
+    assert [len(c.paths()) for c in builder.columns] == [4, 4]
+    assert builder.name_edit.text() == "Vascular study"
+    assert builder.load_folder(tmp_path / "nowhere") == 0
+    assert builder.status.text().startswith("Cannot read nowhere")
+    # Files dropped on a column (from a file manager) join that class.
+    column = builder.columns[1]
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(p)) for p in photos["vasc"][4:6]])
+    event = QDropEvent(QPointF(QPoint(10, 10)), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    column.images.dropEvent(event)
+    assert column.paths()[-2:] == photos["vasc"][4:6] and column.count_label.text() == "6 images"
+    settled(qtbot, builder)
+
+
+def test_the_image_on_screen_and_descriptions(qtbot, site: SiteConfig, photos: dict[str, list[Path]]) -> None:
+    shown: list[Path | None] = [None]
+    builder = make_builder(qtbot, site, lambda: shown[0])
+    column: ClassColumn = builder.columns[0]
+    assert not column.add_screen_button.isEnabled()  # nothing on screen
+    shown[0] = photos["vasc"][0]
+    column._update_buttons()
+    qtbot.mouseClick(column.add_screen_button, Qt.MouseButton.LeftButton)
+    assert column.paths() == [photos["vasc"][0]]
+    # A known class name brings its description; the reader's own text is never replaced.
+    column.name_edit.setText("vasc")
+    column.fill_known_description()
+    assert column.description.toPlainText().startswith("Vascular lesion") and column.description_note.isVisibleTo(
+        builder)
+    column.description.setPlainText("Red lagoons, seen at our clinic")
+    column.name_edit.setText("df")
+    column.fill_known_description()
+    assert column.description.toPlainText() == "Red lagoons, seen at our clinic"
+    assert builder.descriptions()["df"] == "Red lagoons, seen at our clinic"
+    settled(qtbot, builder)
+
+
+def test_an_existing_name_asks_first_and_cancel_leaves_nothing(qtbot, site: SiteConfig, isolated_dirs: Path,
+                                                                photos: dict[str, list[Path]],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    models = Path(site.models_folder)
+    models.mkdir(parents=True)
+    (models / "akiec vs vasc.zsmb").write_bytes(b"an older model")
+    builder = make_builder(qtbot, site)
+    fill(builder, {"akiec": photos["akiec"][:4], "vasc": photos["vasc"][:4]})
+    settled(qtbot, builder)
+    asked: list[str] = []
+
+    def answer_no(parent, title, text, *args):  # type: ignore[no-untyped-def]
+        asked.append(text)
+        return QMessageBox.StandardButton.No
+
+    monkeypatch.setattr(QMessageBox, "question", answer_no)
+    builder.build()
+    assert asked == ["A model named 'akiec vs vasc' is already in the models folder. Replace it?"]
+    assert not builder.is_building() and builder.status.text() == "Not built: choose another model name."
+    assert (models / "akiec vs vasc.zsmb").read_bytes() == b"an older model"
+    # Another name; cancelled at once: nothing new in the models folder.
+    builder.name_edit.setText("second try")
+    builder._name_edited("second try")
+    builder.build()
+    assert builder.is_building()
+    builder.cancel()
+    qtbot.waitUntil(lambda: not builder.is_building(), timeout=TIMEOUT)
+    assert builder.status.text() == "Cancelled: nothing was saved in the models folder."
+    assert sorted(p.name for p in models.iterdir()) == ["akiec vs vasc.zsmb"]
+
+
+def test_wrong_images_are_outlined(qtbot, site: SiteConfig, photos: dict[str, list[Path]]) -> None:
+    import numpy as np
+
+    builder = make_builder(qtbot, site)
+    fill(builder, {"akiec": photos["akiec"][:2], "vasc": photos["vasc"][:2]})
+    settled(qtbot, builder)
+    column = builder.columns[0]
+    item = column.items()[0]
+    column.mark({photos["akiec"][0]: "vasc"}, {"vasc": "Vascular lesion"})
+    assert item.toolTip().endswith("Left out of the build, the model took it for Vascular lesion")
+    corner = item.icon().pixmap(96, 96).toImage().pixelColor(4, 48)
+    assert corner.name() == WRONG_OUTLINE
+    column.mark({}, {})
+    assert "Left out" not in item.toolTip()
+    assert item.icon().pixmap(96, 96).toImage().pixelColor(4, 48).name() != WRONG_OUTLINE
+    assert np.asarray(item.data(Qt.ItemDataRole.UserRole + 1)).ndim == 3  # the photograph's pixels kept
