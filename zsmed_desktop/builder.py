@@ -474,6 +474,10 @@ class BuilderWindow(QWidget):
     def class_images(self) -> dict[str, list[Path]]:
         return {column.name: column.paths() for column in self.columns}
 
+    def class_pairs(self) -> list[tuple[str, list[Path]]]:
+        """(name, images) per column: two columns given one name stay two, for the checks."""
+        return [(column.name, column.paths()) for column in self.columns]
+
     def descriptions(self) -> dict[str, str]:
         return {column.name: column.description.toPlainText().strip() for column in self.columns}
 
@@ -520,7 +524,7 @@ class BuilderWindow(QWidget):
         if self._checker is not None:
             self._check_again = True
             return
-        classes = self.class_images()
+        classes = self.class_pairs()
 
         def make() -> Job[list[Any]]:
             from zsmed.synth.builder import check_support

@@ -63,6 +63,7 @@ from zsmed_desktop.browser import ProblemsPanel, SeriesRef, StudyBrowser, to_qim
 from zsmed_desktop.builder import BuilderWindow
 from zsmed_desktop.caselog_view import CaseLogView
 from zsmed_desktop.classify_panel import ClassifyPanel
+from zsmed_desktop.models_view import ModelsDialog
 from zsmed_desktop.settings_dialog import SettingsDialog
 from zsmed_desktop.viewer import ImageViewer
 
@@ -113,6 +114,7 @@ class MainWindow(QMainWindow):
         self.last_message = ""
         self.close_box: QMessageBox | None = None
         self.builder: BuilderWindow | None = None
+        self.models_dialog: ModelsDialog | None = None
 
         # --- panels -----------------------------------------------------------------------------
         self.browser = StudyBrowser()
@@ -337,6 +339,8 @@ class MainWindow(QMainWindow):
         a("about", "About zsmed", self.show_about)
         a("build_model", "Build a classifier…", self.open_builder, "Ctrl+B", "mdi6.hammer-wrench",
           "Build a classifier from a few example images per class")
+        a("models", "Models and their cards…", self.open_models, "Ctrl+M", "mdi6.card-text-outline",
+          "The models in the models folder, what each was built on and how it checked out")
         a("open_model", "Open a model file…", self.ask_model, None, "mdi6.brain")
         a("refresh_models", "Look again in the models folder", self.classify.refresh_models)
         a("verify_log", "Check the case log is intact", self._verify_log)
@@ -388,6 +392,7 @@ class MainWindow(QMainWindow):
 
         models_menu = bar.addMenu("&Models")
         models_menu.addAction(self.action("build_model"))
+        models_menu.addAction(self.action("models"))
         models_menu.addSeparator()
         models_menu.addAction(self.action("open_model"))
         models_menu.addAction(self.action("refresh_models"))
@@ -737,6 +742,18 @@ class MainWindow(QMainWindow):
         self.builder.activateWindow()
         return self.builder
 
+    def open_models(self) -> ModelsDialog:
+        """The models folder's models and their cards (one window, shown again if open)."""
+        if self.models_dialog is None:
+            self.models_dialog = ModelsDialog(self.site, self)
+            self.models_dialog.use_requested.connect(self._use_built_model)
+            self.models_dialog.models_changed.connect(self.classify.refresh_models)
+        else:
+            self.models_dialog.refresh()
+        self.models_dialog.show()
+        self.models_dialog.raise_()
+        return self.models_dialog
+
     def _on_model_built(self, path: Path) -> None:
         self.classify.refresh_models()
         self.statusBar().showMessage(f"Model '{Path(path).stem}' built and saved in the models folder")
@@ -764,6 +781,9 @@ class MainWindow(QMainWindow):
         self.caselog.set_site(site)
         if self.builder is not None:
             self.builder.site = site
+        if self.models_dialog is not None:
+            self.models_dialog.site = site
+            self.models_dialog.refresh()
         self.statusBar().showMessage("Settings saved")
 
     def set_theme(self, name: str) -> None:

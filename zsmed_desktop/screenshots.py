@@ -41,6 +41,7 @@ SCREENS = (
     "08-light-theme.png",
     "09-builder-checks.png",
     "10-builder-built.png",
+    "11-models.png",
 )
 
 
@@ -292,7 +293,17 @@ def run_session(out: Path) -> list[Path]:
             wait(app, lambda: not builder.is_building(), "the build")
             settle(app, 0.5)
             written.append(grab(builder, out, SCREENS[9]))
+            built = builder.outcome.bundle_path if builder.outcome is not None else None
             builder.close()
+
+            # 11. Models and their cards: the model just built, its card and its files checked.
+            models_dialog = window.open_models()
+            models_dialog.resize(*SIZE)
+            models_dialog.refresh(select=built)
+            wait(app, lambda: built is not None and models_dialog.checked(built) is not None, "the model check")
+            settle(app, 0.3)
+            written.append(grab(models_dialog, out, SCREENS[10]))
+            models_dialog.close()
         window.close()
         settle(app, 0.2)
     return written

@@ -114,7 +114,7 @@ def test_checks_block_the_build_and_point_at_the_images(qtbot, site: SiteConfig,
     settled(qtbot, builder)
     assert builder.build_button.isEnabled() and vasc.count_label.text() == "4 images"
     # Two classes with one name, and a class left empty.
-    builder.columns[1].name_edit.setText("AKIEC")
+    builder.columns[1].name_edit.setText("akiec")  # the very same name: two columns, not one merged class
     builder.add_class("df")
     settled(qtbot, builder)
     texts = finding_texts(builder)

@@ -40,15 +40,16 @@ def test_layout_browser_viewer_classifier_and_bottom_tabs(qtbot, tmp_path: Path)
     assert menus == ["File", "View", "Classify", "Models", "Log", "Help"]
     entries = {m.text().replace("&", ""): [a.text() for a in m.menu().actions() if not a.isSeparator()]
                for m in window.menuBar().actions()}
-    assert entries["Models"][:2] == ["Build a classifier…", "Open a model file…"]
+    assert entries["Models"][:3] == ["Build a classifier…", "Models and their cards…", "Open a model file…"]
     assert "Check the case log is intact" in entries["Log"] and "Case log" in entries["Log"]
     assert entries["File"][:2] == ["Open folder…", "Open files or DICOMDIR…"]
     # Every frequent action has a key.
     keys = {k: window.action(k).shortcut().toString() for k in
             ("open_folder", "next_series", "previous_series", "reset", "invert", "fit", "confirm", "correct",
-             "build_model")}
+             "build_model", "models")}
     assert keys == {"open_folder": "Ctrl+O", "next_series": "PgDown", "previous_series": "PgUp", "reset": "R",
-                    "invert": "I", "fit": "F", "confirm": "Return", "correct": "C", "build_model": "Ctrl+B"}
+                    "invert": "I", "fit": "F", "confirm": "Return", "correct": "C", "build_model": "Ctrl+B",
+                    "models": "Ctrl+M"}
     assert [a.shortcut().toString() for a in window.preset_actions] == [str(n) for n in range(1, 10)]
 
 

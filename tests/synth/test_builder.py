@@ -62,6 +62,9 @@ def test_names_missing_files_and_sizes(photos: dict[str, list[Path]], tmp_path: 
     assert messages(check_support({"akiec": photos["akiec"][:8]}), ERROR) == ["a classifier needs at least two classes"]
     errors = messages(check_support({"Melanoma": photos["akiec"][:4], "melanoma ": photos["vasc"][:4]}), ERROR)
     assert errors == ["two classes are named 'melanoma': give each class its own name"]
+    # Given as (name, files) pairs, two classes with the very same name stay two.
+    errors = messages(check_support([("vasc", photos["akiec"][:4]), ("vasc", photos["vasc"][:4])]), ERROR)
+    assert errors == ["two classes are named 'vasc': give each class its own name"]
     errors = messages(check_support({"": photos["akiec"][:4], "vasc": photos["vasc"][:4]}), ERROR)
     assert "every class needs a name" in errors
     errors = messages(check_support({"bad\x1b[31m": photos["akiec"][:4], "vasc": photos["vasc"][:4]}), ERROR)

@@ -93,15 +93,18 @@ def _kind_name(kind: str) -> str:
     return "photographs" if kind == "photo" else kind
 
 
-def check_support(classes: Mapping[str, Sequence[str | Path]]) -> list[Finding]:
-    """What a reader should know before building from ``classes`` (name -> image files), errors
-    first. Reads each file's bytes (for copies) and DICOM header (for its kind), never pixels."""
+def check_support(classes: Mapping[str, Sequence[str | Path]] | Sequence[tuple[str, Sequence[str | Path]]]
+                  ) -> list[Finding]:
+    """What a reader should know before building from ``classes`` (name -> image files, or
+    (name, files) pairs, so that two classes given one name can be told apart), errors first.
+    Reads each file's bytes (for copies) and DICOM header (for its kind), never pixels."""
     from zsmed.runtime.input_kinds import image_kind
     from zsmed.runtime.validate import CardError, plain_text
 
     findings: list[Finding] = []
-    named = {str(name): [Path(p) for p in paths] for name, paths in classes.items()}
-    stripped = [name.strip() for name in named]
+    pairs = list(classes.items()) if isinstance(classes, Mapping) else list(classes)
+    named = [(str(name).strip(), [Path(p) for p in paths]) for name, paths in pairs]
+    stripped = [name for name, _ in named]
     if len(named) < 2:
         findings.append(Finding(ERROR, "a classifier needs at least two classes"))
     if len(named) > MAX_CLASSES:
@@ -110,23 +113,23 @@ def check_support(classes: Mapping[str, Sequence[str | Path]]) -> list[Finding]:
         findings.append(Finding(ERROR, "every class needs a name"))
     for name in sorted({n.lower() for n in stripped if n and [m.lower() for m in stripped].count(n.lower()) > 1}):
         findings.append(Finding(ERROR, f"two classes are named '{name}': give each class its own name"))
-    for name in named:
-        if name.strip():
+    for name in stripped:
+        if name:
             try:
-                plain_text(name.strip(), "class name")
+                plain_text(name, "class name")
             except CardError as exc:
                 findings.append(Finding(ERROR, str(exc)))
-    for name, paths in named.items():
+    for name, paths in named:
         if not paths:
-            findings.append(Finding(ERROR, f"class '{name.strip() or '(no name)'}' has no images"))
-    every = [p for paths in named.values() for p in paths]
+            findings.append(Finding(ERROR, f"class '{name or '(no name)'}' has no images"))
+    every = [p for _, paths in named for p in paths]
     missing = [p for p in every if not p.is_file()]
     if missing:
         findings.append(Finding(ERROR, f"{len(missing)} image file(s) cannot be found (moved or deleted?)",
                                 tuple(missing)))
     hashes = _hashes([p for p in every if p.is_file()])
     where: dict[str, list[tuple[str, Path]]] = {}
-    for name, paths in named.items():
+    for name, paths in named:
         for path in paths:
             digest = hashes.get(path)
             if digest is not None:
@@ -150,11 +153,11 @@ def check_support(classes: Mapping[str, Sequence[str | Path]]) -> list[Finding]:
                                          "be left out", tuple(unreadable)))
     counted = Counter(kind for kind in kinds.values() if kind is not None)
     if len(counted) > 1:
-        per_class = {name: sorted({k for k in (kinds.get(p) for p in paths) if k is not None})
-                     for name, paths in named.items()}
-        if all(len(k) == 1 for k in per_class.values()):
+        per_class = [(name, sorted({k for k in (kinds.get(p) for p in paths) if k is not None}))
+                     for name, paths in named]
+        if all(len(k) == 1 for _, k in per_class):
             # Each class is one kind of image, and they differ: the kind alone would tell them apart.
-            detail = "; ".join(f"{name}: {_kind_name(k[0])}" for name, k in per_class.items())
+            detail = "; ".join(f"{name}: {_kind_name(k[0])}" for name, k in per_class)
             findings.append(Finding(WARNING, f"the classes differ by the kind of image ({detail}): the model "
                                              "would learn the kind of image, not the disease"))
         else:
@@ -163,7 +166,7 @@ def check_support(classes: Mapping[str, Sequence[str | Path]]) -> list[Finding]:
             rest = ", ".join(_kind_name(k) for k in sorted(counted) if k != main_kind)
             findings.append(Finding(WARNING, f"{len(others)} image(s) are {rest}, the rest "
                                              f"{_kind_name(main_kind)}: build a model on one kind of image", others))
-    sizes = {name: len(paths) for name, paths in named.items() if paths}
+    sizes = {name: len(paths) for name, paths in named if paths}
     if len(sizes) >= 2 and max(sizes.values()) >= IMBALANCE_RATIO * min(sizes.values()):
         big, small = max(sizes, key=sizes.__getitem__), min(sizes, key=sizes.__getitem__)
         findings.append(Finding(WARNING, f"'{big}' has {sizes[big]} images and '{small}' {sizes[small]}: results "
