@@ -43,7 +43,7 @@ from PySide6.QtWidgets import (
 from zsmed.progress import Job, Progress
 from zsmed.site import SiteConfig
 from zsmed_desktop import theme
-from zsmed_desktop.browser import thumbnail_array, thumbnail_pixmap
+from zsmed_desktop.browser import thumbnail_array, thumbnail_pixmap, without_paths
 from zsmed_desktop.workers import start_job
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
@@ -278,6 +278,12 @@ class ClassColumn(QFrame):
             return
         self._set_description(found.description, "A description zsmed knows for this class: edit it freely.")
 
+    def set_description(self, text: str) -> None:
+        """The reader's own description (from a saved examples folder): never replaced by a shipped one."""
+        self.description.setPlainText(text)
+        self._filled_description = ""
+        self.description_note.hide()
+
     def _set_description(self, text: str, note: str) -> None:
         self._filled_description = text
         self.description.blockSignals(True)
@@ -349,11 +355,16 @@ class BuilderWindow(QWidget):
         load = QPushButton("Load a folder of class folders…")
         load.setToolTip("A folder with one subfolder of example images per class")
         load.clicked.connect(self.ask_folder)
+        self.save_button = QPushButton("Save the examples…")
+        self.save_button.setToolTip("Copy the examples into a new folder, one subfolder per class, with the "
+                                    "descriptions: to go on later, or to build the same model elsewhere")
+        self.save_button.clicked.connect(self.ask_save)
         top = QHBoxLayout()
         top.addWidget(QLabel("Model name"))
         top.addWidget(self.name_edit, 1)
         top.addWidget(add_class)
         top.addWidget(load)
+        top.addWidget(self.save_button)
 
         self.columns_box = QWidget()
         self.columns_layout = QHBoxLayout(self.columns_box)
@@ -464,12 +475,45 @@ class BuilderWindow(QWidget):
         for column in list(self.columns):
             if not column.name and not column.paths():
                 self.remove_class(column)
+        from zsmed.errors import ZsmedError
+        from zsmed.synth.builder import folder_descriptions
+
+        try:  # a folder saved from here brings its descriptions back
+            saved = folder_descriptions(folder, [sub.name for sub, _ in found])
+        except ZsmedError as exc:
+            saved = {}
+            self._say(f"The descriptions in {folder.name} could not be read: {exc.reason}", ERROR_COLOUR)
         for sub, files in found:
-            self.add_class(sub.name, files)
+            column = self.add_class(sub.name, files)
+            if sub.name in saved:
+                column.set_description(saved[sub.name])
         if not self._name_typed:  # the folder's name, unless the reader named the model
             self.name_edit.setText(folder.name)
             self._name_typed = True
         return len(found)
+
+    def ask_save(self) -> None:
+        chosen = QFileDialog.getExistingDirectory(self, "Where to save the examples (a new folder is made there)")
+        if chosen:
+            self.save_examples(Path(chosen) / (self.model_name() or "examples"))
+
+    def save_examples(self, folder: Path) -> Path | None:
+        """Copy the examples and descriptions into ``folder`` (new or empty)."""
+        from zsmed.errors import ZsmedError
+        from zsmed.synth.builder import model_file_name, save_support_folder
+
+        try:
+            folder = folder.with_name(model_file_name(folder.name))
+            saved = save_support_folder(self.class_images(), self.descriptions(), folder)
+        except ZsmedError as exc:  # the folder's name and the reason: no full paths in the window
+            self._say(f"Not saved: {folder.name}: {exc.reason}", ERROR_COLOUR)
+            return None
+        except OSError as exc:
+            self._say(f"Not saved: {folder.name}: {exc.strerror or exc}", ERROR_COLOUR)
+            return None
+        self._say(f"Examples saved in the folder {saved.name} (Load a folder of class folders… opens it again).",
+                  OK_COLOUR)
+        return saved
 
     def class_images(self) -> dict[str, list[Path]]:
         return {column.name: column.paths() for column in self.columns}
@@ -543,7 +587,7 @@ class BuilderWindow(QWidget):
         def failed(message: str) -> None:
             self._checker = None
             self.show_findings([])
-            self._say(f"The images could not be checked: {message}", ERROR_COLOUR)
+            self._say(f"The images could not be checked: {without_paths(message)}", ERROR_COLOUR)
 
         self._checker = start_job(make, on_done=done, on_error=failed, on_cancelled=lambda: failed("cancelled"),
                                   owner=self)
@@ -588,9 +632,13 @@ class BuilderWindow(QWidget):
     # --- build ----------------------------------------------------------------------------------
     def build(self) -> None:
         from zsmed.errors import ZsmedError
-        from zsmed.synth.builder import model_file_name
+        from zsmed.synth.builder import build_tools_missing, model_file_name
 
         if self._worker is not None or self.has_errors():
+            return
+        missing = build_tools_missing()
+        if missing:
+            self._say(f"Not built: {missing}.", ERROR_COLOUR)
             return
         try:
             stem = model_file_name(self.model_name())
@@ -663,7 +711,7 @@ class BuilderWindow(QWidget):
 
     def _on_failed(self, message: str) -> None:
         self._finish()
-        self._say(f"Not built: {message}", ERROR_COLOUR)
+        self._say(f"Not built: {without_paths(message)}", ERROR_COLOUR)
 
     def _on_cancelled(self) -> None:
         self._finish()

@@ -244,3 +244,57 @@ def test_wrong_images_are_outlined(qtbot, site: SiteConfig, photos: dict[str, li
     assert "Left out" not in item.toolTip()
     assert item.icon().pixmap(96, 96).toImage().pixelColor(4, 48).name() != WRONG_OUTLINE
     assert np.asarray(item.data(Qt.ItemDataRole.UserRole + 1)).ndim == 3  # the photograph's pixels kept
+
+
+def test_examples_saved_and_opened_again(qtbot, site: SiteConfig, tmp_path: Path,
+                                         photos: dict[str, list[Path]]) -> None:
+    builder = make_builder(qtbot, site)
+    fill(builder, {"akiec": photos["akiec"][:4], "vasc": photos["vasc"][:4]})
+    builder.columns[1].description.setPlainText("Red lagoons")
+    builder.name_edit.setText("skin: study 1")
+    builder._name_edited("skin: study 1")
+    saved = builder.save_examples(tmp_path / "skin: study 1")
+    assert saved == tmp_path / "skin- study 1" and builder.status.text().startswith("Examples saved in the folder")
+    assert builder.save_examples(saved) is None
+    assert builder.status.text() == "Not saved: skin- study 1: the folder is not empty: choose a new or empty folder"
+    settled(qtbot, builder)
+    again = make_builder(qtbot, site)
+    assert again.load_folder(saved) == 2
+    assert [(c.name, len(c.paths())) for c in again.columns] == [("akiec", 4), ("vasc", 4)]
+    assert again.descriptions()["vasc"] == "Red lagoons"  # the reader's text, not the shipped one
+    assert again.descriptions()["akiec"].startswith("Actinic keratosis")  # not saved: the shipped one
+    assert again.name_edit.text() == "skin- study 1"
+    settled(qtbot, again)
+
+
+def test_without_build_tools_the_window_says_what_is_missing(qtbot, site: SiteConfig, photos: dict[str, list[Path]],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import zsmed.synth.builder as core
+
+    monkeypatch.setattr(core, "build_tools_missing", lambda: "building a model needs zsmed's build tools")
+    builder = make_builder(qtbot, site)
+    fill(builder, {"akiec": photos["akiec"][:4], "vasc": photos["vasc"][:4]})
+    settled(qtbot, builder)
+    builder.build()
+    assert not builder.is_building()
+    assert builder.status.text() == "Not built: building a model needs zsmed's build tools."
+
+
+def test_a_failed_build_is_one_line_without_full_paths(qtbot, site: SiteConfig, tmp_path: Path,
+                                                       photos: dict[str, list[Path]],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import zsmed.synth.builder as core
+    from zsmed.errors import DatasetError
+
+    def failing(*args, **kwargs):  # type: ignore[no-untyped-def]
+        yield core.Progress(0, 1, "reading the images")
+        raise DatasetError("fewer than 1 usable image(s) for class(es) vasc (0)", path=tmp_path / "deep" / "vasc")
+
+    monkeypatch.setattr(core, "build_job", failing)
+    builder = make_builder(qtbot, site)
+    fill(builder, {"akiec": photos["akiec"][:4], "vasc": photos["vasc"][:4]})
+    settled(qtbot, builder)
+    builder.build()
+    qtbot.waitUntil(lambda: not builder.is_building(), timeout=TIMEOUT)
+    assert builder.status.text() == "Not built: vasc: fewer than 1 usable image(s) for class(es) vasc (0)"
+    assert builder.build_button.isEnabled()  # the reader can try again

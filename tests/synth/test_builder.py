@@ -207,3 +207,41 @@ def test_the_cli_build_prints_the_same_checks(photos: dict[str, list[Path]], tmp
     assert f"warning: the same image is in 'akiec' 2 times: it counts once per copy ({photos['akiec'][0].name}, " \
            "again.jpg)" in err
     assert "warning: 1 image(s) are CT, the rest photographs: build a model on one kind of image (scan.dcm)" in err
+
+
+def test_saved_examples_come_back_and_build_from_the_cli(photos: dict[str, list[Path]], tmp_path: Path, capsys,
+                                                         feature_cache) -> None:  # type: ignore[no-untyped-def]
+    from zsmed.classifier import load_classifier
+    from zsmed.cli.main import main
+    from zsmed.synth.builder import DESCRIPTIONS_FILE, folder_descriptions, save_support_folder
+
+    classes = support(photos, 4)
+    elsewhere = tmp_path / "other" / photos["vasc"][0].name  # one file name twice in a class
+    elsewhere.parent.mkdir()
+    shutil.copy(photos["vasc"][5], elsewhere)
+    classes["vasc"].append(elsewhere)
+    saved = save_support_folder(classes, {"akiec": "Rough scaly pink patch", "vasc": " "}, tmp_path / "saved")
+    assert sorted(p.name for p in (saved / "vasc").iterdir()) == sorted(
+        [p.name for p in photos["vasc"][:4]] + [f"{photos['vasc'][0].stem} (2).jpg"])
+    assert (saved / "akiec" / photos["akiec"][0].name).read_bytes() == photos["akiec"][0].read_bytes()
+    assert folder_descriptions(saved, ["akiec", "vasc"]) == {"akiec": "Rough scaly pink patch"}
+    with pytest.raises(DatasetError, match="not empty"):
+        save_support_folder(classes, {}, saved)
+    # The same folder builds from the command line, with its descriptions.
+    out = tmp_path / "m.zsm"
+    assert main(["build", "fewshot", "--support", str(saved), "--descriptions", str(saved / DESCRIPTIONS_FILE),
+                 "--out", str(out)]) == 0
+    card = load_classifier(out).card
+    assert card.support_counts == {"akiec": 4, "vasc": 5}
+    assert card.descriptions["akiec"] == "Rough scaly pink patch"
+
+
+def test_a_runtime_only_install_is_told_what_building_needs(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from zsmed.synth.builder import build_tools_missing
+
+    assert build_tools_missing() is None
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
+    assert build_tools_missing().startswith("building a model needs zsmed's build tools (PyTorch and ONNX)")

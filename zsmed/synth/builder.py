@@ -180,6 +180,61 @@ def check_support(classes: Mapping[str, Sequence[str | Path]] | Sequence[tuple[s
     return sorted(findings, key=lambda f: order[f.severity])
 
 
+DESCRIPTIONS_FILE = "descriptions.yaml"
+
+
+def build_tools_missing() -> str | None:
+    """Why this PC cannot build a model (a runtime-only install has no PyTorch), or None."""
+    import importlib.util
+
+    missing = [name for name in ("torch", "onnx") if importlib.util.find_spec(name) is None]
+    if not missing:
+        return None
+    return ("building a model needs zsmed's build tools (PyTorch and ONNX), which are not installed on this PC: "
+            "install zsmed[train], or build on a workstation that has them and import the model file here")
+
+
+def save_support_folder(classes: Mapping[str, Sequence[str | Path]], descriptions: Mapping[str, str],
+                        folder: str | Path) -> Path:
+    """The examples as a folder a later session or ``zsmed build fewshot --support FOLDER
+    --descriptions FOLDER/descriptions.yaml`` reads: one subfolder of copies per class, and the
+    descriptions. Refuses a folder that already holds files; two examples with one file name in a
+    class are both kept (the second renamed)."""
+    import shutil
+
+    import yaml
+
+    root = Path(folder)
+    if root.exists() and any(root.iterdir()):
+        raise DatasetError("the folder is not empty: choose a new or empty folder", path=root)
+    for name, paths in classes.items():
+        target = root / model_file_name(name)
+        target.mkdir(parents=True, exist_ok=True)
+        for path in map(Path, paths):
+            copy = target / path.name
+            k = 1
+            while copy.exists():
+                k += 1
+                copy = target / f"{path.stem} ({k}){path.suffix}"
+            shutil.copy2(path, copy)
+    texts = {model_file_name(c): {"description": t.strip()} for c, t in descriptions.items() if t.strip()}
+    if texts:
+        (root / DESCRIPTIONS_FILE).write_text(yaml.safe_dump({"classes": texts}, allow_unicode=True, sort_keys=False))
+    return root
+
+
+def folder_descriptions(folder: str | Path, names: Sequence[str]) -> dict[str, str]:
+    """The descriptions a saved examples folder holds for ``names`` (its descriptions.yaml), if any."""
+    from zsmed.descriptions import best_match, load_description_file
+
+    path = Path(folder) / DESCRIPTIONS_FILE
+    if not path.is_file():
+        return {}
+    entries = load_description_file(path)
+    found = {name: best_match(name, entries) for name in names}
+    return {name: entry.description for name, entry in found.items() if entry is not None and entry.description}
+
+
 def build_job(
     classes: Mapping[str, Sequence[str | Path]],
     descriptions: Mapping[str, str],
@@ -277,4 +332,13 @@ def build_job(
                         dict(details.get("loo", {})), findings, time.perf_counter() - start)
 
 
-__all__ = ["BuildOutcome", "Finding", "build_job", "check_support", "model_file_name"]
+__all__ = [
+    "BuildOutcome",
+    "Finding",
+    "build_job",
+    "build_tools_missing",
+    "check_support",
+    "folder_descriptions",
+    "model_file_name",
+    "save_support_folder",
+]
