@@ -48,8 +48,7 @@ from zsmed_desktop.workers import start_job
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
 IMAGE_ROLE = Qt.ItemDataRole.UserRole + 1  # the thumbnail's pixels, to redraw it outlined
-ERROR_COLOUR = "#ef5350"
-OK_COLOUR = "#66bb6a"
+ERROR_COLOUR, OK_COLOUR = theme.ERROR_COLOUR, theme.OK_COLOUR
 WRONG_OUTLINE = "#ff5252"
 MAX_IMAGES_PER_FOLDER = 200  # a folder of class folders: the first images of each, not a whole archive
 CHECK_DELAY_MS = 300
@@ -729,8 +728,7 @@ class BuilderWindow(QWidget):
             self.use_requested.emit(self.outcome.bundle_path)
 
     def _say(self, text: str, colour: str | None) -> None:
-        self.status.setText(text)
-        self.status.setStyleSheet(f"color: {theme.tint(colour)};" if colour else "")
+        theme.set_status(self.status, text, colour)
 
     def closeEvent(self, event: Any) -> None:
         self.cancel()

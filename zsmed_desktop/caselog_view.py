@@ -382,8 +382,7 @@ class CaseLogView(QWidget):
         return self._log
 
     def _say(self, text: str, colour: str | None) -> None:
-        self.status.setText(text)
-        self.status.setStyleSheet(f"color: {theme.tint(colour)};" if colour else "")
+        theme.set_status(self.status, text, colour)
 
     def refresh(self) -> None:
         """Re-read the models and the results (first page, current filters); the statistics when

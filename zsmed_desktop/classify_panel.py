@@ -59,8 +59,7 @@ NO_RESULT_TITLE = "Not like the images this model was built on — no result"
 WARNING_STYLE = (
     "QLabel { background: #b26a00; color: #fff8e1; border: 2px solid #ffb74d; border-radius: 4px; padding: 10px; }"
 )
-ERROR_COLOUR = "#ef5350"
-OK_COLOUR = "#66bb6a"
+ERROR_COLOUR, OK_COLOUR = theme.ERROR_COLOUR, theme.OK_COLOUR
 WORKER_LOG_TIMEOUT_S = 10.0  # a run's results: written in the worker, may wait for another writer
 REVIEW_LOG_TIMEOUT_S = 2.0  # a review or a retry (also in a worker): answer the reader soon
 TOP_BAR_STYLE = "QProgressBar::chunk { background: #4f8fd6; }"
@@ -631,8 +630,7 @@ class ClassifyPanel(QWidget):
                                 on_cancelled=lambda: failed("cancelled"))
 
     def _set_model_status(self, text: str, colour: str | None) -> None:
-        self.model_status.setText(text)
-        self.model_status.setStyleSheet(f"color: {theme.tint(colour)};" if colour else "")
+        theme.set_status(self.model_status, text, colour)
 
     @property
     def model_ready(self) -> bool:
@@ -867,8 +865,7 @@ class ClassifyPanel(QWidget):
         self.bars.setVisible(bool(ordered))
 
     def _show_message(self, text: str, colour: str | None) -> None:
-        self.message.setText(text)
-        self.message.setStyleSheet(f"color: {theme.tint(colour)};" if colour else "")
+        theme.set_status(self.message, text, colour)
         self.message.show()
 
     # --- for tests and the main window ------------------------------------------------------------
@@ -1028,8 +1025,7 @@ class ClassifyPanel(QWidget):
             self.pending_box.hide()
 
     def _set_log_status(self, text: str, colour: str | None) -> None:
-        self.log_status.setText(text)
-        self.log_status.setStyleSheet(f"color: {theme.tint(colour)};" if colour else "")
+        theme.set_status(self.log_status, text, colour)
 
     def save_pending(self, path: Path) -> Path:
         """Everything not yet in the case log, as JSON (results, readers, reviews)."""

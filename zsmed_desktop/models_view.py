@@ -38,8 +38,7 @@ from zsmed_desktop.workers import start_job
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
 REMOVED_FOLDER = "removed"
-ERROR_COLOUR = "#ef5350"
-OK_COLOUR = "#66bb6a"
+ERROR_COLOUR, OK_COLOUR = theme.ERROR_COLOUR, theme.OK_COLOUR
 
 
 def method_words(card: dict[str, Any]) -> str:
@@ -353,8 +352,7 @@ class ModelsDialog(QDialog):
             self.use_requested.emit(path)
 
     def _say(self, text: str, colour: str | None) -> None:
-        self.status.setText(text)
-        self.status.setStyleSheet(f"color: {theme.tint(colour)};" if colour else "")
+        theme.set_status(self.status, text, colour)
 
     def busy(self) -> bool:
         return self._pending > 0

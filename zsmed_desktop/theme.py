@@ -4,7 +4,7 @@ panels beside the image, as reading-room viewers do."""
 from __future__ import annotations
 
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
 THEMES = ("dark", "light")
 
@@ -41,6 +41,7 @@ _current = "dark"
 # Status colours the views write into their labels' style sheets (dark value, light value): the
 # dark theme's soft green and red are too pale to read on the light theme's near-white.
 STATUS_COLOURS = (("#66bb6a", "#2e7d32"), ("#ef5350", "#c62828"))
+OK_COLOUR, ERROR_COLOUR = STATUS_COLOURS[0][0], STATUS_COLOURS[1][0]
 
 
 def palette(name: str) -> QPalette:
@@ -106,3 +107,9 @@ def retint(root: QWidget, name: str) -> None:
             new = new.replace(pair[1 - column], pair[column])
         if new != sheet:
             widget.setStyleSheet(new)
+
+
+def set_status(label: QLabel, text: str, colour: str | None) -> None:
+    """A status line: ``text`` in a status colour (given as its dark value) for the current theme."""
+    label.setText(text)
+    label.setStyleSheet(f"color: {tint(colour)};" if colour else "")
