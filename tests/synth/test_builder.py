@@ -245,3 +245,29 @@ def test_a_runtime_only_install_is_told_what_building_needs(monkeypatch: pytest.
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torch" else real(name, *a))
     assert build_tools_missing().startswith("building a model needs zsmed's build tools (PyTorch and ONNX)")
+
+
+def test_checks_read_each_file_once_until_it_changes(photos: dict[str, list[Path]], tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The builder checks again at every edit; an X-ray is tens of MB: unchanged files are not read
+    again, a file replaced on disk is."""
+    import os
+
+    import zsmed.digest
+    from zsmed.synth import builder as core
+
+    core._facts.cache_clear()
+    reads: list[Path] = []
+    real = zsmed.digest.file_sha256
+    monkeypatch.setattr(zsmed.digest, "file_sha256", lambda p: reads.append(Path(p)) or real(p))
+    changing = tmp_path / "changing.jpg"
+    shutil.copy(photos["vasc"][8], changing)
+    classes = {"akiec": photos["akiec"][:4], "vasc": [*photos["vasc"][:4], changing]}
+    assert check_support(classes) == []
+    assert len(reads) == 9
+    assert check_support(classes) == [] and len(reads) == 9  # nothing read again
+    shutil.copy(photos["akiec"][0], changing)  # replaced on disk by a picture of the other class
+    os.utime(changing, ns=(1, 1))  # a different time, whatever the file system's resolution
+    findings = check_support(classes)
+    assert len(reads) == 10 and reads[-1] == changing
+    assert findings[0].severity == ERROR and set(findings[0].images) == {photos["akiec"][0], changing}

@@ -13,6 +13,7 @@ classifier gets wrong when that image is left out of the build (file names stay 
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections import Counter
@@ -77,16 +78,26 @@ def model_file_name(name: str) -> str:
     return cleaned
 
 
-def _hashes(paths: Sequence[Path]) -> dict[Path, str | None]:
-    from zsmed.features import file_sha256
+@functools.lru_cache(maxsize=8192)
+def _facts(path: Path, size: int, mtime_ns: int) -> tuple[str | None, str | None]:
+    """(SHA-256, kind) of a file as it is now: remembered while its size and time stay the same,
+    since the checks run again at every edit of the support set and X-ray files are tens of MB."""
+    from zsmed.digest import file_sha256
+    from zsmed.runtime.input_kinds import image_kind
 
-    out: dict[Path, str | None] = {}
-    for path in paths:
-        try:
-            out[path] = file_sha256(path)
-        except OSError:
-            out[path] = None
-    return out
+    try:
+        digest: str | None = file_sha256(path)
+    except OSError:
+        digest = None
+    return digest, image_kind(path)
+
+
+def _file_facts(path: Path) -> tuple[str | None, str | None]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None, None
+    return _facts(path, stat.st_size, stat.st_mtime_ns)
 
 
 def _kind_name(kind: str) -> str:
@@ -98,7 +109,6 @@ def check_support(classes: Mapping[str, Sequence[str | Path]] | Sequence[tuple[s
     """What a reader should know before building from ``classes`` (name -> image files, or
     (name, files) pairs, so that two classes given one name can be told apart), errors first.
     Reads each file's bytes (for copies) and DICOM header (for its kind), never pixels."""
-    from zsmed.runtime.input_kinds import image_kind
     from zsmed.runtime.validate import CardError, plain_text
 
     findings: list[Finding] = []
@@ -127,7 +137,8 @@ def check_support(classes: Mapping[str, Sequence[str | Path]] | Sequence[tuple[s
     if missing:
         findings.append(Finding(ERROR, f"{len(missing)} image file(s) cannot be found (moved or deleted?)",
                                 tuple(missing)))
-    hashes = _hashes([p for p in every if p.is_file()])
+    facts = {p: _file_facts(p) for p in every if p.is_file()}
+    hashes = {p: digest for p, (digest, _) in facts.items()}
     where: dict[str, list[tuple[str, Path]]] = {}
     for name, paths in named:
         for path in paths:
@@ -146,7 +157,7 @@ def check_support(classes: Mapping[str, Sequence[str | Path]] | Sequence[tuple[s
     if 0 < total < MIN_IMAGES:
         findings.append(Finding(ERROR, f"{total} images in all: at least {MIN_IMAGES} are needed to check the "
                                        "exported model and to set its 'not like these images' gate"))
-    kinds = {p: image_kind(p) for p in every if p.is_file()}
+    kinds = {p: kind for p, (_, kind) in facts.items()}
     unreadable = [p for p, kind in kinds.items() if kind is None]
     if unreadable:
         findings.append(Finding(WARNING, f"{len(unreadable)} file(s) are not images zsmed can read: they will "
