@@ -42,6 +42,9 @@ class SiteConfig:
     models_folder: str = ""  # empty: <user data dir>/models
     backend: str = "auto"
     theme: str = "dark"
+    # The site's Ed25519 private key (``zsmed bundle keygen``) that signs the models built here, so
+    # that PCs trusting its public key accept them; empty: models built here are not signed.
+    signing_key: str = ""
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

@@ -655,12 +655,13 @@ class BuilderWindow(QWidget):
             replace = True
         classes, descriptions = self.class_images(), self.descriptions()
         site_name, model_folder = self.site.site_name, self._model_folder
+        sign_key = Path(self.site.signing_key).expanduser() if self.site.signing_key.strip() else None
 
         def make() -> Job[Any]:
             from zsmed.synth.builder import build_job
 
             return (yield from build_job(classes, descriptions, folder, stem, model_folder=model_folder,
-                                         site=site_name, replace=replace))
+                                         site=site_name, replace=replace, sign_key=sign_key))
 
         for column in self.columns:
             column.mark({}, {})
@@ -702,7 +703,8 @@ class BuilderWindow(QWidget):
         else:
             estimate = "With one image in a class there is no leave-one-out check: add a second image to each."
         self._say(f"Built '{outcome.bundle_path.stem}' in {outcome.seconds:.0f} s from {counts} images: "
-                  f"{outcome.method_text}. {estimate} Saved in the models folder.", OK_COLOUR)
+                  f"{outcome.method_text}. {estimate} Saved in the models folder"
+                  f"{', signed with the site key' if outcome.signed else ''}.", OK_COLOUR)
         if outcome.findings:
             self.show_findings(list(self.findings) + list(outcome.findings))
         self.use_button.show()

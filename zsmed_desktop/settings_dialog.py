@@ -69,6 +69,18 @@ def _check_models_folder(value: str) -> str | None:
     return None
 
 
+def _check_signing_key(value: str) -> str | None:
+    if not value:
+        return None
+    from zsmed.runtime.format import load_private_key
+
+    try:
+        load_private_key(Path(value).expanduser())
+    except ZsmedError as exc:
+        return f"Signing key: {exc.reason} ({Path(value).name})"
+    return None
+
+
 def readable_path(path: str | Path) -> str:
     """A path as a reader would write it: the home folder as ``~`` (``~/.local/share/zsmed``)."""
     text = str(path)
@@ -84,14 +96,15 @@ def readable_path(path: str | Path) -> str:
 class _PathField(QWidget):
     """A line edit with a Browse… button (a folder or a file to save)."""
 
-    def __init__(self, value: str, default: str, *, folder: bool, caption: str) -> None:
+    def __init__(self, value: str, default: str, *, folder: bool, caption: str, open_file: str = "") -> None:
         super().__init__()
         self.edit = QLineEdit(value)
         self.default = default
-        self.edit.setPlaceholderText(f"Default: {readable_path(default)}")
-        self.edit.setToolTip(f"Left empty: {default}")
+        self.edit.setPlaceholderText(f"Default: {readable_path(default)}" if default else "")
+        self.edit.setToolTip(f"Left empty: {default}" if default else "")
         self._folder = folder
         self._caption = caption
+        self._open_file = open_file  # a file filter: choose an existing file instead of a file to save
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         layout = QHBoxLayout(self)
@@ -103,6 +116,8 @@ class _PathField(QWidget):
         start = self.edit.text().strip() or self.default
         if self._folder:
             chosen = QFileDialog.getExistingDirectory(self, self._caption, start)
+        elif self._open_file:
+            chosen, _ = QFileDialog.getOpenFileName(self, self._caption, start, self._open_file)
         else:
             chosen, _ = QFileDialog.getSaveFileName(self, self._caption, start, "Case log (*.sqlite);;All files (*)")
         if chosen:
@@ -142,6 +157,11 @@ class SettingsDialog(QDialog):
                                   caption="Case log file")
         self.models_folder = _PathField(site.models_folder, str(Path(data_dir) / "models"), folder=True,
                                         caption="Folder of model files")
+        self.signing_key = _PathField(site.signing_key, "", folder=False, caption="The site's signing key",
+                                      open_file="Signing key (*.key *.pem);;All files (*)")
+        self.signing_key.edit.setPlaceholderText("none: models built here are not signed")
+        self.signing_key.edit.setToolTip("The private key made with 'zsmed bundle keygen': models built here are "
+                                         "signed with it, so PCs that trust its public key accept them")
         self.backend = QComboBox()
         for key in BACKENDS:
             self.backend.addItem(BACKEND_LABELS.get(key, key), key)
@@ -157,6 +177,7 @@ class SettingsDialog(QDialog):
         form.addRow("Patient IDs", self.store_patient_id)
         form.addRow("Case log file", self.caselog)
         form.addRow("Models folder", self.models_folder)
+        form.addRow("Signing key", self.signing_key)
         form.addRow("Runtime", self.backend)
         form.addRow("Theme", self.theme)
 
@@ -184,6 +205,7 @@ class SettingsDialog(QDialog):
             _check_name(self.reader_name.text().strip(), "Reader name"),
             _check_caselog(self.caselog.text()),
             _check_models_folder(self.models_folder.text()),
+            _check_signing_key(self.signing_key.text()),
         ]
         return [p for p in found if p]
 
@@ -196,6 +218,7 @@ class SettingsDialog(QDialog):
             store_patient_id=self.store_patient_id.isChecked(),
             caselog_path=self.caselog.text(),
             models_folder=self.models_folder.text(),
+            signing_key=self.signing_key.text(),
             backend=str(self.backend.currentData()),
             theme=str(self.theme.currentData()),
         )

@@ -298,3 +298,19 @@ def test_a_failed_build_is_one_line_without_full_paths(qtbot, site: SiteConfig, 
     qtbot.waitUntil(lambda: not builder.is_building(), timeout=TIMEOUT)
     assert builder.status.text() == "Not built: vasc: fewer than 1 usable image(s) for class(es) vasc (0)"
     assert builder.build_button.isEnabled()  # the reader can try again
+
+
+def test_models_built_with_a_site_key_are_signed(qtbot, site: SiteConfig, isolated_dirs: Path,
+                                                 photos: dict[str, list[Path]]) -> None:
+    from dataclasses import replace
+
+    from zsmed.runtime.format import generate_keypair
+
+    private, _ = generate_keypair(isolated_dirs / "site")
+    builder = make_builder(qtbot, replace(site, signing_key=str(private)))
+    fill(builder, {"akiec": photos["akiec"][:4], "vasc": photos["vasc"][:4]})
+    settled(qtbot, builder)
+    with qtbot.waitSignal(builder.built, timeout=TIMEOUT):
+        builder.build()
+    assert builder.status.text().endswith("Saved in the models folder, signed with the site key.")
+    assert builder.outcome.signed

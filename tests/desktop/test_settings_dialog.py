@@ -103,3 +103,20 @@ def test_defaults_are_readable_hints_with_the_home_folder_as_tilde(qtbot, tmp_pa
     other = SettingsDialog(SiteConfig())
     qtbot.addWidget(other)
     assert other.caselog.edit.placeholderText() == f"Default: {tmp_path / 'srv' / 'caselog.sqlite'}"
+
+
+def test_the_signing_key_is_checked_and_kept(qtbot, isolated_dirs: Path) -> None:
+    from zsmed.runtime.format import generate_keypair
+
+    dialog = SettingsDialog(load_site_config())
+    qtbot.addWidget(dialog)
+    assert dialog.signing_key.edit.placeholderText() == "none: models built here are not signed"
+    bad = isolated_dirs / "wrong.key"
+    bad.write_text("not a key")
+    dialog.signing_key.edit.setText(str(bad))
+    assert not dialog.save()
+    assert dialog.error_label.text().startswith("Signing key: ") and "(wrong.key)" in dialog.error_label.text()
+    private, _ = generate_keypair(isolated_dirs / "site")
+    dialog.signing_key.edit.setText(str(private))
+    assert dialog.save()
+    assert load_site_config().signing_key == str(private)

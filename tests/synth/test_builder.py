@@ -271,3 +271,21 @@ def test_checks_read_each_file_once_until_it_changes(photos: dict[str, list[Path
     findings = check_support(classes)
     assert len(reads) == 10 and reads[-1] == changing
     assert findings[0].severity == ERROR and set(findings[0].images) == {photos["akiec"][0], changing}
+
+
+def test_a_site_key_signs_the_built_model(photos: dict[str, list[Path]], isolated_dirs: Path) -> None:
+    from zsmed.errors import ZsmedError
+    from zsmed.runtime.bundle import read_bundle
+    from zsmed.runtime.format import generate_keypair
+
+    private, public = generate_keypair(isolated_dirs / "site")
+    outcome = run_job(build_job(support(photos, 4), {}, isolated_dirs / "models", "signed", sign_key=private))
+    assert outcome.signed
+    assert read_bundle(outcome.bundle_path, trusted_keys=[public]).signed_by is not None
+    # A key file that cannot sign is refused before any image is read.
+    bad = isolated_dirs / "bad.key"
+    bad.write_text("not a key")
+    steps: list[Progress] = []
+    with pytest.raises(ZsmedError, match="signing key"):
+        run_job(build_job(support(photos, 4), {}, isolated_dirs / "models", "unsigned", sign_key=bad), steps.append)
+    assert steps == [] and not (isolated_dirs / "models" / "unsigned.zsmb").exists()

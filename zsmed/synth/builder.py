@@ -52,6 +52,7 @@ class BuildOutcome:
     loo: dict[Path, str]  # image -> class predicted with that image left out of the build
     findings: list[Finding] = field(default_factory=list)
     seconds: float = 0.0
+    signed: bool = False
 
     @property
     def loo_wrong(self) -> list[tuple[Path, str, str]]:
@@ -256,13 +257,15 @@ def build_job(
     cache: Any | None = None,
     site: str = "",
     replace: bool = False,
+    sign_key: str | Path | None = None,
 ) -> Job[BuildOutcome]:
     """Encode, synthesise, save and export; yields ``Progress``, returns a ``BuildOutcome``.
 
     ``classes``: class name -> image files; ``descriptions``: class name -> a short clinical
     description (classes without one are built from their images only). The bundle is written as
     ``models_folder/<name>.zsmb`` (refused if it exists, unless ``replace``) and the model file as
-    ``model_folder/<name>.zsm`` (default: a ``built`` folder in the user data folder)."""
+    ``model_folder/<name>.zsm`` (default: a ``built`` folder in the user data folder), signed with
+    ``sign_key`` (a private key file) when given."""
     from zsmed.bundle.export import calibration_from_support, export_job
     from zsmed.classifier import save_classifier
     from zsmed.encoders import create_image_encoder
@@ -283,6 +286,10 @@ def build_job(
     if bundle_path.exists() and not replace:
         raise DatasetError(f"a model named '{stem}' is already in the models folder: choose another name",
                            path=bundle_path)
+    if sign_key is not None:  # a key that cannot sign is said before minutes of work, not after
+        from zsmed.runtime.format import load_private_key
+
+        load_private_key(sign_key)
     cache = cache if cache is not None else FeatureCache()
     encoders = sorted({read_checkpoint_config(p)[0].encoder for p in default_checkpoint_paths()})
     n_images = sum(len(paths) for paths in support.values())
@@ -319,7 +326,7 @@ def build_job(
     calibration = calibration_from_support(
         {c: [p for p in paths if p in used] for c, paths in support.items()}, classifier)
     Path(models_folder).mkdir(parents=True, exist_ok=True)
-    export = export_job(classifier, bundle_path, calibration, site=site)
+    export = export_job(classifier, bundle_path, calibration, site=site, sign_key=sign_key)
     try:
         while True:
             try:
@@ -340,7 +347,7 @@ def build_job(
             findings.append(Finding(NOTE, message))
     yield Progress(total, total, "done")
     return BuildOutcome(classifier, report.path, model_path, [(Path(p), c) for p, c in details.get("support", [])],
-                        dict(details.get("loo", {})), findings, time.perf_counter() - start)
+                        dict(details.get("loo", {})), findings, time.perf_counter() - start, report.signed)
 
 
 __all__ = [
