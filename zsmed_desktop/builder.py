@@ -44,6 +44,7 @@ from zsmed.progress import Job, Progress
 from zsmed.site import SiteConfig
 from zsmed_desktop import theme
 from zsmed_desktop.browser import thumbnail_array, thumbnail_pixmap, without_paths
+from zsmed_desktop.classify_panel import class_titles
 from zsmed_desktop.workers import start_job
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
@@ -413,7 +414,6 @@ class BuilderWindow(QWidget):
         splitter.setStretchFactor(1, 1)
         splitter.setChildrenCollapsible(False)
         splitter.setSizes([560, 140])  # the classes first; the checks are a few lines
-        self.splitter = splitter
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addLayout(top)
@@ -691,7 +691,7 @@ class BuilderWindow(QWidget):
         self._finish()
         self.outcome = outcome
         card = outcome.classifier.card
-        titles = {name: name for name in card.class_names}
+        titles = class_titles({"class_names": list(card.class_names), "descriptions": dict(card.descriptions)})
         wrong = {path: said for path, _, said in outcome.loo_wrong}
         for column in self.columns:
             column.mark(wrong, titles)

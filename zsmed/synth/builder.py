@@ -20,11 +20,12 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from zsmed.errors import DatasetError
 from zsmed.progress import Job, Progress
 
+T = TypeVar("T")
 ERROR, WARNING, NOTE = "error", "warning", "note"
 MAX_CLASSES = 10  # what the shipped generators handle
 # The exported model is checked on its own support images (torch vs ONNX Runtime and OpenVINO) and
@@ -247,6 +248,20 @@ def folder_descriptions(folder: str | Path, names: Sequence[str]) -> dict[str, s
     return {name: entry.description for name, entry in found.items() if entry is not None and entry.description}
 
 
+def _relayed(job: Job[T], offset: int, total: int, message: str | None = None) -> Job[T]:
+    """``job``'s progress as a share of a larger job (shifted by ``offset`` out of ``total``); its
+    result returned, and it is closed whatever happens (a cancellation included)."""
+    try:
+        while True:
+            try:
+                step = next(job)
+            except StopIteration as stop:
+                return stop.value
+            yield Progress(offset + step.done, total, message or step.message)
+    finally:
+        job.close()
+
+
 def build_job(
     classes: Mapping[str, Sequence[str | Path]],
     descriptions: Mapping[str, str],
@@ -293,24 +308,15 @@ def build_job(
     cache = cache if cache is not None else FeatureCache()
     encoders = sorted({read_checkpoint_config(p)[0].encoder for p in default_checkpoint_paths()})
     n_images = sum(len(paths) for paths in support.values())
-    export_steps = 6
+    export_steps = 6  # what export_job reports without INT8
     total = n_images * len(encoders) + 1 + export_steps
     done = 0
     # Encoding is most of the time: done here, image by image, into the feature cache that
     # synthesis then reads (each shipped generator's encoder, as synthesis routes between them).
     folder = as_class_folder(support)
     for encoder_name in encoders:
-        encoder = create_image_encoder(encoder_name)
-        job = build_bank(folder, encoder, cache)
-        try:
-            while True:
-                try:
-                    step = next(job)
-                except StopIteration:
-                    break
-                yield Progress(done + step.done, total, "reading the images")
-        finally:
-            job.close()
+        yield from _relayed(build_bank(folder, create_image_encoder(encoder_name), cache), done, total,
+                            "reading the images")
         done += n_images
     yield Progress(done, total, "making the classifier")
     details: dict[str, Any] = {}
@@ -326,17 +332,8 @@ def build_job(
     calibration = calibration_from_support(
         {c: [p for p in paths if p in used] for c, paths in support.items()}, classifier)
     Path(models_folder).mkdir(parents=True, exist_ok=True)
-    export = export_job(classifier, bundle_path, calibration, site=site, sign_key=sign_key)
-    try:
-        while True:
-            try:
-                step = next(export)
-            except StopIteration as stop:
-                report = stop.value
-                break
-            yield Progress(done + step.done, total, step.message)
-    finally:
-        export.close()
+    report = yield from _relayed(export_job(classifier, bundle_path, calibration, site=site, sign_key=sign_key),
+                                 done, total)
     findings = [Finding(WARNING, f"left out {Path(p).name}: {why}", (Path(p),))
                 for p, why in details.get("skipped", [])]
     guard = classifier.card.extra.get("guard") or {}
