@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -227,6 +227,29 @@ class ProblemsPanel(QListWidget):
 
 
 # --- the study browser --------------------------------------------------------------------------
+MAX_DRAGGED_FILES = 500
+
+
+class SeriesTree(QTreeWidget):
+    """The patient / study / series tree; a series dragged out of it carries its image files (as a
+    file manager's drag does), so it can be dropped on a class of the builder."""
+
+    def __init__(self, files_of: Callable[[QTreeWidgetItem], list[Path]]) -> None:
+        super().__init__()
+        self._files_of = files_of
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+
+    def mimeTypes(self) -> list[str]:
+        return ["text/uri-list"]
+
+    def mimeData(self, items: Sequence[QTreeWidgetItem]) -> QMimeData:
+        data = QMimeData()
+        files = [path for item in items for path in self._files_of(item)][:MAX_DRAGGED_FILES]
+        data.setUrls([QUrl.fromLocalFile(str(path)) for path in files])
+        return data
+
+
 class StudyBrowser(QWidget):
     """Search box, patient / study / series tree with thumbnails, and a scan progress line."""
 
@@ -258,7 +281,7 @@ class StudyBrowser(QWidget):
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self.apply_filter)
 
-        self.tree = QTreeWidget()
+        self.tree = SeriesTree(self._dragged_files)
         self.tree.setHeaderHidden(True)
         self.tree.setColumnCount(1)
         self.tree.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
@@ -589,6 +612,12 @@ class StudyBrowser(QWidget):
 
     def _top_items(self) -> list[QTreeWidgetItem]:
         return [cast(QTreeWidgetItem, self.tree.topLevelItem(k)) for k in range(self.tree.topLevelItemCount())]
+
+    def _dragged_files(self, item: QTreeWidgetItem) -> list[Path]:
+        """The image files a dragged series item stands for (a patient or study item: none)."""
+        key = item.data(0, SERIES_ROLE)
+        ref = self._refs.get(key) if key else None
+        return list(ref.image_paths) if ref is not None else []
 
     def current_series(self) -> SeriesRef | None:
         item = self.tree.currentItem()

@@ -345,7 +345,8 @@ class BuilderWindow(QWidget):
         self._name_typed = False
 
         intro = QLabel("Give each class a name and a few example images (two or more each; 8 in all at least). "
-                       "Drop image files or folders on a class, or add the image on screen.")
+                       "Drop image files, folders or a series from the study list on a class, or add the image "
+                       "on screen.")
         intro.setWordWrap(True)
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("Model name, e.g. Melanoma vs naevus")

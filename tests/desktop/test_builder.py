@@ -314,3 +314,24 @@ def test_models_built_with_a_site_key_are_signed(qtbot, site: SiteConfig, isolat
         builder.build()
     assert builder.status.text().endswith("Saved in the models folder, signed with the site key.")
     assert builder.outcome.signed
+
+
+def test_a_series_dragged_from_the_study_list_joins_a_class(qtbot, tmp_path: Path, isolated_dirs: Path) -> None:
+    from tests.desktop.reading_room import open_and_wait, small_cd
+
+    window = make_window(qtbot, tmp_path)
+    open_and_wait(qtbot, window, [small_cd(tmp_path)])
+    item = next(i for i in window.browser.series_items() if "CT" in i.text(0))
+    ref = window.browser.series_ref(item.data(0, Qt.ItemDataRole.UserRole + 1))
+    assert ref is not None and ref.image_paths
+    data = window.tree.mimeData([item])
+    assert [Path(u.toLocalFile()) for u in data.urls()] == ref.image_paths
+    patient = window.tree.topLevelItem(0)
+    assert window.tree.mimeData([patient]).urls() == []  # a patient row carries no files
+    builder = window.open_builder()
+    column = builder.columns[0]
+    event = QDropEvent(QPointF(QPoint(10, 10)), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    column.images.dropEvent(event)
+    assert column.paths() == ref.image_paths
+    settled(qtbot, builder)
