@@ -17,7 +17,17 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QDragEnterEvent, QDragMoveEvent, QDropEvent, QIcon, QPainter, QPen, QPixmap
+from PySide6.QtGui import (
+    QColor,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QIcon,
+    QKeyEvent,
+    QPainter,
+    QPen,
+    QPixmap,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -98,6 +108,7 @@ class ImageList(QListWidget):
     """A class's example images as thumbnails; files dropped on it are added."""
 
     files_dropped = Signal(list)
+    delete_pressed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -124,6 +135,12 @@ class ImageList(QListWidget):
             event.acceptProposedAction()
         else:
             super().dragMoveEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace) and self.selectedItems():
+            self.delete_pressed.emit()
+        else:
+            super().keyPressEvent(event)
 
     def dropEvent(self, event: QDropEvent) -> None:
         paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
@@ -167,6 +184,7 @@ class ClassColumn(QFrame):
         self.description.textChanged.connect(self._description_edited)
         self.images = ImageList()
         self.images.files_dropped.connect(self.add_paths)
+        self.images.delete_pressed.connect(self.remove_selected)
         self.images.itemSelectionChanged.connect(self._update_buttons)
         self.count_label = QLabel("No images yet: add a few examples")
         add = QPushButton("Add images…")
@@ -174,7 +192,7 @@ class ClassColumn(QFrame):
         self.add_screen_button = QPushButton("Add the image on screen")
         self.add_screen_button.clicked.connect(self.add_image_on_screen)
         self.remove_button = QPushButton("Remove")
-        self.remove_button.setToolTip("Remove the selected images from this class")
+        self.remove_button.setToolTip("Remove the selected images from this class (Delete)")
         self.remove_button.clicked.connect(self.remove_selected)
         buttons = QHBoxLayout()
         for button in (add, self.add_screen_button, self.remove_button):

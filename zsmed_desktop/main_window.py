@@ -533,16 +533,21 @@ class MainWindow(QMainWindow):
 
     # drag and drop
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if self.dropped_paths(event.mimeData()):
+        if self.paths_to_open(event.source(), event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        paths = self.dropped_paths(event.mimeData())
+        paths = self.paths_to_open(event.source(), event.mimeData())
         if paths:
             event.acceptProposedAction()
             self.open_paths(paths)
+
+    def paths_to_open(self, source: Any, mime: Any) -> list[str]:
+        """What a drop on the window opens. A series dragged out of this window's own study list is
+        for the builder: dropped back here it would replace the open studies with that one series."""
+        return [] if source is self.tree else self.dropped_paths(mime)
 
     @staticmethod
     def dropped_paths(mime: Any) -> list[str]:
@@ -756,7 +761,9 @@ class MainWindow(QMainWindow):
 
     def _on_model_built(self, path: Path) -> None:
         self.classify.refresh_models()
-        self.statusBar().showMessage(f"Model '{Path(path).stem}' built and saved in the models folder")
+        text = f"Model '{Path(path).stem}' built and saved in the models folder"
+        self._finish_job_line(text)
+        self.statusBar().showMessage(text)
 
     def _use_built_model(self, path: Path) -> None:
         self.classify.load_bundle(Path(path))

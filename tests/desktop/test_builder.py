@@ -77,6 +77,7 @@ def test_build_from_the_window_lands_in_the_classifier_panel(qtbot, tmp_path: Pa
         assert builder.is_building() and not builder.build_button.isEnabled()
     bundle = Path(built.args[0])
     assert bundle == Path(window.site.models_folder) / "akiec vs vasc.zsmb" and bundle.is_file()
+    assert window.jobs.item(0).text() == "Model 'akiec vs vasc' built and saved in the models folder"
     status = builder.status.text()
     assert status.startswith("Built 'akiec vs vasc' in ") and "from akiec 6, vasc 6 images" in status
     wrong = len(builder.outcome.loo_wrong)
@@ -326,6 +327,9 @@ def test_a_series_dragged_from_the_study_list_joins_a_class(qtbot, tmp_path: Pat
     assert ref is not None and ref.image_paths
     data = window.tree.mimeData([item])
     assert [Path(u.toLocalFile()) for u in data.urls()] == ref.image_paths
+    # Dropped back on the main window it opens nothing (the open studies stay); from elsewhere it would.
+    assert window.paths_to_open(window.tree, data) == []
+    assert window.paths_to_open(None, data) == [str(p) for p in ref.image_paths]
     patient = window.tree.topLevelItem(0)
     assert window.tree.mimeData([patient]).urls() == []  # a patient row carries no files
     builder = window.open_builder()
@@ -334,4 +338,17 @@ def test_a_series_dragged_from_the_study_list_joins_a_class(qtbot, tmp_path: Pat
                        Qt.KeyboardModifier.NoModifier)
     column.images.dropEvent(event)
     assert column.paths() == ref.image_paths
+    settled(qtbot, builder)
+
+
+def test_delete_removes_the_selected_images(qtbot, site: SiteConfig, photos: dict[str, list[Path]]) -> None:
+    builder = make_builder(qtbot, site)
+    builder.show()
+    qtbot.waitExposed(builder)
+    column = builder.columns[0]
+    column.add_paths(photos["akiec"][:3])
+    column.select({photos["akiec"][1]})
+    column.images.setFocus()
+    qtbot.keyClick(column.images, Qt.Key.Key_Delete)
+    assert column.paths() == [photos["akiec"][0], photos["akiec"][2]] and column.count_label.text() == "2 images"
     settled(qtbot, builder)
