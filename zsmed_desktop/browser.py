@@ -120,14 +120,22 @@ def thumbnail_array(image: np.ndarray, size: int = 2 * THUMB_SIZE) -> np.ndarray
     return np.ascontiguousarray(image[::step, ::step])
 
 
-def thumbnail_job(items: Sequence[tuple[str, str]]) -> Generator[tuple[str, np.ndarray | None], None, None]:
-    """(series key, file) → (series key, small image or None when it cannot be decoded)."""
+def thumbnail_job(items: Sequence[tuple[str, str]], size: int = 2 * THUMB_SIZE
+                  ) -> Generator[tuple[str, np.ndarray | None], None, None]:
+    """(key, file) → (key, small 8-bit image, or None when it cannot be decoded): photographs
+    through the photo reader, DICOM through the contained decoder (a crafted file costs its
+    thumbnail)."""
     from zsmed.dicom.safe import safe_display_image
     from zsmed.errors import ZsmedError
+    from zsmed.imageio import is_photo, read_photo
 
     for key, path in items:
         try:
-            yield key, thumbnail_array(np.asarray(safe_display_image(path)))
+            if is_photo(path):
+                image = np.round(read_photo(path) * 255).astype(np.uint8)
+            else:
+                image = np.asarray(safe_display_image(path))
+            yield key, thumbnail_array(image, size)
         except (ZsmedError, OSError, ValueError):
             yield key, None
 

@@ -53,7 +53,7 @@ from PySide6.QtWidgets import (
 from zsmed.progress import Job, Progress
 from zsmed.site import SiteConfig
 from zsmed_desktop import theme
-from zsmed_desktop.browser import thumbnail_array, thumbnail_pixmap, without_paths
+from zsmed_desktop.browser import thumbnail_job, thumbnail_pixmap, without_paths
 from zsmed_desktop.classify_panel import class_titles
 from zsmed_desktop.workers import start_job
 
@@ -67,24 +67,6 @@ IMAGE_FILTER = "Images (*.dcm *.DCM *.dicom *.png *.PNG *.jpg *.JPG *.jpeg *.JPE
 THUMB_SIZE = 96  # lesions and films need a larger look than the browser's series icons
 SEVERITY_MARK = {"error": "✖", "warning": "⚠", "note": "ℹ"}
 SEVERITY_COLOUR = {"error": "error", "warning": "warning", "note": "muted"}
-
-
-def thumbnail_job(items: Sequence[tuple[str, str]]) -> Any:
-    """(key, file) → (key, small 8-bit image, or None when it cannot be read): photographs through
-    the photo reader, DICOM through the contained decoder (a crafted file costs its thumbnail)."""
-    from zsmed.dicom.safe import safe_display_image
-    from zsmed.errors import ZsmedError
-    from zsmed.imageio import is_photo, read_photo
-
-    for key, path in items:
-        try:
-            if is_photo(path):
-                image = np.round(read_photo(path) * 255).astype(np.uint8)
-            else:
-                image = np.asarray(safe_display_image(path))
-            yield key, thumbnail_array(image, 2 * THUMB_SIZE)
-        except (ZsmedError, OSError, ValueError):
-            yield key, None
 
 
 def _outlined(icon_image: np.ndarray | None, colour: str | None) -> QIcon:
@@ -560,7 +542,7 @@ class BuilderWindow(QWidget):
                 if column.set_thumbnail(key, image):
                     return
 
-        make: Any = lambda: thumbnail_job(wanted)  # noqa: E731 (yields thumbnails, not Progress)
+        make: Any = lambda: thumbnail_job(wanted, 2 * THUMB_SIZE)  # noqa: E731 (yields thumbnails, not Progress)
         worker = start_job(make, on_progress=deliver, on_done=lambda *_: self._thumb_done(worker),
                            on_error=lambda *_: self._thumb_done(worker), owner=self)
         self._thumbs.append(worker)

@@ -181,11 +181,15 @@ def protonet_loo_predictions(pooled: np.ndarray, labels: Sequence[str], classes:
     return predicted
 
 
+def loo_accuracy(predicted: Mapping[int, str], labels: Sequence[str]) -> float:
+    """The share of held-out support images (index -> predicted class) predicted as their label."""
+    return sum(label == labels[i] for i, label in predicted.items()) / max(1, len(predicted))
+
+
 def protonet_loo(pooled: np.ndarray, labels: Sequence[str], classes: Sequence[str], held_out: Sequence[int]
                  ) -> float:
     """ProtoNet's leave-one-out accuracy on the support set."""
-    predicted = protonet_loo_predictions(pooled, labels, classes, held_out)
-    return sum(predicted[i] == labels[i] for i in predicted) / max(1, len(held_out))
+    return loo_accuracy(protonet_loo_predictions(pooled, labels, classes, held_out), labels)
 
 
 TIE_RULES = ("protonet", "generator")

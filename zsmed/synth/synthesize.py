@@ -37,6 +37,7 @@ from zsmed.synth.guard import (
     GuardDecision,
     decide,
     domain_verdict,
+    loo_accuracy,
     protonet_loo,
     protonet_loo_predictions,
     read_domain_check,
@@ -220,9 +221,7 @@ def leave_one_out_predictions(generator: SGPSGenerator, data: MetaData, classes:
 
 def _loo_estimate(predicted: Mapping[int, str] | None, labels: Sequence[str]) -> tuple[float, int] | None:
     """(accuracy, images held out) of leave-one-out predictions."""
-    if not predicted:
-        return None
-    return sum(label == labels[i] for i, label in predicted.items()) / len(predicted), len(predicted)
+    return (loo_accuracy(predicted, labels), len(predicted)) if predicted else None
 
 
 def _description_texts(classes: Sequence[str], descriptions: Mapping[str, str] | str | Path | None
