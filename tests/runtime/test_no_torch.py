@@ -1,4 +1,4 @@
-"""The runtime path (``zsmed predict``, ``zsmed bundle``) works with torch absent and no network."""
+"""The runtime path (``zsmed predict``, ``zsmed check``, ``zsmed bundle``) works with torch absent and no network."""
 
 from __future__ import annotations
 
@@ -64,7 +64,11 @@ def test_predict_without_torch_or_network(reference_bundle: Path, tmp_path: Path
     assert len(lines) >= 3 and all("abstain" in line for line in lines)
     assert files
     assert (tmp_path / "data" / "runtime_backends.json").is_file()
-    for args in (["bundle", "info", str(reference_bundle)], ["bundle", "verify", str(reference_bundle)]):
+    labelled = tmp_path / "labelled"
+    (labelled / "NV").mkdir(parents=True)
+    (folder / "a.png").rename(labelled / "NV" / "a.png")
+    for args in (["bundle", "info", str(reference_bundle)], ["bundle", "verify", str(reference_bundle)],
+                 ["check", str(reference_bundle), str(labelled)]):
         result = _run(args, tmp_path)
         assert result.returncode == 0, result.stderr
 

@@ -1,6 +1,6 @@
-"""``zsmed export``, ``zsmed predict``, ``zsmed bundle info|verify|keygen`` and ``zsmed bench runtime``.
+"""``zsmed export``, ``predict``, ``check``, ``bundle info|verify|keygen`` and ``bench runtime``.
 
-``predict`` and ``bundle`` run on hospital PCs without torch: nothing here imports torch at module
+``predict``, ``check`` and ``bundle`` run on hospital PCs without torch: nothing here imports torch at module
 level, and only the ``export`` and ``bench`` handlers import the torch-side code.
 """
 
@@ -78,6 +78,23 @@ def register(groups: Any) -> None:
                               "as --log=PATH or after the inputs)")
     _add_trust_args(predict)
     predict.set_defaults(handler=_predict)
+
+    check = groups.top.add_parser(
+        "check", help="check a bundle on this site's labelled images (a folder of class subfolders)",
+        description="Run the model on labelled local images (one subfolder per class, named as the model's "
+                    "classes) and compare: accuracy, per-class sensitivity and PPV with 95 %% intervals, the "
+                    "confusion matrix and the images it got wrong. Use cases the model was not built from.")
+    check.add_argument("bundle", type=Path)
+    check.add_argument("folder", type=Path, metavar="FOLDER", help="folder with one subfolder of images per class")
+    check.add_argument("--json", type=Path, default=None, metavar="OUT",
+                       help="also write the full report (every image, named) as JSON")
+    check.add_argument("--record", action="store_true",
+                       help="keep the summary (figures only, no file names) beside the bundle, where the app's "
+                            "model card shows it")
+    check.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
+    check.add_argument("--threads", type=int, default=None, help="inference threads (default: usable CPUs)")
+    _add_trust_args(check)
+    check.set_defaults(handler=_check)
 
     bundle = groups.top.add_parser("bundle", help="inspect, verify or sign bundles")
     sub = bundle.add_subparsers(dest="bundle_command", metavar="WHAT", required=True)
@@ -211,6 +228,64 @@ def _predict(args: argparse.Namespace) -> int:
     if args.sr is not None:
         _write_reports(args.sr, args.secondary_capture, predictor.bundle, results)
     return 1 if failed and failed == len(results) + len(refused) else 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from zsmed.progress import run_with_bar
+    from zsmed.runtime.check import NO_RESULT, UNREADABLE, check_job, labelled_cases, record_check
+    from zsmed.runtime.predict import load_predictor
+    from zsmed.runtime.validate import escape_text
+
+    require, keys = _trust(args)
+    predictor = load_predictor(args.bundle, backend=args.backend, require_signature=require, trusted_keys=keys,
+                               threads=args.threads, allow_unsigned=_allow_unsigned(args))
+    check_set = labelled_cases(args.folder, predictor.class_names)
+    report = run_with_bar(check_job(predictor, check_set), "check")  # a bar only on a terminal
+    out = sys.stdout
+    for note in report.notes:
+        print(f"zsmed: note: {escape_text(note)}", file=sys.stderr)
+    out.write(f"model     {escape_text(report.model)} ({len(report.classes)} classes), "
+              f"{len(report.cases)} labelled images\n")
+    out.write(f"result    {report.summary_line()}\n")
+    if report.answered:
+        auc = report.auc
+        out.write(f"          balanced accuracy {100 * report.balanced_accuracy:.0f} %"
+                  + ("" if auc != auc else f", ROC AUC {auc:.3f}") + "\n")
+    width = max(len(c) for c in report.classes)
+    out.write(f"\n{'class':<{width}}  images  sensitivity (95 % CI)    PPV (95 % CI)\n")
+    for row in report.per_class():
+        out.write(f"{escape_text(row.name):<{width}}  {row.images:>6}  "
+                  f"{_with_interval(row.sensitivity, row.sensitivity_ci, row.correct, row.answered):<23}  "
+                  f"{_with_interval(row.ppv, row.ppv_ci, row.correct, row.predicted)}\n")
+    columns = [*report.classes, NO_RESULT, UNREADABLE]
+    out.write("\nconfusion (rows: true class; columns: the model's answer)\n")
+    out.write(f"{'':<{width}}  " + "  ".join(escape_text(c) for c in columns) + "\n")
+    for truth, counts in report.confusion().items():
+        out.write(f"{escape_text(truth):<{width}}  "
+                  + "  ".join(f"{counts[c]:>{len(escape_text(c))}}" for c in columns) + "\n")
+    wrong = report.wrong_cases()
+    if wrong:
+        out.write(f"\nnot given their class ({len(wrong)})\n")
+        for case in wrong:
+            answer = (f"error: {case.error}" if case.error else NO_RESULT if case.outcome == NO_RESULT
+                      else f"{case.outcome} {case.confidence:.3f}" if case.confidence is not None else case.outcome)
+            out.write(f"{escape_text(str(case.path))}\t{escape_text(case.truth)}\t{escape_text(answer)}\n")
+    if args.json is not None:
+        try:
+            args.json.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            print(f"zsmed: error: {args.json}: cannot write ({exc.strerror or exc})", file=sys.stderr)
+            return 1
+    if args.record:
+        kept = record_check(args.bundle, report)
+        print(f"zsmed: summary kept in {kept}", file=sys.stderr)
+    return 0
+
+
+def _with_interval(value: float, interval: tuple[float, float], hits: int, of: int) -> str:
+    if of == 0:
+        return "–"
+    return f"{100 * value:.0f} % ({100 * interval[0]:.0f}–{100 * interval[1]:.0f}) {hits}/{of}"
 
 
 def _warn_other_kinds(card: dict[str, Any], files: list[Path]) -> None:

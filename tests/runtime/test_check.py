@@ -1,0 +1,177 @@
+"""Checking a model on a site's own labelled images: the folder, the figures, the kept summary, the CLI."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zsmed.cli.main import main
+from zsmed.errors import DatasetError, InputFileError
+from zsmed.runtime.check import (
+    NO_RESULT,
+    UNREADABLE,
+    CaseResult,
+    CheckReport,
+    check_job,
+    checks_path,
+    describe_record,
+    labelled_cases,
+    read_checks,
+    record_check,
+    roc_auc,
+    wilson_interval,
+)
+from zsmed.runtime.predict import load_predictor
+
+CLASSES = ["nv", "mel", "bkl", "bcc"]  # the reference bundle's classes
+
+
+@pytest.fixture()
+def labelled_folder(shared_data: Path, tmp_path: Path) -> Path:
+    """Four real HAM10000 photographs per class of the reference bundle, the folders named as a
+    site would name them (letter case, underscores), a file that is no image, and a stray folder."""
+    base = shared_data / "ham10000_fs" / "base"
+    folder = tmp_path / "local cases"
+    for name, folder_name in zip(CLASSES, ["NV", "Mel", "bkl", "BCC"], strict=True):
+        (folder / folder_name).mkdir(parents=True)
+        for image in sorted((base / name).glob("*.jpg"))[-4:]:
+            shutil.copy(image, folder / folder_name / image.name)
+    (folder / "Mel" / "Doe_Jane_scan.jpg").write_bytes(b"not a jpeg")
+    (folder / "to sort").mkdir()
+    shutil.copy(next(iter(sorted((base / "nv").glob("*.jpg")))), folder / "to sort" / "x.jpg")
+    return folder
+
+
+def test_folders_are_matched_to_classes_and_the_rest_is_said(tmp_path: Path) -> None:
+    for sub in ("Actinic_Keratosis", "dermato-fibroma", "Other", "empty"):
+        (tmp_path / sub).mkdir()
+    for sub in ("Actinic_Keratosis", "dermato-fibroma", "Other"):
+        (tmp_path / sub / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    found = labelled_cases(tmp_path, ["actinic keratosis", "dermato fibroma", "vascular lesion"])
+    assert sorted(c.truth for c in found.cases) == ["actinic keratosis", "dermato fibroma"]
+    assert "folder 'Other' is not a class of the model: its 1 image(s) not used" in found.notes
+    assert "no images of class 'vascular lesion' (a subfolder named 'vascular lesion')" in found.notes
+    with pytest.raises(DatasetError, match="named after the model's classes"):
+        labelled_cases(tmp_path, ["nv", "mel"])
+    with pytest.raises(InputFileError, match="not a folder"):
+        labelled_cases(tmp_path / "Other" / "a.png", ["nv"])
+
+
+def test_wilson_interval_and_auc_against_known_values() -> None:
+    low, high = wilson_interval(9, 10)
+    assert (round(low, 3), round(high, 3)) == (0.596, 0.982)  # the textbook value; normal approx. gives > 1
+    assert wilson_interval(0, 5)[0] == 0.0 and wilson_interval(5, 5)[1] == 1.0
+    assert all(math.isnan(v) for v in wilson_interval(0, 0))
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 5, 40).astype(float)  # many ties
+    positive = rng.random(40) < 0.4
+    pairs = [(s, t) for s, t in itertools.product(scores[positive], scores[~positive])]
+    brute = sum(1.0 if s > t else 0.5 if s == t else 0.0 for s, t in pairs) / len(pairs)
+    assert roc_auc(scores, positive) == pytest.approx(brute)
+    assert math.isnan(roc_auc(scores, np.zeros(40, dtype=bool)))
+
+
+def _case(truth: str, outcome: str, confidence: float = 0.9) -> CaseResult:
+    if outcome == UNREADABLE:
+        return CaseResult(Path(f"{truth}.png"), truth, None, None, True, "cannot decode")
+    if outcome == NO_RESULT:
+        return CaseResult(Path(f"{truth}.png"), truth, None, None, True, None, {"a": 0.5, "b": 0.5})
+    probs = {outcome: confidence, ("b" if outcome == "a" else "a"): 1 - confidence}
+    return CaseResult(Path(f"{truth}.png"), truth, outcome, confidence, False, None, probs)
+
+
+def test_report_figures_from_known_outcomes() -> None:
+    cases = [_case("a", "a"), _case("a", "a"), _case("a", "b", 0.8), _case("a", NO_RESULT),
+             _case("b", "b"), _case("b", "a", 0.6), _case("b", UNREADABLE)]
+    report = CheckReport("m", "id", ["a", "b"], cases)
+    assert (len(report.answered), report.correct, report.abstained, report.unreadable) == (5, 3, 1, 1)
+    assert report.confusion() == {"a": {"a": 2, "b": 1, NO_RESULT: 1, UNREADABLE: 0},
+                                  "b": {"a": 1, "b": 1, NO_RESULT: 0, UNREADABLE: 1}}
+    a, b = report.per_class()
+    assert (a.images, a.answered, a.correct, a.predicted) == (4, 3, 2, 3)
+    assert a.sensitivity == pytest.approx(2 / 3) and a.ppv == pytest.approx(2 / 3)
+    assert (b.sensitivity, b.ppv) == (0.5, 0.5)
+    assert report.balanced_accuracy == pytest.approx((2 / 3 + 0.5) / 2)
+    # the most confident mistake first, then no result, then unreadable
+    assert [c.outcome for c in report.wrong_cases()] == ["b", "a", NO_RESULT, UNREADABLE]
+    assert report.summary_line().startswith("3 of 5 answered image(s) correct (60 %, 95 % CI 23 %–88 %)")
+    assert "1 with no result" in report.summary_line() and "1 unreadable" in report.summary_line()
+
+
+def test_check_on_real_photographs(reference_bundle: Path, labelled_folder: Path, isolated_dirs: Path) -> None:
+    predictor = load_predictor(reference_bundle, backend="onnxruntime")
+    check_set = labelled_cases(labelled_folder, predictor.class_names)
+    assert len(check_set.cases) == 17  # 4 x 4 photographs and the file that is no image; not the stray folder
+    assert any("'to sort'" in note for note in check_set.notes)
+    gen = check_job(predictor, check_set, batch_size=4)
+    progress = []
+    try:
+        while True:
+            progress.append(next(gen))
+    except StopIteration as stop:
+        report: CheckReport = stop.value
+    assert progress[-1].done == progress[-1].total == 17
+    assert report.unreadable == 1 and report.wrong_cases()[-1].path.name == "Doe_Jane_scan.jpg"
+    # each answer is what `predict` gives the same file
+    direct = {Path(p.source).name: p for p in predictor.predict_files([c.path for c in check_set.cases])}
+    for case in report.cases:
+        assert case.predicted == direct[case.path.name].label
+    confusion = report.confusion()
+    assert sum(confusion["mel"].values()) == 5 and confusion["mel"][UNREADABLE] == 1
+    assert report.correct == sum(confusion[c][c] for c in CLASSES)
+    assert report.correct == sum(r.correct for r in report.per_class())
+    assert 0.0 <= report.auc <= 1.0
+    # The kept summary names no file or folder (names can be patients') and reads back for this model only.
+    kept = record_check(reference_bundle.parent / "copy.zsmb", report)
+    text = kept.read_text()
+    assert "Doe_Jane" not in text and "local cases" not in text and "ISIC_" not in text
+    with kept.open("a") as handle:
+        handle.write("not json\n" + json.dumps({**report.record(), "bundle_id": "another model"}) + "\n")
+    records = read_checks(reference_bundle.parent / "copy.zsmb", report.bundle_id)
+    assert len(records) == 1 and records[0]["correct"] == report.correct
+    assert describe_record(records[0]).startswith(f"{report.checked_at[:10]}: 17 image(s), {report.correct} of 16")
+    kept.unlink()
+
+
+@pytest.fixture()
+def bundle_copy(reference_bundle: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "models" / "skin four.zsmb"
+    copy.parent.mkdir()
+    shutil.copy(reference_bundle, copy)
+    return copy
+
+
+def test_cli_check_prints_the_figures_and_keeps_the_summary(bundle_copy: Path, labelled_folder: Path,
+                                                            tmp_path: Path, isolated_dirs: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "report.json"
+    code = main(["check", str(bundle_copy), str(labelled_folder), "--json", str(out), "--record",
+                 "--backend", "onnxruntime"])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "model     skin four (4 classes), 17 labelled images" in captured.out
+    assert "answered image(s) correct" in captured.out and "1 unreadable" in captured.out
+    assert "confusion (rows: true class; columns: the model's answer)" in captured.out
+    assert "Doe_Jane_scan.jpg\tmel\terror:" in captured.out
+    assert "note: folder 'to sort' is not a class of the model" in captured.err
+    report = json.loads(out.read_text())
+    assert report["images"] == 17 and len(report["cases"]) == 17 and report["unreadable"] == 1
+    assert sum(sum(row.values()) for row in report["confusion"].values()) == 17
+    assert len(read_checks(bundle_copy)) == 1 and checks_path(bundle_copy).name == "skin four.zsmb.checks.jsonl"
+
+
+def test_cli_check_bad_folder_is_one_line(bundle_copy: Path, tmp_path: Path, isolated_dirs: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "cases" / "pneumonia").mkdir(parents=True)
+    code = main(["check", str(bundle_copy), str(tmp_path / "cases"), "--backend", "onnxruntime"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "holds no subfolder of images named after the model's classes ('nv', 'mel', 'bkl', 'bcc')" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not checks_path(bundle_copy).exists()

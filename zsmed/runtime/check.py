@@ -1,0 +1,385 @@
+"""Check a model on this site's own labelled cases before relying on it.
+
+A folder with one subfolder per class (named as the model's classes) is run through the bundle's
+runtime, exactly as ``zsmed predict`` and the app run it, and compared with the labels: accuracy,
+per-class sensitivity and positive predictive value with Wilson 95 % intervals, the confusion
+matrix (with the gate's "no result" and unreadable files as their own columns), ROC AUC, and every
+image the model got wrong. No torch: this runs on the hospital PC the model was carried to.
+
+A summary without file names (they can carry patient names) can be kept beside the model
+(``record_check``), so whoever opens the model later sees how it did on local cases.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zsmed.errors import DatasetError, InputFileError
+from zsmed.imageio import candidate_images
+from zsmed.progress import Job, Progress
+from zsmed.runtime.predict import Prediction, Predictor
+
+NO_RESULT = "no result"  # the OOD gate abstained: unlike the images the model was built on
+UNREADABLE = "unreadable"
+CHECKS_SUFFIX = ".checks.jsonl"  # beside the model file: one summary per check, oldest first
+
+
+@dataclass(frozen=True)
+class LabelledCase:
+    path: Path
+    truth: str  # a class name of the model
+
+
+@dataclass(frozen=True)
+class CheckSet:
+    """The labelled cases of a folder, and what of the folder was not used (said to the user)."""
+
+    cases: list[LabelledCase]
+    notes: list[str] = field(default_factory=list)
+
+
+def _folded(name: str) -> str:
+    # "Actinic_keratosis", "actinic-keratosis " and "Actinic keratosis" are one class to a reader
+    return re.sub(r"[\s_\-]+", " ", name).strip().casefold()
+
+
+def labelled_cases(folder: str | Path, class_names: Sequence[str]) -> CheckSet:
+    """The images of ``folder``'s class subfolders whose names are the model's classes (letter
+    case, spaces, ``_`` and ``-`` aside). A subfolder that names no class, or a class without a
+    subfolder, is a note; no usable subfolder at all is an error naming the folder."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputFileError("not a folder (a folder with one subfolder per class is needed)", path=root)
+    by_folded = {_folded(name): name for name in class_names}
+    try:
+        subfolders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as exc:
+        raise InputFileError(f"cannot list the folder ({exc.strerror or exc})", path=root) from exc
+    cases: list[LabelledCase] = []
+    notes: list[str] = []
+    found: set[str] = set()
+    for sub in subfolders:
+        name = by_folded.get(_folded(sub.name))
+        images = candidate_images(sub)
+        if name is None:
+            notes.append(f"folder '{sub.name}' is not a class of the model: its {len(images)} image(s) not used")
+            continue
+        if not images:
+            notes.append(f"folder '{sub.name}' holds no images")
+            continue
+        found.add(name)
+        cases.extend(LabelledCase(path, name) for path in images)
+    for name in class_names:
+        if name not in found:
+            notes.append(f"no images of class '{name}' (a subfolder named '{name}')")
+    if not cases:
+        classes = ", ".join(f"'{n}'" for n in class_names)
+        raise DatasetError(f"holds no subfolder of images named after the model's classes ({classes})", path=root)
+    return CheckSet(cases, notes)
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score 95 % interval of a proportion: sound at the small counts a site checks with
+    (the normal approximation gives intervals past 100 % at 9 of 10)."""
+    if trials <= 0:
+        return (math.nan, math.nan)
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks, ties given their mean rank."""
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values), dtype=np.float64)
+    sorted_values = values[order]
+    start = 0
+    while start < len(values):
+        end = start
+        while end + 1 < len(values) and sorted_values[end + 1] == sorted_values[start]:
+            end += 1
+        ranks[order[start : end + 1]] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks
+
+
+def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney), NaN without both positives and negatives."""
+    positive = positive.astype(bool)
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    ranks = _ranks(np.asarray(scores, dtype=np.float64))
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    path: Path
+    truth: str
+    predicted: str | None  # None: no result (the gate) or unreadable
+    confidence: float | None  # the predicted class's probability
+    abstained: bool
+    error: str | None
+    probabilities: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def outcome(self) -> str:
+        """The column of the confusion matrix: a class, NO_RESULT or UNREADABLE."""
+        if self.error is not None:
+            return UNREADABLE
+        if self.abstained or self.predicted is None:
+            return NO_RESULT
+        return self.predicted
+
+    @property
+    def wrong(self) -> bool:
+        return self.outcome != self.truth
+
+
+@dataclass(frozen=True)
+class ClassFigures:
+    name: str
+    images: int  # labelled images of the class (readable or not)
+    answered: int  # of those, with a result
+    correct: int
+    predicted: int  # images of any class the model gave this label
+    sensitivity: float  # correct / answered
+    sensitivity_ci: tuple[float, float]
+    ppv: float  # correct / predicted
+    ppv_ci: tuple[float, float]
+
+
+@dataclass
+class CheckReport:
+    """A model's results on labelled local cases."""
+
+    model: str  # the model's title
+    bundle_id: str
+    classes: list[str]
+    cases: list[CaseResult]
+    notes: list[str] = field(default_factory=list)
+    checked_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    @property
+    def answered(self) -> list[CaseResult]:
+        return [c for c in self.cases if c.outcome not in (NO_RESULT, UNREADABLE)]
+
+    @property
+    def correct(self) -> int:
+        return sum(not c.wrong for c in self.answered)
+
+    @property
+    def abstained(self) -> int:
+        return sum(c.outcome == NO_RESULT for c in self.cases)
+
+    @property
+    def unreadable(self) -> int:
+        return sum(c.outcome == UNREADABLE for c in self.cases)
+
+    @property
+    def accuracy(self) -> float:
+        answered = len(self.answered)
+        return self.correct / answered if answered else math.nan
+
+    @property
+    def accuracy_ci(self) -> tuple[float, float]:
+        return wilson_interval(self.correct, len(self.answered))
+
+    def confusion(self) -> dict[str, dict[str, int]]:
+        """truth -> outcome -> count, every class and both extra columns present."""
+        columns = [*self.classes, NO_RESULT, UNREADABLE]
+        table = {truth: dict.fromkeys(columns, 0) for truth in self.classes}
+        for case in self.cases:
+            table[case.truth][case.outcome] += 1
+        return table
+
+    def per_class(self) -> list[ClassFigures]:
+        rows = []
+        answered = self.answered
+        for name in self.classes:
+            mine = [c for c in answered if c.truth == name]
+            hits = sum(c.predicted == name for c in mine)
+            called = sum(c.predicted == name for c in answered)
+            rows.append(ClassFigures(
+                name=name,
+                images=sum(c.truth == name for c in self.cases),
+                answered=len(mine),
+                correct=hits,
+                predicted=called,
+                sensitivity=hits / len(mine) if mine else math.nan,
+                sensitivity_ci=wilson_interval(hits, len(mine)),
+                ppv=hits / called if called else math.nan,
+                ppv_ci=wilson_interval(hits, called),
+            ))
+        return rows
+
+    @property
+    def balanced_accuracy(self) -> float:
+        values = [row.sensitivity for row in self.per_class() if row.answered]
+        return float(np.mean(values)) if values else math.nan
+
+    @property
+    def auc(self) -> float:
+        """ROC AUC over the answered images: of the second class for two classes, else the mean
+        one-vs-rest AUC of the classes that have both positives and negatives."""
+        answered = [c for c in self.answered if c.probabilities]
+        if not answered:
+            return math.nan
+        probs = np.array([[c.probabilities.get(name, 0.0) for name in self.classes] for c in answered])
+        truth = np.array([self.classes.index(c.truth) for c in answered])
+        if len(self.classes) == 2:
+            return roc_auc(probs[:, 1], truth == 1)
+        values = [roc_auc(probs[:, k], truth == k) for k in range(len(self.classes))]
+        finite = [v for v in values if not math.isnan(v)]
+        return float(np.mean(finite)) if finite else math.nan
+
+    def wrong_cases(self) -> list[CaseResult]:
+        """Every case not given its own class (misread, no result, unreadable), most confident first."""
+        wrong = [c for c in self.cases if c.wrong]
+        return sorted(wrong, key=lambda c: (c.outcome == UNREADABLE, c.outcome == NO_RESULT, -(c.confidence or 0.0)))
+
+    def summary_line(self) -> str:
+        """One sentence a reader understands."""
+        answered = len(self.answered)
+        if not answered:
+            return (f"No result on any of the {len(self.cases)} image(s): "
+                    f"{self.abstained} unlike the model's images, {self.unreadable} unreadable.")
+        low, high = self.accuracy_ci
+        text = (f"{self.correct} of {answered} answered image(s) correct ({_percent(self.accuracy)}, "
+                f"95 % CI {_percent(low)}–{_percent(high)})")
+        extra = []
+        if self.abstained:
+            extra.append(f"{self.abstained} with no result (unlike the model's images)")
+        if self.unreadable:
+            extra.append(f"{self.unreadable} unreadable")
+        return text + ("; " + ", ".join(extra) if extra else "") + "."
+
+    def record(self) -> dict[str, Any]:
+        """The summary kept beside the model: figures only, no file or folder names."""
+        return {
+            "checked_at": self.checked_at,
+            "bundle_id": self.bundle_id,
+            "images": len(self.cases),
+            "answered": len(self.answered),
+            "correct": self.correct,
+            "no_result": self.abstained,
+            "unreadable": self.unreadable,
+            "accuracy": _rounded(self.accuracy),
+            "accuracy_ci": [_rounded(v) for v in self.accuracy_ci],
+            "balanced_accuracy": _rounded(self.balanced_accuracy),
+            "auc": _rounded(self.auc),
+            "per_class": [{"name": r.name, "images": r.images, "answered": r.answered, "correct": r.correct,
+                           "sensitivity": _rounded(r.sensitivity), "ppv": _rounded(r.ppv)}
+                          for r in self.per_class()],
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything, per image included (a local report file; it names the files)."""
+        return {
+            **self.record(),
+            "model": self.model,
+            "classes": self.classes,
+            "notes": self.notes,
+            "confusion": self.confusion(),
+            "per_class": [{"name": r.name, "images": r.images, "answered": r.answered, "correct": r.correct,
+                           "predicted": r.predicted, "sensitivity": _rounded(r.sensitivity),
+                           "sensitivity_ci": [_rounded(v) for v in r.sensitivity_ci], "ppv": _rounded(r.ppv),
+                           "ppv_ci": [_rounded(v) for v in r.ppv_ci]} for r in self.per_class()],
+            "cases": [{"file": str(c.path), "truth": c.truth, "outcome": c.outcome,
+                       "confidence": c.confidence, "error": c.error} for c in self.cases],
+        }
+
+
+def _rounded(value: float) -> float | None:
+    return None if math.isnan(value) else round(float(value), 4)
+
+
+def _percent(value: float) -> str:
+    return "–" if math.isnan(value) else f"{100 * value:.0f} %"
+
+
+def _case_result(case: LabelledCase, prediction: Prediction) -> CaseResult:
+    confidence = prediction.probabilities.get(prediction.label) if prediction.label is not None else None
+    return CaseResult(path=case.path, truth=case.truth, predicted=prediction.label, confidence=confidence,
+                      abstained=prediction.abstain, error=prediction.error, probabilities=prediction.probabilities)
+
+
+def check_job(predictor: Predictor, check_set: CheckSet, *, model: str = "",
+              batch_size: int = 8) -> Job[CheckReport]:
+    """Predict every labelled case (first frame of a multi-frame file) and compare. A job: yields
+    ``Progress``, cancellable between batches; an unreadable file is a result, never a stop."""
+    paths = [case.path for case in check_set.cases]
+    yield Progress(0, len(paths), "checking")
+    predictions = yield from predictor.predict_files_job(paths, batch_size, frames="first")
+    results = [_case_result(case, p) for case, p in zip(check_set.cases, predictions, strict=True)]
+    return CheckReport(model=model or predictor.bundle.path.stem, bundle_id=predictor.bundle.bundle_id,
+                       classes=list(predictor.class_names), cases=results, notes=list(check_set.notes))
+
+
+def checks_path(model_path: str | Path) -> Path:
+    path = Path(model_path)
+    return path.with_name(path.name + CHECKS_SUFFIX)
+
+
+def record_check(model_path: str | Path, report: CheckReport) -> Path:
+    """Append the report's summary (no file names) to the model's checks file."""
+    target = checks_path(model_path)
+    try:
+        with target.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(report.record(), sort_keys=True) + "\n")
+    except OSError as exc:
+        raise InputFileError(f"cannot keep the check beside the model ({exc.strerror or exc})", path=target) from exc
+    return target
+
+
+def read_checks(model_path: str | Path, bundle_id: str | None = None) -> list[dict[str, Any]]:
+    """The kept check summaries of a model, oldest first; with ``bundle_id``, only those of that
+    very model (a file of the same name replaced by another model has other checks). Lines that
+    are not summaries are skipped: the file is a convenience, the bundle is what is trusted."""
+    target = checks_path(model_path)
+    try:
+        lines = target.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    records = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("answered"), int) and (
+                bundle_id is None or record.get("bundle_id") == bundle_id):
+            records.append(record)
+    return records
+
+
+def describe_record(record: dict[str, Any]) -> str:
+    """A kept check in one line: date, images, correct, the interval, no results."""
+    when = str(record.get("checked_at", ""))[:10]
+    answered, correct = int(record.get("answered", 0)), int(record.get("correct", 0))
+    text = f"{when}: {record.get('images', answered)} image(s), {correct} of {answered} answered correct"
+    accuracy, interval = record.get("accuracy"), record.get("accuracy_ci") or [None, None]
+    if isinstance(accuracy, float | int) and all(isinstance(v, float | int) for v in interval):
+        text += f" ({100 * accuracy:.0f} %, 95 % CI {100 * interval[0]:.0f}–{100 * interval[1]:.0f} %)"
+    if record.get("no_result"):
+        text += f", {record['no_result']} with no result"
+    return text
+
+
+__all__ = [
+    "NO_RESULT", "UNREADABLE", "CaseResult", "CheckReport", "CheckSet", "ClassFigures", "LabelledCase",
+    "check_job", "checks_path", "describe_record", "labelled_cases", "read_checks", "record_check", "roc_auc",
+    "wilson_interval",
+]
