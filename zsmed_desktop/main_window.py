@@ -341,6 +341,8 @@ class MainWindow(QMainWindow):
           "Build a classifier from a few example images per class")
         a("models", "Models and their cards…", self.open_models, "Ctrl+M", "mdi6.card-text-outline",
           "The models in the models folder, what each was built on and how it checked out")
+        a("check_model", "Check a model on labelled cases…", self.open_check, None, "mdi6.clipboard-check-outline",
+          "Run a model on cases whose diagnosis is known and see how many it gets right")
         a("open_model", "Open a model file…", self.ask_model, None, "mdi6.brain")
         a("refresh_models", "Look again in the models folder", self.classify.refresh_models)
         a("verify_log", "Check the case log is intact", self._verify_log)
@@ -393,6 +395,7 @@ class MainWindow(QMainWindow):
         models_menu = bar.addMenu("&Models")
         models_menu.addAction(self.action("build_model"))
         models_menu.addAction(self.action("models"))
+        models_menu.addAction(self.action("check_model"))
         models_menu.addSeparator()
         models_menu.addAction(self.action("open_model"))
         models_menu.addAction(self.action("refresh_models"))
@@ -753,11 +756,21 @@ class MainWindow(QMainWindow):
             self.models_dialog = ModelsDialog(self.site, self)
             self.models_dialog.use_requested.connect(self._use_built_model)
             self.models_dialog.models_changed.connect(self.classify.refresh_models)
+            self.models_dialog.show_requested.connect(lambda path: self.open_paths([path]))
         else:
             self.models_dialog.refresh()
         self.models_dialog.show()
         self.models_dialog.raise_()
         return self.models_dialog
+
+    def open_check(self) -> Any:
+        """The check window for the model chosen in the classifier panel (else the first in the
+        models folder), from the models window, whose card then shows the result."""
+        chosen = self.classify.model_combo.currentData()
+        models = self.open_models()
+        if chosen:
+            models.refresh(select=Path(chosen))
+        return models.open_check()
 
     def _on_model_built(self, path: Path) -> None:
         self.classify.refresh_models()

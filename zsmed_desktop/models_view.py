@@ -7,6 +7,7 @@ been verified; Remove moves a model into the folder's ``removed`` subfolder (nev
 
 from __future__ import annotations
 
+import contextlib
 import html
 import shutil
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from zsmed.progress import Job, Progress
+from zsmed.runtime.check import checks_path, describe_record, peek_bundle_id, read_checks
 from zsmed.runtime.input_kinds import card_input_kinds, describe_kinds
 from zsmed.site import SiteConfig
 from zsmed_desktop import theme
@@ -76,9 +78,11 @@ def _when(stamp: object) -> str:
     return text[:10] if len(text) >= 10 else (text or "an unknown date")
 
 
-def card_html(card: dict[str, Any], name: str, verified: str = "") -> str:
+def card_html(card: dict[str, Any], name: str, verified: str = "",
+              checks: Sequence[dict[str, Any]] | None = None) -> str:
     """The model card as a page a clinician reads; ``verified`` is the line about its files and
-    signature (empty until checked)."""
+    signature (empty until checked); ``checks``, the kept summaries of its checks on labelled cases
+    at this site (``zsmed.runtime.check``), None where not looked up."""
     e = html.escape
     titles = class_titles(card)
     descriptions = _section(card, "descriptions")
@@ -117,6 +121,14 @@ def card_html(card: dict[str, Any], name: str, verified: str = "") -> str:
         facts.append(f"Checked when it was saved: both of its run-time engines give the original's probabilities on "
                      f"{int(parity['images'])} of its examples.")
     parts.append("<h3>How it was made and checked</h3><ul>" + "".join(f"<li>{f}</li>" for f in facts) + "</ul>")
+    if checks is not None:
+        if checks:
+            lines = "".join(f"<li>{e(describe_record(record))}</li>" for record in checks[-5:])
+            more = f"<p><small>and {len(checks) - 5} earlier check(s)</small></p>" if len(checks) > 5 else ""
+            parts.append(f"<h3>Checked on labelled cases at this site</h3><ul>{lines}</ul>{more}")
+        else:
+            parts.append("<h3>Checked on labelled cases at this site</h3><p>Not yet. Check it on cases whose "
+                         "diagnosis is known before relying on it (Check on labelled cases…).</p>")
     use = str(card.get("intended_use") or "").strip()
     if use:
         parts.append(f"<h3>Intended use</h3><p>{e(use)}</p>")
@@ -149,6 +161,7 @@ class ModelsDialog(QDialog):
     """The models folder's models and their cards; import, remove, use."""
 
     use_requested = Signal(object)  # the model's Path
+    show_requested = Signal(object)  # an image's Path (from a check), to show in the viewer
     models_changed = Signal()
 
     def __init__(self, site: SiteConfig, parent: QWidget | None = None) -> None:
@@ -170,6 +183,11 @@ class ModelsDialog(QDialog):
         self.remove_button = QPushButton("Remove…")
         self.remove_button.setToolTip(f"Move the model into the models folder's '{REMOVED_FOLDER}' subfolder")
         self.remove_button.clicked.connect(self.ask_remove)
+        self.check_button = QPushButton("Check on labelled cases…")
+        self.check_button.setToolTip("Run the model on a folder of cases whose diagnosis is known (one subfolder "
+                                     "per class) and see how many it gets right")
+        self.check_button.clicked.connect(self.open_check)
+        self.check_dialog: Any = None
         self.use_button = QPushButton("Use this model")
         self.use_button.clicked.connect(self._use)
         close = QPushButton("Close")
@@ -186,6 +204,7 @@ class ModelsDialog(QDialog):
         splitter.setSizes([300, 600])
         buttons = QHBoxLayout()
         buttons.addWidget(self.status, 1)
+        buttons.addWidget(self.check_button)
         buttons.addWidget(self.use_button)
         buttons.addWidget(close)
         layout = QVBoxLayout(self)
@@ -232,7 +251,9 @@ class ModelsDialog(QDialog):
     def _update_buttons(self) -> None:
         chosen = self.current_path() is not None
         self.remove_button.setEnabled(chosen)
-        self.use_button.setEnabled(chosen and not self._checks.get(str(self.current_path()), "").startswith("✖"))
+        usable = chosen and not self._checks.get(str(self.current_path()), "").startswith("✖")
+        self.use_button.setEnabled(usable)
+        self.check_button.setEnabled(usable)
 
     # --- the card -------------------------------------------------------------------------------
     def _show_current(self) -> None:
@@ -245,7 +266,8 @@ class ModelsDialog(QDialog):
             self.card.setHtml(f"<p>{html.escape(path.name)} is not a model file zsmed can read.</p>")
             return
         key = str(path)
-        self.card.setHtml(card_html(card, model_title(card, path), self._checks.get(key, "Checking its files…")))
+        self.card.setHtml(card_html(card, model_title(card, path), self._checks.get(key, "Checking its files…"),
+                                    read_checks(path, peek_bundle_id(path))))
         if key not in self._checks:
             self._check(path)
 
@@ -341,10 +363,32 @@ class ModelsDialog(QDialog):
             self._say(f"Cannot move {path.name}: {exc.strerror or exc}", ERROR_COLOUR)
             return None
         self._checks.pop(str(path), None)
+        kept = checks_path(path)
+        if kept.exists():  # the model's checks go with it; the model is what matters, so a failure is let be
+            with contextlib.suppress(OSError):
+                kept.replace(checks_path(target))
         self._say(f"Moved {path.stem} into the '{REMOVED_FOLDER}' folder.", None)
         self.refresh()
         self.models_changed.emit()
         return target
+
+    def open_check(self) -> Any:
+        """The check window for the chosen model (one at a time; a new model replaces the last)."""
+        from zsmed_desktop.check_view import CheckDialog
+
+        path = self.current_path()
+        if path is None:
+            return None
+        if self.check_dialog is not None and (self.check_dialog.model != path and not self.check_dialog.is_running()):
+            self.check_dialog.close()
+            self.check_dialog = None
+        if self.check_dialog is None:
+            self.check_dialog = CheckDialog(path, self.site.backend, self)
+            self.check_dialog.checked.connect(lambda _path: self._show_current())
+            self.check_dialog.show_requested.connect(self.show_requested.emit)
+        self.check_dialog.show()
+        self.check_dialog.raise_()
+        return self.check_dialog
 
     def _use(self) -> None:
         path = self.current_path()

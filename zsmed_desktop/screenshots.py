@@ -42,6 +42,7 @@ SCREENS = (
     "09-builder-checks.png",
     "10-builder-built.png",
     "11-models.png",
+    "12-check.png",
 )
 
 
@@ -303,6 +304,20 @@ def run_session(out: Path) -> list[Path]:
             wait(app, lambda: built is not None and models_dialog.checked(built) is not None, "the model check")
             settle(app, 0.3)
             written.append(grab(models_dialog, out, SCREENS[10]))
+
+            # 12. The model checked on other labelled cases (images it was not built from).
+            cases = data / "labelled cases"
+            for name in examples:
+                (cases / name).mkdir(parents=True)
+                for image in sorted((novel / name).glob("*.jpg"))[5:25]:
+                    shutil.copy(image, cases / name / image.name)
+            check = models_dialog.open_check()
+            check.resize(*SIZE)
+            check.start(cases)
+            wait(app, lambda: check.report is not None or not check.is_running(), "the check on labelled cases")
+            settle(app, 0.5)
+            written.append(grab(check, out, SCREENS[11]))
+            check.close()
             models_dialog.close()
         window.close()
         settle(app, 0.2)

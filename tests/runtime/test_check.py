@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.runtime.labelled import CLASSES, labelled_photos
 from zsmed.cli.main import main
 from zsmed.errors import DatasetError, InputFileError
 from zsmed.runtime.check import (
@@ -29,23 +30,10 @@ from zsmed.runtime.check import (
 )
 from zsmed.runtime.predict import load_predictor
 
-CLASSES = ["nv", "mel", "bkl", "bcc"]  # the reference bundle's classes
-
 
 @pytest.fixture()
 def labelled_folder(shared_data: Path, tmp_path: Path) -> Path:
-    """Four real HAM10000 photographs per class of the reference bundle, the folders named as a
-    site would name them (letter case, underscores), a file that is no image, and a stray folder."""
-    base = shared_data / "ham10000_fs" / "base"
-    folder = tmp_path / "local cases"
-    for name, folder_name in zip(CLASSES, ["NV", "Mel", "bkl", "BCC"], strict=True):
-        (folder / folder_name).mkdir(parents=True)
-        for image in sorted((base / name).glob("*.jpg"))[-4:]:
-            shutil.copy(image, folder / folder_name / image.name)
-    (folder / "Mel" / "Doe_Jane_scan.jpg").write_bytes(b"not a jpeg")
-    (folder / "to sort").mkdir()
-    shutil.copy(next(iter(sorted((base / "nv").glob("*.jpg")))), folder / "to sort" / "x.jpg")
-    return folder
+    return labelled_photos(shared_data, tmp_path / "local cases")
 
 
 def test_folders_are_matched_to_classes_and_the_rest_is_said(tmp_path: Path) -> None:

@@ -365,6 +365,24 @@ def read_checks(model_path: str | Path, bundle_id: str | None = None) -> list[di
     return records
 
 
+def peek_bundle_id(model_path: str | Path) -> str | None:
+    """The bundle id (SHA-256 of its manifest) without verifying the bundle: which model a kept check
+    belongs to. None for a file that is not a readable bundle."""
+    import zipfile
+
+    from zsmed.digest import sha256_hex
+    from zsmed.runtime.format import MANIFEST, MAX_MANIFEST_BYTES
+
+    try:
+        with zipfile.ZipFile(model_path) as archive:
+            info = archive.getinfo(MANIFEST)
+            if info.file_size > MAX_MANIFEST_BYTES:
+                return None
+            return sha256_hex(archive.read(info))
+    except (OSError, zipfile.BadZipFile, KeyError, EOFError, ValueError):
+        return None
+
+
 def describe_record(record: dict[str, Any]) -> str:
     """A kept check in one line: date, images, correct, the interval, no results."""
     when = str(record.get("checked_at", ""))[:10]
@@ -380,6 +398,6 @@ def describe_record(record: dict[str, Any]) -> str:
 
 __all__ = [
     "NO_RESULT", "UNREADABLE", "CaseResult", "CheckReport", "CheckSet", "ClassFigures", "LabelledCase",
-    "check_job", "checks_path", "describe_record", "labelled_cases", "read_checks", "record_check", "roc_auc",
-    "wilson_interval",
+    "check_job", "checks_path", "describe_record", "labelled_cases", "peek_bundle_id", "read_checks", "record_check",
+    "roc_auc", "wilson_interval",
 ]
