@@ -327,6 +327,7 @@ class BuilderWindow(QWidget):
 
     built = Signal(object)  # the bundle's Path, once written
     use_requested = Signal(object)  # the bundle's Path: "Use this model"
+    check_requested = Signal(object)  # the bundle's Path: "Check on labelled cases…"
 
     def __init__(self, site: SiteConfig, on_screen: Callable[[], Path | None] | None = None,
                  parent: QWidget | None = None, *, model_folder: Path | None = None) -> None:
@@ -401,10 +402,15 @@ class BuilderWindow(QWidget):
         self.use_button.setToolTip("Choose it in the classifier panel of the main window")
         self.use_button.clicked.connect(self._use)
         self.use_button.hide()
+        self.check_button = QPushButton("Check on labelled cases…")
+        self.check_button.setToolTip("Run the new model on other cases whose diagnosis is known")
+        self.check_button.clicked.connect(self._check_built)
+        self.check_button.hide()
         actions = QHBoxLayout()
         actions.addWidget(self.progress, 1)
         actions.addWidget(self.cancel_button)
         actions.addStretch(0)
+        actions.addWidget(self.check_button)
         actions.addWidget(self.use_button)
         actions.addWidget(self.build_button)
 
@@ -560,6 +566,7 @@ class BuilderWindow(QWidget):
             self.name_edit.setText(self.model_name())
         self.outcome = None
         self.use_button.hide()
+        self.check_button.hide()
         self._check_timer.start()
         self._update_build_button()
 
@@ -670,6 +677,7 @@ class BuilderWindow(QWidget):
         self.progress.show()
         self.cancel_button.show()
         self.use_button.hide()
+        self.check_button.hide()
         self._say("Building…", None)
         self._worker = start_job(make, on_progress=self._on_progress, on_done=self._on_built,
                                  on_error=self._on_failed, on_cancelled=self._on_cancelled, owner=self)
@@ -709,6 +717,7 @@ class BuilderWindow(QWidget):
         if outcome.findings:
             self.show_findings(list(self.findings) + list(outcome.findings))
         self.use_button.show()
+        self.check_button.show()
         self.built.emit(outcome.bundle_path)
 
     def _on_failed(self, message: str) -> None:
@@ -725,6 +734,10 @@ class BuilderWindow(QWidget):
 
     def is_building(self) -> bool:
         return self._worker is not None
+
+    def _check_built(self) -> None:
+        if self.outcome is not None:
+            self.check_requested.emit(self.outcome.bundle_path)
 
     def _use(self) -> None:
         if self.outcome is not None:

@@ -745,6 +745,7 @@ class MainWindow(QMainWindow):
             self.builder = BuilderWindow(self.site, self.viewer.current_path, self)
             self.builder.built.connect(self._on_model_built)
             self.builder.use_requested.connect(self._use_built_model)
+            self.builder.check_requested.connect(self.check_model_at)
         self.builder.show()
         self.builder.raise_()
         self.builder.activateWindow()
@@ -767,9 +768,14 @@ class MainWindow(QMainWindow):
         """The check window for the model chosen in the classifier panel (else the first in the
         models folder), from the models window, whose card then shows the result."""
         chosen = self.classify.model_combo.currentData()
-        models = self.open_models()
         if chosen:
-            models.refresh(select=Path(chosen))
+            return self.check_model_at(Path(chosen))
+        return self.open_models().open_check()
+
+    def check_model_at(self, path: Path) -> Any:
+        """The check window for the model at ``path`` (in the models folder: the builder's models)."""
+        models = self.open_models()
+        models.refresh(select=Path(path))
         return models.open_check()
 
     def _on_model_built(self, path: Path) -> None:

@@ -92,6 +92,11 @@ def test_build_from_the_window_lands_in_the_classifier_panel(qtbot, tmp_path: Pa
     qtbot.waitUntil(lambda: window.classify.model_ready, timeout=TIMEOUT)
     assert combo.currentData() == str(bundle)
     assert window.classify.model_status.text().startswith("Verified, not signed. Classes: Akiec, Vasc.")
+    # "Check on labelled cases…" opens the check of the model just built.
+    assert builder.check_button.isVisible()
+    builder.check_button.click()
+    check = window.models_dialog.check_dialog if window.models_dialog is not None else None
+    assert check is not None and check.isVisible() and check.model == bundle
 
 
 def test_checks_block_the_build_and_point_at_the_images(qtbot, site: SiteConfig, tmp_path: Path,

@@ -40,8 +40,8 @@ def test_layout_browser_viewer_classifier_and_bottom_tabs(qtbot, tmp_path: Path)
     assert menus == ["File", "View", "Classify", "Models", "Log", "Help"]
     entries = {m.text().replace("&", ""): [a.text() for a in m.menu().actions() if not a.isSeparator()]
                for m in window.menuBar().actions()}
-    assert entries["Models"][:4] == ["Build a classifier…", "Models and their cards…", "Check a model on labelled cases…",
-                                     "Open a model file…"]
+    assert entries["Models"][:4] == ["Build a classifier…", "Models and their cards…",
+                                     "Check a model on labelled cases…", "Open a model file…"]
     assert "Check the case log is intact" in entries["Log"] and "Case log" in entries["Log"]
     assert entries["File"][:2] == ["Open folder…", "Open files or DICOMDIR…"]
     # Every frequent action has a key.
