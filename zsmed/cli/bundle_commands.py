@@ -82,9 +82,9 @@ def register(groups: Any) -> None:
     check = groups.top.add_parser(
         "check", help="check a bundle on this site's labelled images (a folder of class subfolders)",
         description="Run the model on labelled local images (one subfolder per class, named as the model's "
-                    "classes) and compare: accuracy, per-class sensitivity and PPV with 95 %% intervals, the "
+                    "classes) and compare: accuracy, per-class sensitivity and PPV with 95 % intervals, the "
                     "confusion matrix and the images it got wrong. Use cases the model was not built from.")
-    check.add_argument("bundle", type=Path)
+    check.add_argument("bundle", type=Path, help="model file (.zsmb)")
     check.add_argument("folder", type=Path, metavar="FOLDER", help="folder with one subfolder of images per class")
     check.add_argument("--json", type=Path, default=None, metavar="OUT",
                        help="also write the full report (every image, named) as JSON")
