@@ -37,7 +37,15 @@ from PySide6.QtWidgets import (
 
 from zsmed.errors import ZsmedError
 from zsmed.progress import Job, Progress
-from zsmed.runtime.check import NO_RESULT, UNREADABLE, CheckReport, check_job, labelled_cases, record_check
+from zsmed.runtime.check import (
+    NO_RESULT,
+    UNREADABLE,
+    CheckReport,
+    check_job,
+    labelled_cases,
+    record_check,
+    report_html,
+)
 from zsmed_desktop import theme
 from zsmed_desktop.browser import without_paths
 from zsmed_desktop.classify_panel import class_titles, model_title, peek_card, plain_words, trust_settings
@@ -91,10 +99,11 @@ class CheckDialog(QDialog):
     show_requested = Signal(object)  # a Path to show in the viewer
     checked = Signal(object)  # the model's Path, once a check is kept
 
-    def __init__(self, model: Path, backend: str = "auto", parent: QWidget | None = None) -> None:
+    def __init__(self, model: Path, backend: str = "auto", parent: QWidget | None = None, site_name: str = "") -> None:
         super().__init__(parent)
         self.model = Path(model)
         self.backend = backend
+        self.site_name = site_name
         self.report: CheckReport | None = None
         self._worker: Any = None
         card = peek_card(self.model) or {}
@@ -153,7 +162,8 @@ class CheckDialog(QDialog):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.save_button = QPushButton("Save the report…")
-        self.save_button.setToolTip("Every image and its answer, as a JSON file (it names the files)")
+        self.save_button.setToolTip("A page to print or file (HTML), or every image and its answer as JSON; "
+                                    "both name the image files")
         self.save_button.clicked.connect(self.ask_save)
         self.save_button.setEnabled(False)
         close = QPushButton("Close")
@@ -362,16 +372,24 @@ class CheckDialog(QDialog):
     def ask_save(self) -> None:
         if self.report is None:
             return
-        chosen, _ = QFileDialog.getSaveFileName(self, "Save the check's report", f"{self.model.stem} check.json",
-                                                "JSON (*.json)")
+        chosen, kind = QFileDialog.getSaveFileName(
+            self, "Save the check's report", f"{self.model.stem} check.html",
+            "Report to print or file (*.html);;Every image, for software (*.json)")
         if chosen:
-            self.save(Path(chosen))
+            target = Path(chosen)
+            if target.suffix.lower() not in (".html", ".htm", ".json"):
+                target = target.with_name(target.name + (".json" if "json" in kind else ".html"))
+            self.save(target)
 
     def save(self, target: Path) -> bool:
         if self.report is None:
             return False
+        if target.suffix.lower() == ".json":
+            text = json.dumps(self.report.to_dict(), indent=2) + "\n"
+        else:
+            text = report_html(self.report, self.site_name)
         try:
-            target.write_text(json.dumps(self.report.to_dict(), indent=2) + "\n", encoding="utf-8")
+            target.write_text(text, encoding="utf-8")
         except OSError as exc:
             self._say(f"Not saved: {target.name}: {exc.strerror or exc}", theme.ERROR_COLOUR)
             return False

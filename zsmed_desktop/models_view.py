@@ -383,7 +383,7 @@ class ModelsDialog(QDialog):
             self.check_dialog.close()
             self.check_dialog = None
         if self.check_dialog is None:
-            self.check_dialog = CheckDialog(path, self.site.backend, self)
+            self.check_dialog = CheckDialog(path, self.site.backend, self, site_name=self.site.site_name)
             self.check_dialog.checked.connect(lambda _path: self._show_current())
             self.check_dialog.show_requested.connect(self.show_requested.emit)
         self.check_dialog.show()

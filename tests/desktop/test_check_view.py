@@ -4,6 +4,7 @@ that is not one of labelled cases said in the window, Cancel, Save, Remove takin
 
 from __future__ import annotations
 
+import html
 import json
 import shutil
 import time
@@ -84,6 +85,10 @@ def test_check_a_model_in_the_app(qtbot, tmp_path: Path, site: SiteConfig, share
     assert dialog.save(tmp_path / "report.json")
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["images"] == 17 and {Path(c["file"]).name for c in saved["cases"]} >= {"Doe_Jane_scan.jpg"}
+    assert dialog.save(tmp_path / "report.html")
+    page = (tmp_path / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and html.escape(report.summary_line()) in page
+    assert "Doe_Jane_scan.jpg" in page
     # Removing the model takes its checks into 'removed' with it.
     dialog.close()
     moved = models.remove(model)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import itertools
 import json
 import math
@@ -25,6 +26,7 @@ from zsmed.runtime.check import (
     labelled_cases,
     read_checks,
     record_check,
+    report_html,
     roc_auc,
     wilson_interval,
 )
@@ -92,6 +94,18 @@ def test_report_figures_from_known_outcomes() -> None:
     assert "1 with no result" in report.summary_line() and "1 unreadable" in report.summary_line()
 
 
+def test_the_printable_page_has_the_figures_and_escapes_text() -> None:
+    cases = [_case("a", "a"), _case("a", "b", 0.8), _case("b", "b"), _case("b", NO_RESULT)]
+    report = CheckReport("<b>skin</b> model", "f" * 64, ["a", "b"], cases, notes=["folder '<x>' not used"])
+    page = report_html(report, site="St <Mary>")
+    assert "<b>skin</b>" not in page and "&lt;b&gt;skin&lt;/b&gt; model" in page
+    assert "St &lt;Mary&gt;" in page and "folder &#x27;&lt;x&gt;&#x27; not used" in page
+    assert html.escape(report.summary_line()) in page  # the sentence, as the app and the CLI give it
+    assert "<tr><th>a</th>" + "".join(f"<td class='n'>{n}</td>" for n in (1, 1, 0, 0)) + "</tr>" in page
+    assert "<td>a.png</td><td>a</td><td>b</td><td class='n'>80 %</td>" in page  # a misread image, by name
+    assert "model id ffffffffffffffff;" in page
+
+
 def test_check_on_real_photographs(reference_bundle: Path, labelled_folder: Path, isolated_dirs: Path) -> None:
     predictor = load_predictor(reference_bundle, backend="onnxruntime")
     check_set = labelled_cases(labelled_folder, predictor.class_names)
@@ -139,8 +153,9 @@ def test_cli_check_prints_the_figures_and_keeps_the_summary(bundle_copy: Path, l
                                                             tmp_path: Path, isolated_dirs: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "report.json"
+    page = tmp_path / "report.html"
     code = main(["check", str(bundle_copy), str(labelled_folder), "--json", str(out), "--record",
-                 "--backend", "onnxruntime"])
+                 "--backend", "onnxruntime", "--html", str(page), "--site", "Skin clinic"])
     captured = capsys.readouterr()
     assert code == 0
     assert "model     skin four (4 classes), 17 labelled images" in captured.out
@@ -152,6 +167,9 @@ def test_cli_check_prints_the_figures_and_keeps_the_summary(bundle_copy: Path, l
     assert report["images"] == 17 and len(report["cases"]) == 17 and report["unreadable"] == 1
     assert sum(sum(row.values()) for row in report["confusion"].values()) == 17
     assert len(read_checks(bundle_copy)) == 1 and checks_path(bundle_copy).name == "skin four.zsmb.checks.jsonl"
+    text = page.read_text()
+    assert "<h1>Check of 'skin four' on labelled cases</h1>" in text and "at Skin clinic" in text
+    assert "Doe_Jane_scan.jpg" in text and str(labelled_folder) not in text  # names, never paths
 
 
 def test_cli_check_bad_folder_is_one_line(bundle_copy: Path, tmp_path: Path, isolated_dirs: Path,

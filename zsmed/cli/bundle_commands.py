@@ -88,6 +88,9 @@ def register(groups: Any) -> None:
     check.add_argument("folder", type=Path, metavar="FOLDER", help="folder with one subfolder of images per class")
     check.add_argument("--json", type=Path, default=None, metavar="OUT",
                        help="also write the full report (every image, named) as JSON")
+    check.add_argument("--html", type=Path, default=None, metavar="OUT",
+                       help="also write the report as a page to print or file (names the image files, not paths)")
+    check.add_argument("--site", default="", help="site name printed on the --html page")
     check.add_argument("--record", action="store_true",
                        help="keep the summary (figures only, no file names) beside the bundle, where the app's "
                             "model card shows it")
@@ -232,7 +235,7 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from zsmed.progress import run_with_bar
-    from zsmed.runtime.check import NO_RESULT, UNREADABLE, check_job, labelled_cases, record_check
+    from zsmed.runtime.check import NO_RESULT, UNREADABLE, check_job, labelled_cases, record_check, report_html
     from zsmed.runtime.predict import load_predictor
     from zsmed.runtime.validate import escape_text
 
@@ -275,6 +278,12 @@ def _check(args: argparse.Namespace) -> int:
             args.json.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
         except OSError as exc:
             print(f"zsmed: error: {args.json}: cannot write ({exc.strerror or exc})", file=sys.stderr)
+            return 1
+    if args.html is not None:
+        try:
+            args.html.write_text(report_html(report, args.site), encoding="utf-8")
+        except OSError as exc:
+            print(f"zsmed: error: {args.html}: cannot write ({exc.strerror or exc})", file=sys.stderr)
             return 1
     if args.record:
         kept = record_check(args.bundle, report)

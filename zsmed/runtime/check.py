@@ -302,6 +302,60 @@ class CheckReport:
         }
 
 
+def report_html(report: CheckReport, site: str = "") -> str:
+    """The check as a page to print or file (a QA record): the figures, the confusion table and the
+    images not given their class by file name (not by path). Every text is escaped."""
+    from html import escape as e
+
+    def interval(value: float, ci: tuple[float, float], hits: int, of: int) -> str:
+        return "—" if of == 0 else f"{100 * value:.0f} % ({100 * ci[0]:.0f}–{100 * ci[1]:.0f} %), {hits} of {of}"
+
+    columns = [*report.classes, NO_RESULT, UNREADABLE]
+    confusion = report.confusion()
+    head = "".join(f"<th>{e(c)}</th>" for c in columns)
+    confusion_rows = "".join(
+        f"<tr><th>{e(truth)}</th>" + "".join(f"<td class='n'>{row[c]}</td>" for c in columns) + "</tr>"
+        for truth, row in confusion.items())
+    class_rows = "".join(
+        f"<tr><th>{e(r.name)}</th><td class='n'>{r.images}</td>"
+        f"<td>{interval(r.sensitivity, r.sensitivity_ci, r.correct, r.answered)}</td>"
+        f"<td>{interval(r.ppv, r.ppv_ci, r.correct, r.predicted)}</td></tr>" for r in report.per_class())
+    wrong_rows = "".join(
+        f"<tr><td>{e(c.path.name)}</td><td>{e(c.truth)}</td><td>{e(c.outcome)}</td>"
+        f"<td class='n'>{'' if c.confidence is None else f'{100 * c.confidence:.0f} %'}</td></tr>"
+        for c in report.wrong_cases())
+    extra = []
+    if report.answered:
+        extra.append(f"Balanced accuracy {100 * report.balanced_accuracy:.0f} %")
+        if not math.isnan(report.auc):
+            extra.append(f"ROC AUC {report.auc:.3f}")
+    notes = "".join(f"<li>{e(n)}</li>" for n in report.notes)
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>Check of {e(report.model)}</title><style>"
+        "body{font-family:sans-serif;margin:2em;} table{border-collapse:collapse;margin:.5em 0 1.5em;}"
+        "th,td{border:1px solid #999;padding:4px 8px;text-align:left;} td.n{text-align:right;}"
+        "</style></head><body>"
+        f"<h1>Check of '{e(report.model)}' on labelled cases</h1>"
+        f"<p>Checked {e(report.checked_at[:16].replace('T', ' '))} UTC{f' at {e(site)}' if site else ''}; "
+        f"model id {e(report.bundle_id[:16])}; "
+        f"{len(report.cases)} labelled image(s).</p>"
+        f"<p><b>{e(report.summary_line())}</b> {e('. '.join(extra) + '.' if extra else '')}</p>"
+        + (f"<ul>{notes}</ul>" if notes else "")
+        + "<h2>Each class</h2><table><tr><th>Class</th><th>Images</th><th>Sensitivity (95 % CI)</th>"
+        f"<th>Positive predictive value (95 % CI)</th></tr>{class_rows}</table>"
+        f"<h2>True class (rows) and the model's answer (columns)</h2><table><tr><th></th>{head}</tr>"
+        f"{confusion_rows}</table>"
+        f"<h2>Not given their class ({len(report.wrong_cases())})</h2>"
+        + (f"<table><tr><th>Image</th><th>True class</th><th>The model's answer</th><th>Confidence</th></tr>"
+           f"{wrong_rows}</table>" if wrong_rows else "<p>Every image was given its class.</p>")
+        + "<p><small>Sensitivity: of the images of a class that got an answer, the share given that class. "
+        "Positive predictive value: of the images given a class, the share that were of it. Intervals are "
+        "Wilson 95 % intervals. No result: the model judged the image unlike the images it was built on. "
+        "A check is only as good as its cases.</small></p></body></html>\n"
+    )
+
+
 def _rounded(value: float) -> float | None:
     return None if math.isnan(value) else round(float(value), 4)
 
@@ -324,7 +378,8 @@ def check_job(predictor: Predictor, check_set: CheckSet, *, model: str = "",
     yield Progress(0, len(paths), "checking")
     predictions = yield from predictor.predict_files_job(paths, batch_size, frames="first")
     results = [_case_result(case, p) for case, p in zip(check_set.cases, predictions, strict=True)]
-    return CheckReport(model=model or predictor.bundle.path.stem, bundle_id=predictor.bundle.bundle_id,
+    title = model or str(predictor.bundle.card.get("name") or "").strip() or predictor.bundle.path.stem
+    return CheckReport(model=title, bundle_id=predictor.bundle.bundle_id,
                        classes=list(predictor.class_names), cases=results, notes=list(check_set.notes))
 
 
@@ -399,5 +454,5 @@ def describe_record(record: dict[str, Any]) -> str:
 __all__ = [
     "NO_RESULT", "UNREADABLE", "CaseResult", "CheckReport", "CheckSet", "ClassFigures", "LabelledCase",
     "check_job", "checks_path", "describe_record", "labelled_cases", "peek_bundle_id", "read_checks", "record_check",
-    "roc_auc", "wilson_interval",
+    "report_html", "roc_auc", "wilson_interval",
 ]
