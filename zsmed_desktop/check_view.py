@@ -43,6 +43,7 @@ from zsmed.runtime.check import (
     CheckReport,
     check_job,
     labelled_cases,
+    proportion_text,
     record_check,
     report_html,
 )
@@ -67,12 +68,6 @@ HOW_TO_READ = (
 )
 
 
-def _percent_with_interval(value: float, interval: tuple[float, float], hits: int, of: int) -> str:
-    if of == 0:
-        return "—"
-    return f"{100 * value:.0f} %  ({100 * interval[0]:.0f}–{100 * interval[1]:.0f})  {hits} of {of}"
-
-
 def run_check(model: Path, folder: Path, backend: str = "auto", keep: bool = True) -> Job[CheckReport]:
     """The check as one job: open the model with the site's trust settings, find the labelled
     images, run them, and keep the summary beside the model (a model on a read-only share is still
@@ -83,8 +78,7 @@ def run_check(model: Path, folder: Path, backend: str = "auto", keep: bool = Tru
     require, keys = trust_settings()
     predictor = load_predictor(model, backend=backend, require_signature=require, trusted_keys=keys)
     check_set = labelled_cases(folder, predictor.class_names)
-    card = peek_card(model) or {}
-    report = yield from check_job(predictor, check_set, model=model_title(card, model) if card else model.stem)
+    report = yield from check_job(predictor, check_set, model=model_title(predictor.bundle.card, model))
     if keep:
         try:
             record_check(model, report)
@@ -291,8 +285,7 @@ class CheckDialog(QDialog):
         self.per_class.setRowCount(len(rows))
         for r, row in enumerate(rows):
             cells = [self._title(row.name), str(row.images),
-                     _percent_with_interval(row.sensitivity, row.sensitivity_ci, row.correct, row.answered),
-                     _percent_with_interval(row.ppv, row.ppv_ci, row.correct, row.predicted)]
+                     proportion_text(row.correct, row.answered), proportion_text(row.correct, row.predicted)]
             for c, value in enumerate(cells):
                 item = QTableWidgetItem(value)
                 if c == 1:

@@ -24,6 +24,7 @@ from zsmed.runtime.check import (
     checks_path,
     describe_record,
     labelled_cases,
+    proportion_text,
     read_checks,
     record_check,
     report_html,
@@ -58,6 +59,7 @@ def test_wilson_interval_and_auc_against_known_values() -> None:
     assert (round(low, 3), round(high, 3)) == (0.596, 0.982)  # the textbook value; normal approx. gives > 1
     assert wilson_interval(0, 5)[0] == 0.0 and wilson_interval(5, 5)[1] == 1.0
     assert all(math.isnan(v) for v in wilson_interval(0, 0))
+    assert proportion_text(9, 10) == "90 % (60–98 %), 9 of 10" and proportion_text(0, 0) == "—"
     rng = np.random.default_rng(0)
     scores = rng.integers(0, 5, 40).astype(float)  # many ties
     positive = rng.random(40) < 0.4

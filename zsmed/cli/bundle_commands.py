@@ -235,7 +235,15 @@ def _predict(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from zsmed.progress import run_with_bar
-    from zsmed.runtime.check import NO_RESULT, UNREADABLE, check_job, labelled_cases, record_check, report_html
+    from zsmed.runtime.check import (
+        NO_RESULT,
+        UNREADABLE,
+        check_job,
+        labelled_cases,
+        proportion_text,
+        record_check,
+        report_html,
+    )
     from zsmed.runtime.predict import load_predictor
     from zsmed.runtime.validate import escape_text
 
@@ -254,12 +262,11 @@ def _check(args: argparse.Namespace) -> int:
         auc = report.auc
         out.write(f"          balanced accuracy {100 * report.balanced_accuracy:.0f} %"
                   + ("" if auc != auc else f", ROC AUC {auc:.3f}") + "\n")
-    width = max(len(c) for c in report.classes)
-    out.write(f"\n{'class':<{width}}  images  sensitivity (95 % CI)    PPV (95 % CI)\n")
+    width = max(len("class"), *(len(escape_text(c)) for c in report.classes))
+    out.write(f"\n{'class':<{width}}  images  {'sensitivity (95 % CI)':<30}  PPV (95 % CI)\n")
     for row in report.per_class():
         out.write(f"{escape_text(row.name):<{width}}  {row.images:>6}  "
-                  f"{_with_interval(row.sensitivity, row.sensitivity_ci, row.correct, row.answered):<23}  "
-                  f"{_with_interval(row.ppv, row.ppv_ci, row.correct, row.predicted)}\n")
+                  f"{proportion_text(row.correct, row.answered):<30}  {proportion_text(row.correct, row.predicted)}\n")
     columns = [*report.classes, NO_RESULT, UNREADABLE]
     out.write("\nconfusion (rows: true class; columns: the model's answer)\n")
     out.write(f"{'':<{width}}  " + "  ".join(escape_text(c) for c in columns) + "\n")
@@ -289,12 +296,6 @@ def _check(args: argparse.Namespace) -> int:
         kept = record_check(args.bundle, report)
         print(f"zsmed: summary kept in {kept}", file=sys.stderr)
     return 0
-
-
-def _with_interval(value: float, interval: tuple[float, float], hits: int, of: int) -> str:
-    if of == 0:
-        return "–"
-    return f"{100 * value:.0f} % ({100 * interval[0]:.0f}–{100 * interval[1]:.0f}) {hits}/{of}"
 
 
 def _warn_other_kinds(card: dict[str, Any], files: list[Path]) -> None:

@@ -99,6 +99,15 @@ def wilson_interval(successes: int, trials: int, z: float = 1.959964) -> tuple[f
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def proportion_text(hits: int, of: int) -> str:
+    """``hits`` of ``of`` as a reader reads it: "78 % (55–91 %), 14 of 18", its Wilson 95 % interval in
+    brackets; "—" when there is nothing to count."""
+    if of <= 0:
+        return "—"
+    low, high = wilson_interval(hits, of)
+    return f"{100 * hits / of:.0f} % ({100 * low:.0f}–{100 * high:.0f} %), {hits} of {of}"
+
+
 def _ranks(values: np.ndarray) -> np.ndarray:
     """1-based ranks, ties given their mean rank."""
     order = np.argsort(values, kind="mergesort")
@@ -307,9 +316,6 @@ def report_html(report: CheckReport, site: str = "") -> str:
     images not given their class by file name (not by path). Every text is escaped."""
     from html import escape as e
 
-    def interval(value: float, ci: tuple[float, float], hits: int, of: int) -> str:
-        return "—" if of == 0 else f"{100 * value:.0f} % ({100 * ci[0]:.0f}–{100 * ci[1]:.0f} %), {hits} of {of}"
-
     columns = [*report.classes, NO_RESULT, UNREADABLE]
     confusion = report.confusion()
     head = "".join(f"<th>{e(c)}</th>" for c in columns)
@@ -318,8 +324,8 @@ def report_html(report: CheckReport, site: str = "") -> str:
         for truth, row in confusion.items())
     class_rows = "".join(
         f"<tr><th>{e(r.name)}</th><td class='n'>{r.images}</td>"
-        f"<td>{interval(r.sensitivity, r.sensitivity_ci, r.correct, r.answered)}</td>"
-        f"<td>{interval(r.ppv, r.ppv_ci, r.correct, r.predicted)}</td></tr>" for r in report.per_class())
+        f"<td>{proportion_text(r.correct, r.answered)}</td><td>{proportion_text(r.correct, r.predicted)}</td></tr>"
+        for r in report.per_class())
     wrong_rows = "".join(
         f"<tr><td>{e(c.path.name)}</td><td>{e(c.truth)}</td><td>{e(c.outcome)}</td>"
         f"<td class='n'>{'' if c.confidence is None else f'{100 * c.confidence:.0f} %'}</td></tr>"
@@ -453,6 +459,6 @@ def describe_record(record: dict[str, Any]) -> str:
 
 __all__ = [
     "NO_RESULT", "UNREADABLE", "CaseResult", "CheckReport", "CheckSet", "ClassFigures", "LabelledCase",
-    "check_job", "checks_path", "describe_record", "labelled_cases", "peek_bundle_id", "read_checks", "record_check",
-    "report_html", "roc_auc", "wilson_interval",
+    "check_job", "checks_path", "describe_record", "labelled_cases", "peek_bundle_id", "proportion_text", "read_checks",
+    "record_check", "report_html", "roc_auc", "wilson_interval",
 ]
