@@ -15,6 +15,7 @@ import pytest
 from tests.runtime.labelled import CLASSES, labelled_photos
 from zsmed.cli.main import main
 from zsmed.errors import DatasetError, InputFileError
+from zsmed.progress import run_job
 from zsmed.runtime.check import (
     NO_RESULT,
     UNREADABLE,
@@ -141,6 +142,21 @@ def test_check_on_real_photographs(reference_bundle: Path, labelled_folder: Path
     assert len(records) == 1 and records[0]["correct"] == report.correct
     assert describe_record(records[0]).startswith(f"{report.checked_at[:10]}: 17 image(s), {report.correct} of 16")
     kept.unlink()
+
+
+def test_dicom_files_are_cases_and_a_multiframe_file_counts_once(reference_bundle: Path, tmp_path: Path,
+                                                                   isolated_dirs: Path) -> None:
+    from pydicom.data import get_testdata_file
+
+    (tmp_path / "nv").mkdir()
+    shutil.copy(get_testdata_file("CT_small.dcm"), tmp_path / "nv" / "IM0001")  # no extension, as on a CD
+    shutil.copy(get_testdata_file("emri_small.dcm"), tmp_path / "nv" / "IM0002")  # 10 frames
+    predictor = load_predictor(reference_bundle, backend="onnxruntime")
+    report = run_job(check_job(predictor, labelled_cases(tmp_path, predictor.class_names)))
+    assert [c.path.name for c in report.cases] == ["IM0001", "IM0002"]
+    assert report.unreadable == 0  # both decoded; a skin model gives a CT or an MR no result or a class
+    # A CT is nothing like the dermoscopy photographs the model was built on: its gate says so.
+    assert report.cases[0].outcome == NO_RESULT
 
 
 @pytest.fixture()
