@@ -108,6 +108,18 @@ def trust_settings() -> tuple[bool, list[str]]:
     return env_bool(REQUIRE_ENV), env_trusted_keys()
 
 
+def checked_here(path: Path, bundle_id: str) -> str:
+    """One sentence on the model's latest check on labelled cases at this site (or that it has none)."""
+    from zsmed.runtime.check import read_checks
+
+    checks = read_checks(path, bundle_id)
+    if not checks:
+        return "Not checked on labelled cases here yet."
+    last = checks[-1]
+    return (f"Checked here on {last.get('images', 0)} labelled cases ({str(last.get('checked_at', ''))[:10]}): "
+            f"{last.get('correct', 0)} of {last.get('answered', 0)} answered correctly.")
+
+
 def plain_words(text: str) -> str:
     """A core message in the app's words: "model file" for "bundle"."""
     return re.sub(r"\bbundle(s?)\b", lambda m: "model file" + m.group(1), text)
@@ -617,7 +629,8 @@ class ClassifyPanel(QWidget):
             kinds = card_input_kinds(bundle.card)
             built_on = f" Built on {describe_kinds(kinds)}." if kinds else ""
             self._set_model_status(
-                f"Verified, {signed}{site}. Classes: {', '.join(self._titles.values())}.{built_on}", OK_COLOUR)
+                f"Verified, {signed}{site}. Classes: {', '.join(self._titles.values())}.{built_on}"
+                f" {checked_here(path, bundle.bundle_id)}", OK_COLOUR)
             self._update_buttons()
 
         def failed(message: str) -> None:

@@ -92,6 +92,7 @@ def test_build_from_the_window_lands_in_the_classifier_panel(qtbot, tmp_path: Pa
     qtbot.waitUntil(lambda: window.classify.model_ready, timeout=TIMEOUT)
     assert combo.currentData() == str(bundle)
     assert window.classify.model_status.text().startswith("Verified, not signed. Classes: Akiec, Vasc.")
+    assert window.classify.model_status.text().endswith("Not checked on labelled cases here yet.")
     # "Check on labelled cases…" opens the check of the model just built.
     assert builder.check_button.isVisible()
     builder.check_button.click()

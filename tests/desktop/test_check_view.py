@@ -81,6 +81,11 @@ def test_check_a_model_in_the_app(qtbot, tmp_path: Path, site: SiteConfig, share
     assert len(read_checks(model)) == 1
     assert "Kept with the model" in dialog.status.text()
     qtbot.waitUntil(lambda: f"{report.correct} of 16 answered correct" in models.card_text(), timeout=TIMEOUT)
+    # The classifier panel says it too, when the model is chosen for reading.
+    window.classify.load_bundle(model)
+    qtbot.waitUntil(lambda: window.classify.model_ready, timeout=TIMEOUT)
+    assert (f"Checked here on 17 labelled cases ({report.checked_at[:10]}): {report.correct} of 16 answered correctly."
+            in window.classify.model_status.text())
     # The report, every image named, where the reader chooses.
     assert dialog.save(tmp_path / "report.json")
     saved = json.loads((tmp_path / "report.json").read_text())
