@@ -773,10 +773,11 @@ class MainWindow(QMainWindow):
         return self.open_models().open_check()
 
     def check_model_at(self, path: Path) -> Any:
-        """The check window for the model at ``path`` (in the models folder: the builder's models)."""
+        """The check window for the model at ``path`` (selected in the models window where it is in
+        the models folder, so that its card shows the result)."""
         models = self.open_models()
         models.refresh(select=Path(path))
-        return models.open_check()
+        return models.open_check(Path(path))
 
     def _on_model_built(self, path: Path) -> None:
         self.classify.refresh_models()

@@ -186,7 +186,7 @@ class ModelsDialog(QDialog):
         self.check_button = QPushButton("Check on labelled cases…")
         self.check_button.setToolTip("Run the model on a folder of cases whose diagnosis is known (one subfolder "
                                      "per class) and see how many it gets right")
-        self.check_button.clicked.connect(self.open_check)
+        self.check_button.clicked.connect(lambda: self.open_check())
         self.check_dialog: Any = None
         self.use_button = QPushButton("Use this model")
         self.use_button.clicked.connect(self._use)
@@ -372,11 +372,13 @@ class ModelsDialog(QDialog):
         self.models_changed.emit()
         return target
 
-    def open_check(self) -> Any:
-        """The check window for the chosen model (one at a time; a new model replaces the last)."""
+    def open_check(self, path: Path | None = None) -> Any:
+        """The check window for ``path`` (default: the chosen model; one window at a time, a new model
+        replaces the last unless a check is running). ``path`` may lie outside the models folder (a
+        model opened from a file)."""
         from zsmed_desktop.check_view import CheckDialog
 
-        path = self.current_path()
+        path = path or self.current_path()
         if path is None:
             return None
         if self.check_dialog is not None and (self.check_dialog.model != path and not self.check_dialog.is_running()):

@@ -133,3 +133,16 @@ def test_cancel_keeps_nothing(qtbot, tmp_path: Path, site: SiteConfig, monkeypat
     qtbot.waitUntil(lambda: not dialog.is_running(), timeout=TIMEOUT)
     assert dialog.status.text() == "Cancelled: nothing was kept."
     assert dialog.choose_button.isEnabled() and not checks_path(model).exists()
+
+
+def test_a_model_opened_from_a_file_is_the_one_checked(qtbot, tmp_path: Path, site: SiteConfig) -> None:  # type: ignore[no-untyped-def]
+    window = make_window(qtbot, tmp_path)
+    window.apply_site(site)
+    elsewhere = tmp_path / "stick" / "from the stick.zsmb"
+    elsewhere.parent.mkdir()
+    shutil.copy(SGPS, elsewhere)
+    window.classify.load_bundle(elsewhere)  # File ▸ Open a model file…: not in the models folder
+    qtbot.waitUntil(lambda: window.classify.model_ready, timeout=TIMEOUT)
+    dialog = window.open_check()
+    assert isinstance(dialog, CheckDialog) and dialog.model == elsewhere
+    assert "from the stick" in dialog.windowTitle()
