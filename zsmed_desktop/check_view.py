@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -48,11 +48,12 @@ from zsmed.runtime.check import (
     report_html,
 )
 from zsmed_desktop import theme
-from zsmed_desktop.browser import without_paths
+from zsmed_desktop.browser import thumbnail_job, thumbnail_pixmap, without_paths
 from zsmed_desktop.classify_panel import class_titles, model_title, peek_card, plain_words, trust_settings
 from zsmed_desktop.workers import start_job
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
+WRONG_THUMB = 56  # px: enough to tell a lesion or a film apart at a glance
 # Cell tints of the confusion table: right answers and wrong ones, readable on both themes.
 RIGHT_TINT, WRONG_TINT, NO_RESULT_TINT = QColor(102, 187, 106, 70), QColor(239, 83, 80, 70), QColor(224, 160, 48, 60)
 HOW_TO_READ = (
@@ -130,6 +131,9 @@ class CheckDialog(QDialog):
         self.confusion = self._table([])
         self.wrong = self._table(["Image", "True class", "The model said", "Confidence"])
         self.wrong.itemDoubleClicked.connect(self._show_wrong)
+        self.wrong.setIconSize(QSize(WRONG_THUMB, WRONG_THUMB))
+        self.wrong.verticalHeader().setDefaultSectionSize(WRONG_THUMB + 6)
+        self._thumbs: Any = None
         self.wrong.setToolTip("Double-click an image to see it in the viewer")
         left = QWidget()
         left_layout = QVBoxLayout(left)
@@ -343,11 +347,39 @@ class CheckDialog(QDialog):
                 if c == 0:
                     item.setToolTip(f"{case.path.parent.name}/{case.path.name}")
                 self.wrong.setItem(r, c, item)
+        self._load_thumbnails(wrong)
 
     @staticmethod
     def _cells(table: QTableWidget) -> list[list[str]]:
         return [[(item.text() if (item := table.item(r, c)) is not None else "") for c in range(table.columnCount())]
                 for r in range(table.rowCount())]
+
+    def _load_thumbnails(self, wrong: Sequence[Any]) -> None:
+        wanted = [(str(r), str(case.path)) for r, case in enumerate(wrong) if case.outcome != UNREADABLE]
+        if self._thumbs is not None:
+            self._thumbs.quit()
+        if not wanted:
+            return
+
+        def deliver(result: tuple[str, Any]) -> None:
+            key, image = result
+            item = self.wrong.item(int(key), 0)
+            if image is not None and item is not None:
+                item.setIcon(QIcon(thumbnail_pixmap(image, WRONG_THUMB)))
+
+        make: Any = lambda: thumbnail_job(wanted, 2 * WRONG_THUMB)  # noqa: E731 (yields thumbnails, not Progress)
+        self._thumbs = start_job(make, on_progress=deliver, on_done=lambda *_: self._thumbs_done(),
+                                 on_error=lambda *_: self._thumbs_done(), owner=self)
+
+    def _thumbs_done(self) -> None:
+        self._thumbs = None
+
+    def thumbnails_done(self) -> bool:
+        return self._thumbs is None
+
+    def thumbnail_count(self) -> int:
+        return sum(1 for r in range(self.wrong.rowCount())
+                   if (item := self.wrong.item(r, 0)) is not None and not item.icon().isNull())
 
     def wrong_names(self) -> list[str]:
         return [row[0] for row in self._cells(self.wrong)]
@@ -394,6 +426,8 @@ class CheckDialog(QDialog):
 
     def closeEvent(self, event: Any) -> None:
         self.cancel()
+        if self._thumbs is not None:
+            self._thumbs.quit()
         super().closeEvent(event)
 
 

@@ -70,6 +70,8 @@ def test_check_a_model_in_the_app(qtbot, tmp_path: Path, site: SiteConfig, share
     names = dialog.wrong_names()
     assert len(names) == 17 - report.correct and names[-1] == "Doe_Jane_scan.jpg"
     assert all("/" not in name for name in names)
+    qtbot.waitUntil(dialog.thumbnails_done, timeout=TIMEOUT)
+    assert dialog.thumbnail_count() == len(names) - 1  # each misread photograph shown small; not the broken file
     if report.correct < 16:
         with qtbot.waitSignal(models.show_requested, timeout=5_000) as shown:
             dialog.wrong.itemDoubleClicked.emit(dialog.wrong.item(0, 0))
