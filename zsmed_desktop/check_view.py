@@ -1,4 +1,4 @@
-"""Check a model on labelled cases (Models ▸ Models and their cards ▸ Check on labelled cases…).
+"""Check a model on labelled cases (Models ▸ Check a model on labelled cases…).
 
 The reader picks a folder with one subfolder of images per class, named as the model's classes;
 the core's ``check_job`` runs the model on every image in the app's worker (progress, Cancel), and
@@ -58,11 +58,12 @@ WRONG_THUMB = 56  # px: enough to tell a lesion or a film apart at a glance
 RIGHT_TINT, WRONG_TINT, NO_RESULT_TINT = QColor(102, 187, 106, 70), QColor(239, 83, 80, 70), QColor(224, 160, 48, 60)
 HOW_TO_READ = (
     "<p><b>How to read this</b></p>"
-    "<p><b>Sensitivity</b>: of the images of a class that got an answer, the share the model gave that class. "
-    "<b>Positive predictive value</b>: of the images the model gave a class, the share that were of it. "
+    "<p>A <b>case</b> is a photograph, or a DICOM series (its images' answers combined, as for a patient).</p>"
+    "<p><b>Sensitivity</b>: of the cases of a class that got an answer, the share the model gave that class. "
+    "<b>Positive predictive value</b>: of the cases the model gave a class, the share that were of it. "
     "The range after each figure is its 95 % confidence interval: with few cases it is wide, and the true "
     "figure may lie anywhere in it.</p>"
-    "<p><b>No result</b>: the model judged the image unlike the images it was built on and gave no answer, "
+    "<p><b>No result</b>: the model judged the case unlike the images it was built on and gave no answer, "
     "as it would for a patient. <b>Unreadable</b>: the file could not be read as an image.</p>"
     "<p>A check is only as good as its cases: use cases whose diagnosis is confirmed, from patients the model "
     "was not built from, in the proportions seen in practice.</p>"
@@ -126,10 +127,10 @@ class CheckDialog(QDialog):
         self.summary.setStyleSheet("font-size: 14px;")
         self.notes = QLabel("")
         self.notes.setWordWrap(True)
-        self.per_class = self._table(["Class", "Images", "Sensitivity (95 % CI)",
+        self.per_class = self._table(["Class", "Cases", "Sensitivity (95 % CI)",
                                       "Positive predictive value (95 % CI)"])
         self.confusion = self._table([])
-        self.wrong = self._table(["Image", "True class", "The model said", "Confidence"])
+        self.wrong = self._table(["Case", "True class", "The model said", "Confidence"])
         self.wrong.itemDoubleClicked.connect(self._show_wrong)
         self.wrong.setIconSize(QSize(WRONG_THUMB, WRONG_THUMB))
         self.wrong.verticalHeader().setDefaultSectionSize(WRONG_THUMB + 6)
@@ -288,7 +289,7 @@ class CheckDialog(QDialog):
         rows = report.per_class()
         self.per_class.setRowCount(len(rows))
         for r, row in enumerate(rows):
-            cells = [self._title(row.name), str(row.images),
+            cells = [self._title(row.name), str(row.cases),
                      proportion_text(row.correct, row.answered), proportion_text(row.correct, row.predicted)]
             for c, value in enumerate(cells):
                 item = QTableWidgetItem(value)
@@ -339,7 +340,7 @@ class CheckDialog(QDialog):
                 said = "no result (unlike the model's images)"
             else:
                 said = self._title(case.outcome)
-            cells = [case.path.name, self._title(case.truth), said,
+            cells = [case.name, self._title(case.truth), said,
                      "" if case.confidence is None else f"{100 * case.confidence:.0f} %"]
             for c, value in enumerate(cells):
                 item = QTableWidgetItem(value)

@@ -52,7 +52,7 @@ def test_check_a_model_in_the_app(qtbot, tmp_path: Path, site: SiteConfig, share
     qtbot.waitUntil(lambda: dialog.report is not None, timeout=TIMEOUT)
     report = dialog.report
     assert report is not None and len(report.cases) == 17
-    assert dialog.summary.text().startswith(f"{report.correct} of 16 answered image(s) correct")
+    assert dialog.summary.text().startswith(f"{report.correct} of 16 answered case(s) correct")
     assert "1 unreadable" in dialog.summary.text()
     assert "Folder 'to sort' is not a class of the model" in dialog.notes.text()
     # Classes under the titles their descriptions give, with their figures.
@@ -91,7 +91,7 @@ def test_check_a_model_in_the_app(qtbot, tmp_path: Path, site: SiteConfig, share
     # The report, every image named, where the reader chooses.
     assert dialog.save(tmp_path / "report.json")
     saved = json.loads((tmp_path / "report.json").read_text())
-    assert saved["images"] == 17 and {Path(c["file"]).name for c in saved["cases"]} >= {"Doe_Jane_scan.jpg"}
+    assert saved["cases"] == 17 and {Path(c["file"]).name for c in saved["per_case"]} >= {"Doe_Jane_scan.jpg"}
     assert dialog.save(tmp_path / "report.html")
     page = (tmp_path / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and html.escape(report.summary_line()) in page

@@ -87,13 +87,13 @@ def test_report_figures_from_known_outcomes() -> None:
     assert report.confusion() == {"a": {"a": 2, "b": 1, NO_RESULT: 1, UNREADABLE: 0},
                                   "b": {"a": 1, "b": 1, NO_RESULT: 0, UNREADABLE: 1}}
     a, b = report.per_class()
-    assert (a.images, a.answered, a.correct, a.predicted) == (4, 3, 2, 3)
+    assert (a.cases, a.answered, a.correct, a.predicted) == (4, 3, 2, 3)
     assert a.sensitivity == pytest.approx(2 / 3) and a.ppv == pytest.approx(2 / 3)
     assert (b.sensitivity, b.ppv) == (0.5, 0.5)
     assert report.balanced_accuracy == pytest.approx((2 / 3 + 0.5) / 2)
     # the most confident mistake first, then no result, then unreadable
     assert [c.outcome for c in report.wrong_cases()] == ["b", "a", NO_RESULT, UNREADABLE]
-    assert report.summary_line().startswith("3 of 5 answered image(s) correct (60 %, 95 % CI 23 %–88 %)")
+    assert report.summary_line().startswith("3 of 5 answered case(s) correct (60 %, 95 % CI 23 %–88 %)")
     assert "1 with no result" in report.summary_line() and "1 unreadable" in report.summary_line()
 
 
@@ -140,7 +140,7 @@ def test_check_on_real_photographs(reference_bundle: Path, labelled_folder: Path
         handle.write("not json\n" + json.dumps({**report.record(), "bundle_id": "another model"}) + "\n")
     records = read_checks(reference_bundle.parent / "copy.zsmb", report.bundle_id)
     assert len(records) == 1 and records[0]["correct"] == report.correct
-    assert describe_record(records[0]).startswith(f"{report.checked_at[:10]}: 17 image(s), {report.correct} of 16")
+    assert describe_record(records[0]).startswith(f"{report.checked_at[:10]}: 17 case(s), {report.correct} of 16")
     kept.unlink()
 
 
@@ -157,6 +157,53 @@ def test_dicom_files_are_cases_and_a_multiframe_file_counts_once(reference_bundl
     assert report.unreadable == 0  # both decoded; a skin model gives a CT or an MR no result or a class
     # A CT is nothing like the dermoscopy photographs the model was built on: its gate says so.
     assert report.cases[0].outcome == NO_RESULT
+
+
+def _series(source: str, folder: Path, count: int, stem: str) -> None:
+    """``count`` copies of a pydicom test file as one series: one SeriesInstanceUID, new SOP UIDs."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+    from pydicom.uid import generate_uid
+
+    series = generate_uid()
+    folder.mkdir(parents=True, exist_ok=True)
+    for k in range(count):
+        ds = pydicom.dcmread(get_testdata_file(source))
+        ds.SeriesInstanceUID, ds.SOPInstanceUID, ds.InstanceNumber = series, generate_uid(), k + 1
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.save_as(folder / f"{stem}{k + 1:03d}")
+
+
+def test_a_dicom_series_is_one_case(reference_bundle: Path, tmp_path: Path, isolated_dirs: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    _series("CT_small.dcm", tmp_path / "cases" / "nv", 3, "CT")
+    _series("MR_small.dcm", tmp_path / "cases" / "mel", 2, "MR")
+    _series("MR_small.dcm", tmp_path / "cases" / "mel", 1, "MRB")  # another series of the same class
+    predictor = load_predictor(reference_bundle, backend="onnxruntime")
+    check_set = labelled_cases(tmp_path / "cases", predictor.class_names)
+    report = run_job(check_job(predictor, check_set))
+    names = sorted(c.name for c in report.cases)
+    assert names == ["CT001 (series of 3 images)", "MR001 (series of 2 images)", "MRB001"]
+    assert (len(report.cases), report.images) == (3, 6)
+    assert {r.name: r.cases for r in report.per_class()} == {"nv": 1, "mel": 2, "bkl": 0, "bcc": 0}
+    per_image = run_job(check_job(predictor, check_set, per_series=False))
+    assert (len(per_image.cases), per_image.images) == (6, 6)
+    assert main(["check", str(reference_bundle), str(tmp_path / "cases"), "--backend", "onnxruntime"]) == 0
+    assert "3 labelled case(s) (6 images)" in capsys.readouterr().out
+
+
+def test_a_series_answer_combines_its_images() -> None:
+    from zsmed.runtime.check import LabelledCase, _combined
+    from zsmed.runtime.predict import Prediction
+
+    case = LabelledCase(Path("IM1"), "a")
+    answered = [Prediction("1", "a", {"a": 0.9, "b": 0.1}, False), Prediction("2", "b", {"a": 0.4, "b": 0.6}, False)]
+    gated = Prediction("3", None, {"a": 0.1, "b": 0.9}, True, 1.5)  # the gate's: not counted
+    broken = Prediction("4", error="cannot decode")
+    result = _combined([(case, p) for p in [*answered, gated, broken]], ["a", "b"])
+    assert (result.predicted, result.images) == ("a", 4) and result.confidence == pytest.approx(0.65)
+    assert _combined([(case, gated), (case, broken)], ["a", "b"]).outcome == NO_RESULT
+    assert _combined([(case, broken), (case, broken)], ["a", "b"]).outcome == UNREADABLE
 
 
 @pytest.fixture()
@@ -176,13 +223,13 @@ def test_cli_check_prints_the_figures_and_keeps_the_summary(bundle_copy: Path, l
                  "--backend", "onnxruntime", "--html", str(page), "--site", "Skin clinic"])
     captured = capsys.readouterr()
     assert code == 0
-    assert "model     skin four (4 classes), 17 labelled images" in captured.out
-    assert "answered image(s) correct" in captured.out and "1 unreadable" in captured.out
+    assert "model     skin four (4 classes), 17 labelled case(s)\n" in captured.out  # photographs: one image each
+    assert "answered case(s) correct" in captured.out and "1 unreadable" in captured.out
     assert "confusion (rows: true class; columns: the model's answer)" in captured.out
     assert "Doe_Jane_scan.jpg\tmel\terror:" in captured.out
     assert "note: folder 'to sort' is not a class of the model" in captured.err
     report = json.loads(out.read_text())
-    assert report["images"] == 17 and len(report["cases"]) == 17 and report["unreadable"] == 1
+    assert report["cases"] == report["images"] == 17 and len(report["per_case"]) == 17 and report["unreadable"] == 1
     assert sum(sum(row.values()) for row in report["confusion"].values()) == 17
     assert len(read_checks(bundle_copy)) == 1 and checks_path(bundle_copy).name == "skin four.zsmb.checks.jsonl"
     text = page.read_text()

@@ -94,6 +94,9 @@ def register(groups: Any) -> None:
     check.add_argument("--record", action="store_true",
                        help="keep the summary (figures only, no file names) beside the bundle, where the app's "
                             "model card shows it")
+    check.add_argument("--per-image", action="store_true",
+                       help="count every image file as a case (default: the images of a DICOM series are one "
+                            "case, their answers combined as predict --series combines them)")
     check.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
     check.add_argument("--threads", type=int, default=None, help="inference threads (default: usable CPUs)")
     _add_trust_args(check)
@@ -238,6 +241,7 @@ def _check(args: argparse.Namespace) -> int:
     from zsmed.runtime.check import (
         NO_RESULT,
         UNREADABLE,
+        cases_text,
         check_job,
         labelled_cases,
         proportion_text,
@@ -251,21 +255,20 @@ def _check(args: argparse.Namespace) -> int:
     predictor = load_predictor(args.bundle, backend=args.backend, require_signature=require, trusted_keys=keys,
                                threads=args.threads, allow_unsigned=_allow_unsigned(args))
     check_set = labelled_cases(args.folder, predictor.class_names)
-    report = run_with_bar(check_job(predictor, check_set), "check")  # a bar only on a terminal
+    report = run_with_bar(check_job(predictor, check_set, per_series=not args.per_image), "check")  # bar on a tty
     out = sys.stdout
     for note in report.notes:
         print(f"zsmed: note: {escape_text(note)}", file=sys.stderr)
-    out.write(f"model     {escape_text(report.model)} ({len(report.classes)} classes), "
-              f"{len(report.cases)} labelled images\n")
+    out.write(f"model     {escape_text(report.model)} ({len(report.classes)} classes), {cases_text(report)}\n")
     out.write(f"result    {report.summary_line()}\n")
     if report.answered:
         auc = report.auc
         out.write(f"          balanced accuracy {100 * report.balanced_accuracy:.0f} %"
                   + ("" if auc != auc else f", ROC AUC {auc:.3f}") + "\n")
     width = max(len("class"), *(len(escape_text(c)) for c in report.classes))
-    out.write(f"\n{'class':<{width}}  images  {'sensitivity (95 % CI)':<30}  PPV (95 % CI)\n")
+    out.write(f"\n{'class':<{width}}  cases  {'sensitivity (95 % CI)':<30}  PPV (95 % CI)\n")
     for row in report.per_class():
-        out.write(f"{escape_text(row.name):<{width}}  {row.images:>6}  "
+        out.write(f"{escape_text(row.name):<{width}}  {row.cases:>5}  "
                   f"{proportion_text(row.correct, row.answered):<30}  {proportion_text(row.correct, row.predicted)}\n")
     columns = [*report.classes, NO_RESULT, UNREADABLE]
     out.write("\nconfusion (rows: true class; columns: the model's answer)\n")
@@ -279,7 +282,8 @@ def _check(args: argparse.Namespace) -> int:
         for case in wrong:
             answer = (f"error: {case.error}" if case.error else NO_RESULT if case.outcome == NO_RESULT
                       else f"{case.outcome} {case.confidence:.3f}" if case.confidence is not None else case.outcome)
-            out.write(f"{escape_text(str(case.path))}\t{escape_text(case.truth)}\t{escape_text(answer)}\n")
+            where = str(case.path) if case.images == 1 else f"{case.path} (series of {case.images} images)"
+            out.write(f"{escape_text(where)}\t{escape_text(case.truth)}\t{escape_text(answer)}\n")
     if args.json is not None:
         try:
             args.json.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")

@@ -1,7 +1,10 @@
 """Check a model on this site's own labelled cases before relying on it.
 
 A folder with one subfolder per class (named as the model's classes) is run through the bundle's
-runtime, exactly as ``zsmed predict`` and the app run it, and compared with the labels: accuracy,
+runtime, exactly as ``zsmed predict`` and the app run it, and compared with the labels. A case is a
+photograph, or a DICOM series (its images' answers combined as ``predict --series`` combines them):
+120 slices of one CT are one patient's answer, not 120 independent ones, and counting them apart
+would make the intervals falsely narrow. The figures: accuracy,
 per-class sensitivity and positive predictive value with Wilson 95 % intervals, the confusion
 matrix (with the gate's "no result" and unreadable files as their own columns), ROC AUC, and every
 image the model got wrong. No torch: this runs on the hospital PC the model was carried to.
@@ -24,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from zsmed.errors import DatasetError, InputFileError
-from zsmed.imageio import candidate_images
+from zsmed.imageio import candidate_images, is_photo
 from zsmed.progress import Job, Progress
-from zsmed.runtime.predict import Prediction, Predictor
+from zsmed.runtime.predict import Prediction, Predictor, _header_value
 
 NO_RESULT = "no result"  # the OOD gate abstained: unlike the images the model was built on
 UNREADABLE = "unreadable"
@@ -135,13 +138,19 @@ def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class CaseResult:
-    path: Path
+    path: Path  # the case's file; of a DICOM series, its first image
     truth: str
     predicted: str | None  # None: no result (the gate) or unreadable
     confidence: float | None  # the predicted class's probability
     abstained: bool
     error: str | None
     probabilities: dict[str, float] = field(default_factory=dict)
+    images: int = 1  # a DICOM series: its images in the folder
+
+    @property
+    def name(self) -> str:
+        """The case as a reader finds it: the file name, and for a series how many images it has."""
+        return self.path.name if self.images == 1 else f"{self.path.name} (series of {self.images} images)"
 
     @property
     def outcome(self) -> str:
@@ -160,10 +169,10 @@ class CaseResult:
 @dataclass(frozen=True)
 class ClassFigures:
     name: str
-    images: int  # labelled images of the class (readable or not)
+    cases: int  # labelled cases of the class (readable or not)
     answered: int  # of those, with a result
     correct: int
-    predicted: int  # images of any class the model gave this label
+    predicted: int  # cases of any class the model gave this label
     sensitivity: float  # correct / answered
     sensitivity_ci: tuple[float, float]
     ppv: float  # correct / predicted
@@ -223,7 +232,7 @@ class CheckReport:
             called = sum(c.predicted == name for c in answered)
             rows.append(ClassFigures(
                 name=name,
-                images=sum(c.truth == name for c in self.cases),
+                cases=sum(c.truth == name for c in self.cases),
                 answered=len(mine),
                 correct=hits,
                 predicted=called,
@@ -241,7 +250,7 @@ class CheckReport:
 
     @property
     def auc(self) -> float:
-        """ROC AUC over the answered images: of the second class for two classes, else the mean
+        """ROC AUC over the answered cases: of the second class for two classes, else the mean
         one-vs-rest AUC of the classes that have both positives and negatives."""
         answered = [c for c in self.answered if c.probabilities]
         if not answered:
@@ -263,10 +272,10 @@ class CheckReport:
         """One sentence a reader understands."""
         answered = len(self.answered)
         if not answered:
-            return (f"No result on any of the {len(self.cases)} image(s): "
+            return (f"No result on any of the {len(self.cases)} case(s): "
                     f"{self.abstained} unlike the model's images, {self.unreadable} unreadable.")
         low, high = self.accuracy_ci
-        text = (f"{self.correct} of {answered} answered image(s) correct ({_percent(self.accuracy)}, "
+        text = (f"{self.correct} of {answered} answered case(s) correct ({_percent(self.accuracy)}, "
                 f"95 % CI {_percent(low)}–{_percent(high)})")
         extra = []
         if self.abstained:
@@ -275,12 +284,17 @@ class CheckReport:
             extra.append(f"{self.unreadable} unreadable")
         return text + ("; " + ", ".join(extra) if extra else "") + "."
 
+    @property
+    def images(self) -> int:
+        return sum(c.images for c in self.cases)
+
     def record(self) -> dict[str, Any]:
         """The summary kept beside the model: figures only, no file or folder names."""
         return {
             "checked_at": self.checked_at,
             "bundle_id": self.bundle_id,
-            "images": len(self.cases),
+            "cases": len(self.cases),
+            "images": self.images,
             "answered": len(self.answered),
             "correct": self.correct,
             "no_result": self.abstained,
@@ -289,7 +303,7 @@ class CheckReport:
             "accuracy_ci": [_rounded(v) for v in self.accuracy_ci],
             "balanced_accuracy": _rounded(self.balanced_accuracy),
             "auc": _rounded(self.auc),
-            "per_class": [{"name": r.name, "images": r.images, "answered": r.answered, "correct": r.correct,
+            "per_class": [{"name": r.name, "cases": r.cases, "answered": r.answered, "correct": r.correct,
                            "sensitivity": _rounded(r.sensitivity), "ppv": _rounded(r.ppv)}
                           for r in self.per_class()],
         }
@@ -302,18 +316,18 @@ class CheckReport:
             "classes": self.classes,
             "notes": self.notes,
             "confusion": self.confusion(),
-            "per_class": [{"name": r.name, "images": r.images, "answered": r.answered, "correct": r.correct,
+            "per_class": [{"name": r.name, "cases": r.cases, "answered": r.answered, "correct": r.correct,
                            "predicted": r.predicted, "sensitivity": _rounded(r.sensitivity),
                            "sensitivity_ci": [_rounded(v) for v in r.sensitivity_ci], "ppv": _rounded(r.ppv),
                            "ppv_ci": [_rounded(v) for v in r.ppv_ci]} for r in self.per_class()],
-            "cases": [{"file": str(c.path), "truth": c.truth, "outcome": c.outcome,
-                       "confidence": c.confidence, "error": c.error} for c in self.cases],
+            "per_case": [{"file": str(c.path), "images": c.images, "truth": c.truth, "outcome": c.outcome,
+                          "confidence": c.confidence, "error": c.error} for c in self.cases],
         }
 
 
 def report_html(report: CheckReport, site: str = "") -> str:
     """The check as a page to print or file (a QA record): the figures, the confusion table and the
-    images not given their class by file name (not by path). Every text is escaped."""
+    cases not given their class by file name (not by path). Every text is escaped."""
     from html import escape as e
 
     columns = [*report.classes, NO_RESULT, UNREADABLE]
@@ -323,11 +337,11 @@ def report_html(report: CheckReport, site: str = "") -> str:
         f"<tr><th>{e(truth)}</th>" + "".join(f"<td class='n'>{row[c]}</td>" for c in columns) + "</tr>"
         for truth, row in confusion.items())
     class_rows = "".join(
-        f"<tr><th>{e(r.name)}</th><td class='n'>{r.images}</td>"
+        f"<tr><th>{e(r.name)}</th><td class='n'>{r.cases}</td>"
         f"<td>{proportion_text(r.correct, r.answered)}</td><td>{proportion_text(r.correct, r.predicted)}</td></tr>"
         for r in report.per_class())
     wrong_rows = "".join(
-        f"<tr><td>{e(c.path.name)}</td><td>{e(c.truth)}</td><td>{e(c.outcome)}</td>"
+        f"<tr><td>{e(c.name)}</td><td>{e(c.truth)}</td><td>{e(c.outcome)}</td>"
         f"<td class='n'>{'' if c.confidence is None else f'{100 * c.confidence:.0f} %'}</td></tr>"
         for c in report.wrong_cases())
     extra = []
@@ -345,21 +359,28 @@ def report_html(report: CheckReport, site: str = "") -> str:
         f"<h1>Check of '{e(report.model)}' on labelled cases</h1>"
         f"<p>Checked {e(report.checked_at[:16].replace('T', ' '))} UTC{f' at {e(site)}' if site else ''}; "
         f"model id {e(report.bundle_id[:16])}; "
-        f"{len(report.cases)} labelled image(s).</p>"
+        f"{cases_text(report)}.</p>"
         f"<p><b>{e(report.summary_line())}</b> {e('. '.join(extra) + '.' if extra else '')}</p>"
         + (f"<ul>{notes}</ul>" if notes else "")
-        + "<h2>Each class</h2><table><tr><th>Class</th><th>Images</th><th>Sensitivity (95 % CI)</th>"
+        + "<h2>Each class</h2><table><tr><th>Class</th><th>Cases</th><th>Sensitivity (95 % CI)</th>"
         f"<th>Positive predictive value (95 % CI)</th></tr>{class_rows}</table>"
         f"<h2>True class (rows) and the model's answer (columns)</h2><table><tr><th></th>{head}</tr>"
         f"{confusion_rows}</table>"
         f"<h2>Not given their class ({len(report.wrong_cases())})</h2>"
-        + (f"<table><tr><th>Image</th><th>True class</th><th>The model's answer</th><th>Confidence</th></tr>"
+        + (f"<table><tr><th>Case</th><th>True class</th><th>The model's answer</th><th>Confidence</th></tr>"
            f"{wrong_rows}</table>" if wrong_rows else "<p>Every image was given its class.</p>")
-        + "<p><small>Sensitivity: of the images of a class that got an answer, the share given that class. "
-        "Positive predictive value: of the images given a class, the share that were of it. Intervals are "
-        "Wilson 95 % intervals. No result: the model judged the image unlike the images it was built on. "
+        + "<p><small>A case is a photograph or a DICOM series. Sensitivity: of the cases of a class that got an "
+        "answer, the share given that class. Positive predictive value: of the cases given a class, the share "
+        "that were of it. Intervals are Wilson 95 % intervals. No result: the model judged the case unlike the "
+        "images it was built on. "
         "A check is only as good as its cases.</small></p></body></html>\n"
     )
+
+
+def cases_text(report: CheckReport) -> str:
+    """"49 labelled cases", or "3 labelled cases (130 images)" where series hold several images."""
+    text = f"{len(report.cases)} labelled case(s)"
+    return text if report.images == len(report.cases) else f"{text} ({report.images} images)"
 
 
 def _rounded(value: float) -> float | None:
@@ -376,14 +397,46 @@ def _case_result(case: LabelledCase, prediction: Prediction) -> CaseResult:
                       abstained=prediction.abstain, error=prediction.error, probabilities=prediction.probabilities)
 
 
-def check_job(predictor: Predictor, check_set: CheckSet, *, model: str = "",
-              batch_size: int = 8) -> Job[CheckReport]:
-    """Predict every labelled case (first frame of a multi-frame file) and compare. A job: yields
+def _series_uid(path: Path) -> str | None:
+    """A DICOM file's SeriesInstanceUID (header only); None for a photograph or a file without one."""
+    if is_photo(path):
+        return None
+    uid = _header_value(path, "SeriesInstanceUID")
+    return str(uid) if uid else None
+
+
+def _combined(members: list[tuple[LabelledCase, Prediction]], class_names: Sequence[str]) -> CaseResult:
+    """One DICOM series' answer from its images' (as ``aggregate_series``: mean probabilities of the
+    images with an answer; no result when none has one; unreadable when none could be read)."""
+    first = members[0][0]
+    count = len(members)
+    readable = [p for _, p in members if p.error is None]
+    if not readable:
+        return CaseResult(first.path, first.truth, None, None, True, members[0][1].error, images=count)
+    usable = [p for p in readable if not p.abstain and p.probabilities]
+    if not usable:
+        return CaseResult(first.path, first.truth, None, None, True, None, images=count)
+    mean = np.mean([[p.probabilities[c] for c in class_names] for p in usable], axis=0)
+    label = class_names[int(np.argmax(mean))]
+    probabilities = {c: float(v) for c, v in zip(class_names, mean, strict=True)}
+    return CaseResult(first.path, first.truth, label, probabilities[label], False, None, probabilities, images=count)
+
+
+def check_job(predictor: Predictor, check_set: CheckSet, *, model: str = "", batch_size: int = 8,
+              per_series: bool = True) -> Job[CheckReport]:
+    """Predict every labelled image (first frame of a multi-frame file) and compare, a DICOM series
+    of a class folder as one case (``per_series``; else every image file is a case). A job: yields
     ``Progress``, cancellable between batches; an unreadable file is a result, never a stop."""
     paths = [case.path for case in check_set.cases]
     yield Progress(0, len(paths), "checking")
     predictions = yield from predictor.predict_files_job(paths, batch_size, frames="first")
-    results = [_case_result(case, p) for case, p in zip(check_set.cases, predictions, strict=True)]
+    groups: dict[tuple[str, str], list[tuple[LabelledCase, Prediction]]] = {}
+    for case, prediction in zip(check_set.cases, predictions, strict=True):
+        uid = _series_uid(case.path) if per_series else None
+        groups.setdefault((case.truth, f"series {uid}" if uid else f"file {case.path}"), []).append(
+            (case, prediction))
+    results = [_case_result(*members[0]) if len(members) == 1 else _combined(members, predictor.class_names)
+               for members in groups.values()]
     title = model or str(predictor.bundle.card.get("name") or "").strip() or predictor.bundle.path.stem
     return CheckReport(model=title, bundle_id=predictor.bundle.bundle_id,
                        classes=list(predictor.class_names), cases=results, notes=list(check_set.notes))
@@ -445,10 +498,11 @@ def peek_bundle_id(model_path: str | Path) -> str | None:
 
 
 def describe_record(record: dict[str, Any]) -> str:
-    """A kept check in one line: date, images, correct, the interval, no results."""
+    """A kept check in one line: date, cases, correct, the interval, no results."""
     when = str(record.get("checked_at", ""))[:10]
     answered, correct = int(record.get("answered", 0)), int(record.get("correct", 0))
-    text = f"{when}: {record.get('images', answered)} image(s), {correct} of {answered} answered correct"
+    cases = record.get("cases", record.get("images", answered))
+    text = f"{when}: {cases} case(s), {correct} of {answered} answered correct"
     accuracy, interval = record.get("accuracy"), record.get("accuracy_ci") or [None, None]
     if isinstance(accuracy, float | int) and all(isinstance(v, float | int) for v in interval):
         text += f" ({100 * accuracy:.0f} %, 95 % CI {100 * interval[0]:.0f}–{100 * interval[1]:.0f} %)"
@@ -459,6 +513,6 @@ def describe_record(record: dict[str, Any]) -> str:
 
 __all__ = [
     "NO_RESULT", "UNREADABLE", "CaseResult", "CheckReport", "CheckSet", "ClassFigures", "LabelledCase",
-    "check_job", "checks_path", "describe_record", "labelled_cases", "peek_bundle_id", "proportion_text", "read_checks",
-    "record_check", "report_html", "roc_auc", "wilson_interval",
+    "cases_text", "check_job", "checks_path", "describe_record", "labelled_cases", "peek_bundle_id", "proportion_text",
+    "read_checks", "record_check", "report_html", "roc_auc", "wilson_interval",
 ]
