@@ -19,7 +19,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ import numpy as np
 from zsmed.errors import DatasetError, InputFileError
 from zsmed.imageio import candidate_images, is_photo
 from zsmed.progress import Job, Progress
-from zsmed.runtime.predict import Prediction, Predictor, _header_value
+from zsmed.runtime.predict import Prediction, Predictor, _header_value, aggregate_series
 
 NO_RESULT = "no result"  # the OOD gate abstained: unlike the images the model was built on
 UNREADABLE = "unreadable"
@@ -406,20 +406,14 @@ def _series_uid(path: Path) -> str | None:
 
 
 def _combined(members: list[tuple[LabelledCase, Prediction]], class_names: Sequence[str]) -> CaseResult:
-    """One DICOM series' answer from its images' (as ``aggregate_series``: mean probabilities of the
-    images with an answer; no result when none has one; unreadable when none could be read)."""
+    """One DICOM series' answer from its images', combined by ``aggregate_series`` (as ``predict
+    --series`` combines them); unreadable when none of its files could be read."""
     first = members[0][0]
-    count = len(members)
-    readable = [p for _, p in members if p.error is None]
-    if not readable:
-        return CaseResult(first.path, first.truth, None, None, True, members[0][1].error, images=count)
-    usable = [p for p in readable if not p.abstain and p.probabilities]
-    if not usable:
-        return CaseResult(first.path, first.truth, None, None, True, None, images=count)
-    mean = np.mean([[p.probabilities[c] for c in class_names] for p in usable], axis=0)
-    label = class_names[int(np.argmax(mean))]
-    probabilities = {c: float(v) for c, v in zip(class_names, mean, strict=True)}
-    return CaseResult(first.path, first.truth, label, probabilities[label], False, None, probabilities, images=count)
+    predictions = [p for _, p in members]
+    if all(p.error is not None for p in predictions):
+        return CaseResult(first.path, first.truth, None, None, True, predictions[0].error, images=len(members))
+    combined = aggregate_series([replace(p, series="this case") for p in predictions], class_names)[0]
+    return replace(_case_result(first, combined), images=len(members))
 
 
 def check_job(predictor: Predictor, check_set: CheckSet, *, model: str = "", batch_size: int = 8,
