@@ -50,6 +50,11 @@ class NoPixelDataError(ZsmedError, ValueError):
     """A valid DICOM object that holds no image (SR, RT plan, presentation state ...)."""
 
 
+# How a NoPixelDataError's reason begins: results that only carry the reason (a prediction's error)
+# tell such objects from files that could not be read by it.
+NO_IMAGE_IN_OBJECT = "no image in this object"
+
+
 class PixelDecodeError(ZsmedError, ValueError):
     """Pixel data is present but cannot be turned into a correct image."""
 

@@ -186,10 +186,20 @@ def test_a_dicom_series_is_one_case(reference_bundle: Path, tmp_path: Path, isol
     assert names == ["CT001 (series of 3 images)", "MR001 (series of 2 images)", "MRB001"]
     assert (len(report.cases), report.images) == (3, 6)
     assert {r.name: r.cases for r in report.per_class()} == {"nv": 1, "mel": 2, "bkl": 0, "bcc": 0}
+    assert not any("without an image" in note for note in report.notes)
     per_image = run_job(check_job(predictor, check_set, per_series=False))
     assert (len(per_image.cases), per_image.images) == (6, 6)
-    assert main(["check", str(reference_bundle), str(tmp_path / "cases"), "--backend", "onnxruntime"]) == 0
-    assert "3 labelled case(s) (6 images)" in capsys.readouterr().out
+    # A structured report exported with the images is no case, and is said.
+    from pydicom.data import get_testdata_file
+
+    shutil.copy(get_testdata_file("test-SR.dcm"), tmp_path / "cases" / "mel" / "SR0001")
+    out = tmp_path / "report.json"
+    assert main(["check", str(reference_bundle), str(tmp_path / "cases"), "--backend", "onnxruntime",
+                 "--json", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "3 labelled case(s) (6 images)" in captured.out
+    assert json.loads(out.read_text())["unreadable"] == 0
+    assert "note: 1 DICOM object(s) without an image (reports, presentation states) not counted" in captured.err
 
 
 def test_a_series_answer_combines_its_images() -> None:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from zsmed.errors import (
+    NO_IMAGE_IN_OBJECT,
     DecoderCrashError,
     DicomReadError,
     InputFileError,
@@ -201,7 +202,7 @@ def check_decodable(ds: Dataset, path: str | None = None, notes: list[str] | Non
             size = f" after {os.path.getsize(path)} bytes" if path and os.path.isfile(path) else ""
             raise PixelDecodeError(f"{sop} without its pixel data: the file ends{size} before the image "
                                    "(truncated or incomplete copy)", path=path)
-        raise NoPixelDataError(f"no image in this object ({sop})", path=path)
+        raise NoPixelDataError(f"{NO_IMAGE_IN_OBJECT} ({sop})", path=path)
     ts = transfer_syntax(ds)
     if ts is None:
         # A bare data set (no file meta): take the encoding it was read with.

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from zsmed.errors import DatasetError, InputFileError
+from zsmed.errors import NO_IMAGE_IN_OBJECT, DatasetError, InputFileError
 from zsmed.imageio import candidate_images, is_photo
 from zsmed.progress import Job, Progress
 from zsmed.runtime.predict import Prediction, Predictor, _header_value, aggregate_series
@@ -425,15 +425,22 @@ def check_job(predictor: Predictor, check_set: CheckSet, *, model: str = "", bat
     yield Progress(0, len(paths), "checking")
     predictions = yield from predictor.predict_files_job(paths, batch_size, frames="first")
     groups: dict[tuple[str, str], list[tuple[LabelledCase, Prediction]]] = {}
+    notes = list(check_set.notes)
+    without_image = 0
     for case, prediction in zip(check_set.cases, predictions, strict=True):
+        if prediction.error is not None and prediction.error.startswith(NO_IMAGE_IN_OBJECT):
+            without_image += 1  # a report or presentation state exported with the images: not a case
+            continue
         uid = _series_uid(case.path) if per_series else None
         groups.setdefault((case.truth, f"series {uid}" if uid else f"file {case.path}"), []).append(
             (case, prediction))
     results = [_case_result(*members[0]) if len(members) == 1 else _combined(members, predictor.class_names)
                for members in groups.values()]
     title = model or str(predictor.bundle.card.get("name") or "").strip() or predictor.bundle.path.stem
+    if without_image:
+        notes.append(f"{without_image} DICOM object(s) without an image (reports, presentation states) not counted")
     return CheckReport(model=title, bundle_id=predictor.bundle.bundle_id,
-                       classes=list(predictor.class_names), cases=results, notes=list(check_set.notes))
+                       classes=list(predictor.class_names), cases=results, notes=notes)
 
 
 def checks_path(model_path: str | Path) -> Path:
