@@ -116,7 +116,7 @@ def checked_here(path: Path, bundle_id: str) -> str:
     if not checks:
         return "Not checked on labelled cases here yet."
     last = checks[-1]
-    cases, when = last.get("cases", last.get("images", 0)), str(last.get("checked_at", ""))[:10]
+    cases, when = last.get("cases", 0), str(last.get("checked_at", ""))[:10]
     return (f"Checked here on {cases} labelled cases ({when}): "
             f"{last.get('correct', 0)} of {last.get('answered', 0)} answered correctly.")
 

@@ -282,19 +282,17 @@ def _check(args: argparse.Namespace) -> int:
         for case in wrong:
             answer = (f"error: {case.error}" if case.error else NO_RESULT if case.outcome == NO_RESULT
                       else f"{case.outcome} {case.confidence:.3f}" if case.confidence is not None else case.outcome)
-            where = str(case.path) if case.images == 1 else f"{case.path} (series of {case.images} images)"
-            out.write(f"{escape_text(where)}\t{escape_text(case.truth)}\t{escape_text(answer)}\n")
-    if args.json is not None:
+            where = case.path.parent / case.name  # the path, and for a series how many images it has
+            out.write(f"{escape_text(str(where))}\t{escape_text(case.truth)}\t{escape_text(answer)}\n")
+    written = ((args.json, lambda: json.dumps(report.to_dict(), indent=2) + "\n"),
+               (args.html, lambda: report_html(report, args.site)))
+    for target, text in written:
+        if target is None:
+            continue
         try:
-            args.json.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+            target.write_text(text(), encoding="utf-8")
         except OSError as exc:
-            print(f"zsmed: error: {args.json}: cannot write ({exc.strerror or exc})", file=sys.stderr)
-            return 1
-    if args.html is not None:
-        try:
-            args.html.write_text(report_html(report, args.site), encoding="utf-8")
-        except OSError as exc:
-            print(f"zsmed: error: {args.html}: cannot write ({exc.strerror or exc})", file=sys.stderr)
+            print(f"zsmed: error: {target}: cannot write ({exc.strerror or exc})", file=sys.stderr)
             return 1
     if args.record:
         kept = record_check(args.bundle, report)

@@ -502,7 +502,7 @@ def describe_record(record: dict[str, Any]) -> str:
     """A kept check in one line: date, cases, correct, the interval, no results."""
     when = str(record.get("checked_at", ""))[:10]
     answered, correct = int(record.get("answered", 0)), int(record.get("correct", 0))
-    cases = record.get("cases", record.get("images", answered))
+    cases = record.get("cases", answered)
     text = f"{when}: {cases} case(s), {correct} of {answered} answered correct"
     accuracy, interval = record.get("accuracy"), record.get("accuracy_ci") or [None, None]
     if isinstance(accuracy, float | int) and all(isinstance(v, float | int) for v in interval):
