@@ -49,6 +49,7 @@ from zsmed.progress import Job, Progress
 from zsmed.runtime import format as fmt
 from zsmed.runtime.input_kinds import card_input_kinds, describe_kinds, image_kind, kind_mismatch
 from zsmed.runtime.predict import Prediction, Predictor, aggregate_series, load_predictor, series_key
+from zsmed.runtime.safezip import ZIP_READ_ERRORS
 from zsmed.site import SiteConfig
 from zsmed_desktop import theme
 from zsmed_desktop.workers import start_job
@@ -95,7 +96,7 @@ def peek_card(path: Path) -> dict[str, Any] | None:
     try:
         with zipfile.ZipFile(path) as archive:
             card = json.loads(archive.read(fmt.CARD))
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError, EOFError):
+    except ZIP_READ_ERRORS:
         return None
     return card if isinstance(card, dict) else None
 

@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from tests.conftest import REPO, dicom_test_file
+from tests.runtime.conftest import with_zip_version
 from zsmed.site import SiteConfig
 from zsmed_desktop.classify_panel import NO_RESULT_TITLE, ClassifyPanel, class_titles, peek_card
 
@@ -65,11 +66,13 @@ def test_model_list_reads_readable_names_from_the_cards(qtbot, site: SiteConfig)
     folder.mkdir(parents=True)
     shutil.copy(BUNDLE, folder / BUNDLE.name)
     (folder / "junk.zsmb").write_bytes(b"not a zip")
+    with_zip_version(BUNDLE, folder / "damaged.zsmb", 65)  # zipfile: NotImplementedError, not BadZipFile
     panel = ClassifyPanel(site)
     qtbot.addWidget(panel)
     items = [panel.model_combo.itemText(i) for i in range(panel.model_combo.count())]
     assert "sgps_ham4_lite0_v1 (4 classes)" in items
     assert "junk.zsmb (unreadable)" in items
+    assert "damaged.zsmb (unreadable)" in items
     assert items[-1] == "Open a model file…"
     empty.set_site(site)  # the folder now holds models: listed without restarting
     assert "sgps_ham4_lite0_v1 (4 classes)" in [empty.model_combo.itemText(i) for i in range(empty.model_combo.count())]

@@ -51,3 +51,16 @@ def with_card_fields(source: Path, target: Path, **fields: object) -> Path:
     files = {k: v for k, v in members.items() if k not in (fmt.MANIFEST, fmt.SIGNATURE)}
     files[fmt.CARD] = json.dumps({**json.loads(files[fmt.CARD]), **fields}).encode()
     return fmt.write_bundle(target, files, opset=manifest["onnx_opset"], created=manifest["created"])
+
+
+def with_zip_version(source: Path, target: Path, version: int) -> Path:
+    """``source`` with every central-directory entry's "version needed to extract" set to
+    ``version`` (one damaged field: zipfile refuses it with NotImplementedError, not BadZipFile)."""
+    data = bytearray(source.read_bytes())
+    start = 0
+    while (at := data.find(b"PK\x01\x02", start)) >= 0:
+        data[at + 6:at + 8] = version.to_bytes(2, "little")
+        start = at + 4
+    target.write_bytes(bytes(data))
+    return target
+

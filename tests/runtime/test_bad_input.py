@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.runtime.conftest import read_members, write_members
+from tests.runtime.conftest import read_members, with_zip_version, write_members
 from zsmed.errors import BundleError, InputFileError
 from zsmed.runtime import format as fmt
 from zsmed.runtime.bundle import read_bundle
@@ -200,3 +200,15 @@ def test_non_finite_output_abstains(reference_bundle: Path) -> None:
     pixels = np.full((1, 3, size, size), np.nan, dtype=np.float32)
     [result] = predictor._results(["nan"], pixels)
     assert result.abstain and result.label is None
+
+
+def test_unknown_zip_version_is_a_damaged_bundle(reference_bundle: Path, tmp_path: Path) -> None:
+    from zsmed.runtime.check import peek_bundle_id
+    from zsmed.runtime.safezip import ZIP_READ_ERRORS
+
+    bad = with_zip_version(reference_bundle, tmp_path / "b.zsmb", 65)
+    with pytest.raises(BundleError, match="zip directory is malformed"):
+        read_bundle(bad)
+    assert peek_bundle_id(bad) is None
+    assert NotImplementedError in ZIP_READ_ERRORS  # the models list's peek at a card catches these too
+    assert peek_bundle_id(with_zip_version(reference_bundle, tmp_path / "ok.zsmb", 20)) is not None

@@ -487,6 +487,7 @@ def peek_bundle_id(model_path: str | Path) -> str | None:
 
     from zsmed.digest import sha256_hex
     from zsmed.runtime.format import MANIFEST, MAX_MANIFEST_BYTES
+    from zsmed.runtime.safezip import ZIP_READ_ERRORS
 
     try:
         with zipfile.ZipFile(model_path) as archive:
@@ -494,7 +495,7 @@ def peek_bundle_id(model_path: str | Path) -> str | None:
             if info.file_size > MAX_MANIFEST_BYTES:
                 return None
             return sha256_hex(archive.read(info))
-    except (OSError, zipfile.BadZipFile, KeyError, EOFError, ValueError):
+    except ZIP_READ_ERRORS:
         return None
 
 

@@ -22,6 +22,14 @@ SAFE_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 
 ErrorFactory = Callable[..., ZsmedError]
 
+# What reading a damaged or hostile zip raises: OSError (a read error), KeyError (a missing member),
+# and from zipfile BadZipFile, EOFError, ValueError (a negative offset, a name that is not UTF-8),
+# NotImplementedError (a "version needed to extract" no zip tool writes, an unknown compression
+# method) and RuntimeError (an encrypted member). Callers that only peek at a zip (the models list)
+# catch the same.
+ZIP_READ_ERRORS: tuple[type[Exception], ...] = (OSError, KeyError, zipfile.BadZipFile, EOFError, ValueError,
+                                                NotImplementedError, RuntimeError)
+
 
 class SafeZip:
     """A zip whose members are listed (checked for duplicates) but not yet read.
@@ -38,9 +46,9 @@ class SafeZip:
         except zipfile.BadZipFile as exc:
             raise error(f"not a zsmed {what}: the file is not a zip archive or is truncated ({exc})",
                         path=self.path) from exc
-        except (OSError, ValueError) as exc:
-            if isinstance(exc, OSError):
-                raise input_file_error(self.path, exc) from exc
+        except OSError as exc:
+            raise input_file_error(self.path, exc) from exc
+        except ZIP_READ_ERRORS as exc:
             raise error(f"not a zsmed {what}: the zip directory is malformed ({exc})", path=self.path) from exc
         infos = self.archive.infolist()
         if len(infos) > max_entries:
@@ -103,7 +111,7 @@ class SafeZip:
                     parts.append(chunk)
         except ZsmedError:
             raise
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
+        except ZIP_READ_ERRORS as exc:
             # zipfile reports a truncated or corrupted member (bad CRC), an unknown compression
             # method or an encrypted member here.
             raise self.error(f"{self.what} member {name} is damaged ({exc})", path=self.path) from exc
@@ -123,7 +131,7 @@ def read_zip_bytes_members(data: bytes, error: ErrorFactory, what: str, path: st
 
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+    except ZIP_READ_ERRORS as exc:
         raise error(f"{what} is not a valid zip ({exc})", path=path) from exc
     with archive:
         infos = archive.infolist()
