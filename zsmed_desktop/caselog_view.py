@@ -107,6 +107,9 @@ def verdict_text(record: PredictionRecord, titles: dict[str, str]) -> str:
 class PredictionTableModel(QAbstractTableModel):
     """Case-log records, fetched a page at a time as the view scrolls."""
 
+    # A later page could not be read (a row damaged on disk): the view says why; the rows so far stay.
+    fetch_failed = Signal(str)
+
     def __init__(self) -> None:
         super().__init__()
         self._records: list[PredictionRecord] = []
@@ -116,13 +119,13 @@ class PredictionTableModel(QAbstractTableModel):
         self.titles: dict[str, dict[str, str]] = {}  # model sha256 -> class -> readable name
 
     def reset(self, fetch: Callable[[int, int], tuple[list[PredictionRecord], int]] | None) -> None:
+        records: list[PredictionRecord] = []
+        next_offset = 0
+        if fetch is not None:
+            records, next_offset = fetch(0, PAGE)  # may raise: the model is left as it was
         self.beginResetModel()
         self._fetch = fetch
-        self._records, self._next_offset, self._more = [], 0, False
-        if fetch is not None:
-            records, self._next_offset = fetch(0, PAGE)
-            self._records = records
-            self._more = len(records) == PAGE
+        self._records, self._next_offset, self._more = records, next_offset, len(records) == PAGE
         self.endResetModel()
 
     def rowCount(self, parent: _IndexLike = QModelIndex()) -> int:  # noqa: B008
@@ -137,7 +140,12 @@ class PredictionTableModel(QAbstractTableModel):
     def fetchMore(self, parent: _IndexLike) -> None:
         if parent.isValid() or self._fetch is None or not self._more:
             return
-        records, next_offset = self._fetch(self._next_offset, PAGE)
+        try:
+            records, next_offset = self._fetch(self._next_offset, PAGE)
+        except ZsmedError as exc:  # called by the view as it scrolls: no caller to raise to
+            self._more = False
+            self.fetch_failed.emit(str(exc))
+            return
         self._more = len(records) == PAGE
         self._next_offset = next_offset
         if records:
@@ -252,6 +260,7 @@ class CaseLogView(QWidget):
 
         # table
         self.model = PredictionTableModel()
+        self.model.fetch_failed.connect(lambda text: self._say(text, ERROR_COLOUR))
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

@@ -148,6 +148,36 @@ def test_large_logs_are_fetched_a_page_at_a_time(qtbot, site: SiteConfig, predic
     assert view2.model.rowCount() == 2 * PAGE + 50
 
 
+
+def test_a_row_damaged_on_disk_is_a_message_on_the_page_that_holds_it(qtbot, site: SiteConfig,
+                                                                      predictor: Predictor,
+                                                                      inputs: list[Path]) -> None:
+    results = predictor.predict_files(inputs[:1]) * (PAGE + 20)
+    with open_case_log(site.resolved_caselog_path(), site=site) as log:
+        ids = log.record_predictions(predictor.bundle, results)
+    damaged = ids[5]  # newest first: on the second page
+    conn = sqlite3.connect(str(site.resolved_caselog_path()), isolation_level=None)
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        conn.execute(f"DROP TRIGGER {name}")
+    conn.execute("UPDATE predictions SET probabilities = '{\"nv\": 0.' WHERE id = ?", (damaged,))
+    conn.close()
+    view = CaseLogView(site)
+    qtbot.addWidget(view)
+    assert view.model.rowCount() == PAGE and view.model.canFetchMore(QModelIndex())
+    view.model.fetchMore(QModelIndex())  # what scrolling does: no exception escapes into Qt
+    assert view.model.rowCount() == PAGE  # the rows read so far stay
+    assert not view.model.canFetchMore(QModelIndex())
+    assert f"prediction {damaged} in the case log is damaged" in view.status.text()
+    view.refresh()
+    assert view.model.rowCount() == PAGE
+    # The newest result damaged as well: the first page cannot be read; the table empties and says why.
+    conn = sqlite3.connect(str(site.resolved_caselog_path()), isolation_level=None)
+    conn.execute("UPDATE predictions SET probabilities = 'x' WHERE id = ?", (ids[-1],))
+    conn.close()
+    view.refresh()
+    assert view.model.rowCount() == 0
+    assert f"prediction {ids[-1]} in the case log is damaged" in view.status.text()
+
 def test_the_audit_check_shows_ok_then_the_broken_row(qtbot, site: SiteConfig, logged: list[int]) -> None:
     view = CaseLogView(site)
     qtbot.addWidget(view)

@@ -356,3 +356,46 @@ def test_verify_gives_the_chain_head_to_note_outside(filled: Path, bundle: Bundl
         log.record_predictions(bundle, fake_results(photos(1)))
     later = _verify(filled)
     assert later.ok and later.chain_head != first.chain_head
+
+
+def test_a_row_damaged_on_disk_is_named_not_a_traceback(filled: Path) -> None:
+    """Bytes overwritten inside a row (a failing disk, a bad copy): the probabilities no longer JSON,
+    a label no longer UTF-8. Listing and exporting say which prediction is damaged; verify names it."""
+    from zsmed.errors import CaseLogError
+
+    _tamper(filled, "UPDATE predictions SET probabilities = '{\"nv\": 0.7, \"mel' WHERE id = 3")
+    with open_case_log(filled, readonly=True) as log:
+        with pytest.raises(CaseLogError, match=r"prediction 3 in the case log is damaged.*zsmed log verify"):
+            log.list_predictions()
+        with pytest.raises(CaseLogError, match="prediction 3"):
+            log.export_csv(filled.parent / "out.csv")
+        assert log.get(2).id == 2  # the rest of the log still reads
+        result = log.verify()
+    assert not result.ok and (result.first_broken_table, result.first_broken) == ("predictions", 3)
+    _tamper(filled, "UPDATE predictions SET label = CAST(x'6eff' AS TEXT) WHERE id = 5")
+    with open_case_log(filled, readonly=True) as log:
+        with pytest.raises(CaseLogError, match=r"damaged .*not UTF-8"):
+            log.get(5)
+        result = log.verify()
+    assert not result.ok and (result.first_broken_table, result.first_broken) == ("predictions", 5), result.message
+    assert "label is not readable text" in result.message
+
+
+def test_a_schema_damaged_on_disk_is_refused_in_one_line(filled: Path) -> None:
+    """An index's name and its CREATE statement overwritten in the schema: SQLite's own error names
+    the object, in bytes that are not UTF-8 (Python's sqlite3 raises UnicodeDecodeError for it)."""
+    from zsmed.errors import CaseLogError
+
+    data = bytearray(filled.read_bytes())
+    at = data.find(b"indexidx_images_identityimages")
+    assert at > 0, "the schema row of idx_images_identity"
+    data[at + 8] = 0xFF  # inside the name
+    keyword = data.find(b" ON ", at)
+    data[keyword + 1:keyword + 3] = b"QQ"  # the CREATE INDEX statement no longer parses
+    filled.write_bytes(bytes(data))
+    before = filled.read_bytes()
+    for readonly in (True, False):
+        with pytest.raises(CaseLogError, match="damaged") as raised:
+            open_case_log(filled, readonly=readonly)
+        assert "\n" not in str(raised.value) and str(filled) in str(raised.value)
+    assert filled.read_bytes() == before  # refused, never repaired or replaced

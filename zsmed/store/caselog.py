@@ -186,7 +186,19 @@ def open_case_log(path: str | Path | None = None, *, site: SiteConfig | None = N
     return CaseLog(target, site=site, readonly=readonly, timeout=timeout)
 
 
-def _sqlite_error(path: Path, exc: sqlite3.Error, timeout: float) -> CaseLogError:
+# SQLite hands back text that is not UTF-8 (a row's value, or an error message naming a table whose
+# name was overwritten) only from a damaged file; Python's sqlite3 then raises OperationalError
+# "Could not decode to UTF-8" for a value and UnicodeDecodeError for a message.
+DB_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, UnicodeDecodeError)
+
+
+def _not_utf8(exc: BaseException) -> bool:
+    return isinstance(exc, UnicodeDecodeError) or "could not decode to utf-8" in str(exc).lower()
+
+
+def _sqlite_error(path: Path, exc: BaseException, timeout: float) -> CaseLogError:
+    if _not_utf8(exc):
+        return CaseLogError(f"the case log is damaged (it holds text that is not UTF-8); {WAY_OUT}", path=path)
     text = str(exc)
     low = text.lower()
     if "locked" in low or "busy" in low:
@@ -220,7 +232,7 @@ class CaseLog:
         try:
             self._prepare()
             self._columns = {t: [r[1] for r in self._conn.execute(f"PRAGMA table_info({t})")] for t in DATA_TABLES}
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             self._conn.close()
             raise _sqlite_error(self.path, exc, self.timeout) from exc
         except BaseException:
@@ -268,7 +280,7 @@ class CaseLog:
                                        check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
             conn.execute("PRAGMA foreign_keys = ON")
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             raise _sqlite_error(path, exc, self.timeout) from exc
         return conn
 
@@ -286,7 +298,7 @@ class CaseLog:
         conn = self._conn
         try:
             tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             raise CaseLogError(f"not a zsmed case log, or the file is damaged ({exc}); {WAY_OUT}",
                                path=self.path) from exc
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
@@ -329,12 +341,12 @@ class CaseLog:
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             raise _sqlite_error(self.path, exc, self.timeout) from exc
         try:
             yield conn
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise _sqlite_error(self.path, exc, self.timeout) from exc
@@ -352,11 +364,14 @@ class CaseLog:
             if own:
                 conn.execute("BEGIN")
             yield conn
-        except sqlite3.Error as exc:
-            raise _sqlite_error(self.path, exc, self.timeout) from exc
-        finally:
             if own and conn.in_transaction:
                 conn.execute("COMMIT")
+        except DB_ERRORS as exc:
+            raise _sqlite_error(self.path, exc, self.timeout) from exc
+        finally:
+            if own and conn.in_transaction:  # a read left early or failed (a damaged page): nothing to keep
+                with contextlib.suppress(*DB_ERRORS):
+                    conn.execute("ROLLBACK")
 
     def close(self) -> None:
         self._conn.close()
@@ -560,7 +575,7 @@ class CaseLog:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def _class_names(self) -> dict[int, list[str]]:
-        return {mid: list(json.loads(card).get("class_names", []))
+        return {mid: list(_model_card(card, mid, self.path).get("class_names", []))
                 for mid, card in self._conn.execute("SELECT id, card FROM models")}
 
     def iter_predictions(self, *, model: str | None = None, since: str | date | None = None,
@@ -578,7 +593,7 @@ class CaseLog:
         with self._read() as conn:
             classes = self._class_names()
             for row in conn.execute(sql, params):
-                yield _record(row, classes)
+                yield _record(row, classes, self.path)
 
     def list_predictions(self, *, model: str | None = None, since: str | date | None = None,
                          until: str | date | None = None, unreviewed: bool = False, abstained: bool = False,
@@ -590,14 +605,17 @@ class CaseLog:
 
     def get(self, prediction_id: int) -> PredictionRecord:
         try:
-            with self._read() as conn:
-                row = conn.execute(self._select() + " WHERE p.id = ?", (int(prediction_id),)).fetchone()
-                classes = self._class_names() if row else {}
+            number = int(prediction_id)
+            if not -(2**63) <= number < 2**63:
+                raise OverflowError(number)
         except (TypeError, ValueError, OverflowError) as exc:
             raise CaseLogError(f"{prediction_id!r} is not a prediction id", path=self.path) from exc
+        with self._read() as conn:
+            row = conn.execute(self._select() + " WHERE p.id = ?", (number,)).fetchone()
+            classes = self._class_names() if row else {}
         if row is None:
             raise CaseLogError(f"no prediction {prediction_id} in the case log", path=self.path)
-        return _record(row, classes)
+        return _record(row, classes, self.path)
 
     def models(self) -> list[ModelRecord]:
         signer, file_sha = self._col("models", "signer", "m"), self._col("models", "file_sha256", "m")
@@ -605,8 +623,8 @@ class CaseLog:
             rows = conn.execute(
                 f"SELECT m.sha256, m.name, m.card, m.first_seen, {signer}, {file_sha} FROM models m ORDER BY m.id"
             )
-            return [ModelRecord(sha256=r[0], name=r[1], card=json.loads(r[2]), first_seen=r[3], signer=r[4],
-                                file_sha256=r[5]) for r in rows]
+            return [ModelRecord(sha256=r[0], name=r[1], card=_model_card(r[2], r[0], self.path), first_seen=r[3],
+                                signer=r[4], file_sha256=r[5]) for r in rows]
 
     def count(self) -> int:
         with self._read() as conn:
@@ -655,14 +673,28 @@ class CaseLog:
 
     # -- integrity ---------------------------------------------------------------------------------
     def verify(self, *, integrity_check: bool = True) -> VerifyResult:
-        from zsmed.store.verify import verify_log
+        from zsmed.store.verify import undecodable_text, verify_log
 
-        try:
-            with self._read() as conn:
+        with self._read() as conn:
+            try:
                 return verify_log(conn, integrity_check=integrity_check, path=str(self.path))
-        except sqlite3.DatabaseError as exc:
-            message = f"the database is damaged ({exc})"
-            return VerifyResult(ok=False, rows_checked=0, first_broken=None, message=message, problems=[message])
+            except DB_ERRORS as exc:
+                text = str(exc).lower()
+                if "locked" in text or "busy" in text:
+                    raise _sqlite_error(self.path, exc, self.timeout) from exc
+                if not _not_utf8(exc):
+                    message = f"the database is damaged ({exc})"
+                    return VerifyResult(ok=False, rows_checked=0, first_broken=None, message=message,
+                                        problems=[message])
+        try:  # a value that is not UTF-8: name its row
+            with self._read() as conn:
+                found = undecodable_text(conn)
+        except CaseLogError:
+            found = None
+        if found is not None:
+            return found
+        message = "the database is damaged (it holds text that is not UTF-8)"
+        return VerifyResult(ok=False, rows_checked=0, first_broken=None, message=message, problems=[message])
 
     # -- export and backup -------------------------------------------------------------------------
     def export_csv(self, out: Path | TextIO, **filters: Any) -> int:
@@ -755,10 +787,30 @@ def _prediction_row(result: Prediction, class_names: Sequence[str]) -> dict[str,
     }
 
 
-def _record(row: Sequence[Any], classes: Mapping[int, list[str]]) -> PredictionRecord:
+def _damaged_row(what: str, path: Path | None) -> CaseLogError:
+    return CaseLogError(f"{what} in the case log is damaged; zsmed log verify says what else is; {WAY_OUT}", path=path)
+
+
+def _model_card(text: str, model: object, path: Path | None) -> dict[str, Any]:
+    try:
+        card = json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise _damaged_row(f"the card of model {model}", path) from exc
+    if not isinstance(card, dict):
+        raise _damaged_row(f"the card of model {model}", path)
+    return card
+
+
+def _record(row: Sequence[Any], classes: Mapping[int, list[str]], path: Path | None = None) -> PredictionRecord:
     (pid, time, name, sha, source, study, series, sop, frame, modality, study_date, label, probs, abstain, ood,
      error, workstation, user, signer, model_id, rid, verdict, rlabel, comment, reader, rtime, top, image_sha,
      kind) = row
+    try:
+        probabilities = json.loads(probs)
+    except (TypeError, ValueError) as exc:
+        raise _damaged_row(f"prediction {pid}", path) from exc
+    if not isinstance(probabilities, dict):
+        raise _damaged_row(f"prediction {pid}", path)
     review = None
     if rid is not None:
         review = ReviewRecord(id=rid, prediction_id=pid, verdict=verdict, label=rlabel, comment=comment,
@@ -766,7 +818,7 @@ def _record(row: Sequence[Any], classes: Mapping[int, list[str]]) -> PredictionR
     return PredictionRecord(
         id=pid, time=time, model_name=name, model_sha256=sha, source=source, study_uid=study, series_uid=series,
         sop_uid=sop, frame=frame, modality=modality, study_date=study_date, label=label,
-        probabilities=json.loads(probs), abstain=bool(abstain), ood_score=ood, error=error, workstation=workstation,
+        probabilities=probabilities, abstain=bool(abstain), ood_score=ood, error=error, workstation=workstation,
         user=user, signer=signer, class_names=list(classes.get(model_id, [])), review=review, top_class=top,
         image_sha256=image_sha, image_kind=kind,
     )

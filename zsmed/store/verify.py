@@ -66,6 +66,27 @@ def verify_log(conn: sqlite3.Connection, *, integrity_check: bool = True,
                         message=first + suffix, problems=[p[2] for p in problems.items], chain_head=head)
 
 
+
+def undecodable_text(conn: sqlite3.Connection) -> VerifyResult | None:
+    """The first row holding text that is not UTF-8, found after reading the log failed on one
+    (SQLite names the column, not the row). Only a damaged file holds such text: zsmed writes
+    Python strings. Reads each text value as bytes, so nothing here fails to decode."""
+    for table in ("audit", *DATA_TABLES):
+        columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+        as_bytes = ", ".join(f"CASE WHEN typeof({c}) = 'text' THEN CAST({c} AS BLOB) END" for c in columns)
+        for row in conn.execute(f"SELECT id, {as_bytes} FROM {table} ORDER BY id"):
+            for column, value in zip(columns, row[1:], strict=True):
+                if value is None:
+                    continue
+                try:
+                    bytes(value).decode("utf-8")
+                except UnicodeDecodeError:
+                    message = (f"{table} row {row[0]} is damaged: its {column} is not readable text "
+                               "(bytes overwritten on disk)")
+                    return VerifyResult(ok=False, rows_checked=0, first_broken=int(row[0]), first_broken_table=table,
+                                        message=message, problems=[message])
+    return None
+
 class _IntegrityCheck:
     def __init__(self, conn: sqlite3.Connection, path: str | None) -> None:
         self._found: list[str] | None = None
@@ -82,7 +103,7 @@ class _IntegrityCheck:
                 self._found = [r[0] for r in other.execute("PRAGMA integrity_check(5)")]
             finally:
                 other.close()
-        except sqlite3.Error:
+        except (sqlite3.Error, UnicodeDecodeError):
             self._found = None  # e.g. an immutable (read-only folder) log: checked on the main connection
 
     def result(self) -> list[str]:
@@ -181,7 +202,7 @@ def _fast_span_file(path: str, table: str, low: int, high: int) -> int | None:
             return _fast_span(conn, table, low, high)
         finally:
             conn.close()
-    except sqlite3.Error:
+    except (sqlite3.Error, UnicodeDecodeError):
         return None  # the main process walks the table itself and reports what it finds
 
 
