@@ -50,3 +50,16 @@ def test_broken_settings_are_named_errors(tmp_path: Path, content: str, reason: 
         load_site_config(path)
     assert str(path) in str(info.value)
     assert path.read_text() == content  # never silently replaced
+
+
+def test_settings_overwritten_with_binary_bytes_are_a_named_error(tmp_path: Path) -> None:
+    from zsmed.errors import ZsmedError
+    from zsmed.runtime.trust import load_revocations
+
+    for name, load in (("site.json", load_site_config), ("revoked.json", load_revocations)):
+        path = tmp_path / name
+        path.write_bytes(b'{"site_name": "\xff\xfe"}')
+        with pytest.raises(ZsmedError, match="not a text file") as info:
+            load(path)
+        assert str(path) in str(info.value) and "\n" not in str(info.value)
+        assert path.read_bytes() == b'{"site_name": "\xff\xfe"}'

@@ -94,3 +94,5 @@ def read_text_if_present(path: Path) -> str | None:
         return None
     except OSError as exc:
         raise input_file_error(path, exc) from exc
+    except UnicodeDecodeError as exc:  # overwritten on disk, or another program's binary file
+        raise InputFileError(f"not a text file (byte {exc.start} is not UTF-8); fix or delete it", path=path) from exc
