@@ -39,8 +39,17 @@ case "$mode" in
     "$VENV/bin/ruff" check zsmed zsmed_desktop tests || failed+=(ruff)
     "$VENV/bin/lint-imports" --no-cache || failed+=(import-linter)
     "$VENV/bin/mypy" --no-error-summary || failed+=(mypy)
+    # A test writes only under its temporary folders: one that leaves files in the checkout (beside the
+    # reference bundles, say) would change what the next run and the next commit see.
+    tree_before="$(git status --porcelain 2>/dev/null || true)"
     # pytest exits 5 when nothing was collected: a broken suite, so it counts as a failure too.
     "$VPY" -m pytest -q "$@" || failed+=(pytest)
+    tree_after="$(git status --porcelain 2>/dev/null || true)"
+    if [ "$tree_before" != "$tree_after" ]; then
+      echo "the tests changed the checkout:" >&2
+      diff <(echo "$tree_before") <(echo "$tree_after") >&2 || true
+      failed+=(tests-wrote-into-the-checkout)
+    fi
     if [ ${#failed[@]} -gt 0 ]; then
       echo "FAILED checks: ${failed[*]}" >&2
       exit 1

@@ -133,12 +133,16 @@ def test_check_on_real_photographs(reference_bundle: Path, labelled_folder: Path
     assert report.correct == sum(r.correct for r in report.per_class())
     assert 0.0 <= report.auc <= 1.0
     # The kept summary names no file or folder (names can be patients') and reads back for this model only.
-    kept = record_check(reference_bundle.parent / "copy.zsmb", report)
+    kept = record_check(isolated_dirs / "copy.zsmb", report)  # never beside the reference bundles
     text = kept.read_text()
     assert "Doe_Jane" not in text and "local cases" not in text and "ISIC_" not in text
+    edited = [{**report.record(), "correct": "x"}, {**report.record(), "correct": len(report.answered) + 1},
+              {**report.record(), "accuracy_ci": [0.5]}, {**report.record(), "cases": True},
+              {**report.record(), "checked_at": None}, {**report.record(), "accuracy": 7}]
     with kept.open("a") as handle:
         handle.write("not json\n" + json.dumps({**report.record(), "bundle_id": "another model"}) + "\n")
-    records = read_checks(reference_bundle.parent / "copy.zsmb", report.bundle_id)
+        handle.writelines(json.dumps(record) + "\n" for record in edited)  # edited by hand: skipped
+    records = read_checks(isolated_dirs / "copy.zsmb", report.bundle_id)
     assert len(records) == 1 and records[0]["correct"] == report.correct
     assert describe_record(records[0]).startswith(f"{report.checked_at[:10]}: 17 case(s), {report.correct} of 16")
     kept.unlink()

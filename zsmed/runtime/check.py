@@ -474,10 +474,33 @@ def read_checks(model_path: str | Path, bundle_id: str | None = None) -> list[di
             record = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if isinstance(record, dict) and isinstance(record.get("answered"), int) and (
-                bundle_id is None or record.get("bundle_id") == bundle_id):
+        if _is_summary(record) and (bundle_id is None or record.get("bundle_id") == bundle_id):
             records.append(record)
     return records
+
+
+_COUNTS = ("cases", "answered", "correct", "no_result")
+
+
+def _is_summary(record: object) -> bool:
+    """A line as ``record_check`` writes it, in the fields shown from it (an edited or damaged line
+    is skipped rather than shown wrong or failing the models window)."""
+    if not isinstance(record, dict) or not isinstance(record.get("checked_at"), str):
+        return False
+    counts = [record.get(key) for key in _COUNTS]
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts):
+        return False
+    cases, answered, correct = (int(record[key]) for key in _COUNTS[:3])
+    if correct > answered or answered > cases:
+        return False
+    accuracy, interval = record.get("accuracy"), record.get("accuracy_ci")
+    return (accuracy is None or _is_fraction(accuracy)) and (
+        interval is None or (isinstance(interval, list) and len(interval) == 2
+                             and all(v is None or _is_fraction(v) for v in interval)))
+
+
+def _is_fraction(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= 1.0
 
 
 def peek_bundle_id(model_path: str | Path) -> str | None:
@@ -502,11 +525,10 @@ def peek_bundle_id(model_path: str | Path) -> str | None:
 def describe_record(record: dict[str, Any]) -> str:
     """A kept check in one line: date, cases, correct, the interval, no results."""
     when = str(record.get("checked_at", ""))[:10]
-    answered, correct = int(record.get("answered", 0)), int(record.get("correct", 0))
-    cases = record.get("cases", answered)
+    answered, correct, cases = record["answered"], record["correct"], record["cases"]
     text = f"{when}: {cases} case(s), {correct} of {answered} answered correct"
     accuracy, interval = record.get("accuracy"), record.get("accuracy_ci") or [None, None]
-    if isinstance(accuracy, float | int) and all(isinstance(v, float | int) for v in interval):
+    if accuracy is not None and None not in interval:
         text += f" ({100 * accuracy:.0f} %, 95 % CI {100 * interval[0]:.0f}–{100 * interval[1]:.0f} %)"
     if record.get("no_result"):
         text += f", {record['no_result']} with no result"
