@@ -162,3 +162,27 @@ def test_header_matches_pydicom_on_all_test_files() -> None:
                 assert str(header.get(keyword)) == str(value).strip(), (path, keyword)
         checked += 1
     assert checked > 100
+
+
+def test_a_damaged_dicomdir_lists_what_it_can(tmp_path: Path) -> None:
+    """Bytes of a DICOMDIR overwritten (a scratched CD): pydicom decodes its records only when they
+    are read, so the damage shows up there: a damaged record is skipped and named, a damaged list of
+    records makes the DICOMDIR one problem; never a traceback."""
+    disc = tmp_path / "disc"
+    shutil.copytree(Path(data("DICOMDIR")).parent, disc)
+    good = (disc / "DICOMDIR").read_bytes()
+    damaged = bytearray(good)
+    at = damaged.find(b"\x04\x00\x00\x15CS")  # the first record's ReferencedFileID, given a VR no standard has
+    damaged[at + 4:at + 6] = b"CL"
+    (disc / "DICOMDIR").write_bytes(bytes(damaged))
+    index = scan(disc / "DICOMDIR")
+    assert index.counts()["instances"] == 30  # of 31: the other records still name their files
+    assert "DICOMDIR record 4 is damaged and was skipped" in _problem(index, "DICOMDIR")
+    damaged = bytearray(good)
+    length = 1870 + 6  # a record's SpecificCharacterSet length, 10 -> 164: the records no longer parse
+    assert damaged[length - 6:length] == b"\x08\x00\x05\x00CS" and damaged[length] == 10
+    damaged[length] = 164
+    (disc / "DICOMDIR").write_bytes(bytes(damaged))
+    index = scan(disc / "DICOMDIR")
+    assert index.counts()["instances"] == 0
+    assert "DICOMDIR unreadable: the DICOMDIR's list of files is damaged" in _problem(index, "DICOMDIR")

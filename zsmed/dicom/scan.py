@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from zsmed.dicom.header import Header, read_header
-from zsmed.errors import InputFileError, NotDicomError, ZsmedError
+from zsmed.errors import DicomReadError, InputFileError, NotDicomError, ZsmedError
 from zsmed.progress import Job, Progress, run_job
 
 DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".ima"})
@@ -213,8 +213,18 @@ def dicomdir_files(path: str | Path) -> tuple[list[str], list[Problem]]:
             current = os.path.join(current, real)
         return current
 
-    for record in ds.get("DirectoryRecordSequence") or []:
-        file_id = record.get("ReferencedFileID")
+    try:
+        records = list(ds.get("DirectoryRecordSequence") or [])
+    except Exception as exc:  # pydicom decodes the sequence when it is first read: a damaged one fails here
+        raise DicomReadError(f"the DICOMDIR's list of files is damaged ({exc.__class__.__name__}: {exc})",
+                             path=path) from exc
+    for number, record in enumerate(records, start=1):
+        try:
+            file_id = record.get("ReferencedFileID")
+        except Exception as exc:  # one record's bytes damaged: the others still name their files
+            problems.append(Problem(str(path), f"DICOMDIR record {number} is damaged and was skipped "
+                                    f"({exc.__class__.__name__}: {exc})"))
+            continue
         if not file_id:
             continue
         parts = [
