@@ -88,7 +88,12 @@ class Groups:
 
 
 def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="zsmed", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(
+        prog="zsmed",
+        description="Build an image classifier from a few local examples or a description, check it on "
+                    "labelled cases, and run it offline on this PC; every command works without a network.",
+        epilog="Each command has its own help: zsmed COMMAND --help (for example zsmed predict --help).",
+    )
     parser.add_argument("--version", action="version", version=f"zsmed {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     top = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
