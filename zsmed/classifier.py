@@ -205,7 +205,10 @@ class ClassifierCard:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ClassifierCard:
-        version = int(data.get("format_version", 0))
+        try:
+            version = int(data.get("format_version", 0))
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise CheckpointError(f"model card is missing or has a bad field: format_version ({exc})") from exc
         if version > MODEL_FORMAT_VERSION:
             raise CheckpointError(
                 f"model format version {version} is newer than this zsmed reads ({MODEL_FORMAT_VERSION}); "
@@ -230,7 +233,7 @@ class ClassifierCard:
                 format_version=version,
                 input_kinds=tuple(str(k) for k in data.get("input_kinds") or ()),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise CheckpointError(f"model card is missing or has a bad field: {exc}") from exc
 
 
@@ -411,20 +414,22 @@ def _checked_head(cls: type[Head], config: dict[str, Any], shapes: dict[str, tup
 def check_model_card(card_dict: dict[str, Any], path: Path, *, allow_local_encoder: bool = False) -> None:
     """What a model file says about itself, checked like a bundle's card: class names as short
     plain text (2-1000), a sane image size, a registered encoder (never a local path)."""
-    from zsmed.runtime.validate import CardError, check_class_names, check_image_size, check_input_kinds
+    from zsmed.runtime.validate import CardError, check_class_names, check_input_kinds, check_preprocess
 
     try:
         check_class_names(card_dict.get("class_names"))
         if "input_kinds" in card_dict:
             check_input_kinds(card_dict["input_kinds"])
-        preprocess = card_dict.get("preprocess")
-        check_image_size(preprocess.get("size") if isinstance(preprocess, dict) else None)
+        check_preprocess(card_dict.get("preprocess"))
     except CardError as exc:
         raise CheckpointError(f"the model card is refused: {exc}", path=path) from exc
     encoder = card_dict.get("encoder")
     name = encoder.get("name") if isinstance(encoder, dict) else None
     if not isinstance(name, str):
         raise CheckpointError("the model card names no encoder", path=path)
+    assert isinstance(encoder, dict)
+    if not isinstance(encoder.get("kind"), str) or not isinstance(encoder.get("weights_sha256", ""), str):
+        raise CheckpointError("the model card's encoder kind and weights checksum must be text", path=path)
     if ":" in name and not allow_local_encoder:
         raise CheckpointError(f"the model names a local encoder ('{name[:80]}'); a model file may only name "
                               "zsmed's registered encoders", path=path)

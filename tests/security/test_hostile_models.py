@@ -79,6 +79,14 @@ def test_a_member_inflating_to_gigabytes_is_refused_before_inflating(tmp_path: P
     (_card(head_config={"in_dim": 1280, "n_classes": 4, "evil": 1}), None, "does not fit head type 'linear'"),
     (_card(head_config={"in_dim": 1280, "n_classes": 5}), None, "head weights do not match its config"),
     (_card(preprocess={"size": 9000, "mean": [0, 0, 0], "std": [1, 1, 1]}), None, "preprocess size 9000"),
+    # fields of the wrong type, found by fuzzing model cards: each was a traceback
+    (_card(preprocess={"size": 224, "mean": [0, 0], "std": [1, 1, 1]}), None, "preprocess mean must be 3 numbers"),
+    (_card(preprocess={"size": 224, "mean": [0, 0, 0], "std": [1, 0, 1]}), None, "preprocess std must be positive"),
+    (_card(format_version=None), None, "bad field: format_version"),
+    (_card(format_version=float("nan")), None, "bad field: format_version"),
+    (_card(support_counts=True), None, "model card is missing or has a bad field"),
+    (_card(encoder={"name": "efficientnet-lite0", "kind": "image", "dim": 1280, "weights_sha256": 1.5}), None,
+     "encoder kind and weights checksum must be text"),
 ])
 def test_model_card_claims_are_checked(tmp_path: Path, card: dict[str, Any], weights: bytes | None,
                                        message: str) -> None:
