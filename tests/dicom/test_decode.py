@@ -215,3 +215,19 @@ def test_pydicom_data_found_offline() -> None:
     files = get_testdata_files()
     assert len(files) > 100
     assert all(os.path.exists(f) for f in files)
+
+
+def test_a_damaged_palette_is_named_as_damage_not_a_codec_crash(tmp_path: Path) -> None:
+    """pydicom's own error for a palette table it cannot expand comes back from the contained
+    decoder as the file's damage, with pydicom's words kept for the IT person."""
+    from zsmed.dicom.safe import shared_decoder
+
+    ds = pydicom.dcmread(data("gdcm-US-ALOKA-16.dcm"))
+    table = bytearray(ds.SegmentedRedPaletteColorLookupTableData)
+    table[0:2] = b"\xff\xff"  # a segment type the standard does not define
+    ds.SegmentedRedPaletteColorLookupTableData = bytes(table)
+    ds.save_as(tmp_path / "us.dcm")
+    damaged = r"cannot be decoded: the file is damaged .*unknown segment type"
+    with pytest.raises(PixelDecodeError, match=damaged) as info:
+        shared_decoder().modality_frame(str(tmp_path / "us.dcm"), 0)
+    assert str(tmp_path / "us.dcm") in str(info.value) and "\n" not in str(info.value)

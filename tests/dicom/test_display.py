@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pydicom
 import pytest
@@ -206,3 +208,21 @@ def test_frame_view_lifts_functional_groups() -> None:
     img = render(arr, ds, frame=1)
     np.testing.assert_allclose(img, apply_window(np.array([[500.0, 550.0]]), 500, 100), atol=1e-6)
     assert "WindowCenter" not in ds  # the original is untouched
+
+
+def test_a_damaged_label_element_leaves_the_image_shown(tmp_path: Path) -> None:
+    """Pixel Spacing's VR overwritten (two bytes of a scratched disc): pydicom cannot decode that
+    element, but it only labels the image, which is shown with square pixels and no scale."""
+    from zsmed.dicom.safe import _task_modality_frame
+
+    data_bytes = bytearray(Path(data("CT_small.dcm")).read_bytes())
+    at = data_bytes.find(b"\x28\x00\x30\x00DS")  # (0028,0030) Pixel Spacing, explicit VR
+    assert at > 0
+    intact = _task_modality_frame(data("CT_small.dcm"), 0)
+    data_bytes[at + 4:at + 6] = b"\x44\x00"
+    damaged = tmp_path / "ct.dcm"
+    damaged.write_bytes(bytes(data_bytes))
+    frame = _task_modality_frame(str(damaged), 0)
+    assert frame.spacing is None and frame.pixel_aspect == 1.0
+    assert intact.spacing is not None  # the intact file has a scale: the damage is what removed it
+    assert np.array_equal(frame.values, intact.values)  # the image itself is untouched

@@ -324,7 +324,10 @@ def _gdcm_pixels(path: str, ds: Dataset, frame: int | None) -> np.ndarray:
     if not reader.Read():
         raise PixelDecodeError("GDCM could not read the image", path=path)
     image = reader.GetImage()
-    raw = image.GetBuffer().encode("utf-8", "surrogateescape")
+    buffer = image.GetBuffer()
+    if buffer is None:  # GDCM read the header but could not decode the pixel data (a damaged stream)
+        raise PixelDecodeError("GDCM could not decode the pixel data (damaged or truncated)", path=path)
+    raw = buffer.encode("utf-8", "surrogateescape")
     fmt = image.GetPixelFormat()
     scalar = fmt.GetScalarTypeAsString()
     gdcm_dtype = {

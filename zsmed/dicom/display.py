@@ -13,8 +13,9 @@ the ones for a frame to the top level so the same functions apply.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
 _PERCENTILES = (0.5, 99.5)
+_T = TypeVar("_T")
+_NO_FACTS: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -558,6 +561,16 @@ def colour_identity_window() -> VoiOption:
     return window_option(127.5, 255.0, "auto", "LINEAR_EXACT")
 
 
+def _label_or(default: _T, read: Callable[[Dataset], _T], ds: Dataset) -> _T:
+    """Spacing, pixel aspect and the overlay facts only label the image: a damaged element leaves
+    them out (square pixels, no scale) rather than leaving the image unshown. pydicom decodes an
+    element when it is first read, and a damaged one can raise anything (an unknown VR, a bad length)."""
+    try:
+        return read(ds)
+    except Exception:
+        return default
+
+
 def modality_frame(arr: np.ndarray, ds: Dataset, frame: int = 0) -> ModalityFrame:
     """One frame of ``stored_pixels`` output → the viewer's ``ModalityFrame``: modality values
     (masked stored bits, rescale / modality LUT) with the frame's windows, the auto window, the
@@ -565,10 +578,9 @@ def modality_frame(arr: np.ndarray, ds: Dataset, frame: int = 0) -> ModalityFram
     from zsmed.dicom.decode import number_of_frames
 
     frames = number_of_frames(ds)
-    spacing = pixel_spacing(ds)
     common: dict[str, Any] = {
-        "frames": frames, "frame": frame, "pixel_aspect": true_aspect(ds), "spacing": spacing,
-        "facts": image_facts(ds),
+        "frames": frames, "frame": frame, "pixel_aspect": _label_or(1.0, true_aspect, ds),
+        "spacing": _label_or(None, pixel_spacing, ds), "facts": _label_or(_NO_FACTS, image_facts, ds),
     }
     if is_colour(arr, ds):
         if arr.ndim == 4:

@@ -326,7 +326,11 @@ class SafeDecoder:
             if not (isinstance(cls, type) and issubclass(cls, ZsmedError)):
                 cls = ZsmedError
             raise cls(result[2], path=result[3] if result[3] is not None else path)
-        raise DecoderCrashError(f"the codec failed hard ({result[1]}: {result[2]})".rstrip(": )") + ")", path=path)
+        # An exception no zsmed check turned into a message: pydicom or a codec met bytes it could not
+        # make sense of (a palette table of the wrong length, an unknown VR in an image attribute).
+        detail = f"{result[1]}: {result[2]}".rstrip(": ")
+        raise DecoderCrashError(f"the image cannot be decoded: the file is damaged or not as the DICOM standard "
+                                f"describes ({detail})", path=path)
 
     def stored_pixels(self, path: str | Path, frame: int | None = None) -> np.ndarray:
         return self.call("stored_pixels", str(path), frame, path=str(path))
