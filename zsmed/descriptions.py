@@ -14,6 +14,7 @@ Lookup by folder name is case-insensitive and honours aliases, so ``mel`` finds 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,6 +166,29 @@ def best_match(label: str, entries: Sequence[Entry]) -> Entry | None:
                 return entry
     return None
 
+
+
+TITLE_CHARS = 40  # what fits beside a result bar
+
+
+def short_title(name: str) -> str:
+    """A display name short enough for a result bar: a trailing parenthesis dropped when it is too
+    long ("Benign keratosis (seborrheic keratosis, ...)" -> "Benign keratosis")."""
+    name = " ".join(name.split())
+    if len(name) > TITLE_CHARS and name.endswith(")") and " (" in name:
+        name = name[: name.rindex(" (")]
+    return name
+
+
+@functools.lru_cache(maxsize=1)
+def _shipped_titles() -> dict[str, str]:
+    return {entry.description: short_title(entry.name) for entry in load_descriptions() if entry.description}
+
+
+def shipped_title(description: str) -> str | None:
+    """The display name of the shipped class whose description this is, word for word (a
+    description the user left as zsmed proposed it); None for any other text."""
+    return _shipped_titles().get(" ".join(str(description).split()))
 
 def descriptions_for(
     labels: Sequence[str], sources: Iterable[str | Path] | None = None, *, required: bool = False

@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from zsmed.descriptions import TITLE_CHARS, shipped_title
 from zsmed.errors import ZsmedError
 from zsmed.imageio import is_photo
 from zsmed.progress import Job, Progress
@@ -70,7 +71,9 @@ OTHER_BAR_STYLE = "QProgressBar::chunk { background: #6b7178; }"
 # --- model cards: readable names ----------------------------------------------------------------
 def class_titles(card: dict[str, Any]) -> dict[str, str]:
     """Readable class names: the card's ``class_titles``, else the head of each description
-    ("Basal cell carcinoma: a pink ..." -> "Basal cell carcinoma"), else the class name."""
+    ("Basal cell carcinoma: a pink ..." -> "Basal cell carcinoma"), else, for a description zsmed
+    proposed, its class's display name ("akiec" -> "Actinic keratosis / Bowen's disease"), else the
+    class name."""
     names = [str(n) for n in card.get("class_names", [])]
     raw_titles, raw_descriptions = card.get("class_titles"), card.get("descriptions")
     given: dict[str, Any] = raw_titles if isinstance(raw_titles, dict) else {}
@@ -81,7 +84,9 @@ def class_titles(card: dict[str, Any]) -> dict[str, str]:
         if not title:
             text = str(descriptions.get(name) or "").strip()
             head = text.split(":", 1)[0].split(" such as ", 1)[0].strip() if text else ""
-            title = head if 0 < len(head) <= 40 else name
+            known = shipped_title(text) if text else None
+            fits = 0 < len(head) <= TITLE_CHARS
+            title = head if fits else known if known and len(known) <= TITLE_CHARS else name
         titles[name] = title[:1].upper() + title[1:]
     return titles
 

@@ -91,7 +91,9 @@ def test_build_from_the_window_lands_in_the_classifier_panel(qtbot, tmp_path: Pa
     builder.use_button.click()
     qtbot.waitUntil(lambda: window.classify.model_ready, timeout=TIMEOUT)
     assert combo.currentData() == str(bundle)
-    assert window.classify.model_status.text().startswith("Verified, not signed. Classes: Akiec, Vasc.")
+    # akiec's description is the one zsmed proposed: its display name; vasc was given none: its folder name
+    assert window.classify.model_status.text().startswith(
+        "Verified, not signed. Classes: Actinic keratosis / Bowen's disease, Vasc.")
     assert window.classify.model_status.text().endswith("Not checked on labelled cases here yet.")
     # "Check on labelled cases…" opens the check of the model just built.
     assert builder.check_button.isVisible()

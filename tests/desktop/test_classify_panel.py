@@ -80,6 +80,15 @@ def test_model_list_reads_readable_names_from_the_cards(qtbot, site: SiteConfig)
     assert card is not None
     assert class_titles(card) == {"bcc": "Basal cell carcinoma", "bkl": "Benign keratosis", "mel": "Melanoma",
                                   "nv": "Benign melanocytic nevus"}
+    # A description too long to title itself: the display name of the shipped class it is (word for
+    # word) instead of the folder name "akiec"; an edited description gives no such name.
+    from zsmed.descriptions import descriptions_for
+
+    akiec = descriptions_for(["akiec"])["akiec"].description
+    assert class_titles({"class_names": ["akiec"], "descriptions": {"akiec": akiec}}) == {
+        "akiec": "Actinic keratosis / Bowen's disease"}
+    edited = akiec.replace("face or scalp", "face, scalp or hands")
+    assert class_titles({"class_names": ["akiec"], "descriptions": {"akiec": edited}}) == {"akiec": "Akiec"}
 
 
 def test_classify_a_series_of_dermoscopy_photos(qtbot, site: SiteConfig, melanoma_photos: list[Path]) -> None:
