@@ -134,6 +134,14 @@ class CheckDialog(QDialog):
         self.wrong.itemDoubleClicked.connect(self._show_wrong)
         self.wrong.setIconSize(QSize(WRONG_THUMB, WRONG_THUMB))
         self.wrong.verticalHeader().setDefaultSectionSize(WRONG_THUMB + 6)
+        # Class names can be long ("Actinic keratosis / Bowen's disease"): the two class columns share
+        # the width and wrap onto a second line (the rows are a thumbnail tall), so the confidence
+        # stays in view without a sideways scroll.
+        wrong_header = self.wrong.horizontalHeader()
+        wrong_header.setStretchLastSection(False)
+        for column in (1, 2):
+            wrong_header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
+        self.wrong.setWordWrap(True)
         self._thumbs: Any = None
         self.wrong.setToolTip("Double-click an image to see it in the viewer")
         left = QWidget()

@@ -51,7 +51,8 @@ MAX_CALIBRATION = 300
 MIN_CALIBRATION = 8
 DEFAULT_INTENDED_USE = (
     "Decision support for trained staff on images like the support set described in this card; "
-    "not a diagnosis. Predictions marked 'abstain' must not be used."
+    "not a diagnosis. Where it gives no result (it abstains: the image is unlike its examples), read the "
+    "image without it."
 )
 
 
