@@ -79,6 +79,11 @@ def test_eval_fewshot_ensemble_option_on_real_images(tmp_path: Path, novel_subse
     assert "sgps not evaluated in this run" in err and "Traceback" not in err
     assert main([*base, "--ensemble", "protonet"]) != 0
     assert "--ensemble wants NAME=A+B" in capsys.readouterr().err
+    # No episodes, or every class filtered out: one line, never a table of nan
+    assert main(_baselines_cli(novel_subset, ("akiec", "df"), ["1"], 0)) == 2
+    assert "--episodes must be at least 1, not 0" in capsys.readouterr().err
+    assert main([*base, "--min-images", "100000"]) == 2
+    assert "no class is left after --exclude-classes / --min-images 100000" in capsys.readouterr().err
 
 
 def test_paired_difference_is_the_mean_per_episode_difference_and_tighter_than_two_cis() -> None:

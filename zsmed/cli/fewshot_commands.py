@@ -153,10 +153,20 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
         counts = folder.counts()
         folder = folder.subset(c for c in folder.classes
                                if c not in args.exclude_classes and counts[c] >= args.min_images)
+        if not folder.classes:
+            from zsmed.errors import DatasetError
+
+            largest = max(counts.values(), default=0)
+            raise DatasetError(f"no class is left after --exclude-classes / --min-images {args.min_images} "
+                               f"(the largest class has {largest} images)", path=args.data_dir)
     if args.exclude_listed:
         folder = _without_listed(folder, args.exclude_listed)
     if args.only_validation_of:
         folder = _only_listed(folder, args.only_validation_of, split="val")
+    if args.episodes < 1:  # a figure over no episodes would be printed as nan
+        from zsmed.errors import DatasetError
+
+        raise DatasetError(f"--episodes must be at least 1, not {args.episodes}")
     bank = run_with_bar(build_bank(folder, encoder, cache), "encoding")
     for path, why in bank.failures:
         print(f"skipped {path}: {why}", file=sys.stderr)
