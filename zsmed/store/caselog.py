@@ -192,6 +192,12 @@ def open_case_log(path: str | Path | None = None, *, site: SiteConfig | None = N
 DB_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, UnicodeDecodeError)
 
 
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    """SQLite's message on one line: for a damaged schema it quotes the table's CREATE statement."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _not_utf8(exc: BaseException) -> bool:
     return isinstance(exc, UnicodeDecodeError) or "could not decode to utf-8" in str(exc).lower()
 
@@ -199,7 +205,7 @@ def _not_utf8(exc: BaseException) -> bool:
 def _sqlite_error(path: Path, exc: BaseException, timeout: float) -> CaseLogError:
     if _not_utf8(exc):
         return CaseLogError(f"the case log is damaged (it holds text that is not UTF-8); {WAY_OUT}", path=path)
-    text = str(exc)
+    text = _one_line(exc)
     low = text.lower()
     if "locked" in low or "busy" in low:
         return CaseLogError(f"the case log is in use by another program (waited {timeout:g} s); try again", path=path)
@@ -299,7 +305,7 @@ class CaseLog:
         try:
             tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
-            raise CaseLogError(f"not a zsmed case log, or the file is damaged ({exc}); {WAY_OUT}",
+            raise CaseLogError(f"not a zsmed case log, or the file is damaged ({_one_line(exc)}); {WAY_OUT}",
                                path=self.path) from exc
         app_id = conn.execute("PRAGMA application_id").fetchone()[0]
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -683,7 +689,7 @@ class CaseLog:
                 if "locked" in text or "busy" in text:
                     raise _sqlite_error(self.path, exc, self.timeout) from exc
                 if not _not_utf8(exc):
-                    message = f"the database is damaged ({exc})"
+                    message = f"the database is damaged ({_one_line(exc)})"
                     return VerifyResult(ok=False, rows_checked=0, first_broken=None, message=message,
                                         problems=[message])
         try:  # a value that is not UTF-8: name its row
@@ -735,7 +741,7 @@ class CaseLog:
         try:
             target = sqlite3.connect(str(part), isolation_level=None)
         except sqlite3.Error as exc:
-            raise CaseLogError(f"cannot write the backup ({exc})", path=dest) from exc
+            raise CaseLogError(f"cannot write the backup ({_one_line(exc)})", path=dest) from exc
         try:
             self._conn.backup(target)
             target.execute("PRAGMA journal_mode = DELETE")
@@ -743,7 +749,7 @@ class CaseLog:
             if check != "ok":
                 raise CaseLogError(f"the backup copy fails its check ({check})", path=dest)
         except sqlite3.Error as exc:
-            raise CaseLogError(f"cannot write the backup ({exc})", path=dest) from exc
+            raise CaseLogError(f"cannot write the backup ({_one_line(exc)})", path=dest) from exc
         finally:
             target.close()
         try:
