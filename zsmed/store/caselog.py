@@ -793,30 +793,28 @@ def _prediction_row(result: Prediction, class_names: Sequence[str]) -> dict[str,
     }
 
 
-def _damaged_row(what: str, path: Path | None) -> CaseLogError:
-    return CaseLogError(f"{what} in the case log is damaged; zsmed log verify says what else is; {WAY_OUT}", path=path)
+def _json_object(text: str, what: str, path: Path | None) -> dict[str, Any]:
+    """A JSON object the log keeps as text (a model card, a result's probabilities); damaged bytes
+    are a one-line error naming ``what`` ("prediction 12")."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError):  # not JSON any more: said below, as a JSON value that is no object
+        value = None
+    if not isinstance(value, dict):
+        raise CaseLogError(f"{what} in the case log is damaged; zsmed log verify says what else is; {WAY_OUT}",
+                           path=path)
+    return value
 
 
 def _model_card(text: str, model: object, path: Path | None) -> dict[str, Any]:
-    try:
-        card = json.loads(text)
-    except (TypeError, ValueError) as exc:
-        raise _damaged_row(f"the card of model {model}", path) from exc
-    if not isinstance(card, dict):
-        raise _damaged_row(f"the card of model {model}", path)
-    return card
+    return _json_object(text, f"the card of model {model}", path)
 
 
 def _record(row: Sequence[Any], classes: Mapping[int, list[str]], path: Path | None = None) -> PredictionRecord:
     (pid, time, name, sha, source, study, series, sop, frame, modality, study_date, label, probs, abstain, ood,
      error, workstation, user, signer, model_id, rid, verdict, rlabel, comment, reader, rtime, top, image_sha,
      kind) = row
-    try:
-        probabilities = json.loads(probs)
-    except (TypeError, ValueError) as exc:
-        raise _damaged_row(f"prediction {pid}", path) from exc
-    if not isinstance(probabilities, dict):
-        raise _damaged_row(f"prediction {pid}", path)
+    probabilities = _json_object(probs, f"prediction {pid}", path)
     review = None
     if rid is not None:
         review = ReviewRecord(id=rid, prediction_id=pid, verdict=verdict, label=rlabel, comment=comment,
