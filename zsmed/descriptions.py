@@ -167,7 +167,6 @@ def best_match(label: str, entries: Sequence[Entry]) -> Entry | None:
     return None
 
 
-
 TITLE_CHARS = 40  # what fits beside a result bar
 
 
@@ -189,6 +188,7 @@ def shipped_title(description: str) -> str | None:
     """The display name of the shipped class whose description this is, word for word (a
     description the user left as zsmed proposed it); None for any other text."""
     return _shipped_titles().get(" ".join(str(description).split()))
+
 
 def descriptions_for(
     labels: Sequence[str], sources: Iterable[str | Path] | None = None, *, required: bool = False
