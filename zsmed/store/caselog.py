@@ -354,7 +354,8 @@ class CaseLog:
             conn.execute("COMMIT")
         except DB_ERRORS as exc:
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(*DB_ERRORS):  # a damaged file may refuse the rollback too
+                    conn.execute("ROLLBACK")
             raise _sqlite_error(self.path, exc, self.timeout) from exc
         except BaseException:
             if conn.in_transaction:

@@ -66,7 +66,6 @@ def verify_log(conn: sqlite3.Connection, *, integrity_check: bool = True,
                         message=first + suffix, problems=[p[2] for p in problems.items], chain_head=head)
 
 
-
 def undecodable_text(conn: sqlite3.Connection) -> VerifyResult | None:
     """The first row holding text that is not UTF-8, found after reading the log failed on one
     (SQLite names the column, not the row). Only a damaged file holds such text: zsmed writes
@@ -86,6 +85,7 @@ def undecodable_text(conn: sqlite3.Connection) -> VerifyResult | None:
                     return VerifyResult(ok=False, rows_checked=0, first_broken=int(row[0]), first_broken_table=table,
                                         message=message, problems=[message])
     return None
+
 
 class _IntegrityCheck:
     def __init__(self, conn: sqlite3.Connection, path: str | None) -> None:
