@@ -84,8 +84,8 @@ def class_titles(card: dict[str, Any]) -> dict[str, str]:
         if not title:
             text = str(descriptions.get(name) or "").strip()
             head = text.split(":", 1)[0].split(" such as ", 1)[0].strip() if text else ""
-            known = shipped_title(text) if text else None
             fits = 0 < len(head) <= TITLE_CHARS
+            known = None if fits or not text else shipped_title(text)  # the shipped files read once, if ever
             title = head if fits else known if known and len(known) <= TITLE_CHARS else name
         titles[name] = title[:1].upper() + title[1:]
     return titles
