@@ -15,6 +15,7 @@ import re
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -140,6 +141,9 @@ class ImageRow:
     prediction: Prediction
     log_id: int | None = None
     pending_review: dict[str, Any] | None = None
+    # The reader's latest decision (verdict, label, reader, time, comment): kept after it is written,
+    # for a DICOM SR of this result, which must carry it beside the model's class.
+    review: dict[str, str] | None = None
 
 
 @dataclass
@@ -959,6 +963,9 @@ class ClassifyPanel(QWidget):
             agree = image.prediction.label == truth and not image.prediction.abstain
             image.pending_review = {"confirm": agree, "correct_to": None if agree else truth, "comment": comment,
                                     "reader": self._site.reader}
+            image.review = {"verdict": "confirmed" if agree else "corrected", "label": truth,
+                            "reader": self._site.reader, "comment": comment,
+                            "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         self.comment.clear()
         verdict = "Confirmed" if row.prediction.label == truth and not row.prediction.abstain else (
             f"Corrected to {self._titles.get(truth, truth)}")
@@ -1103,12 +1110,14 @@ class ClassifyPanel(QWidget):
         batch = self._batch_of(row)
         bundle = batch.predictor.bundle if batch else self._predictor.bundle
         try:
-            from zsmed.report.sr import model_identity, write_result_sr
+            from zsmed.report.sr import ReaderReview, model_identity, write_result_sr
 
+            reviewed = row.images[0].review if row.images else None
             written = write_result_sr(
                 Path(p.source), probabilities=p.probabilities, label=p.label, abstain=p.abstain,
                 ood_score=p.ood_score, model=model_identity(bundle),
                 out_dir=out_dir if out_dir is not None else Path(p.source).parent, frame=p.frame,
+                review=ReaderReview(**reviewed) if reviewed else None,
             )
         except ImportError:
             self._set_log_status("DICOM SR writing is not available in this version.", ERROR_COLOUR)

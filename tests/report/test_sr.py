@@ -19,7 +19,13 @@ from tests.conftest import dicom_test_file
 from tests.runtime.conftest import REFERENCE
 from zsmed.cli.main import main
 from zsmed.errors import DicomReadError, NotDicomError
-from zsmed.report import NOT_A_DIAGNOSIS, model_identity, write_result_secondary_capture, write_result_sr
+from zsmed.report import (
+    NOT_A_DIAGNOSIS,
+    ReaderReview,
+    model_identity,
+    write_result_secondary_capture,
+    write_result_sr,
+)
 from zsmed.runtime.predict import Prediction, Predictor, load_predictor
 
 BUNDLE = REFERENCE / "sgps_ham4_lite0_v1.zsmb"
@@ -188,6 +194,32 @@ def test_sr_and_secondary_capture_with_a_label(derm_dicom: Path, predictor: Pred
     assert np.array_equal(shown[banner:], enlarged)  # the image itself is not covered
     assert (shown[:banner] > 128).any(axis=-1).mean() > 0.01  # text burned into the banner
     assert dciodvfy_errors(capture_path) == []
+
+
+def test_the_readers_review_is_written_beside_the_result(derm_dicom: Path, predictor: Predictor,
+                                                         tmp_path: Path) -> None:
+    """A report sent to PACS after the reader disagreed must say so: the model's class alone would
+    contradict the reader. Free text from the reader (non-Latin, a backslash, control characters, a
+    long comment) stays one valid UT value."""
+    (result,) = predictor.predict_files([derm_dicom])
+    other = next(c for c in predictor.class_names if c != result.label)
+    comment = "ulcéré \\ 溃疡\tbord\r" + "x" * 3000
+    review = ReaderReview(verdict="corrected", label=other, reader="Dr Ünal", time="2026-12-07T09:30:12+00:00",
+                          comment=comment)
+    path = write_result_sr(derm_dicom, probabilities=result.probabilities, label=result.label, abstain=False,
+                           ood_score=result.ood_score, model=model_identity_of_bundle(), out_dir=tmp_path,
+                           review=review)
+    sr = check_sr(path, derm_dicom, result)  # dciodvfy included
+    texts = [str(i.TextValue) for i in content_items(sr) if i.ValueType == "TEXT"]
+    (line,) = [text for text in texts if text.startswith("Reviewed by")]
+    assert line.startswith(f"Reviewed by Dr Ünal on 2026-12-07 09:30: corrected the result to {other}. "
+                           "Comment: ulcéré \\ 溃疡 bord x")
+    assert f"Top class {result.label} (probability" in " ".join(texts)  # the model's result stays as it was
+    confirmed = write_result_sr(derm_dicom, probabilities=result.probabilities, label=result.label, abstain=False,
+                                ood_score=result.ood_score, model=model_identity_of_bundle(), out_dir=tmp_path,
+                                review=ReaderReview("confirmed", str(result.label), "Dr A", "2026-12-07T10:00:00"))
+    texts = [str(i.TextValue) for i in content_items(pydicom.dcmread(confirmed)) if i.ValueType == "TEXT"]
+    assert f"Reviewed by Dr A on 2026-12-07 10:00: confirmed the result ({result.label})" in texts
 
 
 def test_secondary_capture_of_an_abstention(predictor: Predictor, tmp_path: Path) -> None:

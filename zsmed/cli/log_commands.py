@@ -279,7 +279,7 @@ def _backup(args: argparse.Namespace) -> int:
 
 def _sr(args: argparse.Namespace) -> int:
     from zsmed.errors import ZsmedError
-    from zsmed.report.sr import ModelIdentity, write_result_sr
+    from zsmed.report.sr import ModelIdentity, ReaderReview, write_result_sr
 
     args.out.mkdir(parents=True, exist_ok=True)
     failed = 0
@@ -298,9 +298,13 @@ def _sr(args: argparse.Namespace) -> int:
                 version = card.get("version") or (f"exported {card['exported']}" if card.get("exported") else "")
                 identity = ModelIdentity(name=model.name, version=str(version or f"id {model.sha256[:16]}"),
                                          bundle_sha256=model.file_sha256 or model.sha256)
+                reviewed = record.review  # the latest: the reader's decision goes with the model's result
+                review = None if reviewed is None else ReaderReview(
+                    verdict=reviewed.verdict, label=reviewed.label, reader=reviewed.reader, time=reviewed.time,
+                    comment=reviewed.comment or "")
                 path = write_result_sr(record.source, probabilities=record.probabilities, label=record.label,
                                        abstain=record.abstain, ood_score=record.ood_score, model=identity,
-                                       out_dir=args.out, frame=record.frame)
+                                       out_dir=args.out, frame=record.frame, review=review)
                 print(f"{prediction_id}\t{path}")
             except ZsmedError as exc:
                 failed += 1

@@ -6,10 +6,12 @@ from zsmed.report.sr import (
     ABSTAIN_TEXT,
     NOT_A_DIAGNOSIS,
     ModelIdentity,
+    ReaderReview,
     model_identity,
+    review_text,
     write_result_secondary_capture,
     write_result_sr,
 )
 
-__all__ = ["ABSTAIN_TEXT", "NOT_A_DIAGNOSIS", "ModelIdentity", "ReportsWritten", "model_identity",
-           "write_reports_job", "write_result_secondary_capture", "write_result_sr"]
+__all__ = ["ABSTAIN_TEXT", "NOT_A_DIAGNOSIS", "ModelIdentity", "ReaderReview", "ReportsWritten", "model_identity",
+           "review_text", "write_reports_job", "write_result_secondary_capture", "write_result_sr"]

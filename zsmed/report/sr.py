@@ -168,6 +168,28 @@ def _check_result(probabilities: Mapping[str, float], label: str | None, abstain
         raise ValueError(f"the label {label!r} is not among the classes {sorted(probabilities)}")
 
 
+@dataclass(frozen=True)
+class ReaderReview:
+    """The reader's decision on the result, as the case log keeps it (``zsmed.store.ReviewRecord``)."""
+
+    verdict: str  # confirmed | corrected
+    label: str  # the class the reader chose
+    reader: str
+    time: str  # ISO date-time
+    comment: str = ""
+
+
+def review_text(review: ReaderReview) -> str:
+    """The reader's decision in words, as written into the SR beside the model's result: a report
+    sent to PACS must not show the model's class alone where the reader chose another."""
+    decision = (f"confirmed the result ({review.label})" if review.verdict == "confirmed"
+                else f"corrected the result to {review.label}")
+    when = review.time[:16].replace("T", " ")
+    text = f"Reviewed by {review.reader or 'the reader'} on {when}: {decision}"
+    comment = " ".join(review.comment.split())
+    return f"{text}. Comment: {comment}" if comment else text
+
+
 def result_text(probabilities: Mapping[str, float], label: str | None, abstain: bool,
                 ood_score: float | None) -> str:
     """The result in words, as written into the SR and the SC banner."""
@@ -197,7 +219,7 @@ def _quietly(function: F) -> F:
 
 # --- the SR --------------------------------------------------------------------------------------
 def _content(src: Dataset, frame: int | None, probabilities: Mapping[str, float], label: str | None, abstain: bool,
-             ood_score: float | None, model: ModelIdentity) -> Any:
+             ood_score: float | None, model: ModelIdentity, review: ReaderReview | None = None) -> Any:
     import highdicom as hd
     from highdicom import sr
     from pydicom.sr.codedict import codes
@@ -226,8 +248,11 @@ def _content(src: Dataset, frame: int | None, probabilities: Mapping[str, float]
         source_images=[sr.SourceImageForMeasurementGroup(src.SOPClassUID, src.SOPInstanceUID, frames)],
     )
     comment = Code("121106", "DCM", "Comment")
-    for text in (NOT_A_DIAGNOSIS, result_text(probabilities, label, abstain, ood_score),
-                 f"Model {model.name} version {model.version}, bundle SHA-256 {model.bundle_sha256}"):
+    texts = [NOT_A_DIAGNOSIS, result_text(probabilities, label, abstain, ood_score),
+             f"Model {model.name} version {model.version}, bundle SHA-256 {model.bundle_sha256}"]
+    if review is not None:
+        texts.insert(2, review_text(review))
+    for text in texts:
         group[0].ContentSequence.append(
             sr.TextContentItem(name=comment, value=text, relationship_type=sr.RelationshipTypeValues.CONTAINS))
     observer = sr.ObserverContext(
@@ -256,9 +281,11 @@ def _coding_schemes() -> list[Any]:
 
 @_quietly
 def write_result_sr(source: str | Path, *, probabilities: Mapping[str, float], label: str | None, abstain: bool,
-                    ood_score: float | None, model: ModelIdentity, out_dir: Path, frame: int | None = None) -> Path:
+                    ood_score: float | None, model: ModelIdentity, out_dir: Path, frame: int | None = None,
+                    review: ReaderReview | None = None) -> Path:
     """Write one Comprehensive SR for a prediction on ``source`` (``frame``: 0-based, for one frame of a
-    multi-frame image) into ``out_dir``; returns its path (``SR_<SOP Instance UID>.dcm``).
+    multi-frame image) into ``out_dir``; returns its path (``SR_<SOP Instance UID>.dcm``). ``review``: the
+    reader's decision on it, written beside the model's result.
 
     A photo, a file that is not DICOM or lacks the UIDs a report refers to gives a one-line
     ``ZsmedError`` naming the file."""
@@ -270,7 +297,7 @@ def write_result_sr(source: str | Path, *, probabilities: Mapping[str, float], l
     from highdicom.sr import ComprehensiveSR
 
     with _refusals(source, "a DICOM report"):
-        content = _content(src, frame, probabilities, label, abstain, ood_score, model)
+        content = _content(src, frame, probabilities, label, abstain, ood_score, model, review)
         document = ComprehensiveSR(
             evidence=[src], content=content,
             series_instance_uid=_uid_from("sr", src.StudyInstanceUID, model.bundle_sha256),
@@ -392,5 +419,5 @@ def _save(dataset: Any, out_dir: Path, kind: str) -> Path:
     return target
 
 
-__all__ = ["ABSTAIN_TEXT", "NOT_A_DIAGNOSIS", "ModelIdentity", "model_identity", "write_result_secondary_capture",
-           "write_result_sr"]
+__all__ = ["ABSTAIN_TEXT", "NOT_A_DIAGNOSIS", "ModelIdentity", "ReaderReview", "model_identity", "review_text",
+           "write_result_secondary_capture", "write_result_sr"]
