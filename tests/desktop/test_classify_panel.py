@@ -6,7 +6,6 @@ import shutil
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,6 +16,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from tests.conftest import REPO, dicom_test_file
+from tests.report.sr_items import text_values
 from tests.runtime.conftest import with_zip_version
 from zsmed.site import SiteConfig
 from zsmed_desktop.classify_panel import NO_RESULT_TITLE, ClassifyPanel, class_titles, peek_card
@@ -272,16 +272,6 @@ def test_the_site_signature_policy_applies_on_load(qtbot, site: SiteConfig, monk
     assert expected in panel.model_status.text()
 
 
-def sr_texts(ds: Any) -> list[str]:
-    """Every TEXT content item of an SR, at any depth."""
-    texts = []
-    for item in ds.get("ContentSequence", []):
-        if item.ValueType == "TEXT":
-            texts.append(str(item.TextValue))
-        texts.extend(sr_texts(item))
-    return texts
-
-
 def test_a_result_is_written_as_a_dicom_sr(qtbot, site: SiteConfig, tmp_path: Path,
                                            melanoma_photos: list[Path]) -> None:
     import pydicom
@@ -303,13 +293,13 @@ def test_a_result_is_written_as_a_dicom_sr(qtbot, site: SiteConfig, tmp_path: Pa
     assert sr.Modality == "SR"
     assert sr.StudyInstanceUID == source.StudyInstanceUID
     assert "DICOM SR written" in panel.log_status.text()
-    assert not any(text.startswith("Reviewed by") for text in sr_texts(sr))
+    assert not any(text.startswith("Reviewed by") for text in text_values(sr))
     # After the reader's correction the report carries it beside the model's result.
     panel.correct("mel", "seen at the clinic")
     qtbot.waitUntil(lambda: panel.pending_count() == 0, timeout=TIMEOUT)
     again = panel.write_sr(out)
     assert again is not None
-    texts = sr_texts(pydicom.dcmread(again))
+    texts = text_values(pydicom.dcmread(again))
     assert any(t.startswith(f"Reviewed by {site.reader} on ") and t.endswith(
         "corrected the result to mel. Comment: seen at the clinic") for t in texts), texts
     (tmp_path / "a file").write_text("in the way")

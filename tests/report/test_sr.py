@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import dicom_test_file
+from tests.report.sr_items import content_items, text_values
 from tests.runtime.conftest import REFERENCE
 from zsmed.cli.main import main
 from zsmed.errors import DicomReadError, NotDicomError
@@ -47,15 +48,6 @@ def dciodvfy_errors(path: Path) -> list[str]:
         pytest.skip("dciodvfy not installed (Debian package dicom3tools; installer/system-packages.sh installs it)")
     run = subprocess.run([exe, str(path)], capture_output=True, text=True, timeout=120)
     return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
-
-
-def content_items(ds: Any) -> list[Any]:
-    """Every content item of an SR tree, depth first."""
-    out = []
-    for item in ds.get("ContentSequence", []):
-        out.append(item)
-        out.extend(content_items(item))
-    return out
 
 
 def named(items: list[Any], meaning: str) -> list[Any]:
@@ -175,7 +167,7 @@ def test_sr_and_secondary_capture_with_a_label(derm_dicom: Path, predictor: Pred
     path = write_sr(result, tmp_path)
     sr = check_sr(path, derm_dicom, result)
     assert sr.PatientID == "DERM-0042" and str(sr.PatientName) == "Test^Dermo" and sr.AccessionNumber == "ACC42"
-    texts = [str(i.TextValue) for i in content_items(sr) if i.ValueType == "TEXT"]
+    texts = text_values(sr)
     assert f"Top class {result.label} (probability {result.probabilities[result.label]:.3f})" in texts
 
     capture_path = write_result_secondary_capture(
@@ -210,7 +202,7 @@ def test_the_readers_review_is_written_beside_the_result(derm_dicom: Path, predi
                            ood_score=result.ood_score, model=model_identity_of_bundle(), out_dir=tmp_path,
                            review=review)
     sr = check_sr(path, derm_dicom, result)  # dciodvfy included
-    texts = [str(i.TextValue) for i in content_items(sr) if i.ValueType == "TEXT"]
+    texts = text_values(sr)
     (line,) = [text for text in texts if text.startswith("Reviewed by")]
     assert line.startswith(f"Reviewed by Dr Ünal on 2026-12-07 09:30: corrected the result to {other}. "
                            "Comment: ulcéré \\ 溃疡 bord x")
@@ -218,7 +210,7 @@ def test_the_readers_review_is_written_beside_the_result(derm_dicom: Path, predi
     confirmed = write_result_sr(derm_dicom, probabilities=result.probabilities, label=result.label, abstain=False,
                                 ood_score=result.ood_score, model=model_identity_of_bundle(), out_dir=tmp_path,
                                 review=ReaderReview("confirmed", str(result.label), "Dr A", "2026-12-07T10:00:00"))
-    texts = [str(i.TextValue) for i in content_items(pydicom.dcmread(confirmed)) if i.ValueType == "TEXT"]
+    texts = text_values(pydicom.dcmread(confirmed))
     assert f"Reviewed by Dr A on 2026-12-07 10:00: confirmed the result ({result.label})" in texts
 
 

@@ -7,11 +7,11 @@ import io
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pydicom
 import pytest
 
+from tests.report.sr_items import text_values
 from tests.store.conftest import ct_file, photos
 from zsmed.cli.main import main
 from zsmed.site import SiteConfig, save_site_config
@@ -159,7 +159,7 @@ def test_log_sr_writes_a_report_from_what_the_log_holds(logged: Path, log_env: P
         (model,) = log.models()
     assert model.file_sha256 is not None
     assert model.file_sha256.encode() in written.read_bytes()  # the model identity predict --sr writes
-    texts = [str(item.TextValue) for item in _all_items(sr) if item.ValueType == "TEXT"]
+    texts = text_values(sr)
     assert not any(text.startswith("Reviewed by") for text in texts)  # not reviewed yet: the model's result only
     # Reviewed: the report sent to PACS carries the reader's decision beside the model's class.
     _run(capsys, "log", "review", "3", "--correct", "bcc", "--comment", "ulcerated", "--reader", "Dr  Who",
@@ -167,18 +167,10 @@ def test_log_sr_writes_a_report_from_what_the_log_holds(logged: Path, log_env: P
     code, out, _ = _run(capsys, "log", "sr", "3", "--out", str(out_dir), "--log", str(logged))
     assert code == 0
     reviewed = pydicom.dcmread(Path(out.split("\t")[1].strip()))
-    texts = [str(item.TextValue) for item in _all_items(reviewed) if item.ValueType == "TEXT"]
+    texts = text_values(reviewed)
     (line,) = [text for text in texts if text.startswith("Reviewed by")]
     assert line.startswith("Reviewed by Dr  Who on 20")
     assert line.endswith("corrected the result to bcc. Comment: ulcerated")
-
-
-def _all_items(ds: Any) -> list[Any]:
-    items = []
-    for item in ds.get("ContentSequence", []):
-        items.append(item)
-        items.extend(_all_items(item))
-    return items
 
 
 def test_predict_stops_before_predicting_when_the_log_cannot_be_written(
