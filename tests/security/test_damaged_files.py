@@ -95,19 +95,15 @@ def test_damaged_dicomdirs_are_listed_or_refused_in_one_line(tmp_path: Path) -> 
 
 def test_the_fuzzed_bundle_card_fields_stay_refused(tmp_path: Path) -> None:
     """A consistent bundle (fresh checksums) whose card fields were replaced: refused or read."""
-    from tests.runtime.conftest import read_members
+    from tests.runtime.conftest import read_members, with_card_fields
     from zsmed.runtime import format as fmt
     from zsmed.runtime.bundle import read_bundle
 
-    members = read_members(REFERENCE)
-    manifest = json.loads(members[fmt.MANIFEST])
-    card = json.loads(members[fmt.CARD])
-    files = {k: v for k, v in members.items() if k not in (fmt.MANIFEST, fmt.SIGNATURE)}
+    card = json.loads(read_members(REFERENCE)[fmt.CARD])
     rng = random.Random(4)
     for n in range(40):
-        files[fmt.CARD] = json.dumps(_mutated_card(card, rng)).encode()
-        target = tmp_path / f"c{n}.zsmb"
-        fmt.write_bundle(target, files, opset=manifest["onnx_opset"], created=manifest["created"])
+        # every key of the card is given (mutation replaces values, never removes a key)
+        target = with_card_fields(REFERENCE, tmp_path / f"c{n}.zsmb", **_mutated_card(card, rng))
         try:
             read_bundle(target)
         except ZsmedError as exc:
