@@ -852,6 +852,12 @@ class MainWindow(QMainWindow):
             ("Ctrl+wheel, + / −", "Zoom"),
             ("Left-button or middle-button drag", "Pan"),
             ("A / double-click", "Actual pixels (1:1) / fit"),
+            ("M", "Measure on / off: a left-button drag draws a ruler (mm; px where the image has no pixel "
+                  "spacing)"),
+            ("Delete / Esc", "Remove the rulers (Esc also stops measuring and cine)"),
+            ("] or Ctrl+R / [", "Rotate 90° clockwise / anticlockwise"),
+            ("H / V", "Flip left-right / up-down"),
+            ("P", "Play / stop cine through the frames and images (the file's frame rate, else 10 per second)"),
         ]
         return rows
 

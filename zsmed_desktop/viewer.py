@@ -6,24 +6,32 @@ overlay facts. Window/level is then applied here, on the GUI thread, to those ca
 (``display_uint8``), so dragging the window never waits on a decoder. A small LRU cache keeps the
 frames decoded lately and the neighbours of the one shown are fetched ahead.
 
-Mouse: wheel = next / previous image; Ctrl+wheel = zoom; left or middle drag = pan; right drag =
-window/level (left-right: width, up-down: level); double-click = fit. Keys: arrows = next / previous image, Home / End,
-Page Up / Down = previous / next series (``series_step``), 1-9 = the presets in ``presets()``
-order, 0 = auto, R = reset, I = invert, F = fit, A = 1:1 (actual pixels), +/- = zoom, O = overlays.
+Mouse: wheel = next / previous image; Ctrl+wheel = zoom; left or middle drag = pan (left drag
+measures while measuring); right drag = window/level (left-right: width, up-down: level);
+double-click = fit. Keys: arrows = next / previous image, Home / End, Page Up / Down = previous /
+next series (``series_step``), 1-9 = the presets in ``presets()`` order, 0 = auto, R = reset
+(window, inversion, rotation and flip, fit), I = invert, F = fit, A = 1:1 (actual pixels),
++/- = zoom, O = overlays, M = measure on / off (a left drag draws a ruler: mm from the pixel
+spacing, px without one), Delete = remove the rulers, Esc = remove them, stop measuring and
+playing, ] or Ctrl+R / [ = rotate 90° clockwise / anticlockwise, H / V = flip left-right /
+up-down, P = play / stop cine (through the frames and images, looping, at the file's frame rate).
+Rotation and flip stay while scrolling through the series; the rulers stay until another file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QPainter
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QHideEvent, QKeyEvent, QPainter
 from PySide6.QtWidgets import (
     QGraphicsDropShadowEffect,
     QHBoxLayout,
@@ -50,6 +58,20 @@ _VIEWER_STYLE = """
 """
 _EDGE_STYLE = "color: #e6d38a; background: transparent; font-size: 14px; font-weight: bold;"
 _MESSAGE_STYLE = "color: #e8c36a; background: transparent; font-size: 13px;"
+_RULER_COLOUR = "#ffd54a"  # yellow: stands out on grey images and on most photographs
+DEFAULT_CINE_FPS = 10.0  # when the file gives no Cine Rate, Recommended Display Frame Rate or Frame Time
+# where the spacing is not in the patient, lengths say so (they are magnified)
+_SPACING_WHERE = {"ImagerPixelSpacing": "at the detector", "NominalScannedPixelSpacing": "on the film"}
+
+# How the image is turned on the screen, as a 2x2 matrix (a, b, c, d) on pixel offsets from its
+# centre: shown (u, v) = (a*u + b*v, c*u + d*v), u to the right, v down. Turns and flips compose as
+# matrices, so any sequence of them is one of these 8 and undoes exactly.
+Turn = tuple[int, int, int, int]
+UPRIGHT: Turn = (1, 0, 0, 1)
+CLOCKWISE: Turn = (0, -1, 1, 0)
+ANTICLOCKWISE: Turn = (0, 1, -1, 0)
+MIRROR_LEFT_RIGHT: Turn = (-1, 0, 0, 1)
+MIRROR_UP_DOWN: Turn = (1, 0, 0, -1)
 
 
 def contained_decode(path: str, frame: int) -> ModalityFrame:
@@ -84,6 +106,84 @@ def _shadowed(label: QLabel) -> QLabel:
     return label
 
 
+def compose_turns(first: Turn, second: Turn) -> Turn:
+    """``first`` and then ``second`` (done to the screen image as it is after ``first``)."""
+    a, b, c, d = second
+    e, f, g, h = first
+    return a * e + b * g, a * f + b * h, c * e + d * g, c * f + d * h
+
+
+def inverse_turn(turn: Turn) -> Turn:
+    """The turn back: the transpose (the matrices are orthogonal)."""
+    a, b, c, d = turn
+    return a, c, b, d
+
+
+def turned_image(image: np.ndarray, turn: Turn) -> np.ndarray:
+    """``image`` (H, W) or (H, W, 3) as the turn shows it."""
+    a, b, c, d = turn
+    if b == 0:  # no quarter turn: each axis kept, perhaps mirrored
+        out = image[::d, ::a]
+    else:  # a quarter turn: the shown columns are the stored rows
+        out = image.swapaxes(0, 1)[::c, ::b]
+    return np.ascontiguousarray(out)
+
+
+def turned_size(size: tuple[float, float], turn: Turn) -> tuple[float, float]:
+    """(width, height) of a (width, height) image once turned."""
+    return size if turn[1] == 0 else (size[1], size[0])
+
+
+def turned_point(point: tuple[float, float], size: tuple[float, float], turn: Turn) -> tuple[float, float]:
+    """Where point (x, y) of a (width, height) image is once the image is turned (pixel units)."""
+    a, b, c, d = turn
+    u, v = point[0] - size[0] / 2, point[1] - size[1] / 2
+    width, height = turned_size(size, turn)
+    return a * u + b * v + width / 2, c * u + d * v + height / 2
+
+
+def turned_edges(edges: dict[str, str], turn: Turn) -> dict[str, str]:
+    """The stored image's edge texts (l, r, t, b) at the edges where the turn shows them."""
+    directions = {"l": (-1, 0), "r": (1, 0), "t": (0, -1), "b": (0, 1)}
+    back = inverse_turn(turn)
+    names = {direction: name for name, direction in directions.items()}
+    return {name: edges[names[(back[0] * du + back[1] * dv, back[2] * du + back[3] * dv)]]
+            for name, (du, dv) in directions.items()}
+
+
+def ruler_length(start: tuple[float, float], end: tuple[float, float],
+                 spacing: tuple[float, float] | None) -> float:
+    """Length between two points (column, row) of the stored image: in mm with the (row, column)
+    spacing in mm, each axis by its own spacing (pixels need not be square), else in pixels."""
+    across, down = end[0] - start[0], end[1] - start[1]
+    if spacing is None:
+        return math.hypot(across, down)
+    return math.hypot(across * spacing[1], down * spacing[0])
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One ruler as the reader sees it: its ends in stored-image pixels (column, row: before any
+    rotation or flip), its length and the text next to it."""
+
+    start: tuple[float, float]
+    end: tuple[float, float]
+    length: float
+    unit: str  # "mm", or "px" when the image has no pixel spacing
+    text: str
+
+
+@dataclass
+class _Ruler:
+    """A ruler on the image: its ends in stored-image pixels, so neither a turn of the image nor a
+    zoom changes what it measures, and the items that draw it."""
+
+    start: tuple[float, float]
+    end: tuple[float, float]
+    line: pg.PlotCurveItem
+    label: pg.TextItem
+
+
 class _ViewBox(pg.ViewBox):
     """A ViewBox with PACS mouse bindings and none of pyqtgraph's menus."""
 
@@ -116,11 +216,17 @@ class _ViewBox(pg.ViewBox):
             delta = ev.screenPos() - ev.buttonDownScreenPos()
             self._viewer._drag_window(ev.isStart(), float(delta.x()), float(delta.y()))
             return
+        if ev.button() == Qt.MouseButton.LeftButton and self._viewer.is_measuring():
+            ev.accept()
+            self._viewer._drag_ruler(ev.isStart(), ev.isFinish(), self.mapToView(ev.buttonDownPos()),
+                                     self.mapToView(ev.pos()))
+            return
         super().mouseDragEvent(ev, axis)  # left / middle: pan
 
 
 class ImageViewer(QWidget):
-    """One series of images (or photographs): true aspect, window/level, zoom/pan, frames, overlays."""
+    """One series of images (or photographs): true aspect, window/level, zoom/pan, frames, overlays,
+    rulers, rotation and flip, cine."""
 
     current_changed = Signal(object)  # the Path now shown, after it is displayed (also on another frame)
     series_step = Signal(int)  # +1 / -1 on Page Down / Page Up
@@ -150,6 +256,12 @@ class ImageViewer(QWidget):
         self._overlays_on = True
         self._drag_start: tuple[float, float] | None = None
         self._fitted_shape: tuple[Any, ...] | None = None
+        self._turn = UPRIGHT
+        self._measuring = False
+        self._rulers: list[_Ruler] = []
+        self._drawing: _Ruler | None = None  # the ruler a left drag is drawing now
+        self._cine = QTimer(self)
+        self._cine.timeout.connect(self._cine_tick)
 
         self.setObjectName("ImageViewer")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
@@ -167,6 +279,7 @@ class ImageViewer(QWidget):
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.vb.addItem(self.image_item)
         self.vb.sigRangeChanged.connect(self._update_zoom_overlay)
+        self.vb.sigRangeChanged.connect(self._place_rulers)  # the labels keep clear of the view's edges
         self.view.installEventFilter(self)
 
         # corners (tl, tr, bl, br) and the orientation letters at the middle of each edge (l, r, t, b)
@@ -225,6 +338,8 @@ class ImageViewer(QWidget):
     # --- public interface -------------------------------------------------------------------------
     def set_images(self, paths: Sequence[Path], index: int = 0, *, title: str = "") -> None:
         """Show the images of one series (or photographs); ``index`` is the one shown first."""
+        self.stop_cine()
+        self.clear_measurements()
         self._paths = [Path(p) for p in paths]
         self._index = min(max(int(index), 0), max(len(self._paths) - 1, 0))
         self._frame = 0
@@ -232,6 +347,7 @@ class ImageViewer(QWidget):
         self._failed.clear()
         self._option, self._option_name, self._domain = None, "", None
         self._invert = False
+        self._turn = UPRIGHT
         self._fitted_shape = None
         self._shown, self._shown_key = None, None
         if not self._paths:
@@ -295,15 +411,9 @@ class ImageViewer(QWidget):
         self.go_to(index, frame)
 
     def go_to(self, index: int, frame: int = 0) -> None:
-        if not self._paths:
-            return
-        index = min(max(int(index), 0), len(self._paths) - 1)
-        frames = self._frames_of.get(str(self._paths[index]))
-        frame = max(int(frame), 0) if frames is None else min(max(int(frame), 0), frames - 1)
-        if (index, frame) == (self._index, self._frame):
-            return
-        self._index, self._frame = index, frame
-        self._show_current()
+        """Show that image (and frame); the reader choosing an image stops the cine."""
+        self.stop_cine()
+        self._go_to(index, frame)
 
     def presets(self) -> list[str]:
         """Window presets for the image shown, in number-key order: CT windows (for HU images),
@@ -357,9 +467,10 @@ class ImageViewer(QWidget):
         return self._invert
 
     def reset(self) -> None:
-        """The image's own window, not inverted, fitted."""
+        """The image's own window, not inverted, upright and not flipped, fitted."""
         self._option, self._option_name, self._domain = None, "", None
         self._invert = False
+        self._turn = UPRIGHT
         if self._shown is not None:
             self._option = self._shown.default_window
             self._option_name = "file 1" if self._shown.windows else "auto"
@@ -402,12 +513,86 @@ class ImageViewer(QWidget):
     def overlays_visible(self) -> bool:
         return self._overlays_on
 
+    # rotation and flip: of the screen image only; the rulers keep measuring the stored pixels
+    def rotate(self, quarter_turns: int = 1) -> None:
+        """Turn the image 90° clockwise ``quarter_turns`` times (negative: anticlockwise), then fit."""
+        step = CLOCKWISE if quarter_turns > 0 else ANTICLOCKWISE
+        for _ in range(abs(quarter_turns)):
+            self._turn = compose_turns(self._turn, step)
+        self._render()
+        self.fit()  # the image's width and height have swapped
+
+    def flip_horizontal(self) -> None:
+        """Mirror the image as shown left to right."""
+        self._turn = compose_turns(self._turn, MIRROR_LEFT_RIGHT)
+        self._render()
+
+    def flip_vertical(self) -> None:
+        """Mirror the image as shown top to bottom."""
+        self._turn = compose_turns(self._turn, MIRROR_UP_DOWN)
+        self._render()
+
+    def turn(self) -> Turn:
+        """How the image is turned on the screen (``UPRIGHT`` when as stored)."""
+        return self._turn
+
+    # measuring
+    def toggle_measuring(self) -> None:
+        """Measure mode on / off: while on, a left drag draws a ruler instead of panning."""
+        self._measuring = not self._measuring
+        port = self.view.viewport()
+        if self._measuring:
+            port.setCursor(Qt.CursorShape.CrossCursor)
+        else:
+            port.unsetCursor()
+        self._update_zoom_overlay()
+
+    def is_measuring(self) -> bool:
+        return self._measuring
+
+    def measurements(self) -> list[Measurement]:
+        """The rulers on the image, oldest first."""
+        return [self._measurement(ruler) for ruler in self._rulers]
+
+    def clear_measurements(self) -> None:
+        for ruler in list(self._rulers):
+            self._remove_ruler(ruler)
+        self._drawing = None
+
+    # cine
+    def play(self) -> None:
+        """Play through the frames and images, looping, at the file's frame rate (else 10 per second)."""
+        if len(self._paths) < 2 and self.frame_count() < 2:
+            return  # one picture: nothing to play
+        self._cine.start(self._cine_interval())
+        self._update_overlays(loading=self.is_loading())
+
+    def stop_cine(self) -> None:
+        if self._cine.isActive():
+            self._cine.stop()
+            self._update_overlays(loading=self.is_loading())
+
+    def toggle_cine(self) -> None:
+        if self._cine.isActive():
+            self.stop_cine()
+        else:
+            self.play()
+
+    def is_playing(self) -> bool:
+        return self._cine.isActive()
+
+    def cine_rate(self) -> float:
+        """Frames per second the cine plays at: the file's, else ``DEFAULT_CINE_FPS``."""
+        frame = self._shown
+        rate = frame.frame_rate if frame is not None else None
+        return float(rate) if rate else DEFAULT_CINE_FPS
+
     def overlay_text(self) -> dict[str, str]:
         """The corner texts (tl, tr, bl, br) and the orientation letters at the edges (l, r, t, b)."""
         return {name: label.text() for name, label in self._corners.items()}
 
     def rendered_image(self) -> np.ndarray:
-        """The uint8 image on screen (after window/level and inversion); empty when none."""
+        """The uint8 image on screen (after window/level, inversion, rotation and flip); empty when none."""
         return self._rendered.copy()
 
     def message(self) -> str:
@@ -424,6 +609,36 @@ class ImageViewer(QWidget):
     # --- navigation and decoding ------------------------------------------------------------------
     def _key(self) -> Key:
         return str(self._paths[self._index]), self._frame
+
+    def _go_to(self, index: int, frame: int) -> None:
+        if not self._paths:
+            return
+        index = min(max(int(index), 0), len(self._paths) - 1)
+        frames = self._frames_of.get(str(self._paths[index]))
+        frame = max(int(frame), 0) if frames is None else min(max(int(frame), 0), frames - 1)
+        if (index, frame) == (self._index, self._frame):
+            return
+        if index != self._index:
+            self.clear_measurements()  # rulers belong to one file: its frames share the geometry
+        self._index, self._frame = index, frame
+        self._show_current()
+
+    def _after(self, index: int, frame: int) -> tuple[int, int]:
+        """The frame the cine shows next: the next frame, else the next image, else the first again."""
+        if frame < self._frames_of.get(str(self._paths[index]), 1) - 1:
+            return index, frame + 1
+        return (index + 1, 0) if index < len(self._paths) - 1 else (0, 0)
+
+    def _cine_tick(self) -> None:
+        if not self._paths:
+            self.stop_cine()
+            return
+        if self.is_loading():
+            return  # the last frame asked for is still decoding: skip this tick rather than ask for more
+        self._go_to(*self._after(self._index, self._frame))
+
+    def _cine_interval(self) -> int:
+        return max(round(1000.0 / self.cine_rate()), 1)
 
     def _show_current(self) -> None:
         self._update_sliders()
@@ -526,6 +741,8 @@ class ImageViewer(QWidget):
             self._fitted_shape = shape
             self.fit()
         self._update_overlays()
+        if self._cine.isActive() and self._cine.interval() != self._cine_interval():
+            self._cine.setInterval(self._cine_interval())  # a file of the series with its own rate
         if new_image:
             self.current_changed.emit(Path(key[0]))
 
@@ -533,19 +750,134 @@ class ImageViewer(QWidget):
         frame, option = self._shown, self._option
         if frame is None or option is None:
             return
-        image = display_uint8(frame, option, invert=self._invert)
+        image = turned_image(display_uint8(frame, option, invert=self._invert), self._turn)
         self._rendered = image
         self.image_item.setImage(image, levels=(0, 255), autoLevels=False)
-        height, width = image.shape[:2]
-        self.image_item.setRect(QRectF(0.0, 0.0, float(width), float(height) * frame.pixel_aspect))
+        rect = self._image_rect()
+        assert rect is not None
+        self.image_item.setRect(rect)
+        self._place_rulers()
         self._update_overlays()
 
+    def _stored_size(self) -> tuple[float, float]:
+        """(width, height) of the stored image shown, in pixels; (0, 0) when none."""
+        if self._shown is None:
+            return 0.0, 0.0
+        height, width = self._shown.values.shape[:2]
+        return float(width), float(height)
+
     def _image_rect(self) -> QRectF | None:
+        """Where the image, turned, lies in the view: one unit per shown column, so shown rows are
+        as tall as the pixel aspect makes them (its inverse after a quarter turn)."""
         frame = self._shown
         if frame is None:
             return None
-        height, width = frame.values.shape[:2]
-        return QRectF(0.0, 0.0, float(width), float(height) * frame.pixel_aspect)
+        width, height = turned_size(self._stored_size(), self._turn)
+        aspect = frame.pixel_aspect if self._turn[1] == 0 else 1.0 / frame.pixel_aspect
+        return QRectF(0.0, 0.0, width, height * aspect)
+
+    # --- rulers -----------------------------------------------------------------------------------
+    def _view_point(self, point: tuple[float, float]) -> QPointF:
+        """A stored-image point (column, row) in the view's coordinates, wherever the turn has put it."""
+        shown = turned_point(point, self._stored_size(), self._turn)
+        return self.image_item.mapToParent(QPointF(*shown))
+
+    def _image_point(self, view_point: QPointF) -> tuple[float, float]:
+        """A point in the view's coordinates as a stored-image point (column, row), kept on the image."""
+        shown = self.image_item.mapFromParent(view_point)
+        width, height = self._stored_size()
+        x, y = turned_point((shown.x(), shown.y()), turned_size((width, height), self._turn), inverse_turn(self._turn))
+        return min(max(x, 0.0), width), min(max(y, 0.0), height)
+
+    def _on_image(self, view_point: QPointF) -> bool:
+        rect = self._image_rect()
+        return rect is not None and rect.contains(view_point)
+
+    def _drag_ruler(self, start: bool, finish: bool, down: QPointF, now: QPointF) -> None:
+        """Left drag while measuring: a ruler from where the button went down to the mouse (view
+        coordinates), its length shown as it is drawn. A drag begun off the image draws nothing."""
+        if start:
+            self._drawing = self._new_ruler(self._image_point(down)) if self._on_image(down) else None
+        ruler = self._drawing
+        if ruler is None or self._shown is None:
+            return
+        ruler.end = self._image_point(now)
+        self._place_ruler(ruler)
+        if finish:
+            self._drawing = None
+            tip, tail = self.vb.mapViewToDevice(now), self.vb.mapViewToDevice(down)
+            if tip is not None and tail is not None and math.hypot(*(tip - tail).toTuple()) < 3:
+                self._remove_ruler(ruler)  # a jittery click, not a line: nothing to measure
+
+    def _remove_ruler(self, ruler: _Ruler) -> None:
+        self._rulers.remove(ruler)
+        self.vb.removeItem(ruler.line)
+        self.vb.removeItem(ruler.label)
+
+    def _new_ruler(self, point: tuple[float, float]) -> _Ruler:
+        # a dark halo under the line and behind the text keeps both readable on white bone and on black air
+        line = pg.PlotCurveItem(pen=pg.mkPen(_RULER_COLOUR, width=2), shadowPen=pg.mkPen("#000000", width=4),
+                                antialias=True)  # a slanting line drawn without it looks dashed
+        label = pg.TextItem("", color=_RULER_COLOUR, fill=pg.mkBrush(0, 0, 0, 170))
+        font = QFont()
+        font.setPixelSize(13)
+        font.setBold(True)
+        label.setFont(font)
+        for item in (line, label):
+            item.setZValue(10)  # above the image
+            self.vb.addItem(item, ignoreBounds=True)
+        ruler = _Ruler(point, point, line, label)
+        self._rulers.append(ruler)
+        return ruler
+
+    def _measurement(self, ruler: _Ruler) -> Measurement:
+        frame = self._shown
+        spacing = frame.spacing if frame is not None else None
+        length = ruler_length(ruler.start, ruler.end, spacing)
+        if spacing is None:  # pixels, said so: a photograph or a file without a pixel spacing
+            return Measurement(ruler.start, ruler.end, length, "px", f"{length:.1f} px")
+        where = _SPACING_WHERE.get(frame.spacing_source, "") if frame is not None else ""
+        text = " ".join(x for x in (f"{length:.1f} mm", where) if x)
+        return Measurement(ruler.start, ruler.end, length, "mm", text)
+
+    def _place_ruler(self, ruler: _Ruler) -> None:
+        start, end = self._view_point(ruler.start), self._view_point(ruler.end)
+        ruler.line.setData([start.x(), end.x()], [start.y(), end.y()])
+        ruler.label.setText(self._measurement(ruler).text)
+        self._place_label(start, end, ruler.label)
+
+    def _place_rulers(self, *args: Any) -> None:
+        if self._shown is None:
+            return
+        for ruler in self._rulers:
+            self._place_ruler(ruler)
+
+    def _place_label(self, start: QPointF, end: QPointF, label: pg.TextItem) -> None:
+        """The label goes past the line's end, on the side the line points to (so it covers neither
+        the line nor what it measures); where that leaves the view or lies under the corner texts,
+        on another side of the end, else past the other end."""
+        tip, tail = self.vb.mapViewToDevice(end), self.vb.mapViewToDevice(start)
+        label.setPos(end)
+        if tip is None or tail is None:
+            return
+        size = label.textItem.boundingRect().size()
+        port = self.view.viewport()
+        room = QRectF(0.0, 0.0, float(port.width()), float(port.height()))
+        texts = [QRectF(port.mapFrom(self.view, text.pos()), text.size().toSizeF())
+                 for text in self._corners.values() if text.isVisible()]
+        places: list[tuple[QPointF, QPointF, tuple[float, float]]] = []  # (view point, its device point, anchor)
+        for at, point, back in ((end, tip, tail), (start, tail, tip)):
+            right, down = point.x() >= back.x(), point.y() >= back.y()  # away from the line
+            places += [(at, point, (0.0 if r else 1.0, 0.0 if d else 1.0))
+                       for r, d in ((right, down), (not right, down), (right, not down), (not right, not down))]
+        for at, point, anchor in places:
+            box = QRectF(point.x() - anchor[0] * size.width(), point.y() - anchor[1] * size.height(),
+                         size.width(), size.height())
+            if room.contains(box) and not any(box.intersects(text) for text in texts):
+                label.setPos(at)
+                label.setAnchor(anchor)
+                return
+        label.setAnchor(places[0][2])  # no free place: past the end as drawn
 
     def _show_failure(self, key: Key, message: str) -> None:
         self._shown, self._shown_key = None, key
@@ -621,8 +953,9 @@ class ImageViewer(QWidget):
         texts = dict.fromkeys(self._corners, "")
         if frame is not None:
             fact = frame.fact
-            for edge in ("l", "r", "t", "b"):
-                texts[edge] = fact({"l": "edge_left", "r": "edge_right", "t": "edge_top", "b": "edge_bottom"}[edge])
+            stored = {edge: fact(f"edge_{name}") for edge, name in
+                      (("l", "left"), ("r", "right"), ("t", "top"), ("b", "bottom"))}
+            texts.update(turned_edges(stored, self._turn))  # the letters follow a rotation or a flip
             patient_id = f"[{fact('patient_id')}]" if fact("patient_id") else ""
             patient = " ".join(x for x in (fact("patient"), patient_id) if x)
             birth = fact("birth_date") and f"born {fact('birth_date')}"
@@ -644,8 +977,9 @@ class ImageViewer(QWidget):
             if fact("slice_thickness"):
                 with contextlib.suppress(ValueError):
                     thickness = f"Thickness {float(fact('slice_thickness')):.1f} mm"
+            cine = f"Cine {self.cine_rate():.3g} fps" if self._cine.isActive() else ""
             texts["bl"] = "\n".join(x for x in (" · ".join(y for y in (position, instance) if y), frames, where,
-                                               thickness) if x)
+                                               thickness, cine) if x)
             texts["br"] = self._zoom_text()
         elif self._paths:
             texts["tr"] = self._title
@@ -683,9 +1017,11 @@ class ImageViewer(QWidget):
         frame = self._shown
         if frame is None:
             return ""
-        lines = [f"Zoom {self.zoom() * 100:.0f} %"]
+        lines = ["Measuring: left drag (M: stop)"] if self._measuring else []
+        lines.append(f"Zoom {self.zoom() * 100:.0f} %")
         if frame.spacing is not None:
-            lines.append(f"Pixel {frame.spacing[0]:.3g} x {frame.spacing[1]:.3g} mm")
+            where = _SPACING_WHERE.get(frame.spacing_source, "")
+            lines.append(" ".join(x for x in (f"Pixel {frame.spacing[0]:.3g} x {frame.spacing[1]:.3g} mm", where) if x))
         if frame.fact("size"):
             lines.append(frame.fact("size"))
         return "\n".join(lines)
@@ -713,15 +1049,30 @@ class ImageViewer(QWidget):
         self._message_label.move((width - self._message_label.width()) // 2,
                                  (height - self._message_label.height()) // 2)
 
+    def hideEvent(self, event: QHideEvent) -> None:
+        self.stop_cine()  # a viewer out of sight has nothing to play for, and should not keep decoding
+        super().hideEvent(event)
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.view and event.type() == QEvent.Type.Resize:
             self._place_labels()
         return super().eventFilter(watched, event)
 
+    def event(self, event: QEvent) -> bool:
+        # Esc and Delete are the window's shortcuts too (Esc cancels a scan): while the viewer has
+        # rulers to remove, a measuring or a cine to stop, they are the viewer's
+        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
+            busy = bool(self._rulers) or self._measuring or self._cine.isActive()
+            if event.key() in (Qt.Key.Key_Escape, Qt.Key.Key_Delete) and busy:
+                event.accept()
+                return True
+        return super().event(event)
+
     # --- keys -------------------------------------------------------------------------------------
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key = event.key()
         keys = Qt.Key
+        ctrl = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
         if key in (keys.Key_Right, keys.Key_Down):
             self.next_image()
         elif key in (keys.Key_Left, keys.Key_Up):
@@ -734,8 +1085,10 @@ class ImageViewer(QWidget):
             else:
                 self.go_to(len(self._paths) - 1, 0)
         elif key == keys.Key_PageDown:
+            self.stop_cine()
             self.series_step.emit(1)
         elif key == keys.Key_PageUp:
+            self.stop_cine()
             self.series_step.emit(-1)
         elif keys.Key_1 <= key <= keys.Key_9:
             names = self.presets()
@@ -744,8 +1097,27 @@ class ImageViewer(QWidget):
                 self.apply_preset(names[number])
         elif key == keys.Key_0:
             self.apply_preset("auto")
+        elif key == keys.Key_BracketRight or (key == keys.Key_R and ctrl):
+            self.rotate(1)
+        elif key == keys.Key_BracketLeft:
+            self.rotate(-1)
         elif key == keys.Key_R:
             self.reset()
+        elif key == keys.Key_H:
+            self.flip_horizontal()
+        elif key == keys.Key_V:
+            self.flip_vertical()
+        elif key == keys.Key_M:
+            self.toggle_measuring()
+        elif key == keys.Key_Delete:
+            self.clear_measurements()
+        elif key == keys.Key_Escape:
+            self.clear_measurements()
+            self.stop_cine()
+            if self._measuring:
+                self.toggle_measuring()
+        elif key == keys.Key_P:
+            self.toggle_cine()
         elif key == keys.Key_I:
             self.invert()
         elif key == keys.Key_F:
@@ -764,8 +1136,9 @@ class ImageViewer(QWidget):
         event.accept()
 
     def scene_point(self, x: float, y: float) -> QPointF:
-        """Where image pixel (x, y) (column, row) is in the view's scene, for tests and tools."""
-        return self.image_item.mapToScene(QPointF(x, y))
+        """Where point (x, y) (column, row) of the stored image is in the view's scene, wherever a
+        rotation or flip has put it; for tests and tools."""
+        return self.vb.childGroup.mapToScene(self._view_point((x, y)))
 
 
 def _nbytes(frame: ModalityFrame) -> int:

@@ -423,3 +423,257 @@ def test_window_is_qt_top_level_and_window_level_is_the_grey_window(qtbot) -> No
     assert viewer.window_level() == CT_PRESETS["bone"]
     assert viewer.window() is host
     qtbot.waitUntil(lambda: not viewer.is_busy(), timeout=TIMEOUT)
+
+
+# --- rulers, rotation and flip, cine ---------------------------------------------------------------
+def wide_pixels(tmp_path: Path, name: str = "wide_pixels.dcm") -> Path:
+    """CT_small with rows 0.5 mm apart and columns 1 mm: each pixel twice as wide as tall."""
+    ds = pydicom.dcmread(dicom_test_file("CT_small.dcm"))
+    ds.PixelSpacing = [0.5, 1.0]
+    path = tmp_path / name
+    ds.save_as(path)
+    return path
+
+
+def left_drag(qtbot, viewer: ImageViewer, start: tuple[float, float], end: tuple[float, float]) -> None:
+    """A left-button drag on the screen from one point (column, row) of the stored image to another,
+    as the mouse sends it (press, moves, release), wherever rotation or flip shows those points.
+    The moves are spaced out: pyqtgraph drops moves that come less than 10 ms apart."""
+    port = viewer.view.viewport()
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    a = QPointF(viewer.view.mapFromScene(viewer.scene_point(*start)))
+    b = QPointF(viewer.view.mapFromScene(viewer.scene_point(*end)))
+
+    def send(kind: QEvent.Type, pos: QPointF, button: Qt.MouseButton, buttons: Qt.MouseButton) -> None:
+        viewer.view.viewportEvent(QMouseEvent(kind, pos, port.mapToGlobal(pos), button, buttons,
+                                              Qt.KeyboardModifier.NoModifier))
+
+    send(QEvent.Type.MouseButtonPress, a, left, left)
+    for step in range(1, 6):
+        qtbot.wait(15)
+        send(QEvent.Type.MouseMove, a + (b - a) * (step / 5), none, left)
+    send(QEvent.Type.MouseButtonRelease, b, left, none)
+
+
+def edges(viewer: ImageViewer) -> tuple[str, str, str, str]:
+    text = viewer.overlay_text()
+    return text["l"], text["r"], text["t"], text["b"]
+
+
+def test_ruler_length_uses_each_axis_spacing() -> None:
+    from zsmed_desktop.viewer import ruler_length
+
+    # 40 columns of 1 mm across and 60 rows of 0.5 mm down: a 30-40-50 triangle
+    assert ruler_length((10, 20), (50, 80), (0.5, 1.0)) == pytest.approx(50.0, abs=1e-12)
+    assert ruler_length((10, 20), (50, 80), None) == pytest.approx(float(np.hypot(40, 60)))
+
+
+def test_a_left_drag_while_measuring_draws_rulers_in_mm_on_non_square_pixels(
+        qtbot, viewer: ImageViewer, tmp_path: Path) -> None:
+    viewer.set_images([wide_pixels(tmp_path)])
+    shown(qtbot, viewer)
+    before = viewer.vb.viewRect()
+    qtbot.keyClick(viewer, Qt.Key.Key_M)
+    assert viewer.is_measuring() and viewer.overlay_text()["br"].startswith("Measuring")
+    left_drag(qtbot, viewer, (10, 20), (50, 80))
+    assert viewer.vb.viewRect() == before  # measured, not panned
+    [ruler] = viewer.measurements()
+    # by hand: 40 columns x 1 mm across, 60 rows x 0.5 mm down -> sqrt(40² + 30²) = 50 mm
+    # (pixels alone would say 72.1; the spacings swapped, 63.2)
+    assert ruler.unit == "mm" and ruler.length == pytest.approx(50.0, abs=0.3)
+    assert np.allclose(ruler.start, (10, 20), atol=0.3) and np.allclose(ruler.end, (50, 80), atol=0.3)
+    assert ruler.text == f"{ruler.length:.1f} mm"
+    label = viewer._rulers[0].label
+    assert label.toPlainText() == ruler.text and label.isVisible()
+
+    left_drag(qtbot, viewer, (100, 10), (100, 110))  # straight down: 100 rows x 0.5 mm
+    assert len(viewer.measurements()) == 2 and viewer.measurements()[1].length == pytest.approx(50.0, abs=0.3)
+
+    qtbot.keyClick(viewer, Qt.Key.Key_BracketRight)  # turned a quarter: the rulers still measure the same
+    assert [m.length for m in viewer.measurements()] == pytest.approx([50.0, 50.0], abs=0.3)
+    line = viewer._rulers[0].line
+    drawn_end = viewer.vb.childGroup.mapToScene(QPointF(line.xData[1], line.yData[1]))
+    assert (drawn_end - viewer.scene_point(*viewer.measurements()[0].end)).manhattanLength() < 1e-6
+    item = viewer.image_item
+    on_screen = item.mapRectToScene(item.boundingRect())
+    assert on_screen.width() / on_screen.height() == pytest.approx(0.5, rel=1e-3)  # 64 mm wide, 128 mm tall
+    left_drag(qtbot, viewer, (10, 20), (50, 80))  # the same stored points, drawn on the turned image
+    assert viewer.measurements()[2].length == pytest.approx(50.0, abs=0.3)
+    qtbot.keyClick(viewer, Qt.Key.Key_H)
+    left_drag(qtbot, viewer, (50, 80), (10, 20))
+    assert viewer.measurements()[3].length == pytest.approx(50.0, abs=0.3)
+
+    qtbot.keyClick(viewer, Qt.Key.Key_Delete)
+    assert viewer.measurements() == [] and viewer.is_measuring()
+    left_drag(qtbot, viewer, (10, 20), (50, 80))
+    qtbot.keyClick(viewer, Qt.Key.Key_Escape)  # removes them and stops measuring
+    assert viewer.measurements() == [] and not viewer.is_measuring()
+    left_drag(qtbot, viewer, (10, 20), (50, 80))  # a plain left drag pans again
+    assert viewer.measurements() == [] and viewer.vb.viewRect() != before
+
+
+def test_rulers_say_px_without_spacing_and_at_the_detector_with_imager_spacing(
+        qtbot, viewer: ImageViewer, tmp_path: Path, shared_data: Path) -> None:
+    photo = sorted((shared_data / "ham10000_fs" / "base" / "nv").glob("*.jpg"))[0]
+    viewer.set_images([photo])
+    shown(qtbot, viewer)
+    viewer.toggle_measuring()
+    left_drag(qtbot, viewer, (20, 10), (170, 210))  # on a 224 x 224 photograph
+    [ruler] = viewer.measurements()
+    assert ruler.unit == "px" and ruler.text.endswith(" px") and "mm" not in ruler.text
+    assert ruler.length == pytest.approx(250.0, abs=1.0)  # sqrt(150² + 200²) pixels
+
+    ds = pydicom.dcmread(dicom_test_file("CT_small.dcm"))
+    del ds.PixelSpacing
+    ds.ImagerPixelSpacing = [0.2, 0.4]  # at the detector: not corrected for the magnification
+    path = tmp_path / "imager.dcm"
+    ds.save_as(path)
+    viewer.set_images([path])
+    shown(qtbot, viewer)
+    assert viewer.measurements() == []  # another file: the photograph's ruler went with it
+    left_drag(qtbot, viewer, (20, 10), (50, 110))
+    [ruler] = viewer.measurements()
+    assert ruler.length == pytest.approx(float(np.hypot(30 * 0.4, 100 * 0.2)), abs=0.2)  # 23.3 mm
+    assert ruler.text == f"{ruler.length:.1f} mm at the detector"
+    assert "mm at the detector" in viewer.overlay_text()["br"]
+
+
+def test_rulers_stay_on_the_frames_of_a_file_and_go_with_another_file(qtbot, viewer: ImageViewer) -> None:
+    paths = [dicom_test_file("emri_small.dcm"), dicom_test_file("MR_small.dcm")]
+    viewer.set_images(paths)
+    shown(qtbot, viewer)
+    viewer.toggle_measuring()
+    left_drag(qtbot, viewer, (5, 5), (40, 40))
+    assert len(viewer.measurements()) == 1
+    qtbot.keyClick(viewer, Qt.Key.Key_Right)
+    assert viewer.current_frame() == 1 and len(viewer.measurements()) == 1
+    viewer.go_to(1)
+    assert viewer.current_path() == paths[1] and viewer.measurements() == []
+    assert [type(item).__name__ for item in viewer.vb.addedItems] == ["ImageItem"]  # the lines went too
+
+
+def test_rotate_and_flip_turn_the_image_and_its_orientation_letters(qtbot, viewer: ImageViewer,
+                                                                    tmp_path: Path) -> None:
+    second = tmp_path / "ct2.dcm"
+    shutil.copy(dicom_test_file("CT_small.dcm"), second)
+    viewer.set_images([dicom_test_file("CT_small.dcm"), second])
+    shown(qtbot, viewer)
+    viewer.apply_preset("mediastinum")
+    upright = viewer.rendered_image()
+    assert edges(viewer) == ("R", "L", "A", "P")
+
+    qtbot.keyClick(viewer, Qt.Key.Key_BracketRight)  # clockwise: the left edge goes to the top
+    np.testing.assert_array_equal(viewer.rendered_image(), np.rot90(upright, -1))
+    assert edges(viewer) == ("P", "A", "R", "L")
+    qtbot.keyClick(viewer, Qt.Key.Key_BracketLeft)
+    np.testing.assert_array_equal(viewer.rendered_image(), upright)
+    qtbot.keyClick(viewer, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)  # Ctrl+R turns too
+    np.testing.assert_array_equal(viewer.rendered_image(), np.rot90(upright, -1))
+    qtbot.keyClick(viewer, Qt.Key.Key_BracketLeft)
+
+    qtbot.keyClick(viewer, Qt.Key.Key_H)  # the patient's right is now on the screen's right
+    np.testing.assert_array_equal(viewer.rendered_image(), upright[:, ::-1])
+    assert edges(viewer) == ("L", "R", "A", "P")
+    qtbot.keyClick(viewer, Qt.Key.Key_V)
+    np.testing.assert_array_equal(viewer.rendered_image(), upright[::-1, ::-1])
+    assert edges(viewer) == ("L", "R", "P", "A")
+    qtbot.keyClick(viewer, Qt.Key.Key_BracketRight)  # a turn after a flip turns what is on the screen
+    np.testing.assert_array_equal(viewer.rendered_image(), np.rot90(upright[::-1, ::-1], -1))
+    assert edges(viewer) == ("A", "P", "L", "R")
+
+    with qtbot.waitSignal(viewer.current_changed, timeout=TIMEOUT):
+        qtbot.keyClick(viewer, Qt.Key.Key_Right)  # kept while scrolling through the series
+    np.testing.assert_array_equal(viewer.rendered_image(), np.rot90(upright[::-1, ::-1], -1))
+    assert edges(viewer) == ("A", "P", "L", "R")
+    qtbot.keyClick(viewer, Qt.Key.Key_R)  # reset: upright again, with the file's window
+    assert viewer.window_level() != CT_PRESETS["mediastinum"] and edges(viewer) == ("R", "L", "A", "P")
+    viewer.apply_preset("mediastinum")
+    np.testing.assert_array_equal(viewer.rendered_image(), upright)
+
+
+def test_cine_plays_looping_at_the_file_rate_and_stops_on_a_navigation_key(
+        qtbot, viewer: ImageViewer, tmp_path: Path) -> None:
+    path = dicom_test_file("emri_small.dcm")  # 10 frames, no frame rate: 10 per second
+    viewer.set_images([path])
+    shown(qtbot, viewer)
+    assert viewer.cine_rate() == 10.0 and not viewer.is_playing()
+    qtbot.keyClick(viewer, Qt.Key.Key_P)
+    assert viewer.is_playing() and "Cine 10 fps" in viewer.overlay_text()["bl"]
+    qtbot.waitUntil(lambda: viewer.current_frame() == 9, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: viewer.current_frame() < 9, timeout=TIMEOUT)  # past the last: round again
+    qtbot.keyClick(viewer, Qt.Key.Key_Right)
+    assert not viewer.is_playing() and "Cine" not in viewer.overlay_text()["bl"]
+    stopped = viewer.current_frame()
+    qtbot.wait(400)
+    assert viewer.current_frame() == stopped
+    qtbot.keyClick(viewer, Qt.Key.Key_P)
+    assert viewer.is_playing()
+    qtbot.keyClick(viewer, Qt.Key.Key_P)
+    assert not viewer.is_playing()
+
+    ds = pydicom.dcmread(path)
+    ds.RecommendedDisplayFrameRate = 25
+    rated = tmp_path / "rated.dcm"
+    ds.save_as(rated)
+    viewer.set_images([rated])
+    shown(qtbot, viewer)
+    viewer.play()
+    assert viewer.cine_rate() == 25.0 and "Cine 25 fps" in viewer.overlay_text()["bl"]
+    qtbot.waitUntil(lambda: viewer.current_frame() >= 2, timeout=TIMEOUT)
+    qtbot.keyClick(viewer, Qt.Key.Key_Home)
+    assert not viewer.is_playing() and viewer.current_frame() == 0
+
+
+def test_cine_waits_for_a_slow_decode_rather_than_skipping_frames(qtbot) -> None:
+    import time
+
+    from zsmed_desktop.viewer import contained_decode
+
+    def slow(path: str, frame: int) -> ModalityFrame:
+        time.sleep(0.25)  # slower than the 10 per second asked for
+        return contained_decode(path, frame)
+
+    widget = ImageViewer(decode=slow)
+    widget.show()
+    seen: list[int] = []
+    widget.current_changed.connect(lambda _path: seen.append(widget.current_frame()))
+    widget.set_images([dicom_test_file("emri_small.dcm")])
+    qtbot.waitUntil(lambda: not widget.is_loading(), timeout=TIMEOUT)
+    widget.play()
+    qtbot.waitUntil(lambda: widget.current_frame() >= 4 and not widget.is_loading(), timeout=TIMEOUT)
+    widget.stop_cine()
+    assert seen == list(range(len(seen))) and len(seen) >= 5  # every frame, in order: none skipped
+    qtbot.waitUntil(lambda: not widget.is_busy(), timeout=TIMEOUT)
+    widget.close()
+    widget.deleteLater()
+
+
+def test_escape_and_delete_are_the_viewers_while_it_has_rulers(qtbot, tmp_path: Path) -> None:
+    """The main window's Esc cancels a scan; on the image, while there are rulers to remove, a
+    measuring or a cine to stop, Esc does that instead (and otherwise still reaches the window)."""
+    from PySide6.QtGui import QAction, QKeySequence
+    from PySide6.QtWidgets import QMainWindow
+
+    host = QMainWindow()
+    qtbot.addWidget(host)
+    cancelled: list[bool] = []
+    cancel = QAction("Cancel scan", host)
+    cancel.setShortcut(QKeySequence("Esc"))
+    cancel.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+    cancel.triggered.connect(lambda *_: cancelled.append(True))
+    host.addAction(cancel)
+    viewer = ImageViewer()
+    host.setCentralWidget(viewer)
+    host.resize(640, 560)
+    host.show()
+    viewer.set_images([wide_pixels(tmp_path)])
+    shown(qtbot, viewer)
+    viewer.setFocus()
+    qtbot.keyClick(viewer, Qt.Key.Key_M)
+    left_drag(qtbot, viewer, (10, 20), (50, 80))
+    assert len(viewer.measurements()) == 1
+    qtbot.keyClick(viewer, Qt.Key.Key_Escape)
+    assert viewer.measurements() == [] and not viewer.is_measuring() and cancelled == []
+    qtbot.keyClick(viewer, Qt.Key.Key_Escape)  # nothing of the viewer's left: the window's Esc
+    assert cancelled == [True]
+    qtbot.waitUntil(lambda: not viewer.is_busy(), timeout=TIMEOUT)

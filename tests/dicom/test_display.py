@@ -226,3 +226,40 @@ def test_a_damaged_label_element_leaves_the_image_shown(tmp_path: Path) -> None:
     assert frame.spacing is None and frame.pixel_aspect == 1.0
     assert intact.spacing is not None  # the intact file has a scale: the damage is what removed it
     assert np.array_equal(frame.values, intact.values)  # the image itself is untouched
+
+
+def test_spacing_says_where_it_was_measured(tmp_path: Path) -> None:
+    """Pixel Spacing is in the patient; Imager Pixel Spacing only at the detector (a radiograph's
+    lengths from it are magnified), so the viewer labels the one from the other."""
+    from zsmed.dicom.display import modality_frame, pixel_spacing_with_source
+
+    ds, arr = load_dataset_and_pixels(data("CT_small.dcm"))
+    frame = modality_frame(arr, ds)
+    assert frame.spacing == pytest.approx((0.661468, 0.661468)) and frame.spacing_source == "PixelSpacing"
+    del ds.PixelSpacing
+    ds.ImagerPixelSpacing = [0.2, 0.4]
+    frame = modality_frame(arr, ds)
+    assert frame.spacing == (0.2, 0.4) and frame.spacing_source == "ImagerPixelSpacing"
+    del ds.ImagerPixelSpacing
+    frame = modality_frame(arr, ds)
+    assert frame.spacing is None and frame.spacing_source == ""
+    assert pixel_spacing_with_source(Dataset()) is None
+
+
+def test_cine_frame_rate_from_cine_rate_display_rate_or_frame_time() -> None:
+    from zsmed.dicom.display import cine_frame_rate, modality_frame
+
+    ds, arr = load_dataset_and_pixels(data("examples_ybr_color.dcm"), 0)  # ultrasound, Frame Time 33.333 ms
+    assert modality_frame(arr, ds).frame_rate == pytest.approx(1000 / 33.333)
+    ds, arr = load_dataset_and_pixels(data("emri_small.dcm"), 0)
+    assert modality_frame(arr, ds, 0).frame_rate is None  # the file says none: the viewer plays at 10
+    header = Dataset()
+    header.FrameTime = 40  # ms
+    assert cine_frame_rate(header) == pytest.approx(25.0)
+    header.RecommendedDisplayFrameRate = 12
+    assert cine_frame_rate(header) == 12.0
+    header.CineRate = 30
+    assert cine_frame_rate(header) == 30.0  # Cine Rate first
+    nonsense = Dataset()
+    nonsense.CineRate, nonsense.FrameTime = 0, 0
+    assert cine_frame_rate(nonsense) is None

@@ -386,6 +386,10 @@ class ModalityFrame:
     frame: int = 0
     pixel_aspect: float = 1.0  # height / width of one pixel on the screen
     spacing: tuple[float, float] | None = None  # (row, column) spacing in mm, when the file says
+    # the element ``spacing`` came from: PixelSpacing (in the patient), ImagerPixelSpacing (at the
+    # detector: not corrected for the magnification) or NominalScannedPixelSpacing (on the scanned film)
+    spacing_source: str = ""
+    frame_rate: float | None = None  # frames per second to play the frames at, when the file says
     hounsfield: bool = False  # values are HU, so the CT presets mean something
     facts: tuple[tuple[str, str], ...] = ()  # header facts for the overlays (see ``image_facts``)
     # integer-valued grey images: ``values - index_base`` as uint16, so windowing is one table look-up
@@ -412,10 +416,18 @@ def _spacing_pair(value: Any) -> tuple[float, float] | None:
 def pixel_spacing(ds: Dataset) -> tuple[float, float] | None:
     """(row spacing, column spacing) in mm: Pixel Spacing (also in enhanced objects' Pixel Measures),
     else Imager Pixel Spacing; None when the file gives neither (or nonsense)."""
+    found = pixel_spacing_with_source(ds)
+    return found[0] if found is not None else None
+
+
+def pixel_spacing_with_source(ds: Dataset) -> tuple[tuple[float, float], str] | None:
+    """``pixel_spacing`` and the keyword of the element it came from. Only PixelSpacing is in the
+    patient; ImagerPixelSpacing is at the detector, so a projection radiograph's lengths from it are
+    magnified by the beam's divergence (the object is nearer the source than the detector)."""
     for keyword in ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing"):
         pair = _spacing_pair(ds.get(keyword))
         if pair is not None:
-            return pair
+            return pair, keyword
     for group in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
         seq = ds.get(group)
         if seq:
@@ -423,7 +435,23 @@ def pixel_spacing(ds: Dataset) -> tuple[float, float] | None:
             if measures:
                 pair = _spacing_pair(measures[0].get("PixelSpacing"))
                 if pair is not None:
-                    return pair
+                    return pair, "PixelSpacing"
+    return None
+
+
+_MAX_FRAME_RATE = 1000.0  # frames per second; more is a broken header
+
+
+def cine_frame_rate(ds: Dataset) -> float | None:
+    """Frames per second to play a multi-frame image at: Cine Rate, else Recommended Display Frame
+    Rate, else 1000 / Frame Time (ms); None when the file says none of them (or nonsense)."""
+    for keyword in ("CineRate", "RecommendedDisplayFrameRate"):
+        rate = _number(ds.get(keyword))
+        if rate is not None and 0 < rate <= _MAX_FRAME_RATE:
+            return rate
+    frame_time = _number(ds.get("FrameTime"))
+    if frame_time is not None and frame_time >= 1000.0 / _MAX_FRAME_RATE:
+        return 1000.0 / frame_time
     return None
 
 
@@ -578,9 +606,11 @@ def modality_frame(arr: np.ndarray, ds: Dataset, frame: int = 0) -> ModalityFram
     from zsmed.dicom.decode import number_of_frames
 
     frames = number_of_frames(ds)
+    spacing = _label_or(None, pixel_spacing_with_source, ds)
     common: dict[str, Any] = {
         "frames": frames, "frame": frame, "pixel_aspect": _label_or(1.0, true_aspect, ds),
-        "spacing": _label_or(None, pixel_spacing, ds), "facts": _label_or(_NO_FACTS, image_facts, ds),
+        "spacing": spacing[0] if spacing else None, "spacing_source": spacing[1] if spacing else "",
+        "frame_rate": _label_or(None, cine_frame_rate, ds), "facts": _label_or(_NO_FACTS, image_facts, ds),
     }
     if is_colour(arr, ds):
         if arr.ndim == 4:
