@@ -52,6 +52,21 @@ class CancelToken:
             raise Cancelled("cancelled by the user")
 
 
+def relayed(job: Job[T], offset: int, total: int, message: str | None = None) -> Job[T]:
+    """``job``'s progress as a share of a larger job (shifted by ``offset`` out of ``total``): one
+    bar for a job made of parts; its result returned, and it is closed whatever happens (a
+    cancellation included)."""
+    try:
+        while True:
+            try:
+                step = next(job)
+            except StopIteration as stop:
+                return stop.value
+            yield Progress(offset + step.done, total, message or step.message)
+    finally:
+        job.close()
+
+
 def run_job(
     job: Job[T],
     on_progress: Callable[[Progress], None] | None = None,

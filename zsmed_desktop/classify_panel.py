@@ -92,6 +92,14 @@ def class_titles(card: dict[str, Any]) -> dict[str, str]:
     return titles
 
 
+def described_classes(card: dict[str, Any]) -> list[str]:
+    """The classes a zero-shot model knows from their description alone (no example images): its
+    card's unseen classes."""
+    extra = card.get("extra")
+    unseen = extra.get("unseen") if isinstance(extra, dict) else None
+    return [str(c) for c in unseen] if isinstance(unseen, list) else []
+
+
 def model_title(card: dict[str, Any], path: Path) -> str:
     return str(card.get("name") or card.get("title") or path.stem)
 
@@ -853,8 +861,15 @@ class ClassifyPanel(QWidget):
         else:
             self.banner.hide()
             top = p.probabilities.get(p.label or "", 0.0)
-            self.top_label.setText(f"{self._titles.get(p.label or '', p.label)}  {top:.0%}")
+            title = self._titles.get(p.label or "", p.label)
+            self.top_label.setText(f"{title}  {top:.0%}")
             self._fill_bars(p.probabilities, p.label)
+            batch = self._shown_batch
+            if batch is not None and p.label in described_classes(batch.predictor.bundle.card):
+                self.message.setText(f"The model knows {title} from its description alone, not from example "
+                                     "images: a weak result. Read the image without relying on it.")
+                self.message.setStyleSheet(f"color: {theme.accent('warning')};")
+                self.message.show()
         self._update_buttons()
 
     def _fill_bars(self, probabilities: dict[str, float], top: str | None) -> None:

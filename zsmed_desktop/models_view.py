@@ -35,7 +35,14 @@ from zsmed.runtime.check import checks_path, describe_record, peek_bundle_id, re
 from zsmed.runtime.input_kinds import card_input_kinds, describe_kinds
 from zsmed.site import SiteConfig
 from zsmed_desktop import theme
-from zsmed_desktop.classify_panel import class_titles, model_title, peek_card, plain_words, trust_settings
+from zsmed_desktop.classify_panel import (
+    class_titles,
+    described_classes,
+    model_title,
+    peek_card,
+    plain_words,
+    trust_settings,
+)
 from zsmed_desktop.workers import start_job
 
 PATH_ROLE = Qt.ItemDataRole.UserRole
@@ -62,7 +69,13 @@ def method_words(card: dict[str, Any]) -> str:
             why = " (the few-shot generator did no better on these examples)"
         words = f"nearest class mean of the example images{why}"
     elif base.startswith("zeroshot"):
-        words = "from the class descriptions and attributes, for classes without example images (zero-shot)"
+        titles = class_titles(card)
+        described = ", ".join(titles.get(c, c) for c in described_classes(card)) or "the classes without examples"
+        semantics = _section(card, "extra").get("semantics")
+        what = {"attributes": "their listed features", "both": "their description and listed features"}.get(
+            str(semantics), "the description")
+        words = (f"{described} from {what} alone (zero-shot, no example images), the other classes from their "
+                 "example images")
     else:
         words = base or "not stated"
     return words + ("; then moved onto another image encoder (stitched)" if stitched else "")
@@ -87,10 +100,12 @@ def card_html(card: dict[str, Any], name: str, verified: str = "",
     titles = class_titles(card)
     descriptions = _section(card, "descriptions")
     counts = _section(card, "support_counts")
+    described = set(described_classes(card))
     rows = "".join(
         f"<tr><td><b>{e(titles.get(c, c))}</b>"
         f"{'' if titles.get(c, c).lower() == c.lower() else f' <small>({e(c)})</small>'}</td>"
-        f"<td>{e(str(descriptions.get(c) or '—'))}</td><td align='right'>{e(str(counts.get(c, '—')))}</td></tr>"
+        f"<td>{e(str(descriptions.get(c) or '—'))}</td>"
+        f"<td align='right'>{'none: its description' if c in described else e(str(counts.get(c, '—')))}</td></tr>"
         for c in [str(n) for n in card.get("class_names", [])]
     )
     parts = [f"<h2>{e(name)}</h2>"]
@@ -111,6 +126,9 @@ def card_html(card: dict[str, Any], name: str, verified: str = "",
         right = round(float(loo) * float(held))
         facts.append(f"Each example left out in turn, it named {right} of {int(held)} correctly "
                      f"({100 * float(loo):.0f} %): a first estimate from its own examples, not a validation.")
+    elif described:
+        facts.append("No leave-one-out estimate: a class known from its description alone has no examples to "
+                     "check it on.")
     else:
         facts.append("No leave-one-out estimate (one example in a class).")
     gate = _section(card, "ood_gate")

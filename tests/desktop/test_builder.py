@@ -128,7 +128,7 @@ def test_checks_block_the_build_and_point_at_the_images(qtbot, site: SiteConfig,
     settled(qtbot, builder)
     texts = finding_texts(builder)
     assert "✖  two classes are named 'akiec': give each class its own name" in texts
-    assert "✖  class 'df' has no images" in texts
+    assert "✖  class 'df' has no images: add a few examples" in texts
     assert not builder.build_button.isEnabled()
 
 

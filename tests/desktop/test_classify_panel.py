@@ -117,6 +117,57 @@ def test_classify_a_series_of_dermoscopy_photos(qtbot, site: SiteConfig, melanom
     assert panel.result_title.text() == melanoma_photos[1].name
 
 
+@pytest.fixture(scope="module")
+def zeroshot_bundle(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A zero-shot bundle as `zsmed build zeroshot` and `zsmed export` make it: HAM10000's four base
+    classes from 12 images each, akiec / df / vasc from their descriptions alone."""
+    from tests.conftest import data_subset
+    from zsmed.bundle.export import calibration_from_support, export_job
+    from zsmed.progress import run_job
+    from zsmed.zeroshot.build import build_zeroshot
+
+    root = tmp_path_factory.mktemp("zeroshot")
+    base = data_subset(shared_data / "ham10000_fs" / "base", root / "base", 12)
+    classifier = run_job(build_zeroshot([base], REPO / "resources" / "attributes" / "ham10000.yaml",
+                                        ["akiec", "df", "vasc"], semantics="text"))
+    support = {c.name: sorted(c.iterdir()) for c in base.iterdir() if c.is_dir()}
+    bundle = root / "zeroshot.zsmb"
+    run_job(export_job(classifier, bundle, calibration_from_support(support, classifier)))
+    return bundle
+
+
+def test_a_class_known_from_its_description_alone_is_said_with_its_result(qtbot, site: SiteConfig, shared_data: Path,
+                                                                           zeroshot_bundle: Path) -> None:
+    from zsmed_desktop.models_view import card_html
+
+    panel = loaded_panel(qtbot, site, zeroshot_bundle)
+    assert panel.model_ready
+    novel = shared_data / "ham10000_fs" / "novel_dev"
+    # Few of these photographs are given a class the model knows by description only (it leans towards
+    # the classes it has seen): 10 each of akiec and df hold some.
+    photos = [p for c in ("akiec", "df") for p in sorted((novel / c).glob("*.jpg"))[:10]]
+    panel.set_context(photos[0], 0, photos, photos)
+    run(qtbot, panel, "series")
+    said: dict[str, str] = {}
+    for row in range(1, panel.table.rowCount()):
+        panel.table.selectRow(row)
+        label = panel.result_label()
+        if label is not None:
+            said[label] = panel.message.text() if not panel.message.isHidden() else ""
+    described = {"akiec", "df", "vasc"}
+    assert described & set(said) and set(said) - described, said  # both kinds of result among these photographs
+    titles = class_titles(peek_card(zeroshot_bundle) or {})
+    for label, message in said.items():
+        weak = f"The model knows {titles[label]} from its description alone, not from example images: a weak result."
+        assert message.startswith(weak) if label in described else "from its description alone" not in message
+    # The model card says the same: no examples for those classes, and no leave-one-out estimate.
+    page = card_html(peek_card(zeroshot_bundle) or {}, "zero-shot")
+    assert page.count("none: its description") == 3
+    assert "from the description alone (zero-shot, no example images), the other classes from their example " \
+           "images" in page
+    assert "a class known from its description alone has no examples to check it on" in page
+
+
 def test_an_out_of_domain_image_shows_the_no_result_banner(qtbot, site: SiteConfig) -> None:
     ct = dicom_test_file("CT_small.dcm")
     panel = loaded_panel(qtbot, site)

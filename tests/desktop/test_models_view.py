@@ -64,7 +64,12 @@ def test_the_card_in_plain_words() -> None:
     assert method_words({"method": "protonet-cosine", "extra": {"guard": {"fired": "domain"}}}).endswith(
         "(the examples are unlike the images the few-shot generator learned from)")
     assert method_words({"method": "sgps-hybrid+stitched"}).endswith("then moved onto another image encoder (stitched)")
-    assert method_words({"method": "zeroshot-fsigenz"}).startswith("from the class descriptions")
+    assert method_words({"method": "zeroshot-fsigenz"}).startswith("the classes without examples from the "
+                                                                   "description alone (zero-shot")
+    described = {"method": "zeroshot-fsigenz", "class_names": ["NEV", "MEL"],
+                 "extra": {"unseen": ["MEL"], "semantics": "attributes"}}
+    assert method_words(described) == ("MEL from their listed features alone (zero-shot, no example images), the "
+                                       "other classes from their example images")
     # Text on a card is shown as text, never as markup.
     page = card_html({**card, "site": "<script>x</script>"}, "m")
     assert "<script>" not in page and "&lt;script&gt;" in page

@@ -196,8 +196,12 @@ def test_a_built_zero_shot_model_carries_the_chosen_calibration(tmp_path: Path,
 
     gamma = 0.37
     monkeypatch.setattr(evaluate, "_encode", fake_encode)
-    monkeypatch.setattr(evaluate, "select_setting",
-                        lambda *args, **kwargs: ("fixed", make, CalibrationResult(gamma, "pseudo-unseen"), {}))
+
+    def fixed_setting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        yield from ()
+        return "fixed", make, CalibrationResult(gamma, "pseudo-unseen"), {}
+
+    monkeypatch.setattr(evaluate, "select_setting_job", fixed_setting)
     classifier = run_job(build_zeroshot([tmp_path / "seen"], REPO / "resources" / "attributes" / "ham10000.yaml",
                                         ["akiec", "df", "vasc"], semantics="attributes"))
     model = made[-1]

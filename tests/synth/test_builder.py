@@ -70,7 +70,7 @@ def test_names_missing_files_and_sizes(photos: dict[str, list[Path]], tmp_path: 
     errors = messages(check_support({"bad\x1b[31m": photos["akiec"][:4], "vasc": photos["vasc"][:4]}), ERROR)
     assert any("control or non-printing character" in e for e in errors)
     errors = messages(check_support({"akiec": photos["akiec"][:8], "vasc": []}), ERROR)
-    assert errors == ["class 'vasc' has no images"]
+    assert errors == ["class 'vasc' has no images: add a few examples"]
     gone = tmp_path / "moved.jpg"
     findings = check_support({"akiec": photos["akiec"][:4], "vasc": [*photos["vasc"][:4], gone]})
     assert findings[0].severity == ERROR and "cannot be found" in findings[0].message and findings[0].images == (gone,)

@@ -103,6 +103,34 @@ def test_build_zeroshot_save_load_same_predictions(ham_small: tuple[Path, Path],
     assert first.shape == (4, 7) and np.allclose(first.sum(1), 1, atol=1e-5)
 
 
+def test_build_zeroshot_reports_each_setting_tried_and_stops_between_them(ham_small: tuple[Path, Path]) -> None:
+    """Trying the settings on held-out seen classes is most of a build: each is a step of the bar, and a
+    cancel stops the build at the next one rather than after all of them."""
+    from zsmed.errors import Cancelled
+    from zsmed.progress import CancelToken, Progress, run_job
+    from zsmed.zeroshot.build import build_zeroshot
+    from zsmed.zeroshot.evaluate import FSIGENZ_ENSEMBLE, METHODS, usable_candidates
+
+    base, _ = ham_small
+    steps: list[Progress] = []
+    run_job(build_zeroshot([base], HAM_FILE, ["akiec", "df", "vasc"], semantics="text"), steps.append)
+    trying = [s for s in steps if s.message == "trying settings on classes held out in turn"]
+    assert len(trying) == len(usable_candidates(METHODS["fsigenz"], False)) >= 2
+    assert [s.done for s in steps] == sorted(s.done for s in steps)
+    assert steps[-1].done == steps[-1].total == 80 + len(trying) + int(FSIGENZ_ENSEMBLE > 1) + 1
+    token, seen = CancelToken(), []
+
+    def cancel_at_the_second_setting(step: Progress) -> None:
+        seen.append(step)
+        if step.message.startswith("trying settings") and step.done > 80:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        run_job(build_zeroshot([base], HAM_FILE, ["akiec", "df", "vasc"], semantics="text"),
+                cancel_at_the_second_setting, token)
+    assert seen[-1].done == 81  # stopped after one setting, not after all of them
+
+
 DERM_FILE = REPO / "resources" / "attributes" / "derm7pt.yaml"
 
 

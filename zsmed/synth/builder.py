@@ -20,12 +20,11 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from zsmed.errors import DatasetError
-from zsmed.progress import Job, Progress
+from zsmed.progress import Job, Progress, relayed
 
-T = TypeVar("T")
 ERROR, WARNING, NOTE = "error", "warning", "note"
 MAX_CLASSES = 10  # what the shipped generators handle
 # The exported model is checked on its own support images (torch vs ONNX Runtime and OpenVINO) and
@@ -133,7 +132,9 @@ def check_support(classes: Mapping[str, Sequence[str | Path]] | Sequence[tuple[s
                 findings.append(Finding(ERROR, str(exc)))
     for name, paths in named:
         if not paths:
-            findings.append(Finding(ERROR, f"class '{name or '(no name)'}' has no images"))
+            # A description alone is not enough: a class described but never shown was recognised no
+            # better than chance at this scale (docs/bench/zeroshot.md, "Classes from a description alone").
+            findings.append(Finding(ERROR, f"class '{name or '(no name)'}' has no images: add a few examples"))
     every = [p for _, paths in named for p in paths]
     missing = [p for p in every if not p.is_file()]
     if missing:
@@ -248,20 +249,6 @@ def folder_descriptions(folder: str | Path, names: Sequence[str]) -> dict[str, s
     return {name: entry.description for name, entry in found.items() if entry is not None and entry.description}
 
 
-def _relayed(job: Job[T], offset: int, total: int, message: str | None = None) -> Job[T]:
-    """``job``'s progress as a share of a larger job (shifted by ``offset`` out of ``total``); its
-    result returned, and it is closed whatever happens (a cancellation included)."""
-    try:
-        while True:
-            try:
-                step = next(job)
-            except StopIteration as stop:
-                return stop.value
-            yield Progress(offset + step.done, total, message or step.message)
-    finally:
-        job.close()
-
-
 def build_job(
     classes: Mapping[str, Sequence[str | Path]],
     descriptions: Mapping[str, str],
@@ -315,8 +302,8 @@ def build_job(
     # synthesis then reads (each shipped generator's encoder, as synthesis routes between them).
     folder = as_class_folder(support)
     for encoder_name in encoders:
-        yield from _relayed(build_bank(folder, create_image_encoder(encoder_name), cache), done, total,
-                            "reading the images")
+        yield from relayed(build_bank(folder, create_image_encoder(encoder_name), cache), done, total,
+                           "reading the images")
         done += n_images
     yield Progress(done, total, "making the classifier")
     details: dict[str, Any] = {}
@@ -332,8 +319,8 @@ def build_job(
     calibration = calibration_from_support(
         {c: [p for p in paths if p in used] for c, paths in support.items()}, classifier)
     Path(models_folder).mkdir(parents=True, exist_ok=True)
-    report = yield from _relayed(export_job(classifier, bundle_path, calibration, site=site, sign_key=sign_key),
-                                 done, total)
+    report = yield from relayed(export_job(classifier, bundle_path, calibration, site=site, sign_key=sign_key),
+                                done, total)
     findings = [Finding(WARNING, f"left out {Path(p).name}: {why}", (Path(p),))
                 for p, why in details.get("skipped", [])]
     guard = classifier.card.extra.get("guard") or {}

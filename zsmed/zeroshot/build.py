@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from zsmed.errors import ConfigError, DatasetError
-from zsmed.progress import Job, Progress
+from zsmed.progress import Job, Progress, relayed
 from zsmed.zeroshot.classdefs import AUTO_SEMANTICS
 from zsmed.zeroshot.estimators import FSIGenZ, FSIGenZEnsemble
 
@@ -37,8 +37,9 @@ def build_zeroshot(
         METHODS,
         _encode,
         image_attribute_source,
-        select_setting,
+        select_setting_job,
         training_semantics,
+        usable_candidates,
     )
     from zsmed.zeroshot.heads import ZeroShotCosineHead
 
@@ -56,16 +57,20 @@ def build_zeroshot(
         raise ConfigError("no unseen class: the class file defines no class beyond the seen folders")
     semantics = definitions.resolve_semantics([*seen, *unseen], semantics)
     items = folder.items
-    features, kept = yield from _encode([i.path for i in items], encoder)
+    # One bar: the images, each setting tried on held-out seen classes (most of the time), the fit.
+    n_images = len(items)
+    features, kept = yield from relayed(_encode([i.path for i in items], encoder), 0, n_images + 2)
     items = [items[i] for i in kept]
     problem, basis, attributes, _ = training_semantics(definitions, seen, unseen, semantics, items, text_encoder,
                                                        features, encoder)
     y = np.array([problem.classes.index(item.label) for item in items])
     groups = np.array([f"{item.label}/{item.group}" for item in items])
-    yield Progress(0, 2, "calibrating on pseudo-unseen seen classes")
-    setting, make, calibration, _ = select_setting(METHODS["fsigenz"], features, y, groups, problem, basis, seed,
-                                                   attributes, FSIGENZ_ENSEMBLE)
-    yield Progress(1, 2, "fitting FSIGenZ")
+    settings = len(usable_candidates(METHODS["fsigenz"], attributes is not None)) + int(FSIGENZ_ENSEMBLE > 1)
+    total = n_images + settings + 1  # the image count is all that is known before reading them
+    setting, make, calibration, _ = yield from relayed(
+        select_setting_job(METHODS["fsigenz"], features, y, groups, problem, basis, seed, attributes,
+                           FSIGENZ_ENSEMBLE), n_images, total)
+    yield Progress(total - 1, total, "fitting FSIGenZ")
     model = make().fit(features, y, problem, basis, attributes)
     assert isinstance(model, FSIGenZ | FSIGenZEnsemble)
     model.calibration = calibration.gamma
@@ -88,5 +93,5 @@ def build_zeroshot(
                "class_file": str(class_file)},
         input_kinds=input_kinds_of(item.path for item in items),
     )
-    yield Progress(2, 2, "done")
+    yield Progress(total, total, "done")
     return classifier

@@ -21,7 +21,7 @@ import numpy as np
 from zsmed.data.folders import LabeledItem, load_class_folders
 from zsmed.errors import ConfigError, DatasetError
 from zsmed.log import get_logger
-from zsmed.progress import Job, Progress
+from zsmed.progress import Job, Progress, run_job
 from zsmed.zeroshot.calibration import CalibrationResult, choose_gamma, group_split, gzsl_scores
 from zsmed.zeroshot.classdefs import AUTO_SEMANTICS, ClassDefinitions, load_class_definitions, semantic_matrix
 from zsmed.zeroshot.core import DPSRConfig, ZeroShotProblem
@@ -450,16 +450,28 @@ def select_setting(
     problem: ZeroShotProblem, basis: np.ndarray, seed: int = 0, attributes: np.ndarray | None = None,
     ensemble: int = 1,
 ) -> tuple[str, Callable[[], ZeroShotEstimator], CalibrationResult, dict[str, float | None]]:
+    """``select_setting_job`` run to its end."""
+    return run_job(select_setting_job(candidates, x, y, groups, problem, basis, seed, attributes, ensemble))
+
+
+def select_setting_job(
+    candidates: list[tuple[str, Callable[[], ZeroShotEstimator]]], x: np.ndarray, y: np.ndarray, groups: np.ndarray,
+    problem: ZeroShotProblem, basis: np.ndarray, seed: int = 0, attributes: np.ndarray | None = None,
+    ensemble: int = 1,
+) -> Job[tuple[str, Callable[[], ZeroShotEstimator], CalibrationResult, dict[str, float | None]]]:
     """The candidate with the best mean H over the pseudo-unseen folds of the seen training images,
     with its calibration constant (the first candidate when no fold is possible). With
     ``ensemble`` k > 1 (FSIGenZ candidates only), the average of the k candidates the folds rank
-    highest (``FSIGenZEnsemble``), calibrated on the same folds."""
+    highest (``FSIGenZEnsemble``), calibrated on the same folds. Yields a step per candidate tried:
+    each fits every fold, the longest part of a build."""
     candidates = usable_candidates(candidates, attributes is not None)
     if not candidates:
         raise ConfigError("this method needs per-image attribute annotations, which these data do not have")
     ranked: list[tuple[float, int, CalibrationResult]] = []
     tried: dict[str, float | None] = {}
+    steps = len(candidates) + (1 if ensemble > 1 else 0)
     for i, (label, make) in enumerate(candidates):
+        yield Progress(i, steps, "trying settings on classes held out in turn")
         calibration = choose_gamma(make, x, y, groups, problem, basis, seed=seed, attributes=attributes)
         tried[label] = calibration.val_h
         if calibration.val_h is None:  # no pseudo-unseen fold possible: keep the default setting
@@ -470,6 +482,7 @@ def select_setting(
     if len(top) == 1:
         _, pick, calibration = top[0]
         return candidates[pick][0], candidates[pick][1], calibration, tried
+    yield Progress(len(candidates), steps, "calibrating the settings ranked highest")
     configs = [_fsigenz_config(candidates[i][1]()) for _, i, _ in top]
     label = f"mean of the {len(top)} of {len(candidates)} settings ranked highest: " + " | ".join(
         candidates[i][0] for _, i, _ in top)
