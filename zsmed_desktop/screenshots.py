@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "export" / "reference" / "sgps_ham4_lite0_v1.zsmb"
 SHARED_DATA = Path(os.environ.get("ZSMED_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -201,8 +203,13 @@ def run_session(out: Path) -> list[Path]:
         settle(app)
         written.append(grab(window, out, SCREENS[0]))
 
-        # 2. The viewer with a window preset (the soft-tissue window on the abdominal CT, key 5).
+        # 2. The viewer with a window preset (the soft-tissue window on the abdominal CT, key 5) and a
+        # ruler across the abdomen from skin to skin (M, then a left drag), found in the image itself.
         window.apply_preset_number(window.preset_names().index("soft tissue") + 1)
+        level = int(0.55 * window.viewer.stored_size()[1])  # an image row through the kidneys
+        body = np.flatnonzero(window.viewer.rendered_image()[level] > 20)  # fat and denser; air is black
+        if body.size:
+            window.viewer.measure((float(body[0]), level), (float(body[-1]) + 1.0, level))
         window.viewer.setFocus()
         settle(app)
         written.append(grab(window, out, SCREENS[1]))

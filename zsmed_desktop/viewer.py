@@ -554,6 +554,20 @@ class ImageViewer(QWidget):
         """The rulers on the image, oldest first."""
         return [self._measurement(ruler) for ruler in self._rulers]
 
+    def measure(self, start: tuple[float, float], end: tuple[float, float]) -> Measurement | None:
+        """A ruler between two points (column, row) of the stored image, as a left drag draws it;
+        None when no image is shown."""
+        if self._shown is None:
+            return None
+        ruler = self._new_ruler(start)
+        ruler.end = end
+        self._place_ruler(ruler)
+        return self._measurement(ruler)
+
+    def stored_size(self) -> tuple[float, float]:
+        """(width, height) in pixels of the image shown, as stored (before a rotation); (0, 0) when none."""
+        return self._stored_size()
+
     def clear_measurements(self) -> None:
         for ruler in list(self._rulers):
             self._remove_ruler(ruler)

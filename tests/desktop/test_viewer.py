@@ -536,6 +536,11 @@ def test_rulers_say_px_without_spacing_and_at_the_detector_with_imager_spacing(
     assert ruler.length == pytest.approx(float(np.hypot(30 * 0.4, 100 * 0.2)), abs=0.2)  # 23.3 mm
     assert ruler.text == f"{ruler.length:.1f} mm at the detector"
     assert "mm at the detector" in viewer.overlay_text()["br"]
+    # A ruler placed from code (the screenshots' way) measures as a drag does, from stored pixels.
+    assert viewer.stored_size() == (128.0, 128.0)
+    placed = viewer.measure((20, 10), (50, 110))
+    assert placed is not None and placed.length == pytest.approx(float(np.hypot(30 * 0.4, 100 * 0.2)), abs=1e-9)
+    assert len(viewer.measurements()) == 2
 
 
 def test_rulers_stay_on_the_frames_of_a_file_and_go_with_another_file(qtbot, viewer: ImageViewer) -> None:
