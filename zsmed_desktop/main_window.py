@@ -71,6 +71,9 @@ ORGANISATION = "zsmed"
 APPLICATION = "zsmed"
 MAX_RECENT = 10
 PRESET_KEYS = 9
+# The viewer's tools the View menu lists (their keys are the viewer's own)
+VIEWER_TOOLS = ("measure", "clear_measurements", "rotate_clockwise", "rotate_anticlockwise", "flip_horizontal",
+                "flip_vertical", "cine")
 
 __all__ = ["MainWindow", "app_settings", "to_qimage"]
 
@@ -130,6 +133,7 @@ class MainWindow(QMainWindow):
         self.viewer = ImageViewer()
         self.viewer.current_changed.connect(self._on_current_image)
         self.viewer.series_step.connect(self.step_series)
+        self.viewer.measuring_changed.connect(self._show_measuring)
 
         self.classify = ClassifyPanel(self.site)
         self.classify.setMinimumWidth(300)
@@ -329,6 +333,21 @@ class MainWindow(QMainWindow):
           "mdi6.numeric-1-box-outline")
         a("overlays", "Show / hide image text", lambda: self._viewer_call("toggle_overlays"), "O",
           "mdi6.information-outline")
+        # The viewer's tools, in the View menu (and Measure on the toolbar) so that they can be found
+        # without knowing the keys; the keys are the viewer's own.
+        a("measure", "Measure", self._toggle_measuring, "M", "mdi6.ruler",
+          "Measure: a left-button drag draws a ruler (mm from the pixel spacing)")
+        self._actions["measure"].setCheckable(True)
+        a("clear_measurements", "Remove the rulers", lambda: self._viewer_call("clear_measurements"), None,
+          "mdi6.eraser")
+        a("rotate_clockwise", "Rotate clockwise", lambda: self._viewer_call("rotate", 1), "]", "mdi6.rotate-right")
+        a("rotate_anticlockwise", "Rotate anticlockwise", lambda: self._viewer_call("rotate", -1), "[",
+          "mdi6.rotate-left")
+        a("flip_horizontal", "Flip left-right", lambda: self._viewer_call("flip_horizontal"), "H",
+          "mdi6.flip-horizontal")
+        a("flip_vertical", "Flip up-down", lambda: self._viewer_call("flip_vertical"), "V", "mdi6.flip-vertical")
+        a("cine", "Play / stop cine", lambda: self._viewer_call("toggle_cine"), "P", "mdi6.play-pause",
+          "Play through the frames and images (the file's frame rate, else 10 per second)")
         a("confirm", "Confirm result", self.confirm, Qt.Key.Key_Return, "mdi6.check-bold",
           "Confirm the classifier's result")
         a("correct", "Correct result…", self.correct, "C", "mdi6.pencil-outline", "Correct the classifier's result")
@@ -381,6 +400,9 @@ class MainWindow(QMainWindow):
         self.preset_menu.aboutToShow.connect(self._build_presets)
         view_menu.addMenu(self.preset_menu)
         for key in ("reset", "invert", "fit", "one_to_one", "overlays"):
+            view_menu.addAction(self.action(key))
+        view_menu.addSeparator()
+        for key in VIEWER_TOOLS:
             view_menu.addAction(self.action(key))
         view_menu.addSeparator()
         theme_menu = view_menu.addMenu("&Theme")
@@ -442,7 +464,7 @@ class MainWindow(QMainWindow):
         for key in ("open_folder", "open_files"):
             toolbar.addAction(self.action(key))
         toolbar.addSeparator()
-        for key in ("previous_series", "next_series", "reset", "invert", "fit"):
+        for key in ("previous_series", "next_series", "reset", "invert", "fit", "measure"):
             toolbar.addAction(self.action(key))
         toolbar.addSeparator()
         for key in ("confirm", "correct"):
@@ -476,7 +498,8 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         has_image = self.current_series is not None or bool(self.photos)
-        for key in ("next_image", "previous_image", "reset", "invert", "fit", "one_to_one", "overlays"):
+        for key in ("next_image", "previous_image", "reset", "invert", "fit", "one_to_one", "overlays",
+                    *VIEWER_TOOLS):
             self.action(key).setEnabled(has_image)
         for action in self.preset_actions:
             action.setEnabled(has_image)
@@ -709,6 +732,13 @@ class MainWindow(QMainWindow):
     def step_series(self, step: int) -> None:
         if not self.browser.step_series(step):
             self.statusBar().showMessage("No further series" if step > 0 else "No earlier series")
+
+    def _toggle_measuring(self) -> None:
+        self._viewer_call("toggle_measuring")
+        self._show_measuring(self.viewer.is_measuring())  # unchanged while typing in the search box
+
+    def _show_measuring(self, on: bool) -> None:
+        self.action("measure").setChecked(on)
 
     def _viewer_call(self, name: str, *args: Any) -> None:
         if self._typing():

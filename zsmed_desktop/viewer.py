@@ -230,6 +230,7 @@ class ImageViewer(QWidget):
 
     current_changed = Signal(object)  # the Path now shown, after it is displayed (also on another frame)
     series_step = Signal(int)  # +1 / -1 on Page Down / Page Up
+    measuring_changed = Signal(bool)  # measure mode on / off (M, Esc), for a checkable tool button
 
     def __init__(self, parent: QWidget | None = None, *, decode: Decode | None = None,
                  cache_bytes: int = CACHE_BYTES) -> None:
@@ -546,6 +547,7 @@ class ImageViewer(QWidget):
         else:
             port.unsetCursor()
         self._update_zoom_overlay()
+        self.measuring_changed.emit(self._measuring)
 
     def is_measuring(self) -> bool:
         return self._measuring

@@ -123,6 +123,38 @@ def test_keys_step_series_apply_presets_and_reach_the_classifier(qtbot, tmp_path
     assert window.viewer.is_inverted()
     qtbot.keyClick(window, Qt.Key.Key_R)
     assert not window.viewer.is_inverted()
+    # The viewer's tools from the View menu and their keys: measure (a checkable button that follows
+    # the viewer, Esc included), rotate, flip, cine.
+    view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    listed = [a.text() for a in view_menu.actions()]
+    for text in ("Measure", "Remove the rulers", "Rotate clockwise", "Flip left-right", "Play / stop cine"):
+        assert text in listed
+    assert window.action("measure") in window.toolbar.actions()
+    window.action("measure").trigger()
+    assert window.viewer.is_measuring() and window.action("measure").isChecked()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Escape)
+    assert not window.viewer.is_measuring() and not window.action("measure").isChecked()
+    qtbot.keyClick(window, Qt.Key.Key_M)
+    assert window.viewer.is_measuring() and window.action("measure").isChecked()
+    qtbot.keyClick(window, Qt.Key.Key_M)
+    assert not window.viewer.is_measuring()
+    window.action("rotate_clockwise").trigger()
+    assert window.viewer.turn() == (0, -1, 1, 0)
+    qtbot.keyClick(window, Qt.Key.Key_BracketLeft)
+    qtbot.keyClick(window, Qt.Key.Key_H)
+    assert window.viewer.turn() == (-1, 0, 0, 1)
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    assert window.viewer.turn() == (1, 0, 0, 1)
+    qtbot.keyClick(window, Qt.Key.Key_P)
+    assert window.viewer.is_playing()
+    qtbot.keyClick(window, Qt.Key.Key_P)
+    assert not window.viewer.is_playing()
+    # Typing in the search box is not a tool key.
+    window.browser.search.setFocus()
+    qtbot.keyClicks(window.browser.search, "m")
+    assert not window.viewer.is_measuring() and not window.action("measure").isChecked()
+    window.browser.search.clear()
+    window.viewer.setFocus()
     # Arrows step through the series' images while the image has the focus.
     assert window.viewer.current_index() == 0
     qtbot.keyClick(window.viewer, Qt.Key.Key_Down)
