@@ -72,7 +72,7 @@ APPLICATION = "zsmed"
 MAX_RECENT = 10
 PRESET_KEYS = 9
 # The viewer's tools the View menu lists (their keys are the viewer's own)
-VIEWER_TOOLS = ("measure", "clear_measurements", "rotate_clockwise", "rotate_anticlockwise", "flip_horizontal",
+VIEWER_TOOLS = ("measure", "roi", "clear_measurements", "rotate_clockwise", "rotate_anticlockwise", "flip_horizontal",
                 "flip_vertical", "cine")
 
 __all__ = ["MainWindow", "app_settings", "to_qimage"]
@@ -134,6 +134,7 @@ class MainWindow(QMainWindow):
         self.viewer.current_changed.connect(self._on_current_image)
         self.viewer.series_step.connect(self.step_series)
         self.viewer.measuring_changed.connect(self._show_measuring)
+        self.viewer.roi_mode_changed.connect(self._show_roi)
 
         self.classify = ClassifyPanel(self.site)
         self.classify.setMinimumWidth(300)
@@ -338,7 +339,10 @@ class MainWindow(QMainWindow):
         a("measure", "Measure", self._toggle_measuring, "M", "mdi6.ruler",
           "Measure: a left-button drag draws a ruler (mm from the pixel spacing)")
         self._actions["measure"].setCheckable(True)
-        a("clear_measurements", "Remove the rulers", lambda: self._viewer_call("clear_measurements"), None,
+        a("roi", "Region of interest", self._toggle_roi, "E", "mdi6.ellipse-outline",
+          "Region of interest: a left-button drag draws an ellipse (area; mean ± SD, min, max; pixels)")
+        self._actions["roi"].setCheckable(True)
+        a("clear_measurements", "Remove the measurements", lambda: self._viewer_call("clear_measurements"), None,
           "mdi6.eraser")
         a("rotate_clockwise", "Rotate clockwise", lambda: self._viewer_call("rotate", 1), "]", "mdi6.rotate-right")
         a("rotate_anticlockwise", "Rotate anticlockwise", lambda: self._viewer_call("rotate", -1), "[",
@@ -740,6 +744,13 @@ class MainWindow(QMainWindow):
     def _show_measuring(self, on: bool) -> None:
         self.action("measure").setChecked(on)
 
+    def _toggle_roi(self) -> None:
+        self._viewer_call("toggle_roi")
+        self._show_roi(self.viewer.is_roi_mode())  # unchanged while typing in the search box
+
+    def _show_roi(self, on: bool) -> None:
+        self.action("roi").setChecked(on)
+
     def _viewer_call(self, name: str, *args: Any) -> None:
         if self._typing():
             return
@@ -884,7 +895,11 @@ class MainWindow(QMainWindow):
             ("A / double-click", "Actual pixels (1:1) / fit"),
             ("M", "Measure on / off: a left-button drag draws a ruler (mm; px where the image has no pixel "
                   "spacing)"),
-            ("Delete / Esc", "Remove the rulers (Esc also stops measuring and cine)"),
+            ("E", "Region of interest on / off: a left-button drag draws an ellipse; beside it its area (mm², cm²; "
+                  "px² where the image has no pixel spacing), the mean ± SD, min and max of the values (HU on CT) "
+                  "and the pixel count; on colour images the mean of R, G and B. M and E turn each other off"),
+            ("Delete / Esc", "Remove the rulers and regions of interest (Esc also stops measuring, the region of "
+                             "interest and cine)"),
             ("] or Ctrl+R / [", "Rotate 90° clockwise / anticlockwise"),
             ("H / V", "Flip left-right / up-down"),
             ("P", "Play / stop cine through the frames and images (the file's frame rate, else 10 per second)"),

@@ -7,15 +7,19 @@ overlay facts. Window/level is then applied here, on the GUI thread, to those ca
 frames decoded lately and the neighbours of the one shown are fetched ahead.
 
 Mouse: wheel = next / previous image; Ctrl+wheel = zoom; left or middle drag = pan (left drag
-measures while measuring); right drag = window/level (left-right: width, up-down: level);
-double-click = fit. Keys: arrows = next / previous image, Home / End, Page Up / Down = previous /
-next series (``series_step``), 1-9 = the presets in ``presets()`` order, 0 = auto, R = reset
-(window, inversion, rotation and flip, fit), I = invert, F = fit, A = 1:1 (actual pixels),
-+/- = zoom, O = overlays, M = measure on / off (a left drag draws a ruler: mm from the pixel
-spacing, px without one), Delete = remove the rulers, Esc = remove them, stop measuring and
-playing, ] or Ctrl+R / [ = rotate 90° clockwise / anticlockwise, H / V = flip left-right /
-up-down, P = play / stop cine (through the frames and images, looping, at the file's frame rate).
-Rotation and flip stay while scrolling through the series; the rulers stay until another file.
+measures while measuring, draws a region of interest while E is on); right drag = window/level
+(left-right: width, up-down: level); double-click = fit. Keys: arrows = next / previous image,
+Home / End, Page Up / Down = previous / next series (``series_step``), 1-9 = the presets in
+``presets()`` order, 0 = auto, R = reset (window, inversion, rotation and flip, fit), I = invert,
+F = fit, A = 1:1 (actual pixels), +/- = zoom, O = overlays, M = measure on / off (a left drag
+draws a ruler: mm from the pixel spacing, px without one), E = region of interest on / off (a
+left drag draws an ellipse: its area, and the mean ± SD, min and max of the modality values
+inside, or of R, G, B on colour images; M and E are exclusive), Delete = remove the rulers and
+regions of interest, Esc = remove them, stop measuring (or the region of interest) and playing,
+] or Ctrl+R / [ = rotate 90° clockwise / anticlockwise, H / V = flip left-right / up-down, P =
+play / stop cine (through the frames and images, looping, at the file's frame rate). Rotation and
+flip stay while scrolling through the series; the rulers and regions of interest stay until
+another file (on another frame of the same file, a region's statistics are that frame's).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyqtgraph as pg
@@ -42,7 +46,15 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import create_worker
 
-from zsmed.dicom.display import CT_PRESETS, ModalityFrame, VoiOption, display_uint8, window_option
+from zsmed.dicom.display import (
+    CT_PRESETS,
+    ModalityFrame,
+    RoiStatistics,
+    VoiOption,
+    display_uint8,
+    roi_statistics,
+    window_option,
+)
 
 Key = tuple[str, int]  # (path, frame)
 Decode = Callable[[str, int], ModalityFrame]
@@ -173,15 +185,72 @@ class Measurement:
     text: str
 
 
+@dataclass(frozen=True)
+class RegionOfInterest:
+    """One elliptical region of interest as the reader sees it: the corners of the rectangle it is
+    inscribed in, in stored-image pixels (column, row: before any rotation or flip), its statistics
+    on the frame shown and the text next to it."""
+
+    start: tuple[float, float]
+    end: tuple[float, float]
+    statistics: RoiStatistics
+    text: str
+
+
+def _value(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.1f}" if abs(value) >= 1 or value == 0 else f"{value:.3g}"
+
+
+def roi_text(statistics: RoiStatistics, spacing_source: str = "") -> str:
+    """The lines next to a region of interest: the area (mm², cm² from 100 mm²; px² without a pixel
+    spacing; where the spacing is not in the patient, where it is), the values' mean ± SD, min and
+    max (HU on CT) or, on colour images, the mean of R, G and B, and the count of pixels."""
+    area = statistics.area
+    if statistics.area_unit != "mm²":
+        size = f"{area:.0f} {statistics.area_unit}" if area >= 100 else f"{area:.1f} {statistics.area_unit}"
+    else:
+        size = f"{area / 100:.2f} cm²" if area >= 100 else f"{area:.1f} mm²"
+    lines = [" ".join(x for x in ("Area", size, _SPACING_WHERE.get(spacing_source, "")) if x)]
+    if statistics.rgb_mean is not None:
+        red, green, blue = statistics.rgb_mean
+        lines.append(f"Mean R {red:.1f} · G {green:.1f} · B {blue:.1f}")
+    elif statistics.mean is not None:
+        unit = f" {statistics.value_unit}" if statistics.value_unit else ""
+        lines.append(f"Mean {_value(statistics.mean)} ± {_value(statistics.sd)}{unit}")
+        if statistics.minimum is not None and statistics.maximum is not None:
+            lines.append(f"Min {_num(statistics.minimum)} · Max {_num(statistics.maximum)}{unit}")
+    lines.append(f"{statistics.count} pixel{'' if statistics.count == 1 else 's'}")
+    return "\n".join(lines)
+
+
 @dataclass
-class _Ruler:
-    """A ruler on the image: its ends in stored-image pixels, so neither a turn of the image nor a
-    zoom changes what it measures, and the items that draw it."""
+class _Mark:
+    """A ruler or a region of interest on the image: its two points in stored-image pixels, so
+    neither a turn of the image nor a zoom changes what it measures, and the items that draw it."""
 
     start: tuple[float, float]
     end: tuple[float, float]
     line: pg.PlotCurveItem
     label: pg.TextItem
+    box: QRectF | None = None  # where its label is on the screen (viewport pixels), for the others to keep off
+
+
+_M = TypeVar("_M", bound=_Mark)
+
+
+class _Ruler(_Mark):
+    """A ruler from ``start`` to ``end``."""
+
+
+@dataclass
+class _Roi(_Mark):
+    """An ellipse inscribed in the rectangle with opposite corners ``start`` and ``end`` (on the
+    screen an ellipse too: the turns and the pixel aspect keep its axes along the image's), and its
+    statistics (with the frame and corners they are of), kept while the view only zooms or pans."""
+
+    cached: tuple[ModalityFrame, tuple[float, float], tuple[float, float], RoiStatistics] | None = None
 
 
 class _ViewBox(pg.ViewBox):
@@ -216,21 +285,22 @@ class _ViewBox(pg.ViewBox):
             delta = ev.screenPos() - ev.buttonDownScreenPos()
             self._viewer._drag_window(ev.isStart(), float(delta.x()), float(delta.y()))
             return
-        if ev.button() == Qt.MouseButton.LeftButton and self._viewer.is_measuring():
+        if ev.button() == Qt.MouseButton.LeftButton and (self._viewer.is_measuring() or self._viewer.is_roi_mode()):
             ev.accept()
-            self._viewer._drag_ruler(ev.isStart(), ev.isFinish(), self.mapToView(ev.buttonDownPos()),
-                                     self.mapToView(ev.pos()))
+            self._viewer._drag_mark(ev.isStart(), ev.isFinish(), self.mapToView(ev.buttonDownPos()),
+                                    self.mapToView(ev.pos()))
             return
         super().mouseDragEvent(ev, axis)  # left / middle: pan
 
 
 class ImageViewer(QWidget):
     """One series of images (or photographs): true aspect, window/level, zoom/pan, frames, overlays,
-    rulers, rotation and flip, cine."""
+    rulers, regions of interest, rotation and flip, cine."""
 
     current_changed = Signal(object)  # the Path now shown, after it is displayed (also on another frame)
     series_step = Signal(int)  # +1 / -1 on Page Down / Page Up
     measuring_changed = Signal(bool)  # measure mode on / off (M, Esc), for a checkable tool button
+    roi_mode_changed = Signal(bool)  # region-of-interest mode on / off (E, Esc; M turns it off)
 
     def __init__(self, parent: QWidget | None = None, *, decode: Decode | None = None,
                  cache_bytes: int = CACHE_BYTES) -> None:
@@ -259,8 +329,10 @@ class ImageViewer(QWidget):
         self._fitted_shape: tuple[Any, ...] | None = None
         self._turn = UPRIGHT
         self._measuring = False
+        self._roi_mode = False  # never with ``_measuring``: a left drag draws one thing
         self._rulers: list[_Ruler] = []
-        self._drawing: _Ruler | None = None  # the ruler a left drag is drawing now
+        self._rois: list[_Roi] = []
+        self._drawing: _Mark | None = None  # the ruler or region a left drag is drawing now
         self._cine = QTimer(self)
         self._cine.timeout.connect(self._cine_tick)
 
@@ -280,7 +352,7 @@ class ImageViewer(QWidget):
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.vb.addItem(self.image_item)
         self.vb.sigRangeChanged.connect(self._update_zoom_overlay)
-        self.vb.sigRangeChanged.connect(self._place_rulers)  # the labels keep clear of the view's edges
+        self.vb.sigRangeChanged.connect(self._place_marks)  # the labels keep clear of the view's edges
         self.view.installEventFilter(self)
 
         # corners (tl, tr, bl, br) and the orientation letters at the middle of each edge (l, r, t, b)
@@ -537,20 +609,37 @@ class ImageViewer(QWidget):
         """How the image is turned on the screen (``UPRIGHT`` when as stored)."""
         return self._turn
 
-    # measuring
+    # measuring and regions of interest
     def toggle_measuring(self) -> None:
-        """Measure mode on / off: while on, a left drag draws a ruler instead of panning."""
-        self._measuring = not self._measuring
+        """Measure mode on / off: while on, a left drag draws a ruler instead of panning (and the
+        region-of-interest mode is off)."""
+        self._set_tool(measuring=not self._measuring, roi=False)
+
+    def is_measuring(self) -> bool:
+        return self._measuring
+
+    def toggle_roi(self) -> None:
+        """Region-of-interest mode on / off: while on, a left drag draws an ellipse instead of
+        panning (and the measure mode is off)."""
+        self._set_tool(measuring=False, roi=not self._roi_mode)
+
+    def is_roi_mode(self) -> bool:
+        return self._roi_mode
+
+    def _set_tool(self, *, measuring: bool, roi: bool) -> None:
+        """What a left drag draws: a ruler, a region of interest or (neither) nothing: it pans."""
+        was_measuring, was_roi = self._measuring, self._roi_mode
+        self._measuring, self._roi_mode = measuring, roi and not measuring
         port = self.view.viewport()
-        if self._measuring:
+        if self._measuring or self._roi_mode:
             port.setCursor(Qt.CursorShape.CrossCursor)
         else:
             port.unsetCursor()
         self._update_zoom_overlay()
-        self.measuring_changed.emit(self._measuring)
-
-    def is_measuring(self) -> bool:
-        return self._measuring
+        if self._measuring != was_measuring:
+            self.measuring_changed.emit(self._measuring)
+        if self._roi_mode != was_roi:
+            self.roi_mode_changed.emit(self._roi_mode)
 
     def measurements(self) -> list[Measurement]:
         """The rulers on the image, oldest first."""
@@ -561,18 +650,34 @@ class ImageViewer(QWidget):
         None when no image is shown."""
         if self._shown is None:
             return None
-        ruler = self._new_ruler(start)
+        ruler = self._new_mark(_Ruler, start)
         ruler.end = end
-        self._place_ruler(ruler)
+        self._place_mark(ruler)
         return self._measurement(ruler)
+
+    def rois(self) -> list[RegionOfInterest]:
+        """The regions of interest on the image, oldest first."""
+        return [self._region(roi) for roi in self._rois]
+
+    def roi(self, corner_a: tuple[float, float], corner_b: tuple[float, float]) -> RegionOfInterest | None:
+        """An elliptical region of interest inscribed in the rectangle with opposite corners
+        ``corner_a`` and ``corner_b`` (column, row) of the stored image, as a left drag in the
+        region-of-interest mode draws it; None when no image is shown."""
+        if self._shown is None:
+            return None
+        roi = self._new_mark(_Roi, corner_a)
+        roi.end = corner_b
+        self._place_mark(roi)
+        return self._region(roi)
 
     def stored_size(self) -> tuple[float, float]:
         """(width, height) in pixels of the image shown, as stored (before a rotation); (0, 0) when none."""
         return self._stored_size()
 
     def clear_measurements(self) -> None:
-        for ruler in list(self._rulers):
-            self._remove_ruler(ruler)
+        """Remove the rulers and the regions of interest."""
+        for mark in self._marks():
+            self._remove_mark(mark)
         self._drawing = None
 
     # cine
@@ -635,7 +740,7 @@ class ImageViewer(QWidget):
         if (index, frame) == (self._index, self._frame):
             return
         if index != self._index:
-            self.clear_measurements()  # rulers belong to one file: its frames share the geometry
+            self.clear_measurements()  # rulers and regions belong to one file: its frames share the geometry
         self._index, self._frame = index, frame
         self._show_current()
 
@@ -772,7 +877,7 @@ class ImageViewer(QWidget):
         rect = self._image_rect()
         assert rect is not None
         self.image_item.setRect(rect)
-        self._place_rulers()
+        self._place_marks()
         self._update_overlays()
 
     def _stored_size(self) -> tuple[float, float]:
@@ -792,7 +897,7 @@ class ImageViewer(QWidget):
         aspect = frame.pixel_aspect if self._turn[1] == 0 else 1.0 / frame.pixel_aspect
         return QRectF(0.0, 0.0, width, height * aspect)
 
-    # --- rulers -----------------------------------------------------------------------------------
+    # --- rulers and regions of interest -----------------------------------------------------------
     def _view_point(self, point: tuple[float, float]) -> QPointF:
         """A stored-image point (column, row) in the view's coordinates, wherever the turn has put it."""
         shown = turned_point(point, self._stored_size(), self._turn)
@@ -809,28 +914,38 @@ class ImageViewer(QWidget):
         rect = self._image_rect()
         return rect is not None and rect.contains(view_point)
 
-    def _drag_ruler(self, start: bool, finish: bool, down: QPointF, now: QPointF) -> None:
-        """Left drag while measuring: a ruler from where the button went down to the mouse (view
-        coordinates), its length shown as it is drawn. A drag begun off the image draws nothing."""
+    def _drag_mark(self, start: bool, finish: bool, down: QPointF, now: QPointF) -> None:
+        """Left drag while measuring (or in the region-of-interest mode): a ruler from where the button
+        went down to the mouse (view coordinates), or the ellipse inscribed in the rectangle they span,
+        its figures shown as it is drawn. A drag begun off the image draws nothing. Both points are
+        taken back through the turn to the stored image, where the mark keeps them."""
         if start:
-            self._drawing = self._new_ruler(self._image_point(down)) if self._on_image(down) else None
-        ruler = self._drawing
-        if ruler is None or self._shown is None:
+            kind = _Roi if self._roi_mode else _Ruler
+            self._drawing = self._new_mark(kind, self._image_point(down)) if self._on_image(down) else None
+        mark = self._drawing
+        if mark is None or self._shown is None:
             return
-        ruler.end = self._image_point(now)
-        self._place_ruler(ruler)
+        mark.end = self._image_point(now)
+        self._place_mark(mark)
         if finish:
             self._drawing = None
             tip, tail = self.vb.mapViewToDevice(now), self.vb.mapViewToDevice(down)
             if tip is not None and tail is not None and math.hypot(*(tip - tail).toTuple()) < 3:
-                self._remove_ruler(ruler)  # a jittery click, not a line: nothing to measure
+                self._remove_mark(mark)  # a jittery click, not a drag: nothing to measure
 
-    def _remove_ruler(self, ruler: _Ruler) -> None:
-        self._rulers.remove(ruler)
-        self.vb.removeItem(ruler.line)
-        self.vb.removeItem(ruler.label)
+    def _marks(self) -> list[_Mark]:
+        return [*self._rulers, *self._rois]
 
-    def _new_ruler(self, point: tuple[float, float]) -> _Ruler:
+    def _remove_mark(self, mark: _Mark) -> None:
+        if isinstance(mark, _Roi):
+            self._rois.remove(mark)
+        elif isinstance(mark, _Ruler):
+            self._rulers.remove(mark)
+        self.vb.removeItem(mark.line)
+        self.vb.removeItem(mark.label)
+
+    def _new_mark(self, kind: type[_M], point: tuple[float, float]) -> _M:
+        """A ruler or a region of interest from ``point`` to itself, drawn in the same colour and type."""
         # a dark halo under the line and behind the text keeps both readable on white bone and on black air
         line = pg.PlotCurveItem(pen=pg.mkPen(_RULER_COLOUR, width=2), shadowPen=pg.mkPen("#000000", width=4),
                                 antialias=True)  # a slanting line drawn without it looks dashed
@@ -842,9 +957,12 @@ class ImageViewer(QWidget):
         for item in (line, label):
             item.setZValue(10)  # above the image
             self.vb.addItem(item, ignoreBounds=True)
-        ruler = _Ruler(point, point, line, label)
-        self._rulers.append(ruler)
-        return ruler
+        mark = kind(point, point, line, label)
+        if isinstance(mark, _Roi):
+            self._rois.append(mark)
+        elif isinstance(mark, _Ruler):
+            self._rulers.append(mark)
+        return mark
 
     def _measurement(self, ruler: _Ruler) -> Measurement:
         frame = self._shown
@@ -856,44 +974,74 @@ class ImageViewer(QWidget):
         text = " ".join(x for x in (f"{length:.1f} mm", where) if x)
         return Measurement(ruler.start, ruler.end, length, "mm", text)
 
-    def _place_ruler(self, ruler: _Ruler) -> None:
-        start, end = self._view_point(ruler.start), self._view_point(ruler.end)
-        ruler.line.setData([start.x(), end.x()], [start.y(), end.y()])
-        ruler.label.setText(self._measurement(ruler).text)
-        self._place_label(start, end, ruler.label)
+    def _region(self, roi: _Roi) -> RegionOfInterest:
+        """The region's statistics on the frame shown (computed again only when the frame or the
+        corners have changed: not on a zoom or a pan), and its text."""
+        frame, cached = self._shown, roi.cached
+        if frame is not None and (cached is None or cached[0] is not frame or cached[1:3] != (roi.start, roi.end)):
+            cached = roi.cached = (frame, roi.start, roi.end, roi_statistics(frame, roi.start, roi.end))
+        assert cached is not None  # placed on a frame shown
+        text = roi_text(cached[3], cached[0].spacing_source if cached[0].spacing is not None else "")
+        return RegionOfInterest(roi.start, roi.end, cached[3], text)
 
-    def _place_rulers(self, *args: Any) -> None:
+    def _place_mark(self, mark: _Mark) -> None:
+        start, end = self._view_point(mark.start), self._view_point(mark.end)
+        if isinstance(mark, _Roi):  # the ellipse inscribed in the rectangle the two corners span on the screen
+            angle = np.linspace(0.0, 2.0 * math.pi, 97)
+            centre, half = (start + end) / 2.0, (end - start) / 2.0
+            mark.line.setData(centre.x() + abs(half.x()) * np.cos(angle), centre.y() + abs(half.y()) * np.sin(angle))
+            mark.label.setText(self._region(mark).text)
+        elif isinstance(mark, _Ruler):
+            mark.line.setData([start.x(), end.x()], [start.y(), end.y()])
+            mark.label.setText(self._measurement(mark).text)
+        others = [other.box for other in self._marks() if other is not mark and other.box is not None]
+        mark.box = self._place_label(start, end, mark.label, others)  # a region's: past a corner, away from the other
+
+    def _place_marks(self, *args: Any) -> None:
         if self._shown is None:
             return
-        for ruler in self._rulers:
-            self._place_ruler(ruler)
+        marks = self._marks()
+        for mark in marks:
+            mark.box = None  # placed again in turn, each label keeping off those placed before it
+        for mark in marks:
+            self._place_mark(mark)
 
-    def _place_label(self, start: QPointF, end: QPointF, label: pg.TextItem) -> None:
+    def _place_label(self, start: QPointF, end: QPointF, label: pg.TextItem,
+                     others: Sequence[QRectF] = ()) -> QRectF | None:
         """The label goes past the line's end, on the side the line points to (so it covers neither
-        the line nor what it measures); where that leaves the view or lies under the corner texts,
-        on another side of the end, else past the other end."""
+        the line nor what it measures); where that leaves the view or lies under the corner texts or
+        the ``others`` (the other marks' labels), on another side of the end, else past the other
+        end; with no free place, where the least of it is off the view or over a text. Returns where
+        it went on the screen (viewport pixels)."""
         tip, tail = self.vb.mapViewToDevice(end), self.vb.mapViewToDevice(start)
         label.setPos(end)
         if tip is None or tail is None:
-            return
+            return None
         size = label.textItem.boundingRect().size()
         port = self.view.viewport()
         room = QRectF(0.0, 0.0, float(port.width()), float(port.height()))
         texts = [QRectF(port.mapFrom(self.view, text.pos()), text.size().toSizeF())
-                 for text in self._corners.values() if text.isVisible()]
+                 for text in self._corners.values() if text.isVisible()] + list(others)
         places: list[tuple[QPointF, QPointF, tuple[float, float]]] = []  # (view point, its device point, anchor)
         for at, point, back in ((end, tip, tail), (start, tail, tip)):
             right, down = point.x() >= back.x(), point.y() >= back.y()  # away from the line
             places += [(at, point, (0.0 if r else 1.0, 0.0 if d else 1.0))
                        for r, d in ((right, down), (not right, down), (right, not down), (not right, not down))]
-        for at, point, anchor in places:
-            box = QRectF(point.x() - anchor[0] * size.width(), point.y() - anchor[1] * size.height(),
-                         size.width(), size.height())
-            if room.contains(box) and not any(box.intersects(text) for text in texts):
-                label.setPos(at)
-                label.setAnchor(anchor)
-                return
-        label.setAnchor(places[0][2])  # no free place: past the end as drawn
+        boxes = [QRectF(point.x() - anchor[0] * size.width(), point.y() - anchor[1] * size.height(),
+                        size.width(), size.height()) for _at, point, anchor in places]
+
+        def covered(box: QRectF) -> float:
+            """How much of the label would be off the view or over a text (0: a free place)."""
+            parts = [box.intersected(text) for text in texts if box.intersects(text)]
+            inside = room.intersected(box)
+            return (box.width() * box.height() - inside.width() * inside.height()
+                    + sum(part.width() * part.height() for part in parts))
+
+        best = min(range(len(places)), key=lambda i: covered(boxes[i]))  # the first free place, else the least covered
+        at, _point, anchor = places[best]
+        label.setPos(at)
+        label.setAnchor(anchor)
+        return boxes[best]
 
     def _show_failure(self, key: Key, message: str) -> None:
         self._shown, self._shown_key = None, key
@@ -1034,6 +1182,8 @@ class ImageViewer(QWidget):
         if frame is None:
             return ""
         lines = ["Measuring: left drag (M: stop)"] if self._measuring else []
+        if self._roi_mode:
+            lines.append("Region of interest: left drag (E: stop)")
         lines.append(f"Zoom {self.zoom() * 100:.0f} %")
         if frame.spacing is not None:
             where = _SPACING_WHERE.get(frame.spacing_source, "")
@@ -1076,9 +1226,10 @@ class ImageViewer(QWidget):
 
     def event(self, event: QEvent) -> bool:
         # Esc and Delete are the window's shortcuts too (Esc cancels a scan): while the viewer has
-        # rulers to remove, a measuring or a cine to stop, they are the viewer's
+        # rulers or regions to remove, a measuring, a region-of-interest mode or a cine to stop, they
+        # are the viewer's
         if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
-            busy = bool(self._rulers) or self._measuring or self._cine.isActive()
+            busy = bool(self._marks()) or self._measuring or self._roi_mode or self._cine.isActive()
             if event.key() in (Qt.Key.Key_Escape, Qt.Key.Key_Delete) and busy:
                 event.accept()
                 return True
@@ -1125,13 +1276,14 @@ class ImageViewer(QWidget):
             self.flip_vertical()
         elif key == keys.Key_M:
             self.toggle_measuring()
+        elif key == keys.Key_E:
+            self.toggle_roi()
         elif key == keys.Key_Delete:
             self.clear_measurements()
         elif key == keys.Key_Escape:
             self.clear_measurements()
             self.stop_cine()
-            if self._measuring:
-                self.toggle_measuring()
+            self._set_tool(measuring=False, roi=False)
         elif key == keys.Key_P:
             self.toggle_cine()
         elif key == keys.Key_I:

@@ -123,13 +123,31 @@ def test_keys_step_series_apply_presets_and_reach_the_classifier(qtbot, tmp_path
     assert window.viewer.is_inverted()
     qtbot.keyClick(window, Qt.Key.Key_R)
     assert not window.viewer.is_inverted()
-    # The viewer's tools from the View menu and their keys: measure (a checkable button that follows
-    # the viewer, Esc included), rotate, flip, cine.
+    # The viewer's tools from the View menu and their keys: measure and region of interest (checkable
+    # actions that follow the viewer, Esc included, each turning the other off), rotate, flip, cine.
     view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
     listed = [a.text() for a in view_menu.actions()]
-    for text in ("Measure", "Remove the rulers", "Rotate clockwise", "Flip left-right", "Play / stop cine"):
+    for text in ("Measure", "Region of interest", "Remove the measurements", "Rotate clockwise", "Flip left-right",
+                 "Play / stop cine"):
         assert text in listed
     assert window.action("measure") in window.toolbar.actions()
+    assert window.action("roi") not in window.toolbar.actions() and window.action("roi").isCheckable()
+    assert window.action("roi").shortcut().toString() == "E"
+    qtbot.keyClick(window, Qt.Key.Key_E)
+    assert window.viewer.is_roi_mode() and window.action("roi").isChecked()
+    qtbot.keyClick(window, Qt.Key.Key_M)  # M and E are exclusive: the other action unchecks itself
+    assert window.viewer.is_measuring() and window.action("measure").isChecked()
+    assert not window.viewer.is_roi_mode() and not window.action("roi").isChecked()
+    window.action("roi").trigger()
+    assert window.viewer.is_roi_mode() and window.action("roi").isChecked()
+    assert not window.viewer.is_measuring() and not window.action("measure").isChecked()
+    window.viewer.roi((10, 10), (60, 40))
+    window.viewer.measure((10, 50), (60, 50))
+    window.action("clear_measurements").trigger()  # the rulers and the regions of interest
+    assert window.viewer.rois() == [] and window.viewer.measurements() == []
+    window.viewer.setFocus()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_Escape)
+    assert not window.viewer.is_roi_mode() and not window.action("roi").isChecked()
     window.action("measure").trigger()
     assert window.viewer.is_measuring() and window.action("measure").isChecked()
     qtbot.keyClick(window.viewer, Qt.Key.Key_Escape)
@@ -151,8 +169,9 @@ def test_keys_step_series_apply_presets_and_reach_the_classifier(qtbot, tmp_path
     assert not window.viewer.is_playing()
     # Typing in the search box is not a tool key.
     window.browser.search.setFocus()
-    qtbot.keyClicks(window.browser.search, "m")
+    qtbot.keyClicks(window.browser.search, "me")
     assert not window.viewer.is_measuring() and not window.action("measure").isChecked()
+    assert not window.viewer.is_roi_mode() and not window.action("roi").isChecked()
     window.browser.search.clear()
     window.viewer.setFocus()
     # Arrows step through the series' images while the image has the focus.
@@ -438,6 +457,7 @@ def test_help_lists_the_keys_by_name_and_about_gives_the_version(qtbot, tmp_path
     assert "Return, Enter" in rows and rows["C"] == "Correct result"
     assert "1 lung" in rows["1–9"] and "5 soft tissue" in rows["1–9"]
     assert "Window and level" in rows["Right-button drag"]
+    assert rows["E"].startswith("Region of interest on / off") and "regions of interest" in rows["Delete / Esc"]
     assert not any(text.startswith("Preset ") for text in rows.values())
     box = window.show_shortcuts()
     assert box.isVisible() and "soft tissue" in box.text()

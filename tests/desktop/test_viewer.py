@@ -14,7 +14,7 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 pytest.importorskip("pyqtgraph")
 
-from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QMouseEvent, QWheelEvent
 
 from tests.conftest import dicom_test_file
@@ -681,4 +681,228 @@ def test_escape_and_delete_are_the_viewers_while_it_has_rulers(qtbot, tmp_path: 
     assert viewer.measurements() == [] and not viewer.is_measuring() and cancelled == []
     qtbot.keyClick(viewer, Qt.Key.Key_Escape)  # nothing of the viewer's left: the window's Esc
     assert cancelled == [True]
+    qtbot.keyClick(viewer, Qt.Key.Key_E)  # a region-of-interest mode to stop: the viewer's Esc again
+    qtbot.keyClick(viewer, Qt.Key.Key_Escape)
+    assert not viewer.is_roi_mode() and cancelled == [True]
     qtbot.waitUntil(lambda: not viewer.is_busy(), timeout=TIMEOUT)
+
+
+# --- regions of interest ---------------------------------------------------------------------------
+def ellipse_inside(shape: tuple[int, ...], centre: tuple[float, float], radii: tuple[float, float]) -> np.ndarray:
+    """The stored pixels whose centres lie in the ellipse of that centre (column, row) and radii
+    (across, down): worked out here, apart from the viewer's code."""
+    rows, cols = np.indices(shape[:2])
+    return ((cols + 0.5 - centre[0]) / radii[0]) ** 2 + ((rows + 0.5 - centre[1]) / radii[1]) ** 2 <= 1.0
+
+
+def on_the_outline(viewer: ImageViewer, index: int = 0) -> np.ndarray:
+    """(x / rx)² + (y / ry)² of each point of the outline drawn, taken back to the stored image."""
+    roi = viewer.rois()[index]
+    (cx, cy), (rx, ry) = roi.statistics.centre, roi.statistics.radii
+    line = viewer._rois[index].line
+    points = [viewer._image_point(QPointF(float(x), float(y))) for x, y in zip(line.xData, line.yData, strict=True)]
+    return np.array([((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 for x, y in points])
+
+
+def test_a_left_drag_in_roi_mode_gives_the_hounsfield_statistics_of_the_ellipse(qtbot, viewer: ImageViewer) -> None:
+    viewer.set_images([dicom_test_file("CT_small.dcm")])
+    shown(qtbot, viewer)
+    before = viewer.vb.viewRect()
+    with qtbot.waitSignal(viewer.roi_mode_changed) as changed:
+        qtbot.keyClick(viewer, Qt.Key.Key_E)
+    assert changed.args == [True] and viewer.is_roi_mode() and not viewer.is_measuring()
+    assert viewer.overlay_text()["br"].startswith("Region of interest: left drag (E: stop)")
+    left_drag(qtbot, viewer, (30, 40), (70, 80))
+    assert viewer.vb.viewRect() == before  # drawn, not panned
+    [roi] = viewer.rois()
+    stats = roi.statistics
+    assert np.allclose(roi.start, (30, 40), atol=0.3) and np.allclose(roi.end, (70, 80), atol=0.3)
+    assert stats.centre == pytest.approx(((roi.start[0] + roi.end[0]) / 2, (roi.start[1] + roi.end[1]) / 2))
+    assert stats.radii == pytest.approx((20.0, 20.0), abs=0.3)
+
+    # the same pixels, from the file: stored values x slope + intercept
+    hu = ct_hounsfield()
+    inside = hu[ellipse_inside(hu.shape, stats.centre, stats.radii)]
+    assert stats.count == inside.size and abs(inside.size - np.pi * 400) < 40  # about π r²
+    assert stats.mean == pytest.approx(float(inside.mean()), abs=1e-6)
+    assert stats.sd == pytest.approx(float(inside.std(ddof=1)), abs=1e-6)
+    assert (stats.minimum, stats.maximum) == (inside.min(), inside.max())
+    assert inside.max() - inside.min() > 500  # not a flat patch: the numbers say where the ellipse is
+    spacing = 0.661468  # mm, rows and columns
+    assert stats.value_unit == "HU" and stats.area_unit == "mm²"
+    assert stats.area == pytest.approx(np.pi * stats.radii[0] * stats.radii[1] * spacing ** 2, rel=1e-5)
+    assert roi.text == (f"Area {stats.area / 100:.2f} cm²\nMean {stats.mean:.1f} ± {stats.sd:.1f} HU\n"
+                        f"Min {inside.min():.0f} · Max {inside.max():.0f} HU\n{inside.size} pixels")
+    label = viewer._rois[0].label
+    assert label.toPlainText() == roi.text and label.isVisible()
+    assert np.allclose(on_the_outline(viewer), 1.0, atol=1e-6)  # drawn where it measures
+
+    small = viewer.roi((80, 20), (100, 30))  # placed from code: under 100 mm², in mm²
+    assert small is not None and small.statistics.centre == (90.0, 25.0) and small.statistics.radii == (10.0, 5.0)
+    assert small.text.startswith(f"Area {np.pi * 50 * spacing ** 2:.1f} mm²\n")
+    assert len(viewer.rois()) == 2
+
+    # M and E are exclusive, and both signals say so
+    said: list[tuple[str, bool]] = []
+    viewer.measuring_changed.connect(lambda on: said.append(("measuring", on)))
+    viewer.roi_mode_changed.connect(lambda on: said.append(("roi", on)))
+    qtbot.keyClick(viewer, Qt.Key.Key_M)
+    assert viewer.is_measuring() and not viewer.is_roi_mode()
+    assert said == [("measuring", True), ("roi", False)]
+    assert "Region of interest" not in viewer.overlay_text()["br"]
+    left_drag(qtbot, viewer, (10, 100), (50, 100))
+    assert len(viewer.measurements()) == 1 and len(viewer.rois()) == 2
+    qtbot.keyClick(viewer, Qt.Key.Key_E)
+    assert viewer.is_roi_mode() and not viewer.is_measuring()
+    assert said[2:] == [("measuring", False), ("roi", True)]
+
+    qtbot.keyClick(viewer, Qt.Key.Key_Delete)  # the rulers and the regions go together
+    assert viewer.rois() == [] and viewer.measurements() == [] and viewer.is_roi_mode()
+    assert [type(item).__name__ for item in viewer.vb.addedItems] == ["ImageItem"]
+    left_drag(qtbot, viewer, (30, 40), (70, 80))
+    qtbot.keyClick(viewer, Qt.Key.Key_Escape)  # removes them and stops the region-of-interest mode
+    assert viewer.rois() == [] and not viewer.is_roi_mode() and "Region" not in viewer.overlay_text()["br"]
+    left_drag(qtbot, viewer, (30, 40), (70, 80))  # a plain left drag pans again
+    assert viewer.rois() == [] and viewer.vb.viewRect() != before
+
+
+def test_roi_area_on_non_square_pixels_uses_both_spacings(qtbot, viewer: ImageViewer, tmp_path: Path) -> None:
+    viewer.set_images([wide_pixels(tmp_path)])  # rows 0.5 mm apart, columns 1 mm
+    shown(qtbot, viewer)
+    viewer.toggle_roi()
+    left_drag(qtbot, viewer, (20, 20), (60, 100))  # 40 columns by 80 rows: 40 by 40 mm, a circle on the screen
+    [roi] = viewer.rois()
+    (rx, ry) = roi.statistics.radii
+    assert (rx, ry) == pytest.approx((20.0, 40.0), abs=0.3)
+    # π x 20 mm x 20 mm; the pixels alone would say π x 20 x 40 = 2513 px², one spacing squared 628 or 2513 mm²
+    assert roi.statistics.area == pytest.approx(np.pi * rx * 1.0 * ry * 0.5, rel=1e-9)
+    assert roi.statistics.area == pytest.approx(np.pi * 400, rel=0.03)
+    assert roi.text.startswith(f"Area {roi.statistics.area / 100:.2f} cm²\n")
+    line = viewer._rois[0].line  # drawn in the view's units, the same across as down on the screen
+    assert float(np.ptp(line.xData)) == pytest.approx(float(np.ptp(line.yData)), rel=0.02)  # round on the screen
+    hu = ct_hounsfield()
+    inside = hu[ellipse_inside(hu.shape, roi.statistics.centre, roi.statistics.radii)]
+    assert roi.statistics.count == inside.size and roi.statistics.mean == pytest.approx(float(inside.mean()))
+
+
+def test_rotated_and_flipped_views_give_the_same_statistics_for_the_same_stored_region(
+        qtbot, viewer: ImageViewer) -> None:
+    viewer.set_images([dicom_test_file("CT_small.dcm")])
+    shown(qtbot, viewer)
+    viewer.toggle_roi()
+    # an ellipse no pixel centre lies near the edge of (|(x/rx)² + (y/ry)² - 1| > 0.05 for all), so a
+    # drag that lands a few hundredths of a pixel off each corner holds the same pixels
+    corner_a, corner_b = (55.75, 58.75), (73.25, 69.25)
+    hu = ct_hounsfield()
+    rows, cols = np.indices(hu.shape)
+    edge = ((cols + 0.5 - 64.5) / 8.75) ** 2 + ((rows + 0.5 - 64.0) / 5.25) ** 2
+    assert np.abs(edge - 1.0).min() > 0.05
+    inside = hu[edge <= 1.0]
+    seen: list[tuple[float, ...]] = []
+    turns = [("upright", lambda: None), ("clockwise", lambda: viewer.rotate(1)),
+             ("and flipped left-right", viewer.flip_horizontal), ("and flipped up-down", viewer.flip_vertical),
+             ("anticlockwise", lambda: viewer.rotate(-1))]
+    for index, (_name, turn) in enumerate(turns):
+        turn()
+        viewer.fit()
+        viewer.zoom_by(4)  # the mouse lands on the screen's pixels: a quarter of one at 17 to a pixel
+        left_drag(qtbot, viewer, corner_a, corner_b)
+        roi = viewer.rois()[index]
+        assert np.allclose(roi.start, corner_a, atol=0.05) and np.allclose(roi.end, corner_b, atol=0.05)
+        stats = roi.statistics
+        seen.append((stats.count, stats.mean, stats.sd, stats.minimum, stats.maximum))
+        assert np.allclose(on_the_outline(viewer, index), 1.0, atol=1e-6)
+    assert viewer.turn() != (1, 0, 0, 1)
+    assert len(set(seen)) == 1  # the same numbers in every view
+    count, mean, sd, minimum, maximum = seen[0]
+    assert count == inside.size == 142 and mean == pytest.approx(float(inside.mean()), abs=1e-6)
+    assert sd == pytest.approx(float(inside.std(ddof=1)), abs=1e-6)
+    assert (minimum, maximum) == (inside.min(), inside.max())
+    # placed from code in this view, as in any: the ellipse's own figures
+    placed = viewer.roi(corner_a, corner_b)
+    assert placed is not None and placed.statistics.centre == (64.5, 64.0)
+    assert (placed.statistics.count, placed.statistics.mean) == (count, mean)
+    # the regions drawn keep their numbers as the view turns on
+    before = viewer.rois()
+    viewer.rotate(1)
+    viewer.flip_vertical()
+    assert viewer.rois() == before
+
+
+def test_roi_on_a_photograph_gives_px_and_rgb_means_and_on_imager_spacing_says_at_the_detector(
+        qtbot, viewer: ImageViewer, tmp_path: Path, shared_data: Path) -> None:
+    from zsmed.imageio import read_photo
+
+    photo = sorted((shared_data / "ham10000_fs" / "base" / "nv").glob("*.jpg"))[0]
+    viewer.set_images([photo])
+    shown(qtbot, viewer)
+    qtbot.keyClick(viewer, Qt.Key.Key_E)
+    left_drag(qtbot, viewer, (20, 10), (170, 210))  # on a 224 x 224 photograph
+    [roi] = viewer.rois()
+    stats = roi.statistics
+    assert stats.area_unit == "px²" and stats.area == pytest.approx(np.pi * 75 * 100, rel=0.01)
+    rgb = np.asarray(read_photo(photo), dtype=np.float32) * np.float32(255.0)
+    inside = rgb[ellipse_inside(rgb.shape, stats.centre, stats.radii)]
+    assert stats.count == len(inside) and stats.mean is None and stats.sd is None
+    assert stats.rgb_mean == pytest.approx(tuple(float(v) for v in inside.astype(np.float64).mean(axis=0)),
+                                           abs=1e-3)
+    red, green, blue = stats.rgb_mean
+    assert red > blue  # a naevus on skin: redder than blue
+    assert roi.text == (f"Area {stats.area:.0f} px²\nMean R {red:.1f} · G {green:.1f} · B {blue:.1f}\n"
+                        f"{stats.count} pixels")
+
+    ds = pydicom.dcmread(dicom_test_file("CT_small.dcm"))
+    del ds.PixelSpacing
+    ds.ImagerPixelSpacing = [0.2, 0.4]  # at the detector: not corrected for the magnification
+    path = tmp_path / "imager.dcm"
+    ds.save_as(path)
+    viewer.set_images([path])
+    shown(qtbot, viewer)
+    assert viewer.rois() == [] and viewer.is_roi_mode()  # another file: the photograph's region went with it
+    placed = viewer.roi((20, 10), (60, 110))
+    assert placed is not None
+    assert placed.statistics.area == pytest.approx(np.pi * 20 * 0.4 * 50 * 0.2)  # π x 8 mm x 10 mm = 251.3 mm²
+    assert placed.text.startswith("Area 2.51 cm² at the detector\n")
+
+
+def test_rois_follow_the_frames_of_a_file_and_go_with_another_file(qtbot, viewer: ImageViewer) -> None:
+    paths = [dicom_test_file("emri_small.dcm"), dicom_test_file("MR_small.dcm")]
+    viewer.set_images(paths)
+    shown(qtbot, viewer)
+    first = viewer.roi((10, 10), (50, 40))
+    assert first is not None and first.statistics.value_unit == "" and " HU" not in first.text  # MR: no unit
+    qtbot.keyClick(viewer, Qt.Key.Key_Right)
+    shown(qtbot, viewer)
+    assert viewer.current_frame() == 1
+    [now] = viewer.rois()
+    ds, arr = load_dataset_and_pixels(paths[0], 1)
+    values = modality_frame(arr, ds, 1).values.astype(np.float64)
+    inside = values[ellipse_inside(values.shape, (30.0, 25.0), (20.0, 15.0))]
+    assert now.start == first.start and now.statistics.count == first.statistics.count == inside.size
+    assert now.statistics.mean == pytest.approx(float(inside.mean())) != first.statistics.mean  # this frame's
+    assert viewer._rois[0].label.toPlainText() == now.text
+    viewer.go_to(1)
+    assert viewer.current_path() == paths[1] and viewer.rois() == []
+    assert [type(item).__name__ for item in viewer.vb.addedItems] == ["ImageItem"]
+
+
+def test_the_labels_stay_in_view_and_off_each_other(qtbot, viewer: ImageViewer) -> None:
+    viewer.set_images([dicom_test_file("CT_small.dcm")])
+    shown(qtbot, viewer)
+    viewer.roi((30, 40), (70, 80))
+    viewer.roi((80, 20), (100, 30))
+    viewer.roi((100, 100), (126, 124))  # in the bottom-right corner: past it is off the view
+    viewer.measure((10, 60), (25, 110))
+    port = viewer.view.viewport()
+    room = QRectF(0.0, 0.0, float(port.width()), float(port.height()))
+    qtbot.wait(50)
+    for _ in range(2):  # as placed, and placed again on a zoom
+        marks = viewer._marks()
+        boxes = [mark.box for mark in marks]
+        assert all(box is not None and room.contains(box) for box in boxes)
+        assert not any(a.intersects(b) for i, a in enumerate(boxes) for b in boxes[i + 1:] if a and b)
+        for mark, box in zip(marks, boxes, strict=True):  # drawn where the box says
+            drawn = viewer.view.mapFromScene(mark.label.mapRectToScene(mark.label.boundingRect())).boundingRect()
+            assert box is not None and abs(drawn.center().x() - box.center().x()) < 3
+            assert abs(drawn.center().y() - box.center().y()) < 3
+        viewer.zoom_by(1.1)

@@ -13,17 +13,21 @@ from tests.dicom.conftest import data
 from zsmed.dicom import load_model_image
 from zsmed.dicom.decode import load_dataset_and_pixels
 from zsmed.dicom.display import (
+    ModalityFrame,
     apply_rescale,
     apply_voi,
     apply_window,
+    ellipse_mask,
     frame_view,
     invert_monochrome1,
     mask_stored_bits,
     render,
     render_display,
+    roi_statistics,
     to_display_uint8,
     to_rgb,
     voi_options,
+    window_option,
 )
 
 
@@ -263,3 +267,74 @@ def test_cine_frame_rate_from_cine_rate_display_rate_or_frame_time() -> None:
     nonsense = Dataset()
     nonsense.CineRate, nonsense.FrameTime = 0, 0
     assert cine_frame_rate(nonsense) is None
+
+
+# --- regions of interest ---------------------------------------------------------------------------
+def _synthetic_frame(values: np.ndarray, *, spacing: tuple[float, float] | None = None,
+                     hounsfield: bool = False) -> ModalityFrame:
+    return ModalityFrame(values=values.astype(np.float32), colour=values.ndim == 3, inverted=False, windows=(),
+                         luts=(), auto=window_option(0.0, 1.0), spacing=spacing, hounsfield=hounsfield)
+
+
+# A circle of radius 10 pixels about the pixel corner (20, 20): in each quarter, the row of centres
+# at y = j + 0.5 from the centre holds the centres x = i + 0.5 <= sqrt(100 - y²), that is, counted
+# by hand for j = 0 .. 9: 10, 10, 10, 9, 9, 8, 8, 7, 5, 3 (79), so 4 x 79 = 316 pixels in all (π r² = 314.2).
+CIRCLE_ROWS = (10, 10, 10, 9, 9, 8, 8, 7, 5, 3)
+CIRCLE_COUNT = 4 * sum(CIRCLE_ROWS)
+
+
+def test_ellipse_mask_holds_the_pixels_whose_centres_are_inside() -> None:
+    mask = ellipse_mask((40, 40), (10, 10), (30, 30))
+    assert mask.shape == (40, 40) and int(mask.sum()) == CIRCLE_COUNT == 316
+    assert abs(CIRCLE_COUNT - np.pi * 100) < 2 * np.pi * 10 * 0.1  # π r², within a tenth of a pixel per unit of edge
+    # the top row of the circle, row 10 (centres 9.5 above the middle): columns 17 to 22 (sqrt(9.75) = 3.1)
+    assert [int(c) for c in np.flatnonzero(mask[10])] == [17, 18, 19, 20, 21, 22]
+    assert [int(mask[r].sum()) for r in range(20, 30)] == [2 * n for n in CIRCLE_ROWS]
+    assert not mask[9].any() and not mask[30].any() and not mask[:, 9].any() and not mask[:, 30].any()
+    np.testing.assert_array_equal(ellipse_mask((40, 40), (30, 30), (10, 10)), mask)  # either corner first
+    np.testing.assert_array_equal(ellipse_mask((40, 40), (10, 30), (30, 10)), mask)
+    # partly off the image: the part on it; flat or empty: nothing
+    assert int(ellipse_mask((20, 20), (10, 10), (30, 30)).sum()) == sum(CIRCLE_ROWS)
+    assert not ellipse_mask((40, 40), (10, 10), (10, 30)).any()
+    assert not ellipse_mask((40, 40), (10, 10), (float("nan"), 30)).any()
+
+
+def test_roi_statistics_of_a_circle_by_hand() -> None:
+    rows, cols = np.indices((40, 40))
+    # a checkerboard of -1000 and -900 HU: the circle is symmetric left to right, which swaps the
+    # two colours (columns c and 39 - c), so it holds 158 of each
+    checker = _synthetic_frame(-1000.0 + 100.0 * ((rows + cols) % 2), spacing=(0.5, 0.5), hounsfield=True)
+    stats = roi_statistics(checker, (10, 10), (30, 30))
+    assert stats.centre == (20.0, 20.0) and stats.radii == (10.0, 10.0)
+    assert stats.count == 316 and stats.value_unit == "HU" and stats.rgb_mean is None
+    assert stats.mean == pytest.approx(-950.0, abs=1e-9)
+    assert stats.sd == pytest.approx(50.0 * np.sqrt(316 / 315), abs=1e-9)  # the sample SD (n - 1)
+    assert (stats.minimum, stats.maximum) == (-1000.0, -900.0)
+    # the ellipse's own area, π r² (0.25 mm² a pixel), which the pixels inside approach within a pixel's edge
+    assert stats.area_unit == "mm²" and stats.area == pytest.approx(np.pi * 100 * 0.25, rel=1e-12)
+    assert abs(stats.count * 0.25 - stats.area) < 2 * np.pi * 10 * 0.25 * 0.1
+
+    across = roi_statistics(_synthetic_frame(cols.astype(float)), (10, 10), (30, 30))  # value = its column
+    assert across.mean == pytest.approx(19.5, abs=1e-9)  # symmetric about x = 20, between columns 19 and 20
+    assert (across.minimum, across.maximum) == (10.0, 29.0) and across.value_unit == ""
+    assert across.area_unit == "px²" and across.area == pytest.approx(np.pi * 100)
+
+    # 10 columns by 5 rows, the rows 2 mm apart and the columns 1 mm: a circle of 10 mm radius
+    wide = roi_statistics(_synthetic_frame(np.zeros((40, 40)), spacing=(2.0, 1.0)), (10, 15), (30, 25))
+    assert wide.radii == (10.0, 5.0) and wide.area == pytest.approx(np.pi * 10 * 10)
+    assert wide.mean == 0.0 and wide.sd == 0.0
+
+    one = roi_statistics(checker, (20.2, 20.2), (20.8, 20.8))  # only the centre of pixel (20, 20) inside
+    assert one.count == 1 and one.mean == -1000.0 and one.sd == 0.0
+    none = roi_statistics(checker, (20.6, 20.6), (20.9, 20.9))  # between centres
+    assert none.count == 0 and none.mean is None and none.sd is None and none.minimum is None
+    assert none.area == pytest.approx(np.pi * 0.15 * 0.15 * 0.25)
+
+
+def test_roi_statistics_of_a_colour_image_are_the_means_of_r_g_b() -> None:
+    rows, cols = np.indices((40, 40))
+    rgb = np.stack([cols, np.full((40, 40), 100), 2 * rows], axis=-1).astype(float)
+    stats = roi_statistics(_synthetic_frame(rgb), (10, 10), (30, 30))
+    assert stats.count == 316 and stats.mean is None and stats.minimum is None
+    assert stats.rgb_mean == pytest.approx((19.5, 100.0, 39.0), abs=1e-9)
+    assert stats.area_unit == "px²"

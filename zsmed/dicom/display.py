@@ -700,3 +700,87 @@ def display_uint8(frame: ModalityFrame, option: VoiOption, *, invert: bool = Fal
     if frame.inverted != invert:
         np.subtract(255, out, out=out)
     return out
+
+
+# --- regions of interest ---------------------------------------------------------------------------
+Point = tuple[float, float]  # (column, row) in stored pixels: pixel (c, r) spans [c, c + 1) x [r, r + 1)
+
+
+@dataclass(frozen=True)
+class RoiStatistics:
+    """An ellipse on one frame, in stored pixels (before any rotation or flip on the screen), and the
+    statistics of the stored pixels whose centres lie inside it (or on its edge)."""
+
+    centre: Point  # (column, row)
+    radii: Point  # (across, down), in pixels
+    area: float  # of the ellipse: in mm² from the (row, column) spacing, each axis its own; else in px²
+    area_unit: str  # "mm²", or "px²" when the frame has no pixel spacing
+    count: int  # the pixels whose centres are inside
+    # grey images: the modality values (before windowing; HU for CT); None for colour or no pixel inside
+    mean: float | None = None
+    sd: float | None = None  # the sample standard deviation (n - 1); 0 for one pixel
+    minimum: float | None = None
+    maximum: float | None = None
+    value_unit: str = ""  # "HU" when the values are Hounsfield units, else "" (no unit known)
+    rgb_mean: tuple[float, float, float] | None = None  # colour images: the mean of R, G, B (0-255)
+
+
+def _ellipse(corner_a: Point, corner_b: Point) -> tuple[float, float, float, float]:
+    """(centre column, centre row, radius across, radius down) of the ellipse inscribed in the
+    rectangle with opposite corners ``corner_a`` and ``corner_b``."""
+    x0, x1 = sorted((float(corner_a[0]), float(corner_b[0])))
+    y0, y1 = sorted((float(corner_a[1]), float(corner_b[1])))
+    return (x0 + x1) / 2.0, (y0 + y1) / 2.0, (x1 - x0) / 2.0, (y1 - y0) / 2.0
+
+
+def _ellipse_window(shape: tuple[int, ...], corner_a: Point, corner_b: Point) -> tuple[slice, slice, np.ndarray]:
+    """The rows and columns of an image of ``shape`` (rows, columns, ...) around the ellipse, and the
+    boolean mask there of the pixels whose centres (column + 0.5, row + 0.5) lie inside it."""
+    cx, cy, rx, ry = _ellipse(corner_a, corner_b)
+    height, width = int(shape[0]), int(shape[1])
+    empty = slice(0, 0), slice(0, 0), np.zeros((0, 0), dtype=bool)
+    if not all(math.isfinite(v) for v in (cx, cy, rx, ry)) or rx <= 0 or ry <= 0:
+        return empty
+    # the pixels whose centres lie in the ellipse's bounding box
+    c0, c1 = max(math.ceil(cx - rx - 0.5), 0), min(math.floor(cx + rx - 0.5), width - 1)
+    r0, r1 = max(math.ceil(cy - ry - 0.5), 0), min(math.floor(cy + ry - 0.5), height - 1)
+    if c1 < c0 or r1 < r0:
+        return empty
+    across = (np.arange(c0, c1 + 1, dtype=np.float64) + 0.5 - cx) / rx
+    down = (np.arange(r0, r1 + 1, dtype=np.float64) + 0.5 - cy) / ry
+    return slice(r0, r1 + 1), slice(c0, c1 + 1), down[:, None] ** 2 + across[None, :] ** 2 <= 1.0
+
+
+def ellipse_mask(shape: tuple[int, ...], corner_a: Point, corner_b: Point) -> np.ndarray:
+    """Boolean (rows, columns) mask of an image of ``shape``: the pixels whose centres lie inside the
+    ellipse inscribed in the rectangle with opposite corners ``corner_a`` and ``corner_b`` (column, row)."""
+    mask = np.zeros((int(shape[0]), int(shape[1])), dtype=bool)
+    rows, cols, inside = _ellipse_window(shape, corner_a, corner_b)
+    mask[rows, cols] = inside
+    return mask
+
+
+def roi_statistics(frame: ModalityFrame, corner_a: Point, corner_b: Point) -> RoiStatistics:
+    """The statistics of ``frame`` in the ellipse inscribed in the rectangle with opposite corners
+    ``corner_a`` and ``corner_b`` (column, row; stored pixels): its area (mm² with a pixel spacing,
+    else px²), the count of the pixels whose centres lie inside, and of their values: for grey images
+    the modality values' mean, SD, min and max; for colour images the mean of R, G and B."""
+    cx, cy, rx, ry = _ellipse(corner_a, corner_b)
+    values = frame.values
+    rows, cols, inside = _ellipse_window(values.shape, corner_a, corner_b)
+    picked = values[rows, cols][inside].astype(np.float64)
+    area = math.pi * rx * ry if math.isfinite(rx * ry) else 0.0
+    spacing = frame.spacing
+    if spacing is not None:
+        area *= spacing[0] * spacing[1]
+    common: dict[str, Any] = {"centre": (cx, cy), "radii": (rx, ry), "area": area,
+                              "area_unit": "px²" if spacing is None else "mm²", "count": int(picked.shape[0]),
+                              "value_unit": "HU" if frame.hounsfield else ""}
+    if picked.shape[0] == 0:
+        return RoiStatistics(**common)
+    if picked.ndim == 2:  # colour: (count, 3)
+        red, green, blue = (float(v) for v in picked[:, :3].mean(axis=0))
+        return RoiStatistics(**common, rgb_mean=(red, green, blue))
+    sd = float(picked.std(ddof=1)) if picked.size > 1 else 0.0
+    return RoiStatistics(**common, mean=float(picked.mean()), sd=sd, minimum=float(picked.min()),
+                         maximum=float(picked.max()))
