@@ -55,6 +55,21 @@ from zsmed.dicom.display import (
     roi_statistics,
     window_option,
 )
+from zsmed.dicom.geometry import (
+    ANTICLOCKWISE,
+    CLOCKWISE,
+    MIRROR_LEFT_RIGHT,
+    MIRROR_UP_DOWN,
+    UPRIGHT,
+    Turn,
+    compose_turns,
+    inverse_turn,
+    ruler_length,
+    turned_edges,
+    turned_image,
+    turned_point,
+    turned_size,
+)
 
 Key = tuple[str, int]  # (path, frame)
 Decode = Callable[[str, int], ModalityFrame]
@@ -74,17 +89,6 @@ _RULER_COLOUR = "#ffd54a"  # yellow: stands out on grey images and on most photo
 DEFAULT_CINE_FPS = 10.0  # when the file gives no Cine Rate, Recommended Display Frame Rate or Frame Time
 # where the spacing is not in the patient, lengths say so (they are magnified)
 _SPACING_WHERE = {"ImagerPixelSpacing": "at the detector", "NominalScannedPixelSpacing": "on the film"}
-
-# How the image is turned on the screen, as a 2x2 matrix (a, b, c, d) on pixel offsets from its
-# centre: shown (u, v) = (a*u + b*v, c*u + d*v), u to the right, v down. Turns and flips compose as
-# matrices, so any sequence of them is one of these 8 and undoes exactly.
-Turn = tuple[int, int, int, int]
-UPRIGHT: Turn = (1, 0, 0, 1)
-CLOCKWISE: Turn = (0, -1, 1, 0)
-ANTICLOCKWISE: Turn = (0, 1, -1, 0)
-MIRROR_LEFT_RIGHT: Turn = (-1, 0, 0, 1)
-MIRROR_UP_DOWN: Turn = (1, 0, 0, -1)
-
 
 def contained_decode(path: str, frame: int) -> ModalityFrame:
     """Decode in the shared contained decoder process (a crashing codec cannot take the app down)."""
@@ -116,61 +120,6 @@ def _shadowed(label: QLabel) -> QLabel:
     label.setGraphicsEffect(effect)
     label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
     return label
-
-
-def compose_turns(first: Turn, second: Turn) -> Turn:
-    """``first`` and then ``second`` (done to the screen image as it is after ``first``)."""
-    a, b, c, d = second
-    e, f, g, h = first
-    return a * e + b * g, a * f + b * h, c * e + d * g, c * f + d * h
-
-
-def inverse_turn(turn: Turn) -> Turn:
-    """The turn back: the transpose (the matrices are orthogonal)."""
-    a, b, c, d = turn
-    return a, c, b, d
-
-
-def turned_image(image: np.ndarray, turn: Turn) -> np.ndarray:
-    """``image`` (H, W) or (H, W, 3) as the turn shows it."""
-    a, b, c, d = turn
-    if b == 0:  # no quarter turn: each axis kept, perhaps mirrored
-        out = image[::d, ::a]
-    else:  # a quarter turn: the shown columns are the stored rows
-        out = image.swapaxes(0, 1)[::c, ::b]
-    return np.ascontiguousarray(out)
-
-
-def turned_size(size: tuple[float, float], turn: Turn) -> tuple[float, float]:
-    """(width, height) of a (width, height) image once turned."""
-    return size if turn[1] == 0 else (size[1], size[0])
-
-
-def turned_point(point: tuple[float, float], size: tuple[float, float], turn: Turn) -> tuple[float, float]:
-    """Where point (x, y) of a (width, height) image is once the image is turned (pixel units)."""
-    a, b, c, d = turn
-    u, v = point[0] - size[0] / 2, point[1] - size[1] / 2
-    width, height = turned_size(size, turn)
-    return a * u + b * v + width / 2, c * u + d * v + height / 2
-
-
-def turned_edges(edges: dict[str, str], turn: Turn) -> dict[str, str]:
-    """The stored image's edge texts (l, r, t, b) at the edges where the turn shows them."""
-    directions = {"l": (-1, 0), "r": (1, 0), "t": (0, -1), "b": (0, 1)}
-    back = inverse_turn(turn)
-    names = {direction: name for name, direction in directions.items()}
-    return {name: edges[names[(back[0] * du + back[1] * dv, back[2] * du + back[3] * dv)]]
-            for name, (du, dv) in directions.items()}
-
-
-def ruler_length(start: tuple[float, float], end: tuple[float, float],
-                 spacing: tuple[float, float] | None) -> float:
-    """Length between two points (column, row) of the stored image: in mm with the (row, column)
-    spacing in mm, each axis by its own spacing (pixels need not be square), else in pixels."""
-    across, down = end[0] - start[0], end[1] - start[1]
-    if spacing is None:
-        return math.hypot(across, down)
-    return math.hypot(across * spacing[1], down * spacing[0])
 
 
 @dataclass(frozen=True)

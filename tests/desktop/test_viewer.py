@@ -460,14 +460,6 @@ def edges(viewer: ImageViewer) -> tuple[str, str, str, str]:
     return text["l"], text["r"], text["t"], text["b"]
 
 
-def test_ruler_length_uses_each_axis_spacing() -> None:
-    from zsmed_desktop.viewer import ruler_length
-
-    # 40 columns of 1 mm across and 60 rows of 0.5 mm down: a 30-40-50 triangle
-    assert ruler_length((10, 20), (50, 80), (0.5, 1.0)) == pytest.approx(50.0, abs=1e-12)
-    assert ruler_length((10, 20), (50, 80), None) == pytest.approx(float(np.hypot(40, 60)))
-
-
 def test_a_left_drag_while_measuring_draws_rulers_in_mm_on_non_square_pixels(
         qtbot, viewer: ImageViewer, tmp_path: Path) -> None:
     viewer.set_images([wide_pixels(tmp_path)])
