@@ -877,9 +877,10 @@ class MainWindow(QMainWindow):
         """(keys, what they do) for Help > Keyboard shortcuts: the window's actions, then the
         image's keys and mouse (presets by name, not "Preset 1")."""
         rows = []
+        described = {self._actions[key] for key in ("auto_window", *VIEWER_TOOLS)}  # their rows are below
         for action in self._actions.values():
             keys = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts())
-            if keys and action is not self._actions.get("auto_window"):
+            if keys and action not in described:
                 rows.append((keys, action.text().replace("&", "").rstrip("…")))
         from zsmed.dicom.display import CT_PRESETS
 
@@ -893,13 +894,10 @@ class MainWindow(QMainWindow):
             ("Ctrl+wheel, + / −", "Zoom"),
             ("Left-button or middle-button drag", "Pan"),
             ("A / double-click", "Actual pixels (1:1) / fit"),
-            ("M", "Measure on / off: a left-button drag draws a ruler (mm; px where the image has no pixel "
-                  "spacing)"),
-            ("E", "Region of interest on / off: a left-button drag draws an ellipse; beside it its area (mm², cm²; "
-                  "px² where the image has no pixel spacing), the mean ± SD, min and max of the values (HU on CT) "
-                  "and the pixel count; on colour images the mean of R, G and B. M and E turn each other off"),
-            ("Delete / Esc", "Remove the rulers and regions of interest (Esc also stops measuring, the region of "
-                             "interest and cine)"),
+            ("M", "Measure on / off: a left-button drag draws a ruler (mm; px without a pixel spacing)"),
+            ("E", "Region of interest on / off: a left-button drag draws an ellipse with its area, mean ± SD, "
+                  "min and max (HU on CT; R, G, B means on photographs)"),
+            ("Delete / Esc", "Remove the rulers and regions of interest (Esc also stops measuring and cine)"),
             ("] or Ctrl+R / [", "Rotate 90° clockwise / anticlockwise"),
             ("H / V", "Flip left-right / up-down"),
             ("P", "Play / stop cine through the frames and images (the file's frame rate, else 10 per second)"),
@@ -907,11 +905,19 @@ class MainWindow(QMainWindow):
         return rows
 
     def show_shortcuts(self) -> QMessageBox:
-        table = "".join(f"<tr><td><b>{html.escape(k)}</b></td><td>{html.escape(t)}</td></tr>"
-                        for k, t in self.shortcut_rows())
+        # Two columns of keys side by side: one column of 30-odd rows is taller than a laptop's screen.
+        rows = self.shortcut_rows()
+        half = (len(rows) + 1) // 2
+        cell = "<td><b>{}</b></td><td width=300>{}</td>"
+        table = "".join(
+            "<tr>" + cell.format(html.escape(rows[i][0]), html.escape(rows[i][1])) + "<td width=24></td>"
+            + (cell.format(html.escape(rows[i + half][0]), html.escape(rows[i + half][1])) if i + half < len(rows)
+               else "") + "</tr>"
+            for i in range(half))
         box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", f"<table cellpadding=3>{table}</table>",
                           QMessageBox.StandardButton.Close, self)
         box.setTextFormat(Qt.TextFormat.RichText)
+        box.setStyleSheet("QLabel { min-width: 900px; }")
         box.open()
         return box
 

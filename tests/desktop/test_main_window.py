@@ -452,7 +452,9 @@ def test_help_lists_the_keys_by_name_and_about_gives_the_version(qtbot, tmp_path
     window = make_window(qtbot, tmp_path)
     help_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Help")
     assert [a.text() for a in help_menu.actions()] == ["Keyboard shortcuts", "About zsmed"]
-    rows = dict(window.shortcut_rows())
+    listed = window.shortcut_rows()
+    rows = dict(listed)
+    assert len(rows) == len(listed)  # each key once: the viewer's tools are not listed twice
     assert rows["Ctrl+O"] == "Open folder" and rows["PgDown"] == "Next series"
     assert "Return, Enter" in rows and rows["C"] == "Correct result"
     assert "1 lung" in rows["1–9"] and "5 soft tissue" in rows["1–9"]
@@ -461,6 +463,7 @@ def test_help_lists_the_keys_by_name_and_about_gives_the_version(qtbot, tmp_path
     assert not any(text.startswith("Preset ") for text in rows.values())
     box = window.show_shortcuts()
     assert box.isVisible() and "soft tissue" in box.text()
+    assert box.sizeHint().height() < 900  # two columns: it fits a 1000-pixel-high screen (one column did not)
     box.close()
     about = window.show_about()
     assert f"zsmed {__version__}" in about.text() and "Dr Test" in about.text()
