@@ -330,6 +330,19 @@ def test_roi_statistics_of_a_circle_by_hand() -> None:
     assert none.count == 0 and none.mean is None and none.sd is None and none.minimum is None
     assert none.area == pytest.approx(np.pi * 0.15 * 0.15 * 0.25)
 
+    # Float pixel data may hold NaN or inf: the figures are of the finite values; none finite, none given.
+    holes = cols.astype(float)
+    holes[20, 10:30] = np.nan
+    holes[21, 15] = np.inf
+    finite = roi_statistics(_synthetic_frame(holes), (10, 10), (30, 30))
+    inside = holes[ellipse_mask((40, 40), (10, 10), (30, 30))]
+    kept = inside[np.isfinite(inside)]
+    assert finite.count == 316 and kept.size == 316 - 21  # the NaN row's 20 pixels and the inf
+    assert finite.mean == pytest.approx(float(kept.mean())) and finite.sd == pytest.approx(float(kept.std(ddof=1)))
+    assert (finite.minimum, finite.maximum) == (10.0, 29.0)
+    blank = roi_statistics(_synthetic_frame(np.full((40, 40), np.nan)), (10, 10), (30, 30))
+    assert blank.count == 316 and blank.mean is None and blank.minimum is None
+
 
 def test_roi_statistics_of_a_colour_image_are_the_means_of_r_g_b() -> None:
     rows, cols = np.indices((40, 40))

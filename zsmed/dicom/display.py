@@ -781,6 +781,9 @@ def roi_statistics(frame: ModalityFrame, corner_a: Point, corner_b: Point) -> Ro
     if picked.ndim == 2:  # colour: (count, 3)
         red, green, blue = (float(v) for v in picked[:, :3].mean(axis=0))
         return RoiStatistics(**common, rgb_mean=(red, green, blue))
+    picked = picked[np.isfinite(picked)]  # float pixel data may hold NaN / inf: no figure of them means anything
+    if picked.size == 0:
+        return RoiStatistics(**common)
     sd = float(picked.std(ddof=1)) if picked.size > 1 else 0.0
     return RoiStatistics(**common, mean=float(picked.mean()), sd=sd, minimum=float(picked.min()),
                          maximum=float(picked.max()))
