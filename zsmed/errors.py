@@ -46,6 +46,10 @@ class DicomReadError(ZsmedError, ValueError):
     """A DICOM file whose header or structure is broken (truncated, bogus lengths)."""
 
 
+class NoPixelSpacingError(ZsmedError, ValueError):
+    """The image has no pixel spacing in mm: its marks measure pixels, which no report should carry."""
+
+
 class NoPixelDataError(ZsmedError, ValueError):
     """A valid DICOM object that holds no image (SR, RT plan, presentation state ...)."""
 

@@ -464,10 +464,7 @@ class ClassifyPanel(QWidget):
         self.sr_button.setText("Save as DICOM SR…")
         self.sr_button.setToolTip("Write this result as a DICOM Structured Report")
         self.sr_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        sr_menu = QMenu(self.sr_button)
-        sr_menu.addAction("Next to the study", lambda: self.write_sr(None))
-        sr_menu.addAction("To a folder…", self._ask_sr_folder)
-        self.sr_button.setMenu(sr_menu)
+        self.sr_button.setMenu(sr_destination_menu(self.sr_button, self.write_sr))
         self.sr_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         # The "…" says a choice follows; Qt's arrow would be drawn over the text's last letters.
         self.sr_button.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0px; }")
@@ -1110,11 +1107,6 @@ class ClassifyPanel(QWidget):
         return saved
 
     # --- DICOM SR -----------------------------------------------------------------------------------
-    def _ask_sr_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder for the DICOM SR")
-        if folder:
-            self.write_sr(Path(folder))
-
     def write_sr(self, out_dir: Path | None = None) -> Path | None:
         """The selected result as a DICOM SR next to its image (``out_dir`` None) or in ``out_dir``."""
         row = self._selected()
@@ -1156,6 +1148,28 @@ class ClassifyPanel(QWidget):
         dicom = row is not None and row.kind == "image" and not is_photo(Path(row.prediction.source))
         self.sr_button.setEnabled(has_row and dicom and not (row is not None and row.prediction.error))
         self.comment.setEnabled(has_row)
+
+
+def ask_sr_folder(parent: QWidget) -> Path | None:
+    """The folder the reader picks for a DICOM SR; None when they cancel."""
+    folder = QFileDialog.getExistingDirectory(parent, "Folder for the DICOM SR")
+    return Path(folder) if folder else None
+
+
+def sr_destination_menu(parent: QWidget, write: Callable[[Path | None], object]) -> QMenu:
+    """Where a DICOM SR goes: next to the study (``write(None)``: its image's folder) or in a folder the
+    reader picks (``write(folder)``). Save as DICOM SR here and the window's Save measurements as DICOM
+    SR offer the same choice, so the reader meets one way of sending reports to the PACS."""
+    menu = QMenu(parent)
+    menu.addAction("Next to the study", lambda: write(None))
+
+    def to_folder() -> None:
+        folder = ask_sr_folder(parent)
+        if folder is not None:
+            write(folder)
+
+    menu.addAction("To a folder…", to_folder)
+    return menu
 
 
 def _result_text(p: Prediction, titles: dict[str, str]) -> tuple[str, str]:

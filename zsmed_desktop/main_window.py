@@ -29,6 +29,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
+    QCursor,
     QDragEnterEvent,
     QDropEvent,
     QIcon,
@@ -62,7 +63,7 @@ from zsmed_desktop import theme
 from zsmed_desktop.browser import ProblemsPanel, SeriesRef, StudyBrowser, to_qimage
 from zsmed_desktop.builder import BuilderWindow
 from zsmed_desktop.caselog_view import CaseLogView
-from zsmed_desktop.classify_panel import ClassifyPanel
+from zsmed_desktop.classify_panel import ClassifyPanel, sr_destination_menu
 from zsmed_desktop.models_view import ModelsDialog
 from zsmed_desktop.settings_dialog import SettingsDialog
 from zsmed_desktop.viewer import ImageViewer
@@ -135,6 +136,7 @@ class MainWindow(QMainWindow):
         self.viewer.series_step.connect(self.step_series)
         self.viewer.measuring_changed.connect(self._show_measuring)
         self.viewer.roi_mode_changed.connect(self._show_roi)
+        self.viewer.marks_changed.connect(lambda *_: self._update_measurements_action())
 
         self.classify = ClassifyPanel(self.site)
         self.classify.setMinimumWidth(300)
@@ -352,6 +354,12 @@ class MainWindow(QMainWindow):
         a("flip_vertical", "Flip up-down", lambda: self._viewer_call("flip_vertical"), "V", "mdi6.flip-vertical")
         a("cine", "Play / stop cine", lambda: self._viewer_call("toggle_cine"), "P", "mdi6.play-pause",
           "Play through the frames and images (the file's frame rate, else 10 per second)")
+        # Its menu asks where, as the classify panel's Save as DICOM SR does; triggered directly, it shows that menu.
+        self.measurements_menu = sr_destination_menu(self, self.save_measurements_sr)
+        a("save_measurements", "Save measurements as DICOM SR…",
+          lambda: self.measurements_menu.popup(QCursor.pos()), None, "mdi6.file-send-outline",
+          "Save the rulers and regions of interest as a DICOM SR for the PACS")
+        self._actions["save_measurements"].setMenu(self.measurements_menu)
         a("confirm", "Confirm result", self.confirm, Qt.Key.Key_Return, "mdi6.check-bold",
           "Confirm the classifier's result")
         a("correct", "Correct result…", self.correct, "C", "mdi6.pencil-outline", "Correct the classifier's result")
@@ -408,6 +416,7 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         for key in VIEWER_TOOLS:
             view_menu.addAction(self.action(key))
+        view_menu.addAction(self.action("save_measurements"))
         view_menu.addSeparator()
         theme_menu = view_menu.addMenu("&Theme")
         theme_menu.addAction(self.action("theme_dark"))
@@ -513,6 +522,12 @@ class MainWindow(QMainWindow):
         self.action("confirm").setEnabled(has_panel)
         self.action("correct").setEnabled(has_panel)
         self.action("cancel_scan").setEnabled(self.browser.scanning)
+        self._update_measurements_action()
+
+    def _update_measurements_action(self) -> None:
+        """Save measurements only with a ruler or a region on the image shown."""
+        shown = self.viewer.current_frame_data() is not None and (self.current_series is not None or bool(self.photos))
+        self.action("save_measurements").setEnabled(shown and bool(self.viewer.measurements() or self.viewer.rois()))
 
     # --- opening ----------------------------------------------------------------------------------
     def ask_folder(self) -> None:
@@ -750,6 +765,49 @@ class MainWindow(QMainWindow):
 
     def _show_roi(self, on: bool) -> None:
         self.action("roi").setChecked(on)
+
+    def save_measurements_sr(self, out_dir: Path | None = None) -> Path | None:
+        """The rulers and regions of interest on the image shown as a DICOM SR next to it (``out_dir``
+        None) or in ``out_dir``. What came of it is one line in the status bar and the Jobs tab, with the
+        file's name and the folder's, never their whole paths."""
+        path, frame = self.viewer.current_path(), self.viewer.current_frame_data()
+        # the marks' figures are of the frame shown: none while it is not (a frame that failed to decode)
+        rulers, regions = (self.viewer.measurements(), self.viewer.rois()) if frame is not None else ([], [])
+        if path is None or frame is None or not (rulers or regions):
+            self.show_message("No rulers or regions of interest on the image to save")
+            return None
+        try:
+            from zsmed.report.measurements import PixelSpacing, RegionMark, RulerMark, write_measurements_sr
+
+            spacing = (PixelSpacing(frame.spacing[0], frame.spacing[1], frame.spacing_source or "PixelSpacing")
+                       if frame.spacing is not None else None)
+            written = write_measurements_sr(
+                path, frame=self.viewer.current_frame(), spacing=spacing, reader=self.site.reader,
+                rulers=[RulerMark(m.start, m.end, m.length) for m in rulers if m.unit == "mm"],
+                regions=[RegionMark(r.start, r.end, r.statistics) for r in regions if r.statistics.area_unit == "mm²"],
+                out_dir=out_dir if out_dir is not None else path.parent,
+            )
+        except ImportError:
+            self.show_message("DICOM SR writing is not available in this version", warning=True)
+            return None
+        except (ZsmedError, OSError, ValueError) as exc:
+            reason = str(getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc)
+            self.show_message(" ".join(f"{path.name}: measurements not saved: {reason}".split()), warning=True,
+                              tooltip=str(path))
+            return None
+        where = "next to the study" if out_dir is None else f"in {out_dir.name or out_dir}"
+        count = len(rulers) + len(regions)
+        self.show_message(f"{path.name}: {count} measurement{'' if count == 1 else 's'} saved as DICOM SR "
+                          f"{written.name} {where}")
+        self._done_job_line(self.last_message)
+        return written
+
+    def _done_job_line(self, text: str) -> None:
+        """A finished job's line in the Jobs tab, below a scan still running (whose line updates in place)."""
+        running = self.jobs.count() > 0 and self.jobs.item(0).data(Qt.ItemDataRole.UserRole) == "running"
+        item = QListWidgetItem(text)
+        item.setData(Qt.ItemDataRole.UserRole, "done")
+        self.jobs.insertItem(1 if running else 0, item)
 
     def _viewer_call(self, name: str, *args: Any) -> None:
         if self._typing():

@@ -250,6 +250,7 @@ class ImageViewer(QWidget):
     series_step = Signal(int)  # +1 / -1 on Page Down / Page Up
     measuring_changed = Signal(bool)  # measure mode on / off (M, Esc), for a checkable tool button
     roi_mode_changed = Signal(bool)  # region-of-interest mode on / off (E, Esc; M turns it off)
+    marks_changed = Signal(int)  # how many rulers and regions are on the image, after one is added or removed
 
     def __init__(self, parent: QWidget | None = None, *, decode: Decode | None = None,
                  cache_bytes: int = CACHE_BYTES) -> None:
@@ -892,6 +893,7 @@ class ImageViewer(QWidget):
             self._rulers.remove(mark)
         self.vb.removeItem(mark.line)
         self.vb.removeItem(mark.label)
+        self.marks_changed.emit(len(self._marks()))
 
     def _new_mark(self, kind: type[_M], point: tuple[float, float]) -> _M:
         """A ruler or a region of interest from ``point`` to itself, drawn in the same colour and type."""
@@ -911,6 +913,7 @@ class ImageViewer(QWidget):
             self._rois.append(mark)
         elif isinstance(mark, _Ruler):
             self._rulers.append(mark)
+        self.marks_changed.emit(len(self._marks()))
         return mark
 
     def _measurement(self, ruler: _Ruler) -> Measurement:

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 
 pytest.importorskip("PySide6")
@@ -468,3 +469,64 @@ def test_help_lists_the_keys_by_name_and_about_gives_the_version(qtbot, tmp_path
     about = window.show_about()
     assert f"zsmed {__version__}" in about.text() and "Dr Test" in about.text()
     about.close()
+
+
+def test_measurements_are_saved_as_a_dicom_sr_from_the_view_menu(qtbot, tmp_path: Path, monkeypatch) -> None:
+    """View > Save measurements as DICOM SR…: enabled only with a ruler or a region on the image shown;
+    it asks where as the classify panel's Save as DICOM SR does (next to the study, or a folder), and
+    the window says what came of it in one line, without the folders' paths."""
+    from PySide6.QtWidgets import QFileDialog
+
+    from tests.report.sr_items import content_items
+
+    study = tmp_path / "study"
+    study.mkdir()
+    shutil.copy(dicom_test_file("CT_small.dcm"), study / "ct.dcm")
+    window = make_window(qtbot, tmp_path)
+    open_and_wait(qtbot, window, [study])
+    qtbot.waitUntil(lambda: window.viewer.current_frame_data() is not None, timeout=SCAN_TIMEOUT)
+    action = window.action("save_measurements")
+    view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    listed = [a for a in view_menu.actions() if not a.isSeparator()]
+    assert listed.index(action) == listed.index(window.action("cine")) + 1  # after the viewer's tools
+    assert action.text() == "Save measurements as DICOM SR…"
+    assert [a.text() for a in action.menu().actions()] == ["Next to the study", "To a folder…"]
+    assert not action.isEnabled()  # no marks yet
+    window.viewer.measure((10.5, 20.5), (60.5, 20.5))
+    assert action.isEnabled()
+
+    next_to_the_study, to_a_folder = action.menu().actions()
+    next_to_the_study.trigger()
+    (written,) = study.glob("SR_*.dcm")
+    message = window.statusBar().currentMessage()
+    assert message == f"ct.dcm: 1 measurement saved as DICOM SR {written.name} next to the study"
+    assert window.jobs.item(0).text() == message and str(tmp_path) not in message
+
+    chosen = tmp_path / "to-pacs"
+    chosen.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args, **kwargs: str(chosen))
+    window.viewer.roi((30, 40), (90, 70))
+    to_a_folder.trigger()
+    (sent,) = chosen.glob("SR_*.dcm")
+    assert window.statusBar().currentMessage() == f"ct.dcm: 2 measurements saved as DICOM SR {sent.name} in to-pacs"
+    sr = pydicom.dcmread(sent)
+    items = content_items(sr)
+    names = [str(i.PersonName) for i in items if i.ValueType == "PNAME"]
+    assert names == ["Dr Test^"]  # the site's reader is the observer
+    assert [i.GraphicType for i in items if i.ValueType == "SCOORD"] == ["POLYLINE", "ELLIPSE"]
+    assert len(list(study.glob("SR_*.dcm"))) == 1  # the first one only
+
+    not_a_folder = tmp_path / "a file"
+    not_a_folder.write_text("x")
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args, **kwargs: str(not_a_folder))
+    to_a_folder.trigger()
+    failure = window.statusBar().currentMessage()
+    assert failure.startswith("⚠ ct.dcm: measurements not saved: cannot write the report")
+    assert str(tmp_path) not in failure and "\n" not in failure and "Traceback" not in failure
+    assert window.jobs.item(0).text() == failure.removeprefix("⚠ ")
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args, **kwargs: "")
+    to_a_folder.trigger()  # cancelled: nothing written, nothing said
+    assert window.statusBar().currentMessage() == failure
+
+    window.action("clear_measurements").trigger()
+    assert not action.isEnabled()

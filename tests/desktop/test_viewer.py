@@ -679,6 +679,29 @@ def test_escape_and_delete_are_the_viewers_while_it_has_rulers(qtbot, tmp_path: 
     qtbot.waitUntil(lambda: not viewer.is_busy(), timeout=TIMEOUT)
 
 
+def test_the_viewer_tells_when_its_marks_change(qtbot, viewer: ImageViewer) -> None:
+    """The window enables Save measurements from this: a count after each ruler or region added or removed."""
+    counts: list[int] = []
+    viewer.marks_changed.connect(counts.append)
+    viewer.set_images([dicom_test_file("CT_small.dcm"), dicom_test_file("MR_small.dcm")])
+    shown(qtbot, viewer)
+    assert counts == []  # nothing to clear
+    viewer.measure((10, 10), (60, 10))
+    viewer.roi((20, 20), (50, 40))
+    assert counts == [1, 2]
+    viewer.setFocus()
+    qtbot.keyClick(viewer, Qt.Key.Key_Delete)
+    assert counts[-1] == 0 and viewer.measurements() == [] and viewer.rois() == []
+    viewer.measure((10, 10), (60, 10))
+    counts.clear()
+    viewer.go_to(1)  # another file: its marks go, and the window hears of it
+    assert counts == [0]
+    shown(qtbot, viewer)
+    viewer.toggle_measuring()
+    left_drag(qtbot, viewer, (5, 5), (40, 40))  # a drag: the ruler is there from the press on
+    assert counts == [0, 1] and len(viewer.measurements()) == 1
+
+
 # --- regions of interest ---------------------------------------------------------------------------
 def ellipse_inside(shape: tuple[int, ...], centre: tuple[float, float], radii: tuple[float, float]) -> np.ndarray:
     """The stored pixels whose centres lie in the ellipse of that centre (column, row) and radii

@@ -4,7 +4,6 @@ reference bundle, read back with pydicom and checked with dicom3tools' dciodvfy.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import dicom_test_file
-from tests.report.sr_items import content_items, text_values
+from tests.report.sr_items import content_items, dciodvfy_errors, text_values
 from tests.runtime.conftest import REFERENCE
 from zsmed.cli.main import main
 from zsmed.errors import DicomReadError, NotDicomError
@@ -40,14 +39,6 @@ def predictor() -> Predictor:
     if not BUNDLE.is_file():
         pytest.skip(f"reference bundle {BUNDLE.name} not in export/reference")
     return load_predictor(BUNDLE, backend="onnxruntime")
-
-
-def dciodvfy_errors(path: Path) -> list[str]:
-    exe = shutil.which("dciodvfy")
-    if exe is None:
-        pytest.skip("dciodvfy not installed (Debian package dicom3tools; installer/system-packages.sh installs it)")
-    run = subprocess.run([exe, str(path)], capture_output=True, text=True, timeout=120)
-    return [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")]
 
 
 def named(items: list[Any], meaning: str) -> list[Any]:

@@ -222,7 +222,6 @@ def _content(src: Dataset, frame: int | None, probabilities: Mapping[str, float]
              ood_score: float | None, model: ModelIdentity, review: ReaderReview | None = None) -> Any:
     import highdicom as hd
     from highdicom import sr
-    from pydicom.sr.codedict import codes
     from pydicom.sr.coding import Code
 
     algorithm = sr.AlgorithmIdentification(name=model.name, version=model.version,
@@ -255,20 +254,36 @@ def _content(src: Dataset, frame: int | None, probabilities: Mapping[str, float]
     for text in texts:
         group[0].ContentSequence.append(
             sr.TextContentItem(name=comment, value=text, relationship_type=sr.RelationshipTypeValues.CONTAINS))
-    observer = sr.ObserverContext(
+    context = sr.ObservationContext(observer_device_context=device_observer(model.name, model.bundle_sha256))
+    return measurement_report(context, [group], src)
+
+
+def device_observer(name: str, *identity: str) -> Any:
+    """TID 1004 device observer context: zsmed (the model ``name``) as the observer; ``identity`` seeds
+    its Device Observer UID, so one device keeps one UID across reports."""
+    from highdicom import sr
+    from pydicom.sr.codedict import codes
+
+    return sr.ObserverContext(
         observer_type=codes.DCM.Device,
         observer_identifying_attributes=sr.DeviceObserverIdentifyingAttributes(
-            uid=_uid_from("device", model.bundle_sha256), name=_meaning(model.name), manufacturer_name=MANUFACTURER,
-            model_name=_meaning(model.name)),
+            uid=_uid_from("device", *identity), name=_meaning(name), manufacturer_name=MANUFACTURER,
+            model_name=_meaning(name)),
     )
-    context = sr.ObservationContext(observer_device_context=observer)
-    procedure = Code("363679005", "SCT", "Imaging procedure")
+
+
+def measurement_report(context: Any, groups: list[Any], src: Dataset) -> Any:
+    """The TID 1500 Measurement Report content tree of ``groups`` on the image ``src``."""
+    from highdicom import sr
+    from pydicom.sr.codedict import codes
+
+    procedure = codes.SCT.ImagingProcedure
     try:  # the image library entry describes the source (modality, spacing, orientation ...)
         report = sr.MeasurementReport(observation_context=context, procedure_reported=procedure,
-                                      imaging_measurements=[group], referenced_images=[src])
+                                      imaging_measurements=groups, referenced_images=[src])
     except (AttributeError, KeyError, TypeError, ValueError):  # a header without what a library entry needs
         report = sr.MeasurementReport(observation_context=context, procedure_reported=procedure,
-                                      imaging_measurements=[group])
+                                      imaging_measurements=groups)
     return report[0]
 
 
