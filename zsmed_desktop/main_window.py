@@ -802,10 +802,12 @@ class MainWindow(QMainWindow):
         self._done_job_line(self.last_message)
         return written
 
-    def _done_job_line(self, text: str) -> None:
-        """A finished job's line in the Jobs tab, below a scan still running (whose line updates in place)."""
+    def _done_job_line(self, text: str, tooltip: str | None = None) -> None:
+        """A finished job's line in the Jobs tab, below a scan still running (whose line updates in place:
+        a line put above it would take its place, and the scan's next step would start another)."""
         running = self.jobs.count() > 0 and self.jobs.item(0).data(Qt.ItemDataRole.UserRole) == "running"
         item = QListWidgetItem(text)
+        item.setToolTip(tooltip or text)
         item.setData(Qt.ItemDataRole.UserRole, "done")
         self.jobs.insertItem(1 if running else 0, item)
 
@@ -881,7 +883,7 @@ class MainWindow(QMainWindow):
     def _on_model_built(self, path: Path) -> None:
         self.classify.refresh_models()
         text = f"Model '{Path(path).stem}' built and saved in the models folder"
-        self._finish_job_line(text)
+        self._done_job_line(text)  # a scan may be running: its line stays its own
         self.statusBar().showMessage(text)
 
     def _use_built_model(self, path: Path) -> None:
@@ -925,10 +927,7 @@ class MainWindow(QMainWindow):
         """A failure or notice in the window: the status bar, and for warnings the Jobs/problems log."""
         self.statusBar().showMessage(("⚠ " if warning else "") + text)
         if warning:
-            item = QListWidgetItem(text)
-            item.setToolTip(tooltip or text)
-            item.setData(Qt.ItemDataRole.UserRole, "done")
-            self.jobs.insertItem(0, item)
+            self._done_job_line(text, tooltip)
         self.last_message = text
 
     def shortcut_rows(self) -> list[tuple[str, str]]:

@@ -364,10 +364,17 @@ def test_escape_cancels_a_scan_and_the_jobs_tab_says_so(qtbot, tmp_path: Path) -
     window.open_paths([folder])
     assert window.action("cancel_scan").isEnabled()
     qtbot.waitUntil(lambda: bool(started), timeout=SCAN_TIMEOUT)
+    # A model built or a warning meanwhile goes below the scan's line, which keeps updating in place.
+    window._on_model_built(tmp_path / "skin.zsmb")
+    window.show_message("something to know", warning=True)
+    assert window.jobs.item(0).data(Qt.ItemDataRole.UserRole) == "running"
     with qtbot.waitSignal(window.browser.scan_cancelled, timeout=SCAN_TIMEOUT):
         qtbot.keyClick(window, Qt.Key.Key_Escape)
     assert window.index is None and not window.browser.scanning
     assert window.jobs.item(0).text() == "Scan cancelled"
+    lines = [window.jobs.item(i).text() for i in range(window.jobs.count())]
+    assert "Model 'skin' built and saved in the models folder" in lines and "something to know" in lines
+    assert sum(line.startswith(("Scan", "Scanning")) for line in lines) == 1  # one line for the one scan
     assert "Scan cancelled" in window.statusBar().currentMessage()
     assert not window.action("cancel_scan").isEnabled()
 
