@@ -435,6 +435,17 @@ def wide_pixels(tmp_path: Path, name: str = "wide_pixels.dcm") -> Path:
     return path
 
 
+def imager_spacing_ct(tmp_path: Path) -> Path:
+    """CT_small with its spacing as Imager Pixel Spacing (0.2 mm rows, 0.4 mm columns): at the detector,
+    not corrected for the magnification."""
+    ds = pydicom.dcmread(dicom_test_file("CT_small.dcm"))
+    del ds.PixelSpacing
+    ds.ImagerPixelSpacing = [0.2, 0.4]
+    path = tmp_path / "imager.dcm"
+    ds.save_as(path)
+    return path
+
+
 def left_drag(qtbot, viewer: ImageViewer, start: tuple[float, float], end: tuple[float, float]) -> None:
     """A left-button drag on the screen from one point (column, row) of the stored image to another,
     as the mouse sends it (press, moves, release), wherever rotation or flip shows those points.
@@ -515,12 +526,7 @@ def test_rulers_say_px_without_spacing_and_at_the_detector_with_imager_spacing(
     assert ruler.unit == "px" and ruler.text.endswith(" px") and "mm" not in ruler.text
     assert ruler.length == pytest.approx(250.0, abs=1.0)  # sqrt(150² + 200²) pixels
 
-    ds = pydicom.dcmread(dicom_test_file("CT_small.dcm"))
-    del ds.PixelSpacing
-    ds.ImagerPixelSpacing = [0.2, 0.4]  # at the detector: not corrected for the magnification
-    path = tmp_path / "imager.dcm"
-    ds.save_as(path)
-    viewer.set_images([path])
+    viewer.set_images([imager_spacing_ct(tmp_path)])
     shown(qtbot, viewer)
     assert viewer.measurements() == []  # another file: the photograph's ruler went with it
     left_drag(qtbot, viewer, (20, 10), (50, 110))
@@ -866,12 +872,7 @@ def test_roi_on_a_photograph_gives_px_and_rgb_means_and_on_imager_spacing_says_a
     assert roi.text == (f"Area {stats.area:.0f} px²\nMean R {red:.1f} · G {green:.1f} · B {blue:.1f}\n"
                         f"{stats.count} pixels")
 
-    ds = pydicom.dcmread(dicom_test_file("CT_small.dcm"))
-    del ds.PixelSpacing
-    ds.ImagerPixelSpacing = [0.2, 0.4]  # at the detector: not corrected for the magnification
-    path = tmp_path / "imager.dcm"
-    ds.save_as(path)
-    viewer.set_images([path])
+    viewer.set_images([imager_spacing_ct(tmp_path)])
     shown(qtbot, viewer)
     assert viewer.rois() == [] and viewer.is_roi_mode()  # another file: the photograph's region went with it
     placed = viewer.roi((20, 10), (60, 110))
