@@ -38,8 +38,8 @@ def build_zeroshot(
         _encode,
         image_attribute_source,
         select_setting_job,
+        setting_steps,
         training_semantics,
-        usable_candidates,
     )
     from zsmed.zeroshot.heads import ZeroShotCosineHead
 
@@ -65,8 +65,8 @@ def build_zeroshot(
                                                        features, encoder)
     y = np.array([problem.classes.index(item.label) for item in items])
     groups = np.array([f"{item.label}/{item.group}" for item in items])
-    settings = len(usable_candidates(METHODS["fsigenz"], attributes is not None)) + int(FSIGENZ_ENSEMBLE > 1)
-    total = n_images + settings + 1  # the image count is all that is known before reading them
+    # the image count is all that is known before reading them; then the settings, then the fit
+    total = n_images + setting_steps(METHODS["fsigenz"], attributes is not None, FSIGENZ_ENSEMBLE) + 1
     setting, make, calibration, _ = yield from relayed(
         select_setting_job(METHODS["fsigenz"], features, y, groups, problem, basis, seed, attributes,
                            FSIGENZ_ENSEMBLE), n_images, total)

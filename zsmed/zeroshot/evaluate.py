@@ -454,6 +454,13 @@ def select_setting(
     return run_job(select_setting_job(candidates, x, y, groups, problem, basis, seed, attributes, ensemble))
 
 
+def setting_steps(candidates: list[tuple[str, Callable[[], ZeroShotEstimator]]], image_attributes: bool,
+                  ensemble: int = 1) -> int:
+    """The progress steps ``select_setting_job`` reports: one per usable candidate, one more for an
+    ensemble's calibration (a build's bar counts them before the job starts)."""
+    return len(usable_candidates(candidates, image_attributes)) + int(ensemble > 1)
+
+
 def select_setting_job(
     candidates: list[tuple[str, Callable[[], ZeroShotEstimator]]], x: np.ndarray, y: np.ndarray, groups: np.ndarray,
     problem: ZeroShotProblem, basis: np.ndarray, seed: int = 0, attributes: np.ndarray | None = None,
@@ -469,7 +476,7 @@ def select_setting_job(
         raise ConfigError("this method needs per-image attribute annotations, which these data do not have")
     ranked: list[tuple[float, int, CalibrationResult]] = []
     tried: dict[str, float | None] = {}
-    steps = len(candidates) + (1 if ensemble > 1 else 0)
+    steps = setting_steps(candidates, attributes is not None, ensemble)
     for i, (label, make) in enumerate(candidates):
         yield Progress(i, steps, "trying settings on classes held out in turn")
         calibration = choose_gamma(make, x, y, groups, problem, basis, seed=seed, attributes=attributes)
