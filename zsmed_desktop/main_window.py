@@ -64,8 +64,10 @@ from zsmed_desktop.browser import ProblemsPanel, SeriesRef, StudyBrowser, to_qim
 from zsmed_desktop.builder import BuilderWindow
 from zsmed_desktop.caselog_view import CaseLogView
 from zsmed_desktop.classify_panel import ClassifyPanel, sr_destination_menu
+from zsmed_desktop.image_export import ask_and_save_image, copy_image_and_report
 from zsmed_desktop.models_view import ModelsDialog
 from zsmed_desktop.settings_dialog import SettingsDialog
+from zsmed_desktop.tags_dialog import TagsDialog
 from zsmed_desktop.viewer import ImageViewer
 
 ORGANISATION = "zsmed"
@@ -137,6 +139,7 @@ class MainWindow(QMainWindow):
         self.viewer.measuring_changed.connect(self._show_measuring)
         self.viewer.roi_mode_changed.connect(self._show_roi)
         self.viewer.marks_changed.connect(lambda *_: self._update_measurements_action())
+        self.viewer.current_changed.connect(lambda *_: self._update_image_actions())
 
         self.classify = ClassifyPanel(self.site)
         self.classify.setMinimumWidth(300)
@@ -360,6 +363,17 @@ class MainWindow(QMainWindow):
           lambda: self.measurements_menu.popup(QCursor.pos()), None, "mdi6.file-send-outline",
           "Save the rulers and regions of interest as a DICOM SR for the PACS")
         self._actions["save_measurements"].setMenu(self.measurements_menu)
+        a("save_image", "Save the image as…", self.save_image, QKeySequence.StandardKey.Save, "mdi6.image-move",
+          "Save the image as shown (window, rulers, regions) as PNG or JPEG, without patient details unless asked")
+        a("copy_image", "Copy the image", self.copy_image, QKeySequence.StandardKey.Copy, "mdi6.content-copy",
+          "Copy the image as shown, without patient details, to paste into a report or a slide")
+        # Ctrl+C copies the image only while the image has the focus: in the study list's search, the case
+        # log's table or a comment it copies their text as everywhere else.
+        self.removeAction(self._actions["copy_image"])
+        self._actions["copy_image"].setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.viewer.addAction(self._actions["copy_image"])
+        a("dicom_tags", "DICOM tags…", self.show_dicom_tags, "Ctrl+I", "mdi6.tag-text-outline",
+          "Every element of the file shown: tag, name, VR and value (filter, copy)")
         a("confirm", "Confirm result", self.confirm, Qt.Key.Key_Return, "mdi6.check-bold",
           "Confirm the classifier's result")
         a("correct", "Correct result…", self.correct, "C", "mdi6.pencil-outline", "Correct the classifier's result")
@@ -400,6 +414,9 @@ class MainWindow(QMainWindow):
         self.recent_menu.setToolTipsVisible(True)
         file_menu.addMenu(self.recent_menu)
         file_menu.addSeparator()
+        file_menu.addAction(self.action("save_image"))
+        file_menu.addAction(self.action("copy_image"))
+        file_menu.addSeparator()
         file_menu.addAction(self.action("settings"))
         file_menu.addSeparator()
         file_menu.addAction(self.action("quit"))
@@ -417,6 +434,8 @@ class MainWindow(QMainWindow):
         for key in VIEWER_TOOLS:
             view_menu.addAction(self.action(key))
         view_menu.addAction(self.action("save_measurements"))
+        view_menu.addSeparator()
+        view_menu.addAction(self.action("dicom_tags"))
         view_menu.addSeparator()
         theme_menu = view_menu.addMenu("&Theme")
         theme_menu.addAction(self.action("theme_dark"))
@@ -523,6 +542,16 @@ class MainWindow(QMainWindow):
         self.action("correct").setEnabled(has_panel)
         self.action("cancel_scan").setEnabled(self.browser.scanning)
         self._update_measurements_action()
+        self._update_image_actions()
+
+    def _update_image_actions(self) -> None:
+        """Save / copy the image while one is shown; its DICOM tags for a DICOM file (not a photograph)."""
+        shown = self.viewer.current_frame_data() is not None and (self.current_series is not None or bool(self.photos))
+        path = self.viewer.current_path()
+        self.action("save_image").setEnabled(shown)
+        self.action("copy_image").setEnabled(shown)
+        self.action("dicom_tags").setEnabled(path is not None and not is_photo(path)
+                                             and (self.current_series is not None or bool(self.photos)))
 
     def _update_measurements_action(self) -> None:
         """Save measurements only with a ruler or a region on the image shown."""
@@ -766,6 +795,29 @@ class MainWindow(QMainWindow):
     def _show_roi(self, on: bool) -> None:
         self.action("roi").setChecked(on)
 
+    def save_image(self) -> Path | None:
+        """File > Save the image as…: the image as shown, in the folder an image was last saved to."""
+        folder = str(self.settings.value("export/last_folder", "") or "")
+        written = ask_and_save_image(self.viewer, self, folder if os.path.isdir(folder) else self.last_folder(),
+                                     report=self.show_message)
+        if written is not None:
+            self.settings.setValue("export/last_folder", str(written.parent))
+        return written
+
+    def copy_image(self) -> bool:
+        return copy_image_and_report(self.viewer, self.show_message)
+
+    def show_dicom_tags(self) -> TagsDialog | None:
+        """View > DICOM tags: the file shown, element by element (its own window, one per file asked)."""
+        path = self.viewer.current_path()
+        if path is None or is_photo(path):
+            self.show_message("DICOM tags: show a DICOM image first (photographs have none)", warning=True)
+            return None
+        dialog = TagsDialog(self, path)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
     def save_measurements_sr(self, out_dir: Path | None = None) -> Path | None:
         """The rulers and regions of interest on the image shown as a DICOM SR next to it (``out_dir``
         None) or in ``out_dir``. What came of it is one line in the status bar and the Jobs tab, with the
@@ -951,9 +1003,10 @@ class MainWindow(QMainWindow):
             ("Ctrl+wheel, + / −", "Zoom"),
             ("Left-button or middle-button drag", "Pan"),
             ("A / double-click", "Actual pixels (1:1) / fit"),
-            ("M", "Measure on / off: a left-button drag draws a ruler (mm; px without a pixel spacing)"),
+            ("M", "Measure on / off: a left-button drag draws a ruler (mm; px without a pixel spacing); "
+                  "drag a ruler's end to move it"),
             ("E", "Region of interest on / off: a left-button drag draws an ellipse with its area, mean ± SD, "
-                  "min and max (HU on CT; R, G, B means on photographs)"),
+                  "min and max (HU on CT; R, G, B means on photographs); drag inside a region to move it"),
             ("Delete / Esc", "Remove the rulers and regions of interest (Esc also stops measuring and cine)"),
             ("] or Ctrl+R / [", "Rotate 90° clockwise / anticlockwise"),
             ("H / V", "Flip left-right / up-down"),

@@ -45,6 +45,7 @@ SCREENS = (
     "10-builder-built.png",
     "11-models.png",
     "12-check.png",
+    "13-dicom-tags.png",
 )
 
 
@@ -213,6 +214,14 @@ def run_session(out: Path) -> list[Path]:
         window.viewer.setFocus()
         settle(app)
         written.append(grab(window, out, SCREENS[1]))
+
+        # 13. That CT's DICOM tags (View > DICOM tags…, Ctrl+I) over the window.
+        tags = window.show_dicom_tags()
+        if tags is not None:
+            wait(app, lambda: not tags.is_loading(), "the DICOM tags")
+            settle(app)
+            written.append(grab(window, out, SCREENS[12], dialog=tags))
+            tags.close()
 
         if not BUNDLE.is_file():
             print(f"screenshots: {BUNDLE} not found; the classifier screens are left out")

@@ -34,8 +34,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QHideEvent, QKeyEvent, QPainter
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSizeF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QHideEvent, QImage, QKeyEvent, QPainter, QPen
 from PySide6.QtWidgets import (
     QGraphicsDropShadowEffect,
     QHBoxLayout,
@@ -70,12 +70,15 @@ from zsmed.dicom.geometry import (
     turned_point,
     turned_size,
 )
+from zsmed.errors import ZsmedError
 
 Key = tuple[str, int]  # (path, frame)
 Decode = Callable[[str, int], ModalityFrame]
 
 CACHE_BYTES = 256 * 1024 * 1024
-_OVERLAY_STYLE = "color: #d9d9d9; background: transparent; font-size: 12px;"
+_OVERLAY_COLOUR = "#d9d9d9"  # the corner texts (a snapshot draws them in the same colours and sizes)
+_EDGE_COLOUR = "#e6d38a"  # the orientation letters
+_OVERLAY_STYLE = f"color: {_OVERLAY_COLOUR}; background: transparent; font-size: 12px;"
 _VIEWER_STYLE = """
 #ImageViewer { background: #141414; }
 #ImageViewer QLabel#sliderLabel { color: #bdbdbd; }
@@ -83,12 +86,22 @@ _VIEWER_STYLE = """
 #ImageViewer QSlider::sub-page:horizontal { background: #5a6e84; border-radius: 2px; }
 #ImageViewer QSlider::handle:horizontal { width: 10px; margin: -5px 0; background: #9a9a9a; border-radius: 5px; }
 """
-_EDGE_STYLE = "color: #e6d38a; background: transparent; font-size: 14px; font-weight: bold;"
+_EDGE_STYLE = f"color: {_EDGE_COLOUR}; background: transparent; font-size: 14px; font-weight: bold;"
 _MESSAGE_STYLE = "color: #e8c36a; background: transparent; font-size: 13px;"
 _RULER_COLOUR = "#ffd54a"  # yellow: stands out on grey images and on most photographs
 DEFAULT_CINE_FPS = 10.0  # when the file gives no Cine Rate, Recommended Display Frame Rate or Frame Time
 # where the spacing is not in the patient, lengths say so (they are magnified)
 _SPACING_WHERE = {"ImagerPixelSpacing": "at the detector", "NominalScannedPixelSpacing": "on the film"}
+
+# snapshots ("Save the image as…", "Copy the image"): the long side of the picture, in pixels
+SNAPSHOT_MIN_SIZE = 512  # a smaller image is enlarged to it (smoothly), so that its labels stay legible
+SNAPSHOT_MAX_SIZE = 8192  # a larger one is reduced to it: a picture for a report, not a copy of the archive
+_SNAPSHOT_TEXT_AT = 768  # up to this long side the texts and lines are the screen's size; beyond, they grow
+
+
+class SnapshotError(ZsmedError):
+    """No picture of the image to take: none is shown, or it is still loading."""
+
 
 def contained_decode(path: str, frame: int) -> ModalityFrame:
     """Decode in the shared contained decoder process (a crashing codec cannot take the app down)."""
@@ -202,6 +215,11 @@ class _Roi(_Mark):
     cached: tuple[ModalityFrame, tuple[float, float], tuple[float, float], RoiStatistics] | None = None
 
 
+# a mark taken hold of by a left press: the mark, its corners then, and the press (stored-image points)
+_Held = tuple[_Mark, tuple[float, float], tuple[float, float], tuple[float, float]]
+_HOLD_PIXELS = 8.0  # how near (screen pixels) a press must come to a ruler's end to take hold of it
+
+
 class _ViewBox(pg.ViewBox):
     """A ViewBox with PACS mouse bindings and none of pyqtgraph's menus."""
 
@@ -283,6 +301,7 @@ class ImageViewer(QWidget):
         self._rulers: list[_Ruler] = []
         self._rois: list[_Roi] = []
         self._drawing: _Mark | None = None  # the ruler or region a left drag is drawing now
+        self._held: _Held | None = None  # an existing one the drag moves instead
         self._cine = QTimer(self)
         self._cine.timeout.connect(self._cine_tick)
 
@@ -666,6 +685,119 @@ class ImageViewer(QWidget):
         """The uint8 image on screen (after window/level, inversion, rotation and flip); empty when none."""
         return self._rendered.copy()
 
+    def snapshot(self, *, with_text: bool, min_size: int = SNAPSHOT_MIN_SIZE) -> QImage:
+        """The image as the reader sees it, for a report, a teaching file or a meeting: its window/level,
+        inversion, rotation and flip, the rulers and regions of interest with their labels, and the edges'
+        orientation letters (while the overlays are shown: they name no one). ``with_text`` adds the corner
+        texts (patient, IDs, dates, institution, the series' title), whether or not they are shown now;
+        without it the picture carries no patient details. Raises ``SnapshotError`` (one line) with no
+        image shown, or while the image asked for is still loading.
+
+        The whole image at its stored resolution, not the view on the screen (whatever the zoom and pan):
+        the picture is drawn here from the rendered pixels and the marks' stored points (nothing on the
+        screen is touched, hidden or moved), rather than grabbed from the view, which would give the
+        screen's pixels, cropped to the zoom and padded with the view's black. Non-square pixels are
+        stretched to their true aspect (never shrunk); an image under ``min_size`` pixels on its long side
+        is enlarged smoothly to it, so that the labels stay legible beside its pixels (0: as stored); one
+        over ``SNAPSHOT_MAX_SIZE`` is reduced to it. Texts and lines are the screen's size up to a
+        ``_SNAPSHOT_TEXT_AT`` px long side and grow with larger pictures."""
+        frame = self._shown
+        rect = self._image_rect()
+        if frame is None or rect is None or self._rendered.size == 0:
+            raise SnapshotError("No image to save or copy: open a series first")
+        if self.is_loading():
+            raise SnapshotError("The image is still loading: try again in a moment")
+        shown_width, shown_height = turned_size(self._stored_size(), self._turn)
+        long_side = max(rect.width(), rect.height())
+        scale = max(1.0, shown_height / rect.height(), min_size / long_side)
+        scale = min(scale, SNAPSHOT_MAX_SIZE / long_side)
+        width, height = max(round(rect.width() * scale), 1), max(round(rect.height() * scale), 1)
+        picture = _qimage(self._rendered).convertToFormat(QImage.Format.Format_RGB32)
+        if (width, height) != (shown_width, shown_height):
+            picture = picture.scaled(width, height, Qt.AspectRatioMode.IgnoreAspectRatio,
+                                     Qt.TransformationMode.SmoothTransformation)  # interpolated, as on the screen
+        sx, sy = width / rect.width(), height / rect.height()
+        grow = max(1.0, max(width, height) / _SNAPSHOT_TEXT_AT)
+        room = QRectF(0.0, 0.0, float(width), float(height))
+
+        def at(point: tuple[float, float]) -> QPointF:
+            view = self._view_point(point)
+            return QPointF(view.x() * sx, view.y() * sy)
+
+        # the texts' places first: the marks' labels keep off them, as on the screen
+        texts: list[tuple[QRectF, int, str, QFont, QColor]] = []
+        margin = 6.0 * grow
+        for name, text in self._overlay_texts(screen=False).items():
+            edge = len(name) == 1
+            if not text or not (with_text or (edge and self._overlays_on)):
+                continue
+            font = QFont()
+            font.setPixelSize(round((14 if edge else 12) * grow))
+            font.setBold(edge)
+            if edge:
+                flags = int(Qt.AlignmentFlag.AlignCenter)
+            else:
+                flags = int((Qt.AlignmentFlag.AlignRight if name.endswith("r") else Qt.AlignmentFlag.AlignLeft)
+                            | (Qt.AlignmentFlag.AlignTop if name.startswith("t") else Qt.AlignmentFlag.AlignBottom))
+            metrics = QFontMetricsF(font)
+            if not edge:  # each corner keeps to its half, clear of the other corner and of the letters between
+                half = max(width / 2 - margin - 10 * grow, 40.0)
+                text = "\n".join(metrics.elidedText(line, Qt.TextElideMode.ElideRight, half)
+                                 for line in text.splitlines())
+            size = metrics.boundingRect(QRectF(), flags, text).size()
+            if edge:
+                x = {"l": margin, "r": width - size.width() - margin}.get(name, (width - size.width()) / 2)
+                y = {"t": margin, "b": height - size.height() - margin}.get(name, (height - size.height()) / 2)
+            else:
+                x = width - size.width() - margin if name.endswith("r") else margin
+                y = margin if name.startswith("t") else height - size.height() - margin
+            texts.append((QRectF(QPointF(max(x, 0.0), max(y, 0.0)), size), flags, text,
+                          font, QColor(_EDGE_COLOUR if edge else _OVERLAY_COLOUR)))
+
+        painter = QPainter(picture)
+        try:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+            painter.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
+            label_font = QFont()
+            label_font.setPixelSize(round(13 * grow))
+            label_font.setBold(True)
+            pad = 4.0 * grow  # the screen label's margin around its text
+            keep_off = [box for box, *_ in texts]
+            for mark in self._marks():
+                start, end = at(mark.start), at(mark.end)
+                for pen_colour, pen_width in (("#000000", 4.0), (_RULER_COLOUR, 2.0)):  # the dark halo, then the line
+                    painter.setPen(QPen(QColor(pen_colour), pen_width * grow))
+                    painter.setBrush(Qt.BrushStyle.NoBrush)
+                    if isinstance(mark, _Roi):
+                        painter.drawEllipse(QRectF(start, end).normalized())
+                    else:
+                        painter.drawLine(start, end)
+                if isinstance(mark, _Roi):
+                    label = self._region(mark).text
+                elif isinstance(mark, _Ruler):
+                    label = self._measurement(mark).text
+                else:
+                    continue
+                flags = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+                size = QFontMetricsF(label_font).boundingRect(QRectF(), flags, label).size()
+                size = QSizeF(size.width() + 2 * pad, size.height() + 2 * pad)
+                _at_end, _anchor, box = _label_place(end, start, size, room, keep_off)
+                keep_off.append(box)
+                painter.fillRect(box, QColor(0, 0, 0, 170))
+                painter.setPen(QColor(_RULER_COLOUR))
+                painter.setFont(label_font)
+                painter.drawText(box.adjusted(pad, pad, -pad, -pad), flags, label)
+            for box, flags, text, font, colour in texts:
+                painter.setFont(font)
+                shadow = max(1.0, grow)
+                painter.setPen(QColor(0, 0, 0))
+                painter.drawText(box.translated(shadow, shadow), flags, text)
+                painter.setPen(colour)
+                painter.drawText(box, flags, text)
+        finally:
+            painter.end()
+        return picture
+
     def message(self) -> str:
         """The text shown in place of an image (a decode error, 'No image'); '' when an image is shown."""
         return self._message
@@ -870,18 +1002,68 @@ class ImageViewer(QWidget):
         its figures shown as it is drawn. A drag begun off the image draws nothing. Both points are
         taken back through the turn to the stored image, where the mark keeps them."""
         if start:
-            kind = _Roi if self._roi_mode else _Ruler
-            self._drawing = self._new_mark(kind, self._image_point(down)) if self._on_image(down) else None
+            self._held = self._take_hold(down)
+            if self._held is not None:
+                self._drawing = self._held[0]
+            else:
+                kind = _Roi if self._roi_mode else _Ruler
+                self._drawing = self._new_mark(kind, self._image_point(down)) if self._on_image(down) else None
         mark = self._drawing
         if mark is None or self._shown is None:
             return
-        mark.end = self._image_point(now)
+        if self._held is not None and isinstance(mark, _Roi):
+            mark.start, mark.end = self._moved_region(self._held, self._image_point(now))
+        else:
+            mark.end = self._image_point(now)
         self._place_mark(mark)
         if finish:
-            self._drawing = None
+            held, self._drawing, self._held = self._held, None, None
             tip, tail = self.vb.mapViewToDevice(now), self.vb.mapViewToDevice(down)
-            if tip is not None and tail is not None and math.hypot(*(tip - tail).toTuple()) < 3:
+            if held is None and tip is not None and tail is not None and math.hypot(*(tip - tail).toTuple()) < 3:
                 self._remove_mark(mark)  # a jittery click, not a drag: nothing to measure
+            elif held is not None:
+                self.marks_changed.emit(len(self._marks()))  # the same count, other figures
+
+    def _take_hold(self, down: QPointF) -> _Held | None:
+        """What a left press at ``down`` (view coordinates) takes hold of, as PACS viewers do: while
+        measuring, a ruler by an end within a few screen pixels (that end then follows the mouse: it is
+        made the ruler's ``end``); in the region mode, a region by its inside (the whole region follows).
+        None: the press draws a new mark."""
+        press = self.vb.mapViewToDevice(down)
+        if press is None:
+            return None
+        if self._measuring:
+            nearest: tuple[float, _Ruler, bool] | None = None
+            for ruler in self._rulers:
+                for is_start, point in ((True, ruler.start), (False, ruler.end)):
+                    at = self.vb.mapViewToDevice(self._view_point(point))
+                    distance = math.hypot(*(at - press).toTuple()) if at is not None else math.inf
+                    if distance <= _HOLD_PIXELS and (nearest is None or distance < nearest[0]):
+                        nearest = (distance, ruler, is_start)
+            if nearest is None:
+                return None
+            _, ruler, is_start = nearest
+            if is_start:
+                ruler.start, ruler.end = ruler.end, ruler.start
+            return ruler, ruler.start, ruler.end, self._image_point(down)
+        if self._roi_mode:
+            for region in reversed(self._rois):  # the last drawn is on top
+                a, b = self._view_point(region.start), self._view_point(region.end)
+                centre, half = (a + b) / 2.0, (b - a) / 2.0
+                if abs(half.x()) > 0 and abs(half.y()) > 0 and (
+                        ((down.x() - centre.x()) / half.x()) ** 2 + ((down.y() - centre.y()) / half.y()) ** 2 <= 1.0):
+                    return region, region.start, region.end, self._image_point(down)
+        return None
+
+    def _moved_region(self, held: _Held, now: tuple[float, float]) -> tuple[tuple[float, float], tuple[float, float]]:
+        """A held region's corners moved by the mouse's travel since the press (in stored pixels), the
+        whole region kept on the image."""
+        _, start, end, down = held
+        width, height = self._stored_size()
+        dx, dy = now[0] - down[0], now[1] - down[1]
+        dx = min(max(dx, -min(start[0], end[0])), width - max(start[0], end[0]))
+        dy = min(max(dy, -min(start[1], end[1])), height - max(start[1], end[1]))
+        return (start[0] + dx, start[1] + dy), (end[0] + dx, end[1] + dy)
 
     def _marks(self) -> list[_Mark]:
         return [*self._rulers, *self._rois]
@@ -974,26 +1156,10 @@ class ImageViewer(QWidget):
         room = QRectF(0.0, 0.0, float(port.width()), float(port.height()))
         texts = [QRectF(port.mapFrom(self.view, text.pos()), text.size().toSizeF())
                  for text in self._corners.values() if text.isVisible()] + list(others)
-        places: list[tuple[QPointF, QPointF, tuple[float, float]]] = []  # (view point, its device point, anchor)
-        for at, point, back in ((end, tip, tail), (start, tail, tip)):
-            right, down = point.x() >= back.x(), point.y() >= back.y()  # away from the line
-            places += [(at, point, (0.0 if r else 1.0, 0.0 if d else 1.0))
-                       for r, d in ((right, down), (not right, down), (right, not down), (not right, not down))]
-        boxes = [QRectF(point.x() - anchor[0] * size.width(), point.y() - anchor[1] * size.height(),
-                        size.width(), size.height()) for _at, point, anchor in places]
-
-        def covered(box: QRectF) -> float:
-            """How much of the label would be off the view or over a text (0: a free place)."""
-            parts = [box.intersected(text) for text in texts if box.intersects(text)]
-            inside = room.intersected(box)
-            return (box.width() * box.height() - inside.width() * inside.height()
-                    + sum(part.width() * part.height() for part in parts))
-
-        best = min(range(len(places)), key=lambda i: covered(boxes[i]))  # the first free place, else the least covered
-        at, _point, anchor = places[best]
-        label.setPos(at)
+        at_end, anchor, box = _label_place(tip, tail, size, room, texts)
+        label.setPos(end if at_end else start)
         label.setAnchor(anchor)
-        return boxes[best]
+        return box
 
     def _show_failure(self, key: Key, message: str) -> None:
         self._shown, self._shown_key = None, key
@@ -1065,6 +1231,16 @@ class ImageViewer(QWidget):
         self.go_to(self._index, value)
 
     def _update_overlays(self, loading: bool = False) -> None:
+        texts = self._overlay_texts(loading=loading)
+        for name, label in self._corners.items():
+            label.setText(texts[name])
+            label.setVisible(self._overlays_on and bool(texts[name]))
+        self._place_labels()
+
+    def _overlay_texts(self, *, loading: bool = False, screen: bool = True) -> dict[str, str]:
+        """The corner texts (tl, tr, bl, br) and the edges' orientation letters (l, r, t, b); with
+        ``screen`` False, as a snapshot shows them: without what only the screen has (the zoom, the tool
+        in use, the cine, 'loading…')."""
         frame = self._shown
         texts = dict.fromkeys(self._corners, "")
         if frame is not None:
@@ -1093,19 +1269,16 @@ class ImageViewer(QWidget):
             if fact("slice_thickness"):
                 with contextlib.suppress(ValueError):
                     thickness = f"Thickness {float(fact('slice_thickness')):.1f} mm"
-            cine = f"Cine {self.cine_rate():.3g} fps" if self._cine.isActive() else ""
+            cine = f"Cine {self.cine_rate():.3g} fps" if screen and self._cine.isActive() else ""
             texts["bl"] = "\n".join(x for x in (" · ".join(y for y in (position, instance) if y), frames, where,
                                                thickness, cine) if x)
-            texts["br"] = self._zoom_text()
+            texts["br"] = self._zoom_text(screen=screen)
         elif self._paths:
             texts["tr"] = self._title
             texts["bl"] = f"Image {self._index + 1}/{len(self._paths)}" if len(self._paths) > 1 else ""
         if loading and self._paths:
             texts["bl"] = "\n".join(x for x in (texts["bl"], "loading…") if x)
-        for name, label in self._corners.items():
-            label.setText(texts[name])
-            label.setVisible(self._overlays_on and bool(texts[name]))
-        self._place_labels()
+        return texts
 
     def _window_text(self) -> str:
         frame, option = self._shown, self._option
@@ -1129,14 +1302,17 @@ class ImageViewer(QWidget):
             text += " · inverted"
         return text
 
-    def _zoom_text(self) -> str:
+    def _zoom_text(self, *, screen: bool = True) -> str:
+        """The bottom-right corner: the tool in use and the zoom (on the screen only), the pixel
+        spacing and the stored size."""
         frame = self._shown
         if frame is None:
             return ""
-        lines = ["Measuring: left drag (M: stop)"] if self._measuring else []
-        if self._roi_mode:
+        lines = ["Measuring: left drag (M: stop)"] if screen and self._measuring else []
+        if screen and self._roi_mode:
             lines.append("Region of interest: left drag (E: stop)")
-        lines.append(f"Zoom {self.zoom() * 100:.0f} %")
+        if screen:
+            lines.append(f"Zoom {self.zoom() * 100:.0f} %")
         if frame.spacing is not None:
             where = _SPACING_WHERE.get(frame.spacing_source, "")
             lines.append(" ".join(x for x in (f"Pixel {frame.spacing[0]:.3g} x {frame.spacing[1]:.3g} mm", where) if x))
@@ -1259,6 +1435,41 @@ class ImageViewer(QWidget):
         """Where point (x, y) (column, row) of the stored image is in the view's scene, wherever a
         rotation or flip has put it; for tests and tools."""
         return self.vb.childGroup.mapToScene(self._view_point((x, y)))
+
+
+def _label_place(tip: QPointF, tail: QPointF, size: QSizeF, room: QRectF,
+                 texts: Sequence[QRectF]) -> tuple[bool, tuple[float, float], QRectF]:
+    """Where a mark's label of ``size`` goes, for a mark from ``tail`` to ``tip`` (in the same pixels as
+    ``room``, the picture, and ``texts``, what it must keep off): past ``tip`` on the side the line points
+    to, else on another side of it, else past ``tail``; the first free place, else the least covered.
+    Returns (whether at ``tip``, the label's anchor, its box)."""
+    places: list[tuple[bool, QPointF, tuple[float, float]]] = []  # (at the tip, its point, anchor)
+    for at_tip, point, back in ((True, tip, tail), (False, tail, tip)):
+        right, down = point.x() >= back.x(), point.y() >= back.y()  # away from the line
+        places += [(at_tip, point, (0.0 if r else 1.0, 0.0 if d else 1.0))
+                   for r, d in ((right, down), (not right, down), (right, not down), (not right, not down))]
+    boxes = [QRectF(point.x() - anchor[0] * size.width(), point.y() - anchor[1] * size.height(),
+                    size.width(), size.height()) for _at, point, anchor in places]
+
+    def covered(box: QRectF) -> float:
+        """How much of the label would be off the picture or over a text (0: a free place)."""
+        parts = [box.intersected(text) for text in texts if box.intersects(text)]
+        inside = room.intersected(box)
+        return (box.width() * box.height() - inside.width() * inside.height()
+                + sum(part.width() * part.height() for part in parts))
+
+    best = min(range(len(places)), key=lambda i: covered(boxes[i]))
+    at_tip, _point, anchor = places[best]
+    return at_tip, anchor, boxes[best]
+
+
+def _qimage(pixels: np.ndarray) -> QImage:
+    """A QImage (its own copy) of uint8 (H, W) grey or (H, W, 3) RGB pixels."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    height, width = pixels.shape[:2]
+    grey = pixels.ndim == 2
+    fmt = QImage.Format.Format_Grayscale8 if grey else QImage.Format.Format_RGB888
+    return QImage(pixels.data, width, height, int(pixels.strides[0]), fmt).copy()
 
 
 def _nbytes(frame: ModalityFrame) -> int:

@@ -537,3 +537,70 @@ def test_measurements_are_saved_as_a_dicom_sr_from_the_view_menu(qtbot, tmp_path
 
     window.action("clear_measurements").trigger()
     assert not action.isEnabled()
+
+
+def test_save_copy_and_tags_of_the_image_shown_from_the_menus(qtbot, tmp_path: Path, monkeypatch) -> None:
+    """File > Save the image as… / Copy the image and View > DICOM tags… act on the image shown; Ctrl+C
+    copies the image only while the image has the focus (in the study list's search it copies text)."""
+    from PySide6.QtGui import QGuiApplication
+
+    from zsmed_desktop import image_export
+    from zsmed_desktop.tags_dialog import TagsDialog
+
+    study = tmp_path / "study"
+    study.mkdir()
+    shutil.copy(dicom_test_file("CT_small.dcm"), study / "ct.dcm")
+    window = make_window(qtbot, tmp_path)
+    window.show()
+    qtbot.waitExposed(window)
+    for key in ("save_image", "copy_image", "dicom_tags"):
+        assert not window.action(key).isEnabled()  # nothing shown yet
+    entries = {m.text().replace("&", ""): [a.text() for a in m.menu().actions() if not a.isSeparator()]
+               for m in window.menuBar().actions()}
+    assert entries["File"][3:5] == ["Save the image as…", "Copy the image"]
+    assert "DICOM tags…" in entries["View"]
+    open_and_wait(qtbot, window, [study])
+    qtbot.waitUntil(lambda: window.viewer.current_frame_data() is not None, timeout=SCAN_TIMEOUT)
+    for key in ("save_image", "copy_image", "dicom_tags"):
+        assert window.action(key).isEnabled()
+
+    # Ctrl+C with the image focused: the image (no patient details), said in the status bar.
+    clipboard = QGuiApplication.clipboard()
+    clipboard.clear()
+    window.viewer.setFocus()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert (clipboard.image().width(), clipboard.image().height()) == (512, 512)
+    assert window.statusBar().currentMessage() == "Image copied (512 × 512, no patient details)"
+    # Ctrl+C in the search box copies its text, not the image.
+    clipboard.clear()
+    search = window.browser.search
+    search.setText("CT")
+    search.setFocus()
+    search.selectAll()
+    qtbot.keyClick(search, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert clipboard.text() == "CT" and clipboard.image().isNull()
+
+    # Save: the folder last saved to is offered next time; the window says where, by folder name.
+    asked: list[str] = []
+    (tmp_path / "out").mkdir()
+
+    def fake_ask(viewer, parent, folder, report):  # the dialog's answer: out/key.png
+        asked.append(str(folder))
+        return image_export.save_image(viewer, tmp_path / "out" / "key.png")
+
+    monkeypatch.setattr("zsmed_desktop.main_window.ask_and_save_image", fake_ask)
+    written = window.save_image()
+    assert written == tmp_path / "out" / "key.png" and written.stat().st_size > 0
+    assert window.settings.value("export/last_folder") == str(tmp_path / "out")
+    monkeypatch.setattr("zsmed_desktop.main_window.ask_and_save_image",
+                        lambda viewer, parent, folder, report: asked.append(str(folder)))
+    window.save_image()
+    assert asked[-1] == str(tmp_path / "out")
+
+    # DICOM tags of the file shown.
+    dialog = window.show_dicom_tags()
+    assert isinstance(dialog, TagsDialog) and dialog.isVisible()
+    qtbot.waitUntil(lambda: not dialog.is_loading(), timeout=SCAN_TIMEOUT)
+    assert any(row.tag == "(0010,0010)" for row in dialog.rows())
+    assert dialog.windowTitle() == "DICOM tags — ct.dcm"
+    dialog.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -500,10 +501,11 @@ def test_a_left_drag_while_measuring_draws_rulers_in_mm_on_non_square_pixels(
     item = viewer.image_item
     on_screen = item.mapRectToScene(item.boundingRect())
     assert on_screen.width() / on_screen.height() == pytest.approx(0.5, rel=1e-3)  # 64 mm wide, 128 mm tall
-    left_drag(qtbot, viewer, (10, 20), (50, 80))  # the same stored points, drawn on the turned image
+    # the same travel, drawn on the turned image (away from the first ruler's ends, which a press would take)
+    left_drag(qtbot, viewer, (15, 30), (55, 90))
     assert viewer.measurements()[2].length == pytest.approx(50.0, abs=0.3)
     qtbot.keyClick(viewer, Qt.Key.Key_H)
-    left_drag(qtbot, viewer, (50, 80), (10, 20))
+    left_drag(qtbot, viewer, (60, 100), (20, 40))
     assert viewer.measurements()[3].length == pytest.approx(50.0, abs=0.3)
 
     qtbot.keyClick(viewer, Qt.Key.Key_Delete)
@@ -922,3 +924,49 @@ def test_the_labels_stay_in_view_and_off_each_other(qtbot, viewer: ImageViewer) 
             assert box is not None and abs(drawn.center().x() - box.center().x()) < 3
             assert abs(drawn.center().y() - box.center().y()) < 3
         viewer.zoom_by(1.1)
+
+
+def test_a_ruler_end_and_a_region_are_taken_hold_of_and_moved(qtbot, viewer: ImageViewer, tmp_path: Path) -> None:
+    """As in PACS viewers: while measuring, a press on a ruler's end moves that end (the other stays;
+    the length follows, in mm on non-square pixels, also on a turned image); in the region mode a press
+    inside a region moves the whole region (its figures are then those of the new place), kept on the
+    image; a press elsewhere draws a new one; a click on an end does not remove the ruler."""
+    counts: list[int] = []
+    viewer.set_images([wide_pixels(tmp_path)])  # 1 mm across, 0.5 mm down
+    shown(qtbot, viewer)
+    viewer.marks_changed.connect(counts.append)
+    qtbot.keyClick(viewer, Qt.Key.Key_M)
+    left_drag(qtbot, viewer, (10, 20), (50, 80))
+    left_drag(qtbot, viewer, (50, 81), (50, 121))  # from the first ruler's end: that end moves
+    [ruler] = viewer.measurements()
+    assert np.allclose(ruler.start, (10, 20), atol=0.3) and np.allclose(ruler.end, (50, 121), atol=0.3)
+    assert ruler.length == pytest.approx(math.hypot(40, 101 * 0.5), abs=0.3)
+    left_drag(qtbot, viewer, (10, 21), (30, 20))  # its start moves too (the other end stays)
+    [ruler] = viewer.measurements()
+    assert {tuple(np.round(p)) for p in (ruler.start, ruler.end)} == {(30, 20), (50, 121)}
+    qtbot.keyClick(viewer, Qt.Key.Key_BracketRight)  # on the turned image, the same
+    left_drag(qtbot, viewer, (50, 121), (50, 100))
+    [ruler] = viewer.measurements()
+    assert {tuple(np.round(p)) for p in (ruler.start, ruler.end)} == {(30, 20), (50, 100)}
+    assert ruler.length == pytest.approx(math.hypot(20, 80 * 0.5), abs=0.3)
+    left_drag(qtbot, viewer, (30, 20), (30.2, 20))  # a click on an end: still there
+    assert len(viewer.measurements()) == 1
+    left_drag(qtbot, viewer, (5, 60), (5, 110))  # away from its ends: a new ruler
+    assert len(viewer.measurements()) == 2 and counts[-1] == 2
+    assert counts == [1, 1, 1, 1, 2]  # drawn, then each of the three holds told the window (other figures)
+
+    qtbot.keyClick(viewer, Qt.Key.Key_E)
+    left_drag(qtbot, viewer, (10, 10), (30, 50))  # a region 20 × 40 pixels, centred on (20, 30)
+    before = viewer.rois()[0].statistics
+    left_drag(qtbot, viewer, (20, 30), (35, 60))  # inside it: the whole region moves by (15, 30)
+    [region] = viewer.rois()
+    # (the press and the release each land on a whole screen pixel: a travel within ±0.6 stored pixels)
+    assert np.allclose(region.start, (25, 40), atol=0.6) and np.allclose(region.end, (45, 80), atol=0.6)
+    assert region.statistics.centre == pytest.approx((35, 60), abs=0.6)
+    assert region.statistics.area == pytest.approx(before.area, rel=1e-3)  # moved, not resized
+    left_drag(qtbot, viewer, (35, 60), (200, 60))  # pushed against the right edge: it stops there
+    [region] = viewer.rois()
+    assert max(region.start[0], region.end[0]) == pytest.approx(viewer.stored_size()[0], abs=1e-6)
+    assert abs(region.end[0] - region.start[0]) == pytest.approx(20, abs=0.3)
+    left_drag(qtbot, viewer, (2, 120), (12, 126))  # outside it: a new region
+    assert len(viewer.rois()) == 2

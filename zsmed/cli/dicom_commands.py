@@ -1,4 +1,4 @@
-"""``zsmed scan``, ``zsmed inspect`` and ``zsmed bench scan``."""
+"""``zsmed scan``, ``zsmed inspect``, ``zsmed tags`` and ``zsmed bench scan``."""
 
 from __future__ import annotations
 
@@ -60,6 +60,34 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+TAGS_HELP = """\
+List every element of a DICOM file, as dcmdump does: tag, VR, name and value, file meta first,
+sequences indented under their items, private tags named from pydicom's private dictionary when
+their creator is known. Values are one line each (long ones cut); pixel data and other large values
+are not read, only their length is shown.
+
+--filter keeps the elements whose tag, name or value contains TEXT (any case), with the sequence and
+item lines above them. --json prints one JSON list of rows (depth, tag, name, vr, value, private,
+children, kind). A file that cannot be read is one line naming it and the reason, exit status 2."""
+
+
+def _tags(args: argparse.Namespace) -> int:
+    from zsmed.dicom.tags import dump_lines, filter_rows, read_tag_rows, row_dict, summary_text
+
+    rows, notes = read_tag_rows(args.file)
+    shown = filter_rows(rows, args.filter) if args.filter else rows
+    if args.json:
+        json.dump([row_dict(row) for row in shown], sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        for line in dump_lines(shown):
+            sys.stdout.write(line + "\n")
+        print(f"# {summary_text(rows)}", file=sys.stderr)
+    for note in notes:
+        print(f"zsmed: warning: {note}", file=sys.stderr)
+    return 0
+
+
 def _bench_scan(args: argparse.Namespace) -> int:
     from zsmed.dicom.bench import bench_scan, list_files, make_corpus
 
@@ -104,6 +132,18 @@ def register(groups: Any) -> None:
     inspect.add_argument("--json", action="store_true", help="JSON Lines output, one object per file")
     inspect.add_argument("--timeout", type=float, default=60.0, help="seconds allowed to decode one file (default 60)")
     inspect.set_defaults(handler=_inspect)
+
+    tags = groups.top.add_parser(
+        "tags",
+        help="every element of a DICOM file (tag, VR, name, value), like dcmdump; --filter, --json",
+        description=TAGS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tags.add_argument("file", type=Path, metavar="FILE", help="a DICOM file")
+    tags.add_argument("--filter", metavar="TEXT", default="",
+                      help="keep the elements whose tag, name or value contains TEXT (any case)")
+    tags.add_argument("--json", action="store_true", help="print one JSON list of rows")
+    tags.set_defaults(handler=_tags)
 
     bench = groups.group("bench").add_parser(
         "scan",

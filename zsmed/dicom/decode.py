@@ -104,11 +104,15 @@ def _is_fatal(exc: BaseException) -> bool:
     return isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit)
 
 
-def open_dataset(path: str | Path, *, stop_before_pixels: bool = False) -> tuple[FileDataset, list[str]]:
+def open_dataset(
+    path: str | Path, *, stop_before_pixels: bool = False, defer_size: int | None = None
+) -> tuple[FileDataset, list[str]]:
     """Read a DICOM file; return the data set and the read warnings (one line each).
 
     A file without the 128-byte preamble is read when it starts like a DICOM data set (old
-    ACR-NEMA style files); anything else is ``NotDicomError``.
+    ACR-NEMA style files); anything else is ``NotDicomError``. With ``defer_size`` (bytes), values
+    longer than that are skipped, not read: they stay ``RawDataElement``s whose value is None until
+    someone asks for them (the tag browser lists a file's elements without loading its pixels).
     """
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -135,7 +139,9 @@ def open_dataset(path: str | Path, *, stop_before_pixels: bool = False) -> tuple
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels, force=not has_preamble)
+            ds = pydicom.dcmread(
+                path, stop_before_pixels=stop_before_pixels, force=not has_preamble, defer_size=defer_size
+            )
         except InvalidDicomError as exc:
             raise NotDicomError(f"not a DICOM file ({one_line(exc)})", path=path) from exc
         except MemoryError as exc:

@@ -504,6 +504,9 @@ _FACTS = (
     ("study", "StudyDescription"), ("institution", "InstitutionName"), ("modality", "Modality"),
     ("series_number", "SeriesNumber"), ("series", "SeriesDescription"), ("instance_number", "InstanceNumber"),
     ("slice_location", "SliceLocation"), ("slice_thickness", "SliceThickness"), ("rescale_type", "RescaleType"),
+    # whether the pixels themselves carry text (names, dates): a key image without the overlays is then
+    # still not free of patient details
+    ("burned_in", "BurnedInAnnotation"),
 )
 
 
