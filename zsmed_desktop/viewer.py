@@ -52,6 +52,7 @@ from zsmed.dicom.display import (
     RoiStatistics,
     VoiOption,
     display_uint8,
+    pixel_value_text,
     roi_statistics,
     window_option,
 )
@@ -323,6 +324,9 @@ class ImageViewer(QWidget):
         self.vb.sigRangeChanged.connect(self._update_zoom_overlay)
         self.vb.sigRangeChanged.connect(self._place_marks)  # the labels keep clear of the view's edges
         self.view.installEventFilter(self)
+        self.view.viewport().installEventFilter(self)
+        self._pointer: tuple[float, float] | None = None  # the stored point under the mouse
+        self.view.scene().sigMouseMoved.connect(self._hover)
 
         # corners (tl, tr, bl, br) and the orientation letters at the middle of each edge (l, r, t, b)
         self._corners = {name: _shadowed(QLabel(self.view)) for name in ("tl", "tr", "bl", "br", "l", "r", "t", "b")}
@@ -985,11 +989,14 @@ class ImageViewer(QWidget):
         shown = turned_point(point, self._stored_size(), self._turn)
         return self.image_item.mapToParent(QPointF(*shown))
 
-    def _image_point(self, view_point: QPointF) -> tuple[float, float]:
-        """A point in the view's coordinates as a stored-image point (column, row), kept on the image."""
+    def _image_point(self, view_point: QPointF, *, keep_on_image: bool = True) -> tuple[float, float]:
+        """A point in the view's coordinates as a stored-image point (column, row), kept on the image
+        unless ``keep_on_image`` is False."""
         shown = self.image_item.mapFromParent(view_point)
         width, height = self._stored_size()
         x, y = turned_point((shown.x(), shown.y()), turned_size((width, height), self._turn), inverse_turn(self._turn))
+        if not keep_on_image:
+            return x, y
         return min(max(x, 0.0), width), min(max(y, 0.0), height)
 
     def _on_image(self, view_point: QPointF) -> bool:
@@ -1024,36 +1031,60 @@ class ImageViewer(QWidget):
             elif held is not None:
                 self.marks_changed.emit(len(self._marks()))  # the same count, other figures
 
-    def _take_hold(self, down: QPointF) -> _Held | None:
-        """What a left press at ``down`` (view coordinates) takes hold of, as PACS viewers do: while
-        measuring, a ruler by an end within a few screen pixels (that end then follows the mouse: it is
-        made the ruler's ``end``); in the region mode, a region by its inside (the whole region follows).
-        None: the press draws a new mark."""
-        press = self.vb.mapViewToDevice(down)
+    def _hold_target(self, at: QPointF) -> tuple[_Mark, bool] | None:
+        """What a left press at ``at`` (view coordinates) would take hold of, as PACS viewers do: while
+        measuring, a ruler by an end within a few screen pixels (with whether it is the ruler's start);
+        in the region mode, a region by its inside. None: the press draws a new mark."""
+        press = self.vb.mapViewToDevice(at)
         if press is None:
             return None
         if self._measuring:
             nearest: tuple[float, _Ruler, bool] | None = None
             for ruler in self._rulers:
                 for is_start, point in ((True, ruler.start), (False, ruler.end)):
-                    at = self.vb.mapViewToDevice(self._view_point(point))
-                    distance = math.hypot(*(at - press).toTuple()) if at is not None else math.inf
+                    end = self.vb.mapViewToDevice(self._view_point(point))
+                    distance = math.hypot(*(end - press).toTuple()) if end is not None else math.inf
                     if distance <= _HOLD_PIXELS and (nearest is None or distance < nearest[0]):
                         nearest = (distance, ruler, is_start)
-            if nearest is None:
-                return None
-            _, ruler, is_start = nearest
-            if is_start:
-                ruler.start, ruler.end = ruler.end, ruler.start
-            return ruler, ruler.start, ruler.end, self._image_point(down)
+            return (nearest[1], nearest[2]) if nearest is not None else None
         if self._roi_mode:
             for region in reversed(self._rois):  # the last drawn is on top
                 a, b = self._view_point(region.start), self._view_point(region.end)
                 centre, half = (a + b) / 2.0, (b - a) / 2.0
                 if abs(half.x()) > 0 and abs(half.y()) > 0 and (
-                        ((down.x() - centre.x()) / half.x()) ** 2 + ((down.y() - centre.y()) / half.y()) ** 2 <= 1.0):
-                    return region, region.start, region.end, self._image_point(down)
+                        ((at.x() - centre.x()) / half.x()) ** 2 + ((at.y() - centre.y()) / half.y()) ** 2 <= 1.0):
+                    return region, False
         return None
+
+    def _take_hold(self, down: QPointF) -> _Held | None:
+        """Take hold of what a press at ``down`` is on (``_hold_target``): a ruler's end then follows the
+        mouse (it is made the ruler's ``end``), a region moves whole."""
+        target = self._hold_target(down)
+        if target is None:
+            return None
+        mark, is_start = target
+        if is_start:
+            mark.start, mark.end = mark.end, mark.start
+        return mark, mark.start, mark.end, self._image_point(down)
+
+    def _hover(self, scene_pos: QPointF) -> None:
+        """The mouse moved over the view: the value of the pixel under it in the bottom-right corner
+        (none off the image); while measuring or in the region mode, a cursor that says whether a press
+        there moves a mark (over a ruler's end, inside a region) or draws a new one."""
+        if self._shown is None:
+            return
+        at = self.vb.mapSceneToView(scene_pos)
+        self._pointer = self._image_point(at, keep_on_image=False)
+        if (self._measuring or self._roi_mode) and self._drawing is None:
+            shape = Qt.CursorShape.SizeAllCursor if self._hold_target(at) else Qt.CursorShape.CrossCursor
+            self.view.viewport().setCursor(shape)
+        self._update_zoom_overlay()
+
+    def pixel_value(self) -> str:
+        """The pixel under the mouse and its value, as the bottom-right corner shows it ("" off the image)."""
+        if self._shown is None or self._pointer is None:
+            return ""
+        return pixel_value_text(self._shown, self._pointer)
 
     def _moved_region(self, held: _Held, now: tuple[float, float]) -> tuple[tuple[float, float], tuple[float, float]]:
         """A held region's corners moved by the mouse's travel since the press (in stored pixels), the
@@ -1313,6 +1344,9 @@ class ImageViewer(QWidget):
             lines.append("Region of interest: left drag (E: stop)")
         if screen:
             lines.append(f"Zoom {self.zoom() * 100:.0f} %")
+            probe = self.pixel_value()
+            if probe:
+                lines.insert(0, probe)
         if frame.spacing is not None:
             where = _SPACING_WHERE.get(frame.spacing_source, "")
             lines.append(" ".join(x for x in (f"Pixel {frame.spacing[0]:.3g} x {frame.spacing[1]:.3g} mm", where) if x))
@@ -1350,6 +1384,9 @@ class ImageViewer(QWidget):
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.view and event.type() == QEvent.Type.Resize:
             self._place_labels()
+        if watched is self.view.viewport() and event.type() == QEvent.Type.Leave and self._pointer is not None:
+            self._pointer = None  # the mouse left the image: no value to show
+            self._update_zoom_overlay()
         return super().eventFilter(watched, event)
 
     def event(self, event: QEvent) -> bool:

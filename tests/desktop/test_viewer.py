@@ -17,6 +17,7 @@ pytest.importorskip("pyqtgraph")
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QMouseEvent, QWheelEvent
+from PySide6.QtWidgets import QApplication
 
 from tests.conftest import dicom_test_file
 from zsmed.dicom.decode import load_dataset_and_pixels
@@ -970,3 +971,41 @@ def test_a_ruler_end_and_a_region_are_taken_hold_of_and_moved(qtbot, viewer: Ima
     assert abs(region.end[0] - region.start[0]) == pytest.approx(20, abs=0.3)
     left_drag(qtbot, viewer, (2, 120), (12, 126))  # outside it: a new region
     assert len(viewer.rois()) == 2
+
+
+def hover(qtbot, viewer: ImageViewer, point: tuple[float, float]) -> None:
+    """The mouse moved (no button) over a stored-image point (column, row), wherever the turn shows it
+    (after a pause: pyqtgraph drops moves that come less than 10 ms apart)."""
+    qtbot.wait(15)
+    port = viewer.view.viewport()
+    pos = QPointF(viewer.view.mapFromScene(viewer.scene_point(*point)))
+    viewer.view.viewportEvent(QMouseEvent(QEvent.Type.MouseMove, pos, port.mapToGlobal(pos), Qt.MouseButton.NoButton,
+                                          Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier))
+
+
+def test_the_value_under_the_mouse_and_the_cursor_over_a_mark(qtbot, viewer: ImageViewer) -> None:
+    """As PACS viewers do: the pixel under the mouse and its HU value in the bottom-right corner, from the
+    file (stored value x slope + intercept), also on a turned image; gone when the mouse leaves and never
+    in a saved picture; over a ruler's end (measuring) the cursor says a drag moves it."""
+    viewer.set_images([dicom_test_file("CT_small.dcm")])
+    shown(qtbot, viewer)
+    hu = ct_hounsfield()
+    hover(qtbot, viewer, (70.5, 40.5))
+    expected = f"x 70 y 40: {hu[40, 70]:.0f} HU"
+    assert viewer.pixel_value() == expected
+    assert viewer.overlay_text()["br"].splitlines()[0] == expected
+    qtbot.keyClick(viewer, Qt.Key.Key_BracketRight)
+    qtbot.keyClick(viewer, Qt.Key.Key_H)
+    hover(qtbot, viewer, (20.5, 100.5))
+    assert viewer.pixel_value() == f"x 20 y 100: {hu[100, 20]:.0f} HU"
+    assert viewer._overlay_texts(screen=False)["br"].splitlines()[0] != viewer.pixel_value()  # screen only
+    QApplication.sendEvent(viewer.view.viewport(), QEvent(QEvent.Type.Leave))
+    assert viewer.pixel_value() == "" and "HU" not in viewer.overlay_text()["br"]
+
+    port = viewer.view.viewport()
+    viewer.toggle_measuring()
+    viewer.measure((10.5, 20.5), (60.5, 20.5))
+    hover(qtbot, viewer, (60.5, 20.5))
+    assert port.cursor().shape() == Qt.CursorShape.SizeAllCursor
+    hover(qtbot, viewer, (35.5, 70.5))
+    assert port.cursor().shape() == Qt.CursorShape.CrossCursor

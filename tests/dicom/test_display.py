@@ -21,6 +21,8 @@ from zsmed.dicom.display import (
     frame_view,
     invert_monochrome1,
     mask_stored_bits,
+    modality_frame,
+    pixel_value_text,
     render,
     render_display,
     roi_statistics,
@@ -351,3 +353,25 @@ def test_roi_statistics_of_a_colour_image_are_the_means_of_r_g_b() -> None:
     assert stats.count == 316 and stats.mean is None and stats.minimum is None
     assert stats.rgb_mean == pytest.approx((19.5, 100.0, 39.0), abs=1e-9)
     assert stats.area_unit == "px²"
+
+
+# --- the value under the mouse ---------------------------------------------------------------------
+def test_pixel_value_text_is_the_stored_pixel_in_modality_units() -> None:
+    """CT_small's pixel (x 70, y 40) read back as stored value x slope + intercept in HU; the pixel is
+    the one whose square holds the point; off the image, nothing."""
+    ds, stored = load_dataset_and_pixels(data("CT_small.dcm"))
+    frame = modality_frame(stored, ds)
+    hu = pydicom.dcmread(data("CT_small.dcm")).pixel_array.astype(np.float64) * float(ds.RescaleSlope) + float(
+        ds.RescaleIntercept)
+    assert frame.hounsfield and hu[40, 70] != hu[40, 71]
+    assert pixel_value_text(frame, (70.0, 40.0)) == f"x 70 y 40: {hu[40, 70]:.0f} HU"
+    assert pixel_value_text(frame, (70.99, 40.99)) == pixel_value_text(frame, (70.0, 40.0))
+    assert pixel_value_text(frame, (71.0, 40.5)) == f"x 71 y 40: {hu[40, 71]:.0f} HU"
+    for off in ((-0.01, 5.0), (5.0, -0.5), (128.0, 5.0), (5.0, 128.0)):
+        assert pixel_value_text(frame, off) == ""
+    plain = _synthetic_frame(np.array([[0.25, 3.0], [float("nan"), -1200.0]]))
+    assert pixel_value_text(plain, (0.5, 0.5)) == "x 0 y 0: 0.25"  # no unit known: none said
+    assert pixel_value_text(plain, (1.5, 0.5)) == "x 1 y 0: 3"
+    assert pixel_value_text(plain, (0.5, 1.5)) == "x 0 y 1: nan"
+    colour = _synthetic_frame(np.array([[[200.0, 150.0, 120.0]]]))
+    assert pixel_value_text(colour, (0.2, 0.7)) == "x 0 y 0: R 200 G 150 B 120"

@@ -790,3 +790,24 @@ def roi_statistics(frame: ModalityFrame, corner_a: Point, corner_b: Point) -> Ro
     sd = float(picked.std(ddof=1)) if picked.size > 1 else 0.0
     return RoiStatistics(**common, mean=float(picked.mean()), sd=sd, minimum=float(picked.min()),
                          maximum=float(picked.max()))
+
+
+def pixel_value_text(frame: ModalityFrame, point: Point) -> str:
+    """What PACS viewers show under the mouse: the stored pixel at ``point`` (column, row; stored
+    pixels, fractional) and its modality value — HU on CT, the value without a unit where none is
+    known, R, G, B on colour images — or "" off the image. The pixel is the one whose square holds the
+    point (as the ruler's and the region's pixels are)."""
+    values = frame.values
+    column, row = math.floor(point[0]), math.floor(point[1])
+    if not (0 <= row < values.shape[0] and 0 <= column < values.shape[1]):
+        return ""
+    where = f"x {column} y {row}"
+    value = values[row, column]
+    if values.ndim == 3:
+        red, green, blue = (float(v) for v in value[:3])
+        return f"{where}: R {red:.0f} G {green:.0f} B {blue:.0f}"
+    number = float(value)
+    if not math.isfinite(number):
+        return f"{where}: {number}"  # nan, inf: float pixel data says so
+    text = f"{number:.0f}" if number == round(number) else f"{number:.4g}"
+    return f"{where}: {text} HU" if frame.hounsfield else f"{where}: {text}"
