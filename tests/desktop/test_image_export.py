@@ -7,7 +7,6 @@ from __future__ import annotations
 import errno
 import os
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,17 +37,6 @@ from zsmed_desktop.viewer import ImageViewer, SnapshotError
 
 TIMEOUT = 60_000
 YELLOW = np.array([0xFF, 0xD5, 0x4A])  # the rulers' colour
-
-
-@pytest.fixture()
-def viewer(qtbot) -> Iterator[ImageViewer]:
-    widget = ImageViewer()
-    widget.resize(640, 560)
-    widget.show()
-    yield widget
-    qtbot.waitUntil(lambda: not widget.is_busy(), timeout=TIMEOUT)
-    widget.close()
-    widget.deleteLater()
 
 
 def show(qtbot, viewer: ImageViewer, *paths: Path, title: str = "") -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,18 +31,6 @@ from zsmed.dicom.display import (
 from zsmed_desktop.viewer import ImageViewer
 
 TIMEOUT = 60_000
-
-
-@pytest.fixture()
-def viewer(qtbot) -> Iterator[ImageViewer]:
-    widget = ImageViewer()
-    widget.resize(640, 560)
-    widget.show()
-    yield widget
-    # not qtbot.addWidget: it deletes the widget before fixtures end; let the neighbours' decodes finish first
-    qtbot.waitUntil(lambda: not widget.is_busy(), timeout=TIMEOUT)
-    widget.close()
-    widget.deleteLater()
 
 
 def shown(qtbot, viewer: ImageViewer) -> None:
