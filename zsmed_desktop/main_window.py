@@ -69,6 +69,7 @@ from zsmed_desktop.models_view import ModelsDialog
 from zsmed_desktop.settings_dialog import SettingsDialog
 from zsmed_desktop.tags_dialog import TagsDialog
 from zsmed_desktop.viewer import ImageViewer
+from zsmed_desktop.window_dialog import WindowDialog
 
 ORGANISATION = "zsmed"
 APPLICATION = "zsmed"
@@ -404,6 +405,8 @@ class MainWindow(QMainWindow):
             self.addAction(action)
             self.preset_actions.append(action)
         a("auto_window", "Automatic window", lambda: self._viewer_call("apply_preset", "auto"), "0")
+        a("set_window", "Set the window…", self.ask_window, "W", None,
+          "Type the window's width and level (for a window no preset has)")
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -482,6 +485,28 @@ class MainWindow(QMainWindow):
                                else f"Window {names[number - 1][5:]} from the file")
                 self.preset_menu.addAction(action)
         self.preset_menu.addAction(self.action("auto_window"))
+        self.preset_menu.addSeparator()
+        self.preset_menu.addAction(self.action("set_window"))
+
+    def ask_window(self) -> WindowDialog | None:
+        """View > Window presets > Set the window… (W): the window in use, to be typed over; OK applies it."""
+        if self._typing():
+            return None
+        current = self.viewer.window_level()
+        frame = self.viewer.current_frame_data()
+        if frame is None:
+            self.show_message("Set the window: show an image first", warning=True)
+            return None
+        if current is None:
+            self.show_message("Set the window: the image is shown through its own lookup table (VOI LUT); "
+                              "choose a window preset (1–9) or the automatic window (0) first", warning=True)
+            return None
+        dialog = WindowDialog(self, *current, unit="HU" if frame.hounsfield else "")
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        # the viewer directly: at OK the focus may still be in the dialog's boxes, where _viewer_call stops
+        dialog.accepted.connect(lambda: self.viewer.set_window(*dialog.chosen()))
+        dialog.open()
+        return dialog
 
     def apply_preset_number(self, number: int) -> None:
         names = self.preset_names()
@@ -531,7 +556,7 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         has_image = self.current_series is not None or bool(self.photos)
         for key in ("next_image", "previous_image", "reset", "invert", "fit", "one_to_one", "overlays",
-                    *VIEWER_TOOLS):
+                    "set_window", *VIEWER_TOOLS):
             self.action(key).setEnabled(has_image)
         for action in self.preset_actions:
             action.setEnabled(has_image)

@@ -604,3 +604,40 @@ def test_save_copy_and_tags_of_the_image_shown_from_the_menus(qtbot, tmp_path: P
     assert any(row.tag == "(0010,0010)" for row in dialog.rows())
     assert dialog.windowTitle() == "DICOM tags — ct.dcm"
     dialog.close()
+
+
+def test_a_window_typed_in_numbers_is_applied(qtbot, tmp_path: Path) -> None:
+    """View > Window presets > Set the window… (W): starts at the window in use (HU on CT), applies the
+    width and level typed; Cancel changes nothing; an image without a window says so in the window."""
+    from zsmed_desktop.window_dialog import WindowDialog
+
+    study = tmp_path / "study"
+    study.mkdir()
+    shutil.copy(dicom_test_file("CT_small.dcm"), study / "ct.dcm")
+    window = make_window(qtbot, tmp_path)
+    window.show()
+    qtbot.waitExposed(window)
+    assert not window.action("set_window").isEnabled()
+    open_and_wait(qtbot, window, [study])
+    qtbot.waitUntil(lambda: window.viewer.current_frame_data() is not None, timeout=SCAN_TIMEOUT)
+    assert window.action("set_window").shortcut().toString() == "W"
+    window._build_presets()
+    assert window.action("set_window") in window.preset_menu.actions()
+    window.viewer.set_window(40, 400)
+    window.viewer.setFocus()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_W)
+    dialog = window.findChild(WindowDialog)
+    assert isinstance(dialog, WindowDialog) and dialog.isVisible()
+    assert (dialog.width_box.value(), dialog.level_box.value()) == (400, 40)
+    assert dialog.width_box.suffix() == " HU"
+    dialog.width_box.setValue(2000)
+    dialog.level_box.setValue(500)
+    dialog.reject()
+    assert window.viewer.window_level() == (40, 400)  # cancelled: as it was
+    dialog = window.ask_window()
+    assert dialog is not None
+    dialog.width_box.setValue(2000)
+    dialog.level_box.setValue(500)
+    dialog.accept()
+    assert window.viewer.window_level() == (500, 2000)
+    assert "W 2000 L 500" in window.viewer.overlay_text()["tr"]
