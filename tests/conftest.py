@@ -63,6 +63,21 @@ def _no_network() -> Iterator[None]:
     socket.getaddrinfo = real_getaddrinfo
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_machine_wide_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The tests' settings are their own: a workstation's machine-wide zsmed settings (/etc/zsmed/site.json,
+    which IT may have deployed where the tests run) are not read; a test that wants one sets its own."""
+    from zsmed.site import MACHINE_SITE_ENV
+
+    before = os.environ.get(MACHINE_SITE_ENV)
+    os.environ[MACHINE_SITE_ENV] = str(tmp_path_factory.mktemp("machine") / "no-machine-wide-settings.json")
+    yield
+    if before is None:
+        os.environ.pop(MACHINE_SITE_ENV, None)
+    else:
+        os.environ[MACHINE_SITE_ENV] = before
+
+
 def dicom_test_files() -> list[Path]:
     """Every DICOM test file on disk: pydicom's own and the pydicom-data package's (no download)."""
     from zsmed.demo import embedded_dicom_folders

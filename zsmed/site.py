@@ -4,6 +4,12 @@ data dir (``site.json``), so that a case-log location or a reader name set in th
 
 Window geometry, splitters and recent folders are the app's own business (QSettings); what lives
 here is what changes results or where they are kept.
+
+A hospital's IT sets the same settings for every workstation in one machine-wide file of the same
+form (``/etc/zsmed/site.json``, ``%PROGRAMDATA%\\zsmed\\site.json`` on Windows, or the file
+``ZSMED_SITE_DEFAULTS`` names), with ``"locked": [names]`` for those a reader may not change (a case
+log on the department's share, the models folder, the site's name). The machine file gives the
+defaults, the reader's own file what they changed, and a locked setting is always the machine's.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +26,7 @@ from zsmed.errors import ConfigError, input_file_error
 from zsmed.paths import read_text_if_present, user_data_dir
 
 SITE_FILE_NAME = "site.json"
+MACHINE_SITE_ENV = "ZSMED_SITE_DEFAULTS"
 BACKENDS = ("auto", "openvino", "onnxruntime")
 THEMES = ("dark", "light")
 
@@ -67,44 +75,113 @@ def site_file() -> Path:
     return user_data_dir() / SITE_FILE_NAME
 
 
-def _from_mapping(raw: Any, path: Path) -> SiteConfig:
+SETTING_NAMES = tuple(f.name for f in fields(SiteConfig))
+
+
+def machine_site_file() -> Path:
+    """Where IT leaves the machine-wide settings: ``ZSMED_SITE_DEFAULTS``, else the platform's place
+    for every user's configuration."""
+    raw = os.environ.get(MACHINE_SITE_ENV, "").strip()
+    if raw:
+        return Path(raw).expanduser()
+    if sys.platform == "win32":
+        return Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData")) / "zsmed" / SITE_FILE_NAME
+    if sys.platform == "darwin":
+        return Path("/Library/Application Support/zsmed") / SITE_FILE_NAME
+    return Path("/etc/zsmed") / SITE_FILE_NAME
+
+
+@dataclass(frozen=True)
+class MachineSettings:
+    """The machine-wide file's settings (only those it sets) and the names it locks."""
+
+    values: tuple[tuple[str, Any], ...] = ()
+    locked: frozenset[str] = frozenset()
+    path: Path | None = None  # None: no machine-wide file
+
+    def value(self, name: str) -> Any:
+        return dict(self.values).get(name)
+
+    def sets(self, name: str) -> bool:
+        return name in dict(self.values)
+
+
+def _values(raw: Any, path: Path) -> dict[str, Any]:
+    """The known settings of a parsed settings file, each checked for its type."""
     if not isinstance(raw, dict):
         raise ConfigError("settings must be a JSON object", path=path)
-    known = {f.name: f for f in fields(SiteConfig)}
     values: dict[str, Any] = {}
     for key, value in raw.items():
-        if key not in known:
-            continue  # a setting from a newer zsmed: ignored here, kept by nobody (we rewrite whole)
+        if key not in SETTING_NAMES:
+            continue  # a setting from a newer zsmed (or "locked"): ignored here
         expected = bool if key == "store_patient_id" else str
         if not isinstance(value, expected):
             raise ConfigError(f"setting {key!r} must be {'true/false' if expected is bool else 'text'}", path=path)
         values[key] = value
+    return values
+
+
+def _config(values: dict[str, Any], path: Path) -> SiteConfig:
     try:
         return SiteConfig(**values)
     except ConfigError as exc:
         raise ConfigError(exc.reason, path=path) from exc
 
 
-def load_site_config(path: Path | None = None) -> SiteConfig:
-    """The saved settings, or the defaults when none were saved. A broken file is an error (never
-    silently replaced: it may hold the site's case-log location)."""
-    path = path or site_file()
+def _read_json(path: Path, what: str) -> Any | None:
     text = read_text_if_present(path)
     if text is None:
-        return SiteConfig()
+        return None
     try:
-        raw = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"settings file is not valid JSON (line {exc.lineno}); fix or delete it", path=path) from exc
-    return _from_mapping(raw, path)
+        raise ConfigError(f"{what} file is not valid JSON (line {exc.lineno}); fix or delete it", path=path) from exc
 
 
-def save_site_config(config: SiteConfig, path: Path | None = None) -> Path:
-    """Write atomically (temp file + rename) so a crash never leaves half a settings file."""
+def load_machine_settings(path: Path | None = None) -> MachineSettings:
+    """The machine-wide settings (none where there is no such file). A broken file is an error naming
+    it: silently ignoring it would put results where the hospital did not mean them to go."""
+    path = path or machine_site_file()
+    raw = _read_json(path, "machine-wide settings")
+    if raw is None:
+        return MachineSettings()
+    values = _values(raw, path)
+    locked = raw.get("locked", [])
+    if not isinstance(locked, list) or not all(isinstance(name, str) for name in locked):
+        raise ConfigError('"locked" must be a list of setting names', path=path)
+    unknown = sorted(set(locked) - set(SETTING_NAMES))
+    if unknown:
+        raise ConfigError(f"cannot lock unknown setting(s) {', '.join(unknown)}; known: {', '.join(SETTING_NAMES)}",
+                          path=path)
+    _config(values, path)  # the machine's values alone must make valid settings
+    return MachineSettings(tuple(sorted(values.items())), frozenset(locked), path)
+
+
+def load_site_config(path: Path | None = None, *, machine: MachineSettings | None = None) -> SiteConfig:
+    """The settings in force: the defaults, then the machine-wide file's, then the reader's saved ones
+    (``path``, by default site.json in the user data dir), a locked setting always the machine's. A
+    broken file is an error (never silently replaced: it may hold the site's case-log location)."""
     path = path or site_file()
+    machine = machine if machine is not None else load_machine_settings()
+    values = dict(machine.values)
+    raw = _read_json(path, "settings")
+    if raw is not None:
+        own = _values(raw, path)
+        values.update((name, value) for name, value in own.items() if name not in machine.locked)
+    return _config(values, path if raw is not None else (machine.path or path))
+
+
+def save_site_config(config: SiteConfig, path: Path | None = None, *, machine: MachineSettings | None = None) -> Path:
+    """Write the reader's own settings atomically (temp file + rename, so a crash never leaves half a
+    settings file). What the machine-wide file sets is not copied: a locked setting is never written,
+    nor one equal to the machine's, so that what IT changes later reaches every workstation."""
+    path = path or site_file()
+    machine = machine if machine is not None else load_machine_settings()
+    own = {name: value for name, value in asdict(config).items()
+           if name not in machine.locked and not (machine.sets(name) and machine.value(name) == value)}
     tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(json.dumps(asdict(config), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(own, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
         raise input_file_error(path, exc) from exc

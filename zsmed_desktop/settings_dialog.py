@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from zsmed.errors import ZsmedError
 from zsmed.paths import user_data_dir
-from zsmed.site import BACKENDS, THEMES, SiteConfig, os_user, save_site_config
+from zsmed.site import BACKENDS, THEMES, MachineSettings, SiteConfig, load_machine_settings, os_user, save_site_config
 
 BACKEND_LABELS = {"auto": "Automatic (fastest available)", "openvino": "OpenVINO", "onnxruntime": "ONNX Runtime"}
 THEME_LABELS = {"dark": "Dark", "light": "Light"}
@@ -130,13 +130,20 @@ class _PathField(QWidget):
 class SettingsDialog(QDialog):
     settings_changed = Signal(object)  # SiteConfig, after it was saved
 
-    def __init__(self, site: SiteConfig, parent: QWidget | None = None, *, site_path: Path | None = None) -> None:
+    def __init__(self, site: SiteConfig, parent: QWidget | None = None, *, site_path: Path | None = None,
+                 machine: MachineSettings | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setMinimumWidth(620)
         self._site = site
         self._site_path = site_path
         self.saved_path: Path | None = None
+        if machine is None:
+            try:
+                machine = load_machine_settings()
+            except ZsmedError:  # the window has said so at start; nothing here is locked then
+                machine = MachineSettings()
+        self._machine = machine
 
         try:
             data_dir = str(user_data_dir())
@@ -171,7 +178,12 @@ class SettingsDialog(QDialog):
             self.theme.addItem(THEME_LABELS.get(key, key), key)
         self.theme.setCurrentIndex(max(0, self.theme.findData(site.theme)))
 
+        self.locked_note = QLabel()
+        self.locked_note.setWordWrap(True)
+        self._lock_fields()
+
         form = QFormLayout()
+        form.addRow(self.locked_note)
         form.addRow("Site name", self.site_name)
         form.addRow("Reader name", self.reader_name)
         form.addRow("Patient IDs", self.store_patient_id)
@@ -197,16 +209,35 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.error_label)
         layout.addWidget(buttons)
 
+    def fields_by_setting(self) -> dict[str, QWidget]:
+        return {"site_name": self.site_name, "reader_name": self.reader_name, "store_patient_id": self.store_patient_id,
+                "caselog_path": self.caselog, "models_folder": self.models_folder, "signing_key": self.signing_key,
+                "backend": self.backend, "theme": self.theme}
+
+    def _lock_fields(self) -> None:
+        """Settings the hospital's machine-wide file locks are shown greyed, saying who sets them and where."""
+        locked = sorted(self._machine.locked)
+        where = readable_path(self._machine.path) if self._machine.path is not None else ""
+        for name, widget in self.fields_by_setting().items():
+            if name in locked:
+                widget.setEnabled(False)
+                widget.setToolTip(f"Set for every workstation by your IT department ({where})")
+        self.locked_note.setText(
+            f"Greyed settings are set for every workstation by your IT department ({where})." if locked else "")
+        self.locked_note.setVisible(bool(locked))
+
     # --- values ---------------------------------------------------------------------------------
     def problems(self) -> list[str]:
         """Every value that cannot be saved, one line each (empty: all fine)."""
-        found = [
-            _check_name(self.site_name.text().strip(), "Site name"),
-            _check_name(self.reader_name.text().strip(), "Reader name"),
-            _check_caselog(self.caselog.text()),
-            _check_models_folder(self.models_folder.text()),
-            _check_signing_key(self.signing_key.text()),
-        ]
+        checks = {
+            "site_name": lambda: _check_name(self.site_name.text().strip(), "Site name"),
+            "reader_name": lambda: _check_name(self.reader_name.text().strip(), "Reader name"),
+            "caselog_path": lambda: _check_caselog(self.caselog.text()),
+            "models_folder": lambda: _check_models_folder(self.models_folder.text()),
+            "signing_key": lambda: _check_signing_key(self.signing_key.text()),
+        }
+        # a locked setting is IT's (a share this PC may not reach now): not the reader's to fix, not saved
+        found = [check() for name, check in checks.items() if name not in self._machine.locked]
         return [p for p in found if p]
 
     def values(self) -> SiteConfig:
@@ -240,7 +271,7 @@ class SettingsDialog(QDialog):
             self.show_problems(problems)
             return False
         try:
-            self.saved_path = save_site_config(config, self._site_path)
+            self.saved_path = save_site_config(config, self._site_path, machine=self._machine)
         except ZsmedError as exc:
             self.show_problems([f"The settings could not be saved: {exc}"])
             return False

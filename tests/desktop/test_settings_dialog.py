@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from zsmed.site import SiteConfig, load_site_config, os_user, site_file
+from zsmed.site import MachineSettings, SiteConfig, load_site_config, os_user, site_file
 from zsmed_desktop.settings_dialog import SettingsDialog
 
 
@@ -120,3 +120,34 @@ def test_the_signing_key_is_checked_and_kept(qtbot, isolated_dirs: Path) -> None
     dialog.signing_key.edit.setText(str(private))
     assert dialog.save()
     assert load_site_config().signing_key == str(private)
+
+
+def test_settings_the_hospital_locks_are_greyed_and_kept(qtbot, isolated_dirs: Path, monkeypatch) -> None:
+    """A machine-wide file from IT locks the case log on the department's share: the field is greyed
+    with who sets it and where, saving leaves it out of the reader's file, and what the reader may change
+    (their name) is saved as usual."""
+    share = isolated_dirs / "share"
+    share.mkdir()
+    etc = isolated_dirs / "etc" / "site.json"
+    etc.parent.mkdir()
+    etc.write_text(json.dumps({"site_name": "St Mary's Radiology", "caselog_path": str(share / "caselog.sqlite"),
+                               "locked": ["caselog_path", "site_name"]}))
+    monkeypatch.setenv("ZSMED_SITE_DEFAULTS", str(etc))
+    dialog = SettingsDialog(load_site_config())
+    qtbot.addWidget(dialog)
+    assert not dialog.caselog.isEnabled() and not dialog.site_name.isEnabled()
+    assert dialog.reader_name.isEnabled() and dialog.models_folder.isEnabled() and dialog.theme.isEnabled()
+    assert dialog.caselog.text() == str(share / "caselog.sqlite")
+    assert "IT department" in dialog.caselog.toolTip() and str(etc.name) in dialog.caselog.toolTip()
+    assert not dialog.locked_note.isHidden() and "IT department" in dialog.locked_note.text()
+    dialog.reader_name.setText("Dr Quincy")
+    share.rmdir()  # the share out of reach now: not the reader's to fix, and nothing of it is saved
+    assert dialog.problems() == [] and dialog.save()
+    share.mkdir()
+    saved = json.loads(site_file().read_text())
+    assert saved["reader_name"] == "Dr Quincy" and "caselog_path" not in saved and "site_name" not in saved
+    again = load_site_config()
+    assert again.resolved_caselog_path() == share / "caselog.sqlite" and again.site_name == "St Mary's Radiology"
+    unlocked = SettingsDialog(SiteConfig(), machine=MachineSettings())
+    qtbot.addWidget(unlocked)
+    assert unlocked.caselog.isEnabled() and unlocked.locked_note.isHidden()

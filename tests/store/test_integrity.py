@@ -272,7 +272,9 @@ def _as_unprivileged(code: str, data_dir: Path) -> subprocess.CompletedProcess[s
         if not shutil.which("setpriv"):
             pytest.skip("running as root without setpriv: cannot test permissions")
         prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "ZSMED_DATA_DIR": str(data_dir), "HOME": str(data_dir)}
+    # no machine-wide settings: the session's stand-in lies in a folder the unprivileged user cannot read
+    env = {**os.environ, "PYTHONPATH": str(REPO), "ZSMED_DATA_DIR": str(data_dir), "HOME": str(data_dir),
+           "ZSMED_SITE_DEFAULTS": str(data_dir / "no-machine-wide-settings.json")}
     return subprocess.run([*prefix, sys.executable, "-c", code], cwd=str(data_dir), env=env, capture_output=True,
                           text=True, timeout=120)
 
