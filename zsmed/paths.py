@@ -37,17 +37,21 @@ def _configured(env: str, default: str) -> Path:
     return Path(raw).expanduser() if raw else Path(default)
 
 
-def user_data_dir() -> Path:
-    return _ensure(_configured(DATA_DIR_ENV, platformdirs.user_data_dir(APP_NAME, appauthor=False)), DATA_DIR_ENV)
+def user_data_dir(*, create: bool = True) -> Path:
+    """``create`` False: only where it is (``zsmed doctor`` reports a folder it does not make)."""
+    path = _configured(DATA_DIR_ENV, platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    return _ensure(path, DATA_DIR_ENV) if create else path
 
 
-def user_cache_dir() -> Path:
-    return _ensure(_configured(CACHE_DIR_ENV, platformdirs.user_cache_dir(APP_NAME, appauthor=False)), CACHE_DIR_ENV)
+def user_cache_dir(*, create: bool = True) -> Path:
+    path = _configured(CACHE_DIR_ENV, platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+    return _ensure(path, CACHE_DIR_ENV) if create else path
 
 
-def user_log_dir() -> Path:
+def user_log_dir(*, create: bool = True) -> Path:
     """Logs live in the data dir (not platformdirs' log dir) so one variable relocates everything."""
-    return _ensure(user_data_dir() / "logs", DATA_DIR_ENV)
+    path = user_data_dir(create=create) / "logs"
+    return _ensure(path, DATA_DIR_ENV) if create else path
 
 
 def read_or_create_secret(path: Path) -> bytes:

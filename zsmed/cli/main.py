@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "zsmed.cli.bundle_commands",
     "zsmed.cli.demo_commands",
     "zsmed.cli.log_commands",
+    "zsmed.cli.doctor_commands",
 )
 
 # Top-level commands and the one module that registers each: `zsmed predict` then builds only
@@ -41,6 +42,7 @@ COMMAND_OWNERS = {
     "bundle": "zsmed.cli.bundle_commands",
     "demo": "zsmed.cli.demo_commands",
     "log": "zsmed.cli.log_commands",
+    "doctor": "zsmed.cli.doctor_commands",
 }
 
 GROUPS = {
