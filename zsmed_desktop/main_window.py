@@ -64,6 +64,7 @@ from zsmed_desktop.browser import ProblemsPanel, SeriesRef, StudyBrowser, to_qim
 from zsmed_desktop.builder import BuilderWindow
 from zsmed_desktop.caselog_view import CaseLogView
 from zsmed_desktop.classify_panel import ClassifyPanel, sr_destination_menu
+from zsmed_desktop.doctor_dialog import DoctorDialog
 from zsmed_desktop.image_export import ask_and_save_image, copy_image_and_report
 from zsmed_desktop.models_view import ModelsDialog
 from zsmed_desktop.settings_dialog import SettingsDialog
@@ -383,6 +384,8 @@ class MainWindow(QMainWindow):
         a("shortcuts", "Keyboard shortcuts", self.show_shortcuts, QKeySequence.StandardKey.HelpContents,
           "mdi6.keyboard-outline")
         a("about", "About zsmed", self.show_about)
+        a("doctor", "Check this installation…", self.open_doctor, None, "mdi6.stethoscope",
+          "Check settings, folders, the case log, the models and the software zsmed needs (as 'zsmed doctor')")
         a("build_model", "Build a classifier…", self.open_builder, "Ctrl+B", "mdi6.hammer-wrench",
           "Build a classifier from a few example images per class")
         a("models", "Models and their cards…", self.open_models, "Ctrl+M", "mdi6.card-text-outline",
@@ -467,6 +470,7 @@ class MainWindow(QMainWindow):
 
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.action("shortcuts"))
+        help_menu.addAction(self.action("doctor"))
         help_menu.addAction(self.action("about"))
 
     def preset_names(self) -> list[str]:
@@ -1067,6 +1071,13 @@ class MainWindow(QMainWindow):
                 f"<p>Site: {html.escape(self.site.site_name or 'not set')} · Reader: {html.escape(self.site.reader)}"
                 f"<br>Python {platform.python_version()} · Qt (PySide6) {pyside_version}</p>"
                 "<p>Keys: Help ▸ Keyboard shortcuts (F1).</p>")
+
+    def open_doctor(self) -> DoctorDialog:
+        """Help > Check this installation…: the doctor's checks in a window (runs them on opening)."""
+        dialog = DoctorDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def show_about(self) -> QMessageBox:
         box = QMessageBox(QMessageBox.Icon.Information, "About zsmed", self.about_text(),

@@ -641,3 +641,41 @@ def test_a_window_typed_in_numbers_is_applied(qtbot, tmp_path: Path) -> None:
     dialog.accept()
     assert window.viewer.window_level() == (500, 2000)
     assert "W 2000 L 500" in window.viewer.overlay_text()["tr"]
+
+
+def test_help_checks_this_installation_as_zsmed_doctor_does(qtbot, tmp_path: Path, monkeypatch) -> None:
+    """Help > Check this installation…: the doctor's rows in a window; a case log changed outside zsmed
+    is marked 'Fix this' with its row named after Check again; Copy for IT gives the CLI's lines."""
+    from PySide6.QtGui import QGuiApplication
+
+    from tests.test_doctor import make_log, tamper
+    from zsmed.doctor import format_lines, run_checks
+    from zsmed_desktop.doctor_dialog import DoctorDialog
+
+    data = tmp_path / "doctor-data"
+    data.mkdir()
+    monkeypatch.setenv("ZSMED_DATA_DIR", str(data))
+    window = make_window(qtbot, tmp_path)
+    help_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Help")
+    assert "Check this installation…" in [a.text() for a in help_menu.actions()]
+    log_path = make_log(data / "caselog.sqlite", 3)
+    dialog = window.open_doctor()
+    assert isinstance(dialog, DoctorDialog)
+    qtbot.waitUntil(lambda: not dialog.is_running(), timeout=SCAN_TIMEOUT)
+
+    def rows() -> dict[str, tuple[str, str]]:
+        return {name: (status, detail) for status, name, detail in dialog.rows()}
+
+    assert list(rows()) == [check.name for check in run_checks()]
+    assert rows()["case log"][0] == "OK" and "3 predictions, audit chain intact" in rows()["case log"][1]
+    assert "to fix" not in dialog.summary.text()
+    tamper(log_path, "UPDATE predictions SET label = 'mel', probabilities = '{}' WHERE id = 2")
+    dialog.again_button.click()
+    qtbot.waitUntil(lambda: not dialog.is_running(), timeout=SCAN_TIMEOUT)
+    status, detail = rows()["case log"]
+    assert status == "Fix this" and "row 2" in detail
+    assert dialog.summary.text().startswith("1 to fix")
+    dialog.copy_button.click()
+    assert QGuiApplication.clipboard().text() == "\n".join(format_lines(dialog.checks)) == dialog.copy_text()
+    assert any(line.startswith("FAIL     case log") for line in dialog.copy_text().splitlines())
+    dialog.close()
