@@ -459,7 +459,7 @@ def test_help_lists_the_keys_by_name_and_about_gives_the_version(qtbot, tmp_path
 
     window = make_window(qtbot, tmp_path)
     help_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Help")
-    assert [a.text() for a in help_menu.actions()] == ["Keyboard shortcuts", "About zsmed"]
+    assert [a.text() for a in help_menu.actions()] == ["Keyboard shortcuts", "Check this installation…", "About zsmed"]
     listed = window.shortcut_rows()
     rows = dict(listed)
     assert len(rows) == len(listed)  # each key once: the viewer's tools are not listed twice
