@@ -1,8 +1,8 @@
 """Save or copy the image as the reader sees it: a key image for a report, a teaching file, a meeting.
 
 As PACS viewers do (RadiAnt's Export to JPEG / PNG and Copy image to clipboard): the picture is the
-viewer's ``snapshot`` (window/level, inversion, rotation and flip, the rulers and regions of interest
-with their labels, at the image's stored resolution). By default it carries no patient details: the
+viewer's ``snapshot`` (window/level, inversion, rotation and flip, the rulers, regions of interest and
+angles with their labels, at the image's stored resolution). By default it carries no patient details: the
 corner texts (name, ID, dates, institution, the series' title) are left out unless the reader ticks
 "Include patient details". Text burned into the pixels themselves (ultrasound, secondary captures,
 scanned documents) cannot be taken out here.

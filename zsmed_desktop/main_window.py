@@ -77,8 +77,8 @@ APPLICATION = "zsmed"
 MAX_RECENT = 10
 PRESET_KEYS = 9
 # The viewer's tools the View menu lists (their keys are the viewer's own)
-VIEWER_TOOLS = ("measure", "roi", "clear_measurements", "rotate_clockwise", "rotate_anticlockwise", "flip_horizontal",
-                "flip_vertical", "cine")
+VIEWER_TOOLS = ("measure", "roi", "angle", "clear_measurements", "rotate_clockwise", "rotate_anticlockwise",
+                "flip_horizontal", "flip_vertical", "cine")
 
 __all__ = ["MainWindow", "app_settings", "to_qimage"]
 
@@ -140,6 +140,7 @@ class MainWindow(QMainWindow):
         self.viewer.series_step.connect(self.step_series)
         self.viewer.measuring_changed.connect(self._show_measuring)
         self.viewer.roi_mode_changed.connect(self._show_roi)
+        self.viewer.angle_mode_changed.connect(self._show_angle)
         self.viewer.marks_changed.connect(lambda *_: self._update_measurements_action())
         self.viewer.current_changed.connect(lambda *_: self._update_image_actions())
 
@@ -349,6 +350,10 @@ class MainWindow(QMainWindow):
         a("roi", "Region of interest", self._toggle_roi, "E", "mdi6.ellipse-outline",
           "Region of interest: a left-button drag draws an ellipse (area; mean ± SD, min, max; pixels)")
         self._actions["roi"].setCheckable(True)
+        a("angle", "Angle", self._toggle_angle, "N", "mdi6.angle-acute",
+          "Angle: a left-button drag from the vertex draws the first arm, a click places the second "
+          "(degrees, in the patient's plane)")
+        self._actions["angle"].setCheckable(True)
         a("clear_measurements", "Remove the measurements", lambda: self._viewer_call("clear_measurements"), None,
           "mdi6.eraser")
         a("rotate_clockwise", "Rotate clockwise", lambda: self._viewer_call("rotate", 1), "]", "mdi6.rotate-right")
@@ -585,7 +590,8 @@ class MainWindow(QMainWindow):
     def _update_measurements_action(self) -> None:
         """Save measurements only with a ruler or a region on the image shown."""
         shown = self.viewer.current_frame_data() is not None and (self.current_series is not None or bool(self.photos))
-        self.action("save_measurements").setEnabled(shown and bool(self.viewer.measurements() or self.viewer.rois()))
+        self.action("save_measurements").setEnabled(
+            shown and bool(self.viewer.measurements() or self.viewer.rois() or self.viewer.angles()))
 
     # --- opening ----------------------------------------------------------------------------------
     def ask_folder(self) -> None:
@@ -824,6 +830,13 @@ class MainWindow(QMainWindow):
     def _show_roi(self, on: bool) -> None:
         self.action("roi").setChecked(on)
 
+    def _toggle_angle(self) -> None:
+        self._viewer_call("toggle_angle")
+        self._show_angle(self.viewer.is_angle_mode())  # unchanged while typing in the search box
+
+    def _show_angle(self, on: bool) -> None:
+        self.action("angle").setChecked(on)
+
     def save_image(self) -> Path | None:
         """File > Save the image as…: the image as shown, in the folder an image was last saved to."""
         folder = str(self.settings.value("export/last_folder", "") or "")
@@ -848,17 +861,24 @@ class MainWindow(QMainWindow):
         return dialog
 
     def save_measurements_sr(self, out_dir: Path | None = None) -> Path | None:
-        """The rulers and regions of interest on the image shown as a DICOM SR next to it (``out_dir``
-        None) or in ``out_dir``. What came of it is one line in the status bar and the Jobs tab, with the
-        file's name and the folder's, never their whole paths."""
+        """The rulers, regions of interest and angles on the image shown as a DICOM SR next to it
+        (``out_dir`` None) or in ``out_dir``. What came of it is one line in the status bar and the Jobs
+        tab, with the file's name and the folder's, never their whole paths."""
         path, frame = self.viewer.current_path(), self.viewer.current_frame_data()
         # the marks' figures are of the frame shown: none while it is not (a frame that failed to decode)
-        rulers, regions = (self.viewer.measurements(), self.viewer.rois()) if frame is not None else ([], [])
-        if path is None or frame is None or not (rulers or regions):
-            self.show_message("No rulers or regions of interest on the image to save")
+        rulers, regions, angles = ((self.viewer.measurements(), self.viewer.rois(), self.viewer.angles())
+                                   if frame is not None else ([], [], []))
+        if path is None or frame is None or not (rulers or regions or angles):
+            self.show_message("No rulers, regions of interest or angles on the image to save")
             return None
         try:
-            from zsmed.report.measurements import PixelSpacing, RegionMark, RulerMark, write_measurements_sr
+            from zsmed.report.measurements import (
+                AngleMark,
+                PixelSpacing,
+                RegionMark,
+                RulerMark,
+                write_measurements_sr,
+            )
 
             spacing = (PixelSpacing(frame.spacing[0], frame.spacing[1], frame.spacing_source or "PixelSpacing")
                        if frame.spacing is not None else None)
@@ -866,6 +886,7 @@ class MainWindow(QMainWindow):
                 path, frame=self.viewer.current_frame(), spacing=spacing, reader=self.site.reader,
                 rulers=[RulerMark(m.start, m.end, m.length) for m in rulers if m.unit == "mm"],
                 regions=[RegionMark(r.start, r.end, r.statistics) for r in regions if r.statistics.area_unit == "mm²"],
+                angles=[AngleMark(a.first_end, a.vertex, a.second_end, a.degrees) for a in angles],
                 out_dir=out_dir if out_dir is not None else path.parent,
             )
         except ImportError:
@@ -877,7 +898,7 @@ class MainWindow(QMainWindow):
                               tooltip=str(path))
             return None
         where = "next to the study" if out_dir is None else f"in {out_dir.name or out_dir}"
-        count = len(rulers) + len(regions)
+        count = len(rulers) + len(regions) + len(angles)
         self.show_message(f"{path.name}: {count} measurement{'' if count == 1 else 's'} saved as DICOM SR "
                           f"{written.name} {where}")
         self._done_job_line(self.last_message)
@@ -1036,7 +1057,9 @@ class MainWindow(QMainWindow):
                   "drag a ruler's end to move it"),
             ("E", "Region of interest on / off: a left-button drag draws an ellipse with its area, mean ± SD, "
                   "min and max (HU on CT; R, G, B means on photographs); drag inside a region to move it"),
-            ("Delete / Esc", "Remove the rulers and regions of interest (Esc also stops measuring and cine)"),
+            ("N", "Angle on / off: drag the first arm from the vertex, then click the second arm's end; drag a "
+                  "point to move it"),
+            ("Delete / Esc", "Remove the rulers, regions of interest and angles (Esc also stops measuring and cine)"),
             ("] or Ctrl+R / [", "Rotate 90° clockwise / anticlockwise"),
             ("H / V", "Flip left-right / up-down"),
             ("P", "Play / stop cine through the frames and images (the file's frame rate, else 10 per second)"),

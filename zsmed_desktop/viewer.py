@@ -7,19 +7,25 @@ overlay facts. Window/level is then applied here, on the GUI thread, to those ca
 frames decoded lately and the neighbours of the one shown are fetched ahead.
 
 Mouse: wheel = next / previous image; Ctrl+wheel = zoom; left or middle drag = pan (left drag
-measures while measuring, draws a region of interest while E is on); right drag = window/level
-(left-right: width, up-down: level); double-click = fit. Keys: arrows = next / previous image,
+measures while measuring, draws a region of interest while E is on, an angle's first arm while N is
+on); right drag = window/level (left-right: width, up-down: level); double-click = fit. Keys:
+arrows = next / previous image,
 Home / End, Page Up / Down = previous / next series (``series_step``), 1-9 = the presets in
 ``presets()`` order, 0 = auto, R = reset (window, inversion, rotation and flip, fit), I = invert,
 F = fit, A = 1:1 (actual pixels), +/- = zoom, O = overlays, M = measure on / off (a left drag
 draws a ruler: mm from the pixel spacing, px without one), E = region of interest on / off (a
 left drag draws an ellipse: its area, and the mean ± SD, min and max of the modality values
-inside, or of R, G, B on colour images; M and E are exclusive), Delete = remove the rulers and
-regions of interest, Esc = remove them, stop measuring (or the region of interest) and playing,
-] or Ctrl+R / [ = rotate 90° clockwise / anticlockwise, H / V = flip left-right / up-down, P =
-play / stop cine (through the frames and images, looping, at the file's frame rate). Rotation and
-flip stay while scrolling through the series; the rulers and regions of interest stay until
-another file (on another frame of the same file, a region's statistics are that frame's).
+inside, or of R, G, B on colour images), N = angle on / off (a left drag from the vertex draws the
+first arm; the second then follows the mouse from the vertex and a left click places its end: the
+angle in degrees, in the patient's plane from the pixel spacing; M, E and N are exclusive; while
+measuring, in the angle mode or the region mode, a press on a ruler's end, an angle's point or inside
+a region moves it), Delete = remove the rulers, regions of interest and angles, Esc = remove them,
+stop measuring (the region of interest, the angle) and playing; with an angle's second arm still to
+place, Esc removes only that angle. ] or Ctrl+R / [ = rotate 90° clockwise / anticlockwise, H / V =
+flip left-right / up-down, P = play / stop cine (through the frames and images, looping, at the file's
+frame rate). Rotation and flip stay while scrolling through the series; the rulers, regions of
+interest and angles stay until another file (on another frame of the same file, a region's
+statistics are that frame's).
 """
 
 from __future__ import annotations
@@ -30,12 +36,22 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSizeF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QHideEvent, QImage, QKeyEvent, QPainter, QPen
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QHideEvent,
+    QImage,
+    QKeyEvent,
+    QPainter,
+    QPen,
+    QPolygonF,
+)
 from PySide6.QtWidgets import (
     QGraphicsDropShadowEffect,
     QHBoxLayout,
@@ -63,6 +79,7 @@ from zsmed.dicom.geometry import (
     MIRROR_UP_DOWN,
     UPRIGHT,
     Turn,
+    angle_degrees,
     compose_turns,
     inverse_turn,
     ruler_length,
@@ -149,6 +166,20 @@ class Measurement:
 
 
 @dataclass(frozen=True)
+class AngleMeasurement:
+    """One angle as the reader sees it: the end of its first arm, its vertex and the end of its second
+    arm in stored-image pixels (column, row: before any rotation or flip), the angle at the vertex in
+    degrees (0 to 180, in the patient's plane: from the pixel spacing, so non-square pixels are taken
+    into account) and the text next to it."""
+
+    first_end: tuple[float, float]
+    vertex: tuple[float, float]
+    second_end: tuple[float, float]
+    degrees: float
+    text: str
+
+
+@dataclass(frozen=True)
 class RegionOfInterest:
     """One elliptical region of interest as the reader sees it: the corners of the rectangle it is
     inscribed in, in stored-image pixels (column, row: before any rotation or flip), its statistics
@@ -190,7 +221,7 @@ def roi_text(statistics: RoiStatistics, spacing_source: str = "") -> str:
 
 @dataclass
 class _Mark:
-    """A ruler or a region of interest on the image: its two points in stored-image pixels, so
+    """A ruler, a region of interest or an angle on the image: its points in stored-image pixels, so
     neither a turn of the image nor a zoom changes what it measures, and the items that draw it."""
 
     start: tuple[float, float]
@@ -216,9 +247,30 @@ class _Roi(_Mark):
     cached: tuple[ModalityFrame, tuple[float, float], tuple[float, float], RoiStatistics] | None = None
 
 
-# a mark taken hold of by a left press: the mark, its corners then, and the press (stored-image points)
-_Held = tuple[_Mark, tuple[float, float], tuple[float, float], tuple[float, float]]
-_HOLD_PIXELS = 8.0  # how near (screen pixels) a press must come to a ruler's end to take hold of it
+@dataclass
+class _Angle(_Mark):
+    """An angle at its vertex ``start`` between the arm to ``end`` (drawn first, by a drag) and the arm
+    to ``second`` (None until the mouse has moved on from the first arm). Until a click places the
+    second end, the angle is open (the viewer's ``_open_angle``): its second arm follows the mouse."""
+
+    second: tuple[float, float] | None = None
+
+    def points(self) -> tuple[tuple[float, float], ...]:
+        return (self.start, self.end) if self.second is None else (self.start, self.end, self.second)
+
+
+class _Held(NamedTuple):
+    """A mark taken hold of by a left press: which of its points follows the mouse (0 its start, 1 its
+    end, 2 an angle's second end; -1 a region, moved whole), its points then, and the press (stored-image
+    points)."""
+
+    mark: _Mark
+    point: int
+    before: tuple[tuple[float, float], ...]
+    down: tuple[float, float]
+
+
+_HOLD_PIXELS = 8.0  # how near (screen pixels) a press must come to a ruler's end or an angle's point to take hold
 
 
 class _ViewBox(pg.ViewBox):
@@ -244,6 +296,8 @@ class _ViewBox(pg.ViewBox):
         self._viewer.setFocus()
         if ev.double() and ev.button() == Qt.MouseButton.LeftButton:
             self._viewer.fit()  # double-click: the whole image again
+        elif ev.button() == Qt.MouseButton.LeftButton:
+            self._viewer._click(self.mapToView(ev.pos()))  # an open angle's second end
         ev.accept()
 
     def mouseDragEvent(self, ev: Any, axis: Any = None) -> None:
@@ -253,7 +307,9 @@ class _ViewBox(pg.ViewBox):
             delta = ev.screenPos() - ev.buttonDownScreenPos()
             self._viewer._drag_window(ev.isStart(), float(delta.x()), float(delta.y()))
             return
-        if ev.button() == Qt.MouseButton.LeftButton and (self._viewer.is_measuring() or self._viewer.is_roi_mode()):
+        viewer = self._viewer
+        if ev.button() == Qt.MouseButton.LeftButton and (viewer.is_measuring() or viewer.is_roi_mode()
+                                                         or viewer.is_angle_mode()):
             ev.accept()
             self._viewer._drag_mark(ev.isStart(), ev.isFinish(), self.mapToView(ev.buttonDownPos()),
                                     self.mapToView(ev.pos()))
@@ -263,13 +319,15 @@ class _ViewBox(pg.ViewBox):
 
 class ImageViewer(QWidget):
     """One series of images (or photographs): true aspect, window/level, zoom/pan, frames, overlays,
-    rulers, regions of interest, rotation and flip, cine."""
+    rulers, regions of interest, angles, rotation and flip, cine."""
 
     current_changed = Signal(object)  # the Path now shown, after it is displayed (also on another frame)
     series_step = Signal(int)  # +1 / -1 on Page Down / Page Up
     measuring_changed = Signal(bool)  # measure mode on / off (M, Esc), for a checkable tool button
     roi_mode_changed = Signal(bool)  # region-of-interest mode on / off (E, Esc; M turns it off)
-    marks_changed = Signal(int)  # how many rulers and regions are on the image, after one is added or removed
+    angle_mode_changed = Signal(bool)  # angle mode on / off (N, Esc; M and E turn it off)
+    # how many rulers, regions and (finished) angles are on the image, after one is added, moved or removed
+    marks_changed = Signal(int)
 
     def __init__(self, parent: QWidget | None = None, *, decode: Decode | None = None,
                  cache_bytes: int = CACHE_BYTES) -> None:
@@ -299,9 +357,12 @@ class ImageViewer(QWidget):
         self._turn = UPRIGHT
         self._measuring = False
         self._roi_mode = False  # never with ``_measuring``: a left drag draws one thing
+        self._angle_mode = False  # nor with either of them
         self._rulers: list[_Ruler] = []
         self._rois: list[_Roi] = []
-        self._drawing: _Mark | None = None  # the ruler or region a left drag is drawing now
+        self._angles: list[_Angle] = []
+        self._drawing: _Mark | None = None  # the ruler, region or angle's arm a left drag is drawing now
+        self._open_angle: _Angle | None = None  # an angle whose second arm follows the mouse, until a click
         self._held: _Held | None = None  # an existing one the drag moves instead
         self._cine = QTimer(self)
         self._cine.timeout.connect(self._cine_tick)
@@ -599,12 +660,24 @@ class ImageViewer(QWidget):
     def is_roi_mode(self) -> bool:
         return self._roi_mode
 
-    def _set_tool(self, *, measuring: bool, roi: bool) -> None:
-        """What a left drag draws: a ruler, a region of interest or (neither) nothing: it pans."""
-        was_measuring, was_roi = self._measuring, self._roi_mode
+    def toggle_angle(self) -> None:
+        """Angle mode on / off: while on, a left drag from the vertex draws the first arm; the second then
+        follows the mouse from the vertex until a left click places its end (the measure and region modes
+        are off). Turned off, an angle not finished goes."""
+        self._set_tool(measuring=False, roi=False, angle=not self._angle_mode)
+
+    def is_angle_mode(self) -> bool:
+        return self._angle_mode
+
+    def _set_tool(self, *, measuring: bool, roi: bool, angle: bool = False) -> None:
+        """What a left drag draws: a ruler, a region of interest, an angle or (none) nothing: it pans."""
+        was_measuring, was_roi, was_angle = self._measuring, self._roi_mode, self._angle_mode
         self._measuring, self._roi_mode = measuring, roi and not measuring
+        self._angle_mode = angle and not (measuring or roi)
+        if not self._angle_mode and self._open_angle is not None:
+            self._remove_mark(self._open_angle)  # another tool: the angle begun is not finished
         port = self.view.viewport()
-        if self._measuring or self._roi_mode:
+        if self._measuring or self._roi_mode or self._angle_mode:
             port.setCursor(Qt.CursorShape.CrossCursor)
         else:
             port.unsetCursor()
@@ -613,6 +686,8 @@ class ImageViewer(QWidget):
             self.measuring_changed.emit(self._measuring)
         if self._roi_mode != was_roi:
             self.roi_mode_changed.emit(self._roi_mode)
+        if self._angle_mode != was_angle:
+            self.angle_mode_changed.emit(self._angle_mode)
 
     def measurements(self) -> list[Measurement]:
         """The rulers on the image, oldest first."""
@@ -643,12 +718,29 @@ class ImageViewer(QWidget):
         self._place_mark(roi)
         return self._region(roi)
 
+    def angles(self) -> list[AngleMeasurement]:
+        """The angles on the image, oldest first (not one whose second end is still to be placed)."""
+        return [self._angle_measurement(mark) for mark in self._angles if self._finished(mark)]
+
+    def angle(self, first_end: tuple[float, float], vertex: tuple[float, float],
+              second_end: tuple[float, float]) -> AngleMeasurement | None:
+        """An angle at ``vertex`` between the arms to ``first_end`` and ``second_end`` (points (column, row)
+        of the stored image), as a drag and a click in the angle mode draw it; None when no image is
+        shown or an arm has no length."""
+        if self._shown is None or angle_degrees(first_end, vertex, second_end, self._angle_spacing()) is None:
+            return None
+        mark = self._new_mark(_Angle, vertex)
+        mark.end, mark.second = first_end, second_end
+        self._place_mark(mark)
+        self.marks_changed.emit(self._mark_count())
+        return self._angle_measurement(mark)
+
     def stored_size(self) -> tuple[float, float]:
         """(width, height) in pixels of the image shown, as stored (before a rotation); (0, 0) when none."""
         return self._stored_size()
 
     def clear_measurements(self) -> None:
-        """Remove the rulers and the regions of interest."""
+        """Remove the rulers, the regions of interest and the angles."""
         for mark in self._marks():
             self._remove_mark(mark)
         self._drawing = None
@@ -691,11 +783,11 @@ class ImageViewer(QWidget):
 
     def snapshot(self, *, with_text: bool, min_size: int = SNAPSHOT_MIN_SIZE) -> QImage:
         """The image as the reader sees it, for a report, a teaching file or a meeting: its window/level,
-        inversion, rotation and flip, the rulers and regions of interest with their labels, and the edges'
-        orientation letters (while the overlays are shown: they name no one). ``with_text`` adds the corner
-        texts (patient, IDs, dates, institution, the series' title), whether or not they are shown now;
-        without it the picture carries no patient details. Raises ``SnapshotError`` (one line) with no
-        image shown, or while the image asked for is still loading.
+        inversion, rotation and flip, the rulers, regions of interest and (finished) angles with their
+        labels, and the edges' orientation letters (while the overlays are shown: they name no one).
+        ``with_text`` adds the corner texts (patient, IDs, dates, institution, the series' title), whether
+        or not they are shown now; without it the picture carries no patient details. Raises
+        ``SnapshotError`` (one line) with no image shown, or while the image asked for is still loading.
 
         The whole image at its stored resolution, not the view on the screen (whatever the zoom and pan):
         the picture is drawn here from the rendered pixels and the marks' stored points (nothing on the
@@ -768,16 +860,23 @@ class ImageViewer(QWidget):
             pad = 4.0 * grow  # the screen label's margin around its text
             keep_off = [box for box, *_ in texts]
             for mark in self._marks():
+                if not self._finished(mark):
+                    continue  # an angle whose second end is not placed: not a measurement yet
                 start, end = at(mark.start), at(mark.end)
+                corners = [at(point) for point in self._points(mark)]
                 for pen_colour, pen_width in (("#000000", 4.0), (_RULER_COLOUR, 2.0)):  # the dark halo, then the line
                     painter.setPen(QPen(QColor(pen_colour), pen_width * grow))
                     painter.setBrush(Qt.BrushStyle.NoBrush)
                     if isinstance(mark, _Roi):
                         painter.drawEllipse(QRectF(start, end).normalized())
+                    elif isinstance(mark, _Angle):  # first end, vertex, second end
+                        painter.drawPolyline(QPolygonF([corners[1], corners[0], corners[2]]))
                     else:
                         painter.drawLine(start, end)
                 if isinstance(mark, _Roi):
                     label = self._region(mark).text
+                elif isinstance(mark, _Angle):
+                    label = self._angle_measurement(mark).text
                 elif isinstance(mark, _Ruler):
                     label = self._measurement(mark).text
                 else:
@@ -785,7 +884,7 @@ class ImageViewer(QWidget):
                 flags = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
                 size = QFontMetricsF(label_font).boundingRect(QRectF(), flags, label).size()
                 size = QSizeF(size.width() + 2 * pad, size.height() + 2 * pad)
-                _at_end, _anchor, box = _label_place(end, start, size, room, keep_off)
+                _spot, _anchor, box = _label_place(_label_spots(mark, corners), size, room, keep_off)
                 keep_off.append(box)
                 painter.fillRect(box, QColor(0, 0, 0, 170))
                 painter.setPen(QColor(_RULER_COLOUR))
@@ -826,7 +925,7 @@ class ImageViewer(QWidget):
         if (index, frame) == (self._index, self._frame):
             return
         if index != self._index:
-            self.clear_measurements()  # rulers and regions belong to one file: its frames share the geometry
+            self.clear_measurements()  # the marks belong to one file: its frames share the geometry
         self._index, self._frame = index, frame
         self._show_current()
 
@@ -983,7 +1082,7 @@ class ImageViewer(QWidget):
         aspect = frame.pixel_aspect if self._turn[1] == 0 else 1.0 / frame.pixel_aspect
         return QRectF(0.0, 0.0, width, height * aspect)
 
-    # --- rulers and regions of interest -----------------------------------------------------------
+    # --- rulers, regions of interest and angles --------------------------------------------------
     def _view_point(self, point: tuple[float, float]) -> QPointF:
         """A stored-image point (column, row) in the view's coordinates, wherever the turn has put it."""
         shown = turned_point(point, self._stored_size(), self._turn)
@@ -1004,48 +1103,90 @@ class ImageViewer(QWidget):
         return rect is not None and rect.contains(view_point)
 
     def _drag_mark(self, start: bool, finish: bool, down: QPointF, now: QPointF) -> None:
-        """Left drag while measuring (or in the region-of-interest mode): a ruler from where the button
-        went down to the mouse (view coordinates), or the ellipse inscribed in the rectangle they span,
-        its figures shown as it is drawn. A drag begun off the image draws nothing. Both points are
-        taken back through the turn to the stored image, where the mark keeps them."""
+        """Left drag while measuring (or in the region-of-interest or angle mode): a ruler from where the
+        button went down to the mouse (view coordinates), the ellipse inscribed in the rectangle they
+        span, or an angle's first arm from its vertex (the press), its figures shown as it is drawn; with
+        an angle open, a drag places its second end where it ends, as a click does. A drag begun off the
+        image draws nothing. The points are taken back through the turn to the stored image, where the
+        mark keeps them."""
         if start:
-            self._held = self._take_hold(down)
-            if self._held is not None:
-                self._drawing = self._held[0]
+            self._held = None
+            if self._open_angle is not None:
+                self._drawing = self._open_angle
             else:
-                kind = _Roi if self._roi_mode else _Ruler
-                self._drawing = self._new_mark(kind, self._image_point(down)) if self._on_image(down) else None
-        mark = self._drawing
+                self._held = self._take_hold(down)
+                if self._held is not None:
+                    self._drawing = self._held.mark
+                else:
+                    kind = _Roi if self._roi_mode else _Angle if self._angle_mode else _Ruler
+                    self._drawing = self._new_mark(kind, self._image_point(down)) if self._on_image(down) else None
+        mark, held = self._drawing, self._held
         if mark is None or self._shown is None:
             return
-        if self._held is not None and isinstance(mark, _Roi):
-            mark.start, mark.end = self._moved_region(self._held, self._image_point(now))
+        if isinstance(mark, _Angle) and mark is self._open_angle:
+            mark.second = self._image_point(now)
+        elif held is not None and held.point < 0:
+            mark.start, mark.end = self._moved_region(held, self._image_point(now))
+        elif held is not None:
+            self._set_point(mark, held.point, self._image_point(now))
         else:
             mark.end = self._image_point(now)
         self._place_mark(mark)
-        if finish:
-            held, self._drawing, self._held = self._held, None, None
-            tip, tail = self.vb.mapViewToDevice(now), self.vb.mapViewToDevice(down)
-            if held is None and tip is not None and tail is not None and math.hypot(*(tip - tail).toTuple()) < 3:
-                self._remove_mark(mark)  # a jittery click, not a drag: nothing to measure
-            elif held is not None:
-                self.marks_changed.emit(len(self._marks()))  # the same count, other figures
+        if not finish:
+            return
+        self._drawing, self._held = None, None
+        tip, tail = self.vb.mapViewToDevice(now), self.vb.mapViewToDevice(down)
+        if isinstance(mark, _Angle) and mark is self._open_angle:
+            self._finish_angle(mark)
+        elif held is None and tip is not None and tail is not None and math.hypot(*(tip - tail).toTuple()) < 3:
+            self._remove_mark(mark)  # a jittery click, not a drag: nothing to measure
+        elif held is None and isinstance(mark, _Angle) and mark.end == mark.start:
+            self._remove_mark(mark)  # dragged off the image from its edge: an arm of no length, no angle to make
+        elif held is None and isinstance(mark, _Angle):
+            self._open_angle = mark  # the first arm drawn: the second now follows the mouse
+        elif held is not None:
+            if isinstance(mark, _Angle) and self._degrees(mark) is None:  # a point put on another: no angle
+                for index, point in enumerate(held.before):
+                    self._set_point(mark, index, point)
+                self._place_mark(mark)
+            self.marks_changed.emit(self._mark_count())  # the same count, other figures
 
-    def _hold_target(self, at: QPointF) -> tuple[_Mark, bool] | None:
+    def _click(self, at: QPointF) -> None:
+        """A left click (view coordinates): with an angle open, its second end goes there and the angle is
+        finished (unless the click is on the vertex: it stays open)."""
+        mark = self._open_angle
+        if mark is None or self._shown is None:
+            return
+        mark.second = self._image_point(at)
+        self._place_mark(mark)
+        self._finish_angle(mark)
+
+    def _finish_angle(self, mark: _Angle) -> None:
+        if self._degrees(mark) is None:
+            return  # the second end on the vertex: no angle yet, the arm goes on following the mouse
+        self._open_angle = None
+        self._place_mark(mark)
+        self.marks_changed.emit(self._mark_count())
+
+    def _hold_target(self, at: QPointF) -> tuple[_Mark, int] | None:
         """What a left press at ``at`` (view coordinates) would take hold of, as PACS viewers do: while
-        measuring, a ruler by an end within a few screen pixels (with whether it is the ruler's start);
-        in the region mode, a region by its inside. None: the press draws a new mark."""
+        measuring, a ruler by an end within a few screen pixels; in the angle mode, an angle by one of its
+        three points, the same way; in the region mode, a region by its inside. Returns the mark and which
+        point (0 its start: a ruler's start, an angle's vertex; 1 its end; 2 an angle's second end; -1 a
+        region, whole); None: the press draws a new mark."""
         press = self.vb.mapViewToDevice(at)
         if press is None:
             return None
-        if self._measuring:
-            nearest: tuple[float, _Ruler, bool] | None = None
-            for ruler in self._rulers:
-                for is_start, point in ((True, ruler.start), (False, ruler.end)):
-                    end = self.vb.mapViewToDevice(self._view_point(point))
-                    distance = math.hypot(*(end - press).toTuple()) if end is not None else math.inf
+        if self._measuring or self._angle_mode:
+            marks: list[_Mark] = (list(self._rulers) if self._measuring
+                                  else [mark for mark in self._angles if self._finished(mark)])
+            nearest: tuple[float, _Mark, int] | None = None
+            for mark in marks:
+                for index, point in enumerate(self._points(mark)):
+                    where = self.vb.mapViewToDevice(self._view_point(point))
+                    distance = math.hypot(*(where - press).toTuple()) if where is not None else math.inf
                     if distance <= _HOLD_PIXELS and (nearest is None or distance < nearest[0]):
-                        nearest = (distance, ruler, is_start)
+                        nearest = (distance, mark, index)
             return (nearest[1], nearest[2]) if nearest is not None else None
         if self._roi_mode:
             for region in reversed(self._rois):  # the last drawn is on top
@@ -1053,29 +1194,34 @@ class ImageViewer(QWidget):
                 centre, half = (a + b) / 2.0, (b - a) / 2.0
                 if abs(half.x()) > 0 and abs(half.y()) > 0 and (
                         ((at.x() - centre.x()) / half.x()) ** 2 + ((at.y() - centre.y()) / half.y()) ** 2 <= 1.0):
-                    return region, False
+                    return region, -1
         return None
 
     def _take_hold(self, down: QPointF) -> _Held | None:
         """Take hold of what a press at ``down`` is on (``_hold_target``): a ruler's end then follows the
-        mouse (it is made the ruler's ``end``), a region moves whole."""
+        mouse (it is made the ruler's ``end``), so does an angle's point, and a region moves whole."""
         target = self._hold_target(down)
         if target is None:
             return None
-        mark, is_start = target
-        if is_start:
+        mark, point = target
+        if isinstance(mark, _Ruler) and point == 0:
             mark.start, mark.end = mark.end, mark.start
-        return mark, mark.start, mark.end, self._image_point(down)
+            point = 1
+        return _Held(mark, point, self._points(mark), self._image_point(down))
 
     def _hover(self, scene_pos: QPointF) -> None:
         """The mouse moved over the view: the value of the pixel under it in the bottom-right corner
-        (none off the image); while measuring or in the region mode, a cursor that says whether a press
-        there moves a mark (over a ruler's end, inside a region) or draws a new one."""
+        (none off the image); with an angle open, its second arm follows the mouse; while measuring, in
+        the region or the angle mode, a cursor that says whether a press there moves a mark (over a
+        ruler's end or an angle's point, inside a region) or draws a new one."""
         if self._shown is None:
             return
         at = self.vb.mapSceneToView(scene_pos)
         self._pointer = self._image_point(at, keep_on_image=False)
-        if (self._measuring or self._roi_mode) and self._drawing is None:
+        if self._open_angle is not None and self._drawing is None:
+            self._open_angle.second = self._image_point(at)
+            self._place_mark(self._open_angle)
+        elif (self._measuring or self._roi_mode or self._angle_mode) and self._drawing is None:
             shape = Qt.CursorShape.SizeAllCursor if self._hold_target(at) else Qt.CursorShape.CrossCursor
             self.view.viewport().setCursor(shape)
         self._update_zoom_overlay()
@@ -1089,27 +1235,58 @@ class ImageViewer(QWidget):
     def _moved_region(self, held: _Held, now: tuple[float, float]) -> tuple[tuple[float, float], tuple[float, float]]:
         """A held region's corners moved by the mouse's travel since the press (in stored pixels), the
         whole region kept on the image."""
-        _, start, end, down = held
+        (start, end), down = held.before, held.down
         width, height = self._stored_size()
         dx, dy = now[0] - down[0], now[1] - down[1]
         dx = min(max(dx, -min(start[0], end[0])), width - max(start[0], end[0]))
         dy = min(max(dy, -min(start[1], end[1])), height - max(start[1], end[1]))
         return (start[0] + dx, start[1] + dy), (end[0] + dx, end[1] + dy)
 
+    @staticmethod
+    def _points(mark: _Mark) -> tuple[tuple[float, float], ...]:
+        """A mark's points: its start and end, and an angle's second end once it has one."""
+        return mark.points() if isinstance(mark, _Angle) else (mark.start, mark.end)
+
+    @staticmethod
+    def _set_point(mark: _Mark, index: int, point: tuple[float, float]) -> None:
+        if index == 0:
+            mark.start = point
+        elif index == 1:
+            mark.end = point
+        elif isinstance(mark, _Angle):
+            mark.second = point
+
     def _marks(self) -> list[_Mark]:
-        return [*self._rulers, *self._rois]
+        return [*self._rulers, *self._rois, *self._angles]
+
+    def _finished(self, mark: _Mark) -> bool:
+        """Whether a mark measures something yet: an angle once its second end is placed."""
+        return not isinstance(mark, _Angle) or (mark.second is not None and mark is not self._open_angle)
+
+    def _mark_count(self) -> int:
+        """The rulers, the regions and the finished angles: what ``marks_changed`` tells."""
+        return sum(1 for mark in self._marks() if self._finished(mark))
 
     def _remove_mark(self, mark: _Mark) -> None:
+        counted = self._finished(mark)
         if isinstance(mark, _Roi):
             self._rois.remove(mark)
+        elif isinstance(mark, _Angle):
+            self._angles.remove(mark)
         elif isinstance(mark, _Ruler):
             self._rulers.remove(mark)
+        if mark is self._open_angle:
+            self._open_angle = None
+        if mark is self._drawing:
+            self._drawing, self._held = None, None
         self.vb.removeItem(mark.line)
         self.vb.removeItem(mark.label)
-        self.marks_changed.emit(len(self._marks()))
+        if counted:
+            self.marks_changed.emit(self._mark_count())
 
     def _new_mark(self, kind: type[_M], point: tuple[float, float]) -> _M:
-        """A ruler or a region of interest from ``point`` to itself, drawn in the same colour and type."""
+        """A ruler, a region of interest or an angle from ``point`` to itself, all drawn in the same colour
+        and type (an angle is told of once it is finished)."""
         # a dark halo under the line and behind the text keeps both readable on white bone and on black air
         line = pg.PlotCurveItem(pen=pg.mkPen(_RULER_COLOUR, width=2), shadowPen=pg.mkPen("#000000", width=4),
                                 antialias=True)  # a slanting line drawn without it looks dashed
@@ -1124,9 +1301,12 @@ class ImageViewer(QWidget):
         mark = kind(point, point, line, label)
         if isinstance(mark, _Roi):
             self._rois.append(mark)
+        elif isinstance(mark, _Angle):
+            self._angles.append(mark)
         elif isinstance(mark, _Ruler):
             self._rulers.append(mark)
-        self.marks_changed.emit(len(self._marks()))
+        if not isinstance(mark, _Angle):
+            self.marks_changed.emit(self._mark_count())
         return mark
 
     def _measurement(self, ruler: _Ruler) -> Measurement:
@@ -1138,6 +1318,25 @@ class ImageViewer(QWidget):
         where = _SPACING_WHERE.get(frame.spacing_source, "") if frame is not None else ""
         text = " ".join(x for x in (f"{length:.1f} mm", where) if x)
         return Measurement(ruler.start, ruler.end, length, "mm", text)
+
+    def _angle_spacing(self) -> tuple[float, float] | None:
+        """The (row, column) spacing angles are measured with: the pixel spacing; without one, the pixel
+        aspect the image is shown with (a Pixel Aspect Ratio, else square pixels). Only the ratio matters
+        to an angle, so a spacing at the detector or on the film gives the angle in the patient too."""
+        frame = self._shown
+        if frame is None:
+            return None
+        return frame.spacing if frame.spacing is not None else (frame.pixel_aspect, 1.0)
+
+    def _degrees(self, mark: _Angle) -> float | None:
+        if mark.second is None:
+            return None
+        return angle_degrees(mark.end, mark.start, mark.second, self._angle_spacing())
+
+    def _angle_measurement(self, mark: _Angle) -> AngleMeasurement:
+        degrees = self._degrees(mark)
+        assert mark.second is not None and degrees is not None  # a finished angle has two arms
+        return AngleMeasurement(mark.end, mark.start, mark.second, degrees, _angle_text(degrees))
 
     def _region(self, roi: _Roi) -> RegionOfInterest:
         """The region's statistics on the frame shown (computed again only when the frame or the
@@ -1155,12 +1354,21 @@ class ImageViewer(QWidget):
             angle = np.linspace(0.0, 2.0 * math.pi, 97)
             centre, half = (start + end) / 2.0, (end - start) / 2.0
             mark.line.setData(centre.x() + abs(half.x()) * np.cos(angle), centre.y() + abs(half.y()) * np.sin(angle))
-            mark.label.setText(self._region(mark).text)
-        elif isinstance(mark, _Ruler):
+            text = self._region(mark).text
+        elif isinstance(mark, _Angle):  # first end, vertex, second end
+            points = [end, start] if mark.second is None else [end, start, self._view_point(mark.second)]
+            mark.line.setData([p.x() for p in points], [p.y() for p in points])
+            degrees = self._degrees(mark)
+            text = "" if degrees is None else _angle_text(degrees)
+        else:
             mark.line.setData([start.x(), end.x()], [start.y(), end.y()])
-            mark.label.setText(self._measurement(mark).text)
+            text = self._measurement(mark).text if isinstance(mark, _Ruler) else ""
+        mark.label.setText(text)
+        mark.label.setVisible(bool(text))
         others = [other.box for other in self._marks() if other is not mark and other.box is not None]
-        mark.box = self._place_label(start, end, mark.label, others)  # a region's: past a corner, away from the other
+        spots = _label_spots(mark, [self._view_point(point) for point in self._points(mark)])
+        box = self._place_label(spots, mark.label, others)  # a region's: past a corner, away from the other
+        mark.box = box if text else None
 
     def _place_marks(self, *args: Any) -> None:
         if self._shown is None:
@@ -1171,24 +1379,24 @@ class ImageViewer(QWidget):
         for mark in marks:
             self._place_mark(mark)
 
-    def _place_label(self, start: QPointF, end: QPointF, label: pg.TextItem,
+    def _place_label(self, spots: Sequence[tuple[QPointF, QPointF]], label: pg.TextItem,
                      others: Sequence[QRectF] = ()) -> QRectF | None:
-        """The label goes past the line's end, on the side the line points to (so it covers neither
-        the line nor what it measures); where that leaves the view or lies under the corner texts or
-        the ``others`` (the other marks' labels), on another side of the end, else past the other
-        end; with no free place, where the least of it is off the view or over a text. Returns where
-        it went on the screen (viewport pixels)."""
-        tip, tail = self.vb.mapViewToDevice(end), self.vb.mapViewToDevice(start)
-        label.setPos(end)
-        if tip is None or tail is None:
+        """The label goes past the first of the ``spots`` (``_label_spots``: view coordinates), away from
+        the point it is paired with (so it covers neither the line nor what it measures); where that
+        leaves the view or lies under the corner texts or the ``others`` (the other marks' labels), on
+        another side of it, else at the next spot; with no free place, where the least of it is off the
+        view or over a text. Returns where it went on the screen (viewport pixels)."""
+        label.setPos(spots[0][0])
+        on_screen = [(self.vb.mapViewToDevice(point), self.vb.mapViewToDevice(back)) for point, back in spots]
+        if any(point is None or back is None for point, back in on_screen):
             return None
         size = label.textItem.boundingRect().size()
         port = self.view.viewport()
         room = QRectF(0.0, 0.0, float(port.width()), float(port.height()))
         texts = [QRectF(port.mapFrom(self.view, text.pos()), text.size().toSizeF())
                  for text in self._corners.values() if text.isVisible()] + list(others)
-        at_end, anchor, box = _label_place(tip, tail, size, room, texts)
-        label.setPos(end if at_end else start)
+        chosen, anchor, box = _label_place(on_screen, size, room, texts)
+        label.setPos(spots[chosen][0])
         label.setAnchor(anchor)
         return box
 
@@ -1342,6 +1550,8 @@ class ImageViewer(QWidget):
         lines = ["Measuring: left drag (M: stop)"] if screen and self._measuring else []
         if screen and self._roi_mode:
             lines.append("Region of interest: left drag (E: stop)")
+        if screen and self._angle_mode:
+            lines.append("Angle: drag the first arm, then click the second (N: stop)")
         if screen:
             lines.append(f"Zoom {self.zoom() * 100:.0f} %")
             probe = self.pixel_value()
@@ -1391,10 +1601,11 @@ class ImageViewer(QWidget):
 
     def event(self, event: QEvent) -> bool:
         # Esc and Delete are the window's shortcuts too (Esc cancels a scan): while the viewer has
-        # rulers or regions to remove, a measuring, a region-of-interest mode or a cine to stop, they
-        # are the viewer's
+        # rulers, regions or angles to remove, a measuring, a region-of-interest or angle mode or a cine
+        # to stop, they are the viewer's
         if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
-            busy = bool(self._marks()) or self._measuring or self._roi_mode or self._cine.isActive()
+            busy = (bool(self._marks()) or self._measuring or self._roi_mode or self._angle_mode
+                    or self._cine.isActive())
             if event.key() in (Qt.Key.Key_Escape, Qt.Key.Key_Delete) and busy:
                 event.accept()
                 return True
@@ -1443,8 +1654,12 @@ class ImageViewer(QWidget):
             self.toggle_measuring()
         elif key == keys.Key_E:
             self.toggle_roi()
+        elif key == keys.Key_N:
+            self.toggle_angle()
         elif key == keys.Key_Delete:
             self.clear_measurements()
+        elif key == keys.Key_Escape and self._open_angle is not None:
+            self._remove_mark(self._open_angle)  # only the angle begun: the others, and the mode, stay
         elif key == keys.Key_Escape:
             self.clear_measurements()
             self.stop_cine()
@@ -1474,19 +1689,33 @@ class ImageViewer(QWidget):
         return self.vb.childGroup.mapToScene(self._view_point((x, y)))
 
 
-def _label_place(tip: QPointF, tail: QPointF, size: QSizeF, room: QRectF,
-                 texts: Sequence[QRectF]) -> tuple[bool, tuple[float, float], QRectF]:
-    """Where a mark's label of ``size`` goes, for a mark from ``tail`` to ``tip`` (in the same pixels as
-    ``room``, the picture, and ``texts``, what it must keep off): past ``tip`` on the side the line points
-    to, else on another side of it, else past ``tail``; the first free place, else the least covered.
-    Returns (whether at ``tip``, the label's anchor, its box)."""
-    places: list[tuple[bool, QPointF, tuple[float, float]]] = []  # (at the tip, its point, anchor)
-    for at_tip, point, back in ((True, tip, tail), (False, tail, tip)):
+def _label_spots(mark: _Mark, points: Sequence[QPointF]) -> list[tuple[QPointF, QPointF]]:
+    """Where a mark's label may go, best first, as (the point it goes past, the point it keeps away
+    from), for the mark's ``points`` (``_points``: in any pixels with square units): a ruler's past its
+    end, else past its start (a region's past a corner, else the other); an angle's past the vertex,
+    outside the angle, else past either arm's end, else inside the angle."""
+    if not isinstance(mark, _Angle):
+        return [(points[1], points[0]), (points[0], points[1])]
+    vertex, first = points[0], points[1]
+    second = points[2] if len(points) > 2 else None
+    inside = _inside_the_angle(vertex, first, second)
+    ends = [(first, vertex)] + ([(second, vertex)] if second is not None else [])
+    return [(vertex, inside), *ends, (inside, vertex)]
+
+
+def _label_place(spots: Sequence[tuple[QPointF, QPointF]], size: QSizeF, room: QRectF,
+                 texts: Sequence[QRectF]) -> tuple[int, tuple[float, float], QRectF]:
+    """Where a mark's label of ``size`` goes, at one of its ``spots`` (``_label_spots``: in the same
+    pixels as ``room``, the picture, and ``texts``, what it must keep off): past the first spot's point
+    on the side away from its pair, else on another side of it, else at the next spot; the first free
+    place, else the least covered. Returns (which spot, the label's anchor, its box)."""
+    places: list[tuple[int, QPointF, tuple[float, float]]] = []  # (which spot, its point, anchor)
+    for spot, (point, back) in enumerate(spots):
         right, down = point.x() >= back.x(), point.y() >= back.y()  # away from the line
-        places += [(at_tip, point, (0.0 if r else 1.0, 0.0 if d else 1.0))
+        places += [(spot, point, (0.0 if r else 1.0, 0.0 if d else 1.0))
                    for r, d in ((right, down), (not right, down), (right, not down), (not right, not down))]
     boxes = [QRectF(point.x() - anchor[0] * size.width(), point.y() - anchor[1] * size.height(),
-                    size.width(), size.height()) for _at, point, anchor in places]
+                    size.width(), size.height()) for _spot, point, anchor in places]
 
     def covered(box: QRectF) -> float:
         """How much of the label would be off the picture or over a text (0: a free place)."""
@@ -1496,8 +1725,28 @@ def _label_place(tip: QPointF, tail: QPointF, size: QSizeF, room: QRectF,
                 + sum(part.width() * part.height() for part in parts))
 
     best = min(range(len(places)), key=lambda i: covered(boxes[i]))
-    at_tip, _point, anchor = places[best]
-    return at_tip, anchor, boxes[best]
+    spot, _point, anchor = places[best]
+    return spot, anchor, boxes[best]
+
+
+def _angle_text(degrees: float) -> str:
+    return f"{degrees:.1f}°"
+
+
+def _inside_the_angle(vertex: QPointF, first: QPointF, second: QPointF | None) -> QPointF:
+    """A point on the bisector of the angle at ``vertex`` (the arms to ``first`` and ``second``, in any
+    pixels with square units), inside the angle: its label goes past the vertex away from it, outside
+    the angle and off both arms. With one arm (the second not yet there), a point on it; with the arms
+    opposite, a point to one side."""
+    arms = [point - vertex for point in (first, second) if point is not None]
+    lengths = [math.hypot(arm.x(), arm.y()) for arm in arms]
+    units = [arm / length for arm, length in zip(arms, lengths, strict=True) if length > 0]
+    if not units:
+        return vertex + QPointF(-1.0, -1.0)  # no arm: the label below and to the right of the vertex
+    direction = units[0] + units[1] if len(units) == 2 else units[0]
+    if math.hypot(direction.x(), direction.y()) < 1e-6:  # a straight angle: either side of it is outside
+        direction = QPointF(-units[0].y(), units[0].x())
+    return vertex + direction * max(min(length for length in lengths if length > 0) / 2.0, 1e-3)
 
 
 def _qimage(pixels: np.ndarray) -> QImage:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QApplication, QCheckBox, QComboBox, QFileDialog
 from tests.conftest import dicom_test_file
 from zsmed.dicom.geometry import turned_point
 from zsmed_desktop import image_export
+from zsmed_desktop import viewer as viewer_module
 from zsmed_desktop.image_export import (
     ImageExportError,
     ask_and_save_image,
@@ -83,7 +84,7 @@ def screen_state(viewer: ImageViewer) -> tuple[object, ...]:
     marks = tuple((m.start, m.end, m.box.getRect() if m.box else None, m.label.isVisible())
                   for m in viewer._marks())
     return (viewer.overlays_visible(), corners, viewer.zoom(), viewer.vb.viewRect().getRect(), viewer.turn(),
-            viewer.window_level(), viewer.is_inverted(), marks, viewer.measurements(), viewer.rois(),
+            viewer.window_level(), viewer.is_inverted(), marks, viewer.measurements(), viewer.rois(), viewer.angles(),
             viewer.rendered_image().tobytes())
 
 
@@ -178,6 +179,47 @@ def test_rulers_and_regions_are_drawn_where_they_measure_and_turn_with_the_image
     assert yellow_along(turned, (20, 30), (90, 100), 4) < 0.5  # not where it was before the turn
 
 
+def test_angles_are_drawn_as_two_arms_from_the_vertex_with_their_label(qtbot, viewer: ImageViewer) -> None:
+    show(qtbot, viewer, dicom_test_file("CT_small.dcm"))
+    viewer.toggle_overlays()
+    first, vertex, second = (90, 30), (50, 70), (100, 90)
+    before = rgb(viewer.snapshot(with_text=False))
+    assert yellow_along(before, vertex, first, 4) == 0 and yellow_along(before, vertex, second, 4) == 0
+    angle = viewer.angle(first, vertex, second)
+    assert angle is not None and angle.text == "66.8°"
+    marked = rgb(viewer.snapshot(with_text=False))
+    assert yellow_along(marked, vertex, first, 4) > 0.9 and yellow_along(marked, vertex, second, 4) > 0.9
+    assert yellow_along(marked, first, second, 4) < 0.2  # a polyline through the vertex, not a closed triangle
+    # the label ("66.8°") at the vertex, outside the angle (the arms go right): to its left
+    yellow = np.abs(marked.astype(int) - YELLOW).max(axis=2) < 40
+    left_of_vertex = yellow[vertex[1] * 4 - 30:vertex[1] * 4 + 30, vertex[0] * 4 - 60:vertex[0] * 4 - 4]
+    assert left_of_vertex.sum() > 30
+    assert np.any(marked != before, axis=2).mean() < 0.1  # the rest is the image
+
+    viewer.rotate(1)
+    turned = rgb(viewer.snapshot(with_text=False))
+    size = viewer.stored_size()
+    at = {name: turned_point(p, size, viewer.turn()) for name, p in (("first", first), ("vertex", vertex),
+                                                                      ("second", second))}
+    assert yellow_along(turned, at["vertex"], at["first"], 4) > 0.9
+    assert yellow_along(turned, at["vertex"], at["second"], 4) > 0.9
+    viewer.clear_measurements()
+    assert yellow_along(rgb(viewer.snapshot(with_text=False)), at["vertex"], at["first"], 4) == 0
+
+
+def test_an_angle_not_finished_is_not_in_the_picture(qtbot, viewer: ImageViewer) -> None:
+    show(qtbot, viewer, dicom_test_file("CT_small.dcm"))
+    viewer.toggle_overlays()
+    plain = rgb(viewer.snapshot(with_text=False))
+    viewer.toggle_angle()
+    mark = viewer._new_mark(viewer_module._Angle, (50.0, 70.0))  # as a drag begins one: its second arm to come
+    mark.end, mark.second = (90.0, 30.0), (100.0, 90.0)
+    viewer._open_angle = mark
+    viewer._place_mark(mark)
+    assert viewer.angles() == []
+    np.testing.assert_array_equal(rgb(viewer.snapshot(with_text=False)), plain)
+
+
 def test_without_text_there_are_no_patient_details_and_with_text_there_are(qtbot, viewer: ImageViewer) -> None:
     show(qtbot, viewer, dicom_test_file("CT_small.dcm"), title="Patient^Name  ·  Series 1")
     assert "CompressedSamples CT1" in viewer.overlay_text()["tl"]  # drawn top left on the screen
@@ -205,6 +247,7 @@ def test_nothing_on_screen_changes(qtbot, viewer: ImageViewer) -> None:
     viewer.rotate(1)
     viewer.measure((20, 30), (90, 100))
     viewer.roi((60, 20), (100, 50))
+    viewer.angle((90, 30), (50, 70), (100, 90))
     viewer.toggle_measuring()
     qtbot.wait(20)
     for overlays in (True, False):

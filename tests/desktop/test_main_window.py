@@ -679,3 +679,39 @@ def test_help_checks_this_installation_as_zsmed_doctor_does(qtbot, tmp_path: Pat
     assert QGuiApplication.clipboard().text() == "\n".join(format_lines(dialog.checks)) == dialog.copy_text()
     assert any(line.startswith("FAIL     case log") for line in dialog.copy_text().splitlines())
     dialog.close()
+
+
+def test_the_angle_tool_from_the_view_menu_and_its_sr(qtbot, tmp_path: Path) -> None:
+    """View > Angle (N): checked with the viewer's mode, exclusive with Measure; an angle alone enables
+    Save measurements as DICOM SR, and the SR holds it in degrees."""
+    from tests.report.sr_items import content_items
+
+    study = tmp_path / "study"
+    study.mkdir()
+    shutil.copy(dicom_test_file("CT_small.dcm"), study / "ct.dcm")
+    window = make_window(qtbot, tmp_path)
+    window.show()
+    qtbot.waitExposed(window)
+    open_and_wait(qtbot, window, [study])
+    qtbot.waitUntil(lambda: window.viewer.current_frame_data() is not None, timeout=SCAN_TIMEOUT)
+    angle_action = window.action("angle")
+    assert angle_action.isCheckable() and angle_action.shortcut().toString() == "N"
+    window.viewer.setFocus()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_N)
+    assert angle_action.isChecked() and window.viewer.is_angle_mode()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_M)
+    assert not angle_action.isChecked() and window.action("measure").isChecked()
+    assert not window.action("save_measurements").isEnabled()
+    made = window.viewer.angle((20.5, 40.5), (60.5, 40.5), (60.5, 90.5))
+    assert made is not None and made.degrees == pytest.approx(90.0)
+    assert window.action("save_measurements").isEnabled()
+    written = window.save_measurements_sr()
+    assert written is not None
+    assert window.statusBar().currentMessage().startswith("ct.dcm: 1 measurement saved as DICOM SR")
+    items = content_items(pydicom.dcmread(written))
+    degrees = [i for i in items if i.ValueType == "NUM" and i.ConceptNameCodeSequence[0].CodeMeaning == "Angle"]
+    assert len(degrees) == 1
+    value = degrees[0].MeasuredValueSequence[0]
+    assert float(value.NumericValue) == pytest.approx(90.0, abs=0.01)
+    assert value.MeasurementUnitsCodeSequence[0].CodeValue == "deg"
+    assert [len(i.GraphicData) for i in items if i.ValueType == "SCOORD"] == [6]  # three points

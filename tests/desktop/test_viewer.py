@@ -672,6 +672,9 @@ def test_escape_and_delete_are_the_viewers_while_it_has_rulers(qtbot, tmp_path: 
     qtbot.keyClick(viewer, Qt.Key.Key_E)  # a region-of-interest mode to stop: the viewer's Esc again
     qtbot.keyClick(viewer, Qt.Key.Key_Escape)
     assert not viewer.is_roi_mode() and cancelled == [True]
+    qtbot.keyClick(viewer, Qt.Key.Key_N)  # an angle mode to stop: the viewer's too
+    qtbot.keyClick(viewer, Qt.Key.Key_Escape)
+    assert not viewer.is_angle_mode() and cancelled == [True]
     qtbot.waitUntil(lambda: not viewer.is_busy(), timeout=TIMEOUT)
 
 
@@ -684,10 +687,11 @@ def test_the_viewer_tells_when_its_marks_change(qtbot, viewer: ImageViewer) -> N
     assert counts == []  # nothing to clear
     viewer.measure((10, 10), (60, 10))
     viewer.roi((20, 20), (50, 40))
-    assert counts == [1, 2]
+    viewer.angle((90, 30), (50, 70), (100, 90))
+    assert counts == [1, 2, 3]
     viewer.setFocus()
     qtbot.keyClick(viewer, Qt.Key.Key_Delete)
-    assert counts[-1] == 0 and viewer.measurements() == [] and viewer.rois() == []
+    assert counts[-1] == 0 and viewer.measurements() == [] and viewer.rois() == [] and viewer.angles() == []
     viewer.measure((10, 10), (60, 10))
     counts.clear()
     viewer.go_to(1)  # another file: its marks go, and the window hears of it
@@ -899,6 +903,8 @@ def test_the_labels_stay_in_view_and_off_each_other(qtbot, viewer: ImageViewer) 
     viewer.roi((80, 20), (100, 30))
     viewer.roi((100, 100), (126, 124))  # in the bottom-right corner: past it is off the view
     viewer.measure((10, 60), (25, 110))
+    viewer.angle((90, 30), (50, 70), (100, 90))  # its label at the vertex, outside the angle
+    viewer.angle((20, 20), (5, 5), (30, 5))  # the vertex under the top-left texts: the label goes past an end
     port = viewer.view.viewport()
     room = QRectF(0.0, 0.0, float(port.width()), float(port.height()))
     qtbot.wait(50)
@@ -996,3 +1002,192 @@ def test_the_value_under_the_mouse_and_the_cursor_over_a_mark(qtbot, viewer: Ima
     assert port.cursor().shape() == Qt.CursorShape.SizeAllCursor
     hover(qtbot, viewer, (35.5, 70.5))
     assert port.cursor().shape() == Qt.CursorShape.CrossCursor
+
+
+# --- angles ------------------------------------------------------------------------------------------
+def click(qtbot, viewer: ImageViewer, point: tuple[float, float]) -> None:
+    """A left click (press and release, no move) on a stored-image point (column, row), wherever the turn
+    shows it."""
+    qtbot.wait(15)
+    port = viewer.view.viewport()
+    pos = QPointF(viewer.view.mapFromScene(viewer.scene_point(*point)))
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    for kind, buttons in ((QEvent.Type.MouseButtonPress, left), (QEvent.Type.MouseButtonRelease, none)):
+        viewer.view.viewportEvent(QMouseEvent(kind, pos, port.mapToGlobal(pos), left, buttons,
+                                              Qt.KeyboardModifier.NoModifier))
+
+
+def items_drawn(viewer: ImageViewer) -> list[str]:
+    """What is drawn in the view: the image, and each mark's line and label (``vb.addedItems`` leaves out
+    what was added with ``ignoreBounds``, as the marks are)."""
+    return [type(item).__name__ for item in viewer.vb.childGroup.childItems()]
+
+
+def drawn_points(viewer: ImageViewer, index: int = 0) -> list[tuple[float, float]]:
+    """The points of an angle's polyline as drawn, taken back to the stored image."""
+    line = viewer._angles[index].line
+    return [viewer._image_point(QPointF(float(x), float(y))) for x, y in zip(line.xData, line.yData, strict=True)]
+
+
+# By hand, on wide_pixels (columns 1 mm apart, rows 0.5 mm): from the vertex (60, 60) the arms to (80, 80)
+# and (40, 80) are (20, 20) and (-20, 20) pixels, a right angle on the pixels, but (20, 10) and (-20, 10)
+# mm in the patient: cos = (-400 + 100) / 500 = -0.6, 126.87°.
+WIDE_ANGLE = math.degrees(math.acos(-0.6))
+
+
+def test_an_angle_is_a_drag_then_a_click_and_measures_in_the_patients_plane(
+        qtbot, viewer: ImageViewer, tmp_path: Path) -> None:
+    viewer.set_images([wide_pixels(tmp_path)])
+    shown(qtbot, viewer)
+    counts: list[int] = []
+    viewer.marks_changed.connect(counts.append)
+    before = viewer.vb.viewRect()
+    qtbot.keyClick(viewer, Qt.Key.Key_N)
+    assert viewer.is_angle_mode() and not viewer.is_measuring() and not viewer.is_roi_mode()
+    assert "Angle: drag the first arm, then click the second (N: stop)" in viewer.overlay_text()["br"]
+    left_drag(qtbot, viewer, (60, 60), (80, 80))  # the first arm, from the vertex
+    assert viewer.vb.viewRect() == before  # drawn, not panned
+    assert viewer.angles() == [] and counts == []  # not an angle yet: its second arm is to come
+    assert len(drawn_points(viewer)) == 2
+    hover(qtbot, viewer, (50, 90))
+    hover(qtbot, viewer, (40, 80))  # the second arm follows the mouse from the vertex
+    points = drawn_points(viewer)
+    assert len(points) == 3 and np.allclose(points, [(80, 80), (60, 60), (40, 80)], atol=0.3)
+    assert viewer._angles[0].label.toPlainText() == f"{WIDE_ANGLE:.1f}°"  # shown as it moves
+    click(qtbot, viewer, (40, 80))
+    [angle] = viewer.angles()
+    assert counts == [1]
+    assert np.allclose([angle.first_end, angle.vertex, angle.second_end], [(80, 80), (60, 60), (40, 80)], atol=0.3)
+    assert angle.degrees == pytest.approx(WIDE_ANGLE, abs=0.5) and abs(angle.degrees - 90.0) > 30
+    assert angle.text == f"{angle.degrees:.1f}°" and angle.text.endswith("°")
+    label, box = viewer._angles[0].label, viewer._angles[0].box
+    assert label.toPlainText() == angle.text and label.isVisible()
+    vertex = QPointF(viewer.view.mapFromScene(viewer.scene_point(*angle.vertex)))
+    # at the vertex, outside the angle: the arms go down from it, the label sits on it from above
+    assert box is not None and box.bottom() == pytest.approx(vertex.y(), abs=1.0)
+    assert box.left() - 1 <= vertex.x() <= box.right() + 1
+    hover(qtbot, viewer, (100, 20))  # finished: the mouse no longer moves it
+    assert viewer.angles() == [angle]
+    assert viewer.vb.viewRect() == before
+
+    # turned and flipped, the same stored points and the same degrees, drawn where they are
+    for key in (Qt.Key.Key_BracketRight, Qt.Key.Key_H, Qt.Key.Key_V):
+        qtbot.keyClick(viewer, key)
+        assert viewer.angles() == [angle]
+        drawn_vertex = viewer.vb.childGroup.mapToScene(QPointF(viewer._angles[0].line.xData[1],
+                                                              viewer._angles[0].line.yData[1]))
+        assert (drawn_vertex - viewer.scene_point(*angle.vertex)).manhattanLength() < 1e-6
+    # drawn on the turned image: by hand, arms (0, 60) and (-30, 30) px are (0, 30) and (-30, 15) mm:
+    # atan(30 / 15) = 63.43° (45° on the pixels)
+    left_drag(qtbot, viewer, (100, 40), (100, 100))
+    hover(qtbot, viewer, (70, 70))
+    click(qtbot, viewer, (70, 70))
+    assert len(viewer.angles()) == 2 and counts == [1, 2]
+    assert viewer.angles()[1].degrees == pytest.approx(math.degrees(math.atan(2.0)), abs=0.5)
+    qtbot.keyClick(viewer, Qt.Key.Key_R)  # upright again: the same figures
+    assert viewer.angles()[0] == angle
+
+    qtbot.keyClick(viewer, Qt.Key.Key_Delete)
+    assert viewer.angles() == [] and counts[-1] == 0 and viewer.is_angle_mode()
+    assert items_drawn(viewer) == ["ImageItem"]  # the lines and labels went
+
+
+def test_escape_removes_an_angle_not_finished_and_only_it(qtbot, viewer: ImageViewer, tmp_path: Path) -> None:
+    viewer.set_images([wide_pixels(tmp_path)])
+    shown(qtbot, viewer)
+    viewer.toggle_measuring()
+    left_drag(qtbot, viewer, (10, 100), (50, 120))
+    viewer.toggle_angle()
+    assert viewer.angle((80, 80), (60, 60), (40, 80)) is not None
+    left_drag(qtbot, viewer, (20, 20), (40, 30))  # a second angle begun
+    hover(qtbot, viewer, (30, 50))
+    assert len(viewer._angles) == 2 and len(viewer.angles()) == 1
+    qtbot.keyClick(viewer, Qt.Key.Key_Escape)
+    assert len(viewer._angles) == 1 and len(viewer.angles()) == 1 and len(viewer.measurements()) == 1
+    assert viewer.is_angle_mode()  # the mode, the ruler and the finished angle stay
+    assert items_drawn(viewer) == ["ImageItem"] + ["PlotCurveItem", "TextItem"] * 2  # the unfinished one's went
+    click(qtbot, viewer, (30, 50))  # nothing open: a click adds nothing
+    assert len(viewer._angles) == 1
+    qtbot.keyClick(viewer, Qt.Key.Key_Escape)  # otherwise as before: everything goes, the mode stops
+    assert viewer.angles() == [] and viewer.measurements() == [] and not viewer.is_angle_mode()
+    # a drag that comes back to within 3 screen pixels of its press is a jittery click: no arm, no angle open
+    viewer.toggle_angle()
+    port = viewer.view.viewport()
+    press = QPointF(viewer.view.mapFromScene(viewer.scene_point(40, 40)))
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    for kind, pos, button, buttons in ((QEvent.Type.MouseButtonPress, press, left, left),
+                                       (QEvent.Type.MouseMove, press + QPointF(30, 0), none, left),
+                                       (QEvent.Type.MouseMove, press + QPointF(1, 1), none, left),
+                                       (QEvent.Type.MouseButtonRelease, press + QPointF(1, 1), left, none)):
+        qtbot.wait(15)
+        viewer.view.viewportEvent(QMouseEvent(kind, pos, port.mapToGlobal(pos), button, buttons,
+                                              Qt.KeyboardModifier.NoModifier))
+    assert viewer._angles == [] and viewer._open_angle is None and items_drawn(viewer) == ["ImageItem"]
+    viewer.toggle_angle()
+    # turning the mode off (M here) drops an angle begun too
+    viewer.toggle_angle()
+    left_drag(qtbot, viewer, (20, 20), (40, 30))
+    qtbot.keyClick(viewer, Qt.Key.Key_M)
+    assert viewer._angles == [] and viewer.is_measuring() and not viewer.is_angle_mode()
+
+
+def test_n_toggles_the_angle_mode_exclusive_with_measuring_and_regions(qtbot, viewer: ImageViewer) -> None:
+    viewer.set_images([dicom_test_file("CT_small.dcm")])
+    shown(qtbot, viewer)
+    told: list[tuple[str, bool]] = []
+    viewer.angle_mode_changed.connect(lambda on: told.append(("angle", on)))
+    viewer.measuring_changed.connect(lambda on: told.append(("measure", on)))
+    viewer.roi_mode_changed.connect(lambda on: told.append(("roi", on)))
+    for key in (Qt.Key.Key_N, Qt.Key.Key_M, Qt.Key.Key_N, Qt.Key.Key_E, Qt.Key.Key_N, Qt.Key.Key_N):
+        qtbot.keyClick(viewer, key)
+    assert told == [("angle", True), ("measure", True), ("angle", False), ("measure", False), ("angle", True),
+                    ("roi", True), ("angle", False), ("roi", False), ("angle", True), ("angle", False)]
+    assert not (viewer.is_angle_mode() or viewer.is_measuring() or viewer.is_roi_mode())
+    assert "Angle:" not in viewer.overlay_text()["br"]
+    left_drag(qtbot, viewer, (10, 10), (50, 50))  # no mode: a left drag pans
+    assert viewer._angles == []
+
+
+def test_an_angles_points_are_taken_hold_of_and_moved(qtbot, viewer: ImageViewer, tmp_path: Path) -> None:
+    """In the angle mode, a press near an angle's vertex or one of its ends moves that point (the others
+    stay, the degrees follow, in the patient's plane); the window hears of it (the same count)."""
+    viewer.set_images([wide_pixels(tmp_path)])
+    shown(qtbot, viewer)
+    port = viewer.view.viewport()
+    viewer.toggle_angle()
+    viewer.angle((80, 80), (60, 60), (40, 80))
+    counts: list[int] = []
+    viewer.marks_changed.connect(counts.append)
+    hover(qtbot, viewer, (60, 60.5))  # over the vertex: a drag there moves it
+    assert port.cursor().shape() == Qt.CursorShape.SizeAllCursor
+    hover(qtbot, viewer, (60, 90))
+    assert port.cursor().shape() == Qt.CursorShape.CrossCursor
+    left_drag(qtbot, viewer, (60, 60.5), (60, 40))  # the vertex moves up 20 rows
+    [angle] = viewer.angles()
+    assert np.allclose([angle.first_end, angle.vertex, angle.second_end], [(80, 80), (60, 40), (40, 80)], atol=0.3)
+    # by hand: arms (20, 40) and (-20, 40) px are (20, 20) and (-20, 20) mm: a right angle now
+    assert angle.degrees == pytest.approx(90.0, abs=0.5)
+    assert counts == [1] and len(viewer._angles) == 1
+    left_drag(qtbot, viewer, (40, 80), (60, 120))  # the second end moves: straight down from the vertex
+    [angle] = viewer.angles()
+    assert np.allclose(angle.second_end, (60, 120), atol=0.3) and np.allclose(angle.vertex, (60, 40), atol=0.3)
+    # by hand: arms (20, 20) and (0, 40) mm: 45°
+    assert angle.degrees == pytest.approx(45.0, abs=0.5) and counts == [1, 1]
+    left_drag(qtbot, viewer, (80, 80), (60, 40))  # an end put on the vertex: no angle, so the move is undone
+    assert viewer.angles()[0] == angle and counts == [1, 1, 1]
+
+
+def test_angles_stay_on_the_frames_of_a_file_and_go_with_another_file(qtbot, viewer: ImageViewer) -> None:
+    paths = [dicom_test_file("emri_small.dcm"), dicom_test_file("MR_small.dcm")]
+    viewer.set_images(paths)
+    shown(qtbot, viewer)
+    counts: list[int] = []
+    viewer.marks_changed.connect(counts.append)
+    placed = viewer.angle((40, 10), (10, 10), (10, 40))
+    assert placed is not None and placed.degrees == pytest.approx(90.0) and counts == [1]
+    assert viewer.angle((40, 10), (10, 10), (10, 10)) is None and counts == [1]  # an arm of no length: none
+    qtbot.keyClick(viewer, Qt.Key.Key_Right)
+    assert viewer.current_frame() == 1 and viewer.angles() == [placed]
+    viewer.go_to(1)
+    assert viewer.current_path() == paths[1] and viewer.angles() == [] and counts == [1, 0]
+    assert items_drawn(viewer) == ["ImageItem"]

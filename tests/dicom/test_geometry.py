@@ -4,6 +4,7 @@ checked against numpy's own rotations and against where each stored pixel lands 
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from zsmed.dicom.geometry import (
     MIRROR_LEFT_RIGHT,
     MIRROR_UP_DOWN,
     UPRIGHT,
+    angle_degrees,
     compose_turns,
     inverse_turn,
     ruler_length,
@@ -78,3 +80,27 @@ def test_edge_letters_follow_the_image() -> None:
 def test_ruler_length_takes_each_axis_spacing() -> None:
     assert ruler_length((0, 0), (3, 4), None) == pytest.approx(5.0)
     assert ruler_length((0, 0), (30, 20), (2.0, 1.0)) == pytest.approx(50.0)  # 30 columns of 1 mm, 20 rows of 2
+
+
+def test_angle_degrees_in_the_patients_plane() -> None:
+    """By hand: arms (10, 10) and (-10, 10) pixels from the vertex make a right angle on square pixels.
+    With columns 1 mm apart and rows 0.5 mm (the spacing is (row, column)) they are (10, 5) and
+    (-10, 5) mm: cos = (-100 + 25) / 125 = -0.6, 126.87°, not 90°."""
+    vertex, first, second = (20.0, 30.0), (30.0, 40.0), (10.0, 40.0)
+    assert angle_degrees(first, vertex, second, None) == pytest.approx(90.0)
+    assert angle_degrees(first, vertex, second, (1.0, 1.0)) == pytest.approx(90.0)  # square pixels: the same
+    assert angle_degrees(first, vertex, second, (0.5, 1.0)) == pytest.approx(126.8699, abs=1e-4)
+    assert angle_degrees(first, vertex, second, (0.5, 1.0)) == pytest.approx(math.degrees(math.acos(-0.6)))
+    # the spacings the other way round, (10, 20) and (-10, 20) mm: cos = (-100 + 400) / 500 = 0.6, 53.13°
+    assert angle_degrees(first, vertex, second, (1.0, 0.5)) == pytest.approx(math.degrees(math.acos(0.6)))
+    # one arm along a row and one at 45° in pixels: on 1 mm x 0.5 mm pixels atan(5 / 10) = 26.57°
+    assert angle_degrees((10, 0), (0, 0), (10, 10), None) == pytest.approx(45.0)
+    assert angle_degrees((10, 0), (0, 0), (10, 10), (0.5, 1.0)) == pytest.approx(math.degrees(math.atan(0.5)))
+    # axis-aligned arms stay at right angles whatever the spacing
+    assert angle_degrees((5, 0), (0, 0), (0, 7), (0.3, 2.0)) == pytest.approx(90.0)
+    assert angle_degrees((5, 5), (0, 0), (-3, -3), None) == pytest.approx(180.0)  # opposite arms
+    assert angle_degrees((5, 5), (0, 0), (2, 2), (0.5, 1.0)) == pytest.approx(0.0, abs=1e-9)  # one on the other
+    # either arm first
+    assert angle_degrees((1, 2), (4, 6), (9, 1), None) == angle_degrees((9, 1), (4, 6), (1, 2), None)
+    assert angle_degrees((0, 0), (0, 0), (3, 4), None) is None  # an arm of no length
+    assert angle_degrees((3, 4), (1, 1), (1, 1), (0.5, 1.0)) is None

@@ -1,4 +1,4 @@
-"""The reader's rulers and regions of interest as a DICOM SR (TID 1500, one TID 1410 group per mark) on
+"""The reader's rulers, regions of interest and angles as a DICOM SR (TID 1500, one TID 1410 group per mark) on
 real files: read back with pydicom, the figures compared with what the viewer computes on the decoded
 frame, and checked with dicom3tools' dciodvfy."""
 
@@ -18,10 +18,10 @@ from tests.conftest import dicom_test_file
 from tests.report.sr_items import content_items, dciodvfy_errors, text_values
 from zsmed.dicom.decode import number_of_frames, open_dataset, stored_pixels
 from zsmed.dicom.display import ModalityFrame, ellipse_mask, modality_frame, roi_statistics
-from zsmed.dicom.geometry import ruler_length
+from zsmed.dicom.geometry import angle_degrees, ruler_length
 from zsmed.errors import NotDicomError, ZsmedError
 from zsmed.report import NoPixelSpacingError, PixelSpacing, RegionMark, RulerMark, write_measurements_sr
-from zsmed.report.measurements import SPACING_NOTES, ellipse_points, person_name
+from zsmed.report.measurements import SPACING_NOTES, AngleMark, ellipse_points, person_name
 
 COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
 HU = "[hnsf'U]"
@@ -243,6 +243,58 @@ def test_lengths_at_the_detector_say_so(tmp_path: Path) -> None:
     for group in groups:
         assert group.texts == [SPACING_NOTES["ImagerPixelSpacing"]]
     assert "at the detector" in SPACING_NOTES["ImagerPixelSpacing"] and "magnification" in text_values(sr)[-1]
+
+
+def angles_on(frame: ModalityFrame, *points: tuple[Point, Point, Point]) -> list[AngleMark]:
+    found = []
+    for first, vertex, second in points:
+        degrees = angle_degrees(first, vertex, second, frame.spacing)
+        assert degrees is not None
+        found.append(AngleMark(first, vertex, second, degrees))
+    return found
+
+
+def test_angles_are_polylines_of_their_three_points_with_the_angle_in_degrees(tmp_path: Path) -> None:
+    """An angle as a TID 1410 group: a POLYLINE (first end, vertex, second end) and Angle (SCT 1483009,
+    from pydicom's code tables) in UCUM deg; with the rulers and regions, after them, on the right frame."""
+    source = dicom_test_file("CT_small.dcm")
+    frame = decoded_frame(source)
+    rulers = rulers_on(frame, ((10.5, 20.5), (60.25, 80.0)))
+    regions = regions_on(frame, ((30.0, 40.0), (90.0, 70.0)))
+    angles = angles_on(frame, ((90.0, 30.0), (50.0, 70.0), (100.0, 90.0)), ((5.5, 5.5), (20.5, 20.5), (35.5, 5.5)))
+    path = write_measurements_sr(source, frame=0, rulers=rulers, regions=regions, angles=angles,
+                                 spacing=spacing_of(frame), reader="Dr E", out_dir=tmp_path)
+    sr = check_document(path, source)  # dciodvfy: no error
+    groups = groups_of(sr)
+    assert [g.identifier for g in groups] == ["Ruler 1", "Region 1", "Angle 1", "Angle 2"]
+    # by hand: arms (40, -40) and (50, 20) px on square pixels: cos = (2000 - 800) / (56.57 * 53.85) -> 66.80°
+    assert angles[0].degrees == pytest.approx(66.8014, abs=1e-4)
+    assert angles[1].degrees == pytest.approx(90.0)  # arms (-15, -15) and (15, -15)
+    src = pydicom.dcmread(source, stop_before_pixels=True)
+    for group, angle in zip(groups[2:], angles, strict=True):
+        assert group.region.GraphicType == "POLYLINE"
+        assert_points(group.region, [angle.first_end, angle.vertex, angle.second_end])
+        assert group.numbers == {"Angle": (pytest.approx(angle.degrees), "deg", ("1483009", "SCT"))}
+        assert source_reference(group.region).ReferencedSOPInstanceUID == src.SOPInstanceUID
+        assert group.texts == []
+    angle_items = [item for item in content_items(sr) if item.ValueType == "NUM"
+                   and item.ConceptNameCodeSequence[0].CodeValue == "1483009"]
+    assert len(angle_items) == 2 and angle_items[0].ConceptNameCodeSequence[0].CodeMeaning == "Angle"
+    assert angle_items[0].MeasuredValueSequence[0].MeasurementUnitsCodeSequence[0].CodeMeaning == "Degree"
+
+    # angles alone, at the detector: a uniform magnification leaves an angle as it is, so no note on it
+    cr = dicom_test_file("6154")
+    detector = decoded_frame(cr)
+    path = write_measurements_sr(cr, frame=0, rulers=rulers_on(detector, ((1.5, 2.5), (12.5, 9.0))), regions=[],
+                                 angles=angles_on(detector, ((2.0, 9.0), (6.0, 3.0), (12.0, 8.0))),
+                                 spacing=spacing_of(detector), reader="Dr E", out_dir=tmp_path / "cr")
+    ruler, angle = groups_of(check_document(path, cr))
+    assert ruler.texts == [SPACING_NOTES["ImagerPixelSpacing"]] and angle.texts == []
+    assert angle.numbers["Angle"][1] == "deg"
+    with pytest.raises(ValueError, match="not 0 to 180 degrees"):
+        write_measurements_sr(source, frame=0, rulers=[], regions=[], spacing=spacing_of(frame), reader="",
+                              angles=[AngleMark((1.0, 1.0), (2.0, 2.0), (3.0, 1.0), 190.0)], out_dir=tmp_path / "x")
+    assert not (tmp_path / "x").exists()
 
 
 def test_photos_files_without_pixel_spacing_and_non_dicom_are_refused(tmp_path: Path) -> None:

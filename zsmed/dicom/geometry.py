@@ -1,6 +1,7 @@
-"""Where the pixels of a stored image go on the screen when it is turned or flipped, and lengths
-between stored pixels in mm: the viewer's geometry as pure functions (no Qt), so that what a ruler
-or a region of interest measures never depends on how the image is shown."""
+"""Where the pixels of a stored image go on the screen when it is turned or flipped, and lengths and
+angles between stored pixels in the patient's plane: the viewer's geometry as pure functions (no Qt),
+so that what a ruler, an angle or a region of interest measures never depends on how the image is
+shown."""
 
 from __future__ import annotations
 
@@ -72,3 +73,18 @@ def ruler_length(start: tuple[float, float], end: tuple[float, float],
     if spacing is None:
         return math.hypot(across, down)
     return math.hypot(across * spacing[1], down * spacing[0])
+
+
+def angle_degrees(first_end: tuple[float, float], vertex: tuple[float, float], second_end: tuple[float, float],
+                  spacing: tuple[float, float] | None) -> float | None:
+    """The angle at ``vertex`` between its arms to ``first_end`` and to ``second_end`` (points (column,
+    row) of the stored image), 0 to 180 degrees, in the patient's plane: with the (row, column) spacing
+    each arm is scaled by it first, so on non-square pixels the angle is not the one the pixels make;
+    without a spacing, in pixels. None when an arm has no length."""
+    across, down = (1.0, 1.0) if spacing is None else (float(spacing[1]), float(spacing[0]))
+    ax, ay = (first_end[0] - vertex[0]) * across, (first_end[1] - vertex[1]) * down
+    bx, by = (second_end[0] - vertex[0]) * across, (second_end[1] - vertex[1]) * down
+    if math.hypot(ax, ay) == 0 or math.hypot(bx, by) == 0:
+        return None
+    # atan2 of |cross| and dot: exact near 0° and 180°, where acos of the cosine loses its digits
+    return math.degrees(math.atan2(abs(ax * by - ay * bx), ax * bx + ay * by))

@@ -5,7 +5,10 @@ with one TID 1410 planar-ROI measurement group per mark:
 - a ruler: a POLYLINE of its two ends and its Length (SCT 410668003) in mm;
 - a region of interest: an ELLIPSE (the ends of its major axis, then of its minor axis) and its Area
   (SCT 42798000) in mm²; on grey images also the Mean, Standard Deviation, Minimum and Maximum of the
-  pixels inside, in HU when the frame's values are Hounsfield units, else without a unit (UCUM ``1``).
+  pixels inside, in HU when the frame's values are Hounsfield units, else without a unit (UCUM ``1``);
+- an angle: a POLYLINE of its three points (the end of its first arm, its vertex, the end of its second
+  arm) and its Angle (SCT 1483009, as pydicom's code tables give it: CID 12304, beside Length and Area)
+  in degrees (UCUM ``deg``), as the viewer measured it in the patient's plane.
 
 Graphic data is in DICOM's image coordinates (PS3.3 C.18.6.1.2): (column, row), with (0, 0) the
 top-left corner of the top-left pixel, so the centre of pixel (c, r) is (c + 0.5, r + 0.5). The
@@ -14,7 +17,8 @@ points are written as they are, without an offset.
 
 Only marks with a pixel spacing in mm are written: a length in pixels is not a measurement a PACS can
 use. Lengths from Imager Pixel Spacing (at the detector) or Nominal Scanned Pixel Spacing (on the
-film) are written with a TEXT item saying they are not corrected for the magnification.
+film) are written with a TEXT item saying they are not corrected for the magnification (an angle's
+group has none: a magnification the same across and down leaves angles as they are).
 
 The observer is the reader (a person observer, their name as a DICOM PN), not the model; without a
 reader name, zsmed as a device. highdicom is imported inside the functions, as in ``zsmed.report.sr``.
@@ -72,6 +76,17 @@ class RulerMark:
 
 
 @dataclass(frozen=True)
+class AngleMark:
+    """An angle: the end of its first arm, its vertex and the end of its second arm (stored pixels), and
+    the angle at the vertex in degrees (0 to 180) as the viewer measured it."""
+
+    first_end: Point
+    vertex: Point
+    second_end: Point
+    degrees: float
+
+
+@dataclass(frozen=True)
 class RegionMark:
     """An elliptical region of interest: the opposite corners of the rectangle it is inscribed in (stored
     pixels) and its figures as the viewer computed them (area in mm², the values' statistics)."""
@@ -120,15 +135,19 @@ def _finite(*values: float) -> bool:
     return all(math.isfinite(float(v)) for v in values)
 
 
-def _check_marks(rulers: Sequence[RulerMark], regions: Sequence[RegionMark]) -> None:
-    if not rulers and not regions:
-        raise ValueError("no rulers or regions of interest to write")
+def _check_marks(rulers: Sequence[RulerMark], regions: Sequence[RegionMark], angles: Sequence[AngleMark]) -> None:
+    if not rulers and not regions and not angles:
+        raise ValueError("no rulers or regions of interest or angles to write")
     for ruler in rulers:
         if not _finite(*ruler.start, *ruler.end, ruler.length_mm) or ruler.length_mm < 0:
             raise ValueError(f"a ruler with points or a length that are not finite: {ruler}")
     for region in regions:
         if not _finite(*region.corner_a, *region.corner_b, region.statistics.area):
             raise ValueError(f"a region of interest with corners or an area that are not finite: {region}")
+    for angle in angles:
+        if not _finite(*angle.first_end, *angle.vertex, *angle.second_end, angle.degrees) or not (
+                0.0 <= angle.degrees <= 180.0):
+            raise ValueError(f"an angle with points that are not finite or not 0 to 180 degrees: {angle}")
 
 
 # --- the SR content ----------------------------------------------------------------------------------
@@ -185,7 +204,7 @@ def _group(identifier: str, graphic_type: str, points: list[Point], measurements
 
 
 def _content(src: Dataset, frame: int | None, rulers: Sequence[RulerMark], regions: Sequence[RegionMark],
-             spacing: PixelSpacing, reader: str) -> Any:
+             angles: Sequence[AngleMark], spacing: PixelSpacing, reader: str) -> Any:
     from highdicom import sr
     from pydicom.sr.codedict import codes
 
@@ -201,17 +220,23 @@ def _content(src: Dataset, frame: int | None, rulers: Sequence[RulerMark], regio
                _region_measurements(region.statistics), src, frame, note)
         for number, region in enumerate(regions, 1)
     ]
+    groups += [
+        _group(f"Angle {number}", "POLYLINE", [angle.first_end, angle.vertex, angle.second_end],
+               [sr.Measurement(name=codes.SCT.Angle, value=float(angle.degrees), unit=codes.UCUM.Degree)],
+               src, frame, None)
+        for number, angle in enumerate(angles, 1)
+    ]
     return measurement_report(_observer_context(reader), groups, src)
 
 
 @_quietly
 def write_measurements_sr(source: str | Path, *, frame: int | None, rulers: Sequence[RulerMark],
                           regions: Sequence[RegionMark], spacing: PixelSpacing | None, reader: str,
-                          out_dir: Path) -> Path:
-    """Write the reader's ``rulers`` and ``regions`` on ``source`` (``frame``: 0-based, the frame they
-    were drawn on) as one Comprehensive SR into ``out_dir``; returns its path (``SR_<SOP Instance
-    UID>.dcm``). ``spacing``: the one they were measured with; ``reader``: the reader's name (the
-    observer; '' for zsmed as the device).
+                          out_dir: Path, angles: Sequence[AngleMark] = ()) -> Path:
+    """Write the reader's ``rulers``, ``regions`` and ``angles`` on ``source`` (``frame``: 0-based, the
+    frame they were drawn on) as one Comprehensive SR into ``out_dir``; returns its path (``SR_<SOP
+    Instance UID>.dcm``). ``spacing``: the one they were measured with; ``reader``: the reader's name
+    (the observer; '' for zsmed as the device).
 
     Without a spacing in mm (a photograph, a file without Pixel Spacing), and for a file that is not
     DICOM or lacks the UIDs a report refers to: a one-line ``ZsmedError`` naming the file, nothing
@@ -220,14 +245,14 @@ def write_measurements_sr(source: str | Path, *, frame: int | None, rulers: Sequ
 
     if spacing is None:  # before the marks: without a spacing, the viewer's are in pixels
         raise NoPixelSpacingError(NO_SPACING, path=source)
-    _check_marks(rulers, regions)
+    _check_marks(rulers, regions, angles)
     src = read_source(source, frame)
     from highdicom import UID
     from highdicom.sr import ComprehensiveSR
 
     with _refusals(source, "a DICOM report of the measurements"):
         document = ComprehensiveSR(
-            evidence=[src], content=_content(src, frame, rulers, regions, spacing, reader),
+            evidence=[src], content=_content(src, frame, rulers, regions, angles, spacing, reader),
             series_instance_uid=_uid_from("measurements", src.StudyInstanceUID),
             series_number=MEASUREMENTS_SERIES_NUMBER, sop_instance_uid=UID(), instance_number=_instance_number(src),
             manufacturer=MANUFACTURER, is_complete=True, is_final=False,
@@ -237,5 +262,5 @@ def write_measurements_sr(source: str | Path, *, frame: int | None, rulers: Sequ
     return _save(document, Path(out_dir), "SR")
 
 
-__all__ = ["MEASUREMENTS_SERIES_DESCRIPTION", "MEASUREMENTS_SERIES_NUMBER", "NoPixelSpacingError", "PixelSpacing",
-           "RegionMark", "RulerMark", "ellipse_points", "person_name", "write_measurements_sr"]
+__all__ = ["MEASUREMENTS_SERIES_DESCRIPTION", "MEASUREMENTS_SERIES_NUMBER", "AngleMark", "NoPixelSpacingError",
+           "PixelSpacing", "RegionMark", "RulerMark", "ellipse_points", "person_name", "write_measurements_sr"]
