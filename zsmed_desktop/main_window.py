@@ -58,12 +58,14 @@ from zsmed import __version__
 from zsmed.dicom.scan import Problem, ScanIndex
 from zsmed.errors import ZsmedError
 from zsmed.imageio import is_photo
+from zsmed.progress import Progress
 from zsmed.site import SiteConfig, load_site_config
 from zsmed_desktop import theme
 from zsmed_desktop.browser import ProblemsPanel, SeriesRef, StudyBrowser, to_qimage
 from zsmed_desktop.builder import BuilderWindow
 from zsmed_desktop.caselog_view import CaseLogView
 from zsmed_desktop.classify_panel import ClassifyPanel, sr_destination_menu
+from zsmed_desktop.deidentify_flow import ask_and_deidentify
 from zsmed_desktop.doctor_dialog import DoctorDialog
 from zsmed_desktop.image_export import ask_and_save_image, copy_image_and_report
 from zsmed_desktop.models_view import ModelsDialog
@@ -136,6 +138,7 @@ class MainWindow(QMainWindow):
         self.tree = self.browser.tree
 
         self.viewer = ImageViewer()
+        self._deidentifying: Any = None  # the de-identified export's worker while it runs
         self.viewer.current_changed.connect(self._on_current_image)
         self.viewer.series_step.connect(self.step_series)
         self.viewer.measuring_changed.connect(self._show_measuring)
@@ -379,6 +382,9 @@ class MainWindow(QMainWindow):
         self.removeAction(self._actions["copy_image"])
         self._actions["copy_image"].setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.viewer.addAction(self._actions["copy_image"])
+        a("deidentify", "Export the study de-identified…", self.export_deidentified, None, "mdi6.incognito",
+          "Copy the selected study with names, IDs, dates and UIDs replaced and private tags and comments removed "
+          "(a teaching file, a colleague, a meeting)")
         a("dicom_tags", "DICOM tags…", self.show_dicom_tags, "Ctrl+I", "mdi6.tag-text-outline",
           "Every element of the file shown: tag, name, VR and value (filter, copy)")
         a("confirm", "Confirm result", self.confirm, Qt.Key.Key_Return, "mdi6.check-bold",
@@ -427,6 +433,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.action("save_image"))
         file_menu.addAction(self.action("copy_image"))
+        file_menu.addAction(self.action("deidentify"))
         file_menu.addSeparator()
         file_menu.addAction(self.action("settings"))
         file_menu.addSeparator()
@@ -586,6 +593,7 @@ class MainWindow(QMainWindow):
         self.action("copy_image").setEnabled(shown)
         self.action("dicom_tags").setEnabled(path is not None and not is_photo(path)
                                              and (self.current_series is not None or bool(self.photos)))
+        self.action("deidentify").setEnabled(self.current_series is not None and self._deidentifying is None)
 
     def _update_measurements_action(self) -> None:
         """Save measurements only with a ruler or a region on the image shown."""
@@ -845,6 +853,29 @@ class MainWindow(QMainWindow):
         if written is not None:
             self.settings.setValue("export/last_folder", str(written.parent))
         return written
+
+    def export_deidentified(self) -> Any:
+        """File > Export the study de-identified…: the study of the selected series, into an empty folder
+        the reader picks; its progress in the status bar, its outcome one line (and in the Jobs tab)."""
+        ref = self.current_series
+        if ref is None or self._deidentifying is not None:
+            return None
+        paths = self.browser.study_paths(ref)
+
+        def progress(report: Progress) -> None:
+            total = f"/{report.total}" if report.total else ""
+            self.statusBar().showMessage(f"Exporting de-identified: {report.done}{total} files")
+
+        def outcome(text: str, *, warning: bool = False) -> None:
+            self._deidentifying = None
+            self._update_image_actions()
+            self.show_message(text, warning=warning)
+            if not warning:
+                self._done_job_line(text)
+
+        self._deidentifying = ask_and_deidentify(self, paths, self.last_folder(), outcome, on_progress=progress)
+        self._update_image_actions()
+        return self._deidentifying
 
     def copy_image(self) -> bool:
         return copy_image_and_report(self.viewer, self.show_message)

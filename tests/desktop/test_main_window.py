@@ -715,3 +715,35 @@ def test_the_angle_tool_from_the_view_menu_and_its_sr(qtbot, tmp_path: Path) -> 
     assert float(value.NumericValue) == pytest.approx(90.0, abs=0.01)
     assert value.MeasurementUnitsCodeSequence[0].CodeValue == "deg"
     assert [len(i.GraphicData) for i in items if i.ValueType == "SCOORD"] == [6]  # three points
+
+
+def test_the_study_is_exported_de_identified_from_the_file_menu(qtbot, tmp_path: Path, monkeypatch) -> None:
+    """File > Export the study de-identified…: the selected study's images go to the empty folder the
+    reader picks, without the patient's name or ID; the window says what was written in one line."""
+    from PySide6.QtWidgets import QFileDialog
+
+    study = tmp_path / "study"
+    study.mkdir()
+    shutil.copy(dicom_test_file("CT_small.dcm"), study / "ct.dcm")
+    original = pydicom.dcmread(study / "ct.dcm")
+    window = make_window(qtbot, tmp_path)
+    assert not window.action("deidentify").isEnabled()
+    open_and_wait(qtbot, window, [study])
+    assert window.action("deidentify").isEnabled()
+    out = tmp_path / "teaching"
+    out.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args, **kwargs: str(out))
+    window.action("deidentify").trigger()
+    assert not window.action("deidentify").isEnabled()  # one export at a time
+    qtbot.waitUntil(lambda: window._deidentifying is None, timeout=SCAN_TIMEOUT)
+    message = window.statusBar().currentMessage()
+    assert message.startswith("1 file exported de-identified to teaching"), message
+    assert window.jobs.item(0).text() == message and str(tmp_path) not in message
+    (written,) = out.rglob("*.dcm")
+    copy = pydicom.dcmread(written)
+    assert copy.PatientIdentityRemoved == "YES"
+    assert str(copy.PatientName) != str(original.PatientName) and copy.PatientID != original.PatientID
+    assert copy.StudyInstanceUID != original.StudyInstanceUID
+    assert copy.PixelData == original.PixelData
+    assert str(original.PatientName) not in written.read_bytes().decode("latin-1")
+    assert window.action("deidentify").isEnabled()

@@ -1,4 +1,4 @@
-"""``zsmed scan``, ``zsmed inspect``, ``zsmed tags`` and ``zsmed bench scan``."""
+"""``zsmed scan``, ``zsmed inspect``, ``zsmed tags``, ``zsmed deidentify`` and ``zsmed bench scan``."""
 
 from __future__ import annotations
 
@@ -88,6 +88,53 @@ def _tags(args: argparse.Namespace) -> int:
     return 0
 
 
+DEIDENTIFY_HELP = """\
+Copy DICOM images de-identified into a folder, for a teaching file, a research colleague or a
+multidisciplinary meeting. Folders are read recursively and a DICOMDIR's listed files are read.
+
+With dicognito (MIT): person names, patient and order IDs, addresses and the institution are
+replaced by made-up values, every UID is remapped (one export keeps a study's images together under
+one new Study Instance UID, a patient under one new name and ID) and every date moves back by one
+whole-day offset (intervals kept). zsmed removes every private element, comments and other free text,
+physicians' and operators' identification, device identifiers and the original attributes sequence.
+Study and series descriptions, protocol name and body part are kept (emptied when they contain the
+patient's name or an ID): check any other text typed into them. Pixel data is copied byte for byte:
+text burned into the pixels (ultrasound, secondary captures, photographs) is NOT removed, and such
+images are named in the summary. Reports and other objects without an image are not exported. No
+list linking old and new identifiers is written.
+
+Output: OUT/<new patient ID>/<new study date>_<n>/<modality>_<series number>/IM0001.dcm; an existing
+file is never overwritten. --seed TEXT gives the same new identifiers and date offset on every run
+(keep it secret: with it the mapping can be recomputed from the originals).
+
+Prints one summary line; each file that could not be exported is one line on stderr. Exit status 0
+when at least one file was written and none failed, 1 when a file failed, 2 for bad input (a missing
+path, nothing to export)."""
+
+
+def _deidentify(args: argparse.Namespace) -> int:
+    import os
+
+    from zsmed.dicom.deidentify import deidentify_paths_job
+    from zsmed.progress import run_with_bar
+    from zsmed.runtime.validate import escape_text
+
+    for path in args.paths:
+        if not os.path.lexists(path):
+            print(f"zsmed: error: {escape_text(path)}: file not found", file=sys.stderr)
+            return 2
+    if args.out.exists() and not args.out.is_dir():
+        print(f"zsmed: error: {escape_text(args.out)}: is not a folder", file=sys.stderr)
+        return 2
+    result = run_with_bar(deidentify_paths_job(args.paths, args.out, seed=args.seed), "de-identifying")
+    print(escape_text(result.summary()))
+    for problem in result.problems:
+        print(f"zsmed: not exported: {escape_text(problem)}", file=sys.stderr)
+    if result.problems:
+        return 1
+    return 0 if result.written else 2
+
+
 def _bench_scan(args: argparse.Namespace) -> int:
     from zsmed.dicom.bench import bench_scan, list_files, make_corpus
 
@@ -144,6 +191,19 @@ def register(groups: Any) -> None:
                       help="keep the elements whose tag, name or value contains TEXT (any case)")
     tags.add_argument("--json", action="store_true", help="print one JSON list of rows")
     tags.set_defaults(handler=_tags)
+
+    deidentify = groups.top.add_parser(
+        "deidentify",
+        help="copy DICOM images de-identified (names, IDs, UIDs, dates replaced; private tags removed) into a folder",
+        description=DEIDENTIFY_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    deidentify.add_argument("paths", nargs="+", metavar="PATH", help="folder, DICOMDIR or DICOM file")
+    deidentify.add_argument("--out", type=Path, required=True, metavar="DIR",
+                            help="the folder to write into (made when missing)")
+    deidentify.add_argument("--seed", metavar="TEXT", default=None,
+                            help="same new identifiers and date offset on every run with the same TEXT")
+    deidentify.set_defaults(handler=_deidentify)
 
     bench = groups.group("bench").add_parser(
         "scan",

@@ -1,0 +1,136 @@
+"""Export studies de-identified from the app: the worker writes the files and reports one line; the
+folder dialog refuses a folder that is not empty."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pydicom
+import pytest
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from tests.conftest import dicom_test_file
+from zsmed.progress import Progress
+from zsmed_desktop.deidentify_flow import ask_and_deidentify, start_deidentify
+from zsmed_desktop.workers import _Relay
+
+TIMEOUT = 60_000
+
+
+class Reports:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, bool]] = []
+
+    def __call__(self, text: str, *, warning: bool = False) -> None:
+        self.lines.append((text, warning))
+
+
+def _finish(qtbot: Any, worker: Any, reports: Reports) -> tuple[str, bool]:
+    qtbot.waitUntil(lambda: bool(reports.lines), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: worker._zsmed_relay not in _Relay._alive, timeout=TIMEOUT)  # the thread is done
+    assert len(reports.lines) == 1
+    return reports.lines[0]
+
+
+def test_start_deidentify_writes_the_files_and_reports_one_line(qtbot: Any, tmp_path: Path) -> None:
+    out = tmp_path / "meeting"
+    reports = Reports()
+    steps: list[Progress] = []
+    sources = [dicom_test_file("CT_small.dcm"), dicom_test_file("MR_small.dcm")]
+    worker = start_deidentify(sources, out, reports, on_progress=steps.append)
+    text, warning = _finish(qtbot, worker, reports)
+    assert text == "2 files exported de-identified to meeting: 2 patients, 2 studies, 2 series"
+    assert not warning
+    written = sorted(out.rglob("*.dcm"))
+    assert len(written) == 2
+    names = {str(pydicom.dcmread(p).PatientName) for p in written}
+    assert not names & {"CompressedSamples^CT1", "CompressedSamples^MR1"}
+    assert steps and steps[-1].done == steps[-1].total == 2
+
+
+def test_burned_in_text_and_failures_are_warnings(qtbot: Any, tmp_path: Path) -> None:
+    junk = tmp_path / "notes.txt"
+    junk.write_text("no image")
+    reports = Reports()
+    worker = start_deidentify([dicom_test_file("US1_UNCR.dcm"), junk], tmp_path / "out", reports)
+    text, warning = _finish(qtbot, worker, reports)
+    assert warning
+    assert text.startswith("1 file exported de-identified to out: 1 patient, 1 study, 1 series; 1 ultrasound image "
+                           "may have names burned into its pixels: check it; 1 file could not be exported: ")
+    assert f"{junk}: not a DICOM file" in text
+
+
+def test_the_dialog_refuses_a_folder_that_is_not_empty(qtbot: Any, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "other.txt").write_text("someone else's file")
+    fresh = tmp_path / "fresh"
+    answers = iter([str(busy), str(fresh)])
+    asked: list[str] = []
+
+    def choose(parent: Any, caption: str, start: str) -> str:
+        asked.append(start)
+        return next(answers)
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", choose)
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.Yes)
+    reports = Reports()
+    worker = ask_and_deidentify(None, [dicom_test_file("CT_small.dcm")], tmp_path, reports)
+    assert worker is not None
+    text, _warning = _finish(qtbot, worker, reports)
+    assert text.startswith("1 file exported de-identified to fresh: ")
+    assert asked == [str(tmp_path), str(busy)]  # asked again, from the refused folder
+    assert sorted(p.name for p in busy.iterdir()) == ["other.txt"]
+    assert len(list(fresh.rglob("*.dcm"))) == 1
+
+
+def test_the_dialog_reports_a_refusal_and_starts_nothing(qtbot: Any, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "x.txt").write_text("x")
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args: str(tmp_path))
+    monkeypatch.setattr(QMessageBox, "question", lambda *args, **kwargs: QMessageBox.StandardButton.No)
+    reports = Reports()
+    assert ask_and_deidentify(None, [dicom_test_file("CT_small.dcm")], tmp_path, reports) is None
+    assert reports.lines == [(f"De-identified export not started: the folder {tmp_path.name} is not empty", True)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.txt"]
+
+
+def test_the_dialog_cancelled_or_nothing_selected(qtbot: Any, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args: "")
+    reports = Reports()
+    assert ask_and_deidentify(None, [dicom_test_file("CT_small.dcm")], tmp_path, reports) is None
+    assert reports.lines == []
+    assert ask_and_deidentify(None, [], tmp_path, reports) is None
+    assert reports.lines == [("Nothing to export: select a study first", True)]
+
+
+def test_a_cancelled_export_says_so(qtbot: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zsmed.dicom import deidentify
+
+    gate = threading.Event()
+    real_file = deidentify._Export.file
+
+    def held_after_the_first(self: Any, path: str) -> None:
+        if self.result.written:
+            gate.wait(30)  # until the reader has pressed Cancel
+        real_file(self, path)
+
+    monkeypatch.setattr(deidentify._Export, "file", held_after_the_first)
+    reports = Reports()
+    sources = [dicom_test_file(n) for n in ("CT_small.dcm", "MR_small.dcm", "US1_UNCR.dcm")]
+
+    def cancel_at_the_first(step: Progress) -> None:
+        if step.done == 1:
+            worker.quit()
+            gate.set()
+
+    worker = start_deidentify(sources, tmp_path / "out", reports, on_progress=cancel_at_the_first)
+    text, warning = _finish(qtbot, worker, reports)
+    assert (text, warning) == ("De-identified export to out cancelled: the files written so far stay there", True)
+    # stopped at the first report, or after the file being read when the reader asked: never the third
+    assert 1 <= len(list((tmp_path / "out").rglob("*.dcm"))) <= 2
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file() and p.suffix != ".dcm"]

@@ -1,0 +1,98 @@
+"""Export studies de-identified, from the app (a teaching file, a research colleague, a meeting).
+
+``ask_and_deidentify`` is the window's action: it asks for an output folder (empty or new: an export
+never mixes with other files), then runs ``zsmed.dicom.deidentify`` through the app's one worker
+mechanism (``zsmed_desktop.workers.start_job``) and reports one line through ``report(text,
+warning=...)`` (the window's ``show_message``): "12 files exported de-identified to teaching: 1
+patient, 2 studies, 3 series; 3 ultrasound images may have names burned into their pixels: check
+them". ``start_deidentify`` does the same without asking (tests, or a folder chosen elsewhere).
+Neither raises.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from zsmed.progress import Progress
+from zsmed_desktop.workers import start_job
+
+Report = Callable[..., object]  # report(text, warning=True / False): the window's show_message
+DIALOG_TITLE = "Export the study de-identified"
+FOLDER_CAPTION = "Folder for the de-identified copy (empty or new)"
+
+
+def _folder_is_empty(folder: Path) -> bool:
+    try:
+        with os.scandir(folder) as entries:
+            return next(entries, None) is None
+    except FileNotFoundError:
+        return True
+
+
+def start_deidentify(paths: Iterable[str | Path], out_dir: str | Path, report: Report,
+                     on_progress: Callable[[Progress], None] | None = None, owner: QObject | None = None) -> Any:
+    """Export ``paths`` (files, folders, DICOMDIRs) de-identified into ``out_dir`` in a worker thread;
+    progress goes to ``on_progress``, the outcome as one line to ``report(text, warning=...)`` (a
+    warning when a file failed, nothing was written or an image may carry burned-in text). Returns
+    the worker (``worker.quit()`` stops it between two files)."""
+    from zsmed.dicom.deidentify import deidentify_paths_job
+
+    sources = [str(p) for p in paths]
+    out = Path(out_dir)
+    where = out.name or str(out)
+
+    def done(result: Any) -> None:
+        text = result.summary(where)
+        if result.problems:
+            first = result.problems[0]
+            more = f" (and {len(result.problems) - 1} more)" if len(result.problems) > 1 else ""
+            text = f"{text}: {first}{more}"
+        report(text, warning=bool(result.problems or result.burned_in or not result.written))
+
+    def failed(message: str) -> None:
+        report(f"De-identified export to {where} failed: {message}", warning=True)
+
+    def cancelled() -> None:
+        report(f"De-identified export to {where} cancelled: the files written so far stay there", warning=True)
+
+    return start_job(lambda: deidentify_paths_job(sources, out), on_progress=on_progress, on_done=done,
+                     on_error=failed, on_cancelled=cancelled, owner=owner)
+
+
+def ask_and_deidentify(parent: QWidget | None, paths: Iterable[str | Path], last_folder: str | Path,
+                       report: Report, on_progress: Callable[[Progress], None] | None = None) -> Any:
+    """The window's Export the study de-identified…: asks for an output folder, starting in
+    ``last_folder``; one that is not empty is refused (the reader may pick another), then the export
+    runs as ``start_deidentify``. Returns the worker, or None when nothing was started (nothing
+    selected, the reader cancelled or refused another folder)."""
+    sources = [str(p) for p in paths]
+    if not sources:
+        report("Nothing to export: select a study first", warning=True)
+        return None
+    start = str(last_folder) if last_folder and Path(last_folder).is_dir() else str(Path.home())
+    while True:
+        chosen = QFileDialog.getExistingDirectory(parent, FOLDER_CAPTION, start)
+        if not chosen:
+            return None
+        folder = Path(chosen)
+        if folder.exists() and not folder.is_dir():
+            report(f"De-identified export not started: {folder.name} is not a folder", warning=True)
+            return None
+        if _folder_is_empty(folder):
+            break
+        again = QMessageBox.question(
+            parent, DIALOG_TITLE,
+            f"The folder {folder.name} is not empty. A de-identified export goes into an empty or new folder, "
+            "so that it never mixes with other files.\n\nChoose another folder?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+        if again != QMessageBox.StandardButton.Yes:
+            report(f"De-identified export not started: the folder {folder.name} is not empty", warning=True)
+            return None
+        start = str(folder)
+    return start_deidentify(sources, folder, report, on_progress, owner=parent)
