@@ -32,6 +32,28 @@ def problem_tab_text(window: MainWindow) -> str:
     return window.bottom.tabText(window.bottom.indexOf(window.problems))
 
 
+def ct_study(tmp_path: Path) -> Path:
+    """A study folder holding CT_small as ct.dcm."""
+    study = tmp_path / "study"
+    study.mkdir()
+    shutil.copy(dicom_test_file("CT_small.dcm"), study / "ct.dcm")
+    return study
+
+
+def shown_window(qtbot, tmp_path: Path) -> MainWindow:
+    """A window on the screen (for keys), nothing opened yet."""
+    window = make_window(qtbot, tmp_path)
+    window.show()
+    qtbot.waitExposed(window)
+    return window
+
+
+def open_ct(qtbot, window: MainWindow, study: Path) -> None:
+    """Open ``study`` and wait until its image is shown."""
+    open_and_wait(qtbot, window, [study])
+    qtbot.waitUntil(lambda: window.viewer.current_frame_data() is not None, timeout=SCAN_TIMEOUT)
+
+
 def test_layout_browser_viewer_classifier_and_bottom_tabs(qtbot, tmp_path: Path) -> None:
     window = make_window(qtbot, tmp_path)
     assert [window.h_splitter.widget(k) for k in range(3)][:2] == [window.browser, window.viewer]
@@ -96,9 +118,7 @@ def test_selecting_a_series_shows_it_and_gives_the_classifier_its_context(qtbot,
 
 
 def test_keys_step_series_apply_presets_and_reach_the_classifier(qtbot, tmp_path: Path) -> None:
-    window = make_window(qtbot, tmp_path)
-    window.show()
-    qtbot.waitExposed(window)
+    window = shown_window(qtbot, tmp_path)
     open_and_wait(qtbot, window, [pydicom_test_folder()])
     first = window.current_series
     assert first is not None
@@ -356,9 +376,7 @@ def test_escape_cancels_a_scan_and_the_jobs_tab_says_so(qtbot, tmp_path: Path) -
     from tests.desktop.reading_room import big_folder
 
     folder = big_folder(tmp_path, 5000, per_series=100)
-    window = make_window(qtbot, tmp_path)
-    window.show()
-    qtbot.waitExposed(window)
+    window = shown_window(qtbot, tmp_path)
     started: list[int] = []
     window.browser.scan_progress.connect(lambda done, total, _m: started.append(done) if total else None)
     window.open_paths([folder])
@@ -486,12 +504,9 @@ def test_measurements_are_saved_as_a_dicom_sr_from_the_view_menu(qtbot, tmp_path
 
     from tests.report.sr_items import content_items
 
-    study = tmp_path / "study"
-    study.mkdir()
-    shutil.copy(dicom_test_file("CT_small.dcm"), study / "ct.dcm")
+    study = ct_study(tmp_path)
     window = make_window(qtbot, tmp_path)
-    open_and_wait(qtbot, window, [study])
-    qtbot.waitUntil(lambda: window.viewer.current_frame_data() is not None, timeout=SCAN_TIMEOUT)
+    open_ct(qtbot, window, study)
     action = window.action("save_measurements")
     view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
     listed = [a for a in view_menu.actions() if not a.isSeparator()]
@@ -547,20 +562,15 @@ def test_save_copy_and_tags_of_the_image_shown_from_the_menus(qtbot, tmp_path: P
     from zsmed_desktop import image_export
     from zsmed_desktop.tags_dialog import TagsDialog
 
-    study = tmp_path / "study"
-    study.mkdir()
-    shutil.copy(dicom_test_file("CT_small.dcm"), study / "ct.dcm")
-    window = make_window(qtbot, tmp_path)
-    window.show()
-    qtbot.waitExposed(window)
+    study = ct_study(tmp_path)
+    window = shown_window(qtbot, tmp_path)
     for key in ("save_image", "copy_image", "dicom_tags"):
         assert not window.action(key).isEnabled()  # nothing shown yet
     entries = {m.text().replace("&", ""): [a.text() for a in m.menu().actions() if not a.isSeparator()]
                for m in window.menuBar().actions()}
     assert entries["File"][3:5] == ["Save the image as…", "Copy the image"]
     assert "DICOM tags…" in entries["View"]
-    open_and_wait(qtbot, window, [study])
-    qtbot.waitUntil(lambda: window.viewer.current_frame_data() is not None, timeout=SCAN_TIMEOUT)
+    open_ct(qtbot, window, study)
     for key in ("save_image", "copy_image", "dicom_tags"):
         assert window.action(key).isEnabled()
 
@@ -611,15 +621,10 @@ def test_a_window_typed_in_numbers_is_applied(qtbot, tmp_path: Path) -> None:
     width and level typed; Cancel changes nothing; an image without a window says so in the window."""
     from zsmed_desktop.window_dialog import WindowDialog
 
-    study = tmp_path / "study"
-    study.mkdir()
-    shutil.copy(dicom_test_file("CT_small.dcm"), study / "ct.dcm")
-    window = make_window(qtbot, tmp_path)
-    window.show()
-    qtbot.waitExposed(window)
+    study = ct_study(tmp_path)
+    window = shown_window(qtbot, tmp_path)
     assert not window.action("set_window").isEnabled()
-    open_and_wait(qtbot, window, [study])
-    qtbot.waitUntil(lambda: window.viewer.current_frame_data() is not None, timeout=SCAN_TIMEOUT)
+    open_ct(qtbot, window, study)
     assert window.action("set_window").shortcut().toString() == "W"
     window._build_presets()
     assert window.action("set_window") in window.preset_menu.actions()
@@ -686,14 +691,9 @@ def test_the_angle_tool_from_the_view_menu_and_its_sr(qtbot, tmp_path: Path) -> 
     Save measurements as DICOM SR, and the SR holds it in degrees."""
     from tests.report.sr_items import content_items
 
-    study = tmp_path / "study"
-    study.mkdir()
-    shutil.copy(dicom_test_file("CT_small.dcm"), study / "ct.dcm")
-    window = make_window(qtbot, tmp_path)
-    window.show()
-    qtbot.waitExposed(window)
-    open_and_wait(qtbot, window, [study])
-    qtbot.waitUntil(lambda: window.viewer.current_frame_data() is not None, timeout=SCAN_TIMEOUT)
+    study = ct_study(tmp_path)
+    window = shown_window(qtbot, tmp_path)
+    open_ct(qtbot, window, study)
     angle_action = window.action("angle")
     assert angle_action.isCheckable() and angle_action.shortcut().toString() == "N"
     window.viewer.setFocus()
@@ -722,9 +722,7 @@ def test_the_study_is_exported_de_identified_from_the_file_menu(qtbot, tmp_path:
     reader picks, without the patient's name or ID; the window says what was written in one line."""
     from PySide6.QtWidgets import QFileDialog
 
-    study = tmp_path / "study"
-    study.mkdir()
-    shutil.copy(dicom_test_file("CT_small.dcm"), study / "ct.dcm")
+    study = ct_study(tmp_path)
     original = pydicom.dcmread(study / "ct.dcm")
     window = make_window(qtbot, tmp_path)
     assert not window.action("deidentify").isEnabled()
