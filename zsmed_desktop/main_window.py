@@ -79,7 +79,7 @@ APPLICATION = "zsmed"
 MAX_RECENT = 10
 PRESET_KEYS = 9
 # The viewer's tools the View menu lists (their keys are the viewer's own)
-VIEWER_TOOLS = ("measure", "roi", "angle", "clear_measurements", "rotate_clockwise", "rotate_anticlockwise",
+VIEWER_TOOLS = ("measure", "roi", "angle", "arrow", "clear_measurements", "rotate_clockwise", "rotate_anticlockwise",
                 "flip_horizontal", "flip_vertical", "cine")
 
 __all__ = ["MainWindow", "app_settings", "to_qimage"]
@@ -144,6 +144,7 @@ class MainWindow(QMainWindow):
         self.viewer.measuring_changed.connect(self._show_measuring)
         self.viewer.roi_mode_changed.connect(self._show_roi)
         self.viewer.angle_mode_changed.connect(self._show_angle)
+        self.viewer.arrow_mode_changed.connect(self._show_arrow)
         self.viewer.marks_changed.connect(lambda *_: self._update_measurements_action())
         self.viewer.current_changed.connect(lambda *_: self._update_image_actions())
 
@@ -357,6 +358,9 @@ class MainWindow(QMainWindow):
           "Angle: a left-button drag from the vertex draws the first arm, a click places the second "
           "(degrees, in the patient's plane)")
         self._actions["angle"].setCheckable(True)
+        a("arrow", "Arrow", self._toggle_arrow, "T", "mdi6.arrow-bottom-right",
+          "Arrow: a left-button drag from the note to the finding, then an optional note (for key images)")
+        self._actions["arrow"].setCheckable(True)
         a("clear_measurements", "Remove the measurements", lambda: self._viewer_call("clear_measurements"), None,
           "mdi6.eraser")
         a("rotate_clockwise", "Rotate clockwise", lambda: self._viewer_call("rotate", 1), "]", "mdi6.rotate-right")
@@ -845,6 +849,13 @@ class MainWindow(QMainWindow):
     def _show_angle(self, on: bool) -> None:
         self.action("angle").setChecked(on)
 
+    def _toggle_arrow(self) -> None:
+        self._viewer_call("toggle_arrow")
+        self._show_arrow(self.viewer.is_arrow_mode())  # unchanged while typing in the search box
+
+    def _show_arrow(self, on: bool) -> None:
+        self.action("arrow").setChecked(on)
+
     def save_image(self) -> Path | None:
         """File > Save the image as…: the image as shown, in the folder an image was last saved to."""
         folder = str(self.settings.value("export/last_folder", "") or "")
@@ -1090,7 +1101,9 @@ class MainWindow(QMainWindow):
                   "min and max (HU on CT; R, G, B means on photographs); drag inside a region to move it"),
             ("N", "Angle on / off: drag the first arm from the vertex, then click the second arm's end; drag a "
                   "point to move it"),
-            ("Delete / Esc", "Remove the rulers, regions of interest and angles (Esc also stops measuring and cine)"),
+            ("T", "Arrow on / off: drag from the note to the finding, then type an optional note"),
+            ("Delete / Esc", "Remove the rulers, regions of interest, angles and arrows (Esc also stops measuring "
+                             "and cine)"),
             ("] or Ctrl+R / [", "Rotate 90° clockwise / anticlockwise"),
             ("H / V", "Flip left-right / up-down"),
             ("P", "Play / stop cine through the frames and images (the file's frame rate, else 10 per second)"),

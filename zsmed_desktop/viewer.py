@@ -17,14 +17,16 @@ draws a ruler: mm from the pixel spacing, px without one), E = region of interes
 left drag draws an ellipse: its area, and the mean ± SD, min and max of the modality values
 inside, or of R, G, B on colour images), N = angle on / off (a left drag from the vertex draws the
 first arm; the second then follows the mouse from the vertex and a left click places its end: the
-angle in degrees, in the patient's plane from the pixel spacing; M, E and N are exclusive; while
-measuring, in the angle mode or the region mode, a press on a ruler's end, an angle's point or inside
-a region moves it), Delete = remove the rulers, regions of interest and angles, Esc = remove them,
-stop measuring (the region of interest, the angle) and playing; with an angle's second arm still to
-place, Esc removes only that angle. ] or Ctrl+R / [ = rotate 90° clockwise / anticlockwise, H / V =
+angle in degrees, in the patient's plane from the pixel spacing), T = arrow on / off (a left drag
+from the note to the finding draws an arrow, its head at the finding, then asks for an optional note,
+drawn at its tail: an annotation for key images, not a measurement); M, E, N and T are exclusive; while
+measuring, in the angle, arrow or region mode, a press on a ruler's or an arrow's end, an angle's point
+or inside a region moves it), Delete = remove the rulers, regions of interest, angles and arrows, Esc =
+remove them, stop measuring (the region of interest, the angle, the arrow) and playing; with an angle's
+second arm still to place, Esc removes only that angle. ] or Ctrl+R / [ = rotate 90° clockwise / anticlockwise, H / V =
 flip left-right / up-down, P = play / stop cine (through the frames and images, looping, at the file's
 frame rate). Rotation and flip stay while scrolling through the series; the rulers, regions of
-interest and angles stay until another file (on another frame of the same file, a region's
+interest, angles and arrows stay until another file (on another frame of the same file, a region's
 statistics are that frame's).
 """
 
@@ -55,6 +57,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QGraphicsDropShadowEffect,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QSlider,
     QVBoxLayout,
@@ -180,6 +183,16 @@ class AngleMeasurement:
 
 
 @dataclass(frozen=True)
+class Arrow:
+    """One arrow annotation (a key image's pointer, not a measurement): its tail, where its note is, and
+    its head, at the finding, in stored-image pixels (column, row: before any rotation or flip)."""
+
+    tail: tuple[float, float]
+    head: tuple[float, float]
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class RegionOfInterest:
     """One elliptical region of interest as the reader sees it: the corners of the rectangle it is
     inscribed in, in stored-image pixels (column, row: before any rotation or flip), its statistics
@@ -259,6 +272,14 @@ class _Angle(_Mark):
         return (self.start, self.end) if self.second is None else (self.start, self.end, self.second)
 
 
+@dataclass
+class _Arrow(_Mark):
+    """An arrow from its tail ``start`` (where its note is drawn) to its head ``end`` (pointing at the
+    finding)."""
+
+    note: str = ""
+
+
 class _Held(NamedTuple):
     """A mark taken hold of by a left press: which of its points follows the mouse (0 its start, 1 its
     end, 2 an angle's second end; -1 a region, moved whole), its points then, and the press (stored-image
@@ -270,6 +291,7 @@ class _Held(NamedTuple):
     down: tuple[float, float]
 
 
+_ARROWHEAD_PIXELS = 14.0  # an arrowhead's barbs, screen pixels (the snapshot's grow with its texts)
 _HOLD_PIXELS = 8.0  # how near (screen pixels) a press must come to a ruler's end or an angle's point to take hold
 
 
@@ -308,8 +330,7 @@ class _ViewBox(pg.ViewBox):
             self._viewer._drag_window(ev.isStart(), float(delta.x()), float(delta.y()))
             return
         viewer = self._viewer
-        if ev.button() == Qt.MouseButton.LeftButton and (viewer.is_measuring() or viewer.is_roi_mode()
-                                                         or viewer.is_angle_mode()):
+        if ev.button() == Qt.MouseButton.LeftButton and viewer._tool_on():
             ev.accept()
             self._viewer._drag_mark(ev.isStart(), ev.isFinish(), self.mapToView(ev.buttonDownPos()),
                                     self.mapToView(ev.pos()))
@@ -326,7 +347,8 @@ class ImageViewer(QWidget):
     measuring_changed = Signal(bool)  # measure mode on / off (M, Esc), for a checkable tool button
     roi_mode_changed = Signal(bool)  # region-of-interest mode on / off (E, Esc; M turns it off)
     angle_mode_changed = Signal(bool)  # angle mode on / off (N, Esc; M and E turn it off)
-    # how many rulers, regions and (finished) angles are on the image, after one is added, moved or removed
+    arrow_mode_changed = Signal(bool)  # arrow mode on / off (T, Esc; M, E and N turn it off)
+    # how many rulers, regions, (finished) angles and arrows are on the image, after one is added, moved or removed
     marks_changed = Signal(int)
 
     def __init__(self, parent: QWidget | None = None, *, decode: Decode | None = None,
@@ -361,6 +383,10 @@ class ImageViewer(QWidget):
         self._rulers: list[_Ruler] = []
         self._rois: list[_Roi] = []
         self._angles: list[_Angle] = []
+        self._arrow_mode = False  # nor with any of them
+        self._arrows: list[_Arrow] = []
+        # asks for an arrow's note once it is drawn ('' none; None cancelled: the arrow stays, with no note)
+        self.ask_note: Callable[[], str | None] = self._ask_note
         self._drawing: _Mark | None = None  # the ruler, region or angle's arm a left drag is drawing now
         self._open_angle: _Angle | None = None  # an angle whose second arm follows the mouse, until a click
         self._held: _Held | None = None  # an existing one the drag moves instead
@@ -669,25 +695,41 @@ class ImageViewer(QWidget):
     def is_angle_mode(self) -> bool:
         return self._angle_mode
 
-    def _set_tool(self, *, measuring: bool, roi: bool, angle: bool = False) -> None:
-        """What a left drag draws: a ruler, a region of interest, an angle or (none) nothing: it pans."""
-        was_measuring, was_roi, was_angle = self._measuring, self._roi_mode, self._angle_mode
+    def toggle_arrow(self) -> None:
+        """Arrow mode on / off: while on, a left drag draws an arrow from the press (its tail, where the
+        note goes) to the release (its head, pointing at the finding), then asks for an optional note
+        (``ask_note``); the other tools are off."""
+        self._set_tool(measuring=False, roi=False, arrow=not self._arrow_mode)
+
+    def is_arrow_mode(self) -> bool:
+        return self._arrow_mode
+
+    def _tool_on(self) -> bool:
+        return self._measuring or self._roi_mode or self._angle_mode or self._arrow_mode
+
+    def _set_tool(self, *, measuring: bool, roi: bool, angle: bool = False, arrow: bool = False) -> None:
+        """What a left drag draws: a ruler, a region of interest, an angle, an arrow or (none) nothing: it
+        pans."""
+        was = self._measuring, self._roi_mode, self._angle_mode, self._arrow_mode
         self._measuring, self._roi_mode = measuring, roi and not measuring
         self._angle_mode = angle and not (measuring or roi)
+        self._arrow_mode = arrow and not (measuring or roi or angle)
         if not self._angle_mode and self._open_angle is not None:
             self._remove_mark(self._open_angle)  # another tool: the angle begun is not finished
         port = self.view.viewport()
-        if self._measuring or self._roi_mode or self._angle_mode:
+        if self._tool_on():
             port.setCursor(Qt.CursorShape.CrossCursor)
         else:
             port.unsetCursor()
         self._update_zoom_overlay()
-        if self._measuring != was_measuring:
+        if self._measuring != was[0]:
             self.measuring_changed.emit(self._measuring)
-        if self._roi_mode != was_roi:
+        if self._roi_mode != was[1]:
             self.roi_mode_changed.emit(self._roi_mode)
-        if self._angle_mode != was_angle:
+        if self._angle_mode != was[2]:
             self.angle_mode_changed.emit(self._angle_mode)
+        if self._arrow_mode != was[3]:
+            self.arrow_mode_changed.emit(self._arrow_mode)
 
     def measurements(self) -> list[Measurement]:
         """The rulers on the image, oldest first."""
@@ -735,12 +777,32 @@ class ImageViewer(QWidget):
         self.marks_changed.emit(self._mark_count())
         return self._angle_measurement(mark)
 
+    def arrows(self) -> list[Arrow]:
+        """The arrows on the image, oldest first."""
+        return [Arrow(mark.start, mark.end, mark.note) for mark in self._arrows]
+
+    def arrow(self, tail: tuple[float, float], head: tuple[float, float], note: str = "") -> Arrow | None:
+        """An arrow from ``tail`` (where its note goes) to ``head`` (the finding it points at), points
+        (column, row) of the stored image, as a drag in the arrow mode draws it; None when no image is
+        shown or the arrow has no length."""
+        if self._shown is None or tuple(tail) == tuple(head):
+            return None
+        mark = self._new_mark(_Arrow, (float(tail[0]), float(tail[1])))
+        mark.end, mark.note = (float(head[0]), float(head[1])), note.strip()
+        self._place_mark(mark)
+        return Arrow(mark.start, mark.end, mark.note)
+
+    def _ask_note(self) -> str | None:
+        """The note for an arrow just drawn, from a small dialog; None when it is cancelled."""
+        text, ok = QInputDialog.getText(self, "Arrow", "Note (optional):")
+        return text if ok else None
+
     def stored_size(self) -> tuple[float, float]:
         """(width, height) in pixels of the image shown, as stored (before a rotation); (0, 0) when none."""
         return self._stored_size()
 
     def clear_measurements(self) -> None:
-        """Remove the rulers, the regions of interest and the angles."""
+        """Remove the rulers, the regions of interest, the angles and the arrows."""
         for mark in self._marks():
             self._remove_mark(mark)
         self._drawing = None
@@ -783,8 +845,8 @@ class ImageViewer(QWidget):
 
     def snapshot(self, *, with_text: bool, min_size: int = SNAPSHOT_MIN_SIZE) -> QImage:
         """The image as the reader sees it, for a report, a teaching file or a meeting: its window/level,
-        inversion, rotation and flip, the rulers, regions of interest and (finished) angles with their
-        labels, and the edges' orientation letters (while the overlays are shown: they name no one).
+        inversion, rotation and flip, the rulers, regions of interest, (finished) angles and arrows with their
+        labels (an arrow's note), and the edges' orientation letters (while the overlays are shown: they name no one).
         ``with_text`` adds the corner texts (patient, IDs, dates, institution, the series' title), whether
         or not they are shown now; without it the picture carries no patient details. Raises
         ``SnapshotError`` (one line) with no image shown, or while the image asked for is still loading.
@@ -865,12 +927,18 @@ class ImageViewer(QWidget):
                 start, end = at(mark.start), at(mark.end)
                 corners = [at(point) for point in self._points(mark)]
                 for pen_colour, pen_width in (("#000000", 4.0), (_RULER_COLOUR, 2.0)):  # the dark halo, then the line
-                    painter.setPen(QPen(QColor(pen_colour), pen_width * grow))
+                    pen = QPen(QColor(pen_colour), pen_width * grow)
+                    pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+                    painter.setPen(pen)
                     painter.setBrush(Qt.BrushStyle.NoBrush)
                     if isinstance(mark, _Roi):
                         painter.drawEllipse(QRectF(start, end).normalized())
                     elif isinstance(mark, _Angle):  # first end, vertex, second end
                         painter.drawPolyline(QPolygonF([corners[1], corners[0], corners[2]]))
+                    elif isinstance(mark, _Arrow):  # the shaft, then the head's barbs
+                        left, right = _arrowhead(start, end, _ARROWHEAD_PIXELS * grow)
+                        painter.drawLine(start, end)
+                        painter.drawPolyline(QPolygonF([left, end, right]))
                     else:
                         painter.drawLine(start, end)
                 if isinstance(mark, _Roi):
@@ -879,6 +947,8 @@ class ImageViewer(QWidget):
                     label = self._angle_measurement(mark).text
                 elif isinstance(mark, _Ruler):
                     label = self._measurement(mark).text
+                elif isinstance(mark, _Arrow) and mark.note:
+                    label = mark.note
                 else:
                     continue
                 flags = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
@@ -1118,7 +1188,8 @@ class ImageViewer(QWidget):
                 if self._held is not None:
                     self._drawing = self._held.mark
                 else:
-                    kind = _Roi if self._roi_mode else _Angle if self._angle_mode else _Ruler
+                    kind: type[_Mark] = (_Roi if self._roi_mode else _Angle if self._angle_mode
+                                         else _Arrow if self._arrow_mode else _Ruler)
                     self._drawing = self._new_mark(kind, self._image_point(down)) if self._on_image(down) else None
         mark, held = self._drawing, self._held
         if mark is None or self._shown is None:
@@ -1144,6 +1215,10 @@ class ImageViewer(QWidget):
             self._remove_mark(mark)  # dragged off the image from its edge: an arm of no length, no angle to make
         elif held is None and isinstance(mark, _Angle):
             self._open_angle = mark  # the first arm drawn: the second now follows the mouse
+        elif held is None and isinstance(mark, _Arrow) and mark.end == mark.start:
+            self._remove_mark(mark)  # dragged off the image from its edge: an arrow of no length
+        elif held is None and isinstance(mark, _Arrow):
+            self._ask_arrow_note(mark)
         elif held is not None:
             if isinstance(mark, _Angle) and self._degrees(mark) is None:  # a point put on another: no angle
                 for index, point in enumerate(held.before):
@@ -1161,6 +1236,13 @@ class ImageViewer(QWidget):
         self._place_mark(mark)
         self._finish_angle(mark)
 
+    def _ask_arrow_note(self, mark: _Arrow) -> None:
+        """The note for an arrow just drawn (``ask_note``): drawn at its tail; none when cancelled."""
+        note = self.ask_note()
+        if note and mark in self._arrows:  # the arrow may have gone with its file while the dialog was open
+            mark.note = note.strip()
+            self._place_mark(mark)
+
     def _finish_angle(self, mark: _Angle) -> None:
         if self._degrees(mark) is None:
             return  # the second end on the vertex: no angle yet, the arm goes on following the mouse
@@ -1170,15 +1252,16 @@ class ImageViewer(QWidget):
 
     def _hold_target(self, at: QPointF) -> tuple[_Mark, int] | None:
         """What a left press at ``at`` (view coordinates) would take hold of, as PACS viewers do: while
-        measuring, a ruler by an end within a few screen pixels; in the angle mode, an angle by one of its
+        measuring, a ruler by an end within a few screen pixels (in the arrow mode, an arrow, by its tail or
+        its head, the same way); in the angle mode, an angle by one of its
         three points, the same way; in the region mode, a region by its inside. Returns the mark and which
         point (0 its start: a ruler's start, an angle's vertex; 1 its end; 2 an angle's second end; -1 a
         region, whole); None: the press draws a new mark."""
         press = self.vb.mapViewToDevice(at)
         if press is None:
             return None
-        if self._measuring or self._angle_mode:
-            marks: list[_Mark] = (list(self._rulers) if self._measuring
+        if self._measuring or self._angle_mode or self._arrow_mode:
+            marks: list[_Mark] = (list(self._rulers) if self._measuring else list(self._arrows) if self._arrow_mode
                                   else [mark for mark in self._angles if self._finished(mark)])
             nearest: tuple[float, _Mark, int] | None = None
             for mark in marks:
@@ -1221,7 +1304,7 @@ class ImageViewer(QWidget):
         if self._open_angle is not None and self._drawing is None:
             self._open_angle.second = self._image_point(at)
             self._place_mark(self._open_angle)
-        elif (self._measuring or self._roi_mode or self._angle_mode) and self._drawing is None:
+        elif self._tool_on() and self._drawing is None:
             shape = Qt.CursorShape.SizeAllCursor if self._hold_target(at) else Qt.CursorShape.CrossCursor
             self.view.viewport().setCursor(shape)
         self._update_zoom_overlay()
@@ -1257,7 +1340,7 @@ class ImageViewer(QWidget):
             mark.second = point
 
     def _marks(self) -> list[_Mark]:
-        return [*self._rulers, *self._rois, *self._angles]
+        return [*self._rulers, *self._rois, *self._angles, *self._arrows]
 
     def _finished(self, mark: _Mark) -> bool:
         """Whether a mark measures something yet: an angle once its second end is placed."""
@@ -1273,6 +1356,8 @@ class ImageViewer(QWidget):
             self._rois.remove(mark)
         elif isinstance(mark, _Angle):
             self._angles.remove(mark)
+        elif isinstance(mark, _Arrow):
+            self._arrows.remove(mark)
         elif isinstance(mark, _Ruler):
             self._rulers.remove(mark)
         if mark is self._open_angle:
@@ -1303,6 +1388,8 @@ class ImageViewer(QWidget):
             self._rois.append(mark)
         elif isinstance(mark, _Angle):
             self._angles.append(mark)
+        elif isinstance(mark, _Arrow):
+            self._arrows.append(mark)
         elif isinstance(mark, _Ruler):
             self._rulers.append(mark)
         if not isinstance(mark, _Angle):
@@ -1360,6 +1447,12 @@ class ImageViewer(QWidget):
             mark.line.setData([p.x() for p in points], [p.y() for p in points])
             degrees = self._degrees(mark)
             text = "" if degrees is None else _angle_text(degrees)
+        elif isinstance(mark, _Arrow):  # the shaft, then the head's barbs: one polyline
+            size = _ARROWHEAD_PIXELS * float(self.vb.viewPixelSize()[0])  # view units are square on the screen
+            left, right = _arrowhead(start, end, size)
+            points = [start, end, left, end, right]
+            mark.line.setData([p.x() for p in points], [p.y() for p in points])
+            text = mark.note
         else:
             mark.line.setData([start.x(), end.x()], [start.y(), end.y()])
             text = self._measurement(mark).text if isinstance(mark, _Ruler) else ""
@@ -1552,6 +1645,8 @@ class ImageViewer(QWidget):
             lines.append("Region of interest: left drag (E: stop)")
         if screen and self._angle_mode:
             lines.append("Angle: drag the first arm, then click the second (N: stop)")
+        if screen and self._arrow_mode:
+            lines.append("Arrow: drag from the note to the finding (T: stop)")
         if screen:
             lines.append(f"Zoom {self.zoom() * 100:.0f} %")
             probe = self.pixel_value()
@@ -1604,8 +1699,7 @@ class ImageViewer(QWidget):
         # rulers, regions or angles to remove, a measuring, a region-of-interest or angle mode or a cine
         # to stop, they are the viewer's
         if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
-            busy = (bool(self._marks()) or self._measuring or self._roi_mode or self._angle_mode
-                    or self._cine.isActive())
+            busy = bool(self._marks()) or self._tool_on() or self._cine.isActive()
             if event.key() in (Qt.Key.Key_Escape, Qt.Key.Key_Delete) and busy:
                 event.accept()
                 return True
@@ -1656,6 +1750,8 @@ class ImageViewer(QWidget):
             self.toggle_roi()
         elif key == keys.Key_N:
             self.toggle_angle()
+        elif key == keys.Key_T:
+            self.toggle_arrow()
         elif key == keys.Key_Delete:
             self.clear_measurements()
         elif key == keys.Key_Escape and self._open_angle is not None:
@@ -1694,6 +1790,8 @@ def _label_spots(mark: _Mark, points: Sequence[QPointF]) -> list[tuple[QPointF, 
     from), for the mark's ``points`` (``_points``: in any pixels with square units): a ruler's past its
     end, else past its start (a region's past a corner, else the other); an angle's past the vertex,
     outside the angle, else past either arm's end, else inside the angle."""
+    if isinstance(mark, _Arrow):  # its note at the tail, away from the head: off the finding
+        return [(points[0], points[1])]
     if not isinstance(mark, _Angle):
         return [(points[1], points[0]), (points[0], points[1])]
     vertex, first = points[0], points[1]
@@ -1727,6 +1825,22 @@ def _label_place(spots: Sequence[tuple[QPointF, QPointF]], size: QSizeF, room: Q
     best = min(range(len(places)), key=lambda i: covered(boxes[i]))
     spot, _point, anchor = places[best]
     return spot, anchor, boxes[best]
+
+
+def _arrowhead(tail: QPointF, head: QPointF, size: float) -> tuple[QPointF, QPointF]:
+    """The ends of an arrowhead's two barbs at ``head``, pointing away from ``tail`` (in any pixels with
+    square units), ``size`` long (shorter on a short arrow), 25° either side of the shaft."""
+    shaft = head - tail
+    length = math.hypot(shaft.x(), shaft.y())
+    if length < 1e-9:
+        return head, head
+    back = -shaft / length * min(size, length * 0.6)
+    turn = math.radians(25.0)
+    barbs = []
+    for sign in (1.0, -1.0):
+        c, s = math.cos(sign * turn), math.sin(sign * turn)
+        barbs.append(head + QPointF(back.x() * c - back.y() * s, back.x() * s + back.y() * c))
+    return barbs[0], barbs[1]
 
 
 def _angle_text(degrees: float) -> str:

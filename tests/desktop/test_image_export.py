@@ -5,6 +5,7 @@ line for every failure."""
 from __future__ import annotations
 
 import errno
+import math
 import os
 import struct
 from pathlib import Path
@@ -205,6 +206,57 @@ def test_angles_are_drawn_as_two_arms_from_the_vertex_with_their_label(qtbot, vi
     assert yellow_along(turned, at["vertex"], at["second"], 4) > 0.9
     viewer.clear_measurements()
     assert yellow_along(rgb(viewer.snapshot(with_text=False)), at["vertex"], at["first"], 4) == 0
+
+
+def barb_ends(tail: tuple[float, float], head: tuple[float, float], length: float) -> list[tuple[float, float]]:
+    """Where an arrowhead's barbs reach (picture pixels): ``length`` back from the head, 25° off the shaft."""
+    back = np.subtract(tail, head) / np.hypot(*np.subtract(tail, head)) * length
+    ends = []
+    for sign in (1, -1):
+        c, s = math.cos(math.radians(25) * sign), math.sin(math.radians(25) * sign)
+        ends.append((head[0] + back[0] * c - back[1] * s, head[1] + back[0] * s + back[1] * c))
+    return ends
+
+
+def yellow_near(picture: np.ndarray, point: tuple[float, float], reach: int = 1) -> bool:
+    x, y = round(point[0]), round(point[1])
+    patch = picture[y - reach:y + reach + 1, x - reach:x + reach + 1].astype(int)
+    return bool((np.abs(patch - YELLOW).max(axis=2) < 60).any())
+
+
+def test_arrows_are_drawn_with_their_head_at_the_finding_and_their_note_at_the_tail(
+        qtbot, viewer: ImageViewer) -> None:
+    show(qtbot, viewer, dicom_test_file("CT_small.dcm"))
+    viewer.toggle_overlays()
+    tail, head = (20, 100), (80, 40)
+    before = rgb(viewer.snapshot(with_text=False))
+    assert yellow_along(before, tail, head, 4) == 0
+    viewer.arrow(tail, head)
+    bare = rgb(viewer.snapshot(with_text=False))
+    assert yellow_along(bare, tail, head, 4) > 0.9
+    picture_tail, picture_head = (tail[0] * 4, tail[1] * 4), (head[0] * 4, head[1] * 4)
+    # the arrowhead at the head (14 px barbs on a 512 px picture), none at the tail
+    assert all(yellow_near(bare, end) for end in barb_ends(picture_tail, picture_head, 12))
+    assert not any(yellow_near(bare, end) for end in barb_ends(picture_head, picture_tail, 12))
+    assert np.any(bare != before, axis=2).mean() < 0.05  # no label without a note
+
+    viewer.clear_measurements()
+    viewer.arrow(tail, head, "Lesion")
+    noted = rgb(viewer.snapshot(with_text=False))
+    changed = np.any(noted != bare, axis=2)
+    rows, cols = np.nonzero(changed)
+    assert len(rows) > 100  # the note's label ...
+    # ... at the tail (within a label's size of it), away from the head: below and to the left
+    assert np.abs(cols - picture_tail[0]).max() < 120 and np.abs(rows - picture_tail[1]).max() < 40
+    assert np.median(rows) > picture_tail[1] - 2
+    assert yellow_along(noted, tail, head, 4) > 0.9
+
+    viewer.rotate(1)  # the arrow turns with the image, its head still at the finding
+    turned = rgb(viewer.snapshot(with_text=False))
+    size = viewer.stored_size()
+    t, h = (turned_point(p, size, viewer.turn()) for p in (tail, head))
+    assert yellow_along(turned, t, h, 4) > 0.9
+    assert all(yellow_near(turned, end) for end in barb_ends((t[0] * 4, t[1] * 4), (h[0] * 4, h[1] * 4), 12))
 
 
 def test_an_angle_not_finished_is_not_in_the_picture(qtbot, viewer: ImageViewer) -> None:

@@ -745,3 +745,20 @@ def test_the_study_is_exported_de_identified_from_the_file_menu(qtbot, tmp_path:
     assert copy.PixelData == original.PixelData
     assert str(original.PatientName) not in written.read_bytes().decode("latin-1")
     assert window.action("deidentify").isEnabled()
+
+
+def test_the_arrow_tool_from_the_view_menu(qtbot, tmp_path: Path) -> None:
+    """View > Arrow (T): checked with the viewer's mode, exclusive with Angle; an arrow is an annotation
+    for key images, not a measurement: Save measurements stays off with only arrows."""
+    window = shown_window(qtbot, tmp_path)
+    open_ct(qtbot, window, ct_study(tmp_path))
+    arrow_action = window.action("arrow")
+    assert arrow_action.isCheckable() and arrow_action.shortcut().toString() == "T"
+    window.viewer.setFocus()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_T)
+    assert arrow_action.isChecked() and window.viewer.is_arrow_mode()
+    qtbot.keyClick(window.viewer, Qt.Key.Key_N)
+    assert not arrow_action.isChecked() and window.action("angle").isChecked()
+    assert window.viewer.arrow((10.5, 10.5), (60.5, 60.5), "Lesion") is not None
+    assert not window.action("save_measurements").isEnabled()
+    assert dict(window.shortcut_rows())["T"].startswith("Arrow on / off")

@@ -1191,3 +1191,120 @@ def test_angles_stay_on_the_frames_of_a_file_and_go_with_another_file(qtbot, vie
     viewer.go_to(1)
     assert viewer.current_path() == paths[1] and viewer.angles() == [] and counts == [1, 0]
     assert items_drawn(viewer) == ["ImageItem"]
+
+
+# --- arrows ------------------------------------------------------------------------------------------
+def test_t_toggles_the_arrow_mode_exclusive_with_the_other_tools(qtbot, viewer: ImageViewer) -> None:
+    viewer.set_images([dicom_test_file("CT_small.dcm")])
+    shown(qtbot, viewer)
+    told: list[tuple[str, bool]] = []
+    viewer.arrow_mode_changed.connect(lambda on: told.append(("arrow", on)))
+    viewer.angle_mode_changed.connect(lambda on: told.append(("angle", on)))
+    viewer.measuring_changed.connect(lambda on: told.append(("measure", on)))
+    viewer.roi_mode_changed.connect(lambda on: told.append(("roi", on)))
+    qtbot.keyClick(viewer, Qt.Key.Key_T)
+    assert viewer.is_arrow_mode()
+    assert "Arrow: drag from the note to the finding (T: stop)" in viewer.overlay_text()["br"]
+    for key in (Qt.Key.Key_M, Qt.Key.Key_T, Qt.Key.Key_E, Qt.Key.Key_T, Qt.Key.Key_N, Qt.Key.Key_T, Qt.Key.Key_T):
+        qtbot.keyClick(viewer, key)
+    assert told == [("arrow", True), ("measure", True), ("arrow", False), ("measure", False), ("arrow", True),
+                    ("roi", True), ("arrow", False), ("roi", False), ("arrow", True), ("angle", True),
+                    ("arrow", False), ("angle", False), ("arrow", True), ("arrow", False)]
+    assert not (viewer.is_arrow_mode() or viewer.is_angle_mode() or viewer.is_measuring() or viewer.is_roi_mode())
+    assert "Arrow:" not in viewer.overlay_text()["br"]
+    qtbot.keyClick(viewer, Qt.Key.Key_T)
+    qtbot.keyClick(viewer, Qt.Key.Key_Escape)  # Esc stops it too
+    assert told[-1] == ("arrow", False)
+    left_drag(qtbot, viewer, (10, 10), (50, 50))  # no mode: a left drag pans
+    assert viewer.arrows() == []
+
+
+def arrow_head_drawn(viewer: ImageViewer, index: int = 0) -> tuple[float, float]:
+    """Where the arrow's barbs meet as drawn (the point the polyline comes back to), in stored pixels."""
+    line = viewer._arrows[index].line
+    points = list(zip(line.xData, line.yData, strict=True))
+    [meeting] = {point for point in points if points.count(point) > 1}
+    return viewer._image_point(QPointF(float(meeting[0]), float(meeting[1])))
+
+
+def test_a_drag_in_the_arrow_mode_draws_an_arrow_to_the_finding_with_a_note(qtbot, viewer: ImageViewer) -> None:
+    viewer.set_images([dicom_test_file("CT_small.dcm")])
+    shown(qtbot, viewer)
+    notes: list[str | None] = ["Lesion 2 cm", None]
+    asked: list[int] = []
+
+    def ask() -> str | None:
+        asked.append(len(viewer.arrows()))  # asked once the arrow is drawn
+        return notes.pop(0)
+
+    viewer.ask_note = ask
+    counts: list[int] = []
+    viewer.marks_changed.connect(counts.append)
+    qtbot.keyClick(viewer, Qt.Key.Key_T)
+    left_drag(qtbot, viewer, (20, 100), (80, 40))
+    [arrow] = viewer.arrows()
+    assert np.allclose([arrow.tail, arrow.head], [(20, 100), (80, 40)], atol=0.3) and arrow.note == "Lesion 2 cm"
+    assert asked == [1] and counts == [1]
+    assert np.allclose(arrow_head_drawn(viewer), (80, 40), atol=0.3)  # the arrowhead at the finding
+    label = viewer._arrows[0].label
+    assert label.isVisible() and label.textItem.toPlainText() == "Lesion 2 cm"
+    tail_on_screen = viewer.view.mapFromScene(viewer.scene_point(20, 100))
+    assert viewer._arrows[0].box is not None and viewer._arrows[0].box.adjusted(-2, -2, 2, 2).contains(
+        QPointF(tail_on_screen))  # the note at the tail
+
+    viewer.rotate(1)  # on a turned image: the stored points are the drag's, the head still at the finding
+    qtbot.keyClick(viewer, Qt.Key.Key_H)
+    left_drag(qtbot, viewer, (100, 20), (60, 70))
+    assert len(viewer.arrows()) == 2 and asked == [1, 2]
+    second = viewer.arrows()[1]
+    assert np.allclose([second.tail, second.head], [(100, 20), (60, 70)], atol=0.3)
+    assert second.note == "" and not viewer._arrows[1].label.isVisible()  # cancelled: the arrow stays, no note
+    assert np.allclose(arrow_head_drawn(viewer, 1), (60, 70), atol=0.3)
+    assert np.allclose(arrow_head_drawn(viewer, 0), (80, 40), atol=0.3)  # the first turned with the image
+    assert viewer.arrows()[0] == arrow and counts == [1, 2]
+
+    left_drag(qtbot, viewer, (30, 30), (30.2, 30.2))  # a jittery click leaves nothing and asks nothing
+    assert len(viewer.arrows()) == 2 and asked == [1, 2] and counts[-1] == 2
+    assert viewer.measurements() == [] and viewer.angles() == []  # not a measurement
+    qtbot.keyClick(viewer, Qt.Key.Key_Delete)
+    assert viewer.arrows() == [] and counts[-1] == 0 and items_drawn(viewer) == ["ImageItem"]
+
+
+def test_an_arrows_ends_are_taken_hold_of_and_moved(qtbot, viewer: ImageViewer) -> None:
+    viewer.set_images([dicom_test_file("CT_small.dcm")])
+    shown(qtbot, viewer)
+    viewer.ask_note = lambda: pytest.fail("a move asks for no note")
+    port = viewer.view.viewport()
+    viewer.toggle_arrow()
+    assert viewer.arrow((20, 100), (80, 40), "Mass") is not None
+    assert viewer.arrow((10, 10), (10, 10)) is None  # no length: none
+    counts: list[int] = []
+    viewer.marks_changed.connect(counts.append)
+    hover(qtbot, viewer, (80, 40.5))
+    assert port.cursor().shape() == Qt.CursorShape.SizeAllCursor
+    hover(qtbot, viewer, (50, 100))
+    assert port.cursor().shape() == Qt.CursorShape.CrossCursor
+    left_drag(qtbot, viewer, (80, 40.5), (90, 60))  # the head moves, the tail stays
+    [arrow] = viewer.arrows()
+    assert np.allclose([arrow.tail, arrow.head], [(20, 100), (90, 60)], atol=0.3) and arrow.note == "Mass"
+    assert np.allclose(arrow_head_drawn(viewer), (90, 60), atol=0.3)
+    left_drag(qtbot, viewer, (20, 100), (30, 110))  # the tail moves: still the tail, the head stays
+    [arrow] = viewer.arrows()
+    assert np.allclose([arrow.tail, arrow.head], [(30, 110), (90, 60)], atol=0.3)
+    assert np.allclose(arrow_head_drawn(viewer), (90, 60), atol=0.3)
+    assert counts == [1, 1] and len(viewer._arrows) == 1
+
+
+def test_arrows_stay_on_the_frames_of_a_file_and_go_with_another_file(qtbot, viewer: ImageViewer) -> None:
+    paths = [dicom_test_file("emri_small.dcm"), dicom_test_file("MR_small.dcm")]
+    viewer.set_images(paths)
+    shown(qtbot, viewer)
+    counts: list[int] = []
+    viewer.marks_changed.connect(counts.append)
+    placed = viewer.arrow((40, 10), (10, 10), "here")
+    assert placed is not None and counts == [1]
+    qtbot.keyClick(viewer, Qt.Key.Key_Right)
+    assert viewer.current_frame() == 1 and viewer.arrows() == [placed]
+    viewer.go_to(1)
+    assert viewer.current_path() == paths[1] and viewer.arrows() == [] and counts == [1, 0]
+    assert items_drawn(viewer) == ["ImageItem"]
