@@ -79,6 +79,9 @@ APPLICATION = "zsmed"
 MAX_RECENT = 10
 PRESET_KEYS = 9
 # The viewer's tools the View menu lists (their keys are the viewer's own)
+# The viewer's drawing tools, one at a time: action key -> (the viewer's toggle, its "is on" query)
+TOOL_MODES = {"measure": ("toggle_measuring", "is_measuring"), "roi": ("toggle_roi", "is_roi_mode"),
+              "angle": ("toggle_angle", "is_angle_mode"), "arrow": ("toggle_arrow", "is_arrow_mode")}
 VIEWER_TOOLS = ("measure", "roi", "angle", "arrow", "clear_measurements", "rotate_clockwise", "rotate_anticlockwise",
                 "flip_horizontal", "flip_vertical", "cine")
 
@@ -141,10 +144,9 @@ class MainWindow(QMainWindow):
         self._deidentifying: Any = None  # the de-identified export's worker while it runs
         self.viewer.current_changed.connect(self._on_current_image)
         self.viewer.series_step.connect(self.step_series)
-        self.viewer.measuring_changed.connect(self._show_measuring)
-        self.viewer.roi_mode_changed.connect(self._show_roi)
-        self.viewer.angle_mode_changed.connect(self._show_angle)
-        self.viewer.arrow_mode_changed.connect(self._show_arrow)
+        for changed in (self.viewer.measuring_changed, self.viewer.roi_mode_changed, self.viewer.angle_mode_changed,
+                        self.viewer.arrow_mode_changed):
+            changed.connect(lambda *_: self._show_tools())
         self.viewer.marks_changed.connect(lambda *_: self._update_measurements_action())
         self.viewer.current_changed.connect(lambda *_: self._update_image_actions())
 
@@ -348,17 +350,17 @@ class MainWindow(QMainWindow):
           "mdi6.information-outline")
         # The viewer's tools, in the View menu (and Measure on the toolbar) so that they can be found
         # without knowing the keys; the keys are the viewer's own.
-        a("measure", "Measure", self._toggle_measuring, "M", "mdi6.ruler",
+        a("measure", "Measure", lambda: self._toggle_tool("measure"), "M", "mdi6.ruler",
           "Measure: a left-button drag draws a ruler (mm from the pixel spacing)")
         self._actions["measure"].setCheckable(True)
-        a("roi", "Region of interest", self._toggle_roi, "E", "mdi6.ellipse-outline",
+        a("roi", "Region of interest", lambda: self._toggle_tool("roi"), "E", "mdi6.ellipse-outline",
           "Region of interest: a left-button drag draws an ellipse (area; mean ± SD, min, max; pixels)")
         self._actions["roi"].setCheckable(True)
-        a("angle", "Angle", self._toggle_angle, "N", "mdi6.angle-acute",
+        a("angle", "Angle", lambda: self._toggle_tool("angle"), "N", "mdi6.angle-acute",
           "Angle: a left-button drag from the vertex draws the first arm, a click places the second "
           "(degrees, in the patient's plane)")
         self._actions["angle"].setCheckable(True)
-        a("arrow", "Arrow", self._toggle_arrow, "T", "mdi6.arrow-bottom-right",
+        a("arrow", "Arrow", lambda: self._toggle_tool("arrow"), "T", "mdi6.arrow-bottom-right",
           "Arrow: a left-button drag from the note to the finding, then an optional note (for key images)")
         self._actions["arrow"].setCheckable(True)
         a("clear_measurements", "Remove the measurements", lambda: self._viewer_call("clear_measurements"), None,
@@ -828,33 +830,15 @@ class MainWindow(QMainWindow):
         if not self.browser.step_series(step):
             self.statusBar().showMessage("No further series" if step > 0 else "No earlier series")
 
-    def _toggle_measuring(self) -> None:
-        self._viewer_call("toggle_measuring")
-        self._show_measuring(self.viewer.is_measuring())  # unchanged while typing in the search box
+    def _toggle_tool(self, key: str) -> None:
+        """A drawing tool's action (Measure, Region of interest, Angle, Arrow): the viewer's own toggle."""
+        self._viewer_call(TOOL_MODES[key][0])
+        self._show_tools()  # unchanged while typing in the search box: the actions say so again
 
-    def _show_measuring(self, on: bool) -> None:
-        self.action("measure").setChecked(on)
-
-    def _toggle_roi(self) -> None:
-        self._viewer_call("toggle_roi")
-        self._show_roi(self.viewer.is_roi_mode())  # unchanged while typing in the search box
-
-    def _show_roi(self, on: bool) -> None:
-        self.action("roi").setChecked(on)
-
-    def _toggle_angle(self) -> None:
-        self._viewer_call("toggle_angle")
-        self._show_angle(self.viewer.is_angle_mode())  # unchanged while typing in the search box
-
-    def _show_angle(self, on: bool) -> None:
-        self.action("angle").setChecked(on)
-
-    def _toggle_arrow(self) -> None:
-        self._viewer_call("toggle_arrow")
-        self._show_arrow(self.viewer.is_arrow_mode())  # unchanged while typing in the search box
-
-    def _show_arrow(self, on: bool) -> None:
-        self.action("arrow").setChecked(on)
+    def _show_tools(self) -> None:
+        """Each drawing tool's action checked as the viewer's mode is (one at a time, or none)."""
+        for key, (_, is_on) in TOOL_MODES.items():
+            self.action(key).setChecked(bool(getattr(self.viewer, is_on)()))
 
     def save_image(self) -> Path | None:
         """File > Save the image as…: the image as shown, in the folder an image was last saved to."""
