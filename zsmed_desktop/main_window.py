@@ -1085,7 +1085,8 @@ class MainWindow(QMainWindow):
                   "min and max (HU on CT; R, G, B means on photographs); drag inside a region to move it"),
             ("N", "Angle on / off: drag the first arm from the vertex, then click the second arm's end; drag a "
                   "point to move it"),
-            ("T", "Arrow on / off: drag from the note to the finding, then type an optional note"),
+            ("T", "Arrow on / off: drag from the note to the finding, then type an optional note; double-click "
+                  "an arrow's end to change its note"),
             ("Delete / Esc", "Remove the rulers, regions of interest, angles and arrows (Esc also stops measuring "
                              "and cine)"),
             ("] or Ctrl+R / [", "Rotate 90° clockwise / anticlockwise"),

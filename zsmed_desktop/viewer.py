@@ -317,7 +317,8 @@ class _ViewBox(pg.ViewBox):
     def mouseClickEvent(self, ev: Any) -> None:
         self._viewer.setFocus()
         if ev.double() and ev.button() == Qt.MouseButton.LeftButton:
-            self._viewer.fit()  # double-click: the whole image again
+            if not self._viewer.edit_note_at(self.mapToView(ev.pos())):  # an arrow's note, in the arrow mode
+                self._viewer.fit()  # double-click: the whole image again
         elif ev.button() == Qt.MouseButton.LeftButton:
             self._viewer._click(self.mapToView(ev.pos()))  # an open angle's second end
         ev.accept()
@@ -386,7 +387,8 @@ class ImageViewer(QWidget):
         self._arrow_mode = False  # nor with any of them
         self._arrows: list[_Arrow] = []
         # asks for an arrow's note once it is drawn ('' none; None cancelled: the arrow stays, with no note)
-        self.ask_note: Callable[[], str | None] = self._ask_note
+        # asks for an arrow's note, given the note it has ("" for a new arrow); None: cancelled
+        self.ask_note: Callable[[str], str | None] = self._ask_note
         self._drawing: _Mark | None = None  # the ruler, region or angle's arm a left drag is drawing now
         self._open_angle: _Angle | None = None  # an angle whose second arm follows the mouse, until a click
         self._held: _Held | None = None  # an existing one the drag moves instead
@@ -792,10 +794,25 @@ class ImageViewer(QWidget):
         self._place_mark(mark)
         return Arrow(mark.start, mark.end, mark.note)
 
-    def _ask_note(self) -> str | None:
-        """The note for an arrow just drawn, from a small dialog; None when it is cancelled."""
-        text, ok = QInputDialog.getText(self, "Arrow", "Note (optional):")
+    def _ask_note(self, current: str = "") -> str | None:
+        """An arrow's note from a small dialog, started at ``current``; None when it is cancelled."""
+        text, ok = QInputDialog.getText(self, "Arrow", "Note (optional):", text=current)
         return text if ok else None
+
+    def edit_note_at(self, at: QPointF) -> bool:
+        """In the arrow mode, a double-click on an arrow's tail or head (view coordinates ``at``) asks for
+        its note again, started at the one it has (an empty answer removes it, Cancel keeps it). Returns
+        whether there was an arrow to edit (else the double-click fits the image, as everywhere)."""
+        target = self._hold_target(at) if self._arrow_mode else None
+        if target is None or not isinstance(target[0], _Arrow):
+            return False
+        mark = target[0]
+        note = self.ask_note(mark.note)
+        if note is not None and mark in self._arrows:  # the arrow may have gone with its file meanwhile
+            mark.note = note.strip()
+            self._place_mark(mark)
+            self.marks_changed.emit(self._mark_count())
+        return True
 
     def stored_size(self) -> tuple[float, float]:
         """(width, height) in pixels of the image shown, as stored (before a rotation); (0, 0) when none."""
@@ -1238,7 +1255,7 @@ class ImageViewer(QWidget):
 
     def _ask_arrow_note(self, mark: _Arrow) -> None:
         """The note for an arrow just drawn (``ask_note``): drawn at its tail; none when cancelled."""
-        note = self.ask_note()
+        note = self.ask_note("")
         if note and mark in self._arrows:  # the arrow may have gone with its file while the dialog was open
             mark.note = note.strip()
             self._place_mark(mark)

@@ -1233,7 +1233,8 @@ def test_a_drag_in_the_arrow_mode_draws_an_arrow_to_the_finding_with_a_note(qtbo
     notes: list[str | None] = ["Lesion 2 cm", None]
     asked: list[int] = []
 
-    def ask() -> str | None:
+    def ask(current: str) -> str | None:
+        assert current == ""  # a new arrow has no note yet
         asked.append(len(viewer.arrows()))  # asked once the arrow is drawn
         return notes.pop(0)
 
@@ -1273,7 +1274,7 @@ def test_a_drag_in_the_arrow_mode_draws_an_arrow_to_the_finding_with_a_note(qtbo
 def test_an_arrows_ends_are_taken_hold_of_and_moved(qtbot, viewer: ImageViewer) -> None:
     viewer.set_images([dicom_test_file("CT_small.dcm")])
     shown(qtbot, viewer)
-    viewer.ask_note = lambda: pytest.fail("a move asks for no note")
+    viewer.ask_note = lambda current: pytest.fail("a move asks for no note")
     port = viewer.view.viewport()
     viewer.toggle_arrow()
     assert viewer.arrow((20, 100), (80, 40), "Mass") is not None
@@ -1308,3 +1309,48 @@ def test_arrows_stay_on_the_frames_of_a_file_and_go_with_another_file(qtbot, vie
     viewer.go_to(1)
     assert viewer.current_path() == paths[1] and viewer.arrows() == [] and counts == [1, 0]
     assert items_drawn(viewer) == ["ImageItem"]
+
+
+def double_click(qtbot, viewer: ImageViewer, point: tuple[float, float]) -> None:
+    """A left double-click on a stored-image point (column, row), as the mouse sends it."""
+    port = viewer.view.viewport()
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    pos = QPointF(viewer.view.mapFromScene(viewer.scene_point(*point)))
+    qtbot.wait(15)
+    for kind, button, buttons in ((QEvent.Type.MouseButtonPress, left, left),
+                                  (QEvent.Type.MouseButtonRelease, left, none),
+                                  (QEvent.Type.MouseButtonDblClick, left, left),
+                                  (QEvent.Type.MouseButtonRelease, left, none)):
+        viewer.view.viewportEvent(QMouseEvent(kind, pos, port.mapToGlobal(pos), button, buttons,
+                                              Qt.KeyboardModifier.NoModifier))
+    qtbot.wait(5)
+
+
+def test_a_double_click_on_an_arrow_edits_its_note(qtbot, viewer: ImageViewer) -> None:
+    """In the arrow mode a double-click on an arrow's tail asks for its note again, started at the note
+    it has (Cancel keeps it, an empty answer removes it); elsewhere a double-click still fits the image."""
+    viewer.set_images([dicom_test_file("CT_small.dcm")])
+    shown(qtbot, viewer)
+    viewer.arrow((50.5, 75.5), (75.5, 50.5), "Lesion")
+    answers: list[str | None] = ["Lesion 2 cm", None, ""]
+    offered: list[str] = []
+
+    def ask(current: str) -> str | None:
+        offered.append(current)
+        return answers.pop(0)
+
+    viewer.ask_note = ask
+    viewer.zoom_by(1.5)  # (the arrow stays in view)
+    zoomed = viewer.zoom()
+    qtbot.keyClick(viewer, Qt.Key.Key_T)
+    double_click(qtbot, viewer, (50.5, 75.5))
+    assert offered == ["Lesion"] and viewer.arrows()[0].note == "Lesion 2 cm"
+    assert viewer._arrows[0].label.textItem.toPlainText() == "Lesion 2 cm"
+    assert viewer.zoom() == pytest.approx(zoomed)  # edited, not fitted
+    double_click(qtbot, viewer, (75.5, 50.5))  # the head too; cancelled: kept
+    assert offered == ["Lesion", "Lesion 2 cm"] and viewer.arrows()[0].note == "Lesion 2 cm"
+    double_click(qtbot, viewer, (50.5, 75.5))  # an empty note: removed
+    assert viewer.arrows()[0].note == ""
+    qtbot.keyClick(viewer, Qt.Key.Key_T)  # out of the arrow mode: a double-click fits, asks nothing
+    double_click(qtbot, viewer, (50.5, 75.5))
+    assert len(offered) == 3 and viewer.zoom() != pytest.approx(zoomed)
