@@ -378,15 +378,12 @@ class ImageViewer(QWidget):
         self._drag_start: tuple[float, float] | None = None
         self._fitted_shape: tuple[Any, ...] | None = None
         self._turn = UPRIGHT
-        self._measuring = False
-        self._roi_mode = False  # never with ``_measuring``: a left drag draws one thing
-        self._angle_mode = False  # nor with either of them
+        # what a left drag draws, one tool at a time: "" (nothing: it pans), "measure", "roi", "angle" or "arrow"
+        self._tool = ""
         self._rulers: list[_Ruler] = []
         self._rois: list[_Roi] = []
         self._angles: list[_Angle] = []
-        self._arrow_mode = False  # nor with any of them
         self._arrows: list[_Arrow] = []
-        # asks for an arrow's note once it is drawn ('' none; None cancelled: the arrow stays, with no note)
         # asks for an arrow's note, given the note it has ("" for a new arrow); None: cancelled
         self.ask_note: Callable[[str], str | None] = self._ask_note
         self._drawing: _Mark | None = None  # the ruler, region or angle's arm a left drag is drawing now
@@ -675,7 +672,7 @@ class ImageViewer(QWidget):
     def toggle_measuring(self) -> None:
         """Measure mode on / off: while on, a left drag draws a ruler instead of panning (and the
         region-of-interest mode is off)."""
-        self._set_tool(measuring=not self._measuring, roi=False)
+        self._set_tool("" if self._measuring else "measure")
 
     def is_measuring(self) -> bool:
         return self._measuring
@@ -683,7 +680,7 @@ class ImageViewer(QWidget):
     def toggle_roi(self) -> None:
         """Region-of-interest mode on / off: while on, a left drag draws an ellipse instead of
         panning (and the measure mode is off)."""
-        self._set_tool(measuring=False, roi=not self._roi_mode)
+        self._set_tool("" if self._roi_mode else "roi")
 
     def is_roi_mode(self) -> bool:
         return self._roi_mode
@@ -692,7 +689,7 @@ class ImageViewer(QWidget):
         """Angle mode on / off: while on, a left drag from the vertex draws the first arm; the second then
         follows the mouse from the vertex until a left click places its end (the measure and region modes
         are off). Turned off, an angle not finished goes."""
-        self._set_tool(measuring=False, roi=False, angle=not self._angle_mode)
+        self._set_tool("" if self._angle_mode else "angle")
 
     def is_angle_mode(self) -> bool:
         return self._angle_mode
@@ -701,7 +698,7 @@ class ImageViewer(QWidget):
         """Arrow mode on / off: while on, a left drag draws an arrow from the press (its tail, where the
         note goes) to the release (its head, pointing at the finding), then asks for an optional note
         (``ask_note``); the other tools are off."""
-        self._set_tool(measuring=False, roi=False, arrow=not self._arrow_mode)
+        self._set_tool("" if self._arrow_mode else "arrow")
 
     def is_arrow_mode(self) -> bool:
         return self._arrow_mode
@@ -709,13 +706,26 @@ class ImageViewer(QWidget):
     def _tool_on(self) -> bool:
         return self._measuring or self._roi_mode or self._angle_mode or self._arrow_mode
 
-    def _set_tool(self, *, measuring: bool, roi: bool, angle: bool = False, arrow: bool = False) -> None:
-        """What a left drag draws: a ruler, a region of interest, an angle, an arrow or (none) nothing: it
-        pans."""
-        was = self._measuring, self._roi_mode, self._angle_mode, self._arrow_mode
-        self._measuring, self._roi_mode = measuring, roi and not measuring
-        self._angle_mode = angle and not (measuring or roi)
-        self._arrow_mode = arrow and not (measuring or roi or angle)
+    @property
+    def _measuring(self) -> bool:
+        return self._tool == "measure"
+
+    @property
+    def _roi_mode(self) -> bool:
+        return self._tool == "roi"
+
+    @property
+    def _angle_mode(self) -> bool:
+        return self._tool == "angle"
+
+    @property
+    def _arrow_mode(self) -> bool:
+        return self._tool == "arrow"
+
+    def _set_tool(self, tool: str) -> None:
+        """What a left drag draws: a ruler ("measure"), a region of interest ("roi"), an angle, an arrow,
+        or ("") nothing: it pans."""
+        was, self._tool = self._tool, tool
         if not self._angle_mode and self._open_angle is not None:
             self._remove_mark(self._open_angle)  # another tool: the angle begun is not finished
         port = self.view.viewport()
@@ -724,14 +734,10 @@ class ImageViewer(QWidget):
         else:
             port.unsetCursor()
         self._update_zoom_overlay()
-        if self._measuring != was[0]:
-            self.measuring_changed.emit(self._measuring)
-        if self._roi_mode != was[1]:
-            self.roi_mode_changed.emit(self._roi_mode)
-        if self._angle_mode != was[2]:
-            self.angle_mode_changed.emit(self._angle_mode)
-        if self._arrow_mode != was[3]:
-            self.arrow_mode_changed.emit(self._arrow_mode)
+        for name, changed in (("measure", self.measuring_changed), ("roi", self.roi_mode_changed),
+                              ("angle", self.angle_mode_changed), ("arrow", self.arrow_mode_changed)):
+            if (was == name) != (tool == name):
+                changed.emit(tool == name)
 
     def measurements(self) -> list[Measurement]:
         """The rulers on the image, oldest first."""
@@ -1776,7 +1782,7 @@ class ImageViewer(QWidget):
         elif key == keys.Key_Escape:
             self.clear_measurements()
             self.stop_cine()
-            self._set_tool(measuring=False, roi=False)
+            self._set_tool("")
         elif key == keys.Key_P:
             self.toggle_cine()
         elif key == keys.Key_I:
