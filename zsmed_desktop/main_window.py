@@ -576,7 +576,7 @@ class MainWindow(QMainWindow):
         self._rebuild_recent_menu()
 
     def _update_actions(self) -> None:
-        has_image = self.current_series is not None or bool(self.photos)
+        has_image = self._image_open()
         for key in ("next_image", "previous_image", "reset", "invert", "fit", "one_to_one", "overlays",
                     "set_window", *VIEWER_TOOLS):
             self.action(key).setEnabled(has_image)
@@ -591,19 +591,26 @@ class MainWindow(QMainWindow):
         self._update_measurements_action()
         self._update_image_actions()
 
+    def _image_open(self) -> bool:
+        """A series or photographs are open (the viewer may still be decoding its image)."""
+        return self.current_series is not None or bool(self.photos)
+
+    def _image_shown(self) -> bool:
+        """An image of what is open is on the screen (decoded)."""
+        return self.viewer.current_frame_data() is not None and self._image_open()
+
     def _update_image_actions(self) -> None:
         """Save / copy the image while one is shown; its DICOM tags for a DICOM file (not a photograph)."""
-        shown = self.viewer.current_frame_data() is not None and (self.current_series is not None or bool(self.photos))
+        shown = self._image_shown()
         path = self.viewer.current_path()
         self.action("save_image").setEnabled(shown)
         self.action("copy_image").setEnabled(shown)
-        self.action("dicom_tags").setEnabled(path is not None and not is_photo(path)
-                                             and (self.current_series is not None or bool(self.photos)))
+        self.action("dicom_tags").setEnabled(path is not None and not is_photo(path) and self._image_open())
         self.action("deidentify").setEnabled(self.current_series is not None and self._deidentifying is None)
 
     def _update_measurements_action(self) -> None:
         """Save measurements only with a ruler or a region on the image shown."""
-        shown = self.viewer.current_frame_data() is not None and (self.current_series is not None or bool(self.photos))
+        shown = self._image_shown()
         self.action("save_measurements").setEnabled(
             shown and bool(self.viewer.measurements() or self.viewer.rois() or self.viewer.angles()))
 
@@ -943,7 +950,7 @@ class MainWindow(QMainWindow):
         if self._typing():
             return
         method = getattr(self.viewer, name, None)
-        if method is not None and (self.current_series is not None or self.photos):
+        if method is not None and self._image_open():
             method(*args)
 
     @staticmethod
