@@ -84,10 +84,22 @@ def study_label(date: str | None, description: str | None) -> str:
     return f"{dicom_date(date)}   {readable(description) or 'no description'}"
 
 
-def series_label(number: int | None, modality: str | None, description: str | None, images: int) -> str:
+# what a series without images holds, by its modality (a PACS lists them so too)
+_NON_IMAGE_KINDS = {"PR": ("presentation state", "presentation states"), "SR": ("report", "reports"),
+                    "KO": ("key image note", "key image notes"), "RTPLAN": ("plan", "plans")}
+
+
+def series_label(number: int | None, modality: str | None, description: str | None, images: int,
+                 others: int = 0) -> str:
+    """'Series 2 · CT · chest (120 images)'; a series of ``others`` objects that are not images says what
+    they are: 'Series 993 · PR · zsmed presentation state (1 presentation state)'."""
     head = f"Series {number}" if number is not None else "Series (no number)"
     parts = [head, modality or "", readable(description)]
-    count = f"{images} image" + ("" if images == 1 else "s")
+    if images or not others:
+        count = f"{images} image" + ("" if images == 1 else "s")
+    else:
+        one, many = _NON_IMAGE_KINDS.get((modality or "").upper(), ("object", "objects"))
+        count = f"{others} {one if others == 1 else many}"
     return "  ·  ".join(p for p in parts if p) + f"   ({count})"
 
 
@@ -496,7 +508,8 @@ class StudyBrowser(QWidget):
                 )
                 for series in study.series:
                     images = [i for i in series.instances if i.is_image]
-                    label = series_label(series.number, series.modality, series.description, len(images))
+                    label = series_label(series.number, series.modality, series.description, len(images),
+                                         len(series.instances) - len(images))
                     se_item = self._make_item(
                         s_item, label, "series",
                         f"{series.number if series.number is not None else ''} {series.modality or ''} "
@@ -636,6 +649,14 @@ class StudyBrowser(QWidget):
 
     def series_ref(self, key: str) -> SeriesRef | None:
         return self._refs.get(key)
+
+    def select_series(self, key: str) -> bool:
+        """Make series ``key`` the current one (as a click on it does); False where the tree has none."""
+        for item in self.series_items():
+            if item.data(0, SERIES_ROLE) == key:
+                self.tree.setCurrentItem(item)
+                return True
+        return False
 
     def select_first_series(self) -> bool:
         for item in self.series_items():

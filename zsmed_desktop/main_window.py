@@ -13,7 +13,7 @@ import html
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QByteArray,
@@ -69,10 +69,14 @@ from zsmed_desktop.deidentify_flow import ask_and_deidentify
 from zsmed_desktop.doctor_dialog import DoctorDialog
 from zsmed_desktop.image_export import ask_and_save_image, copy_image_and_report
 from zsmed_desktop.models_view import ModelsDialog
+from zsmed_desktop.presentation_flow import PRESENTATION_STATE_CLASSES, SavedStates, describe, save_view, show_state
 from zsmed_desktop.settings_dialog import SettingsDialog
 from zsmed_desktop.tags_dialog import TagsDialog
 from zsmed_desktop.viewer import ImageViewer
 from zsmed_desktop.window_dialog import WindowDialog
+
+if TYPE_CHECKING:
+    from zsmed.report.presentation import PresentationState
 
 ORGANISATION = "zsmed"
 APPLICATION = "zsmed"
@@ -142,6 +146,11 @@ class MainWindow(QMainWindow):
 
         self.viewer = ImageViewer()
         self._deidentifying: Any = None  # the de-identified export's worker while it runs
+        self.saved_states = SavedStates()
+        self._sop_uids: dict[Path, str] = {}  # image file -> SOP Instance UID, from the scan
+        # a state to show once its image is on the screen (opened from a presentation-state series)
+        self._pending_state: tuple[PresentationState, str, Path] | None = None
+        self._state_hint_for: Path | None = None
         self.viewer.current_changed.connect(self._on_current_image)
         self.viewer.series_step.connect(self.step_series)
         for changed in (self.viewer.measuring_changed, self.viewer.roi_mode_changed, self.viewer.angle_mode_changed,
@@ -379,6 +388,14 @@ class MainWindow(QMainWindow):
           lambda: self.measurements_menu.popup(QCursor.pos()), None, "mdi6.file-send-outline",
           "Save the rulers and regions of interest as a DICOM SR for the PACS")
         self._actions["save_measurements"].setMenu(self.measurements_menu)
+        self.presentation_menu = sr_destination_menu(self, self.save_presentation_state)
+        a("save_presentation", "Save the view for the PACS (presentation state)…",
+          lambda: self.presentation_menu.popup(QCursor.pos()), None, "mdi6.monitor-share",
+          "Save the window, rotation, rulers, regions, angles and arrows as a DICOM presentation state, "
+          "which PACS viewers show over the image")
+        self._actions["save_presentation"].setMenu(self.presentation_menu)
+        a("show_presentation", "Show the saved presentation state", self.show_saved_state, None,
+          "mdi6.monitor-eye", "Show the image as it was saved for the PACS: its window, rotation and marks")
         a("save_image", "Save the image as…", self.save_image, QKeySequence.StandardKey.Save, "mdi6.image-move",
           "Save the image as shown (window, rulers, regions) as PNG or JPEG, without patient details unless asked")
         a("copy_image", "Copy the image", self.copy_image, QKeySequence.StandardKey.Copy, "mdi6.content-copy",
@@ -458,6 +475,8 @@ class MainWindow(QMainWindow):
         for key in VIEWER_TOOLS:
             view_menu.addAction(self.action(key))
         view_menu.addAction(self.action("save_measurements"))
+        view_menu.addAction(self.action("save_presentation"))
+        view_menu.addAction(self.action("show_presentation"))
         view_menu.addSeparator()
         view_menu.addAction(self.action("dicom_tags"))
         view_menu.addSeparator()
@@ -607,6 +626,9 @@ class MainWindow(QMainWindow):
         self.action("copy_image").setEnabled(shown)
         self.action("dicom_tags").setEnabled(path is not None and not is_photo(path) and self._image_open())
         self.action("deidentify").setEnabled(self.current_series is not None and self._deidentifying is None)
+        dicom_shown = shown and path is not None and not is_photo(path)
+        self.action("save_presentation").setEnabled(dicom_shown)
+        self._update_saved_state(path if dicom_shown else None)
 
     def _update_measurements_action(self) -> None:
         """Save measurements only with a ruler or a region on the image shown."""
@@ -710,6 +732,9 @@ class MainWindow(QMainWindow):
 
     def _on_scan_finished(self, index: ScanIndex) -> None:
         self.index = index
+        self._sop_uids = {Path(i.path): i.sop_instance_uid for i in index.instances if i.is_image}
+        self.saved_states.set_files(Path(i.path) for i in index.instances
+                                    if i.sop_class_uid in PRESENTATION_STATE_CLASSES)
         counts = index.counts()
         images = sum(1 for i in index.instances if i.is_image)
         summary = (
@@ -791,6 +816,8 @@ class MainWindow(QMainWindow):
         self.current_series = ref
         self.photos = []
         paths = ref.image_paths
+        if not paths and self._open_presentation_series(ref):
+            return
         if not paths:
             self.statusBar().showMessage(f"{ref.title}: no images in this series (a report or a plan)")
             self._update_actions()
@@ -936,6 +963,107 @@ class MainWindow(QMainWindow):
                           f"{written.name} {where}")
         self._done_job_line(self.last_message)
         return written
+
+    # --- presentation states -------------------------------------------------------------------
+    def save_presentation_state(self, out_dir: Path | None = None) -> Path | None:
+        """How the image is shown — window, inversion, rotation and flip, rulers, regions, angles, arrows —
+        as a DICOM presentation state next to its file (``out_dir`` None) or in ``out_dir``, for the
+        PACS's viewers; one line in the status bar and the Jobs tab says what came of it."""
+        path = self.viewer.current_path()
+        if path is None or self.viewer.current_frame_data() is None or is_photo(path):
+            self.show_message("Presentation state: show a DICOM image first (photographs have none)", warning=True)
+            return None
+        marks = len(self.viewer.measurements()) + len(self.viewer.rois()) + len(self.viewer.angles()) \
+            + len(self.viewer.arrows())
+        try:
+            written = save_view(self.viewer, self.site.reader, out_dir)
+        except (ZsmedError, OSError, ValueError) as exc:
+            reason = str(getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc)
+            self.show_message(" ".join(f"{path.name}: presentation state not saved: {reason}".split()),
+                              warning=True, tooltip=str(path))
+            return None
+        self.saved_states.add(written)
+        where = "next to the study" if out_dir is None else f"in {out_dir.name or out_dir}"
+        what = f"the view and {marks} mark{'' if marks == 1 else 's'}" if marks else "the view (no marks)"
+        self.show_message(f"{path.name}: {what} saved as presentation state {written.name} {where}")
+        self._done_job_line(self.last_message)
+        self._state_hint_for = path  # the reader has just saved it: no "a state was saved" hint over this line
+        self._update_image_actions()
+        return written
+
+    def _shown_sop_uid(self, path: Path | None) -> str:
+        return self._sop_uids.get(path, "") if path is not None else ""
+
+    def _update_saved_state(self, path: Path | None) -> None:
+        """Offer the newest saved state of the image shown; say so once when the reader comes to it.
+        A state waiting for its image (opened from its series) is shown as soon as the image is."""
+        uid = self._shown_sop_uid(path)
+        pending = self._pending_state
+        if pending is not None and path == pending[2] and uid and not self.viewer.is_loading() \
+                and self.viewer.current_frame_data() is not None:
+            self._pending_state = None
+            self._show_state(pending[0], uid)
+        states = self.saved_states.for_image(uid) if uid else []
+        action = self.action("show_presentation")
+        action.setEnabled(bool(states))
+        action.setToolTip(f"Show the presentation state {describe(states[0])}" if states
+                          else "No presentation state saved for this image")
+        if states and path != self._state_hint_for and pending is None:
+            self.statusBar().showMessage(f"{path.name if path else ''}: a presentation state was "
+                                         f"{describe(states[0])} (View > Show the saved presentation state)")
+        self._state_hint_for = path if states else None
+
+    def show_saved_state(self) -> bool:
+        """View > Show the saved presentation state: the newest one for the image shown."""
+        path = self.viewer.current_path()
+        uid = self._shown_sop_uid(path)
+        states = self.saved_states.for_image(uid) if uid else []
+        if not states or self.viewer.current_frame_data() is None:
+            self.show_message("No presentation state is saved for this image", warning=True)
+            return False
+        self._show_state(states[0], uid)
+        return True
+
+    def _show_state(self, state: PresentationState, uid: str) -> None:
+        shown = show_state(self.viewer, state, uid)
+        notes = [f"{shown.marks} mark{'' if shown.marks == 1 else 's'}"]
+        if shown.not_placed:
+            notes.append(f"{shown.not_placed} that could not be placed on the image")
+        if shown.not_shown:
+            notes.append(f"{shown.not_shown} drawing{'' if shown.not_shown == 1 else 's'} of another viewer "
+                         "not shown (not a ruler, region, angle or arrow)")
+        self.show_message(f"Presentation state {describe(state)} shown: " + "; ".join(notes), tooltip=str(state.path))
+        self._update_measurements_action()
+
+    def _open_presentation_series(self, ref: SeriesRef) -> bool:
+        """A presentation-state series activated in the browser: its newest state's image is opened in its
+        own series and the state shown on it. False where the series holds no readable state."""
+        states = self.saved_states.in_files(Path(i.path) for i in ref.series.instances
+                                            if i.sop_class_uid in PRESENTATION_STATE_CLASSES)
+        for state in states:
+            for uid in sorted(state.referenced):
+                image = next((p for p, u in self._sop_uids.items() if u == uid), None)
+                target = self._series_of(image) if image is not None else None
+                if target is None or image is None:
+                    continue
+                self._pending_state = (state, uid, image)
+                self.browser.select_series(target.key)  # opens it (the tree's current series is this one)
+                self.viewer.go_to(target.image_paths.index(image))
+                self._update_image_actions()  # already decoded (a cached image): shown now
+                return True
+        if states:
+            self.show_message(f"{ref.title}: the images its presentation states are for are not in what is open",
+                              warning=True)
+            return True
+        return False
+
+    def _series_of(self, image: Path) -> SeriesRef | None:
+        if self.index is None:
+            return None
+        for series in (se for patient in self.index.patients for study in patient.studies for se in study.series):
+            if any(Path(i.path) == image for i in series.instances):
+                return self.browser.series_ref(series.uid)
+        return None
 
     def _done_job_line(self, text: str, tooltip: str | None = None) -> None:
         """A finished job's line in the Jobs tab, below a scan still running (whose line updates in place:

@@ -76,6 +76,7 @@ from zsmed.dicom.display import (
     window_option,
 )
 from zsmed.dicom.geometry import (
+    ALL_TURNS,
     ANTICLOCKWISE,
     CLOCKWISE,
     MIRROR_LEFT_RIGHT,
@@ -667,6 +668,14 @@ class ImageViewer(QWidget):
     def turn(self) -> Turn:
         """How the image is turned on the screen (``UPRIGHT`` when as stored)."""
         return self._turn
+
+    def set_turn(self, turn: Turn) -> None:
+        """Turn the image as ``turn`` says (one of the eight turns and flips; a presentation state's), then fit."""
+        if tuple(turn) not in ALL_TURNS:
+            raise ValueError(f"not a turn of the image: {turn!r}")
+        self._turn = (turn[0], turn[1], turn[2], turn[3])
+        self._render()
+        self.fit()
 
     # measuring and regions of interest
     def toggle_measuring(self) -> None:

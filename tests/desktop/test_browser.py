@@ -61,6 +61,10 @@ def test_labels_are_readable() -> None:
     assert dicom_date(None) == "no date"
     assert series_label(2, "CT", "chest", 120) == "Series 2  ·  CT  ·  chest   (120 images)"
     assert series_label(None, "US", None, 1) == "Series (no number)  ·  US   (1 image)"
+    assert series_label(993, "PR", "zsmed presentation state", 0, 1) == \
+        "Series 993  ·  PR  ·  zsmed presentation state   (1 presentation state)"
+    assert series_label(5, "SR", None, 0, 3) == "Series 5  ·  SR   (3 reports)"
+    assert series_label(7, "OT", None, 0, 2) == "Series 7  ·  OT   (2 objects)"
     assert dicom_date("1997.04.24") == "1997-04-24"
     assert study_label("20051130", "abdomen^liver") == "2005-11-30   abdomen liver"
     assert without_paths("duplicate of /a/b/CT_small.dcm (same SOP Instance UID)") == (

@@ -27,6 +27,17 @@ def compose_turns(first: Turn, second: Turn) -> Turn:
     return a * e + b * g, a * f + b * h, c * e + d * g, c * f + d * h
 
 
+def _all_turns() -> frozenset[Turn]:
+    turns, turn = set(), UPRIGHT
+    for _ in range(4):
+        turns.update({turn, compose_turns(turn, MIRROR_LEFT_RIGHT)})
+        turn = compose_turns(turn, CLOCKWISE)
+    return frozenset(turns)
+
+
+ALL_TURNS = _all_turns()  # the four quarter turns, each with and without a mirror
+
+
 def inverse_turn(turn: Turn) -> Turn:
     """The turn back: the transpose (the matrices are orthogonal)."""
     a, b, c, d = turn

@@ -1,0 +1,526 @@
+"""How the reader left an image — window, inversion, rotation and flip, rulers, regions, angles and
+arrows — saved for the PACS as a Softcopy Presentation State (PS3.3 A.33), and read back.
+
+A measurements SR (``zsmed.report.measurements``) carries the figures for a report; a presentation
+state is what a PACS viewer *shows*: the marks drawn over the image as the reader drew them, with
+their figures as text, in the window the reader chose. Grey images get a Grayscale Softcopy
+Presentation State (GSPS); colour images a Color Softcopy Presentation State with an sRGB profile.
+
+Written:
+
+- the window (Softcopy VOI LUT) where the viewer has one, in the image's modality values (HU on CT:
+  the image's Rescale Slope / Intercept are copied into the state, as PS3.3 C.11.1 requires);
+- the inversion as the Presentation LUT Shape (a MONOCHROME1 image shown as its file says is INVERSE);
+- the rotation and flip as Image Rotation (clockwise, applied first) and Image Horizontal Flip
+  (PS3.3 C.10.6: "before any Image Horizontal Flip is applied");
+- in the layer ``ZSMED MEASURES``: a ruler as a POLYLINE of its two ends, an angle as a POLYLINE of
+  its first arm's end, vertex and second arm's end, a region as an ELLIPSE (ends of the major, then
+  the minor axis), each with its figures as a text object anchored at it;
+- in the layer ``ZSMED ARROWS``: an arrow as a POLYLINE shaft (tail to head), a three-point POLYLINE
+  arrowhead at the head, and its note as a text object anchored at the tail.
+
+Graphic data is in the image's PIXEL units (PS3.3 C.10.5.1.2: (column, row), (0, 0) the top-left
+corner of the top-left pixel), the viewer's own convention, so points are written as they are. On a
+multi-frame image the marks are on the frame they were drawn on (Referenced Frame Number).
+
+Read back (:func:`read_presentation_state`): zsmed's own states exactly, and other viewers' where
+their objects map onto the viewer's marks (a two-point POLYLINE is a ruler, three points an angle, an
+axis-aligned ELLIPSE or a CIRCLE a region, a text object with a visible anchor an arrow to it);
+anything else is counted, never guessed at. highdicom is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from zsmed.dicom.geometry import CLOCKWISE, MIRROR_LEFT_RIGHT, UPRIGHT, Turn, compose_turns
+from zsmed.errors import DicomReadError, NotDicomError
+from zsmed.report.measurements import PixelSpacing, ellipse_points, person_name
+from zsmed.report.sr import (
+    MANUFACTURER,
+    _instance_number,
+    _is_multi_frame,
+    _quietly,
+    _refusals,
+    _save,
+    _uid_from,
+    read_source,
+)
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+PRESENTATION_SERIES_NUMBER = 993
+PRESENTATION_SERIES_DESCRIPTION = "zsmed presentation state"
+MEASURES_LAYER = "ZSMED MEASURES"
+ARROWS_LAYER = "ZSMED ARROWS"
+GRAYSCALE_PS = "1.2.840.10008.5.1.4.1.1.11.1"
+COLOR_PS = "1.2.840.10008.5.1.4.1.1.11.2"
+PRESENTATION_STATE_CLASSES = frozenset({GRAYSCALE_PS, COLOR_PS})
+_TEXT_MAX = 1024  # Unformatted Text Value is ST
+_ARROWHEAD_DEGREES = 25.0  # half-angle of the arrowhead, as the viewer draws it
+
+Point = tuple[float, float]
+GraphicKind = Literal["ruler", "angle", "region", "arrow"]
+
+
+@dataclass(frozen=True)
+class Graphic:
+    """One mark as a presentation state holds it, in stored pixels (column, row): a ruler's two ends,
+    an angle's first arm's end, vertex and second arm's end, the two opposite corners of the rectangle
+    a region's ellipse is inscribed in, an arrow's tail and head. ``text``: what is written beside it
+    (a measurement's figures, an arrow's note)."""
+
+    kind: GraphicKind
+    points: tuple[Point, ...]
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class DisplaySettings:
+    """How the image is shown: the window (centre, width) in modality values, None where the viewer has
+    none (a VOI LUT table, a colour image); inverted relative to how the file asks to be shown (a
+    MONOCHROME1 image shown white-on-black is not inverted); the turn (``zsmed.dicom.geometry``)."""
+
+    window: tuple[float, float] | None = None
+    inverted: bool = False
+    turn: Turn = UPRIGHT
+
+
+@dataclass(frozen=True)
+class PresentationState:
+    """A presentation state file as read: which images (SOP Instance UIDs) it is for, how it shows
+    them, and its marks per image and frame."""
+
+    path: Path
+    study_uid: str
+    referenced: frozenset[str]
+    created: str  # "YYYY-MM-DD HH:MM", or "" where the file does not say
+    creator: str  # the Content Creator's Name as the file has it, or ""
+    label: str
+    turn: Turn = UPRIGHT
+    lut_shape: str = "IDENTITY"  # Presentation LUT Shape ("" for a colour state)
+    windows: tuple[tuple[str, float, float], ...] = ()  # (SOP Instance UID, centre, width)
+    graphics: tuple[tuple[str, int | None, Graphic], ...] = ()  # (SOP Instance UID, 1-based frame or None, mark)
+    not_shown: int = 0  # graphic or text objects that are not one of the viewer's marks
+
+    def graphics_on(self, sop_instance_uid: str, frame: int = 0) -> list[Graphic]:
+        """The marks on image ``sop_instance_uid`` at its 0-based ``frame`` (marks for the whole image
+        included)."""
+        return [g for uid, number, g in self.graphics if uid == sop_instance_uid and number in (None, frame + 1)]
+
+    def display_for(self, sop_instance_uid: str, photometric: str) -> DisplaySettings:
+        """How image ``sop_instance_uid`` (of ``photometric`` interpretation) is to be shown."""
+        window = next(((c, w) for uid, c, w in self.windows if uid == sop_instance_uid), None)
+        inverted = bool(self.lut_shape) and is_inverted(self.lut_shape, photometric)
+        return DisplaySettings(window=window, inverted=inverted, turn=self.turn)
+
+
+# --- pure geometry -----------------------------------------------------------------------------------
+def turn_to_spatial(turn: Turn) -> tuple[int, bool]:
+    """A viewer turn as Image Rotation (0, 90, 180, 270 degrees clockwise, applied first) and Image
+    Horizontal Flip (applied after the rotation)."""
+    for flip in (False, True):
+        for quarter_turns in range(4):
+            if spatial_to_turn(90 * quarter_turns, flip) == tuple(turn):
+                return 90 * quarter_turns, flip
+    raise ValueError(f"not a turn of the image: {turn!r}")
+
+
+def spatial_to_turn(rotation: int, flip: bool) -> Turn:
+    """Image Rotation (degrees clockwise, a multiple of 90) then Image Horizontal Flip as a viewer turn."""
+    if rotation % 90:
+        raise ValueError(f"Image Rotation {rotation} is not a multiple of 90 degrees")
+    turn = UPRIGHT
+    for _ in range((rotation // 90) % 4):
+        turn = compose_turns(turn, CLOCKWISE)
+    return compose_turns(turn, MIRROR_LEFT_RIGHT) if flip else turn
+
+
+def is_inverted(presentation_lut_shape: str, photometric: str) -> bool:
+    """Whether a Presentation LUT Shape shows an image inverted relative to its Photometric
+    Interpretation (INVERSE is how a MONOCHROME1 image is shown as the file asks)."""
+    inverse = presentation_lut_shape.strip().upper() == "INVERSE"
+    return inverse != (photometric.strip().upper() == "MONOCHROME1")
+
+
+def arrowhead(tail: Point, head: Point) -> tuple[Point, Point, Point]:
+    """The three points of an arrowhead at ``head``: one wing, the head, the other wing (a quarter of the
+    arrow's length, 2 to 24 pixels)."""
+    dx, dy = head[0] - tail[0], head[1] - tail[1]
+    length = math.hypot(dx, dy)
+    if length == 0:
+        return head, head, head
+    wing = min(max(length / 4.0, 2.0), 24.0)
+    back = math.atan2(-dy, -dx)
+    spread = math.radians(_ARROWHEAD_DEGREES)
+    ends = [(head[0] + wing * math.cos(back + s), head[1] + wing * math.sin(back + s)) for s in (spread, -spread)]
+    return ends[0], head, ends[1]
+
+
+def _corners_of_ellipse(points: Sequence[Point]) -> tuple[Point, Point] | None:
+    """The rectangle (two opposite corners) an ELLIPSE's four points are inscribed in, where its axes
+    are along the image's; None for a tilted ellipse (the viewer's regions are not)."""
+    (ax, ay), (bx, by), (cx, cy), (dx, dy) = points
+    centre = ((ax + bx) / 2.0, (ay + by) / 2.0)
+    half_major = (abs(bx - ax) / 2.0, abs(by - ay) / 2.0)
+    half_minor = (abs(dx - cx) / 2.0, abs(dy - cy) / 2.0)
+    tolerance = 1e-3 * max(1.0, *half_major, *half_minor)
+    along_axes = (min(half_major) <= tolerance and min(half_minor) <= tolerance)
+    if not along_axes:
+        return None
+    half_width = max(half_major[0], half_minor[0])
+    half_height = max(half_major[1], half_minor[1])
+    return ((centre[0] - half_width, centre[1] - half_height), (centre[0] + half_width, centre[1] + half_height))
+
+
+def _text(value: str) -> str:
+    """A mark's text as a DICOM ST value: one line per line of the viewer's label, at most 1024 characters."""
+    text = "\r\n".join(line.strip() for line in str(value).replace("\\", "/").splitlines() if line.strip())
+    return text[:_TEXT_MAX]
+
+
+# --- writing -----------------------------------------------------------------------------------------
+def _clamped(point: Point, size: tuple[int, int]) -> tuple[float, float]:
+    return (min(max(float(point[0]), 0.0), float(size[0])), min(max(float(point[1]), 0.0), float(size[1])))
+
+
+def _graphic_objects(graphic: Graphic, spacing: PixelSpacing, size: tuple[int, int]) -> list[Any]:
+    """A mark as GSPS graphic objects. Points are kept on the image (PIXEL units may not leave it): the
+    viewer keeps its marks there, so this only moves an arrowhead's wing drawn at the image's edge."""
+    import numpy as np
+    from highdicom.pr import GraphicObject
+
+    def graphic_object(kind: str, points: Sequence[Point]) -> Any:
+        return GraphicObject(kind, np.array([_clamped(p, size) for p in points], dtype=float), "PIXEL")
+
+    if graphic.kind == "region":
+        return [graphic_object("ELLIPSE", ellipse_points(graphic.points[0], graphic.points[1], spacing))]
+    if graphic.kind == "arrow":
+        return [graphic_object("POLYLINE", graphic.points),
+                graphic_object("POLYLINE", arrowhead(graphic.points[0], graphic.points[1]))]
+    return [graphic_object("POLYLINE", graphic.points)]
+
+
+def _text_anchor(graphic: Graphic) -> Point:
+    """Where a mark's text goes: by a ruler's end, an angle's vertex, a region's top-right corner, an
+    arrow's tail (as the viewer draws them)."""
+    points = graphic.points
+    if graphic.kind == "ruler":
+        return points[1]
+    if graphic.kind == "angle":
+        return points[1]
+    if graphic.kind == "region":
+        return (max(points[0][0], points[1][0]), min(points[0][1], points[1][1]))
+    return points[0]
+
+
+def _check_graphics(graphics: Sequence[Graphic]) -> None:
+    wanted = {"ruler": 2, "angle": 3, "region": 2, "arrow": 2}
+    for graphic in graphics:
+        if graphic.kind not in wanted or len(graphic.points) != wanted[graphic.kind]:
+            needed = wanted.get(graphic.kind, "?")
+            raise ValueError(f"a {graphic.kind} needs {needed} points, not {len(graphic.points)}")
+        if not all(math.isfinite(float(v)) for point in graphic.points for v in point):
+            raise ValueError(f"a {graphic.kind} has a point that is not a number")
+
+
+def _annotations(src: Dataset, frame: int | None, graphics: Sequence[Graphic], spacing: PixelSpacing
+                 ) -> tuple[list[Any], list[Any]]:
+    from highdicom.pr import GraphicAnnotation, GraphicLayer, TextObject
+
+    size = (int(src.Columns), int(src.Rows))
+    layers = {MEASURES_LAYER: GraphicLayer(MEASURES_LAYER, 1, "Rulers, regions and angles with their figures"),
+              ARROWS_LAYER: GraphicLayer(ARROWS_LAYER, 2, "Arrows and their notes")}
+    annotations = []
+    for name, layer in layers.items():
+        members = [g for g in graphics if (g.kind == "arrow") == (name == ARROWS_LAYER)]
+        if not members:
+            continue
+        objects = [obj for g in members for obj in _graphic_objects(g, spacing, size)]
+        texts = [TextObject(_text(g.text), "PIXEL", anchor_point=_clamped(_text_anchor(g), size),
+                            anchor_point_visible=False, text_justification="LEFT")
+                 for g in members if _text(g.text)]
+        annotation = GraphicAnnotation([src], layer, graphic_objects=objects, text_objects=texts or None)
+        if frame is not None and _is_multi_frame(src):
+            # set here, not through highdicom, which takes only the enhanced multi-frame classes for
+            # multi-frame (a two-frame Secondary Capture is one too, and its marks are on one frame)
+            for reference in annotation.ReferencedImageSequence:
+                reference.ReferencedFrameNumber = frame + 1
+        annotations.append(annotation)
+    used = {a.GraphicLayer for a in annotations}
+    return annotations, [layer for name, layer in layers.items() if name in used]
+
+
+def _icc_profile(src: Dataset) -> bytes:
+    """The colour profile a colour state carries: the image's own where it has a usable one, else sRGB
+    as a colour-space profile (PS3.3 C.11.15 takes an input or colour-space class; Pillow's sRGB is
+    a display profile with the same colorants, so only its class changes; its profile ID is zero, so
+    no checksum needs recomputing)."""
+    from io import BytesIO
+
+    from PIL import ImageCms
+
+    own = src.get("ICCProfile")
+    if own:
+        try:
+            profile = ImageCms.ImageCmsProfile(BytesIO(bytes(own))).profile
+            if profile.device_class.strip() in ("scnr", "spac") and profile.xcolor_space.strip() == "RGB":
+                return bytes(own)
+        except (OSError, ValueError, TypeError):
+            pass  # unreadable: sRGB instead, as for an image without one
+    srgb = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    srgb[12:16] = b"spac"
+    return bytes(srgb)
+
+
+@_quietly
+def write_presentation_state(source: str | Path, *, frame: int | None, graphics: Sequence[Graphic],
+                             display: DisplaySettings, spacing: PixelSpacing | None, reader: str,
+                             out_dir: Path) -> Path:
+    """Write how ``source`` is shown (``display``) and the reader's marks on it (``graphics``, drawn on
+    the 0-based ``frame``) as one presentation state into ``out_dir``; returns its path
+    (``PR_<SOP Instance UID>.dcm``). ``spacing``: the image's (row, column) spacing, which decides an
+    ellipse's major axis (None: square pixels); ``reader``: the Content Creator's Name ('' for none).
+
+    A photograph, a file that is not DICOM or lacks the UIDs a state refers to, an image without rows
+    and columns: a one-line ``ZsmedError`` naming the file, nothing written."""
+    import zsmed
+
+    _check_graphics(graphics)
+    src = read_source(source, frame)
+    if not src.get("Rows") or not src.get("Columns"):
+        raise DicomReadError("the file is not an image: a presentation state needs one", path=source)
+    from highdicom import UID
+    from highdicom.pr import ColorSoftcopyPresentationState, GrayscaleSoftcopyPresentationState
+
+    photometric = str(src.get("PhotometricInterpretation") or "MONOCHROME2").upper()
+    grey = photometric.startswith("MONOCHROME")
+    if not grey and int(src.get("SamplesPerPixel") or 1) != 3:
+        raise DicomReadError(f"a {photometric} image: presentation states are for grey or RGB images, "
+                             "not for palette colour", path=source)
+    _conformant_times(src)
+    from pydicom.uid import UID as PydicomUID
+
+    sop_class = PydicomUID(str(src.SOPClassUID))
+    if sop_class.is_retired or sop_class.name == str(sop_class):  # highdicom has no IOD table for either
+        raise DicomReadError(f"its SOP class ({sop_class.name}) is retired or unknown: a presentation state "
+                             "cannot refer to it", path=source)
+    with _refusals(source, "a presentation state"):
+        annotations, layers = _annotations(src, frame, graphics, spacing or PixelSpacing(1.0, 1.0))
+        common: dict[str, Any] = dict(
+            referenced_images=[src], series_instance_uid=_uid_from("presentation", src.StudyInstanceUID),
+            series_number=PRESENTATION_SERIES_NUMBER, sop_instance_uid=UID(), instance_number=_instance_number(src),
+            manufacturer=MANUFACTURER, manufacturer_model_name="zsmed viewer", software_versions=zsmed.__version__,
+            device_serial_number="0", content_label="ZSMED",
+            content_description=f"As shown by {reader}"[:64] if reader.strip() else "As shown in zsmed",
+            graphic_annotations=annotations or None, graphic_layers=layers or None,
+            content_creator_name=person_name(reader) or None, specific_character_set="ISO_IR 192",
+        )
+        state: Any
+        if grey:
+            state = GrayscaleSoftcopyPresentationState(
+                **common, voi_lut_transformations=_voi(display.window),
+                modality_lut_transformation=_modality_lut(src, frame), presentation_lut_transformation=_lut_shape(
+                    "INVERSE" if display.inverted != (photometric == "MONOCHROME1") else "IDENTITY"))
+        else:
+            state = ColorSoftcopyPresentationState(**common, icc_profile=_icc_profile(src))
+        rotation, flip = turn_to_spatial(display.turn)
+        state.ImageRotation = rotation
+        state.ImageHorizontalFlip = "Y" if flip else "N"
+        state.SeriesDescription = PRESENTATION_SERIES_DESCRIPTION
+        laterality = str(src.get("Laterality") or "").strip().upper()
+        state.Laterality = laterality if laterality in ("R", "L") else ""  # type 2C: present, empty when unknown
+    return _save(state, Path(out_dir), "PR")
+
+
+def _conformant_times(src: Dataset) -> None:
+    """ACR-NEMA style times (``14:04:38``) in the header copied into the state as DICOM TM."""
+    for keyword in ("StudyTime", "SeriesTime"):
+        value = str(src.get(keyword) or "")
+        if ":" in value and value.replace(":", "").replace(".", "").isdigit():
+            setattr(src, keyword, value.replace(":", ""))
+
+
+def _multi_frame_class(src: Dataset) -> bool:
+    """Whether the image's IOD is a multi-frame one (RT Dose with one frame is), as highdicom decides it
+    when it looks for the rescale in the functional groups."""
+    try:
+        from highdicom._standard_utils import is_multiframe_image  # not public; stable since 0.22
+    except ImportError:
+        return "NumberOfFrames" in src
+    try:
+        return bool(is_multiframe_image(src))
+    except (AttributeError, KeyError):
+        return "NumberOfFrames" in src
+
+
+def _modality_lut(src: Dataset, frame: int | None) -> Any:
+    """The Modality LUT the state carries: the frame's rescale (from its functional groups on an enhanced
+    multi-frame image), so the window is in the values the viewer showed; None where highdicom copies
+    the image's own (a Modality LUT table; an image without a rescale)."""
+    from highdicom.content import ModalityLUTTransformation
+
+    from zsmed.dicom.display import frame_view
+
+    view = frame_view(src, frame or 0)
+    if "ModalityLUTSequence" in view:
+        return None
+    has_rescale = "RescaleSlope" in view or "RescaleIntercept" in view
+    without_groups = _multi_frame_class(src) and "SharedFunctionalGroupsSequence" not in src
+    if not has_rescale and not without_groups:
+        return None
+    # (a multi-frame image without functional groups gets its own rescale or the identity, given here:
+    # highdicom would look for it in the functional groups)
+    slope, intercept = float(view.get("RescaleSlope") or 1.0), float(view.get("RescaleIntercept") or 0.0)
+    kind = str(view.get("RescaleType") or ("HU" if str(src.get("Modality") or "") == "CT" else "US"))
+    return ModalityLUTTransformation(rescale_intercept=intercept, rescale_slope=slope, rescale_type=kind)
+
+
+def _voi(window: tuple[float, float] | None) -> list[Any] | None:
+    if window is None:
+        return None
+    from highdicom.pr import SoftcopyVOILUTTransformation
+
+    centre, width = float(window[0]), max(float(window[1]), 1.0)
+    return [SoftcopyVOILUTTransformation(window_center=centre, window_width=width,
+                                         window_explanation="As shown in zsmed")]
+
+
+def _lut_shape(shape: str) -> Any:
+    from highdicom.content import PresentationLUTTransformation
+
+    return PresentationLUTTransformation(presentation_lut_shape=shape)
+
+
+# --- reading -----------------------------------------------------------------------------------------
+def _points(item: Any, key: str = "GraphicData") -> list[Point]:
+    values = [float(v) for v in (item.get(key) or [])]
+    return [(values[i], values[i + 1]) for i in range(0, len(values) - 1, 2)]
+
+
+def _references(item: Any, default: frozenset[str]) -> list[tuple[str, int | None]]:
+    """(SOP Instance UID, 1-based frame or None) a graphic annotation or VOI item applies to; the
+    state's images where it names none."""
+    refs: list[tuple[str, int | None]] = []
+    for ref in item.get("ReferencedImageSequence") or []:
+        uid = str(ref.get("ReferencedSOPInstanceUID") or "")
+        frames = ref.get("ReferencedFrameNumber")
+        if frames is None or frames == "":
+            refs.append((uid, None))
+        else:
+            numbers = [frames] if isinstance(frames, (int, str)) else list(frames)
+            refs.extend((uid, int(n)) for n in numbers)
+    return refs or [(uid, None) for uid in sorted(default)]
+
+
+def _graphics_of(annotation: Any) -> tuple[list[Graphic], int]:
+    """The viewer's marks in one Graphic Annotation item, and how many of its objects are not one."""
+    layer = str(annotation.get("GraphicLayer") or "")
+    marks: list[Graphic] = []
+    skipped = 0
+    for obj in annotation.get("GraphicObjectSequence") or []:
+        kind, units = str(obj.get("GraphicType") or ""), str(obj.get("GraphicAnnotationUnits") or "")
+        points = _points(obj)
+        if units != "PIXEL" or not points:
+            skipped += 1
+        elif layer == ARROWS_LAYER and kind == "POLYLINE" and len(points) == 2:
+            marks.append(Graphic("arrow", (points[0], points[1])))
+        elif layer == ARROWS_LAYER and kind == "POLYLINE" and len(points) == 3:
+            pass  # its arrowhead: the viewer draws one on every arrow
+        elif kind == "POLYLINE" and len(points) == 2:
+            marks.append(Graphic("ruler", (points[0], points[1])))
+        elif kind == "POLYLINE" and len(points) == 3:
+            marks.append(Graphic("angle", (points[0], points[1], points[2])))
+        elif kind == "ELLIPSE" and len(points) == 4 and (corners := _corners_of_ellipse(points)) is not None:
+            marks.append(Graphic("region", corners))
+        elif kind == "CIRCLE" and len(points) == 2:
+            (cx, cy), (px, py) = points
+            radius = math.hypot(px - cx, py - cy)
+            marks.append(Graphic("region", ((cx - radius, cy - radius), (cx + radius, cy + radius))))
+        else:
+            skipped += 1
+    for text in annotation.get("TextObjectSequence") or []:
+        value = str(text.get("UnformattedTextValue") or "").strip()
+        anchor = _points(text, "AnchorPoint")
+        anchored = bool(anchor) and str(text.get("AnchorPointAnnotationUnits") or "") == "PIXEL"
+        if layer == MEASURES_LAYER:
+            continue  # zsmed's figures beside its own marks: the viewer measures them again
+        if layer == ARROWS_LAYER and anchored:
+            arrows = [i for i, m in enumerate(marks) if m.kind == "arrow" and not m.text]
+            at = min(arrows, key=lambda i: math.dist(marks[i].points[0], anchor[0]), default=None)
+            if at is not None and math.dist(marks[at].points[0], anchor[0]) < 1.0:
+                marks[at] = Graphic("arrow", marks[at].points, value)
+                continue
+        box = _points(text, "BoundingBoxTopLeftHandCorner") + _points(text, "BoundingBoxBottomRightHandCorner")
+        box_pixels = str(text.get("BoundingBoxAnnotationUnits") or "") == "PIXEL"
+        if anchored and str(text.get("AnchorPointVisibility") or "N") == "Y" and len(box) == 2 and box_pixels:
+            # another viewer's note with a line to what it is about: an arrow from the note to it
+            tail = ((box[0][0] + box[1][0]) / 2.0, (box[0][1] + box[1][1]) / 2.0)
+            marks.append(Graphic("arrow", (tail, anchor[0]), value))
+        else:
+            skipped += 1
+    return marks, skipped
+
+
+def _created(ds: Any) -> str:
+    date, time = str(ds.get("PresentationCreationDate") or ""), str(ds.get("PresentationCreationTime") or "")
+    if len(date) != 8 or not date.isdigit():
+        return ""
+    text = f"{date[:4]}-{date[4:6]}-{date[6:]}"
+    return f"{text} {time[:2]}:{time[2:4]}" if len(time) >= 4 and time[:4].isdigit() else text
+
+
+@_quietly
+def read_presentation_state(path: str | Path) -> PresentationState:
+    """A Grayscale or Color Softcopy Presentation State file as :class:`PresentationState`. A file that
+    is not one (or cannot be read): a one-line ``ZsmedError`` naming it."""
+    from zsmed.dicom.decode import open_dataset
+
+    path = Path(path)
+    ds = open_dataset(path, stop_before_pixels=True)[0]
+    sop_class = str(ds.get("SOPClassUID") or getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", ""))
+    if sop_class not in PRESENTATION_STATE_CLASSES:
+        raise NotDicomError("not a grayscale or colour presentation state", path=path)
+    try:
+        referenced = frozenset(
+            str(image.ReferencedSOPInstanceUID)
+            for series in ds.get("ReferencedSeriesSequence") or []
+            for image in series.get("ReferencedImageSequence") or [])
+        windows: list[tuple[str, float, float]] = []
+        for item in ds.get("SoftcopyVOILUTSequence") or []:
+            centre, width = item.get("WindowCenter"), item.get("WindowWidth")
+            if centre is None or width is None:
+                continue
+            centre = float(centre[0] if isinstance(centre, Sequence) and not isinstance(centre, str) else centre)
+            width = float(width[0] if isinstance(width, Sequence) and not isinstance(width, str) else width)
+            windows.extend((uid, centre, width) for uid, _ in _references(item, referenced))
+        graphics: list[tuple[str, int | None, Graphic]] = []
+        not_shown = 0
+        for annotation in ds.get("GraphicAnnotationSequence") or []:
+            marks, skipped = _graphics_of(annotation)
+            refs = _references(annotation, referenced)
+            not_shown += skipped
+            graphics.extend((uid, frame, mark) for uid, frame in refs for mark in marks)
+        turn = spatial_to_turn(int(ds.get("ImageRotation") or 0), str(ds.get("ImageHorizontalFlip") or "N") == "Y")
+        grey = sop_class == GRAYSCALE_PS
+        lut_shape = str(ds.get("PresentationLUTShape") or "IDENTITY").upper() if grey else ""
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
+        from zsmed.dicom.decode import one_line
+
+        raise DicomReadError(f"the presentation state cannot be read ({one_line(exc)[:200]})", path=path) from exc
+    return PresentationState(
+        path=path, study_uid=str(ds.get("StudyInstanceUID") or ""), referenced=referenced, created=_created(ds),
+        creator=str(ds.get("ContentCreatorName") or ""), label=str(ds.get("ContentLabel") or ""), turn=turn,
+        lut_shape=lut_shape, windows=tuple(windows), graphics=tuple(graphics), not_shown=not_shown,
+    )
+
+
+__all__ = ["ARROWS_LAYER", "MEASURES_LAYER", "PRESENTATION_SERIES_DESCRIPTION", "PRESENTATION_SERIES_NUMBER",
+           "PRESENTATION_STATE_CLASSES", "DisplaySettings", "Graphic", "PresentationState", "arrowhead",
+           "is_inverted", "read_presentation_state", "spatial_to_turn", "turn_to_spatial",
+           "write_presentation_state"]
