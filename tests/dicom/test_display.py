@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
+from tests.conftest import dicom_test_file
 from tests.dicom.conftest import data
 from zsmed.dicom import load_model_image
 from zsmed.dicom.decode import load_dataset_and_pixels
@@ -269,6 +272,152 @@ def test_cine_frame_rate_from_cine_rate_display_rate_or_frame_time() -> None:
     nonsense = Dataset()
     nonsense.CineRate, nonsense.FrameTime = 0, 0
     assert cine_frame_rate(nonsense) is None
+
+
+def _raw_frame_time_vector(text: bytes) -> Dataset:
+    """A header whose Frame Time Vector is stored as in a file, so that entries pydicom would refuse
+    to set (not numbers) can be there."""
+    from pydicom.dataelem import RawDataElement
+    from pydicom.tag import Tag
+
+    header = Dataset()
+    tag = Tag("FrameTimeVector")
+    header[tag] = RawDataElement(tag, "DS", len(text), text, 0, False, True)
+    return header
+
+
+def test_cine_frame_rate_from_frame_time_vector() -> None:
+    from zsmed.dicom.display import cine_frame_rate
+
+    header = Dataset()
+    header.FrameTimeVector = [0, 40, 40, 40]  # ms since the previous frame, the first 0
+    assert cine_frame_rate(header) == pytest.approx(25.0)
+    header.FrameTimeVector = [0, 20, 60, 40]  # irregular: the mean interval
+    assert cine_frame_rate(header) == pytest.approx(25.0)
+    # entries that are no number, zero or negative are left out
+    assert cine_frame_rate(_raw_frame_time_vector(b"0\\40\\x \\0 \\-5\\40")) == pytest.approx(25.0)
+    header.FrameTimeVector = ["0", "40", "nan", "40"]
+    assert cine_frame_rate(header) == pytest.approx(25.0)
+    for useless in ([0], [0, 0, 0], [0, -40, -40], [0, 0.5, 0.5]):  # one value; no interval; > 1000 fps
+        header.FrameTimeVector = useless
+        assert cine_frame_rate(header) is None, useless
+    assert cine_frame_rate(_raw_frame_time_vector(b"x \\40")) is None  # fewer than 2 numbers
+    header.FrameTimeVector = [0, 40, 40]
+    header.FrameTime = 100
+    assert cine_frame_rate(header) == pytest.approx(10.0)  # Frame Time first
+
+
+_FIRST_FRAME = datetime(2024, 3, 1, 10, 10, 10)
+
+
+def _dicom_datetimes(milliseconds: list[float], suffix: str = "") -> list[str]:
+    """DT values ``milliseconds`` after a fixed moment, e.g. '20240301101010.033333'."""
+    return [(_FIRST_FRAME + timedelta(milliseconds=ms)).strftime("%Y%m%d%H%M%S.%f") + suffix for ms in milliseconds]
+
+
+def _enhanced_header(**per_frame: list[Any]) -> Dataset:
+    """An enhanced multi-frame header: frame i's Frame Content item holds each keyword's i-th value
+    (None: the frame has no such element)."""
+    frames = []
+    for values in zip(*per_frame.values(), strict=True):
+        content = Dataset()
+        for keyword, value in zip(per_frame, values, strict=True):
+            if value is not None:
+                setattr(content, keyword, value)
+        frame = Dataset()
+        frame.FrameContentSequence = [content]
+        frames.append(frame)
+    header = Dataset()
+    header.PerFrameFunctionalGroupsSequence = frames
+    return header
+
+
+def test_cine_frame_rate_from_per_frame_date_times() -> None:
+    from zsmed.dicom.display import cine_frame_rate
+
+    every_33_ms = _dicom_datetimes([i * 100 / 3 for i in range(6)])
+    assert cine_frame_rate(_enhanced_header(FrameReferenceDateTime=every_33_ms)) == pytest.approx(30.0, rel=1e-4)
+    # the median gap: a long pause, frames out of time order and slices at one moment do not set the rate
+    paused = _dicom_datetimes([0, 40, 80, 1080, 1120, 1160])
+    assert cine_frame_rate(_enhanced_header(FrameReferenceDateTime=paused)) == pytest.approx(25.0)
+    unsorted = _dicom_datetimes([0, 40, 80, 160, 120, 200, 240, 280])
+    assert cine_frame_rate(_enhanced_header(FrameReferenceDateTime=unsorted)) == pytest.approx(25.0)
+    two_slices = _dicom_datetimes([0, 0, 40, 40, 80, 80])
+    assert cine_frame_rate(_enhanced_header(FrameReferenceDateTime=two_slices)) == pytest.approx(25.0)
+    with_offset = _dicom_datetimes([0, 50, 100], suffix="+0100")
+    assert cine_frame_rate(_enhanced_header(FrameReferenceDateTime=with_offset)) == pytest.approx(20.0)
+    one_frame_without = [*_dicom_datetimes([0, 50, 100]), None, *_dicom_datetimes([200, 250])]
+    assert cine_frame_rate(_enhanced_header(FrameReferenceDateTime=one_frame_without)) == pytest.approx(20.0)
+    # Frame Acquisition DateTime when there is no Frame Reference DateTime, or one that does not parse
+    every_50_ms = _dicom_datetimes([0, 50, 100, 150])
+    assert cine_frame_rate(_enhanced_header(FrameAcquisitionDateTime=every_50_ms)) == pytest.approx(20.0)
+    broken_reference = [*_dicom_datetimes([0, 10, 20]), "garbage"]
+    header = _enhanced_header(FrameReferenceDateTime=broken_reference, FrameAcquisitionDateTime=every_50_ms)
+    assert cine_frame_rate(header) == pytest.approx(20.0)
+    header = _enhanced_header(FrameReferenceDateTime=every_33_ms[:4], FrameAcquisitionDateTime=every_50_ms)
+    assert cine_frame_rate(header) == pytest.approx(30.0, rel=1e-4)  # Frame Reference DateTime first
+
+
+def test_cine_frame_rate_from_frame_acquisition_duration_and_nonsense() -> None:
+    from zsmed.dicom.display import cine_frame_rate
+
+    durations = [40.0, 40.0, 45.0, 1000.0]  # ms: the median
+    assert cine_frame_rate(_enhanced_header(FrameAcquisitionDuration=durations)) == pytest.approx(1000 / 42.5)
+    garbage = ["garbage", "20240230101010", "20240301101010.1", "x"]
+    header = _enhanced_header(FrameReferenceDateTime=garbage, FrameAcquisitionDuration=[50.0] * 4)
+    assert cine_frame_rate(header) == pytest.approx(20.0)  # no date-time to use: the durations
+    assert cine_frame_rate(_enhanced_header(FrameReferenceDateTime=garbage)) is None
+    assert cine_frame_rate(_enhanced_header(FrameAcquisitionDateTime=_dicom_datetimes([0, 0, 0]))) is None
+    assert cine_frame_rate(_enhanced_header(FrameAcquisitionDateTime=_dicom_datetimes([0, 0.1, 0.2]))) is None
+    assert cine_frame_rate(_enhanced_header(FrameReferenceDateTime=_dicom_datetimes([0]))) is None
+    assert cine_frame_rate(_enhanced_header(FrameAcquisitionDuration=[0.0, 0.0, 0.0])) is None
+    assert cine_frame_rate(_enhanced_header(FrameAcquisitionDuration=[float("nan")] * 3)) is None
+    no_content = Dataset()
+    no_content.PerFrameFunctionalGroupsSequence = [Dataset(), Dataset()]
+    assert cine_frame_rate(no_content) is None
+    # each earlier source wins over the later ones
+    every_50_ms = _dicom_datetimes([0, 50, 100])
+    header = _enhanced_header(FrameReferenceDateTime=every_50_ms, FrameAcquisitionDuration=[40.0] * 3)
+    assert cine_frame_rate(header) == pytest.approx(20.0)
+    header.FrameTimeVector = [0, 100, 100]
+    assert cine_frame_rate(header) == pytest.approx(10.0)
+    header.CineRate = 30
+    assert cine_frame_rate(header) == 30.0
+
+
+def test_frames_timed_seconds_apart_are_not_played_at_that_pace() -> None:
+    """An enhanced MR's slices acquired 5 s apart are a volume, not a loop: no rate (the default)."""
+    from zsmed.dicom.display import cine_frame_rate
+
+    slow = _enhanced_header(FrameReferenceDateTime=["20240301101000", "20240301101005", "20240301101010"])
+    assert cine_frame_rate(slow) is None
+    lasting = _enhanced_header(FrameAcquisitionDuration=[4000.0, 4000.0])
+    assert cine_frame_rate(lasting) is None
+    brisk = _enhanced_header(FrameReferenceDateTime=["20240301101000.00", "20240301101000.50"])
+    assert cine_frame_rate(brisk) == pytest.approx(2.0)
+    vector = Dataset()
+    vector.FrameTimeVector = [0, 2000, 2000]
+    assert cine_frame_rate(vector) is None
+
+
+def test_cine_frame_rate_of_a_real_enhanced_file_with_per_frame_times() -> None:
+    from zsmed.dicom.display import cine_frame_rate
+
+    ds = pydicom.dcmread(dicom_test_file("emri_small.dcm"), stop_before_pixels=True)  # enhanced MR, 10 frames
+    frames = int(ds.NumberOfFrames)
+    assert frames == 10
+    assert cine_frame_rate(ds) is None  # it gives no timing of its own
+    if "PerFrameFunctionalGroupsSequence" not in ds:  # this copy keeps no functional groups
+        ds.PerFrameFunctionalGroupsSequence = [Dataset() for _ in range(frames)]
+    for frame, moment in zip(ds.PerFrameFunctionalGroupsSequence, _dicom_datetimes([50 * i for i in range(frames)]),
+                             strict=True):
+        if not frame.get("FrameContentSequence"):
+            frame.FrameContentSequence = [Dataset()]
+        frame.FrameContentSequence[0].FrameReferenceDateTime = moment
+    for keyword in ("CineRate", "FrameTime", "RecommendedDisplayFrameRate"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    assert cine_frame_rate(ds) == pytest.approx(20.0)
 
 
 # --- regions of interest ---------------------------------------------------------------------------

@@ -13,8 +13,11 @@ the ones for a frame to the top level so the same functions apply.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -440,11 +443,23 @@ def pixel_spacing_with_source(ds: Dataset) -> tuple[tuple[float, float], str] | 
 
 
 _MAX_FRAME_RATE = 1000.0  # frames per second; more is a broken header
+_MIN_TIMED_FRAME_RATE = 1.0  # frames per second, for a rate from per-frame times (see cine_frame_rate)
 
 
 def cine_frame_rate(ds: Dataset) -> float | None:
-    """Frames per second to play a multi-frame image at: Cine Rate, else Recommended Display Frame
-    Rate, else 1000 / Frame Time (ms); None when the file says none of them (or nonsense)."""
+    """Frames per second to play a multi-frame image at, from the first of these that the file gives
+    and that makes sense (finite, above 0, at most 1000 fps):
+
+    1. Cine Rate;
+    2. Recommended Display Frame Rate;
+    3. 1000 / Frame Time (ms);
+    4. 1000 / the mean of Frame Time Vector's intervals (ms) after the first (PS3.3 C.7.6.5.1.2);
+    5. enhanced objects' per-frame Frame Content (PS3.3 C.7.6.16.2.2): 1 / the median gap between
+       consecutive frames' Frame Reference DateTime, else Frame Acquisition DateTime, else 1000 / the
+       median Frame Acquisition Duration (ms).
+
+    A rate from 4 or 5 below one frame a second is not taken (a volume acquired over time, not a loop).
+    None when the file says none of them. Reads the header only: no pixel data is needed."""
     for keyword in ("CineRate", "RecommendedDisplayFrameRate"):
         rate = _number(ds.get(keyword))
         if rate is not None and 0 < rate <= _MAX_FRAME_RATE:
@@ -452,7 +467,107 @@ def cine_frame_rate(ds: Dataset) -> float | None:
     frame_time = _number(ds.get("FrameTime"))
     if frame_time is not None and frame_time >= 1000.0 / _MAX_FRAME_RATE:
         return 1000.0 / frame_time
-    return None
+    rate = _frame_time_vector_rate(ds)
+    rate = rate if rate is not None else _frame_content_rate(ds)
+    # frames timed further apart than a second are a volume or a series acquired over time (an
+    # enhanced MR's slices), not a loop to play at that pace: the viewer's default rate then
+    return rate if rate is not None and rate >= _MIN_TIMED_FRAME_RATE else None
+
+
+def _rate_from_interval(seconds: float) -> float | None:
+    """Frames per second for frames ``seconds`` apart; None for a gap that is not finite, not positive,
+    or too short to be real."""
+    if not math.isfinite(seconds) or seconds <= 0:
+        return None
+    rate = 1.0 / seconds
+    return rate if rate <= _MAX_FRAME_RATE else None
+
+
+def _element_or_none(ds: Dataset, keyword: str) -> Any:
+    # a damaged timing element (pydicom decodes on first read and can raise anything) should leave the
+    # later sources of the rate to try, not lose the rate altogether
+    try:
+        return ds.get(keyword)
+    except Exception:
+        return None
+
+
+def _frame_time_vector_rate(ds: Dataset) -> float | None:
+    """Frame Time Vector holds, per frame, the ms since the previous frame (the first is 0): the rate
+    from the mean of the later intervals above 0. Entries that are no number, zero or negative are
+    left out; a vector with fewer than 2 numbers says nothing."""
+    vector = _element_or_none(ds, "FrameTimeVector")
+    if not _is_multi(vector):
+        return None
+    values = [_number(value) for value in vector]
+    if sum(value is not None for value in values) < 2:
+        return None
+    intervals = [value for value in values[1:] if value is not None and value > 0]
+    return _rate_from_interval(statistics.fmean(intervals) / 1000.0) if intervals else None
+
+
+def _utc_datetime(value: Any) -> datetime | None:
+    """A DT value as a naive UTC date-time (taken as UTC when it gives no offset, so that values with
+    and without one can be subtracted); None when it is no date-time. Kept a date-time, not seconds
+    since 1970, so that gaps of a few ms keep their microseconds."""
+    from pydicom.valuerep import DT
+
+    try:
+        moment = value if isinstance(value, datetime) else DT(str(value).strip())
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=None) - (moment.utcoffset() or timedelta(0))
+
+
+def _frame_contents(ds: Dataset) -> list[Dataset]:
+    """Each frame's Frame Content item, in frame order; frames without one are left out."""
+    contents = []
+    for frame in _element_or_none(ds, "PerFrameFunctionalGroupsSequence") or ():
+        content = _element_or_none(frame, "FrameContentSequence")
+        if content:
+            contents.append(content[0])
+    return contents
+
+
+def _frame_times(contents: list[Dataset], keyword: str) -> list[datetime] | None:
+    """The frames' ``keyword`` date-times, in frame order (frames without one left out); None when
+    any of them cannot be read, as such an element's times cannot be trusted."""
+    times = []
+    for content in contents:
+        try:
+            value = content.get(keyword)
+        except Exception:  # damaged: as unreadable as a value that does not parse
+            return None
+        if value is None or str(value).strip() == "":
+            continue
+        moment = _utc_datetime(value)
+        if moment is None:
+            return None
+        times.append(moment)
+    return times
+
+
+def _frame_content_rate(ds: Dataset) -> float | None:
+    """The rate from enhanced objects' per-frame times: the median of the positive gaps between
+    consecutive frames, so that a pause, frames out of time order or several frames at one moment
+    (slices of one time point) do not set it; else from the median Frame Acquisition Duration."""
+    contents = _frame_contents(ds)
+    for keyword in ("FrameReferenceDateTime", "FrameAcquisitionDateTime"):
+        times = _frame_times(contents, keyword)
+        if times is None or len(times) < 2:
+            continue
+        gaps = [(later - earlier).total_seconds() for earlier, later in pairwise(times) if later > earlier]
+        rate = _rate_from_interval(statistics.median(gaps)) if gaps else None
+        if rate is not None:
+            return rate
+    durations = [
+        duration
+        for duration in (_number(_element_or_none(content, "FrameAcquisitionDuration")) for content in contents)
+        if duration is not None
+    ]
+    return _rate_from_interval(statistics.median(durations) / 1000.0) if durations else None
 
 
 def true_aspect(ds: Dataset) -> float:
