@@ -11,6 +11,7 @@ import contextlib
 import os
 import secrets
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import platformdirs
@@ -87,6 +88,28 @@ def _create_secret(path: Path) -> None:
             os.link(tmp, path)  # atomic
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def replacing(target: Path, *, durable: bool = False) -> Iterator[Path]:
+    """A new, empty temporary file beside ``target`` for the block to write; when the block ends without
+    an error it takes ``target``'s place in one rename, else it is removed. A reader sees the old file
+    or the new one, never half of one, and a crash leaves at most a hidden ``.NAME.*.part`` beside an
+    intact ``target``. ``durable``: flushed to the disk before the rename (a power cut after this
+    returns keeps the new file). Created as ``open`` creates files (the umask applies; mkstemp's 0600
+    would hide a shared settings file from the other accounts that read it). OSError as it comes."""
+    target = Path(target)
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        yield temporary
+        if durable:
+            with open(temporary, "rb+") as written:
+                os.fsync(written.fileno())
+        os.replace(temporary, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
 
 
 def read_text_if_present(path: Path) -> str | None:

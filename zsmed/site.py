@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from zsmed.errors import ConfigError, input_file_error
-from zsmed.paths import read_text_if_present, user_data_dir
+from zsmed.paths import read_text_if_present, replacing, user_data_dir
 
 SITE_FILE_NAME = "site.json"
 MACHINE_SITE_ENV = "ZSMED_SITE_DEFAULTS"
@@ -179,10 +179,9 @@ def save_site_config(config: SiteConfig, path: Path | None = None, *, machine: M
     machine = machine if machine is not None else load_machine_settings()
     own = {name: value for name, value in asdict(config).items()
            if name not in machine.locked and not (machine.sets(name) and machine.value(name) == value)}
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(json.dumps(own, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        with replacing(path) as temporary:
+            temporary.write_text(json.dumps(own, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     except OSError as exc:
         raise input_file_error(path, exc) from exc
     return path

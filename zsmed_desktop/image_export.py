@@ -13,10 +13,7 @@ scanned documents) cannot be taken out here.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +22,7 @@ from PySide6.QtGui import QGuiApplication, QImage, QImageWriter
 from PySide6.QtWidgets import QCheckBox, QFileDialog, QGridLayout, QLineEdit, QMessageBox, QWidget
 
 from zsmed.errors import ZsmedError
+from zsmed.paths import replacing
 from zsmed_desktop.viewer import ImageViewer, SnapshotError
 
 JPEG_QUALITY = 95
@@ -97,18 +95,10 @@ def save_image(viewer: ImageViewer, path: str | Path, *, with_text: bool = False
     folder = target.parent
     if not folder.is_dir():
         raise ImageExportError(f"Image not saved: the folder {folder.name or folder} does not exist")
-    temporary = ""
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, target)
+        with replacing(target, durable=True) as temporary:
+            temporary.write_bytes(data)
     except OSError as exc:
-        if temporary:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
         reason = (exc.strerror or exc.__class__.__name__).rstrip(".").lower()
         raise ImageExportError(f"Image not saved as {target.name} in {folder.name or folder}: {reason}") from None
     return target

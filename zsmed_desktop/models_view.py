@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from zsmed.paths import replacing
 from zsmed.progress import Job, Progress
 from zsmed.runtime.check import checks_path, describe_record, peek_bundle_id, read_checks
 from zsmed.runtime.input_kinds import card_input_kinds, describe_kinds
@@ -345,8 +346,8 @@ class ModelsDialog(QDialog):
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if target.resolve() != source.resolve():
-                    shutil.copyfile(source, target.with_name(target.name + ".part"))
-                    target.with_name(target.name + ".part").replace(target)
+                    with replacing(target) as temporary:  # a half-copied model never sits in the folder
+                        shutil.copyfile(source, temporary)
             except OSError as exc:
                 self._say(f"Not imported: cannot write to the models folder ({exc.strerror or exc})", ERROR_COLOUR)
                 return

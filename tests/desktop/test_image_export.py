@@ -404,7 +404,9 @@ def test_failures_are_one_line(qtbot, viewer: ImageViewer, tmp_path: Path, monke
     def disk_full(*args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(image_export.os, "fsync", disk_full)
+    import zsmed.paths  # the picture is written through zsmed.paths.replacing, which flushes it to the disk
+
+    monkeypatch.setattr(zsmed.paths.os, "fsync", disk_full)
     with pytest.raises(ImageExportError) as caught:
         save_image(viewer, existing)
     assert str(caught.value) == f"Image not saved as key.png in {tmp_path.name}: no space left on device"

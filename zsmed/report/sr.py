@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -37,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from zsmed.digest import file_sha256
 from zsmed.errors import DicomReadError, InputFileError, NotDicomError
 from zsmed.imageio import is_photo
+from zsmed.paths import replacing
 
 if TYPE_CHECKING:
     import numpy as np
@@ -421,14 +420,8 @@ def _save(dataset: Any, out_dir: Path, kind: str) -> Path:
     target = out_dir / f"{kind}_{dataset.SOPInstanceUID}.dcm"
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{kind}_", suffix=".part", dir=out_dir)
-        os.close(handle)
-        try:
+        with replacing(target) as temporary:
             dataset.save_as(temporary, enforce_file_format=True)
-            os.replace(temporary, target)
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
     except OSError as exc:
         raise InputFileError(f"cannot write the report ({exc.strerror or exc})", path=out_dir) from exc
     return target

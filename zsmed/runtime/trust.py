@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from zsmed.errors import BundleError, ConfigError, input_file_error
+from zsmed.paths import replacing
 
 REVOCATION_FILE = "revoked.json"
 REQUIRE_ENV = "ZSMED_REQUIRE_SIGNATURE"
@@ -85,10 +86,9 @@ def load_revocations(path: Path | None = None) -> Revocations:
 def save_revocations(revocations: Revocations, path: Path | None = None) -> Path:
     path = path or revocation_file()
     data: dict[str, Any] = {"keys": sorted(revocations.keys), "bundles": sorted(revocations.bundles)}
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        with replacing(path) as temporary:
+            temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     except OSError as exc:
         raise input_file_error(path, exc) from exc
     return path

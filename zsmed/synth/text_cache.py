@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from zsmed.paths import replacing
 
 log = logging.getLogger(__name__)
 
@@ -56,16 +56,9 @@ def _read(path: Path) -> dict[str, np.ndarray]:
 
 def _write(path: Path, table: Mapping[str, np.ndarray]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-    os.close(fd)
-    try:
-        arrays: dict[str, Any] = {k: np.asarray(v, dtype=np.float32) for k, v in table.items()}
-        np.savez(tmp, **arrays)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    arrays: dict[str, Any] = {k: np.asarray(v, dtype=np.float32) for k, v in table.items()}
+    with replacing(path) as temporary, open(temporary, "wb") as out:  # a file object: savez adds no ".npz"
+        np.savez(out, **arrays)
 
 
 def embed_texts(texts: Mapping[str, str], model: str, make_encoder: Callable[[], object],
