@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
     QFileDialog,
+    QInputDialog,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -68,6 +69,7 @@ from zsmed_desktop.classify_panel import ClassifyPanel, sr_destination_menu
 from zsmed_desktop.deidentify_flow import ask_and_deidentify
 from zsmed_desktop.doctor_dialog import DoctorDialog
 from zsmed_desktop.image_export import ask_and_save_image, copy_image_and_report
+from zsmed_desktop.key_images_flow import KEY_OBJECT_SELECTION, KeyImages, save_key_images
 from zsmed_desktop.models_view import ModelsDialog
 from zsmed_desktop.presentation_flow import PRESENTATION_STATE_CLASSES, SavedStates, describe, save_view, show_state
 from zsmed_desktop.settings_dialog import SettingsDialog
@@ -147,6 +149,7 @@ class MainWindow(QMainWindow):
         self.viewer = ImageViewer()
         self._deidentifying: Any = None  # the de-identified export's worker while it runs
         self.saved_states = SavedStates()
+        self.key_images = KeyImages()
         self._sop_uids: dict[Path, str] = {}  # image file -> SOP Instance UID, from the scan
         # a state to show once its image is on the screen (opened from a presentation-state series)
         self._pending_state: tuple[PresentationState, str, Path] | None = None
@@ -396,6 +399,15 @@ class MainWindow(QMainWindow):
         self._actions["save_presentation"].setMenu(self.presentation_menu)
         a("show_presentation", "Show the saved presentation state", self.show_saved_state, None,
           "mdi6.monitor-eye", "Show the image as it was saved for the PACS: its window, rotation and marks")
+        a("key_image", "Key image", self.toggle_key_image, "K", "mdi6.star-outline",
+          "Flag the image as a key image (K again takes the flag off); save the study's flags for the PACS "
+          "with View > Save key images for the PACS")
+        self._actions["key_image"].setCheckable(True)
+        self.key_images_menu = sr_destination_menu(self, self.save_key_images)
+        a("save_key_images", "Save key images for the PACS…", lambda: self.key_images_menu.popup(QCursor.pos()),
+          None, "mdi6.star-box-multiple-outline",
+          "Save the study's flagged images as a key image note (DICOM Key Object Selection) for the PACS")
+        self._actions["save_key_images"].setMenu(self.key_images_menu)
         a("save_image", "Save the image as…", self.save_image, QKeySequence.StandardKey.Save, "mdi6.image-move",
           "Save the image as shown (window, rulers, regions) as PNG or JPEG, without patient details unless asked")
         a("copy_image", "Copy the image", self.copy_image, QKeySequence.StandardKey.Copy, "mdi6.content-copy",
@@ -477,6 +489,8 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.action("save_measurements"))
         view_menu.addAction(self.action("save_presentation"))
         view_menu.addAction(self.action("show_presentation"))
+        view_menu.addAction(self.action("key_image"))
+        view_menu.addAction(self.action("save_key_images"))
         view_menu.addSeparator()
         view_menu.addAction(self.action("dicom_tags"))
         view_menu.addSeparator()
@@ -629,6 +643,7 @@ class MainWindow(QMainWindow):
         dicom_shown = shown and path is not None and not is_photo(path)
         self.action("save_presentation").setEnabled(dicom_shown)
         self._update_saved_state(path if dicom_shown else None)
+        self._update_key_image_actions(path if dicom_shown else None)
 
     def _update_measurements_action(self) -> None:
         """Save measurements only with a ruler or a region on the image shown."""
@@ -735,6 +750,10 @@ class MainWindow(QMainWindow):
         self._sop_uids = {Path(i.path): i.sop_instance_uid for i in index.instances if i.is_image}
         self.saved_states.set_files(Path(i.path) for i in index.instances
                                     if i.sop_class_uid in PRESENTATION_STATE_CLASSES)
+        self.key_images.clear_saved()
+        self.key_images.load((Path(i.path) for i in index.instances if i.sop_class_uid == KEY_OBJECT_SELECTION),
+                             {uid: path for path, uid in self._sop_uids.items()})
+        self.viewer.set_key_images(self.key_images.lines())
         counts = index.counts()
         images = sum(1 for i in index.instances if i.is_image)
         summary = (
@@ -990,6 +1009,73 @@ class MainWindow(QMainWindow):
         self._state_hint_for = path  # the reader has just saved it: no "a state was saved" hint over this line
         self._update_image_actions()
         return written
+
+    # --- key images ---------------------------------------------------------------------------------
+    def toggle_key_image(self) -> bool:
+        """K: flag the image shown as a key image, or take the flag off; returns whether it is flagged."""
+        path = self.viewer.current_path()
+        if path is None or is_photo(path) or self.current_series is None:
+            self.show_message("Key images: show a DICOM image first (photographs cannot be flagged for the PACS)",
+                              warning=True)
+            self._update_key_image_actions(None)
+            return False
+        flagged = self.key_images.toggle(path)
+        self.viewer.set_key_images(self.key_images.lines())
+        study = self.browser.study_paths(self.current_series)
+        waiting = len(self.key_images.unsaved(study))
+        if self.key_images.is_saved(path):
+            self.show_message(f"{path.name}: already a key image in a note saved for the PACS")
+        elif flagged:
+            self.show_message(f"{path.name}: flagged as a key image ({waiting} in this study to save: "
+                              "View > Save key images for the PACS)")
+        else:
+            self.show_message(f"{path.name}: no longer a key image ({waiting} flagged in this study)")
+        self._update_key_image_actions(path)
+        return flagged
+
+    def ask_key_note(self, count: int) -> str | None:
+        """The reader's optional note for the key images; None when they cancel."""
+        text, ok = QInputDialog.getText(self, "Save key images for the PACS",
+                                        f"Note for the {count} key image{'' if count == 1 else 's'} (optional):")
+        return text if ok else None
+
+    def save_key_images(self, out_dir: Path | None = None) -> Path | None:
+        """The flagged images of the study shown as one key image note next to the study (``out_dir``
+        None) or in ``out_dir``, after asking for an optional note; one line says what came of it."""
+        ref = self.current_series
+        images = self.key_images.unsaved(self.browser.study_paths(ref)) if ref is not None else []
+        if not images:
+            self.show_message("No image of this study is flagged as a key image (K flags the image shown)",
+                              warning=True)
+            return None
+        note = self.ask_key_note(len(images))
+        if note is None:
+            return None
+        try:
+            written = save_key_images(images, note=note, reader=self.site.reader, out_dir=out_dir)
+            from zsmed.report.key_images import read_key_images
+
+            self.key_images.saved(read_key_images(written), images)
+        except (ZsmedError, OSError) as exc:
+            reason = str(getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc)
+            self.show_message(" ".join(f"Key images not saved: {reason}".split()), warning=True,
+                              tooltip=str(getattr(exc, "path", "") or ""))
+            return None
+        self.viewer.set_key_images(self.key_images.lines())
+        where = "next to the study" if out_dir is None else f"in {out_dir.name or out_dir}"
+        self.show_message(f"{len(images)} key image{'' if len(images) == 1 else 's'} saved as "
+                          f"{written.name} {where}")
+        self._done_job_line(self.last_message)
+        self._update_key_image_actions(self.viewer.current_path())
+        return written
+
+    def _update_key_image_actions(self, path: Path | None) -> None:
+        flag = self.action("key_image")
+        flag.setEnabled(path is not None)
+        flag.setChecked(self.key_images.is_key(path))
+        ref = self.current_series
+        self.action("save_key_images").setEnabled(
+            ref is not None and bool(self.key_images.unsaved(self.browser.study_paths(ref))))
 
     def _shown_sop_uid(self, path: Path | None) -> str:
         return self._sop_uids.get(path, "") if path is not None else ""

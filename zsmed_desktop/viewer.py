@@ -362,6 +362,7 @@ class ImageViewer(QWidget):
         self._index = 0
         self._frame = 0
         self._title = ""
+        self._key_images: dict[str, str] = {}  # image file -> its key-image line ("Key image", "… (saved)")
         self._cache: OrderedDict[Key, ModalityFrame] = OrderedDict()
         self._failed: dict[Key, str] = {}
         self._frames_of: dict[str, int] = {}
@@ -866,6 +867,11 @@ class ImageViewer(QWidget):
         frame = self._shown
         rate = frame.frame_rate if frame is not None else None
         return float(rate) if rate else DEFAULT_CINE_FPS
+
+    def set_key_images(self, lines: dict[Path, str]) -> None:
+        """The images flagged as key images and the line each shows above its position ("★ Key image")."""
+        self._key_images = {str(path): line for path, line in lines.items()}
+        self._update_overlays()
 
     def overlay_text(self) -> dict[str, str]:
         """The corner texts (tl, tr, bl, br) and the orientation letters at the edges (l, r, t, b)."""
@@ -1634,7 +1640,8 @@ class ImageViewer(QWidget):
                 with contextlib.suppress(ValueError):
                     thickness = f"Thickness {float(fact('slice_thickness')):.1f} mm"
             cine = f"Cine {self.cine_rate():.3g} fps" if screen and self._cine.isActive() else ""
-            texts["bl"] = "\n".join(x for x in (" · ".join(y for y in (position, instance) if y), frames, where,
+            key = self._key_images.get(str(self.current_path()), "")
+            texts["bl"] = "\n".join(x for x in (key, " · ".join(y for y in (position, instance) if y), frames, where,
                                                thickness, cine) if x)
             texts["br"] = self._zoom_text(screen=screen)
         elif self._paths:
