@@ -486,6 +486,7 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         for key in VIEWER_TOOLS:
             view_menu.addAction(self.action(key))
+        view_menu.addSeparator()  # what goes back to the PACS
         view_menu.addAction(self.action("save_measurements"))
         view_menu.addAction(self.action("save_presentation"))
         view_menu.addAction(self.action("show_presentation"))
