@@ -72,3 +72,30 @@ def test_reading_something_that_is_not_a_note_names_the_file() -> None:
     with pytest.raises(NotDicomError, match="not a key image note") as caught:
         read_key_images(source)
     assert str(source) in str(caught.value)
+
+
+def test_cli_writes_one_note_and_prints_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from zsmed.cli.main import main
+
+    images = _two_of_one_study(tmp_path)
+    out = tmp_path / "pacs"
+    assert main(["key-images", *map(str, images), "--note", "see segment 6", "--reader", "Doe, Jane",
+                 "--out", str(out)]) == 0
+    line = capsys.readouterr().out.strip()
+    written = next(out.glob("KO_*.dcm"))
+    assert line == f"2 key images (Of Interest) saved as {written}"
+    note = read_key_images(written)
+    assert note.note == "see segment 6" and note.observer == "Doe, Jane^" and len(note.referenced) == 2
+
+
+def test_cli_refuses_missing_files_and_mixed_studies_in_one_line(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from zsmed.cli.main import main
+
+    assert main(["key-images", str(tmp_path / "absent.dcm"), "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == f"zsmed: error: {tmp_path / 'absent.dcm'}: file not found"
+    mr = dicom_test_file("MR_small.dcm")
+    assert main(["key-images", str(dicom_test_file("CT_small.dcm")), str(mr), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and mr.name in err[0] and "another study" in err[0]
+    assert list(tmp_path.glob("KO_*")) == []

@@ -1,4 +1,5 @@
-"""``zsmed scan``, ``zsmed inspect``, ``zsmed tags``, ``zsmed deidentify`` and ``zsmed bench scan``."""
+"""``zsmed scan``, ``zsmed inspect``, ``zsmed tags``, ``zsmed deidentify``, ``zsmed key-images`` and
+``zsmed bench scan``."""
 
 from __future__ import annotations
 
@@ -135,6 +136,24 @@ def _deidentify(args: argparse.Namespace) -> int:
     return 0 if result.written else 2
 
 
+def _key_images(args: argparse.Namespace) -> int:
+    from zsmed.report.key_images import read_key_images, write_key_images
+    from zsmed.runtime.validate import escape_text
+    from zsmed.site import load_site_config
+
+    for path in args.files:
+        if not path.is_file():
+            print(f"zsmed: error: {escape_text(path)}: file not found", file=sys.stderr)
+            return 2
+    reader = args.reader if args.reader is not None else load_site_config().reader
+    written = write_key_images(args.files, note=args.note, reader=reader,
+                               out_dir=args.out if args.out is not None else args.files[0].parent)
+    note = read_key_images(written)
+    count = len(note.referenced)
+    print(escape_text(f"{count} key image{'' if count == 1 else 's'} ({note.title}) saved as {written}"))
+    return 0
+
+
 def _bench_scan(args: argparse.Namespace) -> int:
     from zsmed.dicom.bench import bench_scan, list_files, make_corpus
 
@@ -204,6 +223,21 @@ def register(groups: Any) -> None:
     deidentify.add_argument("--seed", metavar="TEXT", default=None,
                             help="same new identifiers and date offset on every run with the same TEXT")
     deidentify.set_defaults(handler=_deidentify)
+
+    key_images = groups.top.add_parser(
+        "key-images",
+        help="flag DICOM images of one study as key images for the PACS (a DICOM Key Object Selection note)",
+        description="Write one key image note (DICOM Key Object Selection, title 'Of Interest') that flags "
+        "FILEs, images of one study, with an optional note; PACS viewers list it with the study's key images. "
+        "Written next to the first file unless --out names a folder; the app's K and View > Save key images "
+        "for the PACS do the same.",
+    )
+    key_images.add_argument("files", nargs="+", type=Path, metavar="FILE", help="DICOM images of one study")
+    key_images.add_argument("--note", default="", metavar="TEXT", help="what the images show (optional)")
+    key_images.add_argument("--reader", default=None, metavar="NAME",
+                            help="who flags them (default: the reader in this PC's settings)")
+    key_images.add_argument("--out", type=Path, default=None, metavar="DIR", help="the folder to write into")
+    key_images.set_defaults(handler=_key_images)
 
     bench = groups.group("bench").add_parser(
         "scan",
