@@ -18,7 +18,16 @@ from typing import Any
 
 from zsmed.errors import DicomReadError, NotDicomError
 from zsmed.report.measurements import person_name
-from zsmed.report.sr import MANUFACTURER, _quietly, _refusals, _save, _uid_from, device_observer, read_source
+from zsmed.report.sr import (
+    MANUFACTURER,
+    _quietly,
+    _refusals,
+    _save,
+    _uid_from,
+    date_time_text,
+    device_observer,
+    read_source,
+)
 
 KEY_IMAGES_SERIES_NUMBER = 994
 KEY_IMAGES_SERIES_DESCRIPTION = "zsmed key images"
@@ -86,14 +95,6 @@ def write_key_images(sources: Sequence[str | Path], *, note: str, reader: str, o
     return _save(document, Path(out_dir), "KO")
 
 
-def _created(ds: Any) -> str:
-    date, time = str(ds.get("ContentDate") or ""), str(ds.get("ContentTime") or "")
-    if len(date) != 8 or not date.isdigit():
-        return ""
-    text = f"{date[:4]}-{date[4:6]}-{date[6:]}"
-    return f"{text} {time[:2]}:{time[2:4]}" if len(time) >= 4 and time[:4].isdigit() else text
-
-
 def _walk(items: Any) -> Any:
     for item in items or []:
         yield item
@@ -129,7 +130,8 @@ def read_key_images(path: str | Path) -> KeyImageNote:
     except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
         raise DicomReadError(f"the key image note cannot be read ({one_line(exc)[:200]})", path=path) from exc
     return KeyImageNote(path=path, study_uid=str(ds.get("StudyInstanceUID") or ""), referenced=frozenset(referenced),
-                        title=title, note=note, observer=observer, created=_created(ds))
+                        title=title, note=note, observer=observer,
+                        created=date_time_text(ds.get("ContentDate"), ds.get("ContentTime")))
 
 
 __all__ = ["KEY_IMAGES_SERIES_DESCRIPTION", "KEY_IMAGES_SERIES_NUMBER", "KEY_OBJECT_SELECTION", "KeyImageNote",

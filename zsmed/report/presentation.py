@@ -48,6 +48,7 @@ from zsmed.report.sr import (
     _refusals,
     _save,
     _uid_from,
+    date_time_text,
     read_source,
 )
 
@@ -467,14 +468,6 @@ def _graphics_of(annotation: Any) -> tuple[list[Graphic], int]:
     return marks, skipped
 
 
-def _created(ds: Any) -> str:
-    date, time = str(ds.get("PresentationCreationDate") or ""), str(ds.get("PresentationCreationTime") or "")
-    if len(date) != 8 or not date.isdigit():
-        return ""
-    text = f"{date[:4]}-{date[4:6]}-{date[6:]}"
-    return f"{text} {time[:2]}:{time[2:4]}" if len(time) >= 4 and time[:4].isdigit() else text
-
-
 @_quietly
 def read_presentation_state(path: str | Path) -> PresentationState:
     """A Grayscale or Color Softcopy Presentation State file as :class:`PresentationState`. A file that
@@ -514,7 +507,8 @@ def read_presentation_state(path: str | Path) -> PresentationState:
 
         raise DicomReadError(f"the presentation state cannot be read ({one_line(exc)[:200]})", path=path) from exc
     return PresentationState(
-        path=path, study_uid=str(ds.get("StudyInstanceUID") or ""), referenced=referenced, created=_created(ds),
+        path=path, study_uid=str(ds.get("StudyInstanceUID") or ""), referenced=referenced,
+        created=date_time_text(ds.get("PresentationCreationDate"), ds.get("PresentationCreationTime")),
         creator=str(ds.get("ContentCreatorName") or ""), label=str(ds.get("ContentLabel") or ""), turn=turn,
         lut_shape=lut_shape, windows=tuple(windows), graphics=tuple(graphics), not_shown=not_shown,
     )

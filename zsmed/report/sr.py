@@ -127,6 +127,15 @@ def _uid_from(*parts: str) -> str:
     return str(generate_uid(prefix=None, entropy_srcs=["zsmed", *parts]))
 
 
+def date_time_text(date: object, time: object) -> str:
+    """A DICOM DA and TM pair as "YYYY-MM-DD HH:MM" (the date alone without a time); "" for no date."""
+    date, time = str(date or ""), str(time or "")
+    if len(date) != 8 or not date.isdigit():
+        return ""
+    text = f"{date[:4]}-{date[4:6]}-{date[6:]}"
+    return f"{text} {time[:2]}:{time[2:4]}" if len(time) >= 4 and time[:4].isdigit() else text
+
+
 def _instance_number(ds: Dataset) -> int:
     try:
         number = int(str(ds.get("InstanceNumber") or 1))
