@@ -655,6 +655,7 @@ class StudyBrowser(QWidget):
         for item in self.series_items():
             if item.data(0, SERIES_ROLE) == key:
                 self.tree.setCurrentItem(item)
+                self.tree.scrollToItem(item)  # the series opened in its place in the tree, in view
                 return True
         return False
 

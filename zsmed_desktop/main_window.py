@@ -1040,16 +1040,16 @@ class MainWindow(QMainWindow):
                                         f"Note for the {count} key image{'' if count == 1 else 's'} (optional):")
         return text if ok else None
 
-    def save_key_images(self, out_dir: Path | None = None) -> Path | None:
+    def save_key_images(self, out_dir: Path | None = None, note: str | None = None) -> Path | None:
         """The flagged images of the study shown as one key image note next to the study (``out_dir``
-        None) or in ``out_dir``, after asking for an optional note; one line says what came of it."""
+        None) or in ``out_dir``, with ``note`` (None: asked for, optional); one line says what came of it."""
         ref = self.current_series
         images = self.key_images.unsaved(self.browser.study_paths(ref)) if ref is not None else []
         if not images:
             self.show_message("No image of this study is flagged as a key image (K flags the image shown)",
                               warning=True)
             return None
-        note = self.ask_key_note(len(images))
+        note = self.ask_key_note(len(images)) if note is None else note
         if note is None:
             return None
         try:

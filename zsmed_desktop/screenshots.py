@@ -46,6 +46,7 @@ SCREENS = (
     "11-models.png",
     "12-check.png",
     "13-dicom-tags.png",
+    "14-presentation-state.png",
 )
 
 
@@ -222,6 +223,28 @@ def run_session(out: Path) -> list[Path]:
             settle(app)
             written.append(grab(window, out, SCREENS[12], dialog=tags))
             tags.close()
+
+        # 14. Back to the PACS: a region and an arrow on the CT, the view saved as a presentation state
+        # and the image flagged as a key image (K; View > Save key images for the PACS); the view reset,
+        # the CD opened again: the state's series (in the tree beside the key image note's) opens the CT
+        # as it was saved, marks measured again, and the key image says so.
+        viewer = window.viewer
+        width, height = viewer.stored_size()
+        viewer.roi((0.45 * width, 0.50 * height), (0.55 * width, 0.60 * height))
+        viewer.arrow((0.80 * width, 0.22 * height), (0.60 * width, 0.42 * height), "compare with the prior study")
+        window.toggle_key_image()
+        window.save_presentation_state()
+        window.save_key_images(note="for the tumour board")
+        viewer.reset()
+        viewer.clear_measurements()
+        window.open_paths([str(dicomdir), str(extra)])
+        wait(app, lambda: window.index is not None and not window.browser.scanning, "the scan")
+        select_series(window, "zsmed presentation state")
+        wait(app, lambda: len(window.viewer.arrows()) == 1, "the presentation state")
+        wait(app, window.browser.thumbnails_done, "the thumbnails")
+        window.tree.scrollToItem(window.tree.currentItem())  # the thumbnails have made the rows taller
+        settle(app)
+        written.append(grab(window, out, SCREENS[13]))
 
         if not BUNDLE.is_file():
             print(f"screenshots: {BUNDLE} not found; the classifier screens are left out")
