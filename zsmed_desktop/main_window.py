@@ -836,7 +836,7 @@ class MainWindow(QMainWindow):
         self.current_series = ref
         self.photos = []
         paths = ref.image_paths
-        if not paths and self._open_presentation_series(ref):
+        if not paths and (self._open_presentation_series(ref) or self._open_key_image_series(ref)):
             return
         if not paths:
             self.statusBar().showMessage(f"{ref.title}: no images in this series (a report or a plan)")
@@ -1141,6 +1141,34 @@ class MainWindow(QMainWindow):
         if states:
             self.show_message(f"{ref.title}: the images its presentation states are for are not in what is open",
                               warning=True)
+            return True
+        return False
+
+    def _open_key_image_series(self, ref: SeriesRef) -> bool:
+        """A key image note's series activated in the browser: its first key image that is open is shown
+        in its own series, and one line gives the note. False where the series holds no readable note."""
+        from zsmed.report.key_images import read_key_images
+
+        by_uid = {uid: path for path, uid in self._sop_uids.items()}
+        for instance in ref.series.instances:
+            if instance.sop_class_uid != KEY_OBJECT_SELECTION:
+                continue
+            try:
+                note = read_key_images(instance.path)
+            except (ZsmedError, OSError):
+                continue
+            images = sorted((by_uid[uid] for uid in note.referenced if uid in by_uid), key=str)
+            target = self._series_of(images[0]) if images else None
+            if target is None:
+                self.show_message(f"{ref.title}: the key images it names are not in what is open", warning=True)
+                return True
+            self.browser.select_series(target.key)
+            self.viewer.go_to(target.image_paths.index(images[0]))
+            who = note.observer.replace("^", " ").strip()
+            said = f": {note.note}" if note.note else ""
+            self.show_message(f"Key image note{' of ' + note.created if note.created else ''}"
+                              f"{' by ' + who if who else ''}, {len(images)} key image"
+                              f"{'' if len(images) == 1 else 's'} ({note.title}){said}", tooltip=instance.path)
             return True
         return False
 

@@ -83,9 +83,18 @@ def test_key_images_are_flagged_saved_for_the_pacs_and_flagged_again_next_time(q
     labels = [again.browser.tree.topLevelItem(0).child(0).child(k).text(0)
               for k in range(again.browser.tree.topLevelItem(0).child(0).childCount())]
     assert "Series 994  ·  KO  ·  zsmed key images   (1 key image note)" in labels
-    again.viewer.go_to(again.viewer._paths.index(first))
+    again.viewer.go_to(1 - again.viewer.current_index())  # the other image, then the note's series
+    qtbot.waitUntil(lambda: again.viewer.current_path() != first and not again.viewer.is_loading(),
+                    timeout=SCAN_TIMEOUT)
+    note_series = next(ref for ref in (again.browser.series_ref(s.uid) for p in again.index.patients
+                                       for st in p.studies for s in st.series) if ref and ref.series.modality == "KO")
+    again.browser.select_series(note_series.key)  # opening the note shows its key image
     qtbot.waitUntil(lambda: again.viewer.current_path() == first and not again.viewer.is_loading(),
                     timeout=SCAN_TIMEOUT)
+    message = again.statusBar().currentMessage()
+    assert message.startswith("Key image note of 20") and message.endswith(
+        "by Dr Test, 1 key image (Of Interest): lesion in segment 6")
+    assert again.current_series is not None and again.current_series.series.modality == "CT"
     qtbot.waitUntil(lambda: _bottom_left(again).startswith(SAVED_LINE), timeout=SCAN_TIMEOUT)
     assert again.action("key_image").isChecked() and not again.action("save_key_images").isEnabled()
     assert again.toggle_key_image() and not again.action("save_key_images").isEnabled()  # K: stays, not again
