@@ -242,7 +242,9 @@ def run_session(out: Path) -> list[Path]:
         select_series(window, "zsmed presentation state")
         wait(app, lambda: len(window.viewer.arrows()) == 1, "the presentation state")
         wait(app, window.browser.thumbnails_done, "the thumbnails")
-        window.tree.scrollToItem(window.tree.currentItem())  # the thumbnails have made the rows taller
+        current = window.tree.currentItem()
+        if current is not None:
+            window.tree.scrollToItem(current)  # the thumbnails have made the rows taller
         settle(app)
         written.append(grab(window, out, SCREENS[13]))
 
