@@ -56,6 +56,7 @@ from PySide6.QtWidgets import (
 )
 
 from zsmed import __version__
+from zsmed.dicom.geometry import slice_positions
 from zsmed.dicom.scan import Problem, ScanIndex
 from zsmed.errors import ZsmedError
 from zsmed.imageio import is_photo
@@ -66,6 +67,7 @@ from zsmed_desktop.browser import ProblemsPanel, SeriesRef, StudyBrowser, to_qim
 from zsmed_desktop.builder import BuilderWindow
 from zsmed_desktop.caselog_view import CaseLogView
 from zsmed_desktop.classify_panel import ClassifyPanel, sr_destination_menu
+from zsmed_desktop.compare_window import CompareWindow
 from zsmed_desktop.deidentify_flow import ask_and_deidentify
 from zsmed_desktop.doctor_dialog import DoctorDialog
 from zsmed_desktop.image_export import ask_and_save_image, copy_image_and_report
@@ -150,6 +152,7 @@ class MainWindow(QMainWindow):
         self._deidentifying: Any = None  # the de-identified export's worker while it runs
         self.saved_states = SavedStates()
         self.key_images = KeyImages()
+        self.compare: CompareWindow | None = None  # the series beside, once the reader puts one there
         self._sop_uids: dict[Path, str] = {}  # image file -> SOP Instance UID, from the scan
         # a state to show once its image is on the screen (opened from a presentation-state series)
         self._pending_state: tuple[PresentationState, str, Path] | None = None
@@ -161,6 +164,7 @@ class MainWindow(QMainWindow):
             changed.connect(lambda *_: self._show_tools())
         self.viewer.marks_changed.connect(lambda *_: self._update_measurements_action())
         self.viewer.current_changed.connect(lambda *_: self._update_image_actions())
+        self.viewer.current_changed.connect(lambda *_: self._follow_beside())
 
         self.classify = ClassifyPanel(self.site)
         self.classify.setMinimumWidth(300)
@@ -399,6 +403,11 @@ class MainWindow(QMainWindow):
         self._actions["save_presentation"].setMenu(self.presentation_menu)
         a("show_presentation", "Show the saved presentation state", self.show_saved_state, None,
           "mdi6.monitor-eye", "Show the image as it was saved for the PACS: its window, rotation and marks")
+        a("compare", "Put this series beside (compare)", self.put_series_beside, "B", "mdi6.compare",
+          "Show this series in a window of its own (for a second monitor), to read another series beside it")
+        a("link_compare", "Link scrolling with the series beside", self.toggle_compare_link, "L", "mdi6.link-variant",
+          "The series beside follows this one's slices, lined up as the two are now (by position in mm)")
+        self._actions["link_compare"].setCheckable(True)
         a("key_image", "Key image", self.toggle_key_image, "K", "mdi6.star-outline",
           "Flag the image as a key image (K again takes the flag off); save the study's flags for the PACS "
           "with View > Save key images for the PACS")
@@ -486,6 +495,8 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         for key in VIEWER_TOOLS:
             view_menu.addAction(self.action(key))
+        view_menu.addAction(self.action("compare"))
+        view_menu.addAction(self.action("link_compare"))
         view_menu.addSeparator()  # what goes back to the PACS
         view_menu.addAction(self.action("save_measurements"))
         view_menu.addAction(self.action("save_presentation"))
@@ -1010,6 +1021,60 @@ class MainWindow(QMainWindow):
         self._state_hint_for = path  # the reader has just saved it: no "a state was saved" hint over this line
         self._update_image_actions()
         return written
+
+    # --- a series beside --------------------------------------------------------------------------
+    def _positions(self, ref: SeriesRef | None) -> list[float] | None:
+        if ref is None:
+            return None
+        images = [i for i in ref.series.instances if i.is_image]
+        orientation = next((i.orientation for i in images if i.orientation), None)
+        return slice_positions([i.position for i in images], orientation)
+
+    def put_series_beside(self) -> CompareWindow | None:
+        """B: the series open now goes to the window beside (made on first use), to compare the next one
+        the reader opens with it."""
+        ref = self.current_series
+        if ref is None or not ref.image_paths:
+            self.show_message("Compare: open a DICOM series first, then put it beside (B)", warning=True)
+            return None
+        if self.compare is None:
+            self.compare = CompareWindow(self)
+            self.compare.link_changed.connect(self._on_compare_link)
+            self.compare.closed.connect(self._on_compare_closed)
+        self.compare.show_series(list(ref.image_paths), ref.title, self._positions(ref))
+        self.compare.show()
+        self.compare.raise_()
+        self.action("link_compare").setChecked(False)
+        self.show_message(f"{ref.title} beside: open the series to compare it with; L links their scrolling")
+        return self.compare
+
+    def toggle_compare_link(self) -> bool:
+        """L: link the series beside to this one's slices (lined up as they are now), or unlink."""
+        self._on_compare_link(not (self.compare is not None and self.compare.is_linked()))
+        return self.compare is not None and self.compare.is_linked()
+
+    def _on_compare_link(self, on: bool) -> None:
+        compare = self.compare
+        beside = compare is not None and compare.isVisible()
+        if on and compare is not None and beside and self.current_series is not None:
+            link = compare.link(self.viewer.current_index(), self._positions(self.current_series))
+            how = (f"by position, {link.offset_mm:+.1f} mm apart" if link.offset_mm is not None
+                   else "image for image (no slice positions)")
+            self.show_message(f"Scrolling linked with the series beside, {how}")
+        elif on:
+            self.show_message("Link scrolling: put a series beside first (B), then open the one to read",
+                              warning=True)
+        elif compare is not None and compare.is_linked():
+            compare.unlink()
+            self.show_message("Scrolling no longer linked with the series beside")
+        self.action("link_compare").setChecked(compare is not None and compare.is_linked())
+
+    def _on_compare_closed(self) -> None:
+        self.action("link_compare").setChecked(False)
+
+    def _follow_beside(self) -> None:
+        if self.compare is not None and self.compare.is_linked():
+            self.compare.follow(self.viewer.current_index(), self._positions(self.current_series))
 
     # --- key images ---------------------------------------------------------------------------------
     def toggle_key_image(self) -> bool:

@@ -104,3 +104,29 @@ def test_angle_degrees_in_the_patients_plane() -> None:
     assert angle_degrees((1, 2), (4, 6), (9, 1), None) == angle_degrees((9, 1), (4, 6), (1, 2), None)
     assert angle_degrees((0, 0), (0, 0), (3, 4), None) is None  # an arm of no length
     assert angle_degrees((3, 4), (1, 1), (1, 1), (0.5, 1.0)) is None
+
+
+def test_slice_positions_are_along_the_normal_of_the_orientation() -> None:
+    from zsmed.dicom.geometry import slice_positions
+
+    axial = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)  # normal +z
+    assert slice_positions([(0.0, 0.0, -10.0), (5.0, 3.0, -7.5)], axial) == [-10.0, -7.5]
+    sagittal = (0.0, 1.0, 0.0, 0.0, 0.0, -1.0)  # rows along y, columns down z: normal -x
+    assert slice_positions([(12.0, 0.0, 0.0)], sagittal) == [-12.0]
+    assert slice_positions([(0.0, 0.0, 1.0), None], axial) is None  # one image without a position
+    assert slice_positions([(0.0, 0.0, 1.0)], None) is None and slice_positions([], axial) is None
+
+
+def test_a_linked_series_follows_by_position_or_else_image_for_image() -> None:
+    from zsmed.dicom.geometry import link_slices
+
+    read = [0.0, 5.0, 10.0, 15.0, 20.0]  # 5 mm slices
+    prior = [-18.0, -15.5, -13.0, -10.5, -8.0, -5.5, -3.0, -0.5, 2.0]  # 2.5 mm slices, the table 20 mm off
+    link = link_slices(1, read, 1, prior)  # the reader lined up read[1] (5 mm) with prior[1] (-15.5 mm)
+    assert link.offset_mm == -20.5
+    assert [link.follow(k, read, prior, len(prior)) for k in range(5)] == [0, 1, 3, 5, 7]
+    # nearest when between slices; the ends hold beyond the series beside
+    assert link.follow(4, [0.0, 1.0, 2.0, 3.0, 40.0], prior, len(prior)) == 8
+    no_positions = link_slices(3, None, 1, prior)
+    assert no_positions.offset_mm is None
+    assert [no_positions.follow(k, None, prior, len(prior)) for k in (3, 4, 0, 20)] == [1, 2, 0, 8]

@@ -6,6 +6,8 @@ shown."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -99,3 +101,48 @@ def angle_degrees(first_end: tuple[float, float], vertex: tuple[float, float], s
         return None
     # atan2 of |cross| and dot: exact near 0° and 180°, where acos of the cosine loses its digits
     return math.degrees(math.atan2(abs(ax * by - ay * bx), ax * bx + ay * by))
+
+
+# --- two series side by side: slices matched by position --------------------------------------------
+def slice_positions(positions: Sequence[Sequence[float] | None],
+                    orientation: Sequence[float] | None) -> list[float] | None:
+    """Each image's place (mm) along the slice normal of ``orientation`` (Image Orientation (Patient):
+    row then column direction cosines); None unless every image has a position and the orientation is
+    known (a radiograph, a photograph, a header without geometry)."""
+    if orientation is None or len(orientation) != 6 or not positions:
+        return None
+    r, c = orientation[:3], orientation[3:]
+    normal = (r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0])
+    out = []
+    for position in positions:
+        if position is None or len(position) != 3:
+            return None
+        out.append(float(sum(p * n for p, n in zip(position, normal, strict=True))))
+    return out
+
+
+@dataclass(frozen=True)
+class SliceLink:
+    """How a series beside follows the one read: by the distance (mm) between the slices the reader
+    lined up when linking, where both have positions along their normals (a prior study lined up on the
+    same anatomy, whatever the table moved), else by the number of images between them."""
+
+    offset_mm: float | None
+    offset_images: int
+
+    def follow(self, index: int, positions: Sequence[float] | None, other_positions: Sequence[float] | None,
+               other_count: int) -> int:
+        """The image of the series beside to show when the one read shows image ``index``."""
+        if self.offset_mm is not None and positions is not None and other_positions:
+            target = positions[index] + self.offset_mm
+            return min(range(len(other_positions)), key=lambda k: abs(other_positions[k] - target))
+        return min(max(index + self.offset_images, 0), max(other_count - 1, 0))
+
+
+def link_slices(index: int, positions: Sequence[float] | None, other_index: int,
+                other_positions: Sequence[float] | None) -> SliceLink:
+    """The link that keeps image ``other_index`` of the series beside with image ``index`` of the one
+    read (as the reader has lined them up)."""
+    offset_mm = (other_positions[other_index] - positions[index]
+                 if positions is not None and other_positions is not None else None)
+    return SliceLink(offset_mm, other_index - index)
