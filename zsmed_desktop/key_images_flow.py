@@ -21,10 +21,10 @@ class KeyImages:
     key image notes flag."""
 
     def __init__(self) -> None:
-        self._flagged: dict[Path, None] = {}
+        self._flagged: dict[Path, str] = {}  # image -> its study's Study Instance UID, in the order flagged
         self._saved: dict[Path, KeyImageNote] = {}
 
-    def toggle(self, image: Path) -> bool:
+    def toggle(self, image: Path, study: str) -> bool:
         """Flag ``image`` or take its flag off; returns whether it is flagged now. A flag a saved note
         holds stays as it is: the note is in the PACS already (a second note would repeat it)."""
         if image in self._saved:
@@ -32,7 +32,7 @@ class KeyImages:
         if image in self._flagged:
             del self._flagged[image]
             return False
-        self._flagged[image] = None
+        self._flagged[image] = study
         return True
 
     def is_key(self, image: Path | None) -> bool:
@@ -41,10 +41,10 @@ class KeyImages:
     def is_saved(self, image: Path | None) -> bool:
         return image is not None and image in self._saved
 
-    def unsaved(self, images: Iterable[Path]) -> list[Path]:
-        """Of ``images`` (a study's), those flagged and not yet saved, in the order flagged."""
-        wanted = set(images)
-        return [image for image in self._flagged if image in wanted]
+    def unsaved(self, study: str) -> list[Path]:
+        """The images of ``study`` (a Study Instance UID) flagged and not yet saved, in the order flagged
+        (a look at the few flags: it runs on every image the reader pages to)."""
+        return [image for image, flagged_in in self._flagged.items() if flagged_in == study]
 
     def saved(self, note: KeyImageNote, images: Iterable[Path]) -> None:
         """``images`` are flagged by ``note`` (just written, or found by a scan)."""

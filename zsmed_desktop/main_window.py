@@ -153,6 +153,7 @@ class MainWindow(QMainWindow):
         self.saved_states = SavedStates()
         self.key_images = KeyImages()
         self.compare: CompareWindow | None = None  # the series beside, once the reader puts one there
+        self._series_positions: dict[str, list[float] | None] = {}  # series key -> slice positions (mm)
         self._sop_uids: dict[Path, str] = {}  # image file -> SOP Instance UID, from the scan
         # a state to show once its image is on the screen (opened from a presentation-state series)
         self._pending_state: tuple[PresentationState, str, Path] | None = None
@@ -760,6 +761,7 @@ class MainWindow(QMainWindow):
     def _on_scan_finished(self, index: ScanIndex) -> None:
         self.index = index
         self._sop_uids = {Path(i.path): i.sop_instance_uid for i in index.instances if i.is_image}
+        self._series_positions.clear()
         self.saved_states.set_files(Path(i.path) for i in index.instances
                                     if i.sop_class_uid in PRESENTATION_STATE_CLASSES)
         self.key_images.clear_saved()
@@ -1024,11 +1026,15 @@ class MainWindow(QMainWindow):
 
     # --- a series beside --------------------------------------------------------------------------
     def _positions(self, ref: SeriesRef | None) -> list[float] | None:
+        """The series' images' places along its slice normal (mm), worked out once per series (linked
+        scrolling asks on every image the reader pages to)."""
         if ref is None:
             return None
-        images = [i for i in ref.series.instances if i.is_image]
-        orientation = next((i.orientation for i in images if i.orientation), None)
-        return slice_positions([i.position for i in images], orientation)
+        if ref.key not in self._series_positions:
+            images = [i for i in ref.series.instances if i.is_image]
+            orientation = next((i.orientation for i in images if i.orientation), None)
+            self._series_positions[ref.key] = slice_positions([i.position for i in images], orientation)
+        return self._series_positions[ref.key]
 
     def put_series_beside(self) -> CompareWindow | None:
         """B: the series open now goes to the window beside (made on first use), to compare the next one
@@ -1085,9 +1091,9 @@ class MainWindow(QMainWindow):
                               warning=True)
             self._update_key_image_actions(None)
             return False
-        flagged = self.key_images.toggle(path)
+        study = self.current_series.study.uid
+        flagged = self.key_images.toggle(path, study)
         self.viewer.set_key_images(self.key_images.lines())
-        study = self.browser.study_paths(self.current_series)
         waiting = len(self.key_images.unsaved(study))
         if self.key_images.is_saved(path):
             self.show_message(f"{path.name}: already a key image in a note saved for the PACS")
@@ -1109,7 +1115,7 @@ class MainWindow(QMainWindow):
         """The flagged images of the study shown as one key image note next to the study (``out_dir``
         None) or in ``out_dir``, with ``note`` (None: asked for, optional); one line says what came of it."""
         ref = self.current_series
-        images = self.key_images.unsaved(self.browser.study_paths(ref)) if ref is not None else []
+        images = self.key_images.unsaved(ref.study.uid) if ref is not None else []
         if not images:
             self.show_message("No image of this study is flagged as a key image (K flags the image shown)",
                               warning=True)
@@ -1141,7 +1147,7 @@ class MainWindow(QMainWindow):
         flag.setChecked(self.key_images.is_key(path))
         ref = self.current_series
         self.action("save_key_images").setEnabled(
-            ref is not None and bool(self.key_images.unsaved(self.browser.study_paths(ref))))
+            ref is not None and bool(self.key_images.unsaved(ref.study.uid)))
 
     def _shown_sop_uid(self, path: Path | None) -> str:
         return self._sop_uids.get(path, "") if path is not None else ""
