@@ -75,6 +75,7 @@ from zsmed_desktop.key_images_flow import KEY_OBJECT_SELECTION, KeyImages, save_
 from zsmed_desktop.models_view import ModelsDialog
 from zsmed_desktop.presentation_flow import PRESENTATION_STATE_CLASSES, SavedStates, describe, save_view, show_state
 from zsmed_desktop.settings_dialog import SettingsDialog
+from zsmed_desktop.shortcuts_dialog import ShortcutsDialog
 from zsmed_desktop.tags_dialog import TagsDialog
 from zsmed_desktop.viewer import ImageViewer
 from zsmed_desktop.window_dialog import WindowDialog
@@ -1416,20 +1417,8 @@ class MainWindow(QMainWindow):
         ]
         return rows
 
-    def show_shortcuts(self) -> QMessageBox:
-        # Two columns of keys side by side: one column of 30-odd rows is taller than a laptop's screen.
-        rows = self.shortcut_rows()
-        half = (len(rows) + 1) // 2
-        cell = "<td><b>{}</b></td><td width=300>{}</td>"
-        table = "".join(
-            "<tr>" + cell.format(html.escape(rows[i][0]), html.escape(rows[i][1])) + "<td width=24></td>"
-            + (cell.format(html.escape(rows[i + half][0]), html.escape(rows[i + half][1])) if i + half < len(rows)
-               else "") + "</tr>"
-            for i in range(half))
-        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", f"<table cellpadding=3>{table}</table>",
-                          QMessageBox.StandardButton.Close, self)
-        box.setTextFormat(Qt.TextFormat.RichText)
-        box.setStyleSheet("QLabel { min-width: 900px; }")
+    def show_shortcuts(self) -> ShortcutsDialog:
+        box = ShortcutsDialog(self.shortcut_rows(), self)
         box.open()
         return box
 

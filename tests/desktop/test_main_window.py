@@ -490,6 +490,9 @@ def test_help_lists_the_keys_by_name_and_about_gives_the_version(qtbot, tmp_path
     box = window.show_shortcuts()
     assert box.isVisible() and "soft tissue" in box.text()
     assert box.sizeHint().height() < 900  # two columns: it fits a 1000-pixel-high screen (one column did not)
+    free = box.screen().availableGeometry()
+    assert box.width() <= free.width() and box.height() <= free.height()  # a small screen: it scrolls instead
+    assert "B" in rows and "Link scrolling" in rows["L"] and rows["K"] == "Key image"
     box.close()
     about = window.show_about()
     assert f"zsmed {__version__}" in about.text() and "Dr Test" in about.text()
