@@ -410,6 +410,8 @@ class MainWindow(QMainWindow):
         a("link_compare", "Link scrolling with the series beside", self.toggle_compare_link, "L", "mdi6.link-variant",
           "The series beside follows this one's slices, lined up as the two are now (by position in mm)")
         self._actions["link_compare"].setCheckable(True)
+        a("compare_prior", "Compare with the prior study", self.compare_with_prior, "Shift+B", "mdi6.history",
+          "Put the same kind of series from this patient's previous study beside (a PACS's hanging protocol)")
         a("key_image", "Key image", self.toggle_key_image, "K", "mdi6.star-outline",
           "Flag the image as a key image (K again takes the flag off); save the study's flags for the PACS "
           "with View > Save key images for the PACS")
@@ -498,6 +500,7 @@ class MainWindow(QMainWindow):
         for key in VIEWER_TOOLS:
             view_menu.addAction(self.action(key))
         view_menu.addAction(self.action("compare"))
+        view_menu.addAction(self.action("compare_prior"))
         view_menu.addAction(self.action("link_compare"))
         view_menu.addSeparator()  # what goes back to the PACS
         view_menu.addAction(self.action("save_measurements"))
@@ -1044,6 +1047,32 @@ class MainWindow(QMainWindow):
         if ref is None or not ref.image_paths:
             self.show_message("Compare: open a DICOM series first, then put it beside (B)", warning=True)
             return None
+        compare = self._show_beside(ref)
+        self.show_message(f"{ref.title} beside: open the series to compare it with; L links their scrolling")
+        return compare
+
+    def compare_with_prior(self) -> CompareWindow | None:
+        """Shift+B: the same kind of series from the patient's previous study beside the one read, at the
+        same place in its stack (to be lined up on the anatomy, then linked with L)."""
+        from zsmed.dicom.scan import prior_series
+
+        ref = self.current_series
+        prior = prior_series(self.index, ref.series.uid) if ref is not None and self.index is not None else None
+        prior_ref = self.browser.series_ref(prior.uid) if prior is not None else None
+        if ref is None or prior_ref is None or not prior_ref.image_paths:
+            kind = f"a {ref.series.modality} series" if ref is not None and ref.series.modality else "a series"
+            self.show_message(f"Compare with the prior study: no earlier study of this patient with {kind} "
+                              "in what is open", warning=True)
+            return None
+        compare = self._show_beside(prior_ref)
+        count, shown = self.viewer.image_count(), self.viewer.current_index()
+        fraction = shown / (count - 1) if count > 1 else 0.5
+        compare.viewer.go_to(round(fraction * (len(prior_ref.image_paths) - 1)))
+        self.show_message(f"Prior beside: {prior_ref.title}, at the same place in its stack; line it up on the "
+                          "anatomy, then L links the scrolling")
+        return compare
+
+    def _show_beside(self, ref: SeriesRef) -> CompareWindow:
         if self.compare is None:
             self.compare = CompareWindow(self)
             self.compare.link_changed.connect(self._on_compare_link)
@@ -1052,7 +1081,6 @@ class MainWindow(QMainWindow):
         self.compare.show()
         self.compare.raise_()
         self.action("link_compare").setChecked(False)
-        self.show_message(f"{ref.title} beside: open the series to compare it with; L links their scrolling")
         return self.compare
 
     def toggle_compare_link(self) -> bool:

@@ -18,14 +18,17 @@ from tests.desktop.reading_room import SCAN_TIMEOUT, make_window, open_and_wait
 from zsmed_desktop.main_window import MainWindow
 
 
-def _series(folder: Path, description: str, study_uid: str, z: list[float | None], number: int) -> None:
-    """CT_small as one series of len(z) slices at those table positions (None: no position)."""
+def _series(folder: Path, description: str, study_uid: str, z: list[float | None], number: int,
+            date: str = "20040119") -> None:
+    """CT_small as one series of len(z) slices at those table positions (None: no position), in a
+    study of ``date``."""
     series_uid = pydicom.uid.generate_uid()
     for k, position in enumerate(z):
         ds = pydicom.dcmread(dicom_test_file("CT_small.dcm"))
         ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
         ds.SeriesDescription, ds.SeriesNumber, ds.InstanceNumber = description, number, k + 1
+        ds.StudyDate = date
         if position is None:
             del ds.ImagePositionPatient
         else:
@@ -107,3 +110,23 @@ def test_series_without_positions_follow_image_for_image(qtbot, tmp_path: Path) 
     assert window.statusBar().currentMessage().endswith("image for image (no slice positions)")
     window.viewer.go_to(3)
     _shown(qtbot, compare.viewer, 2)  # one behind, as lined up
+
+
+def test_the_prior_study_is_put_beside_at_the_same_place_in_its_stack(qtbot, tmp_path: Path) -> None:
+    folder = tmp_path / "patient"
+    folder.mkdir()
+    _series(folder, "chest today", pydicom.uid.generate_uid(), [float(5 * k) for k in range(5)], 2, "20240301")
+    _series(folder, "chest last year", pydicom.uid.generate_uid(), [float(2.5 * k) for k in range(9)], 2, "20230301")
+    _series(folder, "abdomen last year", pydicom.uid.generate_uid(), [float(k) for k in range(3)], 3, "20230302")
+    window = _open(qtbot, tmp_path, folder)
+    _choose(qtbot, window, "chest last year")
+    assert window.compare_with_prior() is None  # nothing before last year's study
+    assert "no earlier study of this patient with a CT series" in window.statusBar().currentMessage()
+    _choose(qtbot, window, "chest today")
+    window.viewer.go_to(3)  # three quarters through today's stack
+    _shown(qtbot, window.viewer, 3)
+    compare = window.compare_with_prior()
+    assert compare is not None and "chest last year" in compare.windowTitle()  # not the later abdomen study
+    _shown(qtbot, compare.viewer, 6)  # three quarters through the prior's nine slices
+    assert window.action("compare_prior").shortcut().toString() == "Shift+B"
+    assert window.statusBar().currentMessage().startswith("Prior beside: ")

@@ -186,3 +186,31 @@ def test_a_damaged_dicomdir_lists_what_it_can(tmp_path: Path) -> None:
     index = scan(disc / "DICOMDIR")
     assert index.counts()["instances"] == 0
     assert "DICOMDIR unreadable: the DICOMDIR's list of files is damaged" in _problem(index, "DICOMDIR")
+
+
+def test_the_prior_is_the_same_kind_of_series_from_the_patients_previous_study() -> None:
+    from zsmed.dicom.scan import Instance, Patient, ScanIndex, Series, Study, prior_series
+
+    def series(uid: str, modality: str, description: str, images: int, number: int = 1) -> Series:
+        return Series(uid, number, modality, description, None,
+                      [Instance(f"{uid}/{k}.dcm", f"{uid}.{k}", rows=8, cols=8) for k in range(images)])
+
+    today = Study("s3", "20240301", series=[series("ct-chest", "CT", "Chest with contrast", 200),
+                                            series("cr", "CR", "Chest PA", 1)])
+    last_year = Study("s2", "20230301", series=[series("ct-abdo", "CT", "Abdomen", 300),
+                                                series("ct-chest-old", "CT", "CHEST W CONTRAST 1mm", 150, 3),
+                                                series("ct-chest-thick", "CT", "chest contrast 5mm", 40, 2)])
+    last_month = Study("s2b", "20240201", series=[series("ct-abdo-new", "CT", "Abdomen", 300)])
+    older = Study("s1", "20200101", series=[series("ct-older", "CT", "Chest with contrast", 100)])
+    undated = Study("s0", None, series=[series("ct-undated", "CT", "Chest with contrast", 100)])
+    other = Patient("P2", "Other^Patient", studies=[Study("x", "20230101", series=[series("ct-x", "CT", "Chest", 9)])])
+    studies = [older, undated, last_year, last_month, today]
+    index = ScanIndex(patients=[Patient("P1", "Doe^Jane", studies=studies), other])
+    prior = prior_series(index, "ct-chest")
+    # last year's chest, not last month's abdomen; of its two chest series the one with more images
+    assert prior is not None and prior.uid == "ct-chest-old"
+    assert prior_series(index, "ct-abdo-new").uid == "ct-abdo"  # the abdomen's prior is last year's abdomen
+    assert prior_series(index, "ct-chest-old").uid == "ct-older"  # before last year: the 2020 study
+    assert prior_series(index, "cr") is None  # no earlier radiograph
+    assert prior_series(index, "ct-older") is None and prior_series(index, "ct-x") is None
+    assert prior_series(index, "no-such-series") is None

@@ -434,6 +434,37 @@ def scan(inputs: Iterable[str | Path] | str | Path) -> ScanIndex:
     return run_job(scan_job(inputs))
 
 
+def _words(text: str | None) -> set[str]:
+    return {w for w in "".join(c.lower() if c.isalnum() else " " for c in (text or "")).split() if len(w) > 1}
+
+
+def prior_series(index: ScanIndex, series_uid: str) -> Series | None:
+    """The series a reader compares ``series_uid`` with, as a PACS's hanging protocol picks it: of the
+    same patient's studies before this one (by Study Date; a study without a date is not before
+    anything), a series of the same modality with images — one whose description or body part shares a
+    word with this one's before one that shares none (last year's chest CT before last month's abdomen
+    CT), then the most recent study, then the most words shared, more images, the lower series number.
+    None where the patient has no earlier study with such a series."""
+    for patient in index.patients:
+        for study in patient.studies:
+            current = next((se for se in study.series if se.uid == series_uid), None)
+            if current is None:
+                continue
+            wanted = _words(current.description) | _words(current.body_part)
+            candidates = [(st, se) for st in patient.studies
+                          if st.uid != study.uid and st.date and study.date and st.date < study.date
+                          for se in st.series
+                          if se.modality == current.modality and any(i.is_image for i in se.instances)]
+            return max(candidates, key=lambda pair: _prior_rank(wanted, *pair))[1] if candidates else None
+    return None
+
+
+def _prior_rank(wanted: set[str], study: Study, series: Series) -> tuple[bool, str, int, int, int]:
+    shared = len(wanted & (_words(series.description) | _words(series.body_part)))
+    images = sum(1 for i in series.instances if i.is_image)
+    return shared > 0, f"{study.date}{study.time or ''}", shared, images, -(series.number or 0)
+
+
 def format_tree(index: ScanIndex, *, max_problems: int = 200) -> str:
     """Human-readable tree with counts and problems (``zsmed scan`` without --json)."""
     lines: list[str] = []
