@@ -262,6 +262,8 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.browser.shutdown()
+        if self.compare is not None:
+            self.compare.close()  # a window of its own: left open, it would keep the app running
         if self.builder is not None:
             self.builder.close()  # cancels a build in progress: nothing half-written is left
         self.save_state()

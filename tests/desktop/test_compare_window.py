@@ -130,3 +130,5 @@ def test_the_prior_study_is_put_beside_at_the_same_place_in_its_stack(qtbot, tmp
     _shown(qtbot, compare.viewer, 6)  # three quarters through the prior's nine slices
     assert window.action("compare_prior").shortcut().toString() == "Shift+B"
     assert window.statusBar().currentMessage().startswith("Prior beside: ")
+    window.close()  # the window beside goes with the main one (else the app would not quit)
+    assert not compare.isVisible()
