@@ -501,15 +501,16 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         for key in VIEWER_TOOLS:
             view_menu.addAction(self.action(key))
-        view_menu.addAction(self.action("compare"))
-        view_menu.addAction(self.action("compare_prior"))
-        view_menu.addAction(self.action("link_compare"))
         view_menu.addSeparator()  # what goes back to the PACS
         view_menu.addAction(self.action("save_measurements"))
         view_menu.addAction(self.action("save_presentation"))
         view_menu.addAction(self.action("show_presentation"))
         view_menu.addAction(self.action("key_image"))
         view_menu.addAction(self.action("save_key_images"))
+        view_menu.addSeparator()  # a second series beside
+        view_menu.addAction(self.action("compare"))
+        view_menu.addAction(self.action("compare_prior"))
+        view_menu.addAction(self.action("link_compare"))
         view_menu.addSeparator()
         view_menu.addAction(self.action("dicom_tags"))
         view_menu.addSeparator()

@@ -514,6 +514,11 @@ def test_measurements_are_saved_as_a_dicom_sr_from_the_view_menu(qtbot, tmp_path
     view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
     listed = [a for a in view_menu.actions() if not a.isSeparator()]
     assert listed.index(action) == listed.index(window.action("cine")) + 1  # after the viewer's tools
+    actions = view_menu.actions()  # the group of what goes back to the PACS, a separator before it
+    assert actions[actions.index(action) - 1].isSeparator()
+    assert [a.text() for a in actions[actions.index(action):actions.index(action) + 5]] == [
+        "Save measurements as DICOM SR…", "Save the view for the PACS (presentation state)…",
+        "Show the saved presentation state", "Key image", "Save key images for the PACS…"]
     assert action.text() == "Save measurements as DICOM SR…"
     assert [a.text() for a in action.menu().actions()] == ["Next to the study", "To a folder…"]
     assert not action.isEnabled()  # no marks yet
