@@ -36,7 +36,8 @@ def viewer_graphics(viewer: ImageViewer) -> list[Graphic]:
 
 
 def viewer_display(viewer: ImageViewer) -> DisplaySettings:
-    return DisplaySettings(window=viewer.window_level(), inverted=viewer.is_inverted(), turn=viewer.turn())
+    return DisplaySettings(window=viewer.window_level(), inverted=viewer.is_inverted(), turn=viewer.turn(),
+                           area=viewer.shown_area())
 
 
 def save_view(viewer: ImageViewer, reader: str, out_dir: Path | None) -> Path:
@@ -73,6 +74,8 @@ def show_state(viewer: ImageViewer, state: PresentationState, sop_instance_uid: 
         viewer.set_window(*display.window)
     if viewer.is_inverted() != display.inverted:
         viewer.invert()
+    if display.area is not None:
+        viewer.show_area(*display.area)
     placed = not_placed = 0
     for graphic in state.graphics_on(sop_instance_uid, viewer.current_frame()):
         points = graphic.points

@@ -617,6 +617,24 @@ class ImageViewer(QWidget):
         if rect is not None:
             self.vb.setRange(rect=rect, padding=0.0)
 
+    def shown_area(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        """The part of the stored image in view (zoomed and panned): its top-left and bottom-right corners
+        (column, row; before any rotation or flip), kept on the image; None with no image shown."""
+        if self._shown is None:
+            return None
+        view = self.vb.viewRect()
+        a, b = self._image_point(view.topLeft()), self._image_point(view.bottomRight())
+        return (min(a[0], b[0]), min(a[1], b[1])), (max(a[0], b[0]), max(a[1], b[1]))
+
+    def show_area(self, corner_a: tuple[float, float], corner_b: tuple[float, float]) -> None:
+        """Zoom and pan so that the part of the stored image between these corners (column, row) fills the
+        view as far as its shape allows (a presentation state's displayed area, scaled to fit)."""
+        if self._shown is None:
+            return
+        area = QRectF(self._view_point(corner_a), self._view_point(corner_b)).normalized()
+        if area.width() > 0 and area.height() > 0:
+            self.vb.setRange(rect=area, padding=0.0)
+
     def one_to_one(self) -> None:
         """One image pixel (across) to one screen pixel, about the centre of the view."""
         rect = self._image_rect()

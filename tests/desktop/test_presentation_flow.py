@@ -35,6 +35,15 @@ def _open(qtbot, tmp_path: Path, study: Path, name: str = "settings") -> MainWin
     return window
 
 
+def _centre(area: tuple[tuple[float, float], tuple[float, float]]) -> tuple[float, float]:
+    return (area[0][0] + area[1][0]) / 2, (area[0][1] + area[1][1]) / 2
+
+
+def _fitted_zoom(viewer) -> float:
+    viewer.fit()
+    return viewer.zoom()
+
+
 def _draw(window: MainWindow) -> None:
     viewer = window.viewer
     viewer.set_window(60.0, 350.0)
@@ -54,6 +63,10 @@ def test_the_view_is_saved_for_the_pacs_and_shown_again_after_a_restart(qtbot, t
     _draw(window)
     viewer = window.viewer
     before = (viewer.measurements(), viewer.rois(), viewer.angles(), viewer.arrows())
+    fitted = _fitted_zoom(viewer)
+    viewer.show_area((30.0, 30.0), (90.0, 80.0))  # zoomed in on part of the image
+    zoom, area = viewer.zoom(), viewer.shown_area()
+    assert area is not None and zoom > 1.5 * fitted
     written = window.save_presentation_state()
     assert written is not None and written.parent == study
     assert window.statusBar().currentMessage() == (
@@ -74,6 +87,9 @@ def test_the_view_is_saved_for_the_pacs_and_shown_again_after_a_restart(qtbot, t
     after = (viewer.measurements(), viewer.rois(), viewer.angles(), viewer.arrows())
     assert after == before  # the same points, lengths, figures and note
     assert viewer.turn() == CLOCKWISE and viewer.is_inverted() and viewer.window_level() == (60.0, 350.0)
+    restored = viewer.shown_area()  # zoomed and panned as it was (to the displayed area's whole pixels)
+    assert restored is not None and viewer.zoom() == pytest.approx(zoom, rel=0.05)
+    assert _centre(restored) == pytest.approx(_centre(area), abs=1.5)
 
     # Another day: the folder is opened again; the state's series is in the tree, and the image says so.
     window.close()

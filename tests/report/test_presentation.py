@@ -30,6 +30,7 @@ from zsmed.report.presentation import (
     DisplaySettings,
     Graphic,
     arrowhead,
+    displayed_area,
     is_inverted,
     read_presentation_state,
     spatial_to_turn,
@@ -86,7 +87,8 @@ def test_ct_view_and_marks_written_as_gsps_and_read_back(tmp_path: Path) -> None
     src = pydicom.dcmread(source, stop_before_pixels=True)
     turn = compose_turns(CLOCKWISE, MIRROR_LEFT_RIGHT)
     path = write_presentation_state(source, frame=0, graphics=MARKS,
-                                    display=DisplaySettings(window=(40.0, 400.0), inverted=True, turn=turn),
+                                    display=DisplaySettings(window=(40.0, 400.0), inverted=True, turn=turn,
+                                                            area=((10.0, 20.0), (60.0, 70.0))),
                                     spacing=PixelSpacing(0.66, 0.66), reader="Doe, Jane", out_dir=tmp_path)
     assert path.parent == tmp_path and path.name.startswith("PR_")
     assert dciodvfy_errors(path) == []
@@ -101,6 +103,10 @@ def test_ct_view_and_marks_written_as_gsps_and_read_back(tmp_path: Path) -> None
     assert (float(voi.WindowCenter), float(voi.WindowWidth)) == (40.0, 400.0)
     assert ds.PresentationLUTShape == "INVERSE"  # a MONOCHROME2 image shown inverted
     assert (ds.ImageRotation, ds.ImageHorizontalFlip) == (90, "Y")
+    area = ds.DisplayedAreaSelectionSequence[0]  # the zoomed-in part, 1-based first and last pixels
+    assert (list(area.DisplayedAreaTopLeftHandCorner), list(area.DisplayedAreaBottomRightHandCorner)) == (
+        [11, 21], [60, 70])
+    assert area.PresentationSizeMode == "SCALE TO FIT"
     assert str(ds.ContentCreatorName) == "Doe, Jane^"
     layers = {a.GraphicLayer: a for a in ds.GraphicAnnotationSequence}
     assert set(layers) == {MEASURES_LAYER, ARROWS_LAYER}
@@ -124,7 +130,8 @@ def test_ct_view_and_marks_written_as_gsps_and_read_back(tmp_path: Path) -> None
         assert _same(read.points, written.points), (read, written)
     assert [m.text for m in marks if m.kind == "arrow"] == ["nodule, compare with 2023", ""]
     display = state.display_for(str(src.SOPInstanceUID), "MONOCHROME2")
-    assert display == DisplaySettings(window=(40.0, 400.0), inverted=True, turn=turn)
+    assert display == DisplaySettings(window=(40.0, 400.0), inverted=True, turn=turn,
+                                      area=((10.0, 20.0), (60.0, 70.0)))
     assert state.not_shown == 0 and state.creator == "Doe, Jane^" and state.created[:2] == "20"
     assert state.graphics_on("1.2.3.4") == []
 
@@ -266,3 +273,10 @@ def test_another_viewers_drawings_map_onto_the_viewers_marks_or_are_counted(tmp_
     assert marks[2] == Graphic("arrow", ((20.0, 15.0), (64.0, 64.0)), "fracture")
     assert state.not_shown == 3  # the tilted ellipse, the point, the note without an anchor
     assert state.turn == UPRIGHT and state.windows == ()
+
+
+def test_the_part_in_view_is_the_displayed_areas_first_and_last_pixel_kept_on_the_image() -> None:
+    assert displayed_area(((10.5, 20.2), (60.0, 70.9)), (128, 128)) == ([11, 21], [60, 71])
+    assert displayed_area(((0.0, 0.0), (128.0, 128.0)), (128, 128)) == ([1, 1], [128, 128])  # the whole image
+    assert displayed_area(((-30.0, 100.0), (300.0, 90.0)), (128, 96)) == ([1, 91], [128, 96])  # off the edges
+    assert displayed_area(((5.2, 5.2), (5.4, 5.4)), (128, 128)) == ([6, 6], [6, 6])  # at least one pixel

@@ -13,6 +13,7 @@ Written:
 - the inversion as the Presentation LUT Shape (a MONOCHROME1 image shown as its file says is INVERSE);
 - the rotation and flip as Image Rotation (clockwise, applied first) and Image Horizontal Flip
   (PS3.3 C.10.6: "before any Image Horizontal Flip is applied");
+- the part of the image in view (zoomed and panned) as the Displayed Area, scaled to fit;
 - in the layer ``ZSMED MEASURES``: a ruler as a POLYLINE of its two ends, an angle as a POLYLINE of
   its first arm's end, vertex and second arm's end, a region as an ELLIPSE (ends of the major, then
   the minor axis), each with its figures as a text object anchored at it;
@@ -90,6 +91,9 @@ class DisplaySettings:
     window: tuple[float, float] | None = None
     inverted: bool = False
     turn: Turn = UPRIGHT
+    # the part of the image in view (zoomed, panned): top-left and bottom-right corners in stored pixels
+    # (column, row); None for the whole image
+    area: tuple[Point, Point] | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ class PresentationState:
     label: str
     turn: Turn = UPRIGHT
     lut_shape: str = "IDENTITY"  # Presentation LUT Shape ("" for a colour state)
+    area: tuple[Point, Point] | None = None  # the displayed area (stored pixels), None where not given
     windows: tuple[tuple[str, float, float], ...] = ()  # (SOP Instance UID, centre, width)
     graphics: tuple[tuple[str, int | None, Graphic], ...] = ()  # (SOP Instance UID, 1-based frame or None, mark)
     not_shown: int = 0  # graphic or text objects that are not one of the viewer's marks
@@ -118,7 +123,7 @@ class PresentationState:
         """How image ``sop_instance_uid`` (of ``photometric`` interpretation) is to be shown."""
         window = next(((c, w) for uid, c, w in self.windows if uid == sop_instance_uid), None)
         inverted = bool(self.lut_shape) and is_inverted(self.lut_shape, photometric)
-        return DisplaySettings(window=window, inverted=inverted, turn=self.turn)
+        return DisplaySettings(window=window, inverted=inverted, turn=self.turn, area=self.area)
 
 
 # --- pure geometry -----------------------------------------------------------------------------------
@@ -218,6 +223,17 @@ def _text_anchor(graphic: Graphic) -> Point:
     if graphic.kind == "region":
         return (max(points[0][0], points[1][0]), min(points[0][1], points[1][1]))
     return points[0]
+
+
+def displayed_area(area: tuple[Point, Point], size: tuple[int, int]) -> tuple[list[int], list[int]]:
+    """A part of the image (corners in stored pixels, (0, 0) the top-left corner of the first pixel) as
+    the Displayed Area's top-left and bottom-right hand corner pixels (PS3.3 C.10.4: 1-based, the
+    first and the last pixel it covers, kept on the image of ``size`` (columns, rows))."""
+    (x0, y0), (x1, y1) = area
+    columns, rows = size
+    left, top = min(max(math.floor(min(x0, x1)) + 1, 1), columns), min(max(math.floor(min(y0, y1)) + 1, 1), rows)
+    right, bottom = min(max(math.ceil(max(x0, x1)), left), columns), min(max(math.ceil(max(y0, y1)), top), rows)
+    return [left, top], [right, bottom]
 
 
 def _check_graphics(graphics: Sequence[Graphic]) -> None:
@@ -330,6 +346,10 @@ def write_presentation_state(source: str | Path, *, frame: int | None, graphics:
                     "INVERSE" if display.inverted != (photometric == "MONOCHROME1") else "IDENTITY"))
         else:
             state = ColorSoftcopyPresentationState(**common, icc_profile=_icc_profile(src))
+        if display.area is not None:
+            area = state.DisplayedAreaSelectionSequence[0]
+            area.DisplayedAreaTopLeftHandCorner, area.DisplayedAreaBottomRightHandCorner = displayed_area(
+                display.area, (int(src.Columns), int(src.Rows)))
         rotation, flip = turn_to_spatial(display.turn)
         state.ImageRotation = rotation
         state.ImageHorizontalFlip = "Y" if flip else "N"
@@ -500,6 +520,12 @@ def read_presentation_state(path: str | Path) -> PresentationState:
             not_shown += skipped
             graphics.extend((uid, frame, mark) for uid, frame in refs for mark in marks)
         turn = spatial_to_turn(int(ds.get("ImageRotation") or 0), str(ds.get("ImageHorizontalFlip") or "N") == "Y")
+        area_item = (ds.get("DisplayedAreaSelectionSequence") or [None])[0]
+        area = None
+        if area_item is not None and "DisplayedAreaTopLeftHandCorner" in area_item:
+            (left, top), (right, bottom) = (area_item.DisplayedAreaTopLeftHandCorner,
+                                            area_item.DisplayedAreaBottomRightHandCorner)
+            area = ((float(left) - 1.0, float(top) - 1.0), (float(right), float(bottom)))
         grey = sop_class == GRAYSCALE_PS
         lut_shape = str(ds.get("PresentationLUTShape") or "IDENTITY").upper() if grey else ""
     except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
@@ -510,7 +536,7 @@ def read_presentation_state(path: str | Path) -> PresentationState:
         path=path, study_uid=str(ds.get("StudyInstanceUID") or ""), referenced=referenced,
         created=date_time_text(ds.get("PresentationCreationDate"), ds.get("PresentationCreationTime")),
         creator=str(ds.get("ContentCreatorName") or ""), label=str(ds.get("ContentLabel") or ""), turn=turn,
-        lut_shape=lut_shape, windows=tuple(windows), graphics=tuple(graphics), not_shown=not_shown,
+        lut_shape=lut_shape, area=area, windows=tuple(windows), graphics=tuple(graphics), not_shown=not_shown,
     )
 
 
