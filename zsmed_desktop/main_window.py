@@ -156,6 +156,7 @@ class MainWindow(QMainWindow):
         self.compare: CompareWindow | None = None  # the series beside, once the reader puts one there
         self._series_positions: dict[str, list[float] | None] = {}  # series key -> slice positions (mm)
         self._sop_uids: dict[Path, str] = {}  # image file -> SOP Instance UID, from the scan
+        self._images_by_uid: dict[str, tuple[Path, str]] = {}  # the other way: (image file, its series' UID)
         # a state to show once its image is on the screen (opened from a presentation-state series)
         self._pending_state: tuple[PresentationState, str, Path] | None = None
         self._state_hint_for: Path | None = None
@@ -767,13 +768,15 @@ class MainWindow(QMainWindow):
 
     def _on_scan_finished(self, index: ScanIndex) -> None:
         self.index = index
-        self._sop_uids = {Path(i.path): i.sop_instance_uid for i in index.instances if i.is_image}
+        self._images_by_uid = {i.sop_instance_uid: (Path(i.path), se.uid) for pa in index.patients
+                               for st in pa.studies for se in st.series for i in se.instances if i.is_image}
+        self._sop_uids = {path: uid for uid, (path, _) in self._images_by_uid.items()}
         self._series_positions.clear()
         self.saved_states.set_files(Path(i.path) for i in index.instances
                                     if i.sop_class_uid in PRESENTATION_STATE_CLASSES)
         self.key_images.clear_saved()
         self.key_images.load((Path(i.path) for i in index.instances if i.sop_class_uid == KEY_OBJECT_SELECTION),
-                             {uid: path for path, uid in self._sop_uids.items()})
+                             {uid: path for uid, (path, _) in self._images_by_uid.items()})
         self.viewer.set_key_images(self.key_images.lines())
         counts = index.counts()
         images = sum(1 for i in index.instances if i.is_image)
@@ -1231,14 +1234,12 @@ class MainWindow(QMainWindow):
         states = self.saved_states.in_files(Path(i.path) for i in ref.series.instances
                                             if i.sop_class_uid in PRESENTATION_STATE_CLASSES)
         for state in states:
-            for uid in sorted(state.referenced):
-                image = next((p for p, u in self._sop_uids.items() if u == uid), None)
-                target = self._series_of(image) if image is not None else None
-                if target is None or image is None:
+            for uid in sorted(uid for uid in state.referenced if uid in self._images_by_uid):
+                # waiting before the image is asked for: a cached image is shown at once
+                self._pending_state = (state, uid, self._images_by_uid[uid][0])
+                if self._open_image(uid) is None:
+                    self._pending_state = None
                     continue
-                self._pending_state = (state, uid, image)
-                self.browser.select_series(target.key)  # opens it (the tree's current series is this one)
-                self.viewer.go_to(target.image_paths.index(image))
                 self._update_image_actions()  # already decoded (a cached image): shown now
                 return True
         if states:
@@ -1252,7 +1253,6 @@ class MainWindow(QMainWindow):
         in its own series, and one line gives the note. False where the series holds no readable note."""
         from zsmed.report.key_images import read_key_images
 
-        by_uid = {uid: path for path, uid in self._sop_uids.items()}
         for instance in ref.series.instances:
             if instance.sop_class_uid != KEY_OBJECT_SELECTION:
                 continue
@@ -1260,13 +1260,11 @@ class MainWindow(QMainWindow):
                 note = read_key_images(instance.path)
             except (ZsmedError, OSError):
                 continue
-            images = sorted((by_uid[uid] for uid in note.referenced if uid in by_uid), key=str)
-            target = self._series_of(images[0]) if images else None
-            if target is None:
+            images = sorted((uid for uid in note.referenced if uid in self._images_by_uid),
+                            key=lambda uid: str(self._images_by_uid[uid][0]))
+            if not images or self._open_image(images[0]) is None:
                 self.show_message(f"{ref.title}: the key images it names are not in what is open", warning=True)
                 return True
-            self.browser.select_series(target.key)
-            self.viewer.go_to(target.image_paths.index(images[0]))
             who = note.observer.replace("^", " ").strip()
             said = f": {note.note}" if note.note else ""
             self.show_message(f"Key image note{' of ' + note.created if note.created else ''}"
@@ -1275,13 +1273,16 @@ class MainWindow(QMainWindow):
             return True
         return False
 
-    def _series_of(self, image: Path) -> SeriesRef | None:
-        if self.index is None:
+    def _open_image(self, uid: str) -> Path | None:
+        """Show image ``uid`` (a SOP Instance UID of the scan) in its own series, as a click on the series
+        and paging to it would; its file, or None where it is not in what is open."""
+        found = self._images_by_uid.get(uid)
+        target = self.browser.series_ref(found[1]) if found is not None else None
+        if found is None or target is None or found[0] not in target.image_paths:
             return None
-        for series in (se for patient in self.index.patients for study in patient.studies for se in study.series):
-            if any(Path(i.path) == image for i in series.instances):
-                return self.browser.series_ref(series.uid)
-        return None
+        self.browser.select_series(target.key)  # opens it (the tree's current series is this one)
+        self.viewer.go_to(target.image_paths.index(found[0]))
+        return found[0]
 
     def _done_job_line(self, text: str, tooltip: str | None = None) -> None:
         """A finished job's line in the Jobs tab, below a scan still running (whose line updates in place:
