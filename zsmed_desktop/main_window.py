@@ -40,7 +40,6 @@ from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
     QFileDialog,
-    QInputDialog,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -71,9 +70,23 @@ from zsmed_desktop.compare_window import CompareWindow
 from zsmed_desktop.deidentify_flow import ask_and_deidentify
 from zsmed_desktop.doctor_dialog import DoctorDialog
 from zsmed_desktop.image_export import ask_and_save_image, copy_image_and_report
-from zsmed_desktop.key_images_flow import KEY_OBJECT_SELECTION, KeyImages, save_key_images
+from zsmed_desktop.key_images_flow import KEY_OBJECT_SELECTION, KeyImages
 from zsmed_desktop.models_view import ModelsDialog
-from zsmed_desktop.presentation_flow import PRESENTATION_STATE_CLASSES, SavedStates, describe, save_view, show_state
+from zsmed_desktop.pacs_actions import (
+    KEY_IMAGE,
+    SAVE_KEY_IMAGES,
+    SAVE_MEASUREMENTS,
+    SAVE_VIEW,
+    Saved,
+    ask_key_note,
+    dicom_image_shown,
+    flag_key_image,
+    has_measurements,
+    save_measurements,
+    save_presentation,
+    save_study_key_images,
+)
+from zsmed_desktop.presentation_flow import PRESENTATION_STATE_CLASSES, SavedStates, describe, show_state
 from zsmed_desktop.settings_dialog import SettingsDialog
 from zsmed_desktop.shortcuts_dialog import ShortcutsDialog
 from zsmed_desktop.tags_dialog import TagsDialog
@@ -396,15 +409,12 @@ class MainWindow(QMainWindow):
           "Play through the frames and images (the file's frame rate, else 10 per second)")
         # Its menu asks where, as the classify panel's Save as DICOM SR does; triggered directly, it shows that menu.
         self.measurements_menu = sr_destination_menu(self, self.save_measurements_sr)
-        a("save_measurements", "Save measurements as DICOM SR…",
-          lambda: self.measurements_menu.popup(QCursor.pos()), None, "mdi6.file-send-outline",
-          "Save the rulers and regions of interest as a DICOM SR for the PACS")
+        a("save_measurements", SAVE_MEASUREMENTS.text, lambda: self.measurements_menu.popup(QCursor.pos()), None,
+          SAVE_MEASUREMENTS.icon_name, SAVE_MEASUREMENTS.tip)
         self._actions["save_measurements"].setMenu(self.measurements_menu)
         self.presentation_menu = sr_destination_menu(self, self.save_presentation_state)
-        a("save_presentation", "Save the view for the PACS (presentation state)…",
-          lambda: self.presentation_menu.popup(QCursor.pos()), None, "mdi6.monitor-share",
-          "Save the window, rotation, rulers, regions, angles and arrows as a DICOM presentation state, "
-          "which PACS viewers show over the image")
+        a("save_presentation", SAVE_VIEW.text, lambda: self.presentation_menu.popup(QCursor.pos()), None,
+          SAVE_VIEW.icon_name, SAVE_VIEW.tip)
         self._actions["save_presentation"].setMenu(self.presentation_menu)
         a("show_presentation", "Show the saved presentation state", self.show_saved_state, None,
           "mdi6.monitor-eye", "Show the image as it was saved for the PACS: its window, rotation and marks")
@@ -415,14 +425,13 @@ class MainWindow(QMainWindow):
         self._actions["link_compare"].setCheckable(True)
         a("compare_prior", "Compare with the prior study", self.compare_with_prior, "Shift+B", "mdi6.history",
           "Put the same kind of series from this patient's previous study beside (a PACS's hanging protocol)")
-        a("key_image", "Key image", self.toggle_key_image, "K", "mdi6.star-outline",
+        a("key_image", KEY_IMAGE.text, self.toggle_key_image, "K", KEY_IMAGE.icon_name,
           "Flag the image as a key image (K again takes the flag off); save the study's flags for the PACS "
           "with View > Save key images for the PACS")
         self._actions["key_image"].setCheckable(True)
         self.key_images_menu = sr_destination_menu(self, self.save_key_images)
-        a("save_key_images", "Save key images for the PACS…", lambda: self.key_images_menu.popup(QCursor.pos()),
-          None, "mdi6.star-box-multiple-outline",
-          "Save the study's flagged images as a key image note (DICOM Key Object Selection) for the PACS")
+        a("save_key_images", SAVE_KEY_IMAGES.text, lambda: self.key_images_menu.popup(QCursor.pos()), None,
+          SAVE_KEY_IMAGES.icon_name, SAVE_KEY_IMAGES.tip)
         self._actions["save_key_images"].setMenu(self.key_images_menu)
         a("save_image", "Save the image as…", self.save_image, QKeySequence.StandardKey.Save, "mdi6.image-move",
           "Save the image as shown (window, rulers, regions) as PNG or JPEG, without patient details unless asked")
@@ -668,9 +677,7 @@ class MainWindow(QMainWindow):
 
     def _update_measurements_action(self) -> None:
         """Save measurements only with a ruler or a region on the image shown."""
-        shown = self._image_shown()
-        self.action("save_measurements").setEnabled(
-            shown and bool(self.viewer.measurements() or self.viewer.rois() or self.viewer.angles()))
+        self.action("save_measurements").setEnabled(self._image_open() and has_measurements(self.viewer))
 
     # --- opening ----------------------------------------------------------------------------------
     def ask_folder(self) -> None:
@@ -777,7 +784,7 @@ class MainWindow(QMainWindow):
         self.key_images.clear_saved()
         self.key_images.load((Path(i.path) for i in index.instances if i.sop_class_uid == KEY_OBJECT_SELECTION),
                              {uid: path for uid, (path, _) in self._images_by_uid.items()})
-        self.viewer.set_key_images(self.key_images.lines())
+        self._show_key_images()
         counts = index.counts()
         images = sum(1 for i in index.instances if i.is_image)
         summary = (
@@ -967,72 +974,30 @@ class MainWindow(QMainWindow):
         """The rulers, regions of interest and angles on the image shown as a DICOM SR next to it
         (``out_dir`` None) or in ``out_dir``. What came of it is one line in the status bar and the Jobs
         tab, with the file's name and the folder's, never their whole paths."""
-        path, frame = self.viewer.current_path(), self.viewer.current_frame_data()
-        # the marks' figures are of the frame shown: none while it is not (a frame that failed to decode)
-        rulers, regions, angles = ((self.viewer.measurements(), self.viewer.rois(), self.viewer.angles())
-                                   if frame is not None else ([], [], []))
-        if path is None or frame is None or not (rulers or regions or angles):
-            self.show_message("No rulers, regions of interest or angles on the image to save")
-            return None
-        try:
-            from zsmed.report.measurements import (
-                AngleMark,
-                PixelSpacing,
-                RegionMark,
-                RulerMark,
-                write_measurements_sr,
-            )
+        return self._show_saved(save_measurements(self.viewer, self.site.reader, out_dir))
 
-            spacing = (PixelSpacing(frame.spacing[0], frame.spacing[1], frame.spacing_source or "PixelSpacing")
-                       if frame.spacing is not None else None)
-            written = write_measurements_sr(
-                path, frame=self.viewer.current_frame(), spacing=spacing, reader=self.site.reader,
-                rulers=[RulerMark(m.start, m.end, m.length) for m in rulers if m.unit == "mm"],
-                regions=[RegionMark(r.start, r.end, r.statistics) for r in regions if r.statistics.area_unit == "mm²"],
-                angles=[AngleMark(a.first_end, a.vertex, a.second_end, a.degrees) for a in angles],
-                out_dir=out_dir if out_dir is not None else path.parent,
-            )
-        except ImportError:
-            self.show_message("DICOM SR writing is not available in this version", warning=True)
-            return None
-        except (ZsmedError, OSError, ValueError) as exc:
-            reason = str(getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc)
-            self.show_message(" ".join(f"{path.name}: measurements not saved: {reason}".split()), warning=True,
-                              tooltip=str(path))
-            return None
-        where = "next to the study" if out_dir is None else f"in {out_dir.name or out_dir}"
-        count = len(rulers) + len(regions) + len(angles)
-        self.show_message(f"{path.name}: {count} measurement{'' if count == 1 else 's'} saved as DICOM SR "
-                          f"{written.name} {where}")
-        self._done_job_line(self.last_message)
-        return written
+    def _show_saved(self, saved: Saved) -> Path | None:
+        """A save's line in the status bar, and in the Jobs tab where it wrote a file or failed."""
+        self.show_message(saved.message, warning=saved.warning, tooltip=saved.tooltip)
+        if saved.written is not None:
+            self._done_job_line(saved.message)
+        return saved.written
 
     # --- presentation states -------------------------------------------------------------------
     def save_presentation_state(self, out_dir: Path | None = None) -> Path | None:
         """How the image is shown — window, inversion, rotation and flip, rulers, regions, angles, arrows —
         as a DICOM presentation state next to its file (``out_dir`` None) or in ``out_dir``, for the
         PACS's viewers; one line in the status bar and the Jobs tab says what came of it."""
-        path = self.viewer.current_path()
-        if path is None or self.viewer.current_frame_data() is None or is_photo(path):
-            self.show_message("Presentation state: show a DICOM image first (photographs have none)", warning=True)
-            return None
-        marks = len(self.viewer.measurements()) + len(self.viewer.rois()) + len(self.viewer.angles()) \
-            + len(self.viewer.arrows())
-        try:
-            written = save_view(self.viewer, self.site.reader, out_dir)
-        except (ZsmedError, OSError, ValueError) as exc:
-            reason = str(getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc)
-            self.show_message(" ".join(f"{path.name}: presentation state not saved: {reason}".split()),
-                              warning=True, tooltip=str(path))
-            return None
-        self.saved_states.add(written)
-        where = "next to the study" if out_dir is None else f"in {out_dir.name or out_dir}"
-        what = f"the view and {marks} mark{'' if marks == 1 else 's'}" if marks else "the view (no marks)"
-        self.show_message(f"{path.name}: {what} saved as presentation state {written.name} {where}")
-        self._done_job_line(self.last_message)
-        self._state_hint_for = path  # the reader has just saved it: no "a state was saved" hint over this line
-        self._update_image_actions()
+        written = self._show_saved(save_presentation(self.viewer, self.site.reader, out_dir))
+        if written is not None:
+            self._state_hint_for = self.viewer.current_path()  # just saved: no "a state was saved" hint over it
+            self._on_view_saved(written)
         return written
+
+    def _on_view_saved(self, written: Path) -> None:
+        """A presentation state saved here or in the window beside: offered from now on for its image."""
+        self.saved_states.add(written)
+        self._update_image_actions()
 
     # --- a series beside --------------------------------------------------------------------------
     def _positions(self, ref: SeriesRef | None) -> list[float] | None:
@@ -1080,10 +1045,14 @@ class MainWindow(QMainWindow):
 
     def _show_beside(self, ref: SeriesRef) -> CompareWindow:
         if self.compare is None:
-            self.compare = CompareWindow(self)
+            self.compare = CompareWindow(self, key_images=self.key_images, reader=lambda: self.site.reader,
+                                         icon=icon)
             self.compare.link_changed.connect(self._on_compare_link)
             self.compare.closed.connect(self._on_compare_closed)
-        self.compare.show_series(list(ref.image_paths), ref.title, self._positions(ref))
+            self.compare.key_images_changed.connect(self._show_key_images)
+            self.compare.view_saved.connect(self._on_view_saved)
+            self.compare.job_done.connect(self._done_job_line)
+        self.compare.show_series(list(ref.image_paths), ref.title, self._positions(ref), ref.study.uid)
         self.compare.show()
         self.compare.raise_()
         self.action("link_compare").setChecked(False)
@@ -1121,60 +1090,35 @@ class MainWindow(QMainWindow):
     def toggle_key_image(self) -> bool:
         """K: flag the image shown as a key image, or take the flag off; returns whether it is flagged."""
         path = self.viewer.current_path()
-        if path is None or is_photo(path) or self.current_series is None:
-            self.show_message("Key images: show a DICOM image first (photographs cannot be flagged for the PACS)",
-                              warning=True)
-            self._update_key_image_actions(None)
-            return False
-        study = self.current_series.study.uid
-        flagged = self.key_images.toggle(path, study)
-        self.viewer.set_key_images(self.key_images.lines())
-        waiting = len(self.key_images.unsaved(study))
-        if self.key_images.is_saved(path):
-            self.show_message(f"{path.name}: already a key image in a note saved for the PACS")
-        elif flagged:
-            self.show_message(f"{path.name}: flagged as a key image ({waiting} in this study to save: "
-                              "View > Save key images for the PACS)")
-        else:
-            self.show_message(f"{path.name}: no longer a key image ({waiting} flagged in this study)")
-        self._update_key_image_actions(path)
-        return flagged
+        study = self.current_series.study.uid if self.current_series is not None else None
+        self._show_saved(flag_key_image(self.key_images, path, study, "View > Save key images for the PACS"))
+        self._show_key_images()
+        return self.key_images.is_key(path)
 
     def ask_key_note(self, count: int) -> str | None:
         """The reader's optional note for the key images; None when they cancel."""
-        text, ok = QInputDialog.getText(self, "Save key images for the PACS",
-                                        f"Note for the {count} key image{'' if count == 1 else 's'} (optional):")
-        return text if ok else None
+        return ask_key_note(self, count)
 
     def save_key_images(self, out_dir: Path | None = None, note: str | None = None) -> Path | None:
         """The flagged images of the study shown as one key image note next to the study (``out_dir``
         None) or in ``out_dir``, with ``note`` (None: asked for, optional); one line says what came of it."""
         ref = self.current_series
-        images = self.key_images.unsaved(ref.study.uid) if ref is not None else []
-        if not images:
-            self.show_message("No image of this study is flagged as a key image (K flags the image shown)",
-                              warning=True)
+        saved = save_study_key_images(self.key_images, ref.study.uid if ref is not None else None,
+                                      ask_note=self.ask_key_note if note is None else lambda _count: note,
+                                      reader=self.site.reader, out_dir=out_dir)
+        if saved is None:
             return None
-        note = self.ask_key_note(len(images)) if note is None else note
-        if note is None:
-            return None
-        try:
-            written = save_key_images(images, note=note, reader=self.site.reader, out_dir=out_dir)
-            from zsmed.report.key_images import read_key_images
-
-            self.key_images.saved(read_key_images(written), images)
-        except (ZsmedError, OSError) as exc:
-            reason = str(getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc)
-            self.show_message(" ".join(f"Key images not saved: {reason}".split()), warning=True,
-                              tooltip=str(getattr(exc, "path", "") or ""))
-            return None
-        self.viewer.set_key_images(self.key_images.lines())
-        where = "next to the study" if out_dir is None else f"in {out_dir.name or out_dir}"
-        self.show_message(f"{len(images)} key image{'' if len(images) == 1 else 's'} saved as "
-                          f"{written.name} {where}")
-        self._done_job_line(self.last_message)
-        self._update_key_image_actions(self.viewer.current_path())
+        written = self._show_saved(saved)
+        self._show_key_images()
         return written
+
+    def _show_key_images(self) -> None:
+        """The flags changed (here, in the window beside, or by a scan): both viewers show them again,
+        and both windows' key image actions follow."""
+        self.viewer.set_key_images(self.key_images.lines())
+        self._update_key_image_actions(dicom_image_shown(self.viewer) if self._image_open() else None)
+        if self.compare is not None:
+            self.compare.show_key_images()
 
     def _update_key_image_actions(self, path: Path | None) -> None:
         flag = self.action("key_image")
@@ -1403,6 +1347,8 @@ class MainWindow(QMainWindow):
             theme.retint(self, name)
             for key, icon_name in self._icon_names.items():
                 self._actions[key].setIcon(icon(icon_name))
+            if self.compare is not None:
+                self.compare.set_icons(icon)
         self.settings.setValue("view/theme", name)
 
     def show_message(self, text: str, *, warning: bool = False, tooltip: str | None = None) -> None:

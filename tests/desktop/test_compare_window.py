@@ -1,8 +1,11 @@
 """A series beside the one read (B), in a window of its own, and its scrolling linked (L): by slice
-position where both series have positions, image for image where they do not."""
+position where both series have positions, image for image where they do not. What the reader does on
+the series beside goes to the PACS from that window: its measurements (SR), its view (presentation
+state) and the key images flagged there (K), each for the study shown there."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pydicom
@@ -12,9 +15,13 @@ pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from tests.conftest import dicom_test_file
 from tests.desktop.reading_room import SCAN_TIMEOUT, make_window, open_and_wait
+from tests.report.sr_items import content_items
+from zsmed_desktop.compare_window import CompareWindow
+from zsmed_desktop.key_images_flow import FLAGGED_LINE, SAVED_LINE
 from zsmed_desktop.main_window import MainWindow
 
 
@@ -132,3 +139,148 @@ def test_the_prior_study_is_put_beside_at_the_same_place_in_its_stack(qtbot, tmp
     assert window.statusBar().currentMessage().startswith("Prior beside: ")
     window.close()  # the window beside goes with the main one (else the app would not quit)
     assert not compare.isVisible()
+
+
+def _sop_uid(path: Path | None) -> str:
+    assert path is not None
+    return str(pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+
+
+def _jobs(window: MainWindow) -> list[str]:
+    return [window.jobs.item(k).text() for k in range(window.jobs.count())]
+
+
+def _prior_beside(qtbot, tmp_path: Path) -> tuple[MainWindow, CompareWindow, Path, str, str]:
+    """Today's study read in the main window, last year's beside it: (window, beside, folder, today's
+    Study Instance UID, the prior's)."""
+    folder = tmp_path / "patient"
+    folder.mkdir()
+    today, prior = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
+    _series(folder, "chest today", today, [0.0, 5.0, 10.0], 2, "20240301")
+    _series(folder, "chest last year", prior, [0.0, 5.0, 10.0], 2, "20230301")
+    window = _open(qtbot, tmp_path, folder)
+    _choose(qtbot, window, "chest today")
+    compare = window.compare_with_prior()
+    assert compare is not None and "chest last year" in compare.windowTitle()
+    qtbot.waitUntil(lambda: compare.viewer.current_frame_data() is not None and not compare.viewer.is_loading(),
+                    timeout=SCAN_TIMEOUT)
+    return window, compare, folder, today, prior
+
+
+def test_the_prior_measured_beside_is_saved_for_the_pacs_as_its_own_sr_and_view(qtbot, tmp_path: Path) -> None:
+    window, compare, folder, today, prior = _prior_beside(qtbot, tmp_path)
+    saves = [compare.save_measurements_action, compare.save_view_action, compare.save_key_images_action]
+    # the main window's words, each asking where the file goes
+    assert [a.text() for a in compare.save_menu.actions()] == [
+        window.action(key).text() for key in ("save_measurements", "save_presentation", "save_key_images")]
+    assert all([d.text() for d in a.menu().actions()] == ["Next to the study", "To a folder…"] for a in saves)
+    assert compare.save_action.isEnabled() and compare.save_view_action.isEnabled()
+    assert not compare.save_measurements_action.isEnabled()  # nothing measured yet
+    assert compare.save_measurements_sr() is None
+    assert compare.status_bar.currentMessage() == "No rulers, regions of interest or angles on the image to save"
+
+    ruler = compare.viewer.measure((20.5, 30.5), (90.5, 70.5))
+    assert ruler is not None and ruler.unit == "mm"
+    assert compare.save_measurements_action.isEnabled()
+    assert not window.action("save_measurements").isEnabled()  # the main viewer has nothing measured
+    prior_image = compare.viewer.current_path()
+    out = tmp_path / "to_pacs"
+    written = compare.save_measurements_sr(out)
+    assert written is not None and written.parent == out
+    message = f"{prior_image.name}: 1 measurement saved as DICOM SR {written.name} in to_pacs"
+    assert compare.status_bar.currentMessage() == message and message in _jobs(window)
+    sr = pydicom.dcmread(written)
+    assert sr.Modality == "SR" and sr.StudyInstanceUID == prior != today
+    evidence = [image.ReferencedSOPInstanceUID for study in sr.CurrentRequestedProcedureEvidenceSequence
+                for series in study.ReferencedSeriesSequence for image in series.ReferencedSOPSequence]
+    assert evidence == [_sop_uid(prior_image)]
+    assert sr.CurrentRequestedProcedureEvidenceSequence[0].StudyInstanceUID == prior
+    lengths = [float(i.MeasuredValueSequence[0].NumericValue) for i in content_items(sr)
+               if i.ValueType == "NUM" and i.ConceptNameCodeSequence[0].CodeMeaning == "Length"]
+    assert lengths == [pytest.approx(ruler.length, abs=0.01)]
+
+    compare.viewer.invert()
+    state = compare.save_presentation_state()  # next to the prior's images
+    assert state is not None and state.parent == folder
+    assert compare.status_bar.currentMessage() == (
+        f"{prior_image.name}: the view and 1 mark saved as presentation state {state.name} next to the study")
+    pr = pydicom.dcmread(state)
+    assert pr.Modality == "PR" and pr.StudyInstanceUID == prior
+    assert [image.ReferencedSOPInstanceUID for series in pr.ReferencedSeriesSequence
+            for image in series.ReferencedImageSequence] == [_sop_uid(prior_image)]
+    assert str(pr.ContentCreatorName) == "Dr Test^"
+    assert window.saved_states.for_image(_sop_uid(prior_image))  # the main window offers it for that image
+    assert window.viewer.current_path() != prior_image
+
+
+def test_key_images_flagged_beside_go_in_the_note_of_the_study_shown_there(qtbot, tmp_path: Path,
+                                                                           monkeypatch) -> None:
+    window, compare, folder, today, prior = _prior_beside(qtbot, tmp_path)
+    flag, save = compare.key_image_action, compare.save_key_images_action
+    assert flag.shortcut().toString() == "K" and flag.isEnabled() and not save.isEnabled()
+    prior_image = compare.viewer.current_path()
+    compare.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is compare)
+    compare.viewer.setFocus()
+    qtbot.keyClick(compare.viewer, Qt.Key.Key_K)  # K in the window beside flags its image, of its study
+    assert flag.isChecked() and save.isEnabled() and compare.save_action.isEnabled()
+    assert compare.viewer.overlay_text()["bl"].startswith(FLAGGED_LINE)
+    assert compare.status_bar.currentMessage() == (
+        f"{prior_image.name}: flagged as a key image (1 in this study to save: Save for the PACS > Save key "
+        "images for the PACS)")
+    assert window.key_images.unsaved(prior) == [prior_image] and window.key_images.unsaved(today) == []
+    assert not window.action("save_key_images").isEnabled()  # today's study has no flag
+    assert FLAGGED_LINE not in window.viewer.overlay_text()["bl"]
+
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+    today_image = window.viewer.current_path()
+    assert window.toggle_key_image()  # K in the main window flags today's image, of today's study
+    assert window.action("save_key_images").isEnabled() and window.key_images.unsaved(today) == [today_image]
+
+    asked: list[int] = []
+    monkeypatch.setattr(compare, "ask_key_note", lambda count: asked.append(count) or "unchanged nodule")
+    written = compare.save_key_images()
+    assert asked == [1] and written is not None and written.parent == folder
+    message = f"1 key image saved as {written.name} next to the study"
+    assert compare.status_bar.currentMessage() == message and message in _jobs(window)
+    note = pydicom.dcmread(written)
+    assert note.StudyInstanceUID == prior
+    referenced = [i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for i in note.ContentSequence
+                  if i.ValueType == "IMAGE"]
+    assert referenced == [_sop_uid(prior_image)] and _sop_uid(today_image) not in referenced
+    assert not save.isEnabled() and compare.viewer.overlay_text()["bl"].startswith(SAVED_LINE)
+    assert window.action("save_key_images").isEnabled()  # today's flag waits for the main window's save
+
+    today_note = window.save_key_images(note="")
+    assert today_note is not None and today_note != written
+    ds = pydicom.dcmread(today_note)
+    assert ds.StudyInstanceUID == today
+    assert [i.ReferencedSOPSequence[0].ReferencedSOPInstanceUID for i in ds.ContentSequence
+            if i.ValueType == "IMAGE"] == [_sop_uid(today_image)]
+
+
+def test_what_cannot_be_saved_beside_is_a_line_in_that_window(qtbot, tmp_path: Path) -> None:
+    folder = tmp_path / "study"
+    folder.mkdir()
+    shutil.copy(dicom_test_file("CT_small.dcm"), folder / "CT_small.dcm")
+    window = _open(qtbot, tmp_path, folder)
+    compare = window.put_series_beside()
+    assert compare is not None
+    qtbot.waitUntil(lambda: compare.viewer.current_frame_data() is not None, timeout=SCAN_TIMEOUT)
+    assert not compare.save_key_images_action.isEnabled()
+    assert compare.save_key_images() is None
+    assert compare.status_bar.currentMessage() == (
+        "⚠ No image of this study is flagged as a key image (K flags the image shown)")
+    assert compare.viewer.measure((20.5, 30.5), (90.5, 70.5)) is not None
+    blocked = tmp_path / "not a folder"
+    blocked.write_text("a file where the folder should be")
+    for save, what in ((compare.save_measurements_sr, "measurements"),
+                       (compare.save_presentation_state, "presentation state")):
+        assert save(blocked / "for the PACS") is None
+        message = compare.status_bar.currentMessage()
+        assert message.startswith(f"⚠ CT_small.dcm: {what} not saved: ") and "\n" not in message
+        assert message[2:] in _jobs(window)  # the main window's Jobs tab keeps it
+    assert sorted(p.name for p in folder.iterdir()) == ["CT_small.dcm"]
+    compare.viewer.clear_measurements()
+    assert not compare.save_measurements_action.isEnabled() and compare.save_view_action.isEnabled()
