@@ -123,13 +123,40 @@ def test_the_state_goes_to_a_folder_the_reader_picks(qtbot, tmp_path: Path) -> N
     assert menu == ["Next to the study", "To a folder…"]
 
 
-def test_a_palette_colour_image_gets_a_message_in_the_window_not_a_file(qtbot, tmp_path: Path) -> None:
+def test_a_palette_colour_images_view_is_saved_as_a_pseudo_colour_state_and_found_again(qtbot, tmp_path: Path
+                                                                                       ) -> None:
     study = _study(tmp_path, "OBXXXX1A.dcm")
+    window = _open(qtbot, tmp_path, study)
+    viewer = window.viewer
+    viewer.rotate(1)
+    assert viewer.measure((100.5, 100.5), (300.5, 200.5)) is not None
+    assert viewer.arrow((400.0, 300.0), (350.0, 250.0), "cyst") is not None
+    written = window.save_presentation_state()
+    assert written is not None and written.parent == study
+    assert pydicom.dcmread(written).SOPClassUID == "1.2.840.10008.5.1.4.1.1.11.3"  # Pseudo-Color Softcopy PS
+    assert window.statusBar().currentMessage().startswith("OBXXXX1A.dcm: the view and 2 marks saved")
+    before = (viewer.measurements(), viewer.arrows())
+    window.close()
+
+    # the folder scanned again: the pseudo-colour state is recognised as one, and shown on its image
+    again = _open(qtbot, tmp_path, study, "settings2")
+    labels = [again.browser.tree.topLevelItem(0).child(0).child(k).text(0)
+              for k in range(again.browser.tree.topLevelItem(0).child(0).childCount())]
+    assert "Series 993  ·  PR  ·  zsmed presentation state   (1 presentation state)" in labels
+    assert again.action("show_presentation").isEnabled()
+    assert again.show_saved_state()
+    assert (again.viewer.measurements(), again.viewer.arrows()) == before
+    assert again.viewer.turn() == CLOCKWISE
+
+
+def test_an_image_no_state_can_refer_to_gets_a_message_in_the_window_not_a_file(qtbot, tmp_path: Path) -> None:
+    study = _study(tmp_path, "color-pl.dcm")  # a retired SOP class
     window = _open(qtbot, tmp_path, study)
     assert window.save_presentation_state() is None
     message = window.statusBar().currentMessage()
-    assert message.startswith("⚠ OBXXXX1A.dcm: presentation state not saved: a PALETTE COLOR image")
-    assert sorted(p.name for p in study.iterdir()) == ["OBXXXX1A.dcm"]
+    assert message.startswith("⚠ color-pl.dcm: presentation state not saved: its SOP class")
+    assert "retired or unknown" in message
+    assert sorted(p.name for p in study.iterdir()) == ["color-pl.dcm"]
 
 
 def test_photographs_have_no_presentation_state(qtbot, tmp_path: Path) -> None:

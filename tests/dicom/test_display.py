@@ -501,7 +501,15 @@ def test_roi_statistics_of_a_colour_image_are_the_means_of_r_g_b() -> None:
     stats = roi_statistics(_synthetic_frame(rgb), (10, 10), (30, 30))
     assert stats.count == 316 and stats.mean is None and stats.minimum is None
     assert stats.rgb_mean == pytest.approx((19.5, 100.0, 39.0), abs=1e-9)
+    inside = rgb[ellipse_mask((40, 40), (10, 10), (30, 30))]
+    assert stats.rgb_sd is not None
+    assert stats.rgb_sd == pytest.approx(tuple(inside.std(axis=0, ddof=1)), abs=1e-9)  # the sample SD, per channel
+    assert stats.rgb_sd[1] == 0.0 and stats.rgb_sd[2] == pytest.approx(2 * stats.rgb_sd[0])  # rows: like columns
     assert stats.area_unit == "px²"
+    one = roi_statistics(_synthetic_frame(rgb), (20.2, 20.2), (20.8, 20.8))  # only pixel (20, 20) inside
+    assert one.count == 1 and one.rgb_mean == (20.0, 100.0, 40.0) and one.rgb_sd == (0.0, 0.0, 0.0)
+    none = roi_statistics(_synthetic_frame(rgb), (20.6, 20.6), (20.9, 20.9))
+    assert none.count == 0 and none.rgb_mean is None and none.rgb_sd is None
 
 
 # --- the value under the mouse ---------------------------------------------------------------------

@@ -340,3 +340,62 @@ def test_the_major_axis_is_the_longer_in_mm() -> None:
     assert ellipse_points(*corners, PixelSpacing(1.0, 1.0)) == [(0.0, 6.0), (20.0, 6.0), (10.0, 0.0), (10.0, 12.0)]
     assert ellipse_points((20.0, 12.0), (0.0, 0.0), PixelSpacing(1.0, 1.0)) == ellipse_points(*corners,
                                                                                              PixelSpacing(1.0, 1.0))
+
+
+def channel_figures(sr: Any) -> dict[tuple[str, str], tuple[float, str]]:
+    """The NUM items with a Derivation: (channel's code value, derivation's meaning) -> (value, unit)."""
+    found = {}
+    for item in content_items(sr):
+        if item.ValueType != "NUM":
+            continue
+        derivations = [child.ConceptCodeSequence[0] for child in item.get("ContentSequence") or []
+                       if child.ConceptNameCodeSequence[0].CodeValue == "121401"
+                       and child.RelationshipType == "HAS CONCEPT MOD"]
+        if not derivations:
+            continue
+        name, value = item.ConceptNameCodeSequence[0], item.MeasuredValueSequence[0]
+        assert name.CodingSchemeDesignator == "DCM" and derivations[0].CodingSchemeDesignator == "SCT"
+        found[(name.CodeValue, derivations[0].CodeMeaning)] = (float(value.NumericValue),
+                                                               value.MeasurementUnitsCodeSequence[0].CodeValue)
+    return found
+
+
+def test_a_colour_regions_red_green_and_blue_are_written_channel_by_channel(tmp_path: Path) -> None:
+    """On an RGB image a region's figures are the mean and SD of each channel, each a NUM named by the
+    channel (DCM "RGB R/G/B Component") with a Derivation (Mean, Standard Deviation): equal to numpy's
+    over the pixels whose centres lie in the ellipse, the image read and the ellipse drawn here."""
+    source = dicom_test_file("SC_rgb.dcm")  # 100 x 100, 8-bit RGB in bands of colour, Pixel Spacing 1 mm
+    frame = decoded_frame(source)
+    assert frame.colour
+    regions = regions_on(frame, ((10.0, 3.0), (90.0, 57.0)))  # across six bands: red, pink, green ... blue
+    path = write_measurements_sr(source, frame=0, rulers=[], regions=regions, spacing=spacing_of(frame),
+                                 reader="Dr F", out_dir=tmp_path)
+    sr = check_document(path, source)  # dciodvfy: no error
+
+    pixels = pydicom.dcmread(source).pixel_array.astype(np.float64)
+    rows, columns = np.mgrid[0:100, 0:100]
+    inside = ((columns + 0.5 - 50.0) / 40.0) ** 2 + ((rows + 0.5 - 30.0) / 27.0) ** 2 <= 1.0
+    picked = pixels[inside]
+    means, sds = picked.mean(axis=0), picked.std(axis=0, ddof=1)
+    assert len(set(np.round(means, 3))) == 3  # the channels differ: a mix-up would show
+    figures = channel_figures(sr)
+    channels = ("110834", "110835", "110836")  # R, G, B
+    assert set(figures) == {(code, derivation) for code in channels for derivation in ("Mean", "Standard Deviation")}
+    for code, mean, sd in zip(channels, means, sds, strict=True):
+        assert figures[(code, "Mean")] == (pytest.approx(mean, rel=1e-9), "1")
+        assert figures[(code, "Standard Deviation")] == (pytest.approx(sd, rel=1e-9), "1")
+    (group,) = groups_of(sr)
+    assert group.numbers["Area"] == (pytest.approx(math.pi * 40.0 * 27.0), "mm2", ("42798000", "SCT"))
+    assert "Mean" not in group.numbers and "Minimum" not in group.numbers  # no grey figures on a colour image
+    meanings = {item.ConceptNameCodeSequence[0].CodeMeaning for item in content_items(sr) if item.ValueType == "NUM"}
+    assert {"RGB R Component", "RGB G Component", "RGB B Component"} <= meanings
+
+
+def test_a_grey_regions_figures_have_no_channels(tmp_path: Path) -> None:
+    source = dicom_test_file("CT_small.dcm")
+    frame = decoded_frame(source)
+    regions = regions_on(frame, ((30.0, 40.0), (90.0, 70.0)))
+    assert regions[0].statistics.rgb_mean is None and regions[0].statistics.rgb_sd is None
+    path = write_measurements_sr(source, frame=0, rulers=[], regions=regions, spacing=spacing_of(frame),
+                                 reader="", out_dir=tmp_path)
+    assert channel_figures(pydicom.dcmread(path)) == {}

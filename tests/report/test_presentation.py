@@ -1,6 +1,6 @@
-"""Presentation states (GSPS / colour) written from the viewer's marks and view, read back, on real
-files: what is written is checked element by element and with dicom3tools' dciodvfy, and reading it
-back gives the marks, window, inversion and turn that were written."""
+"""Presentation states (GSPS / colour / pseudo-colour) written from the viewer's marks and view, read
+back, on real files: what is written is checked element by element and with dicom3tools' dciodvfy,
+and reading it back gives the marks, window, inversion and turn that were written."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from zsmed.report.presentation import (
     arrowhead,
     displayed_area,
     is_inverted,
+    palette_table,
     read_presentation_state,
     spatial_to_turn,
     turn_to_spatial,
@@ -201,12 +202,26 @@ def test_marks_are_kept_on_the_image_a_wing_at_the_edge_moves_onto_it(tmp_path: 
     assert max(data) <= 128.0 and min(data) >= 0.0
 
 
+def _without_palette_data(tmp_path: Path) -> Path:
+    """OBXXXX1A.dcm with its palette's descriptors but without its data: a damaged palette colour image."""
+    ds = pydicom.dcmread(dicom_test_file("OBXXXX1A.dcm"))
+    for colour in ("Red", "Green", "Blue"):
+        delattr(ds, f"{colour}PaletteColorLookupTableData")
+    path = tmp_path / "source" / "no_palette.dcm"
+    path.parent.mkdir()
+    ds.save_as(path)
+    return path
+
+
 @pytest.mark.parametrize(("name", "reason"), [
-    ("OBXXXX1A.dcm", "PALETTE COLOR image"),
+    ("no palette data", "a PALETTE COLOR image whose palette cannot be used (it has no red, green and blue "
+                        "Palette Color Lookup Table Data)"),
     ("color-pl.dcm", "retired or unknown"),
 ])
 def test_images_a_state_cannot_be_for_are_refused_in_one_line(tmp_path: Path, name: str, reason: str) -> None:
-    source = dicom_test_file(name)
+    source = _without_palette_data(tmp_path) if name == "no palette data" else dicom_test_file(name)
+    tmp_path = tmp_path / "out"
+    tmp_path.mkdir()
     with pytest.raises(DicomReadError) as caught:
         write_presentation_state(source, frame=0, graphics=MARKS, display=DisplaySettings(), spacing=None,
                                  reader="", out_dir=tmp_path)
@@ -280,3 +295,145 @@ def test_the_part_in_view_is_the_displayed_areas_first_and_last_pixel_kept_on_th
     assert displayed_area(((0.0, 0.0), (128.0, 128.0)), (128, 128)) == ([1, 1], [128, 128])  # the whole image
     assert displayed_area(((-30.0, 100.0), (300.0, 90.0)), (128, 96)) == ([1, 91], [128, 96])  # off the edges
     assert displayed_area(((5.2, 5.2), (5.4, 5.4)), (128, 128)) == ([6, 6], [6, 6])  # at least one pixel
+
+
+def test_the_displayed_areas_corners_are_the_pixels_shown_top_left_and_bottom_right_after_the_turn() -> None:
+    """PS3.3 C.10.4 (Figure C.10.4-1): the corners are given after the rotation and flip. Checked on
+    pixels: the image turned as the state says (numpy's rot90 / fliplr) shows the corner pixels at its
+    top left and bottom right, for each of the eight turns; PS3.3's own two examples first."""
+    whole = ((0.0, 0.0), (640.0, 480.0))
+    assert displayed_area(whole, (640, 480), rotation=90, flip=False) == ([1, 480], [640, 1])  # Figure C.10.4-1 b
+    assert displayed_area(whole, (640, 480), rotation=90, flip=True) == ([1, 1], [640, 480])  # Figure C.10.4-1 c
+    columns, rows = 9, 7
+    image = np.arange(rows * columns).reshape(rows, columns)
+    part = ((2.0, 1.0), (6.0, 5.0))  # columns 3 to 6, rows 2 to 5 (1-based)
+    for turn in ALL_TURNS:
+        rotation, flip = turn_to_spatial(turn)
+        (tl_column, tl_row), (br_column, br_row) = displayed_area(part, (columns, rows), rotation=rotation, flip=flip)
+        inside = image[1:5, 2:6]
+        shown = np.rot90(inside, k=-(rotation // 90))
+        shown = np.fliplr(shown) if flip else shown
+        assert shown[0, 0] == image[tl_row - 1, tl_column - 1], turn
+        assert shown[-1, -1] == image[br_row - 1, br_column - 1], turn
+
+
+def _palette_of(ds: pydicom.Dataset) -> tuple[list[list[int]], np.ndarray]:
+    """A data set's (descriptors, (entries, 3) table) as pydicom reads its Palette Color Lookup Table."""
+    from pydicom.pixels import apply_color_lut
+
+    descriptors = [list(ds[f"{c}PaletteColorLookupTableDescriptor"].value) for c in ("Red", "Green", "Blue")]
+    entries, first = descriptors[0][0] or 65536, descriptors[0][1]
+    return descriptors, apply_color_lut(np.arange(first, first + entries), ds)
+
+
+def test_a_palette_colour_image_gets_a_pseudo_colour_state_with_its_own_palette(tmp_path: Path) -> None:
+    source = dicom_test_file("OBXXXX1A.dcm")  # ultrasound, PALETTE COLOR, 256 entries of 16 bits
+    src = pydicom.dcmread(source)
+    assert src.PhotometricInterpretation == "PALETTE COLOR"
+    turn = compose_turns(CLOCKWISE, CLOCKWISE)
+    path = write_presentation_state(source, frame=0, graphics=MARKS,
+                                    display=DisplaySettings(window=(127.5, 255.0), turn=turn,
+                                                            area=((100.0, 50.0), (700.0, 500.0))),
+                                    spacing=None, reader="Doe, Jane", out_dir=tmp_path)
+    assert dciodvfy_errors(path) == []
+    ds = pydicom.dcmread(path)
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.11.3" and ds.Modality == "PR"  # Pseudo-Color Softcopy PS
+    assert ds.file_meta.MediaStorageSOPClassUID == "1.2.840.10008.5.1.4.1.1.11.3"
+    assert ds.StudyInstanceUID == src.StudyInstanceUID and ds.PatientID == src.PatientID
+    series = ds.ReferencedSeriesSequence[0]
+    assert series.SeriesInstanceUID == src.SeriesInstanceUID
+    assert series.ReferencedImageSequence[0].ReferencedSOPInstanceUID == src.SOPInstanceUID
+    # the image's own palette, entry for entry and byte for byte
+    for colour in ("Red", "Green", "Blue"):
+        assert list(ds[f"{colour}PaletteColorLookupTableDescriptor"].value) == list(
+            src[f"{colour}PaletteColorLookupTableDescriptor"].value)
+        assert bytes(ds[f"{colour}PaletteColorLookupTableData"].value) == bytes(
+            src[f"{colour}PaletteColorLookupTableData"].value)
+    assert np.array_equal(_palette_of(ds)[1], _palette_of(src)[1])
+    # no rescale, no window, no presentation LUT: the palette indexes the stored values, as in the image
+    for keyword in ("RescaleSlope", "RescaleIntercept", "ModalityLUTSequence", "SoftcopyVOILUTSequence",
+                    "PresentationLUTShape", "SegmentedRedPaletteColorLookupTableData"):
+        assert keyword not in ds, keyword
+    from io import BytesIO
+
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(BytesIO(ds.ICCProfile)).profile
+    assert profile.device_class.strip() == "spac" and profile.xcolor_space.strip() == "RGB"
+    assert (ds.ImageRotation, ds.ImageHorizontalFlip) == (180, "N")
+    area = ds.DisplayedAreaSelectionSequence[0]  # turned half a turn: the bottom-right pixel is shown top left
+    assert (list(area.DisplayedAreaTopLeftHandCorner), list(area.DisplayedAreaBottomRightHandCorner)) == (
+        [700, 500], [101, 51])
+    assert {a.GraphicLayer for a in ds.GraphicAnnotationSequence} == {MEASURES_LAYER, ARROWS_LAYER}
+
+    state = read_presentation_state(path)
+    uid = str(src.SOPInstanceUID)
+    assert state.referenced == frozenset({uid}) and state.study_uid == src.StudyInstanceUID
+    marks = state.graphics_on(uid)
+    assert [m.kind for m in marks] == ["ruler", "angle", "region", "arrow", "arrow"]
+    for read, written in zip(marks, MARKS, strict=True):
+        assert _same(read.points, written.points), (read, written)
+    assert [m.text for m in marks if m.kind == "arrow"] == ["nodule, compare with 2023", ""]
+    assert state.lut_shape == "" and state.windows == () and state.not_shown == 0
+    assert state.display_for(uid, "PALETTE COLOR") == DisplaySettings(turn=turn, area=((100.0, 50.0), (700.0, 500.0)))
+
+
+@pytest.mark.parametrize("name", ["gdcm-US-ALOKA-16.dcm", "gdcm-US-ALOKA-16_big.dcm"])
+def test_a_segmented_palette_is_written_expanded(tmp_path: Path, name: str) -> None:
+    """A presentation state may not carry a segmented palette (PS3.3 C.7.9): the image's is written out
+    entry by entry, the same 65536 colours pydicom expands from it (little- and big-endian files)."""
+    source = dicom_test_file(name)
+    src = pydicom.dcmread(source)
+    assert "SegmentedRedPaletteColorLookupTableData" in src and "RedPaletteColorLookupTableData" not in src
+    path = write_presentation_state(source, frame=0, graphics=MARKS[:1], display=DisplaySettings(), spacing=None,
+                                    reader="", out_dir=tmp_path)
+    assert dciodvfy_errors(path) == []
+    ds = pydicom.dcmread(path)
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.11.3"
+    assert not any(keyword.startswith("Segmented") for keyword in ds.dir("Palette"))
+    descriptors, table = _palette_of(ds)
+    assert descriptors == [[0, 0, 16]] * 3  # 2^16 entries from 0, 16 bits each: as the image's
+    assert descriptors == _palette_of(src)[0]
+    assert table.shape == (65536, 3) and np.array_equal(table, _palette_of(src)[1])
+    assert [m.kind for m in read_presentation_state(path).graphics_on(str(src.SOPInstanceUID))] == ["ruler"]
+
+
+def test_a_big_endian_palette_is_written_with_its_values(tmp_path: Path) -> None:
+    """The palette's words are in the file's byte order: OBXXXX1A_expb.dcm (the same image, big-endian)
+    gets the same palette as OBXXXX1A.dcm."""
+    little = write_presentation_state(dicom_test_file("OBXXXX1A.dcm"), frame=0, graphics=[], display=DisplaySettings(),
+                                      spacing=None, reader="", out_dir=tmp_path / "little")
+    big = write_presentation_state(dicom_test_file("OBXXXX1A_expb.dcm"), frame=0, graphics=[],
+                                   display=DisplaySettings(), spacing=None, reader="", out_dir=tmp_path / "big")
+    from_little, from_big = _palette_of(pydicom.dcmread(little))[1], _palette_of(pydicom.dcmread(big))[1]
+    assert np.array_equal(from_little, from_big) and int(from_big.max()) == 0xFF00
+    assert dciodvfy_errors(big) == []
+
+
+def test_marks_on_a_frame_of_a_multi_frame_palette_image(tmp_path: Path) -> None:
+    source = dicom_test_file("OBXXXX1A_rle_2frame.dcm")  # Ultrasound Multi-frame, without functional groups
+    uid = str(pydicom.dcmread(source, stop_before_pixels=True).SOPInstanceUID)
+    path = write_presentation_state(source, frame=1, graphics=MARKS[:2], display=DisplaySettings(turn=CLOCKWISE),
+                                    spacing=None, reader="", out_dir=tmp_path)
+    assert dciodvfy_errors(path) == []
+    ds = pydicom.dcmread(path)
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.11.3" and "SharedFunctionalGroupsSequence" not in ds
+    assert int(ds.GraphicAnnotationSequence[0].ReferencedImageSequence[0].ReferencedFrameNumber) == 2
+    state = read_presentation_state(path)
+    assert state.graphics_on(uid, 0) == [] and [m.kind for m in state.graphics_on(uid, 1)] == ["ruler", "angle"]
+    assert state.turn == CLOCKWISE
+
+
+def test_palette_tables_are_read_in_the_files_byte_order_and_8_bits_become_16() -> None:
+    words = np.array([0x0000, 0x0102, 0xFF00], dtype=np.uint16)
+    assert palette_table(words.astype("<u2").tobytes(), 3, 16, little_endian=True).tolist() == [0, 0x0102, 0xFF00]
+    assert palette_table(words.astype(">u2").tobytes(), 3, 16, little_endian=False).tolist() == [0, 0x0102, 0xFF00]
+    # 8-bit entries, one to a word (as some writers do) or packed two to a word: 255 becomes 65535
+    assert palette_table(np.array([0, 128, 255], "<u2").tobytes(), 3, 8, little_endian=True).tolist() == [
+        0, 128 * 257, 65535]
+    assert palette_table(bytes([0, 128, 255, 7]), 4, 8, little_endian=True).tolist() == [0, 128 * 257, 65535, 7 * 257]
+    assert palette_table(bytes([128, 0, 7, 255]), 4, 8, little_endian=False).tolist() == [0, 128 * 257, 65535, 7 * 257]
+    with pytest.raises(ValueError, match="3 bytes of palette data for 4 entries"):
+        palette_table(bytes(3), 4, 16, little_endian=True)
+    with pytest.raises(ValueError):
+        palette_table(bytes(8), 4, 12, little_endian=True)

@@ -841,6 +841,7 @@ class RoiStatistics:
     maximum: float | None = None
     value_unit: str = ""  # "HU" when the values are Hounsfield units, else "" (no unit known)
     rgb_mean: tuple[float, float, float] | None = None  # colour images: the mean of R, G, B (0-255)
+    rgb_sd: tuple[float, float, float] | None = None  # colour images: the sample SD (n - 1) of R, G, B; 0 for one
 
 
 def _ellipse(corner_a: Point, corner_b: Point) -> tuple[float, float, float, float]:
@@ -878,11 +879,27 @@ def ellipse_mask(shape: tuple[int, ...], corner_a: Point, corner_b: Point) -> np
     return mask
 
 
+def _channel_means(picked: np.ndarray) -> tuple[float, float, float]:
+    """The mean of each of R, G and B over ``picked``: the (count, channels) values of the pixels inside
+    a region, count at least 1."""
+    red, green, blue = (float(v) for v in picked[:, :3].mean(axis=0))
+    return red, green, blue
+
+
+def _channel_sds(picked: np.ndarray) -> tuple[float, float, float]:
+    """The sample SD (n - 1) of each of R, G and B over ``picked`` (as for ``_channel_means``); 0 for
+    one pixel."""
+    if picked.shape[0] < 2:
+        return 0.0, 0.0, 0.0
+    red, green, blue = (float(v) for v in picked[:, :3].std(axis=0, ddof=1))
+    return red, green, blue
+
+
 def roi_statistics(frame: ModalityFrame, corner_a: Point, corner_b: Point) -> RoiStatistics:
     """The statistics of ``frame`` in the ellipse inscribed in the rectangle with opposite corners
     ``corner_a`` and ``corner_b`` (column, row; stored pixels): its area (mm² with a pixel spacing,
     else px²), the count of the pixels whose centres lie inside, and of their values: for grey images
-    the modality values' mean, SD, min and max; for colour images the mean of R, G and B."""
+    the modality values' mean, SD, min and max; for colour images the mean and SD of R, G and B."""
     cx, cy, rx, ry = _ellipse(corner_a, corner_b)
     values = frame.values
     rows, cols, inside = _ellipse_window(values.shape, corner_a, corner_b)
@@ -897,8 +914,7 @@ def roi_statistics(frame: ModalityFrame, corner_a: Point, corner_b: Point) -> Ro
     if picked.shape[0] == 0:
         return RoiStatistics(**common)
     if picked.ndim == 2:  # colour: (count, 3)
-        red, green, blue = (float(v) for v in picked[:, :3].mean(axis=0))
-        return RoiStatistics(**common, rgb_mean=(red, green, blue))
+        return RoiStatistics(**common, rgb_mean=_channel_means(picked), rgb_sd=_channel_sds(picked))
     picked = picked[np.isfinite(picked)]  # float pixel data may hold NaN / inf: no figure of them means anything
     if picked.size == 0:
         return RoiStatistics(**common)

@@ -6,6 +6,11 @@ with one TID 1410 planar-ROI measurement group per mark:
 - a region of interest: an ELLIPSE (the ends of its major axis, then of its minor axis) and its Area
   (SCT 42798000) in mm²; on grey images also the Mean, Standard Deviation, Minimum and Maximum of the
   pixels inside, in HU when the frame's values are Hounsfield units, else without a unit (UCUM ``1``);
+  on colour images (RGB, YBR and palette colour, as the viewer shows them in RGB on a 0-255 scale) the
+  mean and the standard deviation of each channel: "RGB R Component" (DCM 110834), "RGB G Component"
+  (110835) and "RGB B Component" (110836), the standard names of CID 7469 for TID 1419's measurements,
+  each with a Derivation (DCM 121401) of Mean (SCT 373098007) or Standard Deviation (SCT 386136009),
+  without a unit (UCUM ``1``);
 - an angle: a POLYLINE of its three points (the end of its first arm, its vertex, the end of its second
   arm) and its Angle (SCT 1483009, as pydicom's code tables give it: CID 12304, beside Length and Area)
   in degrees (UCUM ``deg``), as the viewer measured it in the patient's plane.
@@ -165,7 +170,8 @@ def _observer_context(reader: str) -> Any:
 
 
 def _region_measurements(statistics: RoiStatistics) -> list[Any]:
-    """Area in mm², and on grey images the values' mean, SD, min and max (HU, else unit 1)."""
+    """Area in mm², on grey images the values' mean, SD, min and max (HU, else unit 1), on colour images
+    the mean and SD of R, G and B (:func:`_colour_measurements`)."""
     from highdicom import sr
     from pydicom.sr.codedict import codes
 
@@ -175,7 +181,26 @@ def _region_measurements(statistics: RoiStatistics) -> list[Any]:
                (codes.SCT.Minimum, statistics.minimum), (codes.SCT.Maximum, statistics.maximum))
     found += [sr.Measurement(name=name, value=float(value), unit=unit)
               for name, value in figures if value is not None and _finite(value)]
-    return found
+    return found + _colour_measurements(statistics)
+
+
+def _colour_measurements(statistics: RoiStatistics) -> list[Any]:
+    """The mean, then the SD, of each of R, G and B inside a region of a colour image: a NUM named by
+    the channel (DCM 110834-110836 "RGB R/G/B Component", CID 7469, the TID 1419 measurements) with
+    its Derivation (DCM 121401; SCT Mean or Standard Deviation, CID 7464), on the viewer's 0-255 scale
+    without a unit (UCUM 1). None on grey images."""
+    from highdicom import sr
+    from pydicom.sr.codedict import codes
+
+    if statistics.rgb_mean is None:
+        return []
+    channels = (codes.DCM.RGBRComponent, codes.DCM.RGBGComponent, codes.DCM.RGBBComponent)
+    figures = [(codes.SCT.Mean, statistics.rgb_mean)]
+    if statistics.rgb_sd is not None:
+        figures.append((codes.SCT.StandardDeviation, statistics.rgb_sd))
+    return [sr.Measurement(name=channel, value=float(value), unit=codes.UCUM.NoUnits, derivation=derivation)
+            for derivation, values in figures for channel, value in zip(channels, values, strict=True)
+            if _finite(value)]
 
 
 def _group(identifier: str, graphic_type: str, points: list[Point], measurements: list[Any], src: Dataset,

@@ -4,16 +4,24 @@ arrows — saved for the PACS as a Softcopy Presentation State (PS3.3 A.33), and
 A measurements SR (``zsmed.report.measurements``) carries the figures for a report; a presentation
 state is what a PACS viewer *shows*: the marks drawn over the image as the reader drew them, with
 their figures as text, in the window the reader chose. Grey images get a Grayscale Softcopy
-Presentation State (GSPS); colour images a Color Softcopy Presentation State with an sRGB profile.
+Presentation State (GSPS); colour images a Color Softcopy Presentation State with an sRGB profile;
+palette colour images a Pseudo-Color Softcopy Presentation State (PS3.3 A.33.3) that carries the
+image's own palette (its Palette Color Lookup Table: a segmented one expanded, as PS3.3 C.7.9 allows
+a presentation state no segmented table; 8-bit entries scaled to the 16 bits highdicom writes, the
+same colours) and the image's colour profile or sRGB, with no rescale and no window, so that the
+palette indexes the stored values as it does in the image itself.
 
 Written:
 
-- the window (Softcopy VOI LUT) where the viewer has one, in the image's modality values (HU on CT:
-  the image's Rescale Slope / Intercept are copied into the state, as PS3.3 C.11.1 requires);
+- the window (Softcopy VOI LUT) where the viewer has one on a grey image, in the image's modality
+  values (HU on CT: the image's Rescale Slope / Intercept are copied into the state, as PS3.3 C.11.1
+  requires); on colour and palette colour images the viewer's window is over the RGB it shows, which
+  no presentation state can carry, so none is written;
 - the inversion as the Presentation LUT Shape (a MONOCHROME1 image shown as its file says is INVERSE);
 - the rotation and flip as Image Rotation (clockwise, applied first) and Image Horizontal Flip
   (PS3.3 C.10.6: "before any Image Horizontal Flip is applied");
-- the part of the image in view (zoomed and panned) as the Displayed Area, scaled to fit;
+- the part of the image in view (zoomed and panned) as the Displayed Area, scaled to fit, its corners
+  the pixels shown at the top left and bottom right after the rotation and flip (PS3.3 C.10.4);
 - in the layer ``ZSMED MEASURES``: a ruler as a POLYLINE of its two ends, an angle as a POLYLINE of
   its first arm's end, vertex and second arm's end, a region as an ELLIPSE (ends of the major, then
   the minor axis), each with its figures as a text object anchored at it;
@@ -54,6 +62,7 @@ from zsmed.report.sr import (
 )
 
 if TYPE_CHECKING:
+    import numpy as np
     from pydicom.dataset import Dataset
 
 PRESENTATION_SERIES_NUMBER = 993
@@ -62,7 +71,14 @@ MEASURES_LAYER = "ZSMED MEASURES"
 ARROWS_LAYER = "ZSMED ARROWS"
 GRAYSCALE_PS = "1.2.840.10008.5.1.4.1.1.11.1"
 COLOR_PS = "1.2.840.10008.5.1.4.1.1.11.2"
-PRESENTATION_STATE_CLASSES = frozenset({GRAYSCALE_PS, COLOR_PS})
+PSEUDO_COLOR_PS = "1.2.840.10008.5.1.4.1.1.11.3"
+PRESENTATION_STATE_CLASSES = frozenset({GRAYSCALE_PS, COLOR_PS, PSEUDO_COLOR_PS})
+# where an image keeps its rescale (Modality LUT) and windows (VOI LUT), directly or per frame in its
+# functional groups: what a palette colour image's state is written without
+_GREY_TRANSFORMS = frozenset({"RescaleSlope", "RescaleIntercept", "RescaleType", "ModalityLUTSequence", "WindowCenter",
+                              "WindowWidth", "WindowCenterWidthExplanation", "VOILUTFunction", "VOILUTSequence",
+                              "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"})
+_PALETTE_COLOURS = ("Red", "Green", "Blue")
 _TEXT_MAX = 1024  # Unformatted Text Value is ST
 _ARROWHEAD_DEGREES = 25.0  # half-angle of the arrowhead, as the viewer draws it
 
@@ -225,15 +241,22 @@ def _text_anchor(graphic: Graphic) -> Point:
     return points[0]
 
 
-def displayed_area(area: tuple[Point, Point], size: tuple[int, int]) -> tuple[list[int], list[int]]:
+def displayed_area(area: tuple[Point, Point], size: tuple[int, int], *, rotation: int = 0,
+                   flip: bool = False) -> tuple[list[int], list[int]]:
     """A part of the image (corners in stored pixels, (0, 0) the top-left corner of the first pixel) as
     the Displayed Area's top-left and bottom-right hand corner pixels (PS3.3 C.10.4: 1-based, the
-    first and the last pixel it covers, kept on the image of ``size`` (columns, rows))."""
+    pixels it covers, kept on the image of ``size`` (columns, rows)). They are the image's pixels that
+    are shown at the top left and the bottom right *after* the Image Rotation (``rotation`` degrees
+    clockwise) and the Image Horizontal Flip (``flip``): turned a quarter clockwise, the part's
+    bottom-left pixel is shown at the top left (PS3.3 Figure C.10.4-1)."""
     (x0, y0), (x1, y1) = area
     columns, rows = size
     left, top = min(max(math.floor(min(x0, x1)) + 1, 1), columns), min(max(math.floor(min(y0, y1)) + 1, 1), rows)
     right, bottom = min(max(math.ceil(max(x0, x1)), left), columns), min(max(math.ceil(max(y0, y1)), top), rows)
-    return [left, top], [right, bottom]
+    corners = [[left, top], [right, top], [right, bottom], [left, bottom]]  # clockwise from the top left
+    quarter_turns = (rotation // 90) % 4
+    shown = corners[-quarter_turns:] + corners[:-quarter_turns] if quarter_turns else corners  # after the turn
+    return (shown[1], shown[3]) if flip else (shown[0], shown[2])  # a flip swaps left and right
 
 
 def _check_graphics(graphics: Sequence[Graphic]) -> None:
@@ -295,6 +318,96 @@ def _icc_profile(src: Dataset) -> bytes:
     return bytes(srgb)
 
 
+def palette_table(data: bytes, entries: int, bits: int, *, little_endian: bool) -> np.ndarray:
+    """One channel of a Palette Color Lookup Table Data (OW) as ``entries`` 16-bit values: 16-bit entries
+    as they are (read in the file's byte order: pydicom keeps OW bytes as the file has them); 8-bit
+    ones (the descriptor's ``bits`` 8), packed two to a word or one to a word as some writers do,
+    scaled by 257 so that 255 becomes 65535: the same colours. Raises ``ValueError`` where the data
+    does not hold ``entries`` values."""
+    import numpy as np
+
+    if entries < 1 or bits not in (8, 16):
+        raise ValueError(f"a palette of {entries} entries of {bits} bits")
+    if len(data) >= 2 * entries:
+        words = np.frombuffer(data[: 2 * entries], dtype="<u2" if little_endian else ">u2").astype(np.uint16)
+        return words * np.uint16(257) if bits == 8 and int(words.max(initial=0)) <= 0xFF else words
+    if bits == 8 and len(data) in (entries, entries + 1):
+        packed = data if little_endian else bytes(np.frombuffer(data[: len(data) // 2 * 2], ">u2").astype("<u2"))
+        return np.frombuffer(packed[:entries], dtype=np.uint8).astype(np.uint16) * np.uint16(257)
+    raise ValueError(f"{len(data)} bytes of palette data for {entries} entries of {bits} bits")
+
+
+def _image_palette(src: Dataset) -> tuple[np.ndarray, int]:
+    """The image's palette as (entries, 3) 16-bit R, G, B values, and the stored value its first entry
+    is for. Raises ``ValueError`` naming what is missing or inconsistent."""
+    import numpy as np
+
+    descriptors = [src.get(f"{colour}PaletteColorLookupTableDescriptor") for colour in _PALETTE_COLOURS]
+    if any(d is None or len(d) != 3 for d in descriptors):
+        raise ValueError("it has no red, green and blue Palette Color Lookup Table Descriptors")
+    if len({tuple(int(v) for v in d) for d in descriptors}) != 1:
+        raise ValueError("its red, green and blue Palette Color Lookup Table Descriptors differ")
+    entries, first, bits = (int(v) for v in descriptors[0])
+    entries = entries or 65536  # 0: 2^16 entries
+    if all(f"{colour}PaletteColorLookupTableData" in src for colour in _PALETTE_COLOURS):
+        little_endian = _is_little_endian(src)
+        channels = [palette_table(bytes(src[f"{colour}PaletteColorLookupTableData"].value), entries, bits,
+                                  little_endian=little_endian) for colour in _PALETTE_COLOURS]
+        return np.stack(channels, axis=-1), first
+    if all(f"Segmented{colour}PaletteColorLookupTableData" in src for colour in _PALETTE_COLOURS):
+        from pydicom.pixels import apply_color_lut  # expands the segments, in the file's byte order
+
+        rgb = apply_color_lut(np.arange(first, first + entries, dtype=np.int64), src)[..., :3]
+        if rgb.shape[0] != entries:
+            raise ValueError(f"its segmented palette holds {rgb.shape[0]} entries, not {entries}")
+        return (rgb.astype(np.uint16) * np.uint16(257) if rgb.dtype == np.uint8 else rgb.astype(np.uint16)), first
+    raise ValueError("it has no red, green and blue Palette Color Lookup Table Data")
+
+
+def _is_little_endian(src: Dataset) -> bool:
+    """The byte order the file's OW values were read in (pydicom keeps them as they are in the file)."""
+    encoding = getattr(src, "original_encoding", (None, None))[1]
+    if encoding is not None:
+        return bool(encoding)
+    syntax = getattr(getattr(src, "file_meta", None), "TransferSyntaxUID", None)
+    return bool(getattr(syntax, "is_little_endian", True)) if syntax is not None else True
+
+
+def _palette_transformation(src: Dataset, source: str | Path) -> Any:
+    """The image's palette as highdicom's Palette Color LUT Transformation for a Pseudo-Color state;
+    an unusable palette: a one-line ``DicomReadError`` naming the file."""
+    from highdicom import PaletteColorLUTTransformation
+
+    try:
+        table, first = _image_palette(src)
+        return PaletteColorLUTTransformation.from_combined_lut(table, first_mapped_value=first)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        from zsmed.dicom.decode import one_line
+
+        raise DicomReadError(f"a PALETTE COLOR image whose palette cannot be used ({one_line(exc)[:200]})",
+                             path=source) from exc
+
+
+def _without_grey_transforms(src: Dataset) -> Dataset:
+    """The image's header as highdicom is to read it for a palette colour image's state: without its
+    rescale and windows, so that the state has neither and its Modality and VOI LUT stages are
+    identities. A palette colour image's palette indexes its stored values (PS3.3 C.7.6.3.1.5); a
+    rescale or window that highdicom would copy from the header into the state would move every colour
+    away from the image's own. An image of a multi-frame IOD gets empty functional groups: highdicom
+    looks for the rescale and windows there, and fails where there are none (Ultrasound Multi-frame).
+    ``src`` is left as it is."""
+    from pydicom.dataset import Dataset
+
+    header = Dataset()
+    for element in src:
+        if element.keyword not in _GREY_TRANSFORMS:
+            header.add(element)
+    if _multi_frame_class(src):
+        header.SharedFunctionalGroupsSequence = [Dataset()]
+        header.PerFrameFunctionalGroupsSequence = []
+    return header
+
+
 @_quietly
 def write_presentation_state(source: str | Path, *, frame: int | None, graphics: Sequence[Graphic],
                              display: DisplaySettings, spacing: PixelSpacing | None, reader: str,
@@ -304,8 +417,10 @@ def write_presentation_state(source: str | Path, *, frame: int | None, graphics:
     (``PR_<SOP Instance UID>.dcm``). ``spacing``: the image's (row, column) spacing, which decides an
     ellipse's major axis (None: square pixels); ``reader``: the Content Creator's Name ('' for none).
 
-    A photograph, a file that is not DICOM or lacks the UIDs a state refers to, an image without rows
-    and columns: a one-line ``ZsmedError`` naming the file, nothing written."""
+    A grey image gets a Grayscale, an RGB (or YBR) one a Color, a palette colour one a Pseudo-Color
+    Softcopy Presentation State. A photograph, a file that is not DICOM or lacks the UIDs a state refers
+    to, an image without rows and columns, a palette colour image without a usable palette: a one-line
+    ``ZsmedError`` naming the file, nothing written."""
     import zsmed
 
     _check_graphics(graphics)
@@ -313,13 +428,19 @@ def write_presentation_state(source: str | Path, *, frame: int | None, graphics:
     if not src.get("Rows") or not src.get("Columns"):
         raise DicomReadError("the file is not an image: a presentation state needs one", path=source)
     from highdicom import UID
-    from highdicom.pr import ColorSoftcopyPresentationState, GrayscaleSoftcopyPresentationState
+    from highdicom.pr import (
+        ColorSoftcopyPresentationState,
+        GrayscaleSoftcopyPresentationState,
+        PseudoColorSoftcopyPresentationState,
+    )
 
-    photometric = str(src.get("PhotometricInterpretation") or "MONOCHROME2").upper()
+    photometric = str(src.get("PhotometricInterpretation") or "MONOCHROME2").strip().upper()
     grey = photometric.startswith("MONOCHROME")
-    if not grey and int(src.get("SamplesPerPixel") or 1) != 3:
-        raise DicomReadError(f"a {photometric} image: presentation states are for grey or RGB images, "
-                             "not for palette colour", path=source)
+    palette = photometric == "PALETTE COLOR"
+    samples = int(src.get("SamplesPerPixel") or 1)
+    if not grey and not palette and samples != 3:
+        raise DicomReadError(f"a {photometric} image with {samples} sample(s) per pixel: presentation states "
+                             "are for grey, RGB or palette colour images", path=source)
     _conformant_times(src)
     from pydicom.uid import UID as PydicomUID
 
@@ -327,6 +448,7 @@ def write_presentation_state(source: str | Path, *, frame: int | None, graphics:
     if sop_class.is_retired or sop_class.name == str(sop_class):  # highdicom has no IOD table for either
         raise DicomReadError(f"its SOP class ({sop_class.name}) is retired or unknown: a presentation state "
                              "cannot refer to it", path=source)
+    palette_lut = _palette_transformation(src, source) if palette else None  # its own one-line error
     with _refusals(source, "a presentation state"):
         annotations, layers = _annotations(src, frame, graphics, spacing or PixelSpacing(1.0, 1.0))
         common: dict[str, Any] = dict(
@@ -344,13 +466,17 @@ def write_presentation_state(source: str | Path, *, frame: int | None, graphics:
                 **common, voi_lut_transformations=_voi(display.window),
                 modality_lut_transformation=_modality_lut(src, frame), presentation_lut_transformation=_lut_shape(
                     "INVERSE" if display.inverted != (photometric == "MONOCHROME1") else "IDENTITY"))
+        elif palette_lut is not None:  # a palette colour image
+            state = PseudoColorSoftcopyPresentationState(
+                **(common | {"referenced_images": [_without_grey_transforms(src)]}),
+                palette_color_lut_transformation=palette_lut, icc_profile=_icc_profile(src))
         else:
             state = ColorSoftcopyPresentationState(**common, icc_profile=_icc_profile(src))
-        if display.area is not None:
-            area = state.DisplayedAreaSelectionSequence[0]
-            area.DisplayedAreaTopLeftHandCorner, area.DisplayedAreaBottomRightHandCorner = displayed_area(
-                display.area, (int(src.Columns), int(src.Rows)))
         rotation, flip = turn_to_spatial(display.turn)
+        size = (int(src.Columns), int(src.Rows))
+        area = state.DisplayedAreaSelectionSequence[0]  # the whole image where none is given: turned too
+        area.DisplayedAreaTopLeftHandCorner, area.DisplayedAreaBottomRightHandCorner = displayed_area(
+            display.area or ((0.0, 0.0), (float(size[0]), float(size[1]))), size, rotation=rotation, flip=flip)
         state.ImageRotation = rotation
         state.ImageHorizontalFlip = "Y" if flip else "N"
         state.SeriesDescription = PRESENTATION_SERIES_DESCRIPTION
@@ -490,8 +616,9 @@ def _graphics_of(annotation: Any) -> tuple[list[Graphic], int]:
 
 @_quietly
 def read_presentation_state(path: str | Path) -> PresentationState:
-    """A Grayscale or Color Softcopy Presentation State file as :class:`PresentationState`. A file that
-    is not one (or cannot be read): a one-line ``ZsmedError`` naming it."""
+    """A Grayscale, Color or Pseudo-Color Softcopy Presentation State file as :class:`PresentationState`
+    (a colour or pseudo-colour state has no Presentation LUT Shape: ``lut_shape`` ""). A file that is
+    not one (or cannot be read): a one-line ``ZsmedError`` naming it."""
     from zsmed.dicom.decode import open_dataset
 
     path = Path(path)
@@ -523,9 +650,10 @@ def read_presentation_state(path: str | Path) -> PresentationState:
         area_item = (ds.get("DisplayedAreaSelectionSequence") or [None])[0]
         area = None
         if area_item is not None and "DisplayedAreaTopLeftHandCorner" in area_item:
-            (left, top), (right, bottom) = (area_item.DisplayedAreaTopLeftHandCorner,
-                                            area_item.DisplayedAreaBottomRightHandCorner)
-            area = ((float(left) - 1.0, float(top) - 1.0), (float(right), float(bottom)))
+            # two opposite corners, which ones depends on the rotation and flip (see displayed_area)
+            (x0, y0), (x1, y1) = (area_item.DisplayedAreaTopLeftHandCorner,
+                                  area_item.DisplayedAreaBottomRightHandCorner)
+            area = ((float(min(x0, x1)) - 1.0, float(min(y0, y1)) - 1.0), (float(max(x0, x1)), float(max(y0, y1))))
         grey = sop_class == GRAYSCALE_PS
         lut_shape = str(ds.get("PresentationLUTShape") or "IDENTITY").upper() if grey else ""
     except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
@@ -542,5 +670,5 @@ def read_presentation_state(path: str | Path) -> PresentationState:
 
 __all__ = ["ARROWS_LAYER", "MEASURES_LAYER", "PRESENTATION_SERIES_DESCRIPTION", "PRESENTATION_SERIES_NUMBER",
            "PRESENTATION_STATE_CLASSES", "DisplaySettings", "Graphic", "PresentationState", "arrowhead",
-           "is_inverted", "read_presentation_state", "spatial_to_turn", "turn_to_spatial",
+           "is_inverted", "palette_table", "read_presentation_state", "spatial_to_turn", "turn_to_spatial",
            "write_presentation_state"]
