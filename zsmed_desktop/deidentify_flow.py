@@ -5,22 +5,27 @@ never mixes with other files), then runs ``zsmed.dicom.deidentify`` through the 
 mechanism (``zsmed_desktop.workers.start_job``) and reports one line through ``report(text,
 warning=...)`` (the window's ``show_message``): "12 files exported de-identified to teaching: 1
 patient, 2 studies, 3 series; 3 ultrasound images may have names burned into their pixels: check
-them". ``start_deidentify`` does the same without asking (tests, or a folder chosen elsewhere).
-Neither raises.
+them". When the study has images that may carry burned-in text (ultrasound, secondary captures,
+photographs) it also asks which areas of them to blank (``zsmed_desktop.blanking_dialog``).
+``start_deidentify`` does the same without asking (tests, or a folder chosen elsewhere). Neither raises.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from zsmed.progress import Progress
+from zsmed_desktop.blanking_dialog import ask_blanking
 from zsmed_desktop.workers import start_job
+
+if TYPE_CHECKING:
+    from zsmed.dicom.deidentify import Blanking
 
 Report = Callable[..., object]  # report(text, warning=True / False): the window's show_message
 DIALOG_TITLE = "Export the study de-identified"
@@ -36,8 +41,10 @@ def _folder_is_empty(folder: Path) -> bool:
 
 
 def start_deidentify(paths: Iterable[str | Path], out_dir: str | Path, report: Report,
-                     on_progress: Callable[[Progress], None] | None = None, owner: QObject | None = None) -> Any:
-    """Export ``paths`` (files, folders, DICOMDIRs) de-identified into ``out_dir`` in a worker thread;
+                     on_progress: Callable[[Progress], None] | None = None, owner: QObject | None = None,
+                     blanking: Blanking | None = None) -> Any:
+    """Export ``paths`` (files, folders, DICOMDIRs) de-identified into ``out_dir`` in a worker thread,
+    blanking ``blanking``'s areas on images that may carry burned-in text;
     progress goes to ``on_progress``, the outcome as one line to ``report(text, warning=...)`` (a
     warning when a file failed, nothing was written or an image may carry burned-in text). Returns
     the worker (``worker.quit()`` stops it between two files)."""
@@ -61,15 +68,17 @@ def start_deidentify(paths: Iterable[str | Path], out_dir: str | Path, report: R
     def cancelled() -> None:
         report(f"De-identified export to {where} cancelled: the files written so far stay there", warning=True)
 
-    return start_job(lambda: deidentify_paths_job(sources, out), on_progress=on_progress, on_done=done,
-                     on_error=failed, on_cancelled=cancelled, owner=owner)
+    return start_job(lambda: deidentify_paths_job(sources, out, blanking=blanking), on_progress=on_progress,
+                     on_done=done, on_error=failed, on_cancelled=cancelled, owner=owner)
 
 
 def ask_and_deidentify(parent: QWidget | None, paths: Iterable[str | Path], last_folder: str | Path,
-                       report: Report, on_progress: Callable[[Progress], None] | None = None) -> Any:
+                       report: Report, on_progress: Callable[[Progress], None] | None = None,
+                       burned_in_kinds: Sequence[str] = ()) -> Any:
     """The window's Export the study de-identified…: asks for an output folder, starting in
-    ``last_folder``; one that is not empty is refused (the reader may pick another), then the export
-    runs as ``start_deidentify``. Returns the worker, or None when nothing was started (nothing
+    ``last_folder``; one that is not empty is refused (the reader may pick another); with
+    ``burned_in_kinds`` (the study's "ultrasound images"...) asks which areas of them to blank; then
+    the export runs as ``start_deidentify``. Returns the worker, or None when nothing was started (nothing
     selected, the reader cancelled or refused another folder)."""
     sources = [str(p) for p in paths]
     if not sources:
@@ -95,4 +104,10 @@ def ask_and_deidentify(parent: QWidget | None, paths: Iterable[str | Path], last
             report(f"De-identified export not started: the folder {folder.name} is not empty", warning=True)
             return None
         start = str(folder)
-    return start_deidentify(sources, folder, report, on_progress, owner=parent)
+    blanking = None
+    if burned_in_kinds:
+        blanking = ask_blanking(parent, burned_in_kinds)
+        if blanking is None:
+            report("De-identified export not started", warning=True)
+            return None
+    return start_deidentify(sources, folder, report, on_progress, owner=parent, blanking=blanking)

@@ -952,7 +952,12 @@ class MainWindow(QMainWindow):
             if not warning:
                 self._done_job_line(text)
 
-        self._deidentifying = ask_and_deidentify(self, paths, self.last_folder(), outcome, on_progress=progress)
+        from zsmed.dicom.deidentify import BURNED_IN_MODALITIES
+
+        kinds = sorted({BURNED_IN_MODALITIES[se.modality][1] for se in ref.study.series
+                        if se.modality in BURNED_IN_MODALITIES})
+        self._deidentifying = ask_and_deidentify(self, paths, self.last_folder(), outcome, on_progress=progress,
+                                                 burned_in_kinds=kinds)
         self._update_image_actions()
         return self._deidentifying
 

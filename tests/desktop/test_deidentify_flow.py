@@ -9,7 +9,7 @@ from typing import Any
 
 import pydicom
 import pytest
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QDialog, QFileDialog, QLabel, QMessageBox
 
 from tests.conftest import dicom_test_file
 from zsmed.progress import Progress
@@ -134,3 +134,58 @@ def test_a_cancelled_export_says_so(qtbot: Any, tmp_path: Path, monkeypatch: pyt
     # stopped at the first report, or after the file being read when the reader asked: never the third
     assert 1 <= len(list((tmp_path / "out").rglob("*.dcm"))) <= 2
     assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file() and p.suffix != ".dcm"]
+
+
+def test_the_blanking_dialog_gives_the_readers_areas(qtbot: Any) -> None:
+    from zsmed.dicom.burned_in import Box
+    from zsmed_desktop.blanking_dialog import BlankingDialog
+
+    dialog = BlankingDialog(["secondary captures", "ultrasound images"])
+    qtbot.addWidget(dialog)
+    assert "secondary captures and ultrasound images" in dialog.findChildren(QLabel)[0].text()
+    chosen = dialog.blanking()
+    assert chosen.outside_ultrasound and chosen.boxes == ()  # around the scan by default, no band
+    assert not dialog.band_height.isEnabled()
+    dialog.top_band.setChecked(True)
+    dialog.band_height.setValue(40)
+    dialog.around_ultrasound.setChecked(False)
+    chosen = dialog.blanking()
+    assert not chosen.outside_ultrasound
+    assert chosen.boxes[0].clipped(100, 100) == Box(0, 0, 100, 40)  # the whole width of any image
+
+
+def test_a_study_with_captures_is_asked_what_to_blank_and_gets_it(qtbot: Any, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from zsmed_desktop import blanking_dialog
+
+    out = tmp_path / "teaching"
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args: str(out))
+    asked: list[list[str]] = []
+
+    def accept_with_a_band(dialog: Any) -> int:
+        asked.append(["shown"])
+        dialog.top_band.setChecked(True)
+        dialog.band_height.setValue(10)
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(blanking_dialog.BlankingDialog, "exec", accept_with_a_band)
+    reports = Reports()
+    source = dicom_test_file("SC_rgb.dcm")
+    worker = ask_and_deidentify(None, [source], tmp_path, reports, burned_in_kinds=["images of modality OT"])
+    text, warning = _finish(qtbot, worker, reports)
+    assert asked and "burned-in text blanked on 1 image" in text and not warning
+    pixels = pydicom.dcmread(next(out.rglob("*.dcm"))).pixel_array
+    assert (pixels[:10] == 0).all() and (pixels[10:] == pydicom.dcmread(source).pixel_array[10:]).all()
+
+
+def test_cancelling_the_blanking_question_starts_nothing(qtbot: Any, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from zsmed_desktop import blanking_dialog
+
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args: str(tmp_path / "o"))
+    monkeypatch.setattr(blanking_dialog.BlankingDialog, "exec", lambda self: QDialog.DialogCode.Rejected)
+    reports = Reports()
+    assert ask_and_deidentify(None, [dicom_test_file("US1_UNCR.dcm")], tmp_path, reports,
+                              burned_in_kinds=["ultrasound images"]) is None
+    assert reports.lines == [("De-identified export not started", True)]
+    assert not (tmp_path / "o").exists()

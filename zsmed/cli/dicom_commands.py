@@ -101,8 +101,12 @@ physicians' and operators' identification, device identifiers and the original a
 Study and series descriptions, protocol name and body part are kept (emptied when they contain the
 patient's name or an ID): check any other text typed into them. Pixel data is copied byte for byte:
 text burned into the pixels (ultrasound, secondary captures, photographs) is NOT removed, and such
-images are named in the summary. Reports and other objects without an image are not exported. No
-list linking old and new identifiers is written.
+images are named in the summary, unless you name where it is: --blank-outside-ultrasound blanks
+everything around an ultrasound machine's image (where it prints the name and ID), --blank X,Y,W,H
+blanks a box of pixels (e.g. 0,0,1024,60: a capture station's header band) on every such image; those
+images are written uncompressed with the areas black, and marked as cleaned. CT, MR and other images
+are never changed. Reports and other objects without an image are not exported. No list linking old
+and new identifiers is written.
 
 Output: OUT/<new patient ID>/<new study date>_<n>/<modality>_<series number>/IM0001.dcm; an existing
 file is never overwritten. --seed TEXT gives the same new identifiers and date offset on every run
@@ -113,10 +117,21 @@ when at least one file was written and none failed, 1 when a file failed, 2 for 
 path, nothing to export)."""
 
 
+def _box(text: str) -> Any:
+    """argparse type of --blank: a ``Box``, or argparse's one-line error."""
+    from zsmed.dicom.burned_in import Box
+    from zsmed.errors import ConfigError
+
+    try:
+        return Box.parse(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(exc.reason) from None
+
+
 def _deidentify(args: argparse.Namespace) -> int:
     import os
 
-    from zsmed.dicom.deidentify import deidentify_paths_job
+    from zsmed.dicom.deidentify import Blanking, deidentify_paths_job
     from zsmed.progress import run_with_bar
     from zsmed.runtime.validate import escape_text
 
@@ -127,7 +142,9 @@ def _deidentify(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         print(f"zsmed: error: {escape_text(args.out)}: is not a folder", file=sys.stderr)
         return 2
-    result = run_with_bar(deidentify_paths_job(args.paths, args.out, seed=args.seed), "de-identifying")
+    blanking = Blanking(outside_ultrasound=args.blank_outside_ultrasound, boxes=tuple(args.blank))
+    result = run_with_bar(deidentify_paths_job(args.paths, args.out, seed=args.seed, blanking=blanking),
+                          "de-identifying")
     print(escape_text(result.summary()))
     for problem in result.problems:
         print(f"zsmed: not exported: {escape_text(problem)}", file=sys.stderr)
@@ -222,6 +239,11 @@ def register(groups: Any) -> None:
                             help="the folder to write into (made when missing)")
     deidentify.add_argument("--seed", metavar="TEXT", default=None,
                             help="same new identifiers and date offset on every run with the same TEXT")
+    deidentify.add_argument("--blank-outside-ultrasound", action="store_true",
+                            help="blank everything outside an ultrasound image's regions (its burned-in header)")
+    deidentify.add_argument("--blank", action="append", default=[], type=_box, metavar="X,Y,W,H",
+                            help="blank this box of pixels (from the top left) on images that may carry "
+                                 "burned-in text; may be given more than once")
     deidentify.set_defaults(handler=_deidentify)
 
     key_images = groups.top.add_parser(

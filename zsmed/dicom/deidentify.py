@@ -45,11 +45,17 @@ The well-kept MIT library dicognito does the replacing; zsmed adds what it leave
 
 Only images are exported (objects with pixel data): structured reports, encapsulated PDFs, presentation
 states and other objects without an image carry free text or drawn text that no rule can check, and
-are left out (counted in the notes). **Text burned into the pixels is not removed**: an image whose
+are left out (counted in the notes). **Text burned into the pixels** is found by no rule: an image whose
 Burned In Annotation is YES, or that is of a kind that commonly carries burned-in text (ultrasound US,
 secondary capture SC or a Secondary Capture SOP class, photograph XC, endoscopy ES, other OT) unless
-it says NO, gets Patient Identity Removed NO and a note asking the reader to check it. This is not a
-certified de-identification profile: the descriptions are kept, and faces in 3D reconstructions are not
+it says NO, gets Patient Identity Removed NO and a note asking the reader to check it, unless a
+``Blanking`` names areas to blank on such images (everything outside an ultrasound image's regions,
+where an ultrasound machine prints the name and ID; fixed boxes such as a capture station's header
+band; ``zsmed.dicom.burned_in``): then those areas are set to black on every frame, the pixel data is
+written uncompressed, Burned In Annotation becomes NO, Patient Identity Removed YES and DCM 113101 Clean
+Pixel Data Option is claimed, with the reader told to check the rest of each image. Other images keep
+their pixel data byte for byte. This is not a certified de-identification profile: the descriptions
+are kept, text typed over the scan area itself is not found, and faces in 3D reconstructions are not
 touched.
 
 No mapping from the original identifiers to the new ones is written anywhere, on purpose: such a
@@ -77,6 +83,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zsmed.dicom.burned_in import Box, areas_to_blank, blank_dataset, describe_boxes, regions_fit
 from zsmed.errors import DicomReadError, ZsmedError
 from zsmed.progress import Job, Progress
 
@@ -186,20 +193,22 @@ _WINDOWS_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in 
 _TEMP_PREFIX = ".zsmed-deid-"
 
 
-def _codes() -> list[tuple[str, str]]:
+def _codes(pixels_cleaned: bool = False) -> list[tuple[str, str]]:
     """(code value, meaning) of the DCM codes this export claims, from pydicom's DCM dictionary."""
     from pydicom.sr.codedict import codes
 
     # 113105: the descriptions are kept and cleaned (emptied where they hold an original identifier);
     # without the option, keeping them would not be the Basic Profile
-    claimed = (codes.DCM.BasicApplicationConfidentialityProfile,
+    claimed = [codes.DCM.BasicApplicationConfidentialityProfile,
                codes.DCM.CleanDescriptorsOption,
                codes.DCM.RetainLongitudinalTemporalInformationModifiedDatesOption,
-               codes.DCM.RetainPatientCharacteristicsOption)
+               codes.DCM.RetainPatientCharacteristicsOption]
+    if pixels_cleaned:  # the areas the reader chose were blanked (zsmed.dicom.burned_in)
+        claimed.insert(1, codes.DCM.CleanPixelDataOption)
     return [(code.value, code.meaning) for code in claimed]
 
 
-def method_statement() -> list[str]:
+def method_statement(pixels_cleaned: bool = False) -> list[str]:
     """The plain statement of what was done, as De-identification Method values (LO: 64 characters
     each)."""
     from dicognito import __version__ as dicognito_version
@@ -212,7 +221,8 @@ def method_statement() -> list[str]:
         "UIDs remapped; dates moved back by one whole-day offset",
         "private tags, comments and free-text elements removed",
         "descriptions kept; emptied if holding a name or an ID",
-        "pixel data unchanged: burned-in text not removed",
+        ("burned-in text blanked in areas the reader chose" if pixels_cleaned
+         else "pixel data unchanged: burned-in text not removed"),
     ]
 
 
@@ -391,15 +401,15 @@ def burned_in_kind(ds: Dataset) -> tuple[str, str] | None:
     return None
 
 
-def _record_method(ds: Dataset) -> None:
+def _record_method(ds: Dataset, pixels_cleaned: bool = False) -> None:
     from pydicom.dataset import Dataset as PydicomDataset
     from pydicom.sequence import Sequence
 
     existing = [v for v in _values(ds["DeidentificationMethod"]) if v] if "DeidentificationMethod" in ds else []
-    ds.DeidentificationMethod = existing + [line for line in method_statement() if line not in existing]
+    ds.DeidentificationMethod = existing + [line for line in method_statement(pixels_cleaned) if line not in existing]
     items = list(ds.get("DeidentificationMethodCodeSequence") or [])
     present = {(_text(item.get("CodingSchemeDesignator")), _text(item.get("CodeValue"))) for item in items}
-    for value, meaning in _codes():
+    for value, meaning in _codes(pixels_cleaned):
         if ("DCM", value) not in present:
             item = PydicomDataset()
             item.CodeValue = value
@@ -409,11 +419,30 @@ def _record_method(ds: Dataset) -> None:
     ds.DeidentificationMethodCodeSequence = Sequence(items)
 
 
-def deidentify_dataset(ds: Dataset, anonymizer: Anonymizer) -> list[str]:
+@dataclass(frozen=True)
+class Blanking:
+    """Areas of the pixels to blank on the images that may carry burned-in text (``burned_in_kind``):
+    outside the ultrasound regions where an image has them, and fixed boxes (``zsmed.dicom.burned_in``).
+    Other images (CT, MR...) keep their pixel data byte for byte."""
+
+    outside_ultrasound: bool = False
+    boxes: tuple[Box, ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.outside_ultrasound or bool(self.boxes)
+
+
+BLANKED_NOTE = "burned-in text blanked"
+REGIONS_MISFIT_NOTE = "its ultrasound regions reach past the image"
+
+
+def deidentify_dataset(ds: Dataset, anonymizer: Anonymizer, blanking: Blanking | None = None,
+                       path: str | None = None) -> list[str]:
     """De-identify ``ds`` in place (see the module's docstring for exactly what); return notes, one
     line each: kept text emptied because it held an identifier, and "text burned into the pixels is not
-    removed" for the kinds of image that may carry it. ``anonymizer`` should come from
-    ``new_anonymizer`` (a plain dicognito one is given zsmed's handlers here)."""
+    removed" for the kinds of image that may carry it, or "burned-in text blanked (...)" where
+    ``blanking`` gave areas for it. ``anonymizer`` should come from ``new_anonymizer`` (a plain
+    dicognito one is given zsmed's handlers here)."""
     from pydicom.dataset import FileMetaDataset
 
     if date_shift_days(anonymizer) is None:
@@ -434,9 +463,20 @@ def deidentify_dataset(ds: Dataset, anonymizer: Anonymizer) -> list[str]:
         notes.append(f"{', '.join(names)} emptied: {'it' if len(names) == 1 else 'they'} held the patient's name "
                      "or an identifier")
     kind = burned_in_kind(ds)
+    blanked = []
+    if kind and blanking:
+        areas = areas_to_blank(ds, outside_ultrasound=blanking.outside_ultrasound, boxes=blanking.boxes)
+        blanked = blank_dataset(ds, areas, path=path)
+        if blanking.outside_ultrasound and regions_fit(ds) is False:
+            notes.append(f"{REGIONS_MISFIT_NOTE} (set for another size of it): not blanked around them")
+    if blanked:
+        # the reader chose where the text is; elsewhere in the image is theirs to check (said in the notes)
+        ds.BurnedInAnnotation = "NO"
+        kind = None
+        notes.append(f"{BLANKED_NOTE} ({describe_boxes(blanked)}); pixel data written uncompressed")
     ds.PatientIdentityRemoved = "NO" if kind else "YES"
     ds.LongitudinalTemporalInformationModified = "MODIFIED"
-    _record_method(ds)
+    _record_method(ds, pixels_cleaned=bool(blanked))
     if kind:
         notes.append(f"text burned into the pixels is not removed ({kind[0]})")
     return notes
@@ -454,6 +494,7 @@ class DeidentifyResult:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     burned_in: dict[str, int] = field(default_factory=dict)  # plural kind -> images
+    blanked: int = 0  # images whose burned-in text was blanked
     patients: int = 0
     studies: int = 0
     series: int = 0
@@ -593,12 +634,13 @@ def _is_dicomdir(ds: Dataset) -> bool:
 class _Export:
     """One export's state: the one ``Anonymizer``, the layout, what was seen and skipped."""
 
-    def __init__(self, out: Path, seed: str | None) -> None:
+    def __init__(self, out: Path, seed: str | None, blanking: Blanking | None = None) -> None:
         self.anonymizer = new_anonymizer(seed)
+        self.blanking = blanking
         self.layout = _Layout(out)
         self.result = DeidentifyResult(out_dir=out)
         self.seen: set[str] = set()
-        self.skipped = {"dicomdir": 0, "no image": 0, "duplicate": 0, "emptied": 0}
+        self.skipped = {"dicomdir": 0, "no image": 0, "duplicate": 0, "emptied": 0, "regions misfit": 0}
 
     def file(self, path: str) -> None:
         """Read, de-identify and write one file; a problem raises (a one-line reason)."""
@@ -619,7 +661,12 @@ class _Export:
             return
         self.seen.add(original_uid)
         syntax = transfer_syntax(ds)
-        notes = deidentify_dataset(ds, self.anonymizer)
+        notes = deidentify_dataset(ds, self.anonymizer, self.blanking, path)
+        blanked = any(note.startswith(BLANKED_NOTE) for note in notes)
+        if blanked:
+            from pydicom.uid import ExplicitVRLittleEndian
+
+            syntax = ExplicitVRLittleEndian  # the blanked pixels, written back uncompressed
         ds.file_meta = _file_meta(ds, syntax)
         target = self.layout.target(ds)
         try:
@@ -632,30 +679,33 @@ class _Export:
         kind = burned_in_kind(ds)
         if kind:
             result.burned_in[kind[1]] = result.burned_in.get(kind[1], 0) + 1
+        result.blanked += blanked
+        self.skipped["regions misfit"] += any(note.startswith(REGIONS_MISFIT_NOTE) for note in notes)
         if any(" emptied: " in note for note in notes):
             self.skipped["emptied"] += 1
 
     def finish(self) -> DeidentifyResult:
         result = self.result
         result.patients, result.studies, result.series = self.layout.counts
-        result.notes = _result_notes(result.burned_in, self.skipped)
+        result.notes = _result_notes(result.burned_in, self.skipped, result.blanked)
         return result
 
 
-def deidentify_job(files: Iterable[str | Path], out_dir: str | Path, *, seed: str | None = None
-                   ) -> Job[DeidentifyResult]:
+def deidentify_job(files: Iterable[str | Path], out_dir: str | Path, *, seed: str | None = None,
+                   blanking: Blanking | None = None) -> Job[DeidentifyResult]:
     """Export ``files`` de-identified into ``out_dir`` with one ``Anonymizer`` (a study keeps one new
     Study Instance UID, a patient one new name and ID); yields ``Progress`` after each file, so a
     cancellation stops between files (each file is written whole or not at all). A file that is not
     DICOM, cannot be read or written, or whose target exists is one problem line (file and reason)
     and the others go on; DICOMDIRs, objects without an image and a second copy of an instance are
-    skipped (counted in the notes). Returns the ``DeidentifyResult``."""
+    skipped (counted in the notes). ``blanking`` names areas blanked on the images that may carry
+    burned-in text. Returns the ``DeidentifyResult``."""
     from zsmed.dicom.decode import one_line
 
     paths = [str(p) for p in files]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    export = _Export(out, seed)
+    export = _Export(out, seed, blanking)
     problems = export.result.problems
     yield Progress(0, len(paths), "")
     for index, path in enumerate(paths):
@@ -677,8 +727,15 @@ def deidentify_job(files: Iterable[str | Path], out_dir: str | Path, *, seed: st
     return export.finish()
 
 
-def _result_notes(burned_in: dict[str, int], skipped: dict[str, int]) -> list[str]:
+def _result_notes(burned_in: dict[str, int], skipped: dict[str, int], blanked: int = 0) -> list[str]:
     notes = []
+    if blanked:
+        notes.append(f"burned-in text blanked on {_count(blanked, 'image', 'images')} (written uncompressed): "
+                     "check the rest of each image")
+    if skipped.get("regions misfit"):
+        n = skipped["regions misfit"]
+        notes.append(f"{_count(n, 'ultrasound image has', 'ultrasound images have')} regions reaching past the "
+                     "image (set for another size of it): not blanked around them")
     singular = {plural: one for one, plural in (*BURNED_IN_MODALITIES.values(), _MARKED_BURNED_IN)}
     for plural, n in sorted(burned_in.items()):
         notes.append(f"{n} {singular.get(plural, plural) if n == 1 else plural} may have names burned into "
@@ -728,11 +785,11 @@ def export_inputs(paths: Iterable[str | Path]) -> tuple[list[str], list[str]]:
     return files, problems
 
 
-def deidentify_paths_job(paths: Iterable[str | Path], out_dir: str | Path, *, seed: str | None = None
-                         ) -> Job[DeidentifyResult]:
+def deidentify_paths_job(paths: Iterable[str | Path], out_dir: str | Path, *, seed: str | None = None,
+                         blanking: Blanking | None = None) -> Job[DeidentifyResult]:
     """``deidentify_job`` on what ``export_inputs`` finds in ``paths`` (folders, DICOMDIRs, files)."""
     yield Progress(0, None, "listing files")
     files, problems = export_inputs(paths)
-    result = yield from deidentify_job(files, out_dir, seed=seed)
+    result = yield from deidentify_job(files, out_dir, seed=seed, blanking=blanking)
     result.problems[:0] = problems
     return result
