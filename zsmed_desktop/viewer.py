@@ -214,7 +214,7 @@ def _value(value: float | None) -> str:
 def roi_text(statistics: RoiStatistics, spacing_source: str = "") -> str:
     """The lines next to a region of interest: the area (mm², cm² from 100 mm²; px² without a pixel
     spacing; where the spacing is not in the patient, where it is), the values' mean ± SD, min and
-    max (HU on CT) or, on colour images, the mean of R, G and B, and the count of pixels."""
+    max (HU on CT) or, on colour images, the mean and SD of R, G and B, and the count of pixels."""
     area = statistics.area
     if statistics.area_unit != "mm²":
         size = f"{area:.0f} {statistics.area_unit}" if area >= 100 else f"{area:.1f} {statistics.area_unit}"
@@ -224,6 +224,9 @@ def roi_text(statistics: RoiStatistics, spacing_source: str = "") -> str:
     if statistics.rgb_mean is not None:
         red, green, blue = statistics.rgb_mean
         lines.append(f"Mean R {red:.1f} · G {green:.1f} · B {blue:.1f}")
+        if statistics.rgb_sd is not None:
+            red_sd, green_sd, blue_sd = statistics.rgb_sd
+            lines.append(f"SD R {red_sd:.1f} · G {green_sd:.1f} · B {blue_sd:.1f}")
     elif statistics.mean is not None:
         unit = f" {statistics.value_unit}" if statistics.value_unit else ""
         lines.append(f"Mean {_value(statistics.mean)} ± {_value(statistics.sd)}{unit}")

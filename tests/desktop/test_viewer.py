@@ -863,8 +863,10 @@ def test_roi_on_a_photograph_gives_px_and_rgb_means_and_on_imager_spacing_says_a
                                            abs=1e-3)
     red, green, blue = stats.rgb_mean
     assert red > blue  # a naevus on skin: redder than blue
+    sds = inside.astype(np.float64).std(axis=0, ddof=1)
+    assert stats.rgb_sd == pytest.approx(tuple(float(v) for v in sds), abs=1e-2)
     assert roi.text == (f"Area {stats.area:.0f} px²\nMean R {red:.1f} · G {green:.1f} · B {blue:.1f}\n"
-                        f"{stats.count} pixels")
+                        "SD R {:.1f} · G {:.1f} · B {:.1f}\n".format(*stats.rgb_sd) + f"{stats.count} pixels")
 
     viewer.set_images([imager_spacing_ct(tmp_path)])
     shown(qtbot, viewer)
