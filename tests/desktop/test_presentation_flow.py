@@ -55,6 +55,12 @@ def _draw(window: MainWindow) -> None:
     assert viewer.arrow((100.0, 100.0), (70.0, 80.0), "hypodense lesion") is not None
 
 
+def _series_labels(window: MainWindow) -> list[str]:
+    """The browser's lines for the series of the first patient's first study."""
+    study = window.browser.tree.topLevelItem(0).child(0)
+    return [study.child(k).text(0) for k in range(study.childCount())]
+
+
 def test_the_view_is_saved_for_the_pacs_and_shown_again_after_a_restart(qtbot, tmp_path: Path) -> None:
     study = _study(tmp_path, "CT_small.dcm")
     window = _open(qtbot, tmp_path, study)
@@ -94,9 +100,7 @@ def test_the_view_is_saved_for_the_pacs_and_shown_again_after_a_restart(qtbot, t
     # Another day: the folder is opened again; the state's series is in the tree, and the image says so.
     window.close()
     again = _open(qtbot, tmp_path, study, "settings2")
-    labels = [again.browser.tree.topLevelItem(0).child(0).child(k).text(0)
-              for k in range(again.browser.tree.topLevelItem(0).child(0).childCount())]
-    assert "Series 993  ·  PR  ·  zsmed presentation state   (1 presentation state)" in labels
+    assert "Series 993  ·  PR  ·  zsmed presentation state   (1 presentation state)" in _series_labels(again)
     assert again.action("show_presentation").isEnabled()
     assert "a presentation state was saved " in again.statusBar().currentMessage()
     assert again.viewer.measurements() == []  # not shown until asked for
@@ -140,9 +144,7 @@ def test_a_palette_colour_images_view_is_saved_as_a_pseudo_colour_state_and_foun
 
     # the folder scanned again: the pseudo-colour state is recognised as one, and shown on its image
     again = _open(qtbot, tmp_path, study, "settings2")
-    labels = [again.browser.tree.topLevelItem(0).child(0).child(k).text(0)
-              for k in range(again.browser.tree.topLevelItem(0).child(0).childCount())]
-    assert "Series 993  ·  PR  ·  zsmed presentation state   (1 presentation state)" in labels
+    assert "Series 993  ·  PR  ·  zsmed presentation state   (1 presentation state)" in _series_labels(again)
     assert again.action("show_presentation").isEnabled()
     assert again.show_saved_state()
     assert (again.viewer.measurements(), again.viewer.arrows()) == before
