@@ -109,3 +109,20 @@ def test_an_encapsulated_pdf_comes_out_byte_for_byte(tmp_path: Path) -> None:
         encapsulated_pdf(ds, str(path))
     with pytest.raises(DicomReadError, match="not an encapsulated PDF"):
         encapsulated_pdf(pydicom.dcmread(dicom_test_file("CT_small.dcm")), "CT_small.dcm")
+
+
+def test_cli_prints_reports_and_takes_pdfs_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from zsmed.cli.main import main
+
+    assert main(["read-report", str(dicom_test_file("test-SR.dcm")), str(dicom_test_file("reportsi.dcm"))]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Diagnosis\nComplete · Verified by Riesmeier Jörg") and "\n\nDocument Title\n" in out
+    pdf = a_pdf()
+    path = tmp_path / "letter.dcm"
+    pdf_dataset(pdf).save_as(path, enforce_file_format=True)
+    assert main(["read-report", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "letter.dcm: an encapsulated PDF: give --pdf-out DIR" in err
+    assert main(["read-report", str(path), "--pdf-out", str(tmp_path / "pdfs")]) == 0
+    assert (tmp_path / "pdfs" / "letter.pdf").read_bytes() == pdf
+    assert main(["read-report", str(tmp_path / "missing.dcm")]) == 2

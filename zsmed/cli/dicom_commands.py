@@ -1,5 +1,5 @@
-"""``zsmed scan``, ``zsmed inspect``, ``zsmed tags``, ``zsmed deidentify``, ``zsmed key-images`` and
-``zsmed bench scan``."""
+"""``zsmed scan``, ``zsmed inspect``, ``zsmed tags``, ``zsmed deidentify``, ``zsmed key-images``,
+``zsmed read-report`` and ``zsmed bench scan``."""
 
 from __future__ import annotations
 
@@ -171,6 +171,44 @@ def _key_images(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_report(args: argparse.Namespace) -> int:
+    from zsmed.dicom.decode import read_dataset
+    from zsmed.errors import ZsmedError
+    from zsmed.report.read_report import encapsulated_pdf, is_encapsulated_pdf, read_report
+    from zsmed.runtime.validate import escape_text
+
+    for path in args.files:
+        if not path.is_file():
+            print(f"zsmed: error: {escape_text(path)}: file not found", file=sys.stderr)
+            return 2
+    failed = False
+    for index, path in enumerate(args.files):
+        try:
+            ds = read_dataset(path)
+            if is_encapsulated_pdf(ds):
+                data = encapsulated_pdf(ds, str(path))
+                if args.pdf_out is None:
+                    raise ZsmedError("an encapsulated PDF: give --pdf-out DIR to take it out", path=str(path))
+                args.pdf_out.mkdir(parents=True, exist_ok=True)
+                target = args.pdf_out / f"{path.stem}.pdf"
+                target.write_bytes(data)
+                print(escape_text(f"{path.name}: PDF written to {target}"), file=sys.stderr)
+                continue
+            text = read_report(ds, str(path)).text()
+        except ZsmedError as exc:
+            print(f"zsmed: {escape_text(exc)}", file=sys.stderr)
+            failed = True
+            continue
+        except OSError as exc:
+            print(f"zsmed: {escape_text(path)}: cannot be read ({exc.strerror or exc})", file=sys.stderr)
+            failed = True
+            continue
+        if index:
+            print()
+        sys.stdout.write(text)
+    return 1 if failed else 0
+
+
 def _bench_scan(args: argparse.Namespace) -> int:
     from zsmed.dicom.bench import bench_scan, list_files, make_corpus
 
@@ -260,6 +298,18 @@ def register(groups: Any) -> None:
                             help="who flags them (default: the reader in this PC's settings)")
     key_images.add_argument("--out", type=Path, default=None, metavar="DIR", help="the folder to write into")
     key_images.set_defaults(handler=_key_images)
+
+    read = groups.top.add_parser(
+        "read-report",
+        help="print DICOM structured reports as text; take encapsulated PDF reports out of their files",
+        description="Print each FILE's structured report (a radiology report, measurements, zsmed's results) as "
+        "indented text: title, status and verifier, then its sections and items with units and codes in words. "
+        "An encapsulated PDF report is written to --pdf-out DIR as NAME.pdf. The app shows the same when a "
+        "report series is opened.",
+    )
+    read.add_argument("files", nargs="+", type=Path, metavar="FILE", help="DICOM SR or encapsulated PDF files")
+    read.add_argument("--pdf-out", type=Path, default=None, metavar="DIR", help="where PDF reports are written")
+    read.set_defaults(handler=_read_report)
 
     bench = groups.group("bench").add_parser(
         "scan",
