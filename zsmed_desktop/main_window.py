@@ -87,6 +87,7 @@ from zsmed_desktop.pacs_actions import (
     save_study_key_images,
 )
 from zsmed_desktop.presentation_flow import PRESENTATION_STATE_CLASSES, SavedStates, describe, show_state
+from zsmed_desktop.reformat_window import ReformatWindow
 from zsmed_desktop.settings_dialog import SettingsDialog
 from zsmed_desktop.shortcuts_dialog import ShortcutsDialog
 from zsmed_desktop.tags_dialog import TagsDialog
@@ -167,6 +168,7 @@ class MainWindow(QMainWindow):
         self.saved_states = SavedStates()
         self.key_images = KeyImages()
         self.compare: CompareWindow | None = None  # the series beside, once the reader puts one there
+        self.reformat: ReformatWindow | None = None  # coronal / sagittal / MIP of the series, once asked for
         self._series_positions: dict[str, list[float] | None] = {}  # series key -> slice positions (mm)
         self._sop_uids: dict[Path, str] = {}  # image file -> SOP Instance UID, from the scan
         self._images_by_uid: dict[str, tuple[Path, str]] = {}  # the other way: (image file, its series' UID)
@@ -276,8 +278,9 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.browser.shutdown()
-        if self.compare is not None:
-            self.compare.close()  # a window of its own: left open, it would keep the app running
+        for window in (self.compare, self.reformat):
+            if window is not None:
+                window.close()  # a window of its own: left open, it would keep the app running
         if self.builder is not None:
             self.builder.close()  # cancels a build in progress: nothing half-written is left
         self.save_state()
@@ -425,6 +428,9 @@ class MainWindow(QMainWindow):
         self._actions["link_compare"].setCheckable(True)
         a("compare_prior", "Compare with the prior study", self.compare_with_prior, "Shift+B", "mdi6.history",
           "Put the same kind of series from this patient's previous study beside (a PACS's hanging protocol)")
+        a("reformat", "Reformat (coronal / sagittal / MIP)…", self.open_reformat, "Shift+M", "mdi6.axis-arrow",
+          "This series as axial, coronal and sagittal slices and thick-slab MIPs, at true scale, in a window of "
+          "its own")
         a("key_image", KEY_IMAGE.text, self.toggle_key_image, "K", KEY_IMAGE.icon_name,
           "Flag the image as a key image (K again takes the flag off); save the study's flags for the PACS "
           "with View > Save key images for the PACS")
@@ -521,6 +527,7 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.action("compare"))
         view_menu.addAction(self.action("compare_prior"))
         view_menu.addAction(self.action("link_compare"))
+        view_menu.addAction(self.action("reformat"))
         view_menu.addSeparator()
         view_menu.addAction(self.action("dicom_tags"))
         view_menu.addSeparator()
@@ -651,6 +658,7 @@ class MainWindow(QMainWindow):
         self.action("confirm").setEnabled(has_panel)
         self.action("correct").setEnabled(has_panel)
         self.action("cancel_scan").setEnabled(self.browser.scanning)
+        self.action("reformat").setEnabled(self._can_reformat())
         self._update_measurements_action()
         self._update_image_actions()
 
@@ -1062,6 +1070,24 @@ class MainWindow(QMainWindow):
         self.compare.raise_()
         self.action("link_compare").setChecked(False)
         return self.compare
+
+    def _can_reformat(self) -> bool:
+        """A DICOM series of at least 3 images is open: a volume to cut other planes from."""
+        return self.current_series is not None and not self.photos and len(self.current_series.image_paths) >= 3
+
+    def open_reformat(self) -> ReformatWindow | None:
+        """Shift+M: the series open now as axial / coronal / sagittal slices and slabs, in the window made on
+        first use, windowed as the viewer is now."""
+        ref = self.current_series
+        if ref is None or not self._can_reformat():
+            self.show_message("Reformat: open a CT or MR series of at least 3 images first", warning=True)
+            return None
+        if self.reformat is None:
+            self.reformat = ReformatWindow(self)
+        self.reformat.show_series(ref.image_paths, ref.title, self.viewer.window_level())
+        self.reformat.show()
+        self.reformat.raise_()
+        return self.reformat
 
     def toggle_compare_link(self) -> bool:
         """L: link the series beside to this one's slices (lined up as they are now), or unlink."""

@@ -1,0 +1,437 @@
+"""A CT or MR series as one volume, and its multiplanar reformats (axial, coronal, sagittal, thick-slab
+MIP / mean / MinIP), as pure functions over arrays: no Qt, no torch.
+
+``load_volume_job`` reads a series of single-frame images into a ``Volume``: float32 voxels in modality
+units (the viewer's own rescale), slices sorted along the slice normal, the spacing between them taken from
+their positions. It refuses, with one line naming the file, whatever would make a reformat lie about the
+anatomy: too few slices, slices of another size or orientation, no geometry, colour, a missing slice or
+irregular gaps, slices not stacked straight (a tilted gantry), or a volume too big for memory.
+
+Enhanced multi-frame files (one file, per-frame positions in functional groups) are refused: zsmed has no
+reader of per-frame plane positions yet, and a reformat needs every slice's position.
+
+``reformat`` cuts a plane of the volume as the patient lies, not as the scanner stored it: the plane
+"axial" of a sagittal MR is a true axial. Images are oriented as PACS viewers show them (radiological
+convention: axial and coronal from the patient's feet / front, the patient's right on the image's left;
+sagittal from the patient's left, anterior on the image's left; head up), and slice numbers grow towards
+the patient's left (sagittal), back (coronal) and head (axial): the DICOM patient axes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from zsmed.dicom.display import (
+    apply_rescale,
+    direction_letters,
+    frame_view,
+    is_inverted,
+    mask_stored_bits,
+    pixel_spacing,
+    voi_options,
+)
+from zsmed.dicom.geometry import slice_positions
+from zsmed.errors import ZsmedError
+from zsmed.progress import Job, Progress
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+Plane = Literal["axial", "coronal", "sagittal"]
+SlabMode = Literal["mip", "mean", "minip"]
+PLANES: tuple[Plane, ...] = ("axial", "coronal", "sagittal")
+SLAB_MODES: tuple[SlabMode, ...] = ("mip", "mean", "minip")
+
+MIN_SLICES = 3  # fewer is not a volume: a coronal of 2 slices is 2 lines of pixels
+# 1.5 GB of float32: a 1400-slice 512 x 512 CT. More would crowd out the app (and its decoder) on a reading
+# station; the reader can open half the range.
+MAX_VOLUME_BYTES = 1_500_000_000
+# a gap this many times the usual one (or that many times shorter) is a missing slice, a series in parts or
+# several volumes interleaved: a reformat across it would misplace the anatomy
+GAP_TOLERANCE = 1.5
+_SAME_ORIENTATION = 1e-3  # direction cosines closer than this are the same orientation (rounding in headers)
+
+
+class ReformatError(ZsmedError, ValueError):
+    """A series that cannot be reformatted: too few slices, mixed sizes or orientations, missing
+    geometry, colour, irregular gaps, too big."""
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A series as one volume. ``voxels[k, i, j]``: slice k (sorted along ``normal``), row i, column j.
+
+    The centre of voxel (k, i, j) is, in the patient (DICOM LPS, mm),
+    ``origin + k * spacing[0] * normal + i * spacing[1] * column_cosines + j * spacing[2] * row_cosines``.
+    """
+
+    voxels: np.ndarray  # float32 (slices, rows, columns) in modality units (HU for CT); read-only
+    spacing: tuple[float, float, float]  # (between slices, between rows, between columns), mm
+    orientation: tuple[float, ...]  # Image Orientation (Patient): row direction then column direction cosines
+    normal: tuple[float, float, float]  # row cosines x column cosines: the direction the slices are stacked in
+    origin: tuple[float, float, float]  # Image Position (Patient) of the first slice: its first voxel's centre
+    paths: tuple[Path, ...]  # the files, in slice order
+    modality: str = ""
+    hounsfield: bool = False  # values are HU: the CT window presets apply
+    inverted: bool = False  # MONOCHROME1: low values are shown white
+    windows: tuple[tuple[float, float], ...] = ()  # the first slice's own windows (centre, width)
+
+    @property
+    def row_cosines(self) -> tuple[float, float, float]:
+        """The patient direction along a row: of increasing column index."""
+        x, y, z = self.orientation[:3]
+        return x, y, z
+
+    @property
+    def column_cosines(self) -> tuple[float, float, float]:
+        """The patient direction down a column: of increasing row index."""
+        x, y, z = self.orientation[3:]
+        return x, y, z
+
+
+@dataclass(frozen=True)
+class Reformat:
+    """One image of a plane of a volume: a slice, or a slab through several."""
+
+    image: np.ndarray  # float32 (rows, columns) in modality units
+    spacing: tuple[float, float]  # (row, column) spacing in mm: the image's true aspect
+    count: int  # slices in this plane
+    index: int  # the one shown (the slab's centre)
+    edges: tuple[str, str, str, str]  # patient directions at the (left, right, top, bottom) edges: "R", "H" …
+    plane: Plane
+    slab_slices: int = 1  # slices the slab's MIP / mean / MinIP is taken over
+    slab_mm: float = 0.0  # their extent along the plane's normal (0: one slice)
+    mode: SlabMode = "mip"
+    location_mm: float = 0.0  # where the slice is along the plane's patient axis (DICOM x, y or z)
+    location_letters: tuple[str, str] = ("", "")  # that axis's (negative, positive) ends: ("R", "L") …
+
+
+# --- reading a series -----------------------------------------------------------------------------
+SliceDecoder = Callable[[Path], np.ndarray]
+
+
+def decode_in_process(path: Path) -> np.ndarray:
+    """A single-frame file's stored values, decoded here (the desktop app passes its contained decoder)."""
+    from zsmed.dicom.decode import load_dataset_and_pixels
+
+    return load_dataset_and_pixels(path)[1]
+
+
+@dataclass(frozen=True)
+class _Slice:
+    path: Path
+    header: Dataset
+    position: tuple[float, float, float]
+    orientation: tuple[float, ...]
+    size: tuple[int, int]  # (rows, columns)
+    spacing: tuple[float, float]  # (row, column) mm
+
+
+def load_volume_job(paths: Sequence[str | Path], *, decode: SliceDecoder | None = None) -> Job[Volume]:
+    """Read a series of single-frame images into a ``Volume``, yielding ``Progress`` as each slice is
+    checked and read (the job stops at the next one when cancelled). Every header is checked before any
+    pixel is decoded, so a series that cannot be reformatted is refused at once. ``decode``: a file's
+    stored values (default: decoded in this process)."""
+    files = [Path(p) for p in paths]
+    if len(files) < MIN_SLICES:
+        raise ReformatError(f"a series of {len(files)} image{'s' if len(files) != 1 else ''} cannot be reformatted "
+                            f"(at least {MIN_SLICES} slices are needed)", path=files[0] if files else None)
+    total = 2 * len(files)  # the headers, then the pixels
+    slices = []
+    for done, path in enumerate(files, 1):
+        slices.append(_read_slice(path))
+        yield Progress(done, total, f"checking slice {done} of {len(files)}")
+    slices, slice_gap = _stacked(slices)
+    first = slices[0]
+    rows, columns = first.size
+    _check_memory(len(slices), rows, columns, first.path)
+    voxels = np.empty((len(slices), rows, columns), dtype=np.float32)
+    read = decode or decode_in_process
+    for k, item in enumerate(slices):
+        voxels[k] = _modality_values(read(item.path), item)
+        yield Progress(len(files) + k + 1, total, f"reading slice {k + 1} of {len(files)}")
+    voxels.flags.writeable = False  # shared by every reformat and the GUI thread: nobody may change it
+    r, c = first.orientation[:3], first.orientation[3:]
+    normal = (r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0])
+    header = first.header
+    return Volume(
+        voxels=voxels, spacing=(slice_gap, *first.spacing), orientation=first.orientation, normal=normal,
+        origin=first.position, paths=tuple(s.path for s in slices),
+        modality=str(header.get("Modality", "") or "").strip().upper(), hounsfield=_is_hounsfield(header),
+        inverted=is_inverted(header), windows=_windows(header))
+
+
+def _read_slice(path: Path) -> _Slice:
+    """A file's header and the geometry a reformat needs from it; ``ReformatError`` without it."""
+    from zsmed.dicom.decode import number_of_frames, open_dataset
+
+    header, _notes = open_dataset(path, stop_before_pixels=True)
+    if number_of_frames(header) > 1:
+        raise ReformatError("a multi-frame file: reformats are made from series of single-frame images", path=path)
+    photometric = str(header.get("PhotometricInterpretation", "") or "").strip().upper()
+    if int(header.get("SamplesPerPixel", 1) or 1) != 1 or photometric not in ("MONOCHROME1", "MONOCHROME2", ""):
+        raise ReformatError(f"a colour image ({photometric or 'several samples per pixel'}): only grey CT, MR "
+                            "or PET series can be reformatted", path=path)
+    position = _numbers(header.get("ImagePositionPatient"), 3)
+    orientation = _numbers(header.get("ImageOrientationPatient"), 6)
+    if position is None or orientation is None:
+        named = (("Image Position", position), ("Image Orientation", orientation))
+        missing = " and ".join(name for name, value in named if value is None)
+        raise ReformatError(f"no {missing} (Patient): the slice cannot be placed in a volume", path=path)
+    spacing = pixel_spacing(header)
+    if spacing is None:
+        raise ReformatError("no Pixel Spacing: a reformat's distances would be unknown", path=path)
+    rows, columns = int(header.get("Rows") or 0), int(header.get("Columns") or 0)
+    if rows <= 0 or columns <= 0:
+        raise ReformatError("no image size (Rows, Columns)", path=path)
+    x, y, z = position
+    return _Slice(path, header, (x, y, z), orientation, (rows, columns), spacing)
+
+
+def _numbers(value: Any, count: int) -> tuple[float, ...] | None:
+    """``count`` finite numbers from a multi-valued element, else None."""
+    try:
+        numbers = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    return numbers if len(numbers) == count and all(math.isfinite(n) for n in numbers) else None
+
+
+def _stacked(slices: list[_Slice]) -> tuple[list[_Slice], float]:
+    """The slices in order along their normal and the distance between them (the median gap), or
+    ``ReformatError`` naming the first slice that does not fit the others."""
+    first = slices[0]
+    for item in slices[1:]:
+        if item.size != first.size:
+            raise ReformatError(f"{item.size[1]} x {item.size[0]} pixels where the first slice ({first.path.name}) "
+                                f"has {first.size[1]} x {first.size[0]}: not one volume", path=item.path)
+        if max(abs(a - b) for a, b in zip(item.orientation, first.orientation, strict=True)) > _SAME_ORIENTATION:
+            raise ReformatError(f"oriented otherwise than the first slice ({first.path.name}): slices of several "
+                                "planes (a localizer?) are not one volume", path=item.path)
+        if max(abs(a - b) / b for a, b in zip(item.spacing, first.spacing, strict=True)) > 0.01:
+            raise ReformatError(f"pixel spacing {item.spacing[0]:g} x {item.spacing[1]:g} mm where the first slice "
+                                f"({first.path.name}) has {first.spacing[0]:g} x {first.spacing[1]:g} mm",
+                                path=item.path)
+    positions = slice_positions([s.position for s in slices], first.orientation)
+    assert positions is not None  # every slice has a position and the orientation is known
+    order = sorted(range(len(slices)), key=lambda k: positions[k])
+    ordered = [slices[k] for k in order]
+    along = [positions[k] for k in order]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(along)]
+    usual = statistics.median(gaps)
+    for k, gap in enumerate(gaps):
+        here, before = ordered[k + 1], ordered[k]
+        if gap < 0.01 or usual < 0.01:
+            raise ReformatError(f"at the same position as {before.path.name}: the series holds more than one volume "
+                                "(echoes, phases or a repeat)", path=here.path)
+        if gap > GAP_TOLERANCE * usual:
+            raise ReformatError(f"{gap:.3g} mm from the slice before ({before.path.name}) where the slices are "
+                                f"{usual:.3g} mm apart: a slice is missing or the series is in parts, and a reformat "
+                                "across the gap would misplace the anatomy", path=here.path)
+        if gap * GAP_TOLERANCE < usual:
+            raise ReformatError(f"{gap:.3g} mm from the slice before ({before.path.name}) where the slices are "
+                                f"{usual:.3g} mm apart: irregular spacing, and a reformat would misplace the anatomy",
+                                path=here.path)
+    _check_straight(ordered, along)
+    return ordered, float(usual)
+
+
+def _check_straight(ordered: list[_Slice], along: list[float]) -> None:
+    """Refuse slices that drift sideways as they go (a tilted gantry): the volume is then sheared, and
+    a reformat stacked straight would bend the anatomy. Drift of up to one pixel over the whole stack is
+    rounding in the headers."""
+    first, last = ordered[0], ordered[-1]
+    r, c = np.asarray(first.orientation[:3]), np.asarray(first.orientation[3:])
+    step = np.asarray(last.position) - np.asarray(first.position)
+    sideways = math.hypot(float(step @ r), float(step @ c))
+    if sideways > max(first.spacing):
+        tilt = math.degrees(math.atan2(sideways, abs(along[-1] - along[0])))
+        raise ReformatError(f"the slices drift {sideways:.3g} mm sideways from the first ({first.path.name}): "
+                            f"a gantry tilted by {tilt:.1f}°, and a reformat would shear the anatomy", path=last.path)
+
+
+def _check_memory(slices: int, rows: int, columns: int, path: Path) -> None:
+    size = slices * rows * columns * np.dtype(np.float32).itemsize
+    if size > MAX_VOLUME_BYTES:
+        raise ReformatError(f"{slices} slices of {columns} x {rows} take {size / 1e9:.1f} GB of memory; zsmed "
+                            f"reformats at most {MAX_VOLUME_BYTES / 1e9:.1f} GB (open part of the series)", path=path)
+
+
+def _modality_values(stored: np.ndarray, item: _Slice) -> np.ndarray:
+    """A slice's stored values in modality units, exactly as the viewer computes them (masked stored
+    bits, then the modality LUT or rescale slope / intercept of this slice's own header)."""
+    if stored.shape != item.size:
+        raise ReformatError(f"decoded as {stored.shape} where the header says {item.size[0]} x {item.size[1]}",
+                            path=item.path)
+    view = frame_view(item.header)
+    values = apply_rescale(mask_stored_bits(stored, view), view)
+    return np.asarray(values, dtype=np.float32)
+
+
+def _is_hounsfield(header: Dataset) -> bool:
+    """As the viewer decides it (``modality_frame``): CT rescaled to HU, or a Rescale Type of HU."""
+    rescale_type = str(header.get("RescaleType", "") or "").strip().upper()
+    modality = str(header.get("Modality", "") or "").strip().upper()
+    return rescale_type == "HU" or (modality == "CT" and rescale_type in ("", "HU"))
+
+
+def _windows(header: Dataset) -> tuple[tuple[float, float], ...]:
+    """The file's windows (centre, width); its VOI LUTs are left out (they are per-slice tables)."""
+    try:
+        options = voi_options(header)
+    except Exception:  # a damaged window element: the presets and the automatic window remain
+        return ()
+    return tuple((float(o.center), float(o.width)) for o in options if o.center is not None and o.width is not None)
+
+
+# --- planes -----------------------------------------------------------------------------------------
+# Each plane: the patient axis (DICOM LPS: 0 x to the left, 1 y to the back, 2 z to the head) its slices go
+# along, and the patient directions of the image's columns (to the right) and rows (down), as PACS show them.
+_PLANE_AXES: dict[Plane, tuple[int, tuple[int, int], tuple[int, int]]] = {
+    "axial": (2, (0, +1), (1, +1)),  # right: towards the patient's left; down: towards the back
+    "coronal": (1, (0, +1), (2, -1)),  # right: the patient's left; down: towards the feet
+    "sagittal": (0, (1, +1), (2, -1)),  # right: towards the back; down: towards the feet
+}
+_AXIS_LETTERS = (("R", "L"), ("A", "P"), ("F", "H"))
+
+
+def volume_directions(volume: Volume) -> np.ndarray:
+    """(3, 3): row a is the patient direction of increasing index along volume axis a."""
+    return np.asarray([volume.normal, volume.column_cosines, volume.row_cosines], dtype=np.float64)
+
+
+def _patient_axes(directions: np.ndarray) -> tuple[int, int, int]:
+    """The patient axis (0 x, 1 y, 2 z) each volume axis runs most along: the assignment of the three
+    that best fits (an oblique acquisition still has one nearest plane for each)."""
+    best = max(itertools.permutations(range(3)), key=lambda p: sum(abs(directions[a, p[a]]) for a in range(3)))
+    return best[0], best[1], best[2]
+
+
+@dataclass(frozen=True)
+class PlaneAxes:
+    """How a plane is cut from a volume: the volume axis its slices go along and the volume axes of the
+    image's rows (down) and columns (right), each read backwards where ``flip_*`` says."""
+
+    sweep: int
+    down: int
+    right: int
+    flip_sweep: bool
+    flip_down: bool
+    flip_right: bool
+    patient_axis: int  # the patient axis the slices go along (0 x, 1 y, 2 z)
+
+
+def plane_axes(volume: Volume, plane: Plane) -> PlaneAxes:
+    if plane not in _PLANE_AXES:
+        raise ValueError(f"unknown plane {plane!r} (one of {', '.join(PLANES)})")
+    directions = volume_directions(volume)
+    patient_of = _patient_axes(directions)
+    volume_of = {patient: axis for axis, patient in enumerate(patient_of)}
+    sweep_patient, (right_patient, right_sign), (down_patient, down_sign) = _PLANE_AXES[plane]
+    sweep, right, down = volume_of[sweep_patient], volume_of[right_patient], volume_of[down_patient]
+    return PlaneAxes(
+        sweep=sweep, down=down, right=right,
+        flip_sweep=directions[sweep, sweep_patient] < 0,
+        flip_down=directions[down, down_patient] * down_sign < 0,
+        flip_right=directions[right, right_patient] * right_sign < 0,
+        patient_axis=sweep_patient,
+    )
+
+
+def oriented_voxels(volume: Volume, axes: PlaneAxes) -> np.ndarray:
+    """The voxels as (slices of the plane, rows, columns) in the plane's display order: a view, no copy."""
+    view = np.transpose(volume.voxels, (axes.sweep, axes.down, axes.right))
+    flips = (slice(None, None, -1 if axes.flip_sweep else 1), slice(None, None, -1 if axes.flip_down else 1),
+             slice(None, None, -1 if axes.flip_right else 1))
+    return view[flips]
+
+
+def plane_count(volume: Volume, plane: Plane) -> int:
+    """The number of slices of ``plane``."""
+    return int(volume.voxels.shape[plane_axes(volume, plane).sweep])
+
+
+def plane_spacing(volume: Volume, plane: Plane) -> float:
+    """The distance (mm) between consecutive slices of ``plane``."""
+    return volume.spacing[plane_axes(volume, plane).sweep]
+
+
+def slab_range(index: int, count: int, spacing_mm: float, slab_mm: float) -> tuple[int, int]:
+    """The slices [first, last) within ±``slab_mm``/2 of slice ``index`` (always that slice itself)."""
+    reach = math.floor(max(slab_mm, 0.0) / 2.0 / spacing_mm + 1e-6) if spacing_mm > 0 else 0
+    return max(index - reach, 0), min(index + reach + 1, count)
+
+
+def reformat(volume: Volume, plane: Plane, index: int, slab_mm: float = 0.0, mode: SlabMode = "mip") -> Reformat:
+    """Slice ``index`` of ``plane`` ("axial", "coronal" or "sagittal", as the patient lies), or with
+    ``slab_mm`` > 0 the maximum ("mip"), mean or minimum ("minip") over the slices within ±slab_mm/2 of it.
+    ``index`` is kept within the plane's slices."""
+    if mode not in SLAB_MODES:
+        raise ValueError(f"unknown slab mode {mode!r} (one of {', '.join(SLAB_MODES)})")
+    axes = plane_axes(volume, plane)
+    oriented = oriented_voxels(volume, axes)
+    count = int(oriented.shape[0])
+    index = min(max(int(index), 0), count - 1)
+    step = volume.spacing[axes.sweep]
+    first, last = slab_range(index, count, step, slab_mm)
+    slab = oriented[first:last]
+    if last - first == 1:
+        image = slab[0]
+    elif mode == "mip":
+        image = slab.max(axis=0)
+    elif mode == "minip":
+        image = slab.min(axis=0)
+    else:
+        image = slab.mean(axis=0, dtype=np.float64)
+    directions = volume_directions(volume)
+    right = directions[axes.right] * (-1.0 if axes.flip_right else 1.0)
+    down = directions[axes.down] * (-1.0 if axes.flip_down else 1.0)
+    edges = (direction_letters(-right), direction_letters(right), direction_letters(-down), direction_letters(down))
+    return Reformat(
+        image=np.ascontiguousarray(image, dtype=np.float32),
+        spacing=(volume.spacing[axes.down], volume.spacing[axes.right]),
+        count=count, index=index, edges=edges, plane=plane, slab_slices=last - first,
+        slab_mm=(last - first - 1) * step if last - first > 1 else 0.0, mode=mode,
+        location_mm=_location(volume, axes, index), location_letters=_AXIS_LETTERS[axes.patient_axis])
+
+
+def _location(volume: Volume, axes: PlaneAxes, index: int) -> float:
+    """The patient coordinate (mm, along the plane's patient axis) of slice ``index`` at the volume's
+    centre: its table position for an axial, its depth for a coronal, its side for a sagittal."""
+    shape = volume.voxels.shape
+    stored = shape[axes.sweep] - 1 - index if axes.flip_sweep else index
+    where = np.asarray(volume.origin, dtype=np.float64)
+    for axis, direction in enumerate(volume_directions(volume)):
+        k = stored if axis == axes.sweep else (shape[axis] - 1) / 2.0
+        where = where + k * volume.spacing[axis] * direction
+    return float(where[axes.patient_axis])
+
+
+__all__ = [
+    "GAP_TOLERANCE",
+    "MAX_VOLUME_BYTES",
+    "MIN_SLICES",
+    "PLANES",
+    "SLAB_MODES",
+    "PlaneAxes",
+    "Reformat",
+    "ReformatError",
+    "Volume",
+    "decode_in_process",
+    "load_volume_job",
+    "oriented_voxels",
+    "plane_axes",
+    "plane_count",
+    "plane_spacing",
+    "reformat",
+    "slab_range",
+    "volume_directions",
+]

@@ -1,0 +1,635 @@
+"""The series open in the main viewer as axial, coronal and sagittal slices (multiplanar reformats) and as
+thick slabs (MIP for vessels and nodules, MinIP for airways, mean), in a window of its own, as every PACS
+viewer offers.
+
+The volume is read in the app's worker (``workers.start_job``) through the contained decoder, with its
+progress in the window and a Cancel button; a series that cannot be reformatted (one image, slices of
+several planes, a missing slice …) says why in the window. Pixels are shown at their true size in mm: a
+coronal of a CT with 5 mm slices is as tall as the anatomy, not squashed into a strip.
+
+Mouse and keys, as in the main viewer: wheel or arrow keys = next / previous slice (Home / End: the first /
+last), right drag = window / level, 1–9 = the window presets, 0 = automatic window, Ctrl+wheel = zoom,
+left drag = pan, double-click = fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject, QRectF, Qt, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QColor, QKeyEvent, QPainter
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QGraphicsDropShadowEffect,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from zsmed.dicom.display import CT_PRESETS, apply_window, auto_window, to_display_uint8
+from zsmed.dicom.volume import (
+    PLANES,
+    SLAB_MODES,
+    Plane,
+    Reformat,
+    SlabMode,
+    SliceDecoder,
+    Volume,
+    load_volume_job,
+    plane_count,
+    plane_spacing,
+    reformat,
+)
+from zsmed.progress import Progress
+from zsmed_desktop.workers import start_job
+
+PLANE_NAMES: dict[Plane, str] = {"axial": "Axial", "coronal": "Coronal", "sagittal": "Sagittal"}
+SLAB_NAMES: dict[SlabMode, str] = {"mip": "MIP", "mean": "Mean", "minip": "MinIP"}
+SLAB_TIPS: dict[SlabMode, str] = {
+    "mip": "Maximum intensity projection: the brightest value through the slab (vessels, nodules, bone)",
+    "mean": "The mean through the slab: a thicker slice, with less noise",
+    "minip": "Minimum intensity projection: the darkest value through the slab (airways, emphysema)",
+}
+VIEWER_WINDOW = "viewer"  # the window the main viewer had when the reformat was opened
+# the main viewer's colours (its corner texts and orientation letters), so both windows read alike
+_TEXT_STYLE = "color: #d9d9d9; background: transparent; font-size: 12px;"
+_EDGE_STYLE = "color: #e6d38a; background: transparent; font-size: 14px; font-weight: bold;"
+_MESSAGE_STYLE = "color: #e8c36a; background: transparent; font-size: 13px;"
+_MAX_SLAB_MM = 500.0
+
+
+def contained_decoder() -> SliceDecoder:
+    """The app's contained decoder (a crashing codec cannot take the app down), as the viewer decodes."""
+    from zsmed.dicom.safe import shared_decoder
+
+    decoder = shared_decoder()
+    return lambda path: decoder.stored_pixels(path)
+
+
+def location_text(shown: Reformat) -> str:
+    """Where the slice is along its patient axis, as PACS letter it: 'H 105.5 mm', 'R 12.0 mm'."""
+    negative, positive = shown.location_letters
+    letter = positive if shown.location_mm >= 0 else negative
+    return f"{letter} {abs(shown.location_mm):.1f} mm"
+
+
+def _shadowed(label: QLabel, style: str) -> QLabel:
+    """A label drawn on the image, readable on white as on black (as the viewer's are)."""
+    effect = QGraphicsDropShadowEffect(label)
+    effect.setBlurRadius(3)
+    effect.setOffset(1, 1)
+    effect.setColor(QColor(0, 0, 0, 255))
+    label.setGraphicsEffect(effect)
+    label.setStyleSheet(style)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+    return label
+
+
+class _ViewBox(pg.ViewBox):
+    """The image's view: mm on both axes with the aspect locked (true scale), the viewer's mouse."""
+
+    def __init__(self, window: ReformatWindow) -> None:
+        super().__init__(lockAspect=True, invertY=True, enableMenu=False, defaultPadding=0.0)
+        self._window = window
+        self._wheel_rest = 0
+
+    def wheelEvent(self, ev: Any, axis: Any = None) -> None:
+        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            super().wheelEvent(ev, axis)  # zoom about the mouse
+            return
+        self._wheel_rest += int(ev.delta())
+        steps = int(self._wheel_rest / 120)
+        if steps:
+            self._wheel_rest -= steps * 120
+            self._window.step(-steps)
+        ev.accept()
+
+    def mouseClickEvent(self, ev: Any) -> None:
+        self._window.setFocus()
+        if ev.double() and ev.button() == Qt.MouseButton.LeftButton:
+            self._window.fit()
+        ev.accept()
+
+    def mouseDragEvent(self, ev: Any, axis: Any = None) -> None:
+        self._window.setFocus()
+        if ev.button() == Qt.MouseButton.RightButton:
+            ev.accept()
+            delta = ev.screenPos() - ev.buttonDownScreenPos()
+            self._window.drag_window(ev.isStart(), float(delta.x()), float(delta.y()))
+            return
+        super().mouseDragEvent(ev, axis)  # left / middle: pan
+
+
+class ReformatWindow(QWidget):
+    """Axial / coronal / sagittal slices and slabs of one series, at true scale."""
+
+    closed = Signal()
+    loaded = Signal()  # a volume is ready (or could not be read: see ``message()``)
+
+    def __init__(self, parent: QWidget | None = None, *, decode: Callable[[], SliceDecoder] = contained_decoder
+                 ) -> None:
+        """``decode``: makes the function that decodes a file's stored values (default: the app's
+        contained decoder)."""
+        super().__init__(parent, Qt.WindowType.Window)
+        self.setWindowTitle("zsmed — reformat")
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._decode = decode
+        self._paths: tuple[Path, ...] = ()
+        self._title = ""
+        self._volume: Volume | None = None
+        self._worker: Any = None
+        self._reading = 0  # which reading the worker's reports are for: a superseded one's are dropped
+        self._cancel_asked = False  # the reading is stopping: asked again, the series is read afresh
+        self._plane: Plane = "coronal"
+        self._indices: dict[Plane, int] = {}  # the slice shown in each plane: switching back returns there
+        self._shown: Reformat | None = None
+        self._rendered = np.zeros((0, 0), dtype=np.uint8)
+        self._viewer_window: tuple[float, float] | None = None
+        self._window: tuple[float, float] = (0.0, 1.0)
+        self._window_name = ""
+        self._auto: tuple[float, float] = (0.0, 1.0)
+        self._drag_start: tuple[float, float] | None = None
+        self._fitted: tuple[Any, ...] | None = None
+        self._message = ""
+
+        # --- the bar: plane, slab, window --------------------------------------------------------------
+        bar = QToolBar()
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.plane_group = QActionGroup(self)
+        self.plane_group.setExclusive(True)
+        self.plane_actions: dict[Plane, QAction] = {}
+        for plane in PLANES:
+            action = QAction(PLANE_NAMES[plane], self)
+            action.setCheckable(True)
+            action.setToolTip(f"{PLANE_NAMES[plane]} slices of the series, as the patient lies")
+            action.triggered.connect(lambda _checked=False, p=plane: self.set_plane(p))
+            self.plane_group.addAction(action)
+            bar.addAction(action)
+            self.plane_actions[plane] = action
+        self.plane_actions[self._plane].setChecked(True)
+        bar.addSeparator()
+        slab_tip = "Slab thickness: the MIP, mean or MinIP through the slices within it (off: one slice)"
+        slab_label = QLabel(" Slab ")
+        slab_label.setToolTip(slab_tip)
+        bar.addWidget(slab_label)
+        self.slab_box = QDoubleSpinBox()
+        self.slab_box.setRange(0.0, _MAX_SLAB_MM)
+        self.slab_box.setDecimals(1)
+        self.slab_box.setSuffix(" mm")
+        self.slab_box.setSpecialValueText("off")
+        self.slab_box.setToolTip(slab_tip)
+        self.slab_box.setKeyboardTracking(False)  # typing "15" does not compute a 1 mm slab on the way
+        self.slab_box.valueChanged.connect(lambda *_: self._show())
+        bar.addWidget(self.slab_box)
+        self.mode_box = QComboBox()
+        for mode in SLAB_MODES:
+            self.mode_box.addItem(SLAB_NAMES[mode], mode)
+            self.mode_box.setItemData(self.mode_box.count() - 1, SLAB_TIPS[mode], Qt.ItemDataRole.ToolTipRole)
+        self.mode_box.setToolTip("How the slab's slices are combined: MIP (brightest), Mean, MinIP (darkest)")
+        self.mode_box.currentIndexChanged.connect(lambda *_: self._show())
+        bar.addWidget(self.mode_box)
+        bar.addSeparator()
+        window_label = QLabel(" Window ")
+        bar.addWidget(window_label)
+        self.window_box = QComboBox()
+        self.window_box.setToolTip("Window / level: a preset (keys 1–9, 0 automatic); a right-button drag "
+                                   "adjusts it")
+        self.window_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.window_box.activated.connect(lambda k: self.apply_preset(str(self.window_box.itemData(k))))
+        bar.addWidget(self.window_box)
+        self.toolbar = bar
+
+        # --- the image ---------------------------------------------------------------------------------
+        self.view = pg.GraphicsView(background="#000000")
+        self.view.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.view.setAntialiasing(False)
+        # slices several mm apart are stretched many screen pixels tall: interpolated, as PACS show them
+        self.view.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        self.vb = _ViewBox(self)
+        self.view.setCentralItem(self.vb)
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.vb.addItem(self.image_item)
+        self.view.installEventFilter(self)
+        # the patient's directions at the middle of each edge (l, r, t, b), and the facts in the corners
+        self._labels = {name: _shadowed(QLabel(self.view), _EDGE_STYLE if len(name) == 1 else _TEXT_STYLE)
+                        for name in ("l", "r", "t", "b", "tr", "bl", "br")}
+        for name, label in self._labels.items():
+            if name in ("tr", "br"):
+                label.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self._message_label = _shadowed(QLabel(self.view), _MESSAGE_STYLE)
+        self._message_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._message_label.setWordWrap(True)
+        self._message_label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents, False)  # its tooltip
+
+        # --- the slices of the plane, and the reading's progress -----------------------------------------
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.slider.setToolTip("The slices of this plane (wheel, arrow keys)")
+        self.slider.valueChanged.connect(self.go_to)
+        self.slider_label = QLabel("")
+        self.slider_label.setMinimumWidth(130)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop reading the series")
+        self.cancel_button.clicked.connect(self.cancel_loading)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(bar)
+        layout.addWidget(self.view, 1)
+        self._slider_row = QWidget()
+        row = QHBoxLayout(self._slider_row)
+        row.setContentsMargins(6, 0, 6, 4)
+        row.addWidget(self.slider, 1)
+        row.addWidget(self.slider_label)
+        layout.addWidget(self._slider_row)
+        self._progress_row = QWidget()
+        prow = QHBoxLayout(self._progress_row)
+        prow.setContentsMargins(6, 0, 6, 4)
+        prow.addWidget(self.progress, 1)
+        prow.addWidget(self.cancel_button)
+        layout.addWidget(self._progress_row)
+        self._progress_row.hide()
+        self._update_controls()
+        self._show_message("No series")
+        self.setMinimumWidth(680)  # the bar whole, the viewer's window named in it included
+        self.resize(820, 900)
+
+    # --- the series -----------------------------------------------------------------------------------
+    def show_series(self, paths: Sequence[Path], title: str = "",
+                    window: tuple[float, float] | None = None) -> None:
+        """Reformat ``paths`` (one series), windowed as ``window`` (centre, width: the main viewer's now)
+        when given. The series shown already (or being read) is kept as it is, only its window follows."""
+        files = tuple(Path(p) for p in paths)
+        self._title = title
+        self.setWindowTitle(f"zsmed — reformat: {title}" if title else "zsmed — reformat")
+        self._viewer_window = window
+        if files == self._paths and (self._volume is not None or (self.is_loading() and not self._cancel_asked)):
+            if self._volume is not None and window is not None:
+                self._fill_window_box()
+                self.apply_preset(VIEWER_WINDOW)
+            return
+        self.cancel_loading()
+        self._paths = files
+        self._volume, self._shown = None, None
+        self._indices.clear()
+        self._fitted = None
+        self.window_box.clear()  # the presets are the next volume's (CT or not, its file's windows)
+        self.image_item.clear()
+        self._rendered = np.zeros((0, 0), dtype=np.uint8)
+        self._update_texts()
+        self._show_message(f"Reading {len(files)} images…")
+        self.progress.setRange(0, 0)
+        self._progress_row.show()
+        self.cancel_button.setEnabled(True)
+        decode = self._decode()
+        self._cancel_asked = False
+        self._reading += 1
+        reading = self._reading
+
+        def current(report: Callable[..., None]) -> Callable[..., None]:
+            # the series before, cancelled as this one starts, still reports its end: not to this one
+            return lambda *args: report(*args) if reading == self._reading else None
+
+        self._worker = start_job(lambda: load_volume_job(files, decode=decode),
+                                 on_progress=current(self._on_progress), on_done=current(self._on_loaded),
+                                 on_error=current(self._on_failed), on_cancelled=current(self._on_cancelled),
+                                 owner=self)
+        self._update_controls()
+
+    def volume(self) -> Volume | None:
+        return self._volume
+
+    def is_loading(self) -> bool:
+        return self._worker is not None
+
+    def cancel_loading(self) -> None:
+        """Stop reading the series (at its next slice)."""
+        if self._worker is not None:
+            self._cancel_asked = True
+            self.cancel_button.setEnabled(False)
+            self._worker.quit()
+
+    def message(self) -> str:
+        """What the window says instead of an image ('' while one is shown)."""
+        return self._message
+
+    def _on_progress(self, progress: Progress) -> None:
+        if progress.total:
+            self.progress.setRange(0, progress.total)
+            self.progress.setValue(progress.done)
+        self.progress.setFormat(progress.message or "%p%")
+
+    def _finished_loading(self) -> None:
+        self._worker = None
+        self._progress_row.hide()
+
+    def _on_loaded(self, volume: Volume) -> None:
+        self._finished_loading()
+        self._volume = volume
+        lo, hi = auto_window(volume.voxels)  # as the viewer's automatic window, over the whole volume
+        self._auto = ((lo + hi) / 2.0, max(hi - lo, 1.0))
+        self._fill_window_box()
+        # the main viewer's window as it was at opening, else the file's own, else one fitted to the values
+        first = VIEWER_WINDOW if self._viewer_window is not None else "file 1" if volume.windows else "auto"
+        self.apply_preset(first, show=False)
+        self._message = ""
+        self._message_label.hide()
+        self._update_controls()
+        self._show()
+        self.loaded.emit()
+
+    def _on_failed(self, message: str) -> None:
+        self._finished_loading()
+        whole = message
+        for path in self._paths:  # the file's name; its folder is in the tooltip
+            if message.startswith(f"{path}:"):
+                message = path.name + message[len(str(path)):]
+                break
+        self._show_message(f"This series cannot be reformatted.\n{message}", tooltip=whole)
+        self._update_controls()
+        self.loaded.emit()
+
+    def _on_cancelled(self) -> None:
+        self._finished_loading()
+        self._paths = ()  # asked again, the series is read again
+        self._show_message("Reading the series was cancelled.")
+        self._update_controls()
+        self.loaded.emit()
+
+    # --- plane, slice, slab -----------------------------------------------------------------------------
+    def plane(self) -> Plane:
+        return self._plane
+
+    def set_plane(self, plane: Plane) -> None:
+        if plane not in PLANES:
+            raise ValueError(f"unknown plane {plane!r} (one of {', '.join(PLANES)})")
+        self._plane = plane
+        self.plane_actions[plane].setChecked(True)
+        self._update_controls()
+        self._show()
+
+    def index(self) -> int:
+        """The slice shown in the plane (the slab's centre)."""
+        return self._indices.get(self._plane, 0)
+
+    def count(self) -> int:
+        """The slices of the plane shown; 0 before a volume is read."""
+        return plane_count(self._volume, self._plane) if self._volume is not None else 0
+
+    def go_to(self, index: int) -> None:
+        count = self.count()
+        if not count:
+            return
+        self._indices[self._plane] = min(max(int(index), 0), count - 1)
+        self._show()
+
+    def step(self, steps: int) -> None:
+        self.go_to(self.index() + steps)
+
+    def set_slab(self, mm: float, mode: SlabMode | None = None) -> None:
+        """A slab of ``mm`` (0: one slice), its slices combined by ``mode`` ("mip", "mean", "minip")."""
+        if mode is not None:
+            self.mode_box.setCurrentIndex(SLAB_MODES.index(mode))
+        self.slab_box.setValue(mm)
+
+    def slab_mode(self) -> SlabMode:
+        return SLAB_MODES[max(self.mode_box.currentIndex(), 0)]
+
+    def shown(self) -> Reformat | None:
+        """The reformat on the screen: its values (modality units), spacing, edges."""
+        return self._shown
+
+    def rendered_image(self) -> np.ndarray:
+        """The 8-bit image on the screen (windowed)."""
+        return self._rendered
+
+    def image_rect(self) -> QRectF:
+        """Where the image lies in the view, in mm: its true width and height."""
+        return self.image_item.mapRectToParent(self.image_item.boundingRect())
+
+    # --- window / level ---------------------------------------------------------------------------------
+    def presets(self) -> list[str]:
+        """The window presets in number-key order, as the main viewer's: the CT windows (HU images),
+        the file's own windows ('file 1' …), then 'auto'."""
+        volume = self._volume
+        names = list(CT_PRESETS) if volume is not None and volume.hounsfield else []
+        names += [f"file {k + 1}" for k in range(len(volume.windows) if volume is not None else 0)]
+        return [*names, "auto"]
+
+    def apply_preset(self, name: str, *, show: bool = True) -> None:
+        """Window by name: 'viewer' (the main viewer's window at opening), a CT preset, 'file N', 'auto'."""
+        volume = self._volume
+        if volume is None:
+            return
+        key = name.strip().lower()
+        if key == VIEWER_WINDOW and self._viewer_window is not None:
+            window = self._viewer_window
+        elif key in CT_PRESETS:
+            window = CT_PRESETS[key]
+        elif key.startswith("file ") and key[5:].isdigit() and 1 <= int(key[5:]) <= len(volume.windows):
+            window = volume.windows[int(key[5:]) - 1]
+        elif key == "auto":
+            window = self._auto
+        else:
+            raise ValueError(f"unknown window preset {name!r} (one of {', '.join(self.presets())})")
+        self._set_window(window, key)
+        if show:
+            self._render()
+
+    def window_level(self) -> tuple[float, float]:
+        """(centre, width) in use."""
+        return self._window
+
+    def set_window(self, centre: float, width: float) -> None:
+        self._set_window((float(centre), max(float(width), 1.0)), "custom")
+        self._render()
+
+    def drag_window(self, start: bool, dx: float, dy: float) -> None:
+        """Right-button drag, as in the main viewer: left-right changes the width, up-down the level."""
+        if self._volume is None:
+            return
+        if start or self._drag_start is None:
+            self._drag_start = self._window
+        centre, width = self._drag_start
+        unit = max(self._auto[1], 1.0) / 256.0  # a sweep over ~256 screen pixels spans the volume's values
+        self.set_window(centre + dy * unit, max(width + dx * unit, 1.0))
+
+    def _set_window(self, window: tuple[float, float], name: str) -> None:
+        self._window, self._window_name = (float(window[0]), max(float(window[1]), 1.0)), name
+        self.window_box.blockSignals(True)
+        found = self.window_box.findData(name)
+        if found < 0 and name == "custom":
+            self.window_box.addItem("Custom (right-button drag)", "custom")
+            found = self.window_box.count() - 1
+        self.window_box.setCurrentIndex(found)
+        self.window_box.blockSignals(False)
+
+    def _fill_window_box(self) -> None:
+        self.window_box.blockSignals(True)
+        self.window_box.clear()
+        if self._viewer_window is not None:
+            centre, width = self._viewer_window
+            self.window_box.addItem(f"As in the viewer (W {width:.0f} L {centre:.0f})", VIEWER_WINDOW)
+        for number, name in enumerate(self.presets(), 1):
+            if name.startswith("file "):
+                text = f"From the file, {name[5:]}"
+            elif name == "auto":
+                text = "Automatic"
+            else:
+                text = name.capitalize()
+            key = "0" if name == "auto" else str(number) if number <= 9 else ""
+            self.window_box.addItem(f"{text} ({key})" if key else text, name)
+        self.window_box.blockSignals(False)
+
+    # --- drawing ------------------------------------------------------------------------------------------
+    def _show(self) -> None:
+        """Cut the slice (or slab) asked for and draw it."""
+        volume = self._volume
+        if volume is None:
+            return
+        index = self._indices.setdefault(self._plane, plane_count(volume, self._plane) // 2)
+        self._shown = reformat(volume, self._plane, index, self.slab_box.value(), self.slab_mode())
+        self._render()
+        shape = (self._plane, self._shown.image.shape)
+        if shape != self._fitted:
+            self._fitted = shape
+            self.fit()
+        self._update_controls()
+
+    def _render(self) -> None:
+        shown, volume = self._shown, self._volume
+        if shown is None or volume is None:
+            return
+        centre, width = self._window
+        image = to_display_uint8(apply_window(shown.image, centre, width))
+        if volume.inverted:  # MONOCHROME1: low values white, as the viewer shows the slices
+            image = 255 - image
+        self._rendered = image
+        self.image_item.setImage(image, levels=(0, 255), autoLevels=False)
+        rows, columns = image.shape
+        row_mm, column_mm = shown.spacing
+        self.image_item.setRect(QRectF(0.0, 0.0, columns * column_mm, rows * row_mm))
+        self._update_texts()
+
+    def fit(self) -> None:
+        if self._shown is not None:
+            self.vb.setRange(rect=self.image_rect(), padding=0.0)
+
+    def _update_controls(self) -> None:
+        """The controls as the volume and the plane allow: nothing to choose before a volume is read."""
+        volume = self._volume
+        for action in self.plane_actions.values():
+            action.setEnabled(volume is not None)
+        for box in (self.slab_box, self.mode_box, self.window_box):
+            box.setEnabled(volume is not None)
+        self.mode_box.setEnabled(volume is not None and self.slab_box.value() > 0)
+        count = self.count()
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, max(count - 1, 0))
+        self.slider.setValue(self.index())
+        self.slider.blockSignals(False)
+        self._slider_row.setVisible(count > 1)
+        if volume is not None:
+            step = plane_spacing(volume, self._plane)
+            self.slab_box.setSingleStep(round(step, 1) or 0.1)
+        shown = self._shown
+        if shown is not None and count:
+            self.slider_label.setText(f"{PLANE_NAMES[self._plane].lower()} slice {self.index() + 1}/{count}")
+
+    def _update_texts(self) -> None:
+        shown = self._shown
+        texts = dict.fromkeys(self._labels, "")
+        if shown is not None:
+            texts.update(zip(("l", "r", "t", "b"), shown.edges, strict=True))
+            texts["tr"] = self._title  # where the main viewer shows the series' title
+            where = f"{PLANE_NAMES[shown.plane]} {shown.index + 1}/{shown.count} · {location_text(shown)}"
+            slab = (f"{SLAB_NAMES[shown.mode]} through {shown.slab_mm:.1f} mm ({shown.slab_slices} slices)"
+                    if shown.slab_slices > 1 else "")
+            texts["bl"] = "\n".join(x for x in (where, slab) if x)
+            centre, width = self._window
+            name = self._window_name
+            label = {"auto": "automatic", VIEWER_WINDOW: "as in the viewer", "custom": ""}.get(name, name)
+            window = f"W {width:.0f} L {centre:.0f}" + (f" ({label})" if label else "")
+            row_mm, column_mm = shown.spacing
+            texts["br"] = "\n".join((window, f"Pixel {row_mm:.3g} x {column_mm:.3g} mm",
+                                     f"{shown.image.shape[1]} x {shown.image.shape[0]}"))
+        for name, text in texts.items():
+            self._labels[name].setText(text)
+            self._labels[name].setVisible(bool(text))
+        self._place_labels()
+
+    def _show_message(self, text: str, *, tooltip: str = "") -> None:
+        self._message = text
+        self._message_label.setText(text)
+        self._message_label.setToolTip(tooltip)
+        self._message_label.show()
+        self._place_labels()
+
+    def _place_labels(self) -> None:
+        width, height = self.view.width(), self.view.height()
+        margin = 6
+        for name, label in self._labels.items():
+            label.adjustSize()
+            if len(name) == 1:  # an edge's letters, at its middle
+                x = {"l": margin, "r": width - label.width() - margin}.get(name, (width - label.width()) // 2)
+                y = {"t": margin, "b": height - label.height() - margin}.get(name, (height - label.height()) // 2)
+            else:
+                x = width - label.width() - margin if name.endswith("r") else margin
+                y = margin if name.startswith("t") else height - label.height() - margin
+            label.move(max(x, 0), max(y, 0))
+        self._message_label.setFixedWidth(max(width - 40, 100))
+        self._message_label.adjustSize()
+        self._message_label.move((width - self._message_label.width()) // 2,
+                                 (height - self._message_label.height()) // 2)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.view and event.type() == QEvent.Type.Resize:
+            self._place_labels()
+        return super().eventFilter(watched, event)
+
+    # --- keys -------------------------------------------------------------------------------------------
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key, keys = event.key(), Qt.Key
+        if key in (keys.Key_Right, keys.Key_Down):
+            self.step(1)
+        elif key in (keys.Key_Left, keys.Key_Up):
+            self.step(-1)
+        elif key == keys.Key_Home:
+            self.go_to(0)
+        elif key == keys.Key_End:
+            self.go_to(self.count() - 1)
+        elif keys.Key_1 <= key <= keys.Key_9:
+            names = self.presets()
+            number = int(key - keys.Key_1)
+            if number < len(names):
+                self.apply_preset(names[number])
+        elif key == keys.Key_0:
+            self.apply_preset("auto")
+        elif key == keys.Key_F:
+            self.fit()
+        else:
+            super().keyPressEvent(event)
+            return
+        event.accept()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.cancel_loading()
+        self.closed.emit()
+        super().closeEvent(event)
+
+
+__all__ = ["ReformatWindow", "contained_decoder", "location_text"]
