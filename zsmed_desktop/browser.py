@@ -86,7 +86,8 @@ def study_label(date: str | None, description: str | None) -> str:
 
 # what a series without images holds, by its modality (a PACS lists them so too)
 _NON_IMAGE_KINDS = {"PR": ("presentation state", "presentation states"), "SR": ("report", "reports"),
-                    "KO": ("key image note", "key image notes"), "RTPLAN": ("plan", "plans")}
+                    "KO": ("key image note", "key image notes"), "RTPLAN": ("plan", "plans"),
+                    "DOC": ("document", "documents")}
 
 
 def series_label(number: int | None, modality: str | None, description: str | None, images: int,

@@ -39,6 +39,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
+    QDialog,
     QFileDialog,
     QLineEdit,
     QListWidget,
@@ -169,6 +170,7 @@ class MainWindow(QMainWindow):
         self.key_images = KeyImages()
         self.compare: CompareWindow | None = None  # the series beside, once the reader puts one there
         self.reformat: ReformatWindow | None = None  # coronal / sagittal / MIP of the series, once asked for
+        self.report_dialog: QDialog | None = None  # the reports of the series last opened, while shown
         self._series_positions: dict[str, list[float] | None] = {}  # series key -> slice positions (mm)
         self._sop_uids: dict[Path, str] = {}  # image file -> SOP Instance UID, from the scan
         self._images_by_uid: dict[str, tuple[Path, str]] = {}  # the other way: (image file, its series' UID)
@@ -874,7 +876,8 @@ class MainWindow(QMainWindow):
         self.current_series = ref
         self.photos = []
         paths = ref.image_paths
-        if not paths and (self._open_presentation_series(ref) or self._open_key_image_series(ref)):
+        if not paths and (self._open_presentation_series(ref) or self._open_key_image_series(ref)
+                          or self._open_report_series(ref)):
             return
         if not paths:
             self.statusBar().showMessage(f"{ref.title}: no images in this series (a report or a plan)")
@@ -1222,6 +1225,18 @@ class MainWindow(QMainWindow):
                               warning=True)
             return True
         return False
+
+    def _open_report_series(self, ref: SeriesRef) -> bool:
+        """A series of reports activated in the browser: structured reports shown as text in a window of
+        their own, PDF reports in the computer's PDF viewer. False where the series holds no report."""
+        from zsmed.report.read_report import is_report_class
+        from zsmed_desktop.report_view import show_reports
+
+        paths = [Path(i.path) for i in ref.series.instances if is_report_class(i.sop_class_uid)]
+        if not paths:
+            return False
+        self.report_dialog = show_reports(self, paths, self.show_message, ref.title)
+        return True
 
     def _open_key_image_series(self, ref: SeriesRef) -> bool:
         """A key image note's series activated in the browser: its first key image that is open is shown

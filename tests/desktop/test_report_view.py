@@ -68,3 +68,51 @@ def test_no_pdf_viewer_and_unreadable_files_are_lines_in_the_window(qtbot: Any, 
     assert warning
     assert "letter.dcm: no PDF viewer on this computer opened it (its copy letter.pdf is in " in text
     assert "junk.dcm: " in text and "CT_small.dcm: not a structured report" in text
+
+
+def test_opening_a_report_series_in_the_browser_shows_it(qtbot: Any, tmp_path: Path, isolated_dirs: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A study with its CT, zsmed's measurement SR of it and a PDF letter: the browser lists both report
+    series, and opening each shows it (the SR as text in the app, the PDF in the PDF viewer)."""
+    import shutil
+
+    import pydicom
+
+    from tests.desktop.reading_room import SCAN_TIMEOUT, make_window, open_and_wait, temp_settings
+    from zsmed.report.measurements import PixelSpacing, RulerMark, write_measurements_sr
+
+    study = tmp_path / "study"
+    study.mkdir()
+    shutil.copy(dicom_test_file("CT_small.dcm"), study / "ct.dcm")
+    write_measurements_sr(study / "ct.dcm", frame=None, spacing=PixelSpacing(0.66, 0.66, "PixelSpacing"),
+                          reader="Dr Who", rulers=[RulerMark((10.0, 10.0), (40.0, 50.0), 33.0)], regions=[],
+                          angles=[], out_dir=study)
+    ct = pydicom.dcmread(study / "ct.dcm")
+    letter = pdf_dataset(a_pdf())
+    for keyword in ("PatientName", "PatientID", "StudyInstanceUID", "StudyDate"):
+        setattr(letter, keyword, ct.get(keyword))
+    letter.SeriesInstanceUID = pydicom.uid.generate_uid()
+    letter.SeriesNumber = 900
+    letter.file_meta.MediaStorageSOPClassUID = letter.SOPClassUID
+    letter.file_meta.MediaStorageSOPInstanceUID = letter.SOPInstanceUID
+    letter.save_as(study / "letter.dcm", enforce_file_format=True)
+    opened: list[str] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()) or True)
+
+    window = make_window(qtbot, tmp_path, temp_settings(tmp_path / "settings"))
+    window.show()
+    qtbot.waitExposed(window)
+    open_and_wait(qtbot, window, [study])
+    refs = {ref.series.modality: ref for ref in (window.browser.series_ref(s.uid) for p in window.index.patients
+                                                  for st in p.studies for s in st.series) if ref is not None}
+    assert refs["SR"].title and refs["DOC"]
+    window.browser.select_series(refs["SR"].key)
+    qtbot.waitUntil(lambda: window.report_dialog is not None, timeout=SCAN_TIMEOUT)
+    dialog = window.report_dialog
+    assert dialog is not None and dialog.isVisible()
+    assert "Imaging Measurement Report" in dialog.browser.toPlainText()
+    assert "Length: 33 mm" in dialog.browser.toPlainText()
+    window.browser.select_series(refs["DOC"].key)
+    qtbot.waitUntil(lambda: bool(opened), timeout=SCAN_TIMEOUT)
+    assert Path(opened[0]).name == "letter.pdf"
+    assert "letter.dcm: opened in the PDF viewer" in window.statusBar().currentMessage()

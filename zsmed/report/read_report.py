@@ -18,6 +18,15 @@ from pydicom.dataset import Dataset
 from zsmed.errors import DicomReadError
 
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
+_SR_CLASS_ROOT = "1.2.840.10008.5.1.4.1.1.88."
+_KEY_OBJECT_SELECTION = "1.2.840.10008.5.1.4.1.1.88.59"  # an SR in form, but a list of key images
+
+
+def is_report_class(sop_class_uid: str | None) -> bool:
+    """A structured report's or an encapsulated PDF's SOP class: what ``read_report`` /
+    ``encapsulated_pdf`` read (a key image note is shown on its images instead)."""
+    uid = sop_class_uid or ""
+    return uid == ENCAPSULATED_PDF or (uid.startswith(_SR_CLASS_ROOT) and uid != _KEY_OBJECT_SELECTION)
 
 # UCUM codes written as people write them; other units are given by their code meaning or value
 _UNITS = {"[hnsf'U]": "HU", "mm2": "mm²", "cm2": "cm²", "mm3": "mm³", "cm3": "cm³", "deg": "°", "1": "",
