@@ -1356,3 +1356,12 @@ def test_a_double_click_on_an_arrow_edits_its_note(qtbot, viewer: ImageViewer) -
     qtbot.keyClick(viewer, Qt.Key.Key_T)  # out of the arrow mode: a double-click fits, asks nothing
     double_click(qtbot, viewer, (50.5, 75.5))
     assert len(offered) == 3 and viewer.zoom() != pytest.approx(zoomed)
+
+
+def test_a_ruler_on_an_ultrasound_is_in_mm_from_its_scan_areas_calibration(qtbot, viewer: ImageViewer) -> None:
+    viewer.set_images([dicom_test_file("JPGLosslessP14SV1_1s_1f_8b.dcm")])  # 1024 x 768, 0.0255 cm a pixel
+    shown(qtbot, viewer)
+    ruler = viewer.measure((100.0, 100.0), (400.0, 500.0))
+    assert ruler is not None and ruler.unit == "mm"
+    assert ruler.length == pytest.approx(500 * 0.25476697, rel=1e-4)
+    assert ruler.text.startswith(f"{ruler.length:.1f} mm")

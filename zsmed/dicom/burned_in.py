@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from zsmed.dicom.ultrasound import region_bounds, regions_fit
 from zsmed.errors import ConfigError, DicomReadError
 
 if TYPE_CHECKING:
@@ -66,37 +67,11 @@ class Box:
         return f"{self.width} x {self.height} pixels at ({self.left}, {self.top})"
 
 
-def _region_bounds(ds: Dataset) -> tuple[int, int, int, int] | None:
-    """(left, top, right, bottom), inclusive, of the union of the file's ultrasound regions."""
-    bounds = []
-    for region in ds.get("SequenceOfUltrasoundRegions") or []:
-        try:
-            bounds.append((int(region.RegionLocationMinX0), int(region.RegionLocationMinY0),
-                           int(region.RegionLocationMaxX1), int(region.RegionLocationMaxY1)))
-        except (AttributeError, TypeError, ValueError):
-            continue  # a region without its four corners marks nothing
-    if not bounds:
-        return None
-    return (min(b[0] for b in bounds), min(b[1] for b in bounds),
-            max(b[2] for b in bounds), max(b[3] for b in bounds))
-
-
-def regions_fit(ds: Dataset) -> bool | None:
-    """Whether ``ds``'s ultrasound regions lie inside its image (None: it has none). Regions that reach
-    past the image were set for another size of it (a capture scaled afterwards): blanking around them
-    would keep the wrong part, so they are not used."""
-    bounds = _region_bounds(ds)
-    if bounds is None:
-        return None
-    left, top, right, bottom = bounds
-    return 0 <= left <= right < int(ds.Columns) and 0 <= top <= bottom < int(ds.Rows)
-
-
 def outside_ultrasound_regions(ds: Dataset) -> list[Box]:
     """Boxes covering everything outside the bounding box of ``ds``'s ultrasound regions (a band above,
     one below, one each side); empty when the file has no regions or they do not fit its image
-    (``regions_fit``)."""
-    bounds = _region_bounds(ds)
+    (``zsmed.dicom.ultrasound.regions_fit``)."""
+    bounds = region_bounds(ds)
     if bounds is None or not regions_fit(ds):
         return []
     rows, columns = int(ds.Rows), int(ds.Columns)

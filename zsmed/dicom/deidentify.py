@@ -83,7 +83,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zsmed.dicom.burned_in import Box, areas_to_blank, blank_dataset, describe_boxes, regions_fit
+from zsmed.dicom.burned_in import Box, areas_to_blank, blank_dataset, describe_boxes
+from zsmed.dicom.ultrasound import regions_fit
 from zsmed.errors import DicomReadError, ZsmedError
 from zsmed.progress import Job, Progress
 

@@ -418,15 +418,21 @@ def _spacing_pair(value: Any) -> tuple[float, float] | None:
 
 def pixel_spacing(ds: Dataset) -> tuple[float, float] | None:
     """(row spacing, column spacing) in mm: Pixel Spacing (also in enhanced objects' Pixel Measures),
-    else Imager Pixel Spacing; None when the file gives neither (or nonsense)."""
+    else Imager Pixel Spacing, else an ultrasound scan area's calibration; None when the file gives none
+    (or nonsense)."""
     found = pixel_spacing_with_source(ds)
     return found[0] if found is not None else None
 
 
+ULTRASOUND_CALIBRATION = "SequenceOfUltrasoundRegions"
+
+
 def pixel_spacing_with_source(ds: Dataset) -> tuple[tuple[float, float], str] | None:
-    """``pixel_spacing`` and the keyword of the element it came from. Only PixelSpacing is in the
-    patient; ImagerPixelSpacing is at the detector, so a projection radiograph's lengths from it are
-    magnified by the beam's divergence (the object is nearer the source than the detector)."""
+    """``pixel_spacing`` and the keyword of the element it came from. PixelSpacing is in the patient;
+    ImagerPixelSpacing is at the detector, so a projection radiograph's lengths from it are magnified by
+    the beam's divergence (the object is nearer the source than the detector). An ultrasound image
+    without either gives its 2-D scan regions' calibration (``zsmed.dicom.ultrasound``), in the patient,
+    as source ``ULTRASOUND_CALIBRATION``."""
     for keyword in ("PixelSpacing", "ImagerPixelSpacing", "NominalScannedPixelSpacing"):
         pair = _spacing_pair(ds.get(keyword))
         if pair is not None:
@@ -439,7 +445,10 @@ def pixel_spacing_with_source(ds: Dataset) -> tuple[tuple[float, float], str] | 
                 pair = _spacing_pair(measures[0].get("PixelSpacing"))
                 if pair is not None:
                     return pair, "PixelSpacing"
-    return None
+    from zsmed.dicom.ultrasound import calibrated_spacing
+
+    ultrasound = calibrated_spacing(ds)  # an ultrasound scan area's own calibration (in the patient)
+    return (ultrasound, ULTRASOUND_CALIBRATION) if ultrasound is not None else None
 
 
 _MAX_FRAME_RATE = 1000.0  # frames per second; more is a broken header

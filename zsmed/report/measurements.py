@@ -66,6 +66,9 @@ SPACING_NOTES = {
                           "not corrected for the geometric magnification",
     "NominalScannedPixelSpacing": "Lengths and areas are on the scanned film (Nominal Scanned Pixel Spacing): "
                                   "not corrected for the magnification",
+    # in the patient, but only as true as the machine's assumed speed of sound
+    "SequenceOfUltrasoundRegions": "Lengths and areas from the ultrasound scan area's calibration "
+                                   "(Physical Delta X and Y of its 2-D regions)",
 }
 _PN_GROUP_MAX = 64  # characters in one PN component group
 Point = tuple[float, float]  # (column, row) in stored pixels, (0, 0) the top-left corner of the image
@@ -104,7 +107,8 @@ class RegionMark:
 @dataclass(frozen=True)
 class PixelSpacing:
     """The spacing the marks were measured with: (row, column) in mm, and the element it came from
-    (``PixelSpacing``, ``ImagerPixelSpacing`` or ``NominalScannedPixelSpacing``)."""
+    (``PixelSpacing``, ``ImagerPixelSpacing``, ``NominalScannedPixelSpacing`` or, on ultrasound,
+    ``SequenceOfUltrasoundRegions``)."""
 
     row: float
     column: float
