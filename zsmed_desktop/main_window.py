@@ -56,7 +56,7 @@ from PySide6.QtWidgets import (
 )
 
 from zsmed import __version__
-from zsmed.dicom.geometry import slice_positions
+from zsmed.dicom.geometry import ImagePlane, slice_positions
 from zsmed.dicom.scan import Problem, ScanIndex
 from zsmed.errors import ZsmedError
 from zsmed.imageio import is_photo
@@ -172,6 +172,7 @@ class MainWindow(QMainWindow):
         self.reformat: ReformatWindow | None = None  # coronal / sagittal / MIP of the series, once asked for
         self.report_dialog: QDialog | None = None  # the reports of the series last opened, while shown
         self._series_positions: dict[str, list[float] | None] = {}  # series key -> slice positions (mm)
+        self._planes: dict[tuple[Path, int], ImagePlane | None] = {}  # (image, frame) -> where it lies
         self._sop_uids: dict[Path, str] = {}  # image file -> SOP Instance UID, from the scan
         self._images_by_uid: dict[str, tuple[Path, str]] = {}  # the other way: (image file, its series' UID)
         # a state to show once its image is on the screen (opened from a presentation-state series)
@@ -185,6 +186,7 @@ class MainWindow(QMainWindow):
         self.viewer.marks_changed.connect(lambda *_: self._update_measurements_action())
         self.viewer.current_changed.connect(lambda *_: self._update_image_actions())
         self.viewer.current_changed.connect(lambda *_: self._follow_beside())
+        self.viewer.current_changed.connect(lambda *_: self._update_reference_lines())
 
         self.classify = ClassifyPanel(self.site)
         self.classify.setMinimumWidth(300)
@@ -1068,6 +1070,7 @@ class MainWindow(QMainWindow):
             self.compare.key_images_changed.connect(self._show_key_images)
             self.compare.view_saved.connect(self._on_view_saved)
             self.compare.job_done.connect(self._done_job_line)
+            self.compare.viewer.current_changed.connect(lambda *_: self._update_reference_lines())
         self.compare.show_series(list(ref.image_paths), ref.title, self._positions(ref), ref.study.uid)
         self.compare.show()
         self.compare.raise_()
@@ -1115,6 +1118,42 @@ class MainWindow(QMainWindow):
 
     def _on_compare_closed(self) -> None:
         self.action("link_compare").setChecked(False)
+        self.viewer.set_reference_line(None)  # the window beside is closing: its slice is no longer read
+
+    def _image_plane(self, path: Path | None, frame: int) -> ImagePlane | None:
+        """Where an image lies in the patient, from its header (read once per file and frame)."""
+        if path is None or is_photo(path):
+            return None
+        key = (path, frame)
+        if key not in self._planes:
+            from zsmed.dicom.decode import read_dataset
+            from zsmed.dicom.display import image_plane
+
+            try:
+                self._planes[key] = image_plane(read_dataset(path, stop_before_pixels=True), frame)
+            except (ZsmedError, OSError, ValueError):
+                self._planes[key] = None  # no line rather than a message: the image itself says what is wrong
+        return self._planes[key]
+
+    def _update_reference_lines(self) -> None:
+        """With a series beside: on each image, where the other window's image cuts it (a localizer shows
+        the slice being read, as PACS viewers draw it); nothing for parallel slices or without geometry."""
+        from zsmed.dicom.geometry import reference_line
+
+        compare = self.compare
+        if compare is None or not compare.isVisible():
+            self.viewer.set_reference_line(None)
+            if compare is not None:
+                compare.viewer.set_reference_line(None)
+            return
+        here = self._image_plane(self.viewer.current_path(), self.viewer.current_frame())
+        beside = self._image_plane(compare.viewer.current_path(), compare.viewer.current_frame())
+        if here is None or beside is None:
+            self.viewer.set_reference_line(None)
+            compare.viewer.set_reference_line(None)
+            return
+        compare.viewer.set_reference_line(reference_line(here, beside))
+        self.viewer.set_reference_line(reference_line(beside, here))
 
     def _follow_beside(self) -> None:
         if self.compare is not None and self.compare.is_linked():

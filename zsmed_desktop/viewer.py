@@ -111,6 +111,7 @@ _VIEWER_STYLE = """
 _EDGE_STYLE = f"color: {_EDGE_COLOUR}; background: transparent; font-size: 14px; font-weight: bold;"
 _MESSAGE_STYLE = "color: #e8c36a; background: transparent; font-size: 13px;"
 _RULER_COLOUR = "#ffd54a"  # yellow: stands out on grey images and on most photographs
+_REFERENCE_COLOUR = "#4dd0e1"  # cyan, dashed: where the other window's slice cuts this image, not a mark
 DEFAULT_CINE_FPS = 10.0  # when the file gives no Cine Rate, Recommended Display Frame Rate or Frame Time
 # where the spacing is not in the patient, lengths say so (they are magnified)
 _SPACING_WHERE = {"ImagerPixelSpacing": "at the detector", "NominalScannedPixelSpacing": "on the film"}
@@ -414,6 +415,12 @@ class ImageViewer(QWidget):
         self.vb.addItem(self.image_item)
         self.vb.sigRangeChanged.connect(self._update_zoom_overlay)
         self.vb.sigRangeChanged.connect(self._place_marks)  # the labels keep clear of the view's edges
+        self._reference: tuple[tuple[float, float], tuple[float, float]] | None = None  # stored-pixel ends
+        self._reference_item = pg.PlotCurveItem(
+            pen=pg.mkPen(_REFERENCE_COLOUR, width=1.5, style=Qt.PenStyle.DashLine), antialias=True)
+        self._reference_item.setZValue(5)  # over the image, under the reader's own marks
+        self._reference_item.setVisible(False)
+        self.vb.addItem(self._reference_item, ignoreBounds=True)
         self.view.installEventFilter(self)
         self.view.viewport().installEventFilter(self)
         self._pointer: tuple[float, float] | None = None  # the stored point under the mouse
@@ -815,6 +822,24 @@ class ImageViewer(QWidget):
         self._place_mark(mark)
         self.marks_changed.emit(self._mark_count())
         return self._angle_measurement(mark)
+
+    def set_reference_line(self, ends: tuple[tuple[float, float], tuple[float, float]] | None) -> None:
+        """Draw where another image's plane cuts this one (``zsmed.dicom.geometry.reference_line``: ends in
+        stored pixels, column, row), or nothing; it turns and zooms with the image."""
+        self._reference = ends
+        self._place_reference()
+
+    def reference_line(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        return self._reference
+
+    def _place_reference(self) -> None:
+        ends = self._reference
+        if ends is None or self._shown is None:
+            self._reference_item.setVisible(False)
+            return
+        start, end = self._view_point(ends[0]), self._view_point(ends[1])
+        self._reference_item.setData([start.x(), end.x()], [start.y(), end.y()])
+        self._reference_item.setVisible(True)
 
     def arrows(self) -> list[Arrow]:
         """The arrows on the image, oldest first."""
@@ -1523,6 +1548,7 @@ class ImageViewer(QWidget):
         mark.box = box if text else None
 
     def _place_marks(self, *args: Any) -> None:
+        self._place_reference()  # turned and zoomed with the image, like the marks
         if self._shown is None:
             return
         marks = self._marks()

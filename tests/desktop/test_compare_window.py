@@ -284,3 +284,37 @@ def test_what_cannot_be_saved_beside_is_a_line_in_that_window(qtbot, tmp_path: P
     assert sorted(p.name for p in folder.iterdir()) == ["CT_small.dcm"]
     compare.viewer.clear_measurements()
     assert not compare.save_measurements_action.isEnabled() and compare.save_view_action.isEnabled()
+
+
+def test_a_localizer_beside_shows_the_slice_read_as_a_reference_line(qtbot, tmp_path: Path) -> None:
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    study = pydicom.uid.generate_uid()
+    _series(folder, "axial", study, [0.0, 10.0], 2)
+    scout = pydicom.dcmread(dicom_test_file("CT_small.dcm"))  # its pixels, placed as a frontal localizer
+    scout.StudyInstanceUID, scout.SeriesInstanceUID = study, pydicom.uid.generate_uid()
+    scout.SOPInstanceUID = scout.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    scout.SeriesDescription, scout.SeriesNumber, scout.StudyDate = "scout", 1, "20040119"
+    scout.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]  # rows to the patient's left, columns to the feet
+    scout.ImagePositionPatient = [-40.0, 0.0, 30.0]
+    scout.save_as(folder / "scout.dcm")
+    row_mm, column_mm = (float(v) for v in scout.PixelSpacing)
+
+    window = _open(qtbot, tmp_path, folder)
+    _choose(qtbot, window, "scout")
+    compare = window.put_series_beside()
+    assert compare is not None
+    _choose(qtbot, window, "axial")
+    for index, z in ((0, 0.0), (1, 10.0)):
+        window.viewer.go_to(index)
+        _shown(qtbot, window.viewer, index)
+        line = compare.viewer.reference_line()
+        assert line is not None  # the slice read, across the localizer beside
+        (c0, r0), (c1, r1) = sorted(line)
+        assert r0 == pytest.approx(0.5 + (30.0 - z) / row_mm) and r1 == pytest.approx(r0)
+        assert (c0, c1) == (pytest.approx(0.0), pytest.approx(128 * 0.661468 / column_mm, rel=1e-3))
+        # and the localizer's plane across the axial slice read: a horizontal line at y = 0
+        here = window.viewer.reference_line()
+        assert here is not None and here[0][1] == pytest.approx(0.5 + (0.0 + 40.0) / row_mm)
+    compare.close()
+    qtbot.waitUntil(lambda: window.viewer.reference_line() is None, timeout=SCAN_TIMEOUT)

@@ -1021,8 +1021,9 @@ def click(qtbot, viewer: ImageViewer, point: tuple[float, float]) -> None:
 
 def items_drawn(viewer: ImageViewer) -> list[str]:
     """What is drawn in the view: the image, and each mark's line and label (``vb.addedItems`` leaves out
-    what was added with ``ignoreBounds``, as the marks are)."""
-    return [type(item).__name__ for item in viewer.vb.childGroup.childItems()]
+    what was added with ``ignoreBounds``, as the marks are); not the reference line, which is always there
+    (hidden without a series beside)."""
+    return [type(item).__name__ for item in viewer.vb.childGroup.childItems() if item is not viewer._reference_item]
 
 
 def drawn_points(viewer: ImageViewer, index: int = 0) -> list[tuple[float, float]]:

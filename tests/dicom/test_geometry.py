@@ -9,15 +9,19 @@ import math
 import numpy as np
 import pytest
 
+from tests.conftest import dicom_test_files
+from zsmed.dicom.display import image_plane
 from zsmed.dicom.geometry import (
     ANTICLOCKWISE,
     CLOCKWISE,
     MIRROR_LEFT_RIGHT,
     MIRROR_UP_DOWN,
     UPRIGHT,
+    ImagePlane,
     angle_degrees,
     compose_turns,
     inverse_turn,
+    reference_line,
     ruler_length,
     turned_edges,
     turned_image,
@@ -130,3 +134,49 @@ def test_a_linked_series_follows_by_position_or_else_image_for_image() -> None:
     no_positions = link_slices(3, None, 1, prior)
     assert no_positions.offset_mm is None
     assert [no_positions.follow(k, None, prior, len(prior)) for k in (3, 4, 0, 20)] == [1, 2, 0, 8]
+
+
+# --- reference lines --------------------------------------------------------------------------------
+def _plane_of(name: str, **changes: object) -> ImagePlane:
+    import pydicom
+
+    ds = pydicom.dcmread(next(p for p in dicom_test_files() if str(p).endswith(name)), stop_before_pixels=True)
+    for keyword, value in changes.items():
+        setattr(ds, keyword, value)
+    plane = image_plane(ds)
+    assert plane is not None
+    return plane
+
+
+def test_an_axial_slice_crosses_the_frontal_scout_as_a_horizontal_line() -> None:
+    # the study's frontal scout (rows along the patient's left, columns towards the feet from z = 50 mm)
+    # at the size it was acquired; the test file keeps its header but only 16 x 16 of its pixels
+    scout = _plane_of("CT2N/6924", Rows=512, Columns=512)
+    axial = _plane_of("CT5N/2062")  # z = 8.7625 mm, 16 x 16 pixels of 0.488 mm from x = -72.2 mm
+    line = reference_line(axial, scout)
+    assert line is not None
+    (c0, r0), (c1, r1) = sorted(line)
+    row = 0.5 + (50.0 - 8.7625) / 0.545455  # the scout row at the slice's z
+    assert r0 == pytest.approx(row) and r1 == pytest.approx(row)
+    # only as wide as the slice: its first and last pixels' outer edges, in the scout's columns
+    left, right = -72.199997 - 0.244141, -72.199997 + 15.5 * 0.488281
+    assert c0 == pytest.approx((left + 265.0) / 0.596847 + 0.5, abs=1e-4)
+    assert c1 == pytest.approx((right + 265.0) / 0.596847 + 0.5, abs=1e-4)
+
+
+def test_no_line_where_the_slice_misses_the_scout_or_runs_parallel() -> None:
+    assert reference_line(_plane_of("CT5N/2062"), _plane_of("CT2N/6924")) is None  # 16 px cover z 50 to 41 mm only
+    assert reference_line(_plane_of("CT5N/2062"), _plane_of("CT5N/3353")) is None  # parallel slices
+
+
+def test_a_sagittal_cut_of_a_coronal_image_is_a_vertical_line_at_its_x() -> None:
+    coronal = ImagePlane((-100.0, 0.0, 100.0), (1.0, 0.0, 0.0), (0.0, 0.0, -1.0), (1.0, 1.0), (200, 200), "1.2.3")
+    sagittal = ImagePlane((-40.0, -150.0, 150.0), (0.0, 1.0, 0.0), (0.0, 0.0, -1.0), (1.0, 1.0), (400, 400), "1.2.3")
+    (c0, r0), (c1, r1) = sorted(reference_line(sagittal, coronal) or [(0.0, 0.0), (0.0, 0.0)], key=lambda p: p[1])
+    assert c0 == pytest.approx(60.5) and c1 == pytest.approx(60.5)  # x = -40: 60 mm from the first pixel centre
+    assert (r0, r1) == (pytest.approx(0.0), pytest.approx(200.0))  # the whole height: the sagittal is larger
+    assert coronal.image_point(coronal.patient_point((60.5, 17.0))) == pytest.approx((60.5, 17.0))
+    from dataclasses import replace
+
+    assert reference_line(replace(sagittal, frame_of_reference="1.2.4"), coronal) is None  # another study
+    assert reference_line(replace(sagittal, frame_of_reference=""), coronal) is None  # unknown: not guessed

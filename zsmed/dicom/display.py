@@ -27,6 +27,8 @@ from zsmed.errors import PixelDecodeError
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
+    from zsmed.dicom.geometry import ImagePlane
+
 _PERCENTILES = (0.5, 99.5)
 _T = TypeVar("_T")
 _NO_FACTS: tuple[tuple[str, str], ...] = ()
@@ -449,6 +451,52 @@ def pixel_spacing_with_source(ds: Dataset) -> tuple[tuple[float, float], str] | 
 
     ultrasound = calibrated_spacing(ds)  # an ultrasound scan area's own calibration (in the patient)
     return (ultrasound, ULTRASOUND_CALIBRATION) if ultrasound is not None else None
+
+
+def _frame_group_value(ds: Dataset, frame: int, sequence: str, keyword: str) -> Any:
+    """``keyword`` of an enhanced object's functional group ``sequence`` for ``frame`` (its per-frame
+    group, else the shared one); None where neither has it."""
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    groups = [per_frame[frame]] if per_frame and 0 <= frame < len(per_frame) else []
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    groups += [shared[0]] if shared else []
+    for group in groups:
+        items = group.get(sequence)
+        if items and items[0].get(keyword) is not None:
+            return items[0].get(keyword)
+    return None
+
+
+def image_plane(ds: Dataset, frame: int = 0) -> ImagePlane | None:
+    """Where ``ds``'s image (``frame`` of an enhanced object) lies in the patient, for reference lines;
+    None without a position, an orientation or a pixel spacing in the patient (a projection radiograph's
+    detector spacing, an ultrasound, a photograph)."""
+    from zsmed.dicom.geometry import ImagePlane
+
+    position = ds.get("ImagePositionPatient")
+    if position is None:
+        position = _frame_group_value(ds, frame, "PlanePositionSequence", "ImagePositionPatient")
+    orientation = ds.get("ImageOrientationPatient")
+    if orientation is None:
+        orientation = _frame_group_value(ds, frame, "PlaneOrientationSequence", "ImageOrientationPatient")
+    found = pixel_spacing_with_source(ds)
+    try:
+        xyz = [float(v) for v in position]
+        cosines = [float(v) for v in orientation]
+        rows, columns = int(ds.Rows), int(ds.Columns)
+    except (TypeError, ValueError, AttributeError):
+        return None
+    if (len(xyz) != 3 or len(cosines) != 6 or not all(math.isfinite(v) for v in xyz + cosines)
+            or found is None or found[1] != "PixelSpacing" or rows <= 0 or columns <= 0):
+        return None
+    row_direction, column_direction = np.asarray(cosines[:3]), np.asarray(cosines[3:])
+    if not (0.5 < np.linalg.norm(row_direction) < 1.5 and 0.5 < np.linalg.norm(column_direction) < 1.5):
+        return None  # not direction cosines: a damaged header
+    r = row_direction / np.linalg.norm(row_direction)
+    c = column_direction / np.linalg.norm(column_direction)
+    return ImagePlane((xyz[0], xyz[1], xyz[2]), (float(r[0]), float(r[1]), float(r[2])),
+                      (float(c[0]), float(c[1]), float(c[2])), found[0], (rows, columns),
+                      str(ds.get("FrameOfReferenceUID", "") or "").strip())
 
 
 _MAX_FRAME_RATE = 1000.0  # frames per second; more is a broken header

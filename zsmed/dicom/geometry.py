@@ -146,3 +146,102 @@ def link_slices(index: int, positions: Sequence[float] | None, other_index: int,
     offset_mm = (other_positions[other_index] - positions[index]
                  if positions is not None and other_positions is not None else None)
     return SliceLink(offset_mm, other_index - index)
+
+
+# --- reference lines: where one image's plane cuts another ------------------------------------------
+Point = tuple[float, float]  # (column, row) in stored pixels, (0, 0) the top-left corner of the image
+_PARALLEL = math.cos(math.radians(1.0))  # planes within 1° of each other never cross on the image
+
+
+@dataclass(frozen=True)
+class ImagePlane:
+    """Where an image lies in the patient (DICOM LPS, mm): the centre of its first pixel (Image
+    Position), the directions its rows and columns run (Image Orientation: along a row first), the
+    pixel spacing (row, column), the size (rows, columns) and the Frame of Reference UID its position
+    is in (positions in two frames of reference, e.g. two studies, cannot be compared)."""
+
+    position: tuple[float, float, float]
+    row_direction: tuple[float, float, float]
+    column_direction: tuple[float, float, float]
+    spacing: tuple[float, float]
+    size: tuple[int, int]
+    frame_of_reference: str = ""
+
+    @property
+    def normal(self) -> np.ndarray:
+        return np.cross(np.asarray(self.row_direction), np.asarray(self.column_direction))
+
+    def patient_point(self, point: Point) -> np.ndarray:
+        """A stored-image point (column, row; corners at whole numbers) in the patient: pixel centres are
+        half a pixel in from the corner Image Position names."""
+        column, row = point
+        return (np.asarray(self.position) + (column - 0.5) * self.spacing[1] * np.asarray(self.row_direction)
+                + (row - 0.5) * self.spacing[0] * np.asarray(self.column_direction))
+
+    def image_point(self, patient: np.ndarray) -> Point:
+        """The inverse of ``patient_point`` for a point in the image's plane."""
+        offset = np.asarray(patient) - np.asarray(self.position)
+        return (float(offset @ np.asarray(self.row_direction)) / self.spacing[1] + 0.5,
+                float(offset @ np.asarray(self.column_direction)) / self.spacing[0] + 0.5)
+
+
+def _crossings(distance_at: Sequence[float], corners: Sequence[Point]) -> list[Point]:
+    """The points on a polygon's edges (corners in order) where a linear function, given at the
+    corners, is zero."""
+    found: list[Point] = []
+    for k in range(len(corners)):
+        (x0, y0), (x1, y1) = corners[k], corners[(k + 1) % len(corners)]
+        d0, d1 = distance_at[k], distance_at[(k + 1) % len(corners)]
+        if d0 == 0.0:
+            found.append((x0, y0))
+        elif d0 * d1 < 0.0:
+            t = d0 / (d0 - d1)
+            found.append((x0 + t * (x1 - x0), y0 + t * (y1 - y0)))
+    return found
+
+
+def reference_line(cutting: ImagePlane, shown: ImagePlane) -> tuple[Point, Point] | None:
+    """Where the image ``cutting`` (the slice being read) crosses the image ``shown`` (a localizer, or a
+    slice of another plane), as a segment in ``shown``'s stored pixels: the reference line PACS viewers
+    draw. It spans the shown image where the cutting image reaches along the line (wherever the slice
+    lies through the depth of a projection); None where the planes are parallel (within 1°), the
+    cutting image does not reach over the shown one, or the two are not in one frame of reference (a
+    prior study: the same coordinates there are another place in the patient)."""
+    if not cutting.frame_of_reference or cutting.frame_of_reference != shown.frame_of_reference:
+        return None
+    n = cutting.normal
+    if abs(float(n @ shown.normal)) > _PARALLEL:
+        return None
+    rows, columns = shown.size
+    corners: list[Point] = [(0.0, 0.0), (float(columns), 0.0), (float(columns), float(rows)), (0.0, float(rows))]
+    origin = np.asarray(cutting.position)
+    distances = [float(n @ (shown.patient_point(c) - origin)) for c in corners]
+    found = _crossings(distances, corners)
+    if len(found) < 2:
+        return None
+    first, second = max(((a, b) for a in found for b in found), key=lambda ab: math.dist(ab[0], ab[1]))
+    if math.dist(first, second) < 1e-6:
+        return None
+    # The cutting image's extent along the line: its corners projected on it. Along the shown image's
+    # normal the slice may lie anywhere (a scout is a projection through the patient), so only its extent
+    # along the line limits the segment: an axial slice drawn across a frontal scout as wide as the slice.
+    direction = np.cross(n, shown.normal)
+    direction /= np.linalg.norm(direction)
+    start_mm = float(direction @ shown.patient_point(first))
+    end_mm = float(direction @ shown.patient_point(second))
+    rows_c, columns_c = cutting.size
+    extent = [float(direction @ cutting.patient_point(c))
+              for c in ((0.0, 0.0), (float(columns_c), 0.0), (float(columns_c), float(rows_c)), (0.0, float(rows_c)))]
+    low_mm, high_mm = min(extent), max(extent)
+    if end_mm < start_mm:
+        first, second, start_mm, end_mm = second, first, end_mm, start_mm
+    t0 = (max(start_mm, low_mm) - start_mm) / (end_mm - start_mm)
+    t1 = (min(end_mm, high_mm) - start_mm) / (end_mm - start_mm)
+    if t1 - t0 <= 1e-9:
+        return None
+    inside = (t0, t1)
+
+    def along(t: float) -> Point:
+        return first[0] + t * (second[0] - first[0]), first[1] + t * (second[1] - first[1])
+
+    return along(inside[0]), along(inside[1])
