@@ -56,7 +56,7 @@ from PySide6.QtWidgets import (
 )
 
 from zsmed import __version__
-from zsmed.dicom.geometry import ImagePlane, slice_positions
+from zsmed.dicom.geometry import ImagePlane, Point, slice_positions
 from zsmed.dicom.scan import Problem, ScanIndex
 from zsmed.errors import ZsmedError
 from zsmed.imageio import is_photo
@@ -1090,6 +1090,8 @@ class MainWindow(QMainWindow):
             return None
         if self.reformat is None:
             self.reformat = ReformatWindow(self)
+            self.reformat.slice_shown.connect(self._update_reference_lines)
+            self.reformat.closed.connect(lambda: QTimer.singleShot(0, self._update_reference_lines))
         self.reformat.show_series(ref.image_paths, ref.title, self.viewer.window_level())
         self.reformat.show()
         self.reformat.raise_()
@@ -1118,7 +1120,7 @@ class MainWindow(QMainWindow):
 
     def _on_compare_closed(self) -> None:
         self.action("link_compare").setChecked(False)
-        self.viewer.set_reference_line(None)  # the window beside is closing: its slice is no longer read
+        QTimer.singleShot(0, self._update_reference_lines)  # once it is closed: its slice is no longer read
 
     def _image_plane(self, path: Path | None, frame: int) -> ImagePlane | None:
         """Where an image lies in the patient, from its header (read once per file and frame)."""
@@ -1136,24 +1138,26 @@ class MainWindow(QMainWindow):
         return self._planes[key]
 
     def _update_reference_lines(self) -> None:
-        """With a series beside: on each image, where the other window's image cuts it (a localizer shows
-        the slice being read, as PACS viewers draw it); nothing for parallel slices or without geometry."""
+        """Reference lines, as PACS viewers draw them: on the series beside and on the reformat, where the
+        image read cuts them (a localizer shows the slice being read); on the image read, where the
+        reformat's slice cuts it while its window is open, else the image beside. Nothing for parallel
+        slices, another frame of reference (a prior) or images without geometry."""
         from zsmed.dicom.geometry import reference_line
 
-        compare = self.compare
-        if compare is None or not compare.isVisible():
-            self.viewer.set_reference_line(None)
-            if compare is not None:
-                compare.viewer.set_reference_line(None)
-            return
+        def cut(cutting: ImagePlane | None, shown: ImagePlane | None) -> tuple[Point, Point] | None:
+            return reference_line(cutting, shown) if cutting is not None and shown is not None else None
+
+        compare = self.compare if self.compare is not None and self.compare.isVisible() else None
+        reformat = self.reformat if self.reformat is not None and self.reformat.isVisible() else None
         here = self._image_plane(self.viewer.current_path(), self.viewer.current_frame())
-        beside = self._image_plane(compare.viewer.current_path(), compare.viewer.current_frame())
-        if here is None or beside is None:
-            self.viewer.set_reference_line(None)
-            compare.viewer.set_reference_line(None)
-            return
-        compare.viewer.set_reference_line(reference_line(here, beside))
-        self.viewer.set_reference_line(reference_line(beside, here))
+        beside = (self._image_plane(compare.viewer.current_path(), compare.viewer.current_frame())
+                  if compare is not None else None)
+        other = reformat.current_plane() if reformat is not None else None
+        if compare is not None:
+            compare.viewer.set_reference_line(cut(here, beside))
+        if reformat is not None:
+            reformat.set_reference_line(cut(here, other))
+        self.viewer.set_reference_line(cut(other, here) or cut(beside, here))
 
     def _follow_beside(self) -> None:
         if self.compare is not None and self.compare.is_linked():

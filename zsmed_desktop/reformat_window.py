@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 )
 
 from zsmed.dicom.display import CT_PRESETS, apply_window, auto_window, to_display_uint8
+from zsmed.dicom.geometry import ImagePlane
 from zsmed.dicom.volume import (
     PLANES,
     SLAB_MODES,
@@ -49,6 +50,7 @@ from zsmed.dicom.volume import (
     plane_count,
     plane_spacing,
     reformat,
+    reformat_plane,
 )
 from zsmed.progress import Progress
 from zsmed_desktop.workers import start_job
@@ -64,6 +66,7 @@ VIEWER_WINDOW = "viewer"  # the window the main viewer had when the reformat was
 # the main viewer's colours (its corner texts and orientation letters), so both windows read alike
 _TEXT_STYLE = "color: #d9d9d9; background: transparent; font-size: 12px;"
 _EDGE_STYLE = "color: #e6d38a; background: transparent; font-size: 14px; font-weight: bold;"
+_REFERENCE_COLOUR = "#4dd0e1"  # as the viewer's: where the main viewer's slice cuts this plane
 _MESSAGE_STYLE = "color: #e8c36a; background: transparent; font-size: 13px;"
 _MAX_SLAB_MM = 500.0
 
@@ -136,6 +139,7 @@ class ReformatWindow(QWidget):
 
     closed = Signal()
     loaded = Signal()  # a volume is ready (or could not be read: see ``message()``)
+    slice_shown = Signal()  # another plane, slice or slab is on the screen: the reference lines follow
 
     def __init__(self, parent: QWidget | None = None, *, decode: Callable[[], SliceDecoder] = contained_decoder
                  ) -> None:
@@ -220,6 +224,12 @@ class ReformatWindow(QWidget):
         self.view.setCentralItem(self.vb)
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.vb.addItem(self.image_item)
+        self._reference: tuple[tuple[float, float], tuple[float, float]] | None = None  # image pixels
+        self._reference_item = pg.PlotCurveItem(
+            pen=pg.mkPen(_REFERENCE_COLOUR, width=1.5, style=Qt.PenStyle.DashLine), antialias=True)
+        self._reference_item.setZValue(5)
+        self._reference_item.setVisible(False)
+        self.vb.addItem(self._reference_item, ignoreBounds=True)
         self.view.installEventFilter(self)
         # the patient's directions at the middle of each edge (l, r, t, b), and the facts in the corners
         self._labels = {name: _shadowed(QLabel(self.view), _EDGE_STYLE if len(name) == 1 else _TEXT_STYLE)
@@ -417,6 +427,31 @@ class ReformatWindow(QWidget):
         """The 8-bit image on the screen (windowed)."""
         return self._rendered
 
+    def current_plane(self) -> ImagePlane | None:
+        """Where the slice shown (the slab's centre) lies in the patient; None before a volume is read."""
+        if self._volume is None or self._shown is None:
+            return None
+        return reformat_plane(self._volume, self._plane, self._shown.index)
+
+    def set_reference_line(self, ends: tuple[tuple[float, float], tuple[float, float]] | None) -> None:
+        """Draw where the main viewer's slice cuts this plane (ends in this image's pixels, column, row), or
+        nothing."""
+        self._reference = ends
+        self._place_reference()
+
+    def reference_line(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        return self._reference
+
+    def _place_reference(self) -> None:
+        ends, shown = self._reference, self._shown
+        if ends is None or shown is None:
+            self._reference_item.setVisible(False)
+            return
+        row_mm, column_mm = shown.spacing  # the image lies in the view in mm from its top-left corner
+        self._reference_item.setData([ends[0][0] * column_mm, ends[1][0] * column_mm],
+                                     [ends[0][1] * row_mm, ends[1][1] * row_mm])
+        self._reference_item.setVisible(True)
+
     def image_rect(self) -> QRectF:
         """Where the image lies in the view, in mm: its true width and height."""
         return self.image_item.mapRectToParent(self.image_item.boundingRect())
@@ -509,6 +544,7 @@ class ReformatWindow(QWidget):
             self._fitted = shape
             self.fit()
         self._update_controls()
+        self.slice_shown.emit()
 
     def _render(self) -> None:
         shown, volume = self._shown, self._volume

@@ -241,3 +241,54 @@ def test_the_coronal_window_renders_readably(qtbot, window: ReformatWindow, tmp_
     rect = window.vb.mapViewToDevice(window.image_rect()).boundingRect()
     assert rect.height() == pytest.approx(view.height(), abs=2)  # fitted: as tall as the view
     assert rect.height() / rect.width() == pytest.approx(1.6, rel=0.02)
+
+
+def test_reference_lines_between_the_slice_read_and_the_reformat(qtbot, tmp_path: Path) -> None:
+    """The axial slice read is a line across the coronal reformat, at its row; the coronal slice is a line
+    across the axial image, at its depth; each follows the other's scrolling."""
+    import pydicom
+
+    folder = tmp_path / "study"
+    folder.mkdir()
+    for path in ct5n():
+        shutil.copy(path, folder / f"ct5n_{path.name}.dcm")
+    main = make_window(qtbot, tmp_path)
+    main.show()
+    qtbot.waitExposed(main)
+    open_and_wait(qtbot, main, [folder])
+    _choose(qtbot, main, "ct5n_")
+    reformat_window = main.open_reformat()
+    assert reformat_window is not None
+    qtbot.waitUntil(lambda: not reformat_window.is_loading() and reformat_window.shown() is not None,
+                    timeout=LOAD_TIMEOUT)
+    assert reformat_window.plane() == "coronal"
+    heads_first = sorted((float(pydicom.dcmread(p, stop_before_pixels=True).ImagePositionPatient[2]), p.name)
+                         for p in main.current_series.image_paths)[::-1]  # coronal rows: head at the top
+
+    def reformat_row() -> float:
+        line = reformat_window.reference_line()
+        assert line is not None
+        (c0, r0), (c1, r1) = sorted(line)
+        assert r0 == pytest.approx(r1) and (c0, c1) == (pytest.approx(0.0), pytest.approx(16.0))  # all across
+        return r0
+
+    for index in (0, 3):
+        main.viewer.go_to(index)
+        qtbot.waitUntil(lambda i=index: main.viewer.current_index() == i and not main.viewer.is_loading(),
+                        timeout=SCAN_TIMEOUT)
+        name = main.viewer.current_path().name
+        assert reformat_row() == pytest.approx([n for _, n in heads_first].index(name) + 0.5)
+
+    header = pydicom.dcmread(main.viewer.current_path(), stop_before_pixels=True)
+    y0, row_mm = float(header.ImagePositionPatient[1]), float(header.PixelSpacing[0])
+    for index in (8, 11):
+        reformat_window.go_to(index)
+        line = main.viewer.reference_line()
+        assert line is not None
+        (c0, r0), (c1, r1) = sorted(line)
+        shown = reformat_window.shown()
+        assert shown is not None and shown.index == index
+        assert r0 == pytest.approx(r1) and r0 == pytest.approx((shown.location_mm - y0) / row_mm + 0.5)
+        assert (c0, c1) == (pytest.approx(0.0), pytest.approx(16.0))  # the coronal spans the slice's width
+    reformat_window.close()
+    qtbot.waitUntil(lambda: main.viewer.reference_line() is None, timeout=SCAN_TIMEOUT)

@@ -21,6 +21,7 @@ from zsmed.dicom.volume import (
     load_volume_job,
     plane_count,
     reformat,
+    reformat_plane,
     slab_range,
 )
 from zsmed.errors import Cancelled, NotDicomError, ZsmedError
@@ -320,3 +321,32 @@ def test_a_multi_frame_file_is_refused() -> None:
     with pytest.raises(ReformatError) as caught:
         load(enhanced * 3)
     assert "multi-frame" in one_line_naming(caught, enhanced[0])
+
+
+# --- where a reformat lies in the patient (for reference lines) ------------------------------------------
+def _voxel_at(volume: Volume, point: np.ndarray) -> float:
+    """The value of the voxel whose centre is ``point`` (patient mm), located independently of reformat."""
+    directions = volume_module.volume_directions(volume)
+    offset = point - np.asarray(volume.origin)
+    k, i, j = (round(float(offset @ directions[a]) / volume.spacing[a]) for a in range(3))
+    return float(volume.voxels[k, i, j])
+
+
+@pytest.mark.parametrize("acquired", ["axial", "sagittal"])
+def test_each_pixel_of_a_reformat_lies_where_its_plane_says(tmp_path: Path, acquired: str) -> None:
+    files = sorted(ct5n(), key=z_of)
+    if acquired == "sagittal":
+        change = {k: {"ImageOrientationPatient": [0, 1, 0, 0, 0, -1], "ImagePositionPatient": [20.0 + 3 * k, -100, 60]}
+                  for k in range(5)}
+        files = copies(tmp_path, files, change)
+    volume = load(files)
+    assert volume.frame_of_reference == str(pydicom.dcmread(files[0], stop_before_pixels=True).FrameOfReferenceUID)
+    for plane in ("axial", "coronal", "sagittal"):
+        for index in (0, plane_count(volume, plane) - 1):
+            shown = reformat(volume, plane, index)
+            where = reformat_plane(volume, plane, index)
+            assert where.size == shown.image.shape and where.spacing == pytest.approx(shown.spacing)
+            rows, columns = shown.image.shape
+            for row, column in ((0, 0), (rows - 1, 0), (0, columns - 1), (rows // 2, columns // 3)):
+                centre = where.patient_point((column + 0.5, row + 0.5))
+                assert shown.image[row, column] == _voxel_at(volume, centre), (plane, index, row, column)

@@ -38,7 +38,7 @@ from zsmed.dicom.display import (
     pixel_spacing,
     voi_options,
 )
-from zsmed.dicom.geometry import slice_positions
+from zsmed.dicom.geometry import ImagePlane, slice_positions
 from zsmed.errors import ZsmedError
 from zsmed.progress import Job, Progress
 
@@ -83,6 +83,7 @@ class Volume:
     hounsfield: bool = False  # values are HU: the CT window presets apply
     inverted: bool = False  # MONOCHROME1: low values are shown white
     windows: tuple[tuple[float, float], ...] = ()  # the first slice's own windows (centre, width)
+    frame_of_reference: str = ""  # the first slice's Frame of Reference UID: what its positions are in
 
     @property
     def row_cosines(self) -> tuple[float, float, float]:
@@ -166,7 +167,8 @@ def load_volume_job(paths: Sequence[str | Path], *, decode: SliceDecoder | None 
         voxels=voxels, spacing=(slice_gap, *first.spacing), orientation=first.orientation, normal=normal,
         origin=first.position, paths=tuple(s.path for s in slices),
         modality=str(header.get("Modality", "") or "").strip().upper(), hounsfield=_is_hounsfield(header),
-        inverted=is_inverted(header), windows=_windows(header))
+        inverted=is_inverted(header), windows=_windows(header),
+        frame_of_reference=str(header.get("FrameOfReferenceUID", "") or "").strip())
 
 
 def _read_slice(path: Path) -> _Slice:
@@ -403,6 +405,31 @@ def reformat(volume: Volume, plane: Plane, index: int, slab_mm: float = 0.0, mod
         location_mm=_location(volume, axes, index), location_letters=_AXIS_LETTERS[axes.patient_axis])
 
 
+def reformat_plane(volume: Volume, plane: Plane, index: int) -> ImagePlane:
+    """Where slice ``index`` of ``plane`` lies in the patient, as an image (its first pixel's centre, the
+    directions of its rows and columns, spacing, size): for the reference lines between it and the
+    viewer's slices."""
+    axes = plane_axes(volume, plane)
+    shape = volume.voxels.shape
+    count = int(shape[axes.sweep])
+    index = min(max(int(index), 0), count - 1)
+    directions = volume_directions(volume)
+    first = [0, 0, 0]  # the volume index of the reformat's first pixel
+    first[axes.sweep] = count - 1 - index if axes.flip_sweep else index
+    first[axes.down] = shape[axes.down] - 1 if axes.flip_down else 0
+    first[axes.right] = shape[axes.right] - 1 if axes.flip_right else 0
+    position = np.asarray(volume.origin, dtype=np.float64)
+    for axis in range(3):
+        position = position + first[axis] * volume.spacing[axis] * directions[axis]
+    right = directions[axes.right] * (-1.0 if axes.flip_right else 1.0)
+    down = directions[axes.down] * (-1.0 if axes.flip_down else 1.0)
+    return ImagePlane((float(position[0]), float(position[1]), float(position[2])),
+                      (float(right[0]), float(right[1]), float(right[2])),
+                      (float(down[0]), float(down[1]), float(down[2])),
+                      (volume.spacing[axes.down], volume.spacing[axes.right]),
+                      (int(shape[axes.down]), int(shape[axes.right])), volume.frame_of_reference)
+
+
 def _location(volume: Volume, axes: PlaneAxes, index: int) -> float:
     """The patient coordinate (mm, along the plane's patient axis) of slice ``index`` at the volume's
     centre: its table position for an axial, its depth for a coronal, its side for a sagittal."""
@@ -432,6 +459,7 @@ __all__ = [
     "plane_count",
     "plane_spacing",
     "reformat",
+    "reformat_plane",
     "slab_range",
     "volume_directions",
 ]
