@@ -21,11 +21,10 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QRectF, Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QColor, QKeyEvent, QPainter
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeyEvent, QPainter
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
-    QGraphicsDropShadowEffect,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -53,6 +52,7 @@ from zsmed.dicom.volume import (
     reformat_plane,
 )
 from zsmed.progress import Progress
+from zsmed_desktop.image_view import SteppingViewBox, add_reference_item, shadowed
 from zsmed_desktop.workers import start_job
 
 PLANE_NAMES: dict[Plane, str] = {"axial": "Axial", "coronal": "Coronal", "sagittal": "Sagittal"}
@@ -66,7 +66,7 @@ VIEWER_WINDOW = "viewer"  # the window the main viewer had when the reformat was
 # the main viewer's colours (its corner texts and orientation letters), so both windows read alike
 _TEXT_STYLE = "color: #d9d9d9; background: transparent; font-size: 12px;"
 _EDGE_STYLE = "color: #e6d38a; background: transparent; font-size: 14px; font-weight: bold;"
-_REFERENCE_COLOUR = "#4dd0e1"  # as the viewer's: where the main viewer's slice cuts this plane
+
 _MESSAGE_STYLE = "color: #e8c36a; background: transparent; font-size: 13px;"
 _MAX_SLAB_MM = 500.0
 
@@ -87,36 +87,18 @@ def location_text(shown: Reformat) -> str:
 
 
 def _shadowed(label: QLabel, style: str) -> QLabel:
-    """A label drawn on the image, readable on white as on black (as the viewer's are)."""
-    effect = QGraphicsDropShadowEffect(label)
-    effect.setBlurRadius(3)
-    effect.setOffset(1, 1)
-    effect.setColor(QColor(0, 0, 0, 255))
-    label.setGraphicsEffect(effect)
+    """A plain-text label drawn on the image in ``style``, readable on white as on black (as the viewer's are)."""
     label.setStyleSheet(style)
     label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-    return label
+    return shadowed(label)
 
 
-class _ViewBox(pg.ViewBox):
+class _ViewBox(SteppingViewBox):
     """The image's view: mm on both axes with the aspect locked (true scale), the viewer's mouse."""
 
     def __init__(self, window: ReformatWindow) -> None:
-        super().__init__(lockAspect=True, invertY=True, enableMenu=False, defaultPadding=0.0)
+        super().__init__(lambda steps: window.step(steps))
         self._window = window
-        self._wheel_rest = 0
-
-    def wheelEvent(self, ev: Any, axis: Any = None) -> None:
-        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            super().wheelEvent(ev, axis)  # zoom about the mouse
-            return
-        self._wheel_rest += int(ev.delta())
-        steps = int(self._wheel_rest / 120)
-        if steps:
-            self._wheel_rest -= steps * 120
-            self._window.step(-steps)
-        ev.accept()
 
     def mouseClickEvent(self, ev: Any) -> None:
         self._window.setFocus()
@@ -225,11 +207,7 @@ class ReformatWindow(QWidget):
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.vb.addItem(self.image_item)
         self._reference: tuple[tuple[float, float], tuple[float, float]] | None = None  # image pixels
-        self._reference_item = pg.PlotCurveItem(
-            pen=pg.mkPen(_REFERENCE_COLOUR, width=1.5, style=Qt.PenStyle.DashLine), antialias=True)
-        self._reference_item.setZValue(5)
-        self._reference_item.setVisible(False)
-        self.vb.addItem(self._reference_item, ignoreBounds=True)
+        self._reference_item = add_reference_item(self.vb)  # where the main viewer's slice cuts this plane
         self.view.installEventFilter(self)
         # the patient's directions at the middle of each edge (l, r, t, b), and the facts in the corners
         self._labels = {name: _shadowed(QLabel(self.view), _EDGE_STYLE if len(name) == 1 else _TEXT_STYLE)

@@ -55,7 +55,6 @@ from PySide6.QtGui import (
     QPolygonF,
 )
 from PySide6.QtWidgets import (
-    QGraphicsDropShadowEffect,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -93,6 +92,7 @@ from zsmed.dicom.geometry import (
     turned_size,
 )
 from zsmed.errors import ZsmedError
+from zsmed_desktop.image_view import SteppingViewBox, add_reference_item, shadowed
 
 Key = tuple[str, int]  # (path, frame)
 Decode = Callable[[str, int], ModalityFrame]
@@ -111,7 +111,6 @@ _VIEWER_STYLE = """
 _EDGE_STYLE = f"color: {_EDGE_COLOUR}; background: transparent; font-size: 14px; font-weight: bold;"
 _MESSAGE_STYLE = "color: #e8c36a; background: transparent; font-size: 13px;"
 _RULER_COLOUR = "#ffd54a"  # yellow: stands out on grey images and on most photographs
-_REFERENCE_COLOUR = "#4dd0e1"  # cyan, dashed: where the other window's slice cuts this image, not a mark
 DEFAULT_CINE_FPS = 10.0  # when the file gives no Cine Rate, Recommended Display Frame Rate or Frame Time
 # where the spacing is not in the patient, lengths say so (they are magnified)
 _SPACING_WHERE = {"ImagerPixelSpacing": "at the detector", "NominalScannedPixelSpacing": "on the film"}
@@ -146,16 +145,6 @@ def decode_result(decode: Decode, key: Key) -> Result:
         reason = str(getattr(exc, "reason", None) or f"{exc.__class__.__name__}: {exc}")
         first = reason.splitlines()[0] if reason.strip() else "cannot be shown"
         return key, None, f"{Path(path).name}: {first}"
-
-
-def _shadowed(label: QLabel) -> QLabel:
-    effect = QGraphicsDropShadowEffect(label)
-    effect.setBlurRadius(3)
-    effect.setOffset(1, 1)
-    effect.setColor(QColor(0, 0, 0, 255))
-    label.setGraphicsEffect(effect)
-    label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-    return label
 
 
 @dataclass(frozen=True)
@@ -300,24 +289,13 @@ _ARROWHEAD_PIXELS = 14.0  # an arrowhead's barbs, screen pixels (the snapshot's 
 _HOLD_PIXELS = 8.0  # how near (screen pixels) a press must come to a ruler's end or an angle's point to take hold
 
 
-class _ViewBox(pg.ViewBox):
-    """A ViewBox with PACS mouse bindings and none of pyqtgraph's menus."""
+class _ViewBox(SteppingViewBox):
+    """The viewer's view: PACS mouse bindings (the wheel steps, a left drag draws the tool's mark, a right
+    drag windows) and none of pyqtgraph's menus."""
 
     def __init__(self, viewer: ImageViewer) -> None:
-        super().__init__(lockAspect=True, invertY=True, enableMenu=False, defaultPadding=0.0)
+        super().__init__(lambda steps: viewer.step(steps))
         self._viewer = viewer
-        self._wheel_rest = 0
-
-    def wheelEvent(self, ev: Any, axis: Any = None) -> None:
-        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
-            super().wheelEvent(ev, axis)  # zoom about the mouse
-            return
-        self._wheel_rest += int(ev.delta())
-        steps = int(self._wheel_rest / 120)
-        if steps:
-            self._wheel_rest -= steps * 120
-            self._viewer.step(-steps)
-        ev.accept()
 
     def mouseClickEvent(self, ev: Any) -> None:
         self._viewer.setFocus()
@@ -416,18 +394,14 @@ class ImageViewer(QWidget):
         self.vb.sigRangeChanged.connect(self._update_zoom_overlay)
         self.vb.sigRangeChanged.connect(self._place_marks)  # the labels keep clear of the view's edges
         self._reference: tuple[tuple[float, float], tuple[float, float]] | None = None  # stored-pixel ends
-        self._reference_item = pg.PlotCurveItem(
-            pen=pg.mkPen(_REFERENCE_COLOUR, width=1.5, style=Qt.PenStyle.DashLine), antialias=True)
-        self._reference_item.setZValue(5)  # over the image, under the reader's own marks
-        self._reference_item.setVisible(False)
-        self.vb.addItem(self._reference_item, ignoreBounds=True)
+        self._reference_item = add_reference_item(self.vb)
         self.view.installEventFilter(self)
         self.view.viewport().installEventFilter(self)
         self._pointer: tuple[float, float] | None = None  # the stored point under the mouse
         self.view.scene().sigMouseMoved.connect(self._hover)
 
         # corners (tl, tr, bl, br) and the orientation letters at the middle of each edge (l, r, t, b)
-        self._corners = {name: _shadowed(QLabel(self.view)) for name in ("tl", "tr", "bl", "br", "l", "r", "t", "b")}
+        self._corners = {name: shadowed(QLabel(self.view)) for name in ("tl", "tr", "bl", "br", "l", "r", "t", "b")}
         for name, label in self._corners.items():
             label.setStyleSheet(_OVERLAY_STYLE)
             label.setTextFormat(Qt.TextFormat.PlainText)
@@ -439,7 +413,7 @@ class ImageViewer(QWidget):
             top = name.startswith("t")
             label.setAlignment((Qt.AlignmentFlag.AlignRight if right else Qt.AlignmentFlag.AlignLeft)
                                | (Qt.AlignmentFlag.AlignTop if top else Qt.AlignmentFlag.AlignBottom))
-        self._message_label = _shadowed(QLabel(self.view))
+        self._message_label = shadowed(QLabel(self.view))
         self._message_label.setStyleSheet(_MESSAGE_STYLE)
         self._message_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._message_label.setWordWrap(True)
