@@ -169,3 +169,25 @@ def test_cli_blanks_a_header_band_and_refuses_a_bad_box(tmp_path: Path, capsys: 
         main(["deidentify", str(source), "--out", str(tmp_path / "o2"), "--blank", "0,0,10"])
     assert exit_info.value.code == 2
     assert "X,Y,WIDTH,HEIGHT" in capsys.readouterr().err
+
+
+def test_a_big_endian_ultrasound_is_blanked_and_written_little_endian(tmp_path: Path) -> None:
+    source = dicom_test_file("ExplVR_BigEnd.dcm")  # an RGB ultrasound in Explicit VR Big Endian
+    result = _export([source], tmp_path / "out", Blanking(boxes=(Box(0, 0, 80, 5),)))
+    written = pydicom.dcmread(result.files[0])  # type: ignore[attr-defined]
+    before = pydicom.dcmread(source).pixel_array
+    assert written.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    assert (written.pixel_array[:5] == 0).all() and before[:5].any()
+    assert (written.pixel_array[5:] == before[5:]).all()
+
+
+def test_an_image_whose_pixels_cannot_be_decoded_is_not_exported_unblanked(tmp_path: Path) -> None:
+    source = dicom_test_file("SC_rgb.dcm")
+    damaged = pydicom.dcmread(source)
+    damaged.PixelData = damaged.PixelData[: len(damaged.PixelData) // 2]  # truncated
+    damaged.save_as(tmp_path / "cut.dcm")
+    result = _export([tmp_path / "cut.dcm"], tmp_path / "out", Blanking(boxes=(Box(0, 0, 10, 10),)))
+    assert result.written == 0 and result.files == []  # type: ignore[attr-defined]
+    [problem] = result.problems  # type: ignore[attr-defined]
+    assert "cut.dcm: its pixels could not be decoded to blank the burned-in text" in problem
+    assert problem.endswith("not exported")

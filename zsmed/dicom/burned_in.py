@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from zsmed.dicom.ultrasound import region_bounds, regions_fit
-from zsmed.errors import ConfigError, DicomReadError
+from zsmed.errors import ConfigError, DicomReadError, ZsmedError
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -120,6 +120,8 @@ def _darkest_palette_index(ds: Dataset, pixels: np.ndarray) -> int:
 def blank_dataset(ds: Dataset, boxes: Sequence[Box], *, path: str | Path | None = None) -> list[Box]:
     """Blank ``boxes`` (clipped to the image) on every frame of ``ds``, in place, writing the pixel data
     back uncompressed; returns the boxes blanked (none: ``ds`` is untouched)."""
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian
+
     from zsmed.dicom.decode import number_of_frames, stored_pixels
 
     rows, columns = int(ds.Rows), int(ds.Columns)
@@ -127,7 +129,11 @@ def blank_dataset(ds: Dataset, boxes: Sequence[Box], *, path: str | Path | None 
     if not inside:
         return []
     spath = str(path) if path is not None else None
-    pixels = stored_pixels(ds, path=spath)
+    try:
+        pixels = stored_pixels(ds, path=spath)
+    except ZsmedError as exc:  # not exported unblanked: the reader asked for the text to go
+        raise DicomReadError(f"its pixels could not be decoded to blank the burned-in text ({exc.reason}): "
+                             "not exported", path=spath) from None
     frames = number_of_frames(ds) > 1
     samples = int(ds.get("SamplesPerPixel", 1))
     photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
@@ -135,10 +141,14 @@ def blank_dataset(ds: Dataset, boxes: Sequence[Box], *, path: str | Path | None 
         # pydicom hands YBR back as RGB (JPEG and JPEG 2000 decoders too): it is written so
         photometric = "RGB"
     blanked = blank_boxes(pixels, inside, darkest_value(ds, pixels), frames=frames)
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and meta.get("TransferSyntaxUID") == ExplicitVRBigEndian:
+        # the decoded values are native numbers; pydicom writes new pixel data little-endian only
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
     try:
         ds.set_pixel_data(blanked, photometric, int(ds.get("BitsStored", blanked.dtype.itemsize * 8)),
                           generate_instance_uid=False)  # the export's UIDs are dicognito's
-    except (ValueError, AttributeError) as exc:
+    except (ValueError, AttributeError, NotImplementedError) as exc:
         raise DicomReadError(f"the pixels could not be written back after blanking ({exc})", path=spath) from None
     return inside
 
