@@ -1,6 +1,6 @@
 """What the viewer and the reformat window draw their images with: a view box that steps through the
 slices on the wheel (Ctrl+wheel zooms) with none of pyqtgraph's menus, labels on the image readable on
-white as on black, and the dashed reference line."""
+white as on black, the dashed reference line and the 3D cursor's cross."""
 
 from __future__ import annotations
 
@@ -54,6 +54,17 @@ def add_reference_item(box: pg.ViewBox) -> pg.PlotCurveItem:
     the reader's own marks, and left out of the view's auto-range."""
     item = pg.PlotCurveItem(pen=pg.mkPen(REFERENCE_COLOUR, width=1.5, style=Qt.PenStyle.DashLine), antialias=True)
     item.setZValue(5)
+    item.setVisible(False)
+    box.addItem(item, ignoreBounds=True)
+    return item
+
+
+def add_cursor_item(box: pg.ViewBox) -> pg.ScatterPlotItem:
+    """The 3D cursor's cross in ``box``: a fixed size on the screen whatever the zoom, in the reference
+    line's colour, hidden until given a point."""
+    item = pg.ScatterPlotItem(size=22, symbol="+", pen=pg.mkPen(REFERENCE_COLOUR, width=2), brush=None,
+                              pxMode=True)
+    item.setZValue(6)
     item.setVisible(False)
     box.addItem(item, ignoreBounds=True)
     return item

@@ -187,6 +187,7 @@ class MainWindow(QMainWindow):
         self.viewer.current_changed.connect(lambda *_: self._update_image_actions())
         self.viewer.current_changed.connect(lambda *_: self._follow_beside())
         self.viewer.current_changed.connect(lambda *_: self._update_reference_lines())
+        self.viewer.locate_requested.connect(lambda point: self._locate(self.viewer, point))
 
         self.classify = ClassifyPanel(self.site)
         self.classify.setMinimumWidth(300)
@@ -1071,6 +1072,8 @@ class MainWindow(QMainWindow):
             self.compare.view_saved.connect(self._on_view_saved)
             self.compare.job_done.connect(self._done_job_line)
             self.compare.viewer.current_changed.connect(lambda *_: self._update_reference_lines())
+            self.compare.viewer.locate_requested.connect(
+                lambda point: self.compare is not None and self._locate(self.compare.viewer, point))
         self.compare.show_series(list(ref.image_paths), ref.title, self._positions(ref), ref.study.uid)
         self.compare.show()
         self.compare.raise_()
@@ -1158,6 +1161,33 @@ class MainWindow(QMainWindow):
         if reformat is not None:
             reformat.set_reference_line(cut(here, other))
         self.viewer.set_reference_line(cut(other, here) or cut(beside, here))
+
+    def _locate(self, source: ImageViewer, point: Point) -> bool:
+        """Shift+click on one viewer (the 3D cursor): the other shows the slice of its series nearest that
+        point of the patient, the point marked on it. False, with a line saying why, where it cannot."""
+        from zsmed.dicom.geometry import locate_point
+
+        compare = self.compare if self.compare is not None and self.compare.isVisible() else None
+        if compare is None:
+            self.show_message("3D cursor (Shift+click): put a series beside first (B)", warning=True)
+            return False
+        target = compare.viewer if source is self.viewer else self.viewer
+        plane = self._image_plane(source.current_path(), source.current_frame())
+        if plane is None:
+            self.show_message("3D cursor: this image has no position in the patient", warning=True)
+            return False
+        paths = target.paths()
+        found = locate_point(plane.patient_point(point), [self._image_plane(p, 0) for p in paths],
+                             plane.frame_of_reference)
+        if found is None:
+            target.set_cursor_point(None)
+            self.show_message("3D cursor: that point is not in the other series (another study, or outside "
+                              "its slices)", warning=True)
+            return False
+        index, where = found
+        target.set_cursor_point(where, on=(paths[index], 0))
+        target.go_to(index)
+        return True
 
     def _follow_beside(self) -> None:
         if self.compare is not None and self.compare.is_linked():
@@ -1468,6 +1498,8 @@ class MainWindow(QMainWindow):
             ("Ctrl+wheel, + / −", "Zoom"),
             ("Left-button or middle-button drag", "Pan"),
             ("A / double-click", "Actual pixels (1:1) / fit"),
+            ("Shift+click", "3D cursor: with a series beside, its slice through that point of the patient, the "
+                            "point marked (a scout: where the point projects)"),
             ("M", "Measure on / off: a left-button drag draws a ruler (mm; px without a pixel spacing); "
                   "drag a ruler's end to move it"),
             ("E", "Region of interest on / off: a left-button drag draws an ellipse with its area, mean ± SD, "

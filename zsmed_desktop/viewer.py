@@ -92,7 +92,7 @@ from zsmed.dicom.geometry import (
     turned_size,
 )
 from zsmed.errors import ZsmedError
-from zsmed_desktop.image_view import SteppingViewBox, add_reference_item, shadowed
+from zsmed_desktop.image_view import SteppingViewBox, add_cursor_item, add_reference_item, shadowed
 
 Key = tuple[str, int]  # (path, frame)
 Decode = Callable[[str, int], ModalityFrame]
@@ -302,6 +302,8 @@ class _ViewBox(SteppingViewBox):
         if ev.double() and ev.button() == Qt.MouseButton.LeftButton:
             if not self._viewer.edit_note_at(self.mapToView(ev.pos())):  # an arrow's note, in the arrow mode
                 self._viewer.fit()  # double-click: the whole image again
+        elif ev.button() == Qt.MouseButton.LeftButton and ev.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self._viewer._locate(self.mapToView(ev.pos()))  # the 3D cursor: this point in the other windows
         elif ev.button() == Qt.MouseButton.LeftButton:
             self._viewer._click(self.mapToView(ev.pos()))  # an open angle's second end
         ev.accept()
@@ -334,6 +336,8 @@ class ImageViewer(QWidget):
     arrow_mode_changed = Signal(bool)  # arrow mode on / off (T, Esc; M, E and N turn it off)
     # how many rulers, regions, (finished) angles and arrows are on the image, after one is added, moved or removed
     marks_changed = Signal(int)
+    # Shift+click on the image: the stored point (column, row) to find in the other windows (the 3D cursor)
+    locate_requested = Signal(object)
 
     def __init__(self, parent: QWidget | None = None, *, decode: Decode | None = None,
                  cache_bytes: int = CACHE_BYTES) -> None:
@@ -395,6 +399,9 @@ class ImageViewer(QWidget):
         self.vb.sigRangeChanged.connect(self._place_marks)  # the labels keep clear of the view's edges
         self._reference: tuple[tuple[float, float], tuple[float, float]] | None = None  # stored-pixel ends
         self._reference_item = add_reference_item(self.vb)
+        self._cursor: tuple[float, float] | None = None  # the 3D cursor's point, stored pixels
+        self._cursor_on: tuple[Path, int] | None = None  # the image (file, frame) it is on: shown there only
+        self._cursor_item = add_cursor_item(self.vb)
         self.view.installEventFilter(self)
         self.view.viewport().installEventFilter(self)
         self._pointer: tuple[float, float] | None = None  # the stored point under the mouse
@@ -806,7 +813,37 @@ class ImageViewer(QWidget):
     def reference_line(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
         return self._reference
 
+    def set_cursor_point(self, point: tuple[float, float] | None, on: tuple[Path, int] | None = None) -> None:
+        """Mark ``point`` (stored pixels, column, row) of the image ``on`` (file, frame; default the one
+        shown) with the 3D cursor's cross, or nothing; it shows only while that image does."""
+        self._cursor = point
+        path = self.current_path()
+        self._cursor_on = on if on is not None else ((path, self.current_frame()) if path is not None else None)
+        self._place_reference()
+
+    def paths(self) -> list[Path]:
+        """The files of the series shown, in order."""
+        return list(self._paths)
+
+    def cursor_point(self) -> tuple[float, float] | None:
+        return self._cursor
+
+    def _locate(self, at: QPointF) -> None:
+        """Shift+click: the point under the mouse, marked here and asked for in the other windows."""
+        if self._shown is None or not self._on_image(at):
+            return
+        point = self._image_point(at)
+        self.set_cursor_point(point)
+        self.locate_requested.emit(point)
+
     def _place_reference(self) -> None:
+        cursor, path = self._cursor, self.current_path()
+        if cursor is None or self._shown is None or self._cursor_on != (path, self.current_frame()):
+            self._cursor_item.setVisible(False)
+        else:
+            where = self._view_point(cursor)
+            self._cursor_item.setData([where.x()], [where.y()])
+            self._cursor_item.setVisible(True)
         ends = self._reference
         if ends is None or self._shown is None:
             self._reference_item.setVisible(False)

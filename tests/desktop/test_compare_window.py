@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QApplication
 
 from tests.conftest import dicom_test_file
 from tests.desktop.reading_room import SCAN_TIMEOUT, make_window, open_and_wait
+from tests.desktop.test_viewer import click
 from tests.report.sr_items import content_items
 from zsmed_desktop.compare_window import CompareWindow
 from zsmed_desktop.key_images_flow import FLAGGED_LINE, SAVED_LINE
@@ -297,6 +298,7 @@ def test_a_localizer_beside_shows_the_slice_read_as_a_reference_line(qtbot, tmp_
     scout.SeriesDescription, scout.SeriesNumber, scout.StudyDate = "scout", 1, "20040119"
     scout.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]  # rows to the patient's left, columns to the feet
     scout.ImagePositionPatient = [-40.0, 0.0, 30.0]
+    scout.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]  # a CT topogram: a projection
     scout.save_as(folder / "scout.dcm")
     row_mm, column_mm = (float(v) for v in scout.PixelSpacing)
 
@@ -316,5 +318,23 @@ def test_a_localizer_beside_shows_the_slice_read_as_a_reference_line(qtbot, tmp_
         # and the localizer's plane across the axial slice read: a horizontal line at y = 0
         here = window.viewer.reference_line()
         assert here is not None and here[0][1] == pytest.approx(0.5 + (0.0 + 40.0) / row_mm)
+
+    # Shift+click on the localizer at z = 10 mm: the axial series goes to that slice, the point marked on it
+    window.viewer.go_to(0)
+    _shown(qtbot, window.viewer, 0)
+    on_scout = (64.0, 0.5 + (30.0 - 10.0) / row_mm)  # column 64 (x = 2.3 mm), the row at z = 10 mm
+    click(qtbot, compare.viewer, on_scout, Qt.KeyboardModifier.ShiftModifier)
+    assert compare.viewer.cursor_point() == pytest.approx(on_scout, abs=0.05)
+    _shown(qtbot, window.viewer, 1)  # the slice at z = 10 mm
+    assert window.viewer.cursor_point() == pytest.approx((64.0, 0.5 + 40.0 / row_mm), abs=0.05)  # y = 0 there
+    assert window.viewer._cursor_item.isVisible()
+    window.viewer.go_to(0)  # scrolled on: the cross stays with its slice
+    _shown(qtbot, window.viewer, 0)
+    assert not window.viewer._cursor_item.isVisible()
+    # and the other way: a point of the axial slice, found on the localizer
+    click(qtbot, window.viewer, (30.0, 100.0), Qt.KeyboardModifier.ShiftModifier)
+    assert compare.viewer.cursor_point() == pytest.approx((30.0, 0.5 + 30.0 / row_mm), abs=0.05)  # z = 0
     compare.close()
     qtbot.waitUntil(lambda: window.viewer.reference_line() is None, timeout=SCAN_TIMEOUT)
+    click(qtbot, window.viewer, (90.0, 40.0), Qt.KeyboardModifier.ShiftModifier)  # elsewhere: not a double-click
+    assert "put a series beside first" in window.statusBar().currentMessage()

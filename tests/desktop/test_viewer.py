@@ -1007,23 +1007,24 @@ def test_the_value_under_the_mouse_and_the_cursor_over_a_mark(qtbot, viewer: Ima
 
 
 # --- angles ------------------------------------------------------------------------------------------
-def click(qtbot, viewer: ImageViewer, point: tuple[float, float]) -> None:
+def click(qtbot, viewer: ImageViewer, point: tuple[float, float],
+          modifiers: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
     """A left click (press and release, no move) on a stored-image point (column, row), wherever the turn
-    shows it."""
+    shows it, with ``modifiers`` held."""
     qtbot.wait(15)
     port = viewer.view.viewport()
     pos = QPointF(viewer.view.mapFromScene(viewer.scene_point(*point)))
     left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
     for kind, buttons in ((QEvent.Type.MouseButtonPress, left), (QEvent.Type.MouseButtonRelease, none)):
-        viewer.view.viewportEvent(QMouseEvent(kind, pos, port.mapToGlobal(pos), left, buttons,
-                                              Qt.KeyboardModifier.NoModifier))
+        viewer.view.viewportEvent(QMouseEvent(kind, pos, port.mapToGlobal(pos), left, buttons, modifiers))
 
 
 def items_drawn(viewer: ImageViewer) -> list[str]:
     """What is drawn in the view: the image, and each mark's line and label (``vb.addedItems`` leaves out
-    what was added with ``ignoreBounds``, as the marks are); not the reference line, which is always there
-    (hidden without a series beside)."""
-    return [type(item).__name__ for item in viewer.vb.childGroup.childItems() if item is not viewer._reference_item]
+    what was added with ``ignoreBounds``, as the marks are); not the reference line and the 3D cursor,
+    which are always there (hidden without a window beside)."""
+    return [type(item).__name__ for item in viewer.vb.childGroup.childItems()
+            if item not in (viewer._reference_item, viewer._cursor_item)]
 
 
 def drawn_points(viewer: ImageViewer, index: int = 0) -> list[tuple[float, float]]:

@@ -21,6 +21,7 @@ from zsmed.dicom.geometry import (
     angle_degrees,
     compose_turns,
     inverse_turn,
+    locate_point,
     reference_line,
     ruler_length,
     turned_edges,
@@ -180,3 +181,26 @@ def test_a_sagittal_cut_of_a_coronal_image_is_a_vertical_line_at_its_x() -> None
 
     assert reference_line(replace(sagittal, frame_of_reference="1.2.4"), coronal) is None  # another study
     assert reference_line(replace(sagittal, frame_of_reference=""), coronal) is None  # unknown: not guessed
+
+
+def test_a_point_is_located_on_the_nearest_slice_of_a_series_in_its_frame_of_reference() -> None:
+    axial = sorted((_plane_of(f"CT5N/{name}") for name in ("2062", "2392", "2693", "3023", "3353")),
+                   key=lambda plane: plane.position[2])  # z -1.24 ... 8.76 mm, 2.5 mm apart
+    frame = axial[0].frame_of_reference
+    point = axial[2].patient_point((4.0, 9.0)) + np.array([0.0, 0.0, 1.0])  # 1 mm above slice 2
+    assert locate_point(point, axial, frame) == (2, (pytest.approx(4.0), pytest.approx(9.0)))
+    assert locate_point(point + np.array([0.0, 0.0, 1.0]), axial, frame)[0] == 3  # type: ignore[index]
+    assert locate_point(point, [None, *axial[1:]], frame)[0] == 2  # type: ignore[index]
+    assert locate_point(point, axial, "another study") is None
+    assert locate_point(point + np.array([0.0, 0.0, 30.0]), axial, frame) is None  # beyond the stack
+    assert locate_point(point + np.array([50.0, 0.0, 0.0]), axial, frame) is None  # beside the images
+
+
+def test_on_a_ct_scout_a_point_is_located_whatever_its_depth() -> None:
+    from dataclasses import replace
+
+    scout = _plane_of("CT2N/6924", Rows=512, Columns=512, ImageType=["ORIGINAL", "PRIMARY", "LOCALIZER"])
+    assert scout.projection  # a CT topogram
+    deep = scout.patient_point((100.0, 200.0)) + np.array([0.0, -143.0, 0.0])  # 143 mm in front of its plane
+    assert locate_point(deep, [scout], scout.frame_of_reference) == (0, (pytest.approx(100.0), pytest.approx(200.0)))
+    assert locate_point(deep, [replace(scout, projection=False)], scout.frame_of_reference) is None

@@ -496,7 +496,15 @@ def image_plane(ds: Dataset, frame: int = 0) -> ImagePlane | None:
     c = column_direction / np.linalg.norm(column_direction)
     return ImagePlane((xyz[0], xyz[1], xyz[2]), (float(r[0]), float(r[1]), float(r[2])),
                       (float(c[0]), float(c[1]), float(c[2])), found[0], (rows, columns),
-                      str(ds.get("FrameOfReferenceUID", "") or "").strip())
+                      str(ds.get("FrameOfReferenceUID", "") or "").strip(), _is_localizer(ds))
+
+
+def _is_localizer(ds: Dataset) -> bool:
+    """A CT scout (topogram): Image Type LOCALIZER on a CT, a projection through the patient. An MR's
+    localizers are true slices and are not one."""
+    value = ds.get("ImageType")
+    values = [str(v).upper() for v in value] if value is not None and not isinstance(value, str) else [str(value)]
+    return "LOCALIZER" in values and str(ds.get("Modality", "") or "").strip().upper() == "CT"
 
 
 _MAX_FRAME_RATE = 1000.0  # frames per second; more is a broken header

@@ -166,6 +166,7 @@ class ImagePlane:
     spacing: tuple[float, float]
     size: tuple[int, int]
     frame_of_reference: str = ""
+    projection: bool = False  # a localizer: a projection through the patient, its plane only nominal
 
     @property
     def normal(self) -> np.ndarray:
@@ -245,3 +246,36 @@ def reference_line(cutting: ImagePlane, shown: ImagePlane) -> tuple[Point, Point
         return first[0] + t * (second[0] - first[0]), first[1] + t * (second[1] - first[1])
 
     return along(inside[0]), along(inside[1])
+
+
+# --- a point located in another series (the 3D cursor) -----------------------------------------------
+LOCATE_REACH_MM = 10.0  # a point farther than this from every slice of a series is not in it
+
+
+def locate_point(point: np.ndarray, planes: Sequence[ImagePlane | None], frame_of_reference: str,
+                 reach_mm: float = LOCATE_REACH_MM) -> tuple[int, Point] | None:
+    """The slice of a series (its images' ``planes``, None where one has no geometry) nearest the
+    patient ``point`` (mm) and where the point falls on it (stored pixels, column, row): what a PACS's 3D
+    cursor jumps to (on a CT scout, where the point projects, whatever its depth). None where the series
+    is in another frame of reference, no slice is within ``reach_mm`` of the point, or the point falls
+    outside the nearest slice's image."""
+    if not frame_of_reference:
+        return None
+    best: tuple[float, int] | None = None
+    for index, plane in enumerate(planes):
+        if plane is None or plane.frame_of_reference != frame_of_reference:
+            continue
+        offset = np.asarray(point) - np.asarray(plane.position)
+        # a scout shows the whole depth of the patient: any point over it is on it
+        distance = 0.0 if plane.projection else abs(float(plane.normal @ offset))
+        if distance <= reach_mm and (best is None or distance < best[0]):
+            best = (distance, index)
+    if best is None:
+        return None
+    plane = planes[best[1]]
+    assert plane is not None
+    column, row = plane.image_point(point)
+    rows, columns = plane.size
+    if not (0.0 <= column <= columns and 0.0 <= row <= rows):
+        return None
+    return best[1], (column, row)
