@@ -1,15 +1,15 @@
 """What the viewer and the reformat window draw their images with: a view box that steps through the
 slices on the wheel (Ctrl+wheel zooms) with none of pyqtgraph's menus, labels on the image readable on
-white as on black, the dashed reference line and the 3D cursor's cross."""
+white as on black, the dashed reference line, and the reader's rulers with where their labels go."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt
+from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QGraphicsDropShadowEffect, QLabel
 
 REFERENCE_COLOUR = "#4dd0e1"  # cyan, dashed: where another window's slice cuts this image, not a mark
@@ -68,3 +68,53 @@ def add_cursor_item(box: pg.ViewBox) -> pg.ScatterPlotItem:
     item.setVisible(False)
     box.addItem(item, ignoreBounds=True)
     return item
+
+
+# --- the reader's rulers: drawn alike in the viewer and the reformat window ----------------------------
+RULER_COLOUR = "#ffd54a"  # yellow: stands out on grey images and on most photographs
+RULER_FONT_PIXELS = 13
+
+
+def add_ruler_items(box: pg.ViewBox) -> tuple[pg.PlotCurveItem, pg.TextItem]:
+    """A ruler's line and label in ``box``, as the viewer draws its rulers: a yellow line on a dark halo and a
+    bold yellow text on a dark fill, so that both read on white bone as on black air; above the image and
+    the reference line, and left out of the view's auto-range (a ruler must not change the fit)."""
+    line = pg.PlotCurveItem(pen=pg.mkPen(RULER_COLOUR, width=2), shadowPen=pg.mkPen("#000000", width=4),
+                            antialias=True)  # a slanting line drawn without it looks dashed
+    label = pg.TextItem("", color=RULER_COLOUR, fill=pg.mkBrush(0, 0, 0, 170))
+    font = QFont()
+    font.setPixelSize(RULER_FONT_PIXELS)
+    font.setBold(True)
+    label.setFont(font)
+    for item in (line, label):
+        item.setZValue(10)
+        box.addItem(item, ignoreBounds=True)
+    return line, label
+
+
+def place_label(spots: Sequence[tuple[QPointF, QPointF]], size: QSizeF, room: QRectF,
+                keep_off: Sequence[QRectF]) -> tuple[int, tuple[float, float], QRectF]:
+    """Where a mark's label of ``size`` goes, the viewer's rule: at one of its ``spots`` (pairs of (the point
+    it goes past, the point it keeps away from), best first; in the same screen pixels as ``room``, the
+    picture, and ``keep_off``, the texts it must not cover), past the first spot's point on the side away
+    from its pair (so it covers neither the line nor what it measures), else on another side of it, else at
+    the next spot; the first free place, else the least covered. Returns (which spot, the label's anchor as
+    pyqtgraph's TextItem takes it, its box)."""
+    places: list[tuple[int, QPointF, tuple[float, float]]] = []  # (which spot, its point, anchor)
+    for spot, (point, back) in enumerate(spots):
+        right, down = point.x() >= back.x(), point.y() >= back.y()  # away from the line
+        places += [(spot, point, (0.0 if r else 1.0, 0.0 if d else 1.0))
+                   for r, d in ((right, down), (not right, down), (right, not down), (not right, not down))]
+    boxes = [QRectF(point.x() - anchor[0] * size.width(), point.y() - anchor[1] * size.height(),
+                    size.width(), size.height()) for _spot, point, anchor in places]
+
+    def covered(box: QRectF) -> float:
+        """How much of the label would be off the picture or over a text (0: a free place)."""
+        inside = room.intersected(box)
+        over = sum(part.width() * part.height() for part in (box.intersected(text) for text in keep_off
+                                                               if box.intersects(text)))
+        return box.width() * box.height() - inside.width() * inside.height() + over
+
+    best = min(range(len(places)), key=lambda i: covered(boxes[i]))  # min keeps the first of equals
+    spot, _point, anchor = places[best]
+    return spot, anchor, boxes[best]

@@ -9,18 +9,28 @@ coronal of a CT with 5 mm slices is as tall as the anatomy, not squashed into a 
 
 Mouse and keys, as in the main viewer: wheel or arrow keys = next / previous slice (Home / End: the first /
 last), right drag = window / level, 1–9 = the window presets, 0 = automatic window, Ctrl+wheel = zoom,
-left drag = pan, double-click = fit.
+left drag = pan, double-click = fit, M = measure on / off (a left drag then draws a ruler instead of
+panning; a press on a ruler's end drags that end), Delete = remove the rulers on the slice shown, Esc =
+remove them and stop measuring.
+
+Rulers measure in the patient, in mm: each axis by the reformat's own pixel spacing, so on the coronal of
+a CT of 2.5 mm slices a ruler four rows tall is 10 mm whatever the in-plane pixels are. A ruler belongs to
+the image it was drawn on: it is kept per plane, slice and slab (a MIP through 10 mm is another image than
+its centre slice) and shown on that image only; scrolling away hides it, scrolling back shows it again,
+and another series removes them all.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeyEvent, QPainter
 from PySide6.QtWidgets import (
     QComboBox,
@@ -36,7 +46,7 @@ from PySide6.QtWidgets import (
 )
 
 from zsmed.dicom.display import CT_PRESETS, apply_window, auto_window, to_display_uint8
-from zsmed.dicom.geometry import ImagePlane
+from zsmed.dicom.geometry import ImagePlane, ruler_length
 from zsmed.dicom.volume import (
     PLANES,
     SLAB_MODES,
@@ -52,7 +62,7 @@ from zsmed.dicom.volume import (
     reformat_plane,
 )
 from zsmed.progress import Progress
-from zsmed_desktop.image_view import SteppingViewBox, add_reference_item, shadowed
+from zsmed_desktop.image_view import SteppingViewBox, add_reference_item, add_ruler_items, place_label, shadowed
 from zsmed_desktop.workers import start_job
 
 PLANE_NAMES: dict[Plane, str] = {"axial": "Axial", "coronal": "Coronal", "sagittal": "Sagittal"}
@@ -69,6 +79,42 @@ _EDGE_STYLE = "color: #e6d38a; background: transparent; font-size: 14px; font-we
 
 _MESSAGE_STYLE = "color: #e8c36a; background: transparent; font-size: 13px;"
 _MAX_SLAB_MM = 500.0
+_HOLD_PIXELS = 8.0  # how near (screen pixels) a press must come to a ruler's end to take hold of it, as in the viewer
+_CLICK_PIXELS = 3.0  # a drag shorter than this (screen pixels) is a jittery click: it draws no ruler
+MEASURING_TEXT = "Measuring: left drag (M: stop)"  # the bottom-right corner while measuring, as the viewer's
+
+
+@dataclass(frozen=True)
+class RulerMeasurement:
+    """One ruler on the reformat as the reader sees it: its ends in the reformat image's pixels (column,
+    row), its length in the patient (each axis by the reformat's own spacing) and the text next to it."""
+
+    start: tuple[float, float]
+    end: tuple[float, float]
+    length_mm: float
+    text: str
+
+
+class _ImageKey(NamedTuple):
+    """The image a ruler was drawn on, the only one it is shown on: the plane, the slice (a slab's centre)
+    and the slab (how it combines its slices, and how many; None for one slice)."""
+
+    plane: Plane
+    slice_index: int
+    slab: tuple[SlabMode, int] | None
+
+
+@dataclass
+class _Ruler:
+    """A ruler from ``start`` to ``end``, in the reformat image's pixels (column, row), so that a zoom or a
+    pan changes nothing it measures; the items that draw it, and where its label is on the screen (viewport
+    pixels), for the other labels to keep off."""
+
+    start: tuple[float, float]
+    end: tuple[float, float]
+    line: pg.PlotCurveItem
+    label: pg.TextItem
+    box: QRectF | None = None
 
 
 def contained_decoder() -> SliceDecoder:
@@ -113,7 +159,12 @@ class _ViewBox(SteppingViewBox):
             delta = ev.screenPos() - ev.buttonDownScreenPos()
             self._window.drag_window(ev.isStart(), float(delta.x()), float(delta.y()))
             return
-        super().mouseDragEvent(ev, axis)  # left / middle: pan
+        if ev.button() == Qt.MouseButton.LeftButton and self._window.is_measuring():
+            ev.accept()
+            self._window._drag_ruler(ev.isStart(), ev.isFinish(), self.mapToView(ev.buttonDownPos()),
+                                     self.mapToView(ev.pos()))
+            return
+        super().mouseDragEvent(ev, axis)  # left (not measuring) / middle: pan
 
 
 class ReformatWindow(QWidget):
@@ -148,6 +199,11 @@ class ReformatWindow(QWidget):
         self._drag_start: tuple[float, float] | None = None
         self._fitted: tuple[Any, ...] | None = None
         self._message = ""
+        self._measuring = False  # a left drag draws a ruler instead of panning
+        self._rulers: dict[_ImageKey, list[_Ruler]] = {}  # each image's rulers, oldest first
+        self._shown_key: _ImageKey | None = None
+        self._drawing: _Ruler | None = None  # the ruler a left drag draws or holds by its end now
+        self._holding = False  # that drag took hold of a ruler drawn before (its end follows the mouse)
 
         # --- the bar: plane, slab, window --------------------------------------------------------------
         bar = QToolBar()
@@ -165,8 +221,16 @@ class ReformatWindow(QWidget):
             self.plane_actions[plane] = action
         self.plane_actions[self._plane].setChecked(True)
         bar.addSeparator()
+        self.measure_action = QAction("Measure", self)
+        self.measure_action.setCheckable(True)
+        self.measure_action.setToolTip("Measure (M): a left-button drag draws a ruler, in mm in the patient "
+                                       "(a drag on a ruler's end moves it); Delete removes the rulers on this "
+                                       "slice, Esc also stops measuring")
+        self.measure_action.triggered.connect(self.set_measuring)
+        bar.addAction(self.measure_action)
+        bar.addSeparator()
         slab_tip = "Slab thickness: the MIP, mean or MinIP through the slices within it (off: one slice)"
-        slab_label = QLabel(" Slab ")
+        slab_label = QLabel("Slab")
         slab_label.setToolTip(slab_tip)
         bar.addWidget(slab_label)
         self.slab_box = QDoubleSpinBox()
@@ -186,11 +250,13 @@ class ReformatWindow(QWidget):
         self.mode_box.currentIndexChanged.connect(lambda *_: self._show())
         bar.addWidget(self.mode_box)
         bar.addSeparator()
-        window_label = QLabel(" Window ")
+        window_tip = "Window / level: a preset (keys 1–9, 0 automatic); a right-button drag adjusts it"
+        # radiology's short name: with "Window" in words and Measure the bar was wider than the window's minimum
+        window_label = QLabel("W/L")
+        window_label.setToolTip(window_tip)
         bar.addWidget(window_label)
         self.window_box = QComboBox()
-        self.window_box.setToolTip("Window / level: a preset (keys 1–9, 0 automatic); a right-button drag "
-                                   "adjusts it")
+        self.window_box.setToolTip(window_tip)
         self.window_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.window_box.activated.connect(lambda k: self.apply_preset(str(self.window_box.itemData(k))))
         bar.addWidget(self.window_box)
@@ -208,6 +274,8 @@ class ReformatWindow(QWidget):
         self.vb.addItem(self.image_item)
         self._reference: tuple[tuple[float, float], tuple[float, float]] | None = None  # image pixels
         self._reference_item = add_reference_item(self.vb)  # where the main viewer's slice cuts this plane
+        self.vb.sigRangeChanged.connect(self._place_rulers)  # the labels keep inside the view as it zooms
+        self.view.scene().sigMouseMoved.connect(self._hover)
         self.view.installEventFilter(self)
         # the patient's directions at the middle of each edge (l, r, t, b), and the facts in the corners
         self._labels = {name: _shadowed(QLabel(self.view), _EDGE_STYLE if len(name) == 1 else _TEXT_STYLE)
@@ -273,6 +341,7 @@ class ReformatWindow(QWidget):
         self.cancel_loading()
         self._paths = files
         self._volume, self._shown = None, None
+        self._remove_all_rulers()  # they measured the series before
         self._indices.clear()
         self._fitted = None
         self.window_box.clear()  # the presets are the next volume's (CT or not, its file's windows)
@@ -486,7 +555,7 @@ class ReformatWindow(QWidget):
         self.window_box.blockSignals(True)
         found = self.window_box.findData(name)
         if found < 0 and name == "custom":
-            self.window_box.addItem("Custom (right-button drag)", "custom")
+            self.window_box.addItem("Custom (right drag)", "custom")  # short: the bar keeps within the window
             found = self.window_box.count() - 1
         self.window_box.setCurrentIndex(found)
         self.window_box.blockSignals(False)
@@ -496,7 +565,11 @@ class ReformatWindow(QWidget):
         self.window_box.clear()
         if self._viewer_window is not None:
             centre, width = self._viewer_window
-            self.window_box.addItem(f"As in the viewer (W {width:.0f} L {centre:.0f})", VIEWER_WINDOW)
+            # its numbers are in the bottom-right corner and the tooltip: in the box they made it (and the bar)
+            # wider than the window's minimum width
+            self.window_box.addItem("As in the viewer", VIEWER_WINDOW)
+            self.window_box.setItemData(0, f"The main viewer's window when this one was opened: W {width:.0f} "
+                                           f"L {centre:.0f}", Qt.ItemDataRole.ToolTipRole)
         for number, name in enumerate(self.presets(), 1):
             if name.startswith("file "):
                 text = f"From the file, {name[5:]}"
@@ -508,6 +581,197 @@ class ReformatWindow(QWidget):
             self.window_box.addItem(f"{text} ({key})" if key else text, name)
         self.window_box.blockSignals(False)
 
+    # --- measuring ----------------------------------------------------------------------------------------
+    def is_measuring(self) -> bool:
+        return self._measuring
+
+    def set_measuring(self, on: bool) -> None:
+        """Measure mode on / off: while on, a left drag draws a ruler (or drags a ruler's end) instead of
+        panning."""
+        self._measuring = bool(on)
+        self.measure_action.setChecked(self._measuring)
+        if not self._measuring:
+            self._drawing = None
+        port = self.view.viewport()
+        if self._measuring:
+            port.setCursor(Qt.CursorShape.CrossCursor)
+        else:
+            port.unsetCursor()
+        self._update_texts()  # the bottom-right corner says so
+
+    def toggle_measuring(self) -> None:
+        self.set_measuring(not self._measuring)
+
+    def measure(self, start: tuple[float, float], end: tuple[float, float]) -> RulerMeasurement | None:
+        """A ruler between two points (column, row) of the reformat image shown, as a left drag draws it;
+        None when no image is shown."""
+        if self._shown is None:
+            return None
+        ruler = self._new_ruler(start)
+        ruler.end = end
+        self._place_rulers()
+        return self._measurement(ruler)
+
+    def measurements(self) -> list[RulerMeasurement]:
+        """The rulers on the image shown, oldest first (those drawn on other slices are not on it)."""
+        return [self._measurement(ruler) for ruler in self._rulers_shown()]
+
+    def clear_measurements(self) -> None:
+        """Remove the rulers on the image shown (Delete); those of other slices stay with them."""
+        for ruler in list(self._rulers_shown()):
+            self._remove_ruler(ruler)
+
+    @staticmethod
+    def _image_key(shown: Reformat) -> _ImageKey:
+        return _ImageKey(shown.plane, shown.index, (shown.mode, shown.slab_slices) if shown.slab_slices > 1 else None)
+
+    def _rulers_shown(self) -> list[_Ruler]:
+        return self._rulers.get(self._shown_key, []) if self._shown_key is not None else []
+
+    def _measurement(self, ruler: _Ruler) -> RulerMeasurement:
+        shown = self._shown
+        assert shown is not None  # a ruler is on an image shown
+        length = ruler_length(ruler.start, ruler.end, shown.spacing)  # each axis by its own mm
+        return RulerMeasurement(ruler.start, ruler.end, length, f"{length:.1f} mm")
+
+    def _new_ruler(self, point: tuple[float, float]) -> _Ruler:
+        assert self._shown_key is not None  # drawn on an image shown
+        line, label = add_ruler_items(self.vb)
+        ruler = _Ruler(point, point, line, label)
+        self._rulers.setdefault(self._shown_key, []).append(ruler)
+        return ruler
+
+    def _remove_ruler(self, ruler: _Ruler) -> None:
+        for key, rulers in list(self._rulers.items()):
+            if ruler in rulers:
+                rulers.remove(ruler)
+                if not rulers:
+                    del self._rulers[key]
+        if ruler is self._drawing:
+            self._drawing = None
+        self.vb.removeItem(ruler.line)
+        self.vb.removeItem(ruler.label)
+
+    def _remove_all_rulers(self) -> None:
+        for rulers in list(self._rulers.values()):
+            for ruler in list(rulers):
+                self._remove_ruler(ruler)
+        self._rulers.clear()
+        self._shown_key = None
+
+    def _show_rulers_of(self, key: _ImageKey) -> None:
+        """The image ``key`` is on the screen: its rulers are shown, every other's hidden (a ruler on
+        another slice would measure nothing here)."""
+        if key != self._shown_key:
+            self._drawing = None  # the wheel turned during a drag: the ruler stays on its slice, finished
+        self._shown_key = key
+        for where, rulers in self._rulers.items():
+            for ruler in rulers:
+                ruler.line.setVisible(where == key)
+                ruler.label.setVisible(where == key)
+        self._place_rulers()
+
+    def _view_point(self, point: tuple[float, float]) -> QPointF:
+        """An image point (column, row) in the view's coordinates: mm from the image's top-left corner."""
+        assert self._shown is not None
+        row_mm, column_mm = self._shown.spacing
+        return QPointF(point[0] * column_mm, point[1] * row_mm)
+
+    def _image_point(self, view_point: QPointF) -> tuple[float, float]:
+        """A point in the view (mm) as an image point (column, row), kept on the image: a ruler dragged past
+        the edge ends at it."""
+        assert self._shown is not None
+        row_mm, column_mm = self._shown.spacing
+        rows, columns = self._shown.image.shape
+        return (min(max(view_point.x() / column_mm, 0.0), float(columns)),
+                min(max(view_point.y() / row_mm, 0.0), float(rows)))
+
+    def _drag_ruler(self, start: bool, finish: bool, down: QPointF, now: QPointF) -> None:
+        """Left drag while measuring (view coordinates, mm): pressed on a ruler's end, that end follows the
+        mouse; else a new ruler from the press to the mouse, its length shown as it is drawn. A drag begun
+        off the image draws nothing; a jittery click leaves no ruler of no length behind."""
+        if self._shown is None:
+            return
+        if start:
+            self._drawing, self._holding = None, False
+            target = self._hold_target(down)
+            if target is not None:
+                held, end = target
+                if end == 0:  # the end held is made the ruler's end: the one that follows the mouse
+                    held.start, held.end = held.end, held.start
+                self._drawing, self._holding = held, True
+            elif self.image_rect().contains(down):
+                self._drawing = self._new_ruler(self._image_point(down))
+        ruler = self._drawing
+        if ruler is None:
+            return
+        ruler.end = self._image_point(now)
+        self._place_rulers()
+        if not finish:
+            return
+        self._drawing = None
+        tip, tail = self.vb.mapViewToDevice(now), self.vb.mapViewToDevice(down)
+        if not self._holding and tip is not None and tail is not None and (
+                math.hypot(tip.x() - tail.x(), tip.y() - tail.y()) < _CLICK_PIXELS):
+            self._remove_ruler(ruler)
+
+    def _hold_target(self, at: QPointF) -> tuple[_Ruler, int] | None:
+        """The ruler end a left press at ``at`` (view coordinates) takes hold of, as PACS viewers do: the
+        nearest within a few screen pixels, as (the ruler, 0 its start or 1 its end); None: the press draws
+        a new ruler."""
+        press = self.vb.mapViewToDevice(at)
+        if press is None:
+            return None
+        nearest: tuple[float, _Ruler, int] | None = None
+        for ruler in self._rulers_shown():
+            for end, point in enumerate((ruler.start, ruler.end)):
+                where = self.vb.mapViewToDevice(self._view_point(point))
+                if where is None:
+                    continue
+                distance = math.hypot(where.x() - press.x(), where.y() - press.y())
+                if distance <= _HOLD_PIXELS and (nearest is None or distance < nearest[0]):
+                    nearest = (distance, ruler, end)
+        return (nearest[1], nearest[2]) if nearest is not None else None
+
+    def _hover(self, scene_pos: QPointF) -> None:
+        """While measuring, a cursor that says what a press there does: move a ruler's end, or draw."""
+        if not self._measuring or self._shown is None or self._drawing is not None:
+            return
+        held = self._hold_target(self.vb.mapSceneToView(scene_pos)) is not None
+        self.view.viewport().setCursor(Qt.CursorShape.SizeAllCursor if held else Qt.CursorShape.CrossCursor)
+
+    def _place_rulers(self, *args: Any) -> None:
+        """Draw the rulers of the image shown, each label placed in turn off those placed before it."""
+        if self._shown is None:
+            return
+        rulers = self._rulers_shown()
+        for ruler in rulers:
+            ruler.box = None
+        for ruler in rulers:
+            self._place_ruler(ruler)
+
+    def _place_ruler(self, ruler: _Ruler) -> None:
+        """The ruler's line, and its length beside it: past its end (else its start) on the side away from
+        the line, inside the view and off the corner texts and the other rulers' labels."""
+        start, end = self._view_point(ruler.start), self._view_point(ruler.end)
+        ruler.line.setData([start.x(), end.x()], [start.y(), end.y()])
+        ruler.label.setText(self._measurement(ruler).text)
+        spots = [(end, start), (start, end)]
+        ruler.label.setPos(end)
+        on_screen = [(self.vb.mapViewToDevice(point), self.vb.mapViewToDevice(back)) for point, back in spots]
+        screen_spots = [(point, back) for point, back in on_screen if point is not None and back is not None]
+        if len(screen_spots) != len(spots):
+            return  # the view is not laid out yet: placed again once it is (its range changes)
+        port = self.view.viewport()
+        room = QRectF(0.0, 0.0, float(port.width()), float(port.height()))
+        keep_off = [QRectF(port.mapFrom(self.view, label.pos()), label.size().toSizeF())
+                    for label in self._labels.values() if label.isVisible()]
+        keep_off += [other.box for other in self._rulers_shown() if other is not ruler and other.box is not None]
+        size = ruler.label.textItem.boundingRect().size()
+        chosen, anchor, ruler.box = place_label(screen_spots, size, room, keep_off)
+        ruler.label.setPos(spots[chosen][0])
+        ruler.label.setAnchor(anchor)
+
     # --- drawing ------------------------------------------------------------------------------------------
     def _show(self) -> None:
         """Cut the slice (or slab) asked for and draw it."""
@@ -516,6 +780,7 @@ class ReformatWindow(QWidget):
             return
         index = self._indices.setdefault(self._plane, plane_count(volume, self._plane) // 2)
         self._shown = reformat(volume, self._plane, index, self.slab_box.value(), self.slab_mode())
+        self._show_rulers_of(self._image_key(self._shown))  # before the fit moves them: this image's only
         self._render()
         shape = (self._plane, self._shown.image.shape)
         if shape != self._fitted:
@@ -550,6 +815,7 @@ class ReformatWindow(QWidget):
             action.setEnabled(volume is not None)
         for box in (self.slab_box, self.mode_box, self.window_box):
             box.setEnabled(volume is not None)
+        self.measure_action.setEnabled(volume is not None)
         self.mode_box.setEnabled(volume is not None and self.slab_box.value() > 0)
         count = self.count()
         self.slider.blockSignals(True)
@@ -579,8 +845,9 @@ class ReformatWindow(QWidget):
             label = {"auto": "automatic", VIEWER_WINDOW: "as in the viewer", "custom": ""}.get(name, name)
             window = f"W {width:.0f} L {centre:.0f}" + (f" ({label})" if label else "")
             row_mm, column_mm = shown.spacing
-            texts["br"] = "\n".join((window, f"Pixel {row_mm:.3g} x {column_mm:.3g} mm",
-                                     f"{shown.image.shape[1]} x {shown.image.shape[0]}"))
+            texts["br"] = "\n".join(([MEASURING_TEXT] if self._measuring else [])
+                                    + [window, f"Pixel {row_mm:.3g} x {column_mm:.3g} mm",
+                                       f"{shown.image.shape[1]} x {shown.image.shape[0]}"])
         for name, text in texts.items():
             self._labels[name].setText(text)
             self._labels[name].setVisible(bool(text))
@@ -609,6 +876,7 @@ class ReformatWindow(QWidget):
         self._message_label.adjustSize()
         self._message_label.move((width - self._message_label.width()) // 2,
                                  (height - self._message_label.height()) // 2)
+        self._place_rulers()  # their labels keep off the corner texts where these are now
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.view and event.type() == QEvent.Type.Resize:
@@ -635,6 +903,13 @@ class ReformatWindow(QWidget):
             self.apply_preset("auto")
         elif key == keys.Key_F:
             self.fit()
+        elif key == keys.Key_M:
+            self.toggle_measuring()
+        elif key == keys.Key_Delete:
+            self.clear_measurements()
+        elif key == keys.Key_Escape:
+            self.clear_measurements()
+            self.set_measuring(False)
         else:
             super().keyPressEvent(event)
             return
@@ -646,4 +921,4 @@ class ReformatWindow(QWidget):
         super().closeEvent(event)
 
 
-__all__ = ["ReformatWindow", "contained_decoder", "location_text"]
+__all__ = ["MEASURING_TEXT", "ReformatWindow", "RulerMeasurement", "contained_decoder", "location_text"]

@@ -1,7 +1,7 @@
 """The reformat window (View > Reformat, Shift+M) on a real CT series (pydicom's dicomdirtests CT5N: 5 axial
 slices 2.5 mm apart): the planes as the patient lies, at true scale in mm, the slider, wheel and keys, the
-slab MIP, the window / level, a series that cannot be reformatted, cancelling, and its place in the main
-window."""
+slab MIP, the window / level, rulers in mm, a series that cannot be reformatted, cancelling, and its place in
+the main window."""
 
 from __future__ import annotations
 
@@ -15,14 +15,16 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QPoint, QPointF, Qt
-from PySide6.QtGui import QWheelEvent
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QMouseEvent, QWheelEvent
 
 from tests.conftest import dicom_test_file, dicom_test_files
 from tests.desktop.reading_room import SCAN_TIMEOUT, make_window, open_and_wait
 from zsmed.dicom.volume import decode_in_process, reformat
+from zsmed_desktop import theme
 from zsmed_desktop.main_window import MainWindow
-from zsmed_desktop.reformat_window import ReformatWindow
+from zsmed_desktop.reformat_window import MEASURING_TEXT, ReformatWindow
 
 LOAD_TIMEOUT = 60_000  # ms: five slices through the contained decoder on a busy 2-core machine
 
@@ -124,7 +126,9 @@ def test_the_window_starts_as_the_viewers_and_follows_presets_and_the_right_drag
                                                                               ) -> None:
     open_series(qtbot, window, ct5n(), (50.0, 350.0))
     assert window.window_level() == (50.0, 350.0)
-    assert window.window_box.currentText() == "As in the viewer (W 350 L 50)"
+    # the numbers are in the corner and the item's tooltip: in the box they pushed the bar past the window's width
+    assert window.window_box.currentText() == "As in the viewer"
+    assert window.window_box.itemData(0, Qt.ItemDataRole.ToolTipRole).endswith("W 350 L 50")
     assert "W 350 L 50 (as in the viewer)" in window._labels["br"].text()
     assert window.presets()[:5] == ["lung", "mediastinum", "bone", "brain", "soft tissue"]  # HU: the CT presets
     window.setFocus()
@@ -292,3 +296,206 @@ def test_reference_lines_between_the_slice_read_and_the_reformat(qtbot, tmp_path
         assert (c0, c1) == (pytest.approx(0.0), pytest.approx(16.0))  # the coronal spans the slice's width
     reformat_window.close()
     qtbot.waitUntil(lambda: main.viewer.reference_line() is None, timeout=SCAN_TIMEOUT)
+
+
+# --- rulers ------------------------------------------------------------------------------------------
+def screen_point(window: ReformatWindow, column: float, row: float) -> QPointF:
+    """Where point (column, row) of the reformat shown is in the view's viewport (screen pixels)."""
+    shown = window.shown()
+    assert shown is not None
+    row_mm, column_mm = shown.spacing
+    point = window.vb.mapViewToDevice(QPointF(column * column_mm, row * row_mm))
+    assert point is not None
+    return point
+
+
+def mouse_drag(window: ReformatWindow, start: QPointF, end: QPointF,
+               button: Qt.MouseButton = Qt.MouseButton.LeftButton) -> None:
+    """A drag with ``button`` from ``start`` to ``end`` (viewport pixels), in a few moves, as a hand makes it."""
+    port = window.view.viewport()
+
+    def send(kind: QEvent.Type, pos: QPointF, changed: Qt.MouseButton, held: Qt.MouseButton) -> None:
+        window.view.viewportEvent(QMouseEvent(kind, pos, port.mapToGlobal(pos), changed, held,
+                                              Qt.KeyboardModifier.NoModifier))
+
+    send(QEvent.Type.MouseButtonPress, start, button, button)
+    for step in range(1, 6):
+        time.sleep(0.012)  # pyqtgraph drops moves closer together than its mouse rate limit (10 ms)
+        send(QEvent.Type.MouseMove, start + (end - start) * (step / 5), Qt.MouseButton.NoButton, button)
+    send(QEvent.Type.MouseButtonRelease, end, button, Qt.MouseButton.NoButton)
+
+
+def ruler_labels(window: ReformatWindow) -> list[pg.TextItem]:
+    """The rulers' labels on the screen, oldest first."""
+    return [item for item in window.vb.childGroup.childItems() if isinstance(item, pg.TextItem) and item.isVisible()]
+
+
+def ruler_lines(window: ReformatWindow) -> list[pg.PlotCurveItem]:
+    """The rulers' lines on the screen (the view's mm), oldest first; the reference line is not set here."""
+    return [item for item in window.vb.childGroup.childItems()
+            if isinstance(item, pg.PlotCurveItem) and item.isVisible()]
+
+
+def test_a_ruler_on_the_coronal_measures_each_axis_by_its_own_mm(qtbot, window: ReformatWindow) -> None:
+    """On the coronal of 2.5 mm axial slices of 0.49 mm pixels: down = slices, across = pixels."""
+    open_series(qtbot, window, ct5n(), (40.0, 400.0))
+    shown = window.shown()
+    assert shown is not None and shown.plane == "coronal" and shown.image.shape == (5, 16)
+    row_mm, column_mm = shown.spacing
+    assert (row_mm, column_mm) == pytest.approx((2.5, 0.488281))
+    vertical = window.measure((8.0, 0.5), (8.0, 4.5))  # across 4 rows: 4 slices
+    assert vertical is not None
+    assert vertical.length_mm == pytest.approx(4 * 2.5) and vertical.text == "10.0 mm"
+    # the series is 16 pixels wide: a horizontal ruler across all 16 columns
+    horizontal = window.measure((0.0, 2.5), (16.0, 2.5))
+    assert horizontal is not None
+    assert horizontal.length_mm == pytest.approx(16 * 0.488281) and horizontal.text == "7.8 mm"
+    diagonal = window.measure((2.0, 0.5), (14.0, 4.5))
+    expected = float(np.hypot(12 * column_mm, 4 * row_mm))  # not hypot(12, 4) pixels of any one size
+    assert diagonal is not None and diagonal.length_mm == pytest.approx(expected)
+    assert diagonal.text == f"{expected:.1f} mm" == "11.6 mm"
+    assert (diagonal.start, diagonal.end) == ((2.0, 0.5), (14.0, 4.5))  # kept in the image's pixels
+    assert window.measurements() == [vertical, horizontal, diagonal]
+    assert [label.textItem.toPlainText() for label in ruler_labels(window)] == ["10.0 mm", "7.8 mm", "11.6 mm"]
+    # drawn in the view's mm, where the image lies at its true size
+    xs, ys = ruler_lines(window)[0].getData()
+    np.testing.assert_allclose(xs, [8 * column_mm, 8 * column_mm])
+    np.testing.assert_allclose(ys, [1.25, 11.25])
+
+
+def test_the_left_drag_pans_and_while_measuring_draws_a_ruler(qtbot, window: ReformatWindow) -> None:
+    open_series(qtbot, window, ct5n())
+    fitted = window.vb.viewRect()
+    mouse_drag(window, screen_point(window, 4, 1), screen_point(window, 12, 1))
+    panned = window.vb.viewRect()
+    assert panned.center().x() < fitted.center().x() - 1  # not measuring: the image moved with the mouse
+    assert panned.width() == pytest.approx(fitted.width()) and window.measurements() == []
+    window.fit()
+    window.measure_action.trigger()
+    assert window.is_measuring() and window.view.viewport().cursor().shape() == Qt.CursorShape.CrossCursor
+    mouse_drag(window, screen_point(window, 4, 0.5), screen_point(window, 4, 4.5))
+    assert window.vb.viewRect() == fitted  # measuring: no pan
+    (ruler,) = window.measurements()
+    assert ruler.start == pytest.approx((4.0, 0.5), abs=0.02) and ruler.end == pytest.approx((4.0, 4.5), abs=0.02)
+    assert ruler.length_mm == pytest.approx(10.0, abs=0.05) and ruler.text == "10.0 mm"
+    # over its end the cursor says a press takes hold of it; there, the end follows, the start stays
+    time.sleep(0.012)  # pyqtgraph's mouse rate limit
+    over_end = screen_point(window, 4, 4.5) + QPointF(2, 0)
+    window.view.viewportEvent(QMouseEvent(QEvent.Type.MouseMove, over_end, window.view.viewport().mapToGlobal(over_end),
+                                          Qt.MouseButton.NoButton, Qt.MouseButton.NoButton,
+                                          Qt.KeyboardModifier.NoModifier))
+    assert window.view.viewport().cursor().shape() == Qt.CursorShape.SizeAllCursor
+    mouse_drag(window, screen_point(window, 4, 4.5), screen_point(window, 10, 4.5))
+    (moved,) = window.measurements()
+    assert moved.start == pytest.approx((4.0, 0.5), abs=0.02) and moved.end == pytest.approx((10.0, 4.5), abs=0.02)
+    assert moved.length_mm == pytest.approx(float(np.hypot(6 * 0.488281, 4 * 2.5)), abs=0.05)
+    # dragged off the image, a ruler ends at its edge; a press off it draws nothing
+    mouse_drag(window, screen_point(window, 12, 2), screen_point(window, 30, 2))
+    assert window.measurements()[-1].end == pytest.approx((16.0, 2.0), abs=0.02)
+    port = window.view.viewport()
+    mouse_drag(window, QPointF(4, port.height() / 2), QPointF(40, port.height() / 2))
+    assert len(window.measurements()) == 2
+    # the right drag still windows, and draws nothing
+    level = window.window_level()
+    mouse_drag(window, screen_point(window, 8, 2), screen_point(window, 8, 2) + QPointF(60, 30),
+               Qt.MouseButton.RightButton)
+    assert window.window_level() != level and len(window.measurements()) == 2
+
+
+def test_a_ruler_is_shown_on_the_image_it_was_drawn_on_only(qtbot, window: ReformatWindow) -> None:
+    """Kept per plane, slice and slab: another slice, a slab or another plane hides it; back, it is there."""
+    open_series(qtbot, window, ct5n())
+    assert window.index() == 8
+    ruler = window.measure((8.0, 0.5), (8.0, 4.5))
+
+    def shown_texts() -> list[str]:
+        return [label.textItem.toPlainText() for label in ruler_labels(window)]
+
+    window.step(1)
+    assert window.measurements() == [] and shown_texts() == [] and ruler_lines(window) == []
+    other = window.measure((2.0, 1.0), (6.0, 1.0))  # slice 9's own
+    assert other is not None and shown_texts() == [other.text]
+    window.step(-1)
+    assert window.measurements() == [ruler] and shown_texts() == ["10.0 mm"]
+    window.set_slab(5.0, "mip")  # a MIP through the slices around is another image
+    assert window.measurements() == [] and shown_texts() == []
+    window.set_slab(0.0)
+    assert window.measurements() == [ruler]
+    window.plane_actions["axial"].trigger()
+    assert window.measurements() == [] and shown_texts() == []
+    axial = window.measure((0.0, 0.0), (3.0, 4.0))  # square 0.49 mm pixels: 5 pixels
+    assert axial is not None and axial.length_mm == pytest.approx(5 * 0.488281)
+    window.plane_actions["coronal"].trigger()
+    assert window.index() == 8 and window.measurements() == [ruler] and shown_texts() == ["10.0 mm"]
+    # another series: none of these rulers measures it
+    open_series(qtbot, window, ct5n()[:2])
+    assert window.measurements() == [] and ruler_lines(window) == [] and ruler_labels(window) == []
+    open_series(qtbot, window, ct5n())
+    assert window.index() == 8 and window.measurements() == [] and ruler_lines(window) == []
+
+
+def test_m_toggles_measuring_delete_and_esc_remove_the_rulers_and_the_keys_still_work(qtbot, window: ReformatWindow
+                                                                                     ) -> None:
+    open_series(qtbot, window, ct5n())
+    window.setFocus()
+    assert not window.is_measuring() and MEASURING_TEXT not in window._labels["br"].text()
+    qtbot.keyClick(window, Qt.Key.Key_M)
+    assert window.is_measuring() and window.measure_action.isChecked()
+    assert window._labels["br"].text().startswith(MEASURING_TEXT)  # the corner says what a left drag does
+    qtbot.keyClick(window, Qt.Key.Key_M)
+    assert not window.is_measuring() and not window.measure_action.isChecked()
+    assert MEASURING_TEXT not in window._labels["br"].text()
+    qtbot.keyClick(window, Qt.Key.Key_M)
+    window.measure((8.0, 0.5), (8.0, 4.5))
+    window.measure((2.0, 1.0), (6.0, 1.0))
+    qtbot.keyClick(window, Qt.Key.Key_Delete)
+    assert window.measurements() == [] and ruler_labels(window) == [] and window.is_measuring()
+    kept = window.measure((8.0, 0.5), (8.0, 4.5))
+    window.step(1)
+    window.measure((2.0, 1.0), (6.0, 1.0))
+    qtbot.keyClick(window, Qt.Key.Key_Escape)  # this slice's rulers, and measuring, stop
+    assert window.measurements() == [] and not window.is_measuring() and not window.measure_action.isChecked()
+    assert window.view.viewport().cursor().shape() == Qt.CursorShape.ArrowCursor
+    window.step(-1)
+    assert window.measurements() == [kept]  # another slice's rulers are not removed unseen
+    # the window's keys as before
+    qtbot.keyClick(window, Qt.Key.Key_Down)
+    assert window.index() == 9
+    qtbot.keyClick(window, Qt.Key.Key_Up)
+    qtbot.keyClick(window, Qt.Key.Key_1)
+    assert window.window_box.currentText() == "Lung (1)"
+    qtbot.keyClick(window, Qt.Key.Key_0)
+    assert window.window_box.currentText() == "Automatic (0)"
+    window.vb.scaleBy((0.5, 0.5))
+    qtbot.keyClick(window, Qt.Key.Key_F)
+    rect = window.vb.mapViewToDevice(window.image_rect()).boundingRect()
+    assert rect.height() == pytest.approx(window.view.height(), abs=2)  # fitted again
+
+
+def test_the_bar_fits_the_minimum_width_and_a_ruler_renders_readably(qtbot, window: ReformatWindow,
+                                                                     tmp_path: Path) -> None:
+    """At its narrowest, the window shows its whole bar (the presets' longest name chosen) and a ruler's
+    label inside the view, off the corner texts, over a yellow line."""
+    window.setStyleSheet(theme.stylesheet("dark"))  # the app's rules (4 px between the bar's items), on it alone
+    open_series(qtbot, window, ct5n(), (-600.0, 1500.0))
+    window.drag_window(True, 0.0, 0.0)
+    window.drag_window(False, 30.0, 10.0)  # "Custom": the presets' box at its widest
+    window.resize(window.minimumWidth(), 700)
+    qtbot.waitUntil(lambda: window.width() == window.minimumWidth())
+    assert window.toolbar.sizeHint().width() <= window.minimumWidth() == 680
+    window.set_measuring(True)
+    ruler = window.measure((8.0, 0.5), (8.0, 4.5))
+    assert ruler is not None
+    picture = window.grab()
+    assert picture.save(str(tmp_path / "measure.png"))
+    port = window.view.viewport()
+    (label,) = ruler_labels(window)
+    box = QRectF(window.view.mapFromScene(label.sceneBoundingRect()).boundingRect())
+    assert QRectF(port.rect()).contains(box)  # not cut off by the view's edge
+    for corner in window._labels.values():
+        if corner.isVisible():
+            assert not box.intersects(QRectF(port.mapFrom(window.view, corner.pos()), corner.size().toSizeF()))
+    middle = port.mapTo(window, screen_point(window, 8.0, 2.5).toPoint())
+    image = picture.toImage()
+    near = [QColor(image.pixel(middle.x() + dx, middle.y())) for dx in range(-3, 4)]
+    assert any(c.red() > 200 and c.green() > 170 and c.blue() < 120 for c in near)  # the yellow line is there
