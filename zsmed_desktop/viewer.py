@@ -92,7 +92,15 @@ from zsmed.dicom.geometry import (
     turned_size,
 )
 from zsmed.errors import ZsmedError
-from zsmed_desktop.image_view import SteppingViewBox, add_cursor_item, add_reference_item, shadowed
+from zsmed_desktop.image_view import (
+    RULER_COLOUR,
+    SteppingViewBox,
+    add_cursor_item,
+    add_reference_item,
+    add_ruler_items,
+    place_label,
+    shadowed,
+)
 
 Key = tuple[str, int]  # (path, frame)
 Decode = Callable[[str, int], ModalityFrame]
@@ -110,7 +118,7 @@ _VIEWER_STYLE = """
 """
 _EDGE_STYLE = f"color: {_EDGE_COLOUR}; background: transparent; font-size: 14px; font-weight: bold;"
 _MESSAGE_STYLE = "color: #e8c36a; background: transparent; font-size: 13px;"
-_RULER_COLOUR = "#ffd54a"  # yellow: stands out on grey images and on most photographs
+_RULER_COLOUR = RULER_COLOUR  # yellow: stands out on grey images and on most photographs
 DEFAULT_CINE_FPS = 10.0  # when the file gives no Cine Rate, Recommended Display Frame Rate or Frame Time
 # where the spacing is not in the patient, lengths say so (they are magnified)
 _SPACING_WHERE = {"ImagerPixelSpacing": "at the detector", "NominalScannedPixelSpacing": "on the film"}
@@ -1049,7 +1057,7 @@ class ImageViewer(QWidget):
                 flags = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
                 size = QFontMetricsF(label_font).boundingRect(QRectF(), flags, label).size()
                 size = QSizeF(size.width() + 2 * pad, size.height() + 2 * pad)
-                _spot, _anchor, box = _label_place(_label_spots(mark, corners), size, room, keep_off)
+                _spot, _anchor, box = place_label(_label_spots(mark, corners), size, room, keep_off)
                 keep_off.append(box)
                 painter.fillRect(box, QColor(0, 0, 0, 170))
                 painter.setPen(QColor(_RULER_COLOUR))
@@ -1467,17 +1475,7 @@ class ImageViewer(QWidget):
     def _new_mark(self, kind: type[_M], point: tuple[float, float]) -> _M:
         """A ruler, a region of interest or an angle from ``point`` to itself, all drawn in the same colour
         and type (an angle is told of once it is finished)."""
-        # a dark halo under the line and behind the text keeps both readable on white bone and on black air
-        line = pg.PlotCurveItem(pen=pg.mkPen(_RULER_COLOUR, width=2), shadowPen=pg.mkPen("#000000", width=4),
-                                antialias=True)  # a slanting line drawn without it looks dashed
-        label = pg.TextItem("", color=_RULER_COLOUR, fill=pg.mkBrush(0, 0, 0, 170))
-        font = QFont()
-        font.setPixelSize(13)
-        font.setBold(True)
-        label.setFont(font)
-        for item in (line, label):
-            item.setZValue(10)  # above the image
-            self.vb.addItem(item, ignoreBounds=True)
+        line, label = add_ruler_items(self.vb)  # the reformat window draws its rulers alike
         mark = kind(point, point, line, label)
         if isinstance(mark, _Roi):
             self._rois.append(mark)
@@ -1584,7 +1582,7 @@ class ImageViewer(QWidget):
         room = QRectF(0.0, 0.0, float(port.width()), float(port.height()))
         texts = [QRectF(port.mapFrom(self.view, text.pos()), text.size().toSizeF())
                  for text in self._corners.values() if text.isVisible()] + list(others)
-        chosen, anchor, box = _label_place(on_screen, size, room, texts)
+        chosen, anchor, box = place_label(on_screen, size, room, texts)
         label.setPos(spots[chosen][0])
         label.setAnchor(anchor)
         return box
@@ -1896,32 +1894,6 @@ def _label_spots(mark: _Mark, points: Sequence[QPointF]) -> list[tuple[QPointF, 
     inside = _inside_the_angle(vertex, first, second)
     ends = [(first, vertex)] + ([(second, vertex)] if second is not None else [])
     return [(vertex, inside), *ends, (inside, vertex)]
-
-
-def _label_place(spots: Sequence[tuple[QPointF, QPointF]], size: QSizeF, room: QRectF,
-                 texts: Sequence[QRectF]) -> tuple[int, tuple[float, float], QRectF]:
-    """Where a mark's label of ``size`` goes, at one of its ``spots`` (``_label_spots``: in the same
-    pixels as ``room``, the picture, and ``texts``, what it must keep off): past the first spot's point
-    on the side away from its pair, else on another side of it, else at the next spot; the first free
-    place, else the least covered. Returns (which spot, the label's anchor, its box)."""
-    places: list[tuple[int, QPointF, tuple[float, float]]] = []  # (which spot, its point, anchor)
-    for spot, (point, back) in enumerate(spots):
-        right, down = point.x() >= back.x(), point.y() >= back.y()  # away from the line
-        places += [(spot, point, (0.0 if r else 1.0, 0.0 if d else 1.0))
-                   for r, d in ((right, down), (not right, down), (right, not down), (not right, not down))]
-    boxes = [QRectF(point.x() - anchor[0] * size.width(), point.y() - anchor[1] * size.height(),
-                    size.width(), size.height()) for _spot, point, anchor in places]
-
-    def covered(box: QRectF) -> float:
-        """How much of the label would be off the picture or over a text (0: a free place)."""
-        parts = [box.intersected(text) for text in texts if box.intersects(text)]
-        inside = room.intersected(box)
-        return (box.width() * box.height() - inside.width() * inside.height()
-                + sum(part.width() * part.height() for part in parts))
-
-    best = min(range(len(places)), key=lambda i: covered(boxes[i]))
-    spot, _point, anchor = places[best]
-    return spot, anchor, boxes[best]
 
 
 def _arrowhead(tail: QPointF, head: QPointF, size: float) -> tuple[QPointF, QPointF]:
