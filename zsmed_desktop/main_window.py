@@ -1094,6 +1094,7 @@ class MainWindow(QMainWindow):
         if self.reformat is None:
             self.reformat = ReformatWindow(self)
             self.reformat.slice_shown.connect(self._update_reference_lines)
+            self.reformat.locate_requested.connect(self._locate_from_reformat)
             self.reformat.closed.connect(lambda: QTimer.singleShot(0, self._update_reference_lines))
         self.reformat.show_series(ref.image_paths, ref.title, self.viewer.window_level())
         self.reformat.show()
@@ -1163,30 +1164,60 @@ class MainWindow(QMainWindow):
         self.viewer.set_reference_line(cut(other, here) or cut(beside, here))
 
     def _locate(self, source: ImageViewer, point: Point) -> bool:
-        """Shift+click on one viewer (the 3D cursor): the other shows the slice of its series nearest that
-        point of the patient, the point marked on it. False, with a line saying why, where it cannot."""
+        """Shift+click on one viewer (the 3D cursor): the other windows show the slice of their series
+        nearest that point of the patient, the point marked on it (the window beside, the reformat; from
+        the window beside, the image read). False, with a line saying why, where none can."""
         from zsmed.dicom.geometry import locate_point
 
         compare = self.compare if self.compare is not None and self.compare.isVisible() else None
-        if compare is None:
-            self.show_message("3D cursor (Shift+click): put a series beside first (B)", warning=True)
+        reformat = self.reformat if self.reformat is not None and self.reformat.isVisible() else None
+        if source is not self.viewer:
+            reformat = None  # from the window beside: the image read follows, and the reformat with it
+        if compare is None and reformat is None:
+            self.show_message("3D cursor (Shift+click): put a series beside (B) or open the reformat (Shift+M) "
+                              "first", warning=True)
             return False
-        target = compare.viewer if source is self.viewer else self.viewer
         plane = self._image_plane(source.current_path(), source.current_frame())
         if plane is None:
             self.show_message("3D cursor: this image has no position in the patient", warning=True)
             return False
-        paths = target.paths()
+        patient = plane.patient_point(point)
+        found_any = False
+        if reformat is not None:
+            found = locate_point(patient, reformat.planes_of_slices(), plane.frame_of_reference)
+            if found is not None:
+                reformat.show_point(*found)
+                found_any = True
+        if compare is not None:
+            target = compare.viewer if source is self.viewer else self.viewer
+            paths = target.paths()
+            found = locate_point(patient, [self._image_plane(p, 0) for p in paths], plane.frame_of_reference)
+            target.set_cursor_point(found[1] if found else None, on=(paths[found[0]], 0) if found else None)
+            if found is not None:
+                target.go_to(found[0])
+                found_any = True
+        if not found_any:
+            self.show_message("3D cursor: that point is not in the other series (another study, or outside "
+                              "its slices)", warning=True)
+        return found_any
+
+    def _locate_from_reformat(self, point: Point) -> bool:
+        """Shift+click on the reformat: the image read goes to its slice through that point, marked."""
+        from zsmed.dicom.geometry import locate_point
+
+        reformat = self.reformat
+        plane = reformat.current_plane() if reformat is not None else None
+        if plane is None:
+            return False
+        paths = self.viewer.paths()
         found = locate_point(plane.patient_point(point), [self._image_plane(p, 0) for p in paths],
                              plane.frame_of_reference)
         if found is None:
-            target.set_cursor_point(None)
-            self.show_message("3D cursor: that point is not in the other series (another study, or outside "
-                              "its slices)", warning=True)
+            self.viewer.set_cursor_point(None)
+            self.show_message("3D cursor: that point is not in the series read", warning=True)
             return False
-        index, where = found
-        target.set_cursor_point(where, on=(paths[index], 0))
-        target.go_to(index)
+        self.viewer.set_cursor_point(found[1], on=(paths[found[0]], 0))
+        self.viewer.go_to(found[0])
         return True
 
     def _follow_beside(self) -> None:
@@ -1498,8 +1529,8 @@ class MainWindow(QMainWindow):
             ("Ctrl+wheel, + / −", "Zoom"),
             ("Left-button or middle-button drag", "Pan"),
             ("A / double-click", "Actual pixels (1:1) / fit"),
-            ("Shift+click", "3D cursor: with a series beside, its slice through that point of the patient, the "
-                            "point marked (a scout: where the point projects)"),
+            ("Shift+click", "3D cursor: the series beside and the reformat go to their slice through that point "
+                            "of the patient, the point marked (a scout: where the point projects)"),
             ("M", "Measure on / off: a left-button drag draws a ruler (mm; px without a pixel spacing); "
                   "drag a ruler's end to move it"),
             ("E", "Region of interest on / off: a left-button drag draws an ellipse with its area, mean ± SD, "

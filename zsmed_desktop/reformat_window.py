@@ -62,7 +62,14 @@ from zsmed.dicom.volume import (
     reformat_plane,
 )
 from zsmed.progress import Progress
-from zsmed_desktop.image_view import SteppingViewBox, add_reference_item, add_ruler_items, place_label, shadowed
+from zsmed_desktop.image_view import (
+    SteppingViewBox,
+    add_cursor_item,
+    add_reference_item,
+    add_ruler_items,
+    place_label,
+    shadowed,
+)
 from zsmed_desktop.workers import start_job
 
 PLANE_NAMES: dict[Plane, str] = {"axial": "Axial", "coronal": "Coronal", "sagittal": "Sagittal"}
@@ -150,6 +157,8 @@ class _ViewBox(SteppingViewBox):
         self._window.setFocus()
         if ev.double() and ev.button() == Qt.MouseButton.LeftButton:
             self._window.fit()
+        elif ev.button() == Qt.MouseButton.LeftButton and ev.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self._window._locate(self.mapToView(ev.pos()))  # the 3D cursor: this point in the image read
         ev.accept()
 
     def mouseDragEvent(self, ev: Any, axis: Any = None) -> None:
@@ -173,6 +182,8 @@ class ReformatWindow(QWidget):
     closed = Signal()
     loaded = Signal()  # a volume is ready (or could not be read: see ``message()``)
     slice_shown = Signal()  # another plane, slice or slab is on the screen: the reference lines follow
+    # Shift+click on the image: the point (column, row of the reformat) to find in the image read (3D cursor)
+    locate_requested = Signal(object)
 
     def __init__(self, parent: QWidget | None = None, *, decode: Callable[[], SliceDecoder] = contained_decoder
                  ) -> None:
@@ -274,6 +285,8 @@ class ReformatWindow(QWidget):
         self.vb.addItem(self.image_item)
         self._reference: tuple[tuple[float, float], tuple[float, float]] | None = None  # image pixels
         self._reference_item = add_reference_item(self.vb)  # where the main viewer's slice cuts this plane
+        self._cursor: tuple[tuple[float, float], Plane, int] | None = None  # the 3D cursor: point, its slice
+        self._cursor_item = add_cursor_item(self.vb)
         self.vb.sigRangeChanged.connect(self._place_rulers)  # the labels keep inside the view as it zooms
         self.view.scene().sigMouseMoved.connect(self._hover)
         self.view.installEventFilter(self)
@@ -480,6 +493,36 @@ class ReformatWindow(QWidget):
             return None
         return reformat_plane(self._volume, self._plane, self._shown.index)
 
+    def planes_of_slices(self) -> list[ImagePlane]:
+        """Where each slice of the plane shown lies in the patient (for the 3D cursor); none before a volume."""
+        volume = self._volume
+        if volume is None:
+            return []
+        return [reformat_plane(volume, self._plane, k) for k in range(plane_count(volume, self._plane))]
+
+    def show_point(self, index: int, point: tuple[float, float]) -> None:
+        """The 3D cursor from the image read: slice ``index`` of the plane shown, ``point`` (column, row)
+        marked on it."""
+        self._cursor = (point, self._plane, index)
+        self.go_to(index)
+
+    def cursor_point(self) -> tuple[float, float] | None:
+        """The 3D cursor's point on the slice shown; None where it is on another one (or none)."""
+        cursor, shown = self._cursor, self._shown
+        if cursor is None or shown is None or (cursor[1], cursor[2]) != (self._plane, shown.index):
+            return None
+        return cursor[0]
+
+    def _locate(self, at: QPointF) -> None:
+        """Shift+click: the point under the mouse, marked here and asked for in the image read."""
+        shown = self._shown
+        if shown is None or not self.image_rect().contains(at):
+            return
+        point = self._image_point(at)
+        self._cursor = (point, self._plane, shown.index)
+        self._place_reference()
+        self.locate_requested.emit(point)
+
     def set_reference_line(self, ends: tuple[tuple[float, float], tuple[float, float]] | None) -> None:
         """Draw where the main viewer's slice cuts this plane (ends in this image's pixels, column, row), or
         nothing."""
@@ -490,6 +533,13 @@ class ReformatWindow(QWidget):
         return self._reference
 
     def _place_reference(self) -> None:
+        cursor = self.cursor_point()
+        if cursor is None:
+            self._cursor_item.setVisible(False)
+        else:
+            where = self._view_point(cursor)
+            self._cursor_item.setData([where.x()], [where.y()])
+            self._cursor_item.setVisible(True)
         ends, shown = self._reference, self._shown
         if ends is None or shown is None:
             self._reference_item.setVisible(False)
@@ -802,6 +852,7 @@ class ReformatWindow(QWidget):
         rows, columns = image.shape
         row_mm, column_mm = shown.spacing
         self.image_item.setRect(QRectF(0.0, 0.0, columns * column_mm, rows * row_mm))
+        self._place_reference()  # the 3D cursor's cross: shown on its own slice only
         self._update_texts()
 
     def fit(self) -> None:

@@ -341,4 +341,4 @@ def test_a_localizer_beside_shows_the_slice_read_as_a_reference_line(qtbot, tmp_
     compare.close()
     qtbot.waitUntil(lambda: window.viewer.reference_line() is None, timeout=SCAN_TIMEOUT)
     click(qtbot, window.viewer, (90.0, 40.0), Qt.KeyboardModifier.ShiftModifier)  # elsewhere: not a double-click
-    assert "put a series beside first" in window.statusBar().currentMessage()
+    assert "put a series beside (B) or open the reformat (Shift+M) first" in window.statusBar().currentMessage()

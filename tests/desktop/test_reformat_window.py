@@ -499,3 +499,58 @@ def test_the_bar_fits_the_minimum_width_and_a_ruler_renders_readably(qtbot, wind
     image = picture.toImage()
     near = [QColor(image.pixel(middle.x() + dx, middle.y())) for dx in range(-3, 4)]
     assert any(c.red() > 200 and c.green() > 170 and c.blue() < 120 for c in near)  # the yellow line is there
+
+
+def shift_click(window: ReformatWindow, at: QPointF) -> None:
+    """A left click with Shift held at ``at`` (viewport pixels): the 3D cursor."""
+    port = window.view.viewport()
+    left, none, shift = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton, Qt.KeyboardModifier.ShiftModifier
+    for kind, held in ((QEvent.Type.MouseButtonPress, left), (QEvent.Type.MouseButtonRelease, none)):
+        window.view.viewportEvent(QMouseEvent(kind, at, port.mapToGlobal(at), left, held, shift))
+
+
+def test_the_3d_cursor_between_the_image_read_and_the_reformat(qtbot, tmp_path: Path) -> None:
+    """Shift+click on the axial slice read: the coronal reformat goes to its slice through that point, marked
+    where the point is; Shift+click on the reformat: the image read goes to the axial slice through it."""
+    import pydicom
+
+    from tests.desktop.test_viewer import click
+    from zsmed.dicom.display import image_plane
+
+    folder = tmp_path / "study"
+    folder.mkdir()
+    for path in ct5n():
+        shutil.copy(path, folder / f"ct5n_{path.name}.dcm")
+    main = make_window(qtbot, tmp_path)
+    main.show()
+    qtbot.waitExposed(main)
+    open_and_wait(qtbot, main, [folder])
+    _choose(qtbot, main, "ct5n_")
+    reformat_window = main.open_reformat()
+    assert reformat_window is not None
+    qtbot.waitUntil(lambda: not reformat_window.is_loading() and reformat_window.shown() is not None,
+                    timeout=LOAD_TIMEOUT)
+    main.viewer.go_to(2)
+    qtbot.waitUntil(lambda: main.viewer.current_index() == 2 and not main.viewer.is_loading(), timeout=SCAN_TIMEOUT)
+
+    click(qtbot, main.viewer, (4.0, 3.0), Qt.KeyboardModifier.ShiftModifier)
+    clicked = main.viewer.cursor_point()
+    assert clicked == pytest.approx((4.0, 3.0), abs=0.5)
+    read = image_plane(pydicom.dcmread(main.viewer.current_path(), stop_before_pixels=True))
+    assert read is not None
+    patient = read.patient_point(clicked)
+    coronal = reformat_window.current_plane()
+    assert coronal is not None and reformat_window.shown().index != 8  # moved from the middle slice
+    assert abs(float(coronal.normal @ (patient - np.asarray(coronal.position)))) <= 0.4883 / 2 + 1e-6  # its slice
+    assert reformat_window.cursor_point() == pytest.approx(coronal.image_point(patient), abs=1e-6)
+    assert reformat_window._cursor_item.isVisible()
+    reformat_window.step(1)  # another coronal slice: the cross stays with its own
+    assert reformat_window.cursor_point() is None and not reformat_window._cursor_item.isVisible()
+
+    shift_click(reformat_window, screen_point(reformat_window, 8.0, 4.5))  # the lowest row: the feet-most slice
+    qtbot.waitUntil(lambda: not main.viewer.is_loading() and main.viewer.cursor_point() is not None,
+                    timeout=SCAN_TIMEOUT)
+    lowest = min(main.current_series.image_paths,
+                 key=lambda p: float(pydicom.dcmread(p, stop_before_pixels=True).ImagePositionPatient[2]))
+    qtbot.waitUntil(lambda: main.viewer.current_path() == lowest, timeout=SCAN_TIMEOUT)
+    assert main.viewer._cursor_item.isVisible()
