@@ -62,8 +62,9 @@ def add_reference_item(box: pg.ViewBox) -> pg.PlotCurveItem:
 def add_cursor_item(box: pg.ViewBox) -> pg.ScatterPlotItem:
     """The 3D cursor's cross in ``box``: a fixed size on the screen whatever the zoom, in the reference
     line's colour, hidden until given a point."""
-    item = pg.ScatterPlotItem(size=22, symbol="+", pen=pg.mkPen(REFERENCE_COLOUR, width=2), brush=None,
-                              pxMode=True)
+    # filled, with a dark rim: readable on white bone as on black air
+    item = pg.ScatterPlotItem(size=20, symbol="+", pen=pg.mkPen("#000000", width=1),
+                              brush=pg.mkBrush(REFERENCE_COLOUR), pxMode=True)
     item.setZValue(6)
     item.setVisible(False)
     box.addItem(item, ignoreBounds=True)
