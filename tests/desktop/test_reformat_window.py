@@ -247,11 +247,8 @@ def test_the_coronal_window_renders_readably(qtbot, window: ReformatWindow, tmp_
     assert rect.height() / rect.width() == pytest.approx(1.6, rel=0.02)
 
 
-def test_reference_lines_between_the_slice_read_and_the_reformat(qtbot, tmp_path: Path) -> None:
-    """The axial slice read is a line across the coronal reformat, at its row; the coronal slice is a line
-    across the axial image, at its depth; each follows the other's scrolling."""
-    import pydicom
-
+def _reading_ct5n_with_its_reformat(qtbot, tmp_path: Path) -> tuple[MainWindow, ReformatWindow]:
+    """The main window reading CT5N (5 axial slices), its reformat open and shown (coronal)."""
     folder = tmp_path / "study"
     folder.mkdir()
     for path in ct5n():
@@ -265,6 +262,15 @@ def test_reference_lines_between_the_slice_read_and_the_reformat(qtbot, tmp_path
     assert reformat_window is not None
     qtbot.waitUntil(lambda: not reformat_window.is_loading() and reformat_window.shown() is not None,
                     timeout=LOAD_TIMEOUT)
+    return main, reformat_window
+
+
+def test_reference_lines_between_the_slice_read_and_the_reformat(qtbot, tmp_path: Path) -> None:
+    """The axial slice read is a line across the coronal reformat, at its row; the coronal slice is a line
+    across the axial image, at its depth; each follows the other's scrolling."""
+    import pydicom
+
+    main, reformat_window = _reading_ct5n_with_its_reformat(qtbot, tmp_path)
     assert reformat_window.plane() == "coronal"
     heads_first = sorted((float(pydicom.dcmread(p, stop_before_pixels=True).ImagePositionPatient[2]), p.name)
                          for p in main.current_series.image_paths)[::-1]  # coronal rows: head at the top
@@ -517,19 +523,7 @@ def test_the_3d_cursor_between_the_image_read_and_the_reformat(qtbot, tmp_path: 
     from tests.desktop.test_viewer import click
     from zsmed.dicom.display import image_plane
 
-    folder = tmp_path / "study"
-    folder.mkdir()
-    for path in ct5n():
-        shutil.copy(path, folder / f"ct5n_{path.name}.dcm")
-    main = make_window(qtbot, tmp_path)
-    main.show()
-    qtbot.waitExposed(main)
-    open_and_wait(qtbot, main, [folder])
-    _choose(qtbot, main, "ct5n_")
-    reformat_window = main.open_reformat()
-    assert reformat_window is not None
-    qtbot.waitUntil(lambda: not reformat_window.is_loading() and reformat_window.shown() is not None,
-                    timeout=LOAD_TIMEOUT)
+    main, reformat_window = _reading_ct5n_with_its_reformat(qtbot, tmp_path)
     main.viewer.go_to(2)
     qtbot.waitUntil(lambda: main.viewer.current_index() == 2 and not main.viewer.is_loading(), timeout=SCAN_TIMEOUT)
 
