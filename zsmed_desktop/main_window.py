@@ -96,6 +96,8 @@ from zsmed_desktop.viewer import ImageViewer
 from zsmed_desktop.window_dialog import WindowDialog
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from zsmed.report.presentation import PresentationState
 
 ORGANISATION = "zsmed"
@@ -172,7 +174,7 @@ class MainWindow(QMainWindow):
         self.reformat: ReformatWindow | None = None  # coronal / sagittal / MIP of the series, once asked for
         self.report_dialog: QDialog | None = None  # the reports of the series last opened, while shown
         self._series_positions: dict[str, list[float] | None] = {}  # series key -> slice positions (mm)
-        self._planes: dict[tuple[Path, int], ImagePlane | None] = {}  # (image, frame) -> where it lies
+        self._planes: dict[Path, list[ImagePlane | None]] = {}  # image -> where each of its frames lies
         self._sop_uids: dict[Path, str] = {}  # image file -> SOP Instance UID, from the scan
         self._images_by_uid: dict[str, tuple[Path, str]] = {}  # the other way: (image file, its series' UID)
         # a state to show once its image is on the screen (opened from a presentation-state series)
@@ -1081,8 +1083,11 @@ class MainWindow(QMainWindow):
         return self.compare
 
     def _can_reformat(self) -> bool:
-        """A DICOM series of at least 3 images is open: a volume to cut other planes from."""
-        return self.current_series is not None and not self.photos and len(self.current_series.image_paths) >= 3
+        """A DICOM series of at least 3 slices is open (images, or the frames of an enhanced multi-frame
+        file): a volume to cut other planes from."""
+        series = self.current_series
+        return (series is not None and not self.photos
+                and sum(max(i.frames, 1) for i in series.series.instances if i.is_image) >= 3)
 
     def open_reformat(self) -> ReformatWindow | None:
         """Shift+M: the series open now as axial / coronal / sagittal slices and slabs, in the window made on
@@ -1127,19 +1132,32 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, self._update_reference_lines)  # once it is closed: its slice is no longer read
 
     def _image_plane(self, path: Path | None, frame: int) -> ImagePlane | None:
-        """Where an image lies in the patient, from its header (read once per file and frame)."""
-        if path is None or is_photo(path):
-            return None
-        key = (path, frame)
-        if key not in self._planes:
-            from zsmed.dicom.decode import read_dataset
+        """Where an image (a frame of it) lies in the patient, from its header."""
+        planes = self._frame_planes(path) if path is not None else []
+        return planes[frame] if 0 <= frame < len(planes) else None
+
+    def _frame_planes(self, path: Path) -> list[ImagePlane | None]:
+        """Where each frame of a file lies in the patient (one entry for a single-frame image), from its
+        header, read once: an enhanced multi-frame file gives each frame its own plane."""
+        if path not in self._planes:
+            from zsmed.dicom.decode import number_of_frames, read_dataset
             from zsmed.dicom.display import image_plane
 
-            try:
-                self._planes[key] = image_plane(read_dataset(path, stop_before_pixels=True), frame)
-            except (ZsmedError, OSError, ValueError):
-                self._planes[key] = None  # no line rather than a message: the image itself says what is wrong
-        return self._planes[key]
+            planes: list[ImagePlane | None] = [None]
+            if not is_photo(path):
+                try:
+                    header = read_dataset(path, stop_before_pixels=True)
+                    planes = [image_plane(header, frame) for frame in range(number_of_frames(header))]
+                except (ZsmedError, OSError, ValueError):
+                    pass  # no line rather than a message: the image itself says what is wrong
+            self._planes[path] = planes
+        return self._planes[path]
+
+    def _slices_of(self, viewer: ImageViewer) -> list[tuple[int, int, ImagePlane | None]]:
+        """Every image and frame a viewer can show, as (image index, frame, where it lies): the slices
+        the 3D cursor chooses among."""
+        return [(index, frame, plane) for index, path in enumerate(viewer.paths())
+                for frame, plane in enumerate(self._frame_planes(path))]
 
     def _update_reference_lines(self) -> None:
         """Reference lines, as PACS viewers draw them: on the series beside and on the reformat, where the
@@ -1190,12 +1208,7 @@ class MainWindow(QMainWindow):
                 found_any = True
         if compare is not None:
             target = compare.viewer if source is self.viewer else self.viewer
-            paths = target.paths()
-            found = locate_point(patient, [self._image_plane(p, 0) for p in paths], plane.frame_of_reference)
-            target.set_cursor_point(found[1] if found else None, on=(paths[found[0]], 0) if found else None)
-            if found is not None:
-                target.go_to(found[0])
-                found_any = True
+            found_any = self._show_point_in(target, patient, plane.frame_of_reference) or found_any
         if not found_any:
             self.show_message("3D cursor: that point is not in the other series (another study, or outside "
                               "its slices)", warning=True)
@@ -1203,21 +1216,28 @@ class MainWindow(QMainWindow):
 
     def _locate_from_reformat(self, point: Point) -> bool:
         """Shift+click on the reformat: the image read goes to its slice through that point, marked."""
-        from zsmed.dicom.geometry import locate_point
-
         reformat = self.reformat
         plane = reformat.current_plane() if reformat is not None else None
         if plane is None:
             return False
-        paths = self.viewer.paths()
-        found = locate_point(plane.patient_point(point), [self._image_plane(p, 0) for p in paths],
-                             plane.frame_of_reference)
-        if found is None:
-            self.viewer.set_cursor_point(None)
+        if not self._show_point_in(self.viewer, plane.patient_point(point), plane.frame_of_reference):
             self.show_message("3D cursor: that point is not in the series read", warning=True)
             return False
-        self.viewer.set_cursor_point(found[1], on=(paths[found[0]], 0))
-        self.viewer.go_to(found[0])
+        return True
+
+    def _show_point_in(self, viewer: ImageViewer, patient: np.ndarray, frame_of_reference: str) -> bool:
+        """The viewer goes to its slice (image, or frame of an enhanced file) nearest a point of the
+        patient, the point marked on it; False, and no mark, where none holds it."""
+        from zsmed.dicom.geometry import locate_point
+
+        slices = self._slices_of(viewer)
+        found = locate_point(patient, [plane for _index, _frame, plane in slices], frame_of_reference)
+        if found is None:
+            viewer.set_cursor_point(None)
+            return False
+        index, frame, _plane = slices[found[0]]
+        viewer.set_cursor_point(found[1], on=(viewer.paths()[index], frame))
+        viewer.go_to(index, frame)
         return True
 
     def _follow_beside(self) -> None:

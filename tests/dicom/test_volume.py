@@ -116,7 +116,7 @@ def test_progress_for_each_slice_checked_then_read_through_the_decoder_given() -
     volume = run_job(load_volume_job(ct5n(), decode=decode), reports.append)
     assert decoded == list(volume.paths)
     assert [r.done for r in reports] == list(range(1, 11)) and {r.total for r in reports} == {10}
-    assert reports[0].message == "checking slice 1 of 5" and reports[-1].message == "reading slice 5 of 5"
+    assert reports[0].message == "checking file 1 of 5" and reports[-1].message == "reading slice 5 of 5"
 
 
 def test_cancelling_stops_the_reading_at_the_next_slice() -> None:

@@ -453,7 +453,7 @@ def pixel_spacing_with_source(ds: Dataset) -> tuple[tuple[float, float], str] | 
     return (ultrasound, ULTRASOUND_CALIBRATION) if ultrasound is not None else None
 
 
-def _frame_group_value(ds: Dataset, frame: int, sequence: str, keyword: str) -> Any:
+def frame_group_value(ds: Dataset, frame: int, sequence: str, keyword: str) -> Any:
     """``keyword`` of an enhanced object's functional group ``sequence`` for ``frame`` (its per-frame
     group, else the shared one); None where neither has it."""
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
@@ -467,6 +467,17 @@ def _frame_group_value(ds: Dataset, frame: int, sequence: str, keyword: str) -> 
     return None
 
 
+def frame_pixel_spacing(ds: Dataset, frame: int = 0) -> tuple[float, float] | None:
+    """(row, column) spacing in mm of ``frame`` in the patient: its own Pixel Measures where an enhanced
+    object gives them frame by frame, else ``pixel_spacing`` where that is Pixel Spacing (in the
+    patient, not at a detector or an ultrasound calibration); None otherwise."""
+    pair = _spacing_pair(frame_group_value(ds, frame, "PixelMeasuresSequence", "PixelSpacing"))
+    if pair is not None:
+        return pair
+    found = pixel_spacing_with_source(ds)
+    return found[0] if found is not None and found[1] == "PixelSpacing" else None
+
+
 def image_plane(ds: Dataset, frame: int = 0) -> ImagePlane | None:
     """Where ``ds``'s image (``frame`` of an enhanced object) lies in the patient, for reference lines;
     None without a position, an orientation or a pixel spacing in the patient (a projection radiograph's
@@ -475,11 +486,11 @@ def image_plane(ds: Dataset, frame: int = 0) -> ImagePlane | None:
 
     position = ds.get("ImagePositionPatient")
     if position is None:
-        position = _frame_group_value(ds, frame, "PlanePositionSequence", "ImagePositionPatient")
+        position = frame_group_value(ds, frame, "PlanePositionSequence", "ImagePositionPatient")
     orientation = ds.get("ImageOrientationPatient")
     if orientation is None:
-        orientation = _frame_group_value(ds, frame, "PlaneOrientationSequence", "ImageOrientationPatient")
-    found = pixel_spacing_with_source(ds)
+        orientation = frame_group_value(ds, frame, "PlaneOrientationSequence", "ImageOrientationPatient")
+    spacing = frame_pixel_spacing(ds, frame)
     try:
         xyz = [float(v) for v in position]
         cosines = [float(v) for v in orientation]
@@ -487,7 +498,7 @@ def image_plane(ds: Dataset, frame: int = 0) -> ImagePlane | None:
     except (TypeError, ValueError, AttributeError):
         return None
     if (len(xyz) != 3 or len(cosines) != 6 or not all(math.isfinite(v) for v in xyz + cosines)
-            or found is None or found[1] != "PixelSpacing" or rows <= 0 or columns <= 0):
+            or spacing is None or rows <= 0 or columns <= 0):
         return None
     row_direction, column_direction = np.asarray(cosines[:3]), np.asarray(cosines[3:])
     if not (0.5 < np.linalg.norm(row_direction) < 1.5 and 0.5 < np.linalg.norm(column_direction) < 1.5):
@@ -495,7 +506,7 @@ def image_plane(ds: Dataset, frame: int = 0) -> ImagePlane | None:
     r = row_direction / np.linalg.norm(row_direction)
     c = column_direction / np.linalg.norm(column_direction)
     return ImagePlane((xyz[0], xyz[1], xyz[2]), (float(r[0]), float(r[1]), float(r[2])),
-                      (float(c[0]), float(c[1]), float(c[2])), found[0], (rows, columns),
+                      (float(c[0]), float(c[1]), float(c[2])), spacing, (rows, columns),
                       str(ds.get("FrameOfReferenceUID", "") or "").strip(), _is_localizer(ds))
 
 

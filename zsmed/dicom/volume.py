@@ -1,14 +1,14 @@
 """A CT or MR series as one volume, and its multiplanar reformats (axial, coronal, sagittal, thick-slab
 MIP / mean / MinIP), as pure functions over arrays: no Qt, no torch.
 
-``load_volume_job`` reads a series of single-frame images into a ``Volume``: float32 voxels in modality
-units (the viewer's own rescale), slices sorted along the slice normal, the spacing between them taken from
-their positions. It refuses, with one line naming the file, whatever would make a reformat lie about the
-anatomy: too few slices, slices of another size or orientation, no geometry, colour, a missing slice or
-irregular gaps, slices not stacked straight (a tilted gantry), or a volume too big for memory.
-
-Enhanced multi-frame files (one file, per-frame positions in functional groups) are refused: zsmed has no
-reader of per-frame plane positions yet, and a reformat needs every slice's position.
+``load_volume_job`` reads a series into a ``Volume``: float32 voxels in modality units (the viewer's own
+rescale), slices sorted along the slice normal, the spacing between them taken from their positions. A
+slice is a single-frame image or a frame of an enhanced multi-frame file (a modern CT or MR series in one
+file: each frame's position, orientation, spacing and rescale in its functional groups). It refuses, with
+one line naming the file (and the frame), whatever would make a reformat lie about the anatomy: too few
+slices, slices of another size or orientation, no geometry, colour, a missing slice or irregular gaps,
+several volumes in one (echoes, phases), slices not stacked straight (a tilted gantry), a multi-frame file
+whose frames have no positions (a cine), or a volume too big for memory.
 
 ``reformat`` cuts a plane of the volume as the patient lies, not as the scanner stored it: the plane
 "axial" of a sagittal MR is a true axial. Images are oriented as PACS viewers show them (radiological
@@ -32,6 +32,8 @@ import numpy as np
 from zsmed.dicom.display import (
     apply_rescale,
     direction_letters,
+    frame_group_value,
+    frame_pixel_spacing,
     frame_view,
     is_inverted,
     mask_stored_bits,
@@ -78,12 +80,19 @@ class Volume:
     orientation: tuple[float, ...]  # Image Orientation (Patient): row direction then column direction cosines
     normal: tuple[float, float, float]  # row cosines x column cosines: the direction the slices are stacked in
     origin: tuple[float, float, float]  # Image Position (Patient) of the first slice: its first voxel's centre
-    paths: tuple[Path, ...]  # the files, in slice order
+    paths: tuple[Path, ...]  # the file of each slice, in slice order (a multi-frame file once per frame)
     modality: str = ""
     hounsfield: bool = False  # values are HU: the CT window presets apply
     inverted: bool = False  # MONOCHROME1: low values are shown white
     windows: tuple[tuple[float, float], ...] = ()  # the first slice's own windows (centre, width)
     frame_of_reference: str = ""  # the first slice's Frame of Reference UID: what its positions are in
+    frames: tuple[int, ...] = ()  # the frame of each slice in its file (0 for a single-frame image)
+
+    @property
+    def images(self) -> tuple[tuple[Path, int], ...]:
+        """(file, frame) of each slice, in slice order: where the viewer shows it."""
+        frames = self.frames or (0,) * len(self.paths)
+        return tuple(zip(self.paths, frames, strict=True))
 
     @property
     def row_cosines(self) -> tuple[float, float, float]:
@@ -116,11 +125,11 @@ class Reformat:
 
 
 # --- reading a series -----------------------------------------------------------------------------
-SliceDecoder = Callable[[Path], np.ndarray]
+SliceDecoder = Callable[[Path], np.ndarray]  # a file's stored values: (rows, columns) or (frames, rows, columns)
 
 
 def decode_in_process(path: Path) -> np.ndarray:
-    """A single-frame file's stored values, decoded here (the desktop app passes its contained decoder)."""
+    """A file's stored values (every frame), decoded here (the desktop app passes its contained decoder)."""
     from zsmed.dicom.decode import load_dataset_and_pixels
 
     return load_dataset_and_pixels(path)[1]
@@ -134,68 +143,113 @@ class _Slice:
     orientation: tuple[float, ...]
     size: tuple[int, int]  # (rows, columns)
     spacing: tuple[float, float]  # (row, column) mm
+    frame: int = 0  # the frame of a multi-frame file
+    frames_in_file: int = 1
+
+    @property
+    def name(self) -> str:
+        """The slice as a reader finds it: the file's name, with the frame in a multi-frame file."""
+        return self.path.name if self.frames_in_file == 1 else f"frame {self.frame + 1} of {self.path.name}"
 
 
 def load_volume_job(paths: Sequence[str | Path], *, decode: SliceDecoder | None = None) -> Job[Volume]:
-    """Read a series of single-frame images into a ``Volume``, yielding ``Progress`` as each slice is
-    checked and read (the job stops at the next one when cancelled). Every header is checked before any
-    pixel is decoded, so a series that cannot be reformatted is refused at once. ``decode``: a file's
-    stored values (default: decoded in this process)."""
+    """Read a series (single-frame images, or enhanced multi-frame files: every frame a slice) into a
+    ``Volume``, yielding ``Progress`` as each file is checked and each slice read (the job stops at the
+    next one when cancelled). Every header is checked before any pixel is decoded, so a series that
+    cannot be reformatted is refused at once. ``decode``: a file's stored values (default: decoded in
+    this process); a multi-frame file is decoded once for all its frames."""
     files = [Path(p) for p in paths]
-    if len(files) < MIN_SLICES:
-        raise ReformatError(f"a series of {len(files)} image{'s' if len(files) != 1 else ''} cannot be reformatted "
-                            f"(at least {MIN_SLICES} slices are needed)", path=files[0] if files else None)
-    total = 2 * len(files)  # the headers, then the pixels
-    slices = []
+    if not files:
+        raise ReformatError(f"an empty series cannot be reformatted (at least {MIN_SLICES} slices are needed)")
+    slices: list[_Slice] = []
     for done, path in enumerate(files, 1):
-        slices.append(_read_slice(path))
-        yield Progress(done, total, f"checking slice {done} of {len(files)}")
+        slices.extend(_read_slices(path))
+        # the whole job's steps: each file checked, then each slice read (counted from the files so far)
+        expected = len(files) + round(len(slices) * len(files) / done)
+        yield Progress(done, expected, f"checking file {done} of {len(files)}")
+    if len(slices) < MIN_SLICES:
+        what = "image" if len(files) > 1 or slices[0].frames_in_file == 1 else "frame"
+        raise ReformatError(f"a series of {len(slices)} {what}{'s' if len(slices) != 1 else ''} cannot be "
+                            f"reformatted (at least {MIN_SLICES} slices are needed)", path=files[0])
     slices, slice_gap = _stacked(slices)
     first = slices[0]
     rows, columns = first.size
     _check_memory(len(slices), rows, columns, first.path)
     voxels = np.empty((len(slices), rows, columns), dtype=np.float32)
     read = decode or decode_in_process
+    multi_frame: dict[Path, np.ndarray] = {}  # decoded once, kept while their frames are read
     for k, item in enumerate(slices):
-        voxels[k] = _modality_values(read(item.path), item)
-        yield Progress(len(files) + k + 1, total, f"reading slice {k + 1} of {len(files)}")
+        if item.frames_in_file == 1:
+            stored = read(item.path)
+        elif item.path not in multi_frame:
+            stored = multi_frame[item.path] = read(item.path)
+        else:
+            stored = multi_frame[item.path]
+        voxels[k] = _modality_values(_frame_of(stored, item), item)
+        yield Progress(len(files) + k + 1, len(files) + len(slices), f"reading slice {k + 1} of {len(slices)}")
+    multi_frame.clear()
     voxels.flags.writeable = False  # shared by every reformat and the GUI thread: nobody may change it
     r, c = first.orientation[:3], first.orientation[3:]
     normal = (r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0])
     header = first.header
     return Volume(
         voxels=voxels, spacing=(slice_gap, *first.spacing), orientation=first.orientation, normal=normal,
-        origin=first.position, paths=tuple(s.path for s in slices),
+        origin=first.position, paths=tuple(s.path for s in slices), frames=tuple(s.frame for s in slices),
         modality=str(header.get("Modality", "") or "").strip().upper(), hounsfield=_is_hounsfield(header),
         inverted=is_inverted(header), windows=_windows(header),
         frame_of_reference=str(header.get("FrameOfReferenceUID", "") or "").strip())
 
 
-def _read_slice(path: Path) -> _Slice:
-    """A file's header and the geometry a reformat needs from it; ``ReformatError`` without it."""
+def _read_slices(path: Path) -> list[_Slice]:
+    """A file's slices (one, or each frame of an enhanced multi-frame file) with the geometry a reformat
+    needs; ``ReformatError`` naming the file (and frame) without it."""
     from zsmed.dicom.decode import number_of_frames, open_dataset
 
     header, _notes = open_dataset(path, stop_before_pixels=True)
-    if number_of_frames(header) > 1:
-        raise ReformatError("a multi-frame file: reformats are made from series of single-frame images", path=path)
     photometric = str(header.get("PhotometricInterpretation", "") or "").strip().upper()
     if int(header.get("SamplesPerPixel", 1) or 1) != 1 or photometric not in ("MONOCHROME1", "MONOCHROME2", ""):
         raise ReformatError(f"a colour image ({photometric or 'several samples per pixel'}): only grey CT, MR "
                             "or PET series can be reformatted", path=path)
-    position = _numbers(header.get("ImagePositionPatient"), 3)
-    orientation = _numbers(header.get("ImageOrientationPatient"), 6)
-    if position is None or orientation is None:
-        named = (("Image Position", position), ("Image Orientation", orientation))
-        missing = " and ".join(name for name, value in named if value is None)
-        raise ReformatError(f"no {missing} (Patient): the slice cannot be placed in a volume", path=path)
-    spacing = pixel_spacing(header)
-    if spacing is None:
-        raise ReformatError("no Pixel Spacing: a reformat's distances would be unknown", path=path)
     rows, columns = int(header.get("Rows") or 0), int(header.get("Columns") or 0)
     if rows <= 0 or columns <= 0:
         raise ReformatError("no image size (Rows, Columns)", path=path)
+    frames = number_of_frames(header)
+    enhanced = bool(header.get("PerFrameFunctionalGroupsSequence") or header.get("SharedFunctionalGroupsSequence"))
+    if frames > 1 and not enhanced:
+        # a cine, a multi-frame ultrasound or an old nuclear-medicine file: one position for all its frames
+        raise ReformatError(f"a multi-frame file of {frames} frames without a position for each: its frames "
+                            "cannot be placed in a volume", path=path)
+    return [_frame_slice(path, header, frame, frames, (rows, columns)) for frame in range(frames)]
+
+
+def _frame_slice(path: Path, header: Dataset, frame: int, frames: int, size: tuple[int, int]) -> _Slice:
+    """Frame ``frame`` of a file as a slice: its position and orientation from the file's top level, else
+    (an enhanced object) from its functional groups."""
+    where = f"frame {frame + 1}: " if frames > 1 else ""
+    position = _numbers(header.get("ImagePositionPatient")
+                        or frame_group_value(header, frame, "PlanePositionSequence", "ImagePositionPatient"), 3)
+    orientation = _numbers(header.get("ImageOrientationPatient")
+                           or frame_group_value(header, frame, "PlaneOrientationSequence", "ImageOrientationPatient"),
+                           6)
+    if position is None or orientation is None:
+        named = (("Image Position", position), ("Image Orientation", orientation))
+        missing = " and ".join(name for name, value in named if value is None)
+        raise ReformatError(f"{where}no {missing} (Patient): the slice cannot be placed in a volume", path=path)
+    spacing = frame_pixel_spacing(header, frame) or pixel_spacing(header)
+    if spacing is None:
+        raise ReformatError(f"{where}no Pixel Spacing: a reformat's distances would be unknown", path=path)
     x, y, z = position
-    return _Slice(path, header, (x, y, z), orientation, (rows, columns), spacing)
+    return _Slice(path, header, (x, y, z), orientation, size, spacing, frame, frames)
+
+
+def _frame_of(stored: np.ndarray, item: _Slice) -> np.ndarray:
+    """A slice's stored values out of its file's decoded array (every frame of a multi-frame file)."""
+    if item.frames_in_file == 1 and stored.ndim == 2:
+        return stored
+    if stored.ndim != 3 or stored.shape[0] != item.frames_in_file:
+        raise ReformatError(f"decoded as {stored.shape} where the header says {item.frames_in_file} frames of "
+                            f"{item.size[0]} x {item.size[1]}", path=item.path)
+    return stored[item.frame]
 
 
 def _numbers(value: Any, count: int) -> tuple[float, ...] | None:
@@ -213,14 +267,14 @@ def _stacked(slices: list[_Slice]) -> tuple[list[_Slice], float]:
     first = slices[0]
     for item in slices[1:]:
         if item.size != first.size:
-            raise ReformatError(f"{item.size[1]} x {item.size[0]} pixels where the first slice ({first.path.name}) "
+            raise ReformatError(f"{item.size[1]} x {item.size[0]} pixels where the first slice ({first.name}) "
                                 f"has {first.size[1]} x {first.size[0]}: not one volume", path=item.path)
         if max(abs(a - b) for a, b in zip(item.orientation, first.orientation, strict=True)) > _SAME_ORIENTATION:
-            raise ReformatError(f"oriented otherwise than the first slice ({first.path.name}): slices of several "
-                                "planes (a localizer?) are not one volume", path=item.path)
+            raise ReformatError(f"{_frame_words(item)}oriented otherwise than the first slice ({first.name}): "
+                                "slices of several planes (a localizer?) are not one volume", path=item.path)
         if max(abs(a - b) / b for a, b in zip(item.spacing, first.spacing, strict=True)) > 0.01:
-            raise ReformatError(f"pixel spacing {item.spacing[0]:g} x {item.spacing[1]:g} mm where the first slice "
-                                f"({first.path.name}) has {first.spacing[0]:g} x {first.spacing[1]:g} mm",
+            raise ReformatError(f"{_frame_words(item)}pixel spacing {item.spacing[0]:g} x {item.spacing[1]:g} mm where "
+                                f"the first slice ({first.name}) has {first.spacing[0]:g} x {first.spacing[1]:g} mm",
                                 path=item.path)
     positions = slice_positions([s.position for s in slices], first.orientation)
     assert positions is not None  # every slice has a position and the orientation is known
@@ -228,22 +282,29 @@ def _stacked(slices: list[_Slice]) -> tuple[list[_Slice], float]:
     ordered = [slices[k] for k in order]
     along = [positions[k] for k in order]
     gaps = [later - earlier for earlier, later in itertools.pairwise(along)]
+    for k, gap in enumerate(gaps):  # first: a repeated position explains the odd gaps it leaves elsewhere
+        if gap < 0.01:
+            here, before = ordered[k + 1], ordered[k]
+            raise ReformatError(f"{_frame_words(here)}at the same position as {before.name}: the series holds "
+                                "more than one volume (echoes, phases or a repeat)", path=here.path)
     usual = statistics.median(gaps)
     for k, gap in enumerate(gaps):
         here, before = ordered[k + 1], ordered[k]
-        if gap < 0.01 or usual < 0.01:
-            raise ReformatError(f"at the same position as {before.path.name}: the series holds more than one volume "
-                                "(echoes, phases or a repeat)", path=here.path)
         if gap > GAP_TOLERANCE * usual:
-            raise ReformatError(f"{gap:.3g} mm from the slice before ({before.path.name}) where the slices are "
-                                f"{usual:.3g} mm apart: a slice is missing or the series is in parts, and a reformat "
-                                "across the gap would misplace the anatomy", path=here.path)
+            raise ReformatError(f"{_frame_words(here)}{gap:.3g} mm from the slice before ({before.name}) where the "
+                                f"slices are {usual:.3g} mm apart: a slice is missing or the series is in parts, "
+                                "and a reformat across the gap would misplace the anatomy", path=here.path)
         if gap * GAP_TOLERANCE < usual:
-            raise ReformatError(f"{gap:.3g} mm from the slice before ({before.path.name}) where the slices are "
-                                f"{usual:.3g} mm apart: irregular spacing, and a reformat would misplace the anatomy",
-                                path=here.path)
+            raise ReformatError(f"{_frame_words(here)}{gap:.3g} mm from the slice before ({before.name}) where the "
+                                f"slices are {usual:.3g} mm apart: irregular spacing, and a reformat would "
+                                "misplace the anatomy", path=here.path)
     _check_straight(ordered, along)
     return ordered, float(usual)
+
+
+def _frame_words(item: _Slice) -> str:
+    """The start of a message about one frame of a multi-frame file (the file itself is named apart)."""
+    return f"frame {item.frame + 1}: " if item.frames_in_file > 1 else ""
 
 
 def _check_straight(ordered: list[_Slice], along: list[float]) -> None:
@@ -256,7 +317,8 @@ def _check_straight(ordered: list[_Slice], along: list[float]) -> None:
     sideways = math.hypot(float(step @ r), float(step @ c))
     if sideways > max(first.spacing):
         tilt = math.degrees(math.atan2(sideways, abs(along[-1] - along[0])))
-        raise ReformatError(f"the slices drift {sideways:.3g} mm sideways from the first ({first.path.name}): "
+        raise ReformatError(f"{_frame_words(last)}the slices drift {sideways:.3g} mm sideways from the first "
+                            f"({first.name}): "
                             f"a gantry tilted by {tilt:.1f}°, and a reformat would shear the anatomy", path=last.path)
 
 
@@ -271,9 +333,10 @@ def _modality_values(stored: np.ndarray, item: _Slice) -> np.ndarray:
     """A slice's stored values in modality units, exactly as the viewer computes them (masked stored
     bits, then the modality LUT or rescale slope / intercept of this slice's own header)."""
     if stored.shape != item.size:
-        raise ReformatError(f"decoded as {stored.shape} where the header says {item.size[0]} x {item.size[1]}",
+        raise ReformatError(f"{_frame_words(item)}decoded as {stored.shape} where the header says "
+                            f"{item.size[0]} x {item.size[1]}",
                             path=item.path)
-    view = frame_view(item.header)
+    view = frame_view(item.header, item.frame)
     values = apply_rescale(mask_stored_bits(stored, view), view)
     return np.asarray(values, dtype=np.float32)
 
