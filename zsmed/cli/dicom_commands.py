@@ -1,11 +1,12 @@
 """``zsmed scan``, ``zsmed inspect``, ``zsmed tags``, ``zsmed deidentify``, ``zsmed key-images``,
-``zsmed read-report`` and ``zsmed bench scan``."""
+``zsmed read-report``, ``zsmed reformat`` and ``zsmed bench scan``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 INSPECT_HELP = """\
@@ -209,6 +210,61 @@ def _read_report(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _series_files(paths: list[Path]) -> list[Path]:
+    """The image files of the one series that ``paths`` (files, folders, a DICOMDIR) hold; ``InputFileError``
+    naming the input where they hold none or several."""
+    from zsmed.dicom.scan import scan
+    from zsmed.errors import InputFileError
+
+    index = scan(paths)
+    series = [s for patient in index.patients for study in patient.studies for s in study.series
+              if any(i.is_image for i in s.instances)]
+    if len(series) != 1:
+        found = "no DICOM image" if not series else f"{len(series)} series"
+        raise InputFileError(f"{found} found: give the files or the folder of one series (zsmed scan lists them)",
+                             path=str(paths[0]))
+    return [Path(i.path) for i in series[0].instances if i.is_image]
+
+
+def _reformat(args: argparse.Namespace) -> int:
+    from zsmed.dicom.volume import load_volume_job, plane_count
+    from zsmed.progress import run_with_bar
+    from zsmed.report.reformat_images import ReformatSeries, every_mm, write_reformat_series_job
+    from zsmed.runtime.validate import escape_text
+    from zsmed.site import load_site_config
+
+    for path in args.paths:
+        if not path.exists():
+            print(f"zsmed: error: {escape_text(path)}: file not found", file=sys.stderr)
+            return 2
+    volume = run_with_bar(load_volume_job(_series_files(args.paths)), "reading the series")
+    count = plane_count(volume, args.plane)
+    if args.slice is not None:
+        if not 1 <= args.slice <= count:
+            print(f"zsmed: error: --slice {args.slice}: the {args.plane} plane has slices 1 to {count}",
+                  file=sys.stderr)
+            return 2
+        indices: tuple[int, ...] = (args.slice - 1,)
+    else:
+        indices = every_mm(volume, args.plane, args.every)
+    reader = args.reader if args.reader is not None else load_site_config().reader
+    series = ReformatSeries(args.plane, indices, args.slab, args.mode, args.window, reader)
+    written = run_with_bar(write_reformat_series_job(volume, series, args.out), "saving the reformat")
+    print(escape_text(f"{len(written)} {args.plane} image{'' if len(written) == 1 else 's'} saved as a new series "
+                      f"of the study in {written[0].parent}"))
+    return 0
+
+
+def _window(text: str) -> tuple[float, float]:
+    try:
+        centre, width = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give the window as CENTRE,WIDTH (e.g. 40,400)") from None
+    if width <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the width must be above 0")
+    return centre, width
+
+
 def _bench_scan(args: argparse.Namespace) -> int:
     from zsmed.dicom.bench import bench_scan, list_files, make_corpus
 
@@ -230,8 +286,6 @@ def _bench_scan(args: argparse.Namespace) -> int:
 
 
 def register(groups: Any) -> None:
-    from pathlib import Path
-
     scan = groups.top.add_parser(
         "scan",
         help="index a folder, DICOMDIR or files into patients/studies/series (header-only)",
@@ -310,6 +364,31 @@ def register(groups: Any) -> None:
     read.add_argument("files", nargs="+", type=Path, metavar="FILE", help="DICOM SR or encapsulated PDF files")
     read.add_argument("--pdf-out", type=Path, default=None, metavar="DIR", help="where PDF reports are written")
     read.set_defaults(handler=_read_report)
+
+    reformat = groups.top.add_parser(
+        "reformat",
+        help="save a CT or MR series' coronal, sagittal or axial reformats (slabs: MIP / mean / MinIP) as a new "
+             "series of its study, for the PACS",
+        description="Read the one series PATHs hold (files, a folder) as a volume and save its reformats in "
+        "--plane (axial, coronal, sagittal: as the patient lies) as a derived CT / MR series of the same study and "
+        "frame of reference, every --every mm (default: every slice) or the one --slice, each image a --slab mm "
+        "thick MIP / mean / MinIP if asked; written into a new folder next to the series unless --out names "
+        "another. The app's reformat window (Shift+M) saves the same.",
+    )
+    reformat.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="the series' files or its folder")
+    reformat.add_argument("--plane", choices=("axial", "coronal", "sagittal"), default="coronal",
+                          help="the plane to save (default coronal)")
+    reformat.add_argument("--every", type=float, default=0.0, metavar="MM",
+                          help="mm between the images saved (default 0: every slice of the plane)")
+    reformat.add_argument("--slice", type=int, default=None, metavar="N", help="save only slice N (from 1)")
+    reformat.add_argument("--slab", type=float, default=0.0, metavar="MM", help="slab thickness in mm (default 0)")
+    reformat.add_argument("--mode", choices=("mip", "mean", "minip"), default="mip", help="how a slab is made")
+    reformat.add_argument("--window", type=_window, default=None, metavar="CENTRE,WIDTH",
+                          help="the window saved with the images (modality units, e.g. 40,400)")
+    reformat.add_argument("--reader", default=None, metavar="NAME",
+                          help="who saves them (default: the reader in this PC's settings)")
+    reformat.add_argument("--out", type=Path, default=None, metavar="DIR", help="the folder to write into")
+    reformat.set_defaults(handler=_reformat)
 
     bench = groups.group("bench").add_parser(
         "scan",

@@ -37,6 +37,7 @@ COMMAND_OWNERS = {
     "deidentify": "zsmed.cli.dicom_commands",
     "key-images": "zsmed.cli.dicom_commands",
     "read-report": "zsmed.cli.dicom_commands",
+    "reformat": "zsmed.cli.dicom_commands",
     "encoders": "zsmed.cli.encoder_commands",
     "encode": "zsmed.cli.encoder_commands",
     "export": "zsmed.cli.bundle_commands",
