@@ -1,19 +1,22 @@
-"""What the viewer and the reformat window draw their images with: a view box that steps through the
-slices on the wheel (Ctrl+wheel zooms) with none of pyqtgraph's menus, labels on the image readable on
-white as on black, the dashed reference line, and the reader's rulers with where their labels go."""
+"""What the viewer and the reformat window draw their images with: a view box with the PACS mouse (the
+wheel steps through the slices, Ctrl+wheel zooms, a right drag windows, a left drag draws a mark or pans)
+and none of pyqtgraph's menus, labels on the image readable on white as on black and where they go, the
+dashed reference line, and the reader's rulers with where their labels go."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt
-from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import QGraphicsDropShadowEffect, QLabel
+from PySide6.QtGui import QColor, QFont, QPainter
+from PySide6.QtWidgets import QGraphicsDropShadowEffect, QHBoxLayout, QLabel, QWidget
 
 REFERENCE_COLOUR = "#4dd0e1"  # cyan, dashed: where another window's slice cuts this image, not a mark
 WHEEL_NOTCH = 120  # angle delta of one wheel notch (Qt): one slice
+TEXT_MARGIN = 6  # screen pixels between the texts over the image and its edges
 
 
 class SteppingViewBox(pg.ViewBox):
@@ -37,6 +40,80 @@ class SteppingViewBox(pg.ViewBox):
         ev.accept()
 
 
+@dataclass(frozen=True)
+class ImageMouse:
+    """What the mouse does on an image (``ImageViewBox``): the window's own functions."""
+
+    step: Callable[[int], None]  # the wheel: this many slices on (negative: back)
+    double_click: Callable[[QPointF], None]  # a left double-click there (view coordinates): the fit, say
+    locate: Callable[[QPointF], None]  # Shift+click there: the 3D cursor
+    drag_window: Callable[[bool, float, float], None]  # a right drag: begun now, and dx, dy (screen pixels) so far
+    marking: Callable[[], bool]  # whether a left drag draws a mark now (else it pans)
+    drag_mark: Callable[[bool, bool, QPointF, QPointF], None]  # a left drag while marking: begun, ended, press, mouse
+    click: Callable[[QPointF], None] = lambda _at: None  # a plain left click there
+
+
+class ImageViewBox(SteppingViewBox):
+    """An image's view with the mouse of PACS viewers, alike in the viewer and the reformat window: the wheel
+    steps (``SteppingViewBox``), a right drag windows, a left drag draws the mark of the tool on (else it pans,
+    as a middle drag does), a double-click fits, Shift+click marks the point for the other windows; a press
+    gives ``window`` the keys. What each does is the window's (``mouse``)."""
+
+    def __init__(self, window: QWidget, mouse: ImageMouse) -> None:
+        super().__init__(mouse.step)
+        self._window, self._mouse = window, mouse
+
+    def mouseClickEvent(self, ev: Any) -> None:
+        self._window.setFocus()
+        left, at = ev.button() == Qt.MouseButton.LeftButton, self.mapToView(ev.pos())
+        if left and ev.double():
+            self._mouse.double_click(at)
+        elif left and ev.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self._mouse.locate(at)
+        elif left:
+            self._mouse.click(at)
+        ev.accept()
+
+    def mouseDragEvent(self, ev: Any, axis: Any = None) -> None:
+        self._window.setFocus()
+        if ev.button() == Qt.MouseButton.RightButton:
+            ev.accept()
+            delta = ev.screenPos() - ev.buttonDownScreenPos()
+            self._mouse.drag_window(ev.isStart(), float(delta.x()), float(delta.y()))
+            return
+        if ev.button() == Qt.MouseButton.LeftButton and self._mouse.marking():
+            ev.accept()
+            self._mouse.drag_mark(ev.isStart(), ev.isFinish(), self.mapToView(ev.buttonDownPos()),
+                                  self.mapToView(ev.pos()))
+            return
+        super().mouseDragEvent(ev, axis)  # left (no tool on) / middle: pan
+
+
+def image_view(box: pg.ViewBox) -> tuple[pg.GraphicsView, pg.ImageItem]:
+    """The black view that shows ``box``, and the image in it (rows first, as arrays are). Magnified pixels are
+    interpolated, as PACS show them, not drawn as blocks (a slice's pixels several mm apart are stretched many
+    screen pixels tall); the view takes no focus: the window keeps the keys."""
+    view = pg.GraphicsView(background="#000000")
+    view.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    view.setAntialiasing(False)
+    view.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+    view.setCentralItem(box)
+    image_item = pg.ImageItem(axisOrder="row-major")
+    box.addItem(image_item)
+    return view, image_item
+
+
+def row_under_image(wide: QWidget, side: QWidget, *, bottom: int) -> QWidget:
+    """A row under the image: ``wide`` (a slider, a progress bar) across it, ``side`` (its label, a button) at
+    its right, ``bottom`` pixels above the next."""
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(6, 0, 6, bottom)
+    layout.addWidget(wide, 1)
+    layout.addWidget(side)
+    return row
+
+
 def shadowed(label: QLabel) -> QLabel:
     """``label`` (drawn over the image) with a dark shadow, readable on white bone as on black air, and
     letting the mouse through to the image."""
@@ -47,6 +124,25 @@ def shadowed(label: QLabel) -> QLabel:
     label.setGraphicsEffect(effect)
     label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
     return label
+
+
+def place_texts(view: QWidget, labels: Mapping[str, QLabel], message: QLabel) -> None:
+    """Lay out the texts over the image in ``view``: the patient's directions (``labels`` named l, r, t, b) at
+    the middle of their edges, the corner texts (tl, tr, bl, br) in their corners, and the ``message`` shown
+    in place of an image across its middle."""
+    width, height, margin = view.width(), view.height(), TEXT_MARGIN
+    for name, label in labels.items():
+        label.adjustSize()
+        if len(name) == 1:  # an edge's letters, at its middle
+            x = {"l": margin, "r": width - label.width() - margin}.get(name, (width - label.width()) // 2)
+            y = {"t": margin, "b": height - label.height() - margin}.get(name, (height - label.height()) // 2)
+        else:
+            x = width - label.width() - margin if name.endswith("r") else margin
+            y = margin if name.startswith("t") else height - label.height() - margin
+        label.move(max(x, 0), max(y, 0))
+    message.setFixedWidth(max(width - 40, 100))
+    message.adjustSize()
+    message.move((width - message.width()) // 2, (height - message.height()) // 2)
 
 
 def add_reference_item(box: pg.ViewBox) -> pg.PlotCurveItem:

@@ -22,20 +22,17 @@ and another series removes them all.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeyEvent, QPainter
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
-    QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
@@ -63,12 +60,23 @@ from zsmed.dicom.volume import (
 )
 from zsmed.progress import Progress
 from zsmed_desktop.image_view import (
-    SteppingViewBox,
+    ImageMouse,
+    ImageViewBox,
     add_cursor_item,
     add_reference_item,
-    add_ruler_items,
-    place_label,
+    image_view,
+    place_texts,
+    row_under_image,
     shadowed,
+)
+from zsmed_desktop.ruler_marks import (
+    Ruler,
+    is_click,
+    nearest_point,
+    place_in_turn,
+    place_mark_label,
+    ruler_spots,
+    set_marking_cursor,
 )
 from zsmed_desktop.workers import start_job
 
@@ -86,8 +94,6 @@ _EDGE_STYLE = "color: #e6d38a; background: transparent; font-size: 14px; font-we
 
 _MESSAGE_STYLE = "color: #e8c36a; background: transparent; font-size: 13px;"
 _MAX_SLAB_MM = 500.0
-_HOLD_PIXELS = 8.0  # how near (screen pixels) a press must come to a ruler's end to take hold of it, as in the viewer
-_CLICK_PIXELS = 3.0  # a drag shorter than this (screen pixels) is a jittery click: it draws no ruler
 MEASURING_TEXT = "Measuring: left drag (M: stop)"  # the bottom-right corner while measuring, as the viewer's
 
 
@@ -111,19 +117,6 @@ class _ImageKey(NamedTuple):
     slab: tuple[SlabMode, int] | None
 
 
-@dataclass
-class _Ruler:
-    """A ruler from ``start`` to ``end``, in the reformat image's pixels (column, row), so that a zoom or a
-    pan changes nothing it measures; the items that draw it, and where its label is on the screen (viewport
-    pixels), for the other labels to keep off."""
-
-    start: tuple[float, float]
-    end: tuple[float, float]
-    line: pg.PlotCurveItem
-    label: pg.TextItem
-    box: QRectF | None = None
-
-
 def contained_decoder() -> SliceDecoder:
     """The app's contained decoder (a crashing codec cannot take the app down), as the viewer decodes."""
     from zsmed.dicom.safe import shared_decoder
@@ -144,36 +137,6 @@ def _shadowed(label: QLabel, style: str) -> QLabel:
     label.setStyleSheet(style)
     label.setTextFormat(Qt.TextFormat.PlainText)
     return shadowed(label)
-
-
-class _ViewBox(SteppingViewBox):
-    """The image's view: mm on both axes with the aspect locked (true scale), the viewer's mouse."""
-
-    def __init__(self, window: ReformatWindow) -> None:
-        super().__init__(lambda steps: window.step(steps))
-        self._window = window
-
-    def mouseClickEvent(self, ev: Any) -> None:
-        self._window.setFocus()
-        if ev.double() and ev.button() == Qt.MouseButton.LeftButton:
-            self._window.fit()
-        elif ev.button() == Qt.MouseButton.LeftButton and ev.modifiers() & Qt.KeyboardModifier.ShiftModifier:
-            self._window._locate(self.mapToView(ev.pos()))  # the 3D cursor: this point in the image read
-        ev.accept()
-
-    def mouseDragEvent(self, ev: Any, axis: Any = None) -> None:
-        self._window.setFocus()
-        if ev.button() == Qt.MouseButton.RightButton:
-            ev.accept()
-            delta = ev.screenPos() - ev.buttonDownScreenPos()
-            self._window.drag_window(ev.isStart(), float(delta.x()), float(delta.y()))
-            return
-        if ev.button() == Qt.MouseButton.LeftButton and self._window.is_measuring():
-            ev.accept()
-            self._window._drag_ruler(ev.isStart(), ev.isFinish(), self.mapToView(ev.buttonDownPos()),
-                                     self.mapToView(ev.pos()))
-            return
-        super().mouseDragEvent(ev, axis)  # left (not measuring) / middle: pan
 
 
 class ReformatWindow(QWidget):
@@ -211,9 +174,9 @@ class ReformatWindow(QWidget):
         self._fitted: tuple[Any, ...] | None = None
         self._message = ""
         self._measuring = False  # a left drag draws a ruler instead of panning
-        self._rulers: dict[_ImageKey, list[_Ruler]] = {}  # each image's rulers, oldest first
+        self._rulers: dict[_ImageKey, list[Ruler]] = {}  # each image's rulers, oldest first
         self._shown_key: _ImageKey | None = None
-        self._drawing: _Ruler | None = None  # the ruler a left drag draws or holds by its end now
+        self._drawing: Ruler | None = None  # the ruler a left drag draws or holds by its end now
         self._holding = False  # that drag took hold of a ruler drawn before (its end follows the mouse)
 
         # --- the bar: plane, slab, window --------------------------------------------------------------
@@ -273,16 +236,11 @@ class ReformatWindow(QWidget):
         bar.addWidget(self.window_box)
         self.toolbar = bar
 
-        # --- the image ---------------------------------------------------------------------------------
-        self.view = pg.GraphicsView(background="#000000")
-        self.view.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.view.setAntialiasing(False)
-        # slices several mm apart are stretched many screen pixels tall: interpolated, as PACS show them
-        self.view.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-        self.vb = _ViewBox(self)
-        self.view.setCentralItem(self.vb)
-        self.image_item = pg.ImageItem(axisOrder="row-major")
-        self.vb.addItem(self.image_item)
+        # --- the image: mm on both axes with the aspect locked (true scale), the viewer's mouse ------------
+        self.vb = ImageViewBox(self, ImageMouse(step=self.step, double_click=lambda _at: self.fit(),
+                                                locate=self._locate, drag_window=self.drag_window,
+                                                marking=self.is_measuring, drag_mark=self._drag_ruler))
+        self.view, self.image_item = image_view(self.vb)
         self._reference: tuple[tuple[float, float], tuple[float, float]] | None = None  # image pixels
         self._reference_item = add_reference_item(self.vb)  # where the main viewer's slice cuts this plane
         self._cursor: tuple[tuple[float, float], Plane, int] | None = None  # the 3D cursor: point, its slice
@@ -319,17 +277,9 @@ class ReformatWindow(QWidget):
         layout.setSpacing(2)
         layout.addWidget(bar)
         layout.addWidget(self.view, 1)
-        self._slider_row = QWidget()
-        row = QHBoxLayout(self._slider_row)
-        row.setContentsMargins(6, 0, 6, 4)
-        row.addWidget(self.slider, 1)
-        row.addWidget(self.slider_label)
+        self._slider_row = row_under_image(self.slider, self.slider_label, bottom=4)
         layout.addWidget(self._slider_row)
-        self._progress_row = QWidget()
-        prow = QHBoxLayout(self._progress_row)
-        prow.setContentsMargins(6, 0, 6, 4)
-        prow.addWidget(self.progress, 1)
-        prow.addWidget(self.cancel_button)
+        self._progress_row = row_under_image(self.progress, self.cancel_button, bottom=4)
         layout.addWidget(self._progress_row)
         self._progress_row.hide()
         self._update_controls()
@@ -642,11 +592,7 @@ class ReformatWindow(QWidget):
         self.measure_action.setChecked(self._measuring)
         if not self._measuring:
             self._drawing = None
-        port = self.view.viewport()
-        if self._measuring:
-            port.setCursor(Qt.CursorShape.CrossCursor)
-        else:
-            port.unsetCursor()
+        set_marking_cursor(self.view, self._measuring)
         self._update_texts()  # the bottom-right corner says so
 
     def toggle_measuring(self) -> None:
@@ -675,23 +621,22 @@ class ReformatWindow(QWidget):
     def _image_key(shown: Reformat) -> _ImageKey:
         return _ImageKey(shown.plane, shown.index, (shown.mode, shown.slab_slices) if shown.slab_slices > 1 else None)
 
-    def _rulers_shown(self) -> list[_Ruler]:
+    def _rulers_shown(self) -> list[Ruler]:
         return self._rulers.get(self._shown_key, []) if self._shown_key is not None else []
 
-    def _measurement(self, ruler: _Ruler) -> RulerMeasurement:
+    def _measurement(self, ruler: Ruler) -> RulerMeasurement:
         shown = self._shown
         assert shown is not None  # a ruler is on an image shown
         length = ruler_length(ruler.start, ruler.end, shown.spacing)  # each axis by its own mm
         return RulerMeasurement(ruler.start, ruler.end, length, f"{length:.1f} mm")
 
-    def _new_ruler(self, point: tuple[float, float]) -> _Ruler:
+    def _new_ruler(self, point: tuple[float, float]) -> Ruler:
         assert self._shown_key is not None  # drawn on an image shown
-        line, label = add_ruler_items(self.vb)
-        ruler = _Ruler(point, point, line, label)
+        ruler = Ruler.drawn_in(self.vb, point)
         self._rulers.setdefault(self._shown_key, []).append(ruler)
         return ruler
 
-    def _remove_ruler(self, ruler: _Ruler) -> None:
+    def _remove_ruler(self, ruler: Ruler) -> None:
         for key, rulers in list(self._rulers.items()):
             if ruler in rulers:
                 rulers.remove(ruler)
@@ -699,8 +644,7 @@ class ReformatWindow(QWidget):
                     del self._rulers[key]
         if ruler is self._drawing:
             self._drawing = None
-        self.vb.removeItem(ruler.line)
-        self.vb.removeItem(ruler.label)
+        ruler.remove_from(self.vb)
 
     def _remove_all_rulers(self) -> None:
         for rulers in list(self._rulers.values()):
@@ -747,8 +691,7 @@ class ReformatWindow(QWidget):
             target = self._hold_target(down)
             if target is not None:
                 held, end = target
-                if end == 0:  # the end held is made the ruler's end: the one that follows the mouse
-                    held.start, held.end = held.end, held.start
+                held.hold_by(end)
                 self._drawing, self._holding = held, True
             elif self.image_rect().contains(down):
                 self._drawing = self._new_ruler(self._image_point(down))
@@ -760,67 +703,37 @@ class ReformatWindow(QWidget):
         if not finish:
             return
         self._drawing = None
-        tip, tail = self.vb.mapViewToDevice(now), self.vb.mapViewToDevice(down)
-        if not self._holding and tip is not None and tail is not None and (
-                math.hypot(tip.x() - tail.x(), tip.y() - tail.y()) < _CLICK_PIXELS):
+        if not self._holding and is_click(self.vb, down, now):
             self._remove_ruler(ruler)
 
-    def _hold_target(self, at: QPointF) -> tuple[_Ruler, int] | None:
+    def _hold_target(self, at: QPointF) -> tuple[Ruler, int] | None:
         """The ruler end a left press at ``at`` (view coordinates) takes hold of, as PACS viewers do: the
         nearest within a few screen pixels, as (the ruler, 0 its start or 1 its end); None: the press draws
         a new ruler."""
-        press = self.vb.mapViewToDevice(at)
-        if press is None:
-            return None
-        nearest: tuple[float, _Ruler, int] | None = None
-        for ruler in self._rulers_shown():
-            for end, point in enumerate((ruler.start, ruler.end)):
-                where = self.vb.mapViewToDevice(self._view_point(point))
-                if where is None:
-                    continue
-                distance = math.hypot(where.x() - press.x(), where.y() - press.y())
-                if distance <= _HOLD_PIXELS and (nearest is None or distance < nearest[0]):
-                    nearest = (distance, ruler, end)
-        return (nearest[1], nearest[2]) if nearest is not None else None
+        ends = ((ruler, (self._view_point(ruler.start), self._view_point(ruler.end))) for ruler in self._rulers_shown())
+        return nearest_point(self.vb, at, ends)
 
     def _hover(self, scene_pos: QPointF) -> None:
         """While measuring, a cursor that says what a press there does: move a ruler's end, or draw."""
         if not self._measuring or self._shown is None or self._drawing is not None:
             return
         held = self._hold_target(self.vb.mapSceneToView(scene_pos)) is not None
-        self.view.viewport().setCursor(Qt.CursorShape.SizeAllCursor if held else Qt.CursorShape.CrossCursor)
+        set_marking_cursor(self.view, True, over_mark=held)
 
     def _place_rulers(self, *args: Any) -> None:
         """Draw the rulers of the image shown, each label placed in turn off those placed before it."""
-        if self._shown is None:
-            return
-        rulers = self._rulers_shown()
-        for ruler in rulers:
-            ruler.box = None
-        for ruler in rulers:
-            self._place_ruler(ruler)
+        if self._shown is not None:
+            place_in_turn(self._rulers_shown(), self._place_ruler)
 
-    def _place_ruler(self, ruler: _Ruler) -> None:
+    def _place_ruler(self, ruler: Ruler) -> None:
         """The ruler's line, and its length beside it: past its end (else its start) on the side away from
         the line, inside the view and off the corner texts and the other rulers' labels."""
         start, end = self._view_point(ruler.start), self._view_point(ruler.end)
         ruler.line.setData([start.x(), end.x()], [start.y(), end.y()])
         ruler.label.setText(self._measurement(ruler).text)
-        spots = [(end, start), (start, end)]
-        ruler.label.setPos(end)
-        on_screen = [(self.vb.mapViewToDevice(point), self.vb.mapViewToDevice(back)) for point, back in spots]
-        screen_spots = [(point, back) for point, back in on_screen if point is not None and back is not None]
-        if len(screen_spots) != len(spots):
-            return  # the view is not laid out yet: placed again once it is (its range changes)
-        port = self.view.viewport()
-        room = QRectF(0.0, 0.0, float(port.width()), float(port.height()))
-        keep_off = [QRectF(port.mapFrom(self.view, label.pos()), label.size().toSizeF())
-                    for label in self._labels.values() if label.isVisible()]
-        keep_off += [other.box for other in self._rulers_shown() if other is not ruler and other.box is not None]
-        size = ruler.label.textItem.boundingRect().size()
-        chosen, anchor, ruler.box = place_label(screen_spots, size, room, keep_off)
-        ruler.label.setPos(spots[chosen][0])
-        ruler.label.setAnchor(anchor)
+        others = [other.box for other in self._rulers_shown() if other is not ruler and other.box is not None]
+        ruler.box = place_mark_label(self.view, self.vb, ruler.label, ruler_spots(start, end),
+                                     self._labels.values(), others)
 
     # --- drawing ------------------------------------------------------------------------------------------
     def _show(self) -> None:
@@ -912,21 +825,7 @@ class ReformatWindow(QWidget):
         self._place_labels()
 
     def _place_labels(self) -> None:
-        width, height = self.view.width(), self.view.height()
-        margin = 6
-        for name, label in self._labels.items():
-            label.adjustSize()
-            if len(name) == 1:  # an edge's letters, at its middle
-                x = {"l": margin, "r": width - label.width() - margin}.get(name, (width - label.width()) // 2)
-                y = {"t": margin, "b": height - label.height() - margin}.get(name, (height - label.height()) // 2)
-            else:
-                x = width - label.width() - margin if name.endswith("r") else margin
-                y = margin if name.startswith("t") else height - label.height() - margin
-            label.move(max(x, 0), max(y, 0))
-        self._message_label.setFixedWidth(max(width - 40, 100))
-        self._message_label.adjustSize()
-        self._message_label.move((width - self._message_label.width()) // 2,
-                                 (height - self._message_label.height()) // 2)
+        place_texts(self.view, self._labels, self._message_label)
         self._place_rulers()  # their labels keep off the corner texts where these are now
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:

@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QSizeF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
@@ -55,7 +54,6 @@ from PySide6.QtGui import (
     QPolygonF,
 )
 from PySide6.QtWidgets import (
-    QHBoxLayout,
     QInputDialog,
     QLabel,
     QSlider,
@@ -94,12 +92,25 @@ from zsmed.dicom.geometry import (
 from zsmed.errors import ZsmedError
 from zsmed_desktop.image_view import (
     RULER_COLOUR,
-    SteppingViewBox,
+    ImageMouse,
+    ImageViewBox,
     add_cursor_item,
     add_reference_item,
-    add_ruler_items,
+    image_view,
     place_label,
+    place_texts,
+    row_under_image,
     shadowed,
+)
+from zsmed_desktop.ruler_marks import (
+    Mark,
+    Ruler,
+    is_click,
+    nearest_point,
+    place_in_turn,
+    place_mark_label,
+    ruler_spots,
+    set_marking_cursor,
 )
 
 Key = tuple[str, int]  # (path, frame)
@@ -234,27 +245,11 @@ def roi_text(statistics: RoiStatistics, spacing_source: str = "") -> str:
     return "\n".join(lines)
 
 
-@dataclass
-class _Mark:
-    """A ruler, a region of interest or an angle on the image: its points in stored-image pixels, so
-    neither a turn of the image nor a zoom changes what it measures, and the items that draw it."""
-
-    start: tuple[float, float]
-    end: tuple[float, float]
-    line: pg.PlotCurveItem
-    label: pg.TextItem
-    box: QRectF | None = None  # where its label is on the screen (viewport pixels), for the others to keep off
-
-
-_M = TypeVar("_M", bound=_Mark)
-
-
-class _Ruler(_Mark):
-    """A ruler from ``start`` to ``end``."""
+_M = TypeVar("_M", bound=Mark)
 
 
 @dataclass
-class _Roi(_Mark):
+class _Roi(Mark):
     """An ellipse inscribed in the rectangle with opposite corners ``start`` and ``end`` (on the
     screen an ellipse too: the turns and the pixel aspect keep its axes along the image's), and its
     statistics (with the frame and corners they are of), kept while the view only zooms or pans."""
@@ -263,7 +258,7 @@ class _Roi(_Mark):
 
 
 @dataclass
-class _Angle(_Mark):
+class _Angle(Mark):
     """An angle at its vertex ``start`` between the arm to ``end`` (drawn first, by a drag) and the arm
     to ``second`` (None until the mouse has moved on from the first arm). Until a click places the
     second end, the angle is open (the viewer's ``_open_angle``): its second arm follows the mouse."""
@@ -275,7 +270,7 @@ class _Angle(_Mark):
 
 
 @dataclass
-class _Arrow(_Mark):
+class _Arrow(Mark):
     """An arrow from its tail ``start`` (where its note is drawn) to its head ``end`` (pointing at the
     finding)."""
 
@@ -287,49 +282,13 @@ class _Held(NamedTuple):
     end, 2 an angle's second end; -1 a region, moved whole), its points then, and the press (stored-image
     points)."""
 
-    mark: _Mark
+    mark: Mark
     point: int
     before: tuple[tuple[float, float], ...]
     down: tuple[float, float]
 
 
 _ARROWHEAD_PIXELS = 14.0  # an arrowhead's barbs, screen pixels (the snapshot's grow with its texts)
-_HOLD_PIXELS = 8.0  # how near (screen pixels) a press must come to a ruler's end or an angle's point to take hold
-
-
-class _ViewBox(SteppingViewBox):
-    """The viewer's view: PACS mouse bindings (the wheel steps, a left drag draws the tool's mark, a right
-    drag windows) and none of pyqtgraph's menus."""
-
-    def __init__(self, viewer: ImageViewer) -> None:
-        super().__init__(lambda steps: viewer.step(steps))
-        self._viewer = viewer
-
-    def mouseClickEvent(self, ev: Any) -> None:
-        self._viewer.setFocus()
-        if ev.double() and ev.button() == Qt.MouseButton.LeftButton:
-            if not self._viewer.edit_note_at(self.mapToView(ev.pos())):  # an arrow's note, in the arrow mode
-                self._viewer.fit()  # double-click: the whole image again
-        elif ev.button() == Qt.MouseButton.LeftButton and ev.modifiers() & Qt.KeyboardModifier.ShiftModifier:
-            self._viewer._locate(self.mapToView(ev.pos()))  # the 3D cursor: this point in the other windows
-        elif ev.button() == Qt.MouseButton.LeftButton:
-            self._viewer._click(self.mapToView(ev.pos()))  # an open angle's second end
-        ev.accept()
-
-    def mouseDragEvent(self, ev: Any, axis: Any = None) -> None:
-        self._viewer.setFocus()
-        if ev.button() == Qt.MouseButton.RightButton:
-            ev.accept()
-            delta = ev.screenPos() - ev.buttonDownScreenPos()
-            self._viewer._drag_window(ev.isStart(), float(delta.x()), float(delta.y()))
-            return
-        viewer = self._viewer
-        if ev.button() == Qt.MouseButton.LeftButton and viewer._tool_on():
-            ev.accept()
-            self._viewer._drag_mark(ev.isStart(), ev.isFinish(), self.mapToView(ev.buttonDownPos()),
-                                    self.mapToView(ev.pos()))
-            return
-        super().mouseDragEvent(ev, axis)  # left / middle: pan
 
 
 class ImageViewer(QWidget):
@@ -376,13 +335,13 @@ class ImageViewer(QWidget):
         self._turn = UPRIGHT
         # what a left drag draws, one tool at a time: "" (nothing: it pans), "measure", "roi", "angle" or "arrow"
         self._tool = ""
-        self._rulers: list[_Ruler] = []
+        self._rulers: list[Ruler] = []
         self._rois: list[_Roi] = []
         self._angles: list[_Angle] = []
         self._arrows: list[_Arrow] = []
         # asks for an arrow's note, given the note it has ("" for a new arrow); None: cancelled
         self.ask_note: Callable[[str], str | None] = self._ask_note
-        self._drawing: _Mark | None = None  # the ruler, region or angle's arm a left drag is drawing now
+        self._drawing: Mark | None = None  # the ruler, region or angle's arm a left drag is drawing now
         self._open_angle: _Angle | None = None  # an angle whose second arm follows the mouse, until a click
         self._held: _Held | None = None  # an existing one the drag moves instead
         self._cine = QTimer(self)
@@ -394,15 +353,10 @@ class ImageViewer(QWidget):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMinimumSize(240, 240)
 
-        self.view = pg.GraphicsView(background="#000000")
-        self.view.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.view.setAntialiasing(False)
-        # magnified pixels are interpolated (as PACS viewers do), not drawn as blocks
-        self.view.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-        self.vb = _ViewBox(self)
-        self.view.setCentralItem(self.vb)
-        self.image_item = pg.ImageItem(axisOrder="row-major")
-        self.vb.addItem(self.image_item)
+        self.vb = ImageViewBox(self, ImageMouse(step=self.step, double_click=self._double_click, locate=self._locate,
+                                                drag_window=self._drag_window, marking=self._tool_on,
+                                                drag_mark=self._drag_mark, click=self._click))
+        self.view, self.image_item = image_view(self.vb)
         self.vb.sigRangeChanged.connect(self._update_zoom_overlay)
         self.vb.sigRangeChanged.connect(self._place_marks)  # the labels keep clear of the view's edges
         self._reference: tuple[tuple[float, float], tuple[float, float]] | None = None  # stored-pixel ends
@@ -453,17 +407,9 @@ class ImageViewer(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addWidget(self.view, 1)
-        self._slider_row = QWidget()
-        row = QHBoxLayout(self._slider_row)
-        row.setContentsMargins(6, 0, 6, 2)
-        row.addWidget(self.slider, 1)
-        row.addWidget(self.slider_label)
+        self._slider_row = row_under_image(self.slider, self.slider_label, bottom=2)
         layout.addWidget(self._slider_row)
-        self._frame_row = QWidget()
-        frow = QHBoxLayout(self._frame_row)
-        frow.setContentsMargins(6, 0, 6, 2)
-        frow.addWidget(self.frame_slider, 1)
-        frow.addWidget(self.frame_label)
+        self._frame_row = row_under_image(self.frame_slider, self.frame_label, bottom=2)
         layout.addWidget(self._frame_row)
         self._show_message("No image")
         self._update_sliders()
@@ -755,11 +701,7 @@ class ImageViewer(QWidget):
         was, self._tool = self._tool, tool
         if not self._angle_mode and self._open_angle is not None:
             self._remove_mark(self._open_angle)  # another tool: the angle begun is not finished
-        port = self.view.viewport()
-        if self._tool_on():
-            port.setCursor(Qt.CursorShape.CrossCursor)
-        else:
-            port.unsetCursor()
+        set_marking_cursor(self.view, self._tool_on())
         self._update_zoom_overlay()
         for name, changed in (("measure", self.measuring_changed), ("roi", self.roi_mode_changed),
                               ("angle", self.angle_mode_changed), ("arrow", self.arrow_mode_changed)):
@@ -775,7 +717,7 @@ class ImageViewer(QWidget):
         None when no image is shown."""
         if self._shown is None:
             return None
-        ruler = self._new_mark(_Ruler, start)
+        ruler = self._new_mark(Ruler, start)
         ruler.end = end
         self._place_mark(ruler)
         return self._measurement(ruler)
@@ -879,6 +821,12 @@ class ImageViewer(QWidget):
         """An arrow's note from a small dialog, started at ``current``; None when it is cancelled."""
         text, ok = QInputDialog.getText(self, "Arrow", "Note (optional):", text=current)
         return text if ok else None
+
+    def _double_click(self, at: QPointF) -> None:
+        """A left double-click (view coordinates): in the arrow mode on an arrow, its note again; else the
+        whole image again."""
+        if not self.edit_note_at(at):
+            self.fit()
 
     def edit_note_at(self, at: QPointF) -> bool:
         """In the arrow mode, a double-click on an arrow's tail or head (view coordinates ``at``) asks for
@@ -1048,7 +996,7 @@ class ImageViewer(QWidget):
                     label = self._region(mark).text
                 elif isinstance(mark, _Angle):
                     label = self._angle_measurement(mark).text
-                elif isinstance(mark, _Ruler):
+                elif isinstance(mark, Ruler):
                     label = self._measurement(mark).text
                 elif isinstance(mark, _Arrow) and mark.note:
                     label = mark.note
@@ -1291,8 +1239,8 @@ class ImageViewer(QWidget):
                 if self._held is not None:
                     self._drawing = self._held.mark
                 else:
-                    kind: type[_Mark] = (_Roi if self._roi_mode else _Angle if self._angle_mode
-                                         else _Arrow if self._arrow_mode else _Ruler)
+                    kind: type[Mark] = (_Roi if self._roi_mode else _Angle if self._angle_mode
+                                        else _Arrow if self._arrow_mode else Ruler)
                     self._drawing = self._new_mark(kind, self._image_point(down)) if self._on_image(down) else None
         mark, held = self._drawing, self._held
         if mark is None or self._shown is None:
@@ -1309,10 +1257,9 @@ class ImageViewer(QWidget):
         if not finish:
             return
         self._drawing, self._held = None, None
-        tip, tail = self.vb.mapViewToDevice(now), self.vb.mapViewToDevice(down)
         if isinstance(mark, _Angle) and mark is self._open_angle:
             self._finish_angle(mark)
-        elif held is None and tip is not None and tail is not None and math.hypot(*(tip - tail).toTuple()) < 3:
+        elif held is None and is_click(self.vb, down, now):
             self._remove_mark(mark)  # a jittery click, not a drag: nothing to measure
         elif held is None and isinstance(mark, _Angle) and mark.end == mark.start:
             self._remove_mark(mark)  # dragged off the image from its edge: an arm of no length, no angle to make
@@ -1353,27 +1300,20 @@ class ImageViewer(QWidget):
         self._place_mark(mark)
         self.marks_changed.emit(self._mark_count())
 
-    def _hold_target(self, at: QPointF) -> tuple[_Mark, int] | None:
+    def _hold_target(self, at: QPointF) -> tuple[Mark, int] | None:
         """What a left press at ``at`` (view coordinates) would take hold of, as PACS viewers do: while
         measuring, a ruler by an end within a few screen pixels (in the arrow mode, an arrow, by its tail or
         its head, the same way); in the angle mode, an angle by one of its
         three points, the same way; in the region mode, a region by its inside. Returns the mark and which
         point (0 its start: a ruler's start, an angle's vertex; 1 its end; 2 an angle's second end; -1 a
         region, whole); None: the press draws a new mark."""
-        press = self.vb.mapViewToDevice(at)
-        if press is None:
-            return None
+        if self.vb.mapViewToDevice(at) is None:
+            return None  # the view is not laid out yet
         if self._measuring or self._angle_mode or self._arrow_mode:
-            marks: list[_Mark] = (list(self._rulers) if self._measuring else list(self._arrows) if self._arrow_mode
-                                  else [mark for mark in self._angles if self._finished(mark)])
-            nearest: tuple[float, _Mark, int] | None = None
-            for mark in marks:
-                for index, point in enumerate(self._points(mark)):
-                    where = self.vb.mapViewToDevice(self._view_point(point))
-                    distance = math.hypot(*(where - press).toTuple()) if where is not None else math.inf
-                    if distance <= _HOLD_PIXELS and (nearest is None or distance < nearest[0]):
-                        nearest = (distance, mark, index)
-            return (nearest[1], nearest[2]) if nearest is not None else None
+            marks: list[Mark] = (list(self._rulers) if self._measuring else list(self._arrows) if self._arrow_mode
+                                 else [mark for mark in self._angles if self._finished(mark)])
+            points = ((mark, [self._view_point(point) for point in self._points(mark)]) for mark in marks)
+            return nearest_point(self.vb, at, points)
         if self._roi_mode:
             for region in reversed(self._rois):  # the last drawn is on top
                 a, b = self._view_point(region.start), self._view_point(region.end)
@@ -1390,8 +1330,8 @@ class ImageViewer(QWidget):
         if target is None:
             return None
         mark, point = target
-        if isinstance(mark, _Ruler) and point == 0:
-            mark.start, mark.end = mark.end, mark.start
+        if isinstance(mark, Ruler):
+            mark.hold_by(point)
             point = 1
         return _Held(mark, point, self._points(mark), self._image_point(down))
 
@@ -1408,8 +1348,7 @@ class ImageViewer(QWidget):
             self._open_angle.second = self._image_point(at)
             self._place_mark(self._open_angle)
         elif self._tool_on() and self._drawing is None:
-            shape = Qt.CursorShape.SizeAllCursor if self._hold_target(at) else Qt.CursorShape.CrossCursor
-            self.view.viewport().setCursor(shape)
+            set_marking_cursor(self.view, True, over_mark=self._hold_target(at) is not None)
         self._update_zoom_overlay()
 
     def pixel_value(self) -> str:
@@ -1429,12 +1368,12 @@ class ImageViewer(QWidget):
         return (start[0] + dx, start[1] + dy), (end[0] + dx, end[1] + dy)
 
     @staticmethod
-    def _points(mark: _Mark) -> tuple[tuple[float, float], ...]:
+    def _points(mark: Mark) -> tuple[tuple[float, float], ...]:
         """A mark's points: its start and end, and an angle's second end once it has one."""
         return mark.points() if isinstance(mark, _Angle) else (mark.start, mark.end)
 
     @staticmethod
-    def _set_point(mark: _Mark, index: int, point: tuple[float, float]) -> None:
+    def _set_point(mark: Mark, index: int, point: tuple[float, float]) -> None:
         if index == 0:
             mark.start = point
         elif index == 1:
@@ -1442,10 +1381,10 @@ class ImageViewer(QWidget):
         elif isinstance(mark, _Angle):
             mark.second = point
 
-    def _marks(self) -> list[_Mark]:
+    def _marks(self) -> list[Mark]:
         return [*self._rulers, *self._rois, *self._angles, *self._arrows]
 
-    def _finished(self, mark: _Mark) -> bool:
+    def _finished(self, mark: Mark) -> bool:
         """Whether a mark measures something yet: an angle once its second end is placed."""
         return not isinstance(mark, _Angle) or (mark.second is not None and mark is not self._open_angle)
 
@@ -1453,7 +1392,7 @@ class ImageViewer(QWidget):
         """The rulers, the regions and the finished angles: what ``marks_changed`` tells."""
         return sum(1 for mark in self._marks() if self._finished(mark))
 
-    def _remove_mark(self, mark: _Mark) -> None:
+    def _remove_mark(self, mark: Mark) -> None:
         counted = self._finished(mark)
         if isinstance(mark, _Roi):
             self._rois.remove(mark)
@@ -1461,35 +1400,33 @@ class ImageViewer(QWidget):
             self._angles.remove(mark)
         elif isinstance(mark, _Arrow):
             self._arrows.remove(mark)
-        elif isinstance(mark, _Ruler):
+        elif isinstance(mark, Ruler):
             self._rulers.remove(mark)
         if mark is self._open_angle:
             self._open_angle = None
         if mark is self._drawing:
             self._drawing, self._held = None, None
-        self.vb.removeItem(mark.line)
-        self.vb.removeItem(mark.label)
+        mark.remove_from(self.vb)
         if counted:
             self.marks_changed.emit(self._mark_count())
 
     def _new_mark(self, kind: type[_M], point: tuple[float, float]) -> _M:
         """A ruler, a region of interest or an angle from ``point`` to itself, all drawn in the same colour
         and type (an angle is told of once it is finished)."""
-        line, label = add_ruler_items(self.vb)  # the reformat window draws its rulers alike
-        mark = kind(point, point, line, label)
+        mark = kind.drawn_in(self.vb, point)  # the reformat window draws its rulers alike
         if isinstance(mark, _Roi):
             self._rois.append(mark)
         elif isinstance(mark, _Angle):
             self._angles.append(mark)
         elif isinstance(mark, _Arrow):
             self._arrows.append(mark)
-        elif isinstance(mark, _Ruler):
+        elif isinstance(mark, Ruler):
             self._rulers.append(mark)
         if not isinstance(mark, _Angle):
             self.marks_changed.emit(self._mark_count())
         return mark
 
-    def _measurement(self, ruler: _Ruler) -> Measurement:
+    def _measurement(self, ruler: Ruler) -> Measurement:
         frame = self._shown
         spacing = frame.spacing if frame is not None else None
         length = ruler_length(ruler.start, ruler.end, spacing)
@@ -1528,7 +1465,7 @@ class ImageViewer(QWidget):
         text = roi_text(cached[3], cached[0].spacing_source if cached[0].spacing is not None else "")
         return RegionOfInterest(roi.start, roi.end, cached[3], text)
 
-    def _place_mark(self, mark: _Mark) -> None:
+    def _place_mark(self, mark: Mark) -> None:
         start, end = self._view_point(mark.start), self._view_point(mark.end)
         if isinstance(mark, _Roi):  # the ellipse inscribed in the rectangle the two corners span on the screen
             angle = np.linspace(0.0, 2.0 * math.pi, 97)
@@ -1548,44 +1485,18 @@ class ImageViewer(QWidget):
             text = mark.note
         else:
             mark.line.setData([start.x(), end.x()], [start.y(), end.y()])
-            text = self._measurement(mark).text if isinstance(mark, _Ruler) else ""
+            text = self._measurement(mark).text if isinstance(mark, Ruler) else ""
         mark.label.setText(text)
         mark.label.setVisible(bool(text))
         others = [other.box for other in self._marks() if other is not mark and other.box is not None]
         spots = _label_spots(mark, [self._view_point(point) for point in self._points(mark)])
-        box = self._place_label(spots, mark.label, others)  # a region's: past a corner, away from the other
+        box = place_mark_label(self.view, self.vb, mark.label, spots, self._corners.values(), others)
         mark.box = box if text else None
 
     def _place_marks(self, *args: Any) -> None:
         self._place_reference()  # turned and zoomed with the image, like the marks
-        if self._shown is None:
-            return
-        marks = self._marks()
-        for mark in marks:
-            mark.box = None  # placed again in turn, each label keeping off those placed before it
-        for mark in marks:
-            self._place_mark(mark)
-
-    def _place_label(self, spots: Sequence[tuple[QPointF, QPointF]], label: pg.TextItem,
-                     others: Sequence[QRectF] = ()) -> QRectF | None:
-        """The label goes past the first of the ``spots`` (``_label_spots``: view coordinates), away from
-        the point it is paired with (so it covers neither the line nor what it measures); where that
-        leaves the view or lies under the corner texts or the ``others`` (the other marks' labels), on
-        another side of it, else at the next spot; with no free place, where the least of it is off the
-        view or over a text. Returns where it went on the screen (viewport pixels)."""
-        label.setPos(spots[0][0])
-        on_screen = [(self.vb.mapViewToDevice(point), self.vb.mapViewToDevice(back)) for point, back in spots]
-        if any(point is None or back is None for point, back in on_screen):
-            return None
-        size = label.textItem.boundingRect().size()
-        port = self.view.viewport()
-        room = QRectF(0.0, 0.0, float(port.width()), float(port.height()))
-        texts = [QRectF(port.mapFrom(self.view, text.pos()), text.size().toSizeF())
-                 for text in self._corners.values() if text.isVisible()] + list(others)
-        chosen, anchor, box = place_label(on_screen, size, room, texts)
-        label.setPos(spots[chosen][0])
-        label.setAnchor(anchor)
-        return box
+        if self._shown is not None:
+            place_in_turn(self._marks(), self._place_mark)
 
     def _show_failure(self, key: Key, message: str) -> None:
         self._shown, self._shown_key = None, key
@@ -1761,21 +1672,7 @@ class ImageViewer(QWidget):
             self._place_labels()
 
     def _place_labels(self) -> None:
-        width, height = self.view.width(), self.view.height()
-        margin = 6
-        for name, label in self._corners.items():
-            label.adjustSize()
-            if len(name) == 1:  # an edge's orientation letters, at its middle
-                x = {"l": margin, "r": width - label.width() - margin}.get(name, (width - label.width()) // 2)
-                y = {"t": margin, "b": height - label.height() - margin}.get(name, (height - label.height()) // 2)
-            else:
-                x = width - label.width() - margin if name.endswith("r") else margin
-                y = margin if name.startswith("t") else height - label.height() - margin
-            label.move(max(x, 0), max(y, 0))
-        self._message_label.setFixedWidth(max(width - 40, 100))
-        self._message_label.adjustSize()
-        self._message_label.move((width - self._message_label.width()) // 2,
-                                 (height - self._message_label.height()) // 2)
+        place_texts(self.view, self._corners, self._message_label)
 
     def hideEvent(self, event: QHideEvent) -> None:
         self.stop_cine()  # a viewer out of sight has nothing to play for, and should not keep decoding
@@ -1880,7 +1777,7 @@ class ImageViewer(QWidget):
         return self.vb.childGroup.mapToScene(self._view_point((x, y)))
 
 
-def _label_spots(mark: _Mark, points: Sequence[QPointF]) -> list[tuple[QPointF, QPointF]]:
+def _label_spots(mark: Mark, points: Sequence[QPointF]) -> list[tuple[QPointF, QPointF]]:
     """Where a mark's label may go, best first, as (the point it goes past, the point it keeps away
     from), for the mark's ``points`` (``_points``: in any pixels with square units): a ruler's past its
     end, else past its start (a region's past a corner, else the other); an angle's past the vertex,
@@ -1888,7 +1785,7 @@ def _label_spots(mark: _Mark, points: Sequence[QPointF]) -> list[tuple[QPointF, 
     if isinstance(mark, _Arrow):  # its note at the tail, away from the head: off the finding
         return [(points[0], points[1])]
     if not isinstance(mark, _Angle):
-        return [(points[1], points[0]), (points[0], points[1])]
+        return ruler_spots(points[0], points[1])
     vertex, first = points[0], points[1]
     second = points[2] if len(points) > 2 else None
     inside = _inside_the_angle(vertex, first, second)
