@@ -1097,7 +1097,8 @@ class MainWindow(QMainWindow):
             self.show_message("Reformat: open a CT or MR series of at least 3 images first", warning=True)
             return None
         if self.reformat is None:
-            self.reformat = ReformatWindow(self)
+            self.reformat = ReformatWindow(self, reader=lambda: self.site.reader)
+            self.reformat.saved.connect(self._on_reformat_saved)
             self.reformat.slice_shown.connect(self._update_reference_lines)
             self.reformat.locate_requested.connect(self._locate_from_reformat)
             self.reformat.closed.connect(lambda: QTimer.singleShot(0, self._update_reference_lines))
@@ -1105,6 +1106,10 @@ class MainWindow(QMainWindow):
         self.reformat.show()
         self.reformat.raise_()
         return self.reformat
+
+    def _on_reformat_saved(self, message: str, folder: Path | None, warning: bool) -> None:
+        """The reformat window's save for the PACS: its line here too, and in the Jobs tab."""
+        self._show_saved(Saved(message, folder, warning, str(folder) if folder is not None else None))
 
     def toggle_compare_link(self) -> bool:
         """L: link the series beside to this one's slices (lined up as they are now), or unlink."""

@@ -13,6 +13,10 @@ left drag = pan, double-click = fit, M = measure on / off (a left drag then draw
 panning; a press on a ruler's end drags that end), Delete = remove the rulers on the slice shown, Esc =
 remove them and stop measuring.
 
+Save… (Ctrl+S) saves the image shown, or the whole plane every so many mm, as a new CT / MR series of the
+study for the PACS (``zsmed.report.reformat_images``): in the worker, with progress and Cancel; the line
+that says what came of it is in the window's status bar and the main window's Jobs tab.
+
 Rulers measure in the patient, in mm: each axis by the reformat's own pixel spacing, so on the coronal of
 a CT of 2.5 mm slices a ruler four rows tall is 10 mm whatever the in-plane pixels are. A ruler belongs to
 the image it was drawn on: it is kept per plane, slice and slab (a MIP through 10 mm is another image than
@@ -37,6 +41,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSlider,
+    QStatusBar,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -59,6 +64,7 @@ from zsmed.dicom.volume import (
     reformat_plane,
 )
 from zsmed.progress import Progress
+from zsmed.report.reformat_images import ReformatSeries, every_mm, write_reformat_series_job
 from zsmed_desktop.image_view import (
     ImageMouse,
     ImageViewBox,
@@ -147,15 +153,19 @@ class ReformatWindow(QWidget):
     slice_shown = Signal()  # another plane, slice or slab is on the screen: the reference lines follow
     # Shift+click on the image: the point (column, row of the reformat) to find in the image read (3D cursor)
     locate_requested = Signal(object)
+    # a save for the PACS ended: its line, the folder written (None: nothing was), whether the line is a warning
+    saved = Signal(str, object, bool)
 
-    def __init__(self, parent: QWidget | None = None, *, decode: Callable[[], SliceDecoder] = contained_decoder
-                 ) -> None:
+    def __init__(self, parent: QWidget | None = None, *, decode: Callable[[], SliceDecoder] = contained_decoder,
+                 reader: Callable[[], str] = lambda: "") -> None:
         """``decode``: makes the function that decodes a file's stored values (default: the app's
-        contained decoder)."""
+        contained decoder); ``reader``: who saves the reformats (the site's reader)."""
         super().__init__(parent, Qt.WindowType.Window)
         self.setWindowTitle("zsmed — reformat")
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._decode = decode
+        self._reader = reader
+        self._saver: Any = None  # the worker saving reformats for the PACS
         self._paths: tuple[Path, ...] = ()
         self._title = ""
         self._volume: Volume | None = None
@@ -202,6 +212,12 @@ class ReformatWindow(QWidget):
                                        "slice, Esc also stops measuring")
         self.measure_action.triggered.connect(self.set_measuring)
         bar.addAction(self.measure_action)
+        self.save_action = QAction("Save…", self)
+        self.save_action.setShortcut("Ctrl+S")
+        self.save_action.setToolTip("Save for the PACS (Ctrl+S): this image, or the whole plane every so many mm, "
+                                    "as a new CT / MR series of the study")
+        self.save_action.triggered.connect(self.ask_and_save)
+        bar.addAction(self.save_action)
         bar.addSeparator()
         slab_tip = "Slab thickness: the MIP, mean or MinIP through the slices within it (off: one slice)"
         slab_label = QLabel("Slab")
@@ -269,8 +285,11 @@ class ReformatWindow(QWidget):
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setToolTip("Stop reading the series")
-        self.cancel_button.clicked.connect(self.cancel_loading)
+        self.cancel_button.setToolTip("Stop reading the series (or saving the reformats)")
+        self.cancel_button.clicked.connect(self._cancel_running)
+        self.status_bar = QStatusBar()
+        self.status_bar.setSizeGripEnabled(False)
+        self.last_saved = ""  # the line of the last save (the status bar's shows for a while only)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -282,9 +301,10 @@ class ReformatWindow(QWidget):
         self._progress_row = row_under_image(self.progress, self.cancel_button, bottom=4)
         layout.addWidget(self._progress_row)
         self._progress_row.hide()
+        layout.addWidget(self.status_bar)
         self._update_controls()
         self._show_message("No series")
-        self.setMinimumWidth(680)  # the bar whole, the viewer's window named in it included
+        self.setMinimumWidth(720)  # the bar whole (Save… included), the viewer's window named in it included
         self.resize(820, 900)
 
     # --- the series -----------------------------------------------------------------------------------
@@ -311,7 +331,7 @@ class ReformatWindow(QWidget):
         self.image_item.clear()
         self._rendered = np.zeros((0, 0), dtype=np.uint8)
         self._update_texts()
-        self._show_message(f"Reading {len(files)} images…")
+        self._show_message(f"Reading {len(files)} image{'' if len(files) == 1 else 's'}…")
         self.progress.setRange(0, 0)
         self._progress_row.show()
         self.cancel_button.setEnabled(True)
@@ -347,6 +367,72 @@ class ReformatWindow(QWidget):
         """What the window says instead of an image ('' while one is shown)."""
         return self._message
 
+    def _cancel_running(self) -> None:
+        if self._saver is not None:
+            self.cancel_button.setEnabled(False)
+            self._saver.quit()
+        else:
+            self.cancel_loading()
+
+    # --- saving for the PACS -------------------------------------------------------------------------------
+    def is_saving(self) -> bool:
+        return self._saver is not None
+
+    def ask_and_save(self) -> None:
+        """Ctrl+S: the dialog (this image or the whole plane every so many mm; where), then the save."""
+        from zsmed_desktop.reformat_save_dialog import ReformatSaveDialog
+
+        volume, shown = self._volume, self._shown
+        if volume is None or shown is None or self.is_saving():
+            return
+        spacing = plane_spacing(volume, self._plane)
+        slab = f"{shown.slab_mm:g} mm {SLAB_NAMES[shown.mode]}" if shown.slab_slices > 1 else ""
+        dialog = ReformatSaveDialog(PLANE_NAMES[self._plane], slab, spacing, max(shown.slab_mm, spacing),
+                                    lambda step: len(every_mm(volume, self._plane, step, self.index())), self)
+        if dialog.exec():
+            self.save_for_pacs(dialog.step_mm(), dialog.out_dir())
+
+    def save_for_pacs(self, step_mm: float | None, out_dir: Path | None = None) -> bool:
+        """Save the image shown (``step_mm`` None) or the plane's slices ``step_mm`` apart, lined up on the one
+        shown, at the slab and window shown, as a new series of the study next to it (``out_dir`` None) or in
+        ``out_dir``, in the worker; False where there is nothing to save or a save is running."""
+        volume, shown = self._volume, self._shown
+        if volume is None or shown is None or self.is_saving():
+            return False
+        indices = (self.index(),) if step_mm is None else every_mm(volume, self._plane, step_mm, self.index())
+        series = ReformatSeries(self._plane, indices, shown.slab_mm if shown.slab_slices > 1 else 0.0, shown.mode,
+                                self._window, self._reader())
+        where = "next to the study" if out_dir is None else f"in {out_dir.name or out_dir}"
+        self.progress.setRange(0, len(indices))
+        self.progress.setValue(0)
+        self._progress_row.show()
+        self.cancel_button.setEnabled(True)
+        self.save_action.setEnabled(False)
+
+        def done(written: list[Path]) -> None:
+            count = len(written)
+            self._finished_saving(f"{count} {self._plane} image{'' if count == 1 else 's'} saved as a new series "
+                                  f"({written[0].parent.name}) {where}", written[0].parent)
+
+        def cancelled() -> None:
+            self._finished_saving(f"Saving the {self._plane} images was cancelled; those written are kept, each "
+                                  "whole", None, warning=True)
+
+        self._saver = start_job(lambda: write_reformat_series_job(volume, series, out_dir),
+                                on_progress=self._on_progress, on_done=done,
+                                on_error=lambda message: self._finished_saving(
+                                    f"The reformat was not saved: {self._named(message)}", None, warning=True),
+                                on_cancelled=cancelled, owner=self)
+        return True
+
+    def _finished_saving(self, message: str, folder: Path | None, *, warning: bool = False) -> None:
+        self._saver = None
+        self._progress_row.hide()
+        self.last_saved = message
+        self.status_bar.showMessage(message, 15_000)
+        self._update_controls()
+        self.saved.emit(message, folder, warning)
+
     def _on_progress(self, progress: Progress) -> None:
         if progress.total:
             self.progress.setRange(0, progress.total)
@@ -372,14 +458,16 @@ class ReformatWindow(QWidget):
         self._show()
         self.loaded.emit()
 
+    def _named(self, message: str) -> str:
+        """A line that starts with one of the series' files: its name instead (its folder is in a tooltip)."""
+        for path in self._paths:
+            if message.startswith(f"{path}:"):
+                return path.name + message[len(str(path)):]
+        return message
+
     def _on_failed(self, message: str) -> None:
         self._finished_loading()
-        whole = message
-        for path in self._paths:  # the file's name; its folder is in the tooltip
-            if message.startswith(f"{path}:"):
-                message = path.name + message[len(str(path)):]
-                break
-        self._show_message(f"This series cannot be reformatted.\n{message}", tooltip=whole)
+        self._show_message(f"This series cannot be reformatted.\n{self._named(message)}", tooltip=message)
         self._update_controls()
         self.loaded.emit()
 
@@ -780,6 +868,7 @@ class ReformatWindow(QWidget):
         for box in (self.slab_box, self.mode_box, self.window_box):
             box.setEnabled(volume is not None)
         self.measure_action.setEnabled(volume is not None)
+        self.save_action.setEnabled(volume is not None and self._saver is None)
         self.mode_box.setEnabled(volume is not None and self.slab_box.value() > 0)
         count = self.count()
         self.slider.blockSignals(True)
@@ -867,6 +956,8 @@ class ReformatWindow(QWidget):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.cancel_loading()
+        if self._saver is not None:
+            self._saver.quit()  # the images written so far stay, each whole
         self.closed.emit()
         super().closeEvent(event)
 

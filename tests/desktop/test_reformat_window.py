@@ -488,7 +488,7 @@ def test_the_bar_fits_the_minimum_width_and_a_ruler_renders_readably(qtbot, wind
     window.drag_window(False, 30.0, 10.0)  # "Custom": the presets' box at its widest
     window.resize(window.minimumWidth(), 700)
     qtbot.waitUntil(lambda: window.width() == window.minimumWidth())
-    assert window.toolbar.sizeHint().width() <= window.minimumWidth() == 680
+    assert window.toolbar.sizeHint().width() <= window.minimumWidth() == 720
     window.set_measuring(True)
     ruler = window.measure((8.0, 0.5), (8.0, 4.5))
     assert ruler is not None
