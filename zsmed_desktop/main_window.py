@@ -1139,20 +1139,25 @@ class MainWindow(QMainWindow):
     def _image_plane(self, path: Path | None, frame: int) -> ImagePlane | None:
         """Where an image (a frame of it) lies in the patient, from its header."""
         planes = self._frame_planes(path) if path is not None else []
-        return planes[frame] if 0 <= frame < len(planes) else None
+        if 0 <= frame < len(planes):
+            return planes[frame]
+        return planes[0] if len(planes) == 1 else None  # a cine's frames all lie where its one position says
 
     def _frame_planes(self, path: Path) -> list[ImagePlane | None]:
-        """Where each frame of a file lies in the patient (one entry for a single-frame image), from its
-        header, read once: an enhanced multi-frame file gives each frame its own plane."""
+        """Where each frame of a file lies in the patient, from its header, read once: an enhanced
+        multi-frame file gives each frame described in its functional groups a plane of its own; any other
+        file one plane (its frames, a cine's, all lie there)."""
         if path not in self._planes:
-            from zsmed.dicom.decode import number_of_frames, read_dataset
+            from zsmed.dicom.decode import read_dataset
             from zsmed.dicom.display import image_plane
 
             planes: list[ImagePlane | None] = [None]
             if not is_photo(path):
                 try:
                     header = read_dataset(path, stop_before_pixels=True)
-                    planes = [image_plane(header, frame) for frame in range(number_of_frames(header))]
+                    # the frames described, not Number of Frames: a damaged header may claim millions
+                    described = len(header.get("PerFrameFunctionalGroupsSequence") or ()) or 1
+                    planes = [image_plane(header, frame) for frame in range(described)]
                 except (ZsmedError, OSError, ValueError):
                     pass  # no line rather than a message: the image itself says what is wrong
             self._planes[path] = planes

@@ -121,3 +121,14 @@ def test_a_frame_without_a_position_is_refused_naming_it(tmp_path: Path) -> None
     with pytest.raises(ReformatError) as caught:
         load([enhanced_file])
     assert "frame 3: no Image Position (Patient)" in one_line_naming(caught, enhanced_file)
+
+
+def test_a_number_of_frames_the_file_does_not_describe_is_refused_at_once(tmp_path: Path) -> None:
+    """A damaged (or hostile) header claiming a billion frames: refused before anything is made of them."""
+    enhanced_file = enhanced_ct(ct5n(), tmp_path / "enhanced.dcm")
+    ds = pydicom.dcmread(enhanced_file)
+    ds.NumberOfFrames = 1_000_000_000
+    ds.save_as(enhanced_file)
+    with pytest.raises(ReformatError) as caught:
+        load([enhanced_file])
+    assert "Number of Frames says 1000000000 where the file describes 5" in one_line_naming(caught, enhanced_file)

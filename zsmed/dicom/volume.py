@@ -219,6 +219,12 @@ def _read_slices(path: Path) -> list[_Slice]:
         # a cine, a multi-frame ultrasound or an old nuclear-medicine file: one position for all its frames
         raise ReformatError(f"a multi-frame file of {frames} frames without a position for each: its frames "
                             "cannot be placed in a volume", path=path)
+    per_frame = header.get("PerFrameFunctionalGroupsSequence")
+    if frames > 1 and (not per_frame or len(per_frame) != frames):
+        # a damaged or hostile header: Number of Frames is not checked against anything else before this
+        described = len(per_frame) if per_frame else 0
+        raise ReformatError(f"Number of Frames says {frames} where the file describes {described}: its frames "
+                            "cannot be placed in a volume", path=path)
     return [_frame_slice(path, header, frame, frames, (rows, columns)) for frame in range(frames)]
 
 
