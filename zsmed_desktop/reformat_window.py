@@ -10,16 +10,18 @@ coronal of a CT with 5 mm slices is as tall as the anatomy, not squashed into a 
 Mouse and keys, as in the main viewer: wheel or arrow keys = next / previous slice (Home / End: the first /
 last), right drag = window / level, 1–9 = the window presets, 0 = automatic window, Ctrl+wheel = zoom,
 left drag = pan, double-click = fit, M = measure on / off (a left drag then draws a ruler instead of
-panning; a press on a ruler's end drags that end), Delete = remove the rulers on the slice shown, Esc =
-remove them and stop measuring.
+panning; a press on a ruler's end drags that end), E = region of interest on / off (a left drag draws an
+ellipse: its area in mm², mean ± SD, min and max, HU on CT), Delete = remove the rulers and regions on the
+slice shown, Esc = remove them and stop measuring.
 
 Save… (Ctrl+S) saves the image shown, or the whole plane every so many mm, as a new CT / MR series of the
 study for the PACS (``zsmed.report.reformat_images``): in the worker, with progress and Cancel; the line
 that says what came of it is in the window's status bar and the main window's Jobs tab.
 
-Rulers measure in the patient, in mm: each axis by the reformat's own pixel spacing, so on the coronal of
-a CT of 2.5 mm slices a ruler four rows tall is 10 mm whatever the in-plane pixels are. A ruler belongs to
-the image it was drawn on: it is kept per plane, slice and slab (a MIP through 10 mm is another image than
+Rulers and regions measure in the patient, in mm: each axis by the reformat's own pixel spacing, so on the
+coronal of a CT of 2.5 mm slices a ruler four rows tall is 10 mm whatever the in-plane pixels are; a
+region's values are the reformat's (a slab's MIP, mean or MinIP values on a slab). A mark belongs to the
+image it was drawn on: it is kept per plane, slice and slab (a MIP through 10 mm is another image than
 its centre slice) and shown on that image only; scrolling away hides it, scrolling back shows it again,
 and another series removes them all.
 """
@@ -47,7 +49,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from zsmed.dicom.display import CT_PRESETS, apply_window, auto_window, to_display_uint8
+from zsmed.dicom.display import CT_PRESETS, apply_window, auto_window, region_statistics, to_display_uint8
 from zsmed.dicom.geometry import ImagePlane, ruler_length
 from zsmed.dicom.volume import (
     PLANES,
@@ -76,6 +78,7 @@ from zsmed_desktop.image_view import (
     shadowed,
 )
 from zsmed_desktop.ruler_marks import (
+    Mark,
     Ruler,
     is_click,
     nearest_point,
@@ -84,6 +87,7 @@ from zsmed_desktop.ruler_marks import (
     ruler_spots,
     set_marking_cursor,
 )
+from zsmed_desktop.viewer import RegionOfInterest, roi_text
 from zsmed_desktop.workers import start_job
 
 PLANE_NAMES: dict[Plane, str] = {"axial": "Axial", "coronal": "Coronal", "sagittal": "Sagittal"}
@@ -101,6 +105,12 @@ _EDGE_STYLE = "color: #e6d38a; background: transparent; font-size: 14px; font-we
 _MESSAGE_STYLE = "color: #e8c36a; background: transparent; font-size: 13px;"
 _MAX_SLAB_MM = 500.0
 MEASURING_TEXT = "Measuring: left drag (M: stop)"  # the bottom-right corner while measuring, as the viewer's
+REGION_TEXT = "Region of interest: left drag (E: stop)"
+
+
+class Region(Mark):
+    """An elliptical region of interest inscribed in the rectangle with opposite corners ``start`` and
+    ``end`` (column, row of the reformat image)."""
 
 
 @dataclass(frozen=True)
@@ -184,9 +194,10 @@ class ReformatWindow(QWidget):
         self._fitted: tuple[Any, ...] | None = None
         self._message = ""
         self._measuring = False  # a left drag draws a ruler instead of panning
-        self._rulers: dict[_ImageKey, list[Ruler]] = {}  # each image's rulers, oldest first
+        self._regioning = False  # a left drag draws a region of interest instead of panning
+        self._marks: dict[_ImageKey, list[Mark]] = {}  # each image's rulers and regions, oldest first
         self._shown_key: _ImageKey | None = None
-        self._drawing: Ruler | None = None  # the ruler a left drag draws or holds by its end now
+        self._drawing: Mark | None = None  # the mark a left drag draws (or a ruler it holds by its end) now
         self._holding = False  # that drag took hold of a ruler drawn before (its end follows the mouse)
 
         # --- the bar: plane, slab, window --------------------------------------------------------------
@@ -212,6 +223,12 @@ class ReformatWindow(QWidget):
                                        "slice, Esc also stops measuring")
         self.measure_action.triggered.connect(self.set_measuring)
         bar.addAction(self.measure_action)
+        self.region_action = QAction("Region", self)
+        self.region_action.setCheckable(True)
+        self.region_action.setToolTip("Region of interest (E): a left-button drag draws an ellipse with its area in "
+                                      "mm², mean ± SD, min and max (HU on CT; a slab's values on a slab)")
+        self.region_action.triggered.connect(self.set_region_mode)
+        bar.addAction(self.region_action)
         self.save_action = QAction("Save…", self)
         self.save_action.setShortcut("Ctrl+S")
         self.save_action.setToolTip("Save for the PACS (Ctrl+S): this image, or the whole plane every so many mm, "
@@ -255,13 +272,13 @@ class ReformatWindow(QWidget):
         # --- the image: mm on both axes with the aspect locked (true scale), the viewer's mouse ------------
         self.vb = ImageViewBox(self, ImageMouse(step=self.step, double_click=lambda _at: self.fit(),
                                                 locate=self._locate, drag_window=self.drag_window,
-                                                marking=self.is_measuring, drag_mark=self._drag_ruler))
+                                                marking=self.is_marking, drag_mark=self._drag_mark))
         self.view, self.image_item = image_view(self.vb)
         self._reference: tuple[tuple[float, float], tuple[float, float]] | None = None  # image pixels
         self._reference_item = add_reference_item(self.vb)  # where the main viewer's slice cuts this plane
         self._cursor: tuple[tuple[float, float], Plane, int] | None = None  # the 3D cursor: point, its slice
         self._cursor_item = add_cursor_item(self.vb)
-        self.vb.sigRangeChanged.connect(self._place_rulers)  # the labels keep inside the view as it zooms
+        self.vb.sigRangeChanged.connect(self._place_marks)  # the labels keep inside the view as it zooms
         self.view.scene().sigMouseMoved.connect(self._hover)
         self.view.installEventFilter(self)
         # the patient's directions at the middle of each edge (l, r, t, b), and the facts in the corners
@@ -304,7 +321,7 @@ class ReformatWindow(QWidget):
         layout.addWidget(self.status_bar)
         self._update_controls()
         self._show_message("No series")
-        self.setMinimumWidth(720)  # the bar whole (Save… included), the viewer's window named in it included
+        self.setMinimumWidth(780)  # the bar whole (Save… included), the viewer's window named in it included
         self.resize(820, 900)
 
     # --- the series -----------------------------------------------------------------------------------
@@ -324,7 +341,7 @@ class ReformatWindow(QWidget):
         self.cancel_loading()
         self._paths = files
         self._volume, self._shown = None, None
-        self._remove_all_rulers()  # they measured the series before
+        self._remove_all_marks()  # they measured the series before
         self._indices.clear()
         self._fitted = None
         self.window_box.clear()  # the presets are the next volume's (CT or not, its file's windows)
@@ -676,15 +693,60 @@ class ReformatWindow(QWidget):
     def set_measuring(self, on: bool) -> None:
         """Measure mode on / off: while on, a left drag draws a ruler (or drags a ruler's end) instead of
         panning."""
-        self._measuring = bool(on)
-        self.measure_action.setChecked(self._measuring)
-        if not self._measuring:
-            self._drawing = None
-        set_marking_cursor(self.view, self._measuring)
-        self._update_texts()  # the bottom-right corner says so
+        self._set_tool(measuring=bool(on), regioning=False)
 
     def toggle_measuring(self) -> None:
         self.set_measuring(not self._measuring)
+
+    def is_region_mode(self) -> bool:
+        return self._regioning
+
+    def set_region_mode(self, on: bool) -> None:
+        """Region-of-interest mode on / off: while on, a left drag draws an ellipse instead of panning."""
+        self._set_tool(measuring=False, regioning=bool(on))
+
+    def toggle_region_mode(self) -> None:
+        self.set_region_mode(not self._regioning)
+
+    def is_marking(self) -> bool:
+        """A left drag draws a mark (a ruler or a region) rather than panning."""
+        return self._measuring or self._regioning
+
+    def _set_tool(self, *, measuring: bool, regioning: bool) -> None:
+        self._measuring, self._regioning = measuring, regioning
+        self.measure_action.setChecked(measuring)
+        self.region_action.setChecked(regioning)
+        self._drawing = None
+        set_marking_cursor(self.view, self.is_marking())
+        self._update_texts()  # the bottom-right corner says so
+
+    def roi(self, corner_a: tuple[float, float], corner_b: tuple[float, float]) -> RegionOfInterest | None:
+        """An elliptical region inscribed in the rectangle with opposite corners ``corner_a`` and ``corner_b``
+        (column, row of the reformat image shown), as a left drag in the region mode draws it; None when no
+        image is shown."""
+        if self._shown is None:
+            return None
+        region = self._new_region(corner_a)
+        region.end = corner_b
+        self._place_marks()
+        return self._region(region)
+
+    def rois(self) -> list[RegionOfInterest]:
+        """The regions of interest on the image shown, oldest first."""
+        return [self._region(mark) for mark in self._marks_shown() if isinstance(mark, Region)]
+
+    def _region(self, region: Region) -> RegionOfInterest:
+        shown, volume = self._shown, self._volume
+        assert shown is not None and volume is not None  # a region is on an image shown
+        statistics = region_statistics(shown.image, region.start, region.end, spacing=shown.spacing,
+                                       hounsfield=volume.hounsfield)
+        return RegionOfInterest(region.start, region.end, statistics, roi_text(statistics))
+
+    def _new_region(self, point: tuple[float, float]) -> Region:
+        assert self._shown_key is not None  # drawn on an image shown
+        region = Region.drawn_in(self.vb, point)
+        self._marks.setdefault(self._shown_key, []).append(region)
+        return region
 
     def measure(self, start: tuple[float, float], end: tuple[float, float]) -> RulerMeasurement | None:
         """A ruler between two points (column, row) of the reformat image shown, as a left drag draws it;
@@ -693,24 +755,24 @@ class ReformatWindow(QWidget):
             return None
         ruler = self._new_ruler(start)
         ruler.end = end
-        self._place_rulers()
+        self._place_marks()
         return self._measurement(ruler)
 
     def measurements(self) -> list[RulerMeasurement]:
         """The rulers on the image shown, oldest first (those drawn on other slices are not on it)."""
-        return [self._measurement(ruler) for ruler in self._rulers_shown()]
+        return [self._measurement(mark) for mark in self._marks_shown() if isinstance(mark, Ruler)]
 
     def clear_measurements(self) -> None:
-        """Remove the rulers on the image shown (Delete); those of other slices stay with them."""
-        for ruler in list(self._rulers_shown()):
-            self._remove_ruler(ruler)
+        """Remove the rulers and regions on the image shown (Delete); those of other slices stay with them."""
+        for ruler in list(self._marks_shown()):
+            self._remove_mark(ruler)
 
     @staticmethod
     def _image_key(shown: Reformat) -> _ImageKey:
         return _ImageKey(shown.plane, shown.index, (shown.mode, shown.slab_slices) if shown.slab_slices > 1 else None)
 
-    def _rulers_shown(self) -> list[Ruler]:
-        return self._rulers.get(self._shown_key, []) if self._shown_key is not None else []
+    def _marks_shown(self) -> list[Mark]:
+        return self._marks.get(self._shown_key, []) if self._shown_key is not None else []
 
     def _measurement(self, ruler: Ruler) -> RulerMeasurement:
         shown = self._shown
@@ -721,37 +783,37 @@ class ReformatWindow(QWidget):
     def _new_ruler(self, point: tuple[float, float]) -> Ruler:
         assert self._shown_key is not None  # drawn on an image shown
         ruler = Ruler.drawn_in(self.vb, point)
-        self._rulers.setdefault(self._shown_key, []).append(ruler)
+        self._marks.setdefault(self._shown_key, []).append(ruler)
         return ruler
 
-    def _remove_ruler(self, ruler: Ruler) -> None:
-        for key, rulers in list(self._rulers.items()):
+    def _remove_mark(self, ruler: Mark) -> None:
+        for key, rulers in list(self._marks.items()):
             if ruler in rulers:
                 rulers.remove(ruler)
                 if not rulers:
-                    del self._rulers[key]
+                    del self._marks[key]
         if ruler is self._drawing:
             self._drawing = None
         ruler.remove_from(self.vb)
 
-    def _remove_all_rulers(self) -> None:
-        for rulers in list(self._rulers.values()):
+    def _remove_all_marks(self) -> None:
+        for rulers in list(self._marks.values()):
             for ruler in list(rulers):
-                self._remove_ruler(ruler)
-        self._rulers.clear()
+                self._remove_mark(ruler)
+        self._marks.clear()
         self._shown_key = None
 
-    def _show_rulers_of(self, key: _ImageKey) -> None:
+    def _show_marks_of(self, key: _ImageKey) -> None:
         """The image ``key`` is on the screen: its rulers are shown, every other's hidden (a ruler on
         another slice would measure nothing here)."""
         if key != self._shown_key:
             self._drawing = None  # the wheel turned during a drag: the ruler stays on its slice, finished
         self._shown_key = key
-        for where, rulers in self._rulers.items():
+        for where, rulers in self._marks.items():
             for ruler in rulers:
                 ruler.line.setVisible(where == key)
                 ruler.label.setVisible(where == key)
-        self._place_rulers()
+        self._place_marks()
 
     def _view_point(self, point: tuple[float, float]) -> QPointF:
         """An image point (column, row) in the view's coordinates: mm from the image's top-left corner."""
@@ -768,37 +830,40 @@ class ReformatWindow(QWidget):
         return (min(max(view_point.x() / column_mm, 0.0), float(columns)),
                 min(max(view_point.y() / row_mm, 0.0), float(rows)))
 
-    def _drag_ruler(self, start: bool, finish: bool, down: QPointF, now: QPointF) -> None:
-        """Left drag while measuring (view coordinates, mm): pressed on a ruler's end, that end follows the
-        mouse; else a new ruler from the press to the mouse, its length shown as it is drawn. A drag begun
-        off the image draws nothing; a jittery click leaves no ruler of no length behind."""
+    def _drag_mark(self, start: bool, finish: bool, down: QPointF, now: QPointF) -> None:
+        """Left drag while measuring or in the region mode (view coordinates, mm): pressed on a ruler's end
+        (measuring), that end follows the mouse; else a new ruler or region from the press to the mouse, its
+        figures shown as it is drawn. A drag begun off the image draws nothing; a jittery click leaves no
+        mark of no size behind."""
         if self._shown is None:
             return
         if start:
             self._drawing, self._holding = None, False
-            target = self._hold_target(down)
+            target = self._hold_target(down) if self._measuring else None
             if target is not None:
                 held, end = target
                 held.hold_by(end)
                 self._drawing, self._holding = held, True
             elif self.image_rect().contains(down):
-                self._drawing = self._new_ruler(self._image_point(down))
+                new = self._new_ruler if self._measuring else self._new_region
+                self._drawing = new(self._image_point(down))
         ruler = self._drawing
         if ruler is None:
             return
         ruler.end = self._image_point(now)
-        self._place_rulers()
+        self._place_marks()
         if not finish:
             return
         self._drawing = None
         if not self._holding and is_click(self.vb, down, now):
-            self._remove_ruler(ruler)
+            self._remove_mark(ruler)
 
     def _hold_target(self, at: QPointF) -> tuple[Ruler, int] | None:
         """The ruler end a left press at ``at`` (view coordinates) takes hold of, as PACS viewers do: the
         nearest within a few screen pixels, as (the ruler, 0 its start or 1 its end); None: the press draws
         a new ruler."""
-        ends = ((ruler, (self._view_point(ruler.start), self._view_point(ruler.end))) for ruler in self._rulers_shown())
+        ends = ((ruler, (self._view_point(ruler.start), self._view_point(ruler.end)))
+                for ruler in self._marks_shown() if isinstance(ruler, Ruler))
         return nearest_point(self.vb, at, ends)
 
     def _hover(self, scene_pos: QPointF) -> None:
@@ -808,20 +873,26 @@ class ReformatWindow(QWidget):
         held = self._hold_target(self.vb.mapSceneToView(scene_pos)) is not None
         set_marking_cursor(self.view, True, over_mark=held)
 
-    def _place_rulers(self, *args: Any) -> None:
-        """Draw the rulers of the image shown, each label placed in turn off those placed before it."""
+    def _place_marks(self, *args: Any) -> None:
+        """Draw the rulers and regions of the image shown, each label placed in turn off those placed before."""
         if self._shown is not None:
-            place_in_turn(self._rulers_shown(), self._place_ruler)
+            place_in_turn(self._marks_shown(), self._place_mark)
 
-    def _place_ruler(self, ruler: Ruler) -> None:
-        """The ruler's line, and its length beside it: past its end (else its start) on the side away from
-        the line, inside the view and off the corner texts and the other rulers' labels."""
-        start, end = self._view_point(ruler.start), self._view_point(ruler.end)
-        ruler.line.setData([start.x(), end.x()], [start.y(), end.y()])
-        ruler.label.setText(self._measurement(ruler).text)
-        others = [other.box for other in self._rulers_shown() if other is not ruler and other.box is not None]
-        ruler.box = place_mark_label(self.view, self.vb, ruler.label, ruler_spots(start, end),
-                                     self._labels.values(), others)
+    def _place_mark(self, mark: Mark) -> None:
+        """A ruler's line and its length, or a region's ellipse and its figures, beside it: past its end (else
+        its start) on the side away from it, inside the view and off the corner texts and the other labels."""
+        start, end = self._view_point(mark.start), self._view_point(mark.end)
+        if isinstance(mark, Region):  # the ellipse inscribed in the rectangle its corners span
+            angle = np.linspace(0.0, 2.0 * np.pi, 97)
+            centre, half = (start + end) / 2.0, (end - start) / 2.0
+            mark.line.setData(centre.x() + abs(half.x()) * np.cos(angle), centre.y() + abs(half.y()) * np.sin(angle))
+            mark.label.setText(self._region(mark).text)
+        elif isinstance(mark, Ruler):
+            mark.line.setData([start.x(), end.x()], [start.y(), end.y()])
+            mark.label.setText(self._measurement(mark).text)
+        others = [other.box for other in self._marks_shown() if other is not mark and other.box is not None]
+        mark.box = place_mark_label(self.view, self.vb, mark.label, ruler_spots(start, end),
+                                    self._labels.values(), others)
 
     # --- drawing ------------------------------------------------------------------------------------------
     def _show(self) -> None:
@@ -831,7 +902,7 @@ class ReformatWindow(QWidget):
             return
         index = self._indices.setdefault(self._plane, plane_count(volume, self._plane) // 2)
         self._shown = reformat(volume, self._plane, index, self.slab_box.value(), self.slab_mode())
-        self._show_rulers_of(self._image_key(self._shown))  # before the fit moves them: this image's only
+        self._show_marks_of(self._image_key(self._shown))  # before the fit moves them: this image's only
         self._render()
         shape = (self._plane, self._shown.image.shape)
         if shape != self._fitted:
@@ -898,9 +969,9 @@ class ReformatWindow(QWidget):
             label = {"auto": "automatic", VIEWER_WINDOW: "as in the viewer", "custom": ""}.get(name, name)
             window = f"W {width:.0f} L {centre:.0f}" + (f" ({label})" if label else "")
             row_mm, column_mm = shown.spacing
-            texts["br"] = "\n".join(([MEASURING_TEXT] if self._measuring else [])
-                                    + [window, f"Pixel {row_mm:.3g} x {column_mm:.3g} mm",
-                                       f"{shown.image.shape[1]} x {shown.image.shape[0]}"])
+            tool = [MEASURING_TEXT] if self._measuring else [REGION_TEXT] if self._regioning else []
+            texts["br"] = "\n".join([*tool, window, f"Pixel {row_mm:.3g} x {column_mm:.3g} mm",
+                                     f"{shown.image.shape[1]} x {shown.image.shape[0]}"])
         for name, text in texts.items():
             self._labels[name].setText(text)
             self._labels[name].setVisible(bool(text))
@@ -915,7 +986,7 @@ class ReformatWindow(QWidget):
 
     def _place_labels(self) -> None:
         place_texts(self.view, self._labels, self._message_label)
-        self._place_rulers()  # their labels keep off the corner texts where these are now
+        self._place_marks()  # their labels keep off the corner texts where these are now
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.view and event.type() == QEvent.Type.Resize:
@@ -944,11 +1015,13 @@ class ReformatWindow(QWidget):
             self.fit()
         elif key == keys.Key_M:
             self.toggle_measuring()
+        elif key == keys.Key_E:
+            self.toggle_region_mode()
         elif key == keys.Key_Delete:
             self.clear_measurements()
         elif key == keys.Key_Escape:
             self.clear_measurements()
-            self.set_measuring(False)
+            self._set_tool(measuring=False, regioning=False)
         else:
             super().keyPressEvent(event)
             return
@@ -962,4 +1035,5 @@ class ReformatWindow(QWidget):
         super().closeEvent(event)
 
 
-__all__ = ["MEASURING_TEXT", "ReformatWindow", "RulerMeasurement", "contained_decoder", "location_text"]
+__all__ = ["MEASURING_TEXT", "REGION_TEXT", "ReformatWindow", "Region", "RulerMeasurement", "contained_decoder",
+           "location_text"]

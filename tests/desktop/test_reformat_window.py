@@ -488,7 +488,7 @@ def test_the_bar_fits_the_minimum_width_and_a_ruler_renders_readably(qtbot, wind
     window.drag_window(False, 30.0, 10.0)  # "Custom": the presets' box at its widest
     window.resize(window.minimumWidth(), 700)
     qtbot.waitUntil(lambda: window.width() == window.minimumWidth())
-    assert window.toolbar.sizeHint().width() <= window.minimumWidth() == 720
+    assert window.toolbar.sizeHint().width() <= window.minimumWidth() == 780
     window.set_measuring(True)
     ruler = window.measure((8.0, 0.5), (8.0, 4.5))
     assert ruler is not None
@@ -548,3 +548,64 @@ def test_the_3d_cursor_between_the_image_read_and_the_reformat(qtbot, tmp_path: 
                  key=lambda p: float(pydicom.dcmread(p, stop_before_pixels=True).ImagePositionPatient[2]))
     qtbot.waitUntil(lambda: main.viewer.current_path() == lowest, timeout=SCAN_TIMEOUT)
     assert main.viewer._cursor_item.isVisible()
+
+
+# --- regions of interest -----------------------------------------------------------------------------
+def test_a_region_on_the_coronal_gives_its_area_in_mm2_and_hu_of_the_image_shown(qtbot, window: ReformatWindow
+                                                                                  ) -> None:
+    """An ellipse over 12 columns x 4 rows of the coronal (0.49 mm pixels across, 2.5 mm slices down): its
+    area from each axis's own mm, its HU those of the reformat's pixels inside, on its slice only."""
+    from zsmed.dicom.display import ellipse_mask
+
+    open_series(qtbot, window, ct5n(), (40.0, 400.0))
+    shown = window.shown()
+    assert shown is not None and shown.plane == "coronal"
+    region = window.roi((2.0, 0.5), (14.0, 4.5))
+    assert region is not None
+    row_mm, column_mm = shown.spacing
+    assert region.statistics.area == pytest.approx(np.pi * 6 * 2 * row_mm * column_mm)
+    inside = shown.image[ellipse_mask(shown.image.shape, (2.0, 0.5), (14.0, 4.5))]
+    assert region.statistics.count == inside.size > 0
+    assert region.statistics.mean == pytest.approx(float(inside.mean()))
+    assert region.statistics.sd == pytest.approx(float(inside.std(ddof=1)))
+    assert (region.statistics.minimum, region.statistics.maximum) == (float(inside.min()), float(inside.max()))
+    assert region.statistics.value_unit == "HU" and " HU" in region.text and region.text.startswith("Area ")
+    assert window.rois() == [region] and window.measurements() == []  # a region is not a ruler
+    (label,) = ruler_labels(window)
+    assert label.textItem.toPlainText() == region.text
+    window.step(1)  # another slice: the region stays with its own
+    assert window.rois() == [] and ruler_labels(window) == []
+    window.step(-1)
+    assert window.rois() == [region]
+    # on a slab the values are the slab's: a 5 mm MIP's pixels
+    window.set_slab(5.0, "mip")
+    slab = window.shown()
+    assert slab is not None and slab.slab_slices > 1 and window.rois() == []  # another image
+    on_slab = window.roi((2.0, 0.5), (14.0, 4.5))
+    assert on_slab is not None
+    assert on_slab.statistics.mean == pytest.approx(float(slab.image[ellipse_mask(slab.image.shape, (2.0, 0.5),
+                                                                                  (14.0, 4.5))].mean()))
+    assert on_slab.statistics.mean >= region.statistics.mean  # a MIP is never darker than its centre slice
+
+
+def test_e_draws_regions_with_the_left_drag_and_m_switches_to_rulers(qtbot, window: ReformatWindow) -> None:
+    open_series(qtbot, window, ct5n())
+    window.setFocus()
+    qtbot.keyClick(window, Qt.Key.Key_E)
+    assert window.is_region_mode() and not window.is_measuring() and window.region_action.isChecked()
+    assert window.view.viewport().cursor().shape() == Qt.CursorShape.CrossCursor
+    fitted = window.vb.viewRect()
+    mouse_drag(window, screen_point(window, 3, 1), screen_point(window, 11, 4))
+    assert window.vb.viewRect() == fitted  # no pan
+    (region,) = window.rois()
+    assert region.start == pytest.approx((3.0, 1.0), abs=0.05) and region.end == pytest.approx((11.0, 4.0), abs=0.05)
+    mouse_drag(window, screen_point(window, 6, 2), screen_point(window, 6, 2) + QPointF(1, 1))  # a jittery click
+    assert len(window.rois()) == 1
+    qtbot.keyClick(window, Qt.Key.Key_M)
+    assert window.is_measuring() and not window.is_region_mode() and not window.region_action.isChecked()
+    mouse_drag(window, screen_point(window, 8, 0.5), screen_point(window, 8, 4.5))
+    assert len(window.measurements()) == 1 and len(window.rois()) == 1
+    qtbot.keyClick(window, Qt.Key.Key_Delete)
+    assert window.measurements() == [] and window.rois() == []
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert not window.is_marking()

@@ -976,17 +976,22 @@ def roi_statistics(frame: ModalityFrame, corner_a: Point, corner_b: Point) -> Ro
     ``corner_a`` and ``corner_b`` (column, row; stored pixels): its area (mm² with a pixel spacing,
     else px²), the count of the pixels whose centres lie inside, and of their values: for grey images
     the modality values' mean, SD, min and max; for colour images the mean and SD of R, G and B."""
+    return region_statistics(frame.values, corner_a, corner_b, spacing=frame.spacing, hounsfield=frame.hounsfield)
+
+
+def region_statistics(values: np.ndarray, corner_a: Point, corner_b: Point, *,
+                      spacing: tuple[float, float] | None = None, hounsfield: bool = False) -> RoiStatistics:
+    """``roi_statistics`` of any image of modality ``values`` (grey (H, W), colour (H, W, 3)) whose pixels are
+    ``spacing`` (row, column) mm apart: a reformat's, say, as well as a decoded frame's."""
     cx, cy, rx, ry = _ellipse(corner_a, corner_b)
-    values = frame.values
     rows, cols, inside = _ellipse_window(values.shape, corner_a, corner_b)
     picked = values[rows, cols][inside].astype(np.float64)
     area = math.pi * rx * ry if math.isfinite(rx * ry) else 0.0
-    spacing = frame.spacing
     if spacing is not None:
         area *= spacing[0] * spacing[1]
     common: dict[str, Any] = {"centre": (cx, cy), "radii": (rx, ry), "area": area,
                               "area_unit": "px²" if spacing is None else "mm²", "count": int(picked.shape[0]),
-                              "value_unit": "HU" if frame.hounsfield else ""}
+                              "value_unit": "HU" if hounsfield else ""}
     if picked.shape[0] == 0:
         return RoiStatistics(**common)
     if picked.ndim == 2:  # colour: (count, 3)
