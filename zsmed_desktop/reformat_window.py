@@ -15,8 +15,9 @@ ellipse: its area in mm², mean ± SD, min and max, HU on CT), Delete = remove t
 slice shown, Esc = remove them and stop measuring.
 
 Save… (Ctrl+S) saves the image shown, or the whole plane every so many mm, as a new CT / MR series of the
-study for the PACS (``zsmed.report.reformat_images``): in the worker, with progress and Cancel; the line
-that says what came of it is in the window's status bar and the main window's Jobs tab.
+study for the PACS (``zsmed.report.reformat_images``): in the worker, with progress and Cancel; the rulers
+and regions drawn on an image saved go with it as a measurements SR on that image. The line that says what
+came of it is in the window's status bar and the main window's Jobs tab.
 
 Rulers and regions measure in the patient, in mm: each axis by the reformat's own pixel spacing, so on the
 coronal of a CT of 2.5 mm slices a ruler four rows tall is 10 mm whatever the in-plane pixels are; a
@@ -428,8 +429,14 @@ class ReformatWindow(QWidget):
 
         def done(written: list[Path]) -> None:
             count = len(written)
-            self._finished_saving(f"{count} {self._plane} image{'' if count == 1 else 's'} saved as a new series "
-                                  f"({written[0].parent.name}) {where}", written[0].parent)
+            line = (f"{count} {series.plane} image{'' if count == 1 else 's'} saved as a new series "
+                    f"({written[0].parent.name}) {where}")
+            measured, problem = self._save_marks(volume, series, written)
+            if measured:
+                line += f", with {measured} measurement{'' if measured == 1 else 's'} (DICOM SR)"
+            if problem:
+                line += f"; the measurements were not saved: {problem}"
+            self._finished_saving(line, written[0].parent, warning=bool(problem))
 
         def cancelled() -> None:
             self._finished_saving(f"Saving the {self._plane} images was cancelled; those written are kept, each "
@@ -441,6 +448,32 @@ class ReformatWindow(QWidget):
                                     f"The reformat was not saved: {self._named(message)}", None, warning=True),
                                 on_cancelled=cancelled, owner=self)
         return True
+
+    def _save_marks(self, volume: Volume, series: ReformatSeries, written: list[Path]) -> tuple[int, str]:
+        """The rulers and regions drawn on the images just saved, as a measurements SR on each saved image that
+        has any (next to it), so the PACS shows them on the image they were drawn on; returns how many marks
+        were saved and what went wrong ('' for nothing)."""
+        from zsmed.errors import ZsmedError
+        from zsmed.report.measurements import PixelSpacing, RegionMark, RulerMark, write_measurements_sr
+
+        saved = 0
+        for path, index in zip(written, series.indices, strict=True):
+            image = reformat(volume, series.plane, index, series.slab_mm, series.mode)
+            marks = self._marks.get(self._image_key(image), [])
+            rulers = [RulerMark(m.start, m.end, ruler_length(m.start, m.end, image.spacing))
+                      for m in marks if isinstance(m, Ruler)]
+            regions = [RegionMark(m.start, m.end, region_statistics(image.image, m.start, m.end, spacing=image.spacing,
+                                                                    hounsfield=volume.hounsfield))
+                       for m in marks if isinstance(m, Region)]
+            if not (rulers or regions):
+                continue
+            try:
+                write_measurements_sr(path, frame=None, rulers=rulers, regions=regions,
+                                      spacing=PixelSpacing(*image.spacing), reader=series.reader, out_dir=path.parent)
+            except (ZsmedError, OSError) as exc:
+                return saved, " ".join(str(getattr(exc, "reason", None) or exc).split())
+            saved += len(rulers) + len(regions)
+        return saved, ""
 
     def _finished_saving(self, message: str, folder: Path | None, *, warning: bool = False) -> None:
         self._saver = None

@@ -132,3 +132,32 @@ def test_a_pet_series_is_refused_in_a_line(qtbot, window: ReformatWindow, tmp_pa
     assert message.startswith("The reformat was not saved: pet") and "only CT and MR reformats" in message
     assert str(folder) not in message  # the file's name, not its whole path
     assert not (tmp_path / "out").exists()
+
+
+def test_rulers_and_regions_on_a_saved_image_go_with_it_as_a_measurements_sr(qtbot, window: ReformatWindow,
+                                                                             tmp_path: Path) -> None:
+    from tests.report.sr_items import content_items, dciodvfy_errors
+
+    open_series(qtbot, window, ct5n(), (40.0, 400.0))
+    window.go_to(5)
+    ruler = window.measure((8.0, 0.5), (8.0, 4.5))  # 4 slices of 2.5 mm: 10 mm
+    region = window.roi((2.0, 0.5), (14.0, 4.5))
+    assert ruler is not None and region is not None
+    window.go_to(9)
+    assert window.measure((1.0, 1.0), (5.0, 1.0)) is not None  # on slice 10, which is not saved below
+    window.go_to(5)
+    with qtbot.waitSignal(window.saved, timeout=SAVE_TIMEOUT) as signal:
+        window.save_for_pacs(4.0, tmp_path)  # every 8 rows, lined up on slice 6: slices 6 and 14
+    message, folder, warning = signal.args
+    assert not warning and message.endswith(", with 2 measurements (DICOM SR)")
+    images = sorted(folder.glob("MPR_*.dcm"))
+    (report,) = folder.glob("SR_*.dcm")
+    assert len(images) == 2
+    sr = pydicom.dcmread(report)
+    evidence = sr.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0].ReferencedSOPSequence
+    assert [item.ReferencedSOPInstanceUID for item in evidence] == [pydicom.dcmread(images[0]).SOPInstanceUID]
+    numbers = [float(item.MeasuredValueSequence[0].NumericValue) for item in content_items(sr)
+               if item.ValueType == "NUM" and "MeasuredValueSequence" in item]
+    assert any(n == pytest.approx(10.0, abs=0.05) for n in numbers)  # the ruler, in mm
+    assert any(n == pytest.approx(region.statistics.mean, abs=0.05) for n in numbers)  # the region's mean HU
+    assert dciodvfy_errors(report) == []
