@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from zsmed.dicom.volume import Plane, Reformat, SlabMode, Volume, plane_count, plane_spacing, reformat, reformat_plane
-from zsmed.errors import DicomReadError, InputFileError
+from zsmed.errors import DicomReadError
 from zsmed.progress import Job, Progress
 from zsmed.report.measurements import person_name
-from zsmed.report.sr import MANUFACTURER, _quietly, read_source
+from zsmed.report.sr import MANUFACTURER, _quietly, _save, read_source
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -191,22 +191,9 @@ def write_reformat_series_job(volume: Volume, series: ReformatSeries, out_dir: P
     for number, index in enumerate(series.indices, 1):
         shown = reformat(volume, series.plane, index, series.slab_mm, series.mode)
         dataset = reformat_dataset(volume, source, series, shown, series_uid=series_uid, instance=number, now=now)
-        written.append(_save_image(dataset, folder))
+        written.append(_save(dataset, folder, "MPR", name=f"MPR_{number:04d}.dcm", what="the reformat image"))
         yield Progress(number, len(series.indices), f"saving reformat image {number} of {len(series.indices)}")
     return written
-
-
-def _save_image(dataset: Dataset, folder: Path) -> Path:
-    from zsmed.paths import replacing
-
-    target = folder / f"MPR_{dataset.InstanceNumber:04d}.dcm"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with replacing(target) as temporary:
-            dataset.save_as(temporary, enforce_file_format=True)
-    except OSError as exc:
-        raise InputFileError(f"cannot write the reformat image ({exc.strerror or exc})", path=folder) from exc
-    return target
 
 
 __all__ = ["REFORMAT_SERIES_NUMBER", "ReformatSeries", "description", "every_mm", "reformat_dataset",

@@ -424,15 +424,16 @@ def _refusals(source: str | Path, what: str) -> Iterator[None]:
                              path=source) from exc
 
 
-def _save(dataset: Any, out_dir: Path, kind: str) -> Path:
-    """Write atomically (a temporary file renamed into place): no half-written object is left behind."""
-    target = out_dir / f"{kind}_{dataset.SOPInstanceUID}.dcm"
+def _save(dataset: Any, out_dir: Path, kind: str, *, name: str | None = None, what: str = "the report") -> Path:
+    """Write atomically (a temporary file renamed into place): no half-written object is left behind. The
+    file is ``<kind>_<SOP Instance UID>.dcm`` unless ``name`` is given; ``what`` names it in the error."""
+    target = out_dir / (name or f"{kind}_{dataset.SOPInstanceUID}.dcm")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         with replacing(target) as temporary:
             dataset.save_as(temporary, enforce_file_format=True)
     except OSError as exc:
-        raise InputFileError(f"cannot write the report ({exc.strerror or exc})", path=out_dir) from exc
+        raise InputFileError(f"cannot write {what} ({exc.strerror or exc})", path=out_dir) from exc
     return target
 
 
