@@ -274,6 +274,17 @@ class MainWindow(QMainWindow):
                 splitter.restoreState(QByteArray(state))
         self._rebuild_recent_menu()
 
+    def _place_where_it_was(self, window: QWidget, name: str) -> None:
+        """A window of its own (the series beside, the reformat) opens where the reader last had it, on
+        the second monitor say; it remembers the place whenever it closes. Qt brings a place on a screen
+        no longer attached back onto one."""
+        geometry = self.settings.value(f"{name}/geometry")
+        if isinstance(geometry, QByteArray | bytes):
+            window.restoreGeometry(QByteArray(geometry))
+        closed = getattr(window, "closed", None)
+        if closed is not None:
+            closed.connect(lambda: self.settings.setValue(f"{name}/geometry", window.saveGeometry()))
+
     def save_state(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
         for splitter in (self.h_splitter, self.v_splitter):
@@ -1076,6 +1087,7 @@ class MainWindow(QMainWindow):
             self.compare.viewer.current_changed.connect(lambda *_: self._update_reference_lines())
             self.compare.viewer.locate_requested.connect(
                 lambda point: self.compare is not None and self._locate(self.compare.viewer, point))
+            self._place_where_it_was(self.compare, "compare")
         self.compare.show_series(list(ref.image_paths), ref.title, self._positions(ref), ref.study.uid)
         self.compare.show()
         self.compare.raise_()
@@ -1102,6 +1114,7 @@ class MainWindow(QMainWindow):
             self.reformat.slice_shown.connect(self._update_reference_lines)
             self.reformat.locate_requested.connect(self._locate_from_reformat)
             self.reformat.closed.connect(lambda: QTimer.singleShot(0, self._update_reference_lines))
+            self._place_where_it_was(self.reformat, "reformat")
         self.reformat.show_series(ref.image_paths, ref.title, self.viewer.window_level())
         self.reformat.show()
         self.reformat.raise_()

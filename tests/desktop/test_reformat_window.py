@@ -609,3 +609,22 @@ def test_e_draws_regions_with_the_left_drag_and_m_switches_to_rulers(qtbot, wind
     assert window.measurements() == [] and window.rois() == []
     qtbot.keyClick(window, Qt.Key.Key_Escape)
     assert not window.is_marking()
+
+
+def test_the_reformat_opens_where_the_reader_last_had_it(qtbot, tmp_path: Path) -> None:
+    """On a second monitor, say: the place and size are kept when it closes and given back next time (the
+    settings are the app's own, read again by a new main window)."""
+    main, reformat_window = _reading_ct5n_with_its_reformat(qtbot, tmp_path)
+    # within the offscreen screen (800 pixels wide: Qt keeps a restored window on its screen)
+    reformat_window.resize(790, 560)
+    qtbot.waitUntil(lambda: reformat_window.size().height() == 560)
+    reformat_window.close()
+    main.settings.sync()
+    assert main.settings.value("reformat/geometry") is not None
+    again = make_window(qtbot, tmp_path / "again", settings=main.settings)
+    again.show()
+    open_and_wait(qtbot, again, [tmp_path / "study"])
+    _choose(qtbot, again, "ct5n_")
+    reopened = again.open_reformat()
+    assert reopened is not None and reopened is not reformat_window
+    assert (reopened.width(), reopened.height()) == (790, 560)  # not the first opening's 820 x 900
