@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as _dt
 import importlib
 import json
+import math
 import platform
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -249,14 +250,17 @@ def software_versions() -> dict[str, str]:
 
 
 class Classifier(nn.Module):
-    """pixels (B, 3, S, S), preprocessed per ``card.preprocess`` -> logits (B, n_classes). Eval mode."""
+    """pixels (B, 3, S, S), preprocessed per ``card.preprocess`` -> logits (B, n_classes). Eval mode.
+    ``colour``: a module adding scores computed from the pixels themselves (``zsmed.synth.colour``'s
+    colour branch of a dermoscopy classifier), or None."""
 
-    def __init__(self, backbone: nn.Module, head: Head, card: ClassifierCard) -> None:
+    def __init__(self, backbone: nn.Module, head: Head, card: ClassifierCard, colour: nn.Module | None = None) -> None:
         super().__init__()
         if len(card.class_names) < 2:
             raise ConfigError("a classifier needs at least two classes")
         self.backbone = backbone
         self.head = head
+        self.colour = colour
         self.card = card
         self.eval()
 
@@ -269,7 +273,8 @@ class Classifier(nn.Module):
         return self.card.preprocess
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(pixels))
+        logits: torch.Tensor = self.head(self.backbone(pixels))
+        return logits + self.colour(pixels) if self.colour is not None else logits
 
     def predict_proba(self, pixels: np.ndarray | torch.Tensor) -> np.ndarray:
         tensor = torch.as_tensor(pixels, dtype=torch.float32)
@@ -345,6 +350,9 @@ def save_classifier(classifier: Classifier, path: str | Path, *, include_backbon
         tensors.update(
             {f"backbone.{k}": v.detach().contiguous().cpu() for k, v in classifier.backbone.state_dict().items()}
         )
+    if classifier.colour is not None:
+        colour_state = classifier.colour.state_dict()
+        tensors.update({f"colour.{k}": v.detach().contiguous().cpu() for k, v in colour_state.items()})
     card_dict = card.to_dict()
     card_dict["backbone_in_file"] = include_backbone
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -465,6 +473,7 @@ def load_classifier(path: str | Path, *, allow_local_encoder: bool = False) -> C
         head.load_state_dict(head_state, strict=True)
     except RuntimeError as exc:
         raise CheckpointError(f"head weights do not match its config ({exc})", path=path) from exc
+    colour = _checked_colour(card, shapes, tensors, path)
     backbone = build_backbone(card.encoder, cls.input_kind)
     if card_dict.get("backbone_in_file"):
         state = {k[9:]: v for k, v in tensors.items() if k.startswith("backbone.")}
@@ -472,7 +481,31 @@ def load_classifier(path: str | Path, *, allow_local_encoder: bool = False) -> C
             backbone.load_state_dict(state, strict=True)
         except RuntimeError as exc:
             raise CheckpointError(f"backbone weights do not match the encoder ({str(exc)[:200]})", path=path) from exc
-    return Classifier(backbone, head, card)
+    return Classifier(backbone, head, card, colour)
+
+
+def _checked_colour(card: ClassifierCard, shapes: dict[str, tuple[int, ...]], tensors: Mapping[str, torch.Tensor],
+                    path: Path) -> nn.Module | None:
+    """The colour branch a card says the model uses (``extra['colour']['used']``), its tensors' shapes
+    checked: none where the card says none, and no stray colour tensors either."""
+    stored = {k: v for k, v in shapes.items() if k.startswith("colour.")}
+    described = card.extra.get("colour")
+    if not (isinstance(described, Mapping) and described.get("used")):
+        if stored:
+            raise CheckpointError("the model file holds colour weights its card does not describe", path=path)
+        return None
+    from zsmed.synth.colour import N_COLOUR, ColourBranch
+
+    expected = {"colour.mean": (N_COLOUR,), "colour.sd": (N_COLOUR,),
+                "colour.prototypes": (len(card.class_names), N_COLOUR)}
+    try:
+        weight = float(described["weight"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"the card's colour branch has no weight ({exc})", path=path) from exc
+    if stored != expected or not math.isfinite(weight):
+        raise CheckpointError("the colour branch's weights do not match the card", path=path)
+    return ColourBranch.from_tensors(tensors["colour.mean"], tensors["colour.sd"], tensors["colour.prototypes"],
+                                     weight, card.preprocess)
 
 
 def read_card(path: str | Path) -> ClassifierCard:

@@ -58,6 +58,9 @@ def method_words(card: dict[str, Any]) -> str:
     base = method.removesuffix("+stitched")
     if base.startswith("sgps"):
         words = "made by the few-shot generator from the example images (and descriptions, where given)"
+        colour = _section(card, "extra").get("colour")
+        if isinstance(colour, dict) and colour.get("used"):
+            words += ", with the images' colours (examples from the dermatoscope collection it learned on)"
     elif base == "protonet-finetuned-stage":
         words = ("nearest class mean of the example images, on features tuned for its kind of image (the "
                  "few-shot generator did no better on these examples)")

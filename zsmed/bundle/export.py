@@ -186,10 +186,13 @@ class ExportModule(nn.Module):
         super().__init__()
         self.backbone = classifier.backbone
         self.head = classifier.head
+        self.colour = classifier.colour  # the colour branch, computed in the graph from the same pixels
 
     def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.backbone(pixels)
         logits = self.head(features)
+        if self.colour is not None:
+            logits = logits + self.colour(pixels)
         embedding = features.mean(dim=(2, 3)) if features.dim() == 4 else features.flatten(1)
         return logits, embedding
 

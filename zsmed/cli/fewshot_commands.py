@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from zsmed.data.folders import ClassFolder
 
 ALL_METHODS = ("sgps", "sgps-i", "sgps-t", "sgps-guarded", "protonet", "linear", "transfer")
+# The shipped generators without their colour branch (zsmed.synth.colour): what build made before it.
+COLOUR_OFF_METHODS = {"sgps-nocolour": "sgps", "sgps-guarded-nocolour": "sgps-guarded"}
 # Inference-time ablations of the shipped hybrid generator (image + text): part switched off.
 ABLATION_METHODS = {
     "sgps-no-film": ("film",),
@@ -121,7 +123,7 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 4)))
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    known = (*ALL_METHODS, *ABLATION_METHODS)
+    known = (*ALL_METHODS, *ABLATION_METHODS, *COLOUR_OFF_METHODS)
     unknown = [m for m in methods if m not in known]
     if unknown:
         raise ConfigError(f"unknown method(s) {', '.join(unknown)}; known: {', '.join(known)}")
@@ -222,21 +224,38 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
             generators[path] = load_generator(path, encoder=encoder_on(encoder_of(path)))
         return generators[path]
 
+    colours: dict[Path, Any] = {}
+
+    def colour_of(m: str, path: Path, own: Any) -> Any:
+        """The generator's colour branch over the bank (None without colour statistics, or for a -nocolour
+        method); the images' colour numbers are computed once, for the episodes that need them."""
+        from zsmed.synth.colour import BankColour, read_colour_stats
+
+        if m in COLOUR_OFF_METHODS:
+            return None
+        if path not in colours:
+            stats = read_colour_stats(path)
+            colours[path] = BankColour(stats, [Path(i.path) for i in own.items]) if stats is not None else None
+        return colours[path]
+
     def sgps_method(m: str, path: Path) -> FewShotMethod:
         from zsmed.synth.guard import read_domain_check, read_tie_rule
         from zsmed.synth.synthesize import GuardedSGPSMethod
 
         own = bank_on(encoder_of(path))
+        # text-only episodes measure the descriptions alone: no colour of the support images joins them
+        colour = colour_of(m, path, own) if m != "sgps-t" else None
+        name, m = m, COLOUR_OFF_METHODS.get(m, m)
         if m == "sgps-guarded":
             from zsmed.synth.fallback import fallback_stage_path, load_stage
 
             stage_path = fallback_stage_path(path)
             stage = (load_stage(stage_path, lite_backbone(encoder_on(encoder_of(path))))
                      if stage_path is not None else None)
-            return GuardedSGPSMethod(m, generator_of(path), own, text, read_domain_check(path),
-                                     ties=read_tie_rule(path), fallback_stage=stage)
+            return GuardedSGPSMethod(name, generator_of(path), own, text, read_domain_check(path),
+                                     ties=read_tie_rule(path), fallback_stage=stage, colour=colour)
         modality = {"sgps-i": "i", "sgps-t": "t"}.get(m, "it")
-        return SGPSMethod(m, generator_of(path), own, text, modality, ABLATION_METHODS.get(m, ()))
+        return SGPSMethod(name, generator_of(path), own, text, modality, ABLATION_METHODS.get(m, ()), colour)
 
     for m in methods:
         if m.startswith("sgps") and len(checkpoints) == 1:
@@ -268,15 +287,18 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
 
     def show(result: object) -> None:
         r = result  # MethodResult
-        print(f"{r.method:<14} K={r.shots}  acc {100 * r.accuracy:5.1f} ± {100 * r.ci95:.1f} %  "  # type: ignore[attr-defined]
+        print(f"{r.method:<22} K={r.shots}  acc {100 * r.accuracy:5.1f} ± {100 * r.ci95:.1f} %  "  # type: ignore[attr-defined]
               f"AUC {r.auc:.3f}  {r.seconds_per_episode * 1000:.1f} ms/episode", flush=True)  # type: ignore[attr-defined]
         guard = r.extra  # type: ignore[attr-defined]
         if "fired_rate" in guard:
-            print(f"{'':<14} guard fired in {100 * guard['fired_rate']:.1f} % of episodes (domain check "
+            print(f"{'':<22} guard fired in {100 * guard['fired_rate']:.1f} % of episodes (domain check "
                   f"{guard['fired_domain']}, leave-one-out {guard['fired_loo']}, of {guard['episodes']})"
                   + ("" if guard["domain_stats"] else "; the checkpoint has no domain statistics"), flush=True)
         if "routed" in guard:
-            print(f"{'':<14} generators: " + ", ".join(f"{name} {n}" for name, n in guard["routed"].items()),
+            print(f"{'':<22} generators: " + ", ".join(f"{name} {n}" for name, n in guard["routed"].items()),
+                  flush=True)
+        if guard.get("colour_episodes"):
+            print(f"{'':<22} colour branch used in {guard['colour_used']} of {guard['colour_episodes']} episodes",
                   flush=True)
 
     start = time.perf_counter()
@@ -352,6 +374,9 @@ def _build_fewshot(args: argparse.Namespace) -> int:
         kind = "generator (SGPS)" if guard["classifier"] == "sgps" else "ProtoNet (the generator is not used)"
         off = "" if guard.get("enabled", True) else " [guard off: --no-guard]"
         print(f"guard: {kind}: {guard['reason']}{off}")
+    colour = clf.card.extra.get("colour") or {}
+    if colour:
+        print(f"colour: {colour['reason']}")
     loo = clf.card.metrics.get("loo_accuracy")
     if loo is not None:
         n, total = clf.card.metrics.get("loo_images"), sum(clf.card.support_counts.values())

@@ -169,7 +169,8 @@ def add_paired_differences(results: Sequence[MethodResult], against: str) -> Non
 def format_table(results: Sequence[MethodResult]) -> str:
     paired = next((r.extra["paired"]["against"] for r in results if "paired" in r.extra), None)
     column = f" {'vs ' + paired:>16}" if paired else ""
-    lines = [f"{'method':<12} {'K':>2} {'accuracy':>16} {'AUC':>6} {'s/episode':>10}{column}"]
+    width = max([12, *(len(r.method) for r in results)])
+    lines = [f"{'method':<{width}} {'K':>2} {'accuracy':>16} {'AUC':>6} {'s/episode':>10}{column}"]
     for r in results:
         note = ""
         if paired:
@@ -178,6 +179,6 @@ def format_table(results: Sequence[MethodResult]) -> str:
         if "fired_rate" in r.extra:
             note += (f"  guard fired {100 * r.extra['fired_rate']:.1f} % (domain {r.extra['fired_domain']}, "
                      f"leave-one-out {r.extra['fired_loo']} of {r.extra['episodes']})")
-        lines.append(f"{r.method:<12} {r.shots:>2} {100 * r.accuracy:>8.1f} ± {100 * r.ci95:>4.1f} % "
+        lines.append(f"{r.method:<{width}} {r.shots:>2} {100 * r.accuracy:>8.1f} ± {100 * r.ci95:>4.1f} % "
                      f"{r.auc:>6.3f} {r.seconds_per_episode:>10.4f}{note}")
     return "\n".join(lines)

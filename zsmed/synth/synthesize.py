@@ -23,6 +23,14 @@ from zsmed.features import FeatureCache, file_sha256
 from zsmed.fewshot.bank import FeatureBank, build_bank, lite_backbone
 from zsmed.fewshot.sampler import Episode
 from zsmed.progress import run_job
+from zsmed.synth.colour import (
+    BankColour,
+    ColourBranch,
+    ColourStats,
+    class_prototypes,
+    colour_features,
+    read_colour_stats,
+)
 from zsmed.synth.fallback import fallback_head, fallback_stage_path, load_stage, stage_features
 from zsmed.synth.generator import (
     CompactParams,
@@ -191,9 +199,12 @@ def loo_held_out(bank: Any, classes: Sequence[str], limit: int = LOO_MAX_IMAGES)
 
 
 def leave_one_out_predictions(generator: SGPSGenerator, data: MetaData, classes: Sequence[str],
-                              modality: str = "it") -> dict[int, str] | None:
+                              modality: str = "it", colour: tuple[torch.Tensor, float] | None = None
+                              ) -> dict[int, str] | None:
     """The class predicted for each support image held out (``loo_held_out`` says which) by a
-    classifier synthesised without it; None where a class has fewer than two images."""
+    classifier synthesised without it; None where a class has fewer than two images. ``colour``: the
+    support images' standardised colour numbers and the branch's weight, where the classifier built will
+    carry the colour branch (its prototypes then come from the images kept, as the generator's do)."""
     bank = data.bank
     counts = [len(bank.indices_of(c)) for c in classes]
     if min(counts) < 2:
@@ -214,7 +225,14 @@ def leave_one_out_predictions(generator: SGPSGenerator, data: MetaData, classes:
         batch, _ = make_batch(data, episodes, torch.device("cpu"), use_text=modality in ("it", "t"),
                               use_images=modality in ("it", "i"), need_conv=generator.config.target == "hybrid")
         with torch.no_grad():
-            best = episodes_logits(generator, batch).argmax(-1).reshape(-1)
+            logits = episodes_logits(generator, batch).reshape(len(chunk), len(classes))
+        if colour is not None:
+            unit, weight = colour
+            for row, i in enumerate(chunk):
+                kept = [[j for j in bank.indices_of(c) if j != i] for c in classes]
+                prototypes = F.normalize(torch.stack([unit[idx].mean(dim=0) for idx in kept]), dim=-1)
+                logits[row] += weight * (unit[i] @ prototypes.t())
+        best = logits.argmax(-1)
         predicted.update({i: classes[int(b)] for i, b in zip(chunk, best, strict=True)})
     return predicted
 
@@ -324,7 +342,10 @@ def synthesize(
     domain = domain_verdict(pooled.numpy(), stats)
     metrics: dict[str, Any] = {}
     out_of_domain = guard and domain is not None and domain[1] < domain[2]
-    generator_loo = leave_one_out_predictions(generator, data, classes) if loo and not out_of_domain else None
+    colour = plan_colour(read_colour_stats(ckpt), support_set, encoder) if not out_of_domain else None
+    colour_loo = (colour.unit(), colour.stats.weight) if colour is not None and colour.used else None
+    generator_loo = (leave_one_out_predictions(generator, data, classes, colour=colour_loo)
+                     if loo and not out_of_domain else None)
     estimate = _loo_estimate(generator_loo, support_set.bank.labels)
     # Inside its domain a turned-down generator gives ProtoNet on its fine-tuned stage, if it names one
     # (out of its domain the stage is never used: not loaded).
@@ -380,10 +401,62 @@ def synthesize(
         "text_classes": sorted(text_vectors),
         "guard": extra_guard,
     }
-    return make_classifier(head, method=f"sgps-{config.target}", class_names=classes,
-                           encoder=encoder.spec,  # type: ignore[union-attr]
-                           backbone=backbone, descriptions=texts, support_counts=counts, metrics=metrics,
-                           ood=ood, extra=extra)
+    if colour is not None:
+        extra["colour"] = colour.card
+    classifier = make_classifier(head, method=f"sgps-{config.target}", class_names=classes,
+                                 encoder=encoder.spec,  # type: ignore[union-attr]
+                                 backbone=backbone, descriptions=texts, support_counts=counts, metrics=metrics,
+                                 ood=ood, extra=extra)
+    if colour is not None and colour.used:
+        classifier.colour = colour.branch(support_set.bank.labels, classes)
+    return classifier
+
+
+@dataclass(frozen=True)
+class ColourPlan:
+    """What a generator's colour statistics make of a support set: its images' colour numbers, whether the
+    branch is used (every image's colours are those of the collection the statistics were fitted on) and
+    what the card says of it."""
+
+    stats: ColourStats
+    features: np.ndarray  # (support images, 73) in the order of the support bank
+    used: bool
+    card: dict[str, Any]
+
+    def unit(self) -> torch.Tensor:
+        """The support images' standardised, unit-length colour numbers."""
+        return self.stats.standardised(torch.as_tensor(self.features, dtype=torch.float32))
+
+    def branch(self, labels: Sequence[str], classes: Sequence[str]) -> ColourBranch:
+        return ColourBranch(self.stats, class_prototypes(self.stats, self.features, list(labels), list(classes)))
+
+
+def plan_colour(stats: ColourStats | None, support_set: SupportSet, encoder: Any) -> ColourPlan | None:
+    """The generator's colour branch for this support set (``ColourPlan``); None for a generator without
+    colour statistics (chest X-rays)."""
+    if stats is None:
+        return None
+    from zsmed.imageio import read_image
+    from zsmed.preprocess import batch_model_inputs
+
+    pixels = batch_model_inputs([read_image(item.path) for item in support_set.bank.items], stats.preprocess)
+    features = colour_features(torch.as_tensor(pixels), stats.preprocess).numpy()
+    farthest = float(stats.distances(features).max())
+    card: dict[str, Any] = {"weight": stats.weight, "fitted_on": stats.fitted_on,
+                            "threshold": round(stats.threshold, 3), "largest_distance": round(farthest, 3)}
+    if stats.preprocess != encoder.spec.preprocess:
+        return ColourPlan(stats, features, False, {**card, "used": False, "reason": "colour numbers left out: its "
+                                                   "statistics were fitted with another preprocessing"})
+    if not stats.accepts(features):
+        return ColourPlan(stats, features, False, {
+            **card, "used": False,
+            "reason": f"colour numbers left out: the support images' colours are not those of {stats.fitted_on} "
+                      f"(distance {farthest:.2f} > {stats.threshold:.2f}): another dermatoscope's colours would "
+                      "mislead it"})
+    return ColourPlan(stats, features, True, {
+        **card, "used": True,
+        "reason": f"colour numbers added (weight {stats.weight:g}): the support images' colours are those of "
+                  f"{stats.fitted_on}"})
 
 
 def _ood_hint(pooled: torch.Tensor) -> dict[str, Any]:
@@ -438,7 +511,9 @@ class SGPSMethod:
     """A generator as a ``FewShotMethod`` on cached features (one forward pass per episode)."""
 
     def __init__(self, name: str, generator: SGPSGenerator, bank: FeatureBank, text: Mapping[str, np.ndarray],
-                 modality: str = "it", ablations: Sequence[str] = ()) -> None:
+                 modality: str = "it", ablations: Sequence[str] = (), colour: BankColour | None = None) -> None:
+        """``colour``: the generator's colour branch over the bank's images, added to an episode's
+        probabilities where its support images' colours are the collection's (as ``synthesize`` adds it)."""
         if modality not in MODALITIES:
             raise ValueError(f"modality must be one of {MODALITIES}")
         unknown = set(ablations) - set(ABLATIONS)
@@ -449,6 +524,15 @@ class SGPSMethod:
         self.data = MetaData(bank, {}, dict(text))
         self.modality = modality
         self.ablations = tuple(ablations)
+        self.colour = colour
+        self.colour_counts = {"colour_episodes": 0, "colour_used": 0}
+        self.last_colour_used: list[bool] = []  # of the episodes of the last predict_many
+
+    def take_stats(self) -> dict[str, Any]:
+        """How often the colour branch was used (where it is configured)."""
+        out: dict[str, Any] = dict(self.colour_counts) if self.colour is not None else {}
+        self.colour_counts = {"colour_episodes": 0, "colour_used": 0}
+        return out
 
     def predict(self, episode: Episode) -> np.ndarray:
         return self.predict_many([episode])[0]
@@ -471,7 +555,17 @@ class SGPSMethod:
                 ablate(params, self.generator, self.ablations)
             rows = class_weights(self.generator, params, batch)
             probs = torch.softmax(episode_logits(self.generator, params, rows, batch), dim=-1).numpy()
-        return [probs[i, :n] for i, n in enumerate(lengths)]
+        out = [probs[i, :n] for i, n in enumerate(lengths)]
+        self.last_colour_used = [False] * len(out)
+        if self.colour is not None:
+            for i, ep in enumerate(episodes):
+                fused = self.colour.fuse(out[i], ep.support, ep.query)
+                self.colour_counts["colour_episodes"] += 1
+                if fused is not None:
+                    out[i] = fused
+                    self.colour_counts["colour_used"] += 1
+                    self.last_colour_used[i] = True
+        return out
 
 
 class GuardedSGPSMethod:
@@ -484,10 +578,11 @@ class GuardedSGPSMethod:
 
     def __init__(self, name: str, generator: SGPSGenerator, bank: FeatureBank, text: Mapping[str, np.ndarray],
                  domain_stats: Mapping[str, DomainStats], modality: str = "it", ties: str = "protonet",
-                 fallback_stage: Any | None = None) -> None:
+                 fallback_stage: Any | None = None, colour: BankColour | None = None) -> None:
         self.name = name
         self.ties = ties
-        self.sgps = SGPSMethod(name, generator, bank, text, modality)
+        # with ``colour``, the leave-one-out estimates and the classifier kept carry the branch, as in build
+        self.sgps = SGPSMethod(name, generator, bank, text, modality, colour=colour)
         self.pooled = bank.pooled.numpy()
         # The leave-one-out reference and fallback inside the domain: ProtoNet on the generator's
         # fine-tuned stage where it names one (as synthesize), else on the frozen features.
@@ -497,6 +592,8 @@ class GuardedSGPSMethod:
 
     def _reset(self) -> None:
         self.counts = {"episodes": 0, "fired_domain": 0, "fired_loo": 0}
+        if self.sgps.colour is not None:  # episodes whose generated classifier, kept, carried the colour branch
+            self.counts.update(colour_episodes=0, colour_used=0)
 
     def take_stats(self) -> dict[str, Any]:
         n = max(1, self.counts["episodes"])
@@ -504,6 +601,7 @@ class GuardedSGPSMethod:
         out["fired_rate"] = (self.counts["fired_domain"] + self.counts["fired_loo"]) / n
         out["domain_stats"] = bool(self.stats)
         self._reset()
+        self.sgps.take_stats()  # its own counts include the leave-one-out episodes: those above do not
         return out
 
     def predict(self, episode: Episode) -> np.ndarray:
@@ -548,8 +646,11 @@ class GuardedSGPSMethod:
                 decisions[i] = decide(domain, acc, proto, ties=self.ties)
         generated = self.sgps.predict_many(episodes)
         out = []
-        for ep, d, probs in zip(episodes, decisions, generated, strict=True):
+        for ep, d, probs, coloured in zip(episodes, decisions, generated, self.sgps.last_colour_used, strict=True):
             self.counts["episodes"] += 1
+            if self.sgps.colour is not None:
+                self.counts["colour_episodes"] += 1
+                self.counts["colour_used"] += int(coloured and not d.fired)
             if d.fired:
                 self.counts[f"fired_{d.fired}"] += 1
                 out.append(proto_probs(self.reference if d.fired == "loo" else features, ep))
