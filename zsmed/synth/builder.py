@@ -64,7 +64,8 @@ class BuildOutcome:
     def method_text(self) -> str:
         guard = self.classifier.card.extra.get("guard") or {}
         if self.classifier.card.method.startswith("sgps"):
-            return "made by the few-shot generator"
+            colour = self.classifier.card.extra.get("colour") or {}
+            return "made by the few-shot generator" + (", with the images' colours" if colour.get("used") else "")
         if guard.get("fired") == "domain":
             return "nearest class mean (the images are unlike those the generator learned from)"
         return "nearest class mean (it did better than the generator on these images)"
@@ -326,6 +327,9 @@ def build_job(
     guard = classifier.card.extra.get("guard") or {}
     if guard.get("fired"):
         findings.append(Finding(NOTE, f"the generator was not used: {guard.get('reason', '')}"))
+    colour = classifier.card.extra.get("colour") or {}
+    if colour and not colour.get("used"):  # said where it would have helped: the reader may wonder why not
+        findings.append(Finding(NOTE, str(colour.get("reason", ""))))
     for message in classifier.card.extra.get("warnings", []):
         if "could not be read and were left out" not in message:  # named one by one above
             findings.append(Finding(NOTE, message))
