@@ -3,10 +3,11 @@
 classifiers it builds where the support images' colours are that collection's (``zsmed.synth.colour``).
 
     python scripts/fit_colour_stats.py --base ../shared/data/ham10000_fs/base --collection HAM10000 \
-        --weight 1.0 --checkpoint resources/checkpoints/sgps_efficientnet-lite0
+        --weight 1.0 --checkpoint resources/checkpoints/sgps_efficientnet-lite0 --out FILE.colour.json
 
-Writes CHECKPOINT.colour.json (the statistics, the weight, the preprocessing, the exact command) and
-CHECKPOINT.colour.data_list.csv (every image, with its SHA-256). The weight 1.0 was chosen on held-out data
+Writes the statistics, the weight, the preprocessing and the exact command to --out (default
+CHECKPOINT.colour.json: beside the generator, where ``build`` and ``eval`` use them; elsewhere they are
+used with ``--colour-stats FILE``), and FILE.data_list.csv (every image, with its SHA-256). The weight 1.0 was chosen on held-out data
 only (docs/bench/fewshot.md, Issue 16, thirteenth round): a base class left out of meta-training (bkl)
 and another dermatoscope's diagnoses (Derm7pt). Novel classes (akiec, df, vasc, ...) are refused.
 """
@@ -32,6 +33,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--weight", type=float, default=1.0, help="the colour branch's weight (λ)")
     p.add_argument("--quantile", type=float, default=0.99,
                    help="an image is of the collection within this quantile of its own images' distances")
+    p.add_argument("--out", type=Path, help="where to write them (default: beside the checkpoint)")
     p.add_argument("--threads", type=int, default=2)
     return p.parse_args(argv)
 
@@ -67,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     print(file=sys.stderr)
     stats = fit_colour_stats(np.concatenate(features), preprocess, weight=args.weight, quantile=args.quantile,
                              fitted_on=f"{args.collection or args.base.name} ({', '.join(folder.classes)})")
-    target = colour_stats_path(checkpoint)
+    target = args.out or colour_stats_path(checkpoint)
     data = stats.to_dict()
     data["info"] = {"command": "python scripts/fit_colour_stats.py " + " ".join(sys.argv[1:] if argv is None else argv),
                     "classes": list(folder.classes), "encoder": config.encoder,
@@ -75,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                               "Derm7pt's diagnoses (docs/bench/fewshot.md, Issue 16, thirteenth round)"}
     target.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     root = args.base.resolve()
-    with open(target.with_name(target.name.replace(".json", ".data_list.csv")), "w", newline="") as out:
+    with open(target.with_name(target.name.removesuffix(".json") + ".data_list.csv"), "w", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(["label", "file", "sha256"])
         for item in items:

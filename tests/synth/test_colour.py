@@ -26,9 +26,13 @@ from zsmed.synth.colour import (
     fit_colour_stats,
     lab_of,
     read_colour_stats,
+    read_colour_stats_file,
 )
 
 PREPROCESS = PreprocessConfig()
+# the thirteenth round's candidate (HAM10000 base, weight 1): measured, not shipped (docs/bench/fewshot.md)
+CANDIDATE = (Path(__file__).resolve().parents[2] / "docs" / "bench" / "fewshot"
+             / "issue16_s13_colour_candidate.colour.json")
 
 
 def uniform(rgb: tuple[int, int, int], size: int = 224) -> torch.Tensor:
@@ -67,9 +71,10 @@ def photo_features(paths: list[Path]) -> np.ndarray:
     return colour_features(torch.as_tensor(pixels), PREPROCESS).numpy()
 
 
-def test_the_shipped_statistics_know_their_collection(shared_data: Path) -> None:
-    stats = read_colour_stats(default_checkpoint_path())
-    assert stats is not None and stats.weight == 1.0 and stats.fitted_on.startswith("HAM10000")
+def test_the_candidate_statistics_know_their_collection(shared_data: Path) -> None:
+    assert read_colour_stats(default_checkpoint_path()) is None  # not shipped: it did not beat at 5-shot
+    stats = read_colour_stats_file(CANDIDATE)
+    assert stats.weight == 1.0 and stats.fitted_on.startswith("HAM10000")
     assert stats.preprocess == PREPROCESS and stats.images == 2338
     ham = photo_features(sorted((shared_data / "ham10000_fs" / "base" / "nv").glob("*.jpg"))[:40])
     accepted = stats.distances(ham) <= stats.threshold
@@ -94,14 +99,14 @@ def classifier_with_colour(shared_data: Path) -> object:
     leave-one-out, so the generator is kept and carries the branch)."""
     from zsmed.synth.synthesize import synthesize
 
-    stats = read_colour_stats(default_checkpoint_path())
-    assert stats is not None
+    stats = read_colour_stats_file(CANDIDATE)
     chosen = {}
     for label in ("bkl", "nv"):
         files = sorted((shared_data / "ham10000_fs" / "base" / label).glob("*.jpg"))[:20]
         inside = stats.distances(photo_features(files)) <= stats.threshold
         chosen[label] = [files[int(np.argmax(inside))]]
-    classifier = synthesize(chosen)
+    assert synthesize(chosen).colour is None  # what ships: no colour branch
+    classifier = synthesize(chosen, colour_stats=CANDIDATE)
     assert classifier.card.method == "sgps-hybrid" and classifier.colour is not None  # type: ignore[attr-defined]
     return classifier
 
@@ -163,22 +168,20 @@ def test_colour_weights_and_card_must_agree(shared_data: Path, tmp_path: Path) -
 def test_another_dermatoscope_builds_without_colour_and_the_card_says_why(shared_data: Path) -> None:
     from zsmed.synth.synthesize import synthesize
 
-    stats = read_colour_stats(default_checkpoint_path())
-    assert stats is not None
+    stats = read_colour_stats_file(CANDIDATE)
     chosen = {}
     for label in ("NEV", "SK"):
         files = sorted((shared_data / "derm7pt" / label).glob("*"))[:30]
         outside = stats.distances(photo_features(files)) > stats.threshold
         chosen[label] = [files[int(np.argmax(outside))]]
-    classifier = synthesize(chosen)
+    classifier = synthesize(chosen, colour_stats=CANDIDATE)
     colour = classifier.card.extra["colour"]
     assert classifier.colour is None and not colour["used"]
     assert "not those of HAM10000" in colour["reason"] and colour["largest_distance"] > colour["threshold"]
 
 
 def test_the_evaluation_fuses_colour_only_where_the_support_is_accepted(shared_data: Path) -> None:
-    stats = read_colour_stats(default_checkpoint_path())
-    assert stats is not None
+    stats = read_colour_stats_file(CANDIDATE)
     files = sorted((shared_data / "ham10000_fs" / "base" / "nv").glob("*.jpg"))[:6]
     files += sorted((shared_data / "ham10000_fs" / "base" / "mel").glob("*.jpg"))[:6]
     bank = BankColour(stats, files)
@@ -198,3 +201,21 @@ def test_the_evaluation_fuses_colour_only_where_the_support_is_accepted(shared_d
     np.testing.assert_allclose(torch.softmax(branch(pixels), -1).numpy(), fused, atol=1e-5)  # build = eval
     outside = BankColour(stats, [*files[:2], *sorted((shared_data / "cxr_kermany" / "NORMAL").glob("*"))[:2]])
     assert outside.fuse(np.full((2, 2), 0.5), np.array([[0], [2]]), np.array([1, 3])) is None  # a chest X-ray
+
+
+def test_eval_takes_candidate_statistics_and_says_how_often_the_branch_was_used(
+        shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from zsmed.cli.main import main
+
+    folder = tmp_path / "pairs"
+    for label in ("nv", "mel"):
+        (folder / label).mkdir(parents=True)
+        for file in sorted((shared_data / "ham10000_fs" / "base" / label).glob("*.jpg"))[:6]:
+            (folder / label / file.name).write_bytes(file.read_bytes())
+    out = tmp_path / "eval.json"
+    assert main(["eval", "fewshot", str(folder), "--ways", "2", "--shots", "1", "--queries", "2", "--episodes", "4",
+                 "--methods", "sgps,sgps-nocolour", "--colour-stats", str(CANDIDATE), "--json", str(out)]) == 0
+    assert "colour branch used in" in capsys.readouterr().out
+    results = {r["method"]: r for r in json.loads(out.read_text())["results"]}
+    assert results["sgps"]["extra"]["colour_episodes"] == 4 and "colour_episodes" not in results["sgps-nocolour"].get(
+        "extra", {})

@@ -56,6 +56,9 @@ def register(groups: object) -> None:
     ev.add_argument("--encoder", metavar="NAME",
                     help="image encoder of the baselines (default: the checkpoint's, else the default one); "
                          "each generator always runs on the encoder it was meta-trained on")
+    ev.add_argument("--colour-stats", type=Path, metavar="FILE",
+                    help="colour statistics (scripts/fit_colour_stats.py) for the generators' colour branch, "
+                         "instead of those beside their checkpoints; -nocolour methods run without")
     ev.add_argument("--extra-checkpoint", action="append", default=[], metavar="NAME=PATH",
                     help="also evaluate this generator as method NAME (image+text), e.g. for ablations")
     ev.add_argument("--paired-against", metavar="METHOD",
@@ -74,6 +77,8 @@ def register(groups: object) -> None:
     bd.add_argument("--no-text", action="store_true", help="ignore descriptions (image-only)")
     bd.add_argument("--checkpoint", type=Path, help="SGPS checkpoint (default: the shipped one)")
     bd.add_argument("--out", type=Path, required=True, help="model file to write (.zsm)")
+    bd.add_argument("--colour-stats", type=Path, metavar="FILE",
+                    help="colour statistics (scripts/fit_colour_stats.py) for the generator's colour branch")
     bd.add_argument("--no-guard", action="store_true",
                     help="keep the generated classifier even where the guard would fall back to ProtoNet")
     bd.set_defaults(handler=_build_fewshot)
@@ -229,12 +234,12 @@ def _eval_fewshot(args: argparse.Namespace) -> int:
     def colour_of(m: str, path: Path, own: Any) -> Any:
         """The generator's colour branch over the bank (None without colour statistics, or for a -nocolour
         method); the images' colour numbers are computed once, for the episodes that need them."""
-        from zsmed.synth.colour import BankColour, read_colour_stats
+        from zsmed.synth.colour import BankColour, read_colour_stats, read_colour_stats_file
 
         if m in COLOUR_OFF_METHODS:
             return None
         if path not in colours:
-            stats = read_colour_stats(path)
+            stats = read_colour_stats_file(args.colour_stats) if args.colour_stats else read_colour_stats(path)
             colours[path] = BankColour(stats, [Path(i.path) for i in own.items]) if stats is not None else None
         return colours[path]
 
@@ -350,7 +355,8 @@ def _build_fewshot(args: argparse.Namespace) -> int:
     _print_support_checks(Path(args.support))
     details: dict = {}
     clf = synthesize(args.support, args.descriptions, checkpoint=args.checkpoint, use_text=not args.no_text,
-                     cache=FeatureCache(), guard=not args.no_guard, details=details)
+                     cache=FeatureCache(), guard=not args.no_guard, details=details,
+                     colour_stats=args.colour_stats)
     if not clf.card.input_kinds:  # the kinds of its support images, for the reader's check before running
         from zsmed.imageio import candidate_images
         from zsmed.runtime.input_kinds import input_kinds_of

@@ -167,10 +167,13 @@ def colour_stats_path(checkpoint: str | Path) -> Path:
 def read_colour_stats(checkpoint: str | Path) -> ColourStats | None:
     """A generator's colour statistics, or None where it has none (a chest X-ray generator)."""
     path = colour_stats_path(checkpoint)
-    if not path.is_file():
-        return None
+    return read_colour_stats_file(path) if path.is_file() else None
+
+
+def read_colour_stats_file(path: str | Path) -> ColourStats:
+    """Colour statistics written by ``scripts/fit_colour_stats.py``."""
     try:
-        return ColourStats.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        return ColourStats.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"cannot read the colour statistics ({exc})", path=path) from exc
 
@@ -252,4 +255,4 @@ class BankColour:
 
 
 __all__ = ["N_COLOUR", "BankColour", "ColourBranch", "ColourStats", "class_prototypes", "colour_features",
-           "colour_stats_path", "fit_colour_stats", "lab_of", "read_colour_stats"]
+           "colour_stats_path", "fit_colour_stats", "lab_of", "read_colour_stats", "read_colour_stats_file"]

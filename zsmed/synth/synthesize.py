@@ -30,6 +30,7 @@ from zsmed.synth.colour import (
     class_prototypes,
     colour_features,
     read_colour_stats,
+    read_colour_stats_file,
 )
 from zsmed.synth.fallback import fallback_head, fallback_stage_path, load_stage, stage_features
 from zsmed.synth.generator import (
@@ -264,6 +265,7 @@ def synthesize(
     loo: bool = True,
     guard: bool = True,
     details: dict[str, Any] | None = None,
+    colour_stats: str | Path | None = None,
 ) -> Classifier:
     """Build a classifier from support images (class -> files, or a folder of class subfolders).
 
@@ -273,6 +275,9 @@ def synthesize(
     or a generated classifier whose leave-one-out estimate is below ProtoNet's, gives ProtoNet
     instead; ``card.extra['guard']`` says which classifier was built and why (also with
     ``guard=False``, which only records the decision).
+    ``colour_stats``: a colour statistics file (``scripts/fit_colour_stats.py``) for the generator's colour
+    branch (``zsmed.synth.colour``), instead of the one beside its checkpoint (none ships: issue 16,
+    thirteenth round); grey images never take it.
     ``details``, when given, receives what the card does not keep (file names stay on this PC):
     ``support`` [(file, class)] in the order encoded, ``skipped`` [(file, why)], and ``loo``
     {file: class predicted with that image left out} of the classifier returned.
@@ -342,7 +347,8 @@ def synthesize(
     domain = domain_verdict(pooled.numpy(), stats)
     metrics: dict[str, Any] = {}
     out_of_domain = guard and domain is not None and domain[1] < domain[2]
-    colour = plan_colour(read_colour_stats(ckpt), support_set, encoder) if not out_of_domain else None
+    colour_source = read_colour_stats_file(colour_stats) if colour_stats is not None else read_colour_stats(ckpt)
+    colour = plan_colour(colour_source, support_set, encoder) if not out_of_domain else None
     colour_loo = (colour.unit(), colour.stats.weight) if colour is not None and colour.used else None
     generator_loo = (leave_one_out_predictions(generator, data, classes, colour=colour_loo)
                      if loo and not out_of_domain else None)
