@@ -81,6 +81,7 @@ def test_the_candidate_statistics_know_their_collection(shared_data: Path) -> No
     assert accepted.mean() >= 0.9  # 99 % of the collection's own images lie within the threshold
     chest = photo_features(sorted((shared_data / "cxr_kermany" / "NORMAL").glob("*"))[:3])
     assert all(not stats.accepts(chest[k:k + 1]) for k in range(3))  # grey: no colours to compare
+    assert stats.grey(chest).all() and not stats.grey(ham).any()
     derm7pt = photo_features(sorted((shared_data / "derm7pt" / "NEV").glob("*"))[:20])
     assert (stats.distances(derm7pt) > stats.threshold).mean() >= 0.2  # another dermatoscope's cast
     assert read_colour_stats(default_checkpoint_path().with_name("sgps-cxr_efficientnet-lite0.safetensors")) is None

@@ -107,12 +107,17 @@ class ColourStats:
         inverse = np.asarray(self.moment_inverse_covariance, dtype=np.float64)
         return np.sqrt(np.maximum(np.einsum("ni,ij,nj->n", offset, inverse, offset), 0.0))
 
+    @staticmethod
+    def grey(features: np.ndarray) -> np.ndarray:
+        """Which images are grey (a chest film, a photograph in grey): no colours to compare."""
+        return np.any(np.asarray(features)[:, 4:6] <= _GREY_CHROMA_SD, axis=1)
+
     def accepts(self, features: np.ndarray) -> bool:
-        """Whether every image's colours are the collection's (the branch is used only then). A grey image
-        (a chest film, a photograph in grey) has no colours to compare and is never the collection's."""
+        """Whether every image's colours are the collection's (the branch is used only then); a grey image
+        never is."""
         values = np.asarray(features)
-        coloured = values[:, 4:6] > _GREY_CHROMA_SD if len(values) else np.zeros((0, 2), dtype=bool)
-        return bool(len(values)) and bool(np.all(coloured)) and bool(np.all(self.distances(values) <= self.threshold))
+        return (bool(len(values)) and not bool(self.grey(values).any())
+                and bool(np.all(self.distances(values) <= self.threshold)))
 
     def standardised(self, features: torch.Tensor) -> torch.Tensor:
         """Standardised and unit-length colour numbers: what the branch compares."""

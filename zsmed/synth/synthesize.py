@@ -453,6 +453,9 @@ def plan_colour(stats: ColourStats | None, support_set: SupportSet, encoder: Any
     if stats.preprocess != encoder.spec.preprocess:
         return ColourPlan(stats, features, False, {**card, "used": False, "reason": "colour numbers left out: its "
                                                    "statistics were fitted with another preprocessing"})
+    if stats.grey(features).any():
+        return ColourPlan(stats, features, False, {**card, "used": False, "reason": "colour numbers left out: "
+                                                   "grey images have no colours to compare"})
     if not stats.accepts(features):
         return ColourPlan(stats, features, False, {
             **card, "used": False,
