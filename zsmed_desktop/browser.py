@@ -37,7 +37,17 @@ from PySide6.QtWidgets import (
 )
 
 from zsmed.dicom.header import Header
-from zsmed.dicom.scan import Patient, Problem, ScanIndex, ScanProgress, Series, Study, header_keys, scan_job
+from zsmed.dicom.scan import (
+    Patient,
+    Problem,
+    ScanIndex,
+    ScanProgress,
+    Series,
+    Study,
+    header_keys,
+    merge_index,
+    scan_job,
+)
 from zsmed_desktop.workers import start_job
 
 THUMB_SIZE = 48
@@ -281,6 +291,7 @@ class StudyBrowser(QWidget):
     scan_cancelled = Signal()
     scan_failed = Signal(str)
     problems_found = Signal(object)  # list[Problem]
+    index_extended = Signal(object)  # ScanIndex: files saved since the scan (a reformat series) joined to it
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -296,6 +307,7 @@ class StudyBrowser(QWidget):
         self._partial_meta: dict[str, tuple[Any, Any, Any]] = {}
         self._study_paths: dict[str, list[Path]] = {}
         self._scan_id = 0
+        self._adding: Any = None  # the worker reading files saved since the scan
 
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search patient, ID, date, description, modality…")
@@ -367,6 +379,29 @@ class StudyBrowser(QWidget):
         self._worker = worker
         worker.start()
         return worker
+
+    def add_paths(self, paths: Sequence[str | Path]) -> Any:
+        """Read files saved since the scan (a reformat series saved next to the study, say) and join their
+        series to the tree, where their patient and study are; the series shown stays as it is. Nothing
+        while a scan runs or before one (the scan reads them itself). Returns the worker, or None."""
+        if self.index is None or self.scanning:
+            return None
+        inputs = [str(p) for p in paths]
+        scan_id = self._scan_id
+
+        def joined(added: ScanIndex) -> None:
+            self._adding = None
+            if scan_id != self._scan_id or self.index is None:
+                return  # another scan replaced the tree meanwhile
+            self.show_index(merge_index(self.index, added), quiet=True)
+            self.index_extended.emit(self.index)
+
+        def failed(message: str) -> None:
+            self._adding = None
+            self.scan_failed.emit(message)
+
+        self._adding = start_job(lambda: scan_job(inputs), on_done=joined, on_error=failed, owner=self)
+        return self._adding
 
     def cancel_scan(self) -> None:
         """Stop the scan at its next report; what was read so far stays in the tree."""
@@ -489,8 +524,9 @@ class StudyBrowser(QWidget):
         if self.search.text():
             self.apply_filter(self.search.text())
 
-    def show_index(self, index: ScanIndex) -> None:
-        """The final, sorted tree of a finished scan (replaces what the batches built)."""
+    def show_index(self, index: ScanIndex, *, quiet: bool = False) -> None:
+        """The final, sorted tree of a finished scan (replaces what the batches built). ``quiet``: the
+        series chosen is chosen again without announcing it (the tree grew; the reader's place stays)."""
         selected = self.current_series()
         keep = selected.key if selected is not None else None
         self.tree.clear()
@@ -543,7 +579,9 @@ class StudyBrowser(QWidget):
         if self.search.text():
             self.apply_filter(self.search.text())
         if keep is not None and "e" + keep in self._items:
+            self.tree.blockSignals(quiet)
             self.tree.setCurrentItem(self._items["e" + keep])
+            self.tree.blockSignals(False)
         if thumbs_needed:
             self._start_thumbnails(thumbs_needed)
 

@@ -164,6 +164,7 @@ class MainWindow(QMainWindow):
         self.browser.scan_cancelled.connect(self._on_scan_cancelled)
         self.browser.scan_failed.connect(self._on_scan_failed)
         self.browser.problems_found.connect(self._on_problems)
+        self.browser.index_extended.connect(self._remember_index)
         self.tree = self.browser.tree
 
         self.viewer = ImageViewer()
@@ -799,11 +800,16 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text + "   (Esc cancels)")
         self._job_line(text)
 
-    def _on_scan_finished(self, index: ScanIndex) -> None:
+    def _remember_index(self, index: ScanIndex) -> None:
+        """The studies open now, and the look-ups made from them (also when series saved since the scan
+        join them: a reformat series)."""
         self.index = index
         self._images_by_uid = {i.sop_instance_uid: (Path(i.path), se.uid) for pa in index.patients
                                for st in pa.studies for se in st.series for i in se.instances if i.is_image}
         self._sop_uids = {path: uid for uid, (path, _) in self._images_by_uid.items()}
+
+    def _on_scan_finished(self, index: ScanIndex) -> None:
+        self._remember_index(index)
         self._series_positions.clear()
         self.saved_states.set_files(Path(i.path) for i in index.instances
                                     if i.sop_class_uid in PRESENTATION_STATE_CLASSES)
@@ -1121,8 +1127,11 @@ class MainWindow(QMainWindow):
         return self.reformat
 
     def _on_reformat_saved(self, message: str, folder: Path | None, warning: bool) -> None:
-        """The reformat window's save for the PACS: its line here too, and in the Jobs tab."""
+        """The reformat window's save for the PACS: its line here too, and in the Jobs tab; the new series
+        joins the study list (as a PACS lists a series sent to it)."""
         self._show_saved(Saved(message, folder, warning, str(folder) if folder is not None else None))
+        if folder is not None:
+            self.browser.add_paths([folder])
 
     def toggle_compare_link(self) -> bool:
         """L: link the series beside to this one's slices (lined up as they are now), or unlink."""

@@ -99,6 +99,10 @@ def test_the_dialog_counts_the_images_and_asks_for_a_folder(qtbot) -> None:
 def test_ctrl_s_asks_then_saves_next_to_the_study_and_the_main_window_says_so(qtbot, tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     main, reformat_window = _reading_ct5n_with_its_reformat(qtbot, tmp_path)
+    main.viewer.go_to(2)
+    qtbot.waitUntil(lambda: main.viewer.current_index() == 2 and not main.viewer.is_loading(), timeout=SCAN_TIMEOUT)
+    reading = main.current_series.key if main.current_series is not None else None
+    series_before = len(main.browser.visible_series_labels())
 
     def answer(dialog: ReformatSaveDialog) -> int:
         dialog.this_image.setChecked(True)
@@ -113,6 +117,12 @@ def test_ctrl_s_asks_then_saves_next_to_the_study_and_the_main_window_says_so(qt
     line = f"1 coronal image saved as a new series ({folder.name}) next to the study"
     qtbot.waitUntil(lambda: main.statusBar().currentMessage() == line, timeout=SCAN_TIMEOUT)
     assert main.jobs.item(0).text() == line
+    # the new series joins the study list, as a PACS lists a series sent to it; the reader's place stays
+    qtbot.waitUntil(lambda: len(main.browser.visible_series_labels()) == series_before + 1, timeout=SCAN_TIMEOUT)
+    assert any("zsmed coronal" in label for label in main.browser.visible_series_labels())
+    assert main.current_series is not None and main.current_series.key == reading
+    assert main.viewer.current_index() == 2
+    assert main.index is main.browser.index and len(main.index.instances) == 6
     shutil.rmtree(folder)
 
 

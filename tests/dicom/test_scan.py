@@ -214,3 +214,33 @@ def test_the_prior_is_the_same_kind_of_series_from_the_patients_previous_study()
     assert prior_series(index, "cr") is None  # no earlier radiograph
     assert prior_series(index, "ct-older") is None and prior_series(index, "ct-x") is None
     assert prior_series(index, "no-such-series") is None
+
+
+def test_series_saved_since_the_scan_join_their_study(tmp_path: Path) -> None:
+    """A reformat series saved next to pydicom's CT5N (same patient and study) joins that study; a series
+    already listed is not listed twice; another patient's study is added; the index scanned is unchanged."""
+    from tests.dicom.test_volume import ct5n
+    from zsmed.dicom.scan import merge_index
+    from zsmed.dicom.volume import load_volume_job
+    from zsmed.progress import run_job
+    from zsmed.report.reformat_images import ReformatSeries, write_reformat_series_job
+
+    study = tmp_path / "study"
+    study.mkdir()
+    for path in ct5n():
+        shutil.copy(path, study / f"{path.name}.dcm")
+    index = scan([study])
+    (patient,) = index.patients
+    (ct,) = patient.studies
+    assert len(ct.series) == 1
+    volume = load_volume_job(sorted(study.iterdir()))
+    saved = run_job(write_reformat_series_job(run_job(volume), ReformatSeries("coronal", (3, 8)), study))
+    added = scan([saved[0].parent])
+    merged = merge_index(index, added)
+    (merged_patient,) = merged.patients
+    (merged_study,) = merged_patient.studies
+    assert [se.description for se in merged_study.series] == [ct.series[0].description, "zsmed coronal every 2.44 mm"]
+    assert len(merged_study.series[1].instances) == 2 and len(ct.series) == 1  # the scanned index is untouched
+    assert merge_index(merged, added).patients[0].studies[0].series == merged_study.series  # no double listing
+    other = scan([data("MR_small.dcm")])
+    assert len(merge_index(merged, other).patients) == 2

@@ -353,6 +353,35 @@ def build_index(headers: Iterable[Header], problems: list[Problem] | None = None
     return index
 
 
+def merge_index(index: ScanIndex, added: ScanIndex) -> ScanIndex:
+    """``index`` with ``added``'s series joined to it (files saved since the scan: a reformat series, say):
+    each in its patient and study where ``index`` has them (by patient ID and name, study UID), new series
+    only (one already listed keeps its instances), in the order ``build_index`` gives. ``index`` is not
+    changed."""
+    import copy
+
+    merged = copy.deepcopy(index)
+    patients = {f"{p.id}\x00{p.name or ''}": p for p in merged.patients}
+    for patient in added.patients:
+        mine = patients.setdefault(f"{patient.id}\x00{patient.name or ''}", copy.deepcopy(patient))
+        if mine not in merged.patients:
+            merged.patients.append(mine)
+            continue
+        studies = {st.uid: st for st in mine.studies}
+        for study in patient.studies:
+            if study.uid not in studies:
+                mine.studies.append(copy.deepcopy(study))
+                continue
+            known = {se.uid for se in studies[study.uid].series}
+            studies[study.uid].series.extend(copy.deepcopy(se) for se in study.series if se.uid not in known)
+            studies[study.uid].series.sort(key=lambda s: (s.number is None, s.number or 0, s.uid))
+        mine.studies.sort(key=lambda s: (s.date or "", s.time or "", s.uid))
+    merged.patients.sort(key=lambda p: ((p.name or "").lower(), p.id))
+    merged.problems.extend(added.problems)
+    merged.files_seen += added.files_seen
+    return merged
+
+
 def scan_job(inputs: Iterable[str | Path], *, report_every: int = 100) -> Job[ScanIndex]:
     """Scan folders, DICOMDIR files and single files into a ``ScanIndex`` (yields Progress)."""
     started = time.perf_counter()
