@@ -404,7 +404,7 @@ class ReformatWindow(QWidget):
         if volume is None or shown is None or self.is_saving():
             return
         spacing = plane_spacing(volume, self._plane)
-        slab = f"{shown.slab_mm:g} mm {SLAB_NAMES[shown.mode]}" if shown.slab_slices > 1 else ""
+        slab = f"{shown.slab_mm:.3g} mm {SLAB_NAMES[shown.mode]}" if shown.slab_slices > 1 else ""
         dialog = ReformatSaveDialog(PLANE_NAMES[self._plane], slab, spacing, max(shown.slab_mm, spacing),
                                     lambda step: len(every_mm(volume, self._plane, step, self.index())), self)
         if dialog.exec():

@@ -79,7 +79,7 @@ def description(volume: Volume, series: ReformatSeries) -> str:
     """The series' description as a PACS lists it: "zsmed coronal 5 mm MIP", "zsmed sagittal"."""
     words = f"zsmed {series.plane}"
     if series.slab_mm > 0:
-        words += f" {series.slab_mm:g} mm {_MODE_WORDS[series.mode]}"
+        words += f" {series.slab_mm:.3g} mm {_MODE_WORDS[series.mode]}"
     if len(series.indices) > 1:
         step = (series.indices[1] - series.indices[0]) * plane_spacing(volume, series.plane)
         words += f" every {step:.3g} mm"
@@ -130,7 +130,7 @@ def reformat_dataset(volume: Volume, source: Dataset, series: ReformatSeries, sh
     if person_name(series.reader):
         ds.OperatorsName = person_name(series.reader)
     plane = reformat_plane(volume, series.plane, shown.index)
-    slab = f", {shown.slab_mm:g} mm {_MODE_WORDS[shown.mode]}" if shown.slab_slices > 1 else ""
+    slab = f", {shown.slab_mm:.3g} mm {_MODE_WORDS[shown.mode]}" if shown.slab_slices > 1 else ""
     ds.DerivationDescription = f"{series.plane} reformat{slab} of series {source.get('SeriesNumber', '')}".strip()
     code = _DERIVATION[shown.mode] if shown.slab_slices > 1 and shown.mode in _DERIVATION else _DERIVATION["reformat"]
     derivation = Dataset()
