@@ -131,7 +131,23 @@ def place_texts(view: QWidget, labels: Mapping[str, QLabel], message: QLabel) ->
     the middle of their edges, the corner texts (tl, tr, bl, br) in their corners, and the ``message`` shown
     in place of an image across its middle."""
     width, height, margin = view.width(), view.height(), TEXT_MARGIN
+    # a corner's text keeps to its half of the view, wrapped where it is longer: on a laptop's narrow
+    # viewer the patient's name (top left) and the series' title (top right) would otherwise run into
+    # each other
+    half = max((width - 3 * margin) // 2, 60)
     for name, label in labels.items():
+        if len(name) == 2:
+            label.setWordWrap(False)
+            label.setMinimumWidth(0)
+            label.setMaximumWidth(16777215)
+            label.adjustSize()
+            if label.width() > half:
+                label.setWordWrap(True)
+                label.setFixedWidth(half)
+                label.setFixedHeight(label.heightForWidth(half))
+            else:
+                label.setMinimumHeight(0)
+                label.setMaximumHeight(16777215)
         label.adjustSize()
         if len(name) == 1:  # an edge's letters, at its middle
             x = {"l": margin, "r": width - label.width() - margin}.get(name, (width - label.width()) // 2)

@@ -628,3 +628,25 @@ def test_the_reformat_opens_where_the_reader_last_had_it(qtbot, tmp_path: Path) 
     reopened = again.open_reformat()
     assert reopened is not None and reopened is not reformat_window
     assert (reopened.width(), reopened.height()) == (790, 560)  # not the first opening's 820 x 900
+
+
+def test_corner_texts_keep_to_their_half_of_a_narrow_view(qtbot) -> None:
+    """On a laptop's narrow viewer a long series title (top right) wraps within its half instead of running
+    into the patient's name (top left)."""
+    from PySide6.QtWidgets import QLabel, QWidget
+
+    from zsmed_desktop.image_view import place_texts
+
+    view = QWidget()
+    qtbot.addWidget(view)
+    view.resize(520, 400)
+    labels = {name: QLabel(view) for name in ("tl", "tr", "bl", "br")}
+    labels["tl"].setText("DOE^JANE MARIE-LOUISE [1234567890]")
+    labels["tr"].setText("DOE, JANE  ·  2001-01-01  ·  Series 5  ·  CT  ·  SmartScore - Gated 0.5 sec")
+    labels["bl"].setText("Image 1/5")
+    labels["br"].setText("W 400 L 40")
+    place_texts(view, labels, QLabel(view))
+    left, right = labels["tl"].geometry(), labels["tr"].geometry()
+    assert not left.intersects(right) and right.right() <= view.width()
+    assert right.height() > labels["br"].height()  # wrapped onto more lines, none of it cut
+    assert labels["br"].width() < 260 and labels["bl"].geometry().y() > right.bottom()
