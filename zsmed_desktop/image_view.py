@@ -131,23 +131,26 @@ def place_texts(view: QWidget, labels: Mapping[str, QLabel], message: QLabel) ->
     the middle of their edges, the corner texts (tl, tr, bl, br) in their corners, and the ``message`` shown
     in place of an image across its middle."""
     width, height, margin = view.width(), view.height(), TEXT_MARGIN
-    # a corner's text keeps to its half of the view, wrapped where it is longer: on a laptop's narrow
-    # viewer the patient's name (top left) and the series' title (top right) would otherwise run into
-    # each other
+    # corner texts that would run into each other (on a laptop's narrow viewer, the patient's name top left
+    # and the series' title top right) keep to their half of the view each, wrapped; otherwise as they are
     half = max((width - 3 * margin) // 2, 60)
+    natural: dict[str, int] = {}
     for name, label in labels.items():
         if len(name) == 2:
             label.setWordWrap(False)
-            label.setMinimumWidth(0)
-            label.setMaximumWidth(16777215)
+            label.setMinimumSize(0, 0)
+            label.setMaximumSize(16777215, 16777215)
             label.adjustSize()
-            if label.width() > half:
-                label.setWordWrap(True)
-                label.setFixedWidth(half)
-                label.setFixedHeight(label.heightForWidth(half))
-            else:
-                label.setMinimumHeight(0)
-                label.setMaximumHeight(16777215)
+            natural[name] = label.width() if label.text() else 0
+    for name, label in labels.items():
+        if len(name) != 2:
+            continue
+        beside = natural.get(name[0] + ("r" if name[1] == "l" else "l"), 0)
+        if natural[name] + beside + 3 * margin > width and natural[name] > half:
+            label.setWordWrap(True)
+            label.setFixedWidth(half)
+            label.setFixedHeight(label.heightForWidth(half))
+    for name, label in labels.items():
         label.adjustSize()
         if len(name) == 1:  # an edge's letters, at its middle
             x = {"l": margin, "r": width - label.width() - margin}.get(name, (width - label.width()) // 2)
