@@ -17,7 +17,8 @@ slice shown, Esc = remove them and stop measuring.
 Save… (Ctrl+S) saves the image shown, or the whole plane every so many mm, as a new CT / MR series of the
 study for the PACS (``zsmed.report.reformat_images``): in the worker, with progress and Cancel; the rulers
 and regions drawn on an image saved go with it as a measurements SR on that image. The line that says what
-came of it is in the window's status bar and the main window's Jobs tab.
+came of it is in the window's status bar and the main window's Jobs tab. Ctrl+C copies the reformat as shown,
+without the series' title (it names the patient), for a slide or a teaching file.
 
 Rulers and regions measure in the patient, in mm: each axis by the reformat's own pixel spacing, so on the
 coronal of a CT of 2.5 mm slices a ruler four rows tall is 10 mm whatever the in-plane pixels are; a
@@ -36,7 +37,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeyEvent
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QImage, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -236,6 +237,12 @@ class ReformatWindow(QWidget):
                                     "as a new CT / MR series of the study")
         self.save_action.triggered.connect(self.ask_and_save)
         bar.addAction(self.save_action)
+        # Ctrl+C, off the bar (its width is spent): the picture for a slide or a teaching file
+        self.copy_action = QAction("Copy picture", self)
+        self.copy_action.setShortcut(QKeySequence.StandardKey.Copy)
+        self.copy_action.setToolTip("Copy the reformat as shown, without the patient's name (Ctrl+C)")
+        self.copy_action.triggered.connect(self.copy_picture)
+        self.addAction(self.copy_action)
         bar.addSeparator()
         slab_tip = "Slab thickness: the MIP, mean or MinIP through the slices within it (off: one slice)"
         slab_label = QLabel("Slab")
@@ -391,6 +398,32 @@ class ReformatWindow(QWidget):
             self._saver.quit()
         else:
             self.cancel_loading()
+
+    # --- a picture for a slide ---------------------------------------------------------------------------
+    def picture(self) -> QImage | None:
+        """The reformat as shown (its window, zoom, marks, orientation letters, slice and window texts) without
+        the series' title, which names the patient; None with nothing shown."""
+        if self._shown is None:
+            return None
+        title = self._labels["tr"]
+        shown = title.isVisible()
+        title.hide()
+        try:
+            return self.view.grab().toImage()
+        finally:
+            title.setVisible(shown)
+
+    def copy_picture(self) -> bool:
+        """Ctrl+C: the picture on the clipboard, to paste into a slide or a report; the status bar says so."""
+        image = self.picture()
+        clipboard = QGuiApplication.clipboard()
+        if image is None or clipboard is None:
+            self.status_bar.showMessage("Nothing to copy: the series is not reformatted yet", 8000)
+            return False
+        clipboard.setImage(image)
+        self.status_bar.showMessage("Copied the reformat as a picture, without the patient's name: paste it into a "
+                                    "slide or a report", 8000)
+        return True
 
     # --- saving for the PACS -------------------------------------------------------------------------------
     def is_saving(self) -> bool:

@@ -171,3 +171,21 @@ def test_rulers_and_regions_on_a_saved_image_go_with_it_as_a_measurements_sr(qtb
     assert any(n == pytest.approx(10.0, abs=0.05) for n in numbers)  # the ruler, in mm
     assert any(n == pytest.approx(region.statistics.mean, abs=0.05) for n in numbers)  # the region's mean HU
     assert dciodvfy_errors(report) == []
+
+
+def test_ctrl_c_copies_the_reformat_without_the_patients_name(qtbot, window: ReformatWindow) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QGuiApplication
+
+    assert not window.copy_picture()  # nothing shown yet: said in the status bar
+    assert window.status_bar.currentMessage().startswith("Nothing to copy")
+    open_series(qtbot, window, ct5n(), (40.0, 400.0))
+    title = window._labels["tr"]
+    assert title.isVisible() and "CT5N" in title.text()
+    window.setFocus()
+    qtbot.keyClick(window, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    copied = QGuiApplication.clipboard().image()
+    assert not copied.isNull() and copied.size() == window.view.size()
+    assert copied != window.view.grab().toImage()  # the screen shows the title; the picture does not
+    assert title.isVisible()  # back on the screen
+    assert window.status_bar.currentMessage().startswith("Copied the reformat as a picture, without the patient")
