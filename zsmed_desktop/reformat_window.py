@@ -82,6 +82,7 @@ from zsmed_desktop.image_view import (
 from zsmed_desktop.ruler_marks import (
     Mark,
     Ruler,
+    ellipse_outline,
     is_click,
     nearest_point,
     place_in_turn,
@@ -493,10 +494,9 @@ class ReformatWindow(QWidget):
         for path, index in zip(written, series.indices, strict=True):
             image = reformat(volume, series.plane, index, series.slab_mm, series.mode)
             marks = self._marks.get(self._image_key(image), [])
-            rulers = [RulerMark(m.start, m.end, ruler_length(m.start, m.end, image.spacing))
+            rulers = [RulerMark(m.start, m.end, self._measurement(m, image).length_mm)
                       for m in marks if isinstance(m, Ruler)]
-            regions = [RegionMark(m.start, m.end, region_statistics(image.image, m.start, m.end, spacing=image.spacing,
-                                                                    hounsfield=volume.hounsfield))
+            regions = [RegionMark(m.start, m.end, self._region(m, image).statistics)
                        for m in marks if isinstance(m, Region)]
             if not (rulers or regions):
                 continue
@@ -801,8 +801,9 @@ class ReformatWindow(QWidget):
         """The regions of interest on the image shown, oldest first."""
         return [self._region(mark) for mark in self._marks_shown() if isinstance(mark, Region)]
 
-    def _region(self, region: Region) -> RegionOfInterest:
-        shown, volume = self._shown, self._volume
+    def _region(self, region: Region, image: Reformat | None = None) -> RegionOfInterest:
+        """The region's figures on ``image`` (default: the one shown, which it is drawn on)."""
+        shown, volume = image or self._shown, self._volume
         assert shown is not None and volume is not None  # a region is on an image shown
         statistics = region_statistics(shown.image, region.start, region.end, spacing=shown.spacing,
                                        hounsfield=volume.hounsfield)
@@ -840,8 +841,9 @@ class ReformatWindow(QWidget):
     def _marks_shown(self) -> list[Mark]:
         return self._marks.get(self._shown_key, []) if self._shown_key is not None else []
 
-    def _measurement(self, ruler: Ruler) -> RulerMeasurement:
-        shown = self._shown
+    def _measurement(self, ruler: Ruler, image: Reformat | None = None) -> RulerMeasurement:
+        """The ruler's length on ``image`` (default: the one shown, which it is drawn on)."""
+        shown = image or self._shown
         assert shown is not None  # a ruler is on an image shown
         length = ruler_length(ruler.start, ruler.end, shown.spacing)  # each axis by its own mm
         return RulerMeasurement(ruler.start, ruler.end, length, f"{length:.1f} mm")
@@ -949,9 +951,7 @@ class ReformatWindow(QWidget):
         its start) on the side away from it, inside the view and off the corner texts and the other labels."""
         start, end = self._view_point(mark.start), self._view_point(mark.end)
         if isinstance(mark, Region):  # the ellipse inscribed in the rectangle its corners span
-            angle = np.linspace(0.0, 2.0 * np.pi, 97)
-            centre, half = (start + end) / 2.0, (end - start) / 2.0
-            mark.line.setData(centre.x() + abs(half.x()) * np.cos(angle), centre.y() + abs(half.y()) * np.sin(angle))
+            mark.line.setData(*ellipse_outline(start, end))
             mark.label.setText(self._region(mark).text)
         elif isinstance(mark, Ruler):
             mark.line.setData([start.x(), end.x()], [start.y(), end.y()])

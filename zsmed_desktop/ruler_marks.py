@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtWidgets import QLabel
@@ -54,6 +55,14 @@ class Ruler(Mark):
         that follows the mouse."""
         if end == 0:
             self.start, self.end = self.end, self.start
+
+
+def ellipse_outline(start: QPointF, end: QPointF) -> tuple[np.ndarray, np.ndarray]:
+    """(xs, ys) of the ellipse inscribed in the rectangle with opposite corners ``start`` and ``end``: a region
+    of interest as drawn (96 segments)."""
+    angle = np.linspace(0.0, 2.0 * math.pi, 97)
+    centre, half = (start + end) / 2.0, (end - start) / 2.0
+    return centre.x() + abs(half.x()) * np.cos(angle), centre.y() + abs(half.y()) * np.sin(angle)
 
 
 def ruler_spots(start: QPointF, end: QPointF) -> list[tuple[QPointF, QPointF]]:

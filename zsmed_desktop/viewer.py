@@ -105,6 +105,7 @@ from zsmed_desktop.image_view import (
 from zsmed_desktop.ruler_marks import (
     Mark,
     Ruler,
+    ellipse_outline,
     is_click,
     nearest_point,
     place_in_turn,
@@ -1468,9 +1469,7 @@ class ImageViewer(QWidget):
     def _place_mark(self, mark: Mark) -> None:
         start, end = self._view_point(mark.start), self._view_point(mark.end)
         if isinstance(mark, _Roi):  # the ellipse inscribed in the rectangle the two corners span on the screen
-            angle = np.linspace(0.0, 2.0 * math.pi, 97)
-            centre, half = (start + end) / 2.0, (end - start) / 2.0
-            mark.line.setData(centre.x() + abs(half.x()) * np.cos(angle), centre.y() + abs(half.y()) * np.sin(angle))
+            mark.line.setData(*ellipse_outline(start, end))
             text = self._region(mark).text
         elif isinstance(mark, _Angle):  # first end, vertex, second end
             points = [end, start] if mark.second is None else [end, start, self._view_point(mark.second)]
