@@ -504,7 +504,7 @@ def _checked_colour(card: ClassifierCard, shapes: dict[str, tuple[int, ...]], te
         raise CheckpointError(f"the card's colour branch has no weight ({exc})", path=path) from exc
     if stored != expected or not math.isfinite(weight):
         raise CheckpointError("the colour branch's weights do not match the card", path=path)
-    return ColourBranch.from_tensors(tensors["colour.mean"], tensors["colour.sd"], tensors["colour.prototypes"],
+    return ColourBranch(tensors["colour.mean"], tensors["colour.sd"], tensors["colour.prototypes"],
                                      weight, card.preprocess)
 
 

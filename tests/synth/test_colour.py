@@ -197,7 +197,7 @@ def test_the_evaluation_fuses_colour_only_where_the_support_is_accepted(shared_d
     prototypes = torch.nn.functional.normalize(unit[torch.as_tensor(support)].mean(dim=1), dim=-1)
     expected = torch.softmax(torch.log(torch.full((len(query), 2), 0.5)) + unit[query] @ prototypes.t(), -1)
     np.testing.assert_allclose(fused, expected.numpy(), atol=1e-6)
-    branch = ColourBranch(stats, prototypes.numpy())
+    branch = ColourBranch.of(stats, prototypes.numpy())
     pixels = torch.as_tensor(batch_model_inputs([read_image(files[k]) for k in query], PREPROCESS))
     np.testing.assert_allclose(torch.softmax(branch(pixels), -1).numpy(), fused, atol=1e-5)  # build = eval
     outside = BankColour(stats, [*files[:2], *sorted((shared_data / "cxr_kermany" / "NORMAL").glob("*"))[:2]])

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,22 +192,21 @@ class ColourBranch(nn.Module):
     sd: torch.Tensor
     prototypes: torch.Tensor
 
-    def __init__(self, stats: ColourStats, prototypes: np.ndarray | torch.Tensor) -> None:
+    def __init__(self, mean: Any, sd: Any, prototypes: Any, weight: float, preprocess: PreprocessConfig) -> None:
+        """The branch as a model file stores it: the colour numbers' mean and SD, each class's unit mean of
+        the standardised numbers, the weight and the model's preprocessing (``of`` builds it from statistics)."""
         super().__init__()
-        self.preprocess = stats.preprocess
-        self.weight = float(stats.weight)
-        self.register_buffer("mean", torch.tensor(stats.mean, dtype=torch.float32))
-        self.register_buffer("sd", torch.tensor(stats.sd, dtype=torch.float32).clamp_min(1e-6))
+        self.preprocess = preprocess
+        self.weight = float(weight)
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).clone())
+        self.register_buffer("sd", torch.as_tensor(sd, dtype=torch.float32).clamp_min(1e-6))
         self.register_buffer("prototypes", nn.functional.normalize(torch.as_tensor(prototypes, dtype=torch.float32),
                                                                    dim=-1))
 
     @classmethod
-    def from_tensors(cls, mean: torch.Tensor, sd: torch.Tensor, prototypes: torch.Tensor, weight: float,
-                     preprocess: PreprocessConfig) -> ColourBranch:
-        """The branch as a model file stores it (its buffers, the weight and the model's preprocessing)."""
-        stats = ColourStats(tuple(float(v) for v in mean), tuple(float(v) for v in sd), (0.0,) * N_MOMENTS,
-                            ((0.0,) * N_MOMENTS,) * N_MOMENTS, math.inf, weight, preprocess)
-        return cls(stats, prototypes)
+    def of(cls, stats: ColourStats, prototypes: np.ndarray | torch.Tensor) -> ColourBranch:
+        """The branch of a collection's statistics, with these class prototypes."""
+        return cls(stats.mean, stats.sd, prototypes, stats.weight, stats.preprocess)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         features = colour_features(pixels, self.preprocess)
@@ -214,11 +214,16 @@ class ColourBranch(nn.Module):
         return self.weight * unit @ self.prototypes.t()
 
 
+def prototypes_of(unit: torch.Tensor, groups: Sequence[Sequence[int]]) -> torch.Tensor:
+    """Each group's mean of standardised colour numbers (rows of ``unit``), at unit length: a class's
+    prototype from its support images (build, its leave-one-out estimate and the evaluation alike)."""
+    return nn.functional.normalize(torch.stack([unit[list(group)].mean(dim=0) for group in groups]), dim=-1)
+
+
 def class_prototypes(stats: ColourStats, features: np.ndarray, labels: list[str], classes: list[str]) -> np.ndarray:
-    """Each class's mean standardised colour numbers (unit length), from its support images'."""
+    """Each class's prototype from its support images' colour numbers."""
     unit = stats.standardised(torch.as_tensor(np.asarray(features), dtype=torch.float32))
-    rows = [unit[[i for i, label in enumerate(labels) if label == c]].mean(dim=0) for c in classes]
-    return nn.functional.normalize(torch.stack(rows), dim=-1).numpy()
+    return prototypes_of(unit, [[i for i, label in enumerate(labels) if label == c] for c in classes]).numpy()
 
 
 
@@ -253,11 +258,23 @@ class BankColour:
             return None
         unit = self.stats.standardised(torch.as_tensor(support_features, dtype=torch.float32))
         ways, shots = np.asarray(support).shape
-        prototypes = nn.functional.normalize(unit.reshape(ways, shots, -1).mean(dim=1), dim=-1)
+        prototypes = prototypes_of(unit, [range(n * shots, (n + 1) * shots) for n in range(ways)])
         queries = self.stats.standardised(torch.as_tensor(self.features(query), dtype=torch.float32))
         logits = torch.log(torch.as_tensor(probabilities, dtype=torch.float32).clamp_min(1e-9))
         return torch.softmax(logits + self.stats.weight * queries @ prototypes.t(), dim=-1).numpy()
 
 
-__all__ = ["N_COLOUR", "BankColour", "ColourBranch", "ColourStats", "class_prototypes", "colour_features",
-           "colour_stats_path", "fit_colour_stats", "lab_of", "read_colour_stats", "read_colour_stats_file"]
+__all__ = [
+    "N_COLOUR",
+    "BankColour",
+    "ColourBranch",
+    "ColourStats",
+    "class_prototypes",
+    "colour_features",
+    "colour_stats_path",
+    "fit_colour_stats",
+    "lab_of",
+    "prototypes_of",
+    "read_colour_stats",
+    "read_colour_stats_file",
+]

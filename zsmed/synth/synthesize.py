@@ -29,6 +29,7 @@ from zsmed.synth.colour import (
     ColourStats,
     class_prototypes,
     colour_features,
+    prototypes_of,
     read_colour_stats,
     read_colour_stats_file,
 )
@@ -231,7 +232,7 @@ def leave_one_out_predictions(generator: SGPSGenerator, data: MetaData, classes:
             unit, weight = colour
             for row, i in enumerate(chunk):
                 kept = [[j for j in bank.indices_of(c) if j != i] for c in classes]
-                prototypes = F.normalize(torch.stack([unit[idx].mean(dim=0) for idx in kept]), dim=-1)
+                prototypes = prototypes_of(unit, kept)
                 logits[row] += weight * (unit[i] @ prototypes.t())
         best = logits.argmax(-1)
         predicted.update({i: classes[int(b)] for i, b in zip(chunk, best, strict=True)})
@@ -434,7 +435,7 @@ class ColourPlan:
         return self.stats.standardised(torch.as_tensor(self.features, dtype=torch.float32))
 
     def branch(self, labels: Sequence[str], classes: Sequence[str]) -> ColourBranch:
-        return ColourBranch(self.stats, class_prototypes(self.stats, self.features, list(labels), list(classes)))
+        return ColourBranch.of(self.stats, class_prototypes(self.stats, self.features, list(labels), list(classes)))
 
 
 def plan_colour(stats: ColourStats | None, support_set: SupportSet, encoder: Any) -> ColourPlan | None:
