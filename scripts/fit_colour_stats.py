@@ -7,9 +7,9 @@ classifiers it builds where the support images' colours are that collection's (`
 
 Writes the statistics, the weight, the preprocessing and the exact command to --out (default
 CHECKPOINT.colour.json: beside the generator, where ``build`` and ``eval`` use them; elsewhere they are
-used with ``--colour-stats FILE``), and FILE.data_list.csv (every image, with its SHA-256). The weight 1.0 was chosen on held-out data
-only (docs/bench/fewshot.md, Issue 16, thirteenth round): a base class left out of meta-training (bkl)
-and another dermatoscope's diagnoses (Derm7pt). Novel classes (akiec, df, vasc, ...) are refused.
+used with ``--colour-stats FILE``), and FILE.data_list.csv (every image, with its SHA-256). The weight 1.0
+was chosen on held-out data only (docs/bench/fewshot.md, Issue 16, thirteenth round): a base class left out
+of meta-training (bkl) and another dermatoscope's diagnoses (Derm7pt). Novel classes (akiec, df, vasc, ...) are refused.
 """
 
 from __future__ import annotations

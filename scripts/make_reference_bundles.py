@@ -40,7 +40,7 @@ def expected_outputs(bundle_path: Path, data: Path, held_out: list[str]) -> dict
         from pydicom.data import get_testdata_file
 
         dicom = get_testdata_file("CT_small.dcm")
-        if dicom:
+        if isinstance(dicom, str):
             [pred] = predictor.predict_files([dicom])
             result["dicom"] = {"CT_small.dcm": pred.to_dict()}
     except ImportError:

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     views = parse_views(args.views)
     encoder = create_image_encoder(args.encoder)
     backbone = lite_backbone(encoder)
-    n_blocks = len(backbone._blocks)  # type: ignore[arg-type]
+    n_blocks = len(backbone._blocks)
     if not 0 <= config.start_block <= n_blocks:
         raise DatasetError(f"--start-block must be between 0 and {n_blocks}")
     with args.split_from.open(newline="") as handle:
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         raise DatasetError(f"{len(changed)} image(s) differ from the data list, e.g. {changed[0]}",
                            path=args.split_from)
     labels = [r["label"] for r in rows]
-    inputs = file_block_inputs(backbone, paths, encoder.spec.preprocess, config.start_block, views)
+    inputs = file_block_inputs(backbone, paths, encoder.preprocess, config.start_block, views)
     log = []
     tail = None
     for out in train_tail(backbone, inputs, labels * (1 + len(views)), config):

@@ -32,7 +32,6 @@ from PySide6.QtGui import (
     QCursor,
     QDragEnterEvent,
     QDropEvent,
-    QIcon,
     QKeySequence,
     QShortcut,
 )
@@ -92,6 +91,7 @@ from zsmed_desktop.reformat_window import ReformatWindow
 from zsmed_desktop.settings_dialog import SettingsDialog
 from zsmed_desktop.shortcuts_dialog import ShortcutsDialog
 from zsmed_desktop.tags_dialog import TagsDialog
+from zsmed_desktop.theme import icon
 from zsmed_desktop.viewer import ImageViewer
 from zsmed_desktop.window_dialog import WindowDialog
 
@@ -118,16 +118,6 @@ def app_settings() -> QSettings:
     """The app's own QSettings (window geometry, splitters, recent folders): INI in the user scope,
     so tests redirect it with ``QSettings.setPath``."""
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANISATION, APPLICATION)
-
-
-def icon(name: str) -> QIcon:
-    """A qtawesome icon in the theme's colour; an empty icon where qtawesome cannot draw."""
-    try:
-        import qtawesome
-
-        return qtawesome.icon(name, color=theme.accent("icon"))
-    except Exception:  # icon fonts missing: text-only actions still work
-        return QIcon()
 
 
 def short_place(path: str) -> str:
@@ -1115,7 +1105,7 @@ class MainWindow(QMainWindow):
             self.show_message("Reformat: open a CT or MR series of at least 3 images first", warning=True)
             return None
         if self.reformat is None:
-            self.reformat = ReformatWindow(self, reader=lambda: self.site.reader)
+            self.reformat = ReformatWindow(self, reader=lambda: self.site.reader, icon=icon)
             self.reformat.saved.connect(self._on_reformat_saved)
             self.reformat.slice_shown.connect(self._update_reference_lines)
             self.reformat.locate_requested.connect(self._locate_from_reformat)
@@ -1551,6 +1541,8 @@ class MainWindow(QMainWindow):
                 self._actions[key].setIcon(icon(icon_name))
             if self.compare is not None:
                 self.compare.set_icons(icon)
+            if self.reformat is not None:
+                self.reformat.set_icons(icon)
         self.settings.setValue("view/theme", name)
 
     def show_message(self, text: str, *, warning: bool = False, tooltip: str | None = None) -> None:

@@ -11,18 +11,21 @@ Mouse and keys, as in the main viewer: wheel or arrow keys = next / previous sli
 last), right drag = window / level, 1–9 = the window presets, 0 = automatic window, Ctrl+wheel = zoom,
 left drag = pan, double-click = fit, M = measure on / off (a left drag then draws a ruler instead of
 panning; a press on a ruler's end drags that end), E = region of interest on / off (a left drag draws an
-ellipse: its area in mm², mean ± SD, min and max, HU on CT), Delete = remove the rulers and regions on the
-slice shown, Esc = remove them and stop measuring.
+ellipse: its area in mm², mean ± SD, min and max, HU on CT), N = angle on / off (a left drag from the vertex
+draws the first arm, a click places the second end; a press on an angle's point drags it), Delete = remove
+the rulers, regions and angles on the slice shown, Esc = remove them and stop measuring (with an angle's
+second arm still to place, only that angle goes).
 
 Save… (Ctrl+S) saves the image shown, or the whole plane every so many mm, as a new CT / MR series of the
 study for the PACS (``zsmed.report.reformat_images``): in the worker, with progress and Cancel; the rulers
-and regions drawn on an image saved go with it as a measurements SR on that image. The line that says what
+regions and angles drawn on an image saved go with it as a measurements SR on that image. The line that says what
 came of it is in the window's status bar and the main window's Jobs tab. Ctrl+C copies the reformat as shown,
 without the series' title (it names the patient), for a slide or a teaching file.
 
-Rulers and regions measure in the patient, in mm: each axis by the reformat's own pixel spacing, so on the
-coronal of a CT of 2.5 mm slices a ruler four rows tall is 10 mm whatever the in-plane pixels are; a
-region's values are the reformat's (a slab's MIP, mean or MinIP values on a slab). A mark belongs to the
+Rulers, regions and angles measure in the patient, in mm: each axis by the reformat's own pixel spacing, so
+on the coronal of a CT of 2.5 mm slices a ruler four rows tall is 10 mm whatever the in-plane pixels are (and
+an angle is the patient's, not the one the stretched pixels make: a kyphosis on a sagittal); a region's values
+are the reformat's (a slab's MIP, mean or MinIP values on a slab). A mark belongs to the
 image it was drawn on: it is kept per plane, slice and slab (a MIP through 10 mm is another image than
 its centre slice) and shown on that image only; scrolling away hides it, scrolling back shows it again,
 and another series removes them all.
@@ -33,11 +36,20 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QGuiApplication, QImage, QKeyEvent, QKeySequence
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QGuiApplication,
+    QIcon,
+    QImage,
+    QKeyEvent,
+    QKeySequence,
+)
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -47,12 +59,13 @@ from PySide6.QtWidgets import (
     QSlider,
     QStatusBar,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from zsmed.dicom.display import CT_PRESETS, apply_window, auto_window, region_statistics, to_display_uint8
-from zsmed.dicom.geometry import ImagePlane, ruler_length
+from zsmed.dicom.geometry import ImagePlane, angle_degrees, ruler_length
 from zsmed.dicom.volume import (
     PLANES,
     SLAB_MODES,
@@ -69,6 +82,7 @@ from zsmed.dicom.volume import (
 )
 from zsmed.progress import Progress
 from zsmed.report.reformat_images import ReformatSeries, every_mm, write_reformat_series_job
+from zsmed_desktop import theme
 from zsmed_desktop.image_view import (
     ImageMouse,
     ImageViewBox,
@@ -80,8 +94,11 @@ from zsmed_desktop.image_view import (
     shadowed,
 )
 from zsmed_desktop.ruler_marks import (
+    Angle,
     Mark,
     Ruler,
+    angle_spots,
+    angle_text,
     ellipse_outline,
     is_click,
     nearest_point,
@@ -90,7 +107,7 @@ from zsmed_desktop.ruler_marks import (
     ruler_spots,
     set_marking_cursor,
 )
-from zsmed_desktop.viewer import RegionOfInterest, roi_text
+from zsmed_desktop.viewer import AngleMeasurement, RegionOfInterest, roi_text
 from zsmed_desktop.workers import start_job
 
 PLANE_NAMES: dict[Plane, str] = {"axial": "Axial", "coronal": "Coronal", "sagittal": "Sagittal"}
@@ -109,6 +126,12 @@ _MESSAGE_STYLE = "color: #e8c36a; background: transparent; font-size: 13px;"
 _MAX_SLAB_MM = 500.0
 MEASURING_TEXT = "Measuring: left drag (M: stop)"  # the bottom-right corner while measuring, as the viewer's
 REGION_TEXT = "Region of interest: left drag (E: stop)"
+ANGLE_TEXT = "Angle: drag the first arm, then click the second (N: stop)"
+Tool = str  # what a left drag draws: "" (nothing: it pans), "measure", "region" or "angle"
+_TOOL_TEXTS = {"measure": MEASURING_TEXT, "region": REGION_TEXT, "angle": ANGLE_TEXT}  # the bottom-right corner
+
+
+MarkT = TypeVar("MarkT", bound=Mark)
 
 
 class Region(Mark):
@@ -170,9 +193,10 @@ class ReformatWindow(QWidget):
     saved = Signal(str, object, bool)
 
     def __init__(self, parent: QWidget | None = None, *, decode: Callable[[], SliceDecoder] = contained_decoder,
-                 reader: Callable[[], str] = lambda: "") -> None:
+                 reader: Callable[[], str] = lambda: "", icon: Callable[[str], QIcon] = theme.icon) -> None:
         """``decode``: makes the function that decodes a file's stored values (default: the app's
-        contained decoder); ``reader``: who saves the reformats (the site's reader)."""
+        contained decoder); ``reader``: who saves the reformats (the site's reader); ``icon``: the app's icon
+        for a qtawesome name (the tools' buttons show the icons the main window's menu has)."""
         super().__init__(parent, Qt.WindowType.Window)
         self.setWindowTitle("zsmed — reformat")
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -196,12 +220,14 @@ class ReformatWindow(QWidget):
         self._drag_start: tuple[float, float] | None = None
         self._fitted: tuple[Any, ...] | None = None
         self._message = ""
-        self._measuring = False  # a left drag draws a ruler instead of panning
-        self._regioning = False  # a left drag draws a region of interest instead of panning
-        self._marks: dict[_ImageKey, list[Mark]] = {}  # each image's rulers and regions, oldest first
+        self._tool: Tool = ""  # what a left drag draws instead of panning
+        self._marks: dict[_ImageKey, list[Mark]] = {}  # each image's rulers, regions and angles, oldest first
         self._shown_key: _ImageKey | None = None
-        self._drawing: Mark | None = None  # the mark a left drag draws (or a ruler it holds by its end) now
-        self._holding = False  # that drag took hold of a ruler drawn before (its end follows the mouse)
+        self._drawing: Mark | None = None  # the mark a left drag draws (or one it holds by a point) now
+        # that drag took hold of a mark drawn before: which of its points follows the mouse (1: a ruler's end,
+        # made so by ``hold_by``; an angle's 0 vertex, 1 first end, 2 second end) and its points before
+        self._held: tuple[int, tuple[tuple[float, float], ...]] | None = None
+        self._open_angle: Angle | None = None  # an angle whose second arm follows the mouse, until a click
 
         # --- the bar: plane, slab, window --------------------------------------------------------------
         bar = QToolBar()
@@ -232,6 +258,21 @@ class ReformatWindow(QWidget):
                                       "mm², mean ± SD, min and max (HU on CT; a slab's values on a slab)")
         self.region_action.triggered.connect(self.set_region_mode)
         bar.addAction(self.region_action)
+        self.angle_action = QAction("Angle", self)
+        self.angle_action.setCheckable(True)
+        self.angle_action.setToolTip("Angle (N): a left-button drag from the vertex draws the first arm, a click "
+                                     "places the second (degrees in the patient: a kyphosis on a sagittal)")
+        self.angle_action.triggered.connect(self.set_angle_mode)
+        bar.addAction(self.angle_action)
+        # the tools as the PACS draw them, a ruler, an ellipse, an angle, named in their tooltips: in words the
+        # bar was wider than the window's minimum
+        self._icon_names = {self.measure_action: "mdi6.ruler", self.region_action: "mdi6.ellipse-outline",
+                            self.angle_action: "mdi6.angle-acute"}
+        for action in self._icon_names:
+            button = bar.widgetForAction(action)
+            if isinstance(button, QToolButton):
+                button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)  # words where no icon is drawn
+        self.set_icons(icon)
         self.save_action = QAction("Save…", self)
         self.save_action.setShortcut("Ctrl+S")
         self.save_action.setToolTip("Save for the PACS (Ctrl+S): this image, or the whole plane every so many mm, "
@@ -281,7 +322,8 @@ class ReformatWindow(QWidget):
         # --- the image: mm on both axes with the aspect locked (true scale), the viewer's mouse ------------
         self.vb = ImageViewBox(self, ImageMouse(step=self.step, double_click=lambda _at: self.fit(),
                                                 locate=self._locate, drag_window=self.drag_window,
-                                                marking=self.is_marking, drag_mark=self._drag_mark))
+                                                marking=self.is_marking, drag_mark=self._drag_mark,
+                                                click=self._click))
         self.view, self.image_item = image_view(self.vb)
         self._reference: tuple[tuple[float, float], tuple[float, float]] | None = None  # image pixels
         self._reference_item = add_reference_item(self.vb)  # where the main viewer's slice cuts this plane
@@ -332,6 +374,11 @@ class ReformatWindow(QWidget):
         self._show_message("No series")
         self.setMinimumWidth(780)  # the bar whole (Save… included), the viewer's window named in it included
         self.resize(820, 900)
+
+    def set_icons(self, icon: Callable[[str], QIcon]) -> None:
+        """The tools' icons, drawn by ``icon`` (again when the theme changes)."""
+        for action, name in self._icon_names.items():
+            action.setIcon(icon(name))
 
     # --- the series -----------------------------------------------------------------------------------
     def show_series(self, paths: Sequence[Path], title: str = "",
@@ -484,11 +531,11 @@ class ReformatWindow(QWidget):
         return True
 
     def _save_marks(self, volume: Volume, series: ReformatSeries, written: list[Path]) -> tuple[int, str]:
-        """The rulers and regions drawn on the images just saved, as a measurements SR on each saved image that
+        """The rulers, regions and angles drawn on the images just saved, as a measurements SR on each saved image that
         has any (next to it), so the PACS shows them on the image they were drawn on; returns how many marks
         were saved and what went wrong ('' for nothing)."""
         from zsmed.errors import ZsmedError
-        from zsmed.report.measurements import PixelSpacing, RegionMark, RulerMark, write_measurements_sr
+        from zsmed.report.measurements import AngleMark, PixelSpacing, RegionMark, RulerMark, write_measurements_sr
 
         saved = 0
         for path, index in zip(written, series.indices, strict=True):
@@ -498,14 +545,17 @@ class ReformatWindow(QWidget):
                       for m in marks if isinstance(m, Ruler)]
             regions = [RegionMark(m.start, m.end, self._region(m, image).statistics)
                        for m in marks if isinstance(m, Region)]
-            if not (rulers or regions):
+            angles = [AngleMark(a.first_end, a.vertex, a.second_end, a.degrees)
+                      for a in (self._angle_measurement(m, image) for m in marks
+                                if isinstance(m, Angle) and self._finished(m))]
+            if not (rulers or regions or angles):
                 continue
             try:
-                write_measurements_sr(path, frame=None, rulers=rulers, regions=regions,
+                write_measurements_sr(path, frame=None, rulers=rulers, regions=regions, angles=angles,
                                       spacing=PixelSpacing(*image.spacing), reader=series.reader, out_dir=path.parent)
             except (ZsmedError, OSError) as exc:
                 return saved, " ".join(str(getattr(exc, "reason", None) or exc).split())
-            saved += len(rulers) + len(regions)
+            saved += len(rulers) + len(regions) + len(angles)
         return saved, ""
 
     def _finished_saving(self, message: str, folder: Path | None, *, warning: bool = False) -> None:
@@ -754,35 +804,49 @@ class ReformatWindow(QWidget):
 
     # --- measuring ----------------------------------------------------------------------------------------
     def is_measuring(self) -> bool:
-        return self._measuring
+        return self._tool == "measure"
 
     def set_measuring(self, on: bool) -> None:
         """Measure mode on / off: while on, a left drag draws a ruler (or drags a ruler's end) instead of
         panning."""
-        self._set_tool(measuring=bool(on), regioning=False)
+        self._set_tool("measure" if on else "")
 
     def toggle_measuring(self) -> None:
-        self.set_measuring(not self._measuring)
+        self.set_measuring(not self.is_measuring())
 
     def is_region_mode(self) -> bool:
-        return self._regioning
+        return self._tool == "region"
 
     def set_region_mode(self, on: bool) -> None:
         """Region-of-interest mode on / off: while on, a left drag draws an ellipse instead of panning."""
-        self._set_tool(measuring=False, regioning=bool(on))
+        self._set_tool("region" if on else "")
 
     def toggle_region_mode(self) -> None:
-        self.set_region_mode(not self._regioning)
+        self.set_region_mode(not self.is_region_mode())
+
+    def is_angle_mode(self) -> bool:
+        return self._tool == "angle"
+
+    def set_angle_mode(self, on: bool) -> None:
+        """Angle mode on / off: while on, a left drag from the vertex draws the first arm, the second then
+        follows the mouse until a click places its end (a press on a finished angle's point drags it)."""
+        self._set_tool("angle" if on else "")
+
+    def toggle_angle_mode(self) -> None:
+        self.set_angle_mode(not self.is_angle_mode())
 
     def is_marking(self) -> bool:
-        """A left drag draws a mark (a ruler or a region) rather than panning."""
-        return self._measuring or self._regioning
+        """A left drag draws a mark (a ruler, a region or an angle) rather than panning."""
+        return bool(self._tool)
 
-    def _set_tool(self, *, measuring: bool, regioning: bool) -> None:
-        self._measuring, self._regioning = measuring, regioning
-        self.measure_action.setChecked(measuring)
-        self.region_action.setChecked(regioning)
-        self._drawing = None
+    def _set_tool(self, tool: Tool) -> None:
+        if self._open_angle is not None:
+            self._remove_mark(self._open_angle)  # another tool (or none): the angle begun is not finished
+        self._tool = tool
+        self.measure_action.setChecked(tool == "measure")
+        self.region_action.setChecked(tool == "region")
+        self.angle_action.setChecked(tool == "angle")
+        self._drawing, self._held = None, None
         set_marking_cursor(self.view, self.is_marking())
         self._update_texts()  # the bottom-right corner says so
 
@@ -792,7 +856,7 @@ class ReformatWindow(QWidget):
         image is shown."""
         if self._shown is None:
             return None
-        region = self._new_region(corner_a)
+        region = self._new_mark(Region, corner_a)
         region.end = corner_b
         self._place_marks()
         return self._region(region)
@@ -809,18 +873,19 @@ class ReformatWindow(QWidget):
                                        hounsfield=volume.hounsfield)
         return RegionOfInterest(region.start, region.end, statistics, roi_text(statistics))
 
-    def _new_region(self, point: tuple[float, float]) -> Region:
+    def _new_mark(self, kind: type[MarkT], point: tuple[float, float]) -> MarkT:
+        """A ruler, a region or an angle from ``point`` to itself on the image shown (a drag then moves its end)."""
         assert self._shown_key is not None  # drawn on an image shown
-        region = Region.drawn_in(self.vb, point)
-        self._marks.setdefault(self._shown_key, []).append(region)
-        return region
+        mark = kind.drawn_in(self.vb, point)
+        self._marks.setdefault(self._shown_key, []).append(mark)
+        return mark
 
     def measure(self, start: tuple[float, float], end: tuple[float, float]) -> RulerMeasurement | None:
         """A ruler between two points (column, row) of the reformat image shown, as a left drag draws it;
         None when no image is shown."""
         if self._shown is None:
             return None
-        ruler = self._new_ruler(start)
+        ruler = self._new_mark(Ruler, start)
         ruler.end = end
         self._place_marks()
         return self._measurement(ruler)
@@ -829,8 +894,43 @@ class ReformatWindow(QWidget):
         """The rulers on the image shown, oldest first (those drawn on other slices are not on it)."""
         return [self._measurement(mark) for mark in self._marks_shown() if isinstance(mark, Ruler)]
 
+    def angle(self, first_end: tuple[float, float], vertex: tuple[float, float],
+              second_end: tuple[float, float]) -> AngleMeasurement | None:
+        """An angle at ``vertex`` between the arms to ``first_end`` and ``second_end`` (column, row of the
+        reformat image shown), as a drag and a click in the angle mode draw it; None when no image is shown
+        or an arm has no length."""
+        if self._shown is None or angle_degrees(first_end, vertex, second_end, self._shown.spacing) is None:
+            return None
+        angle = self._new_mark(Angle, vertex)
+        angle.end, angle.second = first_end, second_end
+        self._place_marks()
+        return self._angle_measurement(angle)
+
+    def angles(self) -> list[AngleMeasurement]:
+        """The angles on the image shown, oldest first (not one whose second end is still to be placed)."""
+        return [self._angle_measurement(mark) for mark in self._marks_shown()
+                if isinstance(mark, Angle) and self._finished(mark)]
+
+    def _finished(self, mark: Mark) -> bool:
+        """Whether a mark measures something yet: an angle once its second end is placed."""
+        return not isinstance(mark, Angle) or (mark.second is not None and mark is not self._open_angle)
+
+    def _degrees(self, angle: Angle, image: Reformat | None = None) -> float | None:
+        """The angle in the patient, each axis by ``image``'s own mm (default: the one shown); None until
+        it has two arms of some length."""
+        shown = image or self._shown
+        if angle.second is None or shown is None:
+            return None
+        return angle_degrees(angle.end, angle.start, angle.second, shown.spacing)
+
+    def _angle_measurement(self, angle: Angle, image: Reformat | None = None) -> AngleMeasurement:
+        degrees = self._degrees(angle, image)
+        assert angle.second is not None and degrees is not None  # a finished angle has two arms
+        return AngleMeasurement(angle.end, angle.start, angle.second, degrees, angle_text(degrees))
+
     def clear_measurements(self) -> None:
-        """Remove the rulers and regions on the image shown (Delete); those of other slices stay with them."""
+        """Remove the rulers, regions and angles on the image shown (Delete); those of other slices stay with
+        them."""
         for ruler in list(self._marks_shown()):
             self._remove_mark(ruler)
 
@@ -848,12 +948,6 @@ class ReformatWindow(QWidget):
         length = ruler_length(ruler.start, ruler.end, shown.spacing)  # each axis by its own mm
         return RulerMeasurement(ruler.start, ruler.end, length, f"{length:.1f} mm")
 
-    def _new_ruler(self, point: tuple[float, float]) -> Ruler:
-        assert self._shown_key is not None  # drawn on an image shown
-        ruler = Ruler.drawn_in(self.vb, point)
-        self._marks.setdefault(self._shown_key, []).append(ruler)
-        return ruler
-
     def _remove_mark(self, ruler: Mark) -> None:
         for key, rulers in list(self._marks.items()):
             if ruler in rulers:
@@ -861,7 +955,9 @@ class ReformatWindow(QWidget):
                 if not rulers:
                     del self._marks[key]
         if ruler is self._drawing:
-            self._drawing = None
+            self._drawing, self._held = None, None
+        if ruler is self._open_angle:
+            self._open_angle = None
         ruler.remove_from(self.vb)
 
     def _remove_all_marks(self) -> None:
@@ -875,7 +971,9 @@ class ReformatWindow(QWidget):
         """The image ``key`` is on the screen: its rulers are shown, every other's hidden (a ruler on
         another slice would measure nothing here)."""
         if key != self._shown_key:
-            self._drawing = None  # the wheel turned during a drag: the ruler stays on its slice, finished
+            self._drawing, self._held = None, None  # the wheel turned during a drag: the mark stays, finished
+            if self._open_angle is not None:  # an angle begun measures nothing on another image: it goes
+                self._remove_mark(self._open_angle)
         self._shown_key = key
         for where, rulers in self._marks.items():
             for ruler in rulers:
@@ -899,47 +997,100 @@ class ReformatWindow(QWidget):
                 min(max(view_point.y() / row_mm, 0.0), float(rows)))
 
     def _drag_mark(self, start: bool, finish: bool, down: QPointF, now: QPointF) -> None:
-        """Left drag while measuring or in the region mode (view coordinates, mm): pressed on a ruler's end
-        (measuring), that end follows the mouse; else a new ruler or region from the press to the mouse, its
-        figures shown as it is drawn. A drag begun off the image draws nothing; a jittery click leaves no
-        mark of no size behind."""
+        """Left drag with a tool on (view coordinates, mm): pressed on a mark's point (a ruler's end while
+        measuring, an angle's point in the angle mode), that point follows the mouse; with an angle open, the
+        drag places its second end where it ends, as a click does; else a new ruler, region or angle's first
+        arm from the press to the mouse, its figures shown as it is drawn. A drag begun off the image draws
+        nothing; a jittery click leaves no mark of no size behind."""
         if self._shown is None:
             return
         if start:
-            self._drawing, self._holding = None, False
-            target = self._hold_target(down) if self._measuring else None
-            if target is not None:
-                held, end = target
-                held.hold_by(end)
-                self._drawing, self._holding = held, True
+            self._drawing, self._held = None, None
+            target = self._hold_target(down) if self._open_angle is None else None
+            if self._open_angle is not None:
+                self._drawing = self._open_angle
+            elif target is not None:
+                taken, point = target
+                if isinstance(taken, Ruler):
+                    taken.hold_by(point)  # the end held is made its end
+                    point = 1
+                self._drawing, self._held = taken, (point, self._points(taken))
             elif self.image_rect().contains(down):
-                new = self._new_ruler if self._measuring else self._new_region
-                self._drawing = new(self._image_point(down))
-        ruler = self._drawing
-        if ruler is None:
+                kind: type[Mark] = {"measure": Ruler, "region": Region, "angle": Angle}[self._tool]
+                self._drawing = self._new_mark(kind, self._image_point(down))
+        mark, held, open_angle = self._drawing, self._held, self._open_angle
+        if mark is None:
             return
-        ruler.end = self._image_point(now)
+        if open_angle is not None and mark is open_angle:
+            open_angle.second = self._image_point(now)
+        else:
+            self._set_point(mark, held[0] if held is not None else 1, self._image_point(now))
         self._place_marks()
         if not finish:
             return
-        self._drawing = None
-        if not self._holding and is_click(self.vb, down, now):
-            self._remove_mark(ruler)
+        self._drawing, self._held = None, None
+        if open_angle is not None and mark is open_angle:
+            self._finish_angle(open_angle)
+        elif held is not None:
+            if isinstance(mark, Angle) and self._degrees(mark) is None:  # a point put on another: no angle
+                for index, before in enumerate(held[1]):
+                    self._set_point(mark, index, before)
+                self._place_marks()
+        elif is_click(self.vb, down, now) or mark.end == mark.start:
+            self._remove_mark(mark)  # a jittery click, or dragged off the image from its edge: nothing drawn
+        elif isinstance(mark, Angle):
+            self._open_angle = mark  # the first arm drawn: the second now follows the mouse
 
-    def _hold_target(self, at: QPointF) -> tuple[Ruler, int] | None:
-        """The ruler end a left press at ``at`` (view coordinates) takes hold of, as PACS viewers do: the
-        nearest within a few screen pixels, as (the ruler, 0 its start or 1 its end); None: the press draws
-        a new ruler."""
-        ends = ((ruler, (self._view_point(ruler.start), self._view_point(ruler.end)))
-                for ruler in self._marks_shown() if isinstance(ruler, Ruler))
-        return nearest_point(self.vb, at, ends)
+    def _click(self, at: QPointF) -> None:
+        """A left click (view coordinates): with an angle open, its second end goes there and the angle is
+        finished (unless the click is on the vertex: it stays open)."""
+        angle = self._open_angle
+        if angle is None or self._shown is None:
+            return
+        angle.second = self._image_point(at)
+        self._finish_angle(angle)
+
+    def _finish_angle(self, angle: Angle) -> None:
+        if self._degrees(angle) is not None:  # else the second end is on the vertex: the arm follows on
+            self._open_angle = None
+        self._place_marks()
+
+    @staticmethod
+    def _points(mark: Mark) -> tuple[tuple[float, float], ...]:
+        return mark.points() if isinstance(mark, Angle) else (mark.start, mark.end)
+
+    @staticmethod
+    def _set_point(mark: Mark, index: int, point: tuple[float, float]) -> None:
+        if index == 0:
+            mark.start = point
+        elif index == 1:
+            mark.end = point
+        elif isinstance(mark, Angle):
+            mark.second = point
+
+    def _hold_target(self, at: QPointF) -> tuple[Mark, int] | None:
+        """The mark's point a left press at ``at`` (view coordinates) takes hold of, as PACS viewers do: the
+        nearest within a few screen pixels of a ruler's end while measuring, of a finished angle's point in the
+        angle mode, as (the mark, which point: 0 a ruler's start or an angle's vertex, 1 its end, 2 an angle's
+        second end); None: the press draws a new mark."""
+        kind = {"measure": Ruler, "angle": Angle}.get(self._tool)
+        if kind is None:
+            return None
+        points = ((mark, [self._view_point(point) for point in self._points(mark)])
+                  for mark in self._marks_shown() if isinstance(mark, kind) and self._finished(mark))
+        return nearest_point(self.vb, at, points)
 
     def _hover(self, scene_pos: QPointF) -> None:
-        """While measuring, a cursor that says what a press there does: move a ruler's end, or draw."""
-        if not self._measuring or self._shown is None or self._drawing is not None:
+        """With an angle open, its second arm follows the mouse; while measuring or in the angle mode, a cursor
+        that says what a press there does: move a mark's point, or draw."""
+        if self._shown is None or self._drawing is not None:
             return
-        held = self._hold_target(self.vb.mapSceneToView(scene_pos)) is not None
-        set_marking_cursor(self.view, True, over_mark=held)
+        at = self.vb.mapSceneToView(scene_pos)
+        if self._open_angle is not None:
+            self._open_angle.second = self._image_point(at)
+            self._place_marks()
+        elif self._tool in ("measure", "angle"):
+            set_marking_cursor(self.view, True, over_mark=self._hold_target(at) is not None)
 
     def _place_marks(self, *args: Any) -> None:
         """Draw the rulers and regions of the image shown, each label placed in turn off those placed before."""
@@ -947,18 +1098,26 @@ class ReformatWindow(QWidget):
             place_in_turn(self._marks_shown(), self._place_mark)
 
     def _place_mark(self, mark: Mark) -> None:
-        """A ruler's line and its length, or a region's ellipse and its figures, beside it: past its end (else
-        its start) on the side away from it, inside the view and off the corner texts and the other labels."""
-        start, end = self._view_point(mark.start), self._view_point(mark.end)
+        """A ruler's line and its length, a region's ellipse and its figures, or an angle's arms and its degrees,
+        beside it: past its end (else its start; an angle's past its vertex, outside it) on the side away from
+        it, inside the view and off the corner texts and the other labels."""
+        points = [self._view_point(point) for point in self._points(mark)]
+        start, end = points[0], points[1]
+        spots = ruler_spots(start, end)
         if isinstance(mark, Region):  # the ellipse inscribed in the rectangle its corners span
             mark.line.setData(*ellipse_outline(start, end))
             mark.label.setText(self._region(mark).text)
+        elif isinstance(mark, Angle):  # first end, vertex, second end
+            drawn = [end, start, *points[2:]]
+            mark.line.setData([p.x() for p in drawn], [p.y() for p in drawn])
+            degrees = self._degrees(mark)
+            mark.label.setText("" if degrees is None else angle_text(degrees))
+            spots = angle_spots(points)
         elif isinstance(mark, Ruler):
             mark.line.setData([start.x(), end.x()], [start.y(), end.y()])
             mark.label.setText(self._measurement(mark).text)
         others = [other.box for other in self._marks_shown() if other is not mark and other.box is not None]
-        mark.box = place_mark_label(self.view, self.vb, mark.label, ruler_spots(start, end),
-                                    self._labels.values(), others)
+        mark.box = place_mark_label(self.view, self.vb, mark.label, spots, self._labels.values(), others)
 
     # --- drawing ------------------------------------------------------------------------------------------
     def _show(self) -> None:
@@ -1004,7 +1163,8 @@ class ReformatWindow(QWidget):
             action.setEnabled(volume is not None)
         for box in (self.slab_box, self.mode_box, self.window_box):
             box.setEnabled(volume is not None)
-        self.measure_action.setEnabled(volume is not None)
+        for action in (self.measure_action, self.region_action, self.angle_action):
+            action.setEnabled(volume is not None)
         self.save_action.setEnabled(volume is not None and self._saver is None)
         self.mode_box.setEnabled(volume is not None and self.slab_box.value() > 0)
         count = self.count()
@@ -1035,7 +1195,7 @@ class ReformatWindow(QWidget):
             label = {"auto": "automatic", VIEWER_WINDOW: "as in the viewer", "custom": ""}.get(name, name)
             window = f"W {width:.0f} L {centre:.0f}" + (f" ({label})" if label else "")
             row_mm, column_mm = shown.spacing
-            tool = [MEASURING_TEXT] if self._measuring else [REGION_TEXT] if self._regioning else []
+            tool = [_TOOL_TEXTS[self._tool]] if self._tool else []
             texts["br"] = "\n".join([*tool, window, f"Pixel {row_mm:.3g} x {column_mm:.3g} mm",
                                      f"{shown.image.shape[1]} x {shown.image.shape[0]}"])
         for name, text in texts.items():
@@ -1083,11 +1243,15 @@ class ReformatWindow(QWidget):
             self.toggle_measuring()
         elif key == keys.Key_E:
             self.toggle_region_mode()
+        elif key == keys.Key_N:
+            self.toggle_angle_mode()
         elif key == keys.Key_Delete:
             self.clear_measurements()
+        elif key == keys.Key_Escape and self._open_angle is not None:
+            self._remove_mark(self._open_angle)  # only the angle begun: the others, and the mode, stay
         elif key == keys.Key_Escape:
             self.clear_measurements()
-            self._set_tool(measuring=False, regioning=False)
+            self._set_tool("")
         else:
             super().keyPressEvent(event)
             return
@@ -1101,5 +1265,5 @@ class ReformatWindow(QWidget):
         super().closeEvent(event)
 
 
-__all__ = ["MEASURING_TEXT", "REGION_TEXT", "ReformatWindow", "Region", "RulerMeasurement", "contained_decoder",
-           "location_text"]
+__all__ = ["ANGLE_TEXT", "MEASURING_TEXT", "REGION_TEXT", "ReformatWindow", "Region", "RulerMeasurement",
+           "contained_decoder", "location_text"]

@@ -47,6 +47,49 @@ class Mark:
         box.removeItem(self.label)
 
 
+@dataclass
+class Angle(Mark):
+    """An angle at its vertex ``start`` between the arm to ``end`` (drawn first, by a drag) and the arm to
+    ``second`` (None until the mouse has moved on from the first arm). Until a click places the second end,
+    the angle is open: its second arm follows the mouse."""
+
+    second: tuple[float, float] | None = None
+
+    def points(self) -> tuple[tuple[float, float], ...]:
+        return (self.start, self.end) if self.second is None else (self.start, self.end, self.second)
+
+
+def angle_text(degrees: float) -> str:
+    return f"{degrees:.1f}°"
+
+
+def angle_spots(points: Sequence[QPointF]) -> list[tuple[QPointF, QPointF]]:
+    """Where an angle's label may go, best first, for its ``points`` (vertex, first end[, second end], in any
+    pixels with square units): past the vertex, outside the angle, else past either arm's end, else inside
+    the angle."""
+    vertex, first = points[0], points[1]
+    second = points[2] if len(points) > 2 else None
+    inside = _inside_the_angle(vertex, first, second)
+    ends = [(first, vertex)] + ([(second, vertex)] if second is not None else [])
+    return [(vertex, inside), *ends, (inside, vertex)]
+
+
+def _inside_the_angle(vertex: QPointF, first: QPointF, second: QPointF | None) -> QPointF:
+    """A point on the bisector of the angle at ``vertex`` (the arms to ``first`` and ``second``, in any
+    pixels with square units), inside the angle: its label goes past the vertex away from it, outside
+    the angle and off both arms. With one arm (the second not yet there), a point on it; with the arms
+    opposite, a point to one side."""
+    arms = [point - vertex for point in (first, second) if point is not None]
+    lengths = [math.hypot(arm.x(), arm.y()) for arm in arms]
+    units = [arm / length for arm, length in zip(arms, lengths, strict=True) if length > 0]
+    if not units:
+        return vertex + QPointF(-1.0, -1.0)  # no arm: the label below and to the right of the vertex
+    direction = units[0] + units[1] if len(units) == 2 else units[0]
+    if math.hypot(direction.x(), direction.y()) < 1e-6:  # a straight angle: either side of it is outside
+        direction = QPointF(-units[0].y(), units[0].x())
+    return vertex + direction * max(min(length for length in lengths if length > 0) / 2.0, 1e-3)
+
+
 class Ruler(Mark):
     """A ruler from ``start`` to ``end``."""
 

@@ -3,7 +3,7 @@ panels beside the image, as reading-room viewers do."""
 
 from __future__ import annotations
 
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
 THEMES = ("dark", "light")
@@ -81,6 +81,17 @@ def current_theme() -> str:
 
 def accent(role: str) -> str:
     return ACCENTS[_current][role]
+
+
+def icon(name: str) -> QIcon:
+    """A qtawesome icon (``name`` as "mdi6.ruler") in the theme's colour; an empty icon where qtawesome cannot
+    draw (a tool button then shows its words)."""
+    try:
+        import qtawesome
+
+        return qtawesome.icon(name, color=accent("icon"))
+    except Exception:  # icon fonts missing: text-only actions still work
+        return QIcon()
 
 
 def tint(colour: str | None, name: str | None = None) -> str | None:

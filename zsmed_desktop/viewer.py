@@ -103,8 +103,11 @@ from zsmed_desktop.image_view import (
     shadowed,
 )
 from zsmed_desktop.ruler_marks import (
+    Angle,
     Mark,
     Ruler,
+    angle_spots,
+    angle_text,
     ellipse_outline,
     is_click,
     nearest_point,
@@ -259,18 +262,6 @@ class _Roi(Mark):
 
 
 @dataclass
-class _Angle(Mark):
-    """An angle at its vertex ``start`` between the arm to ``end`` (drawn first, by a drag) and the arm
-    to ``second`` (None until the mouse has moved on from the first arm). Until a click places the
-    second end, the angle is open (the viewer's ``_open_angle``): its second arm follows the mouse."""
-
-    second: tuple[float, float] | None = None
-
-    def points(self) -> tuple[tuple[float, float], ...]:
-        return (self.start, self.end) if self.second is None else (self.start, self.end, self.second)
-
-
-@dataclass
 class _Arrow(Mark):
     """An arrow from its tail ``start`` (where its note is drawn) to its head ``end`` (pointing at the
     finding)."""
@@ -338,12 +329,12 @@ class ImageViewer(QWidget):
         self._tool = ""
         self._rulers: list[Ruler] = []
         self._rois: list[_Roi] = []
-        self._angles: list[_Angle] = []
+        self._angles: list[Angle] = []
         self._arrows: list[_Arrow] = []
         # asks for an arrow's note, given the note it has ("" for a new arrow); None: cancelled
         self.ask_note: Callable[[str], str | None] = self._ask_note
         self._drawing: Mark | None = None  # the ruler, region or angle's arm a left drag is drawing now
-        self._open_angle: _Angle | None = None  # an angle whose second arm follows the mouse, until a click
+        self._open_angle: Angle | None = None  # an angle whose second arm follows the mouse, until a click
         self._held: _Held | None = None  # an existing one the drag moves instead
         self._cine = QTimer(self)
         self._cine.timeout.connect(self._cine_tick)
@@ -749,7 +740,7 @@ class ImageViewer(QWidget):
         shown or an arm has no length."""
         if self._shown is None or angle_degrees(first_end, vertex, second_end, self._angle_spacing()) is None:
             return None
-        mark = self._new_mark(_Angle, vertex)
+        mark = self._new_mark(Angle, vertex)
         mark.end, mark.second = first_end, second_end
         self._place_mark(mark)
         self.marks_changed.emit(self._mark_count())
@@ -985,7 +976,7 @@ class ImageViewer(QWidget):
                     painter.setBrush(Qt.BrushStyle.NoBrush)
                     if isinstance(mark, _Roi):
                         painter.drawEllipse(QRectF(start, end).normalized())
-                    elif isinstance(mark, _Angle):  # first end, vertex, second end
+                    elif isinstance(mark, Angle):  # first end, vertex, second end
                         painter.drawPolyline(QPolygonF([corners[1], corners[0], corners[2]]))
                     elif isinstance(mark, _Arrow):  # the shaft, then the head's barbs
                         left, right = _arrowhead(start, end, _ARROWHEAD_PIXELS * grow)
@@ -995,7 +986,7 @@ class ImageViewer(QWidget):
                         painter.drawLine(start, end)
                 if isinstance(mark, _Roi):
                     label = self._region(mark).text
-                elif isinstance(mark, _Angle):
+                elif isinstance(mark, Angle):
                     label = self._angle_measurement(mark).text
                 elif isinstance(mark, Ruler):
                     label = self._measurement(mark).text
@@ -1240,13 +1231,13 @@ class ImageViewer(QWidget):
                 if self._held is not None:
                     self._drawing = self._held.mark
                 else:
-                    kind: type[Mark] = (_Roi if self._roi_mode else _Angle if self._angle_mode
+                    kind: type[Mark] = (_Roi if self._roi_mode else Angle if self._angle_mode
                                         else _Arrow if self._arrow_mode else Ruler)
                     self._drawing = self._new_mark(kind, self._image_point(down)) if self._on_image(down) else None
         mark, held = self._drawing, self._held
         if mark is None or self._shown is None:
             return
-        if isinstance(mark, _Angle) and mark is self._open_angle:
+        if isinstance(mark, Angle) and mark is self._open_angle:
             mark.second = self._image_point(now)
         elif held is not None and held.point < 0:
             mark.start, mark.end = self._moved_region(held, self._image_point(now))
@@ -1258,20 +1249,20 @@ class ImageViewer(QWidget):
         if not finish:
             return
         self._drawing, self._held = None, None
-        if isinstance(mark, _Angle) and mark is self._open_angle:
+        if isinstance(mark, Angle) and mark is self._open_angle:
             self._finish_angle(mark)
         elif held is None and is_click(self.vb, down, now):
             self._remove_mark(mark)  # a jittery click, not a drag: nothing to measure
-        elif held is None and isinstance(mark, _Angle) and mark.end == mark.start:
+        elif held is None and isinstance(mark, Angle) and mark.end == mark.start:
             self._remove_mark(mark)  # dragged off the image from its edge: an arm of no length, no angle to make
-        elif held is None and isinstance(mark, _Angle):
+        elif held is None and isinstance(mark, Angle):
             self._open_angle = mark  # the first arm drawn: the second now follows the mouse
         elif held is None and isinstance(mark, _Arrow) and mark.end == mark.start:
             self._remove_mark(mark)  # dragged off the image from its edge: an arrow of no length
         elif held is None and isinstance(mark, _Arrow):
             self._ask_arrow_note(mark)
         elif held is not None:
-            if isinstance(mark, _Angle) and self._degrees(mark) is None:  # a point put on another: no angle
+            if isinstance(mark, Angle) and self._degrees(mark) is None:  # a point put on another: no angle
                 for index, point in enumerate(held.before):
                     self._set_point(mark, index, point)
                 self._place_mark(mark)
@@ -1294,7 +1285,7 @@ class ImageViewer(QWidget):
             mark.note = note.strip()
             self._place_mark(mark)
 
-    def _finish_angle(self, mark: _Angle) -> None:
+    def _finish_angle(self, mark: Angle) -> None:
         if self._degrees(mark) is None:
             return  # the second end on the vertex: no angle yet, the arm goes on following the mouse
         self._open_angle = None
@@ -1371,7 +1362,7 @@ class ImageViewer(QWidget):
     @staticmethod
     def _points(mark: Mark) -> tuple[tuple[float, float], ...]:
         """A mark's points: its start and end, and an angle's second end once it has one."""
-        return mark.points() if isinstance(mark, _Angle) else (mark.start, mark.end)
+        return mark.points() if isinstance(mark, Angle) else (mark.start, mark.end)
 
     @staticmethod
     def _set_point(mark: Mark, index: int, point: tuple[float, float]) -> None:
@@ -1379,7 +1370,7 @@ class ImageViewer(QWidget):
             mark.start = point
         elif index == 1:
             mark.end = point
-        elif isinstance(mark, _Angle):
+        elif isinstance(mark, Angle):
             mark.second = point
 
     def _marks(self) -> list[Mark]:
@@ -1387,7 +1378,7 @@ class ImageViewer(QWidget):
 
     def _finished(self, mark: Mark) -> bool:
         """Whether a mark measures something yet: an angle once its second end is placed."""
-        return not isinstance(mark, _Angle) or (mark.second is not None and mark is not self._open_angle)
+        return not isinstance(mark, Angle) or (mark.second is not None and mark is not self._open_angle)
 
     def _mark_count(self) -> int:
         """The rulers, the regions and the finished angles: what ``marks_changed`` tells."""
@@ -1397,7 +1388,7 @@ class ImageViewer(QWidget):
         counted = self._finished(mark)
         if isinstance(mark, _Roi):
             self._rois.remove(mark)
-        elif isinstance(mark, _Angle):
+        elif isinstance(mark, Angle):
             self._angles.remove(mark)
         elif isinstance(mark, _Arrow):
             self._arrows.remove(mark)
@@ -1417,13 +1408,13 @@ class ImageViewer(QWidget):
         mark = kind.drawn_in(self.vb, point)  # the reformat window draws its rulers alike
         if isinstance(mark, _Roi):
             self._rois.append(mark)
-        elif isinstance(mark, _Angle):
+        elif isinstance(mark, Angle):
             self._angles.append(mark)
         elif isinstance(mark, _Arrow):
             self._arrows.append(mark)
         elif isinstance(mark, Ruler):
             self._rulers.append(mark)
-        if not isinstance(mark, _Angle):
+        if not isinstance(mark, Angle):
             self.marks_changed.emit(self._mark_count())
         return mark
 
@@ -1446,15 +1437,15 @@ class ImageViewer(QWidget):
             return None
         return frame.spacing if frame.spacing is not None else (frame.pixel_aspect, 1.0)
 
-    def _degrees(self, mark: _Angle) -> float | None:
+    def _degrees(self, mark: Angle) -> float | None:
         if mark.second is None:
             return None
         return angle_degrees(mark.end, mark.start, mark.second, self._angle_spacing())
 
-    def _angle_measurement(self, mark: _Angle) -> AngleMeasurement:
+    def _angle_measurement(self, mark: Angle) -> AngleMeasurement:
         degrees = self._degrees(mark)
         assert mark.second is not None and degrees is not None  # a finished angle has two arms
-        return AngleMeasurement(mark.end, mark.start, mark.second, degrees, _angle_text(degrees))
+        return AngleMeasurement(mark.end, mark.start, mark.second, degrees, angle_text(degrees))
 
     def _region(self, roi: _Roi) -> RegionOfInterest:
         """The region's statistics on the frame shown (computed again only when the frame or the
@@ -1471,11 +1462,11 @@ class ImageViewer(QWidget):
         if isinstance(mark, _Roi):  # the ellipse inscribed in the rectangle the two corners span on the screen
             mark.line.setData(*ellipse_outline(start, end))
             text = self._region(mark).text
-        elif isinstance(mark, _Angle):  # first end, vertex, second end
+        elif isinstance(mark, Angle):  # first end, vertex, second end
             points = [end, start] if mark.second is None else [end, start, self._view_point(mark.second)]
             mark.line.setData([p.x() for p in points], [p.y() for p in points])
             degrees = self._degrees(mark)
-            text = "" if degrees is None else _angle_text(degrees)
+            text = "" if degrees is None else angle_text(degrees)
         elif isinstance(mark, _Arrow):  # the shaft, then the head's barbs: one polyline
             size = _ARROWHEAD_PIXELS * float(self.vb.viewPixelSize()[0])  # view units are square on the screen
             left, right = _arrowhead(start, end, size)
@@ -1783,13 +1774,9 @@ def _label_spots(mark: Mark, points: Sequence[QPointF]) -> list[tuple[QPointF, Q
     outside the angle, else past either arm's end, else inside the angle."""
     if isinstance(mark, _Arrow):  # its note at the tail, away from the head: off the finding
         return [(points[0], points[1])]
-    if not isinstance(mark, _Angle):
+    if not isinstance(mark, Angle):
         return ruler_spots(points[0], points[1])
-    vertex, first = points[0], points[1]
-    second = points[2] if len(points) > 2 else None
-    inside = _inside_the_angle(vertex, first, second)
-    ends = [(first, vertex)] + ([(second, vertex)] if second is not None else [])
-    return [(vertex, inside), *ends, (inside, vertex)]
+    return angle_spots(points)
 
 
 def _arrowhead(tail: QPointF, head: QPointF, size: float) -> tuple[QPointF, QPointF]:
@@ -1806,26 +1793,6 @@ def _arrowhead(tail: QPointF, head: QPointF, size: float) -> tuple[QPointF, QPoi
         c, s = math.cos(sign * turn), math.sin(sign * turn)
         barbs.append(head + QPointF(back.x() * c - back.y() * s, back.x() * s + back.y() * c))
     return barbs[0], barbs[1]
-
-
-def _angle_text(degrees: float) -> str:
-    return f"{degrees:.1f}°"
-
-
-def _inside_the_angle(vertex: QPointF, first: QPointF, second: QPointF | None) -> QPointF:
-    """A point on the bisector of the angle at ``vertex`` (the arms to ``first`` and ``second``, in any
-    pixels with square units), inside the angle: its label goes past the vertex away from it, outside
-    the angle and off both arms. With one arm (the second not yet there), a point on it; with the arms
-    opposite, a point to one side."""
-    arms = [point - vertex for point in (first, second) if point is not None]
-    lengths = [math.hypot(arm.x(), arm.y()) for arm in arms]
-    units = [arm / length for arm, length in zip(arms, lengths, strict=True) if length > 0]
-    if not units:
-        return vertex + QPointF(-1.0, -1.0)  # no arm: the label below and to the right of the vertex
-    direction = units[0] + units[1] if len(units) == 2 else units[0]
-    if math.hypot(direction.x(), direction.y()) < 1e-6:  # a straight angle: either side of it is outside
-        direction = QPointF(-units[0].y(), units[0].x())
-    return vertex + direction * max(min(length for length in lengths if length > 0) / 2.0, 1e-3)
 
 
 def _qimage(pixels: np.ndarray) -> QImage:

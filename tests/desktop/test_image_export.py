@@ -25,8 +25,7 @@ from PySide6.QtWidgets import QApplication, QCheckBox, QComboBox, QFileDialog
 
 from tests.conftest import dicom_test_file
 from zsmed.dicom.geometry import turned_point
-from zsmed_desktop import image_export
-from zsmed_desktop import viewer as viewer_module
+from zsmed_desktop import image_export, ruler_marks
 from zsmed_desktop.image_export import (
     ImageExportError,
     ask_and_save_image,
@@ -264,7 +263,7 @@ def test_an_angle_not_finished_is_not_in_the_picture(qtbot, viewer: ImageViewer)
     viewer.toggle_overlays()
     plain = rgb(viewer.snapshot(with_text=False))
     viewer.toggle_angle()
-    mark = viewer._new_mark(viewer_module._Angle, (50.0, 70.0))  # as a drag begins one: its second arm to come
+    mark = viewer._new_mark(ruler_marks.Angle, (50.0, 70.0))  # as a drag begins one: its second arm to come
     mark.end, mark.second = (90.0, 30.0), (100.0, 90.0)
     viewer._open_angle = mark
     viewer._place_mark(mark)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,6 +20,9 @@ from zsmed.data.folders import ClassFolder, LabeledItem
 from zsmed.errors import DatasetError
 from zsmed.features import FeatureCache, encode_files, file_sha256
 from zsmed.progress import Job, Progress
+
+if TYPE_CHECKING:
+    from zsmed.encoders.efficientnet_lite import EfficientNetLite
 
 TRUNK_SPACE_SUFFIX = "trunk-f16-v1"
 
@@ -42,11 +46,13 @@ def trunk_featurizer(backbone: torch.nn.Module, view: str | None = None) -> Call
     return featurize
 
 
-def lite_backbone(encoder: object) -> torch.nn.Module:
+def lite_backbone(encoder: object) -> EfficientNetLite:
     """The EfficientNet-Lite module inside an image encoder (the one exposing ``forward_trunk``)."""
+    from zsmed.encoders.efficientnet_lite import EfficientNetLite
+
     module = encoder.torch_module()  # type: ignore[attr-defined]
     inner = getattr(module, "backbone", module)
-    if not hasattr(inner, "forward_trunk"):
+    if not isinstance(inner, EfficientNetLite):
         raise DatasetError(f"encoder {encoder.spec.name} exposes no trunk map; few-shot synthesis needs one")  # type: ignore[attr-defined]
     return inner
 
