@@ -14,7 +14,10 @@ panning; a press on a ruler's end drags that end), E = region of interest on / o
 ellipse: its area in mm², mean ± SD, min and max, HU on CT), N = angle on / off (a left drag from the vertex
 draws the first arm, a click places the second end; a press on an angle's point drags it), Delete = remove
 the rulers, regions and angles on the slice shown, Esc = remove them and stop measuring (with an angle's
-second arm still to place, only that angle goes).
+second arm still to place, only that angle goes), O = the Oblique tool (a left drag draws a line along a
+structure; the window then shows the plane through that line square to the image it was drawn on, and its
+parallel slices: an oblique; drawn on an oblique, a double oblique; the Oblique button goes back to it from
+another plane).
 
 Save… (Ctrl+S) saves the image shown, or the whole plane every so many mm, as a new CT / MR series of the
 study for the PACS (``zsmed.report.reformat_images``): in the worker, with progress and Cancel; the rulers
@@ -69,14 +72,19 @@ from zsmed.dicom.geometry import ImagePlane, angle_degrees, ruler_length
 from zsmed.dicom.volume import (
     PLANES,
     SLAB_MODES,
+    AnyPlane,
+    Oblique,
     Plane,
     Reformat,
+    ReformatError,
     SlabMode,
     SliceDecoder,
     Volume,
     load_volume_job,
+    oblique_through,
     plane_count,
     plane_spacing,
+    plane_word,
     reformat,
     reformat_plane,
 )
@@ -127,8 +135,10 @@ _MAX_SLAB_MM = 500.0
 MEASURING_TEXT = "Measuring: left drag (M: stop)"  # the bottom-right corner while measuring, as the viewer's
 REGION_TEXT = "Region of interest: left drag (E: stop)"
 ANGLE_TEXT = "Angle: drag the first arm, then click the second (N: stop)"
-Tool = str  # what a left drag draws: "" (nothing: it pans), "measure", "region" or "angle"
-_TOOL_TEXTS = {"measure": MEASURING_TEXT, "region": REGION_TEXT, "angle": ANGLE_TEXT}  # the bottom-right corner
+OBLIQUE_TEXT = "Oblique: drag a line along the structure (O: stop)"
+Tool = str  # what a left drag draws: "" (nothing: it pans), "measure", "region", "angle" or "oblique"
+_TOOL_TEXTS = {"measure": MEASURING_TEXT, "region": REGION_TEXT, "angle": ANGLE_TEXT,  # the bottom-right corner
+               "oblique": OBLIQUE_TEXT}
 
 
 MarkT = TypeVar("MarkT", bound=Mark)
@@ -154,7 +164,7 @@ class _ImageKey(NamedTuple):
     """The image a ruler was drawn on, the only one it is shown on: the plane, the slice (a slab's centre)
     and the slab (how it combines its slices, and how many; None for one slice)."""
 
-    plane: Plane
+    plane: AnyPlane
     slice_index: int
     slab: tuple[SlabMode, int] | None
 
@@ -168,10 +178,23 @@ def contained_decoder() -> SliceDecoder:
 
 
 def location_text(shown: Reformat) -> str:
-    """Where the slice is along its patient axis, as PACS letter it: 'H 105.5 mm', 'R 12.0 mm'."""
+    """Where the slice is along its patient axis, as PACS letter it: 'H 105.5 mm', 'R 12.0 mm'; an oblique's,
+    from the line it was drawn through: 'H 4.0 mm from the line' (0: 'through the line')."""
     negative, positive = shown.location_letters
     letter = positive if shown.location_mm >= 0 else negative
+    if isinstance(shown.plane, Oblique):
+        if abs(shown.location_mm) < 0.05:
+            return "through the line"
+        return f"{letter} {abs(shown.location_mm):.1f} mm from the line"
     return f"{letter} {abs(shown.location_mm):.1f} mm"
+
+
+def plane_name(plane: AnyPlane) -> str:
+    """The plane as the window names it: "Coronal"; an oblique one as the plane it is turned as: "Oblique
+    coronal"."""
+    if isinstance(plane, Oblique):
+        return f"Oblique {plane.nearest}"
+    return PLANE_NAMES[plane]
 
 
 def _shadowed(label: QLabel, style: str) -> QLabel:
@@ -209,8 +232,9 @@ class ReformatWindow(QWidget):
         self._worker: Any = None
         self._reading = 0  # which reading the worker's reports are for: a superseded one's are dropped
         self._cancel_asked = False  # the reading is stopping: asked again, the series is read afresh
-        self._plane: Plane = "coronal"
-        self._indices: dict[Plane, int] = {}  # the slice shown in each plane: switching back returns there
+        self._plane: AnyPlane = "coronal"
+        self._oblique: Oblique | None = None  # the oblique plane last drawn on this volume (Oblique goes back to it)
+        self._indices: dict[AnyPlane, int] = {}  # the slice shown in each plane: switching back returns there
         self._shown: Reformat | None = None
         self._rendered = np.zeros((0, 0), dtype=np.uint8)
         self._viewer_window: tuple[float, float] | None = None
@@ -228,12 +252,13 @@ class ReformatWindow(QWidget):
         # made so by ``hold_by``; an angle's 0 vertex, 1 first end, 2 second end) and its points before
         self._held: tuple[int, tuple[tuple[float, float], ...]] | None = None
         self._open_angle: Angle | None = None  # an angle whose second arm follows the mouse, until a click
+        self._guide: Ruler | None = None  # the line an oblique plane is drawn through, while it is dragged
 
         # --- the bar: plane, slab, window --------------------------------------------------------------
         bar = QToolBar()
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.plane_group = QActionGroup(self)
-        self.plane_group.setExclusive(True)
+        self.plane_group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)  # none on an oblique
         self.plane_actions: dict[Plane, QAction] = {}
         for plane in PLANES:
             action = QAction(PLANE_NAMES[plane], self)
@@ -243,7 +268,15 @@ class ReformatWindow(QWidget):
             self.plane_group.addAction(action)
             bar.addAction(action)
             self.plane_actions[plane] = action
-        self.plane_actions[self._plane].setChecked(True)
+        self.plane_actions["coronal"].setChecked(True)
+        self.oblique_action = QAction("Oblique", self)
+        self.oblique_action.setCheckable(True)
+        self.oblique_action.setToolTip("Oblique (O): drag a line along a structure (a vessel, a disc, a bone's axis) "
+                                       "on any plane; the reformat then shows the plane through that line, square to "
+                                       "the image it was drawn on, and its parallel slices (drawn again on the "
+                                       "oblique: a double oblique). Here again: back to the last oblique drawn")
+        self.oblique_action.triggered.connect(self._oblique_clicked)
+        bar.addAction(self.oblique_action)
         bar.addSeparator()
         self.measure_action = QAction("Measure", self)
         self.measure_action.setCheckable(True)
@@ -264,21 +297,21 @@ class ReformatWindow(QWidget):
                                      "places the second (degrees in the patient: a kyphosis on a sagittal)")
         self.angle_action.triggered.connect(self.set_angle_mode)
         bar.addAction(self.angle_action)
-        # the tools as the PACS draw them, a ruler, an ellipse, an angle, named in their tooltips: in words the
-        # bar was wider than the window's minimum
+        self.save_action = QAction("Save…", self)
+        self.save_action.setShortcut("Ctrl+S")
+        self.save_action.setToolTip("Save… for the PACS (Ctrl+S): this image, or the whole plane every so many mm, "
+                                    "as a new CT / MR series of the study")
+        self.save_action.triggered.connect(self.ask_and_save)
+        bar.addAction(self.save_action)
+        # the tools as the PACS draw them, a ruler, an ellipse, an angle, and Save as a disk, named in their
+        # tooltips: in words the bar was wider than the window's minimum
         self._icon_names = {self.measure_action: "mdi6.ruler", self.region_action: "mdi6.ellipse-outline",
-                            self.angle_action: "mdi6.angle-acute"}
+                            self.angle_action: "mdi6.angle-acute", self.save_action: "mdi6.content-save-outline"}
         for action in self._icon_names:
             button = bar.widgetForAction(action)
             if isinstance(button, QToolButton):
                 button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)  # words where no icon is drawn
         self.set_icons(icon)
-        self.save_action = QAction("Save…", self)
-        self.save_action.setShortcut("Ctrl+S")
-        self.save_action.setToolTip("Save for the PACS (Ctrl+S): this image, or the whole plane every so many mm, "
-                                    "as a new CT / MR series of the study")
-        self.save_action.triggered.connect(self.ask_and_save)
-        bar.addAction(self.save_action)
         # Ctrl+C, off the bar (its width is spent): the picture for a slide or a teaching file
         self.copy_action = QAction("Copy picture", self)
         self.copy_action.setShortcut(QKeySequence.StandardKey.Copy)
@@ -297,6 +330,7 @@ class ReformatWindow(QWidget):
         self.slab_box.setSpecialValueText("off")
         self.slab_box.setToolTip(slab_tip)
         self.slab_box.setKeyboardTracking(False)  # typing "15" does not compute a 1 mm slab on the way
+        self.slab_box.setFixedWidth(88)  # "500.0 mm" whole; its own size hint leaves room for more digits
         self.slab_box.valueChanged.connect(lambda *_: self._show())
         bar.addWidget(self.slab_box)
         self.mode_box = QComboBox()
@@ -327,7 +361,7 @@ class ReformatWindow(QWidget):
         self.view, self.image_item = image_view(self.vb)
         self._reference: tuple[tuple[float, float], tuple[float, float]] | None = None  # image pixels
         self._reference_item = add_reference_item(self.vb)  # where the main viewer's slice cuts this plane
-        self._cursor: tuple[tuple[float, float], Plane, int] | None = None  # the 3D cursor: point, its slice
+        self._cursor: tuple[tuple[float, float], AnyPlane, int] | None = None  # the 3D cursor: point, its slice
         self._cursor_item = add_cursor_item(self.vb)
         self.vb.sigRangeChanged.connect(self._place_marks)  # the labels keep inside the view as it zooms
         self.view.scene().sigMouseMoved.connect(self._hover)
@@ -372,8 +406,8 @@ class ReformatWindow(QWidget):
         layout.addWidget(self.status_bar)
         self._update_controls()
         self._show_message("No series")
-        self.setMinimumWidth(780)  # the bar whole (Save… included), the viewer's window named in it included
-        self.resize(820, 900)
+        self.setMinimumWidth(790)  # the bar whole (Save… included), the viewer's window named in it included
+        self.resize(840, 900)
 
     def set_icons(self, icon: Callable[[str], QIcon]) -> None:
         """The tools' icons, drawn by ``icon`` (again when the theme changes)."""
@@ -486,7 +520,7 @@ class ReformatWindow(QWidget):
             return
         spacing = plane_spacing(volume, self._plane)
         slab = f"{shown.slab_mm:.3g} mm {SLAB_NAMES[shown.mode]}" if shown.slab_slices > 1 else ""
-        dialog = ReformatSaveDialog(PLANE_NAMES[self._plane], slab, spacing, max(shown.slab_mm, spacing),
+        dialog = ReformatSaveDialog(plane_name(self._plane), slab, spacing, max(shown.slab_mm, spacing),
                                     lambda step: len(every_mm(volume, self._plane, step, self.index())), self)
         if dialog.exec():
             self.save_for_pacs(dialog.step_mm(), dialog.out_dir())
@@ -520,8 +554,8 @@ class ReformatWindow(QWidget):
             self._finished_saving(line, written[0].parent, warning=bool(problem))
 
         def cancelled() -> None:
-            self._finished_saving(f"Saving the {self._plane} images was cancelled; those written are kept, each "
-                                  "whole", None, warning=True)
+            self._finished_saving(f"Saving the {plane_word(self._plane)} images was cancelled; those written are "
+                                  "kept, each whole", None, warning=True)
 
         self._saver = start_job(lambda: write_reformat_series_job(volume, series, out_dir),
                                 on_progress=self._on_progress, on_done=done,
@@ -579,6 +613,11 @@ class ReformatWindow(QWidget):
     def _on_loaded(self, volume: Volume) -> None:
         self._finished_loading()
         self._volume = volume
+        if self._oblique is not None:  # drawn on another volume: it cuts nothing of this one
+            self._indices.pop(self._oblique, None)
+            self._oblique = None
+        if isinstance(self._plane, Oblique):
+            self._plane = self._plane.nearest
         lo, hi = auto_window(volume.voxels)  # as the viewer's automatic window, over the whole volume
         self._auto = ((lo + hi) / 2.0, max(hi - lo, 1.0))
         self._fill_window_box()
@@ -612,16 +651,50 @@ class ReformatWindow(QWidget):
         self.loaded.emit()
 
     # --- plane, slice, slab -----------------------------------------------------------------------------
-    def plane(self) -> Plane:
+    def plane(self) -> AnyPlane:
         return self._plane
 
-    def set_plane(self, plane: Plane) -> None:
-        if plane not in PLANES:
+    def set_plane(self, plane: AnyPlane) -> None:
+        """Show ``plane``: a standard one by name, or an oblique one (``oblique_through``; it is kept, and the
+        Oblique button goes back to it)."""
+        if not isinstance(plane, Oblique) and plane not in PLANES:
             raise ValueError(f"unknown plane {plane!r} (one of {', '.join(PLANES)})")
+        if self.is_oblique_mode():
+            self._set_tool("")  # a plane chosen: the line for an oblique is not drawn
+        if isinstance(plane, Oblique):
+            self._oblique = plane
+            self._indices.setdefault(plane, plane.through)
         self._plane = plane
-        self.plane_actions[plane].setChecked(True)
         self._update_controls()
         self._show()
+
+    def oblique(self) -> Oblique | None:
+        """The oblique plane last drawn on this volume; None before one is."""
+        return self._oblique
+
+    def draw_oblique(self, start: tuple[float, float], end: tuple[float, float]) -> Oblique | None:
+        """The oblique plane through the line from ``start`` to ``end`` (column, row of the image shown), square
+        to it, shown from the slice through the line (as the Oblique tool's drag makes it); None when no image
+        is shown or the line has no length."""
+        volume, here = self._volume, self.current_plane()
+        if volume is None or here is None:
+            return None
+        normal = np.cross(np.asarray(here.row_direction), np.asarray(here.column_direction))
+        try:
+            plane = oblique_through(volume, here.patient_point(start), here.patient_point(end), normal)
+        except ReformatError:
+            return None
+        self._indices.pop(plane, None)
+        self.set_plane(plane)
+        return plane
+
+    def _oblique_clicked(self) -> None:
+        """The Oblique button: back to the oblique drawn last where another plane is shown, else the tool that
+        draws a new one (on the oblique shown: a double oblique)."""
+        if self._oblique is not None and not isinstance(self._plane, Oblique) and not self.is_oblique_mode():
+            self.set_plane(self._oblique)
+        else:
+            self.toggle_oblique_mode()
 
     def index(self) -> int:
         """The slice shown in the plane (the slab's centre)."""
@@ -824,6 +897,16 @@ class ReformatWindow(QWidget):
     def toggle_region_mode(self) -> None:
         self.set_region_mode(not self.is_region_mode())
 
+    def is_oblique_mode(self) -> bool:
+        return self._tool == "oblique"
+
+    def set_oblique_mode(self, on: bool) -> None:
+        """The Oblique tool on / off: while on, a left drag draws the line an oblique plane goes through."""
+        self._set_tool("oblique" if on else "")
+
+    def toggle_oblique_mode(self) -> None:
+        self.set_oblique_mode(not self.is_oblique_mode())
+
     def is_angle_mode(self) -> bool:
         return self._tool == "angle"
 
@@ -846,7 +929,9 @@ class ReformatWindow(QWidget):
         self.measure_action.setChecked(tool == "measure")
         self.region_action.setChecked(tool == "region")
         self.angle_action.setChecked(tool == "angle")
+        self._remove_guide()
         self._drawing, self._held = None, None
+        self._update_plane_checks()
         set_marking_cursor(self.view, self.is_marking())
         self._update_texts()  # the bottom-right corner says so
 
@@ -1004,6 +1089,9 @@ class ReformatWindow(QWidget):
         nothing; a jittery click leaves no mark of no size behind."""
         if self._shown is None:
             return
+        if self.is_oblique_mode():
+            self._drag_guide(start, finish, down, now)
+            return
         if start:
             self._drawing, self._held = None, None
             target = self._hold_target(down) if self._open_angle is None else None
@@ -1040,6 +1128,30 @@ class ReformatWindow(QWidget):
             self._remove_mark(mark)  # a jittery click, or dragged off the image from its edge: nothing drawn
         elif isinstance(mark, Angle):
             self._open_angle = mark  # the first arm drawn: the second now follows the mouse
+
+    def _drag_guide(self, start: bool, finish: bool, down: QPointF, now: QPointF) -> None:
+        """The Oblique tool's drag: a line from the press to the mouse (begun on the image); let go, the plane
+        through it is shown (``draw_oblique``) and the tool is off; a jittery click draws nothing."""
+        if start:
+            self._remove_guide()
+            if self.image_rect().contains(down):
+                self._guide = Ruler.drawn_in(self.vb, self._image_point(down))
+        guide = self._guide
+        if guide is None:
+            return
+        guide.end = self._image_point(now)
+        ends = self._view_point(guide.start), self._view_point(guide.end)
+        guide.line.setData([ends[0].x(), ends[1].x()], [ends[0].y(), ends[1].y()])
+        if not finish:
+            return
+        self._remove_guide()
+        if not is_click(self.vb, down, now) and guide.end != guide.start:
+            self.draw_oblique(guide.start, guide.end)
+
+    def _remove_guide(self) -> None:
+        if self._guide is not None:
+            self._guide.remove_from(self.vb)
+            self._guide = None
 
     def _click(self, at: QPointF) -> None:
         """A left click (view coordinates): with an angle open, its second end goes there and the angle is
@@ -1156,11 +1268,19 @@ class ReformatWindow(QWidget):
         if self._shown is not None:
             self.vb.setRange(rect=self.image_rect(), padding=0.0)
 
+    def _update_plane_checks(self) -> None:
+        """The plane buttons say what is shown: one of the standard planes, or Oblique (an oblique plane, or
+        the line for one being drawn)."""
+        for plane, action in self.plane_actions.items():
+            action.setChecked(self._plane == plane and not self.is_oblique_mode())
+        self.oblique_action.setChecked(isinstance(self._plane, Oblique) or self.is_oblique_mode())
+
     def _update_controls(self) -> None:
         """The controls as the volume and the plane allow: nothing to choose before a volume is read."""
         volume = self._volume
-        for action in self.plane_actions.values():
+        for action in (*self.plane_actions.values(), self.oblique_action):
             action.setEnabled(volume is not None)
+        self._update_plane_checks()
         for box in (self.slab_box, self.mode_box, self.window_box):
             box.setEnabled(volume is not None)
         for action in (self.measure_action, self.region_action, self.angle_action):
@@ -1178,7 +1298,7 @@ class ReformatWindow(QWidget):
             self.slab_box.setSingleStep(round(step, 1) or 0.1)
         shown = self._shown
         if shown is not None and count:
-            self.slider_label.setText(f"{PLANE_NAMES[self._plane].lower()} slice {self.index() + 1}/{count}")
+            self.slider_label.setText(f"{plane_name(self._plane).lower()} slice {self.index() + 1}/{count}")
 
     def _update_texts(self) -> None:
         shown = self._shown
@@ -1186,7 +1306,7 @@ class ReformatWindow(QWidget):
         if shown is not None:
             texts.update(zip(("l", "r", "t", "b"), shown.edges, strict=True))
             texts["tr"] = self._title  # where the main viewer shows the series' title
-            where = f"{PLANE_NAMES[shown.plane]} {shown.index + 1}/{shown.count} · {location_text(shown)}"
+            where = f"{plane_name(shown.plane)} {shown.index + 1}/{shown.count} · {location_text(shown)}"
             slab = (f"{SLAB_NAMES[shown.mode]} through {shown.slab_mm:.1f} mm ({shown.slab_slices} slices)"
                     if shown.slab_slices > 1 else "")
             texts["bl"] = "\n".join(x for x in (where, slab) if x)
@@ -1245,6 +1365,8 @@ class ReformatWindow(QWidget):
             self.toggle_region_mode()
         elif key == keys.Key_N:
             self.toggle_angle_mode()
+        elif key == keys.Key_O:
+            self.toggle_oblique_mode()
         elif key == keys.Key_Delete:
             self.clear_measurements()
         elif key == keys.Key_Escape and self._open_angle is not None:
@@ -1265,5 +1387,5 @@ class ReformatWindow(QWidget):
         super().closeEvent(event)
 
 
-__all__ = ["ANGLE_TEXT", "MEASURING_TEXT", "REGION_TEXT", "ReformatWindow", "Region", "RulerMeasurement",
-           "contained_decoder", "location_text"]
+__all__ = ["ANGLE_TEXT", "MEASURING_TEXT", "OBLIQUE_TEXT", "REGION_TEXT", "ReformatWindow", "Region",
+           "RulerMeasurement", "contained_decoder", "location_text", "plane_name"]

@@ -172,3 +172,46 @@ def test_cli_saves_a_plane_of_a_series_folder_and_refuses_in_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "2 series found: give the files or the folder of one series" in err
     assert main(["reformat", str(tmp_path / "missing")]) == 2
+
+
+def test_cli_saves_an_oblique_plane_drawn_as_a_line_on_a_slice(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                                               ) -> None:
+    """--oblique axial,3,C1,R1,C2,R2: the plane through that line of axial slice 3, square to it, as the app's
+    Oblique tool makes it; every 1 mm of it, lined up on the slice through the line."""
+    from zsmed.cli.main import main
+    from zsmed.dicom.volume import Oblique, oblique_through
+
+    folder = tmp_path / "ct5n"
+    folder.mkdir()
+    for path in ct5n():
+        shutil.copy(path, folder / f"{path.name}.dcm")
+    assert main(["reformat", str(folder), "--oblique", "axial,3,2,2,14,10", "--every", "1",
+                 "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    (saved,) = (tmp_path / "out").iterdir()
+    files = sorted(saved.iterdir())
+    volume = load(ct5n())
+    where = reformat_plane(volume, "axial", 2)
+    normal = np.cross(np.asarray(where.row_direction), np.asarray(where.column_direction))
+    plane = oblique_through(volume, where.patient_point((2.0, 2.0)), where.patient_point((14.0, 10.0)), normal)
+    assert isinstance(plane, Oblique) and "oblique" in saved.name
+    indices = every_mm(volume, plane, 1.0, plane.through)
+    assert plane.through in indices and len(files) == len(indices) > 2
+    assert out == (f"{len(files)} oblique images (slice {plane.through + 1} through the line) saved as a new series "
+                   f"of the study in {saved}\n")
+    for path, index in zip(files, indices, strict=True):
+        ds = pydicom.dcmread(path)
+        lies = reformat_plane(volume, plane, index)
+        assert [float(v) for v in ds.ImagePositionPatient] == pytest.approx(list(lies.position), abs=1e-3)
+        assert [float(v) for v in ds.ImageOrientationPatient] == pytest.approx([*plane.right, *plane.down], abs=1e-6)
+        np.testing.assert_allclose(modality_values(ds), reformat(volume, plane, index).image,
+                                   atol=float(ds.RescaleSlope) / 2 + 1e-3)
+    assert ds.SeriesDescription == "zsmed oblique every 0.977 mm"
+    # a slice the plane does not have, a line of one point, words for numbers: one line each
+    assert main(["reformat", str(folder), "--oblique", "axial,9,2,2,14,10"]) == 2
+    assert capsys.readouterr().err == "zsmed: error: --oblique: the axial plane has slices 1 to 5\n"
+    for bad in ("axial,3,2,2,2,2", "axial,3,two,2,14,10", "oblique,3,2,2,14,10"):
+        with pytest.raises(SystemExit):
+            main(["reformat", str(folder), "--oblique", bad])
+        err = capsys.readouterr().err
+        assert "--oblique" in err and "Traceback" not in err

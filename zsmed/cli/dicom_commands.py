@@ -227,7 +227,17 @@ def _series_files(paths: list[Path]) -> list[Path]:
 
 
 def _reformat(args: argparse.Namespace) -> int:
-    from zsmed.dicom.volume import load_volume_job, plane_count
+    import numpy as np
+
+    from zsmed.dicom.volume import (
+        AnyPlane,
+        Oblique,
+        load_volume_job,
+        oblique_through,
+        plane_count,
+        plane_word,
+        reformat_plane,
+    )
     from zsmed.progress import run_with_bar
     from zsmed.report.reformat_images import ReformatSeries, every_mm, write_reformat_series_job
     from zsmed.runtime.validate import escape_text
@@ -238,21 +248,50 @@ def _reformat(args: argparse.Namespace) -> int:
             print(f"zsmed: error: {escape_text(path)}: file not found", file=sys.stderr)
             return 2
     volume = run_with_bar(load_volume_job(_series_files(args.paths)), "reading the series")
-    count = plane_count(volume, args.plane)
+    plane: AnyPlane = args.plane
+    if args.oblique is not None:
+        drawn_on, drawn_slice, start, end = args.oblique
+        drawn_count = plane_count(volume, drawn_on)
+        if not 1 <= drawn_slice <= drawn_count:
+            print(f"zsmed: error: --oblique: the {drawn_on} plane has slices 1 to {drawn_count}", file=sys.stderr)
+            return 2
+        where = reformat_plane(volume, drawn_on, drawn_slice - 1)
+        normal = np.cross(np.asarray(where.row_direction), np.asarray(where.column_direction))
+        plane = oblique_through(volume, where.patient_point(start), where.patient_point(end), normal)
+    count = plane_count(volume, plane)
     if args.slice is not None:
         if not 1 <= args.slice <= count:
-            print(f"zsmed: error: --slice {args.slice}: the {args.plane} plane has slices 1 to {count}",
+            print(f"zsmed: error: --slice {args.slice}: the {plane_word(plane)} plane has slices 1 to {count}",
                   file=sys.stderr)
             return 2
         indices: tuple[int, ...] = (args.slice - 1,)
     else:
-        indices = every_mm(volume, args.plane, args.every)
+        around = plane.through if isinstance(plane, Oblique) else None  # an oblique's slices lined up on the line
+        indices = every_mm(volume, plane, args.every, around)
     reader = args.reader if args.reader is not None else load_site_config().reader
-    series = ReformatSeries(args.plane, indices, args.slab, args.mode, args.window, reader)
+    series = ReformatSeries(plane, indices, args.slab, args.mode, args.window, reader)
     written = run_with_bar(write_reformat_series_job(volume, series, args.out), "saving the reformat")
-    print(escape_text(f"{len(written)} {args.plane} image{'' if len(written) == 1 else 's'} saved as a new series "
-                      f"of the study in {written[0].parent}"))
+    through = f" (slice {plane.through + 1} through the line)" if isinstance(plane, Oblique) else ""
+    print(escape_text(f"{len(written)} {plane_word(plane)} image{'' if len(written) == 1 else 's'}{through} saved "
+                      f"as a new series of the study in {written[0].parent}"))
     return 0
+
+
+def _oblique(text: str) -> tuple[str, int, tuple[float, float], tuple[float, float]]:
+    """--oblique PLANE,SLICE,C1,R1,C2,R2: the line from pixel (C1, R1) to (C2, R2) on slice SLICE (from 1) of
+    the standard PLANE."""
+    parts = [part.strip() for part in text.split(",")]
+    message = f"{text!r}: give the line as PLANE,SLICE,C1,R1,C2,R2 (e.g. axial,40,100,200,300,260)"
+    if len(parts) != 6 or parts[0] not in ("axial", "coronal", "sagittal"):
+        raise argparse.ArgumentTypeError(message)
+    try:
+        slice_number = int(parts[1])
+        c1, r1, c2, r2 = (float(v) for v in parts[2:])
+    except ValueError:
+        raise argparse.ArgumentTypeError(message) from None
+    if (c1, r1) == (c2, r2):
+        raise argparse.ArgumentTypeError(f"{text!r}: the line's two ends are one point")
+    return parts[0], slice_number, (c1, r1), (c2, r2)
 
 
 def _window(text: str) -> tuple[float, float]:
@@ -378,6 +417,11 @@ def register(groups: Any) -> None:
     reformat.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="the series' files or its folder")
     reformat.add_argument("--plane", choices=("axial", "coronal", "sagittal"), default="coronal",
                           help="the plane to save (default coronal)")
+    reformat.add_argument("--oblique", type=_oblique, default=None, metavar="PLANE,SLICE,C1,R1,C2,R2",
+                          help="an oblique plane instead: the plane through the line from pixel (C1, R1) to (C2, R2) "
+                               "of slice SLICE (from 1) of PLANE (axial, coronal, sagittal), square to it, as the "
+                               "app's Oblique tool draws it (e.g. axial,40,100,200,300,260); its slices are parallel "
+                               "to it across the volume (--plane is then not used)")
     reformat.add_argument("--every", type=float, default=0.0, metavar="MM",
                           help="mm between the images saved (default 0: every slice of the plane)")
     reformat.add_argument("--slice", type=int, default=None, metavar="N", help="save only slice N (from 1)")

@@ -15,6 +15,12 @@ whose frames have no positions (a cine), or a volume too big for memory.
 convention: axial and coronal from the patient's feet / front, the patient's right on the image's left;
 sagittal from the patient's left, anterior on the image's left; head up), and slice numbers grow towards
 the patient's left (sagittal), back (coronal) and head (axial): the DICOM patient axes.
+
+``oblique_through`` makes a plane at any angle from a line drawn on a reformat (along a vessel, a disc, a
+bone's axis): the plane through the line square to the image drawn on, with parallel slices across the
+whole volume at its finest spacing, square pixels, trilinear between voxel centres, shown turned as the
+standard plane it is nearest; ``reformat``, ``reformat_plane``, ``plane_count`` and ``plane_spacing`` take
+it where they take a plane's name, so the reference lines, the 3D cursor and the saved series follow.
 """
 
 from __future__ import annotations
@@ -51,6 +57,16 @@ Plane = Literal["axial", "coronal", "sagittal"]
 SlabMode = Literal["mip", "mean", "minip"]
 PLANES: tuple[Plane, ...] = ("axial", "coronal", "sagittal")
 SLAB_MODES: tuple[SlabMode, ...] = ("mip", "mean", "minip")
+
+# an oblique plane's slab is sampled at most this many planes deep (evenly): a 50 mm MIP stays interactive
+MAX_OBLIQUE_SLAB_PLANES = 32
+# the standard planes' (right, down) directions in the patient (LPS), as ``_PLANE_AXES`` lays them out: an
+# oblique plane is shown turned as the standard plane it is nearest (an oblique axial as an axial)
+_STANDARD_VIEW: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    "axial": ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0)),
+    "coronal": ((1.0, 0.0, 0.0), (0.0, 0.0, -1.0)),
+    "sagittal": ((0.0, 1.0, 0.0), (0.0, 0.0, -1.0)),
+}
 
 MIN_SLICES = 3  # fewer is not a volume: a coronal of 2 slices is 2 lines of pixels
 # 1.5 GB of float32: a 1400-slice 512 x 512 CT. More would crowd out the app (and its decoder) on a reading
@@ -108,6 +124,38 @@ class Volume:
 
 
 @dataclass(frozen=True)
+class Oblique:
+    """A plane at any angle through a volume, and its parallel slices (``oblique_through``). Its pixels are
+    square, ``pixel_mm`` apart; slice k's pixel (row i, column j) is, in the patient (LPS, mm),
+    ``first + k * step_mm * normal + i * pixel_mm * down + j * pixel_mm * right``, where ``normal`` is
+    ``right`` x ``down``. The slices cover the whole volume; ``through`` is the one through the line drawn."""
+
+    first: tuple[float, float, float]
+    right: tuple[float, float, float]  # unit: the direction of increasing column
+    down: tuple[float, float, float]  # unit, square to ``right``: of increasing row
+    pixel_mm: float
+    step_mm: float
+    rows: int
+    columns: int
+    count: int
+    through: int
+    nearest: Plane  # the standard plane it is turned as: "an oblique coronal"
+
+    @property
+    def normal(self) -> tuple[float, float, float]:
+        n = np.cross(np.asarray(self.right), np.asarray(self.down))
+        return float(n[0]), float(n[1]), float(n[2])
+
+
+AnyPlane = Plane | Oblique  # a standard plane by name, or an oblique one
+
+
+def plane_word(plane: AnyPlane) -> str:
+    """The plane in words for a description or a file name: "coronal", "oblique"."""
+    return "oblique" if isinstance(plane, Oblique) else plane
+
+
+@dataclass(frozen=True)
 class Reformat:
     """One image of a plane of a volume: a slice, or a slab through several."""
 
@@ -116,11 +164,12 @@ class Reformat:
     count: int  # slices in this plane
     index: int  # the one shown (the slab's centre)
     edges: tuple[str, str, str, str]  # patient directions at the (left, right, top, bottom) edges: "R", "H" …
-    plane: Plane
+    plane: AnyPlane
     slab_slices: int = 1  # slices the slab's MIP / mean / MinIP is taken over
     slab_mm: float = 0.0  # their extent along the plane's normal (0: one slice)
     mode: SlabMode = "mip"
-    location_mm: float = 0.0  # where the slice is along the plane's patient axis (DICOM x, y or z)
+    # where the slice is along the plane's patient axis (DICOM x, y or z); an oblique's: from the line drawn
+    location_mm: float = 0.0
     location_letters: tuple[str, str] = ("", "")  # that axis's (negative, positive) ends: ("R", "L") …
 
 
@@ -425,13 +474,17 @@ def oriented_voxels(volume: Volume, axes: PlaneAxes) -> np.ndarray:
     return view[flips]
 
 
-def plane_count(volume: Volume, plane: Plane) -> int:
+def plane_count(volume: Volume, plane: AnyPlane) -> int:
     """The number of slices of ``plane``."""
+    if isinstance(plane, Oblique):
+        return plane.count
     return int(volume.voxels.shape[plane_axes(volume, plane).sweep])
 
 
-def plane_spacing(volume: Volume, plane: Plane) -> float:
+def plane_spacing(volume: Volume, plane: AnyPlane) -> float:
     """The distance (mm) between consecutive slices of ``plane``."""
+    if isinstance(plane, Oblique):
+        return plane.step_mm
     return volume.spacing[plane_axes(volume, plane).sweep]
 
 
@@ -441,12 +494,14 @@ def slab_range(index: int, count: int, spacing_mm: float, slab_mm: float) -> tup
     return max(index - reach, 0), min(index + reach + 1, count)
 
 
-def reformat(volume: Volume, plane: Plane, index: int, slab_mm: float = 0.0, mode: SlabMode = "mip") -> Reformat:
-    """Slice ``index`` of ``plane`` ("axial", "coronal" or "sagittal", as the patient lies), or with
-    ``slab_mm`` > 0 the maximum ("mip"), mean or minimum ("minip") over the slices within ±slab_mm/2 of it.
-    ``index`` is kept within the plane's slices."""
+def reformat(volume: Volume, plane: AnyPlane, index: int, slab_mm: float = 0.0, mode: SlabMode = "mip") -> Reformat:
+    """Slice ``index`` of ``plane`` ("axial", "coronal" or "sagittal", as the patient lies, or an ``Oblique``),
+    or with ``slab_mm`` > 0 the maximum ("mip"), mean or minimum ("minip") over the slices within ±slab_mm/2
+    of it. ``index`` is kept within the plane's slices."""
     if mode not in SLAB_MODES:
         raise ValueError(f"unknown slab mode {mode!r} (one of {', '.join(SLAB_MODES)})")
+    if isinstance(plane, Oblique):
+        return _reformat_oblique(volume, plane, index, slab_mm, mode)
     axes = plane_axes(volume, plane)
     oriented = oriented_voxels(volume, axes)
     count = int(oriented.shape[0])
@@ -474,10 +529,15 @@ def reformat(volume: Volume, plane: Plane, index: int, slab_mm: float = 0.0, mod
         location_mm=_location(volume, axes, index), location_letters=_AXIS_LETTERS[axes.patient_axis])
 
 
-def reformat_plane(volume: Volume, plane: Plane, index: int) -> ImagePlane:
+def reformat_plane(volume: Volume, plane: AnyPlane, index: int) -> ImagePlane:
     """Where slice ``index`` of ``plane`` lies in the patient, as an image (its first pixel's centre, the
     directions of its rows and columns, spacing, size): for the reference lines between it and the
     viewer's slices."""
+    if isinstance(plane, Oblique):
+        index = min(max(int(index), 0), plane.count - 1)
+        corner = np.asarray(plane.first) + index * plane.step_mm * np.asarray(plane.normal)
+        return ImagePlane((float(corner[0]), float(corner[1]), float(corner[2])), plane.right, plane.down,
+                          (plane.pixel_mm, plane.pixel_mm), (plane.rows, plane.columns), volume.frame_of_reference)
     axes = plane_axes(volume, plane)
     shape = volume.voxels.shape
     count = int(shape[axes.sweep])
@@ -499,6 +559,116 @@ def reformat_plane(volume: Volume, plane: Plane, index: int) -> ImagePlane:
                       (int(shape[axes.down]), int(shape[axes.right])), volume.frame_of_reference)
 
 
+# --- oblique planes ---------------------------------------------------------------------------------
+def oblique_through(volume: Volume, start: Sequence[float] | np.ndarray, end: Sequence[float] | np.ndarray,
+                    view_normal: Sequence[float] | np.ndarray) -> Oblique:
+    """The plane through the line from ``start`` to ``end`` (patient points, mm) square to the image it was
+    drawn on (``view_normal``: that image's normal), as PACS make an oblique reformat from a line drawn along a
+    structure (a vessel, a disc, the hippocampus); its slices are parallel to it, across the whole volume, at
+    the volume's finest spacing. Shown turned as the standard plane it is nearest. Raises ReformatError for a
+    line of no length."""
+    a, b = np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64)
+    along, across = b - a, np.asarray(view_normal, dtype=np.float64)
+    across = across / (np.linalg.norm(across) or 1.0)
+    along = along - along.dot(across) * across  # in the image drawn on
+    if np.linalg.norm(along) < 1e-6:
+        raise ReformatError("an oblique plane needs a line: its two ends are at one point")
+    normal = np.cross(along / np.linalg.norm(along), across)
+    nearest: Plane = ("sagittal", "coronal", "axial")[int(np.argmax(np.abs(normal)))]
+    right, down = (_in_plane(np.asarray(v), normal) for v in _STANDARD_VIEW[nearest])
+    right = right / np.linalg.norm(right)
+    down = np.cross(normal, right)
+    if down.dot(np.asarray(_STANDARD_VIEW[nearest][1])) < 0:
+        down = -down
+    normal = np.cross(right, down)
+    pixel = step = float(min(volume.spacing))
+    corners = _volume_corners(volume) - (a + b) / 2.0
+    spans = [corners @ axis for axis in (right, down, normal)]
+    # the grid's first and last pixels and slices at or past the volume's corners: none of it is left out
+    low = [math.floor(span.min() / pixel + 1e-6) for span in spans[:2]]
+    columns, rows = (math.ceil(span.max() / pixel - 1e-6) - lo + 1 for span, lo in zip(spans[:2], low, strict=True))
+    before = math.ceil(-spans[2].min() / step - 1e-6)  # slices before the one through the line
+    count = before + math.ceil(spans[2].max() / step - 1e-6) + 1
+    first = (a + b) / 2.0 + low[0] * pixel * right + low[1] * pixel * down - before * step * normal
+
+    def unit(v: np.ndarray) -> tuple[float, float, float]:
+        return float(v[0]), float(v[1]), float(v[2])
+
+    return Oblique(first=unit(first), right=unit(right), down=unit(down), pixel_mm=pixel, step_mm=step,
+                   rows=int(rows), columns=int(columns), count=int(count), through=int(before), nearest=nearest)
+
+
+def _in_plane(vector: np.ndarray, normal: np.ndarray) -> np.ndarray:
+    """``vector`` projected onto the plane of ``normal`` (unit); where it is (nearly) the normal itself,
+    another standard direction's projection, so that the result has a length."""
+    projected = vector - vector.dot(normal) * normal
+    if np.linalg.norm(projected) > 0.1:
+        return projected
+    other = np.roll(vector, 1)
+    return other - other.dot(normal) * normal
+
+
+def _volume_corners(volume: Volume) -> np.ndarray:
+    """(8, 3) the patient points of the volume's corner voxels' centres."""
+    directions = volume_directions(volume)
+    sizes = [(n - 1) * d for n, d in zip(volume.voxels.shape, volume.spacing, strict=True)]
+    return np.asarray([np.asarray(volume.origin) + sum(f * size * direction for f, size, direction
+                                                       in zip(factors, sizes, directions, strict=True))
+                       for factors in itertools.product((0.0, 1.0), repeat=3)])
+
+
+def _sample(volume: Volume, points: np.ndarray, outside: float) -> np.ndarray:
+    """The volume's values at patient ``points`` (..., 3), trilinear between voxel centres, ``outside`` where a
+    point is not within the volume."""
+    directions = volume_directions(volume)
+    index = ((points - np.asarray(volume.origin)) @ directions.T) / np.asarray(volume.spacing)
+    shape = np.asarray(volume.voxels.shape)
+    inside = np.all((index >= -1e-3) & (index <= shape - 1 + 1e-3), axis=-1)
+    index = np.clip(index, 0.0, shape - 1)
+    low = np.minimum(np.floor(index).astype(np.intp), np.maximum(shape - 2, 0))
+    fraction = (index - low).astype(np.float32)
+    voxels = volume.voxels
+    values = np.zeros(points.shape[:-1], dtype=np.float32)
+    for corner in itertools.product((0, 1), repeat=3):
+        weight = np.ones(points.shape[:-1], dtype=np.float32)
+        at = []
+        for axis, step in enumerate(corner):
+            weight *= fraction[..., axis] if step else 1.0 - fraction[..., axis]
+            at.append(np.minimum(low[..., axis] + step, shape[axis] - 1))
+        values += weight * voxels[at[0], at[1], at[2]]
+    return np.where(inside, values, np.float32(outside))
+
+
+def _reformat_oblique(volume: Volume, plane: Oblique, index: int, slab_mm: float, mode: SlabMode) -> Reformat:
+    count = plane.count
+    index = min(max(int(index), 0), count - 1)
+    first, last = slab_range(index, count, plane.step_mm, slab_mm)
+    depths = np.arange(first, last)
+    if depths.size > MAX_OBLIQUE_SLAB_PLANES:  # evenly through the slab, both ends included
+        depths = np.unique(np.round(np.linspace(first, last - 1, MAX_OBLIQUE_SLAB_PLANES)).astype(int))
+    right, down, normal = (np.asarray(v, dtype=np.float64) for v in (plane.right, plane.down, plane.normal))
+    grid = (np.asarray(plane.first) + (np.arange(plane.rows)[:, None, None] * plane.pixel_mm) * down
+            + (np.arange(plane.columns)[None, :, None] * plane.pixel_mm) * right)
+    outside = float(volume.voxels.min()) if volume.voxels.size else 0.0  # air on a CT: black, as PACS show it
+    stack = np.stack([_sample(volume, grid + depth * plane.step_mm * normal, outside) for depth in depths])
+    image: np.ndarray
+    if len(stack) == 1:
+        image = stack[0]
+    elif mode == "mip":
+        image = stack.max(axis=0)
+    elif mode == "minip":
+        image = stack.min(axis=0)
+    else:
+        image = stack.mean(axis=0, dtype=np.float64)
+    edges = (direction_letters(-right), direction_letters(right), direction_letters(-down), direction_letters(down))
+    return Reformat(
+        image=np.ascontiguousarray(image, dtype=np.float32), spacing=(plane.pixel_mm, plane.pixel_mm),
+        count=count, index=index, edges=edges, plane=plane, slab_slices=last - first,
+        slab_mm=(last - first - 1) * plane.step_mm if last - first > 1 else 0.0, mode=mode,
+        location_mm=(index - plane.through) * plane.step_mm,
+        location_letters=(direction_letters(-normal), direction_letters(normal)))
+
+
 def _location(volume: Volume, axes: PlaneAxes, index: int) -> float:
     """The patient coordinate (mm, along the plane's patient axis) of slice ``index`` at the volume's
     centre: its table position for an axial, its depth for a coronal, its side for a sagittal."""
@@ -513,20 +683,25 @@ def _location(volume: Volume, axes: PlaneAxes, index: int) -> float:
 
 __all__ = [
     "GAP_TOLERANCE",
+    "MAX_OBLIQUE_SLAB_PLANES",
     "MAX_VOLUME_BYTES",
     "MIN_SLICES",
     "PLANES",
     "SLAB_MODES",
+    "AnyPlane",
+    "Oblique",
     "PlaneAxes",
     "Reformat",
     "ReformatError",
     "Volume",
     "decode_in_process",
     "load_volume_job",
+    "oblique_through",
     "oriented_voxels",
     "plane_axes",
     "plane_count",
     "plane_spacing",
+    "plane_word",
     "reformat",
     "reformat_plane",
     "slab_range",

@@ -20,7 +20,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from zsmed.dicom.volume import Plane, Reformat, SlabMode, Volume, plane_count, plane_spacing, reformat, reformat_plane
+from zsmed.dicom.volume import (
+    AnyPlane,
+    Reformat,
+    SlabMode,
+    Volume,
+    plane_count,
+    plane_spacing,
+    plane_word,
+    reformat,
+    reformat_plane,
+)
 from zsmed.errors import DicomReadError
 from zsmed.progress import Job, Progress
 from zsmed.report.measurements import person_name
@@ -58,7 +68,7 @@ class ReformatSeries:
     """A reformat series asked for: the plane, its slices (indices of ``plane``), the slab and its mode,
     the window (centre, width) in modality units, and who saved it."""
 
-    plane: Plane
+    plane: AnyPlane  # a standard plane by name, or an oblique one
     indices: tuple[int, ...]
     slab_mm: float = 0.0
     mode: SlabMode = "mip"
@@ -66,7 +76,7 @@ class ReformatSeries:
     reader: str = ""
 
 
-def every_mm(volume: Volume, plane: Plane, step_mm: float, around: int | None = None) -> tuple[int, ...]:
+def every_mm(volume: Volume, plane: AnyPlane, step_mm: float, around: int | None = None) -> tuple[int, ...]:
     """Slices of ``plane`` ``step_mm`` apart (at least one slice apart) across the whole volume, lined up
     on slice ``around`` (default the first): a batch of coronals every 3 mm, say."""
     count, spacing = plane_count(volume, plane), plane_spacing(volume, plane)
@@ -77,7 +87,7 @@ def every_mm(volume: Volume, plane: Plane, step_mm: float, around: int | None = 
 
 def description(volume: Volume, series: ReformatSeries) -> str:
     """The series' description as a PACS lists it: "zsmed coronal 5 mm MIP", "zsmed sagittal"."""
-    words = f"zsmed {series.plane}"
+    words = f"zsmed {plane_word(series.plane)}"
     if series.slab_mm > 0:
         words += f" {series.slab_mm:.3g} mm {_MODE_WORDS[series.mode]}"
     if len(series.indices) > 1:
@@ -131,7 +141,8 @@ def reformat_dataset(volume: Volume, source: Dataset, series: ReformatSeries, sh
         ds.OperatorsName = person_name(series.reader)
     plane = reformat_plane(volume, series.plane, shown.index)
     slab = f", {shown.slab_mm:.3g} mm {_MODE_WORDS[shown.mode]}" if shown.slab_slices > 1 else ""
-    ds.DerivationDescription = f"{series.plane} reformat{slab} of series {source.get('SeriesNumber', '')}".strip()
+    source_series = source.get("SeriesNumber", "")
+    ds.DerivationDescription = f"{plane_word(series.plane)} reformat{slab} of series {source_series}".strip()
     code = _DERIVATION[shown.mode] if shown.slab_slices > 1 and shown.mode in _DERIVATION else _DERIVATION["reformat"]
     derivation = Dataset()
     derivation.CodeValue, derivation.CodingSchemeDesignator, derivation.CodeMeaning = code[0], "DCM", code[1]
@@ -186,7 +197,7 @@ def write_reformat_series_job(volume: Volume, series: ReformatSeries, out_dir: P
     now = datetime.datetime.now()
     series_uid = str(generate_uid())
     base = out_dir if out_dir is not None else volume.paths[0].parent
-    folder = base / f"MPR_{series.plane}_{now.strftime('%Y%m%d_%H%M%S')}"
+    folder = base / f"MPR_{plane_word(series.plane)}_{now.strftime('%Y%m%d_%H%M%S')}"
     written: list[Path] = []
     for number, index in enumerate(series.indices, 1):
         shown = reformat(volume, series.plane, index, series.slab_mm, series.mode)
