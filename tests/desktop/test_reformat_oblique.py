@@ -151,3 +151,29 @@ def test_the_image_read_shows_where_the_oblique_cuts_it(qtbot, tmp_path: Path) -
     for column, row in ((2.0, 2.0), (14.0, 10.0)):  # on the line through the reference line's ends
         assert (c1 - c0) * (row - r0) - (r1 - r0) * (column - c0) == pytest.approx(0.0, abs=1e-3)
     assert max(abs(c1 - c0), abs(r1 - r0)) > 12.0  # across the image, not a point
+
+
+def test_the_3d_cursor_finds_its_slice_of_the_oblique(qtbot, tmp_path: Path) -> None:
+    """Shift+click on the axial read: the oblique goes to its slice through that point, marked there."""
+    from tests.desktop.reading_room import SCAN_TIMEOUT
+    from tests.desktop.test_reformat_window import _reading_ct5n_with_its_reformat
+    from tests.desktop.test_viewer import click as viewer_click
+    from zsmed.dicom.display import image_plane
+
+    main, reformat_window = _reading_ct5n_with_its_reformat(qtbot, tmp_path)
+    reformat_window.plane_actions["axial"].trigger()
+    plane = reformat_window.draw_oblique((2.0, 2.0), (14.0, 10.0))
+    assert plane is not None
+    main.viewer.go_to(2)
+    qtbot.waitUntil(lambda: main.viewer.current_index() == 2 and not main.viewer.is_loading(), timeout=SCAN_TIMEOUT)
+    viewer_click(qtbot, main.viewer, (12.0, 3.0), Qt.KeyboardModifier.ShiftModifier)  # off the line drawn
+    clicked = main.viewer.cursor_point()
+    assert clicked is not None
+    read = image_plane(pydicom.dcmread(main.viewer.current_path(), stop_before_pixels=True))
+    assert read is not None
+    patient = read.patient_point(clicked)
+    here = reformat_window.current_plane()
+    assert here is not None and reformat_window.plane() == plane and reformat_window.index() != plane.through
+    assert abs(float(here.normal @ (patient - np.asarray(here.position)))) <= plane.step_mm / 2 + 1e-6
+    assert reformat_window.cursor_point() == pytest.approx(here.image_point(patient), abs=1e-6)
+    assert reformat_window._cursor_item.isVisible()
