@@ -1102,7 +1102,7 @@ class ReformatWindow(QWidget):
                 if isinstance(taken, Ruler):
                     taken.hold_by(point)  # the end held is made its end
                     point = 1
-                self._drawing, self._held = taken, (point, self._points(taken))
+                self._drawing, self._held = taken, (point, taken.points())
             elif self.image_rect().contains(down):
                 kind: type[Mark] = {"measure": Ruler, "region": Region, "angle": Angle}[self._tool]
                 self._drawing = self._new_mark(kind, self._image_point(down))
@@ -1112,7 +1112,7 @@ class ReformatWindow(QWidget):
         if open_angle is not None and mark is open_angle:
             open_angle.second = self._image_point(now)
         else:
-            self._set_point(mark, held[0] if held is not None else 1, self._image_point(now))
+            mark.set_point(held[0] if held is not None else 1, self._image_point(now))
         self._place_marks()
         if not finish:
             return
@@ -1122,7 +1122,7 @@ class ReformatWindow(QWidget):
         elif held is not None:
             if isinstance(mark, Angle) and self._degrees(mark) is None:  # a point put on another: no angle
                 for index, before in enumerate(held[1]):
-                    self._set_point(mark, index, before)
+                    mark.set_point(index, before)
                 self._place_marks()
         elif is_click(self.vb, down, now) or mark.end == mark.start:
             self._remove_mark(mark)  # a jittery click, or dragged off the image from its edge: nothing drawn
@@ -1167,19 +1167,6 @@ class ReformatWindow(QWidget):
             self._open_angle = None
         self._place_marks()
 
-    @staticmethod
-    def _points(mark: Mark) -> tuple[tuple[float, float], ...]:
-        return mark.points() if isinstance(mark, Angle) else (mark.start, mark.end)
-
-    @staticmethod
-    def _set_point(mark: Mark, index: int, point: tuple[float, float]) -> None:
-        if index == 0:
-            mark.start = point
-        elif index == 1:
-            mark.end = point
-        elif isinstance(mark, Angle):
-            mark.second = point
-
     def _hold_target(self, at: QPointF) -> tuple[Mark, int] | None:
         """The mark's point a left press at ``at`` (view coordinates) takes hold of, as PACS viewers do: the
         nearest within a few screen pixels of a ruler's end while measuring, of a finished angle's point in the
@@ -1188,7 +1175,7 @@ class ReformatWindow(QWidget):
         kind = {"measure": Ruler, "angle": Angle}.get(self._tool)
         if kind is None:
             return None
-        points = ((mark, [self._view_point(point) for point in self._points(mark)])
+        points = ((mark, [self._view_point(point) for point in mark.points()])
                   for mark in self._marks_shown() if isinstance(mark, kind) and self._finished(mark))
         return nearest_point(self.vb, at, points)
 
@@ -1213,7 +1200,7 @@ class ReformatWindow(QWidget):
         """A ruler's line and its length, a region's ellipse and its figures, or an angle's arms and its degrees,
         beside it: past its end (else its start; an angle's past its vertex, outside it) on the side away from
         it, inside the view and off the corner texts and the other labels."""
-        points = [self._view_point(point) for point in self._points(mark)]
+        points = [self._view_point(point) for point in mark.points()]
         start, end = points[0], points[1]
         spots = ruler_spots(start, end)
         if isinstance(mark, Region):  # the ellipse inscribed in the rectangle its corners span

@@ -46,6 +46,17 @@ class Mark:
         box.removeItem(self.line)
         box.removeItem(self.label)
 
+    def points(self) -> tuple[tuple[float, float], ...]:
+        """Its points, in the order ``set_point`` numbers them: its start and its end."""
+        return self.start, self.end
+
+    def set_point(self, index: int, point: tuple[float, float]) -> None:
+        """Move point ``index`` (0 its start, 1 its end) to ``point``."""
+        if index == 0:
+            self.start = point
+        else:
+            self.end = point
+
 
 @dataclass
 class Angle(Mark):
@@ -56,7 +67,15 @@ class Angle(Mark):
     second: tuple[float, float] | None = None
 
     def points(self) -> tuple[tuple[float, float], ...]:
+        """Its vertex, the end of its first arm and, once there is one, the end of its second."""
         return (self.start, self.end) if self.second is None else (self.start, self.end, self.second)
+
+    def set_point(self, index: int, point: tuple[float, float]) -> None:
+        """Move point ``index`` (0 the vertex, 1 the first arm's end, 2 the second's) to ``point``."""
+        if index == 2:
+            self.second = point
+        else:
+            super().set_point(index, point)
 
 
 def angle_text(degrees: float) -> str:

@@ -968,7 +968,7 @@ class ImageViewer(QWidget):
                 if not self._finished(mark):
                     continue  # an angle whose second end is not placed: not a measurement yet
                 start, end = at(mark.start), at(mark.end)
-                corners = [at(point) for point in self._points(mark)]
+                corners = [at(point) for point in mark.points()]
                 for pen_colour, pen_width in (("#000000", 4.0), (_RULER_COLOUR, 2.0)):  # the dark halo, then the line
                     pen = QPen(QColor(pen_colour), pen_width * grow)
                     pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
@@ -1242,7 +1242,7 @@ class ImageViewer(QWidget):
         elif held is not None and held.point < 0:
             mark.start, mark.end = self._moved_region(held, self._image_point(now))
         elif held is not None:
-            self._set_point(mark, held.point, self._image_point(now))
+            mark.set_point(held.point, self._image_point(now))
         else:
             mark.end = self._image_point(now)
         self._place_mark(mark)
@@ -1264,7 +1264,7 @@ class ImageViewer(QWidget):
         elif held is not None:
             if isinstance(mark, Angle) and self._degrees(mark) is None:  # a point put on another: no angle
                 for index, point in enumerate(held.before):
-                    self._set_point(mark, index, point)
+                    mark.set_point(index, point)
                 self._place_mark(mark)
             self.marks_changed.emit(self._mark_count())  # the same count, other figures
 
@@ -1304,7 +1304,7 @@ class ImageViewer(QWidget):
         if self._measuring or self._angle_mode or self._arrow_mode:
             marks: list[Mark] = (list(self._rulers) if self._measuring else list(self._arrows) if self._arrow_mode
                                  else [mark for mark in self._angles if self._finished(mark)])
-            points = ((mark, [self._view_point(point) for point in self._points(mark)]) for mark in marks)
+            points = ((mark, [self._view_point(point) for point in mark.points()]) for mark in marks)
             return nearest_point(self.vb, at, points)
         if self._roi_mode:
             for region in reversed(self._rois):  # the last drawn is on top
@@ -1325,7 +1325,7 @@ class ImageViewer(QWidget):
         if isinstance(mark, Ruler):
             mark.hold_by(point)
             point = 1
-        return _Held(mark, point, self._points(mark), self._image_point(down))
+        return _Held(mark, point, mark.points(), self._image_point(down))
 
     def _hover(self, scene_pos: QPointF) -> None:
         """The mouse moved over the view: the value of the pixel under it in the bottom-right corner
@@ -1358,20 +1358,6 @@ class ImageViewer(QWidget):
         dx = min(max(dx, -min(start[0], end[0])), width - max(start[0], end[0]))
         dy = min(max(dy, -min(start[1], end[1])), height - max(start[1], end[1]))
         return (start[0] + dx, start[1] + dy), (end[0] + dx, end[1] + dy)
-
-    @staticmethod
-    def _points(mark: Mark) -> tuple[tuple[float, float], ...]:
-        """A mark's points: its start and end, and an angle's second end once it has one."""
-        return mark.points() if isinstance(mark, Angle) else (mark.start, mark.end)
-
-    @staticmethod
-    def _set_point(mark: Mark, index: int, point: tuple[float, float]) -> None:
-        if index == 0:
-            mark.start = point
-        elif index == 1:
-            mark.end = point
-        elif isinstance(mark, Angle):
-            mark.second = point
 
     def _marks(self) -> list[Mark]:
         return [*self._rulers, *self._rois, *self._angles, *self._arrows]
@@ -1479,7 +1465,7 @@ class ImageViewer(QWidget):
         mark.label.setText(text)
         mark.label.setVisible(bool(text))
         others = [other.box for other in self._marks() if other is not mark and other.box is not None]
-        spots = _label_spots(mark, [self._view_point(point) for point in self._points(mark)])
+        spots = _label_spots(mark, [self._view_point(point) for point in mark.points()])
         box = place_mark_label(self.view, self.vb, mark.label, spots, self._corners.values(), others)
         mark.box = box if text else None
 
@@ -1769,7 +1755,7 @@ class ImageViewer(QWidget):
 
 def _label_spots(mark: Mark, points: Sequence[QPointF]) -> list[tuple[QPointF, QPointF]]:
     """Where a mark's label may go, best first, as (the point it goes past, the point it keeps away
-    from), for the mark's ``points`` (``_points``: in any pixels with square units): a ruler's past its
+    from), for the mark's ``points`` (``Mark.points``: in any pixels with square units): a ruler's past its
     end, else past its start (a region's past a corner, else the other); an angle's past the vertex,
     outside the angle, else past either arm's end, else inside the angle."""
     if isinstance(mark, _Arrow):  # its note at the tail, away from the head: off the finding

@@ -508,15 +508,7 @@ def reformat(volume: Volume, plane: AnyPlane, index: int, slab_mm: float = 0.0, 
     index = min(max(int(index), 0), count - 1)
     step = volume.spacing[axes.sweep]
     first, last = slab_range(index, count, step, slab_mm)
-    slab = oriented[first:last]
-    if last - first == 1:
-        image = slab[0]
-    elif mode == "mip":
-        image = slab.max(axis=0)
-    elif mode == "minip":
-        image = slab.min(axis=0)
-    else:
-        image = slab.mean(axis=0, dtype=np.float64)
+    image = _combined(oriented[first:last], mode)
     directions = volume_directions(volume)
     right = directions[axes.right] * (-1.0 if axes.flip_right else 1.0)
     down = directions[axes.down] * (-1.0 if axes.flip_down else 1.0)
@@ -527,6 +519,17 @@ def reformat(volume: Volume, plane: AnyPlane, index: int, slab_mm: float = 0.0, 
         count=count, index=index, edges=edges, plane=plane, slab_slices=last - first,
         slab_mm=(last - first - 1) * step if last - first > 1 else 0.0, mode=mode,
         location_mm=_location(volume, axes, index), location_letters=_AXIS_LETTERS[axes.patient_axis])
+
+
+def _combined(slab: np.ndarray, mode: SlabMode) -> np.ndarray:
+    """A slab's slices (slices, rows, columns) as one image: the one slice, or their max, mean or min."""
+    if len(slab) == 1:
+        return np.asarray(slab[0])
+    if mode == "mip":
+        return np.asarray(slab.max(axis=0))
+    if mode == "minip":
+        return np.asarray(slab.min(axis=0))
+    return np.asarray(slab.mean(axis=0, dtype=np.float64))
 
 
 def reformat_plane(volume: Volume, plane: AnyPlane, index: int) -> ImagePlane:
@@ -650,16 +653,8 @@ def _reformat_oblique(volume: Volume, plane: Oblique, index: int, slab_mm: float
     grid = (np.asarray(plane.first) + (np.arange(plane.rows)[:, None, None] * plane.pixel_mm) * down
             + (np.arange(plane.columns)[None, :, None] * plane.pixel_mm) * right)
     outside = float(volume.voxels.min()) if volume.voxels.size else 0.0  # air on a CT: black, as PACS show it
-    stack = np.stack([_sample(volume, grid + depth * plane.step_mm * normal, outside) for depth in depths])
-    image: np.ndarray
-    if len(stack) == 1:
-        image = stack[0]
-    elif mode == "mip":
-        image = stack.max(axis=0)
-    elif mode == "minip":
-        image = stack.min(axis=0)
-    else:
-        image = stack.mean(axis=0, dtype=np.float64)
+    image = _combined(np.stack([_sample(volume, grid + depth * plane.step_mm * normal, outside) for depth in depths]),
+                      mode)
     edges = (direction_letters(-right), direction_letters(right), direction_letters(-down), direction_letters(down))
     return Reformat(
         image=np.ascontiguousarray(image, dtype=np.float32), spacing=(plane.pixel_mm, plane.pixel_mm),
