@@ -11,13 +11,13 @@ Mouse and keys, as in the main viewer: wheel or arrow keys = next / previous sli
 last), right drag = window / level, 1–9 = the window presets, 0 = automatic window, Ctrl+wheel = zoom,
 left drag = pan, double-click = fit, M = measure on / off (a left drag then draws a ruler instead of
 panning; a press on a ruler's end drags that end), E = region of interest on / off (a left drag draws an
-ellipse: its area in mm², mean ± SD, min and max, HU on CT), N = angle on / off (a left drag from the vertex
-draws the first arm, a click places the second end; a press on an angle's point drags it), Delete = remove
-the rulers, regions and angles on the slice shown, Esc = remove them and stop measuring (with an angle's
-second arm still to place, only that angle goes), O = the Oblique tool (a left drag draws a line along a
-structure; the window then shows the plane through that line square to the image it was drawn on, and its
-parallel slices: an oblique; drawn on an oblique, a double oblique; the Oblique button goes back to it from
-another plane).
+ellipse: its area in mm², mean ± SD, min and max, HU on CT; a drag inside one moves it), N = angle on / off
+(a left drag from the vertex draws the first arm, a click places the second end; a press on an angle's
+point drags it), Delete = remove the rulers, regions and angles on the slice shown, Esc = remove them and
+stop measuring (with an angle's second arm still to place, only that angle goes), O = the Oblique tool (a
+left drag draws a line along a structure; the window then shows the plane through that line square to the
+image it was drawn on, and its parallel slices: an oblique; drawn on an oblique, a double oblique; the
+Oblique button goes back to it from another plane).
 
 Save… (Ctrl+S) saves the image shown, or the whole plane every so many mm, as a new CT / MR series of the
 study for the PACS (``zsmed.report.reformat_images``): in the worker, with progress and Cancel; the rulers
@@ -108,7 +108,9 @@ from zsmed_desktop.ruler_marks import (
     angle_spots,
     angle_text,
     ellipse_outline,
+    inside_ellipse,
     is_click,
+    moved_within,
     nearest_point,
     place_in_turn,
     place_mark_label,
@@ -249,7 +251,8 @@ class ReformatWindow(QWidget):
         self._shown_key: _ImageKey | None = None
         self._drawing: Mark | None = None  # the mark a left drag draws (or one it holds by a point) now
         # that drag took hold of a mark drawn before: which of its points follows the mouse (1: a ruler's end,
-        # made so by ``hold_by``; an angle's 0 vertex, 1 first end, 2 second end) and its points before
+        # made so by ``hold_by``; an angle's 0 vertex, 1 first end, 2 second end; -1 a region, moved whole)
+        # and its points before
         self._held: tuple[int, tuple[tuple[float, float], ...]] | None = None
         self._open_angle: Angle | None = None  # an angle whose second arm follows the mouse, until a click
         self._guide: Ruler | None = None  # the line an oblique plane is drawn through, while it is dragged
@@ -288,7 +291,8 @@ class ReformatWindow(QWidget):
         self.region_action = QAction("Region", self)
         self.region_action.setCheckable(True)
         self.region_action.setToolTip("Region of interest (E): a left-button drag draws an ellipse with its area in "
-                                      "mm², mean ± SD, min and max (HU on CT; a slab's values on a slab)")
+                                      "mm², mean ± SD, min and max (HU on CT; a slab's values on a slab); a drag "
+                                      "inside one moves it")
         self.region_action.triggered.connect(self.set_region_mode)
         bar.addAction(self.region_action)
         self.angle_action = QAction("Angle", self)
@@ -1072,14 +1076,16 @@ class ReformatWindow(QWidget):
         row_mm, column_mm = self._shown.spacing
         return QPointF(point[0] * column_mm, point[1] * row_mm)
 
-    def _image_point(self, view_point: QPointF) -> tuple[float, float]:
-        """A point in the view (mm) as an image point (column, row), kept on the image: a ruler dragged past
-        the edge ends at it."""
+    def _image_point(self, view_point: QPointF, *, keep: bool = True) -> tuple[float, float]:
+        """A point in the view (mm) as an image point (column, row), kept on the image (``keep``): a ruler
+        dragged past the edge ends at it."""
         assert self._shown is not None
         row_mm, column_mm = self._shown.spacing
+        column, row = view_point.x() / column_mm, view_point.y() / row_mm
+        if not keep:
+            return column, row
         rows, columns = self._shown.image.shape
-        return (min(max(view_point.x() / column_mm, 0.0), float(columns)),
-                min(max(view_point.y() / row_mm, 0.0), float(rows)))
+        return min(max(column, 0.0), float(columns)), min(max(row, 0.0), float(rows))
 
     def _drag_mark(self, start: bool, finish: bool, down: QPointF, now: QPointF) -> None:
         """Left drag with a tool on (view coordinates, mm): pressed on a mark's point (a ruler's end while
@@ -1111,6 +1117,11 @@ class ReformatWindow(QWidget):
             return
         if open_angle is not None and mark is open_angle:
             open_angle.second = self._image_point(now)
+        elif held is not None and held[0] < 0:  # a region, moved by the mouse's travel, kept on the image
+            travel = self._image_point(now, keep=False), self._image_point(down, keep=False)
+            rows, columns = self._shown.image.shape
+            mark.start, mark.end = moved_within(held[1], (travel[0][0] - travel[1][0], travel[0][1] - travel[1][1]),
+                                                (float(columns), float(rows)))
         else:
             mark.set_point(held[0] if held is not None else 1, self._image_point(now))
         self._place_marks()
@@ -1171,7 +1182,12 @@ class ReformatWindow(QWidget):
         """The mark's point a left press at ``at`` (view coordinates) takes hold of, as PACS viewers do: the
         nearest within a few screen pixels of a ruler's end while measuring, of a finished angle's point in the
         angle mode, as (the mark, which point: 0 a ruler's start or an angle's vertex, 1 its end, 2 an angle's
-        second end); None: the press draws a new mark."""
+        second end); in the region mode, the region it is inside (the last drawn on top), as (it, -1: whole);
+        None: the press draws a new mark."""
+        if self._tool == "region":
+            regions = [mark for mark in self._marks_shown() if isinstance(mark, Region)]
+            return next(((region, -1) for region in reversed(regions)
+                         if inside_ellipse(at, self._view_point(region.start), self._view_point(region.end))), None)
         kind = {"measure": Ruler, "angle": Angle}.get(self._tool)
         if kind is None:
             return None
@@ -1188,7 +1204,7 @@ class ReformatWindow(QWidget):
         if self._open_angle is not None:
             self._open_angle.second = self._image_point(at)
             self._place_marks()
-        elif self._tool in ("measure", "angle"):
+        elif self._tool in ("measure", "angle", "region"):
             set_marking_cursor(self.view, True, over_mark=self._hold_target(at) is not None)
 
     def _place_marks(self, *args: Any) -> None:

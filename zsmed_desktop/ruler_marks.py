@@ -127,6 +127,24 @@ def ellipse_outline(start: QPointF, end: QPointF) -> tuple[np.ndarray, np.ndarra
     return centre.x() + abs(half.x()) * np.cos(angle), centre.y() + abs(half.y()) * np.sin(angle)
 
 
+def inside_ellipse(at: QPointF, start: QPointF, end: QPointF) -> bool:
+    """Whether ``at`` is inside the ellipse inscribed in the rectangle with opposite corners ``start`` and ``end``
+    (any coordinates in which the ellipse is one: a region's inside, where a press takes hold of it)."""
+    centre, half = (start + end) / 2.0, (end - start) / 2.0
+    return abs(half.x()) > 0 and abs(half.y()) > 0 and (
+        ((at.x() - centre.x()) / half.x()) ** 2 + ((at.y() - centre.y()) / half.y()) ** 2 <= 1.0)
+
+
+def moved_within(corners: Sequence[tuple[float, float]], travel: tuple[float, float], size: tuple[float, float]
+                 ) -> tuple[tuple[float, float], ...]:
+    """``corners`` (image pixels) moved by ``travel`` (the mouse's since the press), the whole kept on an image of
+    ``size`` (width, height): a region dragged against the edge stops there, its shape kept."""
+    xs, ys = [c[0] for c in corners], [c[1] for c in corners]
+    dx = min(max(travel[0], -min(xs)), size[0] - max(xs))
+    dy = min(max(travel[1], -min(ys)), size[1] - max(ys))
+    return tuple((x + dx, y + dy) for x, y in corners)
+
+
 def ruler_spots(start: QPointF, end: QPointF) -> list[tuple[QPointF, QPointF]]:
     """Where a ruler's label may go, best first: past its end, else past its start, away from the other end."""
     return [(end, start), (start, end)]

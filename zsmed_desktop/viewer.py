@@ -109,7 +109,9 @@ from zsmed_desktop.ruler_marks import (
     angle_spots,
     angle_text,
     ellipse_outline,
+    inside_ellipse,
     is_click,
+    moved_within,
     nearest_point,
     place_in_turn,
     place_mark_label,
@@ -1308,10 +1310,7 @@ class ImageViewer(QWidget):
             return nearest_point(self.vb, at, points)
         if self._roi_mode:
             for region in reversed(self._rois):  # the last drawn is on top
-                a, b = self._view_point(region.start), self._view_point(region.end)
-                centre, half = (a + b) / 2.0, (b - a) / 2.0
-                if abs(half.x()) > 0 and abs(half.y()) > 0 and (
-                        ((at.x() - centre.x()) / half.x()) ** 2 + ((at.y() - centre.y()) / half.y()) ** 2 <= 1.0):
+                if inside_ellipse(at, self._view_point(region.start), self._view_point(region.end)):
                     return region, -1
         return None
 
@@ -1352,12 +1351,8 @@ class ImageViewer(QWidget):
     def _moved_region(self, held: _Held, now: tuple[float, float]) -> tuple[tuple[float, float], tuple[float, float]]:
         """A held region's corners moved by the mouse's travel since the press (in stored pixels), the
         whole region kept on the image."""
-        (start, end), down = held.before, held.down
-        width, height = self._stored_size()
-        dx, dy = now[0] - down[0], now[1] - down[1]
-        dx = min(max(dx, -min(start[0], end[0])), width - max(start[0], end[0]))
-        dy = min(max(dy, -min(start[1], end[1])), height - max(start[1], end[1]))
-        return (start[0] + dx, start[1] + dy), (end[0] + dx, end[1] + dy)
+        start, end = moved_within(held.before, (now[0] - held.down[0], now[1] - held.down[1]), self._stored_size())
+        return start, end
 
     def _marks(self) -> list[Mark]:
         return [*self._rulers, *self._rois, *self._angles, *self._arrows]

@@ -611,6 +611,29 @@ def test_e_draws_regions_with_the_left_drag_and_m_switches_to_rulers(qtbot, wind
     assert not window.is_marking()
 
 
+def test_a_drag_inside_a_region_moves_it_whole_and_keeps_it_on_the_image(qtbot, window: ReformatWindow) -> None:
+    open_series(qtbot, window, ct5n(), (40.0, 400.0))
+    window.set_region_mode(True)
+    drawn = window.roi((2.0, 1.0), (6.0, 3.0))
+    assert drawn is not None
+    time.sleep(0.012)
+    inside = screen_point(window, 4.0, 2.0)
+    window.view.viewportEvent(QMouseEvent(QEvent.Type.MouseMove, inside, window.view.viewport().mapToGlobal(inside),
+                                          Qt.MouseButton.NoButton, Qt.MouseButton.NoButton,
+                                          Qt.KeyboardModifier.NoModifier))
+    assert window.view.viewport().cursor().shape() == Qt.CursorShape.SizeAllCursor  # a press there moves it
+    mouse_drag(window, inside, screen_point(window, 10.0, 3.0))  # 6 columns right, 1 row down
+    (moved,) = window.rois()
+    assert moved.start == pytest.approx((8.0, 2.0), abs=0.05) and moved.end == pytest.approx((12.0, 4.0), abs=0.05)
+    shown = window.shown()
+    assert shown is not None
+    assert moved.statistics.area == pytest.approx(drawn.statistics.area, rel=0.02)  # the same size ...
+    assert moved.statistics.mean != drawn.statistics.mean  # ... over other tissue: its figures are the new place's
+    mouse_drag(window, screen_point(window, 10.0, 3.0), screen_point(window, 30.0, 9.0))  # past the corner
+    (kept,) = window.rois()
+    assert kept.end == pytest.approx((16.0, 5.0), abs=1e-6) and kept.start == pytest.approx((12.0, 3.0), abs=1e-6)
+
+
 def test_the_reformat_opens_where_the_reader_last_had_it(qtbot, tmp_path: Path) -> None:
     """On a second monitor, say: the place and size are kept when it closes and given back next time (the
     settings are the app's own, read again by a new main window)."""
