@@ -8,6 +8,7 @@ the CLI and the desktop app print ``str(error)`` and nothing else.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 
@@ -120,3 +121,12 @@ class CaseLogError(ZsmedError, ValueError):
 
 class Cancelled(ZsmedError):
     """A long job stopped because its caller asked it to."""
+
+
+_STANDARD_POINTER = re.compile(r"\s*Please see <[^>]*> for [^.]*\.?")
+
+
+def warning_text(message: object) -> str:
+    """A library's warning in one line, without pydicom's pointer to the standard's tables ("Please see
+    <https://dicom.nema.org/…> for allowed values for each VR."): what the reader is told, not where to read."""
+    return _STANDARD_POINTER.sub("", " ".join(str(message).split()))

@@ -18,7 +18,7 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QPushButton, QTextBrowser, QVBoxLayout, QWidget
 
 from zsmed.errors import ZsmedError
-from zsmed.report.read_report import Report, encapsulated_pdf, is_encapsulated_pdf, read_report
+from zsmed.report.read_report import Report, load_report
 
 Reporter = Callable[..., object]  # report(text, warning=...): the window's show_message
 
@@ -93,16 +93,14 @@ def show_reports(parent: QWidget | None, paths: Sequence[Path], report: Reporter
                  ) -> ReportDialog | None:
     """Show the reports in ``paths``: PDFs in the PDF viewer, structured reports in a ``ReportDialog``
     (returned, shown without blocking); what could not be read in the window, one line each."""
-    from zsmed.dicom.decode import read_dataset
-
     reports: list[Report] = []
     problems: list[str] = []
     opened: list[str] = []
     for path in paths:
         try:
-            ds = read_dataset(path)
-            if is_encapsulated_pdf(ds):
-                copy = _pdf_copy(path, encapsulated_pdf(ds, str(path)))
+            loaded = load_report(path)
+            if isinstance(loaded, bytes):
+                copy = _pdf_copy(path, loaded)
                 if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(copy))):
                     problems.append(f"{path.name}: no PDF viewer on this computer opened it (its copy "
                                     f"{copy.name} is in zsmed's cache folder: Help ▸ Check this installation "
@@ -110,7 +108,7 @@ def show_reports(parent: QWidget | None, paths: Sequence[Path], report: Reporter
                 else:
                     opened.append(path.name)
                 continue
-            reports.append(read_report(ds, str(path)))
+            reports.append(loaded)
         except ZsmedError as exc:
             problems.append(f"{path.name}: {exc.reason}")
         except OSError as exc:

@@ -306,3 +306,25 @@ def test_cli_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
                                          "and no recognisable data set)"]
     assert main(["tags", str(tmp_path / "missing.dcm")]) == 2
     assert capsys.readouterr().err.strip() == f"zsmed: error: {tmp_path / 'missing.dcm'}: file not found"
+
+
+def test_a_damaged_uid_gives_no_python_warning_lines(tmp_path: Path) -> None:
+    """A transfer syntax UID with a damaged byte ('1\\2.840…'): the command lists the file and says so in its
+    own lines, never Python's two-line warning with the library's path (as a fresh process shows it)."""
+    import subprocess
+    import sys
+
+    from zsmed.errors import warning_text
+
+    data = dicom_test_file("CT_small.dcm").read_bytes()
+    at = data.find(b"1.2.840.10008.1.2.1")
+    damaged = tmp_path / "damaged_uid.dcm"
+    damaged.write_bytes(data[:at] + b"1\\2" + data[at + 3:])
+    run = subprocess.run([sys.executable, "-W", "default", "-m", "zsmed", "tags", str(damaged)],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0 and "(0010,0010)" in run.stdout
+    lines = run.stderr.splitlines()
+    assert lines and all(line.startswith(("# ", "zsmed: ")) for line in lines), run.stderr
+    assert "Warning" not in run.stderr and "Please see" not in run.stderr
+    assert warning_text("Invalid value for VR UI: '1.2.'. Please see <https://dicom.nema.org/x> for allowed "
+                        "values for each VR.\n") == "Invalid value for VR UI: '1.2.'."

@@ -99,3 +99,24 @@ def test_cli_refuses_missing_files_and_mixed_studies_in_one_line(tmp_path: Path,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and mr.name in err[0] and "another study" in err[0]
     assert list(tmp_path.glob("KO_*")) == []
+
+
+def test_an_image_with_a_damaged_value_is_refused_in_one_line(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """Bytes that name no value representation (a damaged header: 'SA' where the Accession Number's 'SH'
+    was) surface only when highdicom reads the value: one line naming the file, nothing written."""
+    from zsmed.cli.main import main
+
+    data = dicom_test_file("CT_small.dcm").read_bytes()
+    at = data.find(b"\x08\x00\x50\x00SH")  # (0008,0050) Accession Number, explicit VR
+    assert at > 0
+    damaged = tmp_path / "damaged.dcm"
+    damaged.write_bytes(data[: at + 4] + b"SA" + data[at + 6:])
+    out = tmp_path / "out"
+    with pytest.raises(DicomReadError, match="damaged or cut short") as caught:
+        write_key_images([damaged], note="", reader="", out_dir=out)
+    assert caught.value.path == str(damaged) and not out.exists()
+    assert main(["key-images", str(damaged), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "damaged.dcm: a value in the file is damaged or cut short" in err
+    assert not out.exists()

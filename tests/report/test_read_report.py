@@ -14,7 +14,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from tests.conftest import dicom_test_file
-from zsmed.errors import DicomReadError
+from zsmed.errors import DicomReadError, ZsmedError
 from zsmed.report.read_report import (
     ENCAPSULATED_PDF,
     ReportLine,
@@ -126,3 +126,31 @@ def test_cli_prints_reports_and_takes_pdfs_out(tmp_path: Path, capsys: pytest.Ca
     assert main(["read-report", str(path), "--pdf-out", str(tmp_path / "pdfs")]) == 0
     assert (tmp_path / "pdfs" / "letter.pdf").read_bytes() == pdf
     assert main(["read-report", str(tmp_path / "missing.dcm")]) == 2
+
+
+def test_a_report_cut_short_anywhere_is_one_line_naming_the_file(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """pydicom converts a value only when it is first read: a sequence cut short surfaces in the middle of
+    the content tree, after the file opened. Cut every 61 bytes, pydicom's SR is read or refused in one line
+    naming the file, never a traceback (``load_report`` is what the app's report window reads with too)."""
+    from zsmed.cli.main import main
+    from zsmed.report.read_report import load_report
+
+    whole = dicom_test_file("test-SR.dcm").read_bytes()
+    damaged = 0
+    for length in range(200, len(whole), 61):
+        path = tmp_path / f"cut_{length}.dcm"
+        path.write_bytes(whole[:length])
+        try:
+            load_report(path)
+        except DicomReadError as exc:
+            assert exc.path == str(path)
+            damaged += "damaged or cut short" in str(exc)
+        except ZsmedError as exc:
+            assert path.name in str(exc)
+        except OSError:
+            pass  # pydicom's own "cannot read": the CLI and the app say it as one line (below)
+        rc = main(["read-report", str(path)])
+        err = capsys.readouterr().err
+        assert rc in (0, 1) and err.count("\n") == (rc == 1) and (rc == 0 or path.name in err), (length, err)
+    assert damaged >= 1  # the cut that once escaped as struct.error

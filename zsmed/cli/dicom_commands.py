@@ -173,9 +173,8 @@ def _key_images(args: argparse.Namespace) -> int:
 
 
 def _read_report(args: argparse.Namespace) -> int:
-    from zsmed.dicom.decode import read_dataset
     from zsmed.errors import ZsmedError
-    from zsmed.report.read_report import encapsulated_pdf, is_encapsulated_pdf, read_report
+    from zsmed.report.read_report import load_report
     from zsmed.runtime.validate import escape_text
 
     for path in args.files:
@@ -185,9 +184,9 @@ def _read_report(args: argparse.Namespace) -> int:
     failed = False
     for index, path in enumerate(args.files):
         try:
-            ds = read_dataset(path)
-            if is_encapsulated_pdf(ds):
-                data = encapsulated_pdf(ds, str(path))
+            report = load_report(path)
+            if isinstance(report, bytes):
+                data = report
                 if args.pdf_out is None:
                     raise ZsmedError("an encapsulated PDF: give --pdf-out DIR to take it out", path=str(path))
                 args.pdf_out.mkdir(parents=True, exist_ok=True)
@@ -195,7 +194,7 @@ def _read_report(args: argparse.Namespace) -> int:
                 target.write_bytes(data)
                 print(escape_text(f"{path.name}: PDF written to {target}"), file=sys.stderr)
                 continue
-            text = read_report(ds, str(path)).text()
+            text = report.text()
         except ZsmedError as exc:
             print(f"zsmed: {escape_text(exc)}", file=sys.stderr)
             failed = True

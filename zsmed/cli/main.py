@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Callable, Sequence
+from typing import TextIO
 
 from zsmed import __version__
-from zsmed.errors import Cancelled, ZsmedError
+from zsmed.errors import Cancelled, ZsmedError, warning_text
 
 COMMAND_MODULES = (
     "zsmed.cli.dicom_commands",
@@ -124,6 +126,13 @@ def _modules_for(argv: Sequence[str]) -> Sequence[str]:
     return COMMAND_MODULES
 
 
+def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    """A Python warning that no command turned into its own words, as one line: ``zsmed: warning: …``, not
+    the library's file, line and source (pydicom's pointer to the standard's tables left out)."""
+    print(f"zsmed: warning: {warning_text(message)}", file=file or sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_modules_for(argv))
@@ -132,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure_logging(verbose=args.verbose)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    warnings.showwarning = _warning_line
     try:
         return int(handler(args) or 0)
     except Cancelled:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import struct
 import sys
 import tempfile
 import warnings
@@ -40,6 +41,7 @@ from zsmed.errors import (
     UnsupportedTransferSyntaxError,
     ZsmedError,
     input_file_error,
+    warning_text,
 )
 
 if TYPE_CHECKING:
@@ -69,7 +71,7 @@ def one_line(exc: BaseException) -> str:
 
 def _warning_text(caught: warnings.WarningMessage) -> str:
     """One line for a recorded warning."""
-    return one_line(caught.message) if isinstance(caught.message, BaseException) else str(caught.message)
+    return warning_text(one_line(caught.message) if isinstance(caught.message, BaseException) else caught.message)
 
 
 @contextmanager
@@ -98,6 +100,26 @@ def codec_output() -> Iterator[list[str]]:
                 lines.extend(line.strip() for line in text.splitlines() if line.strip())
     finally:
         os.close(saved)
+
+
+# what pydicom raises when it converts a damaged value, which it does only when the value is first read: a
+# truncated sequence (struct.error, EOFError), bytes that name no VR (NotImplementedError), a length past the end
+DAMAGED_VALUE_ERRORS: tuple[type[BaseException], ...] = (
+    struct.error, EOFError, NotImplementedError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+    OverflowError)
+
+
+@contextmanager
+def damaged_values(path: str | Path | None) -> Iterator[None]:
+    """A value of a data set read from ``path`` that pydicom cannot convert, as a ``DicomReadError`` naming the
+    file (the app and the command line say it in a line): for code that reads values after ``read_dataset``."""
+    try:
+        yield
+    except ZsmedError:
+        raise
+    except DAMAGED_VALUE_ERRORS as exc:
+        raise DicomReadError(f"a value in the file is damaged or cut short ({one_line(exc)[:200]})",
+                             path=str(path) if path is not None else None) from exc
 
 
 def _is_fatal(exc: BaseException) -> bool:

@@ -22,6 +22,8 @@ from pathlib import Path
 from struct import unpack
 from typing import TYPE_CHECKING, Any
 
+from zsmed.errors import warning_text
+
 if TYPE_CHECKING:
     from pydicom.dataelem import DataElement, RawDataElement
     from pydicom.dataset import Dataset
@@ -341,7 +343,7 @@ def read_tag_rows(
         warnings.simplefilter("always")
         rows = tag_rows(ds, max_rows=max_rows, max_value_chars=max_value_chars)
     for warning in caught:
-        line = one_line_text(str(warning.message), 300)
+        line = one_line_text(warning_text(warning.message), 300)
         if line not in notes and len(notes) < MAX_READ_NOTES:
             notes.append(line)
     return rows, notes
@@ -387,7 +389,9 @@ def transfer_syntax_name(rows: Sequence[TagRow]) -> str | None:
     for row in rows:
         if row.depth == 0 and row.tag == "(0002,0010)" and row.value:
             uid = row.value.split(" (", 1)[0].strip()  # the value carries the name after the UID
-            name = UID(uid).name
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a damaged UID is shown as it is, not warned about
+                name = UID(uid).name
             return str(name) if name else uid
     return None
 

@@ -9,8 +9,10 @@ function here takes a pydicom ``Dataset`` and returns plain values; nothing is w
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -238,3 +240,19 @@ def encapsulated_pdf(ds: Dataset, path: str | None = None) -> bytes:
     if not data.startswith(b"%PDF"):
         raise DicomReadError("its encapsulated document is not a PDF", path=path)
     return data
+
+
+def load_report(path: str | Path) -> Report | bytes:
+    """The report in the file at ``path``: a structured report in words, or the PDF an encapsulated PDF report
+    holds. ``DicomReadError`` (or another ``ZsmedError``) naming the file where it is neither, cannot be read, or
+    holds a damaged value (pydicom converts a value only when it is first read: a truncated sequence surfaces
+    here, not when the file is opened)."""
+    from zsmed.dicom.decode import damaged_values, read_dataset
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a malformed UID or date is shown as it is, not warned about
+        ds = read_dataset(path)
+        with damaged_values(path):
+            if is_encapsulated_pdf(ds):
+                return encapsulated_pdf(ds, str(path))
+            return read_report(ds, str(path))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import math
+import struct
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from zsmed.digest import file_sha256
-from zsmed.errors import DicomReadError, InputFileError, NotDicomError
+from zsmed.errors import DicomReadError, InputFileError, NotDicomError, ZsmedError
 from zsmed.imageio import is_photo
 from zsmed.paths import replacing
 
@@ -94,9 +95,18 @@ def read_source(source: str | Path, frame: int | None = None) -> Dataset:
     path = Path(source)
     if is_photo(path):
         raise NotDicomError("a photo has no DICOM study: no DICOM report can be written for it", path=path)
-    from zsmed.dicom.decode import number_of_frames, open_dataset
+    from zsmed.dicom.decode import damaged_values, open_dataset
 
     ds = open_dataset(path, stop_before_pixels=True)[0]
+    with damaged_values(path):
+        return _checked_source(ds, path, frame)
+
+
+def _checked_source(ds: Dataset, path: Path, frame: int | None) -> Dataset:
+    """``ds`` with the UIDs a report needs (from its file meta where it lacks them) and its type 2 elements,
+    ``frame`` checked to be one of its frames."""
+    from zsmed.dicom.decode import number_of_frames
+
     if "SOPClassUID" not in ds and "MediaStorageSOPClassUID" in getattr(ds, "file_meta", {}):
         ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
     if "SOPInstanceUID" not in ds and "MediaStorageSOPInstanceUID" in getattr(ds, "file_meta", {}):
@@ -414,12 +424,18 @@ def write_result_secondary_capture(source: str | Path, *, probabilities: Mapping
 
 @contextmanager
 def _refusals(source: str | Path, what: str) -> Iterator[None]:
-    """highdicom's refusals of a source header as one-line errors naming the file."""
+    """highdicom's refusals of a source header, and values of it pydicom cannot convert (it converts them only
+    when highdicom reads them), as one-line errors naming the file."""
+    from zsmed.dicom.decode import DAMAGED_VALUE_ERRORS, one_line
+
     try:
         yield
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        from zsmed.dicom.decode import one_line
-
+    except ZsmedError:
+        raise
+    except (NotImplementedError, EOFError, struct.error) as exc:  # bytes that are no value: a damaged file
+        raise DicomReadError(f"a value in the file is damaged or cut short ({one_line(exc)[:200]})",
+                             path=source) from exc
+    except DAMAGED_VALUE_ERRORS as exc:  # highdicom's refusals (ValueError …)
         raise DicomReadError(f"cannot write {what} for this file ({exc.__class__.__name__}: {one_line(exc)[:200]})",
                              path=source) from exc
 
