@@ -105,6 +105,17 @@ def test_bad_inputs(tmp_path: Path, shared_data: Path, feature_cache) -> None:  
     with pytest.raises(DatasetError, match=rf"same image is filed under two classes \(1 such image\(s\)\), e\.g\. "
                                            rf"akiec/{copied.name} and df/copied\.jpg"):
         synthesize(root, cache=feature_cache)
+    # Two damaged copies cut to the same few bytes, in two classes: named as unreadable, not as one image
+    # filed twice (they are no image at all).
+    root = _support(tmp_path / "f", shared_data, ("akiec", "df"))
+    for name in ("akiec", "df"):
+        first = sorted((root / name).iterdir())[0]
+        (root / name / f"cut_{first.name}").write_bytes(first.read_bytes()[:10])  # a JPEG's first bytes only
+    details = {}
+    clf = synthesize(root, cache=feature_cache, loo=False, details=details)
+    assert sorted(p.name for p, _ in details["skipped"]) == sorted(
+        f"cut_{sorted((root / n).iterdir())[0].name}" for n in ("akiec", "df"))
+    assert clf.card.support_counts == {"akiec": 3, "df": 3}
     # A class whose only image is broken.
     root = _support(tmp_path / "d", shared_data, ("akiec",))
     (root / "df").mkdir()

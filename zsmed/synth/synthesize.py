@@ -103,12 +103,6 @@ def encode_support(support: Mapping[str, Sequence[str | Path]] | str | Path | Cl
                    cache: FeatureCache | None = None, min_shots: int = 1) -> SupportSet:
     folder = as_class_folder(support)
     names = sorted({item.label for item in folder.items})
-    clashes = filed_under_two_classes(folder.items)
-    if clashes:
-        first, second = clashes[0]
-        raise DatasetError(f"the same image is filed under two classes ({len(clashes)} such image(s)), e.g. "
-                           f"{first.label}/{Path(first.path).name} and {second.label}/{Path(second.path).name}: "
-                           "keep each support image in one class folder", path=folder.root)
     if isinstance(support, (str, Path)):
         root = Path(support)
         empty = [p.name for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")
@@ -118,6 +112,13 @@ def encode_support(support: Mapping[str, Sequence[str | Path]] | str | Path | Cl
     if len(names) < 2:
         raise DatasetError("a classifier needs at least two classes with images", path=folder.root)
     bank = run_job(build_bank(folder, encoder, cache))
+    # among the images read: two damaged copies cut to the same few bytes are not one image filed twice
+    clashes = filed_under_two_classes(bank.items)
+    if clashes:
+        first, second = clashes[0]
+        raise DatasetError(f"the same image is filed under two classes ({len(clashes)} such image(s)), e.g. "
+                           f"{first.label}/{Path(first.path).name} and {second.label}/{Path(second.path).name}: "
+                           "keep each support image in one class folder", path=folder.root)
     counts = {name: 0 for name in names}
     for label in bank.labels:
         counts[label] += 1
