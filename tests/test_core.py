@@ -137,7 +137,8 @@ def test_logging_goes_to_a_rotating_file_and_is_idempotent(isolated_dirs: Path, 
         handler.flush()
     text = path.read_text(encoding="utf-8")
     assert "debug detail" in text and "WARNING zsmed.features: something odd" in text
-    assert "something odd" in capsys.readouterr().err
+    err = capsys.readouterr().err  # the console speaks as the command line does; --verbose names the logger
+    assert "zsmed: warning: something odd\n" in err and "zsmed: debug (zsmed.features): debug detail\n" in err
     configure_logging(verbose=False)
     log.info("quiet info")
     assert "quiet info" not in capsys.readouterr().err  # the console shows warnings and up only

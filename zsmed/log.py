@@ -15,7 +15,6 @@ from typing import TextIO
 
 LOGGER_NAME = "zsmed"
 LOG_FILE_NAME = "zsmed.log"
-CONSOLE_FORMAT = "%(levelname)s %(name)s: %(message)s"
 FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 QUIET_LIBRARIES = ("transformers", "huggingface_hub", "PIL", "filelock", "urllib3", "matplotlib", "onnx")
 
@@ -39,6 +38,17 @@ class _StderrHandler(logging.StreamHandler):
     @stream.setter
     def stream(self, _value: TextIO) -> None:
         pass
+
+
+class _ConsoleFormatter(logging.Formatter):
+    """Warnings and errors in the command line's own voice (``zsmed: warning: skipped x.jpg: …``), not the
+    logger's module path, which a hospital's IT has no use for; debug and info lines (--verbose) keep it."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        level = record.levelname.lower()
+        where = "" if record.levelno >= logging.WARNING else f" ({record.name})"
+        return f"zsmed: {level}{where}: {text}"
 
 
 class _RotatingFileHandler(logging.FileHandler):
@@ -89,7 +99,7 @@ def configure_logging(verbose: bool = False, to_file: bool = True) -> Path | Non
     if console is None:
         console = _StderrHandler()
         setattr(console, _ROLE, "console")
-        console.setFormatter(logging.Formatter(CONSOLE_FORMAT))
+        console.setFormatter(_ConsoleFormatter("%(message)s"))
         root.addHandler(console)
     console.setLevel(logging.DEBUG if verbose else logging.WARNING)
     for name in QUIET_LIBRARIES:
