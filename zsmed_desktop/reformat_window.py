@@ -14,7 +14,8 @@ panning; a press on a ruler's end drags that end), E = region of interest on / o
 ellipse: its area in mm², mean ± SD, min and max, HU on CT; a drag inside one moves it), N = angle on / off
 (a left drag from the vertex draws the first arm, a click places the second end; a press on an angle's
 point drags it), Delete = remove the rulers, regions and angles on the slice shown, Esc = remove them and
-stop measuring (with an angle's second arm still to place, only that angle goes), O = the Oblique tool (a
+stop measuring (with an angle's second arm still to place, only that angle goes), P = play / stop cine
+through the plane's slices (looping; a slice chosen, or Esc, stops it), O = the Oblique tool (a
 left drag draws a line along a structure; the window then shows the plane through that line square to the
 image it was drawn on, and its parallel slices: an oblique; drawn on an oblique, a double oblique; the
 Oblique button goes back to it from another plane).
@@ -42,7 +43,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -134,6 +135,7 @@ _EDGE_STYLE = "color: #e6d38a; background: transparent; font-size: 14px; font-we
 
 _MESSAGE_STYLE = "color: #e8c36a; background: transparent; font-size: 13px;"
 _MAX_SLAB_MM = 500.0
+CINE_FPS = 10.0  # the slices a second P plays through the plane (the viewer's rate for a file that gives none)
 MEASURING_TEXT = "Measuring: left drag (M: stop)"  # the bottom-right corner while measuring, as the viewer's
 REGION_TEXT = "Region of interest: left drag (E: stop)"
 ANGLE_TEXT = "Angle: drag the first arm, then click the second (N: stop)"
@@ -255,6 +257,8 @@ class ReformatWindow(QWidget):
         # and its points before
         self._held: tuple[int, tuple[tuple[float, float], ...]] | None = None
         self._open_angle: Angle | None = None  # an angle whose second arm follows the mouse, until a click
+        self._cine = QTimer(self)  # P: the slices one after the other
+        self._cine.timeout.connect(self._cine_tick)
         self._guide: Ruler | None = None  # the line an oblique plane is drawn through, while it is dragged
 
         # --- the bar: plane, slab, window --------------------------------------------------------------
@@ -616,6 +620,7 @@ class ReformatWindow(QWidget):
 
     def _on_loaded(self, volume: Volume) -> None:
         self._finished_loading()
+        self.stop_cine()
         self._volume = volume
         if self._oblique is not None:  # drawn on another volume: it cuts nothing of this one
             self._indices.pop(self._oblique, None)
@@ -665,6 +670,7 @@ class ReformatWindow(QWidget):
             raise ValueError(f"unknown plane {plane!r} (one of {', '.join(PLANES)})")
         if self.is_oblique_mode():
             self._set_tool("")  # a plane chosen: the line for an oblique is not drawn
+        self.stop_cine()
         if isinstance(plane, Oblique):
             self._oblique = plane
             self._indices.setdefault(plane, plane.through)
@@ -709,11 +715,39 @@ class ReformatWindow(QWidget):
         return plane_count(self._volume, self._plane) if self._volume is not None else 0
 
     def go_to(self, index: int) -> None:
+        """Show slice ``index`` of the plane (kept within its slices); the reader choosing a slice stops the
+        cine."""
+        self.stop_cine()
+        self._go(index)
+
+    def _go(self, index: int) -> None:
         count = self.count()
         if not count:
             return
         self._indices[self._plane] = min(max(int(index), 0), count - 1)
         self._show()
+
+    # --- cine: through the slices of the plane, as the viewer plays a series ---------------------------
+    def toggle_cine(self) -> None:
+        """P: play through the plane's slices (looping, at ``CINE_FPS``), or stop."""
+        if self._cine.isActive():
+            self.stop_cine()
+        elif self.count() > 1:
+            self._cine.start(round(1000.0 / CINE_FPS))
+            self._update_texts()
+
+    def stop_cine(self) -> None:
+        if self._cine.isActive():
+            self._cine.stop()
+            self._update_texts()
+
+    def is_playing(self) -> bool:
+        return self._cine.isActive()
+
+    def _cine_tick(self) -> None:
+        if self.count() < 2 or self._drawing is not None:  # a mark being drawn keeps its slice
+            return
+        self._go((self.index() + 1) % self.count())
 
     def step(self, steps: int) -> None:
         self.go_to(self.index() + steps)
@@ -1319,6 +1353,8 @@ class ReformatWindow(QWidget):
             window = f"W {width:.0f} L {centre:.0f}" + (f" ({label})" if label else "")
             row_mm, column_mm = shown.spacing
             tool = [_TOOL_TEXTS[self._tool]] if self._tool else []
+            if self._cine.isActive():
+                tool.append(f"Cine {CINE_FPS:.3g} fps (P: stop)")
             texts["br"] = "\n".join([*tool, window, f"Pixel {row_mm:.3g} x {column_mm:.3g} mm",
                                      f"{shown.image.shape[1]} x {shown.image.shape[0]}"])
         for name, text in texts.items():
@@ -1370,6 +1406,8 @@ class ReformatWindow(QWidget):
             self.toggle_angle_mode()
         elif key == keys.Key_O:
             self.toggle_oblique_mode()
+        elif key == keys.Key_P:
+            self.toggle_cine()
         elif key == keys.Key_Delete:
             self.clear_measurements()
         elif key == keys.Key_Escape and self._open_angle is not None:
@@ -1377,12 +1415,14 @@ class ReformatWindow(QWidget):
         elif key == keys.Key_Escape:
             self.clear_measurements()
             self._set_tool("")
+            self.stop_cine()
         else:
             super().keyPressEvent(event)
             return
         event.accept()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.stop_cine()
         self.cancel_loading()
         if self._saver is not None:
             self._saver.quit()  # the images written so far stay, each whole

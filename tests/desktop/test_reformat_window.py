@@ -673,3 +673,27 @@ def test_corner_texts_keep_to_their_half_of_a_narrow_view(qtbot) -> None:
     assert not left.intersects(right) and right.right() <= view.width()
     assert right.height() > labels["br"].height()  # wrapped onto more lines, none of it cut
     assert labels["br"].width() < 260 and labels["bl"].geometry().y() > right.bottom()
+
+
+def test_p_plays_through_the_slices_looping_and_a_slice_chosen_stops_it(qtbot, window: ReformatWindow) -> None:
+    open_series(qtbot, window, ct5n())
+    window.plane_actions["axial"].trigger()  # 5 slices: the loop comes round quickly
+    window.go_to(3)
+    window.setFocus()
+    qtbot.keyClick(window, Qt.Key.Key_P)
+    assert window.is_playing() and "Cine 10 fps (P: stop)" in window._labels["br"].text()
+    seen: set[int] = set()
+    qtbot.waitUntil(lambda: seen.add(window.index()) or seen >= {0, 1, 2, 3, 4}, timeout=5_000)  # round again
+    window.step(1)  # the wheel, the arrows, the slider: the reader's slice
+    assert not window.is_playing() and "Cine" not in window._labels["br"].text()
+    stopped = window.index()
+    qtbot.wait(300)
+    assert window.index() == stopped
+    qtbot.keyClick(window, Qt.Key.Key_P)
+    qtbot.keyClick(window, Qt.Key.Key_P)
+    assert not window.is_playing()
+    qtbot.keyClick(window, Qt.Key.Key_P)
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert not window.is_playing()
+    window.plane_actions["coronal"].trigger()  # another plane: from its own slice, not playing
+    assert not window.is_playing()
