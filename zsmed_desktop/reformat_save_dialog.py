@@ -36,7 +36,7 @@ class ReformatSaveDialog(QDialog):
         what = f"{plane_name.lower()} {slab_text}".strip()
         intro = QLabel(f"Saved as a new series of the study ({what}): CT or MR images at their place in the "
                        "patient, with the window shown now, for the PACS and any viewer to read and measure; "
-                       "the rulers and regions drawn on an image saved go with it as a DICOM SR.")
+                       "the rulers, regions and angles drawn on an image saved go with it as a DICOM SR.")
         intro.setWordWrap(True)
         self.this_image = QRadioButton("This image")
         self.whole_plane = QRadioButton("The whole plane, an image every")

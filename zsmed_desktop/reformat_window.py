@@ -692,7 +692,8 @@ class ReformatWindow(QWidget):
         normal = np.cross(np.asarray(here.row_direction), np.asarray(here.column_direction))
         try:
             plane = oblique_through(volume, here.patient_point(start), here.patient_point(end), normal)
-        except ReformatError:
+        except ReformatError as exc:
+            self.status_bar.showMessage(f"No oblique plane: {exc.reason}", 10_000)
             return None
         self._indices.pop(plane, None)
         self.set_plane(plane)

@@ -97,6 +97,7 @@ def test_the_plane_buttons_go_back_and_forth_and_a_ruler_measures_on_the_oblique
     assert isinstance(double, Oblique) and double != plane and window.oblique() == double
     assert np.asarray(double.normal) @ np.asarray(plane.normal) == pytest.approx(0.0, abs=1e-9)  # square to it
     assert window.draw_oblique((4.0, 4.0), (4.0, 4.0)) is None and window.plane() == double  # no line, no plane
+    assert window.status_bar.currentMessage().startswith("No oblique plane: an oblique plane needs a line")
 
 
 def test_an_oblique_image_is_saved_for_the_pacs_with_its_own_orientation(qtbot, window: ReformatWindow,

@@ -142,3 +142,10 @@ def test_a_line_of_no_length_is_refused(volume: Volume) -> None:
     with pytest.raises(ReformatError):  # along the normal of the image drawn on: no line on it
         oblique_through(volume, centre, centre + mm(0.0, 0.0, 3.0), (0.0, 0.0, 1.0))
     assert isinstance(oblique_through(volume, centre, centre + mm(1.0, 0.0, 0.0), (0.0, 0.0, 1.0)), Oblique)
+
+
+def test_images_one_pixel_wide_are_refused_for_an_oblique(volume: Volume) -> None:
+    thin = dataclasses.replace(volume, voxels=np.ascontiguousarray(volume.voxels[:, :, :1]))
+    centre = volume_centre(volume)
+    with pytest.raises(ReformatError, match="too small for an oblique plane"):
+        oblique_through(thin, centre, centre + mm(1.0, 0.0, 0.0), (0.0, 0.0, 1.0))

@@ -570,6 +570,9 @@ def oblique_through(volume: Volume, start: Sequence[float] | np.ndarray, end: Se
     structure (a vessel, a disc, the hippocampus); its slices are parallel to it, across the whole volume, at
     the volume's finest spacing. Shown turned as the standard plane it is nearest. Raises ReformatError for a
     line of no length."""
+    if min(volume.voxels.shape) < 2:  # a slice one pixel wide has nothing to interpolate across
+        raise ReformatError(f"images of {volume.voxels.shape[1]} x {volume.voxels.shape[2]} pixels are too small "
+                            "for an oblique plane", path=str(volume.paths[0]) if volume.paths else None)
     a, b = np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64)
     along, across = b - a, np.asarray(view_normal, dtype=np.float64)
     across = across / (np.linalg.norm(across) or 1.0)
@@ -622,24 +625,31 @@ def _volume_corners(volume: Volume) -> np.ndarray:
 
 def _sample(volume: Volume, points: np.ndarray, outside: float) -> np.ndarray:
     """The volume's values at patient ``points`` (..., 3), trilinear between voxel centres, ``outside`` where a
-    point is not within the volume."""
+    point is not within the volume. Only the points inside are sampled, each from the eight voxels around it
+    read through one flat index (an oblique slice of a 512 x 512 CT: some 40 ms)."""
     directions = volume_directions(volume)
     index = ((points - np.asarray(volume.origin)) @ directions.T) / np.asarray(volume.spacing)
     shape = np.asarray(volume.voxels.shape)
     inside = np.all((index >= -1e-3) & (index <= shape - 1 + 1e-3), axis=-1)
-    index = np.clip(index, 0.0, shape - 1)
-    low = np.minimum(np.floor(index).astype(np.intp), np.maximum(shape - 2, 0))
-    fraction = (index - low).astype(np.float32)
-    voxels = volume.voxels
-    values = np.zeros(points.shape[:-1], dtype=np.float32)
-    for corner in itertools.product((0, 1), repeat=3):
-        weight = np.ones(points.shape[:-1], dtype=np.float32)
-        at = []
-        for axis, step in enumerate(corner):
-            weight *= fraction[..., axis] if step else 1.0 - fraction[..., axis]
-            at.append(np.minimum(low[..., axis] + step, shape[axis] - 1))
-        values += weight * voxels[at[0], at[1], at[2]]
-    return np.where(inside, values, np.float32(outside))
+    values = np.full(points.shape[:-1], np.float32(outside), dtype=np.float32)
+    at = np.clip(index[inside], 0.0, shape - 1)
+    low = np.minimum(np.floor(at).astype(np.intp), np.maximum(shape - 2, 0))
+    fraction = (at - low).astype(np.float32)
+    flat = np.ascontiguousarray(volume.voxels).reshape(-1)  # the volume is read C-ordered: no copy
+    across, down = int(shape[2]), int(shape[1] * shape[2])  # steps of one column and of one slice
+    base = low[:, 0] * down + low[:, 1] * across + low[:, 2]
+
+    def along_columns(start: np.ndarray) -> np.ndarray:
+        left = flat[start]
+        return left + (flat[start + 1] - left) * fraction[:, 2]
+
+    def along_rows(start: np.ndarray) -> np.ndarray:
+        top = along_columns(start)
+        return top + (along_columns(start + across) - top) * fraction[:, 1]
+
+    near = along_rows(base)
+    values[inside] = near + (along_rows(base + down) - near) * fraction[:, 0]
+    return values
 
 
 def _reformat_oblique(volume: Volume, plane: Oblique, index: int, slab_mm: float, mode: SlabMode) -> Reformat:
