@@ -323,6 +323,24 @@ def _bench_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_reformat(args: argparse.Namespace) -> int:
+    from zsmed.dicom.bench_reformat import bench_reformat, make_volume_series
+
+    if args.make_volume and not (args.dir.is_dir() and any(args.dir.glob("*.dcm"))):
+        print(f"writing a series of {args.make_volume} slices to {args.dir} ...", file=sys.stderr)
+        make_volume_series(args.dir, args.make_volume, args.size)
+    if not args.dir.is_dir() or not any(args.dir.glob("*.dcm")):
+        print(f"zsmed: error: {args.dir}: no .dcm series (use --make-volume SLICES to write one)", file=sys.stderr)
+        return 2
+    result = bench_reformat(args.dir, repeats=max(args.repeats, 1))
+    text = json.dumps(result, indent=1)
+    if args.json and str(args.json) != "-":
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n")
+    print(text)
+    return 0
+
+
 def register(groups: Any) -> None:
     scan = groups.top.add_parser(
         "scan",
@@ -444,3 +462,19 @@ def register(groups: Any) -> None:
     bench.add_argument("--make-corpus", type=int, metavar="N", help="first fill DIR with N copies of real test files")
     bench.add_argument("--rss-files", type=int, default=10000, help="files in the RSS scan (default 10000; 0 = skip)")
     bench.set_defaults(handler=_bench_scan)
+
+    bench_reformat = groups.group("bench").add_parser(
+        "reformat",
+        help="reading a CT series as a volume, its coronal / sagittal / MIP / oblique reformats, saving a series",
+        description="Time, in one run on the CT series in DIR: reading it as a volume, a coronal and a sagittal "
+        "slice, a 20 mm MIP, an oblique plane and its slice and 10 mm MIP, and saving a coronal series every 5 mm "
+        "(medians of --repeats runs; peak RSS). --make-volume SLICES first writes a series of that many 512 x 512 "
+        "slices 1 mm apart made from pydicom's real CT slice.",
+    )
+    bench_reformat.add_argument("dir", type=Path, metavar="DIR")
+    bench_reformat.add_argument("--make-volume", type=int, default=0, metavar="SLICES",
+                                help="first write a series of SLICES slices into DIR (when it has none)")
+    bench_reformat.add_argument("--size", type=int, default=512, metavar="PIXELS", help="rows and columns (512)")
+    bench_reformat.add_argument("--repeats", type=int, default=5, help="runs of each timing (median; default 5)")
+    bench_reformat.add_argument("--json", type=Path, metavar="OUT", help="write the result JSON here")
+    bench_reformat.set_defaults(handler=_bench_reformat)
