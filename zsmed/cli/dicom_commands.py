@@ -423,8 +423,8 @@ def register(groups: Any) -> None:
 
     reformat = groups.top.add_parser(
         "reformat",
-        help="save a CT or MR series' coronal, sagittal or axial reformats (slabs: MIP / mean / MinIP) as a new "
-             "series of its study, for the PACS",
+        help="save a CT or MR series' coronal, sagittal, axial or oblique reformats (slabs: MIP / mean / MinIP) as "
+             "a new series of its study, for the PACS",
         description="Read the one series PATHs hold (files, a folder) as a volume and save its reformats in "
         "--plane (axial, coronal, sagittal: as the patient lies) as a derived CT / MR series of the same study and "
         "frame of reference, every --every mm (default: every slice) or the one --slice, each image a --slab mm "
