@@ -30,6 +30,7 @@ import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -103,6 +104,11 @@ class Volume:
     windows: tuple[tuple[float, float], ...] = ()  # the first slice's own windows (centre, width)
     frame_of_reference: str = ""  # the first slice's Frame of Reference UID: what its positions are in
     frames: tuple[int, ...] = ()  # the frame of each slice in its file (0 for a single-frame image)
+
+    @cached_property
+    def lowest(self) -> float:
+        """The lowest value in the volume (air on a CT): what an oblique plane shows outside it, black."""
+        return float(self.voxels.min()) if self.voxels.size else 0.0
 
     @property
     def images(self) -> tuple[tuple[Path, int], ...]:
@@ -623,32 +629,43 @@ def _volume_corners(volume: Volume) -> np.ndarray:
                        for factors in itertools.product((0.0, 1.0), repeat=3)])
 
 
-def _sample(volume: Volume, points: np.ndarray, outside: float) -> np.ndarray:
-    """The volume's values at patient ``points`` (..., 3), trilinear between voxel centres, ``outside`` where a
-    point is not within the volume. Only the points inside are sampled, each from the eight voxels around it
-    read through one flat index (an oblique slice of a 512 x 512 CT: some 40 ms)."""
-    directions = volume_directions(volume)
-    index = ((points - np.asarray(volume.origin)) @ directions.T) / np.asarray(volume.spacing)
-    shape = np.asarray(volume.voxels.shape)
-    inside = np.all((index >= -1e-3) & (index <= shape - 1 + 1e-3), axis=-1)
-    values = np.full(points.shape[:-1], np.float32(outside), dtype=np.float32)
-    at = np.clip(index[inside], 0.0, shape - 1)
-    low = np.minimum(np.floor(at).astype(np.intp), np.maximum(shape - 2, 0))
-    fraction = (at - low).astype(np.float32)
+def _sample(volume: Volume, first: np.ndarray, down: np.ndarray, right: np.ndarray, size: tuple[int, int]
+            ) -> np.ndarray:
+    """The volume's values on a grid of ``size`` (rows, columns) of patient points, ``first`` + row ``down`` +
+    column ``right`` (mm vectors), trilinear between voxel centres, the volume's lowest value where a point is
+    not within it. The grid is laid out in voxel indices directly (the map is affine), only the points inside
+    are sampled, each from the eight voxels around it through one flat index."""
+    to_index = volume_directions(volume) / np.asarray(volume.spacing)[:, None]  # patient mm -> voxel index
+    start = to_index @ (first - np.asarray(volume.origin))
+    steps_down, steps_right = to_index @ down, to_index @ right
+    rows, columns = np.arange(size[0], dtype=np.float32), np.arange(size[1], dtype=np.float32)
+    shape = volume.voxels.shape
+    index = [np.add.outer(rows * np.float32(steps_down[a]), columns * np.float32(steps_right[a]))
+             + np.float32(start[a]) for a in range(3)]
+    inside = np.ones(size, dtype=bool)
+    for axis in range(3):
+        inside &= (index[axis] >= -1e-3) & (index[axis] <= shape[axis] - 1 + 1e-3)
+    values = np.full(size, np.float32(volume.lowest), dtype=np.float32)
     flat = np.ascontiguousarray(volume.voxels).reshape(-1)  # the volume is read C-ordered: no copy
-    across, down = int(shape[2]), int(shape[1] * shape[2])  # steps of one column and of one slice
-    base = low[:, 0] * down + low[:, 1] * across + low[:, 2]
+    across, down_one = shape[2], shape[1] * shape[2]  # steps of one column and of one slice
+    base = np.zeros(int(inside.sum()), dtype=np.intp)
+    fraction = []
+    for axis, step in enumerate((down_one, across, 1)):
+        at = np.clip(index[axis][inside], 0.0, shape[axis] - 1)
+        low = np.minimum(at.astype(np.intp), shape[axis] - 2)  # at >= 0: truncation is the floor
+        fraction.append((at - low).astype(np.float32))
+        base += low * step
 
-    def along_columns(start: np.ndarray) -> np.ndarray:
-        left = flat[start]
-        return left + (flat[start + 1] - left) * fraction[:, 2]
+    def along_columns(offset: np.ndarray) -> np.ndarray:
+        left = flat[offset]
+        return left + (flat[offset + 1] - left) * fraction[2]
 
-    def along_rows(start: np.ndarray) -> np.ndarray:
-        top = along_columns(start)
-        return top + (along_columns(start + across) - top) * fraction[:, 1]
+    def along_rows(offset: np.ndarray) -> np.ndarray:
+        top = along_columns(offset)
+        return top + (along_columns(offset + across) - top) * fraction[1]
 
     near = along_rows(base)
-    values[inside] = near + (along_rows(base + down) - near) * fraction[:, 0]
+    values[inside] = near + (along_rows(base + down_one) - near) * fraction[0]
     return values
 
 
@@ -660,11 +677,9 @@ def _reformat_oblique(volume: Volume, plane: Oblique, index: int, slab_mm: float
     if depths.size > MAX_OBLIQUE_SLAB_PLANES:  # evenly through the slab, both ends included
         depths = np.unique(np.round(np.linspace(first, last - 1, MAX_OBLIQUE_SLAB_PLANES)).astype(int))
     right, down, normal = (np.asarray(v, dtype=np.float64) for v in (plane.right, plane.down, plane.normal))
-    grid = (np.asarray(plane.first) + (np.arange(plane.rows)[:, None, None] * plane.pixel_mm) * down
-            + (np.arange(plane.columns)[None, :, None] * plane.pixel_mm) * right)
-    outside = float(volume.voxels.min()) if volume.voxels.size else 0.0  # air on a CT: black, as PACS show it
-    image = _combined(np.stack([_sample(volume, grid + depth * plane.step_mm * normal, outside) for depth in depths]),
-                      mode)
+    first_point, size = np.asarray(plane.first), (plane.rows, plane.columns)
+    image = _combined(np.stack([_sample(volume, first_point + depth * plane.step_mm * normal, down * plane.pixel_mm,
+                                        right * plane.pixel_mm, size) for depth in depths]), mode)
     edges = (direction_letters(-right), direction_letters(right), direction_letters(-down), direction_letters(down))
     return Reformat(
         image=np.ascontiguousarray(image, dtype=np.float32), spacing=(plane.pixel_mm, plane.pixel_mm),
