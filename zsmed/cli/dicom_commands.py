@@ -314,13 +314,17 @@ def _bench_scan(args: argparse.Namespace) -> int:
     if not args.dir.is_dir():
         print(f"zsmed: error: {args.dir} is not a folder (use --make-corpus N to create one)", file=sys.stderr)
         return 2
-    result = bench_scan(args.dir, rss_files=args.rss_files)
-    text = json.dumps(result, indent=1)
-    if args.json and str(args.json) != "-":
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
-    print(text)
+    _print_bench(bench_scan(args.dir, rss_files=args.rss_files), args.json)
     return 0
+
+
+def _print_bench(result: dict[str, Any], out: Path | None) -> None:
+    """A benchmark's result printed as JSON, and written to ``out`` too unless it is None or '-'."""
+    text = json.dumps(result, indent=1)
+    if out is not None and str(out) != "-":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+    print(text)
 
 
 def _bench_reformat(args: argparse.Namespace) -> int:
@@ -332,12 +336,7 @@ def _bench_reformat(args: argparse.Namespace) -> int:
     if not args.dir.is_dir() or not any(args.dir.glob("*.dcm")):
         print(f"zsmed: error: {args.dir}: no .dcm series (use --make-volume SLICES to write one)", file=sys.stderr)
         return 2
-    result = bench_reformat(args.dir, repeats=max(args.repeats, 1))
-    text = json.dumps(result, indent=1)
-    if args.json and str(args.json) != "-":
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
-    print(text)
+    _print_bench(bench_reformat(args.dir, repeats=max(args.repeats, 1)), args.json)
     return 0
 
 
