@@ -18,7 +18,9 @@ stop measuring (with an angle's second arm still to place, only that angle goes)
 through the plane's slices (looping; a slice chosen, or Esc, stops it), O = the Oblique tool (a
 left drag draws a line along a structure; the window then shows the plane through that line square to the
 image it was drawn on, and its parallel slices: an oblique; drawn on an oblique, a double oblique; the
-Oblique button goes back to it from another plane).
+Oblique button goes back to it from another plane), Ctrl+arrows = tilt the plane shown 5° (Ctrl+Shift: 1°)
+about the middle of the view (Up tips its top away from the reader, Right swings its right side away): an
+oblique plane, as PACS tilt a reformat.
 
 Save… (Ctrl+S) saves the image shown, or the whole plane every so many mm, as a new CT / MR series of the
 study for the PACS (``zsmed.report.reformat_images``): in the worker, with progress and Cancel; the rulers
@@ -40,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, QTimer, Signal
@@ -88,6 +90,7 @@ from zsmed.dicom.volume import (
     plane_word,
     reformat,
     reformat_plane,
+    tilted,
 )
 from zsmed.progress import Progress
 from zsmed.report.reformat_images import ReformatSeries, every_mm, write_reformat_series_job
@@ -135,6 +138,7 @@ _EDGE_STYLE = "color: #e6d38a; background: transparent; font-size: 14px; font-we
 
 _MESSAGE_STYLE = "color: #e8c36a; background: transparent; font-size: 13px;"
 _MAX_SLAB_MM = 500.0
+TILT_DEGREES = 5.0  # Ctrl+arrow turns the plane this much (Ctrl+Shift+arrow: 1 degree)
 CINE_FPS = 10.0  # the slices a second P plays through the plane (the viewer's rate for a file that gives none)
 MEASURING_TEXT = "Measuring: left drag (M: stop)"  # the bottom-right corner while measuring, as the viewer's
 REGION_TEXT = "Region of interest: left drag (E: stop)"
@@ -281,7 +285,9 @@ class ReformatWindow(QWidget):
         self.oblique_action.setToolTip("Oblique (O): drag a line along a structure (a vessel, a disc, a bone's axis) "
                                        "on any plane; the reformat then shows the plane through that line, square to "
                                        "the image it was drawn on, and its parallel slices (drawn again on the "
-                                       "oblique: a double oblique). Here again: back to the last oblique drawn")
+                                       "oblique: a double oblique). Here again: back to the last oblique drawn. "
+                                       "Ctrl+arrows tilt the plane shown 5° (Ctrl+Shift: 1°) about the middle "
+                                       "of the view")
         self.oblique_action.triggered.connect(self._oblique_clicked)
         bar.addAction(self.oblique_action)
         bar.addSeparator()
@@ -697,6 +703,31 @@ class ReformatWindow(QWidget):
             return None
         self._indices.pop(plane, None)
         self.set_plane(plane)
+        return plane
+
+    def tilt(self, about: Literal["right", "down"], degrees: float) -> Oblique | None:
+        """Turn the slice shown by ``degrees`` about its horizontal (``about`` "right") or vertical ("down") axis
+        through the point at the middle of the view (``volume.tilted``): the oblique plane it becomes is shown
+        from its slice through that point, the point kept in the middle of the view at the same zoom. None
+        when no slice is shown."""
+        volume, shown = self._volume, self._shown
+        if volume is None or shown is None:
+            return None
+        view = self.vb.viewRect()
+        around = self._image_point(view.center(), keep=False)
+        here = self.current_plane()
+        assert here is not None
+        point = np.asarray(here.patient_point(around))
+        try:
+            plane = tilted(volume, self._plane, shown.index, about, degrees, around=around)
+        except ReformatError as exc:
+            self.status_bar.showMessage(f"No oblique plane: {exc.reason}", 10_000)
+            return None
+        self._indices.pop(plane, None)
+        self.set_plane(plane)
+        middle = self._view_point(reformat_plane(volume, plane, plane.through).image_point(point))
+        self.vb.setRange(rect=QRectF(middle.x() - view.width() / 2.0, middle.y() - view.height() / 2.0,
+                                     view.width(), view.height()), padding=0.0)
         return plane
 
     def _oblique_clicked(self) -> None:
@@ -1382,7 +1413,17 @@ class ReformatWindow(QWidget):
     # --- keys -------------------------------------------------------------------------------------------
     def keyPressEvent(self, event: QKeyEvent) -> None:
         key, keys = event.key(), Qt.Key
-        if key in (keys.Key_Right, keys.Key_Down):
+        modifiers = event.modifiers()
+        arrows = (keys.Key_Up, keys.Key_Down, keys.Key_Left, keys.Key_Right)
+        if key in arrows and modifiers & Qt.KeyboardModifier.ControlModifier:
+            step = 1.0 if modifiers & Qt.KeyboardModifier.ShiftModifier else TILT_DEGREES
+            # the edge pressed towards goes away from the reader: Up tips the top away, Right swings the right
+            turns: dict[int, tuple[Literal["right", "down"], float]] = {
+                keys.Key_Up: ("right", -1.0), keys.Key_Down: ("right", 1.0),
+                keys.Key_Left: ("down", 1.0), keys.Key_Right: ("down", -1.0)}
+            about, sign = turns[int(key)]
+            self.tilt(about, sign * step)
+        elif key in (keys.Key_Right, keys.Key_Down):
             self.step(1)
         elif key in (keys.Key_Left, keys.Key_Up):
             self.step(-1)

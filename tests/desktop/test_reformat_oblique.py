@@ -178,3 +178,33 @@ def test_the_3d_cursor_finds_its_slice_of_the_oblique(qtbot, tmp_path: Path) -> 
     assert abs(float(here.normal @ (patient - np.asarray(here.position)))) <= plane.step_mm / 2 + 1e-6
     assert reformat_window.cursor_point() == pytest.approx(here.image_point(patient), abs=1e-6)
     assert reformat_window._cursor_item.isVisible()
+
+
+def test_ctrl_arrows_tilt_the_plane_about_the_middle_of_the_view(qtbot, window: ReformatWindow) -> None:
+    open_series(qtbot, window, ct5n())
+    window.setFocus()
+    coronal = window.current_plane()
+    assert coronal is not None
+    normal = np.asarray(coronal.normal)  # the reader looks along it (a coronal from the front: backwards)
+    middle = window.vb.viewRect().center()
+    centre = np.asarray(coronal.patient_point((middle.x() / coronal.spacing[1], middle.y() / coronal.spacing[0])))
+    qtbot.keyClick(window, Qt.Key.Key_Up, Qt.KeyboardModifier.ControlModifier)
+    plane = window.plane()
+    assert isinstance(plane, Oblique) and plane.nearest == "coronal" and window.oblique_action.isChecked()
+    assert np.asarray(plane.down) @ normal == pytest.approx(-np.sin(np.radians(5.0)))  # the top tipped away
+    assert np.asarray(plane.right) == pytest.approx(np.asarray(coronal.row_direction))
+    here = window.current_plane()
+    assert here is not None and (centre - np.asarray(here.position)) @ np.asarray(here.normal) == pytest.approx(0.0)
+    kept = window.vb.viewRect().center()  # the point turned about stays in the middle of the view
+    assert np.asarray(here.patient_point((kept.x() / here.spacing[1], kept.y() / here.spacing[0]))) == pytest.approx(
+        centre, abs=1e-3)
+    qtbot.keyClick(window, Qt.Key.Key_Down, Qt.KeyboardModifier.ControlModifier)  # back
+    back = window.plane()
+    assert isinstance(back, Oblique) and np.asarray(back.down) == pytest.approx(np.asarray(coronal.column_direction))
+    shift_ctrl = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(window, Qt.Key.Key_Right, shift_ctrl)  # 1 degree, the right side away
+    swung = window.plane()
+    assert isinstance(swung, Oblique) and np.asarray(swung.right) @ normal == pytest.approx(np.sin(np.radians(1.0)))
+    index = window.index()
+    qtbot.keyClick(window, Qt.Key.Key_Right)  # without Ctrl the arrows still step the slices
+    assert window.index() == index + 1 and window.plane() == swung

@@ -149,3 +149,36 @@ def test_images_one_pixel_wide_are_refused_for_an_oblique(volume: Volume) -> Non
     centre = volume_centre(volume)
     with pytest.raises(ReformatError, match="too small for an oblique plane"):
         oblique_through(thin, centre, centre + mm(1.0, 0.0, 0.0), (0.0, 0.0, 1.0))
+
+
+@pytest.mark.parametrize("about", ["right", "down"])
+def test_a_plane_tilted_about_its_own_axis_through_its_centre(volume: Volume, about: str) -> None:
+    from zsmed.dicom.volume import tilted
+
+    index = plane_count(volume, "coronal") // 2
+    before = reformat_plane(volume, "coronal", index)
+    rows, columns = before.size
+    centre = np.asarray(before.patient_point((columns / 2.0, rows / 2.0)))
+    turned = tilted(volume, "coronal", index, about, 10.0)  # type: ignore[arg-type]
+    assert turned.nearest == "coronal"
+    assert float(np.degrees(np.arccos(np.clip(np.asarray(turned.normal) @ before.normal, -1, 1)))) == pytest.approx(10)
+    axis = np.asarray(before.row_direction if about == "right" else before.column_direction)
+    assert np.asarray(turned.right if about == "right" else turned.down) == pytest.approx(axis)  # the axis stays
+    # which way: about "right" the bottom edge goes along the old normal, about "down" the right edge against it
+    moved = np.asarray(turned.down if about == "right" else turned.right) @ before.normal
+    assert moved == pytest.approx(np.sin(np.radians(10)) * (1 if about == "right" else -1))
+    through = reformat_plane(volume, turned, turned.through)
+    assert (centre - np.asarray(through.position)) @ np.asarray(turned.normal) == pytest.approx(0.0, abs=1e-6)
+    shown = reformat(volume, turned, turned.through)
+    inside = shown.image > volume.voxels.min()
+    for row, column in list(zip(*np.nonzero(inside), strict=True))[::7]:
+        point = np.asarray(through.patient_point((column + 0.5, row + 0.5)))
+        assert shown.image[row, column] == pytest.approx(point @ GRADIENT + 100.0, abs=1e-3)
+    # tilted back about the same point of the patient: the coronal it was, that slice's plane
+    back = tilted(volume, turned, turned.through, about, -10.0, around=through.image_point(centre))  # type: ignore[arg-type]
+    assert np.asarray(back.right) == pytest.approx(np.asarray(before.row_direction), abs=1e-9)
+    assert np.asarray(back.down) == pytest.approx(np.asarray(before.column_direction), abs=1e-9)
+    back_slice = reformat_plane(volume, back, back.through)
+    assert (np.asarray(before.position) - np.asarray(back_slice.position)) @ before.normal == pytest.approx(0, abs=1e-6)
+    with pytest.raises(ValueError, match="tilt about"):
+        tilted(volume, "coronal", index, "normal", 5.0)  # type: ignore[arg-type]

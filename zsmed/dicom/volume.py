@@ -576,9 +576,6 @@ def oblique_through(volume: Volume, start: Sequence[float] | np.ndarray, end: Se
     structure (a vessel, a disc, the hippocampus); its slices are parallel to it, across the whole volume, at
     the volume's finest spacing. Shown turned as the standard plane it is nearest. Raises ReformatError for a
     line of no length."""
-    if min(volume.voxels.shape) < 2:  # a slice one pixel wide has nothing to interpolate across
-        raise ReformatError(f"images of {volume.voxels.shape[1]} x {volume.voxels.shape[2]} pixels are too small "
-                            "for an oblique plane", path=str(volume.paths[0]) if volume.paths else None)
     a, b = np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64)
     along, across = b - a, np.asarray(view_normal, dtype=np.float64)
     across = across / (np.linalg.norm(across) or 1.0)
@@ -592,16 +589,56 @@ def oblique_through(volume: Volume, start: Sequence[float] | np.ndarray, end: Se
     down = np.cross(normal, right)
     if down.dot(np.asarray(_STANDARD_VIEW[nearest][1])) < 0:
         down = -down
+    return _oblique_grid(volume, (a + b) / 2.0, right, down)
+
+
+def tilted(volume: Volume, plane: AnyPlane, index: int, about: Literal["right", "down"], degrees: float,
+           around: tuple[float, float] | None = None) -> Oblique:
+    """Slice ``index`` of ``plane`` turned by ``degrees`` about its own horizontal axis (``about`` "right") or
+    vertical axis ("down") through the point ``around`` (column, row of the slice; default its centre), the
+    right-hand way round the axis (about "right", positive degrees take its bottom edge along its normal, away
+    from a reader who looks along it; about "down", they bring its right edge towards the reader): an oblique
+    plane with its parallel slices, shown from the slice through that point, as PACS tilt a reformat's plane.
+    A standard plane tilted becomes an oblique one; tilted back about the same point of the patient, the
+    plane and its orientation are the ones it was."""
+    if about not in ("right", "down"):
+        raise ValueError(f"tilt about 'right' or 'down', not {about!r}")
+    where = reformat_plane(volume, plane, index)
+    rows, columns = where.size
+    centre = np.asarray(where.patient_point(around if around is not None else (columns / 2.0, rows / 2.0)))
+    right, down = np.asarray(where.row_direction, dtype=np.float64), np.asarray(where.column_direction)
+    axis = right if about == "right" else down
+    turn = math.radians(degrees)
+
+    def rotated(vector: np.ndarray) -> np.ndarray:  # Rodrigues: about the unit axis, right-handed
+        return (vector * math.cos(turn) + np.cross(axis, vector) * math.sin(turn)
+                + axis * axis.dot(vector) * (1.0 - math.cos(turn)))
+
+    if about == "right":
+        down = rotated(down)
+    else:
+        right = rotated(right)
+    return _oblique_grid(volume, centre, right / np.linalg.norm(right), down / np.linalg.norm(down))
+
+
+def _oblique_grid(volume: Volume, centre: np.ndarray, right: np.ndarray, down: np.ndarray) -> Oblique:
+    """The oblique plane through ``centre`` with rows along ``right`` and columns along ``down`` (unit, square
+    to each other) and its parallel slices, at the volume's finest spacing, covering the whole volume; named
+    after the standard plane its normal is nearest."""
+    if min(volume.voxels.shape) < 2:  # a slice one pixel wide has nothing to interpolate across
+        raise ReformatError(f"images of {volume.voxels.shape[1]} x {volume.voxels.shape[2]} pixels are too small "
+                            "for an oblique plane", path=str(volume.paths[0]) if volume.paths else None)
     normal = np.cross(right, down)
+    nearest: Plane = ("sagittal", "coronal", "axial")[int(np.argmax(np.abs(normal)))]
     pixel = step = float(min(volume.spacing))
-    corners = _volume_corners(volume) - (a + b) / 2.0
+    corners = _volume_corners(volume) - centre
     spans = [corners @ axis for axis in (right, down, normal)]
     # the grid's first and last pixels and slices at or past the volume's corners: none of it is left out
     low = [math.floor(span.min() / pixel + 1e-6) for span in spans[:2]]
     columns, rows = (math.ceil(span.max() / pixel - 1e-6) - lo + 1 for span, lo in zip(spans[:2], low, strict=True))
-    before = math.ceil(-spans[2].min() / step - 1e-6)  # slices before the one through the line
+    before = math.ceil(-spans[2].min() / step - 1e-6)  # slices before the one through the centre
     count = before + math.ceil(spans[2].max() / step - 1e-6) + 1
-    first = (a + b) / 2.0 + low[0] * pixel * right + low[1] * pixel * down - before * step * normal
+    first = centre + low[0] * pixel * right + low[1] * pixel * down - before * step * normal
 
     def unit(v: np.ndarray) -> tuple[float, float, float]:
         return float(v[0]), float(v[1]), float(v[2])
@@ -725,5 +762,6 @@ __all__ = [
     "reformat",
     "reformat_plane",
     "slab_range",
+    "tilted",
     "volume_directions",
 ]
