@@ -1109,6 +1109,7 @@ class MainWindow(QMainWindow):
             self.reformat.saved.connect(self._on_reformat_saved)
             self.reformat.slice_shown.connect(self._update_reference_lines)
             self.reformat.locate_requested.connect(self._locate_from_reformat)
+            self.reformat.crosshair_moved.connect(self._locate_from_crosshair)
             self.reformat.closed.connect(lambda: QTimer.singleShot(0, self._update_reference_lines))
             self._place_where_it_was(self.reformat, "reformat")
         self.reformat.show_series(ref.image_paths, ref.title, self.viewer.window_level())
@@ -1243,6 +1244,16 @@ class MainWindow(QMainWindow):
         if plane is None:
             return False
         if not self._show_point_in(self.viewer, plane.patient_point(point), plane.frame_of_reference):
+            self.show_message("3D cursor: that point is not in the series read", warning=True)
+            return False
+        return True
+
+    def _locate_from_crosshair(self, patient: np.ndarray) -> bool:
+        """The reformat's three planes' crosshair moved: the image read goes to its slice through it, marked."""
+        volume = self.reformat.volume() if self.reformat is not None else None
+        if volume is None:
+            return False
+        if not self._show_point_in(self.viewer, patient, volume.frame_of_reference):
             self.show_message("3D cursor: that point is not in the series read", warning=True)
             return False
         return True

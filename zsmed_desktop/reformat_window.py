@@ -20,7 +20,8 @@ left drag draws a line along a structure; the window then shows the plane throug
 image it was drawn on, and its parallel slices: an oblique; drawn on an oblique, a double oblique; the
 Oblique button goes back to it from another plane), Ctrl+arrows = tilt the plane shown 5° (Ctrl+Shift: 1°)
 about the middle of the view (Up tips its top away from the reader, Right swings its right side away): an
-oblique plane, as PACS tilt a reformat.
+oblique plane, as PACS tilt a reformat. 3 planes = axial, coronal and sagittal side by side through one point
+(``mpr_panes``): the image read follows its crosshair (``crosshair_moved``), a double-click shows one alone.
 
 Save… (Ctrl+S) saves the image shown, or the whole plane every so many mm, as a new CT / MR series of the
 study for the PACS (``zsmed.report.reformat_images``): in the worker, with progress and Cancel; the rulers
@@ -63,6 +64,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSlider,
+    QStackedWidget,
     QStatusBar,
     QToolBar,
     QToolButton,
@@ -105,6 +107,7 @@ from zsmed_desktop.image_view import (
     row_under_image,
     shadowed,
 )
+from zsmed_desktop.mpr_panes import MprPanes
 from zsmed_desktop.ruler_marks import (
     Angle,
     Mark,
@@ -125,6 +128,7 @@ from zsmed_desktop.viewer import AngleMeasurement, RegionOfInterest, roi_text
 from zsmed_desktop.workers import start_job
 
 PLANE_NAMES: dict[Plane, str] = {"axial": "Axial", "coronal": "Coronal", "sagittal": "Sagittal"}
+PLANE_SHORT: dict[Plane, str] = {"axial": "Ax", "coronal": "Cor", "sagittal": "Sag"}
 SLAB_NAMES: dict[SlabMode, str] = {"mip": "MIP", "mean": "Mean", "minip": "MinIP"}
 SLAB_TIPS: dict[SlabMode, str] = {
     "mip": "Maximum intensity projection: the brightest value through the slab (vessels, nodules, bone)",
@@ -222,6 +226,7 @@ class ReformatWindow(QWidget):
     locate_requested = Signal(object)
     # a save for the PACS ended: its line, the folder written (None: nothing was), whether the line is a warning
     saved = Signal(str, object, bool)
+    crosshair_moved = Signal(object)  # the three planes' crosshair moved by the reader: the patient point (mm)
 
     def __init__(self, parent: QWidget | None = None, *, decode: Callable[[], SliceDecoder] = contained_decoder,
                  reader: Callable[[], str] = lambda: "", icon: Callable[[str], QIcon] = theme.icon) -> None:
@@ -272,7 +277,7 @@ class ReformatWindow(QWidget):
         self.plane_group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)  # none on an oblique
         self.plane_actions: dict[Plane, QAction] = {}
         for plane in PLANES:
-            action = QAction(PLANE_NAMES[plane], self)
+            action = QAction(PLANE_SHORT[plane], self)  # as PACS label them: the bar keeps within the window
             action.setCheckable(True)
             action.setToolTip(f"{PLANE_NAMES[plane]} slices of the series, as the patient lies")
             action.triggered.connect(lambda _checked=False, p=plane: self.set_plane(p))
@@ -290,6 +295,13 @@ class ReformatWindow(QWidget):
                                        "of the view")
         self.oblique_action.triggered.connect(self._oblique_clicked)
         bar.addAction(self.oblique_action)
+        self.three_action = QAction("3 planes", self)
+        self.three_action.setCheckable(True)
+        self.three_action.setToolTip("Axial, coronal and sagittal side by side through one point (the crosshair): "
+                                     "a left press or drag in one moves it, the wheel steps that plane, a "
+                                     "double-click shows that plane alone")
+        self.three_action.triggered.connect(self.set_three_planes)
+        bar.addAction(self.three_action)
         bar.addSeparator()
         self.measure_action = QAction("Measure", self)
         self.measure_action.setCheckable(True)
@@ -345,14 +357,14 @@ class ReformatWindow(QWidget):
         self.slab_box.setToolTip(slab_tip)
         self.slab_box.setKeyboardTracking(False)  # typing "15" does not compute a 1 mm slab on the way
         self.slab_box.setFixedWidth(88)  # "500.0 mm" whole; its own size hint leaves room for more digits
-        self.slab_box.valueChanged.connect(lambda *_: self._show())
+        self.slab_box.valueChanged.connect(lambda *_: self._slab_changed())
         bar.addWidget(self.slab_box)
         self.mode_box = QComboBox()
         for mode in SLAB_MODES:
             self.mode_box.addItem(SLAB_NAMES[mode], mode)
             self.mode_box.setItemData(self.mode_box.count() - 1, SLAB_TIPS[mode], Qt.ItemDataRole.ToolTipRole)
         self.mode_box.setToolTip("How the slab's slices are combined: MIP (brightest), Mean, MinIP (darkest)")
-        self.mode_box.currentIndexChanged.connect(lambda *_: self._show())
+        self.mode_box.currentIndexChanged.connect(lambda *_: self._slab_changed())
         bar.addWidget(self.mode_box)
         bar.addSeparator()
         window_tip = "Window / level: a preset (keys 1–9, 0 automatic); a right-button drag adjusts it"
@@ -411,7 +423,13 @@ class ReformatWindow(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addWidget(bar)
-        layout.addWidget(self.view, 1)
+        self.panes = MprPanes(self.drag_window)
+        self.panes.plane_chosen.connect(lambda plane: self._show_alone(plane))
+        self.panes.point_moved.connect(self.crosshair_moved)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.view)
+        self.stack.addWidget(self.panes)
+        layout.addWidget(self.stack, 1)
         self._slider_row = row_under_image(self.slider, self.slider_label, bottom=4)
         layout.addWidget(self._slider_row)
         self._progress_row = row_under_image(self.progress, self.cancel_button, bottom=4)
@@ -420,7 +438,7 @@ class ReformatWindow(QWidget):
         layout.addWidget(self.status_bar)
         self._update_controls()
         self._show_message("No series")
-        self.setMinimumWidth(790)  # the bar whole (Save… included), the viewer's window named in it included
+        self.setMinimumWidth(800)  # the bar whole (Save… included), the viewer's window named in it included
         self.resize(840, 900)
 
     def set_icons(self, icon: Callable[[str], QIcon]) -> None:
@@ -445,6 +463,7 @@ class ReformatWindow(QWidget):
         self.cancel_loading()
         self._paths = files
         self._volume, self._shown = None, None
+        self.panes.set_volume(None)
         self._remove_all_marks()  # they measured the series before
         self._indices.clear()
         self._fitted = None
@@ -501,6 +520,8 @@ class ReformatWindow(QWidget):
         the series' title, which names the patient; None with nothing shown."""
         if self._shown is None:
             return None
+        if self.is_three_planes():  # the three panes: their names and slices, no title
+            return self.panes.grab().toImage()
         title = self._labels["tr"]
         shown = title.isVisible()
         title.hide()
@@ -628,6 +649,8 @@ class ReformatWindow(QWidget):
         self._finished_loading()
         self.stop_cine()
         self._volume = volume
+        if self.is_three_planes():
+            self.panes.set_volume(volume)
         if self._oblique is not None:  # drawn on another volume: it cuts nothing of this one
             self._indices.pop(self._oblique, None)
             self._oblique = None
@@ -674,6 +697,8 @@ class ReformatWindow(QWidget):
         Oblique button goes back to it)."""
         if not isinstance(plane, Oblique) and plane not in PLANES:
             raise ValueError(f"unknown plane {plane!r} (one of {', '.join(PLANES)})")
+        if self.is_three_planes():
+            self._leave_three_planes()
         if self.is_oblique_mode():
             self._set_tool("")  # a plane chosen: the line for an oblique is not drawn
         self.stop_cine()
@@ -683,6 +708,43 @@ class ReformatWindow(QWidget):
         self._plane = plane
         self._update_controls()
         self._show()
+
+    # --- three planes --------------------------------------------------------------------------------------
+    def is_three_planes(self) -> bool:
+        return self.stack.currentWidget() is self.panes
+
+    def set_three_planes(self, on: bool) -> None:
+        """Axial, coronal and sagittal side by side (``MprPanes``) through the 3D cursor's point where it is on
+        the slice shown, else the middle of that slice; off: the plane shown before, alone."""
+        volume = self._volume
+        if not on or volume is None:
+            if self.is_three_planes():
+                self._leave_three_planes()
+                self._update_controls()
+            self.three_action.setChecked(False)
+            return
+        self._set_tool("")
+        self.stop_cine()
+        here, cursor = self.current_plane(), self.cursor_point()
+        point = None
+        if here is not None:
+            rows, columns = here.size
+            point = np.asarray(here.patient_point(cursor if cursor is not None else (columns / 2.0, rows / 2.0)))
+        self.stack.setCurrentWidget(self.panes)
+        self.panes.set_window(*self._window)
+        self.panes.set_slab(self.slab_box.value(), self.slab_mode())
+        self.panes.set_volume(volume, point)
+        self._update_controls()
+        self.slice_shown.emit()  # the reference line of a single plane goes from the image read
+
+    def _leave_three_planes(self) -> None:
+        self.stack.setCurrentWidget(self.view)
+        self.three_action.setChecked(False)
+
+    def _show_alone(self, plane: Plane) -> None:
+        """A pane double-clicked: its plane alone, at the crosshair's slice."""
+        self._indices[plane] = self.panes.index(plane)
+        self.set_plane(plane)
 
     def oblique(self) -> Oblique | None:
         """The oblique plane last drawn on this volume; None before one is."""
@@ -711,7 +773,7 @@ class ReformatWindow(QWidget):
         from its slice through that point, the point kept in the middle of the view at the same zoom. None
         when no slice is shown."""
         volume, shown = self._volume, self._shown
-        if volume is None or shown is None:
+        if volume is None or shown is None or self.is_three_planes():
             return None
         view = self.vb.viewRect()
         around = self._image_point(view.center(), keep=False)
@@ -761,10 +823,10 @@ class ReformatWindow(QWidget):
 
     # --- cine: through the slices of the plane, as the viewer plays a series ---------------------------
     def toggle_cine(self) -> None:
-        """P: play through the plane's slices (looping, at ``CINE_FPS``), or stop."""
+        """P: play through the plane's slices (looping, at ``CINE_FPS``), or stop (one plane shown alone)."""
         if self._cine.isActive():
             self.stop_cine()
-        elif self.count() > 1:
+        elif self.count() > 1 and not self.is_three_planes():
             self._cine.start(round(1000.0 / CINE_FPS))
             self._update_texts()
 
@@ -782,6 +844,10 @@ class ReformatWindow(QWidget):
         self._go((self.index() + 1) % self.count())
 
     def step(self, steps: int) -> None:
+        """``steps`` slices on; in the three-plane layout, through the plane of the pane used last."""
+        if self.is_three_planes():
+            self.panes.step(self.panes.active, steps)
+            return
         self.go_to(self.index() + steps)
 
     def set_slab(self, mm: float, mode: SlabMode | None = None) -> None:
@@ -789,6 +855,11 @@ class ReformatWindow(QWidget):
         if mode is not None:
             self.mode_box.setCurrentIndex(SLAB_MODES.index(mode))
         self.slab_box.setValue(mm)
+
+    def _slab_changed(self) -> None:
+        self._show()
+        if self.is_three_planes():
+            self.panes.set_slab(self.slab_box.value(), self.slab_mode())
 
     def slab_mode(self) -> SlabMode:
         return SLAB_MODES[max(self.mode_box.currentIndex(), 0)]
@@ -802,8 +873,9 @@ class ReformatWindow(QWidget):
         return self._rendered
 
     def current_plane(self) -> ImagePlane | None:
-        """Where the slice shown (the slab's centre) lies in the patient; None before a volume is read."""
-        if self._volume is None or self._shown is None:
+        """Where the slice shown (the slab's centre) lies in the patient; None before a volume is read, and in
+        the three-plane layout (three slices, no one of them the reformat's)."""
+        if self._volume is None or self._shown is None or self.is_three_planes():
             return None
         return reformat_plane(self._volume, self._plane, self._shown.index)
 
@@ -816,7 +888,10 @@ class ReformatWindow(QWidget):
 
     def show_point(self, index: int, point: tuple[float, float]) -> None:
         """The 3D cursor from the image read: slice ``index`` of the plane shown, ``point`` (column, row)
-        marked on it."""
+        marked on it; in the three-plane layout, the crosshair goes to that point of the patient."""
+        if self.is_three_planes() and self._volume is not None:
+            self.panes.set_point(np.asarray(reformat_plane(self._volume, self._plane, index).patient_point(point)))
+            return
         self._cursor = (point, self._plane, index)
         self.go_to(index)
 
@@ -923,6 +998,8 @@ class ReformatWindow(QWidget):
             found = self.window_box.count() - 1
         self.window_box.setCurrentIndex(found)
         self.window_box.blockSignals(False)
+        if self.is_three_planes():
+            self.panes.set_window(*self._window)
 
     def _fill_window_box(self) -> None:
         self.window_box.blockSignals(True)
@@ -993,6 +1070,8 @@ class ReformatWindow(QWidget):
         return bool(self._tool)
 
     def _set_tool(self, tool: Tool) -> None:
+        if tool and self.is_three_planes():
+            return  # marks and obliques are drawn on one plane shown alone
         if self._open_angle is not None:
             self._remove_mark(self._open_angle)  # another tool (or none): the angle begun is not finished
         self._tool = tool
@@ -1340,28 +1419,31 @@ class ReformatWindow(QWidget):
     def _update_plane_checks(self) -> None:
         """The plane buttons say what is shown: one of the standard planes, or Oblique (an oblique plane, or
         the line for one being drawn)."""
+        three = self.is_three_planes()
         for plane, action in self.plane_actions.items():
-            action.setChecked(self._plane == plane and not self.is_oblique_mode())
-        self.oblique_action.setChecked(isinstance(self._plane, Oblique) or self.is_oblique_mode())
+            action.setChecked(self._plane == plane and not self.is_oblique_mode() and not three)
+        self.oblique_action.setChecked(not three and (isinstance(self._plane, Oblique) or self.is_oblique_mode()))
+        self.three_action.setChecked(three)
 
     def _update_controls(self) -> None:
         """The controls as the volume and the plane allow: nothing to choose before a volume is read."""
         volume = self._volume
-        for action in (*self.plane_actions.values(), self.oblique_action):
+        three = self.is_three_planes()
+        for action in (*self.plane_actions.values(), self.oblique_action, self.three_action):
             action.setEnabled(volume is not None)
         self._update_plane_checks()
         for box in (self.slab_box, self.mode_box, self.window_box):
             box.setEnabled(volume is not None)
-        for action in (self.measure_action, self.region_action, self.angle_action):
-            action.setEnabled(volume is not None)
-        self.save_action.setEnabled(volume is not None and self._saver is None)
+        for action in (self.measure_action, self.region_action, self.angle_action):  # one plane's marks
+            action.setEnabled(volume is not None and not three)
+        self.save_action.setEnabled(volume is not None and self._saver is None and not three)
         self.mode_box.setEnabled(volume is not None and self.slab_box.value() > 0)
         count = self.count()
         self.slider.blockSignals(True)
         self.slider.setRange(0, max(count - 1, 0))
         self.slider.setValue(self.index())
         self.slider.blockSignals(False)
-        self._slider_row.setVisible(count > 1)
+        self._slider_row.setVisible(count > 1 and not three)
         if volume is not None:
             step = plane_spacing(volume, self._plane)
             self.slab_box.setSingleStep(round(step, 1) or 0.1)
@@ -1439,7 +1521,7 @@ class ReformatWindow(QWidget):
         elif key == keys.Key_0:
             self.apply_preset("auto")
         elif key == keys.Key_F:
-            self.fit()
+            self.panes.fit() if self.is_three_planes() else self.fit()
         elif key == keys.Key_M:
             self.toggle_measuring()
         elif key == keys.Key_E:
@@ -1450,6 +1532,8 @@ class ReformatWindow(QWidget):
             self.toggle_oblique_mode()
         elif key == keys.Key_P:
             self.toggle_cine()
+        elif key in (keys.Key_Delete, keys.Key_Escape) and self.is_three_planes():
+            pass  # the marks are those of the plane shown alone: not removed unseen
         elif key == keys.Key_Delete:
             self.clear_measurements()
         elif key == keys.Key_Escape and self._open_angle is not None:

@@ -488,7 +488,7 @@ def test_the_bar_fits_the_minimum_width_and_a_ruler_renders_readably(qtbot, wind
     window.drag_window(False, 30.0, 10.0)  # "Custom": the presets' box at its widest
     window.resize(window.minimumWidth(), 700)
     qtbot.waitUntil(lambda: window.width() == window.minimumWidth())
-    assert window.toolbar.sizeHint().width() <= window.minimumWidth() == 790
+    assert window.toolbar.sizeHint().width() <= window.minimumWidth() == 800
     window.set_measuring(True)
     ruler = window.measure((8.0, 0.5), (8.0, 4.5))
     assert ruler is not None
@@ -639,7 +639,7 @@ def test_the_reformat_opens_where_the_reader_last_had_it(qtbot, tmp_path: Path) 
     settings are the app's own, read again by a new main window)."""
     main, reformat_window = _reading_ct5n_with_its_reformat(qtbot, tmp_path)
     # within the offscreen screen (800 pixels wide: Qt keeps a restored window on its screen)
-    reformat_window.resize(795, 560)
+    reformat_window.resize(800, 560)
     qtbot.waitUntil(lambda: reformat_window.size().height() == 560)
     reformat_window.close()
     main.settings.sync()
@@ -650,7 +650,7 @@ def test_the_reformat_opens_where_the_reader_last_had_it(qtbot, tmp_path: Path) 
     _choose(qtbot, again, "ct5n_")
     reopened = again.open_reformat()
     assert reopened is not None and reopened is not reformat_window
-    assert (reopened.width(), reopened.height()) == (795, 560)  # not the first opening's 840 x 900
+    assert (reopened.width(), reopened.height()) == (800, 560)  # not the first opening's 840 x 900
 
 
 def test_corner_texts_keep_to_their_half_of_a_narrow_view(qtbot) -> None:

@@ -1,0 +1,292 @@
+"""The reformat window's three-plane layout (3 planes on its bar, or key 3 with Ctrl): the volume's axial,
+coronal and sagittal slices side by side, each through one point of the patient, the crosshair, as PACS lay
+out an MPR. Each pane draws, in the other planes' colours, the lines where their slices cut it; a left
+press or drag in a pane moves the crosshair there (the two other panes go to their slices through it), the
+wheel moves it through that pane's slices, a right drag windows (the window's window, shared), a double-click
+shows that plane alone at the crosshair's slice. The slab (MIP / mean / MinIP) applies to all three.
+
+Only the drawing is here: the volume, the window, the slab and what a double-click or a right drag does are
+the reformat window's (``ReformatWindow``), which reads the series once for both layouts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
+
+from zsmed.dicom.display import apply_window, to_display_uint8
+from zsmed.dicom.geometry import ImagePlane, reference_line
+from zsmed.dicom.volume import PLANES, Plane, Reformat, SlabMode, Volume, plane_count, reformat, reformat_plane
+from zsmed_desktop.image_view import ImageMouse, ImageViewBox, image_view, shadowed
+
+# each plane's colour: its name over its pane and its line in the two others, so the reader tells them apart
+PLANE_COLOURS: dict[Plane, str] = {"axial": "#4dd0e1", "coronal": "#9ccc65", "sagittal": "#f48fb1"}
+PANE_NAMES: dict[Plane, str] = {"axial": "Axial", "coronal": "Coronal", "sagittal": "Sagittal"}
+_EDGE_STYLE = "color: #e6d38a; background: transparent; font-size: 12px; font-weight: bold;"
+
+
+@dataclass
+class _Pane:
+    """One plane's view: its box, image, the other planes' lines, its labels and the slice it shows."""
+
+    plane: Plane
+    view: pg.GraphicsView
+    box: ImageViewBox
+    image: pg.ImageItem
+    lines: dict[Plane, pg.PlotCurveItem]
+    title: QLabel
+    edges: dict[str, QLabel]
+    shown: Reformat | None = None
+    where: ImagePlane | None = None
+    fitted: tuple[int, int] | None = None
+
+
+class MprPanes(QWidget):
+    """Axial, coronal and sagittal through one point of the patient (the crosshair)."""
+
+    point_moved = Signal(object)  # the crosshair (patient mm, numpy (3,)) after the reader moved it
+    plane_chosen = Signal(str)  # a pane double-clicked: that plane alone, at the crosshair's slice
+
+    def __init__(self, drag_window: Callable[[bool, float, float], None], parent: QWidget | None = None) -> None:
+        """``drag_window``: what a right drag does (the reformat window's windowing)."""
+        super().__init__(parent)
+        self._volume: Volume | None = None
+        self._point: np.ndarray | None = None
+        self._window: tuple[float, float] = (0.0, 1.0)
+        self._slab: tuple[float, SlabMode] = (0.0, "mip")
+        self.panes: dict[Plane, _Pane] = {}
+        self.active: Plane = "axial"  # the pane used last: the window's arrow keys step through its plane
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        for plane in PLANES:
+            pane = self._make_pane(plane, drag_window)
+            self.panes[plane] = pane
+            layout.addWidget(pane.view, 1)
+
+    def _make_pane(self, plane: Plane, drag_window: Callable[[bool, float, float], None]) -> _Pane:
+        def step(steps: int) -> None:
+            self.step(plane, steps)
+
+        def moved(start: bool, finish: bool, down: QPointF, now: QPointF) -> None:
+            self._move_to(plane, now)
+
+        mouse = ImageMouse(step=step, double_click=lambda _at: self.plane_chosen.emit(plane),
+                           locate=lambda at: self._move_to(plane, at), drag_window=drag_window,
+                           marking=lambda: True, drag_mark=moved, click=lambda at: self._move_to(plane, at))
+        box = ImageViewBox(self, mouse)
+        view, image = image_view(box)
+        view.setMinimumSize(120, 120)
+        lines = {}
+        for other in PLANES:
+            if other == plane:
+                continue
+            line = pg.PlotCurveItem(pen=pg.mkPen(PLANE_COLOURS[other], width=1.5), antialias=True)
+            line.setZValue(5)
+            box.addItem(line, ignoreBounds=True)
+            lines[other] = line
+        title = shadowed(QLabel(view))
+        title.setStyleSheet(f"color: {PLANE_COLOURS[plane]}; background: transparent; font-size: 12px; "
+                            "font-weight: bold;")
+        title.move(6, 4)
+        edges = {name: shadowed(QLabel(view)) for name in ("l", "r", "t", "b")}
+        for label in edges.values():
+            label.setStyleSheet(_EDGE_STYLE)
+        box.sigResized.connect(lambda *_: self._place_edges(plane))
+        return _Pane(plane, view, box, image, lines, title, edges)
+
+    # --- what is shown --------------------------------------------------------------------------------------
+    def set_volume(self, volume: Volume | None, point: np.ndarray | None = None) -> None:
+        """Show ``volume`` through ``point`` (patient mm; default its centre)."""
+        self._volume = volume
+        for pane in self.panes.values():
+            pane.fitted = None
+        if volume is None:
+            self._point = None
+            for pane in self.panes.values():
+                pane.image.clear()
+                pane.shown = pane.where = None
+            return
+        self._point = np.asarray(point, dtype=np.float64) if point is not None else _centre(volume)
+        self._update()
+
+    def set_window(self, centre: float, width: float) -> None:
+        self._window = (centre, width)
+        for pane in self.panes.values():
+            self._render(pane)
+
+    def set_slab(self, mm: float, mode: SlabMode) -> None:
+        self._slab = (mm, mode)
+        self._update()
+
+    def point(self) -> np.ndarray | None:
+        """The crosshair: a point of the patient (mm)."""
+        return None if self._point is None else self._point.copy()
+
+    def set_point(self, point: np.ndarray) -> None:
+        """Put the crosshair at ``point`` (patient mm), kept within the volume (the 3D cursor from elsewhere)."""
+        if self._volume is not None:
+            self._point = _within(self._volume, np.asarray(point, dtype=np.float64))
+            self._update()
+
+    def index(self, plane: Plane) -> int:
+        """The slice of ``plane`` through the crosshair."""
+        shown = self.panes[plane].shown
+        return shown.index if shown is not None else 0
+
+    def step(self, plane: Plane, steps: int) -> None:
+        """Move the crosshair ``steps`` slices through ``plane`` (the wheel over its pane)."""
+        volume, pane = self._volume, self.panes[plane]
+        self.active = plane
+        if volume is None or pane.shown is None or self._point is None:
+            return
+        index = min(max(pane.shown.index + steps, 0), plane_count(volume, plane) - 1)
+        here, there = reformat_plane(volume, plane, pane.shown.index), reformat_plane(volume, plane, index)
+        self._point = self._point + (np.asarray(there.position) - np.asarray(here.position))
+        self._update()
+        self.point_moved.emit(self.point())
+
+    def _move_to(self, plane: Plane, at: QPointF) -> None:
+        """The crosshair to the point under the mouse in ``plane``'s pane (view mm), kept on its image."""
+        pane = self.panes[plane]
+        self.active = plane
+        if pane.where is None or pane.shown is None:
+            return
+        row_mm, column_mm = pane.shown.spacing
+        rows, columns = pane.shown.image.shape
+        point = (min(max(at.x() / column_mm, 0.0), float(columns)), min(max(at.y() / row_mm, 0.0), float(rows)))
+        self._point = np.asarray(pane.where.patient_point(point))
+        self._update()
+        self.point_moved.emit(self.point())
+
+    def _update(self) -> None:
+        volume, point = self._volume, self._point
+        if volume is None or point is None:
+            return
+        slab_mm, mode = self._slab
+        for plane, pane in self.panes.items():
+            index = _slice_through(volume, plane, point)
+            pane.shown = reformat(volume, plane, index, slab_mm, mode)
+            pane.where = reformat_plane(volume, plane, index)
+        # the crosshair on the three slices shown, where their lines cross (a point between two slices is
+        # shown on the nearer: the lines must not miss it by half a slice)
+        wheres = [pane.where for pane in self.panes.values() if pane.where is not None]
+        normals = np.asarray([where.normal for where in wheres])
+        if len(wheres) == 3 and abs(float(np.linalg.det(normals))) > 1e-6:
+            self._point = point = np.linalg.solve(
+                normals, [float(where.normal @ np.asarray(where.position)) for where in wheres])
+        for plane, pane in self.panes.items():
+            assert pane.shown is not None
+            index = pane.shown.index
+            self._render(pane)
+            shape = pane.shown.image.shape
+            if pane.fitted != shape:
+                pane.fitted = shape
+                pane.box.setRange(rect=self._image_rect(pane), padding=0.0)
+            slab = f" · {mode.upper() if mode != 'mean' else 'mean'} {pane.shown.slab_mm:.1f} mm" if (
+                pane.shown.slab_slices > 1) else ""
+            pane.title.setText(f"{PANE_NAMES[plane]} {index + 1}/{pane.shown.count}{slab}")
+            pane.title.adjustSize()
+            for name, text in zip(("l", "r", "t", "b"), pane.shown.edges, strict=True):
+                pane.edges[name].setText(text)
+            self._place_edges(plane)
+        for pane in self.panes.values():
+            for other, line in pane.lines.items():
+                cut = self.panes[other].where
+                ends = reference_line(cut, pane.where) if cut is not None and pane.where is not None else None
+                self._draw_line(pane, line, ends)
+
+    def fit(self) -> None:
+        """Each pane's image whole in its pane (F)."""
+        for pane in self.panes.values():
+            if pane.shown is not None:
+                pane.box.setRange(rect=self._image_rect(pane), padding=0.0)
+
+    def _render(self, pane: _Pane) -> None:
+        shown, volume = pane.shown, self._volume
+        if shown is None or volume is None:
+            return
+        centre, width = self._window
+        image = to_display_uint8(apply_window(shown.image, centre, width))
+        if volume.inverted:  # MONOCHROME1: low values white, as the single plane shows them
+            image = 255 - image
+        pane.image.setImage(image, levels=(0, 255), autoLevels=False)
+        pane.image.setRect(self._image_rect(pane))
+
+    @staticmethod
+    def _image_rect(pane: _Pane) -> QRectF:
+        assert pane.shown is not None
+        rows, columns = pane.shown.image.shape
+        row_mm, column_mm = pane.shown.spacing
+        return QRectF(0.0, 0.0, columns * column_mm, rows * row_mm)
+
+    @staticmethod
+    def _draw_line(pane: _Pane, line: pg.PlotCurveItem, ends: tuple[tuple[float, float], tuple[float, float]] | None
+                   ) -> None:
+        if ends is None or pane.shown is None:
+            line.setVisible(False)
+            return
+        row_mm, column_mm = pane.shown.spacing
+        (c0, r0), (c1, r1) = ends
+        line.setData([c0 * column_mm, c1 * column_mm], [r0 * row_mm, r1 * row_mm])
+        line.setVisible(True)
+
+    def line_ends(self, plane: Plane, other: Plane) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        """Where ``other``'s slice cuts ``plane``'s pane, in that pane's image pixels (column, row); None
+        where it is not drawn."""
+        line = self.panes[plane].lines[other]
+        shown = self.panes[plane].shown
+        if not line.isVisible() or shown is None:
+            return None
+        xs, ys = line.getData()
+        row_mm, column_mm = shown.spacing
+        return (float(xs[0]) / column_mm, float(ys[0]) / row_mm), (float(xs[1]) / column_mm, float(ys[1]) / row_mm)
+
+    def _place_edges(self, plane: Plane) -> None:
+        pane = self.panes[plane]
+        width, height, margin = pane.view.width(), pane.view.height(), 4
+        for name, label in pane.edges.items():
+            label.adjustSize()
+            x = {"l": margin, "r": width - label.width() - margin}.get(name, (width - label.width()) // 2)
+            y = {"t": margin, "b": height - label.height() - margin}.get(name, (height - label.height()) // 2)
+            label.move(max(x, 0), max(y, 0))
+
+
+def _centre(volume: Volume) -> np.ndarray:
+    """The patient point at the middle of the volume."""
+    from zsmed.dicom.volume import volume_directions
+
+    directions = volume_directions(volume)
+    middle = np.asarray(volume.origin, dtype=np.float64)
+    for axis, (count, spacing) in enumerate(zip(volume.voxels.shape, volume.spacing, strict=True)):
+        middle = middle + (count - 1) / 2.0 * spacing * directions[axis]
+    return middle
+
+
+def _within(volume: Volume, point: np.ndarray) -> np.ndarray:
+    """``point`` moved to the nearest place inside the volume (its voxel centres' box)."""
+    from zsmed.dicom.volume import volume_directions
+
+    directions = volume_directions(volume)
+    offset = (point - np.asarray(volume.origin)) @ directions.T / np.asarray(volume.spacing)
+    kept = np.clip(offset, 0.0, np.asarray(volume.voxels.shape) - 1)
+    return np.asarray(volume.origin) + (kept * np.asarray(volume.spacing)) @ directions
+
+
+def _slice_through(volume: Volume, plane: Plane, point: np.ndarray) -> int:
+    """The slice of ``plane`` nearest ``point`` (patient mm), kept within the plane's slices."""
+    count = plane_count(volume, plane)
+    first, second = reformat_plane(volume, plane, 0), reformat_plane(volume, plane, min(1, count - 1))
+    step = np.asarray(second.position) - np.asarray(first.position)
+    length = float(step @ step)
+    if length == 0.0:
+        return 0
+    return int(min(max(round(float((point - np.asarray(first.position)) @ step) / length), 0), count - 1))
+
+
+__all__ = ["PANE_NAMES", "PLANE_COLOURS", "MprPanes"]
