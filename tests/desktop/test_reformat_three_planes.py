@@ -154,3 +154,27 @@ def test_the_image_read_follows_the_crosshair(qtbot, tmp_path: Path) -> None:
     assert main.viewer.cursor_point() == pytest.approx((8.5, panes.panes["axial"].where.image_point(panes.point())[1]),
                                                        abs=0.05)
     assert main.viewer.reference_line() is None  # three slices: none of them is drawn as the reformat's
+
+
+def test_shift_click_on_the_image_read_puts_the_crosshair_there(qtbot, tmp_path: Path) -> None:
+    import pydicom
+
+    from tests.desktop.reading_room import SCAN_TIMEOUT
+    from tests.desktop.test_reformat_window import _reading_ct5n_with_its_reformat
+    from tests.desktop.test_viewer import click
+    from zsmed.dicom.display import image_plane
+
+    main, reformat_window = _reading_ct5n_with_its_reformat(qtbot, tmp_path)
+    reformat_window.three_action.trigger()
+    main.viewer.go_to(1)
+    qtbot.waitUntil(lambda: main.viewer.current_index() == 1 and not main.viewer.is_loading(), timeout=SCAN_TIMEOUT)
+    click(qtbot, main.viewer, (12.5, 4.5), Qt.KeyboardModifier.ShiftModifier)
+    clicked = main.viewer.cursor_point()
+    assert clicked is not None
+    read = image_plane(pydicom.dcmread(main.viewer.current_path(), stop_before_pixels=True))
+    assert read is not None
+    patient = read.patient_point(clicked)
+    panes = reformat_window.panes
+    point = panes.point()
+    assert point is not None and float(np.linalg.norm(point - patient)) <= 0.5  # within half a pixel
+    assert all(on_slice(panes, plane, point) for plane in ("axial", "coronal", "sagittal"))
