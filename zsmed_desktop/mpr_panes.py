@@ -211,19 +211,13 @@ class MprPanes(QWidget):
         shown, volume = pane.shown, self._volume
         if shown is None or volume is None:
             return
-        centre, width = self._window
-        image = to_display_uint8(apply_window(shown.image, centre, width))
-        if volume.inverted:  # MONOCHROME1: low values white, as the single plane shows them
-            image = 255 - image
-        pane.image.setImage(image, levels=(0, 255), autoLevels=False)
+        pane.image.setImage(windowed(shown, self._window, volume.inverted), levels=(0, 255), autoLevels=False)
         pane.image.setRect(self._image_rect(pane))
 
     @staticmethod
     def _image_rect(pane: _Pane) -> QRectF:
         assert pane.shown is not None
-        rows, columns = pane.shown.image.shape
-        row_mm, column_mm = pane.shown.spacing
-        return QRectF(0.0, 0.0, columns * column_mm, rows * row_mm)
+        return mm_rect(pane.shown)
 
     @staticmethod
     def _draw_line(pane: _Pane, line: pg.PlotCurveItem, ends: tuple[tuple[float, float], tuple[float, float]] | None
@@ -255,6 +249,19 @@ class MprPanes(QWidget):
             x = {"l": margin, "r": width - label.width() - margin}.get(name, (width - label.width()) // 2)
             y = {"t": margin, "b": height - label.height() - margin}.get(name, (height - label.height()) // 2)
             label.move(max(x, 0), max(y, 0))
+
+
+def windowed(shown: Reformat, window: tuple[float, float], inverted: bool) -> np.ndarray:
+    """A reformat's 8-bit pixels in ``window`` (centre, width); MONOCHROME1 (``inverted``): low values white."""
+    image = to_display_uint8(apply_window(shown.image, window[0], window[1]))
+    return 255 - image if inverted else image
+
+
+def mm_rect(shown: Reformat) -> QRectF:
+    """Where a reformat lies in its view: its top-left corner at 0, each axis in mm (its true size)."""
+    rows, columns = shown.image.shape
+    row_mm, column_mm = shown.spacing
+    return QRectF(0.0, 0.0, columns * column_mm, rows * row_mm)
 
 
 def _centre(volume: Volume) -> np.ndarray:
@@ -289,4 +296,4 @@ def _slice_through(volume: Volume, plane: Plane, point: np.ndarray) -> int:
     return int(min(max(round(float((point - np.asarray(first.position)) @ step) / length), 0), count - 1))
 
 
-__all__ = ["PANE_NAMES", "PLANE_COLOURS", "MprPanes"]
+__all__ = ["PANE_NAMES", "PLANE_COLOURS", "MprPanes", "mm_rect", "windowed"]

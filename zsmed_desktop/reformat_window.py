@@ -72,7 +72,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from zsmed.dicom.display import CT_PRESETS, apply_window, auto_window, region_statistics, to_display_uint8
+from zsmed.dicom.display import CT_PRESETS, auto_window, region_statistics
 from zsmed.dicom.geometry import ImagePlane, angle_degrees, ruler_length
 from zsmed.dicom.volume import (
     PLANES,
@@ -107,7 +107,7 @@ from zsmed_desktop.image_view import (
     row_under_image,
     shadowed,
 )
-from zsmed_desktop.mpr_panes import MprPanes
+from zsmed_desktop.mpr_panes import MprPanes, mm_rect, windowed
 from zsmed_desktop.ruler_marks import (
     Angle,
     Mark,
@@ -1400,15 +1400,9 @@ class ReformatWindow(QWidget):
         shown, volume = self._shown, self._volume
         if shown is None or volume is None:
             return
-        centre, width = self._window
-        image = to_display_uint8(apply_window(shown.image, centre, width))
-        if volume.inverted:  # MONOCHROME1: low values white, as the viewer shows the slices
-            image = 255 - image
-        self._rendered = image
+        self._rendered = image = windowed(shown, self._window, volume.inverted)  # MONOCHROME1 as the viewer shows it
         self.image_item.setImage(image, levels=(0, 255), autoLevels=False)
-        rows, columns = image.shape
-        row_mm, column_mm = shown.spacing
-        self.image_item.setRect(QRectF(0.0, 0.0, columns * column_mm, rows * row_mm))
+        self.image_item.setRect(mm_rect(shown))
         self._place_reference()  # the 3D cursor's cross: shown on its own slice only
         self._update_texts()
 
