@@ -20,7 +20,11 @@ left drag draws a line along a structure; the window then shows the plane throug
 image it was drawn on, and its parallel slices: an oblique; drawn on an oblique, a double oblique; the
 Oblique button goes back to it from another plane), Ctrl+arrows = tilt the plane shown 5° (Ctrl+Shift: 1°)
 about the middle of the view (Up tips its top away from the reader, Right swings its right side away): an
-oblique plane, as PACS tilt a reformat. 3 planes = axial, coronal and sagittal side by side through one point
+oblique plane, as PACS tilt a reformat. C = the Curved tool (clicks place the points of a path along a
+structure, a double-click or Enter ends it, Esc drops a path begun): the surface through the path, swept square
+to the image it was drawn on, unrolled into one image whose columns are mm along the path (a ruler across it
+measures a vessel's length); it lies on no plane, so it has no slices, slab, reference lines or saved series.
+3 planes = axial, coronal and sagittal side by side through one point
 (``mpr_panes``): the image read follows its crosshair (``crosshair_moved``), a double-click shows one alone.
 
 Save… (Ctrl+S) saves the image shown, or the whole plane every so many mm, as a new CT / MR series of the
@@ -78,6 +82,7 @@ from zsmed.dicom.volume import (
     PLANES,
     SLAB_MODES,
     AnyPlane,
+    Curved,
     Oblique,
     Plane,
     Reformat,
@@ -85,6 +90,7 @@ from zsmed.dicom.volume import (
     SlabMode,
     SliceDecoder,
     Volume,
+    curved_through,
     load_volume_job,
     oblique_through,
     plane_count,
@@ -148,9 +154,10 @@ MEASURING_TEXT = "Measuring: left drag (M: stop)"  # the bottom-right corner whi
 REGION_TEXT = "Region of interest: left drag (E: stop)"
 ANGLE_TEXT = "Angle: drag the first arm, then click the second (N: stop)"
 OBLIQUE_TEXT = "Oblique: drag a line along the structure (O: stop)"
+CURVED_TEXT = "Curved: click along the structure, double-click or Enter to end (C: stop)"
 Tool = str  # what a left drag draws: "" (nothing: it pans), "measure", "region", "angle" or "oblique"
 _TOOL_TEXTS = {"measure": MEASURING_TEXT, "region": REGION_TEXT, "angle": ANGLE_TEXT,  # the bottom-right corner
-               "oblique": OBLIQUE_TEXT}
+               "oblique": OBLIQUE_TEXT, "curved": CURVED_TEXT}
 
 
 MarkT = TypeVar("MarkT", bound=Mark)
@@ -194,6 +201,8 @@ def location_text(shown: Reformat) -> str:
     from the line it was drawn through: 'H 4.0 mm from the line' (0: 'through the line')."""
     negative, positive = shown.location_letters
     letter = positive if shown.location_mm >= 0 else negative
+    if isinstance(shown.plane, Curved):
+        return f"path {shown.plane.length_mm:.1f} mm"
     if isinstance(shown.plane, Oblique):
         if abs(shown.location_mm) < 0.05:
             return "through the line"
@@ -204,6 +213,8 @@ def location_text(shown: Reformat) -> str:
 def plane_name(plane: AnyPlane) -> str:
     """The plane as the window names it: "Coronal"; an oblique one as the plane it is turned as: "Oblique
     coronal"."""
+    if isinstance(plane, Curved):
+        return "Curved"
     if isinstance(plane, Oblique):
         return f"Oblique {plane.nearest}"
     return PLANE_NAMES[plane]
@@ -247,6 +258,8 @@ class ReformatWindow(QWidget):
         self._cancel_asked = False  # the reading is stopping: asked again, the series is read afresh
         self._plane: AnyPlane = "coronal"
         self._oblique: Oblique | None = None  # the oblique plane last drawn on this volume (Oblique goes back to it)
+        self._curved: Curved | None = None  # the curved reformat last drawn on this volume (Curved goes back to it)
+        self._path: list[tuple[float, float]] = []  # the points clicked so far for a curved reformat
         self._indices: dict[AnyPlane, int] = {}  # the slice shown in each plane: switching back returns there
         self._shown: Reformat | None = None
         self._rendered = np.zeros((0, 0), dtype=np.uint8)
@@ -295,6 +308,14 @@ class ReformatWindow(QWidget):
                                        "of the view")
         self.oblique_action.triggered.connect(self._oblique_clicked)
         bar.addAction(self.oblique_action)
+        self.curved_action = QAction("Curved", self)
+        self.curved_action.setCheckable(True)
+        self.curved_action.setToolTip("Curved (C): click points along a vessel, the mandible or the spine on any "
+                                      "plane, double-click or Enter to end; the reformat then shows the surface "
+                                      "through that path, unrolled: a ruler across it measures along the path. "
+                                      "Here again: back to the last curved reformat")
+        self.curved_action.triggered.connect(self._curved_clicked)
+        bar.addAction(self.curved_action)
         self.three_action = QAction("3 planes", self)
         self.three_action.setCheckable(True)
         self.three_action.setToolTip("Axial, coronal and sagittal side by side through one point (the crosshair): "
@@ -332,7 +353,8 @@ class ReformatWindow(QWidget):
         # the tools as the PACS draw them, a ruler, an ellipse, an angle, and Save as a disk, named in their
         # tooltips: in words the bar was wider than the window's minimum
         self._icon_names = {self.measure_action: "mdi6.ruler", self.region_action: "mdi6.ellipse-outline",
-                            self.angle_action: "mdi6.angle-acute", self.save_action: "mdi6.content-save-outline"}
+                            self.angle_action: "mdi6.angle-acute", self.save_action: "mdi6.content-save-outline",
+                            self.curved_action: "mdi6.vector-polyline", self.three_action: "mdi6.view-column-outline"}
         for action in self._icon_names:
             button = bar.widgetForAction(action)
             if isinstance(button, QToolButton):
@@ -380,7 +402,7 @@ class ReformatWindow(QWidget):
         self.toolbar = bar
 
         # --- the image: mm on both axes with the aspect locked (true scale), the viewer's mouse ------------
-        self.vb = ImageViewBox(self, ImageMouse(step=self.step, double_click=lambda _at: self.fit(),
+        self.vb = ImageViewBox(self, ImageMouse(step=self.step, double_click=self._double_click,
                                                 locate=self._locate, drag_window=self.drag_window,
                                                 marking=self.is_marking, drag_mark=self._drag_mark,
                                                 click=self._click))
@@ -656,6 +678,9 @@ class ReformatWindow(QWidget):
             self._oblique = None
         if isinstance(self._plane, Oblique):
             self._plane = self._plane.nearest
+        self._curved = None
+        if isinstance(self._plane, Curved):
+            self._plane = "coronal"
         lo, hi = auto_window(volume.voxels)  # as the viewer's automatic window, over the whole volume
         self._auto = ((lo + hi) / 2.0, max(hi - lo, 1.0))
         self._fill_window_box()
@@ -695,16 +720,18 @@ class ReformatWindow(QWidget):
     def set_plane(self, plane: AnyPlane) -> None:
         """Show ``plane``: a standard one by name, or an oblique one (``oblique_through``; it is kept, and the
         Oblique button goes back to it)."""
-        if not isinstance(plane, Oblique) and plane not in PLANES:
+        if not isinstance(plane, Oblique | Curved) and plane not in PLANES:
             raise ValueError(f"unknown plane {plane!r} (one of {', '.join(PLANES)})")
         if self.is_three_planes():
             self._leave_three_planes()
-        if self.is_oblique_mode():
-            self._set_tool("")  # a plane chosen: the line for an oblique is not drawn
+        if self.is_oblique_mode() or self.is_curved_mode():
+            self._set_tool("")  # a plane chosen: the line for an oblique, the path for a curve, not drawn
         self.stop_cine()
         if isinstance(plane, Oblique):
             self._oblique = plane
             self._indices.setdefault(plane, plane.through)
+        if isinstance(plane, Curved):
+            self._curved = plane
         self._plane = plane
         self._update_controls()
         self._show()
@@ -756,6 +783,9 @@ class ReformatWindow(QWidget):
         is shown or the line has no length."""
         volume, here = self._volume, self.current_plane()
         if volume is None or here is None:
+            if volume is not None:
+                self.status_bar.showMessage("Draw an oblique's line on a plane (axial, coronal, sagittal or "
+                                            "oblique)", 10_000)
             return None
         normal = np.cross(np.asarray(here.row_direction), np.asarray(here.column_direction))
         try:
@@ -773,8 +803,8 @@ class ReformatWindow(QWidget):
         from its slice through that point, the point kept in the middle of the view at the same zoom. None
         when no slice is shown."""
         volume, shown = self._volume, self._shown
-        if volume is None or shown is None or self.is_three_planes():
-            return None
+        if volume is None or shown is None or self.current_plane() is None:
+            return None  # three planes, or a curved reformat: no one plane to tilt
         view = self.vb.viewRect()
         around = self._image_point(view.center(), keep=False)
         here = self.current_plane()
@@ -875,15 +905,15 @@ class ReformatWindow(QWidget):
     def current_plane(self) -> ImagePlane | None:
         """Where the slice shown (the slab's centre) lies in the patient; None before a volume is read, and in
         the three-plane layout (three slices, no one of them the reformat's)."""
-        if self._volume is None or self._shown is None or self.is_three_planes():
+        if self._volume is None or self._shown is None or self.is_three_planes() or isinstance(self._plane, Curved):
             return None
         return reformat_plane(self._volume, self._plane, self._shown.index)
 
     def planes_of_slices(self) -> list[ImagePlane]:
         """Where each slice of the plane shown lies in the patient (for the 3D cursor); none before a volume."""
         volume = self._volume
-        if volume is None:
-            return []
+        if volume is None or isinstance(self._plane, Curved):
+            return []  # a curved reformat lies on no plane: the 3D cursor does not come to it
         return [reformat_plane(volume, self._plane, k) for k in range(plane_count(volume, self._plane))]
 
     def show_point(self, index: int, point: tuple[float, float]) -> None:
@@ -1079,6 +1109,7 @@ class ReformatWindow(QWidget):
         self.region_action.setChecked(tool == "region")
         self.angle_action.setChecked(tool == "angle")
         self._remove_guide()
+        self._path = []
         self._drawing, self._held = None, None
         self._update_plane_checks()
         set_marking_cursor(self.view, self.is_marking())
@@ -1243,6 +1274,10 @@ class ReformatWindow(QWidget):
         if self.is_oblique_mode():
             self._drag_guide(start, finish, down, now)
             return
+        if self.is_curved_mode():
+            if finish and is_click(self.vb, down, now):
+                self._click(now)  # a click that moved a little: a point of the path
+            return
         if start:
             self._drawing, self._held = None, None
             target = self._hold_target(down) if self._open_angle is None else None
@@ -1309,9 +1344,79 @@ class ReformatWindow(QWidget):
             self._guide.remove_from(self.vb)
             self._guide = None
 
+    def _double_click(self, at: QPointF) -> None:
+        """A double-click: with the Curved tool on, the path ends there (its first click was its last point);
+        otherwise the image is fitted to the view."""
+        if self.is_curved_mode():
+            self.finish_path()
+        else:
+            self.fit()
+
+    def _draw_path(self, mouse: QPointF | None = None) -> None:
+        """The path clicked so far (and on to the mouse), drawn as the oblique's line is."""
+        if not self._path:
+            self._remove_guide()
+            return
+        if self._guide is None:
+            self._guide = Ruler.drawn_in(self.vb, self._path[0])
+        points = [self._view_point(point) for point in self._path] + ([mouse] if mouse is not None else [])
+        self._guide.line.setData([p.x() for p in points], [p.y() for p in points])
+
+    def finish_path(self) -> Curved | None:
+        """End the path clicked (double-click, Enter): the curved reformat along it (``draw_curved``); the tool
+        stays on where the path has fewer than two points apart."""
+        path = list(self._path)
+        if len(path) < 2:
+            self.status_bar.showMessage("A curved reformat needs a path: click at least two points", 10_000)
+            return None
+        return self.draw_curved(path)
+
+    def draw_curved(self, path: Sequence[tuple[float, float]]) -> Curved | None:
+        """The curved reformat along ``path`` (column, row points of the image shown) swept square to it, shown
+        (as the Curved tool's clicks make it); None, said in the status bar, on no plane or with no path."""
+        volume, here = self._volume, self.current_plane()
+        if volume is None or here is None:
+            self.status_bar.showMessage("Draw a curved reformat's path on a plane (axial, coronal, sagittal or "
+                                        "oblique)", 10_000)
+            return None
+        normal = np.cross(np.asarray(here.row_direction), np.asarray(here.column_direction))
+        try:
+            curved = curved_through(volume, [here.patient_point(point) for point in path], normal)
+        except ReformatError as exc:
+            self.status_bar.showMessage(f"No curved reformat: {exc.reason}", 10_000)
+            return None
+        self._curved = curved
+        self.set_plane(curved)
+        return curved
+
+    def _curved_clicked(self) -> None:
+        """The Curved button: back to the curved reformat drawn last where another plane is shown, else the
+        tool that draws a new one."""
+        if self._curved is not None and not isinstance(self._plane, Curved) and not self.is_curved_mode():
+            self.set_plane(self._curved)
+        else:
+            self.toggle_curved_mode()
+
+    def is_curved_mode(self) -> bool:
+        return self._tool == "curved"
+
+    def set_curved_mode(self, on: bool) -> None:
+        """The Curved tool on / off: while on, clicks place the points of a path, a double-click or Enter ends
+        it; off, a path begun goes."""
+        self._set_tool("curved" if on else "")
+
+    def toggle_curved_mode(self) -> None:
+        self.set_curved_mode(not self.is_curved_mode())
+
     def _click(self, at: QPointF) -> None:
-        """A left click (view coordinates): with an angle open, its second end goes there and the angle is
-        finished (unless the click is on the vertex: it stays open)."""
+        """A left click (view coordinates): with the Curved tool on, a point of the path (on the image); with
+        an angle open, its second end goes there and the angle is finished (unless the click is on the vertex:
+        it stays open)."""
+        if self.is_curved_mode():
+            if self._shown is not None and self.image_rect().contains(at):
+                self._path.append(self._image_point(at))
+                self._draw_path()
+            return
         angle = self._open_angle
         if angle is None or self._shown is None:
             return
@@ -1349,6 +1454,8 @@ class ReformatWindow(QWidget):
         if self._open_angle is not None:
             self._open_angle.second = self._image_point(at)
             self._place_marks()
+        elif self.is_curved_mode() and self._path:
+            self._draw_path(self._view_point(self._image_point(at)))
         elif self._tool in ("measure", "angle", "region"):
             set_marking_cursor(self.view, True, over_mark=self._hold_target(at) is not None)
 
@@ -1415,22 +1522,29 @@ class ReformatWindow(QWidget):
         the line for one being drawn)."""
         three = self.is_three_planes()
         for plane, action in self.plane_actions.items():
-            action.setChecked(self._plane == plane and not self.is_oblique_mode() and not three)
-        self.oblique_action.setChecked(not three and (isinstance(self._plane, Oblique) or self.is_oblique_mode()))
+            action.setChecked(self._plane == plane and not self.is_oblique_mode() and not self.is_curved_mode()
+                              and not three)
+        self.oblique_action.setChecked(not three and not self.is_curved_mode()
+                                       and (isinstance(self._plane, Oblique) or self.is_oblique_mode()))
+        self.curved_action.setChecked(not three and not self.is_oblique_mode()
+                                      and (isinstance(self._plane, Curved) or self.is_curved_mode()))
         self.three_action.setChecked(three)
 
     def _update_controls(self) -> None:
         """The controls as the volume and the plane allow: nothing to choose before a volume is read."""
         volume = self._volume
         three = self.is_three_planes()
-        for action in (*self.plane_actions.values(), self.oblique_action, self.three_action):
+        for action in (*self.plane_actions.values(), self.oblique_action, self.curved_action, self.three_action):
             action.setEnabled(volume is not None)
         self._update_plane_checks()
         for box in (self.slab_box, self.mode_box, self.window_box):
             box.setEnabled(volume is not None)
         for action in (self.measure_action, self.region_action, self.angle_action):  # one plane's marks
             action.setEnabled(volume is not None and not three)
-        self.save_action.setEnabled(volume is not None and self._saver is None and not three)
+        curved = isinstance(self._plane, Curved)
+        # a curved reformat lies on no plane: a PACS could not place it, measure it or draw its reference lines
+        self.save_action.setEnabled(volume is not None and self._saver is None and not three and not curved)
+        self.slab_box.setEnabled(volume is not None and not curved)
         self.mode_box.setEnabled(volume is not None and self.slab_box.value() > 0)
         count = self.count()
         self.slider.blockSignals(True)
@@ -1451,7 +1565,8 @@ class ReformatWindow(QWidget):
         if shown is not None:
             texts.update(zip(("l", "r", "t", "b"), shown.edges, strict=True))
             texts["tr"] = self._title  # where the main viewer shows the series' title
-            where = f"{plane_name(shown.plane)} {shown.index + 1}/{shown.count} · {location_text(shown)}"
+            number = f" {shown.index + 1}/{shown.count}" if shown.count > 1 else ""  # a curved reformat: one
+            where = f"{plane_name(shown.plane)}{number} · {location_text(shown)}"
             slab = (f"{SLAB_NAMES[shown.mode]} through {shown.slab_mm:.1f} mm ({shown.slab_slices} slices)"
                     if shown.slab_slices > 1 else "")
             texts["bl"] = "\n".join(x for x in (where, slab) if x)
@@ -1524,6 +1639,13 @@ class ReformatWindow(QWidget):
             self.toggle_angle_mode()
         elif key == keys.Key_O:
             self.toggle_oblique_mode()
+        elif key == keys.Key_C and not modifiers:
+            self.toggle_curved_mode()
+        elif key in (keys.Key_Return, keys.Key_Enter) and self.is_curved_mode():
+            self.finish_path()
+        elif key == keys.Key_Escape and self.is_curved_mode() and self._path:
+            self._path = []  # only the path begun: the tool stays on
+            self._remove_guide()
         elif key == keys.Key_P:
             self.toggle_cine()
         elif key in (keys.Key_Delete, keys.Key_Escape) and self.is_three_planes():
@@ -1550,5 +1672,5 @@ class ReformatWindow(QWidget):
         super().closeEvent(event)
 
 
-__all__ = ["ANGLE_TEXT", "MEASURING_TEXT", "OBLIQUE_TEXT", "REGION_TEXT", "ReformatWindow", "Region",
+__all__ = ["ANGLE_TEXT", "CURVED_TEXT", "MEASURING_TEXT", "OBLIQUE_TEXT", "REGION_TEXT", "ReformatWindow", "Region",
            "RulerMeasurement", "contained_decoder", "location_text", "plane_name"]

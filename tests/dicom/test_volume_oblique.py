@@ -182,3 +182,43 @@ def test_a_plane_tilted_about_its_own_axis_through_its_centre(volume: Volume, ab
     assert (np.asarray(before.position) - np.asarray(back_slice.position)) @ before.normal == pytest.approx(0, abs=1e-6)
     with pytest.raises(ValueError, match="tilt about"):
         tilted(volume, "coronal", index, "normal", 5.0)  # type: ignore[arg-type]
+
+
+# --- curved reformats -----------------------------------------------------------------------------------
+def test_a_curved_reformat_unrolls_the_path_its_columns_a_length_along_it(volume: Volume) -> None:
+    from zsmed.dicom.volume import Curved, curve_points, curved_through
+
+    centre = volume_centre(volume)
+    path = [centre + mm(-3.0, -2.0, 0.0), centre + mm(0.0, 1.0, 0.0), centre + mm(3.0, -1.0, 0.0)]  # on an axial
+    curved = curved_through(volume, path, (0.0, 0.0, 1.0))
+    assert isinstance(curved, Curved) and plane_count(volume, curved) == 1 and plane_word(curved) == "curved"
+    length = float(np.hypot(3.0, 3.0) + np.hypot(3.0, 2.0))
+    assert curved.length_mm == pytest.approx(length)
+    assert curved.columns == int(np.floor(length / curved.pixel_mm + 1e-6)) + 1
+    assert np.asarray(curved.across) == pytest.approx([0.0, 0.0, -1.0])  # down the image: towards the feet
+    shown = reformat(volume, curved, 0)
+    assert shown.image.shape == (curved.rows, curved.columns) and shown.spacing == (curved.pixel_mm,) * 2
+    assert shown.edges[2:] == ("H", "F")
+    # each pixel holds the volume at its point: the path's point of its column, moved down its row
+    points = curve_points(curved)
+    assert points[0] == pytest.approx(path[0]) and float(np.linalg.norm(points[1] - points[0])) == pytest.approx(
+        curved.pixel_mm)
+    inside = shown.image > volume.voxels.min()
+    checked = 0
+    for row, column in zip(*np.nonzero(inside), strict=True):
+        point = points[column] + (curved.top_mm + row * curved.pixel_mm) * np.asarray(curved.across)
+        assert shown.image[row, column] == pytest.approx(point @ GRADIENT + 100.0, abs=1e-3)
+        checked += 1
+    assert checked > 50
+    with pytest.raises(ReformatError, match="lies on no one plane"):
+        reformat_plane(volume, curved, 0)
+
+
+def test_a_curved_path_of_no_length_is_refused(volume: Volume) -> None:
+    from zsmed.dicom.volume import curved_through
+
+    centre = volume_centre(volume)
+    with pytest.raises(ReformatError, match="needs a path"):
+        curved_through(volume, [centre, centre], (0.0, 0.0, 1.0))
+    with pytest.raises(ReformatError, match="needs a path"):  # along the view: one point on the image drawn on
+        curved_through(volume, [centre, centre + mm(0.0, 0.0, 4.0)], (0.0, 0.0, 1.0))

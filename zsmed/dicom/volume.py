@@ -21,6 +21,8 @@ bone's axis): the plane through the line square to the image drawn on, with para
 whole volume at its finest spacing, square pixels, trilinear between voxel centres, shown turned as the
 standard plane it is nearest; ``reformat``, ``reformat_plane``, ``plane_count`` and ``plane_spacing`` take
 it where they take a plane's name, so the reference lines, the 3D cursor and the saved series follow.
+``tilted`` turns a slice about its own axes (an oblique plane); ``curved_through`` unrolls the surface through
+a path drawn on a slice (a curved reformat: one image, its columns mm along the path, on no one plane).
 """
 
 from __future__ import annotations
@@ -153,11 +155,31 @@ class Oblique:
         return float(n[0]), float(n[1]), float(n[2])
 
 
-AnyPlane = Plane | Oblique  # a standard plane by name, or an oblique one
+@dataclass(frozen=True)
+class Curved:
+    """A curved reformat (``curved_through``): the surface swept by a path drawn on a reformat (along a vessel,
+    the mandible, the spine) in the direction the reader looked at it, unrolled into one image. Column j is
+    the point ``j * pixel_mm`` along the path (so a distance across the columns is a length along the path),
+    row i is that point moved ``top_mm + i * pixel_mm`` along ``across``. One image: no slices, no slab."""
+
+    path: tuple[tuple[float, float, float], ...]  # the path's points (patient mm), as drawn
+    across: tuple[float, float, float]  # unit: the direction the rows go down
+    pixel_mm: float
+    rows: int
+    columns: int
+    top_mm: float
+    length_mm: float  # the path's length
+
+    count = 1
+
+
+AnyPlane = Plane | Oblique | Curved  # a standard plane by name, an oblique one, or a curved surface
 
 
 def plane_word(plane: AnyPlane) -> str:
-    """The plane in words for a description or a file name: "coronal", "oblique"."""
+    """The plane in words for a description or a file name: "coronal", "oblique", "curved"."""
+    if isinstance(plane, Curved):
+        return "curved"
     return "oblique" if isinstance(plane, Oblique) else plane
 
 
@@ -482,13 +504,15 @@ def oriented_voxels(volume: Volume, axes: PlaneAxes) -> np.ndarray:
 
 def plane_count(volume: Volume, plane: AnyPlane) -> int:
     """The number of slices of ``plane``."""
-    if isinstance(plane, Oblique):
+    if isinstance(plane, Oblique | Curved):
         return plane.count
     return int(volume.voxels.shape[plane_axes(volume, plane).sweep])
 
 
 def plane_spacing(volume: Volume, plane: AnyPlane) -> float:
-    """The distance (mm) between consecutive slices of ``plane``."""
+    """The distance (mm) between consecutive slices of ``plane`` (a curved reformat's pixel: it has one)."""
+    if isinstance(plane, Curved):
+        return plane.pixel_mm
     if isinstance(plane, Oblique):
         return plane.step_mm
     return volume.spacing[plane_axes(volume, plane).sweep]
@@ -508,6 +532,8 @@ def reformat(volume: Volume, plane: AnyPlane, index: int, slab_mm: float = 0.0, 
         raise ValueError(f"unknown slab mode {mode!r} (one of {', '.join(SLAB_MODES)})")
     if isinstance(plane, Oblique):
         return _reformat_oblique(volume, plane, index, slab_mm, mode)
+    if isinstance(plane, Curved):
+        return _reformat_curved(volume, plane)
     axes = plane_axes(volume, plane)
     oriented = oriented_voxels(volume, axes)
     count = int(oriented.shape[0])
@@ -541,7 +567,9 @@ def _combined(slab: np.ndarray, mode: SlabMode) -> np.ndarray:
 def reformat_plane(volume: Volume, plane: AnyPlane, index: int) -> ImagePlane:
     """Where slice ``index`` of ``plane`` lies in the patient, as an image (its first pixel's centre, the
     directions of its rows and columns, spacing, size): for the reference lines between it and the
-    viewer's slices."""
+    viewer's slices. A curved reformat lies on no one plane: ``ReformatError``."""
+    if isinstance(plane, Curved):
+        raise ReformatError("a curved reformat lies on no one plane")
     if isinstance(plane, Oblique):
         index = min(max(int(index), 0), plane.count - 1)
         corner = np.asarray(plane.first) + index * plane.step_mm * np.asarray(plane.normal)
@@ -647,6 +675,67 @@ def _oblique_grid(volume: Volume, centre: np.ndarray, right: np.ndarray, down: n
                    rows=int(rows), columns=int(columns), count=int(count), through=int(before), nearest=nearest)
 
 
+def curved_through(volume: Volume, path: Sequence[Sequence[float] | np.ndarray] | np.ndarray,
+                   view_normal: Sequence[float] | np.ndarray) -> Curved:
+    """The curved reformat along ``path`` (patient points, mm, at least two apart; as clicked on a reformat)
+    swept along ``view_normal`` (the normal of the image it was drawn on) across the whole volume, at the
+    volume's finest spacing: a vessel's or the mandible's course unrolled into one image, its length measured
+    along the columns. Rows go down towards the patient's feet, else the back, else the left, as the standard
+    planes do. ReformatError for a path of no length or images too small."""
+    if min(volume.voxels.shape) < 2:
+        raise ReformatError(f"images of {volume.voxels.shape[1]} x {volume.voxels.shape[2]} pixels are too small "
+                            "for a curved reformat", path=str(volume.paths[0]) if volume.paths else None)
+    across = np.asarray(view_normal, dtype=np.float64)
+    across = across / (np.linalg.norm(across) or 1.0)
+    points = [np.asarray(p, dtype=np.float64) for p in path]
+    points = [p - (p - points[0]).dot(across) * across for p in points]  # on the image drawn on
+    kept = [points[0]] + [p for previous, p in itertools.pairwise(points)
+                          if np.linalg.norm(p - previous) > 1e-6]
+    length = float(sum(np.linalg.norm(b - a) for a, b in itertools.pairwise(kept)))
+    if len(kept) < 2 or length < 1e-6:
+        raise ReformatError("a curved reformat needs a path: at least two points apart")
+    for axis, sign in ((2, -1.0), (1, 1.0), (0, 1.0)):  # the feet down, else the back, else the left
+        if abs(across[axis]) >= 0.5 or axis == 0:
+            if across[axis] * sign < 0:
+                across = -across
+            break
+    pixel = float(min(volume.spacing))
+    offsets = (_volume_corners(volume) - kept[0]) @ across
+    top = math.floor(offsets.min() / pixel + 1e-6) * pixel
+    rows = math.ceil(offsets.max() / pixel - 1e-6) - round(top / pixel) + 1
+
+    def unit(v: np.ndarray) -> tuple[float, float, float]:
+        return float(v[0]), float(v[1]), float(v[2])
+
+    return Curved(path=tuple(unit(p) for p in kept), across=unit(across), pixel_mm=pixel, rows=int(rows),
+                  columns=math.floor(length / pixel + 1e-6) + 1, top_mm=float(top), length_mm=length)
+
+
+def curve_points(plane: Curved) -> np.ndarray:
+    """(columns, 3): the patient point on the path at each column of the curved reformat, ``pixel_mm`` apart
+    along it."""
+    path = np.asarray(plane.path)
+    segments = np.linalg.norm(np.diff(path, axis=0), axis=1)
+    along = np.concatenate([[0.0], np.cumsum(segments)])
+    at = np.minimum(np.arange(plane.columns) * plane.pixel_mm, along[-1])
+    return np.stack([np.interp(at, along, path[:, axis]) for axis in range(3)], axis=1)
+
+
+def _reformat_curved(volume: Volume, plane: Curved) -> Reformat:
+    to_index = volume_directions(volume) / np.asarray(volume.spacing)[:, None]
+    columns = curve_points(plane) + plane.top_mm * np.asarray(plane.across)
+    start = (columns - np.asarray(volume.origin)) @ to_index.T  # (columns, 3)
+    step = to_index @ (np.asarray(plane.across) * plane.pixel_mm)
+    rows = np.arange(plane.rows, dtype=np.float32)
+    index = [np.add.outer(rows * np.float32(step[a]), start[:, a].astype(np.float32)) for a in range(3)]
+    image = _trilinear(volume, index)
+    path, across = np.asarray(plane.path), np.asarray(plane.across)
+    edges = (direction_letters(path[0] - path[1]), direction_letters(path[-1] - path[-2]),
+             direction_letters(-across), direction_letters(across))
+    return Reformat(image=image, spacing=(plane.pixel_mm, plane.pixel_mm), count=1, index=0, edges=edges,
+                    plane=plane, location_mm=plane.length_mm)
+
+
 def _in_plane(vector: np.ndarray, normal: np.ndarray) -> np.ndarray:
     """``vector`` projected onto the plane of ``normal`` (unit); where it is (nearly) the normal itself,
     another standard direction's projection, so that the result has a length."""
@@ -676,9 +765,16 @@ def _sample(volume: Volume, first: np.ndarray, down: np.ndarray, right: np.ndarr
     start = to_index @ (first - np.asarray(volume.origin))
     steps_down, steps_right = to_index @ down, to_index @ right
     rows, columns = np.arange(size[0], dtype=np.float32), np.arange(size[1], dtype=np.float32)
-    shape = volume.voxels.shape
     index = [np.add.outer(rows * np.float32(steps_down[a]), columns * np.float32(steps_right[a]))
              + np.float32(start[a]) for a in range(3)]
+    return _trilinear(volume, index)
+
+
+def _trilinear(volume: Volume, index: list[np.ndarray]) -> np.ndarray:
+    """The volume's values at the voxel indices ``index`` (one array per volume axis, all of one shape),
+    trilinear between voxel centres, its lowest value outside it."""
+    shape = volume.voxels.shape
+    size = index[0].shape
     inside = np.ones(size, dtype=bool)
     for axis in range(3):
         inside &= (index[axis] >= -1e-3) & (index[axis] <= shape[axis] - 1 + 1e-3)
@@ -746,11 +842,14 @@ __all__ = [
     "PLANES",
     "SLAB_MODES",
     "AnyPlane",
+    "Curved",
     "Oblique",
     "PlaneAxes",
     "Reformat",
     "ReformatError",
     "Volume",
+    "curve_points",
+    "curved_through",
     "decode_in_process",
     "load_volume_job",
     "oblique_through",
