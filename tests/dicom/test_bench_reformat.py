@@ -31,7 +31,7 @@ def test_cli_times_every_step_and_writes_json(tmp_path: Path, capsys: pytest.Cap
     assert json.loads(capsys.readouterr().out) == result
     assert result["volume"]["slices"] == 12 and result["volume"]["rows"] == 64
     for key in ("read_volume_s", "coronal_slice_ms", "sagittal_slice_ms", "coronal_mip_20mm_ms", "oblique_plane_ms",
-                "oblique_slice_ms", "oblique_mip_10mm_ms"):
+                "oblique_slice_ms", "oblique_mip_10mm_ms", "curved_ms"):
         assert result[key] > 0, key
     every = round(5.0 / result["volume"]["spacing_mm"][1])  # coronal slices 5 mm apart
     assert result["save_coronal_every_5mm"]["images"] == len(range(0, 64, every))

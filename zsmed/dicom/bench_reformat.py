@@ -5,9 +5,9 @@
 from slice to slice, each with its own position 1 mm apart (as a thin-slice chest CT), new UIDs, one series.
 ``bench_reformat`` then times, on that series: reading it as a volume (through the same decoder the app's
 worker uses in this process), a coronal and a sagittal slice, a 20 mm MIP slab, an oblique plane's set-up
-and one of its slices and a 10 mm MIP slab of it, and saving a coronal series every 5 mm for the PACS; each
-timing the median of ``repeats`` runs, with the peak RSS of the process. The figures go to
-docs/BENCHMARKS.md with the command that made them.
+and one of its slices and a 10 mm MIP slab of it, a curved reformat along four points, and saving a coronal
+series every 5 mm for the PACS; each timing the median of ``repeats`` runs, with the peak RSS of the process.
+The figures go to docs/BENCHMARKS.md with the command that made them.
 """
 
 from __future__ import annotations
@@ -84,7 +84,14 @@ def _peak_rss_mb() -> float | None:
 
 def bench_reformat(folder: str | Path, *, repeats: int = 5) -> dict[str, Any]:
     """The whole benchmark on the series in ``folder``; returns the JSON-ready result."""
-    from zsmed.dicom.volume import decode_in_process, load_volume_job, oblique_through, reformat, reformat_plane
+    from zsmed.dicom.volume import (
+        curved_through,
+        decode_in_process,
+        load_volume_job,
+        oblique_through,
+        reformat,
+        reformat_plane,
+    )
     from zsmed.progress import run_job
     from zsmed.report.reformat_images import ReformatSeries, every_mm, write_reformat_series_job
 
@@ -110,6 +117,11 @@ def bench_reformat(folder: str | Path, *, repeats: int = 5) -> dict[str, Any]:
     timings["oblique_slice_ms"] = _median_ms(lambda: reformat(volume, oblique, oblique.through), repeats)
     timings["oblique_mip_10mm_ms"] = _median_ms(lambda: reformat(volume, oblique, oblique.through, 10.0, "mip"),
                                                 repeats)
+    # a curved path across the middle axial, as clicked along a vessel: four points 1/8 of the width apart
+    path = [axial.patient_point((columns * f, rows * (0.5 + 0.2 * (-1) ** k))) for k, f in
+            enumerate((0.2, 0.4, 0.6, 0.8))]
+    timings["curved_ms"] = _median_ms(lambda: reformat(volume, curved_through(volume, path, axial.normal), 0),
+                                      repeats)
     indices = every_mm(volume, "coronal", 5.0)
     with tempfile.TemporaryDirectory(prefix="zsmed-bench-reformat-") as out:
         start = time.perf_counter()
