@@ -23,7 +23,8 @@ about the middle of the view (Up tips its top away from the reader, Right swings
 oblique plane, as PACS tilt a reformat. C = the Curved tool (clicks place the points of a path along a
 structure, a double-click or Enter ends it, Esc drops a path begun): the surface through the path, swept square
 to the image it was drawn on, unrolled into one image whose columns are mm along the path (a ruler across it
-measures a vessel's length); it lies on no plane, so it has no slices, slab, reference lines or saved series.
+measures a vessel's length); it lies on no plane, so it has no slices, slab or reference lines, and Save… keeps
+it as a picture of the study (a Secondary Capture, ``write_curved_capture``), not as CT / MR images.
 3 planes = axial, coronal and sagittal side by side through one point
 (``mpr_panes``): the image read follows its crosshair (``crosshair_moved``), a double-click shows one alone.
 
@@ -347,7 +348,8 @@ class ReformatWindow(QWidget):
         self.save_action = QAction("Save…", self)
         self.save_action.setShortcut("Ctrl+S")
         self.save_action.setToolTip("Save… for the PACS (Ctrl+S): this image, or the whole plane every so many mm, "
-                                    "as a new CT / MR series of the study")
+                                    "as a new CT / MR series of the study (a curved reformat: as a picture of the "
+                                    "study, a Secondary Capture)")
         self.save_action.triggered.connect(self.ask_and_save)
         bar.addAction(self.save_action)
         # the tools as the PACS draw them, a ruler, an ellipse, an angle, and Save as a disk, named in their
@@ -575,12 +577,35 @@ class ReformatWindow(QWidget):
         volume, shown = self._volume, self._shown
         if volume is None or shown is None or self.is_saving():
             return
+        if isinstance(self._plane, Curved):
+            self.save_curved()
+            return
         spacing = plane_spacing(volume, self._plane)
         slab = f"{shown.slab_mm:.3g} mm {SLAB_NAMES[shown.mode]}" if shown.slab_slices > 1 else ""
         dialog = ReformatSaveDialog(plane_name(self._plane), slab, spacing, max(shown.slab_mm, spacing),
                                     lambda step: len(every_mm(volume, self._plane, step, self.index())), self)
         if dialog.exec():
             self.save_for_pacs(dialog.step_mm(), dialog.out_dir())
+
+    def save_curved(self, out_dir: Path | None = None) -> Path | None:
+        """The curved reformat shown, as shown (its window), saved as a picture of the study (a Secondary
+        Capture: it lies on no plane) next to the series or in ``out_dir``; the line that says so goes where a
+        save's does. None, with the reason in that line, where it could not be written."""
+        from zsmed.errors import ZsmedError
+        from zsmed.report.reformat_images import write_curved_capture
+
+        volume, shown = self._volume, self._shown
+        if volume is None or shown is None or not isinstance(shown.plane, Curved):
+            return None
+        try:
+            written = write_curved_capture(volume, shown, self._rendered, reader=self._reader(), out_dir=out_dir)
+        except (ZsmedError, OSError) as exc:
+            reason = " ".join(str(getattr(exc, "reason", None) or exc).split())
+            self._finished_saving(f"The curved reformat was not saved: {self._named(reason)}", None, warning=True)
+            return None
+        self._finished_saving(f"The curved reformat saved as a picture of the study (it lies on no plane) in "
+                              f"{written.parent.name}", written.parent)
+        return written
 
     def save_for_pacs(self, step_mm: float | None, out_dir: Path | None = None) -> bool:
         """Save the image shown (``step_mm`` None) or the plane's slices ``step_mm`` apart, lined up on the one
@@ -1542,8 +1567,7 @@ class ReformatWindow(QWidget):
         for action in (self.measure_action, self.region_action, self.angle_action):  # one plane's marks
             action.setEnabled(volume is not None and not three)
         curved = isinstance(self._plane, Curved)
-        # a curved reformat lies on no plane: a PACS could not place it, measure it or draw its reference lines
-        self.save_action.setEnabled(volume is not None and self._saver is None and not three and not curved)
+        self.save_action.setEnabled(volume is not None and self._saver is None and not three)
         self.slab_box.setEnabled(volume is not None and not curved)
         self.mode_box.setEnabled(volume is not None and self.slab_box.value() > 0)
         count = self.count()

@@ -6,8 +6,10 @@ saved as a series: it lies on no plane)."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 
 pytest.importorskip("PySide6")
@@ -63,8 +65,7 @@ def test_clicks_along_a_path_show_it_unrolled_and_a_ruler_measures_along_it(qtbo
     shown = window.shown()
     assert shown is not None and shown.image.shape[1] == curved.columns and window.count() == 1
     assert window._labels["bl"].text() == f"Curved · path {curved.length_mm:.1f} mm"
-    assert not window._slider_row.isVisible() and not window.save_action.isEnabled()
-    assert not window.slab_box.isEnabled()
+    assert not window._slider_row.isVisible() and not window.slab_box.isEnabled()
     ruler = window.measure((0.0, 2.0), (float(curved.columns - 1), 2.0))  # across the columns: along the path
     assert ruler is not None and ruler.length_mm == pytest.approx(length, abs=curved.pixel_mm)
     assert window.current_plane() is None and window.planes_of_slices() == []  # on no one plane
@@ -72,7 +73,7 @@ def test_clicks_along_a_path_show_it_unrolled_and_a_ruler_measures_along_it(qtbo
     assert window.draw_oblique((1.0, 1.0), (5.0, 3.0)) is None
     assert window.status_bar.currentMessage().startswith("Draw an oblique's line on a plane")
     window.plane_actions["axial"].trigger()
-    assert window.plane() == "axial" and not window.curved_action.isChecked() and window.save_action.isEnabled()
+    assert window.plane() == "axial" and not window.curved_action.isChecked()
     window.curved_action.trigger()  # back to the curved reformat, its ruler with it
     assert window.plane() == curved and len(window.measurements()) == 1
 
@@ -95,3 +96,26 @@ def test_enter_ends_a_path_and_esc_drops_one_begun(qtbot, window: ReformatWindow
     assert isinstance(curved, Curved) and curved.length_mm == pytest.approx(9 * 0.488281, abs=0.02)
     open_series(qtbot, window, ct5n()[:4])  # another series: the curve is forgotten
     assert not isinstance(window.plane(), Curved)
+
+
+def test_a_curved_reformat_is_saved_as_a_picture_of_the_study(qtbot, window: ReformatWindow, tmp_path: Path) -> None:
+    """It lies on no plane: a Secondary Capture of the study (not a CT image a PACS would place), as shown (its
+    window), its pixel spacing mm along the path and down, its comments saying what it is."""
+    from tests.report.sr_items import dciodvfy_errors
+
+    open_series(qtbot, window, ct5n(), (40.0, 400.0))
+    window.plane_actions["axial"].trigger()
+    curved = window.draw_curved([(2.0, 2.0), (8.0, 10.0), (14.0, 6.0)])
+    assert curved is not None and window.save_action.isEnabled()
+    with qtbot.waitSignal(window.saved) as signal:
+        written = window.save_curved(tmp_path)
+    message, folder, warning = signal.args
+    assert written is not None and not warning and folder == written.parent and "lies on no plane" in message
+    ds = pydicom.dcmread(written)
+    source = pydicom.dcmread(ct5n()[0], stop_before_pixels=True)
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7" and ds.StudyInstanceUID == source.StudyInstanceUID
+    assert ds.PatientID == source.PatientID and list(ds.ImageType) == ["DERIVED", "SECONDARY", "CURVED"]
+    assert [float(v) for v in ds.PixelSpacing] == pytest.approx([curved.pixel_mm] * 2)
+    assert f"a path of {curved.length_mm:.1f} mm" in ds.ImageComments
+    np.testing.assert_array_equal(ds.pixel_array, window.rendered_image())
+    assert dciodvfy_errors(written) == []

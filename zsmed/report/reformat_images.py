@@ -16,12 +16,13 @@ import datetime
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from zsmed.dicom.volume import (
     AnyPlane,
+    Curved,
     Reformat,
     SlabMode,
     Volume,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
 REFORMAT_SERIES_NUMBER = 995
+CURVED_SERIES_NUMBER = 996  # a curved reformat: a secondary capture, on no plane
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 _STORAGE = {"CT": CT_IMAGE_STORAGE, "MR": MR_IMAGE_STORAGE}
@@ -207,5 +209,55 @@ def write_reformat_series_job(volume: Volume, series: ReformatSeries, out_dir: P
     return written
 
 
-__all__ = ["REFORMAT_SERIES_NUMBER", "ReformatSeries", "description", "every_mm", "reformat_dataset",
-           "stored_values", "write_reformat_series_job"]
+@_quietly
+def write_curved_capture(volume: Volume, shown: Reformat, pixels: np.ndarray, *, reader: str = "",
+                         out_dir: Path | None = None) -> Path:
+    """A curved reformat (``shown``, of a ``Curved`` plane) as the reader sees it (``pixels``: uint8 grey, its
+    window) saved as a Secondary Capture image of the study, in a series of its own, next to the series (or in
+    ``out_dir``): it lies on no plane, so it cannot be a CT or MR image a PACS would place in the patient.
+    Its pixel spacing is mm along the path (across) and mm down, as the reader measured it; its comments say
+    what it is. Returns the file written."""
+    import zsmed
+
+    plane = shown.plane
+    if not isinstance(plane, Curved):
+        raise DicomReadError("only a curved reformat is saved as a picture; planes are saved as CT / MR images",
+                             path=volume.paths[0])
+    from highdicom import UID
+    from highdicom.sc import SCImage
+
+    from zsmed.report.sr import _refusals
+
+    source = read_source(volume.paths[0])
+    now = datetime.datetime.now()
+    with _refusals(volume.paths[0], "a curved reformat picture"):
+        capture = SCImage.from_ref_dataset(
+            source, np.ascontiguousarray(pixels, dtype=np.uint8), "MONOCHROME2", 8, "PATIENT",
+            series_instance_uid=UID(), series_number=CURVED_SERIES_NUMBER, sop_instance_uid=UID(),
+            instance_number=1, manufacturer=MANUFACTURER,
+            pixel_spacing=cast(Any, (plane.pixel_mm, plane.pixel_mm)),  # highdicom's hint says int: mm are floats
+            patient_orientation=(shown.edges[1][:1] or "L", shown.edges[3][:1] or "F"),  # highdicom: one letter
+            series_description="zsmed curved reformat",
+            software_versions=zsmed.__version__, specific_character_set="ISO_IR 192",
+        )
+        capture.copy_patient_and_study_information(source)
+    capture.Laterality = ""  # type 2C: present, empty when unknown
+    # along the path at its end ("PL" where it runs obliquely: DICOM allows combined letters), and down; the
+    # row direction turns with the path, as the comments say
+    capture.PatientOrientation = [shown.edges[1] or "L", shown.edges[3] or "F"]
+    capture.ImageType = ["DERIVED", "SECONDARY", "CURVED"]
+    capture.BurnedInAnnotation = "NO"
+    capture.DerivationDescription = (f"curved reformat of series {source.get('SeriesNumber', '')} along a "
+                                     f"{plane.length_mm:.1f} mm path, rendered with its window").strip()[:1024]
+    capture.ImageComments = (f"Curved reformat: columns are {plane.pixel_mm:.3g} mm apart along a path of "
+                             f"{plane.length_mm:.1f} mm drawn by the reader, rows {plane.pixel_mm:.3g} mm apart "
+                             "across it; not a plane of the patient (no position, no reference lines)")
+    if person_name(reader):
+        capture.OperatorsName = person_name(reader)
+    base = out_dir if out_dir is not None else volume.paths[0].parent
+    return _save(capture, base / f"MPR_curved_{now.strftime('%Y%m%d_%H%M%S')}", "SC",
+                 name="CURVED_0001.dcm", what="the curved reformat picture")
+
+
+__all__ = ["CURVED_SERIES_NUMBER", "REFORMAT_SERIES_NUMBER", "ReformatSeries", "description", "every_mm",
+           "reformat_dataset", "stored_values", "write_curved_capture", "write_reformat_series_job"]
