@@ -215,3 +215,38 @@ def test_cli_saves_an_oblique_plane_drawn_as_a_line_on_a_slice(tmp_path: Path, c
             main(["reformat", str(folder), "--oblique", bad])
         err = capsys.readouterr().err
         assert "--oblique" in err and "Traceback" not in err
+
+
+def test_cli_saves_a_curved_reformat_along_a_path_as_a_picture(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """--curved axial,3,C1,R1,…: the path through those pixels of axial slice 3, unrolled, as a Secondary
+    Capture of the study; a path of one point, words for numbers, or --oblique beside it: one line each."""
+    from zsmed.cli.main import main
+    from zsmed.dicom.volume import curved_through
+
+    folder = tmp_path / "ct5n"
+    folder.mkdir()
+    for path in ct5n():
+        shutil.copy(path, folder / f"{path.name}.dcm")
+    assert main(["reformat", str(folder), "--curved", "axial,3,2,2,8,10,14,6", "--window", "40,400",
+                 "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    (saved,) = (tmp_path / "out").iterdir()
+    (picture,) = saved.iterdir()
+    volume = load(ct5n())
+    where = reformat_plane(volume, "axial", 2)
+    curved = curved_through(volume, [where.patient_point(p) for p in ((2, 2), (8, 10), (14, 6))], where.normal)
+    assert out == (f"1 curved reformat along a {curved.length_mm:.1f} mm path saved as a picture of the study "
+                   f"(a Secondary Capture: it lies on no plane) in {saved}\n")
+    ds = pydicom.dcmread(picture)
+    assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7" and (ds.Rows, ds.Columns) == (curved.rows, curved.columns)
+    assert float(ds.PixelSpacing[0]) == pytest.approx(curved.pixel_mm)
+    for bad in ("axial,3,2,2", "axial,3,2,2,2,2", "axial,3,two,2,14,10"):
+        with pytest.raises(SystemExit):
+            main(["reformat", str(folder), "--curved", bad])
+        err = capsys.readouterr().err
+        assert "--curved" in err and "Traceback" not in err
+    assert main(["reformat", str(folder), "--curved", "axial,3,2,2,8,10", "--oblique", "axial,3,2,2,8,10"]) == 2
+    assert capsys.readouterr().err == "zsmed: error: --oblique and --curved: give one of them\n"
+    assert main(["reformat", str(folder), "--curved", "axial,9,2,2,8,10"]) == 2
+    assert capsys.readouterr().err == "zsmed: error: --curved: the axial plane has slices 1 to 5\n"

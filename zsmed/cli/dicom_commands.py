@@ -231,6 +231,7 @@ def _reformat(args: argparse.Namespace) -> int:
     from zsmed.dicom.volume import (
         AnyPlane,
         Oblique,
+        curved_through,
         load_volume_job,
         oblique_through,
         plane_count,
@@ -247,16 +248,24 @@ def _reformat(args: argparse.Namespace) -> int:
             print(f"zsmed: error: {escape_text(path)}: file not found", file=sys.stderr)
             return 2
     volume = run_with_bar(load_volume_job(_series_files(args.paths)), "reading the series")
+    if args.oblique is not None and args.curved is not None:
+        print("zsmed: error: --oblique and --curved: give one of them", file=sys.stderr)
+        return 2
     plane: AnyPlane = args.plane
-    if args.oblique is not None:
-        drawn_on, drawn_slice, start, end = args.oblique
+    drawn = args.oblique or args.curved
+    if drawn is not None:
+        option = "--oblique" if args.oblique is not None else "--curved"
+        drawn_on, drawn_slice, points = drawn
         drawn_count = plane_count(volume, drawn_on)
         if not 1 <= drawn_slice <= drawn_count:
-            print(f"zsmed: error: --oblique: the {drawn_on} plane has slices 1 to {drawn_count}", file=sys.stderr)
+            print(f"zsmed: error: {option}: the {drawn_on} plane has slices 1 to {drawn_count}", file=sys.stderr)
             return 2
         where = reformat_plane(volume, drawn_on, drawn_slice - 1)
         normal = np.cross(np.asarray(where.row_direction), np.asarray(where.column_direction))
-        plane = oblique_through(volume, where.patient_point(start), where.patient_point(end), normal)
+        patient = [where.patient_point(point) for point in points]
+        if args.curved is not None:
+            return _save_curved(args, volume, curved_through(volume, patient, normal))
+        plane = oblique_through(volume, patient[0], patient[1], normal)
     count = plane_count(volume, plane)
     if args.slice is not None:
         if not 1 <= args.slice <= count:
@@ -276,21 +285,64 @@ def _reformat(args: argparse.Namespace) -> int:
     return 0
 
 
-def _oblique(text: str) -> tuple[str, int, tuple[float, float], tuple[float, float]]:
-    """--oblique PLANE,SLICE,C1,R1,C2,R2: the line from pixel (C1, R1) to (C2, R2) on slice SLICE (from 1) of
-    the standard PLANE."""
+Drawn = tuple[str, int, list[tuple[float, float]]]  # a standard plane, its slice (from 1), pixels on it
+
+
+def _drawn(text: str, what: str, example: str, *, points: int | None) -> Drawn:
+    """PLANE,SLICE,C1,R1,C2,R2[,…]: pixels (column, row) of slice SLICE (from 1) of the standard PLANE, as the
+    app's tools take them by the mouse; ``points``: how many (None: two or more)."""
     parts = [part.strip() for part in text.split(",")]
-    message = f"{text!r}: give the line as PLANE,SLICE,C1,R1,C2,R2 (e.g. axial,40,100,200,300,260)"
-    if len(parts) != 6 or parts[0] not in ("axial", "coronal", "sagittal"):
+    message = f"{text!r}: give the {what} as PLANE,SLICE,{example}"
+    count = (len(parts) - 2) // 2
+    if (len(parts) % 2 or parts[0] not in ("axial", "coronal", "sagittal")
+            or (count != points if points is not None else count < 2)):
         raise argparse.ArgumentTypeError(message)
     try:
         slice_number = int(parts[1])
-        c1, r1, c2, r2 = (float(v) for v in parts[2:])
+        values = [float(v) for v in parts[2:]]
     except ValueError:
         raise argparse.ArgumentTypeError(message) from None
-    if (c1, r1) == (c2, r2):
-        raise argparse.ArgumentTypeError(f"{text!r}: the line's two ends are one point")
-    return parts[0], slice_number, (c1, r1), (c2, r2)
+    pixels = list(zip(values[::2], values[1::2], strict=True))
+    if len(set(pixels)) < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: the {what}'s points are all one point")
+    return parts[0], slice_number, pixels
+
+
+def _oblique(text: str) -> Drawn:
+    """--oblique PLANE,SLICE,C1,R1,C2,R2: the line from pixel (C1, R1) to (C2, R2)."""
+    return _drawn(text, "line", "C1,R1,C2,R2 (e.g. axial,40,100,200,300,260)", points=2)
+
+
+def _curved(text: str) -> Drawn:
+    """--curved PLANE,SLICE,C1,R1,C2,R2,…: the path through those pixels, in order."""
+    return _drawn(text, "path", "C1,R1,C2,R2,… (e.g. axial,40,100,200,250,150,400,260)", points=None)
+
+
+def _save_curved(args: argparse.Namespace, volume: Any, curved: Any) -> int:
+    """The curved reformat along --curved's path, windowed as --window (else the series' own, else fitted to
+    its values), saved as a picture of the study (a Secondary Capture: it lies on no plane)."""
+    from zsmed.dicom.display import apply_window, auto_window, to_display_uint8
+    from zsmed.dicom.volume import reformat
+    from zsmed.report.reformat_images import write_curved_capture
+    from zsmed.runtime.validate import escape_text
+    from zsmed.site import load_site_config
+
+    shown = reformat(volume, curved, 0)
+    if args.window is not None:
+        centre, width = args.window
+    elif volume.windows:
+        centre, width = volume.windows[0]
+    else:
+        low, high = auto_window(volume.voxels)
+        centre, width = (low + high) / 2.0, max(high - low, 1.0)
+    pixels = to_display_uint8(apply_window(shown.image, centre, width))
+    if volume.inverted:
+        pixels = 255 - pixels
+    reader = args.reader if args.reader is not None else load_site_config().reader
+    written = write_curved_capture(volume, shown, pixels, reader=reader, out_dir=args.out)
+    print(escape_text(f"1 curved reformat along a {curved.length_mm:.1f} mm path saved as a picture of the study "
+                      f"(a Secondary Capture: it lies on no plane) in {written.parent}"))
+    return 0
 
 
 def _window(text: str) -> tuple[float, float]:
@@ -438,6 +490,10 @@ def register(groups: Any) -> None:
                                "of slice SLICE (from 1) of PLANE (axial, coronal, sagittal), square to it, as the "
                                "app's Oblique tool draws it (e.g. axial,40,100,200,300,260); its slices are parallel "
                                "to it across the volume (--plane is then not used)")
+    reformat.add_argument("--curved", type=_curved, default=None, metavar="PLANE,SLICE,C1,R1,C2,R2,...",
+                          help="a curved reformat instead: the surface through the path of those pixels of slice "
+                               "SLICE of PLANE, swept square to it, unrolled (columns mm along the path), as the "
+                               "app's Curved tool draws it; saved as a picture of the study (a Secondary Capture)")
     reformat.add_argument("--every", type=float, default=0.0, metavar="MM",
                           help="mm between the images saved (default 0: every slice of the plane)")
     reformat.add_argument("--slice", type=int, default=None, metavar="N", help="save only slice N (from 1)")
