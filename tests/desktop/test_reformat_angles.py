@@ -25,6 +25,7 @@ from tests.desktop.test_reformat_window import (
     ruler_labels,
     ruler_lines,
     screen_point,
+    shown_window,
 )
 from zsmed_desktop.reformat_window import ANGLE_TEXT, ReformatWindow
 
@@ -34,11 +35,7 @@ ROW_MM, COLUMN_MM = 2.5, 0.488281  # CT5N's coronal: slices 2.5 mm apart, pixels
 
 @pytest.fixture()
 def window(qtbot) -> ReformatWindow:
-    widget = ReformatWindow(reader=lambda: "Doe, Jane")
-    qtbot.addWidget(widget)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+    return shown_window(qtbot, reader="Doe, Jane")
 
 
 def patient_degrees(first: tuple[float, float], vertex: tuple[float, float], second: tuple[float, float]) -> float:

@@ -19,18 +19,14 @@ from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 
 from tests.desktop.test_reformat_angles import click
-from tests.desktop.test_reformat_window import ct5n, open_series, ruler_lines, screen_point
+from tests.desktop.test_reformat_window import ct5n, open_series, ruler_lines, screen_point, shown_window
 from zsmed.dicom.volume import Curved
 from zsmed_desktop.reformat_window import CURVED_TEXT, ReformatWindow
 
 
 @pytest.fixture()
 def window(qtbot) -> ReformatWindow:
-    widget = ReformatWindow()
-    qtbot.addWidget(widget)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+    return shown_window(qtbot)
 
 
 def double_click(qtbot, window: ReformatWindow, at: QPointF) -> None:

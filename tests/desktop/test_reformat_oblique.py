@@ -17,7 +17,14 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import Qt
 
 from tests.desktop.test_reformat_angles import click
-from tests.desktop.test_reformat_window import ct5n, mouse_drag, open_series, ruler_lines, screen_point
+from tests.desktop.test_reformat_window import (
+    ct5n,
+    mouse_drag,
+    open_series,
+    ruler_lines,
+    screen_point,
+    shown_window,
+)
 from zsmed.dicom.volume import Oblique, reformat, reformat_plane
 from zsmed_desktop.reformat_window import OBLIQUE_TEXT, ReformatWindow
 
@@ -26,11 +33,7 @@ SAVE_TIMEOUT = 60_000  # ms
 
 @pytest.fixture()
 def window(qtbot) -> ReformatWindow:
-    widget = ReformatWindow(reader=lambda: "Doe, Jane")
-    qtbot.addWidget(widget)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+    return shown_window(qtbot, reader="Doe, Jane")
 
 
 def axial_point(window: ReformatWindow, column: float, row: float) -> np.ndarray:

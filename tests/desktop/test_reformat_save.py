@@ -18,7 +18,13 @@ pytest.importorskip("pytestqt")
 from PySide6.QtWidgets import QDialogButtonBox
 
 from tests.desktop.reading_room import SCAN_TIMEOUT
-from tests.desktop.test_reformat_window import LOAD_TIMEOUT, _reading_ct5n_with_its_reformat, ct5n, open_series
+from tests.desktop.test_reformat_window import (
+    LOAD_TIMEOUT,
+    _reading_ct5n_with_its_reformat,
+    ct5n,
+    open_series,
+    shown_window,
+)
 from zsmed.dicom.volume import reformat
 from zsmed.report.reformat_images import every_mm
 from zsmed_desktop.reformat_save_dialog import ReformatSaveDialog
@@ -29,11 +35,7 @@ SAVE_TIMEOUT = 60_000  # ms
 
 @pytest.fixture()
 def window(qtbot) -> ReformatWindow:
-    widget = ReformatWindow(reader=lambda: "Doe, Jane")
-    qtbot.addWidget(widget)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+    return shown_window(qtbot, reader="Doe, Jane")
 
 
 def saved_files(folder: Path) -> list[Path]:

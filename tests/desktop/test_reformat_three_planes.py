@@ -17,7 +17,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 
-from tests.desktop.test_reformat_window import ct5n, open_series
+from tests.desktop.test_reformat_window import ct5n, open_series, shown_window
 from zsmed.dicom.volume import Plane
 from zsmed_desktop.mpr_panes import MprPanes
 from zsmed_desktop.reformat_window import ReformatWindow
@@ -25,12 +25,7 @@ from zsmed_desktop.reformat_window import ReformatWindow
 
 @pytest.fixture()
 def window(qtbot) -> ReformatWindow:
-    widget = ReformatWindow()
-    qtbot.addWidget(widget)
-    widget.resize(900, 500)
-    widget.show()
-    qtbot.waitExposed(widget)
-    return widget
+    return shown_window(qtbot, size=(900, 500))
 
 
 def pane_point(panes: MprPanes, plane: Plane, column: float, row: float) -> QPointF:

@@ -36,14 +36,21 @@ def ct5n() -> list[Path]:
     return files
 
 
-@pytest.fixture()
-def window(qtbot) -> ReformatWindow:
-    """A shown reformat window, 840 x 900, decoding through the app's contained decoder."""
-    widget = ReformatWindow()
+def shown_window(qtbot, reader: str = "", size: tuple[int, int] | None = None) -> ReformatWindow:
+    """A shown reformat window (840 x 900 unless ``size``), decoding through the app's contained decoder, its
+    saves by ``reader``: what every reformat test starts from."""
+    widget = ReformatWindow(reader=lambda: reader)
     qtbot.addWidget(widget)
+    if size is not None:
+        widget.resize(*size)
     widget.show()
     qtbot.waitExposed(widget)
     return widget
+
+
+@pytest.fixture()
+def window(qtbot) -> ReformatWindow:
+    return shown_window(qtbot)
 
 
 def open_series(qtbot, window: ReformatWindow, paths: list[Path], window_level: tuple[float, float] | None = None
