@@ -19,9 +19,18 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
-from zsmed.dicom.display import apply_window, to_display_uint8
 from zsmed.dicom.geometry import ImagePlane, reference_line
-from zsmed.dicom.volume import PLANES, Plane, Reformat, SlabMode, Volume, plane_count, reformat, reformat_plane
+from zsmed.dicom.volume import (
+    PLANES,
+    Plane,
+    Reformat,
+    SlabMode,
+    Volume,
+    plane_count,
+    reformat,
+    reformat_plane,
+    windowed,
+)
 from zsmed_desktop.image_view import ImageMouse, ImageViewBox, image_view, shadowed
 
 # each plane's colour: its name over its pane and its line in the two others, so the reader tells them apart
@@ -251,12 +260,6 @@ class MprPanes(QWidget):
             label.move(max(x, 0), max(y, 0))
 
 
-def windowed(shown: Reformat, window: tuple[float, float], inverted: bool) -> np.ndarray:
-    """A reformat's 8-bit pixels in ``window`` (centre, width); MONOCHROME1 (``inverted``): low values white."""
-    image = to_display_uint8(apply_window(shown.image, window[0], window[1]))
-    return 255 - image if inverted else image
-
-
 def mm_rect(shown: Reformat) -> QRectF:
     """Where a reformat lies in its view: its top-left corner at 0, each axis in mm (its true size)."""
     rows, columns = shown.image.shape
@@ -296,4 +299,4 @@ def _slice_through(volume: Volume, plane: Plane, point: np.ndarray) -> int:
     return int(min(max(round(float((point - np.asarray(first.position)) @ step) / length), 0), count - 1))
 
 
-__all__ = ["PANE_NAMES", "PLANE_COLOURS", "MprPanes", "mm_rect", "windowed"]
+__all__ = ["PANE_NAMES", "PLANE_COLOURS", "MprPanes", "mm_rect"]

@@ -100,6 +100,7 @@ from zsmed.dicom.volume import (
     reformat,
     reformat_plane,
     tilted,
+    windowed,
 )
 from zsmed.progress import Progress
 from zsmed.report.reformat_images import ReformatSeries, every_mm, write_reformat_series_job
@@ -114,7 +115,7 @@ from zsmed_desktop.image_view import (
     row_under_image,
     shadowed,
 )
-from zsmed_desktop.mpr_panes import MprPanes, mm_rect, windowed
+from zsmed_desktop.mpr_panes import MprPanes, mm_rect
 from zsmed_desktop.ruler_marks import (
     Angle,
     Mark,
@@ -812,9 +813,8 @@ class ReformatWindow(QWidget):
                 self.status_bar.showMessage("Draw an oblique's line on a plane (axial, coronal, sagittal or "
                                             "oblique)", 10_000)
             return None
-        normal = np.cross(np.asarray(here.row_direction), np.asarray(here.column_direction))
         try:
-            plane = oblique_through(volume, here.patient_point(start), here.patient_point(end), normal)
+            plane = oblique_through(volume, here.patient_point(start), here.patient_point(end), here.normal)
         except ReformatError as exc:
             self.status_bar.showMessage(f"No oblique plane: {exc.reason}", 10_000)
             return None
@@ -1404,9 +1404,8 @@ class ReformatWindow(QWidget):
             self.status_bar.showMessage("Draw a curved reformat's path on a plane (axial, coronal, sagittal or "
                                         "oblique)", 10_000)
             return None
-        normal = np.cross(np.asarray(here.row_direction), np.asarray(here.column_direction))
         try:
-            curved = curved_through(volume, [here.patient_point(point) for point in path], normal)
+            curved = curved_through(volume, [here.patient_point(point) for point in path], here.normal)
         except ReformatError as exc:
             self.status_bar.showMessage(f"No curved reformat: {exc.reason}", 10_000)
             return None

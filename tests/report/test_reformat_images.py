@@ -28,6 +28,15 @@ from zsmed.report.reformat_images import (
 )
 
 
+def ct5n_folder(tmp_path: Path) -> Path:
+    """CT5N's files copied into a folder of their own, as a series a reader gives the command line."""
+    folder = tmp_path / "ct5n"
+    folder.mkdir()
+    for path in ct5n():
+        shutil.copy(path, folder / f"{path.name}.dcm")
+    return folder
+
+
 def modality_values(ds: pydicom.Dataset) -> np.ndarray:
     return ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
 
@@ -145,10 +154,7 @@ def test_cli_saves_a_plane_of_a_series_folder_and_refuses_in_one_line(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from zsmed.cli.main import main
 
-    folder = tmp_path / "ct5n"
-    folder.mkdir()
-    for path in ct5n():
-        shutil.copy(path, folder / f"{path.name}.dcm")
+    folder = ct5n_folder(tmp_path)
     assert main(["reformat", str(folder), "--plane", "sagittal", "--every", "2", "--slab", "3", "--mode", "mean",
                  "--window", "40,400", "--reader", "Doe", "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
@@ -181,10 +187,7 @@ def test_cli_saves_an_oblique_plane_drawn_as_a_line_on_a_slice(tmp_path: Path, c
     from zsmed.cli.main import main
     from zsmed.dicom.volume import Oblique, oblique_through
 
-    folder = tmp_path / "ct5n"
-    folder.mkdir()
-    for path in ct5n():
-        shutil.copy(path, folder / f"{path.name}.dcm")
+    folder = ct5n_folder(tmp_path)
     assert main(["reformat", str(folder), "--oblique", "axial,3,2,2,14,10", "--every", "1",
                  "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
@@ -192,8 +195,8 @@ def test_cli_saves_an_oblique_plane_drawn_as_a_line_on_a_slice(tmp_path: Path, c
     files = sorted(saved.iterdir())
     volume = load(ct5n())
     where = reformat_plane(volume, "axial", 2)
-    normal = np.cross(np.asarray(where.row_direction), np.asarray(where.column_direction))
-    plane = oblique_through(volume, where.patient_point((2.0, 2.0)), where.patient_point((14.0, 10.0)), normal)
+    plane = oblique_through(volume, where.patient_point((2.0, 2.0)), where.patient_point((14.0, 10.0)),
+                            where.normal)
     assert isinstance(plane, Oblique) and "oblique" in saved.name
     indices = every_mm(volume, plane, 1.0, plane.through)
     assert plane.through in indices and len(files) == len(indices) > 2
@@ -224,10 +227,7 @@ def test_cli_saves_a_curved_reformat_along_a_path_as_a_picture(tmp_path: Path,
     from zsmed.cli.main import main
     from zsmed.dicom.volume import curved_through
 
-    folder = tmp_path / "ct5n"
-    folder.mkdir()
-    for path in ct5n():
-        shutil.copy(path, folder / f"{path.name}.dcm")
+    folder = ct5n_folder(tmp_path)
     assert main(["reformat", str(folder), "--curved", "axial,3,2,2,8,10,14,6", "--window", "40,400",
                  "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out

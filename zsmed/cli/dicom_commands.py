@@ -226,7 +226,6 @@ def _series_files(paths: list[Path]) -> list[Path]:
 
 
 def _reformat(args: argparse.Namespace) -> int:
-    import numpy as np
 
     from zsmed.dicom.volume import (
         AnyPlane,
@@ -261,11 +260,10 @@ def _reformat(args: argparse.Namespace) -> int:
             print(f"zsmed: error: {option}: the {drawn_on} plane has slices 1 to {drawn_count}", file=sys.stderr)
             return 2
         where = reformat_plane(volume, drawn_on, drawn_slice - 1)
-        normal = np.cross(np.asarray(where.row_direction), np.asarray(where.column_direction))
         patient = [where.patient_point(point) for point in points]
         if args.curved is not None:
-            return _save_curved(args, volume, curved_through(volume, patient, normal))
-        plane = oblique_through(volume, patient[0], patient[1], normal)
+            return _save_curved(args, volume, curved_through(volume, patient, where.normal))
+        plane = oblique_through(volume, patient[0], patient[1], where.normal)
     count = plane_count(volume, plane)
     if args.slice is not None:
         if not 1 <= args.slice <= count:
@@ -321,8 +319,8 @@ def _curved(text: str) -> Drawn:
 def _save_curved(args: argparse.Namespace, volume: Any, curved: Any) -> int:
     """The curved reformat along --curved's path, windowed as --window (else the series' own, else fitted to
     its values), saved as a picture of the study (a Secondary Capture: it lies on no plane)."""
-    from zsmed.dicom.display import apply_window, auto_window, to_display_uint8
-    from zsmed.dicom.volume import reformat
+    from zsmed.dicom.display import auto_window
+    from zsmed.dicom.volume import reformat, windowed
     from zsmed.report.reformat_images import write_curved_capture
     from zsmed.runtime.validate import escape_text
     from zsmed.site import load_site_config
@@ -335,9 +333,7 @@ def _save_curved(args: argparse.Namespace, volume: Any, curved: Any) -> int:
     else:
         low, high = auto_window(volume.voxels)
         centre, width = (low + high) / 2.0, max(high - low, 1.0)
-    pixels = to_display_uint8(apply_window(shown.image, centre, width))
-    if volume.inverted:
-        pixels = 255 - pixels
+    pixels = windowed(shown, (centre, width), volume.inverted)
     reader = args.reader if args.reader is not None else load_site_config().reader
     written = write_curved_capture(volume, shown, pixels, reader=reader, out_dir=args.out)
     print(escape_text(f"1 curved reformat along a {curved.length_mm:.1f} mm path saved as a picture of the study "

@@ -40,6 +40,7 @@ import numpy as np
 
 from zsmed.dicom.display import (
     apply_rescale,
+    apply_window,
     direction_letters,
     frame_group_value,
     frame_pixel_spacing,
@@ -47,6 +48,7 @@ from zsmed.dicom.display import (
     is_inverted,
     mask_stored_bits,
     pixel_spacing,
+    to_display_uint8,
     voi_options,
 )
 from zsmed.dicom.geometry import ImagePlane, slice_positions
@@ -553,6 +555,13 @@ def reformat(volume: Volume, plane: AnyPlane, index: int, slab_mm: float = 0.0, 
         location_mm=_location(volume, axes, index), location_letters=_AXIS_LETTERS[axes.patient_axis])
 
 
+def windowed(shown: Reformat, window: tuple[float, float], inverted: bool) -> np.ndarray:
+    """A reformat's 8-bit pixels in ``window`` (centre, width), as the app shows it and saves it as a picture;
+    MONOCHROME1 (``inverted``): low values white."""
+    image = to_display_uint8(apply_window(shown.image, window[0], window[1]))
+    return 255 - image if inverted else image
+
+
 def _combined(slab: np.ndarray, mode: SlabMode) -> np.ndarray:
     """A slab's slices (slices, rows, columns) as one image: the one slice, or their max, mean or min."""
     if len(slab) == 1:
@@ -653,9 +662,7 @@ def _oblique_grid(volume: Volume, centre: np.ndarray, right: np.ndarray, down: n
     """The oblique plane through ``centre`` with rows along ``right`` and columns along ``down`` (unit, square
     to each other) and its parallel slices, at the volume's finest spacing, covering the whole volume; named
     after the standard plane its normal is nearest."""
-    if min(volume.voxels.shape) < 2:  # a slice one pixel wide has nothing to interpolate across
-        raise ReformatError(f"images of {volume.voxels.shape[1]} x {volume.voxels.shape[2]} pixels are too small "
-                            "for an oblique plane", path=str(volume.paths[0]) if volume.paths else None)
+    _check_samplable(volume, "an oblique plane")
     normal = np.cross(right, down)
     nearest: Plane = ("sagittal", "coronal", "axial")[int(np.argmax(np.abs(normal)))]
     pixel = step = float(min(volume.spacing))
@@ -682,9 +689,7 @@ def curved_through(volume: Volume, path: Sequence[Sequence[float] | np.ndarray] 
     volume's finest spacing: a vessel's or the mandible's course unrolled into one image, its length measured
     along the columns. Rows go down towards the patient's feet, else the back, else the left, as the standard
     planes do. ReformatError for a path of no length or images too small."""
-    if min(volume.voxels.shape) < 2:
-        raise ReformatError(f"images of {volume.voxels.shape[1]} x {volume.voxels.shape[2]} pixels are too small "
-                            "for a curved reformat", path=str(volume.paths[0]) if volume.paths else None)
+    _check_samplable(volume, "a curved reformat")
     across = np.asarray(view_normal, dtype=np.float64)
     across = across / (np.linalg.norm(across) or 1.0)
     points = [np.asarray(p, dtype=np.float64) for p in path]
@@ -734,6 +739,14 @@ def _reformat_curved(volume: Volume, plane: Curved) -> Reformat:
              direction_letters(-across), direction_letters(across))
     return Reformat(image=image, spacing=(plane.pixel_mm, plane.pixel_mm), count=1, index=0, edges=edges,
                     plane=plane, location_mm=plane.length_mm)
+
+
+def _check_samplable(volume: Volume, what: str) -> None:
+    """ReformatError where a slice is one pixel wide or tall: nothing to interpolate across (``_trilinear``
+    reads the voxel after each one)."""
+    if min(volume.voxels.shape) < 2:
+        raise ReformatError(f"images of {volume.voxels.shape[1]} x {volume.voxels.shape[2]} pixels are too small "
+                            f"for {what}", path=str(volume.paths[0]) if volume.paths else None)
 
 
 def _in_plane(vector: np.ndarray, normal: np.ndarray) -> np.ndarray:
@@ -863,4 +876,5 @@ __all__ = [
     "slab_range",
     "tilted",
     "volume_directions",
+    "windowed",
 ]
