@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import shutil
 import traceback
 from pathlib import Path
 
@@ -38,6 +39,8 @@ def test_every_reading_command_answers_a_damaged_file_in_its_own_lines(tmp_path:
                  ["deidentify", str(path), "--out", str(tmp_path / "deidentified")],
                  ["key-images", str(path), "--out", str(tmp_path / "key")]]
     runs += [["scan", str(tmp_path / "damaged")], ["reformat", str(tmp_path / "damaged")]]
+    if shutil.which("tesseract") is not None:
+        runs.append(["find-text", str(tmp_path / "damaged")])
     if REFERENCE_BUNDLE.is_file():
         runs.append(["predict", str(REFERENCE_BUNDLE), str(tmp_path / "damaged")])
     refused = 0

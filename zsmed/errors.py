@@ -114,6 +114,10 @@ class BackendUnavailableError(ZsmedError, OSError):
     """The inference backend (onnxruntime, OpenVINO) is not installed or cannot load the model."""
 
 
+class OcrUnavailableError(ZsmedError, OSError):
+    """The OCR engine that finds text burned into the pixels (tesseract) is not installed."""
+
+
 # --- case log -----------------------------------------------------------------------------------
 class CaseLogError(ZsmedError, ValueError):
     """The case log is unreadable or its hash chain shows tampering."""

@@ -32,8 +32,9 @@ def _listed(kinds: Sequence[str]) -> str:
 
 
 class BlankingDialog(QDialog):
-    """Two choices, both applied only to the images that may carry burned-in text: everything around an
-    ultrasound machine's image (on by default), and a band across the top of a given height."""
+    """Three choices, all applied only to the images that may carry burned-in text: everything around an
+    ultrasound machine's image (on by default), a band across the top of a given height, and the words OCR
+    finds (on by default where Tesseract is installed; said where it is not)."""
 
     def __init__(self, kinds: Sequence[str], parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -59,7 +60,20 @@ class BlankingDialog(QDialog):
         band.addWidget(self.top_band)
         band.addWidget(self.band_height)
         band.addStretch(1)
-        after = QLabel("Text elsewhere in an image is not found: look through the exported images. "
+        from zsmed.dicom.text_in_pixels import ocr_program  # imported when asked: the window starts without it
+
+        self.found_text = QCheckBox("Words read in the images by text recognition (OCR), wherever they are")
+        if ocr_program() is not None:
+            self.found_text.setToolTip("Tesseract reads each image on this PC; what it reads as words is blanked, "
+                                       "labels typed over the scan too. It misses some text and the images are "
+                                       "slower to export (a second or two each).")
+            self.found_text.setChecked(True)
+        else:
+            self.found_text.setText("Words read in the images by text recognition (OCR): not installed on this PC")
+            self.found_text.setToolTip("Needs the OCR program Tesseract, which the PC's administrator installs "
+                                       "(Debian / Ubuntu: apt-get install tesseract-ocr)")
+            self.found_text.setEnabled(False)
+        after = QLabel("Text recognition misses some words: look through the exported images. "
                        "CT, MR and other images are copied unchanged.")
         after.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -70,6 +84,7 @@ class BlankingDialog(QDialog):
         layout.addWidget(intro)
         layout.addWidget(self.around_ultrasound)
         layout.addLayout(band)
+        layout.addWidget(self.found_text)
         layout.addWidget(after)
         layout.addWidget(buttons)
         self.setMinimumWidth(520)
@@ -79,7 +94,8 @@ class BlankingDialog(QDialog):
         from zsmed.dicom.deidentify import Blanking  # imported when asked: the window starts without it
 
         boxes = (Box(0, 0, _WHOLE_WIDTH, self.band_height.value()),) if self.top_band.isChecked() else ()
-        return Blanking(outside_ultrasound=self.around_ultrasound.isChecked(), boxes=boxes)
+        return Blanking(outside_ultrasound=self.around_ultrasound.isChecked(), boxes=boxes,
+                        found_text=self.found_text.isEnabled() and self.found_text.isChecked())
 
 
 def ask_blanking(parent: QWidget | None, kinds: Sequence[str]) -> Blanking | None:

@@ -3,6 +3,7 @@ folder dialog refuses a folder that is not empty."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -189,3 +190,48 @@ def test_cancelling_the_blanking_question_starts_nothing(qtbot: Any, tmp_path: P
                               burned_in_kinds=["ultrasound images"]) is None
     assert reports.lines == [("De-identified export not started", True)]
     assert not (tmp_path / "o").exists()
+
+
+def test_the_blanking_dialog_offers_ocr_where_it_is_installed(qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from zsmed.dicom import text_in_pixels
+    from zsmed_desktop.blanking_dialog import BlankingDialog
+
+    monkeypatch.setattr(text_in_pixels, "ocr_program", lambda: "/usr/bin/tesseract")
+    dialog = BlankingDialog(["ultrasound images"])
+    qtbot.addWidget(dialog)
+    assert dialog.found_text.isEnabled() and dialog.found_text.isChecked()  # on by default
+    assert dialog.blanking().found_text
+    dialog.found_text.setChecked(False)
+    assert not dialog.blanking().found_text
+
+    monkeypatch.setattr(text_in_pixels, "ocr_program", lambda: None)
+    missing = BlankingDialog(["ultrasound images"])
+    qtbot.addWidget(missing)
+    assert not missing.found_text.isEnabled() and "not installed on this PC" in missing.found_text.text()
+    assert "tesseract-ocr" in missing.found_text.toolTip()
+    assert not missing.blanking().found_text
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None,
+                    reason="Tesseract not installed (Debian package tesseract-ocr; installer/system-packages.sh)")
+def test_an_ultrasound_export_blanks_the_words_ocr_reads(qtbot: Any, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from zsmed.dicom.text_in_pixels import find_text_in_dataset
+    from zsmed_desktop import blanking_dialog
+
+    out = tmp_path / "teaching"
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *args: str(out))
+
+    def only_ocr(dialog: Any) -> int:
+        dialog.around_ultrasound.setChecked(False)  # US1 has no scan regions: OCR alone finds its header
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(blanking_dialog.BlankingDialog, "exec", only_ocr)
+    reports = Reports()
+    source = dicom_test_file("US1_UNCR.dcm")
+    worker = ask_and_deidentify(None, [source], tmp_path, reports, burned_in_kinds=["ultrasound images"])
+    text, warning = _finish(qtbot, worker, reports)
+    assert "OCR found text on 1 image and it was blanked" in text and not warning
+    written = next(out.rglob("*.dcm"))
+    words = {word.text for word in find_text_in_dataset(pydicom.dcmread(written), path=written)}
+    assert not {"BAPTIST", "MED", "CTR", "LYMPH", "NODE"} & words

@@ -37,6 +37,7 @@ COMMAND_OWNERS = {
     "inspect": "zsmed.cli.dicom_commands",
     "tags": "zsmed.cli.dicom_commands",
     "deidentify": "zsmed.cli.dicom_commands",
+    "find-text": "zsmed.cli.dicom_commands",
     "key-images": "zsmed.cli.dicom_commands",
     "read-report": "zsmed.cli.dicom_commands",
     "reformat": "zsmed.cli.dicom_commands",

@@ -428,12 +428,14 @@ class Blanking:
 
     outside_ultrasound: bool = False
     boxes: tuple[Box, ...] = ()
+    found_text: bool = False  # also the words OCR finds (``zsmed.dicom.text_in_pixels``), wherever they are
 
     def __bool__(self) -> bool:
-        return self.outside_ultrasound or bool(self.boxes)
+        return self.outside_ultrasound or bool(self.boxes) or self.found_text
 
 
 BLANKED_NOTE = "burned-in text blanked"
+FOUND_TEXT_NOTE = "text found in the pixels by OCR"
 REGIONS_MISFIT_NOTE = "its ultrasound regions reach past the image"
 
 
@@ -468,6 +470,14 @@ def deidentify_dataset(ds: Dataset, anonymizer: Anonymizer, blanking: Blanking |
     if kind and blanking:
         areas = areas_to_blank(ds, outside_ultrasound=blanking.outside_ultrasound, boxes=blanking.boxes)
         blanked = blank_dataset(ds, areas, path=path)
+        if blanking.found_text:
+            from zsmed.dicom.text_in_pixels import blank_found_text, boxes_to_blank
+
+            words = blank_found_text(ds, path=path)
+            blanked += boxes_to_blank(words, int(ds.Rows), int(ds.Columns))
+            # the words themselves are not repeated: the notes are printed and kept in logs
+            notes.append(f"{FOUND_TEXT_NOTE}: {len(words)} word{'s' if len(words) != 1 else ''}" if words
+                         else f"{FOUND_TEXT_NOTE}: none")
         if blanking.outside_ultrasound and regions_fit(ds) is False:
             notes.append(f"{REGIONS_MISFIT_NOTE} (set for another size of it): not blanked around them")
     if blanked:
@@ -641,7 +651,8 @@ class _Export:
         self.layout = _Layout(out)
         self.result = DeidentifyResult(out_dir=out)
         self.seen: set[str] = set()
-        self.skipped = {"dicomdir": 0, "no image": 0, "duplicate": 0, "emptied": 0, "regions misfit": 0}
+        self.skipped = {"dicomdir": 0, "no image": 0, "duplicate": 0, "emptied": 0, "regions misfit": 0,
+                        "text found": 0, "no text found": 0}
 
     def file(self, path: str) -> None:
         """Read, de-identify and write one file; a problem raises (a one-line reason)."""
@@ -682,6 +693,9 @@ class _Export:
             result.burned_in[kind[1]] = result.burned_in.get(kind[1], 0) + 1
         result.blanked += blanked
         self.skipped["regions misfit"] += any(note.startswith(REGIONS_MISFIT_NOTE) for note in notes)
+        searched = [note for note in notes if note.startswith(FOUND_TEXT_NOTE)]
+        if searched:
+            self.skipped["no text found" if searched[0].endswith(": none") else "text found"] += 1
         if any(" emptied: " in note for note in notes):
             self.skipped["emptied"] += 1
 
@@ -700,9 +714,14 @@ def deidentify_job(files: Iterable[str | Path], out_dir: str | Path, *, seed: st
     DICOM, cannot be read or written, or whose target exists is one problem line (file and reason)
     and the others go on; DICOMDIRs, objects without an image and a second copy of an instance are
     skipped (counted in the notes). ``blanking`` names areas blanked on the images that may carry
-    burned-in text. Returns the ``DeidentifyResult``."""
+    burned-in text; where it asks for the text OCR finds, ``OcrUnavailableError`` before anything is
+    written when the OCR program is not installed. Returns the ``DeidentifyResult``."""
     from zsmed.dicom.decode import one_line
 
+    if blanking is not None and blanking.found_text:
+        from zsmed.dicom.text_in_pixels import require_ocr
+
+        require_ocr()
     paths = [str(p) for p in files]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -737,6 +756,10 @@ def _result_notes(burned_in: dict[str, int], skipped: dict[str, int], blanked: i
         n = skipped["regions misfit"]
         notes.append(f"{_count(n, 'ultrasound image has', 'ultrasound images have')} regions reaching past the "
                      "image (set for another size of it): not blanked around them")
+    if skipped.get("text found"):
+        notes.append(f"OCR found text on {_count(skipped['text found'], 'image', 'images')} and it was blanked")
+    if skipped.get("no text found"):
+        notes.append(f"OCR found no text on {_count(skipped['no text found'], 'image', 'images')}")
     singular = {plural: one for one, plural in (*BURNED_IN_MODALITIES.values(), _MARKED_BURNED_IN)}
     for plural, n in sorted(burned_in.items()):
         notes.append(f"{n} {singular.get(plural, plural) if n == 1 else plural} may have names burned into "
