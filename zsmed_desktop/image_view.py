@@ -229,7 +229,10 @@ def place_label(spots: Sequence[tuple[QPointF, QPointF]], size: QSizeF, room: QR
         inside = room.intersected(box)
         over = sum(part.width() * part.height() for part in (box.intersected(text) for text in keep_off
                                                                if box.intersects(text)))
-        return box.width() * box.height() - inside.width() * inside.height() + over
+        cover = box.width() * box.height() - inside.width() * inside.height() + over
+        # less than a pixel is the rounding of points mapped to the screen (266.99999999999994 for 267), not
+        # a cover: a free place all the same, else a label leaves its best place for no reason
+        return cover if cover >= 1.0 else 0.0
 
     best = min(range(len(places)), key=lambda i: covered(boxes[i]))  # min keeps the first of equals
     spot, _point, anchor = places[best]

@@ -3,10 +3,14 @@ coronal and sagittal slices side by side, each through one point of the patient,
 out an MPR. Each pane draws, in the other planes' colours, the lines where their slices cut it; a left
 press or drag in a pane moves the crosshair there (the two other panes go to their slices through it), the
 wheel moves it through that pane's slices, a right drag windows (the window's window, shared), a double-click
-shows that plane alone at the crosshair's slice. The slab (MIP / mean / MinIP) applies to all three.
+shows that plane alone at the crosshair's slice. The slab (MIP / mean / MinIP) applies to all three. With one
+of the reformat window's measuring tools on (a ruler, a region, an angle), the left button is the tool's on
+every pane, as on one plane shown alone: a drag draws the mark on that pane's image (``PaneTools``), and the
+crosshair stays.
 
-Only the drawing is here: the volume, the window, the slab and what a double-click or a right drag does are
-the reformat window's (``ReformatWindow``), which reads the series once for both layouts.
+Only the drawing is here: the volume, the window, the slab, the marks and what a double-click or a right drag
+does are the reformat window's (``ReformatWindow``), which reads the series once for both layouts and keeps a
+mark with its image whichever layout shows it (``images_shown`` says when the panes' images changed).
 """
 
 from __future__ import annotations
@@ -39,6 +43,22 @@ PANE_NAMES: dict[Plane, str] = {"axial": "Axial", "coronal": "Coronal", "sagitta
 _EDGE_STYLE = "color: #e6d38a; background: transparent; font-size: 12px; font-weight: bold;"
 
 
+@dataclass(frozen=True)
+class PaneTools:
+    """What the reformat window's measuring tools do on the panes (its rulers, regions and angles are drawn on a
+    pane's image as on one plane shown alone): the panes pass the mouse on, naming the pane's plane."""
+
+    marking: Callable[[], bool]  # whether a tool is on: a left drag or click is then the tool's, not the crosshair's
+    drag_mark: Callable[[Plane, bool, bool, QPointF, QPointF], None]  # a left drag: begun, ended, press, mouse (mm)
+    click: Callable[[Plane, QPointF], None]  # a plain left click there (view mm)
+    hover: Callable[[Plane, QPointF], None]  # the mouse over the pane (view mm): an angle's second arm, the cursor
+    place: Callable[[Plane], None]  # the pane zoomed, panned or resized: its marks' labels placed again
+
+
+NO_TOOLS = PaneTools(marking=lambda: False, drag_mark=lambda *_: None, click=lambda *_: None,
+                     hover=lambda *_: None, place=lambda _plane: None)
+
+
 @dataclass
 class _Pane:
     """One plane's view: its box, image, the other planes' lines, its labels and the slice it shows."""
@@ -60,10 +80,14 @@ class MprPanes(QWidget):
 
     point_moved = Signal(object)  # the crosshair (patient mm, numpy (3,)) after the reader moved it
     plane_chosen = Signal(str)  # a pane double-clicked: that plane alone, at the crosshair's slice
+    images_shown = Signal()  # the panes show other images (slices, slab, volume): their marks shown and hidden
 
-    def __init__(self, drag_window: Callable[[bool, float, float], None], parent: QWidget | None = None) -> None:
-        """``drag_window``: what a right drag does (the reformat window's windowing)."""
+    def __init__(self, drag_window: Callable[[bool, float, float], None], tools: PaneTools = NO_TOOLS,
+                 parent: QWidget | None = None) -> None:
+        """``drag_window``: what a right drag does (the reformat window's windowing); ``tools``: what its
+        measuring tools do on a pane."""
         super().__init__(parent)
+        self._tools = tools
         self._volume: Volume | None = None
         self._point: np.ndarray | None = None
         self._window: tuple[float, float] = (0.0, 1.0)
@@ -79,18 +103,34 @@ class MprPanes(QWidget):
             layout.addWidget(pane.view, 1)
 
     def _make_pane(self, plane: Plane, drag_window: Callable[[bool, float, float], None]) -> _Pane:
+        tools = self._tools
+
         def step(steps: int) -> None:
             self.step(plane, steps)
 
-        def moved(start: bool, finish: bool, down: QPointF, now: QPointF) -> None:
-            self._move_to(plane, now)
+        def dragged(start: bool, finish: bool, down: QPointF, now: QPointF) -> None:
+            """A left drag: the tool's mark on this pane with a tool on, else the crosshair after the mouse."""
+            self.active = plane  # Delete and the arrow keys act on the pane used last
+            if tools.marking():
+                tools.drag_mark(plane, start, finish, down, now)
+            else:
+                self._move_to(plane, now)
 
+        def clicked(at: QPointF) -> None:
+            self.active = plane
+            if tools.marking():
+                tools.click(plane, at)
+            else:
+                self._move_to(plane, at)
+
+        # a left drag never pans here (``marking`` always): it moves the crosshair or draws
         mouse = ImageMouse(step=step, double_click=lambda _at: self.plane_chosen.emit(plane),
                            locate=lambda at: self._move_to(plane, at), drag_window=drag_window,
-                           marking=lambda: True, drag_mark=moved, click=lambda at: self._move_to(plane, at))
+                           marking=lambda: True, drag_mark=dragged, click=clicked)
         box = ImageViewBox(self, mouse)
         view, image = image_view(box)
         view.setMinimumSize(120, 120)
+        view.scene().sigMouseMoved.connect(lambda scene_pos: tools.hover(plane, box.mapSceneToView(scene_pos)))
         lines = {}
         for other in PLANES:
             if other == plane:
@@ -107,6 +147,10 @@ class MprPanes(QWidget):
         for label in edges.values():
             label.setStyleSheet(_EDGE_STYLE)
         box.sigResized.connect(lambda *_: self._place_edges(plane))
+        # the marks' labels keep inside the pane and off its texts: placed again as it zooms or pans, and once
+        # resized after its edges' letters are
+        box.sigRangeChanged.connect(lambda *_: tools.place(plane))
+        box.sigResized.connect(lambda *_: tools.place(plane))
         return _Pane(plane, view, box, image, lines, title, edges)
 
     # --- what is shown --------------------------------------------------------------------------------------
@@ -120,6 +164,7 @@ class MprPanes(QWidget):
             for pane in self.panes.values():
                 pane.image.clear()
                 pane.shown = pane.where = None
+            self.images_shown.emit()
             return
         self._point = np.asarray(point, dtype=np.float64) if point is not None else _centre(volume)
         self._update()
@@ -166,10 +211,7 @@ class MprPanes(QWidget):
         self.active = plane
         if pane.where is None or pane.shown is None:
             return
-        row_mm, column_mm = pane.shown.spacing
-        rows, columns = pane.shown.image.shape
-        point = (min(max(at.x() / column_mm, 0.0), float(columns)), min(max(at.y() / row_mm, 0.0), float(rows)))
-        self._point = np.asarray(pane.where.patient_point(point))
+        self._point = np.asarray(pane.where.patient_point(image_point(pane.shown, at)))
         self._update()
         self.point_moved.emit(self.point())
 
@@ -209,6 +251,7 @@ class MprPanes(QWidget):
                 cut = self.panes[other].where
                 ends = reference_line(cut, pane.where) if cut is not None and pane.where is not None else None
                 self._draw_line(pane, line, ends)
+        self.images_shown.emit()
 
     def fit(self) -> None:
         """Each pane's image whole in its pane (F)."""
@@ -234,9 +277,8 @@ class MprPanes(QWidget):
         if ends is None or pane.shown is None:
             line.setVisible(False)
             return
-        row_mm, column_mm = pane.shown.spacing
-        (c0, r0), (c1, r1) = ends
-        line.setData([c0 * column_mm, c1 * column_mm], [r0 * row_mm, r1 * row_mm])
+        first, second = view_point(pane.shown, ends[0]), view_point(pane.shown, ends[1])
+        line.setData([first.x(), second.x()], [first.y(), second.y()])
         line.setVisible(True)
 
     def line_ends(self, plane: Plane, other: Plane) -> tuple[tuple[float, float], tuple[float, float]] | None:
@@ -247,8 +289,13 @@ class MprPanes(QWidget):
         if not line.isVisible() or shown is None:
             return None
         xs, ys = line.getData()
-        row_mm, column_mm = shown.spacing
-        return (float(xs[0]) / column_mm, float(ys[0]) / row_mm), (float(xs[1]) / column_mm, float(ys[1]) / row_mm)
+        return (image_point(shown, QPointF(float(xs[0]), float(ys[0])), keep=False),
+                image_point(shown, QPointF(float(xs[1]), float(ys[1])), keep=False))
+
+    def texts(self, plane: Plane) -> tuple[QLabel, ...]:
+        """The texts over ``plane``'s pane (its name, its edges' letters): what a mark's label there keeps off."""
+        pane = self.panes[plane]
+        return (pane.title, *pane.edges.values())
 
     def _place_edges(self, plane: Plane) -> None:
         pane = self.panes[plane]
@@ -265,6 +312,23 @@ def mm_rect(shown: Reformat) -> QRectF:
     rows, columns = shown.image.shape
     row_mm, column_mm = shown.spacing
     return QRectF(0.0, 0.0, columns * column_mm, rows * row_mm)
+
+
+def view_point(shown: Reformat, point: tuple[float, float]) -> QPointF:
+    """An image point (column, row) of ``shown`` in its view's coordinates: mm from its top-left corner."""
+    row_mm, column_mm = shown.spacing
+    return QPointF(point[0] * column_mm, point[1] * row_mm)
+
+
+def image_point(shown: Reformat, at: QPointF, *, keep: bool = True) -> tuple[float, float]:
+    """A point of ``shown``'s view (mm) as an image point (column, row), kept on the image (``keep``): a ruler
+    dragged past the edge ends at it, a crosshair dragged past it stays on the volume."""
+    row_mm, column_mm = shown.spacing
+    column, row = at.x() / column_mm, at.y() / row_mm
+    if not keep:
+        return column, row
+    rows, columns = shown.image.shape
+    return min(max(column, 0.0), float(columns)), min(max(row, 0.0), float(rows))
 
 
 def _centre(volume: Volume) -> np.ndarray:
@@ -299,4 +363,4 @@ def _slice_through(volume: Volume, plane: Plane, point: np.ndarray) -> int:
     return int(min(max(round(float((point - np.asarray(first.position)) @ step) / length), 0), count - 1))
 
 
-__all__ = ["PANE_NAMES", "PLANE_COLOURS", "MprPanes", "mm_rect"]
+__all__ = ["NO_TOOLS", "PANE_NAMES", "PLANE_COLOURS", "MprPanes", "PaneTools", "image_point", "mm_rect", "view_point"]

@@ -26,7 +26,9 @@ to the image it was drawn on, unrolled into one image whose columns are mm along
 measures a vessel's length); it lies on no plane, so it has no slices, slab or reference lines, and Save… keeps
 it as a picture of the study (a Secondary Capture, ``write_curved_capture``), not as CT / MR images.
 3 planes = axial, coronal and sagittal side by side through one point
-(``mpr_panes``): the image read follows its crosshair (``crosshair_moved``), a double-click shows one alone.
+(``mpr_panes``): the image read follows its crosshair (``crosshair_moved``), a double-click shows one alone;
+M, E and N measure on any pane as on one plane (a left drag then draws on that pane instead of moving the
+crosshair), Delete removing the marks of the pane used last.
 
 Save… (Ctrl+S) saves the image shown, or the whole plane every so many mm, as a new CT / MR series of the
 study for the PACS (``zsmed.report.reformat_images``): in the worker, with progress and Cancel; the rulers
@@ -39,8 +41,10 @@ on the coronal of a CT of 2.5 mm slices a ruler four rows tall is 10 mm whatever
 an angle is the patient's, not the one the stretched pixels make: a kyphosis on a sagittal); a region's values
 are the reformat's (a slab's MIP, mean or MinIP values on a slab). A mark belongs to the
 image it was drawn on: it is kept per plane, slice and slab (a MIP through 10 mm is another image than
-its centre slice) and shown on that image only; scrolling away hides it, scrolling back shows it again,
-and another series removes them all.
+its centre slice) and shown on that image only, in whichever layout shows it (a ruler drawn on the coronal
+pane at slice 40 is on the coronal shown alone at slice 40, and the other way round); scrolling away (or
+moving the crosshair off its slice) hides it, scrolling back shows it again, and another series removes them
+all.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from pathlib import Path
 from typing import Any, Literal, NamedTuple, TypeVar
 
 import numpy as np
+import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
@@ -115,7 +120,7 @@ from zsmed_desktop.image_view import (
     row_under_image,
     shadowed,
 )
-from zsmed_desktop.mpr_panes import MprPanes, mm_rect
+from zsmed_desktop.mpr_panes import MprPanes, PaneTools, image_point, mm_rect, view_point
 from zsmed_desktop.ruler_marks import (
     Angle,
     Mark,
@@ -157,9 +162,11 @@ REGION_TEXT = "Region of interest: left drag (E: stop)"
 ANGLE_TEXT = "Angle: drag the first arm, then click the second (N: stop)"
 OBLIQUE_TEXT = "Oblique: drag a line along the structure (O: stop)"
 CURVED_TEXT = "Curved: click along the structure, double-click or Enter to end (C: stop)"
-Tool = str  # what a left drag draws: "" (nothing: it pans), "measure", "region", "angle" or "oblique"
+Tool = str  # what a left drag draws: "" (nothing: it pans), "measure", "region", "angle", "oblique" or "curved"
 _TOOL_TEXTS = {"measure": MEASURING_TEXT, "region": REGION_TEXT, "angle": ANGLE_TEXT,  # the bottom-right corner
                "oblique": OBLIQUE_TEXT, "curved": CURVED_TEXT}
+_ONE_PLANE_TOOLS = ("oblique", "curved")  # drawn on one plane shown alone; not on the three planes' panes
+_ON_THE_PANES = ", on any pane"  # the tool's text in the status bar, on the three planes (no corner text there)
 
 
 MarkT = TypeVar("MarkT", bound=Mark)
@@ -188,6 +195,28 @@ class _ImageKey(NamedTuple):
     plane: AnyPlane
     slice_index: int
     slab: tuple[SlabMode, int] | None
+
+
+def image_key(shown: Reformat) -> _ImageKey:
+    """The image ``shown`` is, as its marks are kept: its plane, slice and slab."""
+    return _ImageKey(shown.plane, shown.index, (shown.mode, shown.slab_slices) if shown.slab_slices > 1 else None)
+
+
+@dataclass(frozen=True)
+class _Surface:
+    """An image on the screen that the reader draws marks on: the one plane shown alone, or one pane of the
+    three planes. Every mark function takes the surface it acts on, so a ruler, a region or an angle is drawn,
+    held and measured alike on both; the marks of its image are drawn in ``box`` (``view``'s), their labels
+    kept inside ``view`` and off its ``texts``."""
+
+    view: pg.GraphicsView
+    box: pg.ViewBox
+    shown: Reformat
+    texts: tuple[QLabel, ...]
+
+    @property
+    def key(self) -> _ImageKey:
+        return image_key(self.shown)
 
 
 def contained_decoder() -> SliceDecoder:
@@ -274,7 +303,6 @@ class ReformatWindow(QWidget):
         self._message = ""
         self._tool: Tool = ""  # what a left drag draws instead of panning
         self._marks: dict[_ImageKey, list[Mark]] = {}  # each image's rulers, regions and angles, oldest first
-        self._shown_key: _ImageKey | None = None
         self._drawing: Mark | None = None  # the mark a left drag draws (or one it holds by a point) now
         # that drag took hold of a mark drawn before: which of its points follows the mouse (1: a ruler's end,
         # made so by ``hold_by``; an angle's 0 vertex, 1 first end, 2 second end; -1 a region, moved whole)
@@ -321,8 +349,9 @@ class ReformatWindow(QWidget):
         self.three_action = QAction("3 planes", self)
         self.three_action.setCheckable(True)
         self.three_action.setToolTip("Axial, coronal and sagittal side by side through one point (the crosshair): "
-                                     "a left press or drag in one moves it, the wheel steps that plane, a "
-                                     "double-click shows that plane alone")
+                                     "a left press or drag in one moves it (with Measure, Region or Angle on, it "
+                                     "draws there), the wheel steps that plane, a double-click shows that plane "
+                                     "alone")
         self.three_action.triggered.connect(self.set_three_planes)
         bar.addAction(self.three_action)
         bar.addSeparator()
@@ -405,17 +434,21 @@ class ReformatWindow(QWidget):
         self.toolbar = bar
 
         # --- the image: mm on both axes with the aspect locked (true scale), the viewer's mouse ------------
-        self.vb = ImageViewBox(self, ImageMouse(step=self.step, double_click=self._double_click,
-                                                locate=self._locate, drag_window=self.drag_window,
-                                                marking=self.is_marking, drag_mark=self._drag_mark,
-                                                click=self._click))
+        self.vb = ImageViewBox(self, ImageMouse(
+            step=self.step, double_click=self._double_click, locate=self._locate, drag_window=self.drag_window,
+            marking=self.is_marking,
+            drag_mark=lambda start, finish, down, now: self._drag_mark(self._single_surface(), start, finish, down,
+                                                                       now),
+            click=lambda at: self._click(self._single_surface(), at)))
         self.view, self.image_item = image_view(self.vb)
         self._reference: tuple[tuple[float, float], tuple[float, float]] | None = None  # image pixels
         self._reference_item = add_reference_item(self.vb)  # where the main viewer's slice cuts this plane
         self._cursor: tuple[tuple[float, float], AnyPlane, int] | None = None  # the 3D cursor: point, its slice
         self._cursor_item = add_cursor_item(self.vb)
-        self.vb.sigRangeChanged.connect(self._place_marks)  # the labels keep inside the view as it zooms
-        self.view.scene().sigMouseMoved.connect(self._hover)
+        # the labels keep inside the view as it zooms
+        self.vb.sigRangeChanged.connect(lambda *_: self._place_marks(self._single_surface()))
+        self.view.scene().sigMouseMoved.connect(
+            lambda scene_pos: self._hover(self._single_surface(), self.vb.mapSceneToView(scene_pos)))
         self.view.installEventFilter(self)
         # the patient's directions at the middle of each edge (l, r, t, b), and the facts in the corners
         self._labels = {name: _shadowed(QLabel(self.view), _EDGE_STYLE if len(name) == 1 else _TEXT_STYLE)
@@ -448,8 +481,16 @@ class ReformatWindow(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
         layout.addWidget(bar)
-        self.panes = MprPanes(self.drag_window)
+        # the measuring tools on the panes: the same functions as on one plane, on the pane's surface
+        self.panes = MprPanes(self.drag_window, PaneTools(
+            marking=self.is_marking,
+            drag_mark=lambda plane, start, finish, down, now: self._drag_mark(self._pane_surface(plane), start,
+                                                                              finish, down, now),
+            click=lambda plane, at: self._click(self._pane_surface(plane), at),
+            hover=lambda plane, at: self._hover(self._pane_surface(plane), at),
+            place=lambda plane: self._place_marks(self._pane_surface(plane))))
         self.panes.plane_chosen.connect(lambda plane: self._show_alone(plane))
+        self.panes.images_shown.connect(self._show_marks)
         self.panes.point_moved.connect(self.crosshair_moved)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.view)
@@ -657,7 +698,7 @@ class ReformatWindow(QWidget):
         saved = 0
         for path, index in zip(written, series.indices, strict=True):
             image = reformat(volume, series.plane, index, series.slab_mm, series.mode)
-            marks = self._marks.get(self._image_key(image), [])
+            marks = self._marks.get(image_key(image), [])
             rulers = [RulerMark(m.start, m.end, self._measurement(m, image).length_mm)
                       for m in marks if isinstance(m, Ruler)]
             regions = [RegionMark(m.start, m.end, self._region(m, image).statistics)
@@ -776,7 +817,8 @@ class ReformatWindow(QWidget):
                 self._update_controls()
             self.three_action.setChecked(False)
             return
-        self._set_tool("")
+        if self._tool in _ONE_PLANE_TOOLS:
+            self._set_tool("")  # the measuring tools stay on: they draw on the panes too
         self.stop_cine()
         here, cursor = self.current_plane(), self.cursor_point()
         point = None
@@ -786,13 +828,17 @@ class ReformatWindow(QWidget):
         self.stack.setCurrentWidget(self.panes)
         self.panes.set_window(*self._window)
         self.panes.set_slab(self.slab_box.value(), self.slab_mode())
-        self.panes.set_volume(volume, point)
+        self.panes.set_volume(volume, point)  # its images shown: the marks of each on its pane
         self._update_controls()
+        self._say_tool()
         self.slice_shown.emit()  # the reference line of a single plane goes from the image read
 
     def _leave_three_planes(self) -> None:
         self.stack.setCurrentWidget(self.view)
         self.three_action.setChecked(False)
+        self._show_marks()  # the plane alone shows its image's marks, the panes' are put away
+        if self.status_bar.currentMessage().endswith(_ON_THE_PANES):
+            self.status_bar.clearMessage()  # the corner says it on one plane
 
     def _show_alone(self, plane: Plane) -> None:
         """A pane double-clicked: its plane alone, at the crosshair's slice."""
@@ -831,7 +877,7 @@ class ReformatWindow(QWidget):
         if volume is None or shown is None or self.current_plane() is None:
             return None  # three planes, or a curved reformat: no one plane to tilt
         view = self.vb.viewRect()
-        around = self._image_point(view.center(), keep=False)
+        around = image_point(shown, view.center(), keep=False)
         here = self.current_plane()
         assert here is not None
         point = np.asarray(here.patient_point(around))
@@ -842,7 +888,9 @@ class ReformatWindow(QWidget):
             return None
         self._indices.pop(plane, None)
         self.set_plane(plane)
-        middle = self._view_point(reformat_plane(volume, plane, plane.through).image_point(point))
+        shown_now = self._shown
+        assert shown_now is not None  # the oblique just shown
+        middle = view_point(shown_now, reformat_plane(volume, plane, plane.through).image_point(point))
         self.vb.setRange(rect=QRectF(middle.x() - view.width() / 2.0, middle.y() - view.height() / 2.0,
                                      view.width(), view.height()), padding=0.0)
         return plane
@@ -962,7 +1010,7 @@ class ReformatWindow(QWidget):
         shown = self._shown
         if shown is None or not self.image_rect().contains(at):
             return
-        point = self._image_point(at)
+        point = image_point(shown, at)
         self._cursor = (point, self._plane, shown.index)
         self._place_reference()
         self.locate_requested.emit(point)
@@ -977,20 +1025,19 @@ class ReformatWindow(QWidget):
         return self._reference
 
     def _place_reference(self) -> None:
-        cursor = self.cursor_point()
-        if cursor is None:
+        cursor, shown = self.cursor_point(), self._shown
+        if cursor is None or shown is None:
             self._cursor_item.setVisible(False)
         else:
-            where = self._view_point(cursor)
+            where = view_point(shown, cursor)
             self._cursor_item.setData([where.x()], [where.y()])
             self._cursor_item.setVisible(True)
-        ends, shown = self._reference, self._shown
+        ends = self._reference
         if ends is None or shown is None:
             self._reference_item.setVisible(False)
             return
-        row_mm, column_mm = shown.spacing  # the image lies in the view in mm from its top-left corner
-        self._reference_item.setData([ends[0][0] * column_mm, ends[1][0] * column_mm],
-                                     [ends[0][1] * row_mm, ends[1][1] * row_mm])
+        first, second = view_point(shown, ends[0]), view_point(shown, ends[1])  # mm from the top-left corner
+        self._reference_item.setData([first.x(), second.x()], [first.y(), second.y()])
         self._reference_item.setVisible(True)
 
     def image_rect(self) -> QRectF:
@@ -1125,8 +1172,9 @@ class ReformatWindow(QWidget):
         return bool(self._tool)
 
     def _set_tool(self, tool: Tool) -> None:
-        if tool and self.is_three_planes():
-            return  # marks and obliques are drawn on one plane shown alone
+        if tool in _ONE_PLANE_TOOLS and self.is_three_planes():
+            self._update_plane_checks()  # its button unchecked again: an oblique's line or a curve's path is
+            return  # drawn on one plane shown alone (the rulers, regions and angles on the panes too)
         if self._open_angle is not None:
             self._remove_mark(self._open_angle)  # another tool (or none): the angle begun is not finished
         self._tool = tool
@@ -1137,105 +1185,147 @@ class ReformatWindow(QWidget):
         self._path = []
         self._drawing, self._held = None, None
         self._update_plane_checks()
-        set_marking_cursor(self.view, self.is_marking())
+        for view in (self.view, *(pane.view for pane in self.panes.panes.values())):
+            set_marking_cursor(view, self.is_marking())
         self._update_texts()  # the bottom-right corner says so
+        self._say_tool()
+
+    def _say_tool(self) -> None:
+        """In the three-plane layout (no corner text for it), the status bar says what a left drag does now."""
+        if self.is_three_planes() and self._tool:
+            self.status_bar.showMessage(_TOOL_TEXTS[self._tool] + _ON_THE_PANES, 10_000)
 
     def roi(self, corner_a: tuple[float, float], corner_b: tuple[float, float]) -> RegionOfInterest | None:
         """An elliptical region inscribed in the rectangle with opposite corners ``corner_a`` and ``corner_b``
-        (column, row of the reformat image shown), as a left drag in the region mode draws it; None when no
-        image is shown."""
-        if self._shown is None:
+        (column, row of the reformat image in use: the one shown, or the pane used last), as a left drag in the
+        region mode draws it; None when no image is shown."""
+        surface = self._surface()
+        if surface is None:
             return None
-        region = self._new_mark(Region, corner_a)
+        region = self._new_mark(Region, corner_a, surface)
         region.end = corner_b
-        self._place_marks()
-        return self._region(region)
+        self._place_marks(surface)
+        return self._region(region, surface.shown)
 
     def rois(self) -> list[RegionOfInterest]:
-        """The regions of interest on the image shown, oldest first."""
-        return [self._region(mark) for mark in self._marks_shown() if isinstance(mark, Region)]
+        """The regions of interest on the image in use (the one shown, or the pane used last), oldest first."""
+        surface = self._surface()
+        return [] if surface is None else [self._region(mark, surface.shown) for mark in self._marks_on(surface)
+                                           if isinstance(mark, Region)]
 
-    def _region(self, region: Region, image: Reformat | None = None) -> RegionOfInterest:
-        """The region's figures on ``image`` (default: the one shown, which it is drawn on)."""
-        shown, volume = image or self._shown, self._volume
-        assert shown is not None and volume is not None  # a region is on an image shown
-        statistics = region_statistics(shown.image, region.start, region.end, spacing=shown.spacing,
+    def _region(self, region: Region, image: Reformat) -> RegionOfInterest:
+        """The region's figures on ``image``, the one it is drawn on (its values: a slab's on a slab)."""
+        volume = self._volume
+        assert volume is not None  # a region is on an image of the volume
+        statistics = region_statistics(image.image, region.start, region.end, spacing=image.spacing,
                                        hounsfield=volume.hounsfield)
         return RegionOfInterest(region.start, region.end, statistics, roi_text(statistics))
 
-    def _new_mark(self, kind: type[MarkT], point: tuple[float, float]) -> MarkT:
-        """A ruler, a region or an angle from ``point`` to itself on the image shown (a drag then moves its end)."""
-        assert self._shown_key is not None  # drawn on an image shown
-        mark = kind.drawn_in(self.vb, point)
-        self._marks.setdefault(self._shown_key, []).append(mark)
+    def _new_mark(self, kind: type[MarkT], point: tuple[float, float], surface: _Surface) -> MarkT:
+        """A ruler, a region or an angle from ``point`` to itself on ``surface``'s image (a drag then moves its
+        end), kept with that image whichever layout shows it."""
+        mark = kind.drawn_in(surface.box, point)
+        self._marks.setdefault(surface.key, []).append(mark)
         return mark
 
     def measure(self, start: tuple[float, float], end: tuple[float, float]) -> RulerMeasurement | None:
-        """A ruler between two points (column, row) of the reformat image shown, as a left drag draws it;
-        None when no image is shown."""
-        if self._shown is None:
+        """A ruler between two points (column, row) of the reformat image in use (the one shown, or the pane
+        used last), as a left drag draws it; None when no image is shown."""
+        surface = self._surface()
+        if surface is None:
             return None
-        ruler = self._new_mark(Ruler, start)
+        ruler = self._new_mark(Ruler, start, surface)
         ruler.end = end
-        self._place_marks()
-        return self._measurement(ruler)
+        self._place_marks(surface)
+        return self._measurement(ruler, surface.shown)
 
     def measurements(self) -> list[RulerMeasurement]:
-        """The rulers on the image shown, oldest first (those drawn on other slices are not on it)."""
-        return [self._measurement(mark) for mark in self._marks_shown() if isinstance(mark, Ruler)]
+        """The rulers on the image in use (the one shown, or the pane used last), oldest first (those drawn on
+        other slices are not on it)."""
+        surface = self._surface()
+        return [] if surface is None else [self._measurement(mark, surface.shown) for mark in self._marks_on(surface)
+                                           if isinstance(mark, Ruler)]
 
     def angle(self, first_end: tuple[float, float], vertex: tuple[float, float],
               second_end: tuple[float, float]) -> AngleMeasurement | None:
         """An angle at ``vertex`` between the arms to ``first_end`` and ``second_end`` (column, row of the
-        reformat image shown), as a drag and a click in the angle mode draw it; None when no image is shown
+        reformat image in use), as a drag and a click in the angle mode draw it; None when no image is shown
         or an arm has no length."""
-        if self._shown is None or angle_degrees(first_end, vertex, second_end, self._shown.spacing) is None:
+        surface = self._surface()
+        if surface is None or angle_degrees(first_end, vertex, second_end, surface.shown.spacing) is None:
             return None
-        angle = self._new_mark(Angle, vertex)
+        angle = self._new_mark(Angle, vertex, surface)
         angle.end, angle.second = first_end, second_end
-        self._place_marks()
-        return self._angle_measurement(angle)
+        self._place_marks(surface)
+        return self._angle_measurement(angle, surface.shown)
 
     def angles(self) -> list[AngleMeasurement]:
-        """The angles on the image shown, oldest first (not one whose second end is still to be placed)."""
-        return [self._angle_measurement(mark) for mark in self._marks_shown()
-                if isinstance(mark, Angle) and self._finished(mark)]
+        """The angles on the image in use, oldest first (not one whose second end is still to be placed)."""
+        surface = self._surface()
+        return [] if surface is None else [self._angle_measurement(mark, surface.shown)
+                                           for mark in self._marks_on(surface)
+                                           if isinstance(mark, Angle) and self._finished(mark)]
 
     def _finished(self, mark: Mark) -> bool:
         """Whether a mark measures something yet: an angle once its second end is placed."""
         return not isinstance(mark, Angle) or (mark.second is not None and mark is not self._open_angle)
 
-    def _degrees(self, angle: Angle, image: Reformat | None = None) -> float | None:
-        """The angle in the patient, each axis by ``image``'s own mm (default: the one shown); None until
+    @staticmethod
+    def _degrees(angle: Angle, image: Reformat) -> float | None:
+        """The angle in the patient, each axis by ``image``'s own mm (the image it is drawn on); None until
         it has two arms of some length."""
-        shown = image or self._shown
-        if angle.second is None or shown is None:
+        if angle.second is None:
             return None
-        return angle_degrees(angle.end, angle.start, angle.second, shown.spacing)
+        return angle_degrees(angle.end, angle.start, angle.second, image.spacing)
 
-    def _angle_measurement(self, angle: Angle, image: Reformat | None = None) -> AngleMeasurement:
+    def _angle_measurement(self, angle: Angle, image: Reformat) -> AngleMeasurement:
         degrees = self._degrees(angle, image)
         assert angle.second is not None and degrees is not None  # a finished angle has two arms
         return AngleMeasurement(angle.end, angle.start, angle.second, degrees, angle_text(degrees))
 
     def clear_measurements(self) -> None:
-        """Remove the rulers, regions and angles on the image shown (Delete); those of other slices stay with
-        them."""
-        for ruler in list(self._marks_shown()):
-            self._remove_mark(ruler)
+        """Remove the rulers, regions and angles on the image in use (Delete): the one shown, or in the
+        three-plane layout the pane used last; those of other slices and panes stay with them."""
+        surface = self._surface()
+        for mark in list(self._marks_on(surface) if surface is not None else []):
+            self._remove_mark(mark)
 
-    @staticmethod
-    def _image_key(shown: Reformat) -> _ImageKey:
-        return _ImageKey(shown.plane, shown.index, (shown.mode, shown.slab_slices) if shown.slab_slices > 1 else None)
+    # --- where marks are drawn: the plane alone, or the three planes' panes ---------------------------------
+    def _single_surface(self) -> _Surface | None:
+        """The plane shown alone; None in the three-plane layout or with nothing shown."""
+        if self._shown is None or self.is_three_planes():
+            return None
+        return _Surface(self.view, self.vb, self._shown, tuple(self._labels.values()))
 
-    def _marks_shown(self) -> list[Mark]:
-        return self._marks.get(self._shown_key, []) if self._shown_key is not None else []
+    def _pane_surface(self, plane: Plane) -> _Surface | None:
+        """``plane``'s pane of the three planes; None out of that layout or with nothing shown there."""
+        pane = self.panes.panes[plane]
+        if pane.shown is None or not self.is_three_planes():
+            return None
+        return _Surface(pane.view, pane.box, pane.shown, self.panes.texts(plane))
 
-    def _measurement(self, ruler: Ruler, image: Reformat | None = None) -> RulerMeasurement:
-        """The ruler's length on ``image`` (default: the one shown, which it is drawn on)."""
-        shown = image or self._shown
-        assert shown is not None  # a ruler is on an image shown
-        length = ruler_length(ruler.start, ruler.end, shown.spacing)  # each axis by its own mm
+    def _surfaces(self) -> list[_Surface]:
+        """The images on the screen now that marks are drawn on: the three panes, or the plane alone."""
+        if self.is_three_planes():
+            return [surface for plane in PLANES if (surface := self._pane_surface(plane)) is not None]
+        single = self._single_surface()
+        return [single] if single is not None else []
+
+    def _surface(self) -> _Surface | None:
+        """The image in use, which the keys and the measuring functions act on: the plane alone, or the pane used
+        last (``MprPanes.active``)."""
+        return self._pane_surface(self.panes.active) if self.is_three_planes() else self._single_surface()
+
+    def _marks_on(self, surface: _Surface) -> list[Mark]:
+        return self._marks.get(surface.key, [])
+
+    def _key_of(self, mark: Mark) -> _ImageKey | None:
+        """The image ``mark`` was drawn on."""
+        return next((key for key, marks in self._marks.items() if any(mark is kept for kept in marks)), None)
+
+    def _measurement(self, ruler: Ruler, image: Reformat) -> RulerMeasurement:
+        """The ruler's length on ``image``, the one it is drawn on."""
+        length = ruler_length(ruler.start, ruler.end, image.spacing)  # each axis by its own mm
         return RulerMeasurement(ruler.start, ruler.end, length, f"{length:.1f} mm")
 
     def _remove_mark(self, ruler: Mark) -> None:
@@ -1248,64 +1338,57 @@ class ReformatWindow(QWidget):
             self._drawing, self._held = None, None
         if ruler is self._open_angle:
             self._open_angle = None
-        ruler.remove_from(self.vb)
+        box = ruler.view_box()
+        if box is not None:
+            ruler.remove_from(box)
 
     def _remove_all_marks(self) -> None:
         for rulers in list(self._marks.values()):
             for ruler in list(rulers):
                 self._remove_mark(ruler)
         self._marks.clear()
-        self._shown_key = None
 
-    def _show_marks_of(self, key: _ImageKey) -> None:
-        """The image ``key`` is on the screen: its rulers are shown, every other's hidden (a ruler on
-        another slice would measure nothing here)."""
-        if key != self._shown_key:
+    def _show_marks(self) -> None:
+        """Other images on the screen (a slice, a slab, a plane, the layout): each mark is drawn on the surface
+        that shows its image, moved into its view (the same ruler on the coronal alone and on the coronal
+        pane), every other hidden (a ruler on another slice would measure nothing here). A mark being drawn
+        whose image went is left as it is, finished; an angle begun there goes."""
+        surfaces = {surface.key: surface for surface in self._surfaces()}
+        if self._drawing is not None and self._key_of(self._drawing) not in surfaces:
             self._drawing, self._held = None, None  # the wheel turned during a drag: the mark stays, finished
-            if self._open_angle is not None:  # an angle begun measures nothing on another image: it goes
-                self._remove_mark(self._open_angle)
-        self._shown_key = key
-        for where, rulers in self._marks.items():
-            for ruler in rulers:
-                ruler.line.setVisible(where == key)
-                ruler.label.setVisible(where == key)
-        self._place_marks()
+        if self._open_angle is not None and self._key_of(self._open_angle) not in surfaces:
+            self._remove_mark(self._open_angle)  # an angle begun measures nothing on another image: it goes
+        for key, marks in self._marks.items():
+            surface = surfaces.get(key)
+            for mark in marks:
+                if surface is not None:
+                    mark.move_to(surface.box)
+                mark.line.setVisible(surface is not None)
+                mark.label.setVisible(surface is not None)
+        for surface in surfaces.values():
+            self._place_marks(surface)
 
-    def _view_point(self, point: tuple[float, float]) -> QPointF:
-        """An image point (column, row) in the view's coordinates: mm from the image's top-left corner."""
-        assert self._shown is not None
-        row_mm, column_mm = self._shown.spacing
-        return QPointF(point[0] * column_mm, point[1] * row_mm)
-
-    def _image_point(self, view_point: QPointF, *, keep: bool = True) -> tuple[float, float]:
-        """A point in the view (mm) as an image point (column, row), kept on the image (``keep``): a ruler
-        dragged past the edge ends at it."""
-        assert self._shown is not None
-        row_mm, column_mm = self._shown.spacing
-        column, row = view_point.x() / column_mm, view_point.y() / row_mm
-        if not keep:
-            return column, row
-        rows, columns = self._shown.image.shape
-        return min(max(column, 0.0), float(columns)), min(max(row, 0.0), float(rows))
-
-    def _drag_mark(self, start: bool, finish: bool, down: QPointF, now: QPointF) -> None:
-        """Left drag with a tool on (view coordinates, mm): pressed on a mark's point (a ruler's end while
-        measuring, an angle's point in the angle mode), that point follows the mouse; with an angle open, the
-        drag places its second end where it ends, as a click does; else a new ruler, region or angle's first
-        arm from the press to the mouse, its figures shown as it is drawn. A drag begun off the image draws
-        nothing; a jittery click leaves no mark of no size behind."""
-        if self._shown is None:
+    def _drag_mark(self, surface: _Surface | None, start: bool, finish: bool, down: QPointF, now: QPointF) -> None:
+        """Left drag with a tool on (view coordinates, mm) on ``surface`` (the plane alone or a pane): pressed on
+        a mark's point (a ruler's end while measuring, an angle's point in the angle mode), that point follows
+        the mouse; with an angle open there, the drag places its second end where it ends, as a click does
+        (open on another pane, it goes); else a new ruler, region or angle's first arm from the press to the
+        mouse, its figures shown as it is drawn. A drag begun off the image draws nothing; a jittery click
+        leaves no mark of no size behind."""
+        if surface is None:
             return
+        shown, box = surface.shown, surface.box
         if self.is_oblique_mode():
-            self._drag_guide(start, finish, down, now)
+            self._drag_guide(surface, start, finish, down, now)
             return
         if self.is_curved_mode():
-            if finish and is_click(self.vb, down, now):
-                self._click(now)  # a click that moved a little: a point of the path
+            if finish and is_click(box, down, now):
+                self._click(surface, now)  # a click that moved a little: a point of the path
             return
         if start:
             self._drawing, self._held = None, None
-            target = self._hold_target(down) if self._open_angle is None else None
+            self._drop_open_angle_off(surface)
+            target = self._hold_target(surface, down) if self._open_angle is None else None
             if self._open_angle is not None:
                 self._drawing = self._open_angle
             elif target is not None:
@@ -1314,59 +1397,69 @@ class ReformatWindow(QWidget):
                     taken.hold_by(point)  # the end held is made its end
                     point = 1
                 self._drawing, self._held = taken, (point, taken.points())
-            elif self.image_rect().contains(down):
+            elif mm_rect(shown).contains(down):
                 kind: type[Mark] = {"measure": Ruler, "region": Region, "angle": Angle}[self._tool]
-                self._drawing = self._new_mark(kind, self._image_point(down))
+                self._drawing = self._new_mark(kind, image_point(shown, down), surface)
         mark, held, open_angle = self._drawing, self._held, self._open_angle
         if mark is None:
             return
         if open_angle is not None and mark is open_angle:
-            open_angle.second = self._image_point(now)
+            open_angle.second = image_point(shown, now)
         elif held is not None and held[0] < 0:  # a region, moved by the mouse's travel, kept on the image
-            travel = self._image_point(now, keep=False), self._image_point(down, keep=False)
-            rows, columns = self._shown.image.shape
+            travel = image_point(shown, now, keep=False), image_point(shown, down, keep=False)
+            rows, columns = shown.image.shape
             mark.start, mark.end = moved_within(held[1], (travel[0][0] - travel[1][0], travel[0][1] - travel[1][1]),
                                                 (float(columns), float(rows)))
         else:
-            mark.set_point(held[0] if held is not None else 1, self._image_point(now))
-        self._place_marks()
+            mark.set_point(held[0] if held is not None else 1, image_point(shown, now))
+        self._place_marks(surface)
         if not finish:
             return
         self._drawing, self._held = None, None
         if open_angle is not None and mark is open_angle:
-            self._finish_angle(open_angle)
+            self._finish_angle(open_angle, surface)
         elif held is not None:
-            if isinstance(mark, Angle) and self._degrees(mark) is None:  # a point put on another: no angle
+            if isinstance(mark, Angle) and self._degrees(mark, shown) is None:  # a point put on another: no angle
                 for index, before in enumerate(held[1]):
                     mark.set_point(index, before)
-                self._place_marks()
-        elif is_click(self.vb, down, now) or mark.end == mark.start:
+                self._place_marks(surface)
+        elif is_click(box, down, now) or mark.end == mark.start:
             self._remove_mark(mark)  # a jittery click, or dragged off the image from its edge: nothing drawn
         elif isinstance(mark, Angle):
             self._open_angle = mark  # the first arm drawn: the second now follows the mouse
 
-    def _drag_guide(self, start: bool, finish: bool, down: QPointF, now: QPointF) -> None:
-        """The Oblique tool's drag: a line from the press to the mouse (begun on the image); let go, the plane
-        through it is shown (``draw_oblique``) and the tool is off; a jittery click draws nothing."""
+    def _drop_open_angle_off(self, surface: _Surface) -> None:
+        """An angle begun on another pane than ``surface`` goes as the reader presses here: its second end is
+        on its own image, not this one."""
+        if self._open_angle is not None and not any(self._open_angle is mark for mark in self._marks_on(surface)):
+            self._remove_mark(self._open_angle)
+
+    def _drag_guide(self, surface: _Surface, start: bool, finish: bool, down: QPointF, now: QPointF) -> None:
+        """The Oblique tool's drag (on the plane shown alone): a line from the press to the mouse (begun on the
+        image); let go, the plane through it is shown (``draw_oblique``) and the tool is off; a jittery click
+        draws nothing."""
+        shown = surface.shown
         if start:
             self._remove_guide()
-            if self.image_rect().contains(down):
-                self._guide = Ruler.drawn_in(self.vb, self._image_point(down))
+            if mm_rect(shown).contains(down):
+                self._guide = Ruler.drawn_in(surface.box, image_point(shown, down))
         guide = self._guide
         if guide is None:
             return
-        guide.end = self._image_point(now)
-        ends = self._view_point(guide.start), self._view_point(guide.end)
+        guide.end = image_point(shown, now)
+        ends = view_point(shown, guide.start), view_point(shown, guide.end)
         guide.line.setData([ends[0].x(), ends[1].x()], [ends[0].y(), ends[1].y()])
         if not finish:
             return
         self._remove_guide()
-        if not is_click(self.vb, down, now) and guide.end != guide.start:
+        if not is_click(surface.box, down, now) and guide.end != guide.start:
             self.draw_oblique(guide.start, guide.end)
 
     def _remove_guide(self) -> None:
         if self._guide is not None:
-            self._guide.remove_from(self.vb)
+            box = self._guide.view_box()
+            if box is not None:
+                self._guide.remove_from(box)
             self._guide = None
 
     def _double_click(self, at: QPointF) -> None:
@@ -1382,9 +1475,11 @@ class ReformatWindow(QWidget):
         if not self._path:
             self._remove_guide()
             return
+        shown = self._shown
+        assert shown is not None  # the path is clicked on the plane shown alone
         if self._guide is None:
             self._guide = Ruler.drawn_in(self.vb, self._path[0])
-        points = [self._view_point(point) for point in self._path] + ([mouse] if mouse is not None else [])
+        points = [view_point(shown, point) for point in self._path] + ([mouse] if mouse is not None else [])
         self._guide.line.setData([p.x() for p in points], [p.y() for p in points])
 
     def finish_path(self) -> Curved | None:
@@ -1432,83 +1527,90 @@ class ReformatWindow(QWidget):
     def toggle_curved_mode(self) -> None:
         self.set_curved_mode(not self.is_curved_mode())
 
-    def _click(self, at: QPointF) -> None:
-        """A left click (view coordinates): with the Curved tool on, a point of the path (on the image); with
-        an angle open, its second end goes there and the angle is finished (unless the click is on the vertex:
-        it stays open)."""
+    def _click(self, surface: _Surface | None, at: QPointF) -> None:
+        """A left click (view coordinates) on ``surface``: with the Curved tool on, a point of the path (on the
+        image); with an angle open there, its second end goes there and the angle is finished (unless the click
+        is on the vertex: it stays open); an angle open on another pane goes."""
+        if surface is None:
+            return
         if self.is_curved_mode():
-            if self._shown is not None and self.image_rect().contains(at):
-                self._path.append(self._image_point(at))
+            if mm_rect(surface.shown).contains(at):
+                self._path.append(image_point(surface.shown, at))
                 self._draw_path()
             return
+        self._drop_open_angle_off(surface)
         angle = self._open_angle
-        if angle is None or self._shown is None:
+        if angle is None:
             return
-        angle.second = self._image_point(at)
-        self._finish_angle(angle)
+        angle.second = image_point(surface.shown, at)
+        self._finish_angle(angle, surface)
 
-    def _finish_angle(self, angle: Angle) -> None:
-        if self._degrees(angle) is not None:  # else the second end is on the vertex: the arm follows on
+    def _finish_angle(self, angle: Angle, surface: _Surface) -> None:
+        if self._degrees(angle, surface.shown) is not None:  # else the second end is on the vertex: it follows on
             self._open_angle = None
-        self._place_marks()
+        self._place_marks(surface)
 
-    def _hold_target(self, at: QPointF) -> tuple[Mark, int] | None:
-        """The mark's point a left press at ``at`` (view coordinates) takes hold of, as PACS viewers do: the
-        nearest within a few screen pixels of a ruler's end while measuring, of a finished angle's point in the
-        angle mode, as (the mark, which point: 0 a ruler's start or an angle's vertex, 1 its end, 2 an angle's
-        second end); in the region mode, the region it is inside (the last drawn on top), as (it, -1: whole);
-        None: the press draws a new mark."""
+    def _hold_target(self, surface: _Surface, at: QPointF) -> tuple[Mark, int] | None:
+        """The mark's point on ``surface`` a left press at ``at`` (view coordinates) takes hold of, as PACS
+        viewers do: the nearest within a few screen pixels of a ruler's end while measuring, of a finished
+        angle's point in the angle mode, as (the mark, which point: 0 a ruler's start or an angle's vertex, 1 its
+        end, 2 an angle's second end); in the region mode, the region it is inside (the last drawn on top), as
+        (it, -1: whole); None: the press draws a new mark."""
+        shown = surface.shown
         if self._tool == "region":
-            regions = [mark for mark in self._marks_shown() if isinstance(mark, Region)]
+            regions = [mark for mark in self._marks_on(surface) if isinstance(mark, Region)]
             return next(((region, -1) for region in reversed(regions)
-                         if inside_ellipse(at, self._view_point(region.start), self._view_point(region.end))), None)
+                         if inside_ellipse(at, view_point(shown, region.start), view_point(shown, region.end))), None)
         kind = {"measure": Ruler, "angle": Angle}.get(self._tool)
         if kind is None:
             return None
-        points = ((mark, [self._view_point(point) for point in mark.points()])
-                  for mark in self._marks_shown() if isinstance(mark, kind) and self._finished(mark))
-        return nearest_point(self.vb, at, points)
+        points = ((mark, [view_point(shown, point) for point in mark.points()])
+                  for mark in self._marks_on(surface) if isinstance(mark, kind) and self._finished(mark))
+        return nearest_point(surface.box, at, points)
 
-    def _hover(self, scene_pos: QPointF) -> None:
-        """With an angle open, its second arm follows the mouse; while measuring or in the angle mode, a cursor
-        that says what a press there does: move a mark's point, or draw."""
-        if self._shown is None or self._drawing is not None:
+    def _hover(self, surface: _Surface | None, at: QPointF) -> None:
+        """The mouse at ``at`` (view coordinates) over ``surface``: with an angle open there, its second arm
+        follows the mouse; while measuring or in the angle or region mode, a cursor that says what a press
+        there does: move a mark's point (or a region), or draw."""
+        if surface is None or self._drawing is not None:
             return
-        at = self.vb.mapSceneToView(scene_pos)
-        if self._open_angle is not None:
-            self._open_angle.second = self._image_point(at)
-            self._place_marks()
+        angle = self._open_angle
+        if angle is not None and any(angle is mark for mark in self._marks_on(surface)):
+            angle.second = image_point(surface.shown, at)
+            self._place_marks(surface)
         elif self.is_curved_mode() and self._path:
-            self._draw_path(self._view_point(self._image_point(at)))
+            self._draw_path(view_point(surface.shown, image_point(surface.shown, at)))
         elif self._tool in ("measure", "angle", "region"):
-            set_marking_cursor(self.view, True, over_mark=self._hold_target(at) is not None)
+            set_marking_cursor(surface.view, True, over_mark=self._hold_target(surface, at) is not None)
 
-    def _place_marks(self, *args: Any) -> None:
-        """Draw the rulers and regions of the image shown, each label placed in turn off those placed before."""
-        if self._shown is not None:
-            place_in_turn(self._marks_shown(), self._place_mark)
+    def _place_marks(self, surface: _Surface | None) -> None:
+        """Draw the rulers, regions and angles of ``surface``'s image, each label placed in turn off those
+        placed before."""
+        if surface is not None:
+            place_in_turn(self._marks_on(surface), lambda mark: self._place_mark(mark, surface))
 
-    def _place_mark(self, mark: Mark) -> None:
+    def _place_mark(self, mark: Mark, surface: _Surface) -> None:
         """A ruler's line and its length, a region's ellipse and its figures, or an angle's arms and its degrees,
-        beside it: past its end (else its start; an angle's past its vertex, outside it) on the side away from
-        it, inside the view and off the corner texts and the other labels."""
-        points = [self._view_point(point) for point in mark.points()]
+        on ``surface``'s image, beside it: past its end (else its start; an angle's past its vertex, outside
+        it) on the side away from it, inside the view and off its texts and the other labels."""
+        shown = surface.shown
+        points = [view_point(shown, point) for point in mark.points()]
         start, end = points[0], points[1]
         spots = ruler_spots(start, end)
         if isinstance(mark, Region):  # the ellipse inscribed in the rectangle its corners span
             mark.line.setData(*ellipse_outline(start, end))
-            mark.label.setText(self._region(mark).text)
+            mark.label.setText(self._region(mark, shown).text)
         elif isinstance(mark, Angle):  # first end, vertex, second end
             drawn = [end, start, *points[2:]]
             mark.line.setData([p.x() for p in drawn], [p.y() for p in drawn])
-            degrees = self._degrees(mark)
+            degrees = self._degrees(mark, shown)
             mark.label.setText("" if degrees is None else angle_text(degrees))
             spots = angle_spots(points)
         elif isinstance(mark, Ruler):
             mark.line.setData([start.x(), end.x()], [start.y(), end.y()])
-            mark.label.setText(self._measurement(mark).text)
-        others = [other.box for other in self._marks_shown() if other is not mark and other.box is not None]
-        mark.box = place_mark_label(self.view, self.vb, mark.label, spots, self._labels.values(), others)
+            mark.label.setText(self._measurement(mark, shown).text)
+        others = [other.box for other in self._marks_on(surface) if other is not mark and other.box is not None]
+        mark.box = place_mark_label(surface.view, surface.box, mark.label, spots, surface.texts, others)
 
     # --- drawing ------------------------------------------------------------------------------------------
     def _show(self) -> None:
@@ -1518,7 +1620,7 @@ class ReformatWindow(QWidget):
             return
         index = self._indices.setdefault(self._plane, plane_count(volume, self._plane) // 2)
         self._shown = reformat(volume, self._plane, index, self.slab_box.value(), self.slab_mode())
-        self._show_marks_of(self._image_key(self._shown))  # before the fit moves them: this image's only
+        self._show_marks()  # before the fit moves them: this image's only
         self._render()
         shape = (self._plane, self._shown.image.shape)
         if shape != self._fitted:
@@ -1563,8 +1665,8 @@ class ReformatWindow(QWidget):
         self._update_plane_checks()
         for box in (self.slab_box, self.mode_box, self.window_box):
             box.setEnabled(volume is not None)
-        for action in (self.measure_action, self.region_action, self.angle_action):  # one plane's marks
-            action.setEnabled(volume is not None and not three)
+        for action in (self.measure_action, self.region_action, self.angle_action):  # on a plane and on the panes
+            action.setEnabled(volume is not None)
         curved = isinstance(self._plane, Curved)
         self.save_action.setEnabled(volume is not None and self._saver is None and not three)
         self.slab_box.setEnabled(volume is not None and not curved)
@@ -1617,7 +1719,7 @@ class ReformatWindow(QWidget):
 
     def _place_labels(self) -> None:
         place_texts(self.view, self._labels, self._message_label)
-        self._place_marks()  # their labels keep off the corner texts where these are now
+        self._place_marks(self._single_surface())  # their labels keep off the corner texts where these are now
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.view and event.type() == QEvent.Type.Resize:
@@ -1671,12 +1773,12 @@ class ReformatWindow(QWidget):
             self._remove_guide()
         elif key == keys.Key_P:
             self.toggle_cine()
-        elif key in (keys.Key_Delete, keys.Key_Escape) and self.is_three_planes():
-            pass  # the marks are those of the plane shown alone: not removed unseen
         elif key == keys.Key_Delete:
-            self.clear_measurements()
+            self.clear_measurements()  # on the three planes, those of the pane used last
         elif key == keys.Key_Escape and self._open_angle is not None:
             self._remove_mark(self._open_angle)  # only the angle begun: the others, and the mode, stay
+        elif key == keys.Key_Escape and self.is_three_planes():
+            self._set_tool("")  # the marks stay: which pane's they would be is not on the screen
         elif key == keys.Key_Escape:
             self.clear_measurements()
             self._set_tool("")

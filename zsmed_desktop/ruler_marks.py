@@ -46,6 +46,22 @@ class Mark:
         box.removeItem(self.line)
         box.removeItem(self.label)
 
+    def view_box(self) -> pg.ViewBox | None:
+        """The view box it is drawn in; None once removed."""
+        box = self.line.getViewBox()
+        return box if isinstance(box, pg.ViewBox) else None
+
+    def move_to(self, box: pg.ViewBox) -> None:
+        """Draw it in ``box`` from now on, taken out of the view box it was drawn in: one mark on one image that
+        two views show in turn (the reformat window's plane alone, and its pane of the three planes)."""
+        here = self.view_box()
+        if here is box:
+            return
+        if here is not None:
+            self.remove_from(here)
+        for item in (self.line, self.label):
+            box.addItem(item, ignoreBounds=True)
+
     def points(self) -> tuple[tuple[float, float], ...]:
         """Its points, in the order ``set_point`` numbers them: its start and its end."""
         return self.start, self.end

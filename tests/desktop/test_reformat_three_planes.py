@@ -63,7 +63,8 @@ def test_three_planes_through_one_point_each_showing_where_the_others_cut_it(qtb
     window.three_action.trigger()
     assert window.is_three_planes() and window.three_action.isChecked()
     assert not any(action.isChecked() for action in window.plane_actions.values())
-    assert not window.measure_action.isEnabled() and not window.save_action.isEnabled()
+    assert not window.save_action.isEnabled()  # three slices: no one image to save
+    assert window.measure_action.isEnabled() and window.region_action.isEnabled() and window.angle_action.isEnabled()
     panes = window.panes
     shapes = {plane: pane.shown.image.shape for plane, pane in panes.panes.items() if pane.shown is not None}
     assert shapes == {"axial": (16, 16), "coronal": (5, 16), "sagittal": (5, 16)}
@@ -125,8 +126,10 @@ def test_a_double_click_shows_that_plane_alone_at_the_crosshairs_slice(qtbot, wi
     window.plane_actions["sagittal"].trigger()  # a plane button leaves the layout too
     assert not window.is_three_planes() and window.plane() == "sagittal"
     window.three_action.trigger()
-    qtbot.keyClick(window, Qt.Key.Key_M)  # one plane's tools: not in the three-plane layout
-    assert not window.is_measuring()
+    qtbot.keyClick(window, Qt.Key.Key_O)  # an oblique's line is drawn on one plane: not on the panes
+    assert not window.is_oblique_mode() and not window.oblique_action.isChecked()
+    qtbot.keyClick(window, Qt.Key.Key_C)
+    assert not window.is_curved_mode() and not window.curved_action.isChecked()
     window.three_action.trigger()  # off: the plane shown before, alone
     assert not window.is_three_planes() and window.plane() == "sagittal"
 
