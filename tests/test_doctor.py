@@ -21,7 +21,7 @@ from zsmed.cli.main import main
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REFERENCE / "ham4_protonet_lite0_v1.zsmb"
 NAMES = ["version", "site settings", "data folder", "cache folder", "log folder", "case log", "models", "runtime",
-         "building", "DICOM codecs", "display", "signing"]
+         "building", "DICOM codecs", "display", "signing", "PACS", "OCR"]
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, dict[str, str]], str]:
@@ -413,6 +413,32 @@ def test_a_missing_codec_is_named_with_its_transfer_syntaxes(monkeypatch: pytest
            "Prediction (Process 14 [Selection Value 1]): such images cannot be shown or classified" in check.detail
     assert "the gdcm codec is missing (it needs gdcm>=3.0.10) for JPEG Lossless" in check.detail
     assert "pylibjpeg-libjpeg" not in check.detail  # deliberately absent (GPL): not reported
+
+
+def test_the_pacs_setting_is_reported_without_contacting_it(data: Path, capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    _, checks, _ = run(capsys)
+    assert checks["PACS"]["status"] == "ok" and checks["PACS"]["detail"].startswith("none set")
+    # a PACS nobody listens at: the doctor only reads the setting (a connection would fail the guard or hang)
+    write_site(data, pacs="PACS_MAIN@pacs.hospital.invalid:104", pacs_calling_ae="CT3", pacs_send_saved=True)
+    _, checks, _ = run(capsys)
+    assert checks["PACS"] == {"name": "PACS", "status": "ok", "detail": (
+        "PACS_MAIN at pacs.hospital.invalid:104 as CT3, what is saved for it is sent at once; check the connection "
+        "with: zsmed echo")}
+    real_find_spec = doctor._find_spec
+    monkeypatch.setattr(doctor, "_find_spec", lambda name: name != "pynetdicom" and real_find_spec(name))
+    _, checks, _ = run(capsys)
+    assert checks["PACS"]["status"] == "FAIL" and "pip install pynetdicom" in checks["PACS"]["detail"]
+
+
+def test_ocr_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    from zsmed.dicom import text_in_pixels
+
+    monkeypatch.setattr(text_in_pixels, "ocr_program", lambda: "/usr/bin/tesseract")
+    assert doctor.check_ocr() == doctor.Check("OCR", "ok", "Tesseract at /usr/bin/tesseract")
+    monkeypatch.setattr(text_in_pixels, "ocr_program", lambda: None)
+    missing = doctor.check_ocr()
+    assert missing.status == "warning" and "apt-get install tesseract-ocr" in missing.detail
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="DISPLAY is how Linux says there is a screen")

@@ -595,6 +595,32 @@ def check_signing(ctx: Context) -> Check:
 
 
 # --- running them ---------------------------------------------------------------------------------
+def check_pacs(ctx: Context) -> Check:
+    """The PACS results are sent to, as set, and whether the DICOM network library is here. The doctor does
+    not contact it (no network here): ``zsmed echo`` does, and says what fails."""
+    node = ctx.site.pacs_node() if ctx.site_error is None else None
+    if node is None:
+        return Check("PACS", OK, "none set: results are saved as files for the PACS (set one in the app's Settings "
+                                 "to send them)")
+    if not _find_spec("pynetdicom"):
+        return Check("PACS", FAIL, f"{node.address()} is set but the DICOM network library is missing: nothing can "
+                                   "be sent; reinstall zsmed's runtime: pip install pynetdicom")
+    sending = "what is saved for it is sent at once" if ctx.site.pacs_send_saved else "sent on request"
+    return Check("PACS", OK, f"{node} as {node.calling_ae}, {sending}; check the connection with: zsmed echo")
+
+
+def check_ocr() -> Check:
+    """Tesseract, which finds text burned into the pixels (de-identified exports, ``zsmed find-text``)."""
+    from zsmed.dicom.text_in_pixels import ocr_program
+
+    program = ocr_program()
+    if program is None:
+        return Check("OCR", WARNING, "Tesseract is not installed: text burned into images cannot be looked for or "
+                                     "blanked by reading it (the areas around an ultrasound scan and fixed bands "
+                                     "still can); Debian / Ubuntu: apt-get install tesseract-ocr")
+    return Check("OCR", OK, f"Tesseract at {program}")
+
+
 def _guarded(name: str, check: Callable[[], Check]) -> Check:
     """A check that raises (a case the doctor did not foresee) is that check's FAIL, with the reason."""
     try:
@@ -635,6 +661,8 @@ def run_checks() -> list[Check]:
         _guarded("DICOM codecs", check_codecs),
         _guarded("display", check_display),
         needing("signing", check_signing),
+        needing("PACS", check_pacs),
+        _guarded("OCR", check_ocr),
     ]
 
 

@@ -114,6 +114,10 @@ class BackendUnavailableError(ZsmedError, OSError):
     """The inference backend (onnxruntime, OpenVINO) is not installed or cannot load the model."""
 
 
+class PacsError(ZsmedError, OSError):
+    """The PACS could not be reached, refused the association or did not answer."""
+
+
 class OcrUnavailableError(ZsmedError, OSError):
     """The OCR engine that finds text burned into the pixels (tesseract) is not installed."""
 

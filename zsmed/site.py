@@ -20,12 +20,16 @@ import os
 import sys
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zsmed.errors import ConfigError, input_file_error
 from zsmed.paths import read_text_if_present, replacing, user_data_dir
 
+if TYPE_CHECKING:
+    from zsmed.dicom.network import PacsNode
+
 SITE_FILE_NAME = "site.json"
+BOOLEAN_SETTINGS = ("store_patient_id", "pacs_send_saved")
 MACHINE_SITE_ENV = "ZSMED_SITE_DEFAULTS"
 BACKENDS = ("auto", "openvino", "onnxruntime")
 THEMES = ("dark", "light")
@@ -53,12 +57,26 @@ class SiteConfig:
     # The site's Ed25519 private key (``zsmed bundle keygen``) that signs the models built here, so
     # that PCs trusting its public key accept them; empty: models built here are not signed.
     signing_key: str = ""
+    # The PACS results are sent to, as its administrator gives it: AE_TITLE@HOST:PORT; empty: none (files only).
+    pacs: str = ""
+    pacs_calling_ae: str = ""  # this workstation's AE title as the PACS knows it; empty: ZSMED
+    # Whether what is saved for the PACS (reports, measurements, views, key images) is also sent to it at once.
+    pacs_send_saved: bool = False
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
         if self.theme not in THEMES:
             raise ConfigError(f"theme must be one of {', '.join(THEMES)}, not {self.theme!r}")
+        self.pacs_node()  # a PACS address that cannot be used is said when the settings are read
+
+    def pacs_node(self) -> PacsNode | None:
+        """The PACS results are sent to; None where none is set. ``ConfigError`` for one given wrongly."""
+        if not self.pacs.strip():
+            return None
+        from zsmed.dicom.network import PacsNode
+
+        return PacsNode.parse(self.pacs, self.pacs_calling_ae)
 
     @property
     def reader(self) -> str:
@@ -114,7 +132,7 @@ def _values(raw: Any, path: Path) -> dict[str, Any]:
     for key, value in raw.items():
         if key not in SETTING_NAMES:
             continue  # a setting from a newer zsmed (or "locked"): ignored here
-        expected = bool if key == "store_patient_id" else str
+        expected = bool if key in BOOLEAN_SETTINGS else str
         if not isinstance(value, expected):
             raise ConfigError(f"setting {key!r} must be {'true/false' if expected is bool else 'text'}", path=path)
         values[key] = value

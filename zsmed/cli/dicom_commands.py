@@ -206,6 +206,84 @@ def _find_text(args: argparse.Namespace) -> int:
     return 1 if with_text or problems else 0
 
 
+PACS_HELP_TAIL = """
+The PACS is the one in this PC's settings (the app's Settings, or the machine-wide file IT leaves for every
+workstation: "pacs": "AE_TITLE@HOST:PORT", "pacs_calling_ae") unless --pacs names another. The PACS's
+administrator registers this workstation's AE title (default ZSMED) with its address. Nothing is sent
+anywhere but to that address on the hospital's network."""
+
+SEND_HELP = """\
+Store DICOM files on the PACS (DICOM C-STORE), as a modality does: the reports, measurements, views, key
+image notes and reformatted series zsmed saved, or any other DICOM files. Folders are read recursively; a
+DICOMDIR (a CD's index) is skipped. All go in one association, each in its own encoding where the PACS
+takes it, else uncompressed.
+
+Prints one summary line; each file not sent is one line on stderr naming it and the PACS's reason. Exit
+status 0 when every file was stored, 1 when one was not, 2 when the PACS could not be reached (the reason in
+one line: refused, unknown host, AE title not known, no answer) or for bad input.""" + PACS_HELP_TAIL
+
+ECHO_HELP = """\
+Check that this PC reaches the PACS as a DICOM node (a C-ECHO, the "DICOM ping" a PACS administrator asks
+for first): prints how long it took, or one line saying what failed (refused, unknown host, the PACS does
+not know this workstation's AE title, no answer). Exit status 0 when it answered, 2 when not.""" + PACS_HELP_TAIL
+
+
+def _pacs_node(args: argparse.Namespace) -> Any:
+    """The PACS of --pacs, else the settings'; ``ConfigError`` where there is none."""
+    from zsmed.dicom.network import PacsNode
+    from zsmed.errors import ConfigError
+    from zsmed.site import load_site_config
+
+    site = load_site_config()
+    calling = args.calling_ae or site.pacs_calling_ae
+    if args.pacs:
+        return PacsNode.parse(args.pacs, calling)
+    node = site.pacs_node()
+    if node is None:
+        raise ConfigError("no PACS is set: give --pacs AE_TITLE@HOST:PORT, or set it in the app's Settings")
+    return PacsNode.parse(node.address(), calling)
+
+
+def _echo(args: argparse.Namespace) -> int:
+    from zsmed.dicom.network import echo
+
+    node = _pacs_node(args)
+    seconds = echo(node, timeout=args.timeout)
+    print(f"{node} answered the echo in {seconds * 1000:.0f} ms (as {node.calling_ae})")
+    return 0
+
+
+def _send(args: argparse.Namespace) -> int:
+    import os
+
+    from zsmed.dicom.inspect import expand_inputs
+    from zsmed.dicom.network import send_job
+    from zsmed.progress import run_with_bar
+    from zsmed.runtime.validate import escape_text
+
+    for path in args.paths:
+        if not os.path.lexists(path):
+            print(f"zsmed: error: {escape_text(path)}: file not found", file=sys.stderr)
+            return 2
+    node = _pacs_node(args)
+    result = run_with_bar(send_job(expand_inputs(args.paths), node, timeout=args.timeout), "sending")
+    print(escape_text(result.summary()))
+    for warning in result.warnings:
+        print(f"zsmed: warning: {escape_text(warning)}", file=sys.stderr)
+    for problem in result.problems:
+        print(f"zsmed: not sent: {escape_text(problem)}", file=sys.stderr)
+    return 1 if result.problems else 0
+
+
+def _pacs_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pacs", default="", metavar="AE@HOST:PORT",
+                        help="the PACS (default: the one in this PC's settings)")
+    parser.add_argument("--calling-ae", default="", metavar="AE",
+                        help="this workstation's AE title (default: the settings', else ZSMED)")
+    parser.add_argument("--timeout", type=float, default=15.0, metavar="S",
+                        help="seconds to wait for the PACS (default 15)")
+
+
 def _key_images(args: argparse.Namespace) -> int:
     from zsmed.report.key_images import read_key_images, write_key_images
     from zsmed.runtime.validate import escape_text
@@ -506,6 +584,19 @@ def register(groups: Any) -> None:
     find_text.add_argument("--json", action="store_true",
                            help="one JSON object per file: its words with their boxes and confidence")
     find_text.set_defaults(handler=_find_text)
+
+    send = groups.top.add_parser(
+        "send", help="store DICOM files on the PACS (C-STORE): reports, measurements, reformats, any DICOM files",
+        description=SEND_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    send.add_argument("paths", nargs="+", metavar="PATH", help="DICOM files or folders")
+    _pacs_arguments(send)
+    send.set_defaults(handler=_send)
+
+    echo = groups.top.add_parser(
+        "echo", help="check that this PC reaches the PACS (DICOM C-ECHO)", description=ECHO_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _pacs_arguments(echo)
+    echo.set_defaults(handler=_echo)
 
     key_images = groups.top.add_parser(
         "key-images",

@@ -38,6 +38,8 @@ COMMAND_OWNERS = {
     "tags": "zsmed.cli.dicom_commands",
     "deidentify": "zsmed.cli.dicom_commands",
     "find-text": "zsmed.cli.dicom_commands",
+    "send": "zsmed.cli.dicom_commands",
+    "echo": "zsmed.cli.dicom_commands",
     "key-images": "zsmed.cli.dicom_commands",
     "read-report": "zsmed.cli.dicom_commands",
     "reformat": "zsmed.cli.dicom_commands",

@@ -1,0 +1,352 @@
+"""Sending results to the PACS over the hospital's network: DICOM C-ECHO and C-STORE (pynetdicom, MIT).
+
+What zsmed writes for the PACS (a result as a structured report, measurements, a presentation state, key
+images, reformatted series) is first saved as files; ``send_job`` then stores them on the PACS named in the
+site's settings (``SiteConfig.pacs``: ``AE_TITLE@HOST:PORT``, as a PACS administrator gives a modality), in
+one association, as a modality does. ``echo`` is the "DICOM ping" a PACS administrator asks for first.
+
+Each file goes in its own transfer syntax where the PACS accepts it, else uncompressed (the PACS said it
+takes only that); a file the PACS refuses is one line naming the file and the PACS's reason (its status in
+words), and the others go on. Failures to reach the PACS at all (no route, refused, AE title unknown, no
+answer) are one ``PacsError`` line naming the PACS. Nothing but the files named is sent, and only to the
+address configured: this is the hospital's own network, not the internet.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from zsmed.errors import ConfigError, PacsError, ZsmedError
+from zsmed.progress import Job, Progress
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+DEFAULT_CALLING_AE = "ZSMED"
+DEFAULT_TIMEOUT_S = 15.0
+MAX_CONTEXTS = 128  # what one association may propose (DICOM PS3.8: presentation context IDs 1-255, odd)
+_PLAIN = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")  # explicit and implicit VR little endian
+_AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # default character repertoire, no backslash
+
+# C-STORE statuses in words (DICOM PS3.4 B.2.3 and PS3.7 C), for the line naming a file the PACS refused
+_STATUS_WORDS = {
+    0x0122: "the PACS does not support this kind of object",
+    0x0124: "the PACS refused it: not authorised",
+    0x0210: "the PACS saw the same request twice",
+    0x0211: "the PACS does not recognise this kind of object",
+    0x0212: "the PACS reported a mistyped argument",
+    0x0213: "the PACS does not recognise this kind of object",
+    0xB000: "the PACS changed some of its values to store it",
+    0xB006: "the PACS ignored some of its elements",
+    0xB007: "the PACS says it does not match its kind of object, but stored it",
+}
+
+
+def status_words(status: int) -> str:
+    """A C-STORE status as words (the PACS's own reason)."""
+    if status in _STATUS_WORDS:
+        return _STATUS_WORDS[status]
+    if 0xA700 <= status <= 0xA7FF:
+        return "the PACS is out of resources (disk full?)"
+    if 0xA900 <= status <= 0xA9FF:
+        return "the PACS says the file does not match its kind of object"
+    if 0xC000 <= status <= 0xCFFF:
+        return "the PACS cannot understand the file"
+    return f"the PACS answered with status 0x{status:04X}"
+
+
+def check_ae_title(text: str, what: str = "AE title") -> str:
+    """An application entity title as DICOM allows it (1-16 printable ASCII characters, no backslash, not
+    all spaces), stripped; ``ConfigError`` saying why not."""
+    title = text.strip()
+    if not _AE_TITLE.match(title):
+        raise ConfigError(f"{what} must be 1 to 16 letters, digits or signs without a backslash, not {text!r}")
+    return title
+
+
+@dataclass(frozen=True)
+class PacsNode:
+    """Where results are sent: the PACS's AE title, host and port, and the AE title zsmed calls as (which the
+    PACS administrator registers for this workstation)."""
+
+    ae_title: str
+    host: str
+    port: int
+    calling_ae: str = DEFAULT_CALLING_AE
+
+    def __post_init__(self) -> None:
+        check_ae_title(self.ae_title, "the PACS's AE title")
+        check_ae_title(self.calling_ae, "this workstation's AE title")
+        if not self.host.strip() or any(ch.isspace() for ch in self.host.strip()):
+            raise ConfigError(f"the PACS's host must be a name or an address without spaces, not {self.host!r}")
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"the PACS's port must be 1 to 65535, not {self.port}")
+
+    @classmethod
+    def parse(cls, text: str, calling_ae: str = "") -> PacsNode:
+        """``"AE_TITLE@HOST:PORT"`` (an IPv6 address in brackets: ``PACS@[fd00::5]:104``)."""
+        raw = text.strip()
+        title, at, rest = raw.rpartition("@")
+        host, colon, port = rest.rpartition(":")
+        if not at or not colon or not title or not host:
+            raise ConfigError(f"a PACS is given as AE_TITLE@HOST:PORT (e.g. PACS@pacs.hospital.local:104), "
+                              f"not {text!r}")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        try:
+            number = int(port)
+        except ValueError:
+            raise ConfigError(f"the PACS's port must be a number, not {port!r} (in {text!r})") from None
+        return cls(check_ae_title(title, "the PACS's AE title"), host, number,
+                   check_ae_title(calling_ae or DEFAULT_CALLING_AE, "this workstation's AE title"))
+
+    def address(self) -> str:
+        """``AE_TITLE@HOST:PORT``, as ``parse`` reads it."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.ae_title}@{host}:{self.port}"
+
+    def __str__(self) -> str:
+        return f"{self.ae_title} at {self.host}:{self.port}"
+
+
+def _reach(node: PacsNode, timeout: float) -> None:
+    """Open and close a TCP connection to the PACS first, so that 'refused', 'unknown host' and 'no answer'
+    are said as such (the association below would only say it failed)."""
+    try:
+        with socket.create_connection((node.host, node.port), timeout=timeout):
+            pass
+    except socket.gaierror:
+        raise PacsError(f"cannot reach the PACS {node}: the host name {node.host!r} is not known on this "
+                        "network") from None
+    except TimeoutError:
+        raise PacsError(f"cannot reach the PACS {node}: no answer within {timeout:g} s") from None
+    except ConnectionRefusedError:
+        raise PacsError(f"cannot reach the PACS {node}: the connection was refused (nothing listens on port "
+                        f"{node.port} there)") from None
+    except OSError as exc:
+        raise PacsError(f"cannot reach the PACS {node}: {exc.strerror or exc}") from None
+
+
+_REJECT_REASONS = {
+    (1, 2): "it does not support the DICOM application context",
+    (1, 3): "it does not know this workstation's AE title (ask its administrator to add it)",
+    (1, 7): "the AE title called is not its own (check the PACS's AE title in the settings)",
+    (3, 1): "it is busy (temporary congestion); try again",
+    (3, 2): "it has reached its limit of connections; try again",
+}
+
+
+def _associate(node: PacsNode, contexts: Sequence[tuple[str, Sequence[str]]], timeout: float) -> Any:
+    """An established association with the PACS proposing ``contexts`` (abstract syntax, transfer syntaxes);
+    ``PacsError`` saying why there is none."""
+    from pynetdicom import AE
+
+    _reach(node, timeout)
+    ae = AE(ae_title=node.calling_ae)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
+    ae.connection_timeout = timeout
+    for abstract, syntaxes in contexts:
+        ae.add_requested_context(abstract, list(syntaxes))
+    assoc = ae.associate(node.host, node.port, ae_title=node.ae_title)
+    if assoc.is_established:
+        return assoc
+    if assoc.is_rejected:
+        primitive = assoc.acceptor.primitive
+        key = (int(primitive.result_source or 0), int(primitive.diagnostic or 0)) if primitive is not None else (0, 0)
+        reason = _REJECT_REASONS.get(key, "it refused the association")
+        raise PacsError(f"the PACS {node} refused zsmed: {reason}")
+    if assoc.is_aborted:
+        raise PacsError(f"the PACS {node} broke off the connection (is it a DICOM port?)")
+    raise PacsError(f"the PACS {node} did not answer as a DICOM node within {timeout:g} s (is it a DICOM port?)")
+
+
+def echo(node: PacsNode, timeout: float = DEFAULT_TIMEOUT_S) -> float:
+    """A C-ECHO (the "DICOM ping"): the seconds it took; ``PacsError`` saying what failed."""
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+    from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+    start = time.perf_counter()
+    assoc = _associate(node, [(Verification, [ImplicitVRLittleEndian, ExplicitVRLittleEndian])], timeout)
+    try:
+        status = assoc.send_c_echo()
+    finally:
+        assoc.release()
+    if status is None or "Status" not in status:
+        raise PacsError(f"the PACS {node} did not answer the echo within {timeout:g} s")
+    if int(status.Status) != 0:
+        raise PacsError(f"the PACS {node} answered the echo with status 0x{int(status.Status):04X}")
+    return time.perf_counter() - start
+
+
+@dataclass
+class SendResult:
+    """What a send did: the files stored, those stored with a warning from the PACS and those not sent (one
+    line each, naming the file and the reason)."""
+
+    node: PacsNode
+    sent: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    skipped: int = 0  # DICOMDIRs
+
+    def summary(self) -> str:
+        """One line: "3 files sent to PACS at pacs.local:104; 1 not sent"."""
+        count = len(self.sent)
+        parts = [f"{count} file{'s' if count != 1 else ''} sent to {self.node}" if count
+                 else f"Nothing sent to {self.node}"]
+        if self.warnings:
+            parts.append(f"{len(self.warnings)} stored with a warning from the PACS")
+        if self.problems:
+            parts.append(f"{len(self.problems)} not sent")
+        if self.skipped:
+            parts.append(f"{self.skipped} DICOMDIR{'s' if self.skipped != 1 else ''} skipped (the images it lists are "
+                         "sent when given)")
+        return "; ".join(parts)
+
+
+_DIRECTORY_SOP_CLASS = "1.2.840.10008.1.3.10"  # Media Storage Directory Storage: a DICOMDIR
+
+
+def _is_dicomdir(ds: Dataset) -> bool:
+    meta = getattr(ds, "file_meta", None)
+    return (meta is not None and str(meta.get("MediaStorageSOPClassUID", "")) == _DIRECTORY_SOP_CLASS) or (
+        "DirectoryRecordSequence" in ds)
+
+
+def _read(path: Path) -> Dataset:
+    from zsmed.dicom.decode import open_dataset
+
+    ds, _notes = open_dataset(path)
+    if _is_dicomdir(ds):
+        return ds
+    if not ds.get("SOPClassUID") or not ds.get("SOPInstanceUID"):
+        raise ZsmedError("no SOP Class or SOP Instance UID: not a DICOM object a PACS stores", path=path)
+    return ds
+
+
+def _syntax(ds: Dataset) -> str:
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    meta = getattr(ds, "file_meta", None)
+    return str(meta.get("TransferSyntaxUID", ImplicitVRLittleEndian)) if meta is not None else ImplicitVRLittleEndian
+
+
+def _contexts(datasets: Sequence[Dataset]) -> list[tuple[str, list[str]]]:
+    """The presentation contexts proposed: per kind of object, each encoding of its files other than
+    uncompressed little endian on its own, and uncompressed little endian (explicit or implicit VR) once, which
+    every PACS takes and which a compressed file falls back to."""
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    plain = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
+    wanted = dict.fromkeys((str(ds.SOPClassUID), _syntax(ds)) for ds in datasets)
+    contexts = [(sop_class, [syntax]) for sop_class, syntax in wanted if syntax not in plain]
+    contexts += [(sop_class, list(plain)) for sop_class in dict.fromkeys(sop_class for sop_class, _ in wanted)]
+    if len(contexts) > MAX_CONTEXTS:
+        raise PacsError(f"{len(contexts)} kinds of object and encodings are more than one association can carry "
+                        f"({MAX_CONTEXTS}); send them in smaller groups")
+    return contexts
+
+
+def _as_little_endian(ds: Dataset, syntax: str) -> None:
+    """``ds`` re-encoded, in place, as explicit VR little endian: decompressed, or its big-endian pixel values
+    (the retired Explicit VR Big Endian) set again as native numbers."""
+    from pydicom.uid import UID, ExplicitVRLittleEndian
+
+    if UID(syntax).is_compressed:
+        ds.decompress(generate_instance_uid=False)  # the same object, only its encoding changed
+        return
+    if "PixelData" in ds:
+        pixels = ds.pixel_array
+        pixels = pixels.astype(pixels.dtype.newbyteorder("<"))  # the numbers kept, their bytes turned
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.set_pixel_data(pixels, str(ds.PhotometricInterpretation), int(ds.BitsStored),
+                          generate_instance_uid=False)
+    else:
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    # pynetdicom encodes by the encoding the file was read in where it has one: the one it has now
+    ds.set_original_encoding(False, True, ds.original_character_set)
+
+
+def _store(assoc: Any, ds: Dataset, path: Path) -> str | None:
+    """C-STORE one data set in an accepted context (decompressed where the PACS takes only uncompressed);
+    None when stored cleanly, a warning line when stored with one; ``ZsmedError`` when not stored."""
+    from pydicom.uid import UID
+
+    syntax = _syntax(ds)
+    accepted = [c for c in assoc.accepted_contexts if c.abstract_syntax == str(ds.SOPClassUID)]
+    if not accepted:
+        raise ZsmedError(f"the PACS does not take this kind of object ({UID(str(ds.SOPClassUID)).name})", path=path)
+    if not any(c.transfer_syntax[0] == syntax for c in accepted) and syntax not in _PLAIN:
+        # the PACS takes it only uncompressed little endian (pynetdicom re-encodes between those two itself)
+        try:
+            _as_little_endian(ds, syntax)
+        except Exception as exc:  # a codec failure on one file: said for that file, the others go on
+            raise ZsmedError(f"the PACS takes it only uncompressed and it could not be decoded ({exc})",
+                             path=path) from None
+    status = assoc.send_c_store(ds)
+    if status is None or "Status" not in status:
+        raise ZsmedError("the PACS did not answer (the connection was lost)", path=path)
+    code = int(status.Status)
+    if code == 0x0000:
+        return None
+    if code in (0xB000, 0xB006, 0xB007):
+        return f"{path}: {status_words(code)}"
+    raise ZsmedError(f"not stored: {status_words(code)}", path=path)
+
+
+def send_job(paths: Sequence[str | Path], node: PacsNode, timeout: float = DEFAULT_TIMEOUT_S) -> Job[SendResult]:
+    """Store ``paths`` (DICOM files) on the PACS in one association; yields ``Progress`` after each file, so a
+    cancellation stops between files (the association is released either way). A file that cannot be read or
+    that the PACS refuses is one problem line; not reaching the PACS at all is ``PacsError``."""
+    result = SendResult(node)
+    files = [Path(p) for p in paths]
+    yield Progress(0, len(files), "reading")
+    readable: list[tuple[Path, Dataset]] = []
+    for path in files:
+        try:
+            ds = _read(path)
+        except ZsmedError as exc:
+            result.problems.append(f"{path}: {exc.reason}")
+            continue
+        if _is_dicomdir(ds):
+            result.skipped += 1  # a CD's index: the PACS stores the images it lists, not it
+        else:
+            readable.append((path, ds))
+    if not readable:
+        return result
+    assoc = _associate(node, _contexts([ds for _, ds in readable]), timeout)
+    try:
+        for index, (path, ds) in enumerate(readable):
+            if not assoc.is_established:
+                result.problems.append(f"{path}: not sent: the PACS closed the connection")
+                continue
+            try:
+                warning = _store(assoc, ds, path)
+            except ZsmedError as exc:
+                result.problems.append(f"{path}: {exc.reason}")
+            else:
+                result.sent.append(path)
+                if warning is not None:
+                    result.warnings.append(warning)
+            yield Progress(index + 1, len(readable), path.name)
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    return result
+
+
+__all__ = [
+    "DEFAULT_CALLING_AE",
+    "PacsNode",
+    "SendResult",
+    "check_ae_title",
+    "echo",
+    "send_job",
+    "status_words",
+]
