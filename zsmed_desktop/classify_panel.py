@@ -340,6 +340,7 @@ class CorrectDialog(QDialog):
 # --- the panel -----------------------------------------------------------------------------------
 class ClassifyPanel(QWidget):
     logged = Signal(int)  # a prediction id after a result or a review was written to the case log
+    sr_saved = Signal(object)  # the Path of a result's DICOM SR just written (the main window sends it on)
     worker_log_timeout = WORKER_LOG_TIMEOUT_S
     review_log_timeout = REVIEW_LOG_TIMEOUT_S
 
@@ -1133,6 +1134,7 @@ class ClassifyPanel(QWidget):
             self._set_log_status(f"The DICOM SR could not be written: {exc}", ERROR_COLOUR)
             return None
         self._set_log_status(f"DICOM SR written: {written}", OK_COLOUR)
+        self.sr_saved.emit(Path(written))
         return Path(written)
 
     # --- state ----------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ class CompareWindow(QWidget):
     key_images_changed = Signal()  # a flag set or taken off here, or a study's flags saved
     view_saved = Signal(object)  # the Path of a presentation state saved here
     job_done = Signal(str)  # a line for the main window's Jobs tab: a file saved here, or why not
+    file_saved = Signal(object)  # the Path of a file saved here for the PACS (the main window sends it on)
 
     def __init__(self, parent: QWidget | None = None, *, key_images: KeyImages | None = None,
                  reader: Callable[[], str] = lambda: "",
@@ -193,6 +194,7 @@ class CompareWindow(QWidget):
         self.show_message(saved.message, warning=saved.warning, tooltip=saved.tooltip)
         if saved.written is not None:
             self.job_done.emit(saved.message)
+            self.file_saved.emit(saved.written)
         return saved.written
 
     def save_measurements_sr(self, out_dir: Path | None = None) -> Path | None:

@@ -25,6 +25,7 @@ from PySide6.QtCore import (
     QThreadPool,
     QTimer,
     QUrl,
+    Signal,
 )
 from PySide6.QtGui import (
     QAction,
@@ -62,7 +63,7 @@ from zsmed.imageio import is_photo
 from zsmed.progress import Progress
 from zsmed.site import SiteConfig, load_site_config
 from zsmed_desktop import theme
-from zsmed_desktop.browser import ProblemsPanel, SeriesRef, StudyBrowser, to_qimage
+from zsmed_desktop.browser import ProblemsPanel, SeriesRef, StudyBrowser, dicom_date, person_name, to_qimage
 from zsmed_desktop.builder import BuilderWindow
 from zsmed_desktop.caselog_view import CaseLogView
 from zsmed_desktop.classify_panel import ClassifyPanel, sr_destination_menu
@@ -98,6 +99,7 @@ from zsmed_desktop.window_dialog import WindowDialog
 if TYPE_CHECKING:
     import numpy as np
 
+    from zsmed.dicom.network import PacsNode
     from zsmed.report.presentation import PresentationState
 
 ORGANISATION = "zsmed"
@@ -128,8 +130,11 @@ def short_place(path: str) -> str:
 
 
 class MainWindow(QMainWindow):
+    pacs_sent = Signal(object)  # a SendResult: files sent to the PACS (or not, each said)
+
     def __init__(self, settings: QSettings | None = None, site: SiteConfig | None = None) -> None:
         super().__init__()
+        self._pacs_sends: set[Any] = set()  # the workers sending to the PACS now
         self.settings = settings if settings is not None else app_settings()
         self.setWindowTitle(f"zsmed {__version__}")
         self.setAcceptDrops(True)
@@ -185,6 +190,7 @@ class MainWindow(QMainWindow):
         self.classify = ClassifyPanel(self.site)
         self.classify.setMinimumWidth(300)
         self._take_over_panel_keys(self.classify)
+        self.classify.sr_saved.connect(lambda path: self._send_saved([path]))
 
         self.problems = ProblemsPanel()
         self.problems.count_changed.connect(self._update_problem_tab)
@@ -460,6 +466,8 @@ class MainWindow(QMainWindow):
         a("deidentify", "Export the study de-identified…", self.export_deidentified, None, "mdi6.incognito",
           "Copy the selected study with names, IDs, dates and UIDs replaced and private tags and comments removed "
           "(a teaching file, a colleague, a meeting)")
+        a("send_study", "Send the study to the PACS…", self.send_study_to_pacs, None, "mdi6.server-network",
+          "Store every image of the selected study on the PACS of the settings (a study brought on a CD, say)")
         a("dicom_tags", "DICOM tags…", self.show_dicom_tags, "Ctrl+I", "mdi6.tag-text-outline",
           "Every element of the file shown: tag, name, VR and value (filter, copy)")
         a("confirm", "Confirm result", self.confirm, Qt.Key.Key_Return, "mdi6.check-bold",
@@ -509,6 +517,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.action("save_image"))
         file_menu.addAction(self.action("copy_image"))
         file_menu.addAction(self.action("deidentify"))
+        file_menu.addAction(self.action("send_study"))
         file_menu.addSeparator()
         file_menu.addAction(self.action("settings"))
         file_menu.addSeparator()
@@ -687,6 +696,7 @@ class MainWindow(QMainWindow):
         self.action("copy_image").setEnabled(shown)
         self.action("dicom_tags").setEnabled(path is not None and not is_photo(path) and self._image_open())
         self.action("deidentify").setEnabled(self.current_series is not None and self._deidentifying is None)
+        self.action("send_study").setEnabled(self.current_series is not None and self.pacs_node() is not None)
         dicom_shown = shown and path is not None and not is_photo(path)
         self.action("save_presentation").setEnabled(dicom_shown)
         self._update_saved_state(path if dicom_shown else None)
@@ -1004,12 +1014,80 @@ class MainWindow(QMainWindow):
         tab, with the file's name and the folder's, never their whole paths."""
         return self._show_saved(save_measurements(self.viewer, self.site.reader, out_dir))
 
-    def _show_saved(self, saved: Saved) -> Path | None:
-        """A save's line in the status bar, and in the Jobs tab where it wrote a file or failed."""
+    def _show_saved(self, saved: Saved, files: Sequence[Path] | None = None) -> Path | None:
+        """A save's line in the status bar, and in the Jobs tab where it wrote a file or failed; what it wrote
+        (``files``, by default the file it names) goes on to the PACS where the settings say so."""
         self.show_message(saved.message, warning=saved.warning, tooltip=saved.tooltip)
         if saved.written is not None:
             self._done_job_line(saved.message)
+            self._send_saved(list(files) if files is not None else [saved.written])
         return saved.written
+
+    # --- the PACS --------------------------------------------------------------------------------------
+    def pacs_node(self) -> PacsNode | None:
+        """The PACS of the settings; None where none is set."""
+        try:
+            return self.site.pacs_node()
+        except ZsmedError:  # the settings were checked when read: a PACS that does not parse is none
+            return None
+
+    def _send_saved(self, files: Sequence[Path]) -> None:
+        """What was just saved for the PACS, sent to it at once where the settings say so."""
+        if files and self.site.pacs_send_saved and self.pacs_node() is not None:
+            self.send_to_pacs(files)
+
+    def send_to_pacs(self, files: Sequence[Path], what: str | None = None) -> Any:
+        """Store ``files`` on the PACS in the worker; the outcome one line in the status bar and the Jobs tab
+        (the files stay on this PC whatever happens). None where no PACS is set."""
+        from zsmed.dicom.network import SendResult, send_job
+
+        node = self.pacs_node()
+        if node is None:
+            self.show_message("Send to the PACS: no PACS is set (File ▸ Settings)", warning=True)
+            return None
+        label = what or (files[0].name if len(files) == 1 else f"{len(files)} files")
+        paths = list(files)
+        self.show_message(f"Sending {label} to {node}…")
+
+        def done(result: SendResult) -> None:
+            self._pacs_sends.discard(worker)
+            details = "\n".join([*result.problems, *result.warnings])
+            line = f"{label}: {result.summary()}" + ("; the files stay on this PC" if result.problems else "")
+            self.show_message(line, warning=bool(result.problems), tooltip=details or None)
+            if not result.problems:  # a warning's line is in the Jobs tab already
+                self._done_job_line(line, details or None)
+            self.pacs_sent.emit(result)
+
+        def failed(message: str) -> None:
+            self._pacs_sends.discard(worker)
+            self.show_message(f"{label} not sent to the PACS (kept on this PC): {message}", warning=True)
+
+        from zsmed_desktop.workers import start_job
+
+        worker = start_job(lambda: send_job(paths, node), on_done=done, on_error=failed,
+                           on_cancelled=lambda: self._pacs_sends.discard(worker), owner=self)
+        self._pacs_sends.add(worker)
+        return worker
+
+    def send_study_to_pacs(self) -> Any:
+        """File > Send the study to the PACS…: every image of the selected series' study (a study brought on a
+        CD, say), after the reader confirms whose study goes where."""
+        ref, node = self.current_series, self.pacs_node()
+        if ref is None:
+            return None
+        if node is None:
+            self.show_message("Send to the PACS: no PACS is set (File ▸ Settings)", warning=True)
+            return None
+        paths = self.browser.study_paths(ref)
+        patient = person_name(ref.patient.name) or ref.patient.id or "this patient"
+        when = dicom_date(ref.study.date) or "an undated study"
+        answer = QMessageBox.question(
+            self, "Send the study to the PACS",
+            f"Send {len(paths)} image{'' if len(paths) == 1 else 's'} of {patient}'s study of {when} "
+            f"to {node}?\n\nThe PACS files them under the patient's name and ID as they are in these files.")
+        if answer != QMessageBox.StandardButton.Yes:
+            return None
+        return self.send_to_pacs(paths, f"{patient}'s study of {when}")
 
     # --- presentation states -------------------------------------------------------------------
     def save_presentation_state(self, out_dir: Path | None = None) -> Path | None:
@@ -1080,6 +1158,7 @@ class MainWindow(QMainWindow):
             self.compare.key_images_changed.connect(self._show_key_images)
             self.compare.view_saved.connect(self._on_view_saved)
             self.compare.job_done.connect(self._done_job_line)
+            self.compare.file_saved.connect(lambda path: self._send_saved([path]))
             self.compare.viewer.current_changed.connect(lambda *_: self._update_reference_lines())
             self.compare.viewer.locate_requested.connect(
                 lambda point: self.compare is not None and self._locate(self.compare.viewer, point))
@@ -1117,10 +1196,10 @@ class MainWindow(QMainWindow):
         self.reformat.raise_()
         return self.reformat
 
-    def _on_reformat_saved(self, message: str, folder: Path | None, warning: bool) -> None:
+    def _on_reformat_saved(self, message: str, folder: Path | None, warning: bool, files: list[Path]) -> None:
         """The reformat window's save for the PACS: its line here too, and in the Jobs tab; the new series
-        joins the study list (as a PACS lists a series sent to it)."""
-        self._show_saved(Saved(message, folder, warning, str(folder) if folder is not None else None))
+        joins the study list (as a PACS lists a series sent to it) and goes to the PACS where the settings say."""
+        self._show_saved(Saved(message, folder, warning, str(folder) if folder is not None else None), files)
         if folder is not None:
             self.browser.add_paths([folder])
 
@@ -1541,6 +1620,7 @@ class MainWindow(QMainWindow):
         if self.models_dialog is not None:
             self.models_dialog.site = site
             self.models_dialog.refresh()
+        self._update_image_actions()  # Send the study to the PACS follows the PACS set
         self.statusBar().showMessage("Settings saved")
 
     def set_theme(self, name: str) -> None:

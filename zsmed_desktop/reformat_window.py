@@ -267,7 +267,7 @@ class ReformatWindow(QWidget):
     # Shift+click on the image: the point (column, row of the reformat) to find in the image read (3D cursor)
     locate_requested = Signal(object)
     # a save for the PACS ended: its line, the folder written (None: nothing was), whether the line is a warning
-    saved = Signal(str, object, bool)
+    saved = Signal(str, object, bool, object)  # its line, the folder, a warning?, the files written (for the PACS)
     crosshair_moved = Signal(object)  # the three planes' crosshair moved by the reader: the patient point (mm)
 
     def __init__(self, parent: QWidget | None = None, *, decode: Callable[[], SliceDecoder] = contained_decoder,
@@ -646,7 +646,7 @@ class ReformatWindow(QWidget):
             self._finished_saving(f"The curved reformat was not saved: {self._named(reason)}", None, warning=True)
             return None
         self._finished_saving(f"The curved reformat saved as a picture of the study (it lies on no plane) in "
-                              f"{written.parent.name}", written.parent)
+                              f"{written.parent.name}", written.parent, files=[written])
         return written
 
     def save_for_pacs(self, step_mm: float | None, out_dir: Path | None = None) -> bool:
@@ -675,7 +675,7 @@ class ReformatWindow(QWidget):
                 line += f", with {measured} measurement{'' if measured == 1 else 's'} (DICOM SR)"
             if problem:
                 line += f"; the measurements were not saved: {problem}"
-            self._finished_saving(line, written[0].parent, warning=bool(problem))
+            self._finished_saving(line, written[0].parent, warning=bool(problem), files=written)
 
         def cancelled() -> None:
             self._finished_saving(f"Saving the {plane_word(self._plane)} images was cancelled; those written are "
@@ -691,12 +691,12 @@ class ReformatWindow(QWidget):
     def _save_marks(self, volume: Volume, series: ReformatSeries, written: list[Path]) -> tuple[int, str]:
         """The rulers, regions and angles drawn on the images just saved, as a measurements SR on each saved image that
         has any (next to it), so the PACS shows them on the image they were drawn on; returns how many marks
-        were saved and what went wrong ('' for nothing)."""
+        were saved and what went wrong ('' for nothing). The reports written join ``written``."""
         from zsmed.errors import ZsmedError
         from zsmed.report.measurements import AngleMark, PixelSpacing, RegionMark, RulerMark, write_measurements_sr
 
         saved = 0
-        for path, index in zip(written, series.indices, strict=True):
+        for path, index in zip(list(written), series.indices, strict=True):
             image = reformat(volume, series.plane, index, series.slab_mm, series.mode)
             marks = self._marks.get(image_key(image), [])
             rulers = [RulerMark(m.start, m.end, self._measurement(m, image).length_mm)
@@ -709,20 +709,22 @@ class ReformatWindow(QWidget):
             if not (rulers or regions or angles):
                 continue
             try:
-                write_measurements_sr(path, frame=None, rulers=rulers, regions=regions, angles=angles,
-                                      spacing=PixelSpacing(*image.spacing), reader=series.reader, out_dir=path.parent)
+                written.append(write_measurements_sr(path, frame=None, rulers=rulers, regions=regions, angles=angles,
+                                                     spacing=PixelSpacing(*image.spacing), reader=series.reader,
+                                                     out_dir=path.parent))
             except (ZsmedError, OSError) as exc:
                 return saved, " ".join(str(getattr(exc, "reason", None) or exc).split())
             saved += len(rulers) + len(regions) + len(angles)
         return saved, ""
 
-    def _finished_saving(self, message: str, folder: Path | None, *, warning: bool = False) -> None:
+    def _finished_saving(self, message: str, folder: Path | None, *, warning: bool = False,
+                         files: Sequence[Path] = ()) -> None:
         self._saver = None
         self._progress_row.hide()
         self.last_saved = message
         self.status_bar.showMessage(message, 15_000)
         self._update_controls()
-        self.saved.emit(message, folder, warning)
+        self.saved.emit(message, folder, warning, list(files))
 
     def _on_progress(self, progress: Progress) -> None:
         if progress.total:

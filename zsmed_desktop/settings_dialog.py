@@ -34,6 +34,7 @@ BACKEND_LABELS = {"auto": "Automatic (fastest available)", "openvino": "OpenVINO
 THEME_LABELS = {"dark": "Dark", "light": "Light"}
 MAX_NAME = 120
 ERROR_STYLE = "color: #e53935;"
+OK_STYLE = "color: #43a047;"
 
 
 def _check_name(value: str, what: str) -> str | None:
@@ -55,6 +56,20 @@ def _check_caselog(value: str) -> str | None:
         return f"Case log: the folder {parent} does not exist"
     if not os.access(parent, os.W_OK) and not (path.exists() and os.access(path, os.W_OK)):
         return f"Case log: the folder {parent} cannot be written to (permission denied)"
+    return None
+
+
+def _check_pacs(address: str, calling_ae: str) -> str | None:
+    """The PACS as typed (empty: none), and this workstation's AE title."""
+    from zsmed.dicom.network import PacsNode, check_ae_title
+
+    try:
+        if calling_ae.strip():
+            check_ae_title(calling_ae, "This workstation's AE title")
+        if address.strip():
+            PacsNode.parse(address, calling_ae)
+    except ZsmedError as exc:
+        return f"PACS: {exc.reason}"
     return None
 
 
@@ -178,6 +193,31 @@ class SettingsDialog(QDialog):
             self.theme.addItem(THEME_LABELS.get(key, key), key)
         self.theme.setCurrentIndex(max(0, self.theme.findData(site.theme)))
 
+        self.pacs = QLineEdit(site.pacs)
+        self.pacs.setPlaceholderText("none: results are saved as files · e.g. PACS@pacs.hospital.local:104")
+        self.pacs.setToolTip("The PACS results are sent to, as its administrator gives it: AE title, host and port")
+        self.pacs_calling_ae = QLineEdit(site.pacs_calling_ae)
+        self.pacs_calling_ae.setPlaceholderText("ZSMED")
+        self.pacs_calling_ae.setToolTip("The name this workstation calls the PACS by; the PACS's administrator "
+                                        "registers it with this PC's address")
+        self.pacs_send_saved = QCheckBox("Send what is saved for the PACS to it at once")
+        self.pacs_send_saved.setToolTip("Results as DICOM SR, measurements, views (presentation states), key image "
+                                        "notes and reformatted series: saved on this PC as now, then sent")
+        self.pacs_send_saved.setChecked(site.pacs_send_saved)
+        self.pacs_test = QPushButton("Test")
+        self.pacs_test.setToolTip("Ask the PACS whether it answers zsmed (a DICOM echo)")
+        self.pacs_test.clicked.connect(self.test_pacs)
+        self.pacs_result = QLabel()
+        self.pacs_result.setWordWrap(True)
+        self.pacs_result.setTextFormat(Qt.TextFormat.PlainText)
+        self.pacs_result.hide()
+        self._echo_worker: object | None = None
+        pacs_row = QWidget()
+        pacs_line = QHBoxLayout(pacs_row)
+        pacs_line.setContentsMargins(0, 0, 0, 0)
+        pacs_line.addWidget(self.pacs, 1)
+        pacs_line.addWidget(self.pacs_test)
+
         self.locked_note = QLabel()
         self.locked_note.setWordWrap(True)
         self._lock_fields()
@@ -192,6 +232,10 @@ class SettingsDialog(QDialog):
         form.addRow("Signing key", self.signing_key)
         form.addRow("Runtime", self.backend)
         form.addRow("Theme", self.theme)
+        form.addRow("PACS", pacs_row)
+        form.addRow("Workstation AE title", self.pacs_calling_ae)
+        form.addRow("", self.pacs_send_saved)
+        form.addRow("", self.pacs_result)
 
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
@@ -212,7 +256,8 @@ class SettingsDialog(QDialog):
     def fields_by_setting(self) -> dict[str, QWidget]:
         return {"site_name": self.site_name, "reader_name": self.reader_name, "store_patient_id": self.store_patient_id,
                 "caselog_path": self.caselog, "models_folder": self.models_folder, "signing_key": self.signing_key,
-                "backend": self.backend, "theme": self.theme}
+                "backend": self.backend, "theme": self.theme, "pacs": self.pacs,
+                "pacs_calling_ae": self.pacs_calling_ae, "pacs_send_saved": self.pacs_send_saved}
 
     def _lock_fields(self) -> None:
         """Settings the hospital's machine-wide file locks are shown greyed, saying who sets them and where."""
@@ -235,6 +280,7 @@ class SettingsDialog(QDialog):
             "caselog_path": lambda: _check_caselog(self.caselog.text()),
             "models_folder": lambda: _check_models_folder(self.models_folder.text()),
             "signing_key": lambda: _check_signing_key(self.signing_key.text()),
+            "pacs": lambda: _check_pacs(self.pacs.text(), self.pacs_calling_ae.text()),
         }
         # a locked setting is IT's (a share this PC may not reach now): not the reader's to fix, not saved
         found = [check() for name, check in checks.items() if name not in self._machine.locked]
@@ -252,7 +298,49 @@ class SettingsDialog(QDialog):
             signing_key=self.signing_key.text(),
             backend=str(self.backend.currentData()),
             theme=str(self.theme.currentData()),
+            pacs=self.pacs.text().strip(),
+            pacs_calling_ae=self.pacs_calling_ae.text().strip(),
+            pacs_send_saved=self.pacs_send_saved.isChecked(),
         )
+
+    # --- the PACS -------------------------------------------------------------------------------
+    def test_pacs(self) -> None:
+        """Test: a DICOM echo to the PACS as typed (saved or not), in the worker; its answer below the field."""
+        from zsmed.dicom.network import PacsNode, echo_job
+        from zsmed_desktop.workers import start_job
+
+        problem = _check_pacs(self.pacs.text(), self.pacs_calling_ae.text())
+        if problem is None and not self.pacs.text().strip():
+            problem = "PACS: type its address first (AE_TITLE@HOST:PORT, from its administrator)"
+        if problem is not None:
+            self._pacs_said(problem, ok=False)
+            return
+        node = PacsNode.parse(self.pacs.text(), self.pacs_calling_ae.text())
+        self.pacs_test.setEnabled(False)
+        self._pacs_said(f"Asking {node}…", ok=None)
+
+        def finished() -> None:
+            self.pacs_test.setEnabled(True)
+            self._echo_worker = None
+
+        def answered(seconds: float) -> None:
+            finished()
+            self._pacs_said(f"{node} answered zsmed ({node.calling_ae}) in {seconds * 1000:.0f} ms", ok=True)
+
+        def failed(message: str) -> None:
+            finished()
+            self._pacs_said(message, ok=False)
+
+        self._echo_worker = start_job(lambda: echo_job(node), on_done=answered, on_error=failed,
+                                      on_cancelled=finished, owner=self)
+
+    def _pacs_said(self, text: str, *, ok: bool | None) -> None:
+        self.pacs_result.setText(text)
+        self.pacs_result.setStyleSheet(ERROR_STYLE if ok is False else (OK_STYLE if ok else ""))
+        self.pacs_result.show()
+
+    def is_testing(self) -> bool:
+        return self._echo_worker is not None
 
     def show_problems(self, problems: list[str]) -> None:
         self.error_label.setText("\n".join(problems))

@@ -151,10 +151,11 @@ def test_an_angle_on_a_saved_image_goes_with_it_in_the_measurements_sr(qtbot, wi
     assert angle is not None
     with qtbot.waitSignal(window.saved, timeout=SAVE_TIMEOUT) as signal:
         window.save_for_pacs(None, tmp_path)  # the image shown
-    message, folder, warning = signal.args
+    message, folder, warning, files = signal.args
     assert not warning and message.endswith(", with 1 measurement (DICOM SR)")
     (image,) = folder.glob("MPR_*.dcm")
     (report,) = folder.glob("SR_*.dcm")
+    assert files == [image, report]  # the image and its measurements, both for the PACS
     sr = pydicom.dcmread(report)
     evidence = sr.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0].ReferencedSOPSequence
     assert [item.ReferencedSOPInstanceUID for item in evidence] == [pydicom.dcmread(image).SOPInstanceUID]

@@ -105,7 +105,7 @@ def test_a_curved_reformat_is_saved_as_a_picture_of_the_study(qtbot, window: Ref
     assert curved is not None and window.save_action.isEnabled()
     with qtbot.waitSignal(window.saved) as signal:
         written = window.save_curved(tmp_path)
-    message, folder, warning = signal.args
+    message, folder, warning, _files = signal.args
     assert written is not None and not warning and folder == written.parent and "lies on no plane" in message
     ds = pydicom.dcmread(written)
     source = pydicom.dcmread(ct5n()[0], stop_before_pixels=True)

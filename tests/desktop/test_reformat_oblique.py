@@ -111,7 +111,7 @@ def test_an_oblique_image_is_saved_for_the_pacs_with_its_own_orientation(qtbot, 
     assert plane is not None
     with qtbot.waitSignal(window.saved, timeout=SAVE_TIMEOUT) as signal:
         window.save_for_pacs(None, tmp_path)
-    _message, folder, warning = signal.args
+    _message, folder, warning, _files = signal.args
     assert not warning and "oblique" in Path(folder).name
     (image,) = Path(folder).glob("MPR_*.dcm")
     ds = pydicom.dcmread(image)

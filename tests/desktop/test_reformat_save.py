@@ -49,8 +49,9 @@ def test_the_whole_plane_every_2_mm_at_the_window_shown(qtbot, window: ReformatW
     window.go_to(5)
     with qtbot.waitSignal(window.saved, timeout=SAVE_TIMEOUT) as signal:
         assert window.save_for_pacs(2.0, tmp_path)
-    message, folder, warning = signal.args
+    message, folder, warning, written = signal.args
     files = saved_files(tmp_path)
+    assert sorted(written) == files  # what goes to the PACS when the settings say so
     volume = window.volume()
     assert volume is not None
     indices = every_mm(volume, "coronal", 2.0, 5)
@@ -139,7 +140,7 @@ def test_a_pet_series_is_refused_in_a_line(qtbot, window: ReformatWindow, tmp_pa
     qtbot.waitUntil(lambda: not window.is_loading() and window.shown() is not None, timeout=LOAD_TIMEOUT)
     with qtbot.waitSignal(window.saved, timeout=SAVE_TIMEOUT) as signal:
         window.save_for_pacs(None, tmp_path / "out")
-    message, written, warning = signal.args
+    message, written, warning, _files = signal.args
     assert warning and written is None and "\n" not in message
     assert message.startswith("The reformat was not saved: pet") and "only CT and MR reformats" in message
     assert str(folder) not in message  # the file's name, not its whole path
@@ -160,7 +161,7 @@ def test_rulers_and_regions_on_a_saved_image_go_with_it_as_a_measurements_sr(qtb
     window.go_to(5)
     with qtbot.waitSignal(window.saved, timeout=SAVE_TIMEOUT) as signal:
         window.save_for_pacs(4.0, tmp_path)  # every 8 rows, lined up on slice 6: slices 6 and 14
-    message, folder, warning = signal.args
+    message, folder, warning, _files = signal.args
     assert not warning and message.endswith(", with 2 measurements (DICOM SR)")
     images = sorted(folder.glob("MPR_*.dcm"))
     (report,) = folder.glob("SR_*.dcm")

@@ -316,7 +316,7 @@ def test_a_ruler_drawn_on_a_pane_is_saved_with_its_image(qtbot, window: Reformat
     assert window.plane() == "coronal" and window.save_action.isEnabled()
     with qtbot.waitSignal(window.saved, timeout=SAVE_TIMEOUT) as signal:
         assert window.save_for_pacs(None, tmp_path)  # the image shown
-    message, folder, warning = signal.args
+    message, folder, warning, _files = signal.args
     assert not warning and message.endswith(", with 1 measurement (DICOM SR)")
     (report,) = folder.glob("SR_*.dcm")
     numbers = [float(item.MeasuredValueSequence[0].NumericValue) for item in content_items(pydicom.dcmread(report))

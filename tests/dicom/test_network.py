@@ -10,17 +10,16 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pydicom
 import pytest
-from pydicom.uid import JPEG2000, ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEG2000Lossless
+from pydicom.uid import JPEG2000, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from tests.conftest import dicom_test_file
+from tests.pacs_server import StorageServer, free_port, storage_server
 from zsmed.cli.main import main
 from zsmed.dicom.network import PacsNode, echo, send_job, status_words
 from zsmed.errors import ConfigError, PacsError
@@ -29,60 +28,9 @@ from zsmed.progress import CancelToken, Progress, run_job
 FILES = ("CT_small.dcm", "MR_small_bigendian.dcm", "JPEG2000.dcm", "test-SR.dcm")
 
 
-@dataclass
-class StorageServer:
-    """pynetdicom's storage SCP on a free loopback port: what it received, and a status to answer with."""
-
-    node: PacsNode
-    received: list[pydicom.Dataset] = field(default_factory=list)
-    status: Callable[[pydicom.Dataset], int] = lambda ds: 0x0000
-    releases: int = 0
-
-
-def _server(ae_title: str = "TESTPACS", *, compressed: bool = False, calling: list[str] | None = None
-            ) -> Iterator[StorageServer]:
-    from pynetdicom import AE, AllStoragePresentationContexts, evt
-    from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
-
-    ae = AE(ae_title=ae_title)
-    ae.require_called_aet = True
-    if calling is not None:
-        ae.require_calling_aet = calling
-    syntaxes = [ExplicitVRLittleEndian, ImplicitVRLittleEndian] + ([JPEG2000Lossless, JPEG2000] if compressed else [])
-    for context in AllStoragePresentationContexts:
-        ae.add_supported_context(context.abstract_syntax, syntaxes)
-    ae.add_supported_context(Verification)
-    server = StorageServer(PacsNode(ae_title, "127.0.0.1", 1))
-
-    def on_store(event: Any) -> int:
-        ds = event.dataset
-        ds.file_meta = event.file_meta
-        code = server.status(ds)
-        if code in (0x0000, 0xB000):
-            server.received.append(ds)
-        return code
-
-    def on_release(event: Any) -> None:
-        server.releases += 1
-
-    scp = ae.start_server(("127.0.0.1", 0), block=False,
-                          evt_handlers=[(evt.EVT_C_STORE, on_store), (evt.EVT_RELEASED, on_release)])
-    server.node = PacsNode(ae_title, "127.0.0.1", scp.server_address[1])
-    try:
-        yield server
-    finally:
-        scp.shutdown()
-
-
 @pytest.fixture()
 def pacs() -> Iterator[StorageServer]:
-    yield from _server()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    yield from storage_server()
 
 
 def test_a_pacs_address_is_read_and_checked() -> None:
@@ -112,7 +60,7 @@ def test_statuses_in_words() -> None:
 
 def test_echo_answers_and_each_failure_is_said(pacs: StorageServer) -> None:
     assert 0.0 < echo(pacs.node) < 10.0
-    closed = PacsNode("TESTPACS", "127.0.0.1", _free_port())
+    closed = PacsNode("TESTPACS", "127.0.0.1", free_port())
     with pytest.raises(PacsError, match="connection was refused"):
         echo(closed, timeout=5)
     with pytest.raises(PacsError, match="AE title called is not its own"):
@@ -126,7 +74,7 @@ def test_echo_answers_and_each_failure_is_said(pacs: StorageServer) -> None:
 
 
 def test_a_pacs_that_does_not_know_this_workstation_says_so() -> None:
-    for server in _server(calling=["REGISTERED"]):
+    for server in storage_server(calling=["REGISTERED"]):
         with pytest.raises(PacsError, match="does not know this workstation's AE title"):
             echo(server.node, timeout=5)
         assert echo(PacsNode(server.node.ae_title, "127.0.0.1", server.node.port, "REGISTERED")) > 0
@@ -156,7 +104,7 @@ def test_every_encoding_arrives_as_the_same_object(tmp_path: Path, pacs: Storage
 
 
 def test_a_pacs_that_takes_the_compressed_encoding_gets_the_files_bytes() -> None:
-    for server in _server(compressed=True):
+    for server in storage_server(compressed=True):
         source = dicom_test_file("JPEG2000.dcm")
         result = run_job(send_job([source], server.node))
         assert result.sent == [source]
@@ -221,7 +169,7 @@ def test_cli_send_and_echo(tmp_path: Path, pacs: StorageServer, isolated_dirs: P
     (isolated_dirs / "data" / "site.json").write_text(json.dumps({"pacs": address, "pacs_calling_ae": "READING3"}))
     assert main(["echo"]) == 0
     assert capsys.readouterr().out.strip().endswith("(as READING3)")
-    closed = f"TESTPACS@127.0.0.1:{_free_port()}"
+    closed = f"TESTPACS@127.0.0.1:{free_port()}"
     assert main(["send", str(folder), "--pacs", closed]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("zsmed: error: cannot reach the PACS") and "refused" in err[0]
@@ -239,7 +187,7 @@ def orthanc(tmp_path: Path) -> Iterator[tuple[PacsNode, str]]:
     program = shutil.which("Orthanc")
     if program is None:
         pytest.skip("Orthanc not installed (Debian package orthanc; installer/system-packages.sh installs it)")
-    dicom_port, http_port = _free_port(), _free_port()
+    dicom_port, http_port = free_port(), free_port()
     config = tmp_path / "orthanc.json"
     config.write_text(json.dumps({
         "Name": "zsmed-test", "StorageDirectory": str(tmp_path / "db"), "IndexDirectory": str(tmp_path / "db"),

@@ -184,6 +184,12 @@ def echo(node: PacsNode, timeout: float = DEFAULT_TIMEOUT_S) -> float:
     return time.perf_counter() - start
 
 
+def echo_job(node: PacsNode, timeout: float = DEFAULT_TIMEOUT_S) -> Job[float]:
+    """``echo`` as a job, for the app's worker (the wait for a PACS that does not answer stays off the window)."""
+    yield Progress(0, 1, f"asking {node}")
+    return echo(node, timeout)
+
+
 @dataclass
 class SendResult:
     """What a send did: the files stored, those stored with a warning from the PACS and those not sent (one
@@ -347,6 +353,7 @@ __all__ = [
     "SendResult",
     "check_ae_title",
     "echo",
+    "echo_job",
     "send_job",
     "status_words",
 ]

@@ -1,0 +1,162 @@
+"""The app sending to the PACS: the PACS in Settings (and its Test), what is saved for the PACS sent at once
+where the settings say so, File > Send the study to the PACS…, and a PACS that cannot be reached said in the
+window with the files kept; against pynetdicom's storage server on this machine."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pydicom
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from tests.conftest import dicom_test_file
+from tests.desktop.reading_room import SCAN_TIMEOUT, make_window, open_and_wait
+from tests.pacs_server import StorageServer, free_port, storage_server
+from zsmed.dicom.network import SendResult
+from zsmed.site import SiteConfig, load_site_config
+from zsmed_desktop.main_window import MainWindow
+from zsmed_desktop.settings_dialog import SettingsDialog
+
+SEND_TIMEOUT = 30_000
+
+
+@pytest.fixture()
+def pacs() -> Iterator[StorageServer]:
+    yield from storage_server()
+
+
+def _jobs(window: MainWindow) -> list[str]:
+    return [window.jobs.item(k).text() for k in range(window.jobs.count())]
+
+
+def _window_sending_to(qtbot, tmp_path: Path, address: str, *, at_once: bool = True) -> MainWindow:
+    window = make_window(qtbot, tmp_path)
+    window.apply_site(replace(window.site, pacs=address, pacs_send_saved=at_once))
+    return window
+
+
+def _ct_study(tmp_path: Path) -> Path:
+    study = tmp_path / "study"
+    study.mkdir()
+    for name in ("CT_small.dcm",):
+        shutil.copy(dicom_test_file(name), study / "ct.dcm")
+    return study
+
+
+def test_the_pacs_is_set_and_tested_in_settings(qtbot, tmp_path: Path, pacs: StorageServer) -> None:
+    dialog = SettingsDialog(SiteConfig(), site_path=tmp_path / "site.json")
+    qtbot.addWidget(dialog)
+    assert dialog.pacs.text() == "" and not dialog.pacs_send_saved.isChecked()
+    dialog.test_pacs()  # nothing typed: said, nothing asked
+    assert "type its address first" in dialog.pacs_result.text()
+
+    dialog.pacs.setText("not an address")
+    assert dialog.problems() == ["PACS: a PACS is given as AE_TITLE@HOST:PORT (e.g. PACS@pacs.hospital.local:104), "
+                                 "not 'not an address'"]
+    dialog.pacs.setText(pacs.node.address())
+    dialog.pacs_calling_ae.setText("READING3")
+    dialog.test_pacs()
+    qtbot.waitUntil(lambda: not dialog.is_testing(), timeout=SEND_TIMEOUT)
+    assert dialog.pacs_result.text().startswith(f"{pacs.node} answered zsmed (READING3) in ")
+    assert dialog.pacs_test.isEnabled()
+
+    dialog.pacs.setText(f"TESTPACS@127.0.0.1:{free_port()}")
+    dialog.test_pacs()
+    qtbot.waitUntil(lambda: not dialog.is_testing(), timeout=SEND_TIMEOUT)
+    assert "connection was refused" in dialog.pacs_result.text()
+
+    dialog.pacs.setText(pacs.node.address())
+    dialog.pacs_send_saved.setChecked(True)
+    assert dialog.save()
+    saved = load_site_config(tmp_path / "site.json")
+    assert (saved.pacs, saved.pacs_calling_ae, saved.pacs_send_saved) == (pacs.node.address(), "READING3", True)
+    assert saved.pacs_node() == replace(pacs.node, calling_ae="READING3")
+
+
+def test_measurements_saved_go_to_the_pacs_at_once(qtbot, tmp_path: Path, pacs: StorageServer) -> None:
+    window = _window_sending_to(qtbot, tmp_path, pacs.node.address())
+    open_and_wait(qtbot, window, [_ct_study(tmp_path)])
+    qtbot.waitUntil(lambda: window.viewer.current_frame_data() is not None, timeout=SCAN_TIMEOUT)
+    assert window.viewer.measure((10.5, 20.5), (60.5, 20.5)) is not None
+    with qtbot.waitSignal(window.pacs_sent, timeout=SEND_TIMEOUT) as signal:
+        written = window.save_measurements_sr()
+    result: SendResult = signal.args[0]
+    assert written is not None and result.sent == [written] and not result.problems
+    assert [str(ds.SOPInstanceUID) for ds in pacs.received] == [str(pydicom.dcmread(written).SOPInstanceUID)]
+    assert f"{written.name}: 1 file sent to {pacs.node}" in _jobs(window)
+    assert window.statusBar().currentMessage() == f"{written.name}: 1 file sent to {pacs.node}"
+
+
+def test_saving_without_sending_keeps_the_file_here_only(qtbot, tmp_path: Path, pacs: StorageServer) -> None:
+    window = _window_sending_to(qtbot, tmp_path, pacs.node.address(), at_once=False)
+    open_and_wait(qtbot, window, [_ct_study(tmp_path)])
+    qtbot.waitUntil(lambda: window.viewer.current_frame_data() is not None, timeout=SCAN_TIMEOUT)
+    window.viewer.measure((10.5, 20.5), (60.5, 20.5))
+    assert window.save_measurements_sr() is not None
+    qtbot.wait(300)
+    assert pacs.received == [] and not window._pacs_sends
+
+
+def test_a_reformat_series_and_its_report_are_sent_together(qtbot, tmp_path: Path, pacs: StorageServer) -> None:
+    window = _window_sending_to(qtbot, tmp_path, pacs.node.address())
+    files = [dicom_test_file("CT_small.dcm"), dicom_test_file("test-SR.dcm")]
+    with qtbot.waitSignal(window.pacs_sent, timeout=SEND_TIMEOUT) as signal:
+        window._on_reformat_saved("2 coronal images saved as a new series", files[0].parent, False, files)
+    assert signal.args[0].sent == files and len(pacs.received) == 2
+
+
+def test_the_study_goes_to_the_pacs_when_the_reader_confirms(qtbot, tmp_path: Path, pacs: StorageServer,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    window = make_window(qtbot, tmp_path)
+    study = tmp_path / "cd"
+    study.mkdir()
+    for name in ("CT_small.dcm", "MR_small.dcm"):
+        shutil.copy(dicom_test_file(name), study / name)
+    open_and_wait(qtbot, window, [study])
+    qtbot.waitUntil(lambda: window.current_series is not None, timeout=SCAN_TIMEOUT)
+    assert not window.action("send_study").isEnabled()  # no PACS set yet
+    window.apply_site(replace(window.site, pacs=pacs.node.address()))
+    assert window.action("send_study").isEnabled()
+
+    asked: list[str] = []
+
+    def answer(reply: QMessageBox.StandardButton):  # type: ignore[no-untyped-def]
+        def question(parent, title, text, *args):  # type: ignore[no-untyped-def]
+            asked.append(text)
+            return reply
+        return question
+
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
+    assert window.send_study_to_pacs() is None and pacs.received == []
+    assert f"to {pacs.node}?" in asked[0] and "1 image of" in asked[0]
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    ref = window.current_series
+    assert ref is not None
+    with qtbot.waitSignal(window.pacs_sent, timeout=SEND_TIMEOUT):
+        window.send_study_to_pacs()
+    sent = {str(ds.SOPInstanceUID) for ds in pacs.received}
+    assert sent == {str(pydicom.dcmread(p).SOPInstanceUID) for p in window.browser.study_paths(ref)}
+    assert any(line.endswith(f"1 file sent to {pacs.node}") and "study of" in line for line in _jobs(window))
+
+
+def test_a_pacs_out_of_reach_is_said_and_the_file_kept(qtbot, tmp_path: Path) -> None:
+    window = _window_sending_to(qtbot, tmp_path, f"TESTPACS@127.0.0.1:{free_port()}")
+    source = tmp_path / "sr.dcm"
+    shutil.copy(dicom_test_file("test-SR.dcm"), source)
+    worker = window.send_to_pacs([source])
+    assert worker is not None
+    qtbot.waitUntil(lambda: not window._pacs_sends, timeout=SEND_TIMEOUT)
+    (line,) = _jobs(window)
+    assert line.startswith("sr.dcm not sent to the PACS (kept on this PC): cannot reach the PACS TESTPACS at ")
+    assert "refused" in line and source.is_file()
+    assert window.statusBar().currentMessage() == f"⚠ {line}"
+
+
+def test_no_pacs_set_says_where_to_set_one(qtbot, tmp_path: Path) -> None:
+    window = make_window(qtbot, tmp_path)
+    assert window.send_to_pacs([dicom_test_file("CT_small.dcm")]) is None
+    assert "no PACS is set" in window.statusBar().currentMessage()

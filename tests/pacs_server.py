@@ -1,0 +1,67 @@
+"""A PACS for the tests on this machine: pynetdicom's storage server on a free loopback port (the tests' network
+guard refuses anything but loopback), recording what it was sent."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydicom
+from pydicom.uid import JPEG2000, ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEG2000Lossless
+
+from zsmed.dicom.network import PacsNode
+
+
+@dataclass
+class StorageServer:
+    """pynetdicom's storage SCP on a free loopback port: what it received, and a status to answer with."""
+
+    node: PacsNode
+    received: list[pydicom.Dataset] = field(default_factory=list)
+    status: Callable[[pydicom.Dataset], int] = lambda ds: 0x0000
+    releases: int = 0
+
+
+def storage_server(ae_title: str = "TESTPACS", *, compressed: bool = False, calling: list[str] | None = None
+                   ) -> Iterator[StorageServer]:
+    from pynetdicom import AE, AllStoragePresentationContexts, evt
+    from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+    ae = AE(ae_title=ae_title)
+    ae.require_called_aet = True
+    if calling is not None:
+        ae.require_calling_aet = calling
+    syntaxes = [ExplicitVRLittleEndian, ImplicitVRLittleEndian] + ([JPEG2000Lossless, JPEG2000] if compressed else [])
+    for context in AllStoragePresentationContexts:
+        ae.add_supported_context(context.abstract_syntax, syntaxes)
+    ae.add_supported_context(Verification)
+    server = StorageServer(PacsNode(ae_title, "127.0.0.1", 1))
+
+    def on_store(event: Any) -> int:
+        ds = event.dataset
+        ds.file_meta = event.file_meta
+        code = server.status(ds)
+        if code in (0x0000, 0xB000):
+            server.received.append(ds)
+        return code
+
+    def on_release(event: Any) -> None:
+        server.releases += 1
+
+    scp = ae.start_server(("127.0.0.1", 0), block=False,
+                          evt_handlers=[(evt.EVT_C_STORE, on_store), (evt.EVT_RELEASED, on_release)])
+    server.node = PacsNode(ae_title, "127.0.0.1", scp.server_address[1])
+    try:
+        yield server
+    finally:
+        scp.shutdown()
+
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then let go)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
