@@ -93,7 +93,7 @@ class MprPanes(QWidget):
         self._window: tuple[float, float] = (0.0, 1.0)
         self._slab: tuple[float, SlabMode] = (0.0, "mip")
         self.panes: dict[Plane, _Pane] = {}
-        self.active: Plane = "axial"  # the pane used last: the window's arrow keys step through its plane
+        self._active: Plane = "axial"
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
@@ -101,6 +101,25 @@ class MprPanes(QWidget):
             pane = self._make_pane(plane, drag_window)
             self.panes[plane] = pane
             layout.addWidget(pane.view, 1)
+        self._style_titles()
+
+    @property
+    def active(self) -> Plane:
+        """The pane used last: the window's arrow keys step through its plane, Delete clears its marks; its
+        name is underlined, so the reader sees which pane they act on."""
+        return self._active
+
+    @active.setter
+    def active(self, plane: Plane) -> None:
+        if plane != self._active:
+            self._active = plane
+            self._style_titles()
+
+    def _style_titles(self) -> None:
+        for plane, pane in self.panes.items():
+            underline = " text-decoration: underline;" if plane == self._active else ""
+            pane.title.setStyleSheet(f"color: {PLANE_COLOURS[plane]}; background: transparent; font-size: 12px; "
+                                     f"font-weight: bold;{underline}")
 
     def _make_pane(self, plane: Plane, drag_window: Callable[[bool, float, float], None]) -> _Pane:
         tools = self._tools
@@ -139,9 +158,7 @@ class MprPanes(QWidget):
             line.setZValue(5)
             box.addItem(line, ignoreBounds=True)
             lines[other] = line
-        title = shadowed(QLabel(view))
-        title.setStyleSheet(f"color: {PLANE_COLOURS[plane]}; background: transparent; font-size: 12px; "
-                            "font-weight: bold;")
+        title = shadowed(QLabel(view))  # styled by _style_titles (the active pane's underlined)
         title.move(6, 4)
         edges = {name: shadowed(QLabel(view)) for name in ("l", "r", "t", "b")}
         for label in edges.values():

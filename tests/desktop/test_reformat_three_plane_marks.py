@@ -238,12 +238,17 @@ def test_delete_clears_the_marks_of_the_pane_used_last_only(qtbot, window: Refor
     qtbot.keyClick(window, Qt.Key.Key_E)
     pane_drag(panes, "axial", (3.0, 4.0), (12.0, 11.0))
     assert panes.active == "axial"
+    # the reader sees which pane Delete acts on: its name alone underlined
+    assert ["underline" in panes.panes[plane].title.styleSheet() for plane in ("axial", "coronal", "sagittal")] == [
+        True, False, False]
     window.setFocus()
     qtbot.keyClick(window, Qt.Key.Key_Delete)
     assert pane_labels(panes, "axial") == [] and pane_mark_lines(panes, "axial") == []
     assert pane_labels(panes, "coronal") == ["5.9 mm"] and pane_labels(panes, "sagittal") == ["10.0 mm"]
     press(panes, "sagittal", pane_point(panes, "sagittal", 8.0, 2.5))  # a click there: the pane used last
     assert panes.active == "sagittal" and len(window.measurements()) == 1  # the click drew nothing
+    assert "underline" in panes.panes["sagittal"].title.styleSheet()
+    assert "underline" not in panes.panes["axial"].title.styleSheet()
     window.setFocus()
     qtbot.keyClick(window, Qt.Key.Key_Delete)
     assert pane_labels(panes, "sagittal") == [] and pane_labels(panes, "coronal") == ["5.9 mm"]
