@@ -43,7 +43,8 @@ def _no_network() -> Iterator[None]:
         real_connect(self, address)  # type: ignore[arg-type]
 
     def guarded_getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
-        if not _is_loopback(host):
+        # the wildcard addresses name this machine's own interfaces (a receiver listening), never a lookup
+        if not _is_loopback(host) and host not in ("0.0.0.0", "::"):
             raise NetworkAccessError(f"DNS lookup attempted in a test: {host!r}")
         return real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
 

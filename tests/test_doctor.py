@@ -425,10 +425,15 @@ def test_the_pacs_setting_is_reported_without_contacting_it(data: Path, capsys: 
     assert checks["PACS"] == {"name": "PACS", "status": "ok", "detail": (
         "PACS_MAIN at pacs.hospital.invalid:104 as CT3, what is saved for it is sent at once; check the connection "
         "with: zsmed echo")}
+    write_site(data, pacs="PACS_MAIN@pacs.hospital.invalid:104", receive_port="11112", receive_from="PACS_MAIN")
+    _, checks, _ = run(capsys)
+    assert checks["PACS"]["detail"].endswith(
+        f"zsmed echo; receiving as ZSMED on port 11112 into {data / 'received'} from PACS_MAIN")
     real_find_spec = doctor._find_spec
     monkeypatch.setattr(doctor, "_find_spec", lambda name: name != "pynetdicom" and real_find_spec(name))
     _, checks, _ = run(capsys)
     assert checks["PACS"]["status"] == "FAIL" and "pip install pynetdicom" in checks["PACS"]["detail"]
+    assert not (data / "received").exists()  # the doctor creates nothing
 
 
 def test_ocr_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -599,14 +599,20 @@ def check_pacs(ctx: Context) -> Check:
     """The PACS results are sent to, as set, and whether the DICOM network library is here. The doctor does
     not contact it (no network here): ``zsmed echo`` does, and says what fails."""
     node = ctx.site.pacs_node() if ctx.site_error is None else None
-    if node is None:
+    receiving = ctx.site.receiver_config() if ctx.site_error is None else None
+    heard = (f"; receiving as {receiving.ae_title} on port {receiving.port} into {receiving.folder}"
+             + (f" from {', '.join(receiving.allowed_callers)}" if receiving.allowed_callers else " from any caller")
+             if receiving is not None else "")
+    if node is None and receiving is None:
         return Check("PACS", OK, "none set: results are saved as files for the PACS (set one in the app's Settings "
                                  "to send them)")
     if not _find_spec("pynetdicom"):
-        return Check("PACS", FAIL, f"{node.address()} is set but the DICOM network library is missing: nothing can "
-                                   "be sent; reinstall zsmed's runtime: pip install pynetdicom")
+        return Check("PACS", FAIL, "a PACS is set but the DICOM network library is missing: nothing can be sent or "
+                                   "received; reinstall zsmed's runtime: pip install pynetdicom")
+    if node is None:
+        return Check("PACS", OK, f"none to send to{heard}")
     sending = "what is saved for it is sent at once" if ctx.site.pacs_send_saved else "sent on request"
-    return Check("PACS", OK, f"{node} as {node.calling_ae}, {sending}; check the connection with: zsmed echo")
+    return Check("PACS", OK, f"{node} as {node.calling_ae}, {sending}; check the connection with: zsmed echo{heard}")
 
 
 def check_ocr() -> Check:

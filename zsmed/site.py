@@ -27,6 +27,7 @@ from zsmed.paths import read_text_if_present, replacing, user_data_dir
 
 if TYPE_CHECKING:
     from zsmed.dicom.network import PacsNode
+    from zsmed.dicom.receiver import ReceiverConfig
 
 SITE_FILE_NAME = "site.json"
 BOOLEAN_SETTINGS = ("store_patient_id", "pacs_send_saved")
@@ -62,6 +63,12 @@ class SiteConfig:
     pacs_calling_ae: str = ""  # this workstation's AE title as the PACS knows it; empty: ZSMED
     # Whether what is saved for the PACS (reports, measurements, views, key images) is also sent to it at once.
     pacs_send_saved: bool = False
+    # Receiving studies sent from the PACS (this workstation as a DICOM node, AE title pacs_calling_ae):
+    # the port ("" : not receiving), the folder they arrive in ("" : <user data dir>/received) and the callers
+    # accepted (comma-separated AE titles; "" : any that calls this workstation's AE title).
+    receive_port: str = ""
+    receive_folder: str = ""
+    receive_from: str = ""
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -69,6 +76,7 @@ class SiteConfig:
         if self.theme not in THEMES:
             raise ConfigError(f"theme must be one of {', '.join(THEMES)}, not {self.theme!r}")
         self.pacs_node()  # a PACS address that cannot be used is said when the settings are read
+        self.receiver_config()
 
     def pacs_node(self) -> PacsNode | None:
         """The PACS results are sent to; None where none is set. ``ConfigError`` for one given wrongly."""
@@ -81,6 +89,24 @@ class SiteConfig:
     @property
     def reader(self) -> str:
         return self.reader_name.strip() or os_user()
+
+    def receiver_config(self) -> ReceiverConfig | None:
+        """How studies from the PACS are received; None where receiving is off. ``ConfigError`` for a port
+        or an AE title given wrongly."""
+        if not self.receive_port.strip():
+            return None
+        from zsmed.dicom.receiver import ReceiverConfig, parse_callers
+
+        try:
+            port = int(self.receive_port)
+        except ValueError:
+            raise ConfigError(f"the port to receive on must be a number, not {self.receive_port!r}") from None
+        if not 1 <= port <= 65535:
+            raise ConfigError(f"the port to receive on must be 1 to 65535, not {port}")
+        folder = (Path(self.receive_folder).expanduser() if self.receive_folder.strip()
+                  else user_data_dir(create=False) / "received")  # made when the first study arrives
+        return ReceiverConfig(folder, self.pacs_calling_ae.strip() or "ZSMED", port,
+                              allowed_callers=parse_callers(self.receive_from))
 
     def resolved_caselog_path(self) -> Path:
         return Path(self.caselog_path).expanduser() if self.caselog_path.strip() else user_data_dir() / "caselog.sqlite"

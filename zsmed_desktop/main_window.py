@@ -100,6 +100,8 @@ if TYPE_CHECKING:
     import numpy as np
 
     from zsmed.dicom.network import PacsNode
+    from zsmed.dicom.receiver import Batch as ReceiverBatch
+    from zsmed.dicom.receiver import Receiver
     from zsmed.report.presentation import PresentationState
 
 ORGANISATION = "zsmed"
@@ -131,10 +133,12 @@ def short_place(path: str) -> str:
 
 class MainWindow(QMainWindow):
     pacs_sent = Signal(object)  # a SendResult: files sent to the PACS (or not, each said)
+    _received = Signal(object)  # a receiver Batch, from pynetdicom's thread to the window's
 
     def __init__(self, settings: QSettings | None = None, site: SiteConfig | None = None) -> None:
         super().__init__()
         self._pacs_sends: set[Any] = set()  # the workers sending to the PACS now
+        self.receiver: Receiver | None = None  # studies sent from the PACS, where the settings say so
         self.settings = settings if settings is not None else app_settings()
         self.setWindowTitle(f"zsmed {__version__}")
         self.setAcceptDrops(True)
@@ -241,6 +245,10 @@ class MainWindow(QMainWindow):
         self._update_actions()
         if site_problem:
             self.show_message(site_problem, warning=True)
+        self._received.connect(self._on_received)
+        self._received_later: list[Path] = []
+        self.browser.scan_finished.connect(lambda _index: self._join_received_later())
+        self._start_receiving()
 
     @staticmethod
     def _take_over_panel_keys(panel: QWidget) -> None:
@@ -293,6 +301,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.browser.shutdown()
+        self._stop_receiving()
         for window in (self.compare, self.reformat):
             if window is not None:
                 window.close()  # a window of its own: left open, it would keep the app running
@@ -1069,6 +1078,53 @@ class MainWindow(QMainWindow):
         self._pacs_sends.add(worker)
         return worker
 
+    def _start_receiving(self) -> None:
+        """Listen for studies sent from the PACS where the settings say so (restarted when they change); a port
+        that cannot be listened on is said in the window."""
+        from zsmed.dicom.receiver import Receiver
+
+        try:
+            config = self.site.receiver_config()
+        except ZsmedError:
+            config = None
+        if self.receiver is not None and config == self.receiver.config:
+            return
+        self._stop_receiving()
+        if config is None:
+            return
+        receiver = Receiver(config, self._received.emit)  # emitted on pynetdicom's thread, delivered on ours
+        try:
+            receiver.start()
+        except ZsmedError as exc:
+            self.show_message(f"Not receiving from the PACS: {exc.reason}", warning=True)
+            return
+        self.receiver = receiver
+
+    def _join_received_later(self) -> None:
+        """Studies that arrived while a scan ran, joined to the list it made."""
+        folders, self._received_later = self._received_later, []
+        if folders:
+            QTimer.singleShot(0, lambda: self.browser.add_paths(folders))
+
+    def _stop_receiving(self) -> None:
+        receiver, self.receiver = self.receiver, None
+        if receiver is not None:
+            receiver.stop()
+
+    def _on_received(self, batch: ReceiverBatch) -> None:
+        """Studies sent from the PACS arrived: they join the study list (as on a PACS workstation), and a line
+        says what came from whom."""
+        if batch.folders:
+            if self.browser.index is None and not self.browser.scanning:
+                self.open_paths(batch.folders)  # nothing open yet: what arrived is what is read
+            elif self.browser.add_paths(batch.folders) is None:
+                self._received_later.extend(batch.folders)  # a scan runs: joined when it ends
+        line = batch.summary()
+        details = "\n".join(batch.refused) or None
+        self.show_message(line, warning=bool(batch.refused), tooltip=details)
+        if not batch.refused:
+            self._done_job_line(line, details)
+
     def send_study_to_pacs(self) -> Any:
         """File > Send the study to the PACS…: every image of the selected series' study (a study brought on a
         CD, say), after the reader confirms whose study goes where."""
@@ -1622,6 +1678,7 @@ class MainWindow(QMainWindow):
             self.models_dialog.refresh()
         self._update_image_actions()  # Send the study to the PACS follows the PACS set
         self.statusBar().showMessage("Settings saved")
+        self._start_receiving()  # after: a port that cannot be listened on is the line left in the window
 
     def set_theme(self, name: str) -> None:
         app = QApplication.instance()

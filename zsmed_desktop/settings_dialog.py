@@ -73,6 +73,18 @@ def _check_pacs(address: str, calling_ae: str) -> str | None:
     return None
 
 
+def _check_receiving(port: str, callers: str, folder: str) -> str | None:
+    """Receiving from the PACS as typed: the port (empty: off), the callers, the folder."""
+    try:
+        SiteConfig(receive_port=port.strip(), receive_from=callers.strip()).receiver_config()
+    except ZsmedError as exc:
+        return f"Receiving: {exc.reason}"
+    path = Path(folder).expanduser() if folder.strip() else None
+    if path is not None and path.exists() and not path.is_dir():
+        return f"Received studies: {path} is a file, not a folder"
+    return None
+
+
 def _check_models_folder(value: str) -> str | None:
     if not value:
         return None
@@ -207,6 +219,15 @@ class SettingsDialog(QDialog):
         self.pacs_test = QPushButton("Test")
         self.pacs_test.setToolTip("Ask the PACS whether it answers zsmed (a DICOM echo)")
         self.pacs_test.clicked.connect(self.test_pacs)
+        self.receive_port = QLineEdit(site.receive_port)
+        self.receive_port.setPlaceholderText("off · e.g. 11112")
+        self.receive_port.setToolTip("Receive studies sent from the PACS on this port, as this workstation's AE "
+                                     "title; the PACS's administrator adds this PC as a destination")
+        self.receive_folder = _PathField(site.receive_folder, str(Path(data_dir) / "received"), folder=True,
+                                         caption="Folder for studies received from the PACS")
+        self.receive_from = QLineEdit(site.receive_from)
+        self.receive_from.setPlaceholderText("any caller · e.g. PACS_MAIN, CT_SCANNER")
+        self.receive_from.setToolTip("The AE titles allowed to send studies here, separated by commas")
         self.pacs_result = QLabel()
         self.pacs_result.setWordWrap(True)
         self.pacs_result.setTextFormat(Qt.TextFormat.PlainText)
@@ -236,6 +257,9 @@ class SettingsDialog(QDialog):
         form.addRow("Workstation AE title", self.pacs_calling_ae)
         form.addRow("", self.pacs_send_saved)
         form.addRow("", self.pacs_result)
+        form.addRow("Receive on port", self.receive_port)
+        form.addRow("Received studies", self.receive_folder)
+        form.addRow("Receive from", self.receive_from)
 
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
@@ -257,7 +281,9 @@ class SettingsDialog(QDialog):
         return {"site_name": self.site_name, "reader_name": self.reader_name, "store_patient_id": self.store_patient_id,
                 "caselog_path": self.caselog, "models_folder": self.models_folder, "signing_key": self.signing_key,
                 "backend": self.backend, "theme": self.theme, "pacs": self.pacs,
-                "pacs_calling_ae": self.pacs_calling_ae, "pacs_send_saved": self.pacs_send_saved}
+                "pacs_calling_ae": self.pacs_calling_ae, "pacs_send_saved": self.pacs_send_saved,
+                "receive_port": self.receive_port, "receive_folder": self.receive_folder,
+                "receive_from": self.receive_from}
 
     def _lock_fields(self) -> None:
         """Settings the hospital's machine-wide file locks are shown greyed, saying who sets them and where."""
@@ -281,6 +307,8 @@ class SettingsDialog(QDialog):
             "models_folder": lambda: _check_models_folder(self.models_folder.text()),
             "signing_key": lambda: _check_signing_key(self.signing_key.text()),
             "pacs": lambda: _check_pacs(self.pacs.text(), self.pacs_calling_ae.text()),
+            "receive_port": lambda: _check_receiving(self.receive_port.text(), self.receive_from.text(),
+                                                     self.receive_folder.text()),
         }
         # a locked setting is IT's (a share this PC may not reach now): not the reader's to fix, not saved
         found = [check() for name, check in checks.items() if name not in self._machine.locked]
@@ -301,6 +329,9 @@ class SettingsDialog(QDialog):
             pacs=self.pacs.text().strip(),
             pacs_calling_ae=self.pacs_calling_ae.text().strip(),
             pacs_send_saved=self.pacs_send_saved.isChecked(),
+            receive_port=self.receive_port.text().strip(),
+            receive_folder=self.receive_folder.text(),
+            receive_from=self.receive_from.text().strip(),
         )
 
     # --- the PACS -------------------------------------------------------------------------------

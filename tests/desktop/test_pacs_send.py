@@ -160,3 +160,60 @@ def test_no_pacs_set_says_where_to_set_one(qtbot, tmp_path: Path) -> None:
     window = make_window(qtbot, tmp_path)
     assert window.send_to_pacs([dicom_test_file("CT_small.dcm")]) is None
     assert "no PACS is set" in window.statusBar().currentMessage()
+
+
+def test_studies_sent_from_the_pacs_join_the_study_list(qtbot, tmp_path: Path) -> None:
+    import socket
+
+    from zsmed.dicom.network import PacsNode, send_job
+    from zsmed.progress import run_job
+
+    port = free_port()
+    window = make_window(qtbot, tmp_path)
+    window.apply_site(replace(window.site, receive_port=str(port), receive_folder=str(tmp_path / "received"),
+                              pacs_calling_ae="CT3"))
+    assert window.receiver is not None and window.receiver.port == port, _jobs(window)
+    # a study sent from the PACS before anything is open: it is what the window reads
+    sent = run_job(send_job([dicom_test_file("CT_small.dcm")], PacsNode("CT3", "127.0.0.1", port, "PACS_MAIN")))
+    assert len(sent.sent) == 1
+    qtbot.waitUntil(lambda: window.browser.index is not None and not window.browser.scanning, timeout=SCAN_TIMEOUT)
+    qtbot.waitUntil(lambda: window.current_series is not None, timeout=SCAN_TIMEOUT)
+    assert window.current_series.patient.name == "CompressedSamples^CT1"
+    assert "Received 1 file from PACS_MAIN (1 study: CompressedSamples^CT1 · 20040119 · CT)" in _jobs(window)
+    # a second study joins the list beside the first
+    run_job(send_job([dicom_test_file("MR_small.dcm")], PacsNode("CT3", "127.0.0.1", port, "PACS_MAIN")))
+    qtbot.waitUntil(lambda: window.browser.index is not None and len(window.browser.index.patients) == 2,
+                    timeout=SCAN_TIMEOUT)
+    # receiving off: the port is let go
+    window.apply_site(replace(window.site, receive_port=""))
+    assert window.receiver is None
+    with pytest.raises(ConnectionRefusedError):  # nothing listens there any more
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+
+def test_a_port_that_cannot_be_listened_on_is_said(qtbot, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        window = make_window(qtbot, tmp_path)
+        window.apply_site(replace(window.site, receive_port=str(port)))
+        assert window.receiver is None
+        assert window.statusBar().currentMessage() == (f"⚠ Not receiving from the PACS: cannot receive on port {port}: "
+                                                       "another program listens on it")
+
+
+def test_receiving_is_set_in_settings(qtbot, tmp_path: Path) -> None:
+    dialog = SettingsDialog(SiteConfig(), site_path=tmp_path / "site.json")
+    qtbot.addWidget(dialog)
+    dialog.receive_port.setText("eleven")
+    assert dialog.problems() == ["Receiving: the port to receive on must be a number, not 'eleven'"]
+    dialog.receive_port.setText("11112")
+    dialog.receive_from.setText("PACS_MAIN, CT_SCANNER")
+    dialog.receive_folder.edit.setText(str(tmp_path))
+    assert dialog.problems() == [] and dialog.save()
+    config = load_site_config(tmp_path / "site.json").receiver_config()
+    assert config is not None
+    assert (config.port, config.allowed_callers, config.folder) == (11112, ("PACS_MAIN", "CT_SCANNER"), tmp_path)

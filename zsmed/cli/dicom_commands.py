@@ -275,6 +275,56 @@ def _send(args: argparse.Namespace) -> int:
     return 1 if result.problems else 0
 
 
+RECEIVE_HELP = """\
+Receive studies sent from the PACS (this PC as a DICOM storage node, C-STORE): the PACS's administrator adds
+this workstation as a destination with its address, --port and AE title (--ae; default the settings' AE
+title, else ZSMED); a radiologist then sends a study to it from the PACS viewer. Each object is kept as it
+was sent in DIR/<patient ID>/<study UID>/<series UID>/<instance UID>.dcm (DIR: --into, else the settings'
+receive folder, else the zsmed data folder's 'received'), written whole or not at all; the same instance
+sent twice is kept once; a full disk is answered 'out of resources' so the PACS keeps it and retries.
+--allow AE (repeatable) accepts only those callers. A C-ECHO is answered.
+
+Runs until Ctrl+C (or --seconds S), printing one line per transfer: how many files, from whom, which
+studies. Exit status 0; 2 when it cannot listen (the port taken, or under 1024 without rights)."""
+
+
+def _receive(args: argparse.Namespace) -> int:
+    import threading
+    import time
+
+    from zsmed.dicom.receiver import Batch, Receiver, ReceiverConfig, parse_callers
+    from zsmed.paths import user_data_dir
+    from zsmed.runtime.validate import escape_text
+    from zsmed.site import load_site_config
+
+    site = load_site_config()
+    configured = site.receiver_config()
+    folder = args.into or (configured.folder if configured is not None else user_data_dir() / "received")
+    port = args.port if args.port is not None else (configured.port if configured is not None else 11112)
+    callers = parse_callers(args.allow) if args.allow else (configured.allowed_callers if configured else ())
+    config = ReceiverConfig(folder, args.ae or site.pacs_calling_ae or "ZSMED", port, args.bind, callers)
+    lock = threading.Lock()
+
+    def said(batch: Batch) -> None:
+        with lock:  # pynetdicom's threads: one line at a time
+            print(escape_text(batch.summary()), flush=True)
+            for reason in batch.refused:
+                print(f"zsmed: refused: {escape_text(reason)}", file=sys.stderr, flush=True)
+
+    receiver = Receiver(config, said)
+    receiver.start()
+    accepted = f"from {', '.join(callers)}" if callers else "from any caller"
+    print(f"Receiving as {config.ae_title} on port {receiver.port} {accepted} into {escape_text(folder)} "
+          f"(Ctrl+C stops)", flush=True)
+    try:
+        deadline = time.monotonic() + args.seconds if args.seconds else None
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        receiver.stop()
+    return 0
+
+
 def _pacs_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pacs", default="", metavar="AE@HOST:PORT",
                         help="the PACS (default: the one in this PC's settings)")
@@ -591,6 +641,21 @@ def register(groups: Any) -> None:
     send.add_argument("paths", nargs="+", metavar="PATH", help="DICOM files or folders")
     _pacs_arguments(send)
     send.set_defaults(handler=_send)
+
+    receive = groups.top.add_parser(
+        "receive", help="receive studies sent from the PACS (this PC as a DICOM storage node) into a folder",
+        description=RECEIVE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    receive.add_argument("--into", type=Path, default=None, metavar="DIR", help="where studies arrive")
+    receive.add_argument("--port", type=int, default=None, help="the port to listen on (default: the settings', "
+                         "else 11112)")
+    receive.add_argument("--ae", default="", metavar="AE", help="this workstation's AE title (default: the "
+                         "settings', else ZSMED)")
+    receive.add_argument("--allow", action="append", default=[], metavar="AE",
+                         help="accept only this caller (repeatable; default: the settings', else any)")
+    receive.add_argument("--bind", default="0.0.0.0", metavar="ADDRESS",
+                         help="the address to listen on (default: every interface; 127.0.0.1: this PC only)")
+    receive.add_argument("--seconds", type=float, default=None, metavar="S", help="stop after S seconds")
+    receive.set_defaults(handler=_receive)
 
     echo = groups.top.add_parser(
         "echo", help="check that this PC reaches the PACS (DICOM C-ECHO)", description=ECHO_HELP,

@@ -40,6 +40,7 @@ COMMAND_OWNERS = {
     "find-text": "zsmed.cli.dicom_commands",
     "send": "zsmed.cli.dicom_commands",
     "echo": "zsmed.cli.dicom_commands",
+    "receive": "zsmed.cli.dicom_commands",
     "key-images": "zsmed.cli.dicom_commands",
     "read-report": "zsmed.cli.dicom_commands",
     "reformat": "zsmed.cli.dicom_commands",
