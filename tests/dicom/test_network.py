@@ -183,17 +183,19 @@ def test_cli_send_and_echo(tmp_path: Path, pacs: StorageServer, isolated_dirs: P
 
 # --- a real PACS ------------------------------------------------------------------------------------------
 @pytest.fixture()
-def orthanc(tmp_path: Path) -> Iterator[tuple[PacsNode, str]]:
+def orthanc(tmp_path: Path) -> Iterator[tuple[PacsNode, str, int]]:
     program = shutil.which("Orthanc")
     if program is None:
         pytest.skip("Orthanc not installed (Debian package orthanc; installer/system-packages.sh installs it)")
     dicom_port, http_port = free_port(), free_port()
+    workstation = free_port()  # where this PACS sends to "ZSMED" (test_a_real_pacs_sends_a_study_to_zsmed)
     config = tmp_path / "orthanc.json"
     config.write_text(json.dumps({
         "Name": "zsmed-test", "StorageDirectory": str(tmp_path / "db"), "IndexDirectory": str(tmp_path / "db"),
         "DicomAet": "ORTHANC", "DicomPort": dicom_port, "HttpPort": http_port, "RemoteAccessAllowed": False,
         "AuthenticationEnabled": False, "DicomCheckCalledAet": True, "DicomAlwaysAllowStore": True,
-        "DicomAlwaysAllowEcho": True, "Plugins": [], "DicomModalities": {}}))
+        "DicomAlwaysAllowEcho": True, "Plugins": [],
+        "DicomModalities": {"zsmed": ["ZSMED", "127.0.0.1", workstation]}}))
     process = subprocess.Popen([program, str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rest = f"http://127.0.0.1:{http_port}"
     try:
@@ -205,14 +207,14 @@ def orthanc(tmp_path: Path) -> Iterator[tuple[PacsNode, str]]:
                 time.sleep(0.1)
         else:
             pytest.fail("Orthanc did not start")
-        yield PacsNode("ORTHANC", "127.0.0.1", dicom_port), rest
+        yield PacsNode("ORTHANC", "127.0.0.1", dicom_port), rest, workstation
     finally:
         process.terminate()
         process.wait(timeout=20)
 
 
-def test_a_real_pacs_stores_what_zsmed_saved(tmp_path: Path, orthanc: tuple[PacsNode, str]) -> None:
-    node, rest = orthanc
+def test_a_real_pacs_stores_what_zsmed_saved(tmp_path: Path, orthanc: tuple[PacsNode, str, int]) -> None:
+    node, rest, _ = orthanc
     assert echo(node) > 0
     with pytest.raises(PacsError, match="AE title called is not its own"):
         echo(PacsNode("NOTORTHANC", node.host, node.port))
@@ -229,3 +231,33 @@ def test_a_real_pacs_stores_what_zsmed_saved(tmp_path: Path, orthanc: tuple[Pacs
         stored.add(tags["SOPInstanceUID"])
     expected = {str(pydicom.dcmread(p).SOPInstanceUID) for p in (image, note, dicom_test_file("JPEG2000.dcm"))}
     assert stored == expected
+
+
+def test_a_real_pacs_sends_a_study_to_zsmed(tmp_path: Path, orthanc: tuple[PacsNode, str, int]) -> None:
+    """The radiologist's "send to ZSMED" in the PACS: Orthanc stores the study on zsmed's receiver (C-STORE)."""
+    from zsmed.dicom.receiver import Batch, Receiver, ReceiverConfig
+
+    node, rest, workstation = orthanc
+    sources = [dicom_test_file("CT_small.dcm"), dicom_test_file("JPEG2000.dcm")]
+    assert len(run_job(send_job(sources, node)).sent) == 2
+    batches: list[Batch] = []
+    receiver = Receiver(ReceiverConfig(tmp_path / "received", "ZSMED", workstation, "127.0.0.1", ("ORTHANC",)),
+                        batches.append)
+    receiver.start()
+    try:
+        instances = json.load(urllib.request.urlopen(f"{rest}/instances", timeout=5))
+        request = urllib.request.Request(f"{rest}/modalities/zsmed/store", data=json.dumps(instances).encode(),
+                                         method="POST")
+        json.load(urllib.request.urlopen(request, timeout=30))
+        deadline = time.monotonic() + 10
+        while sum(len(batch.stored) for batch in batches) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        receiver.stop()
+    # Orthanc opens an association per study
+    assert {batch.caller for batch in batches} == {"ORTHANC"} and not any(batch.refused for batch in batches)
+    received = {str(pydicom.dcmread(path).SOPInstanceUID): path for batch in batches for path in batch.stored}
+    assert len(received) == 2
+    for source in sources:
+        original = pydicom.dcmread(source)
+        assert pydicom.dcmread(received[str(original.SOPInstanceUID)]).PixelData == original.PixelData
