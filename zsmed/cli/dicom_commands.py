@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -131,17 +132,27 @@ def _box(text: str) -> Any:
         raise argparse.ArgumentTypeError(exc.reason) from None
 
 
-def _deidentify(args: argparse.Namespace) -> int:
+def _said_missing(paths: Sequence[str | Path]) -> bool:
+    """The first path that does not exist, said in one line (exit status 2 follows); False when all do."""
     import os
+
+    from zsmed.runtime.validate import escape_text
+
+    for path in paths:
+        if not os.path.lexists(path):
+            print(f"zsmed: error: {escape_text(path)}: file not found", file=sys.stderr)
+            return True
+    return False
+
+
+def _deidentify(args: argparse.Namespace) -> int:
 
     from zsmed.dicom.deidentify import Blanking, deidentify_paths_job
     from zsmed.progress import run_with_bar
     from zsmed.runtime.validate import escape_text
 
-    for path in args.paths:
-        if not os.path.lexists(path):
-            print(f"zsmed: error: {escape_text(path)}: file not found", file=sys.stderr)
-            return 2
+    if _said_missing(args.paths):
+        return 2
     if args.out.exists() and not args.out.is_dir():
         print(f"zsmed: error: {escape_text(args.out)}: is not a folder", file=sys.stderr)
         return 2
@@ -171,17 +182,14 @@ not be read), 2 for bad input (a missing path, no OCR program)."""
 
 
 def _find_text(args: argparse.Namespace) -> int:
-    import os
 
     from zsmed.dicom.inspect import expand_inputs
     from zsmed.dicom.text_in_pixels import describe_found, find_text_job
     from zsmed.progress import run_with_bar
     from zsmed.runtime.validate import escape_text
 
-    for path in args.paths:
-        if not os.path.lexists(path):
-            print(f"zsmed: error: {escape_text(path)}: file not found", file=sys.stderr)
-            return 2
+    if _said_missing(args.paths):
+        return 2
     checks = run_with_bar(find_text_job(expand_inputs(args.paths)), "looking for text")
     images = [check for check in checks if not check.skipped and check.problem is None]
     with_text = [check for check in images if check.found]
@@ -254,17 +262,14 @@ def _echo(args: argparse.Namespace) -> int:
 
 
 def _send(args: argparse.Namespace) -> int:
-    import os
 
     from zsmed.dicom.inspect import expand_inputs
     from zsmed.dicom.network import send_job
     from zsmed.progress import run_with_bar
     from zsmed.runtime.validate import escape_text
 
-    for path in args.paths:
-        if not os.path.lexists(path):
-            print(f"zsmed: error: {escape_text(path)}: file not found", file=sys.stderr)
-            return 2
+    if _said_missing(args.paths):
+        return 2
     node = _pacs_node(args)
     result = run_with_bar(send_job(expand_inputs(args.paths), node, timeout=args.timeout), "sending")
     print(escape_text(result.summary()))
@@ -422,10 +427,8 @@ def _reformat(args: argparse.Namespace) -> int:
     from zsmed.runtime.validate import escape_text
     from zsmed.site import load_site_config
 
-    for path in args.paths:
-        if not path.exists():
-            print(f"zsmed: error: {escape_text(path)}: file not found", file=sys.stderr)
-            return 2
+    if _said_missing(args.paths):
+        return 2
     volume = run_with_bar(load_volume_job(_series_files(args.paths)), "reading the series")
     if args.oblique is not None and args.curved is not None:
         print("zsmed: error: --oblique and --curved: give one of them", file=sys.stderr)
