@@ -173,6 +173,32 @@ def test_log_sr_writes_a_report_from_what_the_log_holds(logged: Path, log_env: P
     assert line.endswith("corrected the result to bcc. Comment: ulcerated")
 
 
+def test_log_sr_send_puts_the_reviewed_result_on_the_pacs(logged: Path, log_env: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.pacs_server import free_port, storage_server
+
+    out_dir = log_env / "sr"
+    # no PACS set and none given: said before a report is written
+    code, out, err = _run(capsys, "log", "sr", "3", "--out", str(out_dir), "--log", str(logged), "--send")
+    assert code == 2 and out == "" and "no PACS is set" in err and not out_dir.exists()
+    code, _, _ = _run(capsys, "log", "review", "3", "--correct", "bcc", "--reader", "Dr Who", "--log", str(logged))
+    assert code == 0
+    for pacs in storage_server():
+        code, out, err = _run(capsys, "log", "sr", "3", "--out", str(out_dir), "--log", str(logged), "--send",
+                              "--pacs", pacs.node.address())
+        assert code == 0 and err == ""
+        report_line, summary = out.splitlines()
+        written = Path(report_line.split("\t")[1])
+        assert summary == f"1 file sent to {pacs.node}"
+        (stored,) = pacs.received
+        assert stored.SOPInstanceUID == pydicom.dcmread(written).SOPInstanceUID
+        assert any(text.startswith("Reviewed by Dr Who") for text in text_values(stored))
+    closed = f"PACS@127.0.0.1:{free_port()}"
+    code, out, err = _run(capsys, "log", "sr", "3", "--out", str(out_dir), "--log", str(logged), "--send",
+                          "--pacs", closed)
+    assert code == 2 and "cannot reach the PACS" in err and len(err.strip().splitlines()) == 1
+
+
 def test_predict_stops_before_predicting_when_the_log_cannot_be_written(
         log_env: Path, bundle_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     damaged = log_env / "damaged.sqlite"

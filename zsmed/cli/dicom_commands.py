@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from zsmed.cli.pacs_options import add_pacs_arguments, pacs_node
+
 INSPECT_HELP = """\
 Inspect DICOM files: header summary and the SHA-256 of the decoded pixels.
 
@@ -236,26 +238,10 @@ for first): prints how long it took, or one line saying what failed (refused, un
 not know this workstation's AE title, no answer). Exit status 0 when it answered, 2 when not.""" + PACS_HELP_TAIL
 
 
-def _pacs_node(args: argparse.Namespace) -> Any:
-    """The PACS of --pacs, else the settings'; ``ConfigError`` where there is none."""
-    from zsmed.dicom.network import PacsNode
-    from zsmed.errors import ConfigError
-    from zsmed.site import load_site_config
-
-    site = load_site_config()
-    calling = args.calling_ae or site.pacs_calling_ae
-    if args.pacs:
-        return PacsNode.parse(args.pacs, calling)
-    node = site.pacs_node()
-    if node is None:
-        raise ConfigError("no PACS is set: give --pacs AE_TITLE@HOST:PORT, or set it in the app's Settings")
-    return PacsNode.parse(node.address(), calling)
-
-
 def _echo(args: argparse.Namespace) -> int:
     from zsmed.dicom.network import echo
 
-    node = _pacs_node(args)
+    node = pacs_node(args)
     seconds = echo(node, timeout=args.timeout)
     print(f"{node} answered the echo in {seconds * 1000:.0f} ms (as {node.calling_ae})")
     return 0
@@ -270,7 +256,7 @@ def _send(args: argparse.Namespace) -> int:
 
     if _said_missing(args.paths):
         return 2
-    node = _pacs_node(args)
+    node = pacs_node(args)
     result = run_with_bar(send_job(expand_inputs(args.paths), node, timeout=args.timeout), "sending")
     print(escape_text(result.summary()))
     for warning in result.warnings:
@@ -328,15 +314,6 @@ def _receive(args: argparse.Namespace) -> int:
     finally:
         receiver.stop()
     return 0
-
-
-def _pacs_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--pacs", default="", metavar="AE@HOST:PORT",
-                        help="the PACS (default: the one in this PC's settings)")
-    parser.add_argument("--calling-ae", default="", metavar="AE",
-                        help="this workstation's AE title (default: the settings', else ZSMED)")
-    parser.add_argument("--timeout", type=float, default=15.0, metavar="S",
-                        help="seconds to wait for the PACS (default 15)")
 
 
 def _key_images(args: argparse.Namespace) -> int:
@@ -642,7 +619,7 @@ def register(groups: Any) -> None:
         "send", help="store DICOM files on the PACS (C-STORE): reports, measurements, reformats, any DICOM files",
         description=SEND_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     send.add_argument("paths", nargs="+", metavar="PATH", help="DICOM files or folders")
-    _pacs_arguments(send)
+    add_pacs_arguments(send)
     send.set_defaults(handler=_send)
 
     receive = groups.top.add_parser(
@@ -663,7 +640,7 @@ def register(groups: Any) -> None:
     echo = groups.top.add_parser(
         "echo", help="check that this PC reaches the PACS (DICOM C-ECHO)", description=ECHO_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    _pacs_arguments(echo)
+    add_pacs_arguments(echo)
     echo.set_defaults(handler=_echo)
 
     key_images = groups.top.add_parser(

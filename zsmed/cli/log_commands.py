@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from zsmed.cli.pacs_options import add_pacs_arguments, pacs_node
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -80,6 +82,9 @@ def register(groups: Any) -> None:
     sr = sub.add_parser("sr", help="write a DICOM Structured Report for logged predictions on DICOM images")
     sr.add_argument("ids", nargs="+", type=int, metavar="ID", help="prediction numbers (from zsmed log list)")
     sr.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the DICOM files")
+    sr.add_argument("--send", action="store_true",
+                    help="also store the reports on the PACS (the settings', or --pacs): results back to the PACS")
+    add_pacs_arguments(sr)
     sr.set_defaults(handler=_sr)
 
     for parser in (listing, show, review, export, verify, stats, backup, sr):
@@ -281,8 +286,10 @@ def _sr(args: argparse.Namespace) -> int:
     from zsmed.errors import ZsmedError
     from zsmed.report.sr import ModelIdentity, ReaderReview, write_result_sr
 
+    node = pacs_node(args) if args.send else None  # no PACS set: said before anything is written
     args.out.mkdir(parents=True, exist_ok=True)
     failed = 0
+    written: list[Path] = []
     with _open(args) as log:
         models = {m.sha256: m for m in log.models()}
         for prediction_id in args.ids:
@@ -306,10 +313,20 @@ def _sr(args: argparse.Namespace) -> int:
                                        abstain=record.abstain, ood_score=record.ood_score, model=identity,
                                        out_dir=args.out, frame=record.frame, review=review)
                 print(f"{prediction_id}\t{path}")
+                written.append(Path(path))
             except ZsmedError as exc:
                 failed += 1
                 print(f"zsmed: error: {exc}", file=sys.stderr)
-    return 0 if not failed else (2 if failed == len(args.ids) else 1)
+    if node is not None and written:
+        from zsmed.dicom.network import send_job
+        from zsmed.progress import run_with_bar
+
+        result = run_with_bar(send_job(written, node, timeout=args.timeout), "sending")
+        print(result.summary())
+        for problem in result.problems:
+            print(f"zsmed: not sent: {problem}", file=sys.stderr)
+        failed += len(result.problems)
+    return 0 if not failed else (2 if failed >= len(args.ids) and not written else 1)
 
 
 def _bench(args: argparse.Namespace) -> int:
