@@ -38,6 +38,8 @@ EXPECTED_BUILTIN = {
     "InputFileError": OSError,
     "EncoderUnavailableError": OSError,
     "BackendUnavailableError": OSError,
+    "OcrUnavailableError": OSError,  # a program missing on this PC, as an engine is
+    "PacsError": OSError,  # the network: a connection refused, a host unknown
 }
 
 
