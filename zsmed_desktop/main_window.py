@@ -25,7 +25,6 @@ from PySide6.QtCore import (
     QThreadPool,
     QTimer,
     QUrl,
-    Signal,
 )
 from PySide6.QtGui import (
     QAction,
@@ -87,6 +86,7 @@ from zsmed_desktop.pacs_actions import (
     save_presentation,
     save_study_key_images,
 )
+from zsmed_desktop.pacs_link import PacsLink
 from zsmed_desktop.presentation_flow import PRESENTATION_STATE_CLASSES, SavedStates, describe, show_state
 from zsmed_desktop.reformat_window import ReformatWindow
 from zsmed_desktop.settings_dialog import SettingsDialog
@@ -100,8 +100,6 @@ if TYPE_CHECKING:
     import numpy as np
 
     from zsmed.dicom.network import PacsNode
-    from zsmed.dicom.receiver import Batch as ReceiverBatch
-    from zsmed.dicom.receiver import Receiver
     from zsmed.report.presentation import PresentationState
 
 ORGANISATION = "zsmed"
@@ -132,19 +130,17 @@ def short_place(path: str) -> str:
 
 
 class MainWindow(QMainWindow):
-    pacs_sent = Signal(object)  # a SendResult: files sent to the PACS (or not, each said)
-    _received = Signal(object)  # a receiver Batch, from pynetdicom's thread to the window's
-
     def __init__(self, settings: QSettings | None = None, site: SiteConfig | None = None) -> None:
         super().__init__()
-        self._pacs_sends: set[Any] = set()  # the workers sending to the PACS now
-        self.receiver: Receiver | None = None  # studies sent from the PACS, where the settings say so
         self.settings = settings if settings is not None else app_settings()
         self.setWindowTitle(f"zsmed {__version__}")
         self.setAcceptDrops(True)
         self.index: ScanIndex | None = None
         self._opened: list[str] = []
         self.site, site_problem = self._load_site(site)
+        self.pacs = PacsLink(lambda: self.site, self)  # sending to and receiving from the PACS of the settings
+        self.pacs.said.connect(self._pacs_said)
+        self.pacs.arrived.connect(self._on_received)
         self.current_series: SeriesRef | None = None
         self.photos: list[Path] = []  # photographs shown instead of a series (dermoscopy, clinical photos)
         self._actions: dict[str, QAction] = {}
@@ -245,10 +241,9 @@ class MainWindow(QMainWindow):
         self._update_actions()
         if site_problem:
             self.show_message(site_problem, warning=True)
-        self._received.connect(self._on_received)
         self._received_later: list[Path] = []
         self.browser.scan_finished.connect(lambda _index: self._join_received_later())
-        self._start_receiving()
+        self.pacs.start_receiving()
 
     @staticmethod
     def _take_over_panel_keys(panel: QWidget) -> None:
@@ -301,7 +296,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.browser.shutdown()
-        self._stop_receiving()
+        self.pacs.stop_receiving()
         for window in (self.compare, self.reformat):
             if window is not None:
                 window.close()  # a window of its own: left open, it would keep the app running
@@ -1035,95 +1030,36 @@ class MainWindow(QMainWindow):
     # --- the PACS --------------------------------------------------------------------------------------
     def pacs_node(self) -> PacsNode | None:
         """The PACS of the settings; None where none is set."""
-        try:
-            return self.site.pacs_node()
-        except ZsmedError:  # the settings were checked when read: a PACS that does not parse is none
-            return None
+        return self.pacs.node()
 
     def _send_saved(self, files: Sequence[Path]) -> None:
-        """What was just saved for the PACS, sent to it at once where the settings say so."""
-        if files and self.site.pacs_send_saved and self.pacs_node() is not None:
-            self.send_to_pacs(files)
+        self.pacs.send_saved(files)
 
     def send_to_pacs(self, files: Sequence[Path], what: str | None = None) -> Any:
-        """Store ``files`` on the PACS in the worker; the outcome one line in the status bar and the Jobs tab
-        (the files stay on this PC whatever happens). None where no PACS is set."""
-        from zsmed.dicom.network import SendResult, send_job
-
-        node = self.pacs_node()
-        if node is None:
-            self.show_message("Send to the PACS: no PACS is set (File ▸ Settings)", warning=True)
-            return None
-        label = what or (files[0].name if len(files) == 1 else f"{len(files)} files")
-        paths = list(files)
-        self.show_message(f"Sending {label} to {node}…")
-
-        def done(result: SendResult) -> None:
-            self._pacs_sends.discard(worker)
-            details = "\n".join([*result.problems, *result.warnings])
-            line = f"{label}: {result.summary()}" + ("; the files stay on this PC" if result.problems else "")
-            self.show_message(line, warning=bool(result.problems), tooltip=details or None)
-            if not result.problems:  # a warning's line is in the Jobs tab already
-                self._done_job_line(line, details or None)
-            self.pacs_sent.emit(result)
-
-        def failed(message: str) -> None:
-            self._pacs_sends.discard(worker)
-            self.show_message(f"{label} not sent to the PACS (kept on this PC): {message}", warning=True)
-
-        from zsmed_desktop.workers import start_job
-
-        worker = start_job(lambda: send_job(paths, node), on_done=done, on_error=failed,
-                           on_cancelled=lambda: self._pacs_sends.discard(worker), owner=self)
-        self._pacs_sends.add(worker)
+        """Store ``files`` on the PACS in the worker (``PacsLink.send``); None where no PACS is set."""
+        worker = self.pacs.send(files, what)
+        if worker is not None:
+            self.statusBar().showMessage(f"Sending to {self.pacs.node()}…")  # until its outcome's line
         return worker
 
-    def _start_receiving(self) -> None:
-        """Listen for studies sent from the PACS where the settings say so (restarted when they change); a port
-        that cannot be listened on is said in the window."""
-        from zsmed.dicom.receiver import Receiver
+    def _pacs_said(self, text: str, warning: bool, tooltip: str | None) -> None:
+        """A line of the PACS link: the status bar, and the Jobs tab (a warning's goes there by itself)."""
+        self.show_message(text, warning=warning, tooltip=tooltip)
+        if not warning:
+            self._done_job_line(text, tooltip)
 
-        try:
-            config = self.site.receiver_config()
-        except ZsmedError:
-            config = None
-        if self.receiver is not None and config == self.receiver.config:
-            return
-        self._stop_receiving()
-        if config is None:
-            return
-        receiver = Receiver(config, self._received.emit)  # emitted on pynetdicom's thread, delivered on ours
-        try:
-            receiver.start()
-        except ZsmedError as exc:
-            self.show_message(f"Not receiving from the PACS: {exc.reason}", warning=True)
-            return
-        self.receiver = receiver
+    def _on_received(self, folders: list[Path]) -> None:
+        """Studies sent from the PACS arrived: they join the study list (as on a PACS workstation)."""
+        if self.browser.index is None and not self.browser.scanning:
+            self.open_paths(folders)  # nothing open yet: what arrived is what is read
+        elif self.browser.add_paths(folders) is None:
+            self._received_later.extend(folders)  # a scan runs: joined when it ends
 
     def _join_received_later(self) -> None:
         """Studies that arrived while a scan ran, joined to the list it made."""
         folders, self._received_later = self._received_later, []
         if folders:
             QTimer.singleShot(0, lambda: self.browser.add_paths(folders))
-
-    def _stop_receiving(self) -> None:
-        receiver, self.receiver = self.receiver, None
-        if receiver is not None:
-            receiver.stop()
-
-    def _on_received(self, batch: ReceiverBatch) -> None:
-        """Studies sent from the PACS arrived: they join the study list (as on a PACS workstation), and a line
-        says what came from whom."""
-        if batch.folders:
-            if self.browser.index is None and not self.browser.scanning:
-                self.open_paths(batch.folders)  # nothing open yet: what arrived is what is read
-            elif self.browser.add_paths(batch.folders) is None:
-                self._received_later.extend(batch.folders)  # a scan runs: joined when it ends
-        line = batch.summary()
-        details = "\n".join(batch.refused) or None
-        self.show_message(line, warning=bool(batch.refused), tooltip=details)
-        if not batch.refused:
-            self._done_job_line(line, details)
 
     def send_study_to_pacs(self) -> Any:
         """File > Send the study to the PACS…: every image of the selected series' study (a study brought on a
@@ -1678,7 +1614,7 @@ class MainWindow(QMainWindow):
             self.models_dialog.refresh()
         self._update_image_actions()  # Send the study to the PACS follows the PACS set
         self.statusBar().showMessage("Settings saved")
-        self._start_receiving()  # after: a port that cannot be listened on is the line left in the window
+        self.pacs.start_receiving()  # after: a port that cannot be listened on is the line left in the window
 
     def set_theme(self, name: str) -> None:
         app = QApplication.instance()

@@ -82,7 +82,7 @@ def test_measurements_saved_go_to_the_pacs_at_once(qtbot, tmp_path: Path, pacs: 
     open_and_wait(qtbot, window, [_ct_study(tmp_path)])
     qtbot.waitUntil(lambda: window.viewer.current_frame_data() is not None, timeout=SCAN_TIMEOUT)
     assert window.viewer.measure((10.5, 20.5), (60.5, 20.5)) is not None
-    with qtbot.waitSignal(window.pacs_sent, timeout=SEND_TIMEOUT) as signal:
+    with qtbot.waitSignal(window.pacs.sent, timeout=SEND_TIMEOUT) as signal:
         written = window.save_measurements_sr()
     result: SendResult = signal.args[0]
     assert written is not None and result.sent == [written] and not result.problems
@@ -98,13 +98,13 @@ def test_saving_without_sending_keeps_the_file_here_only(qtbot, tmp_path: Path, 
     window.viewer.measure((10.5, 20.5), (60.5, 20.5))
     assert window.save_measurements_sr() is not None
     qtbot.wait(300)
-    assert pacs.received == [] and not window._pacs_sends
+    assert pacs.received == [] and not window.pacs.sending
 
 
 def test_a_reformat_series_and_its_report_are_sent_together(qtbot, tmp_path: Path, pacs: StorageServer) -> None:
     window = _window_sending_to(qtbot, tmp_path, pacs.node.address())
     files = [dicom_test_file("CT_small.dcm"), dicom_test_file("test-SR.dcm")]
-    with qtbot.waitSignal(window.pacs_sent, timeout=SEND_TIMEOUT) as signal:
+    with qtbot.waitSignal(window.pacs.sent, timeout=SEND_TIMEOUT) as signal:
         window._on_reformat_saved("2 coronal images saved as a new series", files[0].parent, False, files)
     assert signal.args[0].sent == files and len(pacs.received) == 2
 
@@ -136,7 +136,7 @@ def test_the_study_goes_to_the_pacs_when_the_reader_confirms(qtbot, tmp_path: Pa
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
     ref = window.current_series
     assert ref is not None
-    with qtbot.waitSignal(window.pacs_sent, timeout=SEND_TIMEOUT):
+    with qtbot.waitSignal(window.pacs.sent, timeout=SEND_TIMEOUT):
         window.send_study_to_pacs()
     sent = {str(ds.SOPInstanceUID) for ds in pacs.received}
     assert sent == {str(pydicom.dcmread(p).SOPInstanceUID) for p in window.browser.study_paths(ref)}
@@ -149,7 +149,7 @@ def test_a_pacs_out_of_reach_is_said_and_the_file_kept(qtbot, tmp_path: Path) ->
     shutil.copy(dicom_test_file("test-SR.dcm"), source)
     worker = window.send_to_pacs([source])
     assert worker is not None
-    qtbot.waitUntil(lambda: not window._pacs_sends, timeout=SEND_TIMEOUT)
+    qtbot.waitUntil(lambda: not window.pacs.sending, timeout=SEND_TIMEOUT)
     (line,) = _jobs(window)
     assert line.startswith("sr.dcm not sent to the PACS (kept on this PC): cannot reach the PACS TESTPACS at ")
     assert "refused" in line and source.is_file()
@@ -172,7 +172,7 @@ def test_studies_sent_from_the_pacs_join_the_study_list(qtbot, tmp_path: Path) -
     window = make_window(qtbot, tmp_path)
     window.apply_site(replace(window.site, receive_port=str(port), receive_folder=str(tmp_path / "received"),
                               pacs_calling_ae="CT3"))
-    assert window.receiver is not None and window.receiver.port == port, _jobs(window)
+    assert window.pacs.receiver is not None and window.pacs.receiver.port == port, _jobs(window)
     # a study sent from the PACS before anything is open: it is what the window reads
     sent = run_job(send_job([dicom_test_file("CT_small.dcm")], PacsNode("CT3", "127.0.0.1", port, "PACS_MAIN")))
     assert len(sent.sent) == 1
@@ -186,7 +186,7 @@ def test_studies_sent_from_the_pacs_join_the_study_list(qtbot, tmp_path: Path) -
                     timeout=SCAN_TIMEOUT)
     # receiving off: the port is let go
     window.apply_site(replace(window.site, receive_port=""))
-    assert window.receiver is None
+    assert window.pacs.receiver is None
     with pytest.raises(ConnectionRefusedError):  # nothing listens there any more
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
@@ -200,7 +200,7 @@ def test_a_port_that_cannot_be_listened_on_is_said(qtbot, tmp_path: Path) -> Non
         port = taken.getsockname()[1]
         window = make_window(qtbot, tmp_path)
         window.apply_site(replace(window.site, receive_port=str(port)))
-        assert window.receiver is None
+        assert window.pacs.receiver is None
         assert window.statusBar().currentMessage() == (f"⚠ Not receiving from the PACS: cannot receive on port {port}: "
                                                        "another program listens on it")
 

@@ -1,0 +1,116 @@
+"""The app's link to the PACS: sending what is saved for it (in the worker) and receiving studies sent from it
+(a listener while the app runs), both as the settings say (``SiteConfig.pacs``, ``receive_port``...).
+
+The main window owns one ``PacsLink`` and shows its lines (``said``: the status bar, and the Jobs tab) and
+opens what arrives (``arrived``: study folders); the sending and receiving themselves are the core's
+(``zsmed.dicom.network.send_job``, ``zsmed.dicom.receiver.Receiver``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, Signal
+
+from zsmed.errors import ZsmedError
+
+if TYPE_CHECKING:
+    from zsmed.dicom.network import PacsNode, SendResult
+    from zsmed.dicom.receiver import Batch, Receiver
+    from zsmed.site import SiteConfig
+
+NO_PACS = "Send to the PACS: no PACS is set (File ▸ Settings)"
+
+
+class PacsLink(QObject):
+    said = Signal(str, bool, object)  # a line for the window, whether it is a warning, its tooltip (or None)
+    sent = Signal(object)  # a SendResult: files sent to the PACS (or not, each said)
+    arrived = Signal(object)  # the study folders that received files from the PACS
+    _batch = Signal(object)  # a receiver Batch, from pynetdicom's thread to the window's
+
+    def __init__(self, site: Callable[[], SiteConfig], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._site = site
+        self.sending: set[Any] = set()  # the workers sending now
+        self.receiver: Receiver | None = None
+        self._batch.connect(self._on_batch)
+
+    # --- sending ------------------------------------------------------------------------------------------
+    def node(self) -> PacsNode | None:
+        """The PACS of the settings; None where none is set."""
+        try:
+            return self._site().pacs_node()
+        except ZsmedError:  # the settings were checked when read: a PACS that does not parse is none
+            return None
+
+    def send_saved(self, files: Sequence[Path]) -> None:
+        """What was just saved for the PACS, sent to it at once where the settings say so."""
+        if files and self._site().pacs_send_saved and self.node() is not None:
+            self.send(files)
+
+    def send(self, files: Sequence[Path], what: str | None = None) -> Any:
+        """Store ``files`` on the PACS in the worker; the outcome one line (the files stay on this PC whatever
+        happens). None, said, where no PACS is set."""
+        from zsmed.dicom.network import send_job
+        from zsmed_desktop.workers import start_job
+
+        node = self.node()
+        if node is None:
+            self.said.emit(NO_PACS, True, None)
+            return None
+        label = what or (files[0].name if len(files) == 1 else f"{len(files)} files")
+        paths = list(files)
+
+        def done(result: SendResult) -> None:
+            self.sending.discard(worker)
+            details = "\n".join([*result.problems, *result.warnings]) or None
+            line = f"{label}: {result.summary()}" + ("; the files stay on this PC" if result.problems else "")
+            self.said.emit(line, bool(result.problems), details)
+            self.sent.emit(result)
+
+        def failed(message: str) -> None:
+            self.sending.discard(worker)
+            self.said.emit(f"{label} not sent to the PACS (kept on this PC): {message}", True, None)
+
+        worker = start_job(lambda: send_job(paths, node), on_done=done, on_error=failed,
+                           on_cancelled=lambda: self.sending.discard(worker), owner=self)
+        self.sending.add(worker)
+        return worker
+
+    # --- receiving ----------------------------------------------------------------------------------------
+    def start_receiving(self) -> None:
+        """Listen for studies sent from the PACS where the settings say so (restarted when they change); a port
+        that cannot be listened on is said."""
+        from zsmed.dicom.receiver import Receiver
+
+        try:
+            config = self._site().receiver_config()
+        except ZsmedError:
+            config = None
+        if self.receiver is not None and config == self.receiver.config:
+            return
+        self.stop_receiving()
+        if config is None:
+            return
+        receiver = Receiver(config, self._batch.emit)  # emitted on pynetdicom's thread, delivered on ours
+        try:
+            receiver.start()
+        except ZsmedError as exc:
+            self.said.emit(f"Not receiving from the PACS: {exc.reason}", True, None)
+            return
+        self.receiver = receiver
+
+    def stop_receiving(self) -> None:
+        receiver, self.receiver = self.receiver, None
+        if receiver is not None:
+            receiver.stop()
+
+    def _on_batch(self, batch: Batch) -> None:
+        if batch.folders:
+            self.arrived.emit(batch.folders)
+        self.said.emit(batch.summary(), bool(batch.refused), "\n".join(batch.refused) or None)
+
+
+__all__ = ["NO_PACS", "PacsLink"]
