@@ -225,10 +225,12 @@ def _is_dicomdir(ds: Dataset) -> bool:
         "DirectoryRecordSequence" in ds)
 
 
-def _read(path: Path) -> Dataset:
+def _read(path: Path, *, header_only: bool = False) -> Dataset:
+    """The file's data set (only its header: what the association's contexts need, not a study's pixels in
+    memory at once); ``ZsmedError`` naming the file where it is no object a PACS stores."""
     from zsmed.dicom.decode import open_dataset
 
-    ds, _notes = open_dataset(path)
+    ds, _notes = open_dataset(path, stop_before_pixels=header_only)
     if _is_dicomdir(ds):
         return ds
     if not ds.get("SOPClassUID") or not ds.get("SOPInstanceUID"):
@@ -314,9 +316,11 @@ def send_job(paths: Sequence[str | Path], node: PacsNode, timeout: float = DEFAU
     files = [Path(p) for p in paths]
     yield Progress(0, len(files), "reading")
     readable: list[tuple[Path, Dataset]] = []
-    for path in files:
+    for index, path in enumerate(files):
+        if index % 50 == 49:
+            yield Progress(0, len(files), "reading")  # a study of thousands: cancellable while its headers are read
         try:
-            ds = _read(path)
+            ds = _read(path, header_only=True)
         except ZsmedError as exc:
             result.problems.append(f"{path}: {exc.reason}")
             continue
@@ -328,12 +332,12 @@ def send_job(paths: Sequence[str | Path], node: PacsNode, timeout: float = DEFAU
         return result
     assoc = _associate(node, _contexts([ds for _, ds in readable]), timeout)
     try:
-        for index, (path, ds) in enumerate(readable):
+        for index, (path, _header) in enumerate(readable):
             if not assoc.is_established:
                 result.problems.append(f"{path}: not sent: the PACS closed the connection")
                 continue
             try:
-                warning = _store(assoc, ds, path)
+                warning = _store(assoc, _read(path), path)  # read whole only now: one image in memory at a time
             except ZsmedError as exc:
                 result.problems.append(f"{path}: {exc.reason}")
             else:
