@@ -3,12 +3,19 @@ guard refuses anything but loopback), recording what it was sent."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import socket
+import subprocess
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pydicom
+import pytest
 from pydicom.uid import JPEG2000, ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEG2000Lossless
 
 from zsmed.dicom.network import PacsNode
@@ -65,3 +72,36 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def orthanc_pacs(tmp_path: Path) -> Iterator[tuple[PacsNode, str, int]]:
+    """A real PACS (Orthanc) on free loopback ports, storing in ``tmp_path``: its node, its REST address and the
+    port of the modality 'ZSMED' it sends to; the test is skipped where Orthanc is not installed."""
+    program = shutil.which("Orthanc")
+    if program is None:
+        pytest.skip("Orthanc not installed (Debian package orthanc; installer/system-packages.sh installs it)")
+    dicom_port, http_port = free_port(), free_port()
+    workstation = free_port()  # where this PACS sends to "ZSMED" (test_a_real_pacs_sends_a_study_to_zsmed)
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    config = tmp_path / "orthanc.json"
+    config.write_text(json.dumps({
+        "Name": "zsmed-test", "StorageDirectory": str(tmp_path / "db"), "IndexDirectory": str(tmp_path / "db"),
+        "DicomAet": "ORTHANC", "DicomPort": dicom_port, "HttpPort": http_port, "RemoteAccessAllowed": False,
+        "AuthenticationEnabled": False, "DicomCheckCalledAet": True, "DicomAlwaysAllowStore": True,
+        "DicomAlwaysAllowEcho": True, "DicomAlwaysAllowFind": True, "DicomAlwaysAllowGet": True, "Plugins": [],
+        "DicomModalities": {"zsmed": ["ZSMED", "127.0.0.1", workstation]}}))
+    process = subprocess.Popen([program, str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rest = f"http://127.0.0.1:{http_port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{rest}/system", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("Orthanc did not start")
+        yield PacsNode("ORTHANC", "127.0.0.1", dicom_port), rest, workstation
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

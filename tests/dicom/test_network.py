@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ import pytest
 from pydicom.uid import JPEG2000, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from tests.conftest import dicom_test_file
-from tests.pacs_server import StorageServer, free_port, storage_server
+from tests.pacs_server import StorageServer, free_port, orthanc_pacs, storage_server
 from zsmed.cli.main import main
 from zsmed.dicom.network import PacsNode, echo, send_job, status_words
 from zsmed.errors import ConfigError, PacsError
@@ -184,33 +183,7 @@ def test_cli_send_and_echo(tmp_path: Path, pacs: StorageServer, isolated_dirs: P
 # --- a real PACS ------------------------------------------------------------------------------------------
 @pytest.fixture()
 def orthanc(tmp_path: Path) -> Iterator[tuple[PacsNode, str, int]]:
-    program = shutil.which("Orthanc")
-    if program is None:
-        pytest.skip("Orthanc not installed (Debian package orthanc; installer/system-packages.sh installs it)")
-    dicom_port, http_port = free_port(), free_port()
-    workstation = free_port()  # where this PACS sends to "ZSMED" (test_a_real_pacs_sends_a_study_to_zsmed)
-    config = tmp_path / "orthanc.json"
-    config.write_text(json.dumps({
-        "Name": "zsmed-test", "StorageDirectory": str(tmp_path / "db"), "IndexDirectory": str(tmp_path / "db"),
-        "DicomAet": "ORTHANC", "DicomPort": dicom_port, "HttpPort": http_port, "RemoteAccessAllowed": False,
-        "AuthenticationEnabled": False, "DicomCheckCalledAet": True, "DicomAlwaysAllowStore": True,
-        "DicomAlwaysAllowEcho": True, "Plugins": [],
-        "DicomModalities": {"zsmed": ["ZSMED", "127.0.0.1", workstation]}}))
-    process = subprocess.Popen([program, str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    rest = f"http://127.0.0.1:{http_port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{rest}/system", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("Orthanc did not start")
-        yield PacsNode("ORTHANC", "127.0.0.1", dicom_port), rest, workstation
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    yield from orthanc_pacs(tmp_path)
 
 
 def test_a_real_pacs_stores_what_zsmed_saved(tmp_path: Path, orthanc: tuple[PacsNode, str, int]) -> None:

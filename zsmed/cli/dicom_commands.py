@@ -266,6 +266,57 @@ def _send(args: argparse.Namespace) -> int:
     return 1 if result.problems else 0
 
 
+QUERY_HELP = """\
+List a patient's studies on the PACS (DICOM C-FIND, study root): one line per study, newest first (date,
+modalities, description, images, patient), with its Study Instance UID for zsmed retrieve; --json for one JSON
+object per study. --patient-id and --name (DICOM wildcards: DOE* finds every DOE) say whose.""" + PACS_HELP_TAIL
+
+RETRIEVE_HELP = """\
+Fetch studies from the PACS (DICOM C-GET: the images come back on the same connection, so the PACS needs no
+route to this PC) into DIR (--into; else the settings' folder for received studies, else the zsmed data
+folder's 'received'), kept as the PACS keeps them, in DIR/<patient ID>/<study UID>/<series UID>/<instance UID>.dcm,
+each written whole or not at all, an image already here kept once. STUDY_UID from zsmed query. Prints one
+summary line and the study folders; a study the PACS cannot give is one line on stderr (exit 1); a PACS out of
+reach is one line (exit 2).""" + PACS_HELP_TAIL
+
+
+def _query(args: argparse.Namespace) -> int:
+    from zsmed.dicom.query import find_studies
+    from zsmed.runtime.validate import escape_text
+
+    matches = find_studies(pacs_node(args), patient_id=args.patient_id, patient_name=args.name,
+                           timeout=args.timeout)
+    for match in matches:
+        if args.json:
+            print(json.dumps({"study_uid": match.study_uid, "patient_id": match.patient_id,
+                              "patient_name": match.patient_name, "date": match.date, "description": match.description,
+                              "modalities": match.modalities, "images": match.images, "accession": match.accession}))
+        else:
+            print(f"{match.study_uid}\t{escape_text(match.line())}")
+    if not args.json:
+        print(f"{len(matches)} stud{'y' if len(matches) == 1 else 'ies'} found", file=sys.stderr)
+    return 0
+
+
+def _retrieve(args: argparse.Namespace) -> int:
+    from zsmed.dicom.query import retrieve_job
+    from zsmed.paths import user_data_dir
+    from zsmed.progress import run_with_bar
+    from zsmed.runtime.validate import escape_text
+    from zsmed.site import load_site_config
+
+    node = pacs_node(args)
+    configured = load_site_config().receiver_config()
+    folder = args.into or (configured.folder if configured is not None else user_data_dir() / "received")
+    result = run_with_bar(retrieve_job(node, args.study_uids, folder, timeout=args.timeout), "fetching")
+    print(escape_text(result.summary()))
+    for study in result.folders:
+        print(escape_text(study))
+    for problem in result.problems:
+        print(f"zsmed: not fetched: {escape_text(problem)}", file=sys.stderr)
+    return 1 if result.problems else 0
+
+
 RECEIVE_HELP = """\
 Receive studies sent from the PACS (this PC as a DICOM storage node, C-STORE): the PACS's administrator adds
 this workstation as a destination with its address, --port and AE title (--ae; default the settings' AE
@@ -636,6 +687,23 @@ def register(groups: Any) -> None:
                          help="the address to listen on (default: every interface; 127.0.0.1: this PC only)")
     receive.add_argument("--seconds", type=float, default=None, metavar="S", help="stop after S seconds")
     receive.set_defaults(handler=_receive)
+
+    query = groups.top.add_parser(
+        "query", help="list a patient's studies on the PACS (C-FIND), for zsmed retrieve", description=QUERY_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    query.add_argument("--patient-id", default="", metavar="ID", help="the patient's ID on the PACS")
+    query.add_argument("--name", default="", metavar="NAME", help="the patient's name, DICOM style (DOE^JANE, DOE*)")
+    query.add_argument("--json", action="store_true", help="one JSON object per study")
+    add_pacs_arguments(query)
+    query.set_defaults(handler=_query)
+
+    retrieve = groups.top.add_parser(
+        "retrieve", help="fetch studies from the PACS (C-GET) into a folder", description=RETRIEVE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    retrieve.add_argument("study_uids", nargs="+", metavar="STUDY_UID", help="Study Instance UIDs (zsmed query)")
+    retrieve.add_argument("--into", type=Path, default=None, metavar="DIR", help="where the studies go")
+    add_pacs_arguments(retrieve)
+    retrieve.set_defaults(handler=_retrieve)
 
     echo = groups.top.add_parser(
         "echo", help="check that this PC reaches the PACS (DICOM C-ECHO)", description=ECHO_HELP,

@@ -41,6 +41,8 @@ COMMAND_OWNERS = {
     "send": "zsmed.cli.dicom_commands",
     "echo": "zsmed.cli.dicom_commands",
     "receive": "zsmed.cli.dicom_commands",
+    "query": "zsmed.cli.dicom_commands",
+    "retrieve": "zsmed.cli.dicom_commands",
     "key-images": "zsmed.cli.dicom_commands",
     "read-report": "zsmed.cli.dicom_commands",
     "reformat": "zsmed.cli.dicom_commands",

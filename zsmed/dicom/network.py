@@ -142,9 +142,10 @@ _REJECT_REASONS = {
 }
 
 
-def _associate(node: PacsNode, contexts: Sequence[tuple[str, Sequence[str]]], timeout: float) -> Any:
-    """An established association with the PACS proposing ``contexts`` (abstract syntax, transfer syntaxes);
-    ``PacsError`` saying why there is none."""
+def associate(node: PacsNode, contexts: Sequence[tuple[str, Sequence[str]]], timeout: float, *,
+              roles: Sequence[Any] = (), handlers: Sequence[Any] = ()) -> Any:
+    """An established association with the PACS proposing ``contexts`` (abstract syntax, transfer syntaxes),
+    with the SCP/SCU ``roles`` and event ``handlers`` a C-GET needs; ``PacsError`` saying why there is none."""
     from pynetdicom import AE
 
     _reach(node, timeout)
@@ -153,7 +154,8 @@ def _associate(node: PacsNode, contexts: Sequence[tuple[str, Sequence[str]]], ti
     ae.connection_timeout = timeout
     for abstract, syntaxes in contexts:
         ae.add_requested_context(abstract, list(syntaxes))
-    assoc = ae.associate(node.host, node.port, ae_title=node.ae_title)
+    assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, ext_neg=list(roles) or None,
+                         evt_handlers=list(handlers) or None)
     if assoc.is_established:
         return assoc
     if assoc.is_rejected:
@@ -172,7 +174,7 @@ def echo(node: PacsNode, timeout: float = DEFAULT_TIMEOUT_S) -> float:
     from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
     start = time.perf_counter()
-    assoc = _associate(node, [(Verification, [ImplicitVRLittleEndian, ExplicitVRLittleEndian])], timeout)
+    assoc = associate(node, [(Verification, [ImplicitVRLittleEndian, ExplicitVRLittleEndian])], timeout)
     try:
         status = assoc.send_c_echo()
     finally:
@@ -330,7 +332,7 @@ def send_job(paths: Sequence[str | Path], node: PacsNode, timeout: float = DEFAU
             readable.append((path, ds))
     if not readable:
         return result
-    assoc = _associate(node, _contexts([ds for _, ds in readable]), timeout)
+    assoc = associate(node, _contexts([ds for _, ds in readable]), timeout)
     try:
         for index, (path, _header) in enumerate(readable):
             if not assoc.is_established:
@@ -355,6 +357,7 @@ __all__ = [
     "DEFAULT_CALLING_AE",
     "PacsNode",
     "SendResult",
+    "associate",
     "check_ae_title",
     "echo",
     "echo_job",

@@ -115,6 +115,33 @@ def _study_line(ds: Any) -> str:
     return " · ".join(x for x in (patient, str(ds.get("StudyDate", "") or ""), str(ds.get("Modality", "") or "")) if x)
 
 
+def keep_instance(event: Any, folder: Path, batch: Batch) -> int:
+    """A C-STORE request (pynetdicom's event: sent to the receiver, or a C-GET's sub-operation) kept in
+    ``folder`` as sent, noted in ``batch``; the status to answer (0: kept or already here)."""
+    try:
+        ds = event.dataset
+    except Exception:  # a data set pynetdicom cannot decode: refused, the PACS says so
+        batch.refused.append("a data set that could not be read")
+        return 0xC210
+    sop_uid = str(ds.get("SOPInstanceUID", "") or "")
+    study_uid, series_uid = str(ds.get("StudyInstanceUID", "") or ""), str(ds.get("SeriesInstanceUID", "") or "")
+    if not sop_uid or not study_uid or not series_uid:
+        batch.refused.append("an object without its study, series or instance UID")
+        return 0xA900
+    path = stored_path(folder, str(ds.get("PatientID", "") or ""), study_uid, series_uid, sop_uid)
+    if path.exists():
+        batch.duplicates += 1  # kept once: the PACS sent it again
+        return 0x0000
+    try:
+        _write_atomically(path, event.encoded_dataset(include_meta=True))
+    except OSError as exc:
+        batch.refused.append(f"{path.name}: not written ({exc.strerror or exc})")
+        return 0xA700  # out of resources: the PACS keeps it and can retry
+    batch.stored.append(path)
+    batch.studies.setdefault(study_uid, _study_line(ds))
+    return 0x0000
+
+
 class Receiver:
     """A DICOM storage node listening in the background (``start`` / ``stop``); ``on_batch`` is called, on
     pynetdicom's thread, with each association's ``Batch`` when it ends."""
@@ -179,29 +206,7 @@ class Receiver:
             return batch
 
     def _on_store(self, event: Any) -> int:
-        batch = self._batch(event)
-        try:
-            ds = event.dataset
-        except Exception:  # a data set pynetdicom cannot decode: refused, the PACS says so
-            batch.refused.append("a data set that could not be read")
-            return 0xC210
-        sop_uid = str(ds.get("SOPInstanceUID", "") or "")
-        study_uid, series_uid = str(ds.get("StudyInstanceUID", "") or ""), str(ds.get("SeriesInstanceUID", "") or "")
-        if not sop_uid or not study_uid or not series_uid:
-            batch.refused.append("an object without its study, series or instance UID")
-            return 0xA900
-        path = stored_path(self.config.folder, str(ds.get("PatientID", "") or ""), study_uid, series_uid, sop_uid)
-        if path.exists():
-            batch.duplicates += 1  # kept once: the PACS sent it again
-            return 0x0000
-        try:
-            _write_atomically(path, event.encoded_dataset(include_meta=True))
-        except OSError as exc:
-            batch.refused.append(f"{path.name}: not written ({exc.strerror or exc})")
-            return 0xA700  # out of resources: the PACS keeps it and can retry
-        batch.stored.append(path)
-        batch.studies.setdefault(study_uid, _study_line(ds))
-        return 0x0000
+        return keep_instance(event, self.config.folder, self._batch(event))
 
     def _on_end(self, event: Any) -> None:
         with self._lock:
@@ -216,4 +221,5 @@ def parse_callers(text: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(check_ae_title(item, "an AE title allowed to send") for item in items if item.strip())
 
 
-__all__ = ["DEFAULT_PORT", "Batch", "Receiver", "ReceiverConfig", "parse_callers", "safe_part", "stored_path"]
+__all__ = ["DEFAULT_PORT", "Batch", "Receiver", "ReceiverConfig", "keep_instance", "parse_callers", "safe_part",
+           "stored_path"]
