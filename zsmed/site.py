@@ -103,10 +103,13 @@ class SiteConfig:
             raise ConfigError(f"the port to receive on must be a number, not {self.receive_port!r}") from None
         if not 1 <= port <= 65535:
             raise ConfigError(f"the port to receive on must be 1 to 65535, not {port}")
-        folder = (Path(self.receive_folder).expanduser() if self.receive_folder.strip()
-                  else user_data_dir(create=False) / "received")  # made when the first study arrives
-        return ReceiverConfig(folder, self.pacs_calling_ae.strip() or "ZSMED", port,
+        return ReceiverConfig(self.resolved_receive_folder(), self.pacs_calling_ae.strip() or "ZSMED", port,
                               allowed_callers=parse_callers(self.receive_from))
+
+    def resolved_receive_folder(self) -> Path:
+        """Where studies from the PACS go (sent to this workstation or fetched): made when the first arrives."""
+        return (Path(self.receive_folder).expanduser() if self.receive_folder.strip()
+                else user_data_dir(create=False) / "received")
 
     def resolved_caselog_path(self) -> Path:
         return Path(self.caselog_path).expanduser() if self.caselog_path.strip() else user_data_dir() / "caselog.sqlite"

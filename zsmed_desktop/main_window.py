@@ -470,6 +470,8 @@ class MainWindow(QMainWindow):
         a("deidentify", "Export the study de-identified…", self.export_deidentified, None, "mdi6.incognito",
           "Copy the selected study with names, IDs, dates and UIDs replaced and private tags and comments removed "
           "(a teaching file, a colleague, a meeting)")
+        a("get_studies", "Get studies from the PACS…", self.get_studies_from_pacs, None, "mdi6.cloud-download-outline",
+          "Find the patient's studies on the PACS (priors, say) and fetch those chosen; they join the study list")
         a("send_study", "Send the study to the PACS…", self.send_study_to_pacs, None, "mdi6.server-network",
           "Store every image of the selected study on the PACS of the settings (a study brought on a CD, say)")
         a("dicom_tags", "DICOM tags…", self.show_dicom_tags, "Ctrl+I", "mdi6.tag-text-outline",
@@ -521,6 +523,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.action("save_image"))
         file_menu.addAction(self.action("copy_image"))
         file_menu.addAction(self.action("deidentify"))
+        file_menu.addAction(self.action("get_studies"))
         file_menu.addAction(self.action("send_study"))
         file_menu.addSeparator()
         file_menu.addAction(self.action("settings"))
@@ -701,6 +704,7 @@ class MainWindow(QMainWindow):
         self.action("dicom_tags").setEnabled(path is not None and not is_photo(path) and self._image_open())
         self.action("deidentify").setEnabled(self.current_series is not None and self._deidentifying is None)
         self.action("send_study").setEnabled(self.current_series is not None and self.pacs_node() is not None)
+        self.action("get_studies").setEnabled(self.pacs_node() is not None)
         dicom_shown = shown and path is not None and not is_photo(path)
         self.action("save_presentation").setEnabled(dicom_shown)
         self._update_saved_state(path if dicom_shown else None)
@@ -1060,6 +1064,32 @@ class MainWindow(QMainWindow):
         folders, self._received_later = self._received_later, []
         if folders:
             QTimer.singleShot(0, lambda: self.browser.add_paths(folders))
+
+    def get_studies_from_pacs(self) -> Any:
+        """File > Get studies from the PACS…: the dialog, looking for the patient shown at once; what it fetches
+        joins the study list as received studies do."""
+        from zsmed_desktop.pacs_query_dialog import PacsQueryDialog
+
+        node = self.pacs_node()
+        if node is None:
+            self.show_message("Get studies from the PACS: no PACS is set (File ▸ Settings)", warning=True)
+            return None
+        index = self.browser.index
+        here = {study.uid for patient in index.patients for study in patient.studies} if index is not None else set()
+        ref = self.current_series
+        dialog = PacsQueryDialog(node, self.site.resolved_receive_folder(),
+                                 patient_id=ref.patient.id if ref is not None else "",
+                                 here=lambda uid: uid in here, parent=self)
+        dialog.fetched.connect(self._on_fetched)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        self.pacs_query = dialog  # the one open last (tests drive it)
+        return dialog
+
+    def _on_fetched(self, folders: list[Path], line: str) -> None:
+        """Studies fetched from the PACS: into the study list as received ones, the line in the Jobs tab."""
+        self._on_received(folders)
+        self._pacs_said(line, False, None)
 
     def send_study_to_pacs(self) -> Any:
         """File > Send the study to the PACS…: every image of the selected series' study (a study brought on a

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QMessageBox
 from tests.conftest import dicom_test_file
 from tests.desktop.reading_room import SCAN_TIMEOUT, make_window, open_and_wait
 from tests.pacs_server import StorageServer, free_port, storage_server
-from zsmed.dicom.network import SendResult
+from zsmed.dicom.network import PacsNode, SendResult
 from zsmed.site import SiteConfig, load_site_config
 from zsmed_desktop.main_window import MainWindow
 from zsmed_desktop.settings_dialog import SettingsDialog
@@ -217,3 +217,51 @@ def test_receiving_is_set_in_settings(qtbot, tmp_path: Path) -> None:
     config = load_site_config(tmp_path / "site.json").receiver_config()
     assert config is not None
     assert (config.port, config.allowed_callers, config.folder) == (11112, ("PACS_MAIN", "CT_SCANNER"), tmp_path)
+
+
+@pytest.fixture()
+def orthanc(tmp_path: Path) -> Iterator[PacsNode]:
+    from tests.pacs_server import orthanc_pacs
+
+    for node, _rest, _port in orthanc_pacs(tmp_path / "orthanc"):
+        yield node
+
+
+def test_studies_are_found_and_fetched_from_the_pacs(qtbot, tmp_path: Path, orthanc: PacsNode) -> None:
+    from zsmed.dicom.network import send_job
+    from zsmed.progress import run_job
+
+    node = orthanc
+    run_job(send_job([dicom_test_file(name) for name in ("CT_small.dcm", "MR_small.dcm")], node))
+    window = make_window(qtbot, tmp_path)
+    assert not window.action("get_studies").isEnabled()  # no PACS set
+    window.apply_site(replace(window.site, pacs=node.address(), receive_folder=str(tmp_path / "received")))
+    assert window.action("get_studies").isEnabled()
+    # the MR is on this PC already, and shown: the dialog looks for its patient at once
+    local = tmp_path / "local"
+    local.mkdir()
+    shutil.copy(dicom_test_file("MR_small.dcm"), local / "mr.dcm")
+    open_and_wait(qtbot, window, [local])
+    qtbot.waitUntil(lambda: window.current_series is not None, timeout=SCAN_TIMEOUT)
+    dialog = window.get_studies_from_pacs()
+    assert dialog.patient_id.text() == "4MR1"
+    qtbot.waitUntil(lambda: not dialog.is_busy() and dialog.table.rowCount() == 1, timeout=SEND_TIMEOUT)
+    assert dialog.table.item(0, 2).text().endswith("(on this PC)") and dialog.table.item(0, 1).text() == "MR"
+    # another patient by name; the newest study selected; Get fetches it into the study list
+    dialog.patient_id.clear()
+    dialog.name.setText("CompressedSamples^C*")
+    dialog.search()
+    qtbot.waitUntil(lambda: not dialog.is_busy() and dialog.table.rowCount() == 1, timeout=SEND_TIMEOUT)
+    assert dialog.table.item(0, 0).text() == "2004-01-19" and dialog.get_button.isEnabled()
+    with qtbot.waitSignal(dialog.fetched, timeout=SEND_TIMEOUT):
+        dialog.get_selected()
+    assert dialog.message.text() == f"1 image fetched from {node}"
+    qtbot.waitUntil(lambda: window.browser.index is not None and len(window.browser.index.patients) == 2,
+                    timeout=SCAN_TIMEOUT)
+    assert f"1 image fetched from {node}" in _jobs(window)
+    assert len(list((tmp_path / "received").rglob("*.dcm"))) == 1
+    dialog.name.setText("NOBODY")
+    dialog.search()
+    qtbot.waitUntil(lambda: not dialog.is_busy(), timeout=SEND_TIMEOUT)
+    assert dialog.message.text() == "No study on the PACS matches." and not dialog.get_button.isEnabled()
+    dialog.close()

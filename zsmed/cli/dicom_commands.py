@@ -300,14 +300,12 @@ def _query(args: argparse.Namespace) -> int:
 
 def _retrieve(args: argparse.Namespace) -> int:
     from zsmed.dicom.query import retrieve_job
-    from zsmed.paths import user_data_dir
     from zsmed.progress import run_with_bar
     from zsmed.runtime.validate import escape_text
     from zsmed.site import load_site_config
 
     node = pacs_node(args)
-    configured = load_site_config().receiver_config()
-    folder = args.into or (configured.folder if configured is not None else user_data_dir() / "received")
+    folder = args.into or load_site_config().resolved_receive_folder()
     result = run_with_bar(retrieve_job(node, args.study_uids, folder, timeout=args.timeout), "fetching")
     print(escape_text(result.summary()))
     for study in result.folders:
@@ -335,13 +333,12 @@ def _receive(args: argparse.Namespace) -> int:
     import time
 
     from zsmed.dicom.receiver import Batch, Receiver, ReceiverConfig, parse_callers
-    from zsmed.paths import user_data_dir
     from zsmed.runtime.validate import escape_text
     from zsmed.site import load_site_config
 
     site = load_site_config()
     configured = site.receiver_config()
-    folder = args.into or (configured.folder if configured is not None else user_data_dir() / "received")
+    folder = args.into or site.resolved_receive_folder()
     port = args.port if args.port is not None else (configured.port if configured is not None else 11112)
     callers = parse_callers(args.allow) if args.allow else (configured.allowed_callers if configured else ())
     config = ReceiverConfig(folder, args.ae or site.pacs_calling_ae or "ZSMED", port, args.bind, callers)

@@ -116,6 +116,13 @@ def find_studies(node: PacsNode, *, patient_id: str = "", patient_name: str = ""
     return sorted((m for m in matches if m.study_uid), key=lambda m: m.date, reverse=True)
 
 
+def find_studies_job(node: PacsNode, *, patient_id: str = "", patient_name: str = "",
+                     timeout: float = DEFAULT_TIMEOUT_S) -> Job[list[StudyMatch]]:
+    """``find_studies`` as a job, for the app's worker (a PACS slow to answer keeps the window free)."""
+    yield Progress(0, 1, f"asking {node}")
+    return find_studies(node, patient_id=patient_id, patient_name=patient_name, timeout=timeout)
+
+
 def _kinds_in_study(node: PacsNode, study_uid: str, timeout: float) -> tuple[list[str], int]:
     """The kinds of object (SOP classes) of a study's images and how many images, from an image-level C-FIND."""
     from pydicom.dataset import Dataset
@@ -223,4 +230,4 @@ def retrieve_job(node: PacsNode, study_uids: Sequence[str], folder: Path,
     return result
 
 
-__all__ = ["RETRIEVE_SYNTAXES", "RetrieveResult", "StudyMatch", "find_studies", "retrieve_job"]
+__all__ = ["RETRIEVE_SYNTAXES", "RetrieveResult", "StudyMatch", "find_studies", "find_studies_job", "retrieve_job"]
