@@ -1160,8 +1160,9 @@ class MainWindow(QMainWindow):
         prior_ref = self.browser.series_ref(prior.uid) if prior is not None else None
         if ref is None or prior_ref is None or not prior_ref.image_paths:
             kind = f"a {ref.series.modality} series" if ref is not None and ref.series.modality else "a series"
+            where = "; File ▸ Get studies from the PACS… finds it there" if self.pacs_node() is not None else ""
             self.show_message(f"Compare with the prior study: no earlier study of this patient with {kind} "
-                              "in what is open", warning=True)
+                              f"in what is open{where}", warning=True)
             return None
         compare = self._show_beside(prior_ref)
         count, shown = self.viewer.image_count(), self.viewer.current_index()

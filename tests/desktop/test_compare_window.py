@@ -6,6 +6,7 @@ state) and the key images flagged there (K), each for the study shown there."""
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pydicom
@@ -129,7 +130,12 @@ def test_the_prior_study_is_put_beside_at_the_same_place_in_its_stack(qtbot, tmp
     window = _open(qtbot, tmp_path, folder)
     _choose(qtbot, window, "chest last year")
     assert window.compare_with_prior() is None  # nothing before last year's study
-    assert "no earlier study of this patient with a CT series" in window.statusBar().currentMessage()
+    assert window.statusBar().currentMessage().endswith(
+        "no earlier study of this patient with a CT series in what is open")
+    # with a PACS set, the reader is told where the prior may be
+    window.apply_site(replace(window.site, pacs="PACS@pacs.hospital.invalid:104"))
+    assert window.compare_with_prior() is None
+    assert window.statusBar().currentMessage().endswith("; File ▸ Get studies from the PACS… finds it there")
     _choose(qtbot, window, "chest today")
     window.viewer.go_to(3)  # three quarters through today's stack
     _shown(qtbot, window.viewer, 3)
