@@ -206,7 +206,7 @@ class SettingsDialog(QDialog):
         self.theme.setCurrentIndex(max(0, self.theme.findData(site.theme)))
 
         self.pacs = QLineEdit(site.pacs)
-        self.pacs.setPlaceholderText("none: results are saved as files · e.g. PACS@pacs.hospital.local:104")
+        self.pacs.setPlaceholderText("none (files only) · e.g. PACS@pacs.hospital:104")
         self.pacs.setToolTip("The PACS results are sent to, as its administrator gives it: AE title, host and port")
         self.pacs_calling_ae = QLineEdit(site.pacs_calling_ae)
         self.pacs_calling_ae.setPlaceholderText("ZSMED")
