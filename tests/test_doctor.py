@@ -429,6 +429,9 @@ def test_the_pacs_setting_is_reported_without_contacting_it(data: Path, capsys: 
     _, checks, _ = run(capsys)
     assert checks["PACS"]["detail"].endswith(
         f"zsmed echo; receiving as ZSMED on port 11112 into {data / 'received'} from PACS_MAIN")
+    write_site(data, pacs="PACS_MAIN@pacs.hospital.invalid:2762", pacs_tls_ca=str(data / "missing-ca.pem"))
+    _, checks, _ = run(capsys)
+    assert checks["PACS"]["status"] == "FAIL" and "missing-ca.pem is not there" in checks["PACS"]["detail"]
     real_find_spec = doctor._find_spec
     monkeypatch.setattr(doctor, "_find_spec", lambda name: name != "pynetdicom" and real_find_spec(name))
     _, checks, _ = run(capsys)

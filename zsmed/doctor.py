@@ -609,6 +609,15 @@ def check_pacs(ctx: Context) -> Check:
     if not _find_spec("pynetdicom"):
         return Check("PACS", FAIL, "a PACS is set but the DICOM network library is missing: nothing can be sent or "
                                    "received; reinstall zsmed's runtime: pip install pynetdicom")
+    tls = node.tls if node is not None else (receiving.tls if receiving is not None else None)
+    if tls is not None:
+        from zsmed.errors import PacsError
+
+        try:
+            tls.client_context()  # reads the certificate files: a missing or unreadable one is said now
+        except PacsError as exc:
+            return Check("PACS", FAIL, f"{exc.reason}: nothing can be sent or received over TLS; fix the settings' "
+                                       "pacs_tls_* paths")
     if node is None:
         return Check("PACS", OK, f"none to send to{heard}")
     sending = "what is saved for it is sent at once" if ctx.site.pacs_send_saved else "sent on request"

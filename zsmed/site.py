@@ -26,7 +26,7 @@ from zsmed.errors import ConfigError, input_file_error
 from zsmed.paths import read_text_if_present, replacing, user_data_dir
 
 if TYPE_CHECKING:
-    from zsmed.dicom.network import PacsNode
+    from zsmed.dicom.network import PacsNode, TlsConfig
     from zsmed.dicom.receiver import ReceiverConfig
 
 SITE_FILE_NAME = "site.json"
@@ -69,6 +69,11 @@ class SiteConfig:
     receive_port: str = ""
     receive_folder: str = ""
     receive_from: str = ""
+    # DICOM over TLS with the PACS (sending, fetching and receiving): the trusted certificate authorities
+    # (PEM; set: TLS on), and this workstation's certificate and key (PEM) for mutual TLS and for receiving.
+    pacs_tls_ca: str = ""
+    pacs_tls_cert: str = ""
+    pacs_tls_key: str = ""
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -77,6 +82,20 @@ class SiteConfig:
             raise ConfigError(f"theme must be one of {', '.join(THEMES)}, not {self.theme!r}")
         self.pacs_node()  # a PACS address that cannot be used is said when the settings are read
         self.receiver_config()
+        self.tls_config()
+
+    def tls_config(self) -> TlsConfig | None:
+        """DICOM over TLS with the PACS where trusted certificates are set; None: plain DICOM."""
+        if not self.pacs_tls_ca.strip():
+            if self.pacs_tls_cert.strip() or self.pacs_tls_key.strip():
+                raise ConfigError("TLS: set the trusted certificates (pacs_tls_ca) with this workstation's own")
+            return None
+        from zsmed.dicom.network import TlsConfig
+
+        def path(text: str) -> Path | None:
+            return Path(text).expanduser() if text.strip() else None
+
+        return TlsConfig(Path(self.pacs_tls_ca).expanduser(), path(self.pacs_tls_cert), path(self.pacs_tls_key))
 
     def pacs_node(self) -> PacsNode | None:
         """The PACS results are sent to; None where none is set. ``ConfigError`` for one given wrongly."""
@@ -84,7 +103,7 @@ class SiteConfig:
             return None
         from zsmed.dicom.network import PacsNode
 
-        return PacsNode.parse(self.pacs, self.pacs_calling_ae)
+        return PacsNode.parse(self.pacs, self.pacs_calling_ae, self.tls_config())
 
     @property
     def reader(self) -> str:
@@ -104,7 +123,7 @@ class SiteConfig:
         if not 1 <= port <= 65535:
             raise ConfigError(f"the port to receive on must be 1 to 65535, not {port}")
         return ReceiverConfig(self.resolved_receive_folder(), self.pacs_calling_ae.strip() or "ZSMED", port,
-                              allowed_callers=parse_callers(self.receive_from))
+                              allowed_callers=parse_callers(self.receive_from), tls=self.tls_config())
 
     def resolved_receive_folder(self) -> Path:
         """Where studies from the PACS go (sent to this workstation or fetched): made when the first arrives."""

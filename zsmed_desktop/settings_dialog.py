@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -70,6 +71,18 @@ def _check_pacs(address: str, calling_ae: str) -> str | None:
             PacsNode.parse(address, calling_ae)
     except ZsmedError as exc:
         return f"PACS: {exc.reason}"
+    return None
+
+
+def _check_tls(ca: str, cert: str, key: str) -> str | None:
+    """The TLS files as typed: the trusted certificates with this workstation's own, each there."""
+    try:
+        SiteConfig(pacs_tls_ca=ca.strip(), pacs_tls_cert=cert.strip(), pacs_tls_key=key.strip()).tls_config()
+    except ZsmedError as exc:
+        return exc.reason
+    for what, text in (("trusted certificates", ca), ("workstation certificate", cert), ("workstation key", key)):
+        if text.strip() and not Path(text).expanduser().is_file():
+            return f"TLS: the {what} file {text.strip()} is not there"
     return None
 
 
@@ -228,6 +241,18 @@ class SettingsDialog(QDialog):
         self.receive_from = QLineEdit(site.receive_from)
         self.receive_from.setPlaceholderText("any caller · e.g. PACS_MAIN, CT_SCANNER")
         self.receive_from.setToolTip("The AE titles allowed to send studies here, separated by commas")
+        pem = "Certificates (*.pem *.crt *.cer);;All files (*)"
+        self.pacs_tls_ca = _PathField(site.pacs_tls_ca, "", folder=False, caption="Trusted certificate authorities",
+                                      open_file=pem)
+        self.pacs_tls_ca.edit.setPlaceholderText("none: plain DICOM · set: DICOM over TLS")
+        self.pacs_tls_ca.edit.setToolTip("The certificate authorities (PEM) whose certificates this workstation "
+                                         "trusts for the PACS and for those who send to it")
+        self.pacs_tls_cert = _PathField(site.pacs_tls_cert, "", folder=False, caption="This workstation's "
+                                        "certificate", open_file=pem)
+        self.pacs_tls_cert.edit.setPlaceholderText("for mutual TLS and for receiving")
+        self.pacs_tls_key = _PathField(site.pacs_tls_key, "", folder=False, caption="This workstation's key",
+                                       open_file="Keys (*.key *.pem);;All files (*)")
+        self.pacs_tls_key.edit.setPlaceholderText("the key of that certificate")
         self.pacs_result = QLabel()
         self.pacs_result.setWordWrap(True)
         self.pacs_result.setTextFormat(Qt.TextFormat.PlainText)
@@ -253,13 +278,25 @@ class SettingsDialog(QDialog):
         form.addRow("Signing key", self.signing_key)
         form.addRow("Runtime", self.backend)
         form.addRow("Theme", self.theme)
-        form.addRow("PACS", pacs_row)
-        form.addRow("Workstation AE title", self.pacs_calling_ae)
-        form.addRow("", self.pacs_send_saved)
-        form.addRow("", self.pacs_result)
-        form.addRow("Receive on port", self.receive_port)
-        form.addRow("Received studies", self.receive_folder)
-        form.addRow("Receive from", self.receive_from)
+        general = QWidget()
+        general.setLayout(form)
+        # the PACS on a page of its own: what a PACS administrator sets up, apart from the reader's own settings
+        pacs_form = QFormLayout()
+        pacs_form.addRow("PACS", pacs_row)
+        pacs_form.addRow("Workstation AE title", self.pacs_calling_ae)
+        pacs_form.addRow("", self.pacs_send_saved)
+        pacs_form.addRow("", self.pacs_result)
+        pacs_form.addRow("Receive on port", self.receive_port)
+        pacs_form.addRow("Received studies", self.receive_folder)
+        pacs_form.addRow("Receive from", self.receive_from)
+        pacs_form.addRow("TLS: trusted certificates", self.pacs_tls_ca)
+        pacs_form.addRow("TLS: workstation certificate", self.pacs_tls_cert)
+        pacs_form.addRow("TLS: workstation key", self.pacs_tls_key)
+        pacs_page = QWidget()
+        pacs_page.setLayout(pacs_form)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(general, "General")
+        self.tabs.addTab(pacs_page, "PACS")
 
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
@@ -273,7 +310,7 @@ class SettingsDialog(QDialog):
         self.buttons = buttons
 
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
+        layout.addWidget(self.tabs)
         layout.addWidget(self.error_label)
         layout.addWidget(buttons)
 
@@ -283,7 +320,8 @@ class SettingsDialog(QDialog):
                 "backend": self.backend, "theme": self.theme, "pacs": self.pacs,
                 "pacs_calling_ae": self.pacs_calling_ae, "pacs_send_saved": self.pacs_send_saved,
                 "receive_port": self.receive_port, "receive_folder": self.receive_folder,
-                "receive_from": self.receive_from}
+                "receive_from": self.receive_from, "pacs_tls_ca": self.pacs_tls_ca,
+                "pacs_tls_cert": self.pacs_tls_cert, "pacs_tls_key": self.pacs_tls_key}
 
     def _lock_fields(self) -> None:
         """Settings the hospital's machine-wide file locks are shown greyed, saying who sets them and where."""
@@ -307,6 +345,8 @@ class SettingsDialog(QDialog):
             "models_folder": lambda: _check_models_folder(self.models_folder.text()),
             "signing_key": lambda: _check_signing_key(self.signing_key.text()),
             "pacs": lambda: _check_pacs(self.pacs.text(), self.pacs_calling_ae.text()),
+            "pacs_tls_ca": lambda: _check_tls(self.pacs_tls_ca.text(), self.pacs_tls_cert.text(),
+                                              self.pacs_tls_key.text()),
             "receive_port": lambda: _check_receiving(self.receive_port.text(), self.receive_from.text(),
                                                      self.receive_folder.text()),
         }
@@ -332,6 +372,9 @@ class SettingsDialog(QDialog):
             receive_port=self.receive_port.text().strip(),
             receive_folder=self.receive_folder.text(),
             receive_from=self.receive_from.text().strip(),
+            pacs_tls_ca=self.pacs_tls_ca.text(),
+            pacs_tls_cert=self.pacs_tls_cert.text(),
+            pacs_tls_key=self.pacs_tls_key.text(),
         )
 
     # --- the PACS -------------------------------------------------------------------------------

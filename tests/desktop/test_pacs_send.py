@@ -265,3 +265,22 @@ def test_studies_are_found_and_fetched_from_the_pacs(qtbot, tmp_path: Path, orth
     qtbot.waitUntil(lambda: not dialog.is_busy(), timeout=SEND_TIMEOUT)
     assert dialog.message.text() == "No study on the PACS matches." and not dialog.get_button.isEnabled()
     dialog.close()
+
+
+def test_tls_is_set_on_the_pacs_page(qtbot, tmp_path: Path) -> None:
+    from tests.pacs_server import tls_files
+
+    pki = tls_files(tmp_path / "pki")
+    dialog = SettingsDialog(SiteConfig(), site_path=tmp_path / "site.json")
+    qtbot.addWidget(dialog)
+    assert [dialog.tabs.tabText(k) for k in range(dialog.tabs.count())] == ["General", "PACS"]
+    dialog.pacs.setText("PACS@127.0.0.1:2762")
+    dialog.pacs_tls_cert.edit.setText(str(pki.cert))
+    dialog.pacs_tls_key.edit.setText(str(pki.key))
+    assert dialog.problems() == ["TLS: set the trusted certificates (pacs_tls_ca) with this workstation's own"]
+    dialog.pacs_tls_ca.edit.setText(str(tmp_path / "missing.pem"))
+    assert dialog.problems() == [f"TLS: the trusted certificates file {tmp_path / 'missing.pem'} is not there"]
+    dialog.pacs_tls_ca.edit.setText(str(pki.ca))
+    assert dialog.problems() == [] and dialog.save()
+    node = load_site_config(tmp_path / "site.json").pacs_node()
+    assert node is not None and node.tls is not None and node.tls.ca_file == pki.ca and str(node).endswith("(TLS)")

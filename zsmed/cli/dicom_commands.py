@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from zsmed.cli.pacs_options import add_pacs_arguments, pacs_node
+from zsmed.cli.pacs_options import add_pacs_arguments, add_tls_arguments, pacs_node, tls_config
 
 INSPECT_HELP = """\
 Inspect DICOM files: header summary and the SHA-256 of the decoded pixels.
@@ -341,7 +341,8 @@ def _receive(args: argparse.Namespace) -> int:
     folder = args.into or site.resolved_receive_folder()
     port = args.port if args.port is not None else (configured.port if configured is not None else 11112)
     callers = parse_callers(args.allow) if args.allow else (configured.allowed_callers if configured else ())
-    config = ReceiverConfig(folder, args.ae or site.pacs_calling_ae or "ZSMED", port, args.bind, callers)
+    config = ReceiverConfig(folder, args.ae or site.pacs_calling_ae or "ZSMED", port, args.bind, callers,
+                            tls_config(args, site))
     lock = threading.Lock()
 
     def said(batch: Batch) -> None:
@@ -353,7 +354,8 @@ def _receive(args: argparse.Namespace) -> int:
     receiver = Receiver(config, said)
     receiver.start()
     accepted = f"from {', '.join(callers)}" if callers else "from any caller"
-    print(f"Receiving as {config.ae_title} on port {receiver.port} {accepted} into {escape_text(folder)} "
+    secured = " over TLS" if config.tls is not None else ""
+    print(f"Receiving as {config.ae_title} on port {receiver.port}{secured} {accepted} into {escape_text(folder)} "
           f"(Ctrl+C stops)", flush=True)
     try:
         deadline = time.monotonic() + args.seconds if args.seconds else None
@@ -683,6 +685,7 @@ def register(groups: Any) -> None:
     receive.add_argument("--bind", default="0.0.0.0", metavar="ADDRESS",
                          help="the address to listen on (default: every interface; 127.0.0.1: this PC only)")
     receive.add_argument("--seconds", type=float, default=None, metavar="S", help="stop after S seconds")
+    add_tls_arguments(receive)
     receive.set_defaults(handler=_receive)
 
     query = groups.top.add_parser(

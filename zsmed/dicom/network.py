@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import socket
+import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -71,6 +72,51 @@ def check_ae_title(text: str, what: str = "AE title") -> str:
 
 
 @dataclass(frozen=True)
+class TlsConfig:
+    """DICOM over TLS (DICOM PS3.15 B.1, the port PACS administrators give for it, often 2762): the certificate
+    authorities trusted for the other side's certificate, and this workstation's own certificate and key (what
+    a PACS asking for mutual TLS checks, and what the receiver shows to those who send to it)."""
+
+    ca_file: Path
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ConfigError("TLS: give this workstation's certificate and its key together, or neither")
+
+    def _files(self) -> None:
+        for what, path in (("trusted certificates", self.ca_file), ("certificate", self.cert_file),
+                           ("key", self.key_file)):
+            if path is not None and not Path(path).is_file():
+                raise PacsError(f"TLS: the {what} file {path} is not there")
+
+    def client_context(self) -> ssl.SSLContext:
+        """For calling a PACS: its certificate checked against ``ca_file`` and its host name."""
+        self._files()
+        try:
+            context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(self.ca_file))
+            if self.cert_file is not None and self.key_file is not None:
+                context.load_cert_chain(str(self.cert_file), str(self.key_file))
+        except (ssl.SSLError, OSError) as exc:
+            raise PacsError(f"TLS: the certificate files could not be read ({exc})") from None
+        return context
+
+    def server_context(self) -> ssl.SSLContext:
+        """For receiving: this workstation's certificate shown, the callers' checked against ``ca_file``."""
+        self._files()
+        if self.cert_file is None or self.key_file is None:
+            raise PacsError("TLS: receiving over TLS needs this workstation's certificate and key")
+        try:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(self.ca_file))
+            context.load_cert_chain(str(self.cert_file), str(self.key_file))
+        except (ssl.SSLError, OSError) as exc:
+            raise PacsError(f"TLS: the certificate files could not be read ({exc})") from None
+        context.verify_mode = ssl.CERT_REQUIRED  # only callers with a certificate the site trusts
+        return context
+
+
+@dataclass(frozen=True)
 class PacsNode:
     """Where results are sent: the PACS's AE title, host and port, and the AE title zsmed calls as (which the
     PACS administrator registers for this workstation)."""
@@ -79,6 +125,7 @@ class PacsNode:
     host: str
     port: int
     calling_ae: str = DEFAULT_CALLING_AE
+    tls: TlsConfig | None = None
 
     def __post_init__(self) -> None:
         check_ae_title(self.ae_title, "the PACS's AE title")
@@ -89,7 +136,7 @@ class PacsNode:
             raise ConfigError(f"the PACS's port must be 1 to 65535, not {self.port}")
 
     @classmethod
-    def parse(cls, text: str, calling_ae: str = "") -> PacsNode:
+    def parse(cls, text: str, calling_ae: str = "", tls: TlsConfig | None = None) -> PacsNode:
         """``"AE_TITLE@HOST:PORT"`` (an IPv6 address in brackets: ``PACS@[fd00::5]:104``)."""
         raw = text.strip()
         title, at, rest = raw.rpartition("@")
@@ -104,7 +151,7 @@ class PacsNode:
         except ValueError:
             raise ConfigError(f"the PACS's port must be a number, not {port!r} (in {text!r})") from None
         return cls(check_ae_title(title, "the PACS's AE title"), host, number,
-                   check_ae_title(calling_ae or DEFAULT_CALLING_AE, "this workstation's AE title"))
+                   check_ae_title(calling_ae or DEFAULT_CALLING_AE, "this workstation's AE title"), tls)
 
     def address(self) -> str:
         """``AE_TITLE@HOST:PORT``, as ``parse`` reads it."""
@@ -112,15 +159,18 @@ class PacsNode:
         return f"{self.ae_title}@{host}:{self.port}"
 
     def __str__(self) -> str:
-        return f"{self.ae_title} at {self.host}:{self.port}"
+        return f"{self.ae_title} at {self.host}:{self.port}" + (" (TLS)" if self.tls is not None else "")
 
 
 def _reach(node: PacsNode, timeout: float) -> None:
     """Open and close a TCP connection to the PACS first, so that 'refused', 'unknown host' and 'no answer'
     are said as such (the association below would only say it failed)."""
     try:
-        with socket.create_connection((node.host, node.port), timeout=timeout):
-            pass
+        with socket.create_connection((node.host, node.port), timeout=timeout) as connection:
+            if node.tls is not None:
+                _handshake(node, connection, timeout)
+    except PacsError:
+        raise
     except socket.gaierror:
         raise PacsError(f"cannot reach the PACS {node}: the host name {node.host!r} is not known on this "
                         "network") from None
@@ -131,6 +181,22 @@ def _reach(node: PacsNode, timeout: float) -> None:
                         f"{node.port} there)") from None
     except OSError as exc:
         raise PacsError(f"cannot reach the PACS {node}: {exc.strerror or exc}") from None
+
+
+def _handshake(node: PacsNode, connection: socket.socket, timeout: float) -> None:
+    """The TLS handshake alone, so that a certificate the site does not trust, or a port that speaks no TLS, is
+    said as such (pynetdicom would only say the association failed)."""
+    assert node.tls is not None
+    context = node.tls.client_context()
+    try:
+        with context.wrap_socket(connection, server_hostname=node.host) as secured:
+            secured.settimeout(timeout)
+    except ssl.SSLCertVerificationError as exc:
+        raise PacsError(f"the PACS {node} showed a certificate this PC does not trust ({exc.verify_message}): "
+                        "check the trusted certificates in the settings") from None
+    except (ssl.SSLError, ConnectionResetError, TimeoutError) as exc:
+        raise PacsError(f"no TLS with the PACS {node}: the handshake failed ({exc.__class__.__name__}: {exc}); is "
+                        "that port the PACS's TLS port?") from None
 
 
 _REJECT_REASONS = {
@@ -154,8 +220,9 @@ def associate(node: PacsNode, contexts: Sequence[tuple[str, Sequence[str]]], tim
     ae.connection_timeout = timeout
     for abstract, syntaxes in contexts:
         ae.add_requested_context(abstract, list(syntaxes))
+    tls_args = (node.tls.client_context(), node.host) if node.tls is not None else None
     assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, ext_neg=list(roles) or None,
-                         evt_handlers=list(handlers) or None)
+                         evt_handlers=list(handlers) or None, tls_args=tls_args)
     if assoc.is_established:
         return assoc
     if assoc.is_rejected:
@@ -164,8 +231,17 @@ def associate(node: PacsNode, contexts: Sequence[tuple[str, Sequence[str]]], tim
         reason = _REJECT_REASONS.get(key, "it refused the association")
         raise PacsError(f"the PACS {node} refused zsmed: {reason}")
     if assoc.is_aborted:
-        raise PacsError(f"the PACS {node} broke off the connection (is it a DICOM port?)")
-    raise PacsError(f"the PACS {node} did not answer as a DICOM node within {timeout:g} s (is it a DICOM port?)")
+        raise PacsError(f"the PACS {node} broke off the connection ({_port_hint(node)})")
+    raise PacsError(f"the PACS {node} did not answer as a DICOM node within {timeout:g} s ({_port_hint(node)})")
+
+
+def _port_hint(node: PacsNode) -> str:
+    """What to check where the PACS hangs up before speaking DICOM."""
+    if node.tls is None:
+        return "is it a DICOM port, or one that wants TLS?"
+    if node.tls.cert_file is None:
+        return "does it want this workstation's certificate (mutual TLS)?"
+    return "does it trust this workstation's certificate?"
 
 
 def echo(node: PacsNode, timeout: float = DEFAULT_TIMEOUT_S) -> float:
@@ -357,6 +433,7 @@ __all__ = [
     "DEFAULT_CALLING_AE",
     "PacsNode",
     "SendResult",
+    "TlsConfig",
     "associate",
     "check_ae_title",
     "echo",

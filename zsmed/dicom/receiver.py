@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zsmed.dicom.network import check_ae_title
+from zsmed.dicom.network import TlsConfig, check_ae_title
 from zsmed.errors import ConfigError, PacsError
 
 DEFAULT_PORT = 11112  # DICOM's registered port besides 104 (which needs administrator rights)
@@ -46,6 +46,7 @@ class ReceiverConfig:
     port: int = DEFAULT_PORT
     bind: str = "0.0.0.0"  # every interface of this PC; "127.0.0.1" for this PC alone
     allowed_callers: tuple[str, ...] = ()
+    tls: TlsConfig | None = None  # DICOM over TLS: this workstation's certificate, callers' checked
 
     def __post_init__(self) -> None:
         check_ae_title(self.ae_title, "this workstation's AE title")
@@ -182,8 +183,10 @@ class Receiver:
         ae.add_supported_context(Verification)
         handlers: list[Any] = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_RELEASED, self._on_end),
                                (evt.EVT_ABORTED, self._on_end), (evt.EVT_CONN_CLOSE, self._on_end)]
+        ssl_context = self.config.tls.server_context() if self.config.tls is not None else None
         try:
-            self._server = ae.start_server((self.config.bind, self.config.port), block=False, evt_handlers=handlers)
+            self._server = ae.start_server((self.config.bind, self.config.port), block=False, evt_handlers=handlers,
+                                           ssl_context=ssl_context)
         except OSError as exc:
             reason = ("another program listens on it" if exc.errno in (98, 48, 10048)
                       else "this user may not listen on it (ports under 1024 need administrator rights)"
