@@ -12,6 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from zsmed.cli.pacs_options import add_receive_arguments
+from zsmed.errors import ZsmedError
+
 BACKEND_CHOICES = ("auto", "onnxruntime", "openvino", "openvino-int8")
 
 
@@ -78,6 +81,25 @@ def register(groups: Any) -> None:
                               "as --log=PATH or after the inputs)")
     _add_trust_args(predict)
     predict.set_defaults(handler=_predict)
+
+    serve = groups.top.add_parser(
+        "serve", help="an AI node beside the PACS: classify what it sends, log, report, send the reports back",
+        description=SERVE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    serve.add_argument("bundle", type=Path)
+    serve.add_argument("--backend", choices=BACKEND_CHOICES, default="auto")
+    serve.add_argument("--log", nargs="?", const="", default=None, metavar="PATH",
+                       help="keep every result in the case log (no PATH: the site's)")
+    serve.add_argument("--sr-out", type=Path, default=None, metavar="DIR",
+                       help="where the reports go (default: the receive folder's 'results')")
+    serve.add_argument("--secondary-capture", action="store_true",
+                       help="also a Secondary Capture per result (the result burned into a banner)")
+    serve.add_argument("--send-results", action="store_true", help="send the reports to the PACS")
+    _add_trust_args(serve)
+    add_receive_arguments(serve)  # --ae is also who the reports come from, --tls-* also for sending them
+    serve.add_argument("--pacs", default="", metavar="AE@HOST:PORT",
+                       help="where the reports go with --send-results (default: the settings' PACS)")
+    serve.add_argument("--timeout", type=float, default=15.0, metavar="S", help="seconds to wait for the PACS")
+    serve.set_defaults(handler=_serve, calling_ae="")
 
     check = groups.top.add_parser(
         "check", help="check a bundle on this site's labelled images (a folder of class subfolders)",
@@ -234,6 +256,65 @@ def _predict(args: argparse.Namespace) -> int:
     if args.sr is not None:
         _write_reports(args.sr, args.secondary_capture, predictor.bundle, results)
     return 1 if failed and failed == len(results) + len(refused) else 0
+
+
+SERVE_HELP = """\
+zsmed as an AI node beside the PACS: listen as zsmed receive does (the PACS's administrator adds this
+workstation as a destination, or a routing rule sends it the studies the model is for), classify every image
+that arrives with BUNDLE, keep each result in the case log (--log, as predict --log), write a DICOM SR per
+result (and a Secondary Capture with --secondary-capture) into --sr-out (default: DIR/results) and, with
+--send-results, send the reports to the PACS (the settings', or --pacs), where the radiologist sees them
+with the study. One line per image and per step; runs without torch. Ctrl+C (or --seconds S) stops."""
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import queue
+
+    from zsmed.cli.pacs_options import listen, pacs_node, receiver_config
+    from zsmed.dicom.receiver import Batch
+    from zsmed.progress import run_job
+    from zsmed.runtime.node import process_received_job
+    from zsmed.runtime.predict import load_predictor
+    from zsmed.runtime.validate import escape_text
+    from zsmed.site import load_site_config
+
+    require, keys = _trust(args)
+    predictor = load_predictor(args.bundle, backend=args.backend, require_signature=require, trusted_keys=keys,
+                               allow_unsigned=_allow_unsigned(args))
+    site = load_site_config()
+    config = receiver_config(args, site)
+    pacs = pacs_node(args) if args.send_results else None  # no PACS to send to: said before listening
+    caselog = None
+    if args.log is not None:
+        from zsmed.cli.log_commands import open_for_predict
+
+        caselog = open_for_predict(args.log)
+    reports_dir = args.sr_out or config.folder / "results"
+    arrived: queue.Queue[Batch] = queue.Queue()
+
+    def classify_what_arrived() -> None:
+        while True:
+            try:
+                batch = arrived.get_nowait()
+            except queue.Empty:
+                return
+            print(escape_text(batch.summary()), flush=True)
+            if not batch.stored:
+                continue
+            try:
+                outcome = run_job(process_received_job(predictor, batch.stored, caselog=caselog,
+                                                       reports_dir=reports_dir,
+                                                       secondary_capture=args.secondary_capture, pacs=pacs))
+            except ZsmedError as exc:  # the PACS gone, a full disk: said, and the node listens on
+                print(f"zsmed: error: {escape_text(exc)}", file=sys.stderr, flush=True)
+                continue
+            for line in outcome.lines():
+                print(f"  {escape_text(line)}", flush=True)
+
+    print(f"Serving {escape_text(predictor.bundle.card.get('name') or args.bundle.name)} "
+          f"({', '.join(predictor.class_names)})", flush=True)
+    listen(config, arrived.put, args.seconds, between=classify_what_arrived)
+    return 0
 
 
 def _check(args: argparse.Namespace) -> int:

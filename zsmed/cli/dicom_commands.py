@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from zsmed.cli.pacs_options import add_pacs_arguments, add_tls_arguments, pacs_node, tls_config
+from zsmed.cli.pacs_options import add_pacs_arguments, add_receive_arguments, listen, pacs_node, receiver_config
 
 INSPECT_HELP = """\
 Inspect DICOM files: header summary and the SHA-256 of the decoded pixels.
@@ -330,19 +330,11 @@ studies. Exit status 0; 2 when it cannot listen (the port taken, or under 1024 w
 
 def _receive(args: argparse.Namespace) -> int:
     import threading
-    import time
 
-    from zsmed.dicom.receiver import Batch, Receiver, ReceiverConfig, parse_callers
+    from zsmed.dicom.receiver import Batch
     from zsmed.runtime.validate import escape_text
     from zsmed.site import load_site_config
 
-    site = load_site_config()
-    configured = site.receiver_config()
-    folder = args.into or site.resolved_receive_folder()
-    port = args.port if args.port is not None else (configured.port if configured is not None else 11112)
-    callers = parse_callers(args.allow) if args.allow else (configured.allowed_callers if configured else ())
-    config = ReceiverConfig(folder, args.ae or site.pacs_calling_ae or "ZSMED", port, args.bind, callers,
-                            tls_config(args, site))
     lock = threading.Lock()
 
     def said(batch: Batch) -> None:
@@ -351,18 +343,7 @@ def _receive(args: argparse.Namespace) -> int:
             for reason in batch.refused:
                 print(f"zsmed: refused: {escape_text(reason)}", file=sys.stderr, flush=True)
 
-    receiver = Receiver(config, said)
-    receiver.start()
-    accepted = f"from {', '.join(callers)}" if callers else "from any caller"
-    secured = " over TLS" if config.tls is not None else ""
-    print(f"Receiving as {config.ae_title} on port {receiver.port}{secured} {accepted} into {escape_text(folder)} "
-          f"(Ctrl+C stops)", flush=True)
-    try:
-        deadline = time.monotonic() + args.seconds if args.seconds else None
-        while deadline is None or time.monotonic() < deadline:
-            time.sleep(0.2)
-    finally:
-        receiver.stop()
+    listen(receiver_config(args, load_site_config()), said, args.seconds)
     return 0
 
 
@@ -675,17 +656,7 @@ def register(groups: Any) -> None:
     receive = groups.top.add_parser(
         "receive", help="receive studies sent from the PACS (this PC as a DICOM storage node) into a folder",
         description=RECEIVE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    receive.add_argument("--into", type=Path, default=None, metavar="DIR", help="where studies arrive")
-    receive.add_argument("--port", type=int, default=None, help="the port to listen on (default: the settings', "
-                         "else 11112)")
-    receive.add_argument("--ae", default="", metavar="AE", help="this workstation's AE title (default: the "
-                         "settings', else ZSMED)")
-    receive.add_argument("--allow", action="append", default=[], metavar="AE",
-                         help="accept only this caller (repeatable; default: the settings', else any)")
-    receive.add_argument("--bind", default="0.0.0.0", metavar="ADDRESS",
-                         help="the address to listen on (default: every interface; 127.0.0.1: this PC only)")
-    receive.add_argument("--seconds", type=float, default=None, metavar="S", help="stop after S seconds")
-    add_tls_arguments(receive)
+    add_receive_arguments(receive)
     receive.set_defaults(handler=_receive)
 
     query = groups.top.add_parser(

@@ -50,6 +50,7 @@ COMMAND_OWNERS = {
     "encode": "zsmed.cli.encoder_commands",
     "export": "zsmed.cli.bundle_commands",
     "predict": "zsmed.cli.bundle_commands",
+    "serve": "zsmed.cli.bundle_commands",
     "check": "zsmed.cli.bundle_commands",
     "bundle": "zsmed.cli.bundle_commands",
     "demo": "zsmed.cli.demo_commands",

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from zsmed.dicom.network import PacsNode, TlsConfig
+    from zsmed.dicom.receiver import Batch, ReceiverConfig
     from zsmed.site import SiteConfig
 
 
@@ -58,3 +60,55 @@ def pacs_node(args: argparse.Namespace) -> PacsNode:
     if node is None:
         raise ConfigError("no PACS is set: give --pacs AE_TITLE@HOST:PORT, or set it in the app's Settings")
     return PacsNode.parse(node.address(), calling, tls)
+
+
+def add_receive_arguments(parser: argparse.ArgumentParser) -> None:
+    """What ``zsmed receive`` and ``zsmed serve`` listen with (the settings' by default)."""
+    parser.add_argument("--into", type=Path, default=None, metavar="DIR", help="where studies arrive")
+    parser.add_argument("--port", type=int, default=None, help="the port to listen on (default: the settings', "
+                        "else 11112)")
+    parser.add_argument("--ae", default="", metavar="AE", help="this workstation's AE title (default: the "
+                        "settings', else ZSMED)")
+    parser.add_argument("--allow", action="append", default=[], metavar="AE",
+                        help="accept only this caller (repeatable; default: the settings', else any)")
+    parser.add_argument("--bind", default="0.0.0.0", metavar="ADDRESS",
+                        help="the address to listen on (default: every interface; 127.0.0.1: this PC only)")
+    parser.add_argument("--seconds", type=float, default=None, metavar="S", help="stop after S seconds")
+    add_tls_arguments(parser)
+
+
+def receiver_config(args: argparse.Namespace, site: SiteConfig) -> ReceiverConfig:
+    """How to listen: the command line's options, else the settings'."""
+    from zsmed.dicom.receiver import ReceiverConfig, parse_callers
+
+    configured = site.receiver_config()
+    port = args.port if args.port is not None else (configured.port if configured is not None else 11112)
+    callers = parse_callers(args.allow) if args.allow else (configured.allowed_callers if configured else ())
+    return ReceiverConfig(args.into or site.resolved_receive_folder(), args.ae or site.pacs_calling_ae or "ZSMED",
+                          port, args.bind, callers, tls_config(args, site))
+
+
+def listen(config: ReceiverConfig, on_batch: Callable[[Batch], None], seconds: float | None,
+           between: Callable[[], None] = lambda: None) -> None:
+    """Receive until Ctrl+C (or ``seconds``), saying so first; ``between`` runs on this thread between waits
+    (``zsmed serve`` classifies there what arrived)."""
+    import sys
+    import time
+
+    from zsmed.dicom.receiver import Receiver
+    from zsmed.runtime.validate import escape_text
+
+    receiver = Receiver(config, on_batch)
+    receiver.start()
+    accepted = f"from {', '.join(config.allowed_callers)}" if config.allowed_callers else "from any caller"
+    secured = " over TLS" if config.tls is not None else ""
+    print(f"Receiving as {config.ae_title} on port {receiver.port}{secured} {accepted} into "
+          f"{escape_text(config.folder)} (Ctrl+C stops)", file=sys.stdout, flush=True)
+    try:
+        deadline = time.monotonic() + seconds if seconds else None
+        while deadline is None or time.monotonic() < deadline:
+            between()
+            time.sleep(0.2)
+        between()  # what arrived in the last moments
+    finally:
+        receiver.stop()
