@@ -109,6 +109,21 @@ def test_a_full_disk_is_answered_so_the_pacs_keeps_the_image(tmp_path: Path, lis
     assert "1 refused" in listening.batches[0].summary()
 
 
+def test_a_nearly_full_disk_is_not_filled(tmp_path: Path, listening: Listening,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(receiver_module.shutil, "disk_usage", lambda place: usage(10 << 30, 10 << 30, 300 << 20))
+    source = dicom_test_file("CT_small.dcm")
+    result = run_job(send_job([source], listening.node()))
+    assert result.problems == [f"{source}: not stored: the PACS is out of resources (disk full?)"]
+    listening.wait(1)
+    (reason,) = listening.batches[0].refused
+    assert reason.endswith(f"not kept: under 500 MB would be left free on the disk of {tmp_path / 'received'}")
+    assert not list((tmp_path / "received").rglob("*.dcm"))
+
+
 def test_only_the_callers_allowed_and_only_its_own_ae_title(tmp_path: Path) -> None:
     here = Listening(tmp_path / "received", callers=("PACS_MAIN",))
     try:

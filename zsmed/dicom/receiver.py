@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
@@ -33,6 +34,7 @@ from zsmed.dicom.network import TlsConfig, check_ae_title
 from zsmed.errors import ConfigError, PacsError
 
 DEFAULT_PORT = 11112  # DICOM's registered port besides 104 (which needs administrator rights)
+MIN_FREE_BYTES = 500 << 20  # left free on the disk: the case log, the cache and the PC itself need room too
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -99,6 +101,17 @@ def stored_path(folder: Path, patient_id: str, study_uid: str, series_uid: str, 
             / f"{safe_part(sop_uid, 'instance')}.dcm")
 
 
+def _free_bytes(folder: Path) -> int | None:
+    """Free space on the disk that holds ``folder`` (or the nearest folder above it that exists)."""
+    place = folder
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    try:
+        return shutil.disk_usage(place).free
+    except OSError:
+        return None
+
+
 def _write_atomically(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".receiving-", suffix=".part")
@@ -133,8 +146,15 @@ def keep_instance(event: Any, folder: Path, batch: Batch) -> int:
     if path.exists():
         batch.duplicates += 1  # kept once: the PACS sent it again
         return 0x0000
+    data = event.encoded_dataset(include_meta=True)
+    free = _free_bytes(folder)
+    if free is not None and free - len(data) < MIN_FREE_BYTES:
+        # the PC's disk is not filled by what a PACS sends: the PACS keeps the image and can send it later
+        batch.refused.append(f"{path.name}: not kept: under {MIN_FREE_BYTES >> 20} MB would be left free on the "
+                             f"disk of {folder}")
+        return 0xA700
     try:
-        _write_atomically(path, event.encoded_dataset(include_meta=True))
+        _write_atomically(path, data)
     except OSError as exc:
         batch.refused.append(f"{path.name}: not written ({exc.strerror or exc})")
         return 0xA700  # out of resources: the PACS keeps it and can retry
