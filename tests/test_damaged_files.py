@@ -12,6 +12,7 @@ import traceback
 from pathlib import Path
 
 from tests.damaged_files import damaged_copies
+from tests.pacs_server import storage_server
 from zsmed.cli.main import main
 
 REFERENCE_BUNDLE = Path(__file__).resolve().parents[1] / "export" / "reference" / "ham4_protonet_lite0_v1.zsmb"
@@ -41,12 +42,17 @@ def test_every_reading_command_answers_a_damaged_file_in_its_own_lines(tmp_path:
     runs += [["scan", str(tmp_path / "damaged")], ["reformat", str(tmp_path / "damaged")]]
     if shutil.which("tesseract") is not None:
         runs.append(["find-text", str(tmp_path / "damaged")])
+    pacs = storage_server()  # a PACS taking anything: what zsmed send makes of damaged files is zsmed's
+    runs.append(["send", str(tmp_path / "damaged"), "--pacs", next(pacs).node.address()])
     if REFERENCE_BUNDLE.is_file():
         runs.append(["predict", str(REFERENCE_BUNDLE), str(tmp_path / "damaged")])
     refused = 0
-    for argv in runs:
-        status, err = run(argv)
-        assert status != "traceback", (argv, err)
-        assert "Traceback" not in err and "Warning:" not in err, (argv, err)
-        refused += status not in (0, None)
+    try:
+        for argv in runs:
+            status, err = run(argv)
+            assert status != "traceback", (argv, err)
+            assert "Traceback" not in err and "Warning:" not in err, (argv, err)
+            refused += status not in (0, None)
+    finally:
+        pacs.close()  # the storage server shut down
     assert refused > len(files)  # most damaged files are refused (each in a line), not read as if whole

@@ -313,14 +313,27 @@ def _read(path: Path, *, header_only: bool = False) -> Dataset:
         return ds
     if not ds.get("SOPClassUID") or not ds.get("SOPInstanceUID"):
         raise ZsmedError("no SOP Class or SOP Instance UID: not a DICOM object a PACS stores", path=path)
+    from pydicom.uid import UID
+
+    # a damaged UID (a byte flipped) would break the whole association, not only this file: refused here
+    for what, value in (("SOP Class UID", ds.get("SOPClassUID")), ("SOP Instance UID", ds.get("SOPInstanceUID")),
+                        ("transfer syntax", _syntax(ds))):
+        if not UID(str(value)).is_valid:
+            raise ZsmedError(f"its {what} is damaged ({str(value)[:64]!r}): not sent", path=path)
     return ds
 
 
 def _syntax(ds: Dataset) -> str:
-    from pydicom.uid import ImplicitVRLittleEndian
+    """The file's transfer syntax: its file meta's, else the encoding it was read in (a file without a meta)."""
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
     meta = getattr(ds, "file_meta", None)
-    return str(meta.get("TransferSyntaxUID", ImplicitVRLittleEndian)) if meta is not None else ImplicitVRLittleEndian
+    if meta is not None and meta.get("TransferSyntaxUID"):
+        return str(meta.TransferSyntaxUID)
+    implicit, little = ds.original_encoding
+    if implicit is False:
+        return ExplicitVRLittleEndian if little is not False else ExplicitVRBigEndian
+    return ImplicitVRLittleEndian
 
 
 def _contexts(datasets: Sequence[Dataset]) -> list[tuple[str, list[str]]]:
@@ -362,9 +375,13 @@ def _as_little_endian(ds: Dataset, syntax: str) -> None:
 def _store(assoc: Any, ds: Dataset, path: Path) -> str | None:
     """C-STORE one data set in an accepted context (decompressed where the PACS takes only uncompressed);
     None when stored cleanly, a warning line when stored with one; ``ZsmedError`` when not stored."""
+    from pydicom.dataset import FileMetaDataset
     from pydicom.uid import UID
 
     syntax = _syntax(ds)
+    if getattr(ds, "file_meta", None) is None:
+        ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = UID(syntax)  # a file without a meta: the encoding it was read in
     accepted = [c for c in assoc.accepted_contexts if c.abstract_syntax == str(ds.SOPClassUID)]
     if not accepted:
         raise ZsmedError(f"the PACS does not take this kind of object ({UID(str(ds.SOPClassUID)).name})", path=path)
@@ -375,7 +392,13 @@ def _store(assoc: Any, ds: Dataset, path: Path) -> str | None:
         except Exception as exc:  # a codec failure on one file: said for that file, the others go on
             raise ZsmedError(f"the PACS takes it only uncompressed and it could not be decoded ({exc})",
                              path=path) from None
-    status = assoc.send_c_store(ds)
+    from zsmed.dicom.decode import DAMAGED_VALUE_ERRORS, one_line
+
+    try:
+        status = assoc.send_c_store(ds)
+    except DAMAGED_VALUE_ERRORS as exc:  # a damaged value pynetdicom cannot encode (a byte no text allows)
+        raise ZsmedError(f"not sent: a value in the file could not be encoded ({one_line(exc)[:160]})",
+                         path=path) from None
     if status is None or "Status" not in status:
         raise ZsmedError("the PACS did not answer (the connection was lost)", path=path)
     code = int(status.Status)
