@@ -5,7 +5,8 @@ viewer's ``snapshot`` (window/level, inversion, rotation and flip, the rulers, r
 angles with their labels, at the image's stored resolution). By default it carries no patient details: the
 corner texts (name, ID, dates, institution, the series' title) are left out unless the reader ticks
 "Include patient details". Text burned into the pixels themselves (ultrasound, secondary captures,
-scanned documents) cannot be taken out here.
+photographs, scanned documents): where Tesseract is installed, the words it reads are blanked (the marks'
+labels, drawn after, are kept), and the line says to check the picture; elsewhere the line warns.
 
 ``save_image`` and ``copy_image`` raise ``ImageExportError`` (one line); ``ask_and_save_image`` and
 ``copy_image_and_report`` are the window's actions: they never raise, they report one line.
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice
-from PySide6.QtGui import QGuiApplication, QImage, QImageWriter
+from PySide6.QtGui import QColor, QGuiApplication, QImage, QImageWriter, QPainter
 from PySide6.QtWidgets import QCheckBox, QFileDialog, QGridLayout, QLineEdit, QMessageBox, QWidget
 
 from zsmed.errors import ZsmedError
@@ -30,8 +31,9 @@ JPEG_QUALITY = 95
 FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 NAME_FILTERS = ("PNG image (*.png)", "JPEG image (*.jpg *.jpeg)")
 PATIENT_DETAILS_TEXT = "Include patient details (name, ID, dates, institution)"
-PATIENT_DETAILS_TIP = ("Off: the picture carries no patient details (the image's corner texts are left out).\n"
-                       "Text burned into the pixels themselves (ultrasound, scanned documents) stays either way.")
+PATIENT_DETAILS_TIP = ("Off: the picture carries no patient details (the image's corner texts are left out, and the "
+                       "words text recognition reads in an ultrasound's or a capture's pixels are blanked).\n"
+                       "On: the picture as shown, with the corner texts.")
 
 Report = Callable[..., object]  # report(text, warning=True / False): the window's show_message
 
@@ -73,11 +75,60 @@ def _encoded(image: QImage, fmt: str) -> bytes:
     return bytes(data.data())
 
 
+def may_carry_text(viewer: ImageViewer) -> bool:
+    """Whether the image shown is of a kind that carries text in its pixels: Burned In Annotation YES, or an
+    ultrasound, secondary capture, photograph, endoscopy or OT image that does not say NO."""
+    from zsmed.dicom.deidentify import BURNED_IN_MODALITIES
+
+    frame = viewer.current_frame_data()
+    if frame is None:
+        return False
+    flag = frame.fact("burned_in").strip().upper()
+    return flag == "YES" or (flag != "NO" and frame.fact("modality").strip().upper() in BURNED_IN_MODALITIES)
+
+
+BLANKING_PASSES = 2  # read again once after blanking (words beside the first come out); each pass ~1 s
+
+
+def blank_words(picture: QImage) -> QImage:
+    """The words OCR reads in ``picture`` painted over in black (each box grown a little), as a de-identified
+    export's are, reading again after blanking (``BLANKING_PASSES``)."""
+    import numpy as np
+
+    from zsmed.dicom.text_in_pixels import boxes_to_blank, find_text
+
+    image = picture.convertToFormat(QImage.Format.Format_RGB32)
+    width, height = image.width(), image.height()
+    for _ in range(BLANKING_PASSES):
+        bgra = np.frombuffer(image.constBits(), np.uint8, count=image.sizeInBytes()).reshape(height, -1)
+        rgb = np.ascontiguousarray(bgra[:, : width * 4].reshape(height, width, 4)[..., 2::-1])
+        boxes = boxes_to_blank(find_text(rgb), height, width)
+        if not boxes:
+            break
+        painter = QPainter(image)
+        for box in boxes:
+            painter.fillRect(box.left, box.top, box.width, box.height, QColor("black"))
+        painter.end()
+    return image
+
+
+def _blanks_text(viewer: ImageViewer) -> bool:
+    """Whether a picture of the image shown, without the patient details, has its words blanked by OCR."""
+    from zsmed.dicom.text_in_pixels import ocr_program
+
+    return may_carry_text(viewer) and ocr_program() is not None
+
+
 def _snapshot(viewer: ImageViewer, with_text: bool) -> QImage:
+    """The picture; without the patient details, an image that carries text has the words OCR reads blanked
+    (where Tesseract is installed), so a slide does not show the name an ultrasound machine printed."""
+    blank = blank_words if not with_text and _blanks_text(viewer) else None
     try:
-        return viewer.snapshot(with_text=with_text)
+        return viewer.snapshot(with_text=with_text, blank=blank)
     except SnapshotError as exc:
         raise ImageExportError(str(exc)) from None
+    except ZsmedError as exc:  # OCR failed: no picture rather than one with the name on it
+        raise ImageExportError(f"Image not made: the text in its pixels could not be looked for ({exc})") from None
 
 
 def save_image(viewer: ImageViewer, path: str | Path, *, with_text: bool = False) -> Path:
@@ -127,7 +178,10 @@ def _details(viewer: ImageViewer, with_text: bool) -> tuple[str, bool]:
     """What the picture carries, and whether that is a warning."""
     if with_text:
         return "with patient details", False
-    if burned_in_text(viewer):
+    if _blanks_text(viewer):
+        return ("no patient details; the words text recognition read in its pixels blanked: check the picture "
+                "before sharing it"), True
+    if burned_in_text(viewer) or may_carry_text(viewer):
         return ("no patient details added, but the file says text is burned into its pixels: "
                 "check the picture for names or dates before sharing it"), True
     return "no patient details", False

@@ -888,7 +888,8 @@ class ImageViewer(QWidget):
         """The uint8 image on screen (after window/level, inversion, rotation and flip); empty when none."""
         return self._rendered.copy()
 
-    def snapshot(self, *, with_text: bool, min_size: int = SNAPSHOT_MIN_SIZE) -> QImage:
+    def snapshot(self, *, with_text: bool, min_size: int = SNAPSHOT_MIN_SIZE,
+                 blank: Callable[[QImage], QImage] | None = None) -> QImage:
         """The image as the reader sees it, for a report, a teaching file or a meeting: its window/level,
         inversion, rotation and flip, the rulers, regions of interest, (finished) angles and arrows with their
         labels (an arrow's note), and the edges' orientation letters (while the overlays are shown: they name no one).
@@ -903,7 +904,8 @@ class ImageViewer(QWidget):
         stretched to their true aspect (never shrunk); an image under ``min_size`` pixels on its long side
         is enlarged smoothly to it, so that the labels stay legible beside its pixels (0: as stored); one
         over ``SNAPSHOT_MAX_SIZE`` is reduced to it. Texts and lines are the screen's size up to a
-        ``_SNAPSHOT_TEXT_AT`` px long side and grow with larger pictures."""
+        ``_SNAPSHOT_TEXT_AT`` px long side and grow with larger pictures. ``blank`` is applied to the picture
+        before the marks are drawn on it (the words burned into the pixels blanked, the marks' labels kept)."""
         frame = self._shown
         rect = self._image_rect()
         if frame is None or rect is None or self._rendered.size == 0:
@@ -919,6 +921,8 @@ class ImageViewer(QWidget):
         if (width, height) != (shown_width, shown_height):
             picture = picture.scaled(width, height, Qt.AspectRatioMode.IgnoreAspectRatio,
                                      Qt.TransformationMode.SmoothTransformation)  # interpolated, as on the screen
+        if blank is not None:
+            picture = blank(picture)
         sx, sy = width / rect.width(), height / rect.height()
         grow = max(1.0, max(width, height) / _SNAPSHOT_TEXT_AT)
         room = QRectF(0.0, 0.0, float(width), float(height))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import shutil
 import struct
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from zsmed_desktop import image_export, ruler_marks
 from zsmed_desktop.image_export import (
     ImageExportError,
     ask_and_save_image,
+    blank_words,
     copy_image,
     copy_image_and_report,
     default_file_name,
@@ -502,10 +504,15 @@ def test_default_names_of_frames_and_photos(qtbot, viewer: ImageViewer, tmp_path
     assert default_file_name(viewer) == "photo_image1.png"  # not the file's name: it may be the patient's
 
 
-def test_text_burned_into_the_pixels_is_warned_of(qtbot, viewer: ImageViewer, tmp_path: Path) -> None:
-    """Leaving the overlays out cannot remove text in the pixels: where the file says it has some, the
-    copy and the saved picture come with a warning; without the flag, a plain note."""
-    ds = pydicom.dcmread(dicom_test_file("US1_UNCR.dcm"))
+def test_text_burned_into_the_pixels_is_warned_of(qtbot, viewer: ImageViewer, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Leaving the overlays out cannot remove text in the pixels: where Tesseract is not installed, a picture of
+    an image that may carry some (an ultrasound, one flagged Burned In Annotation YES) comes with a warning; a
+    CT with a plain note."""
+    from zsmed.dicom import text_in_pixels
+
+    monkeypatch.setattr(text_in_pixels, "ocr_program", lambda: None)
+    ds = pydicom.dcmread(dicom_test_file("CT_small.dcm"))
     ds.BurnedInAnnotation = "YES"
     burned = tmp_path / "burned.dcm"
     ds.save_as(burned)
@@ -514,11 +521,36 @@ def test_text_burned_into_the_pixels_is_warned_of(qtbot, viewer: ImageViewer, tm
     def report(text: str, *, warning: bool = False) -> None:
         said.append((text, warning))
 
-    show(qtbot, viewer, dicom_test_file("US1_UNCR.dcm"))
+    show(qtbot, viewer, dicom_test_file("CT_small.dcm"))
     assert copy_image_and_report(viewer, report)
     assert said[-1][1] is False and "no patient details)" in said[-1][0]
-    show(qtbot, viewer, burned)
-    assert copy_image_and_report(viewer, report)
-    assert said[-1][1] is True and "burned into its pixels" in said[-1][0]
+    for image in (burned, dicom_test_file("US1_UNCR.dcm")):
+        show(qtbot, viewer, image)
+        assert copy_image_and_report(viewer, report)
+        assert said[-1][1] is True and "burned into its pixels" in said[-1][0]
     assert copy_image_and_report(viewer, report, with_text=True)
     assert said[-1] == (said[-1][0], False) and "with patient details" in said[-1][0]
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None,
+                    reason="Tesseract not installed (Debian package tesseract-ocr; installer/system-packages.sh)")
+def test_an_ultrasounds_printed_words_are_blanked_in_the_picture(qtbot, viewer: ImageViewer) -> None:
+    """An ultrasound machine prints the hospital's name and the time into the image: without the patient
+    details, the picture has them blanked (the ruler drawn on it, and its label, stay); with them, as shown."""
+    from zsmed.dicom.text_in_pixels import find_text
+
+    said: list[tuple[str, bool]] = []
+    show(qtbot, viewer, dicom_test_file("US1_UNCR.dcm"))
+    viewer.toggle_overlays()
+    viewer.measure((100.5, 200.5), (300.5, 200.5))
+    assert copy_image_and_report(viewer, lambda text, *, warning=False: said.append((text, warning)))
+    assert said[-1][1] is True and "words text recognition read in its pixels blanked" in said[-1][0]
+    plain = viewer.snapshot(with_text=False)
+    blanked = viewer.snapshot(with_text=False, blank=blank_words)
+    words_before = {word.text for word in find_text(rgb(plain))}
+    words_after = {word.text for word in find_text(rgb(blanked))}
+    assert {"BAPTIST", "MED", "CTR", "LYMPH", "NODE"} <= words_before
+    assert not {"BAPTIST", "MED", "CTR", "LYMPH", "NODE"} & words_after
+    assert not rgb(blanked)[5:25, 15:60].any()  # where BAPTIST is printed (top left): black
+    ruler_row = rgb(blanked)[200, 120:280]
+    assert np.array_equal(ruler_row, rgb(plain)[200, 120:280])  # the ruler drawn after the blanking
