@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QDialog,
     QFileDialog,
+    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -141,6 +142,13 @@ class MainWindow(QMainWindow):
         self.pacs = PacsLink(lambda: self.site, self)  # sending to and receiving from the PACS of the settings
         self.pacs.said.connect(self._pacs_said)
         self.pacs.arrived.connect(self._on_received)
+        # whether this workstation is receiving from the PACS, always in sight (IT asks; the reader trusts it)
+        self.receiving_label = QLabel()
+        self.receiving_label.setToolTip("Studies sent from the PACS to this workstation arrive in the study list "
+                                        "(File ▸ Settings ▸ PACS)")
+        self.receiving_label.hide()
+        self.statusBar().addPermanentWidget(self.receiving_label)
+        self.pacs.listening.connect(self._show_listening)
         self.current_series: SeriesRef | None = None
         self.photos: list[Path] = []  # photographs shown instead of a series (dermoscopy, clinical photos)
         self._actions: dict[str, QAction] = {}
@@ -1051,6 +1059,10 @@ class MainWindow(QMainWindow):
         self.show_message(text, warning=warning, tooltip=tooltip)
         if not warning:
             self._done_job_line(text, tooltip)
+
+    def _show_listening(self, text: str) -> None:
+        self.receiving_label.setText(text)
+        self.receiving_label.setVisible(bool(text))
 
     def _on_received(self, folders: list[Path]) -> None:
         """Studies sent from the PACS arrived: they join the study list (as on a PACS workstation)."""

@@ -28,6 +28,7 @@ class PacsLink(QObject):
     said = Signal(str, bool, object)  # a line for the window, whether it is a warning, its tooltip (or None)
     sent = Signal(object)  # a SendResult: files sent to the PACS (or not, each said)
     arrived = Signal(object)  # the study folders that received files from the PACS
+    listening = Signal(str)  # "" when not receiving, else what the window shows: "Receiving as ZSMED on port 11112"
     _batch = Signal(object)  # a receiver Batch, from pynetdicom's thread to the window's
 
     def __init__(self, site: Callable[[], SiteConfig], parent: QObject | None = None) -> None:
@@ -101,11 +102,14 @@ class PacsLink(QObject):
             self.said.emit(f"Not receiving from the PACS: {exc.reason}", True, None)
             return
         self.receiver = receiver
+        secured = " over TLS" if config.tls is not None else ""
+        self.listening.emit(f"Receiving as {config.ae_title} on port {receiver.port}{secured}")
 
     def stop_receiving(self) -> None:
         receiver, self.receiver = self.receiver, None
         if receiver is not None:
             receiver.stop()
+            self.listening.emit("")
 
     def _on_batch(self, batch: Batch) -> None:
         if batch.folders:

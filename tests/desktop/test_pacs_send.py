@@ -173,6 +173,8 @@ def test_studies_sent_from_the_pacs_join_the_study_list(qtbot, tmp_path: Path) -
     window.apply_site(replace(window.site, receive_port=str(port), receive_folder=str(tmp_path / "received"),
                               pacs_calling_ae="CT3"))
     assert window.pacs.receiver is not None and window.pacs.receiver.port == port, _jobs(window)
+    assert window.receiving_label.text() == f"Receiving as CT3 on port {port}"
+    assert not window.receiving_label.isHidden()
     # a study sent from the PACS before anything is open: it is what the window reads
     sent = run_job(send_job([dicom_test_file("CT_small.dcm")], PacsNode("CT3", "127.0.0.1", port, "PACS_MAIN")))
     assert len(sent.sent) == 1
@@ -186,7 +188,7 @@ def test_studies_sent_from_the_pacs_join_the_study_list(qtbot, tmp_path: Path) -
                     timeout=SCAN_TIMEOUT)
     # receiving off: the port is let go
     window.apply_site(replace(window.site, receive_port=""))
-    assert window.pacs.receiver is None
+    assert window.pacs.receiver is None and window.receiving_label.isHidden()
     with pytest.raises(ConnectionRefusedError):  # nothing listens there any more
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
