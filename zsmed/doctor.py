@@ -161,16 +161,11 @@ def _import(module: str) -> tuple[Any | None, str | None]:
         return None, f"installed but does not load ({_reason(exc)})"
 
 
-def _nearest_existing(path: Path) -> Path:
-    for parent in (path, *path.parents):
-        if parent.exists():
-            return parent
-    return Path(path.anchor or ".")
-
-
 def _can_create(path: Path) -> str | None:
     """None when ``path`` (a folder not there yet) could be created here, else why not."""
-    base = _nearest_existing(path)
+    from zsmed.paths import nearest_existing
+
+    base = nearest_existing(path)
     if not base.is_dir():
         return f"{base} is a file, not a folder"
     if not os.access(base, os.W_OK | os.X_OK):

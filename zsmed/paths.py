@@ -112,6 +112,15 @@ def replacing(target: Path, *, durable: bool = False) -> Iterator[Path]:
             temporary.unlink()
 
 
+def nearest_existing(path: Path) -> Path:
+    """``path``, or the nearest folder above it that exists (where a folder still to be made would go: its
+    drive's free space, whether it can be written)."""
+    for parent in (path, *path.parents):
+        if parent.exists():
+            return parent
+    return Path(path.anchor or ".")
+
+
 def read_text_if_present(path: Path) -> str | None:
     """A small settings file's text, or None when it does not exist (the defaults then apply); any
     other read failure is the one-line ``InputFileError`` naming the file."""

@@ -32,14 +32,10 @@ from PySide6.QtWidgets import (
 from zsmed.dicom.network import PacsNode
 from zsmed.dicom.query import RetrieveResult, StudyMatch
 from zsmed.progress import Progress
-from zsmed_desktop.browser import person_name
+from zsmed_desktop.browser import dicom_date, person_name
 
 COLUMNS = ("Date", "Modality", "Description", "Images", "Patient")
 ERROR_STYLE = "color: #e53935;"
-
-
-def _date(raw: str) -> str:
-    return f"{raw[:4]}-{raw[4:6]}-{raw[6:8]}" if len(raw) == 8 and raw.isdigit() else raw
 
 
 class PacsQueryDialog(QDialog):
@@ -130,7 +126,7 @@ class PacsQueryDialog(QDialog):
         for row, match in enumerate(matches):
             here = self._here(match.study_uid)
             name = person_name(match.patient_name)
-            values = (_date(match.date), match.modalities.replace("\\", ", "),
+            values = (dicom_date(match.date), match.modalities.replace("\\", ", "),
                       match.description + ("  (on this PC)" if here else ""),
                       "" if match.images is None else str(match.images),
                       f"{name} · {match.patient_id}" if match.patient_id else name)

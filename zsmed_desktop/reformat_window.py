@@ -120,7 +120,7 @@ from zsmed_desktop.image_view import (
     row_under_image,
     shadowed,
 )
-from zsmed_desktop.mpr_panes import MprPanes, PaneTools, image_point, mm_rect, view_point
+from zsmed_desktop.mpr_panes import PANE_NAMES, MprPanes, PaneTools, image_point, mm_rect, view_point
 from zsmed_desktop.ruler_marks import (
     Angle,
     Mark,
@@ -140,7 +140,6 @@ from zsmed_desktop.ruler_marks import (
 from zsmed_desktop.viewer import AngleMeasurement, RegionOfInterest, roi_text
 from zsmed_desktop.workers import start_job
 
-PLANE_NAMES: dict[Plane, str] = {"axial": "Axial", "coronal": "Coronal", "sagittal": "Sagittal"}
 PLANE_SHORT: dict[Plane, str] = {"axial": "Ax", "coronal": "Cor", "sagittal": "Sag"}
 SLAB_NAMES: dict[SlabMode, str] = {"mip": "MIP", "mean": "Mean", "minip": "MinIP"}
 SLAB_TIPS: dict[SlabMode, str] = {
@@ -248,7 +247,7 @@ def plane_name(plane: AnyPlane) -> str:
         return "Curved"
     if isinstance(plane, Oblique):
         return f"Oblique {plane.nearest}"
-    return PLANE_NAMES[plane]
+    return PANE_NAMES[plane]
 
 
 def _shadowed(label: QLabel, style: str) -> QLabel:
@@ -322,7 +321,7 @@ class ReformatWindow(QWidget):
         for plane in PLANES:
             action = QAction(PLANE_SHORT[plane], self)  # as PACS label them: the bar keeps within the window
             action.setCheckable(True)
-            action.setToolTip(f"{PLANE_NAMES[plane]} slices of the series, as the patient lies")
+            action.setToolTip(f"{PANE_NAMES[plane]} slices of the series, as the patient lies")
             action.triggered.connect(lambda _checked=False, p=plane: self.set_plane(p))
             self.plane_group.addAction(action)
             bar.addAction(action)

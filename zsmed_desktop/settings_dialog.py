@@ -77,12 +77,11 @@ def _check_pacs(address: str, calling_ae: str) -> str | None:
 def _check_tls(ca: str, cert: str, key: str) -> str | None:
     """The TLS files as typed: the trusted certificates with this workstation's own, each there."""
     try:
-        SiteConfig(pacs_tls_ca=ca.strip(), pacs_tls_cert=cert.strip(), pacs_tls_key=key.strip()).tls_config()
+        tls = SiteConfig(pacs_tls_ca=ca.strip(), pacs_tls_cert=cert.strip(), pacs_tls_key=key.strip()).tls_config()
+        if tls is not None:
+            tls.check_files()
     except ZsmedError as exc:
         return exc.reason
-    for what, text in (("trusted certificates", ca), ("workstation certificate", cert), ("workstation key", key)):
-        if text.strip() and not Path(text).expanduser().is_file():
-            return f"TLS: the {what} file {text.strip()} is not there"
     return None
 
 

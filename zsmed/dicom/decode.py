@@ -207,6 +207,16 @@ def has_pixels(ds: Dataset) -> bool:
     return any(keyword in ds for keyword in PIXEL_KEYWORDS)
 
 
+def is_dicomdir(ds: Dataset) -> bool:
+    """A DICOMDIR (a CD's index of its images), not an object of its own: by its media storage SOP class, or
+    its directory records where the file meta is missing."""
+    from zsmed.dicom.header import MEDIA_STORAGE_DIRECTORY
+
+    meta = getattr(ds, "file_meta", None)
+    sop_class = str(meta.get("MediaStorageSOPClassUID", "") or "").strip() if meta is not None else ""
+    return sop_class == MEDIA_STORAGE_DIRECTORY or "DirectoryRecordSequence" in ds
+
+
 def _sop_name(ds: Dataset) -> str:
     uid = ds.get("SOPClassUID") or getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None)
     if uid is None:

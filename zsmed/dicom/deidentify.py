@@ -187,7 +187,6 @@ BURNED_IN_MODALITIES = {
 }
 _SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 _MARKED_BURNED_IN = ("image marked as having burned-in text", "images marked as having burned-in text")
-_DIRECTORY_SOP_CLASS = "1.2.840.10008.1.3.10"
 _SKIP_NAMES = frozenset({"thumbs.db", ".ds_store", "desktop.ini"})
 _WINDOWS_RESERVED = frozenset({"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)),
                                *(f"LPT{i}" for i in range(10))})
@@ -636,12 +635,6 @@ def write_new_file(ds: Dataset, target: Path) -> None:
             os.unlink(tmp)
 
 
-def _is_dicomdir(ds: Dataset) -> bool:
-    meta = getattr(ds, "file_meta", None)
-    sop_class = _text(meta.get("MediaStorageSOPClassUID", "")) if meta is not None else ""
-    return sop_class == _DIRECTORY_SOP_CLASS or "DirectoryRecordSequence" in ds
-
-
 class _Export:
     """One export's state: the one ``Anonymizer``, the layout, what was seen and skipped."""
 
@@ -656,10 +649,10 @@ class _Export:
 
     def file(self, path: str) -> None:
         """Read, de-identify and write one file; a problem raises (a one-line reason)."""
-        from zsmed.dicom.decode import has_pixels, open_dataset, transfer_syntax
+        from zsmed.dicom.decode import has_pixels, is_dicomdir, open_dataset, transfer_syntax
 
         ds, _notes = open_dataset(path)
-        if _is_dicomdir(ds):
+        if is_dicomdir(ds):
             self.skipped["dicomdir"] += 1
             return
         if not has_pixels(ds):

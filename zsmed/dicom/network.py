@@ -85,15 +85,16 @@ class TlsConfig:
         if (self.cert_file is None) != (self.key_file is None):
             raise ConfigError("TLS: give this workstation's certificate and its key together, or neither")
 
-    def _files(self) -> None:
-        for what, path in (("trusted certificates", self.ca_file), ("certificate", self.cert_file),
-                           ("key", self.key_file)):
+    def check_files(self) -> None:
+        """``PacsError`` naming the first of the files that is not there."""
+        for what, path in (("trusted certificates", self.ca_file), ("workstation certificate", self.cert_file),
+                           ("workstation key", self.key_file)):
             if path is not None and not Path(path).is_file():
                 raise PacsError(f"TLS: the {what} file {path} is not there")
 
     def client_context(self) -> ssl.SSLContext:
         """For calling a PACS: its certificate checked against ``ca_file`` and its host name."""
-        self._files()
+        self.check_files()
         try:
             context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(self.ca_file))
             if self.cert_file is not None and self.key_file is not None:
@@ -104,7 +105,7 @@ class TlsConfig:
 
     def server_context(self) -> ssl.SSLContext:
         """For receiving: this workstation's certificate shown, the callers' checked against ``ca_file``."""
-        self._files()
+        self.check_files()
         if self.cert_file is None or self.key_file is None:
             raise PacsError("TLS: receiving over TLS needs this workstation's certificate and key")
         try:
@@ -162,13 +163,14 @@ class PacsNode:
         return f"{self.ae_title} at {self.host}:{self.port}" + (" (TLS)" if self.tls is not None else "")
 
 
-def _reach(node: PacsNode, timeout: float) -> None:
-    """Open and close a TCP connection to the PACS first, so that 'refused', 'unknown host' and 'no answer'
-    are said as such (the association below would only say it failed)."""
+def _reach(node: PacsNode, timeout: float, tls: ssl.SSLContext | None) -> None:
+    """Open and close a TCP connection to the PACS first (with the TLS handshake where ``tls``), so that
+    'refused', 'unknown host', 'no answer' and 'not trusted' are said as such (the association below would only
+    say it failed)."""
     try:
         with socket.create_connection((node.host, node.port), timeout=timeout) as connection:
-            if node.tls is not None:
-                _handshake(node, connection, timeout)
+            if tls is not None:
+                _handshake(node, connection, tls, timeout)
     except PacsError:
         raise
     except socket.gaierror:
@@ -183,11 +185,9 @@ def _reach(node: PacsNode, timeout: float) -> None:
         raise PacsError(f"cannot reach the PACS {node}: {exc.strerror or exc}") from None
 
 
-def _handshake(node: PacsNode, connection: socket.socket, timeout: float) -> None:
+def _handshake(node: PacsNode, connection: socket.socket, context: ssl.SSLContext, timeout: float) -> None:
     """The TLS handshake alone, so that a certificate the site does not trust, or a port that speaks no TLS, is
     said as such (pynetdicom would only say the association failed)."""
-    assert node.tls is not None
-    context = node.tls.client_context()
     try:
         with context.wrap_socket(connection, server_hostname=node.host) as secured:
             secured.settimeout(timeout)
@@ -214,13 +214,14 @@ def associate(node: PacsNode, contexts: Sequence[tuple[str, Sequence[str]]], tim
     with the SCP/SCU ``roles`` and event ``handlers`` a C-GET needs; ``PacsError`` saying why there is none."""
     from pynetdicom import AE
 
-    _reach(node, timeout)
+    tls = node.tls.client_context() if node.tls is not None else None  # the certificate files read once
+    _reach(node, timeout, tls)
     ae = AE(ae_title=node.calling_ae)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
     ae.connection_timeout = timeout
     for abstract, syntaxes in contexts:
         ae.add_requested_context(abstract, list(syntaxes))
-    tls_args = (node.tls.client_context(), node.host) if node.tls is not None else None
+    tls_args = (tls, node.host) if tls is not None else None
     assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, ext_neg=list(roles) or None,
                          evt_handlers=list(handlers) or None, tls_args=tls_args)
     if assoc.is_established:
@@ -294,22 +295,13 @@ class SendResult:
         return "; ".join(parts)
 
 
-_DIRECTORY_SOP_CLASS = "1.2.840.10008.1.3.10"  # Media Storage Directory Storage: a DICOMDIR
-
-
-def _is_dicomdir(ds: Dataset) -> bool:
-    meta = getattr(ds, "file_meta", None)
-    return (meta is not None and str(meta.get("MediaStorageSOPClassUID", "")) == _DIRECTORY_SOP_CLASS) or (
-        "DirectoryRecordSequence" in ds)
-
-
 def _read(path: Path, *, header_only: bool = False) -> Dataset:
     """The file's data set (only its header: what the association's contexts need, not a study's pixels in
     memory at once); ``ZsmedError`` naming the file where it is no object a PACS stores."""
-    from zsmed.dicom.decode import open_dataset
+    from zsmed.dicom.decode import is_dicomdir, open_dataset
 
     ds, _notes = open_dataset(path, stop_before_pixels=header_only)
-    if _is_dicomdir(ds):
+    if is_dicomdir(ds):
         return ds
     if not ds.get("SOPClassUID") or not ds.get("SOPInstanceUID"):
         raise ZsmedError("no SOP Class or SOP Instance UID: not a DICOM object a PACS stores", path=path)
@@ -336,14 +328,13 @@ def _syntax(ds: Dataset) -> str:
     return ImplicitVRLittleEndian
 
 
-def _contexts(datasets: Sequence[Dataset]) -> list[tuple[str, list[str]]]:
-    """The presentation contexts proposed: per kind of object, each encoding of its files other than
-    uncompressed little endian on its own, and uncompressed little endian (explicit or implicit VR) once, which
-    every PACS takes and which a compressed file falls back to."""
+def _contexts(wanted: Sequence[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+    """The presentation contexts proposed for the files' (SOP class, transfer syntax) pairs: per kind of object,
+    each encoding other than uncompressed little endian on its own, and uncompressed little endian (explicit or
+    implicit VR) once, which every PACS takes and which a compressed file falls back to."""
     from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
     plain = [ExplicitVRLittleEndian, ImplicitVRLittleEndian]
-    wanted = dict.fromkeys((str(ds.SOPClassUID), _syntax(ds)) for ds in datasets)
     contexts = [(sop_class, [syntax]) for sop_class, syntax in wanted if syntax not in plain]
     contexts += [(sop_class, list(plain)) for sop_class in dict.fromkeys(sop_class for sop_class, _ in wanted)]
     if len(contexts) > MAX_CONTEXTS:
@@ -413,10 +404,13 @@ def send_job(paths: Sequence[str | Path], node: PacsNode, timeout: float = DEFAU
     """Store ``paths`` (DICOM files) on the PACS in one association; yields ``Progress`` after each file, so a
     cancellation stops between files (the association is released either way). A file that cannot be read or
     that the PACS refuses is one problem line; not reaching the PACS at all is ``PacsError``."""
+    from zsmed.dicom.decode import is_dicomdir
+
     result = SendResult(node)
     files = [Path(p) for p in paths]
     yield Progress(0, len(files), "reading")
-    readable: list[tuple[Path, Dataset]] = []
+    readable: list[Path] = []
+    kinds: dict[tuple[str, str], None] = {}  # (SOP class, transfer syntax): what the association must carry
     for index, path in enumerate(files):
         if index % 50 == 49:
             yield Progress(0, len(files), "reading")  # a study of thousands: cancellable while its headers are read
@@ -425,15 +419,16 @@ def send_job(paths: Sequence[str | Path], node: PacsNode, timeout: float = DEFAU
         except ZsmedError as exc:
             result.problems.append(f"{path}: {exc.reason}")
             continue
-        if _is_dicomdir(ds):
+        if is_dicomdir(ds):
             result.skipped += 1  # a CD's index: the PACS stores the images it lists, not it
         else:
-            readable.append((path, ds))
+            readable.append(path)
+            kinds[(str(ds.SOPClassUID), _syntax(ds))] = None
     if not readable:
         return result
-    assoc = associate(node, _contexts([ds for _, ds in readable]), timeout)
+    assoc = associate(node, _contexts(list(kinds)), timeout)
     try:
-        for index, (path, _header) in enumerate(readable):
+        for index, path in enumerate(readable):
             if not assoc.is_established:
                 result.problems.append(f"{path}: not sent: the PACS closed the connection")
                 continue

@@ -103,11 +103,10 @@ def stored_path(folder: Path, patient_id: str, study_uid: str, series_uid: str, 
 
 def _free_bytes(folder: Path) -> int | None:
     """Free space on the disk that holds ``folder`` (or the nearest folder above it that exists)."""
-    place = folder
-    while not place.exists() and place != place.parent:
-        place = place.parent
+    from zsmed.paths import nearest_existing
+
     try:
-        return shutil.disk_usage(place).free
+        return shutil.disk_usage(nearest_existing(folder)).free
     except OSError:
         return None
 
