@@ -425,8 +425,14 @@ def test_the_pacs_setting_is_reported_without_contacting_it(data: Path, capsys: 
     assert checks["PACS"] == {"name": "PACS", "status": "ok", "detail": (
         "PACS_MAIN at pacs.hospital.invalid:104 as CT3, what is saved for it is sent at once; check the connection "
         "with: zsmed echo")}
-    write_site(data, pacs="PACS_MAIN@pacs.hospital.invalid:104", receive_port="11112", receive_from="PACS_MAIN")
+    write_site(data, pacs="PACS_MAIN@pacs.hospital.invalid:104", pacs_commit=True)
     _, checks, _ = run(capsys)
+    assert ("sent on request, its storage commitment asked for (set a port to receive on: most PACS answer there)"
+            in checks["PACS"]["detail"])
+    write_site(data, pacs="PACS_MAIN@pacs.hospital.invalid:104", receive_port="11112", receive_from="PACS_MAIN",
+               pacs_commit=True)
+    _, checks, _ = run(capsys)
+    assert "sent on request, its storage commitment asked for; check" in checks["PACS"]["detail"]
     assert checks["PACS"]["detail"].endswith(
         f"zsmed echo; receiving as ZSMED on port 11112 into {data / 'received'} from PACS_MAIN")
     write_site(data, pacs="PACS_MAIN@pacs.hospital.invalid:2762", pacs_tls_ca=str(data / "missing-ca.pem"))

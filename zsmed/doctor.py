@@ -616,6 +616,9 @@ def check_pacs(ctx: Context) -> Check:
     if node is None:
         return Check("PACS", OK, f"none to send to{heard}")
     sending = "what is saved for it is sent at once" if ctx.site.pacs_send_saved else "sent on request"
+    if ctx.site.pacs_commit:
+        sending += (", its storage commitment asked for" if ctx.site.receive_port.strip() else
+                    ", its storage commitment asked for (set a port to receive on: most PACS answer there)")
     return Check("PACS", OK, f"{node} as {node.calling_ae}, {sending}; check the connection with: zsmed echo{heard}")
 
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from zsmed.dicom.receiver import ReceiverConfig
 
 SITE_FILE_NAME = "site.json"
-BOOLEAN_SETTINGS = ("store_patient_id", "pacs_send_saved")
+BOOLEAN_SETTINGS = ("store_patient_id", "pacs_send_saved", "pacs_commit")
 MACHINE_SITE_ENV = "ZSMED_SITE_DEFAULTS"
 BACKENDS = ("auto", "openvino", "onnxruntime")
 THEMES = ("dark", "light")
@@ -63,6 +63,9 @@ class SiteConfig:
     pacs_calling_ae: str = ""  # this workstation's AE title as the PACS knows it; empty: ZSMED
     # Whether what is saved for the PACS (reports, measurements, views, key images) is also sent to it at once.
     pacs_send_saved: bool = False
+    # Whether the PACS is asked, after each send, to confirm it keeps what was sent (storage commitment); its
+    # answer comes to this workstation's receiving port (receive_port) or on the sending connection.
+    pacs_commit: bool = False
     # Receiving studies sent from the PACS (this workstation as a DICOM node, AE title pacs_calling_ae):
     # the port ("" : not receiving), the folder they arrive in ("" : <user data dir>/received) and the callers
     # accepted (comma-separated AE titles; "" : any that calls this workstation's AE title).

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Signal
 
+from zsmed.dicom.commitment import DEFAULT_WAIT_S
 from zsmed.errors import ZsmedError
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ class PacsLink(QObject):
         self._site = site
         self.sending: set[Any] = set()  # the workers sending now
         self.receiver: Receiver | None = None
+        self._commit_wait = DEFAULT_WAIT_S  # how long a send waits for the PACS to confirm it keeps the files
         self._batch.connect(self._on_batch)
 
     # --- sending ------------------------------------------------------------------------------------------
@@ -54,6 +56,7 @@ class PacsLink(QObject):
     def send(self, files: Sequence[Path], what: str | None = None) -> Any:
         """Store ``files`` on the PACS in the worker; the outcome one line (the files stay on this PC whatever
         happens). None, said, where no PACS is set."""
+        from zsmed.dicom.commitment import CommittedSend, send_and_commit_job
         from zsmed.dicom.network import send_job
         from zsmed_desktop.workers import start_job
 
@@ -63,19 +66,29 @@ class PacsLink(QObject):
             return None
         label = what or (files[0].name if len(files) == 1 else f"{len(files)} files")
         paths = list(files)
+        commit = self._site().pacs_commit
+        listening = (f"its answer comes to this workstation on port {self.receiver.port}" if self.receiver is not None
+                     else "this workstation receives nothing: set a port to receive on in Settings ▸ PACS")
 
-        def done(result: SendResult) -> None:
+        def done(outcome: SendResult | CommittedSend) -> None:
             self.sending.discard(worker)
-            details = "\n".join([*result.problems, *result.warnings]) or None
-            line = f"{label}: {result.summary()}" + ("; the files stay on this PC" if result.problems else "")
-            self.said.emit(line, bool(result.problems), details)
+            result = outcome.sent if isinstance(outcome, CommittedSend) else outcome
+            not_kept = outcome.not_kept() if isinstance(outcome, CommittedSend) else []
+            unconfirmed = isinstance(outcome, CommittedSend) and bool(result.sent) and not outcome.kept_all
+            details = "\n".join([*result.problems, *result.warnings, *not_kept]) or None
+            line = f"{label}: {outcome.summary()}"
+            if (result.problems or unconfirmed) and "stay on this PC" not in line:
+                line += "; the files stay on this PC"
+            self.said.emit(line, bool(result.problems) or unconfirmed, details)
             self.sent.emit(result)
 
         def failed(message: str) -> None:
             self.sending.discard(worker)
             self.said.emit(f"{label} not sent to the PACS (kept on this PC): {message}", True, None)
 
-        worker = start_job(lambda: send_job(paths, node), on_done=done, on_error=failed,
+        worker = start_job(lambda: send_and_commit_job(paths, node, wait=self._commit_wait, listening=listening)
+                           if commit
+                           else send_job(paths, node), on_done=done, on_error=failed,
                            on_cancelled=lambda: self.sending.discard(worker), owner=self)
         self.sending.add(worker)
         return worker

@@ -228,6 +228,10 @@ class SettingsDialog(QDialog):
         self.pacs_send_saved.setToolTip("Results as DICOM SR, measurements, views (presentation states), key image "
                                         "notes and reformatted series: saved on this PC as now, then sent")
         self.pacs_send_saved.setChecked(site.pacs_send_saved)
+        self.pacs_commit = QCheckBox("Ask the PACS to confirm it keeps what is sent")
+        self.pacs_commit.setToolTip("DICOM storage commitment: after each send the PACS is asked to confirm it "
+                                    "archived the files; most PACS answer on the port set to receive on")
+        self.pacs_commit.setChecked(site.pacs_commit)
         self.pacs_test = QPushButton("Test")
         self.pacs_test.setToolTip("Ask the PACS whether it answers zsmed (a DICOM echo)")
         self.pacs_test.clicked.connect(self.test_pacs)
@@ -284,6 +288,7 @@ class SettingsDialog(QDialog):
         pacs_form.addRow("PACS", pacs_row)
         pacs_form.addRow("Workstation AE title", self.pacs_calling_ae)
         pacs_form.addRow("", self.pacs_send_saved)
+        pacs_form.addRow("", self.pacs_commit)
         pacs_form.addRow("", self.pacs_result)
         pacs_form.addRow("Receive on port", self.receive_port)
         pacs_form.addRow("Received studies", self.receive_folder)
@@ -318,6 +323,7 @@ class SettingsDialog(QDialog):
                 "caselog_path": self.caselog, "models_folder": self.models_folder, "signing_key": self.signing_key,
                 "backend": self.backend, "theme": self.theme, "pacs": self.pacs,
                 "pacs_calling_ae": self.pacs_calling_ae, "pacs_send_saved": self.pacs_send_saved,
+                "pacs_commit": self.pacs_commit,
                 "receive_port": self.receive_port, "receive_folder": self.receive_folder,
                 "receive_from": self.receive_from, "pacs_tls_ca": self.pacs_tls_ca,
                 "pacs_tls_cert": self.pacs_tls_cert, "pacs_tls_key": self.pacs_tls_key}
@@ -368,6 +374,7 @@ class SettingsDialog(QDialog):
             pacs=self.pacs.text().strip(),
             pacs_calling_ae=self.pacs_calling_ae.text().strip(),
             pacs_send_saved=self.pacs_send_saved.isChecked(),
+            pacs_commit=self.pacs_commit.isChecked(),
             receive_port=self.receive_port.text().strip(),
             receive_folder=self.receive_folder.text(),
             receive_from=self.receive_from.text().strip(),

@@ -50,7 +50,7 @@ def _ct_study(tmp_path: Path) -> Path:
 def test_the_pacs_is_set_and_tested_in_settings(qtbot, tmp_path: Path, pacs: StorageServer) -> None:
     dialog = SettingsDialog(SiteConfig(), site_path=tmp_path / "site.json")
     qtbot.addWidget(dialog)
-    assert dialog.pacs.text() == "" and not dialog.pacs_send_saved.isChecked()
+    assert dialog.pacs.text() == "" and not dialog.pacs_send_saved.isChecked() and not dialog.pacs_commit.isChecked()
     dialog.test_pacs()  # nothing typed: said, nothing asked
     assert "type its address first" in dialog.pacs_result.text()
 
@@ -71,9 +71,11 @@ def test_the_pacs_is_set_and_tested_in_settings(qtbot, tmp_path: Path, pacs: Sto
 
     dialog.pacs.setText(pacs.node.address())
     dialog.pacs_send_saved.setChecked(True)
+    dialog.pacs_commit.setChecked(True)
     assert dialog.save()
     saved = load_site_config(tmp_path / "site.json")
-    assert (saved.pacs, saved.pacs_calling_ae, saved.pacs_send_saved) == (pacs.node.address(), "READING3", True)
+    assert (saved.pacs, saved.pacs_calling_ae, saved.pacs_send_saved, saved.pacs_commit) == (
+        pacs.node.address(), "READING3", True, True)
     assert saved.pacs_node() == replace(pacs.node, calling_ae="READING3")
 
 
@@ -222,11 +224,42 @@ def test_receiving_is_set_in_settings(qtbot, tmp_path: Path) -> None:
 
 
 @pytest.fixture()
-def orthanc(tmp_path: Path) -> Iterator[PacsNode]:
+def orthanc_and_port(tmp_path: Path) -> Iterator[tuple[PacsNode, int]]:
+    """Orthanc, and the port it calls this workstation ("ZSMED") on."""
     from tests.pacs_server import orthanc_pacs
 
-    for node, _rest, _port in orthanc_pacs(tmp_path / "orthanc"):
-        yield node
+    for node, _rest, port in orthanc_pacs(tmp_path / "orthanc"):
+        yield node, port
+
+
+@pytest.fixture()
+def orthanc(orthanc_and_port: tuple[PacsNode, int]) -> PacsNode:
+    return orthanc_and_port[0]
+
+
+def test_the_pacs_confirms_it_keeps_what_was_sent(qtbot, tmp_path: Path,
+                                                  orthanc_and_port: tuple[PacsNode, int]) -> None:
+    """Settings ▸ PACS ▸ Ask the PACS to confirm: Orthanc answers on a new connection to the app's receiver."""
+    node, port = orthanc_and_port
+    window = make_window(qtbot, tmp_path)
+    window.apply_site(replace(window.site, pacs=node.address(), pacs_calling_ae="ZSMED", pacs_commit=True,
+                              receive_port=str(port), receive_folder=str(tmp_path / "received")))
+    assert window.pacs.receiver is not None
+    ct = dicom_test_file("CT_small.dcm")
+    with qtbot.waitSignal(window.pacs.sent, timeout=SEND_TIMEOUT):
+        window.send_to_pacs([ct])
+    line = f"{ct.name}: 1 file sent to {node}; the PACS confirmed it keeps it (storage commitment)"
+    assert line in _jobs(window)
+    assert not list((tmp_path / "received").rglob("*.dcm"))  # the answer is no study
+    # not receiving: the PACS cannot answer; said, with where to set a port, the file kept
+    window.apply_site(replace(window.site, receive_port=""))
+    window.pacs._commit_wait = 1.0
+    with qtbot.waitSignal(window.pacs.sent, timeout=SEND_TIMEOUT):
+        window.send_to_pacs([ct])
+    unanswered = [line for line in _jobs(window) if "accepted the storage commitment request" in line]
+    assert len(unanswered) == 1, _jobs(window)
+    assert "had not answered within 1 s" in unanswered[0] and "the files stay on this PC" in unanswered[0]
+    assert "set a port to receive on in Settings ▸ PACS" in unanswered[0]
 
 
 def test_studies_are_found_and_fetched_from_the_pacs(qtbot, tmp_path: Path, orthanc: PacsNode) -> None:

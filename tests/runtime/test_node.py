@@ -69,3 +69,31 @@ def test_serve_answers_the_pacs_with_reports(tmp_path: Path, isolated_dirs: Path
     with open_case_log(tmp_path / "log.sqlite", readonly=True) as log:
         assert log.count() == 1
     assert len(list((tmp_path / "in" / "results").glob("*.dcm"))) == 1
+
+
+def test_serve_has_the_pacs_confirm_it_keeps_the_reports(tmp_path: Path, isolated_dirs: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A real PACS (Orthanc) sends a study to the node ("ZSMED"), gets the reports back and confirms, on a new
+    connection to the node's port, that it keeps them (storage commitment)."""
+    import json
+    import urllib.request
+
+    from tests.pacs_server import orthanc_pacs
+
+    for node, rest, port in orthanc_pacs(tmp_path / "orthanc"):
+        assert run_job(send_job([dicom_test_file("CT_small.dcm")], node)).sent
+        codes: list[int] = []
+        argv = ["serve", str(BUNDLE), "--into", str(tmp_path / "in"), "--port", str(port), "--bind", "127.0.0.1",
+                "--seconds", "10", "--send-results", "--pacs", node.address(), "--commit"]
+        thread = threading.Thread(target=lambda codes=codes, argv=argv: codes.append(main(argv)))
+        thread.start()
+        time.sleep(1.5)
+        instances = json.load(urllib.request.urlopen(f"{rest}/instances", timeout=5))
+        request = urllib.request.Request(f"{rest}/modalities/zsmed/store", data=json.dumps(instances).encode(),
+                                         method="POST")
+        json.load(urllib.request.urlopen(request, timeout=30))
+        thread.join(timeout=60)
+        assert codes == [0]
+        out = capsys.readouterr().out.splitlines()
+        assert f"  1 file sent to {node}; the PACS confirmed it keeps it (storage commitment)" in out, out
+        assert len(json.load(urllib.request.urlopen(f"{rest}/instances", timeout=5))) == 2  # the CT and its SR

@@ -94,6 +94,9 @@ def register(groups: Any) -> None:
     serve.add_argument("--secondary-capture", action="store_true",
                        help="also a Secondary Capture per result (the result burned into a banner)")
     serve.add_argument("--send-results", action="store_true", help="send the reports to the PACS")
+    serve.add_argument("--commit", action="store_true",
+                       help="with --send-results, ask the PACS to confirm it keeps the reports (storage commitment; "
+                            "its answer comes to the port listened on)")
     _add_trust_args(serve)
     add_receive_arguments(serve)  # --ae is also who the reports come from, --tls-* also for sending them
     serve.add_argument("--pacs", default="", metavar="AE@HOST:PORT",
@@ -264,7 +267,9 @@ workstation as a destination, or a routing rule sends it the studies the model i
 that arrives with BUNDLE, keep each result in the case log (--log, as predict --log), write a DICOM SR per
 result (and a Secondary Capture with --secondary-capture) into --sr-out (default: DIR/results) and, with
 --send-results, send the reports to the PACS (the settings', or --pacs), where the radiologist sees them
-with the study. One line per image and per step; runs without torch. Ctrl+C (or --seconds S) stops."""
+with the study; with --commit (or the settings' pacs_commit) the PACS is asked to confirm it keeps them, and
+its answer, which comes to the port listened on, is a line. One line per image and per step; runs without
+torch. Ctrl+C (or --seconds S) stops."""
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -284,6 +289,7 @@ def _serve(args: argparse.Namespace) -> int:
     site = load_site_config()
     config = receiver_config(args, site)
     pacs = pacs_node(args) if args.send_results else None  # no PACS to send to: said before listening
+    commit_wait = 60.0 if pacs is not None and (args.commit or site.pacs_commit) else None
     caselog = None
     if args.log is not None:
         from zsmed.cli.log_commands import open_for_predict
@@ -304,7 +310,8 @@ def _serve(args: argparse.Namespace) -> int:
             try:
                 outcome = run_job(process_received_job(predictor, batch.stored, caselog=caselog,
                                                        reports_dir=reports_dir,
-                                                       secondary_capture=args.secondary_capture, pacs=pacs))
+                                                       secondary_capture=args.secondary_capture, pacs=pacs,
+                                                       commit_wait=commit_wait))
             except ZsmedError as exc:  # the PACS gone, a full disk: said, and the node listens on
                 print(f"zsmed: error: {escape_text(exc)}", file=sys.stderr, flush=True)
                 continue

@@ -8,9 +8,12 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from zsmed.cli.pacs_options import add_pacs_arguments, add_receive_arguments, listen, pacs_node, receiver_config
+
+if TYPE_CHECKING:
+    from zsmed.dicom.network import SendResult
 
 INSPECT_HELP = """\
 Inspect DICOM files: header summary and the SHA-256 of the decoded pixels.
@@ -228,9 +231,16 @@ image notes and reformatted series zsmed saved, or any other DICOM files. Folder
 DICOMDIR (a CD's index) is skipped. All go in one association, each in its own encoding where the PACS
 takes it, else uncompressed.
 
+With --commit, the PACS is then asked to confirm that it keeps what was stored (DICOM storage commitment):
+its answer comes on the same connection or, as most PACS do, on a new one to this workstation's AE title, so
+zsmed listens on --commit-port (default: the settings' port for receiving, else 11112; the address the PACS's
+administrator registered for this AE title) for up to --commit-wait seconds; the answer is one line (which
+files the PACS keeps, and why not the others). The files stay on this PC whatever it says.
+
 Prints one summary line; each file not sent is one line on stderr naming it and the PACS's reason. Exit
-status 0 when every file was stored, 1 when one was not, 2 when the PACS could not be reached (the reason in
-one line: refused, unknown host, AE title not known, no answer) or for bad input.""" + PACS_HELP_TAIL
+status 0 when every file was stored (and, with --commit, is kept), 1 when one was not (or the PACS does not
+keep it, or did not answer in time), 2 when the PACS could not be reached (the reason in one line: refused,
+unknown host, AE title not known, no answer) or for bad input.""" + PACS_HELP_TAIL
 
 ECHO_HELP = """\
 Check that this PC reaches the PACS as a DICOM node (a C-ECHO, the "DICOM ping" a PACS administrator asks
@@ -248,7 +258,6 @@ def _echo(args: argparse.Namespace) -> int:
 
 
 def _send(args: argparse.Namespace) -> int:
-
     from zsmed.dicom.inspect import expand_inputs
     from zsmed.dicom.network import send_job
     from zsmed.progress import run_with_bar
@@ -257,7 +266,37 @@ def _send(args: argparse.Namespace) -> int:
     if _said_missing(args.paths):
         return 2
     node = pacs_node(args)
-    result = run_with_bar(send_job(expand_inputs(args.paths), node, timeout=args.timeout), "sending")
+    if not args.commit:
+        return _said_sent(run_with_bar(send_job(expand_inputs(args.paths), node, timeout=args.timeout), "sending"))
+    from zsmed.dicom.commitment import report_listener, send_and_commit_job
+    from zsmed.site import load_site_config
+
+    port = args.commit_port
+    if port is None:
+        configured = load_site_config().receiver_config()
+        port = configured.port if configured is not None else 11112
+    # listening before anything is sent: a port that cannot be listened on is said while nothing has gone yet
+    # over TLS where this workstation has a certificate to show the PACS calling back (as its receiver does)
+    listen_tls = node.tls if node.tls is not None and node.tls.cert_file is not None else None
+    with report_listener(node.calling_ae, port, listen_tls):
+        done = run_with_bar(send_and_commit_job(expand_inputs(args.paths), node, timeout=args.timeout,
+                                                wait=args.commit_wait,
+                                                listening=f"zsmed listened as {node.calling_ae} on port {port}"),
+                            "sending")
+    code = _said_sent(done.sent)
+    if done.report is not None:
+        print(escape_text(done.report.summary()))
+    elif done.problem:
+        print(f"zsmed: {escape_text(done.problem)}", file=sys.stderr)
+    for line in done.not_kept():
+        print(f"zsmed: not kept by the PACS: {escape_text(line)}", file=sys.stderr)
+    return code if done.kept_all or not done.sent.sent else 1
+
+
+def _said_sent(result: SendResult) -> int:
+    """A send's summary line and its warnings and problems, one line each; the exit status they make."""
+    from zsmed.runtime.validate import escape_text
+
     print(escape_text(result.summary()))
     for warning in result.warnings:
         print(f"zsmed: warning: {escape_text(warning)}", file=sys.stderr)
@@ -651,6 +690,12 @@ def register(groups: Any) -> None:
         description=SEND_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     send.add_argument("paths", nargs="+", metavar="PATH", help="DICOM files or folders")
     add_pacs_arguments(send)
+    send.add_argument("--commit", action="store_true",
+                      help="ask the PACS to confirm that it keeps what was stored (storage commitment)")
+    send.add_argument("--commit-port", type=int, default=None, metavar="PORT",
+                      help="where the PACS's answer comes (default: the settings' port for receiving, else 11112)")
+    send.add_argument("--commit-wait", type=float, default=60.0, metavar="S",
+                      help="seconds to wait for the PACS's answer (default 60)")
     send.set_defaults(handler=_send)
 
     receive = groups.top.add_parser(

@@ -209,9 +209,10 @@ _REJECT_REASONS = {
 
 
 def associate(node: PacsNode, contexts: Sequence[tuple[str, Sequence[str]]], timeout: float, *,
-              roles: Sequence[Any] = (), handlers: Sequence[Any] = ()) -> Any:
+              roles: Sequence[Any] = (), handlers: Sequence[Any] = (), offering: str = "") -> Any:
     """An established association with the PACS proposing ``contexts`` (abstract syntax, transfer syntaxes),
-    with the SCP/SCU ``roles`` and event ``handlers`` a C-GET needs; ``PacsError`` saying why there is none."""
+    with the SCP/SCU ``roles`` and event ``handlers`` a C-GET needs; ``PacsError`` saying why there is none
+    (``offering`` names what the contexts are for, where the PACS takes none of them)."""
     from pynetdicom import AE
 
     tls = node.tls.client_context() if node.tls is not None else None  # the certificate files read once
@@ -231,6 +232,9 @@ def associate(node: PacsNode, contexts: Sequence[tuple[str, Sequence[str]]], tim
         key = (int(primitive.result_source or 0), int(primitive.diagnostic or 0)) if primitive is not None else (0, 0)
         reason = _REJECT_REASONS.get(key, "it refused the association")
         raise PacsError(f"the PACS {node} refused zsmed: {reason}")
+    accepted = assoc.acceptor.primitive is not None and assoc.acceptor.primitive.result == 0
+    if assoc.is_aborted and accepted and assoc.rejected_contexts:  # pynetdicom hangs up where none was accepted
+        raise PacsError(f"the PACS {node} does not take {offering or 'any of the kinds of object offered'}")
     if assoc.is_aborted:
         raise PacsError(f"the PACS {node} broke off the connection ({_port_hint(node)})")
     raise PacsError(f"the PACS {node} did not answer as a DICOM node within {timeout:g} s ({_port_hint(node)})")

@@ -188,6 +188,8 @@ class Receiver:
         from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
         from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
+        from zsmed.dicom.commitment import on_event_report, report_contexts
+
         if self._server is not None:
             return
         ae = AE(ae_title=self.config.ae_title)
@@ -200,7 +202,9 @@ class Receiver:
             if context.abstract_syntax is not None:
                 ae.add_supported_context(context.abstract_syntax, syntaxes)
         ae.add_supported_context(Verification)
-        handlers: list[Any] = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_RELEASED, self._on_end),
+        report_contexts(ae)  # the PACS's answers to storage commitment requests come here too
+        handlers: list[Any] = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_N_EVENT_REPORT, on_event_report),
+                               (evt.EVT_RELEASED, self._on_end),
                                (evt.EVT_ABORTED, self._on_end), (evt.EVT_CONN_CLOSE, self._on_end)]
         ssl_context = self.config.tls.server_context() if self.config.tls is not None else None
         try:

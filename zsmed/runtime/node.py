@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from zsmed.progress import Job, Progress
 
 if TYPE_CHECKING:
+    from zsmed.dicom.commitment import CommittedSend
     from zsmed.dicom.network import PacsNode, SendResult
     from zsmed.report.batch import ReportsWritten
     from zsmed.runtime.predict import Prediction, Predictor
@@ -33,6 +34,7 @@ class NodeOutcome:
     logged: list[int] = field(default_factory=list)
     reports: ReportsWritten | None = None
     sent: SendResult | None = None
+    committed: CommittedSend | None = None  # where the PACS was asked to confirm it keeps the reports
 
     def lines(self) -> list[str]:
         """One line per result ("IM0001.dcm: pneumonia 0.87", "…: no result (unlike the model's images)"), then
@@ -51,16 +53,21 @@ class NodeOutcome:
         if self.reports is not None:
             lines.append(f"{len(self.reports.reports)} report{'s' if len(self.reports.reports) != 1 else ''} written"
                          + (f" ({len(self.reports.refused)} could not be)" if self.reports.refused else ""))
-        if self.sent is not None:
+        if self.committed is not None:
+            lines.append(self.committed.summary())
+            lines.extend(f"not kept by the PACS: {line}" for line in self.committed.not_kept())
+        elif self.sent is not None:
             lines.append(self.sent.summary())
         return lines
 
 
 def process_received_job(predictor: Predictor, files: Sequence[Path], *, caselog: CaseLog | None = None,
                          reports_dir: Path | None = None, secondary_capture: bool = False,
-                         pacs: PacsNode | None = None) -> Job[NodeOutcome]:
+                         pacs: PacsNode | None = None, commit_wait: float | None = None) -> Job[NodeOutcome]:
     """Classify ``files`` (every frame), keep the results in ``caselog``, write a report per result into
-    ``reports_dir`` and send the reports to ``pacs``; each step where given. Yields ``Progress``."""
+    ``reports_dir`` and send the reports to ``pacs``, with ``commit_wait`` asking it to confirm it keeps them
+    (its answer waited for that many seconds, coming to this node's receiver); each step where given. Yields
+    ``Progress``."""
     outcome = NodeOutcome()
     outcome.results = yield from predictor.predict_files_job(list(files))
     if caselog is not None and outcome.results:
@@ -72,7 +79,13 @@ def process_received_job(predictor: Predictor, files: Sequence[Path], *, caselog
         outcome.reports = yield from write_reports_job(outcome.results, model_identity(predictor.bundle),
                                                        reports_dir, secondary_capture=secondary_capture)
         written = [*outcome.reports.reports, *outcome.reports.captures]
-        if pacs is not None and written:
+        if pacs is not None and written and commit_wait is not None:
+            from zsmed.dicom.commitment import send_and_commit_job
+
+            outcome.committed = yield from send_and_commit_job(written, pacs, wait=commit_wait,
+                                                               listening="it answers to this node's port")
+            outcome.sent = outcome.committed.sent
+        elif pacs is not None and written:
             from zsmed.dicom.network import send_job
 
             outcome.sent = yield from send_job(written, pacs)
