@@ -56,7 +56,7 @@ from PySide6.QtWidgets import (
 )
 
 from zsmed import __version__
-from zsmed.dicom.geometry import ImagePlane, Point, slice_positions
+from zsmed.dicom.geometry import ImagePlane, Point, slice_normal, slice_positions
 from zsmed.dicom.scan import Problem, ScanIndex
 from zsmed.errors import ZsmedError
 from zsmed.imageio import is_photo
@@ -92,6 +92,7 @@ from zsmed_desktop.presentation_flow import PRESENTATION_STATE_CLASSES, SavedSta
 from zsmed_desktop.reformat_window import ReformatWindow
 from zsmed_desktop.settings_dialog import SettingsDialog
 from zsmed_desktop.shortcuts_dialog import ShortcutsDialog
+from zsmed_desktop.study_grid import GridSeries, StudyGridWindow
 from zsmed_desktop.tags_dialog import TagsDialog
 from zsmed_desktop.theme import icon
 from zsmed_desktop.viewer import ImageViewer
@@ -175,6 +176,7 @@ class MainWindow(QMainWindow):
         self.saved_states = SavedStates()
         self.key_images = KeyImages()
         self.compare: CompareWindow | None = None  # the series beside, once the reader puts one there
+        self.study_grid: StudyGridWindow | None = None  # the study in panes (G), once asked for
         self.reformat: ReformatWindow | None = None  # coronal / sagittal / MIP of the series, once asked for
         self.report_dialog: QDialog | None = None  # the reports of the series last opened, while shown
         self._series_positions: dict[str, list[float] | None] = {}  # series key -> slice positions (mm)
@@ -305,7 +307,7 @@ class MainWindow(QMainWindow):
             return
         self.browser.shutdown()
         self.pacs.stop_receiving()
-        for window in (self.compare, self.reformat):
+        for window in (self.compare, self.reformat, self.study_grid):
             if window is not None:
                 window.close()  # a window of its own: left open, it would keep the app running
         if self.builder is not None:
@@ -453,6 +455,9 @@ class MainWindow(QMainWindow):
         a("link_compare", "Link scrolling with the series beside", self.toggle_compare_link, "L", "mdi6.link-variant",
           "The series beside follows this one's slices, lined up as the two are now (by position in mm)")
         self._actions["link_compare"].setCheckable(True)
+        a("study_grid", "The study in panes", self.open_study_grid, "G", "mdi6.view-grid-outline",
+          "This study's series side by side (up to four), those in the same plane scrolling together, as a PACS "
+          "hangs an MR's sequences")
         a("compare_prior", "Compare with the prior study", self.compare_with_prior, "Shift+B", "mdi6.history",
           "Put the same kind of series from this patient's previous study beside (a PACS's hanging protocol)")
         a("reformat", "Reformat (coronal / sagittal / MIP)…", self.open_reformat, "Shift+M", "mdi6.axis-arrow",
@@ -557,6 +562,7 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.action("key_image"))
         view_menu.addAction(self.action("save_key_images"))
         view_menu.addSeparator()  # a second series beside
+        view_menu.addAction(self.action("study_grid"))
         view_menu.addAction(self.action("compare"))
         view_menu.addAction(self.action("compare_prior"))
         view_menu.addAction(self.action("link_compare"))
@@ -1183,6 +1189,41 @@ class MainWindow(QMainWindow):
         self.show_message(f"Prior beside: {prior_ref.title}, at the same place in its stack; line it up on the "
                           "anatomy, then L links the scrolling")
         return compare
+
+    def open_study_grid(self) -> StudyGridWindow | None:
+        """G: the study's image series side by side (up to four), the one read first, in a window of its own."""
+        ref = self.current_series
+        refs = ([self.browser.series_ref(s.uid) for s in ref.study.series] if ref is not None and not self.photos
+                else [])
+        items = []
+        for series_ref in refs:
+            if series_ref is None or not series_ref.image_paths:
+                continue
+            images = [i for i in series_ref.series.instances if i.is_image]
+            positions = self._positions(series_ref)
+            count = len(series_ref.image_paths)
+            number = f"Series {series_ref.series.number}" if series_ref.series.number is not None else "Series"
+            title = "  ·  ".join(x for x in (number, series_ref.series.modality or "", series_ref.series.description
+                                             or "", f"{count} image{'s' * (count != 1)}") if x)
+            items.append(GridSeries(series_ref.key, title, tuple(series_ref.image_paths),
+                                    tuple(positions) if positions is not None and len(positions) == count else None,
+                                    slice_normal(next((i.orientation for i in images if i.orientation), None))))
+        if len(items) < 2:
+            what = "a DICOM study with two image series or more" if ref is None or self.photos else (
+                "this study has one image series; B puts a series of another study beside")
+            self.show_message(f"The study in panes: {what}", warning=True)
+            return None
+        if self.study_grid is None:
+            self.study_grid = StudyGridWindow(self)
+            self.study_grid.open_series.connect(self.browser.select_series)
+            self._place_where_it_was(self.study_grid, "study_grid")
+        assert ref is not None
+        patient = person_name(ref.patient.name) or ref.patient.id or ""
+        title = "  ·  ".join(x for x in (patient, dicom_date(ref.study.date), ref.study.description or "") if x)
+        self.study_grid.show_study(items, title, ref.key)
+        self.study_grid.show()
+        self.study_grid.raise_()
+        return self.study_grid
 
     def _show_beside(self, ref: SeriesRef) -> CompareWindow:
         if self.compare is None:

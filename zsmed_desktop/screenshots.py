@@ -47,6 +47,7 @@ SCREENS = (
     "12-check.png",
     "13-dicom-tags.png",
     "14-presentation-state.png",
+    "15-study-in-panes.png",
 )
 
 
@@ -247,6 +248,19 @@ def run_session(out: Path) -> list[Path]:
             window.tree.scrollToItem(current)  # the thumbnails have made the rows taller
         settle(app)
         written.append(grab(window, out, SCREENS[13]))
+
+        # 15. The study in panes (G): the CD's MR angiography study, its projections first, the localizer last.
+        select_series(window, "ANGIO Projected")
+        wait(app, lambda: window.viewer.current_frame_data() is not None and not window.viewer.is_loading(),
+             "the MR angiography")
+        grid = window.open_study_grid()
+        if grid is not None:
+            grid.resize(*SIZE)
+            wait(app, lambda: all(not p.viewer.is_loading() and p.viewer.current_frame_data() is not None
+                                  for p in grid.panes), "the panes")
+            settle(app, 0.5)
+            written.append(grab(grid, out, SCREENS[14]))
+            grid.close()
 
         if not BUNDLE.is_file():
             print(f"screenshots: {BUNDLE} not found; the classifier screens are left out")

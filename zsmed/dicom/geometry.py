@@ -104,15 +104,25 @@ def angle_degrees(first_end: tuple[float, float], vertex: tuple[float, float], s
 
 
 # --- two series side by side: slices matched by position --------------------------------------------
+def slice_normal(orientation: Sequence[float] | None) -> tuple[float, float, float] | None:
+    """The unit normal of an image plane from its Image Orientation (Patient) (row, then column direction
+    cosines): row × column; None without a usable orientation."""
+    if orientation is None or len(orientation) != 6:
+        return None
+    r, c = orientation[:3], orientation[3:]
+    n = (r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0])
+    length = math.sqrt(sum(x * x for x in n))
+    return (n[0] / length, n[1] / length, n[2] / length) if length > 1e-6 else None
+
+
 def slice_positions(positions: Sequence[Sequence[float] | None],
                     orientation: Sequence[float] | None) -> list[float] | None:
     """Each image's place (mm) along the slice normal of ``orientation`` (Image Orientation (Patient):
     row then column direction cosines); None unless every image has a position and the orientation is
     known (a radiograph, a photograph, a header without geometry)."""
-    if orientation is None or len(orientation) != 6 or not positions:
+    normal = slice_normal(orientation)
+    if normal is None or not positions:
         return None
-    r, c = orientation[:3], orientation[3:]
-    normal = (r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0])
     out = []
     for position in positions:
         if position is None or len(position) != 3:

@@ -1,0 +1,141 @@
+"""The study in panes (G): the study's series hung side by side, the one read first and localizers last,
+panes in the same plane scrolling together by position, other planes left alone, L unlinking, each pane's
+menu hanging another series, a double-click opening a series in the main window."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pydicom
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QPoint, Qt
+
+from tests.conftest import dicom_test_file
+from tests.desktop.reading_room import SCAN_TIMEOUT, make_window, open_and_wait
+from zsmed.dicom.geometry import slice_normal
+from zsmed_desktop.main_window import MainWindow
+from zsmed_desktop.study_grid import GridSeries, follow_index, grid_shape, hanging_order, parallel
+
+AXIAL = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+SAGITTAL = [0.0, 1.0, 0.0, 0.0, 0.0, -1.0]
+
+
+def _series(folder: Path, study_uid: str, description: str, number: int, positions: list[list[float]],
+            orientation: list[float]) -> None:
+    """CT_small as one series of the study: an image at each position, in that orientation."""
+    series_uid = pydicom.uid.generate_uid()
+    for k, position in enumerate(positions):
+        ds = pydicom.dcmread(dicom_test_file("CT_small.dcm"))
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+        ds.SeriesDescription, ds.SeriesNumber, ds.InstanceNumber = description, number, k + 1
+        ds.ImagePositionPatient, ds.ImageOrientationPatient = position, orientation
+        ds.save_as(folder / f"{description}_{k}.dcm")
+
+
+@pytest.fixture()
+def window(qtbot, tmp_path: Path) -> MainWindow:
+    folder = tmp_path / "study"
+    folder.mkdir()
+    study = pydicom.uid.generate_uid()
+    _series(folder, study, "LOCALIZER", 1, [[-40.0, -40.0, 0.0]], AXIAL)
+    _series(folder, study, "T1 AX", 2, [[-40.0, -40.0, 5.0 * k] for k in range(5)], AXIAL)  # 0 .. 20 mm
+    _series(folder, study, "T2 AX", 3, [[-40.0, -40.0, -2.5 + 2.5 * k] for k in range(9)], AXIAL)  # -2.5 .. 17.5
+    _series(folder, study, "T2 SAG", 4, [[-10.0 + 10.0 * k, -40.0, 40.0] for k in range(3)], SAGITTAL)
+    main = make_window(qtbot, tmp_path)
+    open_and_wait(qtbot, main, [folder])
+    _choose(qtbot, main, "T1 AX")
+    return main
+
+
+def _choose(qtbot, window: MainWindow, description: str) -> None:
+    ref = next(r for r in (window.browser.series_ref(s.uid) for p in window.index.patients for st in p.studies
+                           for s in st.series) if r and r.series.description == description)
+    window.browser.select_series(ref.key)
+    qtbot.waitUntil(lambda: window.current_series is not None and window.current_series.key == ref.key
+                    and not window.viewer.is_loading(), timeout=SCAN_TIMEOUT)
+
+
+def _shown(qtbot, viewer, index: int) -> None:
+    qtbot.waitUntil(lambda: viewer.current_index() == index and not viewer.is_loading(), timeout=SCAN_TIMEOUT)
+
+
+def test_the_study_hangs_read_series_first_and_localizers_last(qtbot, window: MainWindow) -> None:
+    assert window.action("study_grid").shortcut().toString() == "G"
+    grid = window.open_study_grid()
+    assert grid is not None and grid.isVisible()
+    titles = [pane.chooser.currentText() for pane in grid.panes]
+    assert titles == ["Series 2  ·  CT  ·  T1 AX  ·  5 images", "Series 3  ·  CT  ·  T2 AX  ·  9 images",
+                      "Series 4  ·  CT  ·  T2 SAG  ·  3 images", "Series 1  ·  CT  ·  LOCALIZER  ·  1 image"]
+    assert (grid.grid.rowCount(), grid.grid.columnCount()) == (2, 2)
+    assert [pane.viewer.image_count() for pane in grid.panes] == [5, 9, 3, 1]
+    assert "Panes in the same plane scroll together" in grid.note.text()
+    assert "T1 AX" not in grid.windowTitle() and "the study in panes" in grid.windowTitle()
+
+
+def test_panes_in_one_plane_scroll_together_and_l_unlinks_them(qtbot, window: MainWindow) -> None:
+    grid = window.open_study_grid()
+    assert grid is not None
+    t1, t2, sagittal, _localizer = grid.panes
+    _shown(qtbot, t1.viewer, 2)  # the middle of T1: 10 mm
+    _shown(qtbot, t2.viewer, 5)  # hung at T1's place: 10 mm is T2's image 5
+    start_sagittal = sagittal.viewer.current_index()
+    t1.viewer.go_to(3)  # 15 mm
+    _shown(qtbot, t2.viewer, 7)
+    t2.viewer.go_to(0)  # -2.5 mm: T1's nearest is 0 mm
+    _shown(qtbot, t1.viewer, 0)
+    assert sagittal.viewer.current_index() == start_sagittal  # another plane: left where it is
+    grid.activateWindow()
+    t1.viewer.setFocus()
+    grid.link_action.trigger()
+    assert not grid.linked
+    t1.viewer.go_to(4)
+    _shown(qtbot, t1.viewer, 4)
+    qtbot.wait(100)
+    assert t2.viewer.current_index() == 0
+
+
+def test_a_pane_hangs_another_series_and_a_double_click_opens_it(qtbot, window: MainWindow) -> None:
+    grid = window.open_study_grid()
+    assert grid is not None
+    last = grid.panes[3]
+    last.chooser.setCurrentIndex(1)  # T2 AX in the localizer's pane, at T1's place
+    qtbot.waitUntil(lambda: last.viewer.image_count() == 9 and last.viewer.current_index() == 5, timeout=SCAN_TIMEOUT)
+    viewport = last.viewer
+    qtbot.mouseDClick(viewport, Qt.MouseButton.LeftButton, pos=QPoint(viewport.width() // 2, viewport.height() // 2))
+    qtbot.waitUntil(lambda: window.current_series is not None and window.current_series.series.description == "T2 AX",
+                    timeout=SCAN_TIMEOUT)
+
+
+def test_a_study_of_one_series_says_so(qtbot, tmp_path: Path) -> None:
+    window = make_window(qtbot, tmp_path)
+    assert window.open_study_grid() is None
+    assert "a DICOM study with two image series or more" in window.statusBar().currentMessage()
+    folder = tmp_path / "one"
+    folder.mkdir()
+    _series(folder, pydicom.uid.generate_uid(), "T1 AX", 2, [[0.0, 0.0, 5.0 * k] for k in range(3)], AXIAL)
+    open_and_wait(qtbot, window, [folder])
+    _choose(qtbot, window, "T1 AX")
+    assert window.open_study_grid() is None
+    assert "this study has one image series" in window.statusBar().currentMessage()
+
+
+def test_the_hanging_rules() -> None:
+    def series(key: str, count: int, positions: tuple[float, ...] | None = None,
+               orientation: list[float] | None = None) -> GridSeries:
+        return GridSeries(key, key, tuple(Path(f"{key}{k}") for k in range(count)), positions,
+                          slice_normal(orientation) if orientation else None)
+
+    study = [series("scout", 2), series("t1", 20), series("t2", 20), series("dwi", 30)]
+    assert [s.key for s in hanging_order(study, "t2")] == ["t2", "t1", "dwi", "scout"]
+    assert [grid_shape(n) for n in (1, 2, 3, 4)] == [(1, 1), (1, 2), (1, 3), (2, 2)]
+    # the same plane with its normal the other way round: positions counted the other way
+    up = series("up", 3, (0.0, 5.0, 10.0), AXIAL)
+    down = series("down", 3, (-10.0, -5.0, 0.0), [1.0, 0.0, 0.0, 0.0, -1.0, 0.0])
+    assert parallel(up, down) and follow_index(up, 2, down) == 0 and follow_index(up, 0, down) == 2
+    assert not parallel(up, series("sag", 3, (0.0, 1.0, 2.0), SAGITTAL))
+    assert not parallel(up, series("no positions", 3, None, AXIAL))

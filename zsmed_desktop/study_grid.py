@@ -1,0 +1,196 @@
+"""The study's series side by side in one window (G), as a PACS hangs an MR's T1, T2, FLAIR and diffusion: up
+to four panes, the series read first, then the study's others in series order (localizers, of one or two
+images, only where nothing else is left). Each pane's menu hangs another series of the study in it; a
+double-click on a pane opens its series in the main window. Panes cutting the same plane (within 1°) follow
+the one the reader scrolls, slice for slice by position in mm (one study: one table, so no offset to line up);
+panes in other planes or without positions stay where they are. L in the window unlinks them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QMouseEvent
+from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QVBoxLayout, QWidget
+
+from zsmed_desktop.viewer import ImageViewer
+
+MAX_PANES = 4
+_PARALLEL = math.cos(math.radians(1.0))
+_LOCALIZER_IMAGES = 2  # a series of this many images or fewer is hung last (scouts, localizers)
+
+
+@dataclass(frozen=True)
+class GridSeries:
+    """A series as the grid hangs it: its key (to open it in the main window), its title, its images in slice
+    order, their places along its slice normal (mm, or None) and that normal (or None)."""
+
+    key: str
+    title: str
+    paths: tuple[Path, ...]
+    positions: tuple[float, ...] | None
+    normal: tuple[float, float, float] | None
+
+
+def hanging_order(series: Sequence[GridSeries], first_key: str | None) -> list[GridSeries]:
+    """The series read first, then the others by the study's order, localizers (a few images) last."""
+    first = [s for s in series if s.key == first_key]
+    rest = [s for s in series if s.key != first_key]
+    return first + sorted(rest, key=lambda s: len(s.paths) <= _LOCALIZER_IMAGES)  # stable: the study's order kept
+
+
+def grid_shape(count: int) -> tuple[int, int]:
+    """Rows and columns for ``count`` panes: side by side up to three, then two by two."""
+    return (1, max(count, 1)) if count <= 3 else (2, 2)
+
+
+def parallel(a: GridSeries, b: GridSeries) -> bool:
+    """Whether two series cut the same plane (their normals within 1°, either way) and both have positions."""
+    if a.normal is None or b.normal is None or a.positions is None or b.positions is None:
+        return False
+    return abs(sum(x * y for x, y in zip(a.normal, b.normal, strict=True))) >= _PARALLEL
+
+
+def follow_index(source: GridSeries, index: int, target: GridSeries) -> int:
+    """The image of ``target`` nearest (in mm along the shared normal) to image ``index`` of ``source``."""
+    places, normal, other_normal = target.positions, source.normal, target.normal
+    assert source.positions is not None and places is not None and normal is not None and other_normal is not None
+    flip = 1.0 if sum(x * y for x, y in zip(normal, other_normal, strict=True)) > 0 else -1.0
+    place = source.positions[index] * flip  # normals pointing opposite ways count positions opposite ways
+    return min(range(len(places)), key=lambda k: abs(places[k] - place))
+
+
+class _Pane(QWidget):
+    """A series chooser over a viewer; a double-click on the image asks for the series in the main window."""
+
+    open_requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.chooser = QComboBox()
+        self.chooser.setToolTip("Hang another series of the study in this pane")
+        self.viewer = ImageViewer()
+        self.viewer.setMinimumSize(200, 200)
+        self.series: GridSeries | None = None
+        # the image zsmed put this pane at (hung, or following another): its display is no scroll of the reader's
+        self.placed_at: int | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(1, 1, 1, 1)
+        layout.setSpacing(1)
+        layout.addWidget(self.chooser)
+        layout.addWidget(self.viewer, 1)
+        self.viewer.installEventFilter(self)
+
+    def eventFilter(self, watched: object, event: object) -> bool:
+        if (watched is self.viewer and isinstance(event, QMouseEvent)
+                and event.type() == QMouseEvent.Type.MouseButtonDblClick and self.series is not None):
+            self.open_requested.emit(self.series.key)
+            return True
+        return False
+
+
+class StudyGridWindow(QWidget):
+    """Up to four series of one study in panes, parallel ones scrolling together."""
+
+    open_series = Signal(str)  # a pane double-clicked: the key of its series, for the main window
+    closed = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent, Qt.WindowType.Window)
+        self.resize(1200, 800)
+        self.setMinimumSize(640, 480)
+        self.series: list[GridSeries] = []
+        self.panes: list[_Pane] = []
+        self.linked = True
+        self.grid = QGridLayout()
+        self.grid.setContentsMargins(2, 2, 2, 2)
+        self.grid.setSpacing(3)
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.note.setContentsMargins(6, 2, 6, 4)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(self.grid, 1)
+        layout.addWidget(self.note)
+        self.link_action = QAction("Link the panes' scrolling", self)
+        self.link_action.setCheckable(True)
+        self.link_action.setChecked(True)
+        self.link_action.setShortcut(QKeySequence("L"))
+        self.link_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.link_action.toggled.connect(self.set_linked)
+        self.addAction(self.link_action)
+
+    def show_study(self, series: Sequence[GridSeries], title: str, first_key: str | None = None) -> None:
+        """Hang ``series`` (one study's image series, in the study's order), the one read (``first_key``) first."""
+        self.series = hanging_order(series, first_key)
+        for pane in self.panes:
+            self.grid.removeWidget(pane)
+            pane.deleteLater()
+        self.panes = []
+        count = min(len(self.series), MAX_PANES)
+        rows, cols = grid_shape(count)
+        for k in range(count):
+            pane = _Pane(self)
+            pane.chooser.addItems([s.title for s in self.series])
+            pane.chooser.setCurrentIndex(k)
+            pane.chooser.currentIndexChanged.connect(lambda choice, pane=pane: self._hang(pane, choice))
+            pane.viewer.current_changed.connect(lambda _path, pane=pane: self._scrolled(pane))
+            pane.open_requested.connect(self.open_series)
+            self.grid.addWidget(pane, k // cols, k % cols)
+            self.panes.append(pane)
+            self._hang(pane, k)
+        for r in range(rows):
+            self.grid.setRowStretch(r, 1)
+        for c in range(cols):
+            self.grid.setColumnStretch(c, 1)
+        more = len(self.series) - count
+        self.note.setText(
+            (f"{count} of {len(self.series)} series shown; each pane's menu hangs another. " if more else "")
+            + "Panes in the same plane scroll together (L unlinks them); a double-click opens a series in the "
+              "main window.")
+        self.setWindowTitle(f"zsmed — the study in panes: {title}")
+
+    def _hang(self, pane: _Pane, choice: int) -> None:
+        if not 0 <= choice < len(self.series):
+            return
+        chosen = self.series[choice]
+        pane.series = chosen
+        start = len(chosen.paths) // 2
+        others = [p for p in self.panes if p is not pane and p.series is not None]
+        source = next((p for p in others if parallel(p.series, chosen)), None)  # type: ignore[arg-type]
+        if self.linked and source is not None and source.series is not None:
+            start = follow_index(source.series, source.viewer.current_index(), chosen)
+        pane.placed_at = start  # its display (now or once loaded) is not the reader scrolling it
+        pane.viewer.set_images(list(chosen.paths), start)  # its title is the pane's menu: none drawn over the image
+
+    def set_linked(self, on: bool) -> None:
+        self.linked = on
+        if self.link_action.isChecked() != on:
+            self.link_action.setChecked(on)
+
+    def _scrolled(self, pane: _Pane) -> None:
+        """The reader moved ``pane``: the panes in its plane go to the slice nearest its own."""
+        index = pane.viewer.current_index()
+        placed, pane.placed_at = pane.placed_at, None
+        if placed == index or not self.linked or pane.series is None or pane.series.positions is None:
+            return
+        if not 0 <= index < len(pane.series.positions):
+            return
+        for other in self.panes:
+            if other is pane or other.series is None or not parallel(pane.series, other.series):
+                continue
+            target = follow_index(pane.series, index, other.series)
+            if target != other.viewer.current_index():
+                other.placed_at = target
+                other.viewer.go_to(target)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.closed.emit()
+        super().closeEvent(event)
+
+
+__all__ = ["MAX_PANES", "GridSeries", "StudyGridWindow", "follow_index", "grid_shape", "hanging_order", "parallel"]
