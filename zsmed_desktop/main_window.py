@@ -1214,7 +1214,7 @@ class MainWindow(QMainWindow):
             self.show_message(f"The study in panes: {what}", warning=True)
             return None
         if self.study_grid is None:
-            self.study_grid = StudyGridWindow(self)
+            self.study_grid = StudyGridWindow(self, plane_of=self._image_plane)
             self.study_grid.open_series.connect(self.browser.select_series)
             self._place_where_it_was(self.study_grid, "study_grid")
         assert ref is not None

@@ -3,13 +3,14 @@ to four panes, the series read first, then the study's others in series order (l
 images, only where nothing else is left). Each pane's menu hangs another series of the study in it; a
 double-click on a pane opens its series in the main window. Panes cutting the same plane (within 1°) follow
 the one the reader scrolls, slice for slice by position in mm (one study: one table, so no offset to line up);
-panes in other planes or without positions stay where they are. L in the window unlinks them.
+panes in other planes or without positions stay where they are. L in the window unlinks them. As PACS draw
+them, dashed reference lines on the other planes' panes show where the image last scrolled cuts them.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,10 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QMouseEvent
 from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QVBoxLayout, QWidget
 
+from zsmed.dicom.geometry import ImagePlane, reference_line
 from zsmed_desktop.viewer import ImageViewer
+
+PlaneOf = Callable[[Path | None, int], ImagePlane | None]  # where an image (a frame of it) lies in the patient
 
 MAX_PANES = 4
 _PARALLEL = math.cos(math.radians(1.0))
@@ -99,8 +103,11 @@ class StudyGridWindow(QWidget):
     open_series = Signal(str)  # a pane double-clicked: the key of its series, for the main window
     closed = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, plane_of: PlaneOf = lambda _path, _frame: None) -> None:
+        """``plane_of``: where an image lies in the patient (the main window's, which reads each header once)."""
         super().__init__(parent, Qt.WindowType.Window)
+        self._plane_of = plane_of
+        self.active: _Pane | None = None  # the pane the reader scrolled last: its image cuts the others
         self.resize(1200, 800)
         self.setMinimumSize(640, 480)
         self.series: list[GridSeries] = []
@@ -131,6 +138,7 @@ class StudyGridWindow(QWidget):
             self.grid.removeWidget(pane)
             pane.deleteLater()
         self.panes = []
+        self.active = None
         count = min(len(self.series), MAX_PANES)
         rows, cols = grid_shape(count)
         for k in range(count):
@@ -143,6 +151,7 @@ class StudyGridWindow(QWidget):
             self.grid.addWidget(pane, k // cols, k % cols)
             self.panes.append(pane)
             self._hang(pane, k)
+        self.active = self.panes[0] if self.panes else None
         for r in range(rows):
             self.grid.setRowStretch(r, 1)
         for c in range(cols):
@@ -176,6 +185,9 @@ class StudyGridWindow(QWidget):
         """The reader moved ``pane``: the panes in its plane go to the slice nearest its own."""
         index = pane.viewer.current_index()
         placed, pane.placed_at = pane.placed_at, None
+        if placed != index:
+            self.active = pane
+        self._update_reference_lines()
         if placed == index or not self.linked or pane.series is None or pane.series.positions is None:
             return
         if not 0 <= index < len(pane.series.positions):
@@ -187,6 +199,16 @@ class StudyGridWindow(QWidget):
             if target != other.viewer.current_index():
                 other.placed_at = target
                 other.viewer.go_to(target)
+
+    def _update_reference_lines(self) -> None:
+        """On every pane but the active one, where the active pane's image cuts it (nothing for parallel
+        planes, images without geometry or another frame of reference)."""
+        active = self.active
+        cutting = (self._plane_of(active.viewer.current_path(), active.viewer.current_frame())
+                   if active is not None else None)
+        for pane in self.panes:
+            shown = None if pane is active else self._plane_of(pane.viewer.current_path(), pane.viewer.current_frame())
+            pane.viewer.set_reference_line(reference_line(cutting, shown) if cutting and shown else None)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.closed.emit()

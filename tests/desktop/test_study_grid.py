@@ -139,3 +139,20 @@ def test_the_hanging_rules() -> None:
     assert parallel(up, down) and follow_index(up, 2, down) == 0 and follow_index(up, 0, down) == 2
     assert not parallel(up, series("sag", 3, (0.0, 1.0, 2.0), SAGITTAL))
     assert not parallel(up, series("no positions", 3, None, AXIAL))
+
+
+def test_other_planes_show_where_the_image_scrolled_cuts_them(qtbot, window: MainWindow) -> None:
+    grid = window.open_study_grid()
+    assert grid is not None
+    t1, t2, sagittal, _localizer = grid.panes
+    _shown(qtbot, t1.viewer, 2)
+    qtbot.waitUntil(lambda: sagittal.viewer.reference_line() is not None, timeout=SCAN_TIMEOUT)
+    (_c1, row1), (_c2, row2) = sagittal.viewer.reference_line()
+    assert abs(row1 - row2) < 1e-6  # an axial slice cuts a sagittal image along a row
+    assert t2.viewer.reference_line() is None  # parallel to T1: no line
+    t1.viewer.go_to(4)  # 10 mm higher up: the line moves up the sagittal image (its rows run down, -z)
+    qtbot.waitUntil(lambda: sagittal.viewer.reference_line() is not None
+                    and sagittal.viewer.reference_line()[0][1] < row1 - 1, timeout=SCAN_TIMEOUT)
+    sagittal.viewer.go_to(0)  # now the sagittal is the one scrolled: its cut shows on the axial panes
+    qtbot.waitUntil(lambda: t1.viewer.reference_line() is not None and sagittal.viewer.reference_line() is None,
+                    timeout=SCAN_TIMEOUT)
