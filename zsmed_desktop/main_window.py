@@ -173,6 +173,7 @@ class MainWindow(QMainWindow):
 
         self.viewer = ImageViewer()
         self._deidentifying: Any = None  # the de-identified export's worker while it runs
+        self._writing_media: Any = None  # the CD / USB stick writer's worker while it runs
         self.saved_states = SavedStates()
         self.key_images = KeyImages()
         self.compare: CompareWindow | None = None  # the series beside, once the reader puts one there
@@ -483,6 +484,9 @@ class MainWindow(QMainWindow):
         a("deidentify", "Export the study de-identified…", self.export_deidentified, None, "mdi6.incognito",
           "Copy the selected study with names, IDs, dates and UIDs replaced and private tags and comments removed "
           "(a teaching file, a colleague, a meeting)")
+        a("media", "Copy the study to a CD or USB stick…", self.copy_study_to_media, None, "mdi6.disc",
+          "Write the selected study as a CD or USB stick's DICOM files with a DICOMDIR, which any DICOM viewer "
+          "opens (for the patient, a referring physician): into an empty folder, to burn or copy as it is")
         a("get_studies", "Get studies from the PACS…", self.get_studies_from_pacs, None, "mdi6.cloud-download-outline",
           "Find the patient's studies on the PACS (priors, say) and fetch those chosen; they join the study list")
         a("send_study", "Send the study to the PACS…", self.send_study_to_pacs, None, "mdi6.server-network",
@@ -536,6 +540,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.action("save_image"))
         file_menu.addAction(self.action("copy_image"))
         file_menu.addAction(self.action("deidentify"))
+        file_menu.addAction(self.action("media"))
         file_menu.addAction(self.action("get_studies"))
         file_menu.addAction(self.action("send_study"))
         file_menu.addSeparator()
@@ -718,6 +723,7 @@ class MainWindow(QMainWindow):
         self.action("dicom_tags").setEnabled(path is not None and not is_photo(path) and self._image_open())
         self.action("deidentify").setEnabled(self.current_series is not None and self._deidentifying is None)
         self.action("send_study").setEnabled(self.current_series is not None and self.pacs_node() is not None)
+        self.action("media").setEnabled(self.current_series is not None and self._writing_media is None)
         self.action("get_studies").setEnabled(self.pacs_node() is not None)
         dicom_shown = shown and path is not None and not is_photo(path)
         self.action("save_presentation").setEnabled(dicom_shown)
@@ -1018,6 +1024,47 @@ class MainWindow(QMainWindow):
 
     def copy_image(self) -> bool:
         return copy_image_and_report(self.viewer, self.show_message)
+
+    def copy_study_to_media(self, folder: Path | None = None) -> Any:
+        """File > Copy the study to a CD or USB stick…: the selected series' study as a DICOM file-set with its
+        DICOMDIR (``zsmed.dicom.media``) in an empty folder the reader picks (``folder`` where given); its
+        progress in the status bar, its outcome one line (and in the Jobs tab)."""
+        from zsmed.dicom.media import MediaResult, write_media_job
+        from zsmed_desktop.workers import start_job
+
+        ref = self.current_series
+        if ref is None or self._writing_media is not None:
+            return None
+        if folder is None:
+            chosen = QFileDialog.getExistingDirectory(self, "An empty folder for the CD or USB stick's files",
+                                                      self.last_folder())
+            if not chosen:
+                return None
+            folder = Path(chosen)
+        paths = self.browser.study_paths(ref)
+        patient = person_name(ref.patient.name) or ref.patient.id or "the patient"
+        what = f"{patient}'s study of {dicom_date(ref.study.date) or 'no date'}"
+
+        def progress(report: Progress) -> None:
+            self.statusBar().showMessage(f"Writing {what} for a CD or USB stick: {report.done}/{report.total} files")
+
+        def finished(line: str, warning: bool, details: str | None = None) -> None:
+            self._writing_media = None
+            self._update_image_actions()
+            self.show_message(line, warning=warning, tooltip=details)
+            if not warning:
+                self._done_job_line(line, details)
+
+        def done(result: MediaResult) -> None:
+            details = "\n".join(result.problems) or None
+            finished(f"{what}: {result.summary()}", bool(result.problems) or not result.written, details)
+
+        self._writing_media = start_job(lambda: write_media_job(paths, folder), on_progress=progress, on_done=done,
+                                        on_error=lambda message: finished(f"{what} not written: {message}", True),
+                                        on_cancelled=lambda: finished(f"{what}: not written (stopped)", True),
+                                        owner=self)
+        self._update_image_actions()
+        return self._writing_media
 
     def show_dicom_tags(self) -> TagsDialog | None:
         """View > DICOM tags: the file shown, element by element (its own window, one per file asked)."""

@@ -770,3 +770,22 @@ def test_the_arrow_tool_from_the_view_menu(qtbot, tmp_path: Path) -> None:
     assert window.viewer.arrow((10.5, 10.5), (60.5, 60.5), "Lesion") is not None
     assert not window.action("save_measurements").isEnabled()
     assert dict(window.shortcut_rows())["T"].startswith("Arrow on / off")
+
+
+def test_the_study_is_copied_for_a_cd_or_usb_stick(qtbot, tmp_path: Path) -> None:
+    """File > Copy the study to a CD or USB stick…: the study's files with a DICOMDIR, the outcome one line."""
+    window = make_window(qtbot, tmp_path)
+    assert not window.action("media").isEnabled()  # nothing open
+    open_and_wait(qtbot, window, [ct_study(tmp_path)])
+    qtbot.waitUntil(lambda: window.current_series is not None, timeout=SCAN_TIMEOUT)
+    assert window.action("media").isEnabled()
+    worker = window.copy_study_to_media(tmp_path / "usb")
+    assert worker is not None and not window.action("media").isEnabled()  # one at a time
+    qtbot.waitUntil(lambda: window._writing_media is None, timeout=SCAN_TIMEOUT)
+    jobs = [window.jobs.item(k).text() for k in range(window.jobs.count())]
+    assert any("written with a DICOMDIR to" in line and str(tmp_path / "usb") in line for line in jobs), jobs
+    assert (tmp_path / "usb" / "DICOMDIR").is_file() and window.action("media").isEnabled()
+    # a folder that is not empty: said in the window, nothing mixed in
+    window.copy_study_to_media(tmp_path / "usb")
+    qtbot.waitUntil(lambda: window._writing_media is None, timeout=SCAN_TIMEOUT)
+    assert "choose a new or empty folder" in window.statusBar().currentMessage()

@@ -186,6 +186,35 @@ finds nothing on still needs a look. Exit status 0 when no text was found, 1 whe
 not be read), 2 for bad input (a missing path, no OCR program)."""
 
 
+MEDIA_HELP = """\
+Write DICOM files as a CD or USB stick's DICOM file-set, as a PACS gives a patient or a referring physician their
+study: the files under PT000000/ST000000/SE000000/IM000000 with a DICOMDIR at the top (what every DICOM viewer
+opens) and a README.TXT, in DIR (--out; new or empty). The images' data sets are written unchanged. Values the
+DICOMDIR's records need and a file leaves empty (a Patient ID, a Study ID, an instance number, a date) are filled
+in the DICOMDIR only, and counted. Folders are read recursively; a DICOMDIR given is skipped (its images are
+written when given), the same image given twice is written once.
+
+Prints one summary line; a file left out (not DICOM, no UIDs, a record that cannot be made) is one line on
+stderr naming it and why, exit 1; exit 0 when every file given was written. Burn DIR's content to a CD or copy
+it to a stick as it is. For images that must not show who the patient is, run zsmed deidentify first and give
+its output folder here."""
+
+
+def _media(args: argparse.Namespace) -> int:
+    from zsmed.dicom.inspect import expand_inputs
+    from zsmed.dicom.media import write_media_job
+    from zsmed.progress import run_with_bar
+    from zsmed.runtime.validate import escape_text
+
+    if _said_missing(args.paths):
+        return 2
+    result = run_with_bar(write_media_job(expand_inputs(args.paths), args.out, file_set_id=args.label), "writing")
+    print(escape_text(result.summary()))
+    for problem in result.problems:
+        print(f"zsmed: left out: {escape_text(problem)}", file=sys.stderr)
+    return 1 if result.problems or not result.written else 0
+
+
 def _find_text(args: argparse.Namespace) -> int:
 
     from zsmed.dicom.inspect import expand_inputs
@@ -684,6 +713,15 @@ def register(groups: Any) -> None:
     find_text.add_argument("--json", action="store_true",
                            help="one JSON object per file: its words with their boxes and confidence")
     find_text.set_defaults(handler=_find_text)
+
+    media = groups.top.add_parser(
+        "media", help="write DICOM files as a CD or USB stick for a patient or a referring physician (with a "
+                      "DICOMDIR)", description=MEDIA_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    media.add_argument("paths", nargs="+", metavar="PATH", help="DICOM files or folders (a study, a series)")
+    media.add_argument("--out", type=Path, required=True, metavar="DIR", help="a new or empty folder")
+    media.add_argument("--label", default="ZSMED", metavar="ID",
+                       help="the file-set's ID, up to 16 capital letters, digits, spaces or _ (default ZSMED)")
+    media.set_defaults(handler=_media)
 
     send = groups.top.add_parser(
         "send", help="store DICOM files on the PACS (C-STORE): reports, measurements, reformats, any DICOM files",

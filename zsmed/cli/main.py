@@ -38,6 +38,7 @@ COMMAND_OWNERS = {
     "tags": "zsmed.cli.dicom_commands",
     "deidentify": "zsmed.cli.dicom_commands",
     "find-text": "zsmed.cli.dicom_commands",
+    "media": "zsmed.cli.dicom_commands",
     "send": "zsmed.cli.dicom_commands",
     "echo": "zsmed.cli.dicom_commands",
     "receive": "zsmed.cli.dicom_commands",
