@@ -39,7 +39,8 @@ def test_every_reading_command_answers_a_damaged_file_in_its_own_lines(tmp_path:
         runs += [["inspect", str(path)], ["tags", str(path)], ["read-report", str(path)],
                  ["deidentify", str(path), "--out", str(tmp_path / "deidentified")],
                  ["key-images", str(path), "--out", str(tmp_path / "key")]]
-    runs += [["scan", str(tmp_path / "damaged")], ["reformat", str(tmp_path / "damaged")]]
+    runs += [["scan", str(tmp_path / "damaged")], ["reformat", str(tmp_path / "damaged")],
+             ["media", str(tmp_path / "damaged"), "--out", str(tmp_path / "cd")]]
     if shutil.which("tesseract") is not None:
         runs.append(["find-text", str(tmp_path / "damaged")])
     pacs = storage_server()  # a PACS taking anything: what zsmed send makes of damaged files is zsmed's

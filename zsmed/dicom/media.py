@@ -211,9 +211,14 @@ def write_media_job(paths: Sequence[str | Path], folder: str | Path, *,
         numbers[series_uid] = numbers.get(series_uid, 0) + 1
         try:
             leaf = _leaf(header, numbers[series_uid], result.placeholders)
-            file_set.add_custom(path, leaf)
-        except (ValueError, OSError) as exc:
+        except ValueError as exc:
             result.problems.append(f"{path}: not on the media: {exc}")
+            continue
+        try:
+            file_set.add_custom(path, leaf)  # reads the file whole and stages a copy of it
+        except Exception as exc:  # a file damaged past its header: pydicom's errors are of every type
+            result.problems.append(f"{path}: not on the media: the file is damaged or cut short "
+                                   f"({exc.__class__.__name__})")
             continue
         seen.add(uid)
         patients.add(leaf.ancestors[0].key)  # the PATIENT record's key: its Patient ID, or the placeholder
