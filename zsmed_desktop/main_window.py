@@ -92,7 +92,7 @@ from zsmed_desktop.presentation_flow import PRESENTATION_STATE_CLASSES, SavedSta
 from zsmed_desktop.reformat_window import ReformatWindow
 from zsmed_desktop.settings_dialog import SettingsDialog
 from zsmed_desktop.shortcuts_dialog import ShortcutsDialog
-from zsmed_desktop.study_grid import GridSeries, StudyGridWindow
+from zsmed_desktop.study_grid import GridSeries, StudyGridWindow, study_kind
 from zsmed_desktop.tags_dialog import TagsDialog
 from zsmed_desktop.theme import icon
 from zsmed_desktop.viewer import ImageViewer
@@ -1254,20 +1254,21 @@ class MainWindow(QMainWindow):
                                              or "", f"{count} image{'s' * (count != 1)}") if x)
             items.append(GridSeries(series_ref.key, title, tuple(series_ref.image_paths),
                                     tuple(positions) if positions is not None and len(positions) == count else None,
-                                    slice_normal(next((i.orientation for i in images if i.orientation), None))))
+                                    slice_normal(next((i.orientation for i in images if i.orientation), None)),
+                                    series_ref.series.description or ""))
         if len(items) < 2:
             what = "a DICOM study with two image series or more" if ref is None or self.photos else (
                 "this study has one image series; B puts a series of another study beside")
             self.show_message(f"The study in panes: {what}", warning=True)
             return None
         if self.study_grid is None:
-            self.study_grid = StudyGridWindow(self, plane_of=self._image_plane)
+            self.study_grid = StudyGridWindow(self, plane_of=self._image_plane, settings=self.settings)
             self.study_grid.open_series.connect(self.browser.select_series)
             self._place_where_it_was(self.study_grid, "study_grid")
         assert ref is not None
         patient = person_name(ref.patient.name) or ref.patient.id or ""
         title = "  ·  ".join(x for x in (patient, dicom_date(ref.study.date), ref.study.description or "") if x)
-        self.study_grid.show_study(items, title, ref.key)
+        self.study_grid.show_study(items, title, ref.key, study_kind(ref.series.modality, ref.study.description))
         self.study_grid.show()
         self.study_grid.raise_()
         return self.study_grid

@@ -5,16 +5,23 @@ double-click on a pane opens its series in the main window. Panes cutting the sa
 the one the reader scrolls, slice for slice by position in mm (one study: one table, so no offset to line up);
 panes in other planes or without positions stay where they are. L in the window unlinks them. As PACS draw
 them, dashed reference lines on the other planes' panes show where the image last scrolled cuts them.
+
+A hanging protocol, as PACS keep them: when the reader hangs a series in a pane by hand, the arrangement is kept for
+that kind of study (its modality and study description, say "MR · brain"), by the panes' series descriptions; the
+next study of that kind is hung the same way, each pane taking the series whose description matches (the same
+words, else most of them), the others by the default order.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QMouseEvent
 from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QVBoxLayout, QWidget
 
@@ -38,6 +45,7 @@ class GridSeries:
     paths: tuple[Path, ...]
     positions: tuple[float, ...] | None
     normal: tuple[float, float, float] | None
+    description: str = ""  # the Series Description, which a remembered hanging matches
 
 
 def hanging_order(series: Sequence[GridSeries], first_key: str | None) -> list[GridSeries]:
@@ -45,6 +53,36 @@ def hanging_order(series: Sequence[GridSeries], first_key: str | None) -> list[G
     first = [s for s in series if s.key == first_key]
     rest = [s for s in series if s.key != first_key]
     return first + sorted(rest, key=lambda s: len(s.paths) <= _LOCALIZER_IMAGES)  # stable: the study's order kept
+
+
+def study_kind(modality: str | None, study_description: str | None) -> str:
+    """What a remembered hanging is kept under: "MR · brain" (the description's words), or the modality alone."""
+    words = " ".join(re.findall(r"[a-z0-9]+", (study_description or "").lower()))
+    return " · ".join(x for x in ((modality or "").upper(), words) if x)
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def hang_by_rule(ordered: Sequence[GridSeries], rule: Sequence[str]) -> list[GridSeries]:
+    """``ordered`` (the default order) with pane k given the series whose description is ``rule[k]`` (the same
+    words, else the one sharing most of them, at least one), each series once; a pane no series matches, and the
+    panes after the rule's, take the rest in their order."""
+    left = list(ordered)
+    chosen: list[GridSeries | None] = []
+    for wanted in rule:
+        words = _words(wanted)
+        match = next((s for s in left if words and _words(s.description) == words), None)
+        if match is None:
+            best = max(left, key=lambda s: len(_words(s.description) & words), default=None)  # the first of ties
+            match = best if best is not None and _words(best.description) & words else None
+        if match is not None:
+            left.remove(match)
+        chosen.append(match)
+    rest = iter(left)
+    filled = [s if s is not None else next(rest, None) for s in chosen]
+    return [s for s in filled if s is not None] + list(rest)
 
 
 def grid_shape(count: int) -> tuple[int, int]:
@@ -103,10 +141,15 @@ class StudyGridWindow(QWidget):
     open_series = Signal(str)  # a pane double-clicked: the key of its series, for the main window
     closed = Signal()
 
-    def __init__(self, parent: QWidget | None = None, plane_of: PlaneOf = lambda _path, _frame: None) -> None:
-        """``plane_of``: where an image lies in the patient (the main window's, which reads each header once)."""
+    def __init__(self, parent: QWidget | None = None, plane_of: PlaneOf = lambda _path, _frame: None,
+                 settings: QSettings | None = None) -> None:
+        """``plane_of``: where an image lies in the patient (the main window's, which reads each header once);
+        ``settings``: where the hangings the reader chose are kept (none: not kept)."""
         super().__init__(parent, Qt.WindowType.Window)
         self._plane_of = plane_of
+        self._settings = settings
+        self.kind = ""  # the kind of study shown ("MR · brain"), whose hanging the reader's choices set
+        self._hanging_study = False  # True while show_study hangs the panes (not the reader's choice)
         self.active: _Pane | None = None  # the pane the reader scrolled last: its image cuts the others
         self.resize(1200, 800)
         self.setMinimumSize(640, 480)
@@ -131,9 +174,15 @@ class StudyGridWindow(QWidget):
         self.link_action.toggled.connect(self.set_linked)
         self.addAction(self.link_action)
 
-    def show_study(self, series: Sequence[GridSeries], title: str, first_key: str | None = None) -> None:
-        """Hang ``series`` (one study's image series, in the study's order), the one read (``first_key``) first."""
+    def show_study(self, series: Sequence[GridSeries], title: str, first_key: str | None = None,
+                   kind: str = "") -> None:
+        """Hang ``series`` (one study's image series, in the study's order), the one read (``first_key``) first,
+        or as the reader last hung a study of this ``kind``."""
+        self.kind = kind
+        rule = self.remembered(kind)
         self.series = hanging_order(series, first_key)
+        if rule:
+            self.series = hang_by_rule(self.series, rule)
         for pane in self.panes:
             self.grid.removeWidget(pane)
             pane.deleteLater()
@@ -141,6 +190,7 @@ class StudyGridWindow(QWidget):
         self.active = None
         count = min(len(self.series), MAX_PANES)
         rows, cols = grid_shape(count)
+        self._hanging_study = True
         for k in range(count):
             pane = _Pane(self)
             pane.chooser.addItems([s.title for s in self.series])
@@ -151,6 +201,7 @@ class StudyGridWindow(QWidget):
             self.grid.addWidget(pane, k // cols, k % cols)
             self.panes.append(pane)
             self._hang(pane, k)
+        self._hanging_study = False
         self.active = self.panes[0] if self.panes else None
         for r in range(rows):
             self.grid.setRowStretch(r, 1)
@@ -158,16 +209,35 @@ class StudyGridWindow(QWidget):
             self.grid.setColumnStretch(c, 1)
         more = len(self.series) - count
         self.note.setText(
-            (f"{count} of {len(self.series)} series shown; each pane's menu hangs another. " if more else "")
+            (f"Hung as you hung the last {kind} study. " if rule else "")
+            + (f"{count} of {len(self.series)} series shown; each pane's menu hangs another. " if more else "")
             + "Panes in the same plane scroll together (L unlinks them); a double-click opens a series in the "
               "main window.")
         self.setWindowTitle(f"zsmed — the study in panes: {title}")
+
+    def remembered(self, kind: str) -> list[str]:
+        """The panes' series descriptions the reader last hung a study of ``kind`` with (none: the default)."""
+        if self._settings is None or not kind:
+            return []
+        try:
+            rule = json.loads(str(self._settings.value(f"hanging/{kind}", "") or "[]"))
+        except ValueError:
+            return []
+        return [str(x) for x in rule] if isinstance(rule, list) else []
+
+    def _remember(self) -> None:
+        """The reader hung a series by hand: this arrangement for studies of this kind from now on."""
+        if self._settings is not None and self.kind:
+            rule = [p.series.description for p in self.panes if p.series is not None]
+            self._settings.setValue(f"hanging/{self.kind}", json.dumps(rule))
 
     def _hang(self, pane: _Pane, choice: int) -> None:
         if not 0 <= choice < len(self.series):
             return
         chosen = self.series[choice]
         pane.series = chosen
+        if not self._hanging_study:
+            self._remember()
         start = len(chosen.paths) // 2
         others = [p for p in self.panes if p is not pane and p.series is not None]
         source = next((p for p in others if parallel(p.series, chosen)), None)  # type: ignore[arg-type]
@@ -215,4 +285,5 @@ class StudyGridWindow(QWidget):
         super().closeEvent(event)
 
 
-__all__ = ["MAX_PANES", "GridSeries", "StudyGridWindow", "follow_index", "grid_shape", "hanging_order", "parallel"]
+__all__ = ["MAX_PANES", "GridSeries", "StudyGridWindow", "follow_index", "grid_shape", "hang_by_rule", "hanging_order",
+           "parallel", "study_kind"]

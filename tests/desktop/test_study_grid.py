@@ -18,7 +18,15 @@ from tests.conftest import dicom_test_file
 from tests.desktop.reading_room import SCAN_TIMEOUT, make_window, open_and_wait
 from zsmed.dicom.geometry import slice_normal
 from zsmed_desktop.main_window import MainWindow
-from zsmed_desktop.study_grid import GridSeries, follow_index, grid_shape, hanging_order, parallel
+from zsmed_desktop.study_grid import (
+    GridSeries,
+    follow_index,
+    grid_shape,
+    hang_by_rule,
+    hanging_order,
+    parallel,
+    study_kind,
+)
 
 AXIAL = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
 SAGITTAL = [0.0, 1.0, 0.0, 0.0, 0.0, -1.0]
@@ -156,3 +164,38 @@ def test_other_planes_show_where_the_image_scrolled_cuts_them(qtbot, window: Mai
     sagittal.viewer.go_to(0)  # now the sagittal is the one scrolled: its cut shows on the axial panes
     qtbot.waitUntil(lambda: t1.viewer.reference_line() is not None and sagittal.viewer.reference_line() is None,
                     timeout=SCAN_TIMEOUT)
+
+
+def test_a_hanging_chosen_by_hand_is_kept_for_that_kind_of_study(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    grid = window.open_study_grid()
+    kind = "CT · e 1"  # CT_small's modality and study description ("e+1")
+    assert grid is not None and grid.kind == kind and "Hung as you hung" not in grid.note.text()
+    grid.panes[0].chooser.setCurrentIndex(2)  # the sagittal in the first pane, by hand
+    assert grid.remembered(kind) == ["T2 SAG", "T2 AX", "T2 SAG", "LOCALIZER"]
+    # another study of the same kind, series described alike (in another case): hung the same way
+    folder = tmp_path / "next"
+    folder.mkdir()
+    study = pydicom.uid.generate_uid()
+    _series(folder, study, "t2 sag", 7, [[-10.0 + 10.0 * k, -40.0, 40.0] for k in range(3)], SAGITTAL)
+    _series(folder, study, "T1 AX", 8, [[-40.0, -40.0, 5.0 * k] for k in range(5)], AXIAL)
+    _series(folder, study, "T2 AX", 9, [[-40.0, -40.0, 5.0 * k] for k in range(5)], AXIAL)
+    open_and_wait(qtbot, window, [folder])
+    _choose(qtbot, window, "T1 AX")
+    grid = window.open_study_grid()
+    assert grid is not None
+    descriptions = [pane.series.description for pane in grid.panes if pane.series is not None]
+    assert descriptions == ["t2 sag", "T2 AX", "T1 AX"]  # the rule's panes, then the rest
+    assert f"Hung as you hung the last {kind} study." in grid.note.text()
+
+
+def test_hanging_rules_match_descriptions_by_their_words() -> None:
+    def series(description: str) -> GridSeries:
+        return GridSeries(description, description, (Path(description),), None, None, description)
+
+    study = [series(d) for d in ("AX T1", "AX T2 FLAIR", "DWI b1000", "SAG T1 MPRAGE")]
+    assert [s.key for s in hang_by_rule(study, ["dwi b1000", "t1 ax"])] == ["DWI b1000", "AX T1", "AX T2 FLAIR",
+                                                                            "SAG T1 MPRAGE"]
+    # nothing matches the first pane's: the default order fills it; most shared words wins the second
+    assert [s.key for s in hang_by_rule(study, ["perfusion", "sag mprage"])] == ["AX T1", "SAG T1 MPRAGE",
+                                                                                "AX T2 FLAIR", "DWI b1000"]
+    assert study_kind("mr", "Brain  routine") == "MR · brain routine" and study_kind("CT", None) == "CT"
