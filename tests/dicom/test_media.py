@@ -91,3 +91,20 @@ def test_zsmed_media_writes_a_study_and_says_what_was_left_out(tmp_path: Path,
     assert main(["media", str(study), "--out", str(tmp_path / "cd2")]) == 1
     err = capsys.readouterr().err
     assert err.startswith(f"zsmed: left out: {study / 'notes.txt'}: ") and len(err.strip().splitlines()) == 1
+
+
+def test_a_deidentified_study_goes_on_a_cd_in_one_step(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    study = tmp_path / "study"
+    study.mkdir()
+    for name in ("CT_small.dcm", "MR_small.dcm"):
+        shutil.copy(dicom_test_file(name), study / name)
+    cd = tmp_path / "board" / "cd"
+    assert main(["deidentify", str(study), "--out", str(cd), "--dicomdir"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"2 files exported de-identified to {cd}")
+    assert out[1].startswith(f"2 DICOM files of 2 patients (2 studies) written with a DICOMDIR to {cd}")
+    index = run_job(scan_job([cd / "DICOMDIR"]))
+    names = {str(p.name) for p in index.patients}
+    assert len(index.patients) == 2 and not names & {"CompressedSamples^CT1", "CompressedSamples^MR1"}
+    assert "de-identified by zsmed" in (cd / "README.TXT").read_text()
+    assert [p.name for p in (tmp_path / "board").iterdir()] == ["cd"]  # the staging folder is gone

@@ -163,6 +163,16 @@ def _deidentify(args: argparse.Namespace) -> int:
         return 2
     blanking = Blanking(outside_ultrasound=args.blank_outside_ultrasound, boxes=tuple(args.blank),
                         found_text=args.blank_found_text)
+    if args.dicomdir:
+        from zsmed.dicom.media import deidentify_to_media_job
+
+        result, media = run_with_bar(deidentify_to_media_job(args.paths, args.out, seed=args.seed,
+                                                             blanking=blanking), "de-identifying")
+        print(escape_text(result.summary(str(args.out))))  # staged beside it, then written there as a file-set
+        print(escape_text(media.summary()))
+        for problem in [*result.problems, *media.problems]:
+            print(f"zsmed: not exported: {escape_text(problem)}", file=sys.stderr)
+        return 1 if result.problems or media.problems else (0 if media.written else 2)
     result = run_with_bar(deidentify_paths_job(args.paths, args.out, seed=args.seed, blanking=blanking),
                           "de-identifying")
     print(escape_text(result.summary()))
@@ -698,6 +708,9 @@ def register(groups: Any) -> None:
     deidentify.add_argument("--blank", action="append", default=[], type=_box, metavar="X,Y,W,H",
                             help="blank this box of pixels (from the top left) on images that may carry "
                                  "burned-in text; may be given more than once")
+    deidentify.add_argument("--dicomdir", action="store_true",
+                            help="write the de-identified copy as a CD or USB stick's file-set with a DICOMDIR "
+                                 "(as zsmed media does), which any DICOM viewer opens")
     deidentify.add_argument("--blank-found-text", action="store_true",
                             help="also blank the words OCR (Tesseract) finds on images that may carry burned-in "
                                  "text, wherever they are (labels typed over an ultrasound scan too)")

@@ -35,8 +35,12 @@ _MAX_FILLS = 12  # record values a file may need filled in before it is given up
 README = """\
 This folder (a CD or a USB stick) holds DICOM images: open the file DICOMDIR, or the folder, with any DICOM
 viewer (zsmed: File > Open files or DICOMDIR). It was written by zsmed on {date}: {summary}.
-The images are the originals' data, unchanged; they may show who the patient is. Keep them as you keep medical records.
+{about}
 """
+ABOUT_ORIGINALS = ("The images are the originals' data, unchanged; they may show who the patient is. Keep them as you "
+                   "keep medical records.")
+ABOUT_DEIDENTIFIED = ("The images were de-identified by zsmed (names, IDs and UIDs replaced, dates moved, private "
+                      "elements removed); text burned into pixels may remain where the export said so.")
 
 
 @dataclass
@@ -162,8 +166,8 @@ def _leaf(header: Dataset, position: int, filled: dict[str, int]) -> Any:
     return nodes[-1]
 
 
-def write_media_job(paths: Sequence[str | Path], folder: str | Path, *,
-                    file_set_id: str = FILE_SET_ID) -> Job[MediaResult]:
+def write_media_job(paths: Sequence[str | Path], folder: str | Path, *, file_set_id: str = FILE_SET_ID,
+                    about: str = ABOUT_ORIGINALS) -> Job[MediaResult]:
     """Write the DICOM files among ``paths`` into ``folder`` (new or empty) as a file-set with its DICOMDIR and a
     README.TXT; yields ``Progress`` per file read, so a cancellation stops before anything is written. Files left
     out are the result's problem lines; a folder that is not empty is ``InputFileError``."""
@@ -233,8 +237,36 @@ def write_media_job(paths: Sequence[str | Path], folder: str | Path, *,
         raise InputFileError(f"cannot write the file-set ({exc.strerror or exc})", path=out) from None
     result.written, result.patients, result.studies = len(seen), len(patients), len(studies)
     (out / "README.TXT").write_text(README.format(date=datetime.date.today().isoformat(), summary=result.summary()
-                                                  .replace(f" to {out}", "")), encoding="ascii", errors="replace")
+                                                  .replace(f" to {out}", ""), about=about),
+                                    encoding="ascii", errors="replace")
     return result
 
 
-__all__ = ["FILE_SET_ID", "MediaResult", "write_media_job"]
+def deidentify_to_media_job(paths: Sequence[str | Path], folder: str | Path, *, seed: str | None = None,
+                            blanking: Any = None, file_set_id: str = FILE_SET_ID) -> Job[tuple[Any, MediaResult]]:
+    """``zsmed.dicom.deidentify.deidentify_paths_job`` into a staging folder beside ``folder``, then
+    ``write_media_job`` of what it wrote into ``folder`` (new or empty): a de-identified study on a CD or USB
+    stick (a tumour board, a teaching file). The staging folder is removed whatever happens. Returns both
+    results (the de-identification's, with its burned-in warnings, and the media's)."""
+    import shutil
+    import tempfile
+
+    from zsmed.dicom.deidentify import deidentify_paths_job
+    from zsmed.dicom.inspect import expand_inputs
+
+    out = Path(folder)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputFileError("choose a new or empty folder: a CD's files are not mixed with others", path=out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".zsmed-deidentified-", dir=out.parent))
+    try:
+        deidentified = yield from deidentify_paths_job(paths, staging, seed=seed, blanking=blanking)
+        media = yield from write_media_job(expand_inputs([staging]), out, file_set_id=file_set_id,
+                                           about=ABOUT_DEIDENTIFIED)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return deidentified, media
+
+
+__all__ = ["ABOUT_DEIDENTIFIED", "ABOUT_ORIGINALS", "FILE_SET_ID", "MediaResult", "deidentify_to_media_job",
+           "write_media_job"]
