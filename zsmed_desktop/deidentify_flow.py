@@ -42,9 +42,10 @@ def _folder_is_empty(folder: Path) -> bool:
 
 def start_deidentify(paths: Iterable[str | Path], out_dir: str | Path, report: Report,
                      on_progress: Callable[[Progress], None] | None = None, owner: QObject | None = None,
-                     blanking: Blanking | None = None) -> Any:
+                     blanking: Blanking | None = None, as_media: bool = False) -> Any:
     """Export ``paths`` (files, folders, DICOMDIRs) de-identified into ``out_dir`` in a worker thread,
-    blanking ``blanking``'s areas on images that may carry burned-in text;
+    blanking ``blanking``'s areas on images that may carry burned-in text (with ``as_media``, as a CD or USB
+    stick's file-set with a DICOMDIR: ``zsmed.dicom.media.deidentify_to_media_job``);
     progress goes to ``on_progress``, the outcome as one line to ``report(text, warning=...)`` (a
     warning when a file failed, nothing was written or an image may carry burned-in text). Returns
     the worker (``worker.quit()`` stops it between two files)."""
@@ -54,8 +55,11 @@ def start_deidentify(paths: Iterable[str | Path], out_dir: str | Path, report: R
     out = Path(out_dir)
     where = out.name or str(out)
 
-    def done(result: Any) -> None:
+    def done(outcome: Any) -> None:
+        result, media = outcome if isinstance(outcome, tuple) else (outcome, None)
         text = result.summary(where)
+        if media is not None:
+            text += f"; as a CD or USB stick: {media.summary().replace(f' to {out}', '')}"
         if result.problems:
             first = result.problems[0]
             more = f" (and {len(result.problems) - 1} more)" if len(result.problems) > 1 else ""
@@ -68,13 +72,20 @@ def start_deidentify(paths: Iterable[str | Path], out_dir: str | Path, report: R
     def cancelled() -> None:
         report(f"De-identified export to {where} cancelled: the files written so far stay there", warning=True)
 
-    return start_job(lambda: deidentify_paths_job(sources, out, blanking=blanking), on_progress=on_progress,
-                     on_done=done, on_error=failed, on_cancelled=cancelled, owner=owner)
+    def make_job() -> Any:
+        if as_media:
+            from zsmed.dicom.media import deidentify_to_media_job
+
+            return deidentify_to_media_job(sources, out, blanking=blanking)
+        return deidentify_paths_job(sources, out, blanking=blanking)
+
+    return start_job(make_job, on_progress=on_progress, on_done=done, on_error=failed, on_cancelled=cancelled,
+                     owner=owner)
 
 
 def ask_and_deidentify(parent: QWidget | None, paths: Iterable[str | Path], last_folder: str | Path,
                        report: Report, on_progress: Callable[[Progress], None] | None = None,
-                       burned_in_kinds: Sequence[str] = ()) -> Any:
+                       burned_in_kinds: Sequence[str] = (), as_media: bool = False) -> Any:
     """The window's Export the study de-identified…: asks for an output folder, starting in
     ``last_folder``; one that is not empty is refused (the reader may pick another); with
     ``burned_in_kinds`` (the study's "ultrasound images"...) asks which areas of them to blank; then
@@ -110,4 +121,4 @@ def ask_and_deidentify(parent: QWidget | None, paths: Iterable[str | Path], last
         if blanking is None:
             report("De-identified export not started", warning=True)
             return None
-    return start_deidentify(sources, folder, report, on_progress, owner=parent, blanking=blanking)
+    return start_deidentify(sources, folder, report, on_progress, owner=parent, blanking=blanking, as_media=as_media)

@@ -484,6 +484,9 @@ class MainWindow(QMainWindow):
         a("deidentify", "Export the study de-identified…", self.export_deidentified, None, "mdi6.incognito",
           "Copy the selected study with names, IDs, dates and UIDs replaced and private tags and comments removed "
           "(a teaching file, a colleague, a meeting)")
+        a("deidentify_media", "Export the study de-identified to a CD or USB stick…",
+          lambda: self.export_deidentified(as_media=True), None, "mdi6.incognito",
+          "The de-identified copy as a CD or USB stick's DICOM files with a DICOMDIR (a tumour board, a meeting)")
         a("media", "Copy the study to a CD or USB stick…", self.copy_study_to_media, None, "mdi6.disc",
           "Write the selected study as a CD or USB stick's DICOM files with a DICOMDIR, which any DICOM viewer "
           "opens (for the patient, a referring physician): into an empty folder, to burn or copy as it is")
@@ -540,6 +543,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.action("save_image"))
         file_menu.addAction(self.action("copy_image"))
         file_menu.addAction(self.action("deidentify"))
+        file_menu.addAction(self.action("deidentify_media"))
         file_menu.addAction(self.action("media"))
         file_menu.addAction(self.action("get_studies"))
         file_menu.addAction(self.action("send_study"))
@@ -722,6 +726,7 @@ class MainWindow(QMainWindow):
         self.action("copy_image").setEnabled(shown)
         self.action("dicom_tags").setEnabled(path is not None and not is_photo(path) and self._image_open())
         self.action("deidentify").setEnabled(self.current_series is not None and self._deidentifying is None)
+        self.action("deidentify_media").setEnabled(self.action("deidentify").isEnabled())
         self.action("send_study").setEnabled(self.current_series is not None and self.pacs_node() is not None)
         self.action("media").setEnabled(self.current_series is not None and self._writing_media is None)
         self.action("get_studies").setEnabled(self.pacs_node() is not None)
@@ -994,7 +999,7 @@ class MainWindow(QMainWindow):
             self.settings.setValue("export/last_folder", str(written.parent))
         return written
 
-    def export_deidentified(self) -> Any:
+    def export_deidentified(self, as_media: bool = False) -> Any:
         """File > Export the study de-identified…: the study of the selected series, into an empty folder
         the reader picks; its progress in the status bar, its outcome one line (and in the Jobs tab)."""
         ref = self.current_series
@@ -1018,7 +1023,7 @@ class MainWindow(QMainWindow):
         kinds = sorted({BURNED_IN_MODALITIES[se.modality][1] for se in ref.study.series
                         if se.modality in BURNED_IN_MODALITIES})
         self._deidentifying = ask_and_deidentify(self, paths, self.last_folder(), outcome, on_progress=progress,
-                                                 burned_in_kinds=kinds)
+                                                 burned_in_kinds=kinds, as_media=as_media)
         self._update_image_actions()
         return self._deidentifying
 

@@ -51,6 +51,22 @@ def test_start_deidentify_writes_the_files_and_reports_one_line(qtbot: Any, tmp_
     assert steps and steps[-1].done == steps[-1].total == 2
 
 
+def test_a_deidentified_copy_goes_to_a_cd_or_usb_stick(qtbot: Any, tmp_path: Path) -> None:
+    """File > Export the study de-identified to a CD or USB stick…: the copy with a DICOMDIR, one line."""
+    out = tmp_path / "board"
+    reports = Reports()
+    worker = start_deidentify([dicom_test_file("CT_small.dcm"), dicom_test_file("MR_small.dcm")], out, reports,
+                              as_media=True)
+    text, warning = _finish(qtbot, worker, reports)
+    assert text == ("2 files exported de-identified to board: 2 patients, 2 studies, 2 series; as a CD or USB "
+                    "stick: 2 DICOM files of 2 patients (2 studies) written with a DICOMDIR")
+    assert not warning
+    names = {str(pydicom.dcmread(p).PatientName) for p in out.rglob("IM*")}
+    assert len(names) == 2 and not names & {"CompressedSamples^CT1", "CompressedSamples^MR1"}
+    assert pydicom.dcmread(out / "DICOMDIR").DirectoryRecordSequence
+    assert [p.name for p in tmp_path.iterdir()] == ["board"]  # nothing left of the staging folder
+
+
 def test_burned_in_text_and_failures_are_warnings(qtbot: Any, tmp_path: Path) -> None:
     junk = tmp_path / "notes.txt"
     junk.write_text("no image")
