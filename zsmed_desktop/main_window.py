@@ -178,6 +178,7 @@ class MainWindow(QMainWindow):
         self.key_images = KeyImages()
         self.compare: CompareWindow | None = None  # the series beside, once the reader puts one there
         self.study_grid: StudyGridWindow | None = None  # the study in panes (G), once asked for
+        self._grid_study = ""  # the Study Instance UID the panes show
         self.reformat: ReformatWindow | None = None  # coronal / sagittal / MIP of the series, once asked for
         self.report_dialog: QDialog | None = None  # the reports of the series last opened, while shown
         self._series_positions: dict[str, list[float] | None] = {}  # series key -> slice positions (mm)
@@ -944,6 +945,11 @@ class MainWindow(QMainWindow):
             self.show_message(f"{paths[0].name}: cannot be shown ({exc})", warning=True, tooltip=str(paths[0]))
         self._update_actions()
         self._on_current_image(paths[0])
+        grid = self.study_grid
+        # another study read: the panes hang it (as a PACS does), or close where it has one series
+        if (grid is not None and grid.isVisible() and ref.study.uid != self._grid_study
+                and self.open_study_grid() is None):
+            grid.close()
 
     def _on_current_image(self, path: Path | None) -> None:
         """The classifier hears of the image shown once the reader stops on it (paging through a
@@ -1274,6 +1280,7 @@ class MainWindow(QMainWindow):
         patient = person_name(ref.patient.name) or ref.patient.id or ""
         title = "  ·  ".join(x for x in (patient, dicom_date(ref.study.date), ref.study.description or "") if x)
         self.study_grid.show_study(items, title, ref.key, study_kind(ref.series.modality, ref.study.description))
+        self._grid_study = ref.study.uid
         self.study_grid.show()
         self.study_grid.raise_()
         return self.study_grid

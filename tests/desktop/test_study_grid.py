@@ -199,3 +199,25 @@ def test_hanging_rules_match_descriptions_by_their_words() -> None:
     assert [s.key for s in hang_by_rule(study, ["perfusion", "sag mprage"])] == ["AX T1", "SAG T1 MPRAGE",
                                                                                 "AX T2 FLAIR", "DWI b1000"]
     assert study_kind("mr", "Brain  routine") == "MR · brain routine" and study_kind("CT", None) == "CT"
+
+
+def test_the_panes_follow_the_study_read(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    """Another study opened in the main window: the panes hang it; a study of one series closes them."""
+    other = tmp_path / "other"
+    other.mkdir()
+    study = pydicom.uid.generate_uid()
+    _series(other, study, "PD AX", 5, [[-40.0, -40.0, 5.0 * k] for k in range(4)], AXIAL)
+    _series(other, study, "STIR COR", 6, [[-40.0, 5.0 * k, 40.0] for k in range(3)], [1.0, 0.0, 0.0, 0.0, 0.0, -1.0])
+    single = tmp_path / "single"
+    single.mkdir()
+    _series(single, pydicom.uid.generate_uid(), "SCOUT ONLY", 9, [[0.0, 0.0, 0.0]], AXIAL)
+    open_and_wait(qtbot, window, [tmp_path / "study", other, single])
+    _choose(qtbot, window, "T1 AX")
+    grid = window.open_study_grid()
+    assert grid is not None and grid.isVisible()
+    _choose(qtbot, window, "PD AX")
+    assert grid.isVisible() and [p.series.description for p in grid.panes if p.series] == ["PD AX", "STIR COR"]
+    _choose(qtbot, window, "STIR COR")  # the same study: the panes stay as they are
+    assert [p.series.description for p in grid.panes if p.series] == ["PD AX", "STIR COR"]
+    _choose(qtbot, window, "SCOUT ONLY")
+    assert not grid.isVisible()
