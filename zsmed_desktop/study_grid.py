@@ -125,11 +125,13 @@ class _Pane(QWidget):
         layout.setSpacing(1)
         layout.addWidget(self.chooser)
         layout.addWidget(self.viewer, 1)
-        self.viewer.installEventFilter(self)
+        # where the mouse lands (the image's view), before the viewer's own double-click (fit) sees it
+        self.viewer.view.viewport().installEventFilter(self)
 
     def eventFilter(self, watched: object, event: object) -> bool:
-        if (watched is self.viewer and isinstance(event, QMouseEvent)
-                and event.type() == QMouseEvent.Type.MouseButtonDblClick and self.series is not None):
+        if (watched is self.viewer.view.viewport() and isinstance(event, QMouseEvent)
+                and event.type() == QMouseEvent.Type.MouseButtonDblClick
+                and event.button() == Qt.MouseButton.LeftButton and self.series is not None):
             self.open_requested.emit(self.series.key)
             return True
         return False

@@ -113,7 +113,7 @@ def test_a_pane_hangs_another_series_and_a_double_click_opens_it(qtbot, window: 
     last = grid.panes[3]
     last.chooser.setCurrentIndex(1)  # T2 AX in the localizer's pane, at T1's place
     qtbot.waitUntil(lambda: last.viewer.image_count() == 9 and last.viewer.current_index() == 5, timeout=SCAN_TIMEOUT)
-    viewport = last.viewer
+    viewport = last.viewer.view.viewport()  # where a double-click on the image lands
     qtbot.mouseDClick(viewport, Qt.MouseButton.LeftButton, pos=QPoint(viewport.width() // 2, viewport.height() // 2))
     qtbot.waitUntil(lambda: window.current_series is not None and window.current_series.series.description == "T2 AX",
                     timeout=SCAN_TIMEOUT)
