@@ -289,7 +289,9 @@ def _serve(args: argparse.Namespace) -> int:
     site = load_site_config()
     config = receiver_config(args, site)
     pacs = pacs_node(args) if args.send_results else None  # no PACS to send to: said before listening
-    commit_wait = 60.0 if pacs is not None and (args.commit or site.pacs_commit) else None
+    from zsmed.dicom.commitment import DEFAULT_WAIT_S
+
+    commit_wait = DEFAULT_WAIT_S if pacs is not None and (args.commit or site.pacs_commit) else None
     caselog = None
     if args.log is not None:
         from zsmed.cli.log_commands import open_for_predict

@@ -308,12 +308,13 @@ def _send(args: argparse.Namespace) -> int:
     if not args.commit:
         return _said_sent(run_with_bar(send_job(expand_inputs(args.paths), node, timeout=args.timeout), "sending"))
     from zsmed.dicom.commitment import report_listener, send_and_commit_job
+    from zsmed.dicom.receiver import DEFAULT_PORT
     from zsmed.site import load_site_config
 
     port = args.commit_port
     if port is None:
         configured = load_site_config().receiver_config()
-        port = configured.port if configured is not None else 11112
+        port = configured.port if configured is not None else DEFAULT_PORT
     # listening before anything is sent: a port that cannot be listened on is said while nothing has gone yet
     # over TLS where this workstation has a certificate to show the PACS calling back (as its receiver does)
     listen_tls = node.tls if node.tls is not None and node.tls.cert_file is not None else None

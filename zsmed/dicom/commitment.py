@@ -23,14 +23,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from zsmed.dicom.network import DEFAULT_TIMEOUT_S, PacsNode, SendResult, TlsConfig, associate, send_job, status_words
+from zsmed.dicom.network import (
+    DEFAULT_TIMEOUT_S,
+    PLAIN_SYNTAXES,
+    PacsNode,
+    SendResult,
+    TlsConfig,
+    associate,
+    send_job,
+    status_words,
+)
 from zsmed.errors import PacsError
 from zsmed.progress import Job, Progress
 
 STORAGE_COMMITMENT = "1.2.840.10008.1.20.1"  # Storage Commitment Push Model SOP Class
 STORAGE_COMMITMENT_INSTANCE = "1.2.840.10008.1.20.1.1"  # its well-known SOP Instance
 DEFAULT_WAIT_S = 60.0  # how long a request waits for the PACS's answer before saying it has none yet
-_SYNTAXES = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")  # explicit and implicit VR little endian
 
 # Failure Reason (0008,1197) in words (PS3.4 J.3.2.1.1.1)
 _FAILURE_WORDS = {
@@ -128,7 +136,7 @@ def on_event_report(event: Any) -> tuple[int, None]:
 
 def report_contexts(ae: Any) -> None:
     """Let ``ae`` (a listening AE) take storage commitment reports: the PACS calls in the SCP role."""
-    ae.add_supported_context(STORAGE_COMMITMENT, list(_SYNTAXES), scu_role=False, scp_role=True)
+    ae.add_supported_context(STORAGE_COMMITMENT, list(PLAIN_SYNTAXES), scu_role=False, scp_role=True)
 
 
 def instance_of(path: str | Path) -> Instance | None:
@@ -179,7 +187,7 @@ def commit_job(instances: Sequence[Instance], node: PacsNode, *, timeout: float 
     pending.expect(transaction_uid)
     yield Progress(0, 1, f"asking {node} to confirm it keeps {len(instances)} object{'s' * (len(instances) != 1)}")
     try:
-        assoc = associate(node, [(STORAGE_COMMITMENT, _SYNTAXES)], timeout,
+        assoc = associate(node, [(STORAGE_COMMITMENT, PLAIN_SYNTAXES)], timeout,
                           handlers=[(evt.EVT_N_EVENT_REPORT, on_event_report)], offering="storage commitment requests")
         try:
             status, _reply = assoc.send_n_action(_request(instances, transaction_uid), 1, STORAGE_COMMITMENT,
@@ -219,8 +227,9 @@ def report_listener(ae_title: str, port: int, tls: TlsConfig | None = None) -> I
                                  evt_handlers=[(evt.EVT_N_EVENT_REPORT, on_event_report)],
                                  ssl_context=tls.server_context() if tls is not None else None)
     except OSError as exc:
-        reason = "another program listens on it" if exc.errno in (98, 48, 10048) else (exc.strerror or str(exc))
-        raise PacsError(f"cannot listen for the PACS's answer on port {port}: {reason}") from None
+        from zsmed.dicom.receiver import why_not_listening
+
+        raise PacsError(f"cannot listen for the PACS's answer on port {port}: {why_not_listening(exc)}") from None
     assert server is not None  # block=False returns the server
     try:
         yield server

@@ -166,6 +166,14 @@ def _leaf(header: Dataset, position: int, filled: dict[str, int]) -> Any:
     return nodes[-1]
 
 
+def _new_or_empty(folder: str | Path) -> Path:
+    """``folder`` as a Path; ``InputFileError`` where it is a file or holds anything."""
+    out = Path(folder)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputFileError("choose a new or empty folder: a CD's files are not mixed with others", path=out)
+    return out
+
+
 def write_media_job(paths: Sequence[str | Path], folder: str | Path, *, file_set_id: str = FILE_SET_ID,
                     about: str = ABOUT_ORIGINALS) -> Job[MediaResult]:
     """Write the DICOM files among ``paths`` into ``folder`` (new or empty) as a file-set with its DICOMDIR and a
@@ -179,9 +187,7 @@ def write_media_job(paths: Sequence[str | Path], folder: str | Path, *, file_set
 
     if not re.fullmatch(r"[A-Z0-9 _]{1,16}", file_set_id):
         raise ConfigError(f"a CD's label is 1 to 16 capital letters, digits, spaces or _, not {file_set_id!r}")
-    out = Path(folder)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputFileError("choose a new or empty folder: a CD's files are not mixed with others", path=out)
+    out = _new_or_empty(folder)
     result = MediaResult(out)
     files = [Path(p) for p in paths]
     file_set = FileSet()
@@ -254,9 +260,7 @@ def deidentify_to_media_job(paths: Sequence[str | Path], folder: str | Path, *, 
     from zsmed.dicom.deidentify import deidentify_paths_job
     from zsmed.dicom.inspect import expand_inputs
 
-    out = Path(folder)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputFileError("choose a new or empty folder: a CD's files are not mixed with others", path=out)
+    out = _new_or_empty(folder)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".zsmed-deidentified-", dir=out.parent))
     try:

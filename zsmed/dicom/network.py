@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 DEFAULT_CALLING_AE = "ZSMED"
 DEFAULT_TIMEOUT_S = 15.0
 MAX_CONTEXTS = 128  # what one association may propose (DICOM PS3.8: presentation context IDs 1-255, odd)
-_PLAIN = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")  # explicit and implicit VR little endian
+PLAIN_SYNTAXES = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2")  # explicit and implicit VR little endian
 _AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # default character repertoire, no backslash
 
 # C-STORE statuses in words (DICOM PS3.4 B.2.3 and PS3.7 C), for the line naming a file the PACS refused
@@ -380,7 +380,7 @@ def _store(assoc: Any, ds: Dataset, path: Path) -> str | None:
     accepted = [c for c in assoc.accepted_contexts if c.abstract_syntax == str(ds.SOPClassUID)]
     if not accepted:
         raise ZsmedError(f"the PACS does not take this kind of object ({UID(str(ds.SOPClassUID)).name})", path=path)
-    if not any(c.transfer_syntax[0] == syntax for c in accepted) and syntax not in _PLAIN:
+    if not any(c.transfer_syntax[0] == syntax for c in accepted) and syntax not in PLAIN_SYNTAXES:
         # the PACS takes it only uncompressed little endian (pynetdicom re-encodes between those two itself)
         try:
             _as_little_endian(ds, syntax)

@@ -211,10 +211,7 @@ class Receiver:
             self._server = ae.start_server((self.config.bind, self.config.port), block=False, evt_handlers=handlers,
                                            ssl_context=ssl_context)
         except OSError as exc:
-            reason = ("another program listens on it" if exc.errno in (98, 48, 10048)
-                      else "this user may not listen on it (ports under 1024 need administrator rights)"
-                      if exc.errno in (13, 10013) else (exc.strerror or str(exc)))
-            raise PacsError(f"cannot receive on port {self.config.port}: {reason}") from None
+            raise PacsError(f"cannot receive on port {self.config.port}: {why_not_listening(exc)}") from None
 
     def stop(self) -> None:
         """Stop listening (associations under way are closed)."""
@@ -241,6 +238,15 @@ class Receiver:
             self.on_batch(batch)
 
 
+def why_not_listening(exc: OSError) -> str:
+    """Why a port cannot be listened on, in words (Linux, macOS and Windows error numbers)."""
+    if exc.errno in (98, 48, 10048):
+        return "another program listens on it"
+    if exc.errno in (13, 10013):
+        return "this user may not listen on it (ports under 1024 need administrator rights)"
+    return exc.strerror or str(exc)
+
+
 def parse_callers(text: str | Sequence[str]) -> tuple[str, ...]:
     """'PACS_MAIN, CT_SCANNER' (or a list) -> the AE titles, each checked."""
     items = text.split(",") if isinstance(text, str) else list(text)
@@ -248,4 +254,4 @@ def parse_callers(text: str | Sequence[str]) -> tuple[str, ...]:
 
 
 __all__ = ["DEFAULT_PORT", "Batch", "Receiver", "ReceiverConfig", "keep_instance", "parse_callers", "safe_part",
-           "stored_path"]
+           "stored_path", "why_not_listening"]
