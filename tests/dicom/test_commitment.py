@@ -21,7 +21,6 @@ from zsmed.dicom.commitment import (
     STORAGE_COMMITMENT,
     PendingCommitments,
     commit_job,
-    instances_of,
     report_from_dataset,
     report_listener,
 )
@@ -119,11 +118,16 @@ def test_a_report_for_another_transaction_is_not_taken() -> None:
     assert pending.wait("1.2.10", 0.1) is None
 
 
-def test_instances_of_reads_the_headers_and_skips_what_is_no_object(tmp_path: Path) -> None:
+def test_a_send_names_what_it_stored_for_the_commitment_request(tmp_path: Path) -> None:
+    """``SendResult.stored``: each file stored with its SOP class and instance, as the request names them."""
+    from tests.pacs_server import storage_server
+
     junk = tmp_path / "notes.txt"
     junk.write_text("not DICOM")
     ct = dicom_test_file("CT_small.dcm")
-    assert instances_of([ct, junk]) == [(CT_CLASS, str(pydicom.dcmread(ct).SOPInstanceUID))]
+    for server in storage_server():
+        result = run_job(send_job([ct, junk], server.node))
+    assert result.stored == {ct: (CT_CLASS, str(pydicom.dcmread(ct).SOPInstanceUID))}
 
 
 def test_a_port_taken_is_said(tmp_path: Path) -> None:
@@ -151,12 +155,13 @@ def test_a_real_pacs_commits_to_what_it_keeps_answering_the_receiver(
 
     node, _rest, workstation = orthanc
     sent = [dicom_test_file("CT_small.dcm"), dicom_test_file("JPEG2000.dcm")]
-    assert len(run_job(send_job(sent, node)).sent) == 2
+    stored = run_job(send_job(sent, node)).stored
+    assert len(stored) == 2
     never_sent = (CT_CLASS, "1.2.826.0.1.3680043.8.498.1")
     receiver = Receiver(ReceiverConfig(tmp_path / "received", "ZSMED", workstation, "127.0.0.1"))
     receiver.start()
     try:
-        report = run_job(commit_job([*instances_of(sent), never_sent], node, wait=20))
+        report = run_job(commit_job([*stored.values(), never_sent], node, wait=20))
     finally:
         receiver.stop()
     assert report is not None

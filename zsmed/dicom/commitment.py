@@ -139,24 +139,6 @@ def report_contexts(ae: Any) -> None:
     ae.add_supported_context(STORAGE_COMMITMENT, list(PLAIN_SYNTAXES), scu_role=False, scp_role=True)
 
 
-def instance_of(path: str | Path) -> Instance | None:
-    """The (SOP class, SOP instance) of a DICOM file, from its header; None where it has none or is unreadable."""
-    from zsmed.dicom.decode import open_dataset
-
-    try:
-        ds, _notes = open_dataset(Path(path), stop_before_pixels=True)
-    except Exception:  # unreadable: it was not sent either, and the send said so
-        return None
-    if ds.get("SOPClassUID") and ds.get("SOPInstanceUID"):
-        return str(ds.SOPClassUID), str(ds.SOPInstanceUID)
-    return None
-
-
-def instances_of(paths: Sequence[str | Path]) -> list[Instance]:
-    """The (SOP class, SOP instance) of DICOM files, their headers only; files without them are left out."""
-    return [instance for instance in map(instance_of, paths) if instance is not None]
-
-
 def _request(instances: Sequence[Instance], transaction_uid: str) -> Any:
     from pydicom.dataset import Dataset
 
@@ -279,14 +261,9 @@ def send_and_commit_job(paths: Sequence[str | Path], node: PacsNode, *, timeout:
     done = CommittedSend(result)
     if not result.sent:
         return done
-    instances = []
-    for path in result.sent:
-        instance = instance_of(path)
-        if instance is not None:
-            instances.append(instance)
-            done.paths[instance[1]] = path
+    done.paths = {uid: path for path, (_kind, uid) in result.stored.items()}  # as the send read them
     try:
-        done.report = yield from commit_job(instances, node, timeout=timeout, wait=wait)
+        done.report = yield from commit_job(list(result.stored.values()), node, timeout=timeout, wait=wait)
     except PacsError as exc:
         done.problem = f"not confirmed: {exc.reason}"
         return done
@@ -304,8 +281,6 @@ __all__ = [
     "PendingCommitments",
     "commit_job",
     "failure_words",
-    "instance_of",
-    "instances_of",
     "no_answer_words",
     "on_event_report",
     "report_contexts",

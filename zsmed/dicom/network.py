@@ -283,6 +283,8 @@ class SendResult:
     warnings: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     skipped: int = 0  # DICOMDIRs
+    # each file stored: its (SOP Class UID, SOP Instance UID), as a storage commitment request names it
+    stored: dict[Path, tuple[str, str]] = field(default_factory=dict)
 
     def summary(self) -> str:
         """One line: "3 files sent to PACS at pacs.local:104; 1 not sent"."""
@@ -437,11 +439,13 @@ def send_job(paths: Sequence[str | Path], node: PacsNode, timeout: float = DEFAU
                 result.problems.append(f"{path}: not sent: the PACS closed the connection")
                 continue
             try:
-                warning = _store(assoc, _read(path), path)  # read whole only now: one image in memory at a time
+                ds = _read(path)  # read whole only now: one image in memory at a time
+                warning = _store(assoc, ds, path)
             except ZsmedError as exc:
                 result.problems.append(f"{path}: {exc.reason}")
             else:
                 result.sent.append(path)
+                result.stored[path] = (str(ds.SOPClassUID), str(ds.SOPInstanceUID))
                 if warning is not None:
                     result.warnings.append(warning)
             yield Progress(index + 1, len(readable), path.name)
