@@ -6,10 +6,12 @@ the one the reader scrolls, slice for slice by position in mm (one study: one ta
 panes in other planes or without positions stay where they are. L in the window unlinks them. As PACS draw
 them, dashed reference lines on the other planes' panes show where the image last scrolled cuts them.
 
-A hanging protocol, as PACS keep them: when the reader hangs a series in a pane by hand, the arrangement is kept for
-that kind of study (its modality and study description, say "MR · brain"), by the panes' series descriptions; the
-next study of that kind is hung the same way, each pane taking the series whose description matches (the same
-words, else most of them), the others by the default order.
+A hanging protocol, as PACS keep them: when the reader hangs a series in a pane by hand, or gives a pane a window
+preset by its number key (0 = auto, R = the image's own), the arrangement is kept for that kind of study (its
+modality and study description, say "CT · chest"), by the panes' series descriptions and windows; the next study
+of that kind is hung the same way, each pane taking the series whose description matches (the same words, else most
+of them) in the pane's window, the others by the default order. A series hung in two panes in different windows (a
+chest CT in the lung and the mediastinal window side by side) is hung twice again.
 """
 
 from __future__ import annotations
@@ -65,15 +67,49 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-z0-9]+", text.lower()))
 
 
-def hang_by_rule(ordered: Sequence[GridSeries], rule: Sequence[str]) -> list[GridSeries]:
-    """``ordered`` (the default order) with pane k given the series whose description is ``rule[k]`` (the same
-    words, else the one sharing most of them, at least one), each series once; a pane no series matches, and the
-    panes after the rule's, take the rest in their order."""
+@dataclass(frozen=True)
+class PaneRule:
+    """One pane of a remembered hanging: the description of the series it showed and its window preset ("lung",
+    "file 1"; "" = the image's own window)."""
+
+    description: str
+    window: str = ""
+
+
+def parse_rule(text: str) -> list[PaneRule]:
+    """A hanging as kept in the settings (JSON: a list of {"series", "window"}, or of descriptions alone as kept
+    before windows were); [] for anything else."""
+    try:
+        entries = json.loads(text or "[]")
+    except ValueError:
+        return []
+    if not isinstance(entries, list):
+        return []
+    rule = []
+    for entry in entries:
+        if isinstance(entry, dict):
+            rule.append(PaneRule(str(entry.get("series", "")), str(entry.get("window", "") or "")))
+        else:
+            rule.append(PaneRule(str(entry)))
+    return rule
+
+
+def hang_by_rule(ordered: Sequence[GridSeries], rule: Sequence[PaneRule | str]) -> list[GridSeries]:
+    """``ordered`` (the default order) with pane k given the series whose description is ``rule[k]``'s (the same
+    words, else the one sharing most of them, at least one), each series once — but a pane with a window of its
+    own takes a series hung before it again where that is the one described (the same series in another
+    window); a pane no series matches, and the panes after the rule's, take the rest in their order."""
     left = list(ordered)
     chosen: list[GridSeries | None] = []
-    for wanted in rule:
-        words = _words(wanted)
+    for entry in rule:
+        pane = entry if isinstance(entry, PaneRule) else PaneRule(entry)
+        words = _words(pane.description)
         match = next((s for s in left if words and _words(s.description) == words), None)
+        if match is None and pane.window:
+            again = next((s for s in chosen if s is not None and words and _words(s.description) == words), None)
+            if again is not None:
+                chosen.append(again)
+                continue
         if match is None:
             best = max(left, key=lambda s: len(_words(s.description) & words), default=None)  # the first of ties
             match = best if best is not None and _words(best.description) & words else None
@@ -118,6 +154,8 @@ class _Pane(QWidget):
         self.viewer = ImageViewer()
         self.viewer.setMinimumSize(200, 200)
         self.series: GridSeries | None = None
+        # the window preset the pane was hung in, or the reader chose in it ('': the image's own)
+        self.window_preset = ""
         # the image zsmed put this pane at (hung, or following another): its display is no scroll of the reader's
         self.placed_at: int | None = None
         layout = QVBoxLayout(self)
@@ -182,56 +220,64 @@ class StudyGridWindow(QWidget):
         or as the reader last hung a study of this ``kind``."""
         self.kind = kind
         rule = self.remembered(kind)
-        self.series = hanging_order(series, first_key)
+        hung = hanging_order(series, first_key)
         if rule:
-            self.series = hang_by_rule(self.series, rule)
+            hung = hang_by_rule(hung, rule)
+        self.series = list(dict.fromkeys(hung))  # the panes' menus: each series once, in the order hung
         for pane in self.panes:
             self.grid.removeWidget(pane)
             pane.deleteLater()
         self.panes = []
         self.active = None
-        count = min(len(self.series), MAX_PANES)
+        count = min(len(hung), MAX_PANES)
         rows, cols = grid_shape(count)
         self._hanging_study = True
         for k in range(count):
             pane = _Pane(self)
             pane.chooser.addItems([s.title for s in self.series])
-            pane.chooser.setCurrentIndex(k)
+            pane.window_preset = rule[k].window if k < len(rule) else ""
+            pane.chooser.setCurrentIndex(self.series.index(hung[k]))
             pane.chooser.currentIndexChanged.connect(lambda choice, pane=pane: self._hang(pane, choice))
             pane.viewer.current_changed.connect(lambda _path, pane=pane: self._scrolled(pane))
+            pane.viewer.window_preset_chosen.connect(lambda name, pane=pane: self._windowed(pane, name))
             pane.open_requested.connect(self.open_series)
             self.grid.addWidget(pane, k // cols, k % cols)
             self.panes.append(pane)
-            self._hang(pane, k)
+            self._hang(pane, self.series.index(hung[k]))
         self._hanging_study = False
         self.active = self.panes[0] if self.panes else None
         for r in range(rows):
             self.grid.setRowStretch(r, 1)
         for c in range(cols):
             self.grid.setColumnStretch(c, 1)
-        more = len(self.series) - count
+        shown = len(set(hung[:count]))
         self.note.setText(
             (f"Hung as you hung the last {kind} study. " if rule else "")
-            + (f"{count} of {len(self.series)} series shown; each pane's menu hangs another. " if more else "")
-            + "Panes in the same plane scroll together (L unlinks them); a double-click opens a series in the "
-              "main window.")
+            + (f"{shown} of {len(self.series)} series shown; each pane's menu hangs another. "
+               if shown < len(self.series) else "")
+            + "Panes in the same plane scroll together (L unlinks them); a pane's number keys set its window, "
+              "kept with the hanging; a double-click opens a series in the main window.")
         self.setWindowTitle(f"zsmed — the study in panes: {title}")
 
-    def remembered(self, kind: str) -> list[str]:
-        """The panes' series descriptions the reader last hung a study of ``kind`` with (none: the default)."""
+    def remembered(self, kind: str) -> list[PaneRule]:
+        """The panes (series descriptions and windows) the reader last hung a study of ``kind`` with (none: the
+        default)."""
         if self._settings is None or not kind:
             return []
-        try:
-            rule = json.loads(str(self._settings.value(f"hanging/{kind}", "") or "[]"))
-        except ValueError:
-            return []
-        return [str(x) for x in rule] if isinstance(rule, list) else []
+        return parse_rule(str(self._settings.value(f"hanging/{kind}", "") or ""))
 
     def _remember(self) -> None:
-        """The reader hung a series by hand: this arrangement for studies of this kind from now on."""
+        """The reader hung a series or chose a window by hand: this arrangement for studies of this kind from now
+        on."""
         if self._settings is not None and self.kind:
-            rule = [p.series.description for p in self.panes if p.series is not None]
+            rule = [{"series": p.series.description, "window": p.window_preset}
+                    for p in self.panes if p.series is not None]
             self._settings.setValue(f"hanging/{self.kind}", json.dumps(rule))
+
+    def _windowed(self, pane: _Pane, name: str) -> None:
+        """The reader gave ``pane`` a window preset by key ('' = the image's own): kept with the hanging."""
+        pane.window_preset = name
+        self._remember()
 
     def _hang(self, pane: _Pane, choice: int) -> None:
         if not 0 <= choice < len(self.series):
@@ -239,6 +285,7 @@ class StudyGridWindow(QWidget):
         chosen = self.series[choice]
         pane.series = chosen
         if not self._hanging_study:
+            pane.window_preset = ""  # another series by hand: in its own window
             self._remember()
         start = len(chosen.paths) // 2
         others = [p for p in self.panes if p is not pane and p.series is not None]
@@ -246,7 +293,8 @@ class StudyGridWindow(QWidget):
         if self.linked and source is not None and source.series is not None:
             start = follow_index(source.series, source.viewer.current_index(), chosen)
         pane.placed_at = start  # its display (now or once loaded) is not the reader scrolling it
-        pane.viewer.set_images(list(chosen.paths), start)  # its title is the pane's menu: none drawn over the image
+        # its title is the pane's menu: none drawn over the image
+        pane.viewer.set_images(list(chosen.paths), start, window=pane.window_preset)
 
     def set_linked(self, on: bool) -> None:
         self.linked = on
@@ -287,5 +335,5 @@ class StudyGridWindow(QWidget):
         super().closeEvent(event)
 
 
-__all__ = ["MAX_PANES", "GridSeries", "StudyGridWindow", "follow_index", "grid_shape", "hang_by_rule", "hanging_order",
-           "parallel", "study_kind"]
+__all__ = ["MAX_PANES", "GridSeries", "PaneRule", "StudyGridWindow", "follow_index", "grid_shape", "hang_by_rule",
+           "hanging_order", "parallel", "parse_rule", "study_kind"]

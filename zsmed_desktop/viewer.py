@@ -295,6 +295,8 @@ class ImageViewer(QWidget):
     roi_mode_changed = Signal(bool)  # region-of-interest mode on / off (E, Esc; M turns it off)
     angle_mode_changed = Signal(bool)  # angle mode on / off (N, Esc; M and E turn it off)
     arrow_mode_changed = Signal(bool)  # arrow mode on / off (T, Esc; M, E and N turn it off)
+    # the reader chose a window preset by key (1-9, 0 = 'auto'), or R ('': the image's own window)
+    window_preset_chosen = Signal(str)
     # how many rulers, regions, (finished) angles and arrows are on the image, after one is added, moved or removed
     marks_changed = Signal(int)
     # Shift+click on the image: the stored point (column, row) to find in the other windows (the 3D cursor)
@@ -320,6 +322,7 @@ class ImageViewer(QWidget):
         self._option: VoiOption | None = None
         self._option_name = ""
         self._domain: tuple[Any, ...] | None = None
+        self._wanted_window = ""  # a preset to show the next series in, once its first image says it fits
         self._invert = False
         self._rendered = np.zeros((0, 0), dtype=np.uint8)
         self._message = ""
@@ -409,8 +412,9 @@ class ImageViewer(QWidget):
         self._update_sliders()
 
     # --- public interface -------------------------------------------------------------------------
-    def set_images(self, paths: Sequence[Path], index: int = 0, *, title: str = "") -> None:
-        """Show the images of one series (or photographs); ``index`` is the one shown first."""
+    def set_images(self, paths: Sequence[Path], index: int = 0, *, title: str = "", window: str = "") -> None:
+        """Show the images of one series (or photographs); ``index`` is the one shown first, in the window
+        preset ``window`` where it is one of the first image's ``presets()`` (else the image's own)."""
         self.stop_cine()
         self.clear_measurements()
         self._paths = [Path(p) for p in paths]
@@ -419,6 +423,7 @@ class ImageViewer(QWidget):
         self._title = title
         self._failed.clear()
         self._option, self._option_name, self._domain = None, "", None
+        self._wanted_window = window.strip().lower()
         self._invert = False
         self._turn = UPRIGHT
         self._fitted_shape = None
@@ -501,22 +506,25 @@ class ImageViewer(QWidget):
     def apply_preset(self, name: str) -> None:
         """Window by name: a CT preset, 'file N' (the file's N-th window or VOI LUT) or 'auto'."""
         key = name.strip().lower()
-        frame = self._shown
+        option = self._preset_option(key, self._shown)
+        if option is not None:
+            self._set_option(option, key)
+
+    def _preset_option(self, key: str, frame: ModalityFrame | None) -> VoiOption | None:
+        """The window a preset name stands for on ``frame`` (None where it has none: 'auto' or 'file N' with no
+        image, a 'file N' the image lacks)."""
         if key in CT_PRESETS:
             centre, width = CT_PRESETS[key]
-            self._set_option(window_option(centre, width, key), key)
-        elif key == "auto":
-            if frame is not None:
-                self._set_option(frame.auto, "auto")
-        elif key.startswith("file "):
+            return window_option(centre, width, key)
+        if key == "auto":
+            return frame.auto if frame is not None else None
+        if key.startswith("file "):
             try:
                 number = int(key.split()[1])
             except (IndexError, ValueError):
-                raise ValueError(f"unknown window preset {name!r}") from None
-            if frame is not None and 1 <= number <= len(frame.windows):
-                self._set_option(frame.windows[number - 1], key)
-        else:
-            raise ValueError(f"unknown window preset {name!r} (one of {', '.join(self.presets())})")
+                raise ValueError(f"unknown window preset {key!r}") from None
+            return frame.windows[number - 1] if frame is not None and 1 <= number <= len(frame.windows) else None
+        raise ValueError(f"unknown window preset {key!r} (one of {', '.join(self.presets())})")
 
     def window_level(self) -> tuple[float, float] | None:
         """(centre, width) in use; None with no image, or while a VOI LUT (no window) is applied.
@@ -1156,6 +1164,11 @@ class ImageViewer(QWidget):
             self._option = frame.default_window
             self._option_name = "file 1" if frame.windows else "auto"
             self._domain = domain
+            wanted, self._wanted_window = self._wanted_window, ""
+            if wanted and wanted in self.presets():  # a CT window on a CT image, a file's window it has
+                option = self._preset_option(wanted, frame)
+                if option is not None:
+                    self._option, self._option_name = option, wanted
         elif self._option_name.startswith("file "):  # the file's own window: this image's, if it has one
             number = int(self._option_name.split()[1])
             if number <= len(frame.windows):
@@ -1699,14 +1712,17 @@ class ImageViewer(QWidget):
             number = int(key - keys.Key_1)
             if number < len(names):
                 self.apply_preset(names[number])
+                self.window_preset_chosen.emit(names[number])
         elif key == keys.Key_0:
             self.apply_preset("auto")
+            self.window_preset_chosen.emit("auto")
         elif key == keys.Key_BracketRight or (key == keys.Key_R and ctrl):
             self.rotate(1)
         elif key == keys.Key_BracketLeft:
             self.rotate(-1)
         elif key == keys.Key_R:
             self.reset()
+            self.window_preset_chosen.emit("")
         elif key == keys.Key_H:
             self.flip_horizontal()
         elif key == keys.Key_V:

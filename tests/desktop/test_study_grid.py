@@ -20,11 +20,13 @@ from zsmed.dicom.geometry import slice_normal
 from zsmed_desktop.main_window import MainWindow
 from zsmed_desktop.study_grid import (
     GridSeries,
+    PaneRule,
     follow_index,
     grid_shape,
     hang_by_rule,
     hanging_order,
     parallel,
+    parse_rule,
     study_kind,
 )
 
@@ -171,7 +173,7 @@ def test_a_hanging_chosen_by_hand_is_kept_for_that_kind_of_study(qtbot, window: 
     kind = "CT · e 1"  # CT_small's modality and study description ("e+1")
     assert grid is not None and grid.kind == kind and "Hung as you hung" not in grid.note.text()
     grid.panes[0].chooser.setCurrentIndex(2)  # the sagittal in the first pane, by hand
-    assert grid.remembered(kind) == ["T2 SAG", "T2 AX", "T2 SAG", "LOCALIZER"]
+    assert [pane.description for pane in grid.remembered(kind)] == ["T2 SAG", "T2 AX", "T2 SAG", "LOCALIZER"]
     # another study of the same kind, series described alike (in another case): hung the same way
     folder = tmp_path / "next"
     folder.mkdir()
@@ -221,3 +223,52 @@ def test_the_panes_follow_the_study_read(qtbot, window: MainWindow, tmp_path: Pa
     assert [p.series.description for p in grid.panes if p.series] == ["PD AX", "STIR COR"]
     _choose(qtbot, window, "SCOUT ONLY")
     assert not grid.isVisible()
+
+
+def test_a_series_hung_twice_in_two_windows_is_hung_so_again(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    """A chest CT read as PACS hang it: the same series in the lung and in the mediastinal window side by side,
+    each pane's window kept with the hanging and given back to the next study of that kind."""
+    grid = window.open_study_grid()
+    assert grid is not None
+    first, second = grid.panes[0], grid.panes[1]
+    second.chooser.setCurrentIndex(0)  # T1 AX in the second pane too, by hand
+    _shown(qtbot, second.viewer, first.viewer.current_index())
+    qtbot.keyClick(first.viewer, Qt.Key.Key_1)  # CT_small is in HU: 1 = lung, 2 = mediastinum
+    qtbot.keyClick(second.viewer, Qt.Key.Key_2)
+    assert first.viewer.window_name() == "lung" and second.viewer.window_name() == "mediastinum"
+    kind = grid.kind
+    assert grid.remembered(kind)[:2] == [PaneRule("T1 AX", "lung"), PaneRule("T1 AX", "mediastinum")]
+    folder = tmp_path / "next"
+    folder.mkdir()
+    study = pydicom.uid.generate_uid()
+    _series(folder, study, "T2 AX", 8, [[-40.0, -40.0, 5.0 * k] for k in range(5)], AXIAL)
+    _series(folder, study, "T1 AX", 9, [[-40.0, -40.0, 5.0 * k] for k in range(5)], AXIAL)
+    open_and_wait(qtbot, window, [folder])
+    _choose(qtbot, window, "T2 AX")
+    grid = window.open_study_grid()
+    assert grid is not None
+    assert [pane.series.description for pane in grid.panes if pane.series] == ["T1 AX", "T1 AX", "T2 AX"]
+    lung, mediastinum = grid.panes[0].viewer, grid.panes[1].viewer
+    qtbot.waitUntil(lambda: not lung.is_loading() and not mediastinum.is_loading(), timeout=SCAN_TIMEOUT)
+    assert lung.window_name() == "lung" and lung.window_level() == (-600.0, 1500.0)
+    assert mediastinum.window_name() == "mediastinum" and mediastinum.window_level() == (50.0, 350.0)
+    assert grid.panes[2].viewer.window_name() not in ("lung", "mediastinum")  # the rest: the image's own window
+    assert [grid.panes[0].chooser.itemText(k) for k in range(grid.panes[0].chooser.count())].count(
+        grid.panes[0].chooser.currentText()) == 1  # the menus list each series once
+    qtbot.keyClick(grid.panes[1].viewer, Qt.Key.Key_R)  # R: the image's own window, and the hanging forgets it
+    assert grid.remembered(kind)[1] == PaneRule("T1 AX", "")
+
+
+def test_remembered_hangings_read_older_settings_and_hang_twice_only_with_a_window() -> None:
+    def series(description: str) -> GridSeries:
+        return GridSeries(description, description, (Path(description),), None, None, description)
+
+    assert parse_rule('["AX T1", "DWI"]') == [PaneRule("AX T1"), PaneRule("DWI")]  # as kept before windows were
+    assert parse_rule('[{"series": "CHEST", "window": "lung"}]') == [PaneRule("CHEST", "lung")]
+    assert parse_rule("not json") == [] and parse_rule('{"a": 1}') == []
+    study = [series(d) for d in ("CHEST 1.25", "CHEST 5", "SCOUT")]
+    twice = hang_by_rule(study, [PaneRule("chest 1.25", "lung"), PaneRule("CHEST 1.25", "mediastinum")])
+    assert [s.key for s in twice] == ["CHEST 1.25", "CHEST 1.25", "CHEST 5", "SCOUT"]
+    # without a window of its own, a pane does not take a series already hung: the rest fills it
+    once = hang_by_rule(study, [PaneRule("CHEST 1.25"), PaneRule("CHEST 1.25")])
+    assert [s.key for s in once] == ["CHEST 1.25", "CHEST 5", "SCOUT"]
