@@ -193,6 +193,14 @@ def test_log_sr_send_puts_the_reviewed_result_on_the_pacs(logged: Path, log_env:
         (stored,) = pacs.received
         assert stored.SOPInstanceUID == pydicom.dcmread(written).SOPInstanceUID
         assert any(text.startswith("Reviewed by Dr Who") for text in text_values(stored))
+        # a PACS that stores it but changed some values: said on stderr, as zsmed send says it; still sent
+        pacs.status = lambda ds: 0xB000
+        code, out, err = _run(capsys, "log", "sr", "3", "--out", str(out_dir), "--log", str(logged), "--send",
+                              "--pacs", pacs.node.address())
+        assert code == 0
+        assert out.splitlines()[-1] == f"1 file sent to {pacs.node}; 1 stored with a warning from the PACS"
+        assert err.startswith("zsmed: warning: ") and err.rstrip().endswith(
+            "the PACS changed some of its values to store it") and len(err.strip().splitlines()) == 1
     closed = f"PACS@127.0.0.1:{free_port()}"
     code, out, err = _run(capsys, "log", "sr", "3", "--out", str(out_dir), "--log", str(logged), "--send",
                           "--pacs", closed)

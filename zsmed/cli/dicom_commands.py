@@ -8,12 +8,16 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from zsmed.cli.pacs_options import add_pacs_arguments, add_receive_arguments, listen, pacs_node, receiver_config
-
-if TYPE_CHECKING:
-    from zsmed.dicom.network import SendResult
+from zsmed.cli.pacs_options import (
+    add_pacs_arguments,
+    add_receive_arguments,
+    listen,
+    pacs_node,
+    receiver_config,
+    said_sent,
+)
 
 INSPECT_HELP = """\
 Inspect DICOM files: header summary and the SHA-256 of the decoded pixels.
@@ -306,7 +310,7 @@ def _send(args: argparse.Namespace) -> int:
         return 2
     node = pacs_node(args)
     if not args.commit:
-        return _said_sent(run_with_bar(send_job(expand_inputs(args.paths), node, timeout=args.timeout), "sending"))
+        return said_sent(run_with_bar(send_job(expand_inputs(args.paths), node, timeout=args.timeout), "sending"))
     from zsmed.dicom.commitment import report_listener, send_and_commit_job
     from zsmed.dicom.receiver import DEFAULT_PORT
     from zsmed.site import load_site_config
@@ -323,7 +327,7 @@ def _send(args: argparse.Namespace) -> int:
                                                 wait=args.commit_wait,
                                                 listening=f"zsmed listened as {node.calling_ae} on port {port}"),
                             "sending")
-    code = _said_sent(done.sent)
+    code = said_sent(done.sent)
     if done.report is not None:
         print(escape_text(done.report.summary()))
     elif done.problem:
@@ -331,18 +335,6 @@ def _send(args: argparse.Namespace) -> int:
     for line in done.not_kept():
         print(f"zsmed: not kept by the PACS: {escape_text(line)}", file=sys.stderr)
     return code if done.kept_all or not done.sent.sent else 1
-
-
-def _said_sent(result: SendResult) -> int:
-    """A send's summary line and its warnings and problems, one line each; the exit status they make."""
-    from zsmed.runtime.validate import escape_text
-
-    print(escape_text(result.summary()))
-    for warning in result.warnings:
-        print(f"zsmed: warning: {escape_text(warning)}", file=sys.stderr)
-    for problem in result.problems:
-        print(f"zsmed: not sent: {escape_text(problem)}", file=sys.stderr)
-    return 1 if result.problems else 0
 
 
 QUERY_HELP = """\

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from zsmed.cli.pacs_options import add_pacs_arguments, pacs_node
+from zsmed.cli.pacs_options import add_pacs_arguments, pacs_node, said_sent
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -322,9 +322,7 @@ def _sr(args: argparse.Namespace) -> int:
         from zsmed.progress import run_with_bar
 
         result = run_with_bar(send_job(written, node, timeout=args.timeout), "sending")
-        print(result.summary())
-        for problem in result.problems:
-            print(f"zsmed: not sent: {problem}", file=sys.stderr)
+        said_sent(result)
         failed += len(result.problems)
     return 0 if not failed else (2 if failed >= len(args.ids) and not written else 1)
 

@@ -1,15 +1,16 @@
 """The PACS options the commands that reach it share (``zsmed send``, ``zsmed echo``, ``zsmed log sr --send``):
---pacs, --calling-ae and --timeout, and the PACS they name, else the settings'."""
+--pacs, --calling-ae and --timeout, and the PACS they name, else the settings'; and how a send's outcome is said."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from zsmed.dicom.network import PacsNode, TlsConfig
+    from zsmed.dicom.network import PacsNode, SendResult, TlsConfig
     from zsmed.dicom.receiver import Batch, ReceiverConfig
     from zsmed.site import SiteConfig
 
@@ -22,6 +23,19 @@ def add_pacs_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=15.0, metavar="S",
                         help="seconds to wait for the PACS (default 15)")
     add_tls_arguments(parser)
+
+
+def said_sent(result: SendResult) -> int:
+    """A send's summary line (stdout) and its warnings and problems, one line each (stderr); the exit status they
+    make (1 where a file was not sent)."""
+    from zsmed.runtime.validate import escape_text
+
+    print(escape_text(result.summary()))
+    for warning in result.warnings:
+        print(f"zsmed: warning: {escape_text(warning)}", file=sys.stderr)
+    for problem in result.problems:
+        print(f"zsmed: not sent: {escape_text(problem)}", file=sys.stderr)
+    return 1 if result.problems else 0
 
 
 def add_tls_arguments(parser: argparse.ArgumentParser) -> None:
