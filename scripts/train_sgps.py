@@ -30,6 +30,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-episodes", type=int, default=8)
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split-seed", type=int, default=None,
+                   help="seed of the validation split (default: --seed); generators of several seeds trained on one "
+                        "split can be compared or ensembled on its validation images")
     p.add_argument("--adapt-l2", type=float, default=0.0, help="pull generated adaptation towards identity")
     p.add_argument("--queries", type=int, default=10)
     p.add_argument("--rank", type=int, default=8, help="rank of the generated last-conv update (0 = off)")
@@ -46,7 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sets", default="ham10000,derm7pt,cxr", help="base sets: ham10000,derm7pt,cxr")
     p.add_argument("--max-per-class", type=int, default=0, help="cap images per class (tests)")
     p.add_argument("--val-fraction", type=float, default=0.15, help="held-out base lesions for validation")
-    p.add_argument("--val-every", type=int, default=100)
+    p.add_argument("--val-every", type=int, default=100,
+                   help="validate (and save the state) every N steps; 0: at the end only")
     p.add_argument("--snapshot-every", type=int, default=0,
                    help="also save generator_step<N> every N steps (to take a step chosen on held-out classes)")
     p.add_argument("--val-episodes", type=int, default=100)
@@ -196,17 +200,18 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         raise SystemExit(f"--val-classes not among the base classes: {missing}")
     validate = None
+    split_seed = args.seed if args.split_seed is None else args.split_seed
     if held:
         # Validation = whole held-out classes + held-out groups of the other classes of their domains.
         val_domains = {domains[c] for c in held}
         split_labels = [c for c in bank.classes if domains[c] in val_domains and c not in held]
-        train_idx, val_idx = split_by_group(bank, args.val_fraction, args.seed, split_labels)
+        train_idx, val_idx = split_by_group(bank, args.val_fraction, split_seed, split_labels)
         val_idx = sorted(set(val_idx) | {i for i, it in enumerate(bank.items) if it.label in held})
         train_idx = [i for i in train_idx if bank.items[i].label not in held]
     else:
         # Validation holds out lesions / patients of the two large sets (never novel classes).
         val_labels = [c for c in bank.classes if domains[c] in ("ham10000", "cxr")]
-        train_idx, val_idx = split_by_group(bank, args.val_fraction, args.seed, val_labels)
+        train_idx, val_idx = split_by_group(bank, args.val_fraction, split_seed, val_labels)
     train_bank = bank.subset(train_idx)
     meta_bank, meta_domains = train_bank, dict(domains)
     pseudo_domains = [d.strip() for d in args.pseudo_classes.split(",") if d.strip()]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -120,3 +121,24 @@ def test_a_run_folder_of_another_config_is_refused_before_anything_is_written(  
         f"train_sgps: {tmp_path / 'run' / 'state.pt'}: the saved training state was made with another config; "
         "use a new out_dir"]
     assert (tmp_path / "run" / "data_list.csv").read_bytes() == data_list
+
+
+def test_split_seed_keeps_one_validation_split_across_seeds(  # type: ignore[no-untyped-def]
+        tmp_path: Path, shared_data: Path, shared_cache: Path) -> None:
+    """Generators of several seeds meant to be compared (or ensembled) on one split's validation images: --split-seed
+    fixes the split whatever --seed is; without it the split follows --seed."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", ZSMED_CACHE_DIR=str(shared_cache))
+
+    def data_list(name: str, *extra: str) -> list[list[str]]:
+        cmd = [sys.executable, str(REPO / "scripts" / "train_sgps.py"), "--data-root", str(shared_data), "--sets",
+               "ham10000", "--max-per-class", "30", "--out", str(tmp_path / name), "--steps", "1", "--batch-episodes",
+               "2", "--val-fraction", "0.3", "--val-every", "0", "--threads", "1", "--device", "cpu", *extra]
+        run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr[-3000:]
+        with (tmp_path / name / "data_list.csv").open(newline="") as handle:
+            return sorted(csv.reader(handle))
+
+    seed0 = data_list("seed0")
+    assert any(row[0] == "val" for row in seed0)
+    assert data_list("seed1_split0", "--seed", "1", "--split-seed", "0") == seed0
+    assert data_list("seed1", "--seed", "1") != seed0

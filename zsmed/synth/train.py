@@ -401,7 +401,9 @@ def meta_train(
             record = {"step": step, "loss": float(np.mean(window)), "train_acc": acc, "lr": _lr_at(step - 1, config),
                       "ways": ways, "shots": shots, "elapsed_s": round(time.time() - t0, 1)}
             window = []
-        if rank == 0 and validate is not None and (step % config.val_every == 0 or step == config.steps):
+        # every val_every steps and at the end (val_every 0: only at the end), where the state is saved too
+        checkpoint_step = step == config.steps or (config.val_every > 0 and step % config.val_every == 0)
+        if rank == 0 and validate is not None and checkpoint_step:
             record = record or {"step": step}
             record.update(validate(generator))
             best_path = out / "generator_best.safetensors"
@@ -410,7 +412,7 @@ def meta_train(
             if record["val_score"] > best_so_far:
                 save_generator(generator, best_path, {**dict(info or {}), "steps_completed": step,
                                                       **{k: v for k, v in record.items() if k.startswith("val_")}})
-        elif rank == 0 and val is not None and (step % config.val_every == 0 or step == config.steps):
+        elif rank == 0 and val is not None and checkpoint_step:
             record = record or {"step": step}
             for k in (1, 5):
                 record[f"val_acc_2w{k}s"] = evaluate_generator(
@@ -422,7 +424,7 @@ def meta_train(
         if record is not None:
             with log_path.open("a") as handle:
                 handle.write(json.dumps(record) + "\n")
-        if rank == 0 and (step % config.val_every == 0 or step == config.steps):
+        if rank == 0 and checkpoint_step:
             save_training_state(state_path, {"generator": generator.state_dict(), "optimizer": opt.state_dict(),
                                              "step": step, "config": config.to_dict(), "py_rng": random.getstate(),
                                              "torch_rng": torch.get_rng_state()})
