@@ -36,7 +36,7 @@ case "$mode" in
     export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
     # Every check runs even when an earlier one fails, so one run reports everything.
     failed=()
-    "$VENV/bin/ruff" check zsmed zsmed_desktop tests scripts export || failed+=(ruff)
+    "$VENV/bin/ruff" check zsmed zsmed_desktop tests scripts export installer || failed+=(ruff)
     "$VENV/bin/lint-imports" --no-cache || failed+=(import-linter)
     "$VENV/bin/mypy" --no-error-summary || failed+=(mypy)
     # A test writes only under its temporary folders: one that leaves files in the checkout (beside the
