@@ -1,14 +1,16 @@
 """Install zsmed from an offline kit (installer/offline-kit.sh) with no network at all, on Linux or Windows.
 
-    Linux:    bash install.sh [PREFIX]     (runs this file with python3)
-    Windows:  install.cmd [PREFIX]         (runs this file with the Python the kit was made for)
+    Linux:    bash install.sh [--uninstall] [PREFIX]     (runs this file with python3)
+    Windows:  install.cmd [--uninstall] [PREFIX]         (runs this file with the Python the kit was made for)
 
 It refuses a kit made for another system or Python version, and a damaged one (a wheel that does not match
 SHA256SUMS, or one SHA256SUMS does not list), before anything is installed. Then it makes a Python environment in
 PREFIX/venv, installs from the kit's wheels only (this PC's pip configuration and any index ignored), puts the
 commands where the PC finds them and the app in the desktop's menu (Linux: links in a bin folder and a .desktop
 entry; Windows: a Start menu shortcut, and zsmed.cmd in ZSMED_BIN_DIR where IT sets one), and ends with
-`zsmed doctor`. Running it again upgrades in place.
+`zsmed doctor`. Running it again upgrades in place. --uninstall removes what it installed there (the environment,
+the commands and the menu entry it made, each only where it points into PREFIX) and keeps the site's data: the case
+log, settings, models and received studies stay in the zsmed data folder, which it names.
 
 PREFIX defaults to /opt/zsmed as root, else ~/.local/share/zsmed-app (Linux); on Windows to C:\\Program Files\\zsmed
 for an administrator (the Start menu of every user), else %LOCALAPPDATA%\\Programs\\zsmed (the user's own).
@@ -247,14 +249,77 @@ def _add_to_menu(places: Places, windows: bool) -> None:
         (menu / "zsmed.desktop").write_text(desktop_entry(places.prefix), encoding="utf-8")
 
 
+def _points_into(path: Path, prefix: Path) -> bool:
+    """Whether a command link, command file or menu entry is one this installer made for ``prefix``."""
+    try:
+        if path.is_symlink():
+            return Path(os.readlink(path)).resolve().is_relative_to(prefix)
+        if path.suffix in (".cmd", ".desktop"):
+            return str(prefix / "venv") in path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return path.suffix == ".lnk"  # a shortcut is binary: the one named zsmed.lnk is this installer's
+
+
+def data_folder(prefix: Path, windows: bool) -> str | None:
+    """Where the installed zsmed keeps the site's data (asked of it, before it is removed)."""
+    python = venv_file(prefix, windows, "python")
+    if not python.is_file():
+        return None
+    done = subprocess.run([str(python), "-c", "from zsmed.paths import user_data_dir; "
+                           "print(user_data_dir(create=False))"], capture_output=True, text=True)
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def uninstall(places: Places, windows: bool) -> list[Path]:
+    """Remove what ``install`` put in ``places`` (see the module); what was removed. The site's data stays."""
+    import shutil
+
+    prefix = places.prefix.resolve()
+    if not (prefix / "venv").is_dir():
+        raise InstallError(f"zsmed is not installed in {prefix} (no venv folder there): name the folder it was "
+                           "installed in")
+    removed: list[Path] = []
+    names = [f"{c}.cmd" for c in ("zsmed", "zsmed-desktop")] if windows else ["zsmed", "zsmed-desktop"]
+    candidates = [places.bin_dir / n for n in names] if places.bin_dir else []
+    if places.menu_dir is not None:
+        candidates.append(places.menu_dir / ("zsmed.lnk" if windows else "zsmed.desktop"))
+    for path in candidates:
+        if (path.is_symlink() or path.is_file()) and _points_into(path, prefix):
+            path.unlink()
+            removed.append(path)
+    shutil.rmtree(prefix / "venv")
+    removed.append(prefix / "venv")
+    if not any(prefix.iterdir()):  # the installer's folder, now empty
+        prefix.rmdir()
+        removed.append(prefix)
+    return removed
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in ("-h", "--help"):
         print(__doc__)
         return 0
-    if len(args) > 1:
-        print("usage: install.sh [PREFIX] (Linux), install.cmd [PREFIX] (Windows)", file=sys.stderr)
+    removing = bool(args) and args[0] == "--uninstall"
+    args = args[1:] if removing else args
+    if len(args) > 1 or any(a.startswith("-") for a in args):
+        print("usage: install.sh [--uninstall] [PREFIX] (Linux), install.cmd [--uninstall] [PREFIX] (Windows)",
+              file=sys.stderr)
         return 2
+    if removing:
+        windows = sys.platform.startswith("win")
+        places = default_places(windows, _is_admin(windows), dict(os.environ), Path.home(), args[0] if args else None)
+        data = data_folder(places.prefix, windows)
+        try:
+            removed = uninstall(places, windows)
+        except InstallError as exc:
+            print(f"zsmed install: {exc}", file=sys.stderr)
+            return 1
+        print(f"zsmed install: removed {', '.join(str(p) for p in removed)}")
+        print(f"zsmed install: kept the site's data (case log, settings, models, received studies)"
+              f"{' in ' + data if data else ''}; remove it yourself only once it is backed up or no longer needed")
+        return 0
     kit = Path(__file__).resolve().parent
     try:
         places = install(kit, args[0] if args else None)

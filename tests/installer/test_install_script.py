@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,4 +115,47 @@ def test_the_installer_says_a_refusal_in_one_line(tmp_path: Path) -> None:
     assert done.returncode == 1 and not prefix.exists()
     assert done.stderr.startswith("zsmed install: this kit is for ") and len(done.stderr.strip().splitlines()) == 1
     usage = subprocess.run([sys.executable, str(kit / "install.py"), "a", "b"], capture_output=True, text=True)
-    assert usage.returncode == 2 and "usage: install.sh [PREFIX]" in usage.stderr
+    assert usage.returncode == 2 and "usage: install.sh [--uninstall] [PREFIX]" in usage.stderr
+
+
+def _installed(tmp_path: Path, windows: bool) -> Any:
+    """What install() leaves, without pip: PREFIX/venv, the commands and the menu entry pointing into it."""
+    prefix, bin_dir, menu = tmp_path / "zsmed", tmp_path / "bin", tmp_path / "menu"
+    for folder in (prefix / "venv" / ("Scripts" if windows else "bin"), bin_dir, menu):
+        folder.mkdir(parents=True)
+    places = offline_install.Places(prefix, bin_dir, menu)
+    for command in ("zsmed", "zsmed-desktop"):
+        offline_install.venv_file(prefix, windows, command).write_text("program")
+    offline_install._place_commands(places, windows)
+    if windows:
+        (menu / "zsmed.lnk").write_bytes(b"L\x00\x00\x00shortcut")
+    else:
+        offline_install._add_to_menu(places, False)
+    return places
+
+
+def test_uninstalling_removes_what_was_installed_and_nothing_else(tmp_path: Path) -> None:
+    places = _installed(tmp_path, windows=False)
+    other = tmp_path / "elsewhere" / "zsmed"  # IT's own zsmed-desktop link, to another installation: kept
+    other.parent.mkdir()
+    other.write_text("x")
+    (tmp_path / "bin" / "zsmed-desktop").unlink()
+    (tmp_path / "bin" / "zsmed-desktop").symlink_to(other)
+    (tmp_path / "bin" / "dcmdump").write_text("another program")
+    removed = offline_install.uninstall(places, windows=False)
+    assert sorted(p.name for p in removed) == ["venv", "zsmed", "zsmed", "zsmed.desktop"]  # link, venv, prefix
+    assert not (tmp_path / "zsmed").exists() and not (tmp_path / "bin" / "zsmed").is_symlink()
+    assert (tmp_path / "bin" / "zsmed-desktop").is_symlink() and (tmp_path / "bin" / "dcmdump").is_file()
+    assert not (tmp_path / "menu" / "zsmed.desktop").exists()
+    with pytest.raises(InstallError, match=r"zsmed is not installed in .* \(no venv folder there\)"):
+        offline_install.uninstall(places, windows=False)
+
+
+def test_uninstalling_on_windows_removes_the_command_files_and_the_shortcut(tmp_path: Path) -> None:
+    places = _installed(tmp_path, windows=True)
+    assert (tmp_path / "bin" / "zsmed.cmd").read_text().startswith('@"') and (tmp_path / "menu" / "zsmed.lnk").exists()
+    (tmp_path / "zsmed" / "notes.txt").write_text("IT's notes in the folder: the folder stays")
+    removed = offline_install.uninstall(places, windows=True)
+    assert sorted(p.name for p in removed) == ["venv", "zsmed-desktop.cmd", "zsmed.cmd", "zsmed.lnk"]
+    assert (tmp_path / "zsmed" / "notes.txt").is_file() and not (tmp_path / "zsmed" / "venv").exists()
+    assert not list((tmp_path / "bin").iterdir()) and not list((tmp_path / "menu").iterdir())

@@ -60,6 +60,15 @@ def test_the_kit_installs_without_an_index_and_runs_a_bundle_without_torch(kit: 
     assert predicted.stdout.startswith(f"{image}\t") and "abstain" in predicted.stdout  # a CT is not dermoscopy
     doctor = run([str(bin_dir / "zsmed"), "doctor"], env=env)
     assert "runtime" in doctor.stdout and "Traceback" not in doctor.stderr
+    # uninstalled: the environment, the links and the menu entry go; the site's data stays, named
+    (tmp_path / "data").mkdir(exist_ok=True)
+    (tmp_path / "data" / "caselog-marker").write_text("the site's data")
+    removed = run(["bash", str(kit / "install.sh"), "--uninstall", str(prefix)], env=env)
+    assert removed.returncode == 0, removed.stderr[-2000:]
+    assert not prefix.exists() and not (bin_dir / "zsmed").is_symlink() and not (menu / "zsmed.desktop").exists()
+    assert (tmp_path / "data" / "caselog-marker").is_file()
+    assert f"kept the site's data (case log, settings, models, received studies) in {tmp_path / 'data'}" in (
+        removed.stdout)
 
 
 def test_a_damaged_kit_is_refused_before_anything_is_installed(kit: Path, tmp_path: Path) -> None:
