@@ -57,7 +57,7 @@ from PySide6.QtWidgets import (
 
 from zsmed import __version__
 from zsmed.dicom.geometry import ImagePlane, Point, slice_normal, slice_positions
-from zsmed.dicom.scan import Problem, ScanIndex
+from zsmed.dicom.scan import Problem, ScanIndex, Study
 from zsmed.errors import ZsmedError
 from zsmed.imageio import is_photo
 from zsmed.progress import Progress
@@ -460,6 +460,10 @@ class MainWindow(QMainWindow):
         a("study_grid", "The study in panes", self.open_study_grid, "G", "mdi6.view-grid-outline",
           "This study's series side by side (up to four), those in the same plane scrolling together, as a PACS "
           "hangs an MR's sequences")
+        a("study_grid_prior", "The study and its prior in panes", lambda: self.open_study_grid(with_prior=True),
+          "Shift+G", "mdi6.view-split-horizontal",
+          "Two of this study's series above the same series of the patient's previous study, each prior pane "
+          "following the one above (a PACS's follow-up hanging protocol)")
         a("compare_prior", "Compare with the prior study", self.compare_with_prior, "Shift+B", "mdi6.history",
           "Put the same kind of series from this patient's previous study beside (a PACS's hanging protocol)")
         a("reformat", "Reformat (coronal / sagittal / MIP)…", self.open_reformat, "Shift+M", "mdi6.axis-arrow",
@@ -573,6 +577,7 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.action("save_key_images"))
         view_menu.addSeparator()  # a second series beside
         view_menu.addAction(self.action("study_grid"))
+        view_menu.addAction(self.action("study_grid_prior"))
         view_menu.addAction(self.action("compare"))
         view_menu.addAction(self.action("compare_prior"))
         view_menu.addAction(self.action("link_compare"))
@@ -948,7 +953,7 @@ class MainWindow(QMainWindow):
         grid = self.study_grid
         # another study read: the panes hang it (as a PACS does), or close where it has one series
         if (grid is not None and grid.isVisible() and ref.study.uid != self._grid_study
-                and self.open_study_grid() is None):
+                and self.open_study_grid() is None):  # with the prior below where it was
             grid.close()
 
     def _on_current_image(self, path: Path | None) -> None:
@@ -1248,13 +1253,56 @@ class MainWindow(QMainWindow):
                           "anatomy, then L links the scrolling")
         return compare
 
-    def open_study_grid(self) -> StudyGridWindow | None:
-        """G: the study's image series side by side (up to four), the one read first, in a window of its own."""
+    def open_study_grid(self, with_prior: bool | None = None) -> StudyGridWindow | None:
+        """G: the study's image series side by side (up to four), the one read first, in a window of its own;
+        Shift+G (``with_prior``): two of them above the same series of the patient's previous study. None: as the
+        panes are now (another study read, hung in its turn)."""
+        from zsmed.dicom.scan import prior_series
+
         ref = self.current_series
-        refs = ([self.browser.series_ref(s.uid) for s in ref.study.series] if ref is not None and not self.photos
-                else [])
+        following = with_prior is None  # another study read while the panes are open
+        if with_prior is None:
+            with_prior = self.study_grid is not None and self.study_grid.with_prior
+        items = self._grid_series(ref.study) if ref is not None and not self.photos else []
+        if len(items) < 2 and not (with_prior and items):
+            what = "a DICOM study with two image series or more" if ref is None or self.photos else (
+                "this study has one image series; B puts a series of another study beside")
+            self.show_message(f"The study in panes: {what}", warning=True)
+            return None
+        assert ref is not None
+        prior_items: list[GridSeries] = []
+        prior_title = ""
+        if with_prior:
+            prior = prior_series(self.index, ref.series.uid) if self.index is not None else None
+            prior_ref = self.browser.series_ref(prior.uid) if prior is not None else None
+            prior_items = self._grid_series(prior_ref.study, prior=True) if prior_ref is not None else []
+            if prior_ref is not None and prior_items:
+                prior_title = "  ·  ".join(x for x in (dicom_date(prior_ref.study.date),
+                                                       prior_ref.study.description or "") if x)
+            elif not (following and len(items) >= 2):  # (the study read next without a prior: hung alone)
+                kind = f"a {ref.series.modality} series" if ref.series.modality else "a series"
+                where = "; File ▸ Get studies from the PACS… finds it there" if self.pacs_node() is not None else ""
+                self.show_message(f"The study and its prior in panes: no earlier study of this patient with {kind} "
+                                  f"in what is open{where}", warning=True)
+                return None
+        if self.study_grid is None:
+            self.study_grid = StudyGridWindow(self, plane_of=self._image_plane, settings=self.settings)
+            self.study_grid.open_series.connect(self.browser.select_series)
+            self._place_where_it_was(self.study_grid, "study_grid")
+        patient = person_name(ref.patient.name) or ref.patient.id or ""
+        title = "  ·  ".join(x for x in (patient, dicom_date(ref.study.date), ref.study.description or "") if x)
+        self.study_grid.show_study(items, title, ref.key, study_kind(ref.series.modality, ref.study.description),
+                                   prior=prior_items, prior_title=prior_title)
+        self._grid_study = ref.study.uid
+        self.study_grid.show()
+        self.study_grid.raise_()
+        return self.study_grid
+
+    def _grid_series(self, study: Study, prior: bool = False) -> list[GridSeries]:
+        """A study's image series as the panes hang them (in the study's order); a prior's titles say so, with its
+        date."""
         items = []
-        for series_ref in refs:
+        for series_ref in (self.browser.series_ref(s.uid) for s in study.series):
             if series_ref is None or not series_ref.image_paths:
                 continue
             images = [i for i in series_ref.series.instances if i.is_image]
@@ -1263,27 +1311,13 @@ class MainWindow(QMainWindow):
             number = f"Series {series_ref.series.number}" if series_ref.series.number is not None else "Series"
             title = "  ·  ".join(x for x in (number, series_ref.series.modality or "", series_ref.series.description
                                              or "", f"{count} image{'s' * (count != 1)}") if x)
+            if prior:
+                title = "  ·  ".join(x for x in ("Prior", dicom_date(study.date), title) if x)
             items.append(GridSeries(series_ref.key, title, tuple(series_ref.image_paths),
                                     tuple(positions) if positions is not None and len(positions) == count else None,
                                     slice_normal(next((i.orientation for i in images if i.orientation), None)),
-                                    series_ref.series.description or ""))
-        if len(items) < 2:
-            what = "a DICOM study with two image series or more" if ref is None or self.photos else (
-                "this study has one image series; B puts a series of another study beside")
-            self.show_message(f"The study in panes: {what}", warning=True)
-            return None
-        if self.study_grid is None:
-            self.study_grid = StudyGridWindow(self, plane_of=self._image_plane, settings=self.settings)
-            self.study_grid.open_series.connect(self.browser.select_series)
-            self._place_where_it_was(self.study_grid, "study_grid")
-        assert ref is not None
-        patient = person_name(ref.patient.name) or ref.patient.id or ""
-        title = "  ·  ".join(x for x in (patient, dicom_date(ref.study.date), ref.study.description or "") if x)
-        self.study_grid.show_study(items, title, ref.key, study_kind(ref.series.modality, ref.study.description))
-        self._grid_study = ref.study.uid
-        self.study_grid.show()
-        self.study_grid.raise_()
-        return self.study_grid
+                                    series_ref.series.description or "", study.uid))
+        return items
 
     def _show_beside(self, ref: SeriesRef) -> CompareWindow:
         if self.compare is None:

@@ -12,6 +12,12 @@ modality and study description, say "CT · chest"), by the panes' series descrip
 of that kind is hung the same way, each pane taking the series whose description matches (the same words, else most
 of them) in the pane's window, the others by the default order. A series hung in two panes in different windows (a
 chest CT in the lung and the mediastinal window side by side) is hung twice again.
+
+With the prior study (Shift+G), as PACS hang a follow-up: the study read on the top row (its first two panes), the
+patient's previous study below, each pane under the series described alike, in the same window, at the same place in
+its stack. Another study's positions are another place in the patient (another frame of reference), so a prior pane
+follows the pane above by the distance (mm along the slice normal) between the images shown when they were hung or
+last linked: L off, line a prior pane up on the anatomy, L on, and they scroll together from there.
 """
 
 from __future__ import annotations
@@ -27,12 +33,13 @@ from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QMouseEvent
 from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from zsmed.dicom.geometry import ImagePlane, reference_line
+from zsmed.dicom.geometry import ImagePlane, link_slices, reference_line
 from zsmed_desktop.viewer import ImageViewer
 
 PlaneOf = Callable[[Path | None, int], ImagePlane | None]  # where an image (a frame of it) lies in the patient
 
 MAX_PANES = 4
+PRIOR_COLUMNS = 2  # with the prior study: two series of each, the current above the prior
 _PARALLEL = math.cos(math.radians(1.0))
 _LOCALIZER_IMAGES = 2  # a series of this many images or fewer is hung last (scouts, localizers)
 
@@ -48,6 +55,7 @@ class GridSeries:
     positions: tuple[float, ...] | None
     normal: tuple[float, float, float] | None
     description: str = ""  # the Series Description, which a remembered hanging matches
+    study: str = ""  # the Study Instance UID: panes of one study share positions, another study's do not
 
 
 def hanging_order(series: Sequence[GridSeries], first_key: str | None) -> list[GridSeries]:
@@ -133,6 +141,14 @@ def parallel(a: GridSeries, b: GridSeries) -> bool:
     return abs(sum(x * y for x, y in zip(a.normal, b.normal, strict=True))) >= _PARALLEL
 
 
+def along(series: GridSeries, normal: tuple[float, float, float]) -> tuple[float, ...] | None:
+    """The series' positions counted along ``normal`` (its own normal may point the other way)."""
+    if series.positions is None or series.normal is None:
+        return None
+    flip = 1.0 if sum(x * y for x, y in zip(series.normal, normal, strict=True)) > 0 else -1.0
+    return tuple(p * flip for p in series.positions)
+
+
 def follow_index(source: GridSeries, index: int, target: GridSeries) -> int:
     """The image of ``target`` nearest (in mm along the shared normal) to image ``index`` of ``source``."""
     places, normal, other_normal = target.positions, source.normal, target.normal
@@ -154,6 +170,9 @@ class _Pane(QWidget):
         self.viewer = ImageViewer()
         self.viewer.setMinimumSize(200, 200)
         self.series: GridSeries | None = None
+        self.choices: list[GridSeries] = []  # what the pane's menu hangs: its study's series
+        self.prior = False  # a pane of the prior study (the bottom row)
+        self.anchor = 0  # the image shown when the panes were last lined up (hung, or linked with L)
         # the window preset the pane was hung in, or the reader chose in it ('': the image's own)
         self.window_preset = ""
         # the image zsmed put this pane at (hung, or following another): its display is no scroll of the reader's
@@ -189,6 +208,7 @@ class StudyGridWindow(QWidget):
         self._plane_of = plane_of
         self._settings = settings
         self.kind = ""  # the kind of study shown ("MR · brain"), whose hanging the reader's choices set
+        self.with_prior = False  # the prior study hung below (Shift+G)
         self._hanging_study = False  # True while show_study hangs the panes (not the reader's choice)
         self.active: _Pane | None = None  # the pane the reader scrolled last: its image cuts the others
         self.resize(1200, 800)
@@ -215,49 +235,71 @@ class StudyGridWindow(QWidget):
         self.addAction(self.link_action)
 
     def show_study(self, series: Sequence[GridSeries], title: str, first_key: str | None = None,
-                   kind: str = "") -> None:
+                   kind: str = "", prior: Sequence[GridSeries] = (), prior_title: str = "") -> None:
         """Hang ``series`` (one study's image series, in the study's order), the one read (``first_key``) first,
-        or as the reader last hung a study of this ``kind``."""
+        or as the reader last hung a study of this ``kind``; with ``prior`` (the previous study's image series),
+        two of each, the current above the prior."""
         self.kind = kind
+        self.with_prior = bool(prior)
         rule = self.remembered(kind)
         hung = hanging_order(series, first_key)
         if rule:
             hung = hang_by_rule(hung, rule)
-        self.series = list(dict.fromkeys(hung))  # the panes' menus: each series once, in the order hung
+        current = list(dict.fromkeys(hung))  # the panes' menus: each series once, in the order hung
+        self.series = current
         for pane in self.panes:
             self.grid.removeWidget(pane)
             pane.deleteLater()
         self.panes = []
         self.active = None
-        count = min(len(hung), MAX_PANES)
-        rows, cols = grid_shape(count)
+        if prior:
+            columns = min(len(hung), PRIOR_COLUMNS)
+            top = hung[:columns]
+            windows = [rule[k].window if k < len(rule) else "" for k in range(columns)]
+            # below each pane, the prior's series described alike, in the same window
+            below = hang_by_rule(hanging_order(prior, None), [PaneRule(s.description, w)
+                                                              for s, w in zip(top, windows, strict=True)])
+            prior_choices = list(dict.fromkeys(below))
+            layout = ([(s, current, False, w) for s, w in zip(top, windows, strict=True)]
+                      + [(s, prior_choices, True, w) for s, w in zip(below[:columns], windows, strict=True)])
+            rows, cols = 2, columns
+        else:
+            count = min(len(hung), MAX_PANES)
+            layout = [(hung[k], current, False, rule[k].window if k < len(rule) else "") for k in range(count)]
+            rows, cols = grid_shape(count)
         self._hanging_study = True
-        for k in range(count):
+        for k, (chosen, choices, is_prior, window) in enumerate(layout):
             pane = _Pane(self)
-            pane.chooser.addItems([s.title for s in self.series])
-            pane.window_preset = rule[k].window if k < len(rule) else ""
-            pane.chooser.setCurrentIndex(self.series.index(hung[k]))
+            pane.choices, pane.prior, pane.window_preset = choices, is_prior, window
+            pane.chooser.addItems([s.title for s in choices])
+            pane.chooser.setToolTip("Hang another series of the prior study in this pane" if is_prior
+                                    else "Hang another series of the study in this pane")
+            pane.chooser.setCurrentIndex(choices.index(chosen))
             pane.chooser.currentIndexChanged.connect(lambda choice, pane=pane: self._hang(pane, choice))
             pane.viewer.current_changed.connect(lambda _path, pane=pane: self._scrolled(pane))
             pane.viewer.window_preset_chosen.connect(lambda name, pane=pane: self._windowed(pane, name))
             pane.open_requested.connect(self.open_series)
             self.grid.addWidget(pane, k // cols, k % cols)
             self.panes.append(pane)
-            self._hang(pane, self.series.index(hung[k]))
+            self._hang(pane, choices.index(chosen))
         self._hanging_study = False
+        self._line_up()
         self.active = self.panes[0] if self.panes else None
-        for r in range(rows):
-            self.grid.setRowStretch(r, 1)
-        for c in range(cols):
-            self.grid.setColumnStretch(c, 1)
-        shown = len(set(hung[:count]))
+        # a grid of fewer rows or columns than the last study's: those left empty take no room
+        for r in range(max(rows, self.grid.rowCount())):
+            self.grid.setRowStretch(r, 1 if r < rows else 0)
+        for c in range(max(cols, self.grid.columnCount())):
+            self.grid.setColumnStretch(c, 1 if c < cols else 0)
+        shown = len({p.series for p in self.panes if not p.prior and p.series is not None})
         self.note.setText(
             (f"Hung as you hung the last {kind} study. " if rule else "")
-            + (f"{shown} of {len(self.series)} series shown; each pane's menu hangs another. "
-               if shown < len(self.series) else "")
+            + (f"{shown} of {len(current)} series shown; each pane's menu hangs another. "
+               if shown < len(current) else "")
+            + ("Below, the prior study: each pane follows the one above by the distance they were lined up at "
+               "(L off, line one up on the anatomy, L on). " if prior else "")
             + "Panes in the same plane scroll together (L unlinks them); a pane's number keys set its window, "
               "kept with the hanging; a double-click opens a series in the main window.")
-        self.setWindowTitle(f"zsmed — the study in panes: {title}")
+        self.setWindowTitle(f"zsmed — the study in panes: {title}" + (f"  ·  below: {prior_title}" if prior else ""))
 
     def remembered(self, kind: str) -> list[PaneRule]:
         """The panes (series descriptions and windows) the reader last hung a study of ``kind`` with (none: the
@@ -268,10 +310,10 @@ class StudyGridWindow(QWidget):
 
     def _remember(self) -> None:
         """The reader hung a series or chose a window by hand: this arrangement for studies of this kind from now
-        on."""
+        on (the study read's panes: the prior's follow them)."""
         if self._settings is not None and self.kind:
             rule = [{"series": p.series.description, "window": p.window_preset}
-                    for p in self.panes if p.series is not None]
+                    for p in self.panes if p.series is not None and not p.prior]
             self._settings.setValue(f"hanging/{self.kind}", json.dumps(rule))
 
     def _windowed(self, pane: _Pane, name: str) -> None:
@@ -280,42 +322,69 @@ class StudyGridWindow(QWidget):
         self._remember()
 
     def _hang(self, pane: _Pane, choice: int) -> None:
-        if not 0 <= choice < len(self.series):
+        if not 0 <= choice < len(pane.choices):
             return
-        chosen = self.series[choice]
+        chosen = pane.choices[choice]
         pane.series = chosen
         if not self._hanging_study:
             pane.window_preset = ""  # another series by hand: in its own window
             self._remember()
         start = len(chosen.paths) // 2
-        others = [p for p in self.panes if p is not pane and p.series is not None]
-        source = next((p for p in others if parallel(p.series, chosen)), None)  # type: ignore[arg-type]
-        if self.linked and source is not None and source.series is not None:
-            start = follow_index(source.series, source.viewer.current_index(), chosen)
+        others = [p for p in self.panes if p is not pane and p.series is not None and parallel(p.series, chosen)]
+        same = next((p for p in others if p.series is not None and p.series.study == chosen.study), None)
+        other = next((p for p in others if p.series is not None and p.series.study != chosen.study), None)
+        if self.linked and same is not None and same.series is not None:
+            start = follow_index(same.series, self._shown_index(same), chosen)
+        elif other is not None and other.series is not None:  # another study: the same place in its stack
+            count = len(other.series.paths)
+            fraction = self._shown_index(other) / (count - 1) if count > 1 else 0.5
+            start = round(fraction * (len(chosen.paths) - 1))
         pane.placed_at = start  # its display (now or once loaded) is not the reader scrolling it
         # its title is the pane's menu: none drawn over the image
         pane.viewer.set_images(list(chosen.paths), start, window=pane.window_preset)
+        if not self._hanging_study:
+            self._line_up()
+
+    @staticmethod
+    def _shown_index(pane: _Pane) -> int:
+        """The image a pane shows, or will once loaded (where zsmed put it)."""
+        return pane.placed_at if pane.placed_at is not None else pane.viewer.current_index()
+
+    def _line_up(self) -> None:
+        """The panes of different studies are lined up as they show now (what each follows the others by)."""
+        for pane in self.panes:
+            pane.anchor = self._shown_index(pane)
 
     def set_linked(self, on: bool) -> None:
         self.linked = on
+        if on:
+            self._line_up()  # as the reader lined them up while unlinked
         if self.link_action.isChecked() != on:
             self.link_action.setChecked(on)
 
     def _scrolled(self, pane: _Pane) -> None:
-        """The reader moved ``pane``: the panes in its plane go to the slice nearest its own."""
+        """The reader moved ``pane``: the panes in its plane go to the slice nearest its own (in another study,
+        by the distance they were lined up at)."""
         index = pane.viewer.current_index()
         placed, pane.placed_at = pane.placed_at, None
         if placed != index:
             self.active = pane
         self._update_reference_lines()
-        if placed == index or not self.linked or pane.series is None or pane.series.positions is None:
+        source = pane.series
+        if placed == index or not self.linked or source is None or source.positions is None or source.normal is None:
             return
-        if not 0 <= index < len(pane.series.positions):
+        if not 0 <= index < len(source.positions):
             return
         for other in self.panes:
-            if other is pane or other.series is None or not parallel(pane.series, other.series):
+            target_series = other.series
+            if other is pane or target_series is None or not parallel(source, target_series):
                 continue
-            target = follow_index(pane.series, index, other.series)
+            if target_series.study == source.study:
+                target = follow_index(source, index, target_series)
+            else:
+                mine, theirs = along(source, source.normal), along(target_series, source.normal)
+                link = link_slices(pane.anchor, mine, other.anchor, theirs)
+                target = link.follow(index, mine, theirs, len(target_series.paths))
             if target != other.viewer.current_index():
                 other.placed_at = target
                 other.viewer.go_to(target)
@@ -335,5 +404,5 @@ class StudyGridWindow(QWidget):
         super().closeEvent(event)
 
 
-__all__ = ["MAX_PANES", "GridSeries", "PaneRule", "StudyGridWindow", "follow_index", "grid_shape", "hang_by_rule",
-           "hanging_order", "parallel", "parse_rule", "study_kind"]
+__all__ = ["MAX_PANES", "PRIOR_COLUMNS", "GridSeries", "PaneRule", "StudyGridWindow", "along", "follow_index",
+           "grid_shape", "hang_by_rule", "hanging_order", "parallel", "parse_rule", "study_kind"]

@@ -35,11 +35,16 @@ SAGITTAL = [0.0, 1.0, 0.0, 0.0, 0.0, -1.0]
 
 
 def _series(folder: Path, study_uid: str, description: str, number: int, positions: list[list[float]],
-            orientation: list[float]) -> None:
-    """CT_small as one series of the study: an image at each position, in that orientation."""
+            orientation: list[float], *, study_date: str | None = None, frame: str | None = None) -> None:
+    """CT_small as one series of the study: an image at each position, in that orientation (on that date, in
+    that frame of reference, where given)."""
     series_uid = pydicom.uid.generate_uid()
     for k, position in enumerate(positions):
         ds = pydicom.dcmread(dicom_test_file("CT_small.dcm"))
+        if study_date is not None:
+            ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = study_date
+        if frame is not None:
+            ds.FrameOfReferenceUID = frame
         ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
         ds.SeriesDescription, ds.SeriesNumber, ds.InstanceNumber = description, number, k + 1
@@ -62,9 +67,10 @@ def window(qtbot, tmp_path: Path) -> MainWindow:
     return main
 
 
-def _choose(qtbot, window: MainWindow, description: str) -> None:
+def _choose(qtbot, window: MainWindow, description: str, study_uid: str | None = None) -> None:
     ref = next(r for r in (window.browser.series_ref(s.uid) for p in window.index.patients for st in p.studies
-                           for s in st.series) if r and r.series.description == description)
+                           for s in st.series) if r and r.series.description == description
+               and study_uid in (None, r.study.uid))
     window.browser.select_series(ref.key)
     qtbot.waitUntil(lambda: window.current_series is not None and window.current_series.key == ref.key
                     and not window.viewer.is_loading(), timeout=SCAN_TIMEOUT)
@@ -272,3 +278,53 @@ def test_remembered_hangings_read_older_settings_and_hang_twice_only_with_a_wind
     # without a window of its own, a pane does not take a series already hung: the rest fills it
     once = hang_by_rule(study, [PaneRule("CHEST 1.25"), PaneRule("CHEST 1.25")])
     assert [s.key for s in once] == ["CHEST 1.25", "CHEST 5", "SCOUT"]
+
+
+def test_the_study_and_its_prior_hang_above_each_other_and_scroll_lined_up(qtbot, window: MainWindow,
+                                                                           tmp_path: Path) -> None:
+    """Shift+G: two of the study's series above the same series of the patient's previous study, each prior pane
+    following the one above by the distance they were lined up at (another frame of reference: positions there are
+    another place in the patient), L re-lining them up; the prior panes' menus hang the prior's series."""
+    prior_folder = tmp_path / "prior"
+    prior_folder.mkdir()
+    prior_uid, frame = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
+    earlier = {"study_date": "20000101", "frame": frame}
+    _series(prior_folder, prior_uid, "T2 AX", 3, [[-40.0, -40.0, 100.0 + 5.0 * k] for k in range(5)], AXIAL, **earlier)
+    # 9 images 2.5 mm apart, 100 mm up the table: followed by mm, not image for image
+    _series(prior_folder, prior_uid, "T1 AX", 2, [[-40.0, -40.0, 100.0 + 2.5 * k] for k in range(9)], AXIAL, **earlier)
+    _series(prior_folder, prior_uid, "SCOUT", 1, [[-40.0, -40.0, 0.0]], AXIAL, **earlier)
+    current_uid = window.current_series.study.uid
+    open_and_wait(qtbot, window, [tmp_path / "study", prior_folder])
+    _choose(qtbot, window, "T1 AX", current_uid)
+    assert window.action("study_grid_prior").shortcut().toString() == "Shift+G"
+    window.action("study_grid_prior").trigger()
+    grid = window.study_grid
+    assert grid is not None and grid.isVisible() and grid.with_prior
+    assert [(p.series.description, p.prior) for p in grid.panes] == [("T1 AX", False), ("T2 AX", False),
+                                                                    ("T1 AX", True), ("T2 AX", True)]
+    t1, t2, prior_t1, _prior_t2 = grid.panes
+    assert t1.series.study == current_uid and prior_t1.series.study == prior_uid
+    assert [prior_t1.chooser.itemText(k).split("  ·  ")[4] for k in range(prior_t1.chooser.count())] == [
+        "T1 AX", "T2 AX", "SCOUT"]  # the prior's own series, said to be
+    assert prior_t1.chooser.currentText().startswith("Prior  ·  2000-01-01  ·  Series 2")
+    assert "Below, the prior study" in grid.note.text() and "2000" in grid.windowTitle()
+    _shown(qtbot, t1.viewer, 2)  # the middle of 5 (10 mm) ...
+    _shown(qtbot, prior_t1.viewer, 4)  # ... and the middle of 9 (110 mm): lined up 100 mm apart
+    t1.viewer.go_to(4)  # 20 mm: the prior goes to 120 mm (its last image), not four images on
+    _shown(qtbot, prior_t1.viewer, 8)
+    _shown(qtbot, t2.viewer, 8)  # the same study's T2 AX by position (its last, 17.5 mm, nearest)
+    assert prior_t1.viewer.reference_line() is None  # another frame of reference: no line
+    grid.set_linked(False)  # lined up again by hand: the prior two images (5 mm) lower
+    prior_t1.viewer.go_to(6)
+    _shown(qtbot, prior_t1.viewer, 6)
+    assert t1.viewer.current_index() == 4
+    qtbot.keyClick(grid, Qt.Key.Key_L)
+    assert grid.linked
+    t1.viewer.go_to(2)  # 10 mm: 95 mm apart now, so 105 mm
+    _shown(qtbot, prior_t1.viewer, 2)
+    # the prior study read in the main window: it has no prior here, so it is hung alone; Shift+G on it says why not
+    _choose(qtbot, window, "SCOUT")
+    assert grid.isVisible() and not grid.with_prior and {p.series.study for p in grid.panes} == {prior_uid}
+    grid.close()
+    assert window.open_study_grid(with_prior=True) is None
+    assert "no earlier study of this patient" in window.statusBar().currentMessage()
