@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pydicom
 import pytest
 from PySide6.QtCore import QSettings
 
@@ -13,6 +14,29 @@ from zsmed.site import SiteConfig
 from zsmed_desktop.main_window import MainWindow
 
 SCAN_TIMEOUT = 120_000
+AXIAL = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+
+
+def ct_series(folder: Path, study_uid: str, description: str, number: int, positions: list[list[float] | None],
+              orientation: list[float] = AXIAL, *, study_date: str | None = None, frame: str | None = None) -> None:
+    """CT_small as one series of a study: an image at each position (None: no position), in that orientation
+    (and on that date, in that frame of reference, where given)."""
+    series_uid = pydicom.uid.generate_uid()
+    for k, position in enumerate(positions):
+        ds = pydicom.dcmread(dicom_test_file("CT_small.dcm"))
+        if study_date is not None:
+            ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = study_date
+        if frame is not None:
+            ds.FrameOfReferenceUID = frame
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+        ds.SeriesDescription, ds.SeriesNumber, ds.InstanceNumber = description, number, k + 1
+        if position is None:
+            del ds.ImagePositionPatient
+        else:
+            ds.ImagePositionPatient = position
+        ds.ImageOrientationPatient = orientation
+        ds.save_as(folder / f"{description}_{k}.dcm")
 
 
 def temp_settings(tmp_path: Path) -> QSettings:

@@ -19,7 +19,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from tests.conftest import dicom_test_file
-from tests.desktop.reading_room import SCAN_TIMEOUT, make_window, open_and_wait
+from tests.desktop.reading_room import SCAN_TIMEOUT, ct_series, make_window, open_and_wait
 from tests.desktop.test_viewer import click
 from tests.report.sr_items import content_items
 from zsmed_desktop.compare_window import CompareWindow
@@ -29,21 +29,10 @@ from zsmed_desktop.main_window import MainWindow
 
 def _series(folder: Path, description: str, study_uid: str, z: list[float | None], number: int,
             date: str = "20040119") -> None:
-    """CT_small as one series of len(z) slices at those table positions (None: no position), in a
+    """CT_small as one axial series of len(z) slices at those table positions (None: no position), in a
     study of ``date``."""
-    series_uid = pydicom.uid.generate_uid()
-    for k, position in enumerate(z):
-        ds = pydicom.dcmread(dicom_test_file("CT_small.dcm"))
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
-        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
-        ds.SeriesDescription, ds.SeriesNumber, ds.InstanceNumber = description, number, k + 1
-        ds.StudyDate = date
-        if position is None:
-            del ds.ImagePositionPatient
-        else:
-            ds.ImagePositionPatient = [-40.0, -40.0, position]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.save_as(folder / f"{description}_{k}.dcm")
+    ct_series(folder, study_uid, description, number, [None if p is None else [-40.0, -40.0, p] for p in z],
+              study_date=date)
 
 
 def _open(qtbot, tmp_path: Path, folder: Path) -> MainWindow:

@@ -14,8 +14,7 @@ pytest.importorskip("pytestqt")
 
 from PySide6.QtCore import QPoint, Qt
 
-from tests.conftest import dicom_test_file
-from tests.desktop.reading_room import SCAN_TIMEOUT, make_window, open_and_wait
+from tests.desktop.reading_room import AXIAL, SCAN_TIMEOUT, ct_series, make_window, open_and_wait
 from zsmed.dicom.geometry import slice_normal
 from zsmed_desktop.main_window import MainWindow
 from zsmed_desktop.study_grid import (
@@ -30,26 +29,7 @@ from zsmed_desktop.study_grid import (
     study_kind,
 )
 
-AXIAL = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
 SAGITTAL = [0.0, 1.0, 0.0, 0.0, 0.0, -1.0]
-
-
-def _series(folder: Path, study_uid: str, description: str, number: int, positions: list[list[float]],
-            orientation: list[float], *, study_date: str | None = None, frame: str | None = None) -> None:
-    """CT_small as one series of the study: an image at each position, in that orientation (on that date, in
-    that frame of reference, where given)."""
-    series_uid = pydicom.uid.generate_uid()
-    for k, position in enumerate(positions):
-        ds = pydicom.dcmread(dicom_test_file("CT_small.dcm"))
-        if study_date is not None:
-            ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = study_date
-        if frame is not None:
-            ds.FrameOfReferenceUID = frame
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
-        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
-        ds.SeriesDescription, ds.SeriesNumber, ds.InstanceNumber = description, number, k + 1
-        ds.ImagePositionPatient, ds.ImageOrientationPatient = position, orientation
-        ds.save_as(folder / f"{description}_{k}.dcm")
 
 
 @pytest.fixture()
@@ -57,10 +37,10 @@ def window(qtbot, tmp_path: Path) -> MainWindow:
     folder = tmp_path / "study"
     folder.mkdir()
     study = pydicom.uid.generate_uid()
-    _series(folder, study, "LOCALIZER", 1, [[-40.0, -40.0, 0.0]], AXIAL)
-    _series(folder, study, "T1 AX", 2, [[-40.0, -40.0, 5.0 * k] for k in range(5)], AXIAL)  # 0 .. 20 mm
-    _series(folder, study, "T2 AX", 3, [[-40.0, -40.0, -2.5 + 2.5 * k] for k in range(9)], AXIAL)  # -2.5 .. 17.5
-    _series(folder, study, "T2 SAG", 4, [[-10.0 + 10.0 * k, -40.0, 40.0] for k in range(3)], SAGITTAL)
+    ct_series(folder, study, "LOCALIZER", 1, [[-40.0, -40.0, 0.0]], AXIAL)
+    ct_series(folder, study, "T1 AX", 2, [[-40.0, -40.0, 5.0 * k] for k in range(5)], AXIAL)  # 0 .. 20 mm
+    ct_series(folder, study, "T2 AX", 3, [[-40.0, -40.0, -2.5 + 2.5 * k] for k in range(9)], AXIAL)  # -2.5 .. 17.5
+    ct_series(folder, study, "T2 SAG", 4, [[-10.0 + 10.0 * k, -40.0, 40.0] for k in range(3)], SAGITTAL)
     main = make_window(qtbot, tmp_path)
     open_and_wait(qtbot, main, [folder])
     _choose(qtbot, main, "T1 AX")
@@ -133,7 +113,7 @@ def test_a_study_of_one_series_says_so(qtbot, tmp_path: Path) -> None:
     assert "a DICOM study with two image series or more" in window.statusBar().currentMessage()
     folder = tmp_path / "one"
     folder.mkdir()
-    _series(folder, pydicom.uid.generate_uid(), "T1 AX", 2, [[0.0, 0.0, 5.0 * k] for k in range(3)], AXIAL)
+    ct_series(folder, pydicom.uid.generate_uid(), "T1 AX", 2, [[0.0, 0.0, 5.0 * k] for k in range(3)], AXIAL)
     open_and_wait(qtbot, window, [folder])
     _choose(qtbot, window, "T1 AX")
     assert window.open_study_grid() is None
@@ -184,9 +164,9 @@ def test_a_hanging_chosen_by_hand_is_kept_for_that_kind_of_study(qtbot, window: 
     folder = tmp_path / "next"
     folder.mkdir()
     study = pydicom.uid.generate_uid()
-    _series(folder, study, "t2 sag", 7, [[-10.0 + 10.0 * k, -40.0, 40.0] for k in range(3)], SAGITTAL)
-    _series(folder, study, "T1 AX", 8, [[-40.0, -40.0, 5.0 * k] for k in range(5)], AXIAL)
-    _series(folder, study, "T2 AX", 9, [[-40.0, -40.0, 5.0 * k] for k in range(5)], AXIAL)
+    ct_series(folder, study, "t2 sag", 7, [[-10.0 + 10.0 * k, -40.0, 40.0] for k in range(3)], SAGITTAL)
+    ct_series(folder, study, "T1 AX", 8, [[-40.0, -40.0, 5.0 * k] for k in range(5)], AXIAL)
+    ct_series(folder, study, "T2 AX", 9, [[-40.0, -40.0, 5.0 * k] for k in range(5)], AXIAL)
     open_and_wait(qtbot, window, [folder])
     _choose(qtbot, window, "T1 AX")
     grid = window.open_study_grid()
@@ -214,11 +194,11 @@ def test_the_panes_follow_the_study_read(qtbot, window: MainWindow, tmp_path: Pa
     other = tmp_path / "other"
     other.mkdir()
     study = pydicom.uid.generate_uid()
-    _series(other, study, "PD AX", 5, [[-40.0, -40.0, 5.0 * k] for k in range(4)], AXIAL)
-    _series(other, study, "STIR COR", 6, [[-40.0, 5.0 * k, 40.0] for k in range(3)], [1.0, 0.0, 0.0, 0.0, 0.0, -1.0])
+    ct_series(other, study, "PD AX", 5, [[-40.0, -40.0, 5.0 * k] for k in range(4)], AXIAL)
+    ct_series(other, study, "STIR COR", 6, [[-40.0, 5.0 * k, 40.0] for k in range(3)], [1.0, 0.0, 0.0, 0.0, 0.0, -1.0])
     single = tmp_path / "single"
     single.mkdir()
-    _series(single, pydicom.uid.generate_uid(), "SCOUT ONLY", 9, [[0.0, 0.0, 0.0]], AXIAL)
+    ct_series(single, pydicom.uid.generate_uid(), "SCOUT ONLY", 9, [[0.0, 0.0, 0.0]], AXIAL)
     open_and_wait(qtbot, window, [tmp_path / "study", other, single])
     _choose(qtbot, window, "T1 AX")
     grid = window.open_study_grid()
@@ -247,8 +227,8 @@ def test_a_series_hung_twice_in_two_windows_is_hung_so_again(qtbot, window: Main
     folder = tmp_path / "next"
     folder.mkdir()
     study = pydicom.uid.generate_uid()
-    _series(folder, study, "T2 AX", 8, [[-40.0, -40.0, 5.0 * k] for k in range(5)], AXIAL)
-    _series(folder, study, "T1 AX", 9, [[-40.0, -40.0, 5.0 * k] for k in range(5)], AXIAL)
+    ct_series(folder, study, "T2 AX", 8, [[-40.0, -40.0, 5.0 * k] for k in range(5)], AXIAL)
+    ct_series(folder, study, "T1 AX", 9, [[-40.0, -40.0, 5.0 * k] for k in range(5)], AXIAL)
     open_and_wait(qtbot, window, [folder])
     _choose(qtbot, window, "T2 AX")
     grid = window.open_study_grid()
@@ -289,10 +269,10 @@ def test_the_study_and_its_prior_hang_above_each_other_and_scroll_lined_up(qtbot
     prior_folder.mkdir()
     prior_uid, frame = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
     earlier = {"study_date": "20000101", "frame": frame}
-    _series(prior_folder, prior_uid, "T2 AX", 3, [[-40.0, -40.0, 100.0 + 5.0 * k] for k in range(5)], AXIAL, **earlier)
+    ct_series(prior_folder, prior_uid, "T2 AX", 3, [[-40.0, -40.0, 100.0 + 5.0 * k] for k in range(5)], **earlier)
     # 9 images 2.5 mm apart, 100 mm up the table: followed by mm, not image for image
-    _series(prior_folder, prior_uid, "T1 AX", 2, [[-40.0, -40.0, 100.0 + 2.5 * k] for k in range(9)], AXIAL, **earlier)
-    _series(prior_folder, prior_uid, "SCOUT", 1, [[-40.0, -40.0, 0.0]], AXIAL, **earlier)
+    ct_series(prior_folder, prior_uid, "T1 AX", 2, [[-40.0, -40.0, 100.0 + 2.5 * k] for k in range(9)], **earlier)
+    ct_series(prior_folder, prior_uid, "SCOUT", 1, [[-40.0, -40.0, 0.0]], AXIAL, **earlier)
     current_uid = window.current_series.study.uid
     open_and_wait(qtbot, window, [tmp_path / "study", prior_folder])
     _choose(qtbot, window, "T1 AX", current_uid)
