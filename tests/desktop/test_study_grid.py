@@ -20,6 +20,7 @@ from zsmed_desktop.main_window import MainWindow
 from zsmed_desktop.study_grid import (
     GridSeries,
     PaneRule,
+    StudyGridWindow,
     follow_index,
     grid_shape,
     hang_by_rule,
@@ -54,6 +55,21 @@ def _choose(qtbot, window: MainWindow, description: str, study_uid: str | None =
     window.browser.select_series(ref.key)
     qtbot.waitUntil(lambda: window.current_series is not None and window.current_series.key == ref.key
                     and not window.viewer.is_loading(), timeout=SCAN_TIMEOUT)
+
+
+def _next_study(qtbot, window: MainWindow, folder: Path, read: str,
+                series: list[tuple[str, int, list[list[float]], list[float]]]) -> StudyGridWindow:
+    """Another study of the same kind (its series: description, number, positions, orientation) opened, ``read``
+    chosen, and hung in the panes."""
+    folder.mkdir()
+    study = pydicom.uid.generate_uid()
+    for description, number, positions, orientation in series:
+        ct_series(folder, study, description, number, positions, orientation)
+    open_and_wait(qtbot, window, [folder])
+    _choose(qtbot, window, read)
+    grid = window.open_study_grid()
+    assert grid is not None
+    return grid
 
 
 def _shown(qtbot, viewer, index: int) -> None:
@@ -161,16 +177,10 @@ def test_a_hanging_chosen_by_hand_is_kept_for_that_kind_of_study(qtbot, window: 
     grid.panes[0].chooser.setCurrentIndex(2)  # the sagittal in the first pane, by hand
     assert [pane.description for pane in grid.remembered(kind)] == ["T2 SAG", "T2 AX", "T2 SAG", "LOCALIZER"]
     # another study of the same kind, series described alike (in another case): hung the same way
-    folder = tmp_path / "next"
-    folder.mkdir()
-    study = pydicom.uid.generate_uid()
-    ct_series(folder, study, "t2 sag", 7, [[-10.0 + 10.0 * k, -40.0, 40.0] for k in range(3)], SAGITTAL)
-    ct_series(folder, study, "T1 AX", 8, [[-40.0, -40.0, 5.0 * k] for k in range(5)], AXIAL)
-    ct_series(folder, study, "T2 AX", 9, [[-40.0, -40.0, 5.0 * k] for k in range(5)], AXIAL)
-    open_and_wait(qtbot, window, [folder])
-    _choose(qtbot, window, "T1 AX")
-    grid = window.open_study_grid()
-    assert grid is not None
+    grid = _next_study(qtbot, window, tmp_path / "next", "T1 AX", [
+        ("t2 sag", 7, [[-10.0 + 10.0 * k, -40.0, 40.0] for k in range(3)], SAGITTAL),
+        ("T1 AX", 8, [[-40.0, -40.0, 5.0 * k] for k in range(5)], AXIAL),
+        ("T2 AX", 9, [[-40.0, -40.0, 5.0 * k] for k in range(5)], AXIAL)])
     descriptions = [pane.series.description for pane in grid.panes if pane.series is not None]
     assert descriptions == ["t2 sag", "T2 AX", "T1 AX"]  # the rule's panes, then the rest
     assert f"Hung as you hung the last {kind} study." in grid.note.text()
@@ -224,15 +234,9 @@ def test_a_series_hung_twice_in_two_windows_is_hung_so_again(qtbot, window: Main
     assert first.viewer.window_name() == "lung" and second.viewer.window_name() == "mediastinum"
     kind = grid.kind
     assert grid.remembered(kind)[:2] == [PaneRule("T1 AX", "lung"), PaneRule("T1 AX", "mediastinum")]
-    folder = tmp_path / "next"
-    folder.mkdir()
-    study = pydicom.uid.generate_uid()
-    ct_series(folder, study, "T2 AX", 8, [[-40.0, -40.0, 5.0 * k] for k in range(5)], AXIAL)
-    ct_series(folder, study, "T1 AX", 9, [[-40.0, -40.0, 5.0 * k] for k in range(5)], AXIAL)
-    open_and_wait(qtbot, window, [folder])
-    _choose(qtbot, window, "T2 AX")
-    grid = window.open_study_grid()
-    assert grid is not None
+    grid = _next_study(qtbot, window, tmp_path / "next", "T2 AX", [
+        ("T2 AX", 8, [[-40.0, -40.0, 5.0 * k] for k in range(5)], AXIAL),
+        ("T1 AX", 9, [[-40.0, -40.0, 5.0 * k] for k in range(5)], AXIAL)])
     assert [pane.series.description for pane in grid.panes if pane.series] == ["T1 AX", "T1 AX", "T2 AX"]
     lung, mediastinum = grid.panes[0].viewer, grid.panes[1].viewer
     qtbot.waitUntil(lambda: not lung.is_loading() and not mediastinum.is_loading(), timeout=SCAN_TIMEOUT)
