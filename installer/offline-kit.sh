@@ -56,7 +56,7 @@ if [ "$windows" = 1 ]; then
   platform="windows-x86_64 cp${target_python/./}"
 else
   # as the installer will name the PC (install.py's own this_pc)
-  platform="$(cd "$repo/installer" && "$python" -c 'import offline_install; print(offline_install.this_pc())')"
+  platform="$(cd "$repo/installer" && "$python" -B -c 'import offline_install; print(offline_install.this_pc())')"
 fi
 
 echo "offline kit: building the zsmed wheel"

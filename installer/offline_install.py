@@ -243,8 +243,8 @@ def _add_to_menu(places: Places, windows: bool) -> None:
         app = venv_file(places.prefix, True, "zsmed-desktop")
         done = subprocess.run(shortcut_command(menu / "zsmed.lnk", app, places.prefix), capture_output=True, text=True)
         if done.returncode != 0:
-            print(f"zsmed install: warning: no Start menu shortcut ({done.stderr.strip().splitlines()[-1:] or '?'}); "
-                  f"the app is {app}", file=sys.stderr)
+            why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+            print(f"zsmed install: warning: no Start menu shortcut ({why}); the app is {app}", file=sys.stderr)
     else:
         (menu / "zsmed.desktop").write_text(desktop_entry(places.prefix), encoding="utf-8")
 
