@@ -108,3 +108,22 @@ def test_a_deidentified_study_goes_on_a_cd_in_one_step(tmp_path: Path, capsys: p
     assert len(index.patients) == 2 and not names & {"CompressedSamples^CT1", "CompressedSamples^MR1"}
     assert "de-identified by zsmed" in (cd / "README.TXT").read_text()
     assert [p.name for p in (tmp_path / "board").iterdir()] == ["cd"]  # the staging folder is gone
+
+
+def test_the_copies_staged_while_writing_are_removed_written_or_cancelled(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """pydicom stages a whole copy of every file in a temporary folder: gone as soon as the job ends, whether it
+    wrote the CD or was cancelled halfway, not whenever Python collects the object (a CT's worth of /tmp)."""
+    import tempfile
+
+    staging = tmp_path / "tmp"
+    staging.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(staging))
+    sources = [dicom_test_file(name) for name in FILES]
+    result = run_job(write_media_job(sources, tmp_path / "cd"))
+    assert result.written == len(FILES) and list(staging.iterdir()) == []
+    job = write_media_job(sources, tmp_path / "cancelled")
+    next(job), next(job), next(job)  # two files staged, then the reader cancels
+    assert len(list(next(staging.iterdir()).iterdir())) >= 1
+    job.close()
+    assert list(staging.iterdir()) == [] and not (tmp_path / "cancelled").exists()

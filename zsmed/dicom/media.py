@@ -179,11 +179,7 @@ def write_media_job(paths: Sequence[str | Path], folder: str | Path, *, file_set
     """Write the DICOM files among ``paths`` into ``folder`` (new or empty) as a file-set with its DICOMDIR and a
     README.TXT; yields ``Progress`` per file read, so a cancellation stops before anything is written. Files left
     out are the result's problem lines; a folder that is not empty is ``InputFileError``."""
-    import datetime
-
     from pydicom.fileset import FileSet
-
-    from zsmed.dicom.decode import is_dicomdir, open_dataset
 
     if not re.fullmatch(r"[A-Z0-9 _]{1,16}", file_set_id):
         raise ConfigError(f"a CD's label is 1 to 16 capital letters, digits, spaces or _, not {file_set_id!r}")
@@ -191,6 +187,28 @@ def write_media_job(paths: Sequence[str | Path], folder: str | Path, *, file_set
     result = MediaResult(out)
     files = [Path(p) for p in paths]
     file_set = FileSet()
+    try:
+        return (yield from _fill_and_write(file_set, files, out, result, file_set_id, about))
+    finally:
+        _discard_staged_copies(file_set)
+
+
+def _discard_staged_copies(file_set: Any) -> None:
+    """Remove the copies pydicom's FileSet stages in a temporary folder (every file, whole) now, written,
+    failed or cancelled, rather than whenever the object is collected: a CT's worth of /tmp (pydicom has no
+    public way to; its staging folder is ``_stage['t']``)."""
+    stage = getattr(file_set, "_stage", None)
+    folder = stage.get("t") if isinstance(stage, dict) else None
+    if folder is not None and hasattr(folder, "cleanup"):
+        folder.cleanup()
+
+
+def _fill_and_write(file_set: Any, files: list[Path], out: Path, result: MediaResult, file_set_id: str, about: str
+                    ) -> Job[MediaResult]:
+    import datetime
+
+    from zsmed.dicom.decode import is_dicomdir, open_dataset
+
     file_set.ID = file_set_id
     seen: set[str] = set()
     numbers: dict[str, int] = {}  # series UID -> instances placed so far (an Instance Number where none is given)
