@@ -444,3 +444,29 @@ def test_metadata_that_cannot_group_images_is_said(tmp_path: Path, shared_data: 
     assert folder.group_column == "patient_id"
     assert "4 image(s) have no patient_id in metadata.csv" in caplog.text
     assert {item.group for item in folder.items if item.path == images[0]} == {"p1"}
+
+
+def test_the_command_line_says_warnings_in_one_line_but_not_collected_objects(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A warning raised while a command runs is one 'zsmed: warning:' line; a ResourceWarning (a socket or file
+    the interpreter closed as it collected it, possibly left by something else) is not the command's news; and
+    the process's warning display is given back when main() returns."""
+    import warnings
+
+    from zsmed.cli import main as cli
+
+    def handler(_args: object) -> int:
+        warnings.warn("the PACS answered late", UserWarning, stacklevel=1)
+        warnings.warn("unclosed <socket.socket fd=17>", ResourceWarning, stacklevel=1)
+        return 0
+
+    parser = cli.build_parser(cli.COMMAND_MODULES)
+    monkeypatch.setattr(cli, "build_parser", lambda _modules: parser)
+    monkeypatch.setattr(parser, "parse_args", lambda _argv: type("Args", (), {"verbose": False, "handler": handler}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        before = warnings.showwarning
+        assert cli.main(["doctor"]) == 0
+        assert warnings.showwarning is before
+    err = capsys.readouterr().err
+    assert err == "zsmed: warning: the PACS answered late\n"

@@ -137,7 +137,14 @@ def _modules_for(argv: Sequence[str]) -> Sequence[str]:
 def _warning_line(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: TextIO | None = None, line: str | None = None) -> None:
     """A Python warning that no command turned into its own words, as one line: ``zsmed: warning: …``, not
-    the library's file, line and source (pydicom's pointer to the standard's tables left out)."""
+    the library's file, line and source (pydicom's pointer to the standard's tables left out). A ResourceWarning
+    (a file or socket the interpreter closed as it collected the object, wherever that object came from) says
+    nothing about the command: it goes to the log, where ``-v`` shows it."""
+    if issubclass(category, ResourceWarning):
+        import logging
+
+        logging.getLogger("zsmed").debug("%s", warning_text(message))
+        return
     print(f"zsmed: warning: {warning_text(message)}", file=file or sys.stderr)
 
 
@@ -149,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure_logging(verbose=args.verbose)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    shown_before = warnings.showwarning
     warnings.showwarning = _warning_line
     try:
         return int(handler(args) or 0)
@@ -175,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"zsmed: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
+    finally:  # main() called in a process that goes on (the app's tests, a script): its warnings as they were
+        warnings.showwarning = shown_before
 
 
 if __name__ == "__main__":
