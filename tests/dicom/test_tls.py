@@ -3,7 +3,9 @@ on loopback, with a test certificate authority made here; what is not trusted, o
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,3 +109,28 @@ def test_tls_in_the_settings_and_on_the_command_line(tmp_path: Path, pki: TlsFil
         {"pacs": address, "pacs_tls_ca": str(pki.ca), "pacs_tls_cert": str(pki.cert), "pacs_tls_key": str(pki.key)}))
     assert main(["echo"]) == 0
     assert "(TLS) answered the echo" in capsys.readouterr().out
+
+
+def _open_sockets() -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # closed while listed (the listing's own descriptor among them)
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    return count
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts this process's sockets in /proc")
+def test_a_failed_association_leaves_no_socket_open(secure: tuple[Receiver, list[Batch]]) -> None:
+    """Plain DICOM to the TLS port: the PACS hangs up first, pynetdicom's shutdown of the socket fails and it skips
+    the close; zsmed closes it, so a node that keeps retrying does not run out of file descriptors."""
+    receiver, _ = secure
+    plain = PacsNode("ZSMED", "127.0.0.1", receiver.port, "PACS_MAIN")
+    with pytest.raises(PacsError, match="one that wants TLS"):  # the first: anything opened once for all
+        echo(plain, timeout=3)
+    time.sleep(0.5)
+    before = _open_sockets()
+    for _attempt in range(5):
+        with pytest.raises(PacsError, match="one that wants TLS"):
+            echo(plain, timeout=3)
+    time.sleep(0.5)  # the receiver's side of each closes in its own thread
+    assert _open_sockets() - before <= 1

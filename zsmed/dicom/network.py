@@ -14,6 +14,7 @@ address configured: this is the hospital's own network, not the internet.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import ssl
@@ -227,6 +228,7 @@ def associate(node: PacsNode, contexts: Sequence[tuple[str, Sequence[str]]], tim
                          evt_handlers=list(handlers) or None, tls_args=tls_args)
     if assoc.is_established:
         return assoc
+    _let_go(assoc)
     if assoc.is_rejected:
         primitive = assoc.acceptor.primitive
         key = (int(primitive.result_source or 0), int(primitive.diagnostic or 0)) if primitive is not None else (0, 0)
@@ -238,6 +240,16 @@ def associate(node: PacsNode, contexts: Sequence[tuple[str, Sequence[str]]], tim
     if assoc.is_aborted:
         raise PacsError(f"the PACS {node} broke off the connection ({_port_hint(node)})")
     raise PacsError(f"the PACS {node} did not answer as a DICOM node within {timeout:g} s ({_port_hint(node)})")
+
+
+def _let_go(assoc: Any) -> None:
+    """Close a failed association's socket: pynetdicom skips the close where the shutdown before it fails (a PACS
+    that hung up first), and an AI node or a receiver retrying all day would run out of file descriptors."""
+    holder = getattr(getattr(assoc, "dul", None), "socket", None)  # pynetdicom's AssociationSocket
+    connection = getattr(holder, "socket", None)
+    if connection is not None:
+        with contextlib.suppress(OSError):
+            connection.close()
 
 
 def _port_hint(node: PacsNode) -> str:
