@@ -244,6 +244,7 @@ def test_backup_while_another_process_writes(log_env: Path) -> None:
     finally:
         writer.kill()
         writer.wait()
+        writer.stdout.close()
     assert len(copies) == 4
     counts = []
     for copy in copies:

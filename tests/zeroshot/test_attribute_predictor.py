@@ -43,7 +43,8 @@ def test_shipped_predictor_reads_the_7_point_criteria_off_dermoscopy(shared_data
     # must rank the vessel attribute higher on the former
     import csv
 
-    rows = list(csv.DictReader((shared_data / "derm7pt" / "metadata.csv").open(newline="", encoding="utf-8")))
+    with (shared_data / "derm7pt" / "metadata.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
     bcc = [shared_data / "derm7pt" / r["file"] for r in rows if r["vascular_structures"] == "arborizing"][:8]
     nev = [shared_data / "derm7pt" / r["file"] for r in rows
            if r["diagnosis_group"] == "NEV" and r["vascular_structures"] == "absent"][:8]
