@@ -213,7 +213,6 @@ class StudyGridWindow(QWidget):
         self.active: _Pane | None = None  # the pane the reader scrolled last: its image cuts the others
         self.resize(1200, 800)
         self.setMinimumSize(640, 480)
-        self.series: list[GridSeries] = []
         self.panes: list[_Pane] = []
         self.linked = True
         self.grid = QGridLayout()
@@ -246,7 +245,7 @@ class StudyGridWindow(QWidget):
         if rule:
             hung = hang_by_rule(hung, rule)
         current = list(dict.fromkeys(hung))  # the panes' menus: each series once, in the order hung
-        self.series = current
+        windows = [rule[k].window if k < len(rule) else "" for k in range(len(hung))]  # each pane's, as kept
         for pane in self.panes:
             self.grid.removeWidget(pane)
             pane.deleteLater()
@@ -254,18 +253,16 @@ class StudyGridWindow(QWidget):
         self.active = None
         if prior:
             columns = min(len(hung), PRIOR_COLUMNS)
-            top = hung[:columns]
-            windows = [rule[k].window if k < len(rule) else "" for k in range(columns)]
+            top = list(zip(hung[:columns], windows[:columns], strict=True))
             # below each pane, the prior's series described alike, in the same window
-            below = hang_by_rule(hanging_order(prior, None), [PaneRule(s.description, w)
-                                                              for s, w in zip(top, windows, strict=True)])
+            below = hang_by_rule(hanging_order(prior, None), [PaneRule(s.description, w) for s, w in top])
             prior_choices = list(dict.fromkeys(below))
-            layout = ([(s, current, False, w) for s, w in zip(top, windows, strict=True)]
-                      + [(s, prior_choices, True, w) for s, w in zip(below[:columns], windows, strict=True)])
+            layout = ([(s, current, False, w) for s, w in top]
+                      + [(s, prior_choices, True, w) for s, (_above, w) in zip(below, top, strict=False)])
             rows, cols = 2, columns
         else:
             count = min(len(hung), MAX_PANES)
-            layout = [(hung[k], current, False, rule[k].window if k < len(rule) else "") for k in range(count)]
+            layout = [(hung[k], current, False, windows[k]) for k in range(count)]
             rows, cols = grid_shape(count)
         self._hanging_study = True
         for k, (chosen, choices, is_prior, window) in enumerate(layout):

@@ -312,3 +312,18 @@ def test_the_study_and_its_prior_hang_above_each_other_and_scroll_lined_up(qtbot
     grid.close()
     assert window.open_study_grid(with_prior=True) is None
     assert "no earlier study of this patient" in window.statusBar().currentMessage()
+
+
+def test_a_prior_of_one_series_hangs_under_its_like_alone(qtbot, window: MainWindow, tmp_path: Path) -> None:
+    """A prior with fewer series than the row above: each of its series once, under the one described alike."""
+    prior_folder = tmp_path / "prior"
+    prior_folder.mkdir()
+    ct_series(prior_folder, pydicom.uid.generate_uid(), "T1 AX", 2,
+              [[-40.0, -40.0, 100.0 + 2.5 * k] for k in range(9)], study_date="20000101")
+    current_uid = window.current_series.study.uid
+    open_and_wait(qtbot, window, [tmp_path / "study", prior_folder])
+    _choose(qtbot, window, "T1 AX", current_uid)
+    grid = window.open_study_grid(with_prior=True)
+    assert grid is not None
+    assert [(p.series.description, p.prior) for p in grid.panes] == [("T1 AX", False), ("T2 AX", False),
+                                                                    ("T1 AX", True)]
