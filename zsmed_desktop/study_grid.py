@@ -151,10 +151,10 @@ def along(series: GridSeries, normal: tuple[float, float, float]) -> tuple[float
 
 def follow_index(source: GridSeries, index: int, target: GridSeries) -> int:
     """The image of ``target`` nearest (in mm along the shared normal) to image ``index`` of ``source``."""
-    places, normal, other_normal = target.positions, source.normal, target.normal
-    assert source.positions is not None and places is not None and normal is not None and other_normal is not None
-    flip = 1.0 if sum(x * y for x, y in zip(normal, other_normal, strict=True)) > 0 else -1.0
-    place = source.positions[index] * flip  # normals pointing opposite ways count positions opposite ways
+    assert source.positions is not None and source.normal is not None
+    places = along(target, source.normal)  # normals pointing opposite ways count positions opposite ways
+    assert places is not None
+    place = source.positions[index]
     return min(range(len(places)), key=lambda k: abs(places[k] - place))
 
 
