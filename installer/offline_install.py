@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MIN_PYTHON = (3, 10)
+WINDOWS = sys.platform.startswith("win")  # the PC installing
 
 
 class InstallError(Exception):
@@ -45,7 +46,7 @@ class Places:
 
 def this_pc() -> str:
     """This PC as a kit's PLATFORM file names one: "linux-x86_64 cp311", "windows-amd64 cp312"."""
-    system = "windows" if sys.platform.startswith("win") else sys.platform.rstrip("0123456789")
+    system = "windows" if WINDOWS else sys.platform.rstrip("0123456789")
     machine = platform.machine().lower() or "unknown"
     return f"{system}-{_same_machine(machine)} cp{sys.version_info[0]}{sys.version_info[1]}"
 
@@ -165,6 +166,11 @@ def desktop_entry(prefix: Path) -> str:
             "Categories=Graphics;MedicalSoftware;Science;\n")
 
 
+def places_here(prefix: str | None) -> Places:
+    """Where zsmed goes on this PC (``default_places`` for this system, user and environment)."""
+    return default_places(WINDOWS, _is_admin(WINDOWS), dict(os.environ), Path.home(), prefix)
+
+
 def _is_admin(windows: bool) -> bool:
     if windows:
         try:
@@ -183,7 +189,6 @@ def _run(command: list[str], env: dict[str, str], what: str) -> None:
 
 
 def install(kit: Path, prefix_arg: str | None) -> Places:
-    windows = sys.platform.startswith("win")
     if sys.version_info < MIN_PYTHON:
         raise InstallError(f"Python {sys.version_info[0]}.{sys.version_info[1]} is too old: install Python "
                            f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer first")
@@ -199,7 +204,7 @@ def install(kit: Path, prefix_arg: str | None) -> Places:
     print("zsmed install: checking the kit's wheels", flush=True)
     wheels = check_kit(kit)
     extras = (kit / "EXTRAS").read_text(encoding="utf-8").strip() if (kit / "EXTRAS").is_file() else "runtime,desktop"
-    places = default_places(windows, _is_admin(windows), dict(os.environ), Path.home(), prefix_arg)
+    places = places_here(prefix_arg)
     prefix = places.prefix
     prefix.mkdir(parents=True, exist_ok=True)
     prefix = prefix.resolve()
@@ -207,15 +212,15 @@ def install(kit: Path, prefix_arg: str | None) -> Places:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
     env.update(PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
     _run([sys.executable, "-m", "venv", str(prefix / "venv")], env, "making the environment")
-    python = venv_file(prefix, windows, "python")
+    python = venv_file(prefix, WINDOWS, "python")
     pip = [str(python), "-m", "pip", "install", "-q", "--no-index", "--find-links", str(kit / "wheels"), "--upgrade"]
     _run([*pip, "pip"], env, "updating pip from the kit")
     wheel = max((w for w in wheels if w.name.startswith("zsmed-")), key=lambda w: w.stat().st_mtime)
     print(f"zsmed install: installing zsmed[{extras}] into {prefix}", flush=True)
     _run([*pip, f"{wheel}[{extras}]"], env, "installing zsmed")
     places = Places(prefix, places.bin_dir, places.menu_dir)
-    _place_commands(places, windows)
-    _add_to_menu(places, windows)
+    _place_commands(places, WINDOWS)
+    _add_to_menu(places, WINDOWS)
     return places
 
 
@@ -308,11 +313,10 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     if removing:
-        windows = sys.platform.startswith("win")
-        places = default_places(windows, _is_admin(windows), dict(os.environ), Path.home(), args[0] if args else None)
-        data = data_folder(places.prefix, windows)
+        places = places_here(args[0] if args else None)
+        data = data_folder(places.prefix, WINDOWS)
         try:
-            removed = uninstall(places, windows)
+            removed = uninstall(places, WINDOWS)
         except InstallError as exc:
             print(f"zsmed install: {exc}", file=sys.stderr)
             return 1
@@ -326,10 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     except InstallError as exc:
         print(f"zsmed install: {exc}", file=sys.stderr)
         return 1
-    windows = sys.platform.startswith("win")
-    zsmed = venv_file(places.prefix, windows, "zsmed")
-    where = (f"{places.bin_dir / 'zsmed'}, {places.bin_dir / 'zsmed-desktop'}" if places.bin_dir and not windows
-             else f"{zsmed} and {venv_file(places.prefix, windows, 'zsmed-desktop')}")
+    zsmed = venv_file(places.prefix, WINDOWS, "zsmed")
+    where = (f"{places.bin_dir / 'zsmed'}, {places.bin_dir / 'zsmed-desktop'}" if places.bin_dir and not WINDOWS
+             else f"{zsmed} and {venv_file(places.prefix, WINDOWS, 'zsmed-desktop')}")
     menu = " (the app is in the desktop's menu)" if places.menu_dir is not None else ""
     print(f"zsmed install: done: {where}{menu}", flush=True)
     if subprocess.run([str(zsmed), "doctor"]).returncode != 0:
