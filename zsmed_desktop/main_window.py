@@ -462,8 +462,8 @@ class MainWindow(QMainWindow):
           "hangs an MR's sequences")
         a("study_grid_prior", "The study and its prior in panes", lambda: self.open_study_grid(with_prior=True),
           "Shift+G", "mdi6.view-split-horizontal",
-          "Two of this study's series above the same series of the patient's previous study, each prior pane "
-          "following the one above (a PACS's follow-up hanging protocol)")
+          "Two of this study's series (three in a wide window) above the same series of the patient's previous "
+          "study, each prior pane following the one above (a PACS's follow-up hanging protocol)")
         a("compare_prior", "Compare with the prior study", self.compare_with_prior, "Shift+B", "mdi6.history",
           "Put the same kind of series from this patient's previous study beside (a PACS's hanging protocol)")
         a("reformat", "Reformat (coronal / sagittal / MIP)…", self.open_reformat, "Shift+M", "mdi6.axis-arrow",
@@ -1255,8 +1255,8 @@ class MainWindow(QMainWindow):
 
     def open_study_grid(self, with_prior: bool | None = None) -> StudyGridWindow | None:
         """G: the study's image series side by side (up to four), the one read first, in a window of its own;
-        Shift+G (``with_prior``): two of them above the same series of the patient's previous study. None: as the
-        panes are now (another study read, hung in its turn)."""
+        Shift+G (``with_prior``): two or three of them (by the window's shape) above the same series of the
+        patient's previous study. None: as the panes are now (another study read, hung in its turn)."""
         from zsmed.dicom.scan import prior_series
 
         ref = self.current_series

@@ -13,11 +13,16 @@ of that kind is hung the same way, each pane taking the series whose description
 of them) in the pane's window, the others by the default order. A series hung in two panes in different windows (a
 chest CT in the lung and the mediastinal window side by side) is hung twice again.
 
-With the prior study (Shift+G), as PACS hang a follow-up: the study read on the top row (its first two panes), the
-patient's previous study below, each pane under the series described alike, in the same window, at the same place in
-its stack. Another study's positions are another place in the patient (another frame of reference), so a prior pane
-follows the pane above by the distance (mm along the slice normal) between the images shown when they were hung or
-last linked: L off, line a prior pane up on the anatomy, L on, and they scroll together from there.
+Panes are arranged to show each image largest in the window's shape: side by side on a landscape monitor (two by two
+for four), one above the other on a portrait one, four in a row across two monitors; moved to a monitor of another
+shape, the panes re-arrange.
+
+With the prior study (Shift+G), as PACS hang a follow-up: the study read on the top row (two of its series, three in
+a window at least 1.5 times as wide as high), the patient's previous study below, each pane under the series
+described alike, in the same window, at the same place in its stack. Another study's positions are another place in
+the patient (another frame of reference), so a prior pane follows the pane above by the distance (mm along the slice
+normal) between the images shown when they were hung or last linked: L off, line a prior pane up on the anatomy, L
+on, and they scroll together from there.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QMouseEvent
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QMouseEvent, QResizeEvent
 from PySide6.QtWidgets import QComboBox, QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from zsmed.dicom.geometry import ImagePlane, link_slices, reference_line
@@ -39,7 +44,8 @@ from zsmed_desktop.viewer import ImageViewer
 PlaneOf = Callable[[Path | None, int], ImagePlane | None]  # where an image (a frame of it) lies in the patient
 
 MAX_PANES = 4
-PRIOR_COLUMNS = 2  # with the prior study: two series of each, the current above the prior
+MAX_PRIOR_COLUMNS = 3  # with the prior study: up to three series of each, the current above the prior
+DEFAULT_ASPECT = 1.5  # a window's width over its height where its size is not known yet
 _PARALLEL = math.cos(math.radians(1.0))
 _LOCALIZER_IMAGES = 2  # a series of this many images or fewer is hung last (scouts, localizers)
 
@@ -129,9 +135,28 @@ def hang_by_rule(ordered: Sequence[GridSeries], rule: Sequence[PaneRule | str]) 
     return [s for s in filled if s is not None] + list(rest)
 
 
-def grid_shape(count: int) -> tuple[int, int]:
-    """Rows and columns for ``count`` panes: side by side up to three, then two by two."""
-    return (1, max(count, 1)) if count <= 3 else (2, 2)
+def grid_shape(count: int, aspect: float = DEFAULT_ASPECT) -> tuple[int, int]:
+    """Rows and columns for ``count`` panes in a window ``aspect`` times as wide as high: the arrangement showing
+    each (squarish) image largest, of equal ones the one leaving fewer panes empty. On a landscape monitor side by
+    side up to three, then two by two; on a portrait one (a CR reading screen) one above the other; across two
+    monitors four in a row."""
+    count = max(count, 1)
+
+    def image_size(shape: tuple[int, int]) -> float:
+        rows, cols = shape
+        return min(aspect / cols, 1.0 / rows)
+
+    shapes = [(rows, math.ceil(count / rows)) for rows in range(1, count + 1)]
+    return max(shapes, key=lambda s: (round(image_size(s), 9), -(s[0] * s[1] - count)))
+
+
+def prior_columns(hung: Sequence[GridSeries], aspect: float) -> int:
+    """How many of the study's series hang above the prior's (two rows): three where the window is wide enough
+    that three show each image as large as two would (1.5 times as wide as high), else two; no more than the study
+    has, localizers not counted while other series are left."""
+    wanted = MAX_PRIOR_COLUMNS if aspect >= 1.5 else 2
+    readable = sum(1 for s in hung if len(s.paths) > _LOCALIZER_IMAGES)
+    return max(min(wanted, max(readable, 2), len(hung)), 1)
 
 
 def parallel(a: GridSeries, b: GridSeries) -> bool:
@@ -195,7 +220,7 @@ class _Pane(QWidget):
 
 
 class StudyGridWindow(QWidget):
-    """Up to four series of one study in panes, parallel ones scrolling together."""
+    """Up to four series of one study in panes, parallel ones scrolling together (or up to three above the prior's)."""
 
     open_series = Signal(str)  # a pane double-clicked: the key of its series, for the main window
     closed = Signal()
@@ -214,6 +239,7 @@ class StudyGridWindow(QWidget):
         self.resize(1200, 800)
         self.setMinimumSize(640, 480)
         self.panes: list[_Pane] = []
+        self.shape = (0, 0)  # the panes' rows and columns
         self.linked = True
         self.grid = QGridLayout()
         self.grid.setContentsMargins(2, 2, 2, 2)
@@ -237,7 +263,7 @@ class StudyGridWindow(QWidget):
                    kind: str = "", prior: Sequence[GridSeries] = (), prior_title: str = "") -> None:
         """Hang ``series`` (one study's image series, in the study's order), the one read (``first_key``) first,
         or as the reader last hung a study of this ``kind``; with ``prior`` (the previous study's image series),
-        two of each, the current above the prior."""
+        two or three of each (by the window's shape), the current above the prior."""
         self.kind = kind
         self.with_prior = bool(prior)
         rule = self.remembered(kind)
@@ -248,11 +274,13 @@ class StudyGridWindow(QWidget):
         windows = [rule[k].window if k < len(rule) else "" for k in range(len(hung))]  # each pane's, as kept
         for pane in self.panes:
             self.grid.removeWidget(pane)
+            pane.hide()  # not drawn over the new panes until it is deleted
             pane.deleteLater()
         self.panes = []
         self.active = None
+        aspect = self.width() / max(self.height(), 1)
         if prior:
-            columns = min(len(hung), PRIOR_COLUMNS)
+            columns = prior_columns(hung, aspect)
             top = list(zip(hung[:columns], windows[:columns], strict=True))
             # below each pane, the prior's series described alike, in the same window
             below = hang_by_rule(hanging_order(prior, None), [PaneRule(s.description, w) for s, w in top])
@@ -263,9 +291,9 @@ class StudyGridWindow(QWidget):
         else:
             count = min(len(hung), MAX_PANES)
             layout = [(hung[k], current, False, windows[k]) for k in range(count)]
-            rows, cols = grid_shape(count)
+            rows, cols = grid_shape(count, aspect)
         self._hanging_study = True
-        for k, (chosen, choices, is_prior, window) in enumerate(layout):
+        for chosen, choices, is_prior, window in layout:
             pane = _Pane(self)
             pane.choices, pane.prior, pane.window_preset = choices, is_prior, window
             pane.chooser.addItems([s.title for s in choices])
@@ -276,17 +304,12 @@ class StudyGridWindow(QWidget):
             pane.viewer.current_changed.connect(lambda _path, pane=pane: self._scrolled(pane))
             pane.viewer.window_preset_chosen.connect(lambda name, pane=pane: self._windowed(pane, name))
             pane.open_requested.connect(self.open_series)
-            self.grid.addWidget(pane, k // cols, k % cols)
             self.panes.append(pane)
             self._hang(pane, choices.index(chosen))
         self._hanging_study = False
+        self._arrange(rows, cols)
         self._line_up()
         self.active = self.panes[0] if self.panes else None
-        # a grid of fewer rows or columns than the last study's: those left empty take no room
-        for r in range(max(rows, self.grid.rowCount())):
-            self.grid.setRowStretch(r, 1 if r < rows else 0)
-        for c in range(max(cols, self.grid.columnCount())):
-            self.grid.setColumnStretch(c, 1 if c < cols else 0)
         shown = len({p.series for p in self.panes if not p.prior and p.series is not None})
         self.note.setText(
             (f"Hung as you hung the last {kind} study. " if rule else "")
@@ -297,6 +320,28 @@ class StudyGridWindow(QWidget):
             + "Panes in the same plane scroll together (L unlinks them); a pane's number keys set its window, "
               "kept with the hanging; a double-click opens a series in the main window.")
         self.setWindowTitle(f"zsmed — the study in panes: {title}" + (f"  ·  below: {prior_title}" if prior else ""))
+
+    def _arrange(self, rows: int, cols: int) -> None:
+        """The panes placed row by row in ``rows`` x ``cols``."""
+        for pane in self.panes:
+            self.grid.removeWidget(pane)
+        for k, pane in enumerate(self.panes):
+            self.grid.addWidget(pane, k // cols, k % cols)
+        # a grid of fewer rows or columns than before: those left empty take no room
+        for r in range(max(rows, self.grid.rowCount())):
+            self.grid.setRowStretch(r, 1 if r < rows else 0)
+        for c in range(max(cols, self.grid.columnCount())):
+            self.grid.setColumnStretch(c, 1 if c < cols else 0)
+        self.shape = (rows, cols)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """The window moved to a monitor of another shape (or resized): the study's panes re-arranged to show the
+        images largest (their series, places and windows kept; the prior's rows stay as hung, Shift+G re-hangs)."""
+        super().resizeEvent(event)
+        if self.panes and not self.with_prior:
+            shape = grid_shape(len(self.panes), self.width() / max(self.height(), 1))
+            if shape != self.shape:
+                self._arrange(*shape)
 
     def remembered(self, kind: str) -> list[PaneRule]:
         """The panes (series descriptions and windows) the reader last hung a study of ``kind`` with (none: the
@@ -401,5 +446,5 @@ class StudyGridWindow(QWidget):
         super().closeEvent(event)
 
 
-__all__ = ["MAX_PANES", "PRIOR_COLUMNS", "GridSeries", "PaneRule", "StudyGridWindow", "along", "follow_index",
-           "grid_shape", "hang_by_rule", "hanging_order", "parallel", "parse_rule", "study_kind"]
+__all__ = ["MAX_PANES", "MAX_PRIOR_COLUMNS", "GridSeries", "PaneRule", "StudyGridWindow", "along", "follow_index",
+           "grid_shape", "hang_by_rule", "hanging_order", "parallel", "parse_rule", "prior_columns", "study_kind"]

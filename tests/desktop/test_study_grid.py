@@ -27,6 +27,7 @@ from zsmed_desktop.study_grid import (
     hanging_order,
     parallel,
     parse_rule,
+    prior_columns,
     study_kind,
 )
 
@@ -89,6 +90,31 @@ def test_the_study_hangs_read_series_first_and_localizers_last(qtbot, window: Ma
     assert "T1 AX" not in grid.windowTitle() and "the study in panes" in grid.windowTitle()
 
 
+def _position(grid: StudyGridWindow, pane) -> tuple[int, int]:
+    row, column, _rows, _columns = grid.grid.getItemPosition(grid.grid.indexOf(pane))
+    return row, column
+
+
+def test_the_panes_rearrange_for_a_portrait_or_a_wide_monitor(qtbot, window: MainWindow) -> None:
+    """Made tall (a portrait reading screen), the four panes stand one above the other; across two monitors, in a
+    row; each keeps its series and its place in it."""
+    grid = window.open_study_grid()
+    assert grid is not None and grid.shape == (2, 2)
+    t1 = grid.panes[0]
+    t1.viewer.go_to(3)
+    _shown(qtbot, t1.viewer, 3)
+    grid.resize(640, 1800)
+    qtbot.waitUntil(lambda: grid.shape == (4, 1), timeout=SCAN_TIMEOUT // 10)
+    assert [_position(grid, pane) for pane in grid.panes] == [(0, 0), (1, 0), (2, 0), (3, 0)]
+    assert [grid.grid.rowStretch(r) for r in range(4)] == [1, 1, 1, 1] and grid.grid.columnStretch(1) == 0
+    grid.resize(2000, 500)
+    qtbot.waitUntil(lambda: grid.shape == (1, 4), timeout=SCAN_TIMEOUT // 10)
+    assert [_position(grid, pane) for pane in grid.panes] == [(0, 0), (0, 1), (0, 2), (0, 3)]
+    assert grid.grid.rowStretch(1) == 0  # the rows left empty take no room
+    assert [pane.series.description for pane in grid.panes] == ["T1 AX", "T2 AX", "T2 SAG", "LOCALIZER"]
+    assert t1.viewer.current_index() == 3
+
+
 def test_panes_in_one_plane_scroll_together_and_l_unlinks_them(qtbot, window: MainWindow) -> None:
     grid = window.open_study_grid()
     assert grid is not None
@@ -144,7 +170,14 @@ def test_the_hanging_rules() -> None:
 
     study = [series("scout", 2), series("t1", 20), series("t2", 20), series("dwi", 30)]
     assert [s.key for s in hanging_order(study, "t2")] == ["t2", "t1", "dwi", "scout"]
-    assert [grid_shape(n) for n in (1, 2, 3, 4)] == [(1, 1), (1, 2), (1, 3), (2, 2)]
+    assert [grid_shape(n) for n in (1, 2, 3, 4)] == [(1, 1), (1, 2), (1, 3), (2, 2)]  # a landscape window
+    assert [grid_shape(n, 9 / 16) for n in (2, 3, 4)] == [(2, 1), (3, 1), (2, 2)]  # a portrait monitor
+    assert grid_shape(3, 0.75) == (2, 2)  # (3 x 1 would show each image smaller)
+    assert grid_shape(4, 3.2) == (1, 4) and grid_shape(3, 16 / 9) == (1, 3)  # two monitors; one wide
+    # with the prior below: three of the study's series where the window is 1.5 times as wide as high or more
+    assert prior_columns(study, 1.6) == 3 and prior_columns(study, 1.25) == 2
+    assert prior_columns(study[:3], 1.6) == 2  # a scout is not hung in the third column
+    assert prior_columns(study[:2], 1.6) == 2 and prior_columns(study[:1], 1.6) == 1
     # the same plane with its normal the other way round: positions counted the other way
     up = series("up", 3, (0.0, 5.0, 10.0), AXIAL)
     down = series("down", 3, (-10.0, -5.0, 0.0), [1.0, 0.0, 0.0, 0.0, -1.0, 0.0])
@@ -284,9 +317,12 @@ def test_the_study_and_its_prior_hang_above_each_other_and_scroll_lined_up(qtbot
     window.action("study_grid_prior").trigger()
     grid = window.study_grid
     assert grid is not None and grid.isVisible() and grid.with_prior
-    assert [(p.series.description, p.prior) for p in grid.panes] == [("T1 AX", False), ("T2 AX", False),
-                                                                    ("T1 AX", True), ("T2 AX", True)]
-    t1, t2, prior_t1, _prior_t2 = grid.panes
+    # a window 1.5 times as wide as high: three of the study's series, the prior's alike below (it has no sagittal:
+    # its scout under the sagittal, its menu hangs another)
+    assert [(p.series.description, p.prior) for p in grid.panes] == [
+        ("T1 AX", False), ("T2 AX", False), ("T2 SAG", False), ("T1 AX", True), ("T2 AX", True), ("SCOUT", True)]
+    assert grid.shape == (2, 3) and _position(grid, grid.panes[4]) == (1, 1)
+    t1, t2, _sagittal, prior_t1, _prior_t2, _scout = grid.panes
     assert t1.series.study == current_uid and prior_t1.series.study == prior_uid
     assert [prior_t1.chooser.itemText(k).split("  ·  ")[4] for k in range(prior_t1.chooser.count())] == [
         "T1 AX", "T2 AX", "SCOUT"]  # the prior's own series, said to be
@@ -326,4 +362,12 @@ def test_a_prior_of_one_series_hangs_under_its_like_alone(qtbot, window: MainWin
     grid = window.open_study_grid(with_prior=True)
     assert grid is not None
     assert [(p.series.description, p.prior) for p in grid.panes] == [("T1 AX", False), ("T2 AX", False),
+                                                                    ("T2 SAG", False), ("T1 AX", True)]
+    assert grid.shape == (2, 3) and _position(grid, grid.panes[3]) == (1, 0)
+    # in a narrower window (under 1.5 times as wide as high), Shift+G again hangs two of the study's series
+    grid.resize(1000, 800)
+    qtbot.waitUntil(lambda: grid.width() == 1000, timeout=SCAN_TIMEOUT // 10)
+    window.action("study_grid_prior").trigger()
+    assert [(p.series.description, p.prior) for p in grid.panes] == [("T1 AX", False), ("T2 AX", False),
                                                                     ("T1 AX", True)]
+    assert grid.shape == (2, 2) and grid.grid.columnStretch(2) == 0  # the third column takes no room now
