@@ -56,7 +56,7 @@ class PacsLink(QObject):
     def send(self, files: Sequence[Path], what: str | None = None) -> Any:
         """Store ``files`` on the PACS in the worker; the outcome one line (the files stay on this PC whatever
         happens). None, said, where no PACS is set."""
-        from zsmed.dicom.commitment import CommittedSend, send_and_commit_job
+        from zsmed.dicom.commitment import FILES_STAY, CommittedSend, send_and_commit_job
         from zsmed.dicom.network import send_job
         from zsmed_desktop.workers import start_job
 
@@ -74,11 +74,11 @@ class PacsLink(QObject):
             self.sending.discard(worker)
             result = outcome.sent if isinstance(outcome, CommittedSend) else outcome
             not_kept = outcome.not_kept() if isinstance(outcome, CommittedSend) else []
-            unconfirmed = isinstance(outcome, CommittedSend) and bool(result.sent) and not outcome.kept_all
+            unconfirmed = isinstance(outcome, CommittedSend) and outcome.unconfirmed  # its summary says they stay
             details = "\n".join([*result.problems, *result.warnings, *not_kept]) or None
             line = f"{label}: {outcome.summary()}"
-            if (result.problems or unconfirmed) and "stay on this PC" not in line:
-                line += "; the files stay on this PC"
+            if result.problems and not unconfirmed:
+                line += f"; {FILES_STAY}"
             self.said.emit(line, bool(result.problems) or unconfirmed, details)
             self.sent.emit(result)
 

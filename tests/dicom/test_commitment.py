@@ -18,13 +18,17 @@ from tests.conftest import dicom_test_file
 from tests.pacs_server import free_port, orthanc_pacs
 from zsmed.cli.main import main
 from zsmed.dicom.commitment import (
+    FILES_STAY,
     STORAGE_COMMITMENT,
+    CommitmentReport,
+    CommittedSend,
     PendingCommitments,
     commit_job,
+    no_answer_words,
     report_from_dataset,
     report_listener,
 )
-from zsmed.dicom.network import PacsNode, send_job
+from zsmed.dicom.network import PacsNode, SendResult, send_job
 from zsmed.errors import Cancelled, PacsError
 from zsmed.progress import CancelToken, run_job
 
@@ -102,6 +106,21 @@ def test_a_refused_request_and_a_pacs_without_commitment_are_said(tmp_path: Path
             run_job(commit_job([(CT_CLASS, "1.2.3.4.1")], server.node, wait=1))
     with pytest.raises(PacsError, match="nothing to ask"):
         run_job(commit_job([], PacsNode("X", "127.0.0.1", 104)))
+
+
+def test_a_send_says_the_files_stay_wherever_the_pacs_has_not_confirmed_keeping_them() -> None:
+    """Once, and only where something was sent and the PACS has not confirmed it keeps all of it."""
+    node = PacsNode("PACS", "127.0.0.1", 104)
+    one = SendResult(node, sent=[Path("a.dcm")])
+    confirmed = CommittedSend(one, CommitmentReport("1.2", ("1.2.3",)))
+    assert confirmed.kept_all and not confirmed.unconfirmed and FILES_STAY not in confirmed.summary()
+    cases = [CommittedSend(one, problem="not confirmed: the PACS refused the storage commitment request"),
+             CommittedSend(one, problem=no_answer_words(node, 5, "zsmed listened on port 11113")),
+             CommittedSend(one, CommitmentReport("1.2", (), (("1.2.3", "no such instance"),)))]
+    for case in cases:
+        assert case.unconfirmed and case.summary().count(FILES_STAY) == 1 and case.summary().endswith(FILES_STAY)
+    nothing = CommittedSend(SendResult(node, problems=["a.dcm: not DICOM"]))
+    assert not nothing.unconfirmed and FILES_STAY not in nothing.summary()  # nothing sent: nothing to keep
 
 
 def test_a_report_for_another_transaction_is_not_taken() -> None:

@@ -311,7 +311,7 @@ def _send(args: argparse.Namespace) -> int:
     node = pacs_node(args)
     if not args.commit:
         return said_sent(run_with_bar(send_job(expand_inputs(args.paths), node, timeout=args.timeout), "sending"))
-    from zsmed.dicom.commitment import report_listener, send_and_commit_job
+    from zsmed.dicom.commitment import FILES_STAY, report_listener, send_and_commit_job
     from zsmed.dicom.receiver import DEFAULT_PORT
     from zsmed.site import load_site_config
 
@@ -334,6 +334,8 @@ def _send(args: argparse.Namespace) -> int:
         print(f"zsmed: {escape_text(done.problem)}", file=sys.stderr)
     for line in done.not_kept():
         print(f"zsmed: not kept by the PACS: {escape_text(line)}", file=sys.stderr)
+    if done.unconfirmed:
+        print(f"zsmed: {FILES_STAY}", file=sys.stderr)
     return code if done.kept_all or not done.sent.sent else 1
 
 

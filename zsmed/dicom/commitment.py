@@ -219,10 +219,13 @@ def report_listener(ae_title: str, port: int, tls: TlsConfig | None = None) -> I
         server.shutdown()
 
 
+FILES_STAY = "the files stay on this PC"  # said wherever the PACS has not confirmed it keeps what was sent
+
+
 def no_answer_words(node: PacsNode, wait: float, listening: str) -> str:
     """What to say where the PACS accepted the request but its answer did not arrive within ``wait``."""
     return (f"the PACS {node} accepted the storage commitment request but had not answered within {wait:g} s "
-            f"({listening}); the files stay on this PC")
+            f"({listening})")
 
 
 @dataclass
@@ -238,12 +241,20 @@ class CommittedSend:
     def kept_all(self) -> bool:
         return self.report is not None and not self.report.failed and not self.problem
 
+    @property
+    def unconfirmed(self) -> bool:
+        """Files were sent, but the PACS has not confirmed it keeps them all."""
+        return bool(self.sent.sent) and not self.kept_all
+
     def summary(self) -> str:
-        """One line: the send's, then the PACS's answer (or why there is none)."""
+        """One line: the send's, then the PACS's answer (or why there is none), and where the PACS has not
+        confirmed it keeps everything, that the files stay on this PC."""
         line = self.sent.summary()
         if self.report is not None:
-            return f"{line}; {self.report.summary()}"
-        return f"{line}; {self.problem}" if self.problem else line
+            line = f"{line}; {self.report.summary()}"
+        elif self.problem:
+            line = f"{line}; {self.problem}"
+        return f"{line}; {FILES_STAY}" if self.unconfirmed else line
 
     def not_kept(self) -> list[str]:
         """One line per file the PACS says it does not keep: the file and the PACS's reason."""
@@ -274,6 +285,7 @@ def send_and_commit_job(paths: Sequence[str | Path], node: PacsNode, *, timeout:
 
 __all__ = [
     "DEFAULT_WAIT_S",
+    "FILES_STAY",
     "PENDING",
     "STORAGE_COMMITMENT",
     "CommitmentReport",
