@@ -63,6 +63,8 @@ ERROR_COLOUR, OK_COLOUR = theme.ERROR_COLOUR, theme.OK_COLOUR
 WRONG_OUTLINE = "#ff5252"
 MAX_IMAGES_PER_FOLDER = 200  # a folder of class folders: the first images of each, not a whole archive
 CHECK_DELAY_MS = 300
+FINDINGS_HEIGHT = 140  # the checks' share of the window where there are findings: a few lines
+QWIDGETSIZE_MAX = 16_777_215  # Qt's "no maximum" (QWIDGETSIZE_MAX, not exported by PySide6)
 IMAGE_FILTER = "Images (*.dcm *.DCM *.dicom *.png *.PNG *.jpg *.JPG *.jpeg *.JPEG *);;All files (*)"
 THUMB_SIZE = 96  # lesions and films need a larger look than the browser's series icons
 SEVERITY_MARK = {"error": "✖", "warning": "⚠", "note": "ℹ"}
@@ -381,7 +383,7 @@ class BuilderWindow(QWidget):
         self.findings_list.setToolTip("Click a finding to select the images it is about")
         self.findings_list.itemClicked.connect(self._finding_clicked)
         self.findings_title = QLabel("Checks")
-        findings_box = QWidget()
+        self.findings_box = findings_box = QWidget()
         findings_layout = QVBoxLayout(findings_box)
         findings_layout.setContentsMargins(0, 0, 0, 0)
         findings_layout.addWidget(self.findings_title)
@@ -414,13 +416,13 @@ class BuilderWindow(QWidget):
         actions.addWidget(self.use_button)
         actions.addWidget(self.build_button)
 
-        splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter = splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(scroll)
         splitter.addWidget(findings_box)
         splitter.setStretchFactor(0, 4)
         splitter.setStretchFactor(1, 1)
         splitter.setChildrenCollapsible(False)
-        splitter.setSizes([560, 140])  # the classes first; the checks are a few lines
+        splitter.setSizes([560, FINDINGS_HEIGHT])  # the classes first; the checks are a few lines
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
         layout.addLayout(top)
@@ -615,12 +617,24 @@ class BuilderWindow(QWidget):
                 item.setToolTip("\n".join(p.name for p in finding.images[:20]))
             self.findings_list.addItem(item)
         errors = sum(f.severity == "error" for f in findings)
+        self._fit_findings_box(bool(findings))
         if not findings:
             self.findings_title.setText("Checks: nothing to report")
         else:
             self.findings_title.setText(f"Checks: {errors} to fix before building" if errors else
                                         f"Checks: {len(findings)} to know")
         self._update_build_button()
+
+    def _fit_findings_box(self, any_findings: bool) -> None:
+        """With nothing to report the checks take one line and the examples the room (no empty panel); findings
+        get their few lines back."""
+        was_empty = self.findings_list.isHidden()
+        self.findings_list.setVisible(any_findings)
+        self.findings_box.setMaximumHeight(QWIDGETSIZE_MAX if any_findings
+                                           else self.findings_title.sizeHint().height())
+        if any_findings and was_empty:
+            total = sum(self.splitter.sizes())
+            self.splitter.setSizes([max(total - FINDINGS_HEIGHT, 0), FINDINGS_HEIGHT])
 
     def _finding_clicked(self, item: QListWidgetItem) -> None:
         paths = {Path(p) for p in item.data(PATH_ROLE) or []}

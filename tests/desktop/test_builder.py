@@ -69,6 +69,8 @@ def test_build_from_the_window_lands_in_the_classifier_panel(qtbot, tmp_path: Pa
     assert builder.columns[0].description.toPlainText().startswith("Actinic keratosis")
     settled(qtbot, builder)
     assert builder.findings_title.text() == "Checks: nothing to report" and builder.build_button.isEnabled()
+    # no empty panel below the examples: the checks take their one line
+    assert builder.findings_list.isHidden() and builder.findings_box.maximumHeight() < 60
     assert builder.name_edit.text() == "akiec vs vasc"  # named after its classes until the reader names it
     # Every thumbnail arrived (a photograph's pixels, not the grey placeholder).
     assert all(item.data(Qt.ItemDataRole.UserRole + 1) is not None for c in builder.columns for item in c.items())
@@ -112,7 +114,8 @@ def test_checks_block_the_build_and_point_at_the_images(qtbot, site: SiteConfig,
     texts = finding_texts(builder)
     assert texts[0] == "✖  the same image is filed under 'akiec' and 'vasc': keep it in one class  (2 images)"
     assert builder.findings_title.text() == "Checks: 1 to fix before building"
-    assert not builder.build_button.isEnabled()
+    assert not builder.build_button.isEnabled() and not builder.findings_list.isHidden()
+    assert builder.findings_box.maximumHeight() > 1000  # the findings get their lines
     builder.findings_list.itemClicked.emit(builder.findings_list.item(0))
     selected = [Path(i.data(Qt.ItemDataRole.UserRole)) for c in builder.columns for i in c.images.selectedItems()]
     assert sorted(selected) == sorted([photos["akiec"][0], copy])
