@@ -223,7 +223,9 @@ class ModelsDialog(QDialog):
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(self.card)
-        splitter.setSizes([300, 600])
+        splitter.setSizes([300, 900])
+        splitter.setStretchFactor(0, 0)  # a wider window widens the card, not the list of names
+        splitter.setStretchFactor(1, 1)
         buttons = QHBoxLayout()
         buttons.addWidget(self.status, 1)
         buttons.addWidget(self.check_button)
