@@ -568,6 +568,10 @@ class ClassifyPanel(QWidget):
             self._set_model_status(f"No models {where}yet: build one from example images (Models ▸ Build a "
                                    "classifier…, Ctrl+B), choose 'Open a model file…', or copy model files "
                                    "(.zsmb) into the models folder (Settings).", None)
+        elif self._predictor is None and self._loading is None:  # (not the combo's "Choose a model…" again)
+            count = f"{len(files)} models" if len(files) != 1 else "One model"
+            self._set_model_status(f"{count} in the models folder: choose the one built for these images (what "
+                                   "each is for: Models ▸ Models and their cards…).", None)
         for path in files:
             card = peek_card(path)
             if card is None:

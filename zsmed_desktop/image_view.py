@@ -150,14 +150,26 @@ def place_texts(view: QWidget, labels: Mapping[str, QLabel], message: QLabel) ->
             label.setWordWrap(True)
             label.setFixedWidth(half)
             label.setFixedHeight(label.heightForWidth(half))
-    for name, label in labels.items():
+    corners = {name: label for name, label in labels.items() if len(name) == 2}
+    for name, label in corners.items():
         label.adjustSize()
-        if len(name) == 1:  # an edge's letters, at its middle
-            x = {"l": margin, "r": width - label.width() - margin}.get(name, (width - label.width()) // 2)
-            y = {"t": margin, "b": height - label.height() - margin}.get(name, (height - label.height()) // 2)
-        else:
-            x = width - label.width() - margin if name.endswith("r") else margin
-            y = margin if name.startswith("t") else height - label.height() - margin
+        x = width - label.width() - margin if name.endswith("r") else margin
+        y = margin if name.startswith("t") else height - label.height() - margin
+        label.move(max(x, 0), max(y, 0))
+    for name, label in labels.items():
+        if len(name) != 1:
+            continue
+        label.adjustSize()  # an edge's letters, at its middle
+        x = {"l": margin, "r": width - label.width() - margin}.get(name, (width - label.width()) // 2)
+        y = {"t": margin, "b": height - label.height() - margin}.get(name, (height - label.height()) // 2)
+        if name in "tb":  # clear of a corner text long enough to reach the middle (a long series title)
+            span = range(x, x + label.width())
+            reaching = [c for key, c in corners.items() if key[0] == name and c.text() and not c.isHidden()
+                        and c.x() < span.stop and span.start < c.x() + c.width()]
+            if reaching and name == "t":
+                y = max(c.y() + c.height() for c in reaching) + margin // 2
+            elif reaching:
+                y = min(c.y() for c in reaching) - label.height() - margin // 2
         label.move(max(x, 0), max(y, 0))
     message.setFixedWidth(max(width - 40, 100))
     message.adjustSize()

@@ -945,7 +945,8 @@ class MainWindow(QMainWindow):
             self._update_actions()
             return
         try:
-            self.viewer.set_images(paths, 0, title=ref.title)
+            # no title line: the corners say the patient, the study and the series from the images' own headers
+            self.viewer.set_images(paths, 0)
         except Exception as exc:  # the viewer reports its own decode failures; this is a last guard
             self.show_message(f"{paths[0].name}: cannot be shown ({exc})", warning=True, tooltip=str(paths[0]))
         self._update_actions()

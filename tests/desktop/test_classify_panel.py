@@ -73,6 +73,7 @@ def test_model_list_reads_readable_names_from_the_cards(qtbot, site: SiteConfig)
     items = [panel.model_combo.itemText(i) for i in range(panel.model_combo.count())]
     assert "sgps_ham4_lite0_v1 (4 classes)" in items
     assert "junk.zsmb (unreadable)" in items
+    assert panel.model_status.text().startswith("3 models in the models folder: choose the one built for")
     assert "damaged.zsmb (unreadable)" in items
     assert items[-1] == "Open a model file…"
     empty.set_site(site)  # the folder now holds models: listed without restarting

@@ -113,6 +113,10 @@ def test_selecting_a_series_shows_it_and_gives_the_classifier_its_context(qtbot,
     qtbot.waitUntil(lambda: not window.viewer.is_loading(), timeout=SCAN_TIMEOUT)
     image = np.asarray(window.viewer.rendered_image())
     assert image.shape[:2] == (64, 64) and image.std() > 10  # MR_small is 64 x 64 and not flat
+    # the patient said once, top left; top right the series and its window, not the patient again
+    texts = window.viewer.overlay_text()
+    assert "CompressedSamples" in texts["tl"] and "CompressedSamples" not in texts["tr"]
+    assert texts["tr"].startswith("MR · Series")
     qtbot.waitUntil(lambda: window.classify._current == mr, timeout=SCAN_TIMEOUT)
     assert window.classify._series == [mr]
 

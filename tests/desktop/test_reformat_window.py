@@ -682,6 +682,34 @@ def test_corner_texts_keep_to_their_half_of_a_narrow_view(qtbot) -> None:
     assert labels["br"].width() < 260 and labels["bl"].geometry().y() > right.bottom()
 
 
+def test_the_edge_letters_clear_a_corner_text_that_reaches_the_middle(qtbot) -> None:
+    """The patient's direction at the top (and bottom) stays at the middle of its edge, below (above) a corner text
+    long enough to reach it instead of drawn over it; where the corners are short it keeps to the edge."""
+    from PySide6.QtWidgets import QLabel, QWidget
+
+    from zsmed_desktop.image_view import TEXT_MARGIN, place_texts
+
+    view = QWidget()
+    qtbot.addWidget(view)
+    view.resize(640, 480)
+    labels = {name: QLabel(view) for name in ("tl", "tr", "bl", "br", "l", "r", "t", "b")}
+    for name, letter in (("l", "A"), ("r", "P"), ("t", "H"), ("b", "F")):
+        labels[name].setText(letter)
+    labels["tl"].setText("Doe Peter [98890234]")
+    labels["tr"].setText("Doe, Peter  ·  2003-05-05  ·  Series 700  ·  MR  ·  ANGIO Projected\nW 359 L 149")
+    labels["bl"].setText("Image 1/7")
+    labels["br"].setText("Zoom 4044 %  ·  Pixel 0.391 x 0.391 mm  ·  Thickness 1.2 mm  ·  16 x 16")
+    place_texts(view, labels, QLabel(view))
+    top, bottom = labels["t"].geometry(), labels["b"].geometry()
+    assert not top.intersects(labels["tr"].geometry()) and top.top() > labels["tr"].geometry().bottom()
+    assert not bottom.intersects(labels["br"].geometry()) and bottom.bottom() < labels["br"].geometry().top()
+    assert abs(top.center().x() - view.width() // 2) <= 2  # still at the middle of its edge
+    labels["tr"].setText("W 359 L 149")
+    labels["br"].setText("16 x 16")
+    place_texts(view, labels, QLabel(view))
+    assert labels["t"].y() == TEXT_MARGIN and labels["b"].geometry().bottom() == view.height() - TEXT_MARGIN - 1
+
+
 def test_p_plays_through_the_slices_looping_and_a_slice_chosen_stops_it(qtbot, window: ReformatWindow) -> None:
     open_series(qtbot, window, ct5n())
     window.plane_actions["axial"].trigger()  # 5 slices: the loop comes round quickly
