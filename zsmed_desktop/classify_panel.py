@@ -54,6 +54,7 @@ from zsmed.runtime.predict import Prediction, Predictor, aggregate_series, load_
 from zsmed.runtime.safezip import ZIP_READ_ERRORS
 from zsmed.site import SiteConfig
 from zsmed_desktop import theme
+from zsmed_desktop.similar_cases import SimilarCasesView, SimilarFound, find_similar
 from zsmed_desktop.workers import start_job
 
 SCOPES = ("image", "series", "study")
@@ -183,6 +184,7 @@ class Outcome:
     batch: Batch
     series: list[Prediction]  # one summary per series (aggregate_series), empty for one image
     members: list[list[int]]  # for each summary, the indices of its images in batch.rows
+    similar: SimilarFound = field(default_factory=SimilarFound)  # one image: the reviewed cases most alike
 
 
 def _one_frame_job(predictor: Predictor, path: Path, frame: int) -> Job[list[Prediction]]:
@@ -217,6 +219,8 @@ def _classify_job(predictor: Predictor, scope: str, paths: list[Path], frame: in
     series: list[Prediction] = []
     members: list[list[int]] = []
     if scope != "image":
+        for result in results:  # a series' every slice is not kept for similar cases: it would fill the log
+            result.embedding = None
         keys = [r.series or series_key(Path(r.source)) for r in results]  # headers read once, here
         for result, key in zip(results, keys, strict=True):
             result.series = key
@@ -228,7 +232,12 @@ def _classify_job(predictor: Predictor, scope: str, paths: list[Path], frame: in
     for row, log_id in zip(batch.rows, written.ids, strict=False):
         row.log_id = log_id
     batch.error = written.error
-    return Outcome(scope, batch, series, members)
+    outcome = Outcome(scope, batch, series, members)
+    first = batch.rows[0] if batch.rows else None
+    if (scope == "image" and first is not None and first.log_id is not None and first.prediction.error is None
+            and not first.prediction.abstain):  # (unlike the model's images: nothing here is alike either)
+        outcome.similar = find_similar(site, first.log_id)
+    return outcome
 
 
 @dataclass
@@ -266,9 +275,10 @@ def write_job(tasks: list[WriteTask], site: SiteConfig, timeout: float) -> Job[l
             done, last = 0, None
             try:
                 if task.record:
+                    # embeddings kept where the run has them (an image read on screen): for similar cases
                     ids = [int(i) for i in log.record_predictions(task.batch.predictor.bundle,
                                                                   [r.prediction for r in task.record],
-                                                                  user=task.batch.reader)]
+                                                                  user=task.batch.reader, keep_embeddings=True)]
                     last = ids[-1] if ids else None
                 new = {id(row): log_id for row, log_id in zip(task.record, ids, strict=True)}
                 for row, review in task.reviews:
@@ -438,6 +448,8 @@ class ClassifyPanel(QWidget):
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message.hide()
 
+        self.similar = SimilarCasesView()
+
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["Image", "Result", "Probability"])
         self.table.verticalHeader().hide()
@@ -514,6 +526,7 @@ class ClassifyPanel(QWidget):
         layout.addWidget(self.bars)
         layout.addWidget(self.banner)
         layout.addWidget(self.message)
+        layout.addWidget(self.similar)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.comment)
         layout.addLayout(review_row)
@@ -771,6 +784,7 @@ class ClassifyPanel(QWidget):
         self.message.hide()
         self.table.setRowCount(0)
         self.table.hide()
+        self.similar.clear()
         self._shown = []
 
     def _show_outcome(self, outcome: Outcome) -> None:
@@ -787,6 +801,7 @@ class ClassifyPanel(QWidget):
         if shown:
             self.table.selectRow(0)
             self._show_row(shown[0])
+        self.similar.show_found(outcome.similar, self._titles)
         if batch.error is None and any(b.unwritten for b in self._batches):
             self._flush()  # the log takes results again: write what earlier runs left waiting
         else:

@@ -149,6 +149,16 @@ def dermoscopy_photo() -> Path | None:
     return photos[0] if photos else None
 
 
+def earlier_cases(photo: Path) -> list[tuple[Path, str]]:
+    """Dermoscopy photographs other than ``photo`` with their diagnosis (the folder): a few of each class."""
+    base = SHARED_DATA / "ham10000_fs" / "base"
+    picked = []
+    for name, count in (("mel", 3), ("nv", 2), ("bkl", 1), ("bcc", 1)):
+        files = [f for f in sorted((base / name).glob("*.jpg")) if f != photo] if (base / name).is_dir() else []
+        picked += [(f, name) for f in files[1 : 1 + count]]
+    return picked
+
+
 def select_series(window: Any, text: str) -> None:
     item = next((i for i in window.browser.series_items() if text in i.text(0)), None)
     if item is None:
@@ -282,6 +292,18 @@ def run_session(out: Path) -> list[Path]:
         if photo is None:
             print(f"screenshots: no dermoscopy photographs under {SHARED_DATA}; the result screens are left out")
             return written
+        # cases a reader reviewed here before (their histology as the reader's class): the result's similar cases
+        for earlier, truth in earlier_cases(photo):
+            window.open_paths([str(earlier)])
+
+            def shown(case: Path = earlier) -> bool:
+                return panel._current == case and not window.viewer.is_loading()
+
+            wait(app, shown, "an earlier case")
+            panel.classify("image")
+            wait(app, lambda: not panel.is_busy(), "its prediction")
+            panel.correct(truth, "histology")
+            wait(app, lambda: not panel.is_busy() and not panel.pending_count(), "its review")
         window.open_paths([str(photo)])
         wait(app, lambda: panel._current == photo and not window.viewer.is_loading(), "the photograph")
         panel.classify("image")

@@ -253,6 +253,39 @@ def test_results_and_reviews_go_to_the_case_log(qtbot, site: SiteConfig, melanom
     assert record.review.label == other and record.review.comment == "looks like it to me"
 
 
+def test_the_reviewed_cases_most_alike_show_under_the_result(qtbot, site: SiteConfig,
+                                                             melanoma_photos: list[Path]) -> None:
+    """An image read after others were reviewed: the reviewed cases the model finds most alike, with the
+    reader's class, date and thumbnail; a series run keeps no embeddings (a CT's every slice would fill the log)."""
+    from zsmed.store import open_case_log
+
+    panel = loaded_panel(qtbot, site)
+    first, second, third = melanoma_photos
+    panel.set_context(first, 0, [first], [first])
+    run(qtbot, panel, "image")
+    assert panel.similar.isHidden()  # nothing reviewed yet
+    [first_id], said = panel.last_prediction_ids(), panel.result_label()
+    with qtbot.waitSignal(panel.logged, timeout=TIMEOUT):
+        panel.correct("mel", "histology: melanoma")
+    panel.set_context(second, 0, [second], [second])
+    run(qtbot, panel, "image")
+    [second_id] = panel.last_prediction_ids()
+    assert not panel.similar.isHidden()
+    title = class_titles(panel._shown_batch.predictor.bundle.card)["mel"]
+    verdict = "confirmed" if said == "mel" else "corrected"
+    assert panel.similar.labels() == [f"{title} ({verdict})"]
+    assert panel.similar.heading.text() == f"Most alike among the cases reviewed here: 1 of 1 {title}"
+    item = panel.similar.list.item(0)
+    assert not item.icon().isNull() and first.name in item.toolTip() and "Dr Panel" in item.toolTip()
+    assert "alike 0." in item.text() or "alike 1." in item.text()
+    panel.set_context(third, 0, [second, third], [second, third])
+    run(qtbot, panel, "series")
+    assert panel.similar.isHidden()
+    with open_case_log(site.resolved_caselog_path(), site=site) as log:
+        kept = {row[0] for row in log.db.execute("SELECT prediction_id FROM embeddings")}
+    assert kept == {first_id, second_id}  # the two images read one by one
+
+
 @pytest.mark.parametrize("how", ["read-only", "locked", "no folder"])
 def test_a_case_log_that_cannot_be_written_keeps_the_results_and_says_so(
         qtbot, site: SiteConfig, melanoma_photos: list[Path], tmp_path: Path, how: str) -> None:

@@ -35,8 +35,17 @@ def test_reference_bundle_gives_recorded_outputs(bundle_path: Path, backend: str
     predictor = load_predictor(bundle_path, backend=backend)
     tol, margin = expected["tolerance_probability"], expected["ood_margin"]
     images = synthetic_inputs(predictor.preprocess.size)
-    got = {p.source: p.to_dict() for p in predictor.predict_images(list(images.values()), list(images))}
+    predictions = predictor.predict_images(list(images.values()), list(images))
+    got = {p.source: p.to_dict() for p in predictions}
     assert set(expected["synthetic"]) <= set(got)
+    # each result carries the embedding its OOD score measured (for similar cases), never in the JSON
+    from zsmed.runtime.ood import ood_scores
+
+    stats, threshold = predictor.bundle.ood_arrays(), float(predictor.bundle.ood["threshold"])
+    for p in predictions:
+        assert p.embedding is not None and p.embedding.shape == stats["mean"].shape and "embedding" not in got[p.source]
+        score = float(ood_scores(p.embedding[None, :], stats)[0]) / threshold
+        assert score == pytest.approx(p.ood_score, rel=1e-3, abs=1e-3)
     for name, want in expected["synthetic"].items():
         _compare(got[name], want, tol, margin, f"{bundle_path.name} {backend} {name}")
     # The blank and stripe images must never get a confident answer.

@@ -55,6 +55,25 @@ def test_predict_log_records_every_result(logged: Path, capsys: pytest.CaptureFi
     assert [json.loads(line)["id"] for line in out.splitlines()] == [3, 2]
 
 
+def test_predict_keeps_embeddings_where_asked_and_log_similar_uses_them(
+        logged: Path, log_env: Path, bundle_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "log", "similar", "1", "--log", str(logged))
+    assert code == 0 and "no reviewed case to compare prediction 1 with" in err  # --log alone keeps none
+    log = log_env / "similar.sqlite"
+    code, _, err = _run(capsys, "predict", str(bundle_path), *map(str, photos(3)), str(ct_file()), "--backend",
+                        "onnxruntime", f"--log={log}", "--keep-embeddings")
+    assert code == 0, err
+    with open_case_log(log) as opened:
+        assert opened.db.execute("SELECT count(*) FROM embeddings").fetchone()[0] == 4  # the CT's too
+    for number, truth in ((1, "nv"), (2, "mel")):
+        assert _run(capsys, "log", "review", str(number), "--correct", truth, "--log", str(log))[0] == 0
+    code, out, _ = _run(capsys, "log", "similar", "3", "--log", str(log))
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert code == 0 and sorted(row[0] for row in rows) == ["1", "2"]  # the reviewed ones, not itself
+    assert {row[2] for row in rows} == {"nv", "mel"} and all(-1.0 <= float(row[1]) <= 1.0 for row in rows)
+    assert float(rows[0][1]) >= float(rows[1][1])  # the most alike first
+
+
 def test_predict_log_without_path_uses_the_site_setting(log_env: Path, bundle_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     from zsmed.paths import user_data_dir

@@ -128,13 +128,19 @@ def test_every_earlier_version_migrates(log_env: Path, bundle: Bundle, version: 
         old_ids = _v1_log(path, bundle)
         with CaseLog(path, site=SiteConfig(), readonly=True) as old:  # read as it is, before upgrading
             assert [r.source for r in old.list_predictions()] == [None] * 3
+    else:  # version 2: no embeddings table; verified and read as it is, then upgraded
+        with CaseLog(path, site=SiteConfig(), _upgrade_to=version) as log:
+            old_ids = log.record_predictions(bundle, fake_results([*photos(2), ct_file()]), keep_embeddings=True)
+            log.review(old_ids[0], correct_to="mel")
+        with CaseLog(path, site=SiteConfig(), readonly=True) as old:
+            assert old.verify().ok and old.similar(old_ids[1]) == []  # nothing kept to compare with
     with open_case_log(path) as log:
         assert log.schema_version == SCHEMA_VERSION
         new_ids = log.record_predictions(bundle, fake_results(photos(1)))
         records = log.list_predictions()
         assert [r.id for r in records] == [*old_ids, *new_ids]
         assert records[-1].source == str(photos(1)[0])
-        assert all(r.source is None for r in records[: len(old_ids)])
+        assert all(r.source is None for r in records[: len(old_ids)]) or version >= 2
         if old_ids:
             assert records[0].review is not None and records[0].review.label == "mel"
         result = log.verify()

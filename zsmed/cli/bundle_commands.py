@@ -79,6 +79,9 @@ def register(groups: Any) -> None:
     predict.add_argument("--log", nargs="?", const="", default=None, metavar="PATH",
                          help="record every result in the case log (no PATH: the site's case log; give PATH "
                               "as --log=PATH or after the inputs)")
+    predict.add_argument("--keep-embeddings", action="store_true",
+                         help="with --log: keep each image's embedding too (2.5 KB an image), so that zsmed log "
+                              "similar finds the reviewed cases most alike, as the app does")
     _add_trust_args(predict)
     predict.set_defaults(handler=_predict)
 
@@ -253,7 +256,7 @@ def _predict(args: argparse.Namespace) -> int:
     if args.log is not None:
         from zsmed.cli.log_commands import record_run
 
-        record_run(caselog, predictor.bundle, results, refused)
+        record_run(caselog, predictor.bundle, results, refused, keep_embeddings=args.keep_embeddings)
     if failed:
         print(f"zsmed: {failed} of {len(results) + len(refused)} inputs could not be read", file=sys.stderr)
     if args.sr is not None:

@@ -1,4 +1,4 @@
-"""``zsmed log list|show|review|export|verify|stats|backup|sr`` (the site's case log) and
+"""``zsmed log list|show|similar|review|export|verify|stats|backup|sr`` (the site's case log) and
 ``zsmed bench log``. Every command takes ``--log PATH`` (default: the site's case-log setting)."""
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ def _filters(parser: argparse.ArgumentParser) -> None:
 
 
 def register(groups: Any) -> None:
-    log = groups.top.add_parser("log", help="the site's case log: list, review, verify, stats, export, backup")
+    log = groups.top.add_parser("log", help="the site's case log: list, review, similar cases, verify, stats, export, "
+                                             "backup")
     sub = log.add_subparsers(dest="log_command", metavar="WHAT", required=True)
 
     listing = sub.add_parser("list", help="logged predictions, newest first")
@@ -46,6 +47,17 @@ def register(groups: Any) -> None:
     show.add_argument("id", type=int, help="prediction number (from zsmed log list)")
     show.add_argument("--json", action="store_true", help="one JSON object")
     show.set_defaults(handler=_show)
+
+    similar = sub.add_parser("similar", help="the reviewed cases whose images the model finds most alike",
+                             description="The cases a reader reviewed whose images the same model finds most "
+                                         "alike the image of prediction ID (the cosine of the model's embeddings), "
+                                         "with the reader's class for each: what this site's confirmed cases say "
+                                         "beside the model. Needs the embeddings the app keeps (zsmed predict: "
+                                         "--log --keep-embeddings).")
+    similar.add_argument("id", type=int, help="prediction number (from zsmed log list)")
+    similar.add_argument("-k", type=int, default=5, metavar="N", help="how many (default 5)")
+    similar.add_argument("--json", action="store_true", help="one JSON object per line")
+    similar.set_defaults(handler=_similar)
 
     review = sub.add_parser("review", help="record the reader's decision on a prediction")
     review.add_argument("id", type=int, help="prediction number (from zsmed log list)")
@@ -87,7 +99,7 @@ def register(groups: Any) -> None:
     add_pacs_arguments(sr)
     sr.set_defaults(handler=_sr)
 
-    for parser in (listing, show, review, export, verify, stats, backup, sr):
+    for parser in (listing, show, similar, review, export, verify, stats, backup, sr):
         _log_option(parser)
 
     bench = groups.group("bench").add_parser("log", help="case-log speed: batched writes, concurrent writers, "
@@ -126,13 +138,13 @@ def open_for_predict(path: str) -> CaseLog:
 
 
 def record_run(log: CaseLog, bundle: Bundle, results: Sequence[Prediction],
-               refused: Sequence[tuple[str, str]] = ()) -> list[int]:
+               refused: Sequence[tuple[str, str]] = (), *, keep_embeddings: bool = False) -> list[int]:
     """Record a predict run (refused inputs as errors too) in one transaction, and say where."""
     from zsmed.runtime.predict import Prediction
 
     entries = [*(Prediction(source=source, error=reason) for source, reason in refused), *results]
     with log:
-        ids = log.record_predictions(bundle, entries)
+        ids = log.record_predictions(bundle, entries, keep_embeddings=keep_embeddings)
     if ids:
         print(f"zsmed: logged {len(ids)} results in {_clean(str(log.path))} (ids {ids[0]}-{ids[-1]})",
               file=sys.stderr)
@@ -202,6 +214,28 @@ def _show(args: argparse.Namespace) -> int:
     else:
         lines.append("review      none")
     print("\n".join(lines))
+    return 0
+
+
+def _similar(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    with _open(args) as log:
+        log.get(args.id)  # an unknown id is said as such
+        cases = log.similar(args.id, args.k)
+    if not cases:
+        print(f"zsmed: no reviewed case to compare prediction {args.id} with: it needs the image's embedding (kept "
+              "by the app, or zsmed predict --log --keep-embeddings) and reviewed cases of the same model that "
+              "have one", file=sys.stderr)
+        return 0
+    for case in cases:
+        if args.json:
+            print(json.dumps(asdict(case)))
+            continue
+        said = "no result" if case.model_label is None else case.model_label
+        name = Path(case.source).name if case.source else "?"
+        print(f"{case.prediction_id}	{case.similarity:.3f}	{_clean(case.label)}	{case.verdict} by "
+              f"{_clean(case.reader)} (the model said {_clean(said)})	{case.time[:10]}	{_clean(name)}")
     return 0
 
 

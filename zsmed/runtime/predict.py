@@ -40,9 +40,13 @@ class Prediction:
     error: str | None = None
     series: str | None = None
     frame: int | None = None  # 0-based frame of a multi-frame DICOM image
+    # the model's embedding of the image (what the OOD gate measures): kept in the case log where the caller asks,
+    # for finding the reviewed cases most alike; never in the JSON output
+    embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None or k in ("label", "abstain")}
+        return {k: v for k, v in asdict(self).items()
+                if k != "embedding" and (v is not None or k in ("label", "abstain"))}
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -67,6 +71,11 @@ class Predictor:
 
     def infer(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Preprocessed pixels (B, 3, S, S) -> (probabilities (B, C), OOD score / threshold (B,))."""
+        probabilities, relative, _embedding = self.infer_with_embedding(pixels)
+        return probabilities, relative
+
+    def infer_with_embedding(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``infer``, and the model's embeddings (B, D) beside."""
         pixels = np.ascontiguousarray(pixels, dtype=np.float32)
         logits, embedding = self.backend.run(pixels)
         if logits.ndim != 2 or logits.shape != (len(pixels), len(self.class_names)):
@@ -77,12 +86,12 @@ class Predictor:
                               f"(dimension {self._ood_stats['mean'].shape[0]})", path=self.bundle.path)
         probabilities = softmax(logits)
         relative = ood_scores(embedding, self._ood_stats) / self._threshold
-        return probabilities, relative
+        return probabilities, relative, np.asarray(embedding, dtype=np.float32)
 
     def _results(self, sources: Sequence[str], pixels: np.ndarray) -> list[Prediction]:
-        probabilities, relative = self.infer(pixels)
+        probabilities, relative, embeddings = self.infer_with_embedding(pixels)
         results = []
-        for source, probs, score in zip(sources, probabilities, relative, strict=True):
+        for source, probs, score, embedding in zip(sources, probabilities, relative, embeddings, strict=True):
             finite = bool(np.isfinite(probs).all() and np.isfinite(score))
             abstain = (not finite) or bool(score > 1.0)
             results.append(
@@ -94,6 +103,7 @@ class Predictor:
                     else {},
                     abstain=abstain,
                     ood_score=round(float(score), 4) if finite else None,
+                    embedding=embedding.copy() if np.isfinite(embedding).all() else None,
                 )
             )
         return results

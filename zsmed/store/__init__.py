@@ -7,6 +7,7 @@ from zsmed.store.caselog import (
     ModelStats,
     PredictionRecord,
     ReviewRecord,
+    SimilarCase,
     VerifyResult,
     open_case_log,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "ModelStats",
     "PredictionRecord",
     "ReviewRecord",
+    "SimilarCase",
     "VerifyResult",
     "open_case_log",
 ]

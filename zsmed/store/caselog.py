@@ -16,6 +16,9 @@ Storage rules:
   zsmed's back.
 - Never the patient's name or birth date; the patient ID only as an HMAC with a per-site secret
   kept outside the database, unless the site opts in.
+- Where the caller asks (the app, for the images it reads one by one), the model's embedding of the image
+  (L2-normalised, float16, 2.5 KB for Lite0's 1,280 dimensions): ``similar`` ranks the same model's reviewed
+  cases by cosine to a prediction's, so the reader sees what the site's readers decided for images like it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
+
+import numpy as np
 
 from zsmed import __version__
 from zsmed.errors import CaseLogError
@@ -92,6 +97,23 @@ class PredictionRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class SimilarCase:
+    """A reviewed case whose image the model sees as much alike (cosine of their embeddings), with the reader's
+    class for it."""
+
+    prediction_id: int
+    similarity: float  # cosine of the two embeddings, 1.0 = the same
+    time: str  # when it was classified (ISO 8601, UTC)
+    source: str | None  # the image file, as logged
+    image_kind: str
+    study_date: str | None
+    label: str  # the reader's class (the latest review)
+    verdict: str  # confirmed | corrected
+    reader: str
+    model_label: str | None  # what the model said (None: it gave no result)
 
 
 @dataclass(frozen=True)
@@ -458,9 +480,11 @@ class CaseLog:
         return self._insert("models", [row])[0]
 
     def record_predictions(self, bundle: Bundle, results: Sequence[Prediction], *, workstation: str | None = None,
-                           user: str | None = None) -> list[int]:
+                           user: str | None = None, keep_embeddings: bool = False) -> list[int]:
         """Log results of one bundle in one transaction; returns the prediction ids in ``results``
-        order. Error entries (files that could not be read) are logged as errors."""
+        order. Error entries (files that could not be read) are logged as errors. ``keep_embeddings``: the
+        results' embeddings kept too, for ``similar`` (the app's images read one by one; not a node's every
+        slice, which would fill the log)."""
         from zsmed.store.identity import read_identity
 
         if not results:
@@ -510,7 +534,14 @@ class CaseLog:
                 if has_source:
                     row["source"] = _where_file(result.source)
                 rows.append(row)
-            return self._insert("predictions", rows)
+            ids = self._insert("predictions", rows)
+            if keep_embeddings and self._columns.get("embeddings"):
+                self._insert("embeddings", [
+                    {"prediction_id": pid, "dim": int(result.embedding.size), "vector": _unit_float16(result.embedding)}
+                    for pid, result in zip(ids, results, strict=True)
+                    if result.embedding is not None and result.error is None and np.isfinite(result.embedding).all()
+                ])
+            return ids
 
     def review(self, prediction_id: int, *, confirm: bool = False, correct_to: str | None = None, comment: str = "",
                reader: str | None = None) -> int:
@@ -623,6 +654,38 @@ class CaseLog:
         if row is None:
             raise CaseLogError(f"no prediction {prediction_id} in the case log", path=self.path)
         return _record(row, classes, self.path)
+
+    def similar(self, prediction_id: int, k: int = 5) -> list[SimilarCase]:
+        """The ``k`` reviewed cases of the same model whose images its embedding finds most alike that of
+        prediction ``prediction_id`` (other images only), most alike first; [] where that prediction's embedding
+        was not kept (classified outside the app, or before this zsmed) or no reviewed case has one."""
+        record = self.get(prediction_id)
+        if not self._columns.get("embeddings"):
+            return []
+        with self._read() as conn:
+            mine = conn.execute("SELECT e.vector, e.dim, p.image_id FROM embeddings e JOIN predictions p "
+                                "ON p.id = e.prediction_id WHERE e.prediction_id = ?", (record.id,)).fetchone()
+            if mine is None:
+                return []
+            query = _vector(mine[0], mine[1], self.path)
+            rows = conn.execute(
+                "SELECT p.id, e.vector, e.dim, u.time, " + self._col("predictions", "source", "p")
+                + ", i.kind, i.study_date, r.label, r.verdict, r.reader, p.label "
+                "FROM embeddings e JOIN predictions p ON p.id = e.prediction_id JOIN runs u ON u.id = p.run_id "
+                "JOIN models m ON m.id = u.model_id JOIN images i ON i.id = p.image_id "
+                "JOIN reviews r ON r.id = (SELECT max(id) FROM reviews WHERE prediction_id = p.id) "
+                "WHERE m.sha256 = ? AND p.image_id != ? AND e.dim = ?",
+                (record.model_sha256, mine[2], mine[1])).fetchall()
+        if not rows:
+            return []
+        vectors = np.stack([_vector(row[1], row[2], self.path) for row in rows])
+        similarity = vectors @ query
+        # the most alike first; of equals the later case (the reader's more recent practice)
+        order = sorted(range(len(rows)), key=lambda n: (-float(similarity[n]), -int(rows[n][0])))[: max(int(k), 0)]
+        return [SimilarCase(prediction_id=int(rows[n][0]), similarity=round(float(similarity[n]), 4),
+                            time=rows[n][3], source=rows[n][4], image_kind=rows[n][5] or "", study_date=rows[n][6],
+                            label=rows[n][7], verdict=rows[n][8], reader=rows[n][9], model_label=rows[n][10])
+                for n in order]
 
     def models(self) -> list[ModelRecord]:
         signer, file_sha = self._col("models", "signer", "m"), self._col("models", "file_sha256", "m")
@@ -776,6 +839,20 @@ def _where_file(source: str) -> str:
         return str(path.absolute()) if path.exists() else str(source)
     except (OSError, ValueError):
         return str(source)
+
+
+def _unit_float16(embedding: np.ndarray) -> bytes:
+    """An embedding as kept: L2-normalised (similarity is then a dot product), float16 (half the room, and
+    three significant digits are plenty for ranking)."""
+    vector = np.asarray(embedding, dtype=np.float64).ravel()
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm if norm > 0 else vector).astype("<f2").tobytes()
+
+
+def _vector(blob: bytes, dim: int, path: Path | None) -> np.ndarray:
+    if not isinstance(blob, bytes) or len(blob) != 2 * int(dim):
+        raise CaseLogError("an embedding in the case log is damaged (its size does not match)", path=path)
+    return np.frombuffer(blob, dtype="<f2").astype(np.float32)
 
 
 def _prediction_row(result: Prediction, class_names: Sequence[str]) -> dict[str, Any]:

@@ -10,6 +10,8 @@ predictions, reviews and the hash-chained audit trail.
 Version 2: the bundle's signer (key id) on models and runs, the SHA-256 of the bundle file's
 bytes (what ``sha256sum`` and the DICOM SR give), and the source file path of each prediction (needed
 to write a DICOM SR that copies the image's patient module).
+Version 3: embeddings — the model's embedding of an image classified in the app (L2-normalised, float16), for
+finding the reviewed cases most alike; audited and append-only as the rest.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
     import sqlite_utils
 
 APPLICATION_ID = 0x7A736C67  # "zslg"
-DATA_TABLES = ("images", "models", "runs", "predictions", "reviews")
+DATA_TABLES = ("images", "models", "runs", "predictions", "reviews", "embeddings")  # audited, append-only
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -71,7 +73,11 @@ def _v1(db: sqlite_utils.Database) -> None:
     db.table("audit").create_index(["tbl", "first_id"])
     # Append-only: zsmed never updates or deletes a row. The triggers stop accidents; the hash
     # chain (checked by `zsmed log verify`) catches anyone who drops them.
-    for table in (*DATA_TABLES, "audit"):
+    _append_only(db, ("images", "models", "runs", "predictions", "reviews", "audit"))  # version 1's tables
+
+
+def _append_only(db: sqlite_utils.Database, tables: tuple[str, ...]) -> None:
+    for table in tables:
         for event in ("UPDATE", "DELETE"):
             db.execute(
                 f"CREATE TRIGGER {table}_no_{event.lower()} BEFORE {event} ON {table} "
@@ -86,8 +92,18 @@ def _v2(db: sqlite_utils.Database) -> None:
     db.table("predictions").add_column("source", str)
 
 
+def _v3(db: sqlite_utils.Database) -> None:
+    db.table("embeddings").create(
+        {"id": int, "prediction_id": int, "dim": int, "vector": bytes},
+        pk="id", not_null={"prediction_id", "dim", "vector"}, foreign_keys=[("prediction_id", "predictions", "id")],
+    )
+    db.table("embeddings").create_index(["prediction_id"], unique=True)
+    _append_only(db, ("embeddings",))
+
+
 MIGRATIONS: tuple[tuple[str, Callable[[sqlite_utils.Database], None]], ...] = (
     ("images, models, predictions, reviews, audit trail", _v1),
     ("bundle signer and file SHA-256 on models, signer on runs, source path on predictions", _v2),
+    ("embeddings of images classified in the app, for the reviewed cases most alike", _v3),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

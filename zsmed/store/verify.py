@@ -45,9 +45,14 @@ def verify_log(conn: sqlite3.Connection, *, integrity_check: bool = True,
     checker = _IntegrityCheck(conn, path) if integrity_check else None
     audit_rows, head = _check_chain(conn, problems)
     data_rows = 0
+    present = _tables(conn)
     for table in DATA_TABLES:
         if problems.full:
             break
+        if table not in present:  # a log from before the table was (an older schema, opened read-only) ...
+            if conn.execute("SELECT 1 FROM audit WHERE tbl = ? LIMIT 1", (table,)).fetchone():  # ... or dropped
+                problems.add(table, None, f"the {table} table is missing (dropped outside zsmed)")
+            continue
         checked = _fast_check(conn, table, path)
         data_rows += checked if checked is not None else _check_table(conn, table, problems)
     if checker is not None:
@@ -70,7 +75,10 @@ def undecodable_text(conn: sqlite3.Connection) -> VerifyResult | None:
     """The first row holding text that is not UTF-8, found after reading the log failed on one
     (SQLite names the column, not the row). Only a damaged file holds such text: zsmed writes
     Python strings. Reads each text value as bytes, so nothing here fails to decode."""
+    present = _tables(conn)
     for table in ("audit", *DATA_TABLES):
+        if table not in present:
+            continue
         columns = [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
         as_bytes = ", ".join(f"CASE WHEN typeof({c}) = 'text' THEN CAST({c} AS BLOB) END" for c in columns)
         for row in conn.execute(f"SELECT id, {as_bytes} FROM {table} ORDER BY id"):
@@ -85,6 +93,10 @@ def undecodable_text(conn: sqlite3.Connection) -> VerifyResult | None:
                     return VerifyResult(ok=False, rows_checked=0, first_broken=int(row[0]), first_broken_table=table,
                                         message=message, problems=[message])
     return None
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
 class _IntegrityCheck:
