@@ -80,8 +80,8 @@ def register(groups: Any) -> None:
                          help="record every result in the case log (no PATH: the site's case log; give PATH "
                               "as --log=PATH or after the inputs)")
     predict.add_argument("--keep-embeddings", action="store_true",
-                         help="with --log: keep each image's embedding too (2.5 KB an image), so that zsmed log "
-                              "similar finds the reviewed cases most alike, as the app does")
+                         help="with --log: keep each image's embedding too (at most 2.5 KB an image), so that "
+                              "zsmed log similar finds the reviewed cases most alike, as the app does")
     _add_trust_args(predict)
     predict.set_defaults(handler=_predict)
 

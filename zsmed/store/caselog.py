@@ -17,8 +17,9 @@ Storage rules:
 - Never the patient's name or birth date; the patient ID only as an HMAC with a per-site secret
   kept outside the database, unless the site opts in.
 - Where the caller asks (the app, for the images it reads one by one), the model's embedding of the image
-  (L2-normalised, float16, 2.5 KB for Lite0's 1,280 dimensions): ``similar`` ranks the same model's reviewed
-  cases by cosine to a prediction's, so the reader sees what the site's readers decided for images like it.
+  (L2-normalised, float16: 0.6 to 2.5 KB an image for the shipped models' 320 to 1,280 dimensions):
+  ``similar`` ranks the same model's reviewed cases by cosine to a prediction's, so the reader sees what the
+  site's readers decided for images like it.
 """
 
 from __future__ import annotations
