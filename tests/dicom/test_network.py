@@ -189,8 +189,9 @@ def orthanc(tmp_path: Path) -> Iterator[tuple[PacsNode, str, int]]:
 def test_a_real_pacs_stores_what_zsmed_saved(tmp_path: Path, orthanc: tuple[PacsNode, str, int]) -> None:
     node, rest, _ = orthanc
     assert echo(node) > 0
-    with pytest.raises(PacsError, match="AE title called is not its own"):
-        echo(PacsNode("NOTORTHANC", node.host, node.port))
+    for _ in range(12):  # Orthanc rejects and hangs up at once; pynetdicom sees the hang-up first one time in ten
+        with pytest.raises(PacsError, match="AE title called is not its own"):
+            echo(PacsNode("NOTORTHANC", node.host, node.port))
     # a key image note zsmed writes for the PACS, with the image it points at
     image = dicom_test_file("CT_small.dcm")
     assert main(["key-images", str(image), "--note", "nodule", "--out", str(tmp_path / "ko"),

@@ -224,11 +224,18 @@ def associate(node: PacsNode, contexts: Sequence[tuple[str, Sequence[str]]], tim
     for abstract, syntaxes in contexts:
         ae.add_requested_context(abstract, list(syntaxes))
     tls_args = (tls, node.host) if tls is not None else None
-    assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, ext_neg=list(roles) or None,
-                         evt_handlers=list(handlers) or None, tls_args=tls_args)
-    if assoc.is_established:
-        return assoc
-    _let_go(assoc)
+    for attempt in range(2):
+        assoc = ae.associate(node.host, node.port, ae_title=node.ae_title, ext_neg=list(roles) or None,
+                             evt_handlers=list(handlers) or None, tls_args=tls_args)
+        if assoc.is_established:
+            return assoc
+        _let_go(assoc)
+        # A PACS that rejects and hangs up at once (Orthanc, a wrong called AE title) races pynetdicom: about one
+        # time in ten it sees the hang-up before the rejection and reports an abort with no answer. Asked again,
+        # such a PACS says why; a port that is no DICOM node hangs up again.
+        if not (assoc.is_aborted and assoc.acceptor.primitive is None) or attempt:
+            break
+        time.sleep(0.05)
     if assoc.is_rejected:
         primitive = assoc.acceptor.primitive
         key = (int(primitive.result_source or 0), int(primitive.diagnostic or 0)) if primitive is not None else (0, 0)
