@@ -57,4 +57,6 @@ def test_bench_log_command(log_env: Path, capsys: pytest.CaptureFixture[str]) ->
     assert result["concurrent"]["rows"] == 4000 and result["concurrent"]["verify_ok"]
     assert result["sigkill"]["all_committed_present"] and result["sigkill"]["integrity_check"] == "ok"
     assert result["verify"]["code"] == 0 and result["stats"]["code"] == 0
+    similar = result["similar"]  # a search over as many reviewed cases as it reads: five found
+    assert similar["code"] == 0 and similar["reviewed_with_embeddings"] == 20_000 and len(similar["stdout_tail"]) == 1
     capsys.readouterr()

@@ -6,7 +6,9 @@
 - four processes each logging 1,000 predictions at once (rows counted, verify);
 - a writer killed with SIGKILL mid-batch (integrity check, verify, committed rows all there);
 - ``zsmed log verify`` and ``zsmed log stats`` on ``rows`` predictions, each in a fresh process:
-  wall time and peak RSS.
+  wall time and peak RSS;
+- ``zsmed log similar`` where a model has as many reviewed cases with embeddings as a search reads
+  (``SIMILAR_SEARCH_LIMIT``), in a fresh process.
 """
 
 from __future__ import annotations
@@ -220,6 +222,49 @@ def fill(path: Path, rows: int, files: list[Path], bundles: list[Any], batch: in
     return {"rows": rows, "seconds": round(time.perf_counter() - start, 1), "size_mb": round(path.stat().st_size / 1e6)}
 
 
+def bench_similar(workdir: Path, files: list[Path], bundle: Any, reviewed: int | None = None) -> dict[str, Any]:
+    """``zsmed log similar`` on a log where ``bundle`` has ``reviewed`` reviewed cases with embeddings (default:
+    as many as a search reads), each of the bundle's dimension; the last prediction, not reviewed, is asked."""
+    import numpy as np
+
+    from zsmed.site import SiteConfig
+    from zsmed.store import open_case_log
+    from zsmed.store.caselog import SIMILAR_SEARCH_LIMIT, utc_now
+
+    reviewed = SIMILAR_SEARCH_LIMIT if reviewed is None else reviewed
+    path = workdir / "similar.sqlite"
+    dim = int(bundle.ood_arrays()["mean"].shape[0])
+    rng = np.random.default_rng(11)
+    start = time.perf_counter()
+    with open_case_log(path, site=SiteConfig()) as log:
+        kept = query = 0
+        done = 0
+        while kept <= reviewed:
+            sources = [files[(done + i) % len(files)] for i in range(5000)]
+            results = _results(sources, bundle.class_names, done)
+            for result in results:
+                result.embedding = rng.standard_normal(dim).astype(np.float32)
+            ids = log.record_predictions(bundle, results, keep_embeddings=True)
+            reviews = []
+            for pid, result in zip(ids, results, strict=True):
+                if result.error:
+                    continue
+                if kept == reviewed:  # the case asked about: read, not reviewed
+                    query = pid
+                    kept += 1
+                    break
+                reviews.append({"prediction_id": pid, "verdict": "corrected", "label": bundle.class_names[0],
+                                "comment": "", "reader": "bench", "time": utc_now()})
+                kept += 1
+            with log._write():
+                log._insert("reviews", reviews)
+            done += len(sources)
+    filled = round(time.perf_counter() - start, 1)
+    figures = measure_cli(["log", "similar", str(query), "--log", str(path)])
+    return {"reviewed_with_embeddings": reviewed, "dimensions": dim, "fill_s": filled,
+            "size_mb": round(path.stat().st_size / 1e6), **figures}
+
+
 _MEASURE = """
 import json, resource, sys, time
 from zsmed.cli.main import main
@@ -275,6 +320,7 @@ def run_log_bench(rows: int = 1_000_000, images: Path | None = None, workdir: Pa
         result["verify"] = measure_cli(["log", "verify", "--log", str(big)])
         result["stats"] = measure_cli(["log", "stats", "--by", "month", "--log", str(big)])
         result["stats_all"] = measure_cli(["log", "stats", "--log", str(big)])
+        result["similar"] = bench_similar(folder, files, max(bundles, key=lambda b: b.ood_arrays()["mean"].size))
     finally:
         if own:
             import shutil
@@ -296,5 +342,7 @@ def run_log_bench(rows: int = 1_000_000, images: Path | None = None, workdir: Pa
         "verify_worker_peak_rss_mb": result["verify"]["worker_peak_rss_mb"], "verify_cpu_s": result["verify"]["cpu_s"],
         "stats_by_month_s": result["stats"]["seconds"], "stats_peak_rss_mb": result["stats"]["peak_rss_mb"],
         "stats_cpu_s": result["stats"]["cpu_s"],
+        "similar_s": result["similar"]["seconds"], "similar_peak_rss_mb": result["similar"]["peak_rss_mb"],
+        "similar_reviewed": result["similar"]["reviewed_with_embeddings"],
     }
     return result

@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT_S = 10.0
 GENESIS = "0" * 64
+# the reviewed cases a similar-case search reads at most (the most recent): an answer in well under a second
+# however long the site has kept its log
+SIMILAR_SEARCH_LIMIT = 20_000
 ABSTAIN = "(abstain)"  # the model's row in the confusion table for abstained predictions
 WAY_OUT = "restore a backup (zsmed log backup) or use --log to keep a new log elsewhere"
 
@@ -658,8 +661,9 @@ class CaseLog:
 
     def similar(self, prediction_id: int, k: int = 5) -> list[SimilarCase]:
         """The ``k`` reviewed cases of the same model whose images its embedding finds most alike that of
-        prediction ``prediction_id`` (other images only), most alike first; [] where that prediction's embedding
-        was not kept (classified outside the app, or before this zsmed) or no reviewed case has one."""
+        prediction ``prediction_id`` (other images only; among its ``SIMILAR_SEARCH_LIMIT`` most recent reviewed
+        cases), most alike first; [] where that prediction's embedding was not kept (classified outside the app,
+        or before this zsmed) or no reviewed case has one."""
         record = self.get(prediction_id)
         if not self._columns.get("embeddings"):
             return []
@@ -675,8 +679,8 @@ class CaseLog:
                 "FROM embeddings e JOIN predictions p ON p.id = e.prediction_id JOIN runs u ON u.id = p.run_id "
                 "JOIN models m ON m.id = u.model_id JOIN images i ON i.id = p.image_id "
                 "JOIN reviews r ON r.id = (SELECT max(id) FROM reviews WHERE prediction_id = p.id) "
-                "WHERE m.sha256 = ? AND p.image_id != ? AND e.dim = ?",
-                (record.model_sha256, mine[2], mine[1])).fetchall()
+                "WHERE m.sha256 = ? AND p.image_id != ? AND e.dim = ? ORDER BY p.id DESC LIMIT ?",
+                (record.model_sha256, mine[2], mine[1], SIMILAR_SEARCH_LIMIT)).fetchall()
         if not rows:
             return []
         vectors = np.stack([_vector(row[1], row[2], self.path) for row in rows])
