@@ -673,23 +673,28 @@ class CaseLog:
             if mine is None:
                 return []
             query = _vector(mine[0], mine[1], self.path)
-            rows = conn.execute(
-                "SELECT p.id, e.vector, e.dim, u.time, " + self._col("predictions", "source", "p")
+            cursor = conn.execute(
+                "SELECT p.id, e.vector, u.time, " + self._col("predictions", "source", "p")
                 + ", i.kind, i.study_date, r.label, r.verdict, r.reader, p.label "
                 "FROM embeddings e JOIN predictions p ON p.id = e.prediction_id JOIN runs u ON u.id = p.run_id "
                 "JOIN models m ON m.id = u.model_id JOIN images i ON i.id = p.image_id "
                 "JOIN reviews r ON r.id = (SELECT max(id) FROM reviews WHERE prediction_id = p.id) "
                 "WHERE m.sha256 = ? AND p.image_id != ? AND e.dim = ? ORDER BY p.id DESC LIMIT ?",
-                (record.model_sha256, mine[2], mine[1], SIMILAR_SEARCH_LIMIT)).fetchall()
-        if not rows:
+                (record.model_sha256, mine[2], mine[1], SIMILAR_SEARCH_LIMIT))
+            cases: list[tuple[Any, ...]] = []  # each without its vector: a chunk of vectors at a time in memory
+            scores: list[np.ndarray] = []
+            while chunk := cursor.fetchmany(2_000):
+                scores.append(_vectors([row[1] for row in chunk], int(mine[1]), self.path) @ query)
+                cases.extend((row[0], *row[2:]) for row in chunk)
+        if not cases:
             return []
-        vectors = np.stack([_vector(row[1], row[2], self.path) for row in rows])
-        similarity = vectors @ query
+        similarity = np.concatenate(scores)
         # the most alike first; of equals the later case (the reader's more recent practice)
-        order = sorted(range(len(rows)), key=lambda n: (-float(similarity[n]), -int(rows[n][0])))[: max(int(k), 0)]
-        return [SimilarCase(prediction_id=int(rows[n][0]), similarity=round(float(similarity[n]), 4),
-                            time=rows[n][3], source=rows[n][4], image_kind=rows[n][5] or "", study_date=rows[n][6],
-                            label=rows[n][7], verdict=rows[n][8], reader=rows[n][9], model_label=rows[n][10])
+        order = sorted(range(len(cases)), key=lambda n: (-float(similarity[n]), -int(cases[n][0])))[: max(int(k), 0)]
+        return [SimilarCase(prediction_id=int(cases[n][0]), similarity=round(float(similarity[n]), 4),
+                            time=cases[n][1], source=cases[n][2], image_kind=cases[n][3] or "",
+                            study_date=cases[n][4], label=cases[n][5], verdict=cases[n][6], reader=cases[n][7],
+                            model_label=cases[n][8])
                 for n in order]
 
     def models(self) -> list[ModelRecord]:
@@ -855,9 +860,14 @@ def _unit_float16(embedding: np.ndarray) -> bytes:
 
 
 def _vector(blob: bytes, dim: int, path: Path | None) -> np.ndarray:
-    if not isinstance(blob, bytes) or len(blob) != 2 * int(dim):
+    return _vectors([blob], dim, path)[0]
+
+
+def _vectors(blobs: Sequence[bytes], dim: int, path: Path | None) -> np.ndarray:
+    """Kept embeddings (each ``dim`` float16) as rows of a float32 matrix."""
+    if any(not isinstance(blob, bytes) or len(blob) != 2 * int(dim) for blob in blobs):
         raise CaseLogError("an embedding in the case log is damaged (its size does not match)", path=path)
-    return np.frombuffer(blob, dtype="<f2").astype(np.float32)
+    return np.frombuffer(b"".join(blobs), dtype="<f2").reshape(len(blobs), int(dim)).astype(np.float32)
 
 
 def _prediction_row(result: Prediction, class_names: Sequence[str]) -> dict[str, Any]:
