@@ -1,5 +1,6 @@
 """The classifier panel: choose a model, run it on the current image, the series or the study, read
-the per-class bars (or the "no result" banner), and confirm or correct the result.
+the per-class bars (or the "no result" banner) and, for an image, the cases reviewed here that the model finds
+most alike (``similar_cases``), and confirm or correct the result.
 
 Every result goes to the case log with the reader's name. A case log that cannot be written (locked,
 read-only, on a missing drive) never loses a result: the records wait in memory, the panel says so,
