@@ -1,7 +1,8 @@
 """The cases reviewed at this site whose images the model finds most alike the one just classified, each with
 the reader's class: what the site's own confirmed cases say beside the model's bars (as dermatology viewers
 show similar lesions). Read from the case log (``CaseLog.similar``) in the classifier's worker, with their
-thumbnails; shown under the result in the classifier panel.
+thumbnails; shown under the result in the classifier panel. A double-click opens a case's image in a window of its
+own, beside the one being read (the reading itself stays where it is).
 """
 
 from __future__ import annotations
@@ -60,9 +61,39 @@ def tally(cases: Sequence[SimilarCase], titles: Mapping[str, str]) -> str:
                       *(f"{m} {titles.get(label, label)}" for label, m in rest)])
 
 
+class SimilarCaseWindow(QWidget):
+    """One reviewed case's image, in a window of its own, titled with the reader's class and verdict."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        from zsmed_desktop.viewer import ImageViewer
+
+        super().__init__(parent, Qt.WindowType.Window)
+        self.viewer = ImageViewer()
+        self.note = QLabel()
+        self.note.setWordWrap(True)
+        self.note.setTextFormat(Qt.TextFormat.PlainText)
+        self.note.setContentsMargins(6, 2, 6, 4)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.viewer, 1)
+        layout.addWidget(self.note)
+        self.resize(640, 680)
+
+    def show_case(self, case: SimilarCase, titles: Mapping[str, str]) -> None:
+        title = titles.get(case.label, case.label)
+        said = "gave no result" if case.model_label is None else (
+            f"said {titles.get(case.model_label, case.model_label)}")
+        self.setWindowTitle(f"zsmed — a reviewed case: {title} ({case.verdict} by {case.reader}, {case.time[:10]})")
+        self.note.setText(f"{title}: {case.verdict} by {case.reader} on a case classified {case.time[:10]}; the model "
+                          f"{said}. Alike {case.similarity:.2f} to the image being read (1.00: the same features).")
+        self.viewer.set_images([Path(case.source)] if case.source else [])
+        self.show()
+        self.raise_()
+
+
 class SimilarCasesView(QWidget):
     """A heading with the readers' classes counted, and a row per case: its thumbnail, the reader's class and
-    verdict, the date and how alike (the file in the tooltip)."""
+    verdict, the date and how alike (the file in the tooltip); a double-click opens the case's image."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -78,6 +109,10 @@ class SimilarCasesView(QWidget):
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.list.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Enter and C stay the panel's confirm and correct
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.list.itemDoubleClicked.connect(lambda item: self.open_case(self.list.row(item)))
+        self._cases: list[SimilarCase] = []
+        self._titles: Mapping[str, str] = {}
+        self.case_window: SimilarCaseWindow | None = None  # one, reused: a case at a time beside the reading
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 0)
         layout.addWidget(self.heading)
@@ -86,6 +121,7 @@ class SimilarCasesView(QWidget):
 
     def show_found(self, found: SimilarFound, titles: Mapping[str, str]) -> None:
         self.list.clear()
+        self._cases, self._titles = list(found.cases), dict(titles)
         if not found.cases:
             self.hide()
             return
@@ -97,7 +133,8 @@ class SimilarCasesView(QWidget):
             verdict = "confirmed" if case.verdict == "confirmed" else "corrected"
             item = QListWidgetItem(f"{title} ({verdict})\n{case.time[:10]}  ·  alike {case.similarity:.2f}")
             name = Path(case.source).name if case.source else "the file is not named in the log"
-            item.setToolTip(f"{title}: {verdict} by {case.reader}; the model {said}\n{name}")
+            item.setToolTip(f"{title}: {verdict} by {case.reader}; the model {said}\n{name}\n"
+                            "Double-click to see the image")
             image = found.thumbnails.get(case.prediction_id)
             if image is not None:
                 item.setIcon(QIcon(thumbnail_pixmap(image, SIMILAR_THUMB)))
@@ -106,8 +143,18 @@ class SimilarCasesView(QWidget):
         self.list.setFixedHeight(rows)
         self.show()
 
+    def open_case(self, row: int) -> SimilarCaseWindow | None:
+        """The case in ``row`` in the case window (None where its file is not named in the log)."""
+        if not 0 <= row < len(self._cases) or not self._cases[row].source:
+            return None
+        if self.case_window is None:
+            self.case_window = SimilarCaseWindow(self)
+        self.case_window.show_case(self._cases[row], self._titles)
+        return self.case_window
+
     def clear(self) -> None:
         self.list.clear()
+        self._cases = []
         self.hide()
 
     def labels(self) -> list[str]:
@@ -115,4 +162,4 @@ class SimilarCasesView(QWidget):
         return [self.list.item(i).text().split("\n")[0] for i in range(self.list.count())]
 
 
-__all__ = ["SIMILAR_COUNT", "SimilarCasesView", "SimilarFound", "find_similar", "tally"]
+__all__ = ["SIMILAR_COUNT", "SimilarCaseWindow", "SimilarCasesView", "SimilarFound", "find_similar", "tally"]

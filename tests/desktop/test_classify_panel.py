@@ -278,6 +278,17 @@ def test_the_reviewed_cases_most_alike_show_under_the_result(qtbot, site: SiteCo
     item = panel.similar.list.item(0)
     assert not item.icon().isNull() and first.name in item.toolTip() and "Dr Panel" in item.toolTip()
     assert "alike 0." in item.text() or "alike 1." in item.text()
+    # a double-click shows the case's image in a window of its own, titled with the reader's class
+    panel.show()
+    qtbot.waitExposed(panel)
+    viewport = panel.similar.list.viewport()
+    where = panel.similar.list.visualItemRect(item).center()
+    qtbot.mouseClick(viewport, Qt.MouseButton.LeftButton, pos=where)  # (Qt takes a double-click where it was pressed)
+    qtbot.mouseDClick(viewport, Qt.MouseButton.LeftButton, pos=where)
+    case = panel.similar.case_window
+    assert case is not None and case.isVisible() and title in case.windowTitle()
+    qtbot.waitUntil(lambda: case.viewer.current_path() == first and not case.viewer.is_loading(), timeout=TIMEOUT)
+    assert "Dr Panel" in case.note.text() and panel._current == second  # the reading stays where it was
     panel.set_context(third, 0, [second, third], [second, third])
     run(qtbot, panel, "series")
     assert panel.similar.isHidden()
