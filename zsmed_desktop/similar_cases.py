@@ -61,6 +61,11 @@ def tally(cases: Sequence[SimilarCase], titles: Mapping[str, str]) -> str:
                       *(f"{m} {titles.get(label, label)}" for label, m in rest)])
 
 
+def model_said(case: SimilarCase, titles: Mapping[str, str]) -> str:
+    """What the model made of the case: "said Melanoma", or "gave no result"."""
+    return "gave no result" if case.model_label is None else f"said {titles.get(case.model_label, case.model_label)}"
+
+
 class SimilarCaseWindow(QWidget):
     """One reviewed case's image, in a window of its own, titled with the reader's class and verdict."""
 
@@ -81,11 +86,10 @@ class SimilarCaseWindow(QWidget):
 
     def show_case(self, case: SimilarCase, titles: Mapping[str, str]) -> None:
         title = titles.get(case.label, case.label)
-        said = "gave no result" if case.model_label is None else (
-            f"said {titles.get(case.model_label, case.model_label)}")
         self.setWindowTitle(f"zsmed — a reviewed case: {title} ({case.verdict} by {case.reader}, {case.time[:10]})")
         self.note.setText(f"{title}: {case.verdict} by {case.reader} on a case classified {case.time[:10]}; the model "
-                          f"{said}. Alike {case.similarity:.2f} to the image being read (1.00: the same features).")
+                          f"{model_said(case, titles)}. Alike {case.similarity:.2f} to the image being read (1.00: the "
+                          "same features).")
         self.viewer.set_images([Path(case.source)] if case.source else [])
         self.show()
         self.raise_()
@@ -128,12 +132,9 @@ class SimilarCasesView(QWidget):
         self.heading.setText(f"Most alike among the cases reviewed here: {tally(found.cases, titles)}")
         for case in found.cases:
             title = titles.get(case.label, case.label)
-            said = "gave no result" if case.model_label is None else (
-                f"said {titles.get(case.model_label, case.model_label)}")
-            verdict = "confirmed" if case.verdict == "confirmed" else "corrected"
-            item = QListWidgetItem(f"{title} ({verdict})\n{case.time[:10]}  ·  alike {case.similarity:.2f}")
+            item = QListWidgetItem(f"{title} ({case.verdict})\n{case.time[:10]}  ·  alike {case.similarity:.2f}")
             name = Path(case.source).name if case.source else "the file is not named in the log"
-            item.setToolTip(f"{title}: {verdict} by {case.reader}; the model {said}\n{name}\n"
+            item.setToolTip(f"{title}: {case.verdict} by {case.reader}; the model {model_said(case, titles)}\n{name}\n"
                             "Double-click to see the image")
             image = found.thumbnails.get(case.prediction_id)
             if image is not None:
@@ -162,4 +163,5 @@ class SimilarCasesView(QWidget):
         return [self.list.item(i).text().split("\n")[0] for i in range(self.list.count())]
 
 
-__all__ = ["SIMILAR_COUNT", "SimilarCaseWindow", "SimilarCasesView", "SimilarFound", "find_similar", "tally"]
+__all__ = ["SIMILAR_COUNT", "SimilarCaseWindow", "SimilarCasesView", "SimilarFound", "find_similar", "model_said",
+           "tally"]

@@ -221,8 +221,7 @@ def _similar(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     with _open(args) as log:
-        log.get(args.id)  # an unknown id is said as such
-        cases = log.similar(args.id, args.k)
+        cases = log.similar(args.id, args.k)  # an unknown id is said as such
     if not cases:
         print(f"zsmed: no reviewed case to compare prediction {args.id} with: it needs the image's embedding (kept "
               "by the app, or zsmed predict --log --keep-embeddings) and reviewed cases of the same model that "

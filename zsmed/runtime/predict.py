@@ -11,7 +11,7 @@ from __future__ import annotations
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,8 @@ class Prediction:
     embedding: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items()
+        # (the embedding dropped before asdict, which would deep-copy it only to leave it out)
+        return {k: v for k, v in asdict(replace(self, embedding=None)).items()
                 if k != "embedding" and (v is not None or k in ("label", "abstain"))}
 
 
